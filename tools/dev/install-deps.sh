@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages fleetcore needs to build, run and test, and nothing else.
+# Idempotent: packages already installed are skipped, so a second run costs one dpkg query.
+# Runs apt-get as root directly, or through sudo when started by another user.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  g++ cmake ninja-build ccache pkg-config git
+  # libraries
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libssl-dev libpqxx-dev libpq-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libboost-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # the database and its tools (initdb, pg_ctl, psql, pgbench)
+  postgresql-15 postgresql-client-15
+  # test peers and checks
+  python3 docker-compose curl openssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  if [[ "$status" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "fleetcore: installing Debian packages: ${missing[*]}" >&2
+sudo_cmd=()
+if [[ $(id -u) -ne 0 ]]; then
+  if ! command -v sudo >/dev/null; then
+    echo "fleetcore: these packages are missing and this user cannot install them (no sudo): ${missing[*]}" >&2
+    exit 1
+  fi
+  sudo_cmd=(sudo)
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# Refresh the package lists only when they are absent or older than a day; a fresh
+# container has none, a developer's machine usually has recent ones.
+if [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n 1)" ]]; then
+  "${sudo_cmd[@]}" apt-get update -q
+fi
+"${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
