@@ -1,0 +1,121 @@
+#include "common/grpc/call_runner.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <array>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "common/grpc/status.h"
+#include "common/log/log.h"
+
+namespace fleetcore::grpc_util {
+namespace {
+
+constexpr absl::string_view kRequestIdHeader = "x-request-id";
+
+std::string Sha256(absl::string_view data) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md;
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md.data(), &len, EVP_sha256(), nullptr);
+  return std::string(reinterpret_cast<const char*>(md.data()), len);
+}
+
+absl::string_view Metadata(const grpc::ServerContextBase& ctx, absl::string_view key) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(grpc::string_ref(key.data(), key.size()));
+  if (it == md.end()) {
+    return {};
+  }
+  return absl::string_view(it->second.data(), it->second.size());
+}
+
+bool IsSaneRequestId(absl::string_view id) {
+  if (id.empty() || id.size() > 128) {
+    return false;
+  }
+  for (char c : id) {
+    if (!absl::ascii_isalnum(c) && c != '-' && c != '_' && c != '.' && c != ':') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+AdminAuth::AdminAuth(std::string token) {
+  if (!token.empty()) {
+    token_digest_ = Sha256(token);
+  }
+}
+
+absl::Status AdminAuth::Check(const grpc::ServerContextBase& ctx) const {
+  if (!enabled()) {
+    return absl::OkStatus();
+  }
+  absl::string_view header = Metadata(ctx, "authorization");
+  if (!absl::ConsumePrefix(&header, "Bearer ") && !absl::ConsumePrefix(&header, "bearer ")) {
+    return absl::UnauthenticatedError(
+        "this API needs the admin token: send metadata \"authorization: Bearer <token>\" "
+        "(fleetctl: --token, --token-file or FLEETCORE_ADMIN_TOKEN)");
+  }
+  // Comparing digests keeps the comparison constant-time whatever the presented length.
+  const std::string presented = Sha256(header);
+  if (CRYPTO_memcmp(presented.data(), token_digest_.data(), token_digest_.size()) != 0) {
+    return absl::UnauthenticatedError("the admin token is not valid");
+  }
+  return absl::OkStatus();
+}
+
+CallRunner::CallRunner(Executor* executor, const AdminAuth* auth, IdGenerator* ids)
+    : executor_(executor), auth_(auth), ids_(ids) {}
+
+grpc::ServerUnaryReactor* CallRunner::Dispatch(
+    grpc::CallbackServerContext* ctx,
+    absl::AnyInvocable<absl::Status(const CallContext&) &&> body) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  CallContext call;
+  const absl::string_view sent_id = Metadata(*ctx, kRequestIdHeader);
+  call.request_id = IsSaneRequestId(sent_id) ? std::string(sent_id) : ids_->NewUuid();
+  call.peer = ctx->peer();
+  ctx->AddInitialMetadata(std::string(kRequestIdHeader), call.request_id);
+
+  if (auth_ != nullptr) {
+    if (absl::Status s = auth_->Check(*ctx); !s.ok()) {
+      log::Warn("admin call refused", {{"request_id", call.request_id},
+                                       {"peer", call.peer},
+                                       {"reason", s.message()}});
+      reactor->Finish(ToGrpcStatus(s));
+      return reactor;
+    }
+  }
+
+  auto task = [ctx, reactor, call = std::move(call), body = std::move(body)]() mutable {
+    if (ctx->IsCancelled()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::CANCELLED,
+                                   "the call was cancelled or its deadline passed before it ran"));
+      return;
+    }
+    absl::Status status = std::move(body)(call);
+    if (status.code() == absl::StatusCode::kInternal) {
+      log::Error("internal error", {{"request_id", call.request_id}, {"error", status}});
+      status = absl::InternalError(absl::StrCat(
+          "internal error; the server log has the details under request id ", call.request_id));
+    } else if (status.code() == absl::StatusCode::kUnavailable) {
+      log::Warn("call failed: dependency unavailable",
+                {{"request_id", call.request_id}, {"error", status}});
+    }
+    reactor->Finish(ToGrpcStatus(status));
+  };
+  if (!executor_->TrySubmit(std::move(task))) {
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 "the server is overloaded (work queue full); retry with backoff"));
+  }
+  return reactor;
+}
+
+}  // namespace fleetcore::grpc_util

@@ -1,0 +1,76 @@
+// Runs the body of every unary RPC of a service: checks the admin token, assigns a request
+// id, moves the body onto a worker pool (bodies block on Postgres and must not run on
+// gRPC's callback threads), and finishes the call with the body's status mapped once.
+//
+//   grpc::ServerUnaryReactor* RegistryService::CreateThing(
+//       grpc::CallbackServerContext* ctx, const CreateThingRequest* req,
+//       CreateThingResponse* resp) {
+//     return calls_.Run(ctx, [this, req, resp](const CallContext& call) -> absl::Status {
+//       FLEETCORE_ASSIGN_OR_RETURN(Thing thing, core_.CreateThing(ToDomain(*req)));
+//       ToProto(thing, resp);
+//       return absl::OkStatus();
+//     });
+//   }
+//
+// Status handling: INTERNAL details are logged with the request id and replaced by a
+// generic message; UNAVAILABLE is logged as a warning; other codes pass through unchanged.
+// A full worker queue answers RESOURCE_EXHAUSTED. The request id comes from the client's
+// x-request-id metadata when it sent a sane one, and is echoed in the response metadata.
+//
+// Thread safety: Run may be called concurrently; the body runs on a worker thread.
+#pragma once
+
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/grpc/executor.h"
+#include "common/ids/id_generator.h"
+#include "grpcpp/server_context.h"
+#include "grpcpp/support/server_callback.h"
+
+namespace fleetcore::grpc_util {
+
+// What an RPC body knows about its call.
+struct CallContext {
+  std::string request_id;
+  absl::string_view method;
+  std::string peer;
+};
+
+// The admin API's bearer token. Empty disables the check (development only; the service
+// warns at start). Comparison is constant-time.
+class AdminAuth {
+ public:
+  explicit AdminAuth(std::string token);
+  bool enabled() const { return !token_digest_.empty(); }
+  // UNAUTHENTICATED with a message that says what to send.
+  absl::Status Check(const grpc::ServerContextBase& ctx) const;
+
+ private:
+  std::string token_digest_;  // SHA-256 of the token
+};
+
+class CallRunner {
+ public:
+  // `auth` may be null (no check). Nothing is owned.
+  CallRunner(Executor* executor, const AdminAuth* auth, IdGenerator* ids);
+
+  template <typename Fn>
+  grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, Fn fn) {
+    return Dispatch(ctx, absl::AnyInvocable<absl::Status(const CallContext&) &&>(std::move(fn)));
+  }
+
+ private:
+  grpc::ServerUnaryReactor* Dispatch(
+      grpc::CallbackServerContext* ctx,
+      absl::AnyInvocable<absl::Status(const CallContext&) &&> body);
+
+  Executor* executor_;
+  const AdminAuth* auth_;
+  IdGenerator* ids_;
+};
+
+}  // namespace fleetcore::grpc_util
