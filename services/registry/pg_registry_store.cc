@@ -1,0 +1,599 @@
+#include "services/registry/pg_registry_store.h"
+
+#include <exception>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "common/db/pg_pool.h"
+#include "nlohmann/json.hpp"
+#include "pqxx/pqxx"
+
+namespace fleetcore::registry {
+namespace {
+
+// Columns and conversions shared by every query of a table.
+constexpr char kThingCols[] =
+    "name, id::text, coalesce(thing_type, ''), attributes::text, version, "
+    "(extract(epoch FROM created_at) * 1000000)::bigint, "
+    "(extract(epoch FROM updated_at) * 1000000)::bigint";
+constexpr char kTypeCols[] =
+    "name, id::text, description, searchable_attributes::text, deprecated, "
+    "coalesce((extract(epoch FROM deprecated_at) * 1000000)::bigint, 0), "
+    "(extract(epoch FROM created_at) * 1000000)::bigint";
+constexpr char kGroupCols[] =
+    "g.name, g.id::text, coalesce(g.parent, ''), g.root, g.depth, g.description, "
+    "g.attributes::text, g.version, (extract(epoch FROM g.created_at) * 1000000)::bigint";
+// Timestamps travel as microseconds since the epoch: exact both ways.
+constexpr char kFromMicros[] = "'epoch'::timestamptz + ($%d::bigint * interval '1 microsecond')";
+
+int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+
+std::string AttributesJson(const Attributes& a) { return nlohmann::json(a).dump(); }
+
+Attributes ParseAttributes(const std::string& text) {
+  return nlohmann::json::parse(text).get<Attributes>();
+}
+
+// LIKE pattern matching values that start with `prefix`.
+std::string LikePrefix(absl::string_view prefix) {
+  return absl::StrCat(
+      absl::StrReplaceAll(prefix, {{"\\", "\\\\"}, {"%", "\\%"}, {"_", "\\_"}}), "%");
+}
+
+std::string TimestampParam(int n) {
+  char buf[96];
+  snprintf(buf, sizeof(buf), kFromMicros, n);
+  return buf;
+}
+
+Thing ThingFromRow(const pqxx::row& r) {
+  return Thing{.name = r[0].as<std::string>(),
+               .id = r[1].as<std::string>(),
+               .type_name = r[2].as<std::string>(),
+               .attributes = ParseAttributes(r[3].as<std::string>()),
+               .version = r[4].as<int64_t>(),
+               .created_at = FromMicros(r[5].as<int64_t>()),
+               .updated_at = FromMicros(r[6].as<int64_t>())};
+}
+
+ThingType TypeFromRow(const pqxx::row& r) {
+  ThingType t{.name = r[0].as<std::string>(),
+              .id = r[1].as<std::string>(),
+              .description = r[2].as<std::string>(),
+              .searchable_attributes =
+                  nlohmann::json::parse(r[3].as<std::string>()).get<std::vector<std::string>>(),
+              .deprecated = r[4].as<bool>(),
+              .created_at = FromMicros(r[6].as<int64_t>())};
+  if (t.deprecated) {
+    t.deprecated_at = FromMicros(r[5].as<int64_t>());
+  }
+  return t;
+}
+
+ThingGroup GroupFromRow(const pqxx::row& r) {
+  return ThingGroup{.name = r[0].as<std::string>(),
+                    .id = r[1].as<std::string>(),
+                    .parent = r[2].as<std::string>(),
+                    .root = r[3].as<std::string>(),
+                    .depth = r[4].as<int>(),
+                    .description = r[5].as<std::string>(),
+                    .attributes = ParseAttributes(r[6].as<std::string>()),
+                    .version = r[7].as<int64_t>(),
+                    .created_at = FromMicros(r[8].as<int64_t>())};
+}
+
+const char* LockClause(Lock lock) {
+  switch (lock) {
+    case Lock::kNone:
+      return "";
+    case Lock::kShare:
+      return " FOR SHARE";
+    case Lock::kUpdate:
+      return " FOR UPDATE";
+  }
+  return "";
+}
+
+std::string EventJson(const RegistryEvent& e) {
+  nlohmann::json j;
+  j["type"] = e.type;
+  if (!e.thing.empty()) j["thing"] = e.thing;
+  if (!e.thing_group.empty()) j["thingGroup"] = e.thing_group;
+  if (!e.thing_type.empty()) j["thingType"] = e.thing_type;
+  if (!e.principal.empty()) j["principal"] = e.principal;
+  return j.dump();
+}
+
+std::string S(absl::string_view v) { return std::string(v); }
+
+// The RegistryTx over one pqxx transaction. Exceptions never reach the core: each method
+// returns a Status, and failures the pool must act on (a broken connection, a serialization
+// failure or deadlock to retry) are kept and re-thrown once the core's body has returned.
+class PgTx final : public RegistryTx {
+ public:
+  explicit PgTx(pqxx::transaction_base& tx) : tx_(tx) {}
+
+  absl::StatusOr<std::optional<Thing>> GetThing(absl::string_view name, Lock lock) override {
+    return Guard([&]() -> absl::StatusOr<std::optional<Thing>> {
+      pqxx::result r = tx_.exec_params(
+          absl::StrCat("SELECT ", kThingCols, " FROM registry.things WHERE name = $1",
+                       LockClause(lock)),
+          S(name));
+      if (r.empty()) return std::optional<Thing>();
+      return std::optional<Thing>(ThingFromRow(r[0]));
+    });
+  }
+
+  absl::Status InsertThing(const Thing& t) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params(
+          absl::StrCat("INSERT INTO registry.things (name, id, thing_type, attributes, version, "
+                       "created_at, updated_at) VALUES ($1, $2::uuid, nullif($3, ''), $4::jsonb, "
+                       "$5, ", TimestampParam(6), ", ", TimestampParam(7), ")"),
+          t.name, t.id, t.type_name, AttributesJson(t.attributes), t.version,
+          Micros(t.created_at), Micros(t.updated_at));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status UpdateThing(const Thing& t) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params(absl::StrCat("UPDATE registry.things SET thing_type = nullif($2, ''), "
+                                   "attributes = $3::jsonb, version = $4, updated_at = ",
+                                   TimestampParam(5), " WHERE name = $1"),
+                      t.name, t.type_name, AttributesJson(t.attributes), t.version,
+                      Micros(t.updated_at));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status DeleteThing(absl::string_view name) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params("DELETE FROM registry.things WHERE name = $1", S(name));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<int64_t> CountThingsOfType(absl::string_view type) override {
+    return Guard([&]() -> absl::StatusOr<int64_t> {
+      return tx_.exec_params1("SELECT count(*) FROM registry.things WHERE thing_type = $1",
+                              S(type))[0]
+          .as<int64_t>();
+    });
+  }
+
+  absl::StatusOr<std::optional<ThingType>> GetThingType(absl::string_view name,
+                                                        Lock lock) override {
+    return Guard([&]() -> absl::StatusOr<std::optional<ThingType>> {
+      pqxx::result r = tx_.exec_params(
+          absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name = $1",
+                       LockClause(lock)),
+          S(name));
+      if (r.empty()) return std::optional<ThingType>();
+      return std::optional<ThingType>(TypeFromRow(r[0]));
+    });
+  }
+
+  absl::Status InsertThingType(const ThingType& t) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params(
+          absl::StrCat("INSERT INTO registry.thing_types (name, id, description, "
+                       "searchable_attributes, deprecated, created_at) VALUES ($1, $2::uuid, $3, "
+                       "$4::jsonb, false, ", TimestampParam(5), ")"),
+          t.name, t.id, t.description, nlohmann::json(t.searchable_attributes).dump(),
+          Micros(t.created_at));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status UpdateThingType(const ThingType& t) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params(
+          absl::StrCat("UPDATE registry.thing_types SET deprecated = $2, deprecated_at = "
+                       "CASE WHEN $2 THEN ", TimestampParam(3), " END WHERE name = $1"),
+          t.name, t.deprecated, Micros(t.deprecated_at));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status DeleteThingType(absl::string_view name) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params("DELETE FROM registry.thing_types WHERE name = $1", S(name));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name, Lock lock) override {
+    return Guard([&]() -> absl::StatusOr<std::optional<ThingGroup>> {
+      pqxx::result r = tx_.exec_params(
+          absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name = $1",
+                       LockClause(lock)),
+          S(name));
+      if (r.empty()) return std::optional<ThingGroup>();
+      return std::optional<ThingGroup>(GroupFromRow(r[0]));
+    });
+  }
+
+  absl::Status InsertGroup(const ThingGroup& g) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params(
+          absl::StrCat("INSERT INTO registry.thing_groups (name, id, parent, root, depth, "
+                       "description, attributes, version, created_at) VALUES ($1, $2::uuid, "
+                       "nullif($3, ''), $4, $5, $6, $7::jsonb, $8, ", TimestampParam(9), ")"),
+          g.name, g.id, g.parent, g.root, g.depth, g.description, AttributesJson(g.attributes),
+          g.version, Micros(g.created_at));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status UpdateGroup(const ThingGroup& g) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params("UPDATE registry.thing_groups SET description = $2, attributes = $3::jsonb, "
+                      "version = $4 WHERE name = $1",
+                      g.name, g.description, AttributesJson(g.attributes), g.version);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status DeleteGroup(absl::string_view name) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params("DELETE FROM registry.thing_groups WHERE name = $1", S(name));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<int64_t> CountChildGroups(absl::string_view name) override {
+    return Guard([&]() -> absl::StatusOr<int64_t> {
+      return tx_.exec_params1("SELECT count(*) FROM registry.thing_groups WHERE parent = $1",
+                              S(name))[0]
+          .as<int64_t>();
+    });
+  }
+
+  absl::StatusOr<std::vector<ThingGroup>> GroupsOfThing(absl::string_view thing) override {
+    return Guard([&]() -> absl::StatusOr<std::vector<ThingGroup>> {
+      std::vector<ThingGroup> out;
+      for (const auto& row : tx_.exec_params(
+               absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN "
+                            "registry.thing_group_members m ON m.group_name = g.name "
+                            "WHERE m.thing_name = $1 ORDER BY g.name"),
+               S(thing))) {
+        out.push_back(GroupFromRow(row));
+      }
+      return out;
+    });
+  }
+
+  absl::Status AddMember(absl::string_view group, absl::string_view thing) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params("INSERT INTO registry.thing_group_members (group_name, thing_name) "
+                      "VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                      S(group), S(thing));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status RemoveMember(absl::string_view group, absl::string_view thing) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params("DELETE FROM registry.thing_group_members WHERE group_name = $1 AND "
+                      "thing_name = $2",
+                      S(group), S(thing));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfThing(
+      absl::string_view thing) override {
+    return Attachments("thing_name", thing);
+  }
+
+  absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfPrincipal(
+      absl::string_view principal) override {
+    return Attachments("principal", principal);
+  }
+
+  absl::Status LockPrincipal(absl::string_view principal) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", S(principal));
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status PutAttachment(const PrincipalAttachment& a) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params("INSERT INTO registry.thing_principals (thing_name, principal, exclusive) "
+                      "VALUES ($1, $2, $3) ON CONFLICT (thing_name, principal) DO UPDATE SET "
+                      "exclusive = EXCLUDED.exclusive",
+                      a.thing_name, a.principal, a.type == PrincipalType::kExclusive);
+      return absl::OkStatus();
+    });
+  }
+
+  absl::Status DeleteAttachment(absl::string_view thing, absl::string_view principal) override {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_params("DELETE FROM registry.thing_principals WHERE thing_name = $1 AND "
+                      "principal = $2",
+                      S(thing), S(principal));
+      return absl::OkStatus();
+    });
+  }
+
+  void Publish(const RegistryEvent& e) override { events_.push_back(e); }
+
+  // After the body: re-throws what the pool must see, then sends the events.
+  void Finish(bool body_ok) {
+    if (failure_ != nullptr) {
+      std::rethrow_exception(failure_);
+    }
+    if (body_ok) {
+      for (const RegistryEvent& e : events_) {
+        db::Notify(tx_, kRegistryChannel, EventJson(e));
+      }
+    }
+  }
+
+ private:
+  template <typename F>
+  auto Guard(F&& f) -> decltype(f()) {
+    try {
+      return f();
+    } catch (const pqxx::broken_connection& e) {
+      failure_ = std::current_exception();
+      return db::StatusFromPqxx(e);
+    } catch (const pqxx::in_doubt_error& e) {
+      failure_ = std::current_exception();
+      return db::StatusFromPqxx(e);
+    } catch (const pqxx::transaction_rollback& e) {  // serialization failure, deadlock
+      failure_ = std::current_exception();
+      return db::StatusFromPqxx(e);
+    } catch (const std::exception& e) {
+      return db::StatusFromPqxx(e);
+    }
+  }
+
+  absl::StatusOr<std::vector<PrincipalAttachment>> Attachments(const char* column,
+                                                               absl::string_view value) {
+    return Guard([&]() -> absl::StatusOr<std::vector<PrincipalAttachment>> {
+      std::vector<PrincipalAttachment> out;
+      for (const auto& row : tx_.exec_params(
+               absl::StrCat("SELECT thing_name, principal, exclusive FROM "
+                            "registry.thing_principals WHERE ", column, " = $1 ORDER BY 1, 2"),
+               S(value))) {
+        out.push_back({.thing_name = row[0].as<std::string>(),
+                       .principal = row[1].as<std::string>(),
+                       .type = row[2].as<bool>() ? PrincipalType::kExclusive
+                                                 : PrincipalType::kNonExclusive});
+      }
+      return out;
+    });
+  }
+
+  pqxx::transaction_base& tx_;
+  std::vector<RegistryEvent> events_;
+  std::exception_ptr failure_;
+};
+
+}  // namespace
+
+void PgRegistryStore::PrepareConnection(pqxx::connection_base& conn) {
+  conn.prepare("registry_get_thing",
+               absl::StrCat("SELECT ", kThingCols, " FROM registry.things WHERE name = $1"));
+}
+
+absl::Status PgRegistryStore::Transact(absl::FunctionRef<absl::Status(RegistryTx&)> body) {
+  return pool_->Transact([&](pqxx::transaction_base& t) -> absl::Status {
+    PgTx tx(t);
+    absl::Status s = body(tx);
+    tx.Finish(s.ok());
+    return s;
+  });
+}
+
+absl::StatusOr<std::optional<Thing>> PgRegistryStore::GetThing(absl::string_view name) {
+  std::optional<Thing> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    pqxx::result r = tx.exec_prepared("registry_get_thing", S(name));
+    if (!r.empty()) {
+      out = ThingFromRow(r[0]);
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<Thing>> PgRegistryStore::ListThings(const ThingQuery& q,
+                                                               absl::string_view after,
+                                                               int limit) {
+  std::vector<Thing> out;
+  // Each filter is skipped when its parameter is empty; Postgres plans the statement with
+  // the actual values, so the skipped ones cost nothing.
+  const std::string sql = absl::StrCat(
+      "SELECT ", kThingCols, " FROM registry.things WHERE name > $1 "
+      "AND ($2 = '' OR thing_type = $2) "
+      "AND ($3 = '' OR ($4 = '' AND attributes ? $3) "
+      "     OR ($4 <> '' AND NOT $5 AND attributes @> jsonb_build_object($3::text, $4::text)) "
+      "     OR ($4 <> '' AND $5 AND attributes ->> $3 LIKE $6)) "
+      "ORDER BY name LIMIT $7");
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const auto& row : tx.exec_params(sql, S(after), q.type_name, q.attribute_name,
+                                          q.attribute_value, q.prefix_value,
+                                          LikePrefix(q.attribute_value), limit)) {
+      out.push_back(ThingFromRow(row));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<ThingType>> PgRegistryStore::GetThingType(absl::string_view name) {
+  std::optional<ThingType> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name = $1"), S(name));
+    if (!r.empty()) out = TypeFromRow(r[0]);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<ThingType>> PgRegistryStore::ListThingTypes(absl::string_view name,
+                                                                       absl::string_view after,
+                                                                       int limit) {
+  std::vector<ThingType> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const auto& row : tx.exec_params(
+             absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name > $1 "
+                          "AND ($2 = '' OR name = $2) ORDER BY name LIMIT $3"),
+             S(after), S(name), limit)) {
+      out.push_back(TypeFromRow(row));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::optional<ThingGroup>> PgRegistryStore::GetGroup(absl::string_view name) {
+  std::optional<ThingGroup> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name = $1"),
+        S(name));
+    if (!r.empty()) out = GroupFromRow(r[0]);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::Ancestors(absl::string_view name) {
+  std::vector<ThingGroup> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const auto& row : tx.exec_params(
+             absl::StrCat("WITH RECURSIVE up(name) AS ("
+                          "  SELECT parent FROM registry.thing_groups WHERE name = $1"
+                          "  UNION ALL"
+                          "  SELECT g.parent FROM registry.thing_groups g JOIN up ON g.name = up.name)"
+                          " SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN up "
+                          "ON g.name = up.name ORDER BY g.depth"),
+             S(name))) {
+      out.push_back(GroupFromRow(row));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroups(
+    absl::string_view parent, bool recursive, bool roots_only, absl::string_view name_prefix,
+    absl::string_view after, int limit) {
+  std::string scope;
+  if (parent.empty()) {
+    scope = roots_only ? "g.parent IS NULL" : "true";
+  } else if (!recursive) {
+    scope = "g.parent = $1";
+  } else {
+    scope =
+        "g.name IN (WITH RECURSIVE down(name) AS ("
+        "  SELECT name FROM registry.thing_groups WHERE parent = $1"
+        "  UNION ALL"
+        "  SELECT c.name FROM registry.thing_groups c JOIN down ON c.parent = down.name)"
+        " SELECT name FROM down)";
+  }
+  // "$1 = $1" keeps $1 in every variant of the statement, so Postgres can type it.
+  const std::string sql = absl::StrCat(
+      "SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE (", scope,
+      ") AND ($1 = $1) AND g.name > $2 AND ($3 = '' OR g.name LIKE $4) ORDER BY g.name LIMIT $5");
+  std::vector<ThingGroup> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const auto& row : tx.exec_params(sql, S(parent), S(after), S(name_prefix),
+                                          LikePrefix(name_prefix), limit)) {
+      out.push_back(GroupFromRow(row));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListThingsInGroup(
+    absl::string_view group, bool recursive, absl::string_view after, int limit) {
+  const std::string groups =
+      recursive ? "WITH RECURSIVE down(name) AS ("
+                  "  SELECT $1::text COLLATE \"C\""
+                  "  UNION ALL"
+                  "  SELECT c.name FROM registry.thing_groups c JOIN down ON c.parent = down.name)"
+                  " SELECT name FROM down"
+                : "SELECT $1::text";
+  const std::string sql = absl::StrCat(
+      "SELECT DISTINCT thing_name FROM registry.thing_group_members WHERE group_name IN (",
+      groups, ") AND thing_name > $2 ORDER BY thing_name LIMIT $3");
+  std::vector<std::string> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const auto& row : tx.exec_params(sql, S(group), S(after), limit)) {
+      out.push_back(row[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroupsForThing(
+    absl::string_view thing, absl::string_view after, int limit) {
+  std::vector<ThingGroup> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const auto& row : tx.exec_params(
+             absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN "
+                          "registry.thing_group_members m ON m.group_name = g.name WHERE "
+                          "m.thing_name = $1 AND g.name > $2 ORDER BY g.name LIMIT $3"),
+             S(thing), S(after), limit)) {
+      out.push_back(GroupFromRow(row));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<PrincipalAttachment>> PgRegistryStore::ListThingPrincipals(
+    absl::string_view thing, absl::string_view after, int limit) {
+  std::vector<PrincipalAttachment> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const auto& row : tx.exec_params(
+             "SELECT thing_name, principal, exclusive FROM registry.thing_principals WHERE "
+             "thing_name = $1 AND principal > $2 ORDER BY principal LIMIT $3",
+             S(thing), S(after), limit)) {
+      out.push_back({.thing_name = row[0].as<std::string>(),
+                     .principal = row[1].as<std::string>(),
+                     .type = row[2].as<bool>() ? PrincipalType::kExclusive
+                                               : PrincipalType::kNonExclusive});
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListPrincipalThings(
+    absl::string_view principal, absl::string_view after, int limit) {
+  std::vector<std::string> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const auto& row : tx.exec_params(
+             "SELECT thing_name FROM registry.thing_principals WHERE principal = $1 AND "
+             "thing_name > $2 ORDER BY thing_name LIMIT $3",
+             S(principal), S(after), limit)) {
+      out.push_back(row[0].as<std::string>());
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+}  // namespace fleetcore::registry

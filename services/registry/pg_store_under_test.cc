@@ -1,0 +1,79 @@
+#include <condition_variable>
+#include <mutex>
+
+#include "common/db/pg_listener.h"
+#include "common/db/pg_pool.h"
+#include "common/testing/test_database.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "services/registry/pg_registry_store.h"
+#include "services/registry/store_under_test.h"
+
+namespace fleetcore::registry {
+namespace {
+
+// A fresh migrated database, the pool and PgRegistryStore on it, and a LISTEN on the
+// registry channel that turns NOTIFY payloads back into events.
+class PgStoreUnderTest final : public StoreUnderTest {
+ public:
+  PgStoreUnderTest() {
+    auto db = testing::TestDatabase::Create();
+    if (!db.ok()) {
+      ADD_FAILURE() << db.status();
+      return;
+    }
+    db_ = std::move(*db);
+    auto pool = db::PgPool::Create({.url = db_->url(), .pool_size = 8}, nullptr,
+                                   &PgRegistryStore::PrepareConnection);
+    if (!pool.ok()) {
+      ADD_FAILURE() << pool.status();
+      return;
+    }
+    pool_ = std::move(*pool);
+    store_ = std::make_unique<PgRegistryStore>(pool_.get());
+    auto listener = db::PgListener::Start(
+        db_->url(), {kRegistryChannel},
+        [this](absl::string_view, absl::string_view payload) {
+          auto j = nlohmann::json::parse(std::string(payload));
+          RegistryEvent e{.type = j.value("type", ""),
+                          .thing = j.value("thing", ""),
+                          .thing_group = j.value("thingGroup", ""),
+                          .thing_type = j.value("thingType", ""),
+                          .principal = j.value("principal", "")};
+          std::lock_guard<std::mutex> lock(mu_);
+          events_.push_back(std::move(e));
+          cv_.notify_all();
+        },
+        nullptr);
+    if (!listener.ok()) {
+      ADD_FAILURE() << listener.status();
+      return;
+    }
+    listener_ = std::move(*listener);
+  }
+
+  RegistryStore* store() override { return store_.get(); }
+
+  std::vector<RegistryEvent> WaitForEvents(size_t n) override {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return events_.size() >= n; });
+    return events_;
+  }
+
+ private:
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<db::PgPool> pool_;
+  std::unique_ptr<PgRegistryStore> store_;
+  std::unique_ptr<db::PgListener> listener_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<RegistryEvent> events_;
+};
+
+}  // namespace
+
+std::unique_ptr<StoreUnderTest> MakeStoreUnderTest() {
+  return std::make_unique<PgStoreUnderTest>();
+}
+
+}  // namespace fleetcore::registry

@@ -1,0 +1,495 @@
+#include "services/registry/registry_core.h"
+
+#include <set>
+#include <thread>
+
+#include "common/testing/fake_clock.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/registry/store_under_test.h"
+
+namespace fleetcore::registry {
+namespace {
+
+using ::fleetcore::testing::IsOk;
+using ::fleetcore::testing::StatusIs;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+using Code = absl::StatusCode;
+
+const std::string kCertA =
+    "arn:aws:iot:us-east-1:123456789012:cert/"
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const std::string kCertB =
+    "arn:aws:iot:us-east-1:123456789012:cert/"
+    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+// The rules of RegistryCore, run against the store this binary links (the in-memory fake in
+// registry_core_test, Postgres in registry_store_pgtest), so both must behave the same.
+class RegistryCoreTest : public ::testing::Test {
+ protected:
+  RegistryCoreTest()
+      : sut_(MakeStoreUnderTest()),
+        arns_("us-east-1", "123456789012"),
+        core_(sut_->store(), &arns_, &clock_, &ids_) {}
+
+  void CreateThing(const std::string& name, const std::string& type = "",
+                   Attributes attributes = {}) {
+    ASSERT_OK(core_.CreateThing({.name = name, .type_name = type, .attributes = attributes}));
+  }
+  void CreateGroup(const std::string& name, const std::string& parent = "") {
+    ASSERT_OK(core_.CreateThingGroup({.name = name, .parent = parent}));
+  }
+  void CreateType(const std::string& name) {
+    ASSERT_OK(core_.CreateThingType({.name = name}));
+  }
+  std::unique_ptr<StoreUnderTest> sut_;
+  aws::Arns arns_;
+  testing::FakeClock clock_;
+  testing::FakeIdGenerator ids_;
+  RegistryCore core_;
+};
+
+// ---- things
+
+TEST_F(RegistryCoreTest, CreateAndDescribeThing) {
+  ASSERT_OK_AND_ASSIGN(Thing t, core_.CreateThing({.name = "lamp-1",
+                                                   .attributes = {{"color", "red"}}}));
+  EXPECT_EQ(t.version, 1);
+  EXPECT_EQ(t.id, "00000000-0000-4000-8000-000000000001");
+  ASSERT_OK_AND_ASSIGN(Thing d, core_.DescribeThing("lamp-1"));
+  EXPECT_EQ(d.attributes, (Attributes{{"color", "red"}}));
+  EXPECT_EQ(d.id, t.id);
+}
+
+TEST_F(RegistryCoreTest, CreateThingIsIdempotentForTheSameConfiguration) {
+  CreateThing("lamp-1", "", {{"a", "1"}});
+  ASSERT_OK_AND_ASSIGN(Thing again, core_.CreateThing({.name = "lamp-1", .attributes = {{"a", "1"}}}));
+  EXPECT_EQ(again.id, "00000000-0000-4000-8000-000000000001");
+  EXPECT_THAT(core_.CreateThing({.name = "lamp-1", .attributes = {{"a", "2"}}}),
+              StatusIs(Code::kAlreadyExists, HasSubstr("different thing type or attributes")));
+}
+
+TEST_F(RegistryCoreTest, CreateThingValidatesBeforeTheStore) {
+  EXPECT_THAT(core_.CreateThing({.name = "bad name"}), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.CreateThing({.name = "x", .attributes = {{"a", "1"}, {"b", "2"}, {"c", "3"},
+                                                              {"d", "4"}}}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("at most 3")));
+  EXPECT_THAT(core_.CreateThing({.name = "x", .type_name = "no such type"}),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.CreateThing({.name = "x", .type_name = "missing"}),
+              StatusIs(Code::kNotFound, HasSubstr("thing type \"missing\" does not exist")));
+}
+
+TEST_F(RegistryCoreTest, EmptyAttributeValuesAreNotStored) {
+  CreateThing("t", "", {{"a", "1"}, {"b", ""}});
+  EXPECT_EQ(core_.DescribeThing("t")->attributes, (Attributes{{"a", "1"}}));
+}
+
+TEST_F(RegistryCoreTest, DescribeMissingThingIsNotFound) {
+  EXPECT_THAT(core_.DescribeThing("ghost"),
+              StatusIs(Code::kNotFound, HasSubstr("thing \"ghost\" does not exist")));
+}
+
+TEST_F(RegistryCoreTest, UpdateMergesReplacesAndBumpsVersion) {
+  CreateThing("t", "", {{"a", "1"}, {"b", "2"}});
+  ASSERT_OK(core_.UpdateThing(
+      {.name = "t", .attributes = AttributeUpdate{.attributes = {{"b", ""}, {"c", "3"}}, .merge = true}}));
+  ASSERT_OK_AND_ASSIGN(Thing t, core_.DescribeThing("t"));
+  EXPECT_EQ(t.attributes, (Attributes{{"a", "1"}, {"c", "3"}}));
+  EXPECT_EQ(t.version, 2);
+  ASSERT_OK(core_.UpdateThing(
+      {.name = "t", .attributes = AttributeUpdate{.attributes = {{"z", "9"}}, .merge = false}}));
+  t = *core_.DescribeThing("t");
+  EXPECT_EQ(t.attributes, (Attributes{{"z", "9"}}));
+  EXPECT_EQ(t.version, 3);
+  // No attribute payload: attributes unchanged, version still increments.
+  ASSERT_OK(core_.UpdateThing({.name = "t"}));
+  t = *core_.DescribeThing("t");
+  EXPECT_EQ(t.attributes, (Attributes{{"z", "9"}}));
+  EXPECT_EQ(t.version, 4);
+}
+
+TEST_F(RegistryCoreTest, UpdateWithExpectedVersion) {
+  CreateThing("t");
+  EXPECT_THAT(core_.UpdateThing({.name = "t", .expected_version = 5}),
+              StatusIs(Code::kAborted, HasSubstr("is at version 1, not the expected 5")));
+  ASSERT_OK(core_.UpdateThing({.name = "t", .expected_version = 1}));
+  EXPECT_THAT(core_.UpdateThing({.name = "t", .expected_version = 1}),
+              StatusIs(Code::kAborted));
+  EXPECT_THAT(core_.UpdateThing({.name = "t", .expected_version = 0}),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.UpdateThing({.name = "ghost"}), StatusIs(Code::kNotFound));
+}
+
+TEST_F(RegistryCoreTest, ThingTypeAssociationAndAttributeLimits) {
+  CreateType("sensor");
+  Attributes five{{"a", "1"}, {"b", "2"}, {"c", "3"}, {"d", "4"}, {"e", "5"}};
+  CreateThing("t", "sensor", five);
+  EXPECT_EQ(core_.DescribeThing("t")->type_name, "sensor");
+  // Without the type, five attributes are too many.
+  EXPECT_THAT(core_.UpdateThing({.name = "t", .remove_type = true}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("without a thing type")));
+  EXPECT_THAT(core_.UpdateThing({.name = "t", .type_name = "sensor", .remove_type = true}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("cannot be used together")));
+  ASSERT_OK(core_.UpdateThing(
+      {.name = "t", .remove_type = true,
+       .attributes = AttributeUpdate{.attributes = {{"a", "1"}}, .merge = false}}));
+  ASSERT_OK_AND_ASSIGN(Thing t, core_.DescribeThing("t"));
+  EXPECT_EQ(t.type_name, "");
+  EXPECT_THAT(core_.UpdateThing({.name = "t", .type_name = "nope"}), StatusIs(Code::kNotFound));
+}
+
+TEST_F(RegistryCoreTest, DeprecatedTypeCannotBeGivenToNewThings) {
+  CreateType("old");
+  CreateThing("existing", "old");
+  ASSERT_OK(core_.DeprecateThingType("old", false));
+  EXPECT_THAT(core_.CreateThing({.name = "new", .type_name = "old"}),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("deprecated")));
+  CreateThing("other");
+  EXPECT_THAT(core_.UpdateThing({.name = "other", .type_name = "old"}),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("deprecated")));
+  // Things that already have it keep it and can still be updated.
+  EXPECT_OK(core_.UpdateThing({.name = "existing", .type_name = "old"}));
+  ASSERT_OK(core_.DeprecateThingType("old", /*undo=*/true));
+  EXPECT_OK(core_.CreateThing({.name = "new", .type_name = "old"}));
+}
+
+TEST_F(RegistryCoreTest, DeleteThing) {
+  CreateThing("t");
+  EXPECT_THAT(core_.DeleteThing("t", 7), StatusIs(Code::kAborted));
+  ASSERT_OK(core_.DeleteThing("t", 1));
+  EXPECT_THAT(core_.DescribeThing("t"), StatusIs(Code::kNotFound));
+  // Deleting what does not exist succeeds, as on AWS.
+  EXPECT_OK(core_.DeleteThing("t", std::nullopt));
+}
+
+TEST_F(RegistryCoreTest, DeleteThingWithPrincipalsIsRefused) {
+  CreateThing("t");
+  ASSERT_OK(core_.AttachThingPrincipal("t", kCertA, PrincipalType::kNonExclusive));
+  EXPECT_THAT(core_.DeleteThing("t", std::nullopt),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("detach them")));
+  ASSERT_OK(core_.DetachThingPrincipal("t", kCertA));
+  EXPECT_OK(core_.DeleteThing("t", std::nullopt));
+}
+
+TEST_F(RegistryCoreTest, DeleteThingRemovesItsGroupMemberships) {
+  CreateGroup("g");
+  CreateThing("t");
+  ASSERT_OK(core_.AddThingToThingGroup("g", "t"));
+  ASSERT_OK(core_.DeleteThing("t", std::nullopt));
+  EXPECT_THAT(core_.ListThingsInThingGroup("g", false, {})->items, SizeIs(0));
+}
+
+TEST_F(RegistryCoreTest, ListThingsFiltersAndPaginates) {
+  CreateType("sensor");
+  for (int i = 0; i < 7; ++i) {
+    CreateThing("t" + std::to_string(i), i % 2 == 0 ? "sensor" : "",
+                {{"site", i < 4 ? "berlin" : "bern"}});
+  }
+  auto by_site = core_.ListThings({.attribute_name = "site", .attribute_value = "berlin"}, {});
+  ASSERT_OK(by_site);
+  EXPECT_THAT(by_site->items, SizeIs(4));
+  auto prefix = core_.ListThings(
+      {.attribute_name = "site", .attribute_value = "ber", .prefix_value = true}, {});
+  EXPECT_THAT(prefix->items, SizeIs(7));
+  auto typed = core_.ListThings({.type_name = "sensor"}, {});
+  EXPECT_THAT(typed->items, SizeIs(4));
+
+  std::vector<std::string> seen;
+  PageRequest page{.max_results = 3};
+  for (int pages = 0; pages < 10; ++pages) {
+    ASSERT_OK_AND_ASSIGN(Page<Thing> p, core_.ListThings({}, page));
+    for (const Thing& t : p.items) seen.push_back(t.name);
+    if (p.next_token.empty()) break;
+    page.next_token = p.next_token;
+  }
+  EXPECT_THAT(seen, ElementsAre("t0", "t1", "t2", "t3", "t4", "t5", "t6"));
+
+  EXPECT_THAT(core_.ListThings({.attribute_value = "x"}, {}), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.ListThings({}, {.max_results = 251}), StatusIs(Code::kInvalidArgument));
+  ASSERT_OK_AND_ASSIGN(Page<Thing> first, core_.ListThings({}, {.max_results = 2}));
+  EXPECT_THAT(core_.ListThings({.type_name = "sensor"}, {.next_token = first.next_token}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("different filters")));
+}
+
+// ---- thing types
+
+TEST_F(RegistryCoreTest, ThingTypeLifecycle) {
+  ASSERT_OK_AND_ASSIGN(ThingType t, core_.CreateThingType({.name = "sensor",
+                                                           .description = "a sensor",
+                                                           .searchable_attributes = {"site"}}));
+  EXPECT_FALSE(t.deprecated);
+  EXPECT_OK(core_.CreateThingType({.name = "sensor", .description = "a sensor",
+                                   .searchable_attributes = {"site"}}));
+  EXPECT_THAT(core_.CreateThingType({.name = "sensor", .description = "other"}),
+              StatusIs(Code::kAlreadyExists));
+  EXPECT_THAT(core_.CreateThingType({.name = "x", .searchable_attributes = {"a", "b", "c", "d"}}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("at most 3")));
+
+  EXPECT_THAT(core_.DeleteThingType("sensor"),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("must be deprecated")));
+  ASSERT_OK(core_.DeprecateThingType("sensor", false));
+  ASSERT_OK_AND_ASSIGN(ThingType d, core_.DescribeThingType("sensor"));
+  EXPECT_TRUE(d.deprecated);
+  EXPECT_EQ(d.deprecated_at, clock_.Now());
+  EXPECT_THAT(core_.DeleteThingType("sensor"),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("less than 5m")));
+  clock_.Advance(absl::Minutes(5));
+  ASSERT_OK(core_.DeleteThingType("sensor"));
+  EXPECT_THAT(core_.DescribeThingType("sensor"), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.DeleteThingType("sensor"), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.DeprecateThingType("sensor", false), StatusIs(Code::kNotFound));
+}
+
+TEST_F(RegistryCoreTest, ThingTypeInUseCannotBeDeleted) {
+  CreateType("sensor");
+  CreateThing("t", "sensor");
+  ASSERT_OK(core_.DeprecateThingType("sensor", false));
+  clock_.Advance(absl::Minutes(10));
+  EXPECT_THAT(core_.DeleteThingType("sensor"),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("1 thing(s) still have")));
+  ASSERT_OK(core_.UpdateThing({.name = "t", .remove_type = true}));
+  EXPECT_OK(core_.DeleteThingType("sensor"));
+}
+
+TEST_F(RegistryCoreTest, ListThingTypesByName) {
+  CreateType("a");
+  CreateType("b");
+  EXPECT_THAT(core_.ListThingTypes("", {})->items, SizeIs(2));
+  ASSERT_OK_AND_ASSIGN(Page<ThingType> one, core_.ListThingTypes("b", {}));
+  ASSERT_THAT(one.items, SizeIs(1));
+  EXPECT_EQ(one.items[0].name, "b");
+}
+
+// ---- thing groups
+
+TEST_F(RegistryCoreTest, GroupHierarchyAndDescribe) {
+  CreateGroup("root");
+  CreateGroup("mid", "root");
+  CreateGroup("leaf", "mid");
+  ASSERT_OK_AND_ASSIGN(ThingGroupDescription d, core_.DescribeThingGroup("leaf"));
+  EXPECT_EQ(d.group.parent, "mid");
+  EXPECT_EQ(d.group.root, "root");
+  EXPECT_EQ(d.group.depth, 3);
+  ASSERT_THAT(d.ancestors, SizeIs(2));
+  EXPECT_EQ(d.ancestors[0].name, "root");
+  EXPECT_EQ(d.ancestors[1].name, "mid");
+  EXPECT_THAT(core_.CreateThingGroup({.name = "x", .parent = "ghost"}),
+              StatusIs(Code::kNotFound, HasSubstr("parent thing group \"ghost\"")));
+  EXPECT_THAT(core_.CreateThingGroup({.name = "leaf", .parent = "root"}),
+              StatusIs(Code::kAlreadyExists));
+  EXPECT_OK(core_.CreateThingGroup({.name = "leaf", .parent = "mid"}));
+  EXPECT_THAT(core_.CreateThingGroup({.name = "self", .parent = "self"}),
+              StatusIs(Code::kInvalidArgument));
+}
+
+TEST_F(RegistryCoreTest, HierarchyDepthIsLimitedToSeven) {
+  CreateGroup("g1");
+  for (int i = 2; i <= 7; ++i) {
+    CreateGroup("g" + std::to_string(i), "g" + std::to_string(i - 1));
+  }
+  EXPECT_THAT(core_.CreateThingGroup({.name = "g8", .parent = "g7"}),
+              StatusIs(Code::kResourceExhausted, HasSubstr("depth 7")));
+}
+
+TEST_F(RegistryCoreTest, ChildrenPerGroupAreLimited) {
+  CreateGroup("p");
+  for (int i = 0; i < 100; ++i) {
+    CreateGroup("c" + std::to_string(i), "p");
+  }
+  EXPECT_THAT(core_.CreateThingGroup({.name = "one-too-many", .parent = "p"}),
+              StatusIs(Code::kResourceExhausted, HasSubstr("100 child groups")));
+}
+
+TEST_F(RegistryCoreTest, GroupWithChildrenCannotBeDeleted) {
+  CreateGroup("p");
+  CreateGroup("c", "p");
+  EXPECT_THAT(core_.DeleteThingGroup("p", std::nullopt),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("1 child group")));
+  ASSERT_OK(core_.DeleteThingGroup("c", std::nullopt));
+  ASSERT_OK(core_.DeleteThingGroup("p", 1));
+  EXPECT_OK(core_.DeleteThingGroup("p", std::nullopt));  // already gone
+}
+
+TEST_F(RegistryCoreTest, UpdateGroupVersionsDescriptionAndAttributes) {
+  ASSERT_OK(core_.CreateThingGroup({.name = "g", .description = "first", .attributes = {{"a", "1"}}}));
+  ASSERT_OK_AND_ASSIGN(int64_t v, core_.UpdateThingGroup(
+                                      {.name = "g",
+                                       .attributes = AttributeUpdate{.attributes = {{"b", "2"}},
+                                                                     .merge = true},
+                                       .expected_version = 1}));
+  EXPECT_EQ(v, 2);
+  ASSERT_OK_AND_ASSIGN(ThingGroupDescription d, core_.DescribeThingGroup("g"));
+  EXPECT_EQ(d.group.description, "first");  // absent description is kept
+  EXPECT_EQ(d.group.attributes, (Attributes{{"a", "1"}, {"b", "2"}}));
+  EXPECT_THAT(core_.UpdateThingGroup({.name = "g", .expected_version = 1}),
+              StatusIs(Code::kAborted));
+  ASSERT_OK(core_.UpdateThingGroup({.name = "g", .description = ""}));
+  EXPECT_EQ(core_.DescribeThingGroup("g")->group.description, "");
+  EXPECT_THAT(core_.DeleteThingGroup("g", 1), StatusIs(Code::kAborted));
+}
+
+TEST_F(RegistryCoreTest, ListThingGroupsByParentPrefixAndRecursion) {
+  CreateGroup("a");
+  CreateGroup("a1", "a");
+  CreateGroup("a11", "a1");
+  CreateGroup("b");
+  auto names = [&](const GroupQuery& q) {
+    std::vector<std::string> out;
+    absl::StatusOr<Page<ThingGroup>> page = core_.ListThingGroups(q, {});
+    EXPECT_OK(page);
+    for (const ThingGroup& g : page->items) out.push_back(g.name);
+    return out;
+  };
+  EXPECT_THAT(names({}), ElementsAre("a", "a1", "a11", "b"));
+  EXPECT_THAT(names({.recursive = false}), ElementsAre("a", "b"));
+  EXPECT_THAT(names({.parent = "a"}), ElementsAre("a1"));
+  EXPECT_THAT(names({.parent = "a", .recursive = true}), ElementsAre("a1", "a11"));
+  EXPECT_THAT(names({.name_prefix = "a1"}), ElementsAre("a1", "a11"));
+  EXPECT_THAT(core_.ListThingGroups({.parent = "ghost"}, {}), StatusIs(Code::kNotFound));
+}
+
+TEST_F(RegistryCoreTest, MembershipRules) {
+  CreateGroup("site");
+  CreateGroup("floor", "site");
+  CreateGroup("other");
+  CreateThing("t");
+  ASSERT_OK(core_.AddThingToThingGroup("floor", "t"));
+  EXPECT_OK(core_.AddThingToThingGroup("floor", "t"));  // idempotent
+  EXPECT_THAT(core_.AddThingToThingGroup("site", "t"),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("same hierarchy")));
+  ASSERT_OK(core_.AddThingToThingGroup("other", "t"));
+  EXPECT_THAT(core_.AddThingToThingGroup("ghost", "t"), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.AddThingToThingGroup("other", "ghost"), StatusIs(Code::kNotFound));
+
+  std::vector<std::string> groups;
+  ASSERT_OK_AND_ASSIGN(Page<ThingGroup> for_thing, core_.ListThingGroupsForThing("t", {}));
+  for (const ThingGroup& g : for_thing.items) groups.push_back(g.name);
+  EXPECT_THAT(groups, ElementsAre("floor", "other"));
+
+  ASSERT_OK(core_.RemoveThingFromThingGroup("floor", "t"));
+  EXPECT_OK(core_.RemoveThingFromThingGroup("floor", "t"));
+  EXPECT_OK(core_.AddThingToThingGroup("site", "t"));
+  EXPECT_THAT(core_.ListThingGroupsForThing("ghost", {}), StatusIs(Code::kNotFound));
+}
+
+TEST_F(RegistryCoreTest, AThingBelongsToAtMostTenGroups) {
+  CreateThing("t");
+  for (int i = 0; i < 10; ++i) {
+    CreateGroup("g" + std::to_string(i));
+    ASSERT_OK(core_.AddThingToThingGroup("g" + std::to_string(i), "t"));
+  }
+  CreateGroup("g10");
+  EXPECT_THAT(core_.AddThingToThingGroup("g10", "t"),
+              StatusIs(Code::kResourceExhausted, HasSubstr("10 thing groups")));
+}
+
+TEST_F(RegistryCoreTest, ListThingsInGroupRecursively) {
+  CreateGroup("site");
+  CreateGroup("floor", "site");
+  CreateGroup("room", "floor");
+  CreateThing("a");
+  CreateThing("b");
+  CreateThing("c");
+  ASSERT_OK(core_.AddThingToThingGroup("site", "a"));
+  ASSERT_OK(core_.AddThingToThingGroup("floor", "b"));
+  ASSERT_OK(core_.AddThingToThingGroup("room", "c"));
+  EXPECT_THAT(core_.ListThingsInThingGroup("site", false, {})->items, ElementsAre("a"));
+  EXPECT_THAT(core_.ListThingsInThingGroup("site", true, {})->items, ElementsAre("a", "b", "c"));
+  EXPECT_THAT(core_.ListThingsInThingGroup("floor", true, {})->items, ElementsAre("b", "c"));
+  EXPECT_THAT(core_.ListThingsInThingGroup("ghost", true, {}), StatusIs(Code::kNotFound));
+}
+
+TEST_F(RegistryCoreTest, DeletingAGroupRemovesMemberships) {
+  CreateGroup("g");
+  CreateThing("t");
+  ASSERT_OK(core_.AddThingToThingGroup("g", "t"));
+  ASSERT_OK(core_.DeleteThingGroup("g", std::nullopt));
+  EXPECT_THAT(core_.ListThingGroupsForThing("t", {})->items, SizeIs(0));
+}
+
+// ---- principals
+
+TEST_F(RegistryCoreTest, AttachListDetachPrincipals) {
+  CreateThing("t1");
+  CreateThing("t2");
+  ASSERT_OK(core_.AttachThingPrincipal("t1", kCertA, PrincipalType::kNonExclusive));
+  ASSERT_OK(core_.AttachThingPrincipal("t2", kCertA, PrincipalType::kNonExclusive));
+  ASSERT_OK(core_.AttachThingPrincipal("t1", kCertB, PrincipalType::kNonExclusive));
+  EXPECT_THAT(core_.ListPrincipalThings(kCertA, {})->items, ElementsAre("t1", "t2"));
+  ASSERT_OK_AND_ASSIGN(Page<PrincipalAttachment> p, core_.ListThingPrincipals("t1", {}));
+  ASSERT_THAT(p.items, SizeIs(2));
+  EXPECT_EQ(p.items[0].principal, kCertA);
+  EXPECT_EQ(p.items[1].principal, kCertB);
+  ASSERT_OK(core_.DetachThingPrincipal("t1", kCertA));
+  EXPECT_OK(core_.DetachThingPrincipal("t1", kCertA));  // idempotent
+  EXPECT_THAT(core_.ListPrincipalThings(kCertA, {})->items, ElementsAre("t2"));
+  EXPECT_THAT(core_.AttachThingPrincipal("ghost", kCertA, PrincipalType::kNonExclusive),
+              StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.AttachThingPrincipal("t1", "not-an-arn", PrincipalType::kNonExclusive),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.ListThingPrincipals("ghost", {}), StatusIs(Code::kNotFound));
+}
+
+TEST_F(RegistryCoreTest, ExclusiveAttachmentIsExclusive) {
+  CreateThing("t1");
+  CreateThing("t2");
+  ASSERT_OK(core_.AttachThingPrincipal("t1", kCertA, PrincipalType::kExclusive));
+  EXPECT_THAT(core_.AttachThingPrincipal("t2", kCertA, PrincipalType::kNonExclusive),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("exclusively")));
+  EXPECT_OK(core_.AttachThingPrincipal("t1", kCertA, PrincipalType::kExclusive));
+  ASSERT_OK(core_.AttachThingPrincipal("t1", kCertA, PrincipalType::kNonExclusive));
+  ASSERT_OK(core_.AttachThingPrincipal("t2", kCertA, PrincipalType::kNonExclusive));
+  EXPECT_THAT(core_.AttachThingPrincipal("t1", kCertA, PrincipalType::kExclusive),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("no other thing")));
+}
+
+TEST_F(RegistryCoreTest, EventsNameWhatChanged) {
+  CreateGroup("g");
+  CreateThing("t");
+  ASSERT_OK(core_.AddThingToThingGroup("g", "t"));
+  ASSERT_OK(core_.AttachThingPrincipal("t", kCertA, PrincipalType::kNonExclusive));
+  std::vector<RegistryEvent> events = sut_->WaitForEvents(4);
+  ASSERT_THAT(events, SizeIs(4));
+  EXPECT_EQ(events[0].type, "thing_group.created");
+  EXPECT_EQ(events[1].type, "thing.created");
+  EXPECT_EQ(events[2].type, "thing_group.thing_added");
+  EXPECT_EQ(events[2].thing, "t");
+  EXPECT_EQ(events[2].thing_group, "g");
+  EXPECT_EQ(events[3].type, "thing.principal_attached");
+  EXPECT_EQ(events[3].principal, kCertA);
+}
+
+TEST_F(RegistryCoreTest, NoEventForNoOpsOrFailures) {
+  CreateThing("t", "", {{"a", "1"}});
+  CreateThing("t", "", {{"a", "1"}});                                   // idempotent: no event
+  EXPECT_FALSE(core_.UpdateThing({.name = "t", .expected_version = 9}).ok());  // refused
+  EXPECT_THAT(core_.RemoveThingFromThingGroup("g", "t"), StatusIs(Code::kNotFound));
+  CreateThing("sentinel");
+  std::vector<RegistryEvent> events = sut_->WaitForEvents(2);
+  ASSERT_THAT(events, SizeIs(2));
+  EXPECT_EQ(events[0].thing, "t");
+  EXPECT_EQ(events[1].thing, "sentinel");
+}
+
+TEST_F(RegistryCoreTest, ConcurrentWritersNeverBreakTheHierarchyRule) {
+  CreateGroup("root");
+  for (int i = 0; i < 8; ++i) CreateGroup("child" + std::to_string(i), "root");
+  CreateThing("t");
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      if (core_.AddThingToThingGroup("child" + std::to_string(i), "t").ok()) ++ok;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 1);
+  EXPECT_THAT(core_.ListThingGroupsForThing("t", {})->items, SizeIs(1));
+}
+
+}  // namespace
+}  // namespace fleetcore::registry

@@ -1,0 +1,705 @@
+#include "services/registry/registry_core.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/pagination/page_token.h"
+#include "common/status/status_macros.h"
+#include "services/registry/validation.h"
+
+namespace fleetcore::registry {
+namespace {
+
+using pagination::DecodePageToken;
+using pagination::EncodePageToken;
+using pagination::ResolveMaxResults;
+
+std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
+
+// Drops empty values: an empty attribute value means "no such attribute".
+Attributes WithoutEmptyValues(const Attributes& in) {
+  Attributes out;
+  for (const auto& [k, v] : in) {
+    if (!v.empty()) {
+      out.emplace(k, v);
+    }
+  }
+  return out;
+}
+
+absl::Status VersionConflict(absl::string_view what, absl::string_view name, int64_t stored,
+                             int64_t expected) {
+  return absl::AbortedError(absl::StrCat(what, " ", Q(name), " is at version ", stored,
+                                         ", not the expected ", expected,
+                                         "; read it again and retry"));
+}
+
+// Cuts a list fetched with limit + 1 to a page, with a token when more remain.
+template <typename T, typename KeyFn>
+Page<T> MakePage(std::vector<T> items, int limit, absl::string_view query, KeyFn key) {
+  Page<T> page;
+  if (static_cast<int>(items.size()) > limit) {
+    items.resize(static_cast<size_t>(limit));
+    page.next_token = EncodePageToken(key(items.back()), query);
+  }
+  page.items = std::move(items);
+  return page;
+}
+
+struct PageWindow {
+  int limit;
+  std::string after;
+};
+
+absl::StatusOr<PageWindow> Window(const PageRequest& page, absl::string_view query) {
+  PageWindow w;
+  FLEETCORE_ASSIGN_OR_RETURN(w.limit, ResolveMaxResults(page.max_results));
+  FLEETCORE_ASSIGN_OR_RETURN(w.after, DecodePageToken(page.next_token, query));
+  return w;
+}
+
+}  // namespace
+
+RegistryCore::RegistryCore(RegistryStore* store, const aws::Arns* arns, const Clock* clock,
+                           IdGenerator* ids, RegistryOptions options)
+    : store_(store), arns_(arns), clock_(clock), ids_(ids), options_(options) {}
+
+absl::Status RegistryCore::RequireThing(absl::string_view name) {
+  FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, store_->GetThing(name));
+  if (!t.has_value()) {
+    return absl::NotFoundError(absl::StrCat("thing ", Q(name), " does not exist"));
+  }
+  return absl::OkStatus();
+}
+
+// ---- things
+
+absl::StatusOr<Thing> RegistryCore::CreateThing(const CreateThingInput& in) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", in.name));
+  if (!in.type_name.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", in.type_name));
+  }
+  FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("attributePayload", in.attributes));
+  const Attributes attributes = WithoutEmptyValues(in.attributes);
+  FLEETCORE_RETURN_IF_ERROR(ValidateThingAttributeCount(attributes, !in.type_name.empty()));
+
+  Thing result;
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> existing, tx.GetThing(in.name, Lock::kNone));
+    if (existing.has_value()) {
+      // AWS: the same name and configuration succeeds; a different configuration conflicts.
+      if (existing->type_name == in.type_name && existing->attributes == attributes) {
+        result = *existing;
+        return absl::OkStatus();
+      }
+      return absl::AlreadyExistsError(absl::StrCat(
+          "thing ", Q(in.name), " already exists with a different thing type or attributes"));
+    }
+    if (!in.type_name.empty()) {
+      FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> type,
+                                 tx.GetThingType(in.type_name, Lock::kShare));
+      if (!type.has_value()) {
+        return absl::NotFoundError(absl::StrCat("thing type ", Q(in.type_name),
+                                                " does not exist; create it first"));
+      }
+      if (type->deprecated) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "thing type ", Q(in.type_name), " is deprecated, so new things cannot use it "
+            "(DeprecateThingType with undoDeprecate reverses that)"));
+      }
+    }
+    const absl::Time now = clock_->Now();
+    result = Thing{.name = in.name,
+                   .id = ids_->NewUuid(),
+                   .type_name = in.type_name,
+                   .attributes = attributes,
+                   .version = 1,
+                   .created_at = now,
+                   .updated_at = now};
+    FLEETCORE_RETURN_IF_ERROR(tx.InsertThing(result));
+    tx.Publish({.type = "thing.created", .thing = in.name, .thing_type = in.type_name});
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<Thing> RegistryCore::DescribeThing(absl::string_view name) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", name));
+  FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, store_->GetThing(name));
+  if (!t.has_value()) {
+    return absl::NotFoundError(absl::StrCat("thing ", Q(name), " does not exist"));
+  }
+  return *std::move(t);
+}
+
+absl::Status RegistryCore::UpdateThing(const UpdateThingInput& in) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", in.name));
+  if (in.remove_type && !in.type_name.empty()) {
+    return absl::InvalidArgumentError(
+        "removeThingType and thingTypeName cannot be used together");
+  }
+  if (!in.type_name.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", in.type_name));
+  }
+  if (in.attributes.has_value()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("attributePayload", in.attributes->attributes));
+  }
+  if (in.expected_version.has_value() && *in.expected_version < 1) {
+    return absl::InvalidArgumentError("expectedVersion must be 1 or more");
+  }
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(in.name, Lock::kUpdate));
+    if (!t.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing ", Q(in.name), " does not exist"));
+    }
+    if (in.expected_version.has_value() && *in.expected_version != t->version) {
+      return VersionConflict("thing", in.name, t->version, *in.expected_version);
+    }
+    std::string type_name = t->type_name;
+    if (in.remove_type) {
+      type_name.clear();
+    } else if (!in.type_name.empty() && in.type_name != t->type_name) {
+      FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> type,
+                                 tx.GetThingType(in.type_name, Lock::kShare));
+      if (!type.has_value()) {
+        return absl::NotFoundError(absl::StrCat("thing type ", Q(in.type_name),
+                                                " does not exist; create it first"));
+      }
+      if (type->deprecated) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "thing type ", Q(in.type_name), " is deprecated and cannot be given to a thing"));
+      }
+      type_name = in.type_name;
+    }
+    Attributes attributes =
+        in.attributes.has_value() ? ApplyAttributeUpdate(t->attributes, *in.attributes)
+                                  : t->attributes;
+    FLEETCORE_RETURN_IF_ERROR(ValidateThingAttributeCount(attributes, !type_name.empty()));
+    FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("attributePayload", attributes));
+    t->type_name = std::move(type_name);
+    t->attributes = std::move(attributes);
+    t->version += 1;
+    t->updated_at = clock_->Now();
+    FLEETCORE_RETURN_IF_ERROR(tx.UpdateThing(*t));
+    tx.Publish({.type = "thing.updated", .thing = in.name, .thing_type = t->type_name});
+    return absl::OkStatus();
+  });
+}
+
+absl::Status RegistryCore::DeleteThing(absl::string_view name,
+                                       std::optional<int64_t> expected_version) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", name));
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(name, Lock::kUpdate));
+    if (!t.has_value()) {
+      return absl::OkStatus();  // AWS: deleting a thing that does not exist succeeds
+    }
+    if (expected_version.has_value() && *expected_version != t->version) {
+      return VersionConflict("thing", name, t->version, *expected_version);
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalAttachment> attached,
+                               tx.AttachmentsOfThing(name));
+    if (!attached.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "thing ", Q(name), " has ", attached.size(),
+          " principal(s) attached (first: ", attached.front().principal,
+          "); detach them with DetachThingPrincipal before deleting the thing"));
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.DeleteThing(name));
+    tx.Publish({.type = "thing.deleted", .thing = std::string(name)});
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Page<Thing>> RegistryCore::ListThings(const ThingQuery& query,
+                                                    const PageRequest& page) {
+  if (!query.attribute_value.empty() && query.attribute_name.empty()) {
+    return absl::InvalidArgumentError("attributeValue needs attributeName");
+  }
+  if (query.prefix_value && query.attribute_value.empty()) {
+    return absl::InvalidArgumentError(
+        "usePrefixAttributeValue needs attributeName and attributeValue");
+  }
+  if (!query.attribute_name.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateAttributes(
+        "attributeName/attributeValue", {{query.attribute_name, query.attribute_value}}));
+  }
+  if (!query.type_name.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", query.type_name));
+  }
+  const std::string fingerprint =
+      absl::StrCat("things|", query.attribute_name, "|", query.attribute_value, "|",
+                   query.prefix_value, "|", query.type_name);
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<Thing> things,
+                             store_->ListThings(query, w.after, w.limit + 1));
+  return MakePage(std::move(things), w.limit, fingerprint,
+                  [](const Thing& t) { return t.name; });
+}
+
+// ---- thing types
+
+absl::StatusOr<ThingType> RegistryCore::CreateThingType(const CreateThingTypeInput& in) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", in.name));
+  FLEETCORE_RETURN_IF_ERROR(ValidateDescription("thingTypeDescription", in.description));
+  if (static_cast<int>(in.searchable_attributes.size()) > kMaxSearchableAttributes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "searchableAttributes: at most 3 are allowed, got ", in.searchable_attributes.size()));
+  }
+  for (const std::string& a : in.searchable_attributes) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("searchableAttributes", {{a, ""}}));
+  }
+  ThingType result;
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> existing,
+                               tx.GetThingType(in.name, Lock::kNone));
+    if (existing.has_value()) {
+      if (existing->description == in.description &&
+          existing->searchable_attributes == in.searchable_attributes) {
+        result = *existing;
+        return absl::OkStatus();
+      }
+      return absl::AlreadyExistsError(absl::StrCat(
+          "thing type ", Q(in.name),
+          " already exists with other properties (thing types cannot be changed)"));
+    }
+    result = ThingType{.name = in.name,
+                       .id = ids_->NewUuid(),
+                       .description = in.description,
+                       .searchable_attributes = in.searchable_attributes,
+                       .created_at = clock_->Now()};
+    FLEETCORE_RETURN_IF_ERROR(tx.InsertThingType(result));
+    tx.Publish({.type = "thing_type.created", .thing_type = in.name});
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<ThingType> RegistryCore::DescribeThingType(absl::string_view name) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", name));
+  FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, store_->GetThingType(name));
+  if (!t.has_value()) {
+    return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
+  }
+  return *std::move(t);
+}
+
+absl::StatusOr<Page<ThingType>> RegistryCore::ListThingTypes(absl::string_view name,
+                                                            const PageRequest& page) {
+  if (!name.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", name));
+  }
+  const std::string fingerprint = absl::StrCat("thing_types|", name);
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingType> types,
+                             store_->ListThingTypes(name, w.after, w.limit + 1));
+  return MakePage(std::move(types), w.limit, fingerprint,
+                  [](const ThingType& t) { return t.name; });
+}
+
+absl::Status RegistryCore::DeprecateThingType(absl::string_view name, bool undo) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", name));
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(name, Lock::kUpdate));
+    if (!t.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
+    }
+    if (t->deprecated == !undo) {
+      return absl::OkStatus();  // already in the asked state; keeps the deprecation time
+    }
+    t->deprecated = !undo;
+    t->deprecated_at = undo ? absl::Time() : clock_->Now();
+    FLEETCORE_RETURN_IF_ERROR(tx.UpdateThingType(*t));
+    tx.Publish({.type = "thing_type.updated", .thing_type = std::string(name)});
+    return absl::OkStatus();
+  });
+}
+
+absl::Status RegistryCore::DeleteThingType(absl::string_view name) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", name));
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(name, Lock::kUpdate));
+    if (!t.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
+    }
+    if (!t->deprecated) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "thing type ", Q(name), " must be deprecated (DeprecateThingType) before deletion"));
+    }
+    const absl::Time allowed = t->deprecated_at + options_.thing_type_delete_delay;
+    if (clock_->Now() < allowed) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "thing type ", Q(name), " was deprecated less than ",
+          absl::FormatDuration(options_.thing_type_delete_delay), " ago; it can be deleted from ",
+          absl::FormatTime(absl::RFC3339_sec, allowed, absl::UTCTimeZone())));
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(int64_t in_use, tx.CountThingsOfType(name));
+    if (in_use > 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          in_use, " thing(s) still have thing type ", Q(name),
+          "; remove it from them (UpdateThing with removeThingType) first"));
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.DeleteThingType(name));
+    tx.Publish({.type = "thing_type.deleted", .thing_type = std::string(name)});
+    return absl::OkStatus();
+  });
+}
+
+// ---- thing groups
+
+absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroupInput& in) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", in.name));
+  if (!in.parent.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateName("parentGroupName", in.parent));
+    if (in.parent == in.name) {
+      return absl::InvalidArgumentError("a thing group cannot be its own parent");
+    }
+  }
+  FLEETCORE_RETURN_IF_ERROR(ValidateDescription("thingGroupDescription", in.description));
+  FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("attributePayload", in.attributes));
+  const Attributes attributes = WithoutEmptyValues(in.attributes);
+  if (static_cast<int>(attributes.size()) > kMaxGroupAttributes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attributePayload: a thing group can have at most 50 attributes, got ",
+        attributes.size()));
+  }
+  ThingGroup result;
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> existing,
+                               tx.GetGroup(in.name, Lock::kNone));
+    if (existing.has_value()) {
+      if (existing->parent == in.parent && existing->description == in.description &&
+          existing->attributes == attributes) {
+        result = *existing;
+        return absl::OkStatus();
+      }
+      return absl::AlreadyExistsError(absl::StrCat(
+          "thing group ", Q(in.name), " already exists with another parent or properties"));
+    }
+    result = ThingGroup{.name = in.name,
+                        .id = ids_->NewUuid(),
+                        .parent = in.parent,
+                        .root = in.name,
+                        .depth = 1,
+                        .description = in.description,
+                        .attributes = attributes,
+                        .version = 1,
+                        .created_at = clock_->Now()};
+    if (!in.parent.empty()) {
+      // Locking the parent serializes this with its deletion and with sibling creation.
+      FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> parent,
+                                 tx.GetGroup(in.parent, Lock::kUpdate));
+      if (!parent.has_value()) {
+        return absl::NotFoundError(
+            absl::StrCat("parent thing group ", Q(in.parent), " does not exist"));
+      }
+      if (parent->depth >= kMaxGroupDepth) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "thing group ", Q(in.parent), " is at depth ", parent->depth,
+            ", the deepest a hierarchy may go; a child would be at depth ", parent->depth + 1));
+      }
+      FLEETCORE_ASSIGN_OR_RETURN(int64_t children, tx.CountChildGroups(in.parent));
+      if (children >= kMaxChildGroups) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "thing group ", Q(in.parent), " already has ", children,
+            " child groups, the most a group can have"));
+      }
+      result.root = parent->root;
+      result.depth = parent->depth + 1;
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.InsertGroup(result));
+    tx.Publish({.type = "thing_group.created", .thing_group = in.name});
+    return absl::OkStatus();
+  }));
+  return result;
+}
+
+absl::StatusOr<ThingGroupDescription> RegistryCore::DescribeThingGroup(absl::string_view name) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", name));
+  FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, store_->GetGroup(name));
+  if (!g.has_value()) {
+    return absl::NotFoundError(absl::StrCat("thing group ", Q(name), " does not exist"));
+  }
+  ThingGroupDescription d;
+  d.group = *std::move(g);
+  if (!d.group.parent.empty()) {
+    FLEETCORE_ASSIGN_OR_RETURN(d.ancestors, store_->Ancestors(name));
+  }
+  return d;
+}
+
+absl::StatusOr<int64_t> RegistryCore::UpdateThingGroup(const UpdateThingGroupInput& in) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", in.name));
+  if (in.description.has_value()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateDescription("thingGroupDescription", *in.description));
+  }
+  if (in.attributes.has_value()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("attributePayload", in.attributes->attributes));
+  }
+  if (in.expected_version.has_value() && *in.expected_version < 1) {
+    return absl::InvalidArgumentError("expectedVersion must be 1 or more");
+  }
+  int64_t version = 0;
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(in.name, Lock::kUpdate));
+    if (!g.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing group ", Q(in.name), " does not exist"));
+    }
+    if (in.expected_version.has_value() && *in.expected_version != g->version) {
+      return VersionConflict("thing group", in.name, g->version, *in.expected_version);
+    }
+    if (in.description.has_value()) {
+      g->description = *in.description;
+    }
+    if (in.attributes.has_value()) {
+      g->attributes = ApplyAttributeUpdate(g->attributes, *in.attributes);
+      if (static_cast<int>(g->attributes.size()) > kMaxGroupAttributes) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "attributePayload: a thing group can have at most 50 attributes, it would have ",
+            g->attributes.size()));
+      }
+    }
+    g->version += 1;
+    version = g->version;
+    FLEETCORE_RETURN_IF_ERROR(tx.UpdateGroup(*g));
+    tx.Publish({.type = "thing_group.updated", .thing_group = in.name});
+    return absl::OkStatus();
+  }));
+  return version;
+}
+
+absl::Status RegistryCore::DeleteThingGroup(absl::string_view name,
+                                            std::optional<int64_t> expected_version) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", name));
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(name, Lock::kUpdate));
+    if (!g.has_value()) {
+      return absl::OkStatus();  // like DeleteThing: nothing to delete is success
+    }
+    if (expected_version.has_value() && *expected_version != g->version) {
+      return VersionConflict("thing group", name, g->version, *expected_version);
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(int64_t children, tx.CountChildGroups(name));
+    if (children > 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("thing group ", Q(name), " has ", children,
+                       " child group(s); delete them before their parent"));
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.DeleteGroup(name));
+    tx.Publish({.type = "thing_group.deleted", .thing_group = std::string(name)});
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroups(const GroupQuery& query,
+                                                              const PageRequest& page) {
+  if (!query.parent.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateName("parentGroup", query.parent));
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> parent, store_->GetGroup(query.parent));
+    if (!parent.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing group ", Q(query.parent), " does not exist"));
+    }
+  }
+  if (!query.name_prefix.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateName("namePrefixFilter", query.name_prefix));
+  }
+  const bool recursive = !query.parent.empty() && query.recursive.value_or(false);
+  const bool roots_only = query.parent.empty() && query.recursive.has_value() && !*query.recursive;
+  const std::string fingerprint = absl::StrCat("groups|", query.parent, "|", query.name_prefix,
+                                               "|", recursive, "|", roots_only);
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> groups,
+                             store_->ListGroups(query.parent, recursive, roots_only,
+                                                query.name_prefix, w.after, w.limit + 1));
+  return MakePage(std::move(groups), w.limit, fingerprint,
+                  [](const ThingGroup& g) { return g.name; });
+}
+
+absl::Status RegistryCore::AddThingToThingGroup(absl::string_view group, absl::string_view thing) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    // Locking the thing serializes concurrent membership changes of this thing.
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kUpdate));
+    if (!t.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(group, Lock::kShare));
+    if (!g.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> current, tx.GroupsOfThing(thing));
+    for (const ThingGroup& other : current) {
+      if (other.name == group) {
+        return absl::OkStatus();  // already a member
+      }
+    }
+    if (static_cast<int>(current.size()) >= kMaxGroupsPerThing) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "thing ", Q(thing), " already belongs to ", current.size(),
+          " thing groups, the most a thing can belong to"));
+    }
+    for (const ThingGroup& other : current) {
+      if (other.root == g->root) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "thing ", Q(thing), " already belongs to thing group ", Q(other.name),
+            " of the same hierarchy (root ", Q(g->root),
+            "); a thing can be in only one group of a hierarchy"));
+      }
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.AddMember(group, thing));
+    tx.Publish({.type = "thing_group.thing_added",
+                .thing = std::string(thing),
+                .thing_group = std::string(group)});
+    return absl::OkStatus();
+  });
+}
+
+absl::Status RegistryCore::RemoveThingFromThingGroup(absl::string_view group,
+                                                     absl::string_view thing) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kUpdate));
+    if (!t.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(group, Lock::kShare));
+    if (!g.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> current, tx.GroupsOfThing(thing));
+    const bool member = std::any_of(current.begin(), current.end(),
+                                    [&](const ThingGroup& c) { return c.name == group; });
+    if (!member) {
+      return absl::OkStatus();
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.RemoveMember(group, thing));
+    tx.Publish({.type = "thing_group.thing_removed",
+                .thing = std::string(thing),
+                .thing_group = std::string(group)});
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Page<std::string>> RegistryCore::ListThingsInThingGroup(absl::string_view group,
+                                                                       bool recursive,
+                                                                       const PageRequest& page) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
+  FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, store_->GetGroup(group));
+  if (!g.has_value()) {
+    return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
+  }
+  const std::string fingerprint = absl::StrCat("group_things|", group, "|", recursive);
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<std::string> things,
+                             store_->ListThingsInGroup(group, recursive, w.after, w.limit + 1));
+  return MakePage(std::move(things), w.limit, fingerprint,
+                  [](const std::string& t) { return t; });
+}
+
+absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroupsForThing(absl::string_view thing,
+                                                                      const PageRequest& page) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
+  FLEETCORE_RETURN_IF_ERROR(RequireThing(thing));
+  const std::string fingerprint = absl::StrCat("thing_groups|", thing);
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> groups,
+                             store_->ListGroupsForThing(thing, w.after, w.limit + 1));
+  return MakePage(std::move(groups), w.limit, fingerprint,
+                  [](const ThingGroup& g) { return g.name; });
+}
+
+// ---- principals
+
+absl::Status RegistryCore::AttachThingPrincipal(absl::string_view thing,
+                                                absl::string_view principal, PrincipalType type) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
+  FLEETCORE_RETURN_IF_ERROR(ValidatePrincipal(principal));
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kShare));
+    if (!t.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.LockPrincipal(principal));
+    FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalAttachment> existing,
+                               tx.AttachmentsOfPrincipal(principal));
+    for (const PrincipalAttachment& a : existing) {
+      if (a.thing_name == thing) {
+        if (a.type == type) {
+          return absl::OkStatus();  // already attached this way
+        }
+        continue;
+      }
+      if (type == PrincipalType::kExclusive) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "principal is already attached to thing ", Q(a.thing_name),
+            "; an EXCLUSIVE_THING attachment needs it attached to no other thing"));
+      }
+      if (a.type == PrincipalType::kExclusive) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "principal is attached exclusively (EXCLUSIVE_THING) to thing ", Q(a.thing_name),
+            "; detach it there first"));
+      }
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.PutAttachment(
+        {.thing_name = std::string(thing), .principal = std::string(principal), .type = type}));
+    tx.Publish({.type = "thing.principal_attached",
+                .thing = std::string(thing),
+                .principal = std::string(principal)});
+    return absl::OkStatus();
+  });
+}
+
+absl::Status RegistryCore::DetachThingPrincipal(absl::string_view thing,
+                                                absl::string_view principal) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
+  FLEETCORE_RETURN_IF_ERROR(ValidatePrincipal(principal));
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kShare));
+    if (!t.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.LockPrincipal(principal));
+    FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalAttachment> attached,
+                               tx.AttachmentsOfThing(thing));
+    const bool present =
+        std::any_of(attached.begin(), attached.end(),
+                    [&](const PrincipalAttachment& a) { return a.principal == principal; });
+    if (!present) {
+      return absl::OkStatus();
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.DeleteAttachment(thing, principal));
+    tx.Publish({.type = "thing.principal_detached",
+                .thing = std::string(thing),
+                .principal = std::string(principal)});
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Page<PrincipalAttachment>> RegistryCore::ListThingPrincipals(
+    absl::string_view thing, const PageRequest& page) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
+  FLEETCORE_RETURN_IF_ERROR(RequireThing(thing));
+  const std::string fingerprint = absl::StrCat("thing_principals|", thing);
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalAttachment> items,
+                             store_->ListThingPrincipals(thing, w.after, w.limit + 1));
+  return MakePage(std::move(items), w.limit, fingerprint,
+                  [](const PrincipalAttachment& a) { return a.principal; });
+}
+
+absl::StatusOr<Page<std::string>> RegistryCore::ListPrincipalThings(absl::string_view principal,
+                                                                    const PageRequest& page) {
+  FLEETCORE_RETURN_IF_ERROR(ValidatePrincipal(principal));
+  const std::string fingerprint = absl::StrCat("principal_things|", principal);
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<std::string> things,
+                             store_->ListPrincipalThings(principal, w.after, w.limit + 1));
+  return MakePage(std::move(things), w.limit, fingerprint,
+                  [](const std::string& t) { return t; });
+}
+
+}  // namespace fleetcore::registry

@@ -1,0 +1,95 @@
+// The registry's rules, as AWS IoT Core's registry defines them: what may be created,
+// changed, associated and deleted, and in what state. Every write runs in one store
+// transaction that takes the row locks its checks rely on, so concurrent callers cannot
+// slip between a check and the write it guards.
+//
+// Errors (absl codes, mapped once to gRPC by the adapter):
+//   INVALID_ARGUMENT     input breaks a name, attribute, token or size rule
+//   NOT_FOUND            a named thing, type, group or parent does not exist
+//   ALREADY_EXISTS       a create names something existing with other properties
+//                        (the same properties succeed, as AWS does)
+//   ABORTED              expected_version differs from the stored version
+//   FAILED_PRECONDITION  the state forbids it (deprecated type, group with children,
+//                        thing with principals, two groups of one hierarchy, ...)
+//   RESOURCE_EXHAUSTED   an AWS limit (groups per thing, children per group, depth)
+//   UNAVAILABLE          the store cannot reach Postgres
+//
+// Thread safety: all methods may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/aws/arn.h"
+#include "common/ids/id_generator.h"
+#include "common/time/clock.h"
+#include "services/registry/registry_store.h"
+#include "services/registry/registry_types.h"
+
+namespace fleetcore::registry {
+
+struct RegistryOptions {
+  // AWS lets a thing type be deleted only 5 minutes after its deprecation.
+  absl::Duration thing_type_delete_delay = absl::Minutes(5);
+};
+
+class RegistryCore {
+ public:
+  // Nothing is owned; all must outlive the core.
+  RegistryCore(RegistryStore* store, const aws::Arns* arns, const Clock* clock,
+               IdGenerator* ids, RegistryOptions options = {});
+
+  const aws::Arns& arns() const { return *arns_; }
+
+  absl::StatusOr<Thing> CreateThing(const CreateThingInput& in);
+  absl::StatusOr<Thing> DescribeThing(absl::string_view name);
+  absl::Status UpdateThing(const UpdateThingInput& in);
+  absl::Status DeleteThing(absl::string_view name, std::optional<int64_t> expected_version);
+  absl::StatusOr<Page<Thing>> ListThings(const ThingQuery& query, const PageRequest& page);
+
+  absl::StatusOr<ThingType> CreateThingType(const CreateThingTypeInput& in);
+  absl::StatusOr<ThingType> DescribeThingType(absl::string_view name);
+  absl::StatusOr<Page<ThingType>> ListThingTypes(absl::string_view name,
+                                                 const PageRequest& page);
+  absl::Status DeprecateThingType(absl::string_view name, bool undo);
+  absl::Status DeleteThingType(absl::string_view name);
+
+  absl::StatusOr<ThingGroup> CreateThingGroup(const CreateThingGroupInput& in);
+  absl::StatusOr<ThingGroupDescription> DescribeThingGroup(absl::string_view name);
+  // Returns the new version.
+  absl::StatusOr<int64_t> UpdateThingGroup(const UpdateThingGroupInput& in);
+  absl::Status DeleteThingGroup(absl::string_view name, std::optional<int64_t> expected_version);
+  absl::StatusOr<Page<ThingGroup>> ListThingGroups(const GroupQuery& query,
+                                                   const PageRequest& page);
+  absl::Status AddThingToThingGroup(absl::string_view group, absl::string_view thing);
+  absl::Status RemoveThingFromThingGroup(absl::string_view group, absl::string_view thing);
+  absl::StatusOr<Page<std::string>> ListThingsInThingGroup(absl::string_view group,
+                                                           bool recursive,
+                                                           const PageRequest& page);
+  absl::StatusOr<Page<ThingGroup>> ListThingGroupsForThing(absl::string_view thing,
+                                                           const PageRequest& page);
+
+  absl::Status AttachThingPrincipal(absl::string_view thing, absl::string_view principal,
+                                    PrincipalType type);
+  absl::Status DetachThingPrincipal(absl::string_view thing, absl::string_view principal);
+  absl::StatusOr<Page<PrincipalAttachment>> ListThingPrincipals(absl::string_view thing,
+                                                                const PageRequest& page);
+  absl::StatusOr<Page<std::string>> ListPrincipalThings(absl::string_view principal,
+                                                        const PageRequest& page);
+
+ private:
+  // NOT_FOUND unless the thing exists (outside a transaction).
+  absl::Status RequireThing(absl::string_view name);
+
+  RegistryStore* store_;
+  const aws::Arns* arns_;
+  const Clock* clock_;
+  IdGenerator* ids_;
+  RegistryOptions options_;
+};
+
+}  // namespace fleetcore::registry

@@ -1,0 +1,427 @@
+#include "services/registry/registry_service.h"
+
+#include "common/status/status_macros.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/registry/validation.h"
+
+namespace fleetcore::registry {
+namespace {
+
+using grpc_util::CallContext;
+
+Attributes FromProto(const google::protobuf::Map<std::string, std::string>& m) {
+  return Attributes(m.begin(), m.end());
+}
+
+void ToProto(const Attributes& a, google::protobuf::Map<std::string, std::string>* out) {
+  for (const auto& [k, v] : a) {
+    (*out)[k] = v;
+  }
+}
+
+void ToProto(absl::Time t, google::protobuf::Timestamp* out) {
+  *out = google::protobuf::util::TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+std::optional<AttributeUpdate> AttributeUpdateFromProto(bool present,
+                                                        const pb::AttributePayload& p) {
+  if (!present) {
+    return std::nullopt;
+  }
+  return AttributeUpdate{.attributes = FromProto(p.attributes()), .merge = p.merge()};
+}
+
+PageRequest Paging(const std::string& token, int32_t max_results) {
+  return PageRequest{.next_token = token, .max_results = max_results};
+}
+
+void ToProto(const ThingType& t, const aws::Arns& arns, pb::ThingTypeProperties* props,
+             pb::ThingTypeMetadata* meta) {
+  props->set_thing_type_description(t.description);
+  for (const std::string& a : t.searchable_attributes) {
+    props->add_searchable_attributes(a);
+  }
+  meta->set_deprecated(t.deprecated);
+  if (t.deprecated) {
+    ToProto(t.deprecated_at, meta->mutable_deprecation_date());
+  }
+  ToProto(t.created_at, meta->mutable_creation_date());
+}
+
+void ToProto(const ThingGroup& g, const aws::Arns& arns, pb::GroupNameAndArn* out) {
+  out->set_group_name(g.name);
+  out->set_group_arn(arns.ThingGroup(g.name));
+}
+
+}  // namespace
+
+// ---- things
+
+grpc::ServerUnaryReactor* RegistryService::CreateThing(grpc::CallbackServerContext* ctx,
+                                                       const pb::CreateThingRequest* req,
+                                                       pb::CreateThingResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Thing t, core_->CreateThing({.name = req->thing_name(),
+                                     .type_name = req->thing_type_name(),
+                                     .attributes = FromProto(req->attribute_payload().attributes())}));
+    resp->set_thing_name(t.name);
+    resp->set_thing_arn(core_->arns().Thing(t.name));
+    resp->set_thing_id(t.id);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DescribeThing(grpc::CallbackServerContext* ctx,
+                                                         const pb::DescribeThingRequest* req,
+                                                         pb::DescribeThingResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(Thing t, core_->DescribeThing(req->thing_name()));
+    resp->set_default_client_id(t.name);
+    resp->set_thing_name(t.name);
+    resp->set_thing_id(t.id);
+    resp->set_thing_arn(core_->arns().Thing(t.name));
+    resp->set_thing_type_name(t.type_name);
+    ToProto(t.attributes, resp->mutable_attributes());
+    resp->set_version(t.version);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::UpdateThing(grpc::CallbackServerContext* ctx,
+                                                       const pb::UpdateThingRequest* req,
+                                                       pb::UpdateThingResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    UpdateThingInput in{
+        .name = req->thing_name(),
+        .type_name = req->thing_type_name(),
+        .remove_type = req->remove_thing_type(),
+        .attributes =
+            AttributeUpdateFromProto(req->has_attribute_payload(), req->attribute_payload())};
+    if (req->has_expected_version()) {
+      in.expected_version = req->expected_version();
+    }
+    return core_->UpdateThing(in);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DeleteThing(grpc::CallbackServerContext* ctx,
+                                                       const pb::DeleteThingRequest* req,
+                                                       pb::DeleteThingResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    return core_->DeleteThing(req->thing_name(), req->has_expected_version()
+                                                     ? std::optional(req->expected_version())
+                                                     : std::nullopt);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListThings(grpc::CallbackServerContext* ctx,
+                                                      const pb::ListThingsRequest* req,
+                                                      pb::ListThingsResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<Thing> page,
+        core_->ListThings({.attribute_name = req->attribute_name(),
+                           .attribute_value = req->attribute_value(),
+                           .prefix_value = req->use_prefix_attribute_value(),
+                           .type_name = req->thing_type_name()},
+                          Paging(req->next_token(), req->max_results())));
+    for (const Thing& t : page.items) {
+      pb::ThingAttribute* out = resp->add_things();
+      out->set_thing_name(t.name);
+      out->set_thing_type_name(t.type_name);
+      out->set_thing_arn(core_->arns().Thing(t.name));
+      ToProto(t.attributes, out->mutable_attributes());
+      out->set_version(t.version);
+    }
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
+// ---- thing types
+
+grpc::ServerUnaryReactor* RegistryService::CreateThingType(grpc::CallbackServerContext* ctx,
+                                                           const pb::CreateThingTypeRequest* req,
+                                                           pb::CreateThingTypeResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    const pb::ThingTypeProperties& p = req->thing_type_properties();
+    FLEETCORE_ASSIGN_OR_RETURN(
+        ThingType t,
+        core_->CreateThingType({.name = req->thing_type_name(),
+                                .description = p.thing_type_description(),
+                                .searchable_attributes = {p.searchable_attributes().begin(),
+                                                          p.searchable_attributes().end()}}));
+    resp->set_thing_type_name(t.name);
+    resp->set_thing_type_arn(core_->arns().ThingType(t.name));
+    resp->set_thing_type_id(t.id);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DescribeThingType(
+    grpc::CallbackServerContext* ctx, const pb::DescribeThingTypeRequest* req,
+    pb::DescribeThingTypeResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(ThingType t, core_->DescribeThingType(req->thing_type_name()));
+    resp->set_thing_type_name(t.name);
+    resp->set_thing_type_id(t.id);
+    resp->set_thing_type_arn(core_->arns().ThingType(t.name));
+    ToProto(t, core_->arns(), resp->mutable_thing_type_properties(),
+            resp->mutable_thing_type_metadata());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListThingTypes(grpc::CallbackServerContext* ctx,
+                                                          const pb::ListThingTypesRequest* req,
+                                                          pb::ListThingTypesResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<ThingType> page,
+        core_->ListThingTypes(req->thing_type_name(),
+                              Paging(req->next_token(), req->max_results())));
+    for (const ThingType& t : page.items) {
+      pb::ThingTypeDefinition* out = resp->add_thing_types();
+      out->set_thing_type_name(t.name);
+      out->set_thing_type_arn(core_->arns().ThingType(t.name));
+      ToProto(t, core_->arns(), out->mutable_thing_type_properties(),
+              out->mutable_thing_type_metadata());
+    }
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DeprecateThingType(
+    grpc::CallbackServerContext* ctx, const pb::DeprecateThingTypeRequest* req,
+    pb::DeprecateThingTypeResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    return core_->DeprecateThingType(req->thing_type_name(), req->undo_deprecate());
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DeleteThingType(grpc::CallbackServerContext* ctx,
+                                                           const pb::DeleteThingTypeRequest* req,
+                                                           pb::DeleteThingTypeResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    return core_->DeleteThingType(req->thing_type_name());
+  });
+}
+
+// ---- thing groups
+
+grpc::ServerUnaryReactor* RegistryService::CreateThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::CreateThingGroupRequest* req,
+    pb::CreateThingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    const pb::ThingGroupProperties& p = req->thing_group_properties();
+    FLEETCORE_ASSIGN_OR_RETURN(
+        ThingGroup g,
+        core_->CreateThingGroup({.name = req->thing_group_name(),
+                                 .parent = req->parent_group_name(),
+                                 .description = p.thing_group_description(),
+                                 .attributes = FromProto(p.attribute_payload().attributes())}));
+    resp->set_thing_group_name(g.name);
+    resp->set_thing_group_arn(core_->arns().ThingGroup(g.name));
+    resp->set_thing_group_id(g.id);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DescribeThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::DescribeThingGroupRequest* req,
+    pb::DescribeThingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(ThingGroupDescription d,
+                               core_->DescribeThingGroup(req->thing_group_name()));
+    resp->set_thing_group_name(d.group.name);
+    resp->set_thing_group_id(d.group.id);
+    resp->set_thing_group_arn(core_->arns().ThingGroup(d.group.name));
+    resp->set_version(d.group.version);
+    resp->mutable_thing_group_properties()->set_thing_group_description(d.group.description);
+    ToProto(d.group.attributes, resp->mutable_thing_group_properties()
+                                    ->mutable_attribute_payload()
+                                    ->mutable_attributes());
+    pb::ThingGroupMetadata* meta = resp->mutable_thing_group_metadata();
+    meta->set_parent_group_name(d.group.parent);
+    for (const ThingGroup& a : d.ancestors) {
+      ToProto(a, core_->arns(), meta->add_root_to_parent_thing_groups());
+    }
+    ToProto(d.group.created_at, meta->mutable_creation_date());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::UpdateThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::UpdateThingGroupRequest* req,
+    pb::UpdateThingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    const pb::ThingGroupProperties& p = req->thing_group_properties();
+    UpdateThingGroupInput in{
+        .name = req->thing_group_name(),
+        .attributes = AttributeUpdateFromProto(p.has_attribute_payload(), p.attribute_payload())};
+    if (p.has_thing_group_description()) {
+      in.description = p.thing_group_description();
+    }
+    if (req->has_expected_version()) {
+      in.expected_version = req->expected_version();
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(int64_t version, core_->UpdateThingGroup(in));
+    resp->set_version(version);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DeleteThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::DeleteThingGroupRequest* req,
+    pb::DeleteThingGroupResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    return core_->DeleteThingGroup(req->thing_group_name(),
+                                   req->has_expected_version()
+                                       ? std::optional(req->expected_version())
+                                       : std::nullopt);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListThingGroups(grpc::CallbackServerContext* ctx,
+                                                           const pb::ListThingGroupsRequest* req,
+                                                           pb::ListThingGroupsResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    GroupQuery q{.parent = req->parent_group(), .name_prefix = req->name_prefix_filter()};
+    if (req->has_recursive()) {
+      q.recursive = req->recursive();
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<ThingGroup> page,
+        core_->ListThingGroups(q, Paging(req->next_token(), req->max_results())));
+    for (const ThingGroup& g : page.items) {
+      ToProto(g, core_->arns(), resp->add_thing_groups());
+    }
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::AddThingToThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::AddThingToThingGroupRequest* req,
+    pb::AddThingToThingGroupResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        std::string group,
+        NameFromNameOrArn(core_->arns(), req->thing_group_name(), req->thing_group_arn(),
+                          "thinggroup", "thingGroupName", "thingGroupArn"));
+    FLEETCORE_ASSIGN_OR_RETURN(std::string thing,
+                               NameFromNameOrArn(core_->arns(), req->thing_name(),
+                                                 req->thing_arn(), "thing", "thingName",
+                                                 "thingArn"));
+    return core_->AddThingToThingGroup(group, thing);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::RemoveThingFromThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::RemoveThingFromThingGroupRequest* req,
+    pb::RemoveThingFromThingGroupResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        std::string group,
+        NameFromNameOrArn(core_->arns(), req->thing_group_name(), req->thing_group_arn(),
+                          "thinggroup", "thingGroupName", "thingGroupArn"));
+    FLEETCORE_ASSIGN_OR_RETURN(std::string thing,
+                               NameFromNameOrArn(core_->arns(), req->thing_name(),
+                                                 req->thing_arn(), "thing", "thingName",
+                                                 "thingArn"));
+    return core_->RemoveThingFromThingGroup(group, thing);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListThingsInThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::ListThingsInThingGroupRequest* req,
+    pb::ListThingsInThingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<std::string> page,
+        core_->ListThingsInThingGroup(req->thing_group_name(), req->recursive(),
+                                      Paging(req->next_token(), req->max_results())));
+    for (std::string& t : page.items) {
+      resp->add_things(std::move(t));
+    }
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListThingGroupsForThing(
+    grpc::CallbackServerContext* ctx, const pb::ListThingGroupsForThingRequest* req,
+    pb::ListThingGroupsForThingResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<ThingGroup> page,
+        core_->ListThingGroupsForThing(req->thing_name(),
+                                       Paging(req->next_token(), req->max_results())));
+    for (const ThingGroup& g : page.items) {
+      ToProto(g, core_->arns(), resp->add_thing_groups());
+    }
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
+// ---- principals
+
+grpc::ServerUnaryReactor* RegistryService::AttachThingPrincipal(
+    grpc::CallbackServerContext* ctx, const pb::AttachThingPrincipalRequest* req,
+    pb::AttachThingPrincipalResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    const PrincipalType type = req->thing_principal_type() == pb::EXCLUSIVE_THING
+                                   ? PrincipalType::kExclusive
+                                   : PrincipalType::kNonExclusive;
+    return core_->AttachThingPrincipal(req->thing_name(), req->principal(), type);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DetachThingPrincipal(
+    grpc::CallbackServerContext* ctx, const pb::DetachThingPrincipalRequest* req,
+    pb::DetachThingPrincipalResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    return core_->DetachThingPrincipal(req->thing_name(), req->principal());
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListThingPrincipals(
+    grpc::CallbackServerContext* ctx, const pb::ListThingPrincipalsRequest* req,
+    pb::ListThingPrincipalsResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<PrincipalAttachment> page,
+        core_->ListThingPrincipals(req->thing_name(),
+                                   Paging(req->next_token(), req->max_results())));
+    for (const PrincipalAttachment& a : page.items) {
+      resp->add_principals(a.principal);
+      pb::ThingPrincipalObject* o = resp->add_thing_principal_objects();
+      o->set_principal(a.principal);
+      o->set_thing_principal_type(a.type == PrincipalType::kExclusive ? pb::EXCLUSIVE_THING
+                                                                      : pb::NON_EXCLUSIVE_THING);
+    }
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListPrincipalThings(
+    grpc::CallbackServerContext* ctx, const pb::ListPrincipalThingsRequest* req,
+    pb::ListPrincipalThingsResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<std::string> page,
+        core_->ListPrincipalThings(req->principal(),
+                                   Paging(req->next_token(), req->max_results())));
+    for (std::string& t : page.items) {
+      resp->add_things(std::move(t));
+    }
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace fleetcore::registry

@@ -1,0 +1,98 @@
+// The gRPC adapter of the registry (fleetcore.registry.v1.Registry): converts protos to the
+// core's domain types and back, and nothing else. Every RPC body runs through the shared
+// CallRunner (admin token, request id, worker pool, status mapping).
+#pragma once
+
+#include "common/grpc/call_runner.h"
+#include "fleetcore/registry/v1/registry.grpc.pb.h"
+#include "services/registry/registry_core.h"
+
+namespace fleetcore::registry {
+
+namespace pb = ::fleetcore::registry::v1;
+
+class RegistryService final : public pb::Registry::CallbackService {
+ public:
+  // Nothing is owned.
+  RegistryService(RegistryCore* core, grpc_util::CallRunner* calls)
+      : core_(core), calls_(calls) {}
+
+  grpc::ServerUnaryReactor* CreateThing(grpc::CallbackServerContext* ctx,
+                                        const pb::CreateThingRequest* req,
+                                        pb::CreateThingResponse* resp) override;
+  grpc::ServerUnaryReactor* DescribeThing(grpc::CallbackServerContext* ctx,
+                                          const pb::DescribeThingRequest* req,
+                                          pb::DescribeThingResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateThing(grpc::CallbackServerContext* ctx,
+                                        const pb::UpdateThingRequest* req,
+                                        pb::UpdateThingResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteThing(grpc::CallbackServerContext* ctx,
+                                        const pb::DeleteThingRequest* req,
+                                        pb::DeleteThingResponse* resp) override;
+  grpc::ServerUnaryReactor* ListThings(grpc::CallbackServerContext* ctx,
+                                       const pb::ListThingsRequest* req,
+                                       pb::ListThingsResponse* resp) override;
+
+  grpc::ServerUnaryReactor* CreateThingType(grpc::CallbackServerContext* ctx,
+                                            const pb::CreateThingTypeRequest* req,
+                                            pb::CreateThingTypeResponse* resp) override;
+  grpc::ServerUnaryReactor* DescribeThingType(grpc::CallbackServerContext* ctx,
+                                              const pb::DescribeThingTypeRequest* req,
+                                              pb::DescribeThingTypeResponse* resp) override;
+  grpc::ServerUnaryReactor* ListThingTypes(grpc::CallbackServerContext* ctx,
+                                           const pb::ListThingTypesRequest* req,
+                                           pb::ListThingTypesResponse* resp) override;
+  grpc::ServerUnaryReactor* DeprecateThingType(grpc::CallbackServerContext* ctx,
+                                               const pb::DeprecateThingTypeRequest* req,
+                                               pb::DeprecateThingTypeResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteThingType(grpc::CallbackServerContext* ctx,
+                                            const pb::DeleteThingTypeRequest* req,
+                                            pb::DeleteThingTypeResponse* resp) override;
+
+  grpc::ServerUnaryReactor* CreateThingGroup(grpc::CallbackServerContext* ctx,
+                                             const pb::CreateThingGroupRequest* req,
+                                             pb::CreateThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* DescribeThingGroup(grpc::CallbackServerContext* ctx,
+                                               const pb::DescribeThingGroupRequest* req,
+                                               pb::DescribeThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateThingGroup(grpc::CallbackServerContext* ctx,
+                                             const pb::UpdateThingGroupRequest* req,
+                                             pb::UpdateThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteThingGroup(grpc::CallbackServerContext* ctx,
+                                             const pb::DeleteThingGroupRequest* req,
+                                             pb::DeleteThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* ListThingGroups(grpc::CallbackServerContext* ctx,
+                                            const pb::ListThingGroupsRequest* req,
+                                            pb::ListThingGroupsResponse* resp) override;
+  grpc::ServerUnaryReactor* AddThingToThingGroup(grpc::CallbackServerContext* ctx,
+                                                 const pb::AddThingToThingGroupRequest* req,
+                                                 pb::AddThingToThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* RemoveThingFromThingGroup(
+      grpc::CallbackServerContext* ctx, const pb::RemoveThingFromThingGroupRequest* req,
+      pb::RemoveThingFromThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* ListThingsInThingGroup(
+      grpc::CallbackServerContext* ctx, const pb::ListThingsInThingGroupRequest* req,
+      pb::ListThingsInThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* ListThingGroupsForThing(
+      grpc::CallbackServerContext* ctx, const pb::ListThingGroupsForThingRequest* req,
+      pb::ListThingGroupsForThingResponse* resp) override;
+
+  grpc::ServerUnaryReactor* AttachThingPrincipal(grpc::CallbackServerContext* ctx,
+                                                 const pb::AttachThingPrincipalRequest* req,
+                                                 pb::AttachThingPrincipalResponse* resp) override;
+  grpc::ServerUnaryReactor* DetachThingPrincipal(grpc::CallbackServerContext* ctx,
+                                                 const pb::DetachThingPrincipalRequest* req,
+                                                 pb::DetachThingPrincipalResponse* resp) override;
+  grpc::ServerUnaryReactor* ListThingPrincipals(grpc::CallbackServerContext* ctx,
+                                                const pb::ListThingPrincipalsRequest* req,
+                                                pb::ListThingPrincipalsResponse* resp) override;
+  grpc::ServerUnaryReactor* ListPrincipalThings(grpc::CallbackServerContext* ctx,
+                                                const pb::ListPrincipalThingsRequest* req,
+                                                pb::ListPrincipalThingsResponse* resp) override;
+
+ private:
+  RegistryCore* core_;
+  grpc_util::CallRunner* calls_;
+};
+
+}  // namespace fleetcore::registry

@@ -1,0 +1,121 @@
+// Where the registry keeps its data. RegistryCore holds every rule; a store only reads and
+// writes what it is told, inside the transactions the core opens.
+//
+// Implementations: PgRegistryStore (Postgres, schema "registry") and FakeRegistryStore
+// (in memory, for tests of the core).
+//
+// Errors: UNAVAILABLE when the database cannot be reached; ALREADY_EXISTS from an Insert*
+// whose name is taken; INTERNAL for anything unexpected.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "services/registry/registry_types.h"
+
+namespace fleetcore::registry {
+
+// Row locks a transaction takes on what it reads, so that checks and the writes that depend
+// on them are not interleaved with another transaction's.
+enum class Lock { kNone, kShare, kUpdate };
+
+// The operations available inside one transaction. Events are delivered on commit.
+class RegistryTx {
+ public:
+  virtual ~RegistryTx() = default;
+
+  virtual absl::StatusOr<std::optional<Thing>> GetThing(absl::string_view name, Lock lock) = 0;
+  virtual absl::Status InsertThing(const Thing& thing) = 0;
+  // Replaces type, attributes, version and updated_at.
+  virtual absl::Status UpdateThing(const Thing& thing) = 0;
+  virtual absl::Status DeleteThing(absl::string_view name) = 0;
+  virtual absl::StatusOr<int64_t> CountThingsOfType(absl::string_view type_name) = 0;
+
+  virtual absl::StatusOr<std::optional<ThingType>> GetThingType(absl::string_view name,
+                                                                Lock lock) = 0;
+  virtual absl::Status InsertThingType(const ThingType& type) = 0;
+  // Replaces the deprecation fields.
+  virtual absl::Status UpdateThingType(const ThingType& type) = 0;
+  virtual absl::Status DeleteThingType(absl::string_view name) = 0;
+
+  virtual absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name,
+                                                             Lock lock) = 0;
+  virtual absl::Status InsertGroup(const ThingGroup& group) = 0;
+  // Replaces description, attributes and version.
+  virtual absl::Status UpdateGroup(const ThingGroup& group) = 0;
+  // Also removes the group's memberships.
+  virtual absl::Status DeleteGroup(absl::string_view name) = 0;
+  virtual absl::StatusOr<int64_t> CountChildGroups(absl::string_view name) = 0;
+  // The groups `thing` is a direct member of.
+  virtual absl::StatusOr<std::vector<ThingGroup>> GroupsOfThing(absl::string_view thing) = 0;
+  virtual absl::Status AddMember(absl::string_view group, absl::string_view thing) = 0;
+  virtual absl::Status RemoveMember(absl::string_view group, absl::string_view thing) = 0;
+
+  virtual absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfThing(
+      absl::string_view thing) = 0;
+  virtual absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfPrincipal(
+      absl::string_view principal) = 0;
+  // Serializes transactions that change the attachments of one principal (until commit).
+  virtual absl::Status LockPrincipal(absl::string_view principal) = 0;
+  // Inserts or replaces the attachment of (thing, principal).
+  virtual absl::Status PutAttachment(const PrincipalAttachment& attachment) = 0;
+  virtual absl::Status DeleteAttachment(absl::string_view thing,
+                                        absl::string_view principal) = 0;
+
+  virtual void Publish(const RegistryEvent& event) = 0;
+};
+
+// Reads outside transactions return at most `limit` items whose sort key (the name, or the
+// principal) is greater than `after`, in ascending order.
+class RegistryStore {
+ public:
+  virtual ~RegistryStore() = default;
+
+  // Runs `body` in a transaction: committed when it returns OK, rolled back otherwise.
+  // The body may run more than once (retry after a serialization failure).
+  virtual absl::Status Transact(absl::FunctionRef<absl::Status(RegistryTx&)> body) = 0;
+
+  virtual absl::StatusOr<std::optional<Thing>> GetThing(absl::string_view name) = 0;
+  virtual absl::StatusOr<std::vector<Thing>> ListThings(const ThingQuery& query,
+                                                        absl::string_view after, int limit) = 0;
+
+  virtual absl::StatusOr<std::optional<ThingType>> GetThingType(absl::string_view name) = 0;
+  // `name`: only that type (when not empty).
+  virtual absl::StatusOr<std::vector<ThingType>> ListThingTypes(absl::string_view name,
+                                                                absl::string_view after,
+                                                                int limit) = 0;
+
+  virtual absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name) = 0;
+  // Root first, down to the group's parent.
+  virtual absl::StatusOr<std::vector<ThingGroup>> Ancestors(absl::string_view name) = 0;
+  // parent empty: all groups (roots only when `roots_only`); otherwise its children, or all
+  // its descendants when `recursive`. name_prefix filters by name.
+  virtual absl::StatusOr<std::vector<ThingGroup>> ListGroups(absl::string_view parent,
+                                                             bool recursive, bool roots_only,
+                                                             absl::string_view name_prefix,
+                                                             absl::string_view after,
+                                                             int limit) = 0;
+  // Thing names of the group's members (and of its descendants' when `recursive`).
+  virtual absl::StatusOr<std::vector<std::string>> ListThingsInGroup(absl::string_view group,
+                                                                     bool recursive,
+                                                                     absl::string_view after,
+                                                                     int limit) = 0;
+  virtual absl::StatusOr<std::vector<ThingGroup>> ListGroupsForThing(absl::string_view thing,
+                                                                     absl::string_view after,
+                                                                     int limit) = 0;
+
+  // Sorted by principal.
+  virtual absl::StatusOr<std::vector<PrincipalAttachment>> ListThingPrincipals(
+      absl::string_view thing, absl::string_view after, int limit) = 0;
+  // Thing names, sorted.
+  virtual absl::StatusOr<std::vector<std::string>> ListPrincipalThings(
+      absl::string_view principal, absl::string_view after, int limit) = 0;
+};
+
+}  // namespace fleetcore::registry

@@ -1,0 +1,139 @@
+// The registry's domain types: plain values, no gRPC or Postgres types.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace fleetcore::registry {
+
+using Attributes = std::map<std::string, std::string>;
+
+struct Thing {
+  std::string name;
+  std::string id;
+  std::string type_name;  // empty: no thing type
+  Attributes attributes;
+  int64_t version = 1;
+  absl::Time created_at;
+  absl::Time updated_at;
+};
+
+struct ThingType {
+  std::string name;
+  std::string id;
+  std::string description;
+  std::vector<std::string> searchable_attributes;
+  bool deprecated = false;
+  absl::Time deprecated_at;  // meaningful when deprecated
+  absl::Time created_at;
+};
+
+struct ThingGroup {
+  std::string name;
+  std::string id;
+  std::string parent;  // empty for a root group
+  std::string root;    // the top of its hierarchy (itself for a root)
+  int depth = 1;       // 1 for a root
+  std::string description;
+  Attributes attributes;
+  int64_t version = 1;
+  absl::Time created_at;
+};
+
+enum class PrincipalType { kNonExclusive, kExclusive };
+
+struct PrincipalAttachment {
+  std::string thing_name;
+  std::string principal;
+  PrincipalType type = PrincipalType::kNonExclusive;
+};
+
+// An AttributePayload of an update: merge adds/replaces (an empty value removes), otherwise
+// the attributes are replaced whole.
+struct AttributeUpdate {
+  Attributes attributes;
+  bool merge = false;
+};
+
+struct CreateThingInput {
+  std::string name;
+  std::string type_name;
+  Attributes attributes;
+};
+
+struct UpdateThingInput {
+  std::string name;
+  std::string type_name;  // non-empty: associate this type
+  bool remove_type = false;
+  std::optional<AttributeUpdate> attributes;
+  std::optional<int64_t> expected_version;
+};
+
+struct ThingQuery {
+  std::string attribute_name;
+  std::string attribute_value;
+  bool prefix_value = false;
+  std::string type_name;
+};
+
+struct CreateThingTypeInput {
+  std::string name;
+  std::string description;
+  std::vector<std::string> searchable_attributes;
+};
+
+struct CreateThingGroupInput {
+  std::string name;
+  std::string parent;
+  std::string description;
+  Attributes attributes;
+};
+
+struct UpdateThingGroupInput {
+  std::string name;
+  std::optional<std::string> description;  // set: replace the description
+  std::optional<AttributeUpdate> attributes;
+  std::optional<int64_t> expected_version;
+};
+
+struct GroupQuery {
+  std::string parent;       // empty: all groups
+  std::string name_prefix;  // empty: no filter
+  std::optional<bool> recursive;
+};
+
+// A group with its ancestors, root first (DescribeThingGroup).
+struct ThingGroupDescription {
+  ThingGroup group;
+  std::vector<ThingGroup> ancestors;
+};
+
+struct PageRequest {
+  std::string next_token;
+  int max_results = 0;  // 0: the default
+};
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::string next_token;  // empty on the last page
+};
+
+// A change announced on the fleetcore_registry NOTIFY channel for caches elsewhere (the
+// gateway's policy-variable and group-policy caches). Serialized as a JSON object.
+struct RegistryEvent {
+  std::string type;  // e.g. "thing.updated", "thing_group.thing_added"
+  std::string thing;
+  std::string thing_group;
+  std::string thing_type;
+  std::string principal;
+};
+
+inline constexpr char kRegistryChannel[] = "fleetcore_registry";
+
+}  // namespace fleetcore::registry
