@@ -1,0 +1,228 @@
+#include "tools/fleetctl/cli.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "nlohmann/json.hpp"
+
+namespace fleetcore::fleetctl {
+namespace {
+
+namespace gp = google::protobuf;
+
+// file://PATH reads the value from a file, as the AWS CLI does.
+absl::StatusOr<std::string> ResolveValue(absl::string_view flag, std::string value) {
+  absl::string_view v = value;
+  if (absl::ConsumePrefix(&v, "file://")) {
+    std::ifstream in{std::string(v)};
+    if (!in) {
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": cannot read file ", v));
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  return value;
+}
+
+const gp::FieldDescriptor* FindField(const gp::Descriptor& d, absl::string_view flag) {
+  for (int i = 0; i < d.field_count(); ++i) {
+    if (KebabFromSnake(d.field(i)->name()) == flag) {
+      return d.field(i);
+    }
+  }
+  return nullptr;
+}
+
+bool IsStructured(const gp::FieldDescriptor& f) {
+  return f.is_repeated() || f.cpp_type() == gp::FieldDescriptor::CPPTYPE_MESSAGE;
+}
+
+absl::StatusOr<nlohmann::json> FieldValue(const gp::FieldDescriptor& f, absl::string_view flag,
+                                          const std::string& raw) {
+  if (IsStructured(f)) {
+    auto parsed = nlohmann::json::parse(raw, nullptr, /*allow_exceptions=*/false);
+    if (parsed.is_discarded()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, ": expected JSON (inline or file://PATH), got '", raw, "'"));
+    }
+    return parsed;
+  }
+  switch (f.cpp_type()) {
+    case gp::FieldDescriptor::CPPTYPE_STRING:
+    case gp::FieldDescriptor::CPPTYPE_ENUM:
+      return nlohmann::json(raw);
+    case gp::FieldDescriptor::CPPTYPE_BOOL: {
+      bool b;
+      if (!absl::SimpleAtob(raw, &b)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", flag, ": expected true or false, got '", raw, "'"));
+      }
+      return nlohmann::json(b);
+    }
+    case gp::FieldDescriptor::CPPTYPE_DOUBLE:
+    case gp::FieldDescriptor::CPPTYPE_FLOAT: {
+      double d;
+      if (!absl::SimpleAtod(raw, &d)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", flag, ": expected a number, got '", raw, "'"));
+      }
+      return nlohmann::json(d);
+    }
+    default: {
+      int64_t n;
+      if (!absl::SimpleAtoi(raw, &n)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--", flag, ": expected an integer, got '", raw, "'"));
+      }
+      return nlohmann::json(n);
+    }
+  }
+}
+
+std::string TypeName(const gp::FieldDescriptor& f) {
+  if (f.is_map()) return "JSON object";
+  if (f.is_repeated()) return "JSON list";
+  switch (f.cpp_type()) {
+    case gp::FieldDescriptor::CPPTYPE_MESSAGE:
+      return absl::StrCat("JSON ", f.message_type()->name());
+    case gp::FieldDescriptor::CPPTYPE_BOOL:
+      return "boolean";
+    case gp::FieldDescriptor::CPPTYPE_STRING:
+      return "string";
+    case gp::FieldDescriptor::CPPTYPE_ENUM: {
+      std::string values;
+      for (int i = 1; i < f.enum_type()->value_count(); ++i) {
+        absl::StrAppend(&values, i > 1 ? "|" : "", f.enum_type()->value(i)->name());
+      }
+      return values;
+    }
+    default:
+      return "number";
+  }
+}
+
+}  // namespace
+
+std::string KebabFromCamel(absl::string_view camel) {
+  std::string out;
+  for (size_t i = 0; i < camel.size(); ++i) {
+    const char c = camel[i];
+    if (absl::ascii_isupper(c)) {
+      if (i > 0) out.push_back('-');
+      out.push_back(absl::ascii_tolower(c));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string KebabFromSnake(absl::string_view snake) {
+  std::string out(snake);
+  for (char& c : out) {
+    if (c == '_') c = '-';
+  }
+  return out;
+}
+
+std::vector<Verb> AllVerbs(const std::vector<ServiceEntry>& services) {
+  std::vector<Verb> verbs;
+  for (const ServiceEntry& s : services) {
+    for (int i = 0; i < s.service->method_count(); ++i) {
+      const gp::MethodDescriptor* m = s.service->method(i);
+      verbs.push_back({KebabFromCamel(m->name()), &s, m});
+    }
+  }
+  return verbs;
+}
+
+absl::StatusOr<std::string> RequestJson(const gp::Descriptor& request,
+                                        const std::vector<std::string>& args,
+                                        bool* no_paginate) {
+  nlohmann::json body = nlohmann::json::object();
+  nlohmann::json flags = nlohmann::json::object();
+  *no_paginate = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    absl::string_view arg = args[i];
+    if (!absl::ConsumePrefix(&arg, "--")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unexpected argument '", arg, "': options are --name value"));
+    }
+    std::string flag(arg);
+    std::optional<std::string> value;
+    if (size_t eq = flag.find('='); eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    if (flag == "no-paginate") {
+      *no_paginate = true;
+      continue;
+    }
+    if (flag == "cli-input-json") {
+      if (!value.has_value()) {
+        if (i + 1 >= args.size()) {
+          return absl::InvalidArgumentError("--cli-input-json needs a value");
+        }
+        value = args[++i];
+      }
+      auto raw = ResolveValue(flag, *value);
+      if (!raw.ok()) return raw.status();
+      auto parsed = nlohmann::json::parse(*raw, nullptr, false);
+      if (parsed.is_discarded() || !parsed.is_object()) {
+        return absl::InvalidArgumentError("--cli-input-json: expected a JSON object");
+      }
+      body.update(parsed);
+      continue;
+    }
+    const gp::FieldDescriptor* field = FindField(request, flag);
+    bool negated = false;
+    if (field == nullptr && absl::StartsWith(flag, "no-")) {
+      field = FindField(request, flag.substr(3));
+      negated = field != nullptr && field->cpp_type() == gp::FieldDescriptor::CPPTYPE_BOOL;
+      if (!negated) field = nullptr;
+    }
+    if (field == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown option --", flag, " for this command (see: fleetctl <command> help)"));
+    }
+    const std::string key = field->json_name();
+    if (field->cpp_type() == gp::FieldDescriptor::CPPTYPE_BOOL && !field->is_repeated() &&
+        !value.has_value()) {
+      flags[key] = !negated;
+      continue;
+    }
+    if (!value.has_value()) {
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("--", flag, " needs a value"));
+      }
+      value = args[++i];
+    }
+    auto raw = ResolveValue(flag, *value);
+    if (!raw.ok()) return raw.status();
+    auto v = FieldValue(*field, flag, *raw);
+    if (!v.ok()) return v.status();
+    flags[key] = *v;
+  }
+  body.update(flags);
+  return body.dump();
+}
+
+std::string VerbHelp(const Verb& verb) {
+  const gp::Descriptor& req = *verb.method->input_type();
+  std::string out = absl::StrCat("fleetctl ", verb.name, " (", verb.service->service->full_name(),
+                                 "/", verb.method->name(), ")\n\noptions:\n");
+  for (int i = 0; i < req.field_count(); ++i) {
+    const gp::FieldDescriptor& f = *req.field(i);
+    absl::StrAppend(&out, "  --", KebabFromSnake(f.name()), "  ", TypeName(f), "\n");
+  }
+  absl::StrAppend(&out, "  --cli-input-json  JSON of the whole request (or file://PATH)\n");
+  return out;
+}
+
+}  // namespace fleetcore::fleetctl

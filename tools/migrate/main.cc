@@ -1,0 +1,65 @@
+// fleetcore-migrate: applies migrations/NNNN_*.sql to the fleetcore database, once each,
+// under an advisory lock (see common/db/migrator.h). Safe to run from several places at
+// once (a compose one-shot, a Kubernetes Job, every `./fleetcore up`). Exit status 0 when
+// the database is up to date, 1 when it is not, 2 for a configuration error.
+#include "absl/strings/str_join.h"
+#include "common/config/flag_set.h"
+#include "common/db/migrator.h"
+#include "common/db/pg_pool.h"
+#include "common/log/log.h"
+#include "common/service/service_options.h"
+
+namespace fleetcore {
+namespace {
+
+int Run(int argc, char** argv) {
+  db::DbOptions db;
+  log::Options log_options{.service = "migrate"};
+  std::string dir = "/usr/share/fleetcore/migrations";
+  config::FlagSet flags("fleetcore-migrate",
+                        "Applies fleetcore's SQL migrations to its Postgres database.");
+  flags.AddSecret("db-url", &db.url, "Postgres connection URL.");
+  flags.AddDuration("db-connect-timeout", &db.connect_timeout,
+                    "How long to wait for Postgres to accept connections.");
+  flags.AddString("migrations-dir", &dir, "Folder with the NNNN_<service>_<what>.sql files.");
+  log::RegisterFlags(flags, &log_options);
+  if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
+        if (db.url.empty()) {
+          return absl::InvalidArgumentError("no database: set --db-url or FLEETCORE_DB_URL");
+        }
+        return absl::OkStatus();
+      })) {
+    return *code;
+  }
+  if (absl::Status s = log::Init(log_options); !s.ok()) {
+    log::Error("cannot start logging", {{"error", s}});
+    return 2;
+  }
+  auto migrations = db::LoadMigrations(dir);
+  if (!migrations.ok()) {
+    log::Error("cannot read migrations", {{"error", migrations.status()}});
+    return 2;
+  }
+  if (absl::Status s = db::WaitForPostgres(db.url, db.connect_timeout); !s.ok()) {
+    log::Error("cannot migrate", {{"error", s}});
+    return 1;
+  }
+  auto report = db::ApplyMigrations(db.url, *migrations);
+  if (!report.ok()) {
+    log::Error("migration failed", {{"error", report.status()}});
+    return 1;
+  }
+  for (const std::string& name : report->applied) {
+    log::Info("applied", {{"migration", name}});
+  }
+  log::Info("database is up to date",
+            {{"applied", static_cast<int>(report->applied.size())},
+             {"already_applied", report->already_applied},
+             {"database", db::RedactUrl(db.url)}});
+  return 0;
+}
+
+}  // namespace
+}  // namespace fleetcore
+
+int main(int argc, char** argv) { return fleetcore::Run(argc, argv); }
