@@ -5,7 +5,9 @@
 #include <regex>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/log/log.h"
 #include "pqxx/except"
 #include "pqxx/nontransaction"
@@ -28,11 +30,54 @@ struct PgPool::Conn {
 void RegisterFlags(config::FlagSet& flags, DbOptions* o) {
   flags.AddSecret("db-url", &o->url,
                   "Postgres connection URL, e.g. postgresql://user:pass@127.0.0.1:5432/fleetcore.");
+  flags.AddSecret("db-password", &o->password,
+                  "Postgres password, when --db-url carries none (e.g. from a secret file).");
   flags.AddInt("db-pool-size", &o->pool_size, "Postgres connections in the pool.", 1, 512);
   flags.AddDuration("db-connect-timeout", &o->connect_timeout,
                     "How long start-up waits for Postgres to accept connections.");
   flags.AddDuration("db-statement-timeout", &o->statement_timeout,
                     "Postgres statement_timeout for every query (0s: none).");
+}
+
+void FinishFlags(DbOptions* o) {
+  o->url = WithPassword(o->url, o->password);
+  o->password.clear();
+}
+
+std::string WithPassword(absl::string_view url, absl::string_view password) {
+  if (password.empty()) {
+    return std::string(url);
+  }
+  const size_t scheme = url.find("://");
+  if (scheme == absl::string_view::npos) {
+    std::string quoted;
+    for (char c : password) {
+      if (c == '\\' || c == '\'') quoted.push_back('\\');
+      quoted.push_back(c);
+    }
+    return absl::StrCat(url, " password='", quoted, "'");
+  }
+  std::string encoded;
+  for (unsigned char c : password) {
+    if (absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      encoded.push_back(static_cast<char>(c));
+    } else {
+      absl::StrAppendFormat(&encoded, "%%%02X", c);
+    }
+  }
+  const size_t start = scheme + 3;
+  size_t end = url.find_first_of("/?", start);
+  if (end == absl::string_view::npos) end = url.size();
+  absl::string_view authority = url.substr(start, end - start);
+  const size_t at = authority.rfind('@');
+  std::string user;
+  absl::string_view host = authority;
+  if (at != absl::string_view::npos) {
+    absl::string_view userinfo = authority.substr(0, at);
+    user = std::string(userinfo.substr(0, userinfo.find(':')));
+    host = authority.substr(at + 1);
+  }
+  return absl::StrCat(url.substr(0, start), user, ":", encoded, "@", host, url.substr(end));
 }
 
 std::string RedactUrl(absl::string_view url) {

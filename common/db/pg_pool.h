@@ -49,6 +49,9 @@ namespace fleetcore::db {
 struct DbOptions {
   // libpq URL or keyword string; may carry a password, so it is treated as a secret.
   std::string url;
+  // The password, when it comes separately (a Docker or Kubernetes secret file) rather
+  // than inside url; ConnectionUrl() combines them.
+  std::string password;
   int pool_size = 8;
   // How long start-up waits for Postgres to accept connections.
   absl::Duration connect_timeout = absl::Seconds(30);
@@ -60,12 +63,19 @@ struct DbOptions {
   std::string application_name = "fleetcore";
 };
 
-// Registers --db-url (also --db-url-file), --db-pool-size, --db-connect-timeout,
-// --db-statement-timeout.
+// Registers --db-url (also --db-url-file), --db-password (also --db-password-file),
+// --db-pool-size, --db-connect-timeout, --db-statement-timeout, and folds the password into
+// the URL after parsing (see FinishFlags).
 void RegisterFlags(config::FlagSet& flags, DbOptions* options);
+// After parsing: moves a separately given password into url.
+void FinishFlags(DbOptions* options);
 
 // The URL with any password replaced by "***", for logs and errors.
 std::string RedactUrl(absl::string_view url);
+
+// `url` with `password` put in (percent-encoded in a URL, quoted in a keyword string);
+// `url` unchanged when password is empty.
+std::string WithPassword(absl::string_view url, absl::string_view password);
 
 // Tries to connect until it succeeds or `timeout` passes, backing off from 100 ms to 2 s.
 // UNAVAILABLE names the (redacted) URL, how long it tried and the last error.

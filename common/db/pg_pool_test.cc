@@ -16,6 +16,15 @@ TEST(RedactUrlTest, HidesPasswordsInBothForms) {
   EXPECT_EQ(RedactUrl("postgresql://fleet@db/x"), "postgresql://fleet@db/x");
 }
 
+TEST(WithPasswordTest, PutsThePasswordIntoBothForms) {
+  EXPECT_EQ(WithPassword("postgresql://fleet@db:5432/x?sslmode=require", "p@ss/w:rd"),
+            "postgresql://fleet:p%40ss%2Fw%3Ard@db:5432/x?sslmode=require");
+  EXPECT_EQ(WithPassword("postgresql://fleet:old@db/x", "new"), "postgresql://fleet:new@db/x");
+  EXPECT_EQ(WithPassword("postgresql://db", "pw"), "postgresql://:pw@db");
+  EXPECT_EQ(WithPassword("host=db user=fleet", "it's"), "host=db user=fleet password='it\\'s'");
+  EXPECT_EQ(WithPassword("postgresql://fleet@db/x", ""), "postgresql://fleet@db/x");
+}
+
 TEST(StatusFromPqxxTest, MapsTheImportantFailures) {
   EXPECT_EQ(StatusFromPqxx(pqxx::broken_connection("gone")).code(),
             absl::StatusCode::kUnavailable);

@@ -21,7 +21,8 @@ void RegisterFlags(config::FlagSet& flags, CommonOptions* o) {
                "Threads running API calls; 0 means one per database connection.", 0, 1024);
 }
 
-absl::Status Validate(const CommonOptions& o) {
+absl::Status Validate(CommonOptions& o) {
+  db::FinishFlags(&o.db);
   if (absl::Status s = aws::Arns::Validate(o.region, o.account_id); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("--region/--account-id: ", s.message()));
   }

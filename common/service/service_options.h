@@ -40,8 +40,9 @@ struct CommonOptions {
 
 void RegisterFlags(config::FlagSet& flags, CommonOptions* options);
 
-// Checks what RegisterFlags filled in (addresses, region/account, database URL present).
-absl::Status Validate(const CommonOptions& options);
+// Checks what RegisterFlags filled in (addresses, region/account, database URL present),
+// and folds a separately given database password into the URL.
+absl::Status Validate(CommonOptions& options);
 
 // Parses argv and the environment, then runs `validate`. Returns an exit code when main
 // should stop now: 0 after --help or a valid --check-config (which prints the effective

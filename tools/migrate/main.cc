@@ -19,11 +19,14 @@ int Run(int argc, char** argv) {
   config::FlagSet flags("fleetcore-migrate",
                         "Applies fleetcore's SQL migrations to its Postgres database.");
   flags.AddSecret("db-url", &db.url, "Postgres connection URL.");
+  flags.AddSecret("db-password", &db.password,
+                  "Postgres password, when --db-url carries none (e.g. from a secret file).");
   flags.AddDuration("db-connect-timeout", &db.connect_timeout,
                     "How long to wait for Postgres to accept connections.");
   flags.AddString("migrations-dir", &dir, "Folder with the NNNN_<service>_<what>.sql files.");
   log::RegisterFlags(flags, &log_options);
   if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
+        db::FinishFlags(&db);
         if (db.url.empty()) {
           return absl::InvalidArgumentError("no database: set --db-url or FLEETCORE_DB_URL");
         }
