@@ -37,11 +37,15 @@ function(fleetcore_library)
   endif()
 endfunction()
 
+# A shipped program: installed to bin/ and part of the `fleetcore-binaries` target that the
+# container image builds.
 function(fleetcore_binary)
   cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   fleetcore_apply_options(${ARG_NAME})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
+  install(TARGETS ${ARG_NAME} RUNTIME DESTINATION bin)
+  set_property(GLOBAL APPEND PROPERTY FLEETCORE_BINARIES ${ARG_NAME})
 endfunction()
 
 # LABELS: unit (in-process, fakes only), pg (needs the test Postgres), e2e (real binaries).

@@ -108,6 +108,19 @@ TEST_F(RunningRegistryTest, HealthIsServingAndMetricsCountCalls) {
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
 }
 
+TEST_F(RunningRegistryTest, FleetctlHealthCheckNeedsNoToken) {
+  ASSERT_OK_AND_ASSIGN(auto r, testing::Run({testing::BuildPath("tools/fleetctl/fleetctl"),
+                                             "--endpoint", registry_.endpoint, "health-check"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "SERVING\n");
+  registry_.process->Signal(SIGTERM);
+  ASSERT_OK(registry_.process->Wait());
+  ASSERT_OK_AND_ASSIGN(auto down, testing::Run({testing::BuildPath("tools/fleetctl/fleetctl"),
+                                                "--endpoint", registry_.endpoint, "--timeout=2s",
+                                                "health-check"}));
+  EXPECT_EQ(down.exit_code, 1);
+}
+
 TEST_F(RunningRegistryTest, SigtermStopsGracefully) {
   registry_.process->Signal(SIGTERM);
   ASSERT_OK_AND_ASSIGN(int code, registry_.process->Wait(absl::Seconds(30)));

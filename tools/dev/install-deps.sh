@@ -14,7 +14,7 @@ packages=(
   # the database and its tools (initdb, pg_ctl, psql, pgbench)
   postgresql-15 postgresql-client-15
   # test peers and checks
-  python3 docker-compose curl openssl
+  python3 python3-yaml docker-compose curl openssl
 )
 
 missing=()

@@ -12,6 +12,9 @@
 //   --tls-ca FILE             verify the service's TLS certificate (FLEETCORE_TLS_CA)
 //   --timeout DURATION        per call (default 30s)
 //   --no-paginate             list commands return one page instead of all of them
+//
+// `fleetctl --endpoint HOST:PORT health-check` asks the standard gRPC health service and
+// exits 0 when the service is SERVING (container and Kubernetes health checks use it).
 // Exit status: 0 on success, 1 when the call failed (the gRPC code and message on stderr),
 // 2 for a usage error.
 #include <cstdlib>
@@ -61,7 +64,8 @@ std::vector<ServiceEntry> Services() {
 
 int Usage(const std::vector<Verb>& verbs, std::ostream& out) {
   out << "usage: fleetctl [--endpoint HOST:PORT] [--admin-token T] <command> [options]\n"
-         "       fleetctl <command> help\n\ncommands:\n";
+         "       fleetctl <command> help\n"
+         "       fleetctl --endpoint HOST:PORT health-check\n\ncommands:\n";
   for (const Verb& v : verbs) {
     out << "  " << v.name << "  (" << v.service->short_name << ")\n";
   }
@@ -138,18 +142,15 @@ nlohmann::json ToJson(const gp::Message& msg) {
   return out;
 }
 
-absl::Status Call(const grpc_util::ServiceChannel& channel, const Verb& verb,
-                  const gp::Message& request, gp::Message* response) {
+// One unary call by method path with serialized bytes in and out.
+absl::StatusOr<std::string> RawCall(const grpc_util::ServiceChannel& channel,
+                                    const std::string& method, const std::string& bytes) {
   grpc::GenericStub stub(channel.channel());
-  std::string bytes;
-  request.SerializeToString(&bytes);
   grpc::Slice slice(bytes);
   grpc::ByteBuffer req(&slice, 1);
   grpc::ByteBuffer resp;
   auto ctx = channel.NewContext();
   std::promise<grpc::Status> done;
-  const std::string method =
-      absl::StrCat("/", verb.service->service->full_name(), "/", verb.method->name());
   stub.UnaryCall(ctx.get(), method, grpc::StubOptions(), &req, &resp,
                  [&](grpc::Status s) { done.set_value(std::move(s)); });
   grpc::Status status = done.get_future().get();
@@ -161,10 +162,47 @@ absl::Status Call(const grpc_util::ServiceChannel& channel, const Verb& verb,
   (void)resp.Dump(&slices);
   std::string out;
   for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
-  if (!response->ParseFromString(out)) {
+  return out;
+}
+
+absl::Status Call(const grpc_util::ServiceChannel& channel, const Verb& verb,
+                  const gp::Message& request, gp::Message* response) {
+  std::string bytes;
+  request.SerializeToString(&bytes);
+  absl::StatusOr<std::string> out = RawCall(
+      channel, absl::StrCat("/", verb.service->service->full_name(), "/", verb.method->name()),
+      bytes);
+  if (!out.ok()) return out.status();
+  if (!response->ParseFromString(*out)) {
     return absl::DataLossError("the service's answer could not be decoded");
   }
   return absl::OkStatus();
+}
+
+// grpc.health.v1.Health/Check for the whole server: the request is the empty message and
+// the answer's field 1 is the status (1 = SERVING).
+int HealthCheck(const Globals& g) {
+  if (g.endpoint.empty()) {
+    std::cerr << "fleetctl health-check: give --endpoint HOST:PORT\n";
+    return 2;
+  }
+  auto channel = grpc_util::ServiceChannel::Create(
+      {.target = g.endpoint, .tls_ca_file = g.tls_ca, .timeout = g.timeout});
+  if (!channel.ok()) {
+    std::cerr << "fleetctl: " << channel.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<std::string> out = RawCall(*channel, "/grpc.health.v1.Health/Check", "");
+  if (!out.ok()) {
+    std::cerr << "fleetctl: health check failed: " << out.status().message() << "\n";
+    return 1;
+  }
+  if (*out != std::string("\x08\x01", 2)) {
+    std::cout << "NOT_SERVING\n";
+    return 1;
+  }
+  std::cout << "SERVING\n";
+  return 0;
 }
 
 int Run(int argc, char** argv) {
@@ -209,6 +247,9 @@ int Run(int argc, char** argv) {
       return 2;
     }
     std::getline(in, g.token);
+  }
+  if (!rest.empty() && rest[0] == "health-check") {
+    return HealthCheck(g);
   }
   if (rest.empty() || rest[0] == "help" || rest[0] == "--help" || rest[0] == "-h") {
     return Usage(verbs, rest.empty() ? std::cerr : std::cout);
