@@ -2,10 +2,12 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include <array>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -71,16 +73,28 @@ absl::Status AdminAuth::Check(const grpc::ServerContextBase& ctx) const {
   return absl::OkStatus();
 }
 
-CallRunner::CallRunner(Executor* executor, const AdminAuth* auth, IdGenerator* ids)
-    : executor_(executor), auth_(auth), ids_(ids) {}
+CallRunner::CallRunner(Executor* executor, const AdminAuth* auth)
+    : executor_(executor), auth_(auth) {
+  unsigned char prefix[4];
+  if (RAND_bytes(prefix, sizeof(prefix)) != 1) {
+    std::abort();  // no CSPRNG: the platform is broken, not a request
+  }
+  id_prefix_ = absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(prefix), sizeof(prefix)));
+}
+
+std::string CallRunner::NewRequestId() {
+  return absl::StrCat(id_prefix_, "-", absl::Hex(next_id_.fetch_add(1, std::memory_order_relaxed)));
+}
 
 grpc::ServerUnaryReactor* CallRunner::Dispatch(
     grpc::CallbackServerContext* ctx,
+    std::optional<absl::FunctionRef<std::optional<absl::Status>()>> fast,
     absl::AnyInvocable<absl::Status(const CallContext&) &&> body) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   CallContext call;
   const absl::string_view sent_id = Metadata(*ctx, kRequestIdHeader);
-  call.request_id = IsSaneRequestId(sent_id) ? std::string(sent_id) : ids_->NewUuid();
+  call.request_id = IsSaneRequestId(sent_id) ? std::string(sent_id) : NewRequestId();
   call.peer = ctx->peer();
   ctx->AddInitialMetadata(std::string(kRequestIdHeader), call.request_id);
 
@@ -90,6 +104,13 @@ grpc::ServerUnaryReactor* CallRunner::Dispatch(
                                        {"peer", call.peer},
                                        {"reason", s.message()}});
       reactor->Finish(ToGrpcStatus(s));
+      return reactor;
+    }
+  }
+
+  if (fast.has_value()) {
+    if (std::optional<absl::Status> answered = (*fast)(); answered.has_value()) {
+      reactor->Finish(ToGrpcStatus(*answered));
       return reactor;
     }
   }

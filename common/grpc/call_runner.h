@@ -23,11 +23,15 @@
 #include <string>
 #include "absl/strings/string_view.h"
 
+#include <atomic>
+#include <cstdint>
+#include <optional>
+
 #include "absl/functional/any_invocable.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/grpc/executor.h"
-#include "common/ids/id_generator.h"
 #include "grpcpp/server_context.h"
 #include "grpcpp/support/server_callback.h"
 
@@ -56,21 +60,38 @@ class AdminAuth {
 class CallRunner {
  public:
   // `auth` may be null (no check). Nothing is owned.
-  CallRunner(Executor* executor, const AdminAuth* auth, IdGenerator* ids);
+  CallRunner(Executor* executor, const AdminAuth* auth);
 
   template <typename Fn>
   grpc::ServerUnaryReactor* Run(grpc::CallbackServerContext* ctx, Fn fn) {
-    return Dispatch(ctx, absl::AnyInvocable<absl::Status(const CallContext&) &&>(std::move(fn)));
+    return Dispatch(ctx, std::nullopt,
+                    absl::AnyInvocable<absl::Status(const CallContext&) &&>(std::move(fn)));
+  }
+
+  // Like Run, but first tries `fast` on the calling (gRPC) thread: when it can answer without
+  // blocking (from memory) it returns the status and the call finishes at once, with no hop
+  // to the worker pool; when it returns nullopt, `body` runs on the pool as in Run.
+  template <typename Fast, typename Fn>
+  grpc::ServerUnaryReactor* RunWithFastPath(grpc::CallbackServerContext* ctx, Fast fast, Fn fn) {
+    return Dispatch(ctx,
+                    absl::FunctionRef<std::optional<absl::Status>()>(fast),
+                    absl::AnyInvocable<absl::Status(const CallContext&) &&>(std::move(fn)));
   }
 
  private:
   grpc::ServerUnaryReactor* Dispatch(
       grpc::CallbackServerContext* ctx,
+      std::optional<absl::FunctionRef<std::optional<absl::Status>()>> fast,
       absl::AnyInvocable<absl::Status(const CallContext&) &&> body);
+
+  std::string NewRequestId();
 
   Executor* executor_;
   const AdminAuth* auth_;
-  IdGenerator* ids_;
+  // Request ids are "<random per-process prefix>-<counter>": unique across replicas and
+  // restarts, and cheap enough for every call (a UUID costs a CSPRNG call and formatting).
+  std::string id_prefix_;
+  std::atomic<uint64_t> next_id_{1};
 };
 
 }  // namespace fleetcore::grpc_util

@@ -2,7 +2,10 @@
 
 #include <signal.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
+#include "absl/strings/string_view.h"
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -31,55 +34,54 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view 
   return ss.str();
 }
 
+constexpr int kCodes = 17;  // grpc::StatusCode OK (0) .. UNAUTHENTICATED (16)
+
+const char* CodeName(int code) {
+  static constexpr const char* kNames[kCodes] = {
+      "OK",           "CANCELLED",         "UNKNOWN",          "INVALID_ARGUMENT",
+      "DEADLINE_EXCEEDED", "NOT_FOUND",    "ALREADY_EXISTS",   "PERMISSION_DENIED",
+      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",  "OUT_OF_RANGE",
+      "UNIMPLEMENTED", "INTERNAL",         "UNAVAILABLE",      "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  return code >= 0 && code < kCodes ? kNames[code] : "UNKNOWN";
+}
+
+// The metrics of one method, resolved once so a call does no label lookups.
+struct MethodMetrics {
+  prometheus::Histogram* latency = nullptr;
+  std::array<std::atomic<prometheus::Counter*>, kCodes> requests{};
+};
+
 // Counts every call by method and final code and records its latency.
 class MetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
-  MetricsInterceptor(std::string method, prometheus::Family<prometheus::Counter>* requests,
-                     prometheus::Histogram* latency)
-      : method_(std::move(method)),
-        requests_(requests),
-        latency_(latency),
+  MetricsInterceptor(absl::string_view method, MethodMetrics* metrics,
+                     prometheus::Family<prometheus::Counter>* family)
+      : method_(method), metrics_(metrics), family_(family),
         start_(std::chrono::steady_clock::now()) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const grpc::Status status = methods->GetSendStatus();
       const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start_;
-      latency_->Observe(elapsed.count());
-      requests_->Add({{"grpc_method", method_}, {"grpc_code", CodeName(status.error_code())}})
-          .Increment();
+      metrics_->latency->Observe(elapsed.count());
+      int code = static_cast<int>(methods->GetSendStatus().error_code());
+      if (code < 0 || code >= kCodes) code = grpc::StatusCode::UNKNOWN;
+      prometheus::Counter* counter = metrics_->requests[code].load(std::memory_order_acquire);
+      if (counter == nullptr) {
+        // Family::Add returns the same counter for the same labels, so a race is harmless.
+        counter = &family_->Add({{"grpc_method", std::string(method_)}, {"grpc_code", CodeName(code)}});
+        metrics_->requests[code].store(counter, std::memory_order_release);
+      }
+      counter->Increment();
     }
     methods->Proceed();
   }
 
  private:
-  static const char* CodeName(grpc::StatusCode code) {
-    switch (code) {
-      case grpc::OK: return "OK";
-      case grpc::CANCELLED: return "CANCELLED";
-      case grpc::UNKNOWN: return "UNKNOWN";
-      case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-      case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-      case grpc::NOT_FOUND: return "NOT_FOUND";
-      case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
-      case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
-      case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
-      case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-      case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-      case grpc::ABORTED: return "ABORTED";
-      case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
-      case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
-      case grpc::INTERNAL: return "INTERNAL";
-      case grpc::UNAVAILABLE: return "UNAVAILABLE";
-      case grpc::DATA_LOSS: return "DATA_LOSS";
-      default: return "UNKNOWN";
-    }
-  }
-
-  std::string method_;
-  prometheus::Family<prometheus::Counter>* requests_;
-  prometheus::Histogram* latency_;
+  absl::string_view method_;
+  MethodMetrics* metrics_;
+  prometheus::Family<prometheus::Counter>* family_;
   std::chrono::steady_clock::time_point start_;
 };
 
@@ -98,29 +100,29 @@ class MetricsInterceptorFactory final
 
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo* info) override {
-    std::string method = info->method() != nullptr ? info->method() : "unknown";
-    prometheus::Histogram* latency;
+    const char* name = info->method() != nullptr ? info->method() : "unknown";
+    std::map<std::string, std::unique_ptr<MethodMetrics>, std::less<>>::iterator it;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = histograms_.find(method);
-      if (it == histograms_.end()) {
-        it = histograms_
-                 .emplace(method, &latency_.Add({{"grpc_method", method}},
-                                                prometheus::Histogram::BucketBoundaries{
-                                                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-                                                    0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}))
-                 .first;
+      it = methods_.find(absl::string_view(name));
+      if (it == methods_.end()) {
+        auto m = std::make_unique<MethodMetrics>();
+        m->latency = &latency_.Add({{"grpc_method", name}},
+                                   prometheus::Histogram::BucketBoundaries{
+                                       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                       0.25, 0.5, 1, 2.5, 5, 10});
+        it = methods_.emplace(name, std::move(m)).first;
       }
-      latency = it->second;
     }
-    return new MetricsInterceptor(std::move(method), &requests_, latency);
+    // Map nodes are stable, so the key and the metrics outlive the interceptor.
+    return new MetricsInterceptor(it->first, it->second.get(), &requests_);
   }
 
  private:
   prometheus::Family<prometheus::Counter>& requests_;
   prometheus::Family<prometheus::Histogram>& latency_;
   std::mutex mu_;
-  std::map<std::string, prometheus::Histogram*> histograms_;
+  std::map<std::string, std::unique_ptr<MethodMetrics>, std::less<>> methods_;
 };
 
 }  // namespace

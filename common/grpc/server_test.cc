@@ -64,7 +64,7 @@ class ServerTest : public ::testing::Test {
  protected:
   void StartServer(std::string token) {
     auth_ = std::make_unique<AdminAuth>(token);
-    calls_ = std::make_unique<CallRunner>(&executor_, auth_.get(), &ids_);
+    calls_ = std::make_unique<CallRunner>(&executor_, auth_.get());
     service_ = std::make_unique<EchoService>(calls_.get());
     ServerOptions opts;
     opts.listen = "127.0.0.1:0";
@@ -93,7 +93,6 @@ class ServerTest : public ::testing::Test {
     return prometheus::TextSerializer().Serialize(metrics_->Collect());
   }
 
-  RandomIdGenerator ids_;
   Executor executor_{4, 100};
   std::shared_ptr<prometheus::Registry> metrics_ = std::make_shared<prometheus::Registry>();
   std::unique_ptr<AdminAuth> auth_;
