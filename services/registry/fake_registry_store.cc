@@ -168,10 +168,14 @@ absl::Status FakeRegistryStore::Transact(absl::FunctionRef<absl::Status(Registry
 }
 
 absl::StatusOr<std::optional<Thing>> FakeRegistryStore::GetThing(absl::string_view name) {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = state_.things.find(name);
-  if (it == state_.things.end()) return std::optional<Thing>();
-  return std::optional<Thing>(it->second);
+  std::optional<Thing> out;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = state_.things.find(name);
+    if (it != state_.things.end()) out = it->second;
+  }
+  if (get_thing_hook_) get_thing_hook_();
+  return out;
 }
 
 absl::StatusOr<std::vector<Thing>> FakeRegistryStore::ListThings(const ThingQuery& q,

@@ -3,6 +3,7 @@
 // and events are recorded only for committed transactions.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -47,6 +48,9 @@ class FakeRegistryStore final : public RegistryStore {
   // Committed events, oldest first.
   std::vector<RegistryEvent> events() const;
 
+  // Runs `hook` inside every GetThing, after the read (for tests that race a reader).
+  void SetGetThingHook(std::function<void()> hook) { get_thing_hook_ = std::move(hook); }
+
   struct State {
     std::map<std::string, Thing, std::less<>> things;
     std::map<std::string, ThingType, std::less<>> types;
@@ -59,6 +63,7 @@ class FakeRegistryStore final : public RegistryStore {
   mutable std::mutex mu_;
   State state_;
   std::vector<RegistryEvent> events_;
+  std::function<void()> get_thing_hook_;
 };
 
 }  // namespace fleetcore::registry

@@ -4,6 +4,7 @@
 
 #include "common/aws/arn.h"
 #include "common/db/pg_pool.h"
+#include "common/grpc/runtime.h"
 #include "common/grpc/call_runner.h"
 #include "common/grpc/executor.h"
 #include "common/grpc/server.h"
@@ -13,6 +14,8 @@
 #include "common/service/service_options.h"
 #include "common/time/clock.h"
 #include "prometheus/registry.h"
+#include "common/db/pg_listener.h"
+#include "services/registry/caching_registry_store.h"
 #include "services/registry/pg_registry_store.h"
 #include "services/registry/registry_core.h"
 #include "services/registry/registry_service.h"
@@ -22,18 +25,23 @@ namespace {
 
 int Run(int argc, char** argv) {
   grpc_util::BlockShutdownSignals();
+  grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "registry"};
   common.server.listen = "127.0.0.1:50051";
   common.metrics_listen = "127.0.0.1:9101";
   common.db.application_name = "fleetcore-registry";
   RegistryOptions options;
+  int thing_cache_size = 100000;
   config::FlagSet flags("fleetcore-registry",
                         "The fleetcore thing registry: things, thing types, thing groups and "
                         "thing principals, with AWS IoT Core's semantics, over gRPC.");
   service::RegisterFlags(flags, &common);
   flags.AddDuration("thing-type-delete-delay", &options.thing_type_delete_delay,
                     "How long after its deprecation a thing type can be deleted (AWS: 5m).");
+  flags.AddInt("thing-cache-size", &thing_cache_size,
+               "Things kept in memory for DescribeThing (kept fresh by NOTIFY); 0 disables.", 0,
+               10000000);
   if (std::optional<int> code =
           service::ParseFlags(flags, argc, argv, [&] { return service::Validate(common); })) {
     return *code;
@@ -65,8 +73,29 @@ int Run(int argc, char** argv) {
   aws::Arns arns(common.region, common.account_id);
   SystemClock clock;
   RandomIdGenerator ids;
-  PgRegistryStore store(pool->get());
-  RegistryCore core(&store, &arns, &clock, &ids, options);
+  PgRegistryStore pg_store(pool->get());
+  RegistryStore* store = &pg_store;
+  std::unique_ptr<CachingRegistryStore> cache;
+  std::unique_ptr<db::PgListener> listener;
+  if (thing_cache_size > 0) {
+    cache = std::make_unique<CachingRegistryStore>(&pg_store, thing_cache_size, metrics.get());
+    // Other replicas' changes arrive as NOTIFYs; after a reconnect some may have been lost.
+    auto started = db::PgListener::Start(
+        common.db.url, {kRegistryChannel},
+        [c = cache.get()](absl::string_view, absl::string_view payload) {
+          if (std::optional<RegistryEvent> e = PgRegistryStore::ParseEvent(payload)) {
+            if (!e->thing.empty()) c->Invalidate(e->thing);
+          }
+        },
+        [c = cache.get()] { c->InvalidateAll(); });
+    if (!started.ok()) {
+      log::Error("cannot start", {{"error", started.status()}});
+      return 1;
+    }
+    listener = std::move(*started);
+    store = cache.get();
+  }
+  RegistryCore core(store, &arns, &clock, &ids, options);
 
   grpc_util::Executor executor(common.workers > 0 ? common.workers : common.db.pool_size,
                                /*max_queued=*/10000);
@@ -75,7 +104,7 @@ int Run(int argc, char** argv) {
     log::Warn("no admin token configured: the registry API accepts every caller; set "
               "--admin-token or FLEETCORE_ADMIN_TOKEN(_FILE) outside development");
   }
-  grpc_util::CallRunner calls(&executor, &auth, &ids);
+  grpc_util::CallRunner calls(&executor, &auth);
   RegistryService service(&core, &calls);
 
   auto server = grpc_util::Server::Start(common.server, {&service}, metrics.get());

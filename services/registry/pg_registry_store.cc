@@ -376,6 +376,22 @@ class PgTx final : public RegistryTx {
 
 }  // namespace
 
+std::optional<RegistryEvent> PgRegistryStore::ParseEvent(absl::string_view payload) {
+  auto j = nlohmann::json::parse(payload.begin(), payload.end(), nullptr,
+                                 /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) {
+    return std::nullopt;
+  }
+  auto field = [&](const char* key) {
+    return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : std::string();
+  };
+  return RegistryEvent{.type = field("type"),
+                       .thing = field("thing"),
+                       .thing_group = field("thingGroup"),
+                       .thing_type = field("thingType"),
+                       .principal = field("principal")};
+}
+
 void PgRegistryStore::PrepareConnection(pqxx::connection_base& conn) {
   conn.prepare("registry_get_thing",
                absl::StrCat("SELECT ", kThingCols, " FROM registry.things WHERE name = $1"));

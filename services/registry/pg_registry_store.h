@@ -51,6 +51,9 @@ class PgRegistryStore final : public RegistryStore {
                                                                absl::string_view after,
                                                                int limit) override;
 
+  // The event a fleetcore_registry NOTIFY payload carries; nullopt if it is not one.
+  static std::optional<RegistryEvent> ParseEvent(absl::string_view payload);
+
   // Prepares the hot-path statements on a new pool connection (PgPool's Prepare hook).
   static void PrepareConnection(pqxx::connection_base& connection);
 

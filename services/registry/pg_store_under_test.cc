@@ -5,7 +5,7 @@
 #include "common/db/pg_pool.h"
 #include "common/testing/test_database.h"
 #include "gtest/gtest.h"
-#include "nlohmann/json.hpp"
+#include "services/registry/caching_registry_store.h"
 #include "services/registry/pg_registry_store.h"
 #include "services/registry/store_under_test.h"
 
@@ -31,17 +31,16 @@ class PgStoreUnderTest final : public StoreUnderTest {
     }
     pool_ = std::move(*pool);
     store_ = std::make_unique<PgRegistryStore>(pool_.get());
+    // The production arrangement: the cache in front of Postgres.
+    cache_ = std::make_unique<CachingRegistryStore>(store_.get(), 1000);
     auto listener = db::PgListener::Start(
         db_->url(), {kRegistryChannel},
         [this](absl::string_view, absl::string_view payload) {
-          auto j = nlohmann::json::parse(std::string(payload));
-          RegistryEvent e{.type = j.value("type", ""),
-                          .thing = j.value("thing", ""),
-                          .thing_group = j.value("thingGroup", ""),
-                          .thing_type = j.value("thingType", ""),
-                          .principal = j.value("principal", "")};
+          std::optional<RegistryEvent> e = PgRegistryStore::ParseEvent(payload);
+          ASSERT_TRUE(e.has_value()) << payload;
+          cache_->Invalidate(e->thing);
           std::lock_guard<std::mutex> lock(mu_);
-          events_.push_back(std::move(e));
+          events_.push_back(*std::move(e));
           cv_.notify_all();
         },
         nullptr);
@@ -52,7 +51,7 @@ class PgStoreUnderTest final : public StoreUnderTest {
     listener_ = std::move(*listener);
   }
 
-  RegistryStore* store() override { return store_.get(); }
+  RegistryStore* store() override { return cache_.get(); }
 
   std::vector<RegistryEvent> WaitForEvents(size_t n) override {
     std::unique_lock<std::mutex> lock(mu_);
@@ -64,10 +63,12 @@ class PgStoreUnderTest final : public StoreUnderTest {
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<db::PgPool> pool_;
   std::unique_ptr<PgRegistryStore> store_;
-  std::unique_ptr<db::PgListener> listener_;
+  std::unique_ptr<CachingRegistryStore> cache_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<RegistryEvent> events_;
+  // Last: stopped first, before what its callback uses goes away.
+  std::unique_ptr<db::PgListener> listener_;
 };
 
 }  // namespace

@@ -134,6 +134,13 @@ absl::StatusOr<Thing> RegistryCore::DescribeThing(absl::string_view name) {
   return *std::move(t);
 }
 
+std::optional<Thing> RegistryCore::DescribeThingIfCached(absl::string_view name) {
+  if (!ValidateName("thingName", name).ok()) {
+    return std::nullopt;  // DescribeThing reports the error
+  }
+  return store_->Peek(name);
+}
+
 absl::Status RegistryCore::UpdateThing(const UpdateThingInput& in) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", in.name));
   if (in.remove_type && !in.type_name.empty()) {

@@ -47,6 +47,9 @@ class RegistryCore {
 
   absl::StatusOr<Thing> CreateThing(const CreateThingInput& in);
   absl::StatusOr<Thing> DescribeThing(absl::string_view name);
+  // DescribeThing's answer when the store has it in memory; nullopt when answering needs
+  // I/O (then call DescribeThing off the caller's thread). Never blocks.
+  std::optional<Thing> DescribeThingIfCached(absl::string_view name);
   absl::Status UpdateThing(const UpdateThingInput& in);
   absl::Status DeleteThing(absl::string_view name, std::optional<int64_t> expected_version);
   absl::StatusOr<Page<Thing>> ListThings(const ThingQuery& query, const PageRequest& page);

@@ -47,7 +47,7 @@ class RegistryServiceTest : public ::testing::Test {
   RegistryCore core_{&store_, &arns_, &clock_, &ids_};
   grpc_util::Executor executor_{2, 100};
   grpc_util::AdminAuth auth_{"tok"};
-  grpc_util::CallRunner calls_{&executor_, &auth_, &ids_};
+  grpc_util::CallRunner calls_{&executor_, &auth_};
   RegistryService service_{&core_, &calls_};
   std::unique_ptr<grpc_util::Server> server_;
   std::unique_ptr<grpc_util::ServiceChannel> channel_;
@@ -61,7 +61,7 @@ TEST_F(RegistryServiceTest, CreateAndDescribeThingMapEveryField) {
   pb::CreateThingResponse created;
   ASSERT_TRUE(Call(&pb::Registry::Stub::CreateThing, create, &created).ok());
   EXPECT_EQ(created.thing_arn(), "arn:aws:iot:eu-west-1:123456789012:thing/lamp-1");
-  EXPECT_EQ(created.thing_id(), "00000000-0000-4000-8000-000000000002");
+  EXPECT_EQ(created.thing_id(), "00000000-0000-4000-8000-000000000001");
 
   pb::DescribeThingRequest describe;
   describe.set_thing_name("lamp-1");

@@ -82,6 +82,9 @@ class RegistryStore {
   virtual absl::Status Transact(absl::FunctionRef<absl::Status(RegistryTx&)> body) = 0;
 
   virtual absl::StatusOr<std::optional<Thing>> GetThing(absl::string_view name) = 0;
+  // The thing when the store can answer from memory, without I/O; nullopt otherwise
+  // (including "not cached"). Only caching stores answer.
+  virtual std::optional<Thing> Peek(absl::string_view name) { return std::nullopt; }
   virtual absl::StatusOr<std::vector<Thing>> ListThings(const ThingQuery& query,
                                                         absl::string_view after, int limit) = 0;
 

@@ -27,6 +27,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/grpc/runtime.h"
 #include "common/grpc/client.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
 #include "google/protobuf/dynamic_message.h"
@@ -206,6 +207,7 @@ int HealthCheck(const Globals& g) {
 }
 
 int Run(int argc, char** argv) {
+  grpc_util::ConfigureRuntime();
   const std::vector<ServiceEntry> services = Services();
   const std::vector<Verb> verbs = AllVerbs(services);
   Globals g;
