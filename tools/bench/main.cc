@@ -1,0 +1,205 @@
+// fleetcore-bench: load generator for fleetcore's benchmarks (docs/benchmarks.md).
+//
+//   fleetcore-bench registry-seed --endpoint H:P --things 10000
+//   fleetcore-bench registry-describe --endpoint H:P --things 10000 --concurrency 16
+//       [--rate 5000] --duration 10s
+//   fleetcore-bench registry-create --endpoint H:P --concurrency 16 --duration 10s
+//
+// `concurrency` calls stay in flight (16 concurrent callers), as fast as answers come or at
+// --rate calls per second (see load.h). Prints one JSON object: calls, errors, calls per
+// second, latency p50/p99/p999 in microseconds. Bounded in time; talks to the given endpoint
+// only.
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <iostream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/grpc/runtime.h"
+#include "common/grpc/client.h"
+#include "fleetcore/registry/v1/registry.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "nlohmann/json.hpp"
+#include "tools/bench/load.h"
+
+namespace fleetcore::bench {
+namespace {
+
+namespace pb = ::fleetcore::registry::v1;
+
+struct Options {
+  std::string scenario;
+  std::string endpoint = "127.0.0.1:50051";
+  std::string token;
+  int concurrency = 16;
+  int channels = 2;
+  int rate = 0;
+  int things = 10000;
+  absl::Duration duration = absl::Seconds(10);
+  absl::Duration warmup = absl::Seconds(2);
+  std::string prefix = "bench";
+};
+
+absl::StatusOr<Options> Parse(int argc, char** argv) {
+  Options o;
+  if (argc < 2) return absl::InvalidArgumentError("give a scenario");
+  o.scenario = argv[1];
+  if (const char* t = std::getenv("FLEETCORE_ADMIN_TOKEN")) o.token = t;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string v = i + 1 < argc ? argv[i + 1] : "";
+    auto need_int = [&](int* out) -> absl::Status {
+      if (!absl::SimpleAtoi(v, out) || *out <= 0) {
+        return absl::InvalidArgumentError(absl::StrCat(a, ": expected a positive integer"));
+      }
+      ++i;
+      return absl::OkStatus();
+    };
+    auto need_duration = [&](absl::Duration* out) -> absl::Status {
+      if (!absl::ParseDuration(v, out)) {
+        return absl::InvalidArgumentError(absl::StrCat(a, ": expected a duration like 10s"));
+      }
+      ++i;
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (a == "--endpoint") {
+      o.endpoint = v, ++i;
+    } else if (a == "--admin-token") {
+      o.token = v, ++i;
+    } else if (a == "--prefix") {
+      o.prefix = v, ++i;
+    } else if (a == "--concurrency") {
+      s = need_int(&o.concurrency);
+    } else if (a == "--channels") {
+      s = need_int(&o.channels);
+    } else if (a == "--rate") {  // 0: as fast as answers come
+      if (!absl::SimpleAtoi(v, &o.rate) || o.rate < 0) {
+        s = absl::InvalidArgumentError("--rate: expected calls per second, or 0 for no limit");
+      }
+      ++i;
+    } else if (a == "--things") {
+      s = need_int(&o.things);
+    } else if (a == "--duration") {
+      s = need_duration(&o.duration);
+    } else if (a == "--warmup") {
+      s = need_duration(&o.warmup);
+    } else {
+      s = absl::InvalidArgumentError(absl::StrCat("unknown option ", a));
+    }
+    if (!s.ok()) return s;
+  }
+  return o;
+}
+
+std::string ThingName(const Options& o, int i) { return absl::StrCat(o.prefix, "-", i); }
+
+// The state of one asynchronous call.
+template <typename Req, typename Resp>
+struct Call {
+  grpc::ClientContext ctx;
+  Req req;
+  Resp resp;
+};
+
+int Run(int argc, char** argv) {
+  grpc_util::ConfigureRuntime();
+  absl::StatusOr<Options> o = Parse(argc, argv);
+  if (!o.ok()) {
+    std::cerr << "fleetcore-bench: " << o.status().message()
+              << "\nscenarios: registry-seed, registry-describe, registry-create\n";
+    return 2;
+  }
+  auto channel = grpc_util::ServiceChannel::Create({.target = o->endpoint, .token = o->token});
+  if (!channel.ok()) {
+    std::cerr << "fleetcore-bench: " << channel.status().message() << "\n";
+    return 2;
+  }
+  // Several HTTP/2 connections, as several clients would open; calls spread over them.
+  const int connections = std::max(o->channels, o->scenario == "registry-seed" ? o->concurrency : 1);
+  std::vector<std::unique_ptr<pb::Registry::Stub>> stubs;
+  for (int w = 0; w < connections; ++w) {
+    grpc::ChannelArguments args;
+    args.SetInt("fleetcore.bench.connection", w);  // distinct args: distinct connections
+    stubs.push_back(pb::Registry::NewStub(
+        grpc::CreateCustomChannel(o->endpoint, grpc::InsecureChannelCredentials(), args)));
+  }
+  auto stub = [&](int64_t seq) { return stubs[static_cast<size_t>(seq % connections)].get(); };
+  const LoadOptions load{.concurrency = o->concurrency,
+                         .rate = static_cast<double>(o->rate),
+                         .duration = o->duration,
+                         .warmup = o->warmup};
+  auto context = [&](grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!o->token.empty()) ctx->AddMetadata("authorization", "Bearer " + o->token);
+  };
+
+  if (o->scenario == "registry-seed") {
+    std::atomic<int> next{0}, failed{0};
+    std::vector<std::thread> threads;
+    for (int w = 0; w < o->concurrency; ++w) {
+      threads.emplace_back([&, w] {
+        for (int i = next++; i < o->things; i = next++) {
+          grpc::ClientContext ctx;
+          context(&ctx);
+          pb::CreateThingRequest req;
+          req.set_thing_name(ThingName(*o, i));
+          (*req.mutable_attribute_payload()->mutable_attributes())["seq"] = std::to_string(i);
+          pb::CreateThingResponse resp;
+          if (!stubs[static_cast<size_t>(w)]->CreateThing(&ctx, req, &resp).ok()) ++failed;
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    std::cout << nlohmann::json{{"scenario", "registry-seed"}, {"things", o->things},
+                                {"errors", failed.load()}}
+                     .dump()
+              << "\n";
+    return failed > 0 ? 1 : 0;
+  }
+  if (o->scenario == "registry-describe") {
+    nlohmann::json r = RunLoad(load, [&](int64_t seq, std::function<void(bool)> done) {
+      auto* c = new Call<pb::DescribeThingRequest, pb::DescribeThingResponse>();
+      context(&c->ctx);
+      c->req.set_thing_name(ThingName(*o, static_cast<int>((seq * 7919) % o->things)));
+      stub(seq)->async()->DescribeThing(&c->ctx, &c->req, &c->resp,
+                                        [c, done = std::move(done)](grpc::Status s) {
+                                          delete c;
+                                          done(s.ok());
+                                        });
+    });
+    r["scenario"] = o->scenario;
+    std::cout << r.dump() << "\n";
+    return 0;
+  }
+  if (o->scenario == "registry-create") {
+    const std::string run = std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    nlohmann::json r = RunLoad(load, [&](int64_t seq, std::function<void(bool)> done) {
+      auto* c = new Call<pb::CreateThingRequest, pb::CreateThingResponse>();
+      context(&c->ctx);
+      c->req.set_thing_name(absl::StrCat(o->prefix, "-new-", run, "-", seq));
+      stub(seq)->async()->CreateThing(&c->ctx, &c->req, &c->resp,
+                                      [c, done = std::move(done)](grpc::Status s) {
+                                        delete c;
+                                        done(s.ok());
+                                      });
+    });
+    r["scenario"] = o->scenario;
+    std::cout << r.dump() << "\n";
+    return 0;
+  }
+  std::cerr << "fleetcore-bench: unknown scenario " << o->scenario << "\n";
+  return 2;
+}
+
+}  // namespace
+}  // namespace fleetcore::bench
+
+int main(int argc, char** argv) { return fleetcore::bench::Run(argc, argv); }

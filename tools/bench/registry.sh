@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# The registry benchmark, all in one run on one private Postgres 15 (durable defaults):
+#   - pgbench select-only (-S) and simple-update (-N), 16 clients, prepared statements:
+#     what Postgres itself gives on this machine, at maximum rate and at a fixed rate;
+#   - the registry's DescribeThing (with its thing cache, and without) and CreateThing over
+#     gRPC with 16 concurrent callers (fleetcore-bench), at maximum rate and at a fixed rate.
+# For each: operations per second, latency p50/p99, and the CPU seconds per operation the
+# registry and Postgres spent (from /proc), since on 2 cores the load generator's own CPU
+# caps the maximum rate. Prints a Markdown table for docs/benchmarks.md.
+#
+#   ./fleetcore bench registry            (or tools/bench/registry.sh BUILD_DIR)
+#   BENCH_DURATION=30s BENCH_RATE=5000 ./fleetcore bench registry
+set -euo pipefail
+BUILD=${1:?usage: registry.sh BUILD_DIR}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../dev/pg.sh
+source "$ROOT/tools/dev/pg.sh"
+DURATION=${BENCH_DURATION:-10s}
+CLIENTS=${BENCH_CLIENTS:-16}
+THINGS=${BENCH_THINGS:-10000}
+RATE=${BENCH_RATE:-5000}
+WRITE_RATE=${BENCH_WRITE_RATE:-1000}
+seconds=${DURATION%s}
+
+dir=$(mktemp -d /tmp/fleetcore-bench.XXXXXX)
+chmod 755 "$dir"
+[[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+registry_pid=""
+stop_registry() {
+  if [[ -n "$registry_pid" ]]; then
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+    registry_pid=""
+  fi
+}
+cleanup() {
+  stop_registry
+  pg_stop "$dir/data"
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+port=$(pg_free_port)
+pg_init "$dir/data" "$dir/password"
+pg_start "$dir/data" "$port" "$dir/postgres.log"
+export PGPASSWORD
+PGPASSWORD=$(cat "$dir/password")
+pg_create_database "$port" "$dir/password" fleetcore
+pg_create_database "$port" "$dir/password" pgbench
+postmaster=$(head -1 "$dir/data/postmaster.pid")
+pgbench=("$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U fleetcore)
+results="$dir/results.jsonl"
+
+# CPU ticks (user + system) of a process and its children, from /proc/PID/stat.
+cpu_ticks() {
+  local total=0
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    [[ -r /proc/$pid/stat ]] || continue
+    total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+
+# record NAME RATE JSON REGISTRY_TICKS POSTGRES_TICKS SECONDS: one result line.
+record() {
+  /usr/bin/python3 - "$@" "$(getconf CLK_TCK)" >>"$results" <<'EOF'
+import json, sys
+name, rate, raw, reg, pg, secs, hz = sys.argv[1:8]
+r = json.loads(raw)
+ops = r["calls_per_second"] * float(secs)  # operations in the CPU-measured interval
+r.update(name=name, rate=int(rate),
+         registry_us=1e6 * int(reg) / int(hz) / ops if int(reg) >= 0 else None,
+         postgres_us=1e6 * int(pg) / int(hz) / ops)
+print(json.dumps(r))
+EOF
+}
+
+# pgbench_run NAME MODE RATE: pgbench at maximum rate (RATE 0) or at RATE tx/s. Its
+# backends exit with it, so Postgres's CPU is sampled while it runs: over the same window
+# as the registry runs (after 2 s).
+pgbench_run() {
+  local name=$1 mode=$2 rate=$3 rate_args=() p0 p1
+  [[ "$rate" -gt 0 ]] && rate_args=(-R "$rate")
+  echo "pgbench: $name at ${rate/#0/max}/s..." >&2
+  "${pgbench[@]}" "$mode" -M prepared -c "$CLIENTS" -j 2 -T $((seconds + 3)) "${rate_args[@]}" \
+    -P 1 pgbench >"$dir/pgbench.out" 2>"$dir/pgbench.progress" &
+  local bp=$!
+  sleep 2
+  p0=$(cpu_ticks "$postmaster")
+  sleep "$seconds"
+  p1=$(cpu_ticks "$postmaster")
+  wait "$bp"
+  # Throughput and latency of the same window, from pgbench's per-second progress lines:
+  # "progress: 3.0 s, 71234.5 tps, lat 0.224 ms stddev 0.1, 0 failed".
+  local summary
+  summary=$(awk -v from=3 -v to=$((seconds + 2)) '
+    /^progress:/ { t = $2 + 0; if (t >= from && t <= to) { n++; tps += $4; lat += $7 } }
+    END { printf "{\"calls_per_second\": %f, \"p50_us\": %f, \"p99_us\": null}", tps / n, 1000 * lat / n }
+  ' "$dir/pgbench.progress")
+  record "$name" "$rate" "$summary" -1 $((p1 - p0)) "$seconds"
+}
+
+echo "pgbench: initialising scale 10..." >&2
+"${pgbench[@]}" -i -s 10 -q pgbench >/dev/null 2>&1
+pgbench_run "pgbench select-only (-S)" -S 0
+pgbench_run "pgbench select-only (-S)" -S "$RATE"
+pgbench_run "pgbench simple-update (-N)" -N 0
+pgbench_run "pgbench simple-update (-N)" -N "$WRITE_RATE"
+
+url="postgresql://fleetcore:$PGPASSWORD@127.0.0.1:$port/fleetcore"
+FLEETCORE_DB_URL=$url "$BUILD/tools/migrate/fleetcore-migrate" --migrations-dir "$ROOT/migrations" \
+  --log-format json 2>/dev/null
+grpc_port=$(pg_free_port)
+start_registry() {
+  FLEETCORE_DB_URL=$url "$BUILD/services/registry/fleetcore-registry" \
+    --listen "127.0.0.1:$grpc_port" --metrics-listen= --db-pool-size "$CLIENTS" \
+    --log-level warn "$@" 2>>"$dir/registry.log" &
+  registry_pid=$!
+  for _ in $(seq 1 100); do pg_port_in_use "$grpc_port" && return; sleep 0.1; done
+  echo "registry did not start:" >&2
+  cat "$dir/registry.log" >&2
+  exit 1
+}
+bench=("$BUILD/tools/bench/fleetcore-bench")
+
+# measure NAME SCENARIO RATE: one fleetcore-bench run with the CPU it cost.
+measure() {
+  local name=$1 scenario=$2 rate=$3 r0 p0 r1 p1 out
+  echo "registry: $name at ${rate:-max}/s..." >&2
+  # The CPU window is the bench's measured window: after its 2 s warm-up.
+  "${bench[@]}" "$scenario" --endpoint "127.0.0.1:$grpc_port" --concurrency "$CLIENTS" \
+    --duration "$DURATION" --warmup 2s --things "$THINGS" --rate "${rate:-0}" >"$dir/out" &
+  local bp=$!
+  sleep 2
+  r0=$(cpu_ticks "$registry_pid")
+  p0=$(cpu_ticks "$postmaster")
+  sleep "$seconds"
+  r1=$(cpu_ticks "$registry_pid")
+  p1=$(cpu_ticks "$postmaster")
+  wait "$bp"
+  out=$(cat "$dir/out")
+  record "$name" "${rate:-0}" "$out" $((r1 - r0)) $((p1 - p0)) "$seconds"
+}
+
+start_registry
+echo "registry: seeding $THINGS things..." >&2
+"${bench[@]}" registry-seed --endpoint "127.0.0.1:$grpc_port" --things "$THINGS" >/dev/null
+measure "DescribeThing, thing cache on" registry-describe ""
+measure "DescribeThing, thing cache on" registry-describe "$RATE"
+measure "CreateThing" registry-create ""
+measure "CreateThing" registry-create "$WRITE_RATE"
+stop_registry
+start_registry --thing-cache-size 0
+measure "DescribeThing, thing cache off" registry-describe ""
+measure "DescribeThing, thing cache off" registry-describe "$RATE"
+stop_registry
+
+/usr/bin/python3 - "$results" "$CLIENTS" "$DURATION" <<'EOF'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+clients, duration = sys.argv[2], sys.argv[3]
+cores = open('/proc/cpuinfo').read().count('processor')
+def anchor(row):
+    base = "pgbench select-only (-S)" if "Describe" in row["name"] else "pgbench simple-update (-N)"
+    return next(r for r in rows if r["name"] == base and r["rate"] == row["rate"])
+print(f"\n{clients} concurrent clients, {duration} per run, one private Postgres 15, "
+      f"{cores} cores shared by client, service and Postgres.\n")
+print("| workload | offered rate | achieved /s | p50 | p99 | ratio to pgbench | "
+      "registry CPU/op | Postgres CPU/op |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+ms = lambda us: "" if us is None else f"{us/1000:.2f} ms"
+us = lambda v: "" if v is None else f"{v:.0f} µs"
+for r in rows:
+    ratio = "1.00" if r["name"].startswith("pgbench") else \
+        f"{r['calls_per_second'] / anchor(r)['calls_per_second']:.2f}"
+    print(f"| {r['name']} | {r['rate'] or 'max'} | {r['calls_per_second']:,.0f} | "
+          f"{ms(r.get('p50_us'))} | {ms(r.get('p99_us'))} | {ratio} | "
+          f"{us(r['registry_us'])} | {us(r['postgres_us'])} |")
+errors = sum(r.get("errors", 0) or 0 for r in rows)
+if errors:
+    print(f"\nWARNING: {errors} calls failed")
+print("\npgbench reports the average latency, shown under p50; it has no p99.")
+EOF
