@@ -63,7 +63,7 @@ absl::Status AdminAuth::Check(const grpc::ServerContextBase& ctx) const {
   if (!absl::ConsumePrefix(&header, "Bearer ") && !absl::ConsumePrefix(&header, "bearer ")) {
     return absl::UnauthenticatedError(
         "this API needs the admin token: send metadata \"authorization: Bearer <token>\" "
-        "(fleetctl: --token, --token-file or FLEETCORE_ADMIN_TOKEN)");
+        "(fleetctl: --admin-token, --admin-token-file or FLEETCORE_ADMIN_TOKEN)");
   }
   // Comparing digests keeps the comparison constant-time whatever the presented length.
   const std::string presented = Sha256(header);

@@ -1,6 +1,8 @@
 #include "common/grpc/server.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include "common/grpc/call_runner.h"
@@ -224,6 +226,92 @@ TEST_F(ServerTest, TakenPortIsAClearError) {
   auto second = Server::Start(opts, {}, nullptr);
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(second.status().message()), HasSubstr("already in use"));
+}
+
+// A CA and a certificate it signed for `cn`, made with the openssl command in a temp folder.
+struct TestPki {
+  std::string dir;
+  std::string ca_cert() const { return dir + "/ca.pem"; }
+  std::string cert(const std::string& name) const { return dir + "/" + name + ".pem"; }
+  std::string key(const std::string& name) const { return dir + "/" + name + ".key"; }
+};
+
+void Sh(const std::string& cmd) {
+  ASSERT_EQ(std::system((cmd + " >/dev/null 2>&1").c_str()), 0) << cmd;
+}
+
+TestPki MakePki(const std::string& tag) {
+  TestPki pki{::testing::TempDir() + "/pki-" + tag};
+  Sh("rm -rf " + pki.dir + " && mkdir -p " + pki.dir);
+  const std::string d = pki.dir;
+  Sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "
+     "/CN=test-ca -keyout " + d + "/ca.key -out " + d + "/ca.pem");
+  std::ofstream(d + "/ext.cnf") << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
+  for (const std::string name : {"server", "client"}) {
+    Sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + name +
+       " -keyout " + d + "/" + name + ".key -out " + d + "/" + name + ".csr");
+    Sh("openssl x509 -req -in " + d + "/" + name + ".csr -CA " + d + "/ca.pem -CAkey " + d +
+       "/ca.key -CAcreateserial -days 1 -extfile " + d + "/ext.cnf -out " + d + "/" + name +
+       ".pem");
+  }
+  return pki;
+}
+
+class TlsServerTest : public ServerTest {
+ protected:
+  void StartTls(const TestPki& pki, bool require_client_cert) {
+    auth_ = std::make_unique<AdminAuth>("");
+    calls_ = std::make_unique<CallRunner>(&executor_, auth_.get());
+    service_ = std::make_unique<EchoService>(calls_.get());
+    ServerOptions opts{.listen = "127.0.0.1:0",
+                       .tls_cert_file = pki.cert("server"),
+                       .tls_key_file = pki.key("server")};
+    if (require_client_cert) opts.tls_client_ca_file = pki.ca_cert();
+    auto server = Server::Start(opts, {service_.get()}, nullptr);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    target_ = "localhost:" + std::to_string(server_->port());
+  }
+
+  grpc::Status Echo(ClientOptions o) {
+    o.target = target_;
+    o.timeout = absl::Seconds(5);
+    auto ch = ServiceChannel::Create(o);
+    EXPECT_TRUE(ch.ok()) << ch.status();
+    EchoRequest req;
+    req.set_message("over tls");
+    EchoResponse resp;
+    return Call(*ch, req, &resp);
+  }
+};
+
+TEST_F(TlsServerTest, ServesTlsToClientsThatTrustItsCa) {
+  TestPki pki = MakePki("tls");
+  StartTls(pki, /*require_client_cert=*/false);
+  EXPECT_TRUE(Echo({.tls_ca_file = pki.ca_cert()}).ok());
+  // A plaintext client cannot talk to a TLS port.
+  EXPECT_EQ(Echo({}).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(TlsServerTest, MutualTlsRequiresAClientCertificate) {
+  TestPki pki = MakePki("mtls");
+  StartTls(pki, /*require_client_cert=*/true);
+  EXPECT_TRUE(Echo({.tls_ca_file = pki.ca_cert(),
+                    .tls_cert_file = pki.cert("client"),
+                    .tls_key_file = pki.key("client")})
+                  .ok());
+  EXPECT_EQ(Echo({.tls_ca_file = pki.ca_cert()}).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST(ServerStartTest, TlsOptionsAreCheckedAtStart) {
+  ServerOptions half{.listen = "127.0.0.1:0", .tls_cert_file = "/nonexistent.pem"};
+  EXPECT_EQ(Server::Start(half, {}, nullptr).status().code(), absl::StatusCode::kInvalidArgument);
+  ServerOptions missing{.listen = "127.0.0.1:0",
+                        .tls_cert_file = "/nonexistent.pem",
+                        .tls_key_file = "/nonexistent.key"};
+  auto s = Server::Start(missing, {}, nullptr);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("/nonexistent.pem"));
 }
 
 TEST(ExecutorTest, RefusesWorkBeyondTheQueueBound) {
