@@ -22,14 +22,11 @@ namespace {
 constexpr absl::string_view kEnvPrefix = "FLEETCORE_";
 
 absl::StatusOr<std::string> ReadSecretFile(const std::string& path, absl::string_view source) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source, ": cannot read secret file \"", path, "\""));
+  absl::StatusOr<std::string> content = ReadFile(path, "secret file");
+  if (!content.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", content.status().message()));
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string value = ss.str();
+  std::string value = *std::move(content);
   if (absl::EndsWith(value, "\n")) {
     value.pop_back();
     if (absl::EndsWith(value, "\r")) {
@@ -40,6 +37,16 @@ absl::StatusOr<std::string> ReadSecretFile(const std::string& path, absl::string
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " \"", path, "\""));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 Environment ProcessEnvironment() {
   Environment env;

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 
 namespace fleetcore::config {
@@ -90,5 +91,9 @@ class FlagSet {
 
 // Converts "db-pool-size" to "FLEETCORE_DB_POOL_SIZE".
 std::string EnvName(absl::string_view flag_name);
+
+// The whole content of a file named by the configuration (a certificate, a secret), or
+// INVALID_ARGUMENT "cannot read <what> "<path>"".
+absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what);
 
 }  // namespace fleetcore::config

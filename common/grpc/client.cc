@@ -1,26 +1,12 @@
 #include "common/grpc/client.h"
 
 #include <chrono>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/config/flag_set.h"
 #include "grpcpp/grpcpp.h"
 
 namespace fleetcore::grpc_util {
-namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " \"", path, "\""));
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
 
 absl::StatusOr<ServiceChannel> ServiceChannel::Create(const ClientOptions& options) {
   if (options.target.empty()) {
@@ -29,13 +15,13 @@ absl::StatusOr<ServiceChannel> ServiceChannel::Create(const ClientOptions& optio
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (!options.tls_ca_file.empty()) {
     grpc::SslCredentialsOptions ssl;
-    auto ca = ReadFile(options.tls_ca_file, "TLS CA bundle");
+    auto ca = config::ReadFile(options.tls_ca_file, "TLS CA bundle");
     if (!ca.ok()) return ca.status();
     ssl.pem_root_certs = *ca;
     if (!options.tls_cert_file.empty()) {
-      auto cert = ReadFile(options.tls_cert_file, "TLS client certificate");
+      auto cert = config::ReadFile(options.tls_cert_file, "TLS client certificate");
       if (!cert.ok()) return cert.status();
-      auto key = ReadFile(options.tls_key_file, "TLS client key");
+      auto key = config::ReadFile(options.tls_key_file, "TLS client key");
       if (!key.ok()) return key.status();
       ssl.pem_cert_chain = *cert;
       ssl.pem_private_key = *key;

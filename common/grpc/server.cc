@@ -6,12 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include "absl/strings/string_view.h"
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/config/flag_set.h"
 #include "common/net/listen_address.h"
 #include "grpcpp/ext/proto_server_reflection_plugin.h"
 #include "grpcpp/grpcpp.h"
@@ -23,16 +22,6 @@
 
 namespace fleetcore::grpc_util {
 namespace {
-
-absl::StatusOr<std::string> ReadFile(const std::string& path, absl::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " \"", path, "\""));
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 constexpr int kCodes = 17;  // grpc::StatusCode OK (0) .. UNAUTHENTICATED (16)
 
@@ -151,14 +140,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
     return absl::InvalidArgumentError("--tls-cert and --tls-key must be given together");
   }
   if (!options.tls_cert_file.empty()) {
-    auto cert = ReadFile(options.tls_cert_file, "TLS certificate");
+    auto cert = config::ReadFile(options.tls_cert_file, "TLS certificate");
     if (!cert.ok()) return cert.status();
-    auto key = ReadFile(options.tls_key_file, "TLS key");
+    auto key = config::ReadFile(options.tls_key_file, "TLS key");
     if (!key.ok()) return key.status();
     grpc::SslServerCredentialsOptions ssl;
     ssl.pem_key_cert_pairs.push_back({*key, *cert});
     if (!options.tls_client_ca_file.empty()) {
-      auto ca = ReadFile(options.tls_client_ca_file, "TLS client CA");
+      auto ca = config::ReadFile(options.tls_client_ca_file, "TLS client CA");
       if (!ca.ok()) return ca.status();
       ssl.pem_root_certs = *ca;
       ssl.client_certificate_request =

@@ -107,6 +107,37 @@ std::string EventJson(const RegistryEvent& e) {
 
 std::string S(absl::string_view v) { return std::string(v); }
 
+// Every row of `sql` mapped by `row_fn`, in one round trip outside a transaction.
+template <typename T, typename RowFn, typename... Params>
+absl::StatusOr<std::vector<T>> QueryRows(db::PgPool* pool, const std::string& sql, RowFn row_fn,
+                                         const Params&... params) {
+  std::vector<T> out;
+  absl::Status s = pool->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const auto& row : tx.exec_params(sql, params...)) out.push_back(row_fn(row));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+// The first row of `sql` mapped by `row_fn`, or nullopt when there is none.
+template <typename T, typename RowFn, typename... Params>
+absl::StatusOr<std::optional<T>> QueryOne(db::PgPool* pool, const std::string& sql, RowFn row_fn,
+                                          const Params&... params) {
+  absl::StatusOr<std::vector<T>> rows = QueryRows<T>(pool, sql, row_fn, params...);
+  if (!rows.ok()) return rows.status();
+  if (rows->empty()) return std::optional<T>();
+  return std::optional<T>(std::move(rows->front()));
+}
+
+std::string NameFromRow(const pqxx::row& r) { return r[0].as<std::string>(); }
+
+PrincipalAttachment AttachmentFromRow(const pqxx::row& r) {
+  return {.thing_name = r[0].as<std::string>(),
+          .principal = r[1].as<std::string>(),
+          .type = r[2].as<bool>() ? PrincipalType::kExclusive : PrincipalType::kNonExclusive};
+}
+
 // The RegistryTx over one pqxx transaction. Exceptions never reach the core: each method
 // returns a Status, and failures the pool must act on (a broken connection, a serialization
 // failure or deadlock to retry) are kept and re-thrown once the core's body has returned.
@@ -115,14 +146,9 @@ class PgTx final : public RegistryTx {
   explicit PgTx(pqxx::transaction_base& tx) : tx_(tx) {}
 
   absl::StatusOr<std::optional<Thing>> GetThing(absl::string_view name, Lock lock) override {
-    return Guard([&]() -> absl::StatusOr<std::optional<Thing>> {
-      pqxx::result r = tx_.exec_params(
-          absl::StrCat("SELECT ", kThingCols, " FROM registry.things WHERE name = $1",
-                       LockClause(lock)),
-          S(name));
-      if (r.empty()) return std::optional<Thing>();
-      return std::optional<Thing>(ThingFromRow(r[0]));
-    });
+    return One<Thing>(absl::StrCat("SELECT ", kThingCols, " FROM registry.things WHERE name = $1",
+                                   LockClause(lock)),
+                      ThingFromRow, S(name));
   }
 
   absl::Status InsertThing(const Thing& t) override {
@@ -165,14 +191,10 @@ class PgTx final : public RegistryTx {
 
   absl::StatusOr<std::optional<ThingType>> GetThingType(absl::string_view name,
                                                         Lock lock) override {
-    return Guard([&]() -> absl::StatusOr<std::optional<ThingType>> {
-      pqxx::result r = tx_.exec_params(
-          absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name = $1",
-                       LockClause(lock)),
-          S(name));
-      if (r.empty()) return std::optional<ThingType>();
-      return std::optional<ThingType>(TypeFromRow(r[0]));
-    });
+    return One<ThingType>(absl::StrCat("SELECT ", kTypeCols,
+                                       " FROM registry.thing_types WHERE name = $1",
+                                       LockClause(lock)),
+                          TypeFromRow, S(name));
   }
 
   absl::Status InsertThingType(const ThingType& t) override {
@@ -205,14 +227,10 @@ class PgTx final : public RegistryTx {
   }
 
   absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name, Lock lock) override {
-    return Guard([&]() -> absl::StatusOr<std::optional<ThingGroup>> {
-      pqxx::result r = tx_.exec_params(
-          absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name = $1",
-                       LockClause(lock)),
-          S(name));
-      if (r.empty()) return std::optional<ThingGroup>();
-      return std::optional<ThingGroup>(GroupFromRow(r[0]));
-    });
+    return One<ThingGroup>(absl::StrCat("SELECT ", kGroupCols,
+                                        " FROM registry.thing_groups g WHERE g.name = $1",
+                                        LockClause(lock)),
+                           GroupFromRow, S(name));
   }
 
   absl::Status InsertGroup(const ThingGroup& g) override {
@@ -252,17 +270,11 @@ class PgTx final : public RegistryTx {
   }
 
   absl::StatusOr<std::vector<ThingGroup>> GroupsOfThing(absl::string_view thing) override {
-    return Guard([&]() -> absl::StatusOr<std::vector<ThingGroup>> {
-      std::vector<ThingGroup> out;
-      for (const auto& row : tx_.exec_params(
-               absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN "
-                            "registry.thing_group_members m ON m.group_name = g.name "
-                            "WHERE m.thing_name = $1 ORDER BY g.name"),
-               S(thing))) {
-        out.push_back(GroupFromRow(row));
-      }
-      return out;
-    });
+    return Rows<ThingGroup>(absl::StrCat("SELECT ", kGroupCols,
+                                         " FROM registry.thing_groups g JOIN "
+                                         "registry.thing_group_members m ON m.group_name = g.name "
+                                         "WHERE m.thing_name = $1 ORDER BY g.name"),
+                            GroupFromRow, S(thing));
   }
 
   absl::Status AddMember(absl::string_view group, absl::string_view thing) override {
@@ -334,6 +346,25 @@ class PgTx final : public RegistryTx {
   }
 
  private:
+  template <typename T, typename RowFn, typename... Params>
+  absl::StatusOr<std::vector<T>> Rows(const std::string& sql, RowFn row_fn,
+                                      const Params&... params) {
+    return Guard([&]() -> absl::StatusOr<std::vector<T>> {
+      std::vector<T> out;
+      for (const auto& row : tx_.exec_params(sql, params...)) out.push_back(row_fn(row));
+      return out;
+    });
+  }
+
+  template <typename T, typename RowFn, typename... Params>
+  absl::StatusOr<std::optional<T>> One(const std::string& sql, RowFn row_fn,
+                                       const Params&... params) {
+    absl::StatusOr<std::vector<T>> rows = Rows<T>(sql, row_fn, params...);
+    if (!rows.ok()) return rows.status();
+    if (rows->empty()) return std::optional<T>();
+    return std::optional<T>(std::move(rows->front()));
+  }
+
   template <typename F>
   auto Guard(F&& f) -> decltype(f()) {
     try {
@@ -354,19 +385,10 @@ class PgTx final : public RegistryTx {
 
   absl::StatusOr<std::vector<PrincipalAttachment>> Attachments(const char* column,
                                                                absl::string_view value) {
-    return Guard([&]() -> absl::StatusOr<std::vector<PrincipalAttachment>> {
-      std::vector<PrincipalAttachment> out;
-      for (const auto& row : tx_.exec_params(
-               absl::StrCat("SELECT thing_name, principal, exclusive FROM "
-                            "registry.thing_principals WHERE ", column, " = $1 ORDER BY 1, 2"),
-               S(value))) {
-        out.push_back({.thing_name = row[0].as<std::string>(),
-                       .principal = row[1].as<std::string>(),
-                       .type = row[2].as<bool>() ? PrincipalType::kExclusive
-                                                 : PrincipalType::kNonExclusive});
-      }
-      return out;
-    });
+    return Rows<PrincipalAttachment>(
+        absl::StrCat("SELECT thing_name, principal, exclusive FROM registry.thing_principals "
+                     "WHERE ", column, " = $1 ORDER BY 1, 2"),
+        AttachmentFromRow, S(value));
   }
 
   pqxx::transaction_base& tx_;
@@ -422,87 +444,53 @@ absl::StatusOr<std::optional<Thing>> PgRegistryStore::GetThing(absl::string_view
 absl::StatusOr<std::vector<Thing>> PgRegistryStore::ListThings(const ThingQuery& q,
                                                                absl::string_view after,
                                                                int limit) {
-  std::vector<Thing> out;
   // Each filter is skipped when its parameter is empty; Postgres plans the statement with
   // the actual values, so the skipped ones cost nothing.
-  const std::string sql = absl::StrCat(
-      "SELECT ", kThingCols, " FROM registry.things WHERE name > $1 "
-      "AND ($2 = '' OR thing_type = $2) "
-      "AND ($3 = '' OR ($4 = '' AND attributes ? $3) "
-      "     OR ($4 <> '' AND NOT $5 AND attributes @> jsonb_build_object($3::text, $4::text)) "
-      "     OR ($4 <> '' AND $5 AND attributes ->> $3 LIKE $6)) "
-      "ORDER BY name LIMIT $7");
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    for (const auto& row : tx.exec_params(sql, S(after), q.type_name, q.attribute_name,
-                                          q.attribute_value, q.prefix_value,
-                                          LikePrefix(q.attribute_value), limit)) {
-      out.push_back(ThingFromRow(row));
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryRows<Thing>(
+      pool_,
+      absl::StrCat(
+          "SELECT ", kThingCols, " FROM registry.things WHERE name > $1 "
+          "AND ($2 = '' OR thing_type = $2) "
+          "AND ($3 = '' OR ($4 = '' AND attributes ? $3) "
+          "     OR ($4 <> '' AND NOT $5 AND attributes @> jsonb_build_object($3::text, $4::text)) "
+          "     OR ($4 <> '' AND $5 AND attributes ->> $3 LIKE $6)) "
+          "ORDER BY name LIMIT $7"),
+      ThingFromRow, S(after), q.type_name, q.attribute_name, q.attribute_value, q.prefix_value,
+      LikePrefix(q.attribute_value), limit);
 }
 
 absl::StatusOr<std::optional<ThingType>> PgRegistryStore::GetThingType(absl::string_view name) {
-  std::optional<ThingType> out;
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    pqxx::result r = tx.exec_params(
-        absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name = $1"), S(name));
-    if (!r.empty()) out = TypeFromRow(r[0]);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryOne<ThingType>(
+      pool_, absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name = $1"),
+      TypeFromRow, S(name));
 }
 
 absl::StatusOr<std::vector<ThingType>> PgRegistryStore::ListThingTypes(absl::string_view name,
                                                                        absl::string_view after,
                                                                        int limit) {
-  std::vector<ThingType> out;
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    for (const auto& row : tx.exec_params(
-             absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name > $1 "
-                          "AND ($2 = '' OR name = $2) ORDER BY name LIMIT $3"),
-             S(after), S(name), limit)) {
-      out.push_back(TypeFromRow(row));
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryRows<ThingType>(
+      pool_,
+      absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name > $1 "
+                   "AND ($2 = '' OR name = $2) ORDER BY name LIMIT $3"),
+      TypeFromRow, S(after), S(name), limit);
 }
 
 absl::StatusOr<std::optional<ThingGroup>> PgRegistryStore::GetGroup(absl::string_view name) {
-  std::optional<ThingGroup> out;
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    pqxx::result r = tx.exec_params(
-        absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name = $1"),
-        S(name));
-    if (!r.empty()) out = GroupFromRow(r[0]);
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryOne<ThingGroup>(
+      pool_, absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name = $1"),
+      GroupFromRow, S(name));
 }
 
 absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::Ancestors(absl::string_view name) {
-  std::vector<ThingGroup> out;
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    for (const auto& row : tx.exec_params(
-             absl::StrCat("WITH RECURSIVE up(name) AS ("
-                          "  SELECT parent FROM registry.thing_groups WHERE name = $1"
-                          "  UNION ALL"
-                          "  SELECT g.parent FROM registry.thing_groups g JOIN up ON g.name = up.name)"
-                          " SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN up "
-                          "ON g.name = up.name ORDER BY g.depth"),
-             S(name))) {
-      out.push_back(GroupFromRow(row));
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryRows<ThingGroup>(
+      pool_,
+      absl::StrCat("WITH RECURSIVE up(name) AS ("
+                   "  SELECT parent FROM registry.thing_groups WHERE name = $1"
+                   "  UNION ALL"
+                   "  SELECT g.parent FROM registry.thing_groups g JOIN up ON g.name = up.name)"
+                   " SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN up "
+                   "ON g.name = up.name ORDER BY g.depth"),
+      GroupFromRow, S(name));
 }
 
 absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroups(
@@ -522,19 +510,12 @@ absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroups(
         " SELECT name FROM down)";
   }
   // "$1 = $1" keeps $1 in every variant of the statement, so Postgres can type it.
-  const std::string sql = absl::StrCat(
-      "SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE (", scope,
-      ") AND ($1 = $1) AND g.name > $2 AND ($3 = '' OR g.name LIKE $4) ORDER BY g.name LIMIT $5");
-  std::vector<ThingGroup> out;
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    for (const auto& row : tx.exec_params(sql, S(parent), S(after), S(name_prefix),
-                                          LikePrefix(name_prefix), limit)) {
-      out.push_back(GroupFromRow(row));
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryRows<ThingGroup>(
+      pool_,
+      absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE (", scope,
+                   ") AND ($1 = $1) AND g.name > $2 AND ($3 = '' OR g.name LIKE $4) "
+                   "ORDER BY g.name LIMIT $5"),
+      GroupFromRow, S(parent), S(after), S(name_prefix), LikePrefix(name_prefix), limit);
 }
 
 absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListThingsInGroup(
@@ -546,70 +527,39 @@ absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListThingsInGroup(
                   "  SELECT c.name FROM registry.thing_groups c JOIN down ON c.parent = down.name)"
                   " SELECT name FROM down"
                 : "SELECT $1::text";
-  const std::string sql = absl::StrCat(
-      "SELECT DISTINCT thing_name FROM registry.thing_group_members WHERE group_name IN (",
-      groups, ") AND thing_name > $2 ORDER BY thing_name LIMIT $3");
-  std::vector<std::string> out;
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    for (const auto& row : tx.exec_params(sql, S(group), S(after), limit)) {
-      out.push_back(row[0].as<std::string>());
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryRows<std::string>(
+      pool_,
+      absl::StrCat("SELECT DISTINCT thing_name FROM registry.thing_group_members WHERE "
+                   "group_name IN (", groups, ") AND thing_name > $2 ORDER BY thing_name LIMIT $3"),
+      NameFromRow, S(group), S(after), limit);
 }
 
 absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroupsForThing(
     absl::string_view thing, absl::string_view after, int limit) {
-  std::vector<ThingGroup> out;
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    for (const auto& row : tx.exec_params(
-             absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN "
-                          "registry.thing_group_members m ON m.group_name = g.name WHERE "
-                          "m.thing_name = $1 AND g.name > $2 ORDER BY g.name LIMIT $3"),
-             S(thing), S(after), limit)) {
-      out.push_back(GroupFromRow(row));
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryRows<ThingGroup>(
+      pool_,
+      absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN "
+                   "registry.thing_group_members m ON m.group_name = g.name WHERE "
+                   "m.thing_name = $1 AND g.name > $2 ORDER BY g.name LIMIT $3"),
+      GroupFromRow, S(thing), S(after), limit);
 }
 
 absl::StatusOr<std::vector<PrincipalAttachment>> PgRegistryStore::ListThingPrincipals(
     absl::string_view thing, absl::string_view after, int limit) {
-  std::vector<PrincipalAttachment> out;
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    for (const auto& row : tx.exec_params(
-             "SELECT thing_name, principal, exclusive FROM registry.thing_principals WHERE "
-             "thing_name = $1 AND principal > $2 ORDER BY principal LIMIT $3",
-             S(thing), S(after), limit)) {
-      out.push_back({.thing_name = row[0].as<std::string>(),
-                     .principal = row[1].as<std::string>(),
-                     .type = row[2].as<bool>() ? PrincipalType::kExclusive
-                                               : PrincipalType::kNonExclusive});
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryRows<PrincipalAttachment>(
+      pool_,
+      "SELECT thing_name, principal, exclusive FROM registry.thing_principals WHERE "
+      "thing_name = $1 AND principal > $2 ORDER BY principal LIMIT $3",
+      AttachmentFromRow, S(thing), S(after), limit);
 }
 
 absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListPrincipalThings(
     absl::string_view principal, absl::string_view after, int limit) {
-  std::vector<std::string> out;
-  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    for (const auto& row : tx.exec_params(
-             "SELECT thing_name FROM registry.thing_principals WHERE principal = $1 AND "
-             "thing_name > $2 ORDER BY thing_name LIMIT $3",
-             S(principal), S(after), limit)) {
-      out.push_back(row[0].as<std::string>());
-    }
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
+  return QueryRows<std::string>(
+      pool_,
+      "SELECT thing_name FROM registry.thing_principals WHERE principal = $1 AND "
+      "thing_name > $2 ORDER BY thing_name LIMIT $3",
+      NameFromRow, S(principal), S(after), limit);
 }
 
 }  // namespace fleetcore::registry

@@ -60,6 +60,32 @@ absl::StatusOr<PageWindow> Window(const PageRequest& page, absl::string_view que
   return w;
 }
 
+// What a membership change needs, read inside its transaction with the thing's row locked
+// (which serializes concurrent membership changes of one thing).
+struct Membership {
+  ThingGroup group;
+  std::vector<ThingGroup> current;  // the thing's groups now
+  bool member() const {
+    return std::any_of(current.begin(), current.end(),
+                       [&](const ThingGroup& g) { return g.name == group.name; });
+  }
+};
+
+absl::StatusOr<Membership> ReadMembership(RegistryTx& tx, absl::string_view group,
+                                          absl::string_view thing) {
+  FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kUpdate));
+  if (!t.has_value()) {
+    return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+  }
+  FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(group, Lock::kShare));
+  if (!g.has_value()) {
+    return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
+  }
+  Membership m{.group = *std::move(g)};
+  FLEETCORE_ASSIGN_OR_RETURN(m.current, tx.GroupsOfThing(thing));
+  return m;
+}
+
 }  // namespace
 
 RegistryCore::RegistryCore(RegistryStore* store, const aws::Arns* arns, const Clock* clock,
@@ -528,31 +554,20 @@ absl::Status RegistryCore::AddThingToThingGroup(absl::string_view group, absl::s
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
   return store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    // Locking the thing serializes concurrent membership changes of this thing.
-    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kUpdate));
-    if (!t.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+    FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
+    if (m.member()) {
+      return absl::OkStatus();  // already a member
     }
-    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(group, Lock::kShare));
-    if (!g.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
-    }
-    FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> current, tx.GroupsOfThing(thing));
-    for (const ThingGroup& other : current) {
-      if (other.name == group) {
-        return absl::OkStatus();  // already a member
-      }
-    }
-    if (static_cast<int>(current.size()) >= kMaxGroupsPerThing) {
+    if (static_cast<int>(m.current.size()) >= kMaxGroupsPerThing) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "thing ", Q(thing), " already belongs to ", current.size(),
+          "thing ", Q(thing), " already belongs to ", m.current.size(),
           " thing groups, the most a thing can belong to"));
     }
-    for (const ThingGroup& other : current) {
-      if (other.root == g->root) {
+    for (const ThingGroup& other : m.current) {
+      if (other.root == m.group.root) {
         return absl::FailedPreconditionError(absl::StrCat(
             "thing ", Q(thing), " already belongs to thing group ", Q(other.name),
-            " of the same hierarchy (root ", Q(g->root),
+            " of the same hierarchy (root ", Q(m.group.root),
             "); a thing can be in only one group of a hierarchy"));
       }
     }
@@ -569,18 +584,8 @@ absl::Status RegistryCore::RemoveThingFromThingGroup(absl::string_view group,
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
   return store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kUpdate));
-    if (!t.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
-    }
-    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(group, Lock::kShare));
-    if (!g.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
-    }
-    FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> current, tx.GroupsOfThing(thing));
-    const bool member = std::any_of(current.begin(), current.end(),
-                                    [&](const ThingGroup& c) { return c.name == group; });
-    if (!member) {
+    FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
+    if (!m.member()) {
       return absl::OkStatus();
     }
     FLEETCORE_RETURN_IF_ERROR(tx.RemoveMember(group, thing));

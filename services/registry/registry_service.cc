@@ -48,6 +48,19 @@ void ToProto(const ThingType& t, const aws::Arns& arns, pb::ThingTypeProperties*
   ToProto(t.created_at, meta->mutable_creation_date());
 }
 
+// The group and the thing a membership request names, each by name or by ARN.
+template <typename Request>
+absl::StatusOr<std::pair<std::string, std::string>> GroupAndThing(const aws::Arns& arns,
+                                                                  const Request& req) {
+  FLEETCORE_ASSIGN_OR_RETURN(std::string group,
+                             NameFromNameOrArn(arns, req.thing_group_name(), req.thing_group_arn(),
+                                               "thinggroup", "thingGroupName", "thingGroupArn"));
+  FLEETCORE_ASSIGN_OR_RETURN(std::string thing,
+                             NameFromNameOrArn(arns, req.thing_name(), req.thing_arn(), "thing",
+                                               "thingName", "thingArn"));
+  return std::make_pair(std::move(group), std::move(thing));
+}
+
 void ToProto(const ThingGroup& g, const aws::Arns& arns, pb::GroupNameAndArn* out) {
   out->set_group_name(g.name);
   out->set_group_arn(arns.ThingGroup(g.name));
@@ -319,15 +332,8 @@ grpc::ServerUnaryReactor* RegistryService::AddThingToThingGroup(
     grpc::CallbackServerContext* ctx, const pb::AddThingToThingGroupRequest* req,
     pb::AddThingToThingGroupResponse*) {
   return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
-    FLEETCORE_ASSIGN_OR_RETURN(
-        std::string group,
-        NameFromNameOrArn(core_->arns(), req->thing_group_name(), req->thing_group_arn(),
-                          "thinggroup", "thingGroupName", "thingGroupArn"));
-    FLEETCORE_ASSIGN_OR_RETURN(std::string thing,
-                               NameFromNameOrArn(core_->arns(), req->thing_name(),
-                                                 req->thing_arn(), "thing", "thingName",
-                                                 "thingArn"));
-    return core_->AddThingToThingGroup(group, thing);
+    FLEETCORE_ASSIGN_OR_RETURN(auto names, GroupAndThing(core_->arns(), *req));
+    return core_->AddThingToThingGroup(names.first, names.second);
   });
 }
 
@@ -335,15 +341,8 @@ grpc::ServerUnaryReactor* RegistryService::RemoveThingFromThingGroup(
     grpc::CallbackServerContext* ctx, const pb::RemoveThingFromThingGroupRequest* req,
     pb::RemoveThingFromThingGroupResponse*) {
   return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
-    FLEETCORE_ASSIGN_OR_RETURN(
-        std::string group,
-        NameFromNameOrArn(core_->arns(), req->thing_group_name(), req->thing_group_arn(),
-                          "thinggroup", "thingGroupName", "thingGroupArn"));
-    FLEETCORE_ASSIGN_OR_RETURN(std::string thing,
-                               NameFromNameOrArn(core_->arns(), req->thing_name(),
-                                                 req->thing_arn(), "thing", "thingName",
-                                                 "thingArn"));
-    return core_->RemoveThingFromThingGroup(group, thing);
+    FLEETCORE_ASSIGN_OR_RETURN(auto names, GroupAndThing(core_->arns(), *req));
+    return core_->RemoveThingFromThingGroup(names.first, names.second);
   });
 }
 

@@ -5,6 +5,7 @@
 #include <future>
 
 #include "common/testing/status_matchers.h"
+#include "common/testing/http.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/test_database.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
@@ -86,7 +87,7 @@ TEST_F(RunningRegistryTest, HealthIsServingAndMetricsCountCalls) {
   registry::v1::DescribeThingResponse resp;
   EXPECT_EQ(stub->DescribeThing(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
 
-  const std::string metrics = HttpGet(registry_.metrics_port, "/metrics");
+  const std::string metrics = testing::HttpGet(registry_.metrics_port, "/metrics");
   EXPECT_THAT(metrics, HasSubstr("fleetcore_grpc_server_requests_total{grpc_code=\"NOT_FOUND\","
                                  "grpc_method=\"/fleetcore.registry.v1.Registry/DescribeThing\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("fleetcore_db_pool_connections{state=\"idle\"}"));

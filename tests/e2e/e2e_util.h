@@ -24,7 +24,4 @@ absl::StatusOr<RunningService> StartService(const std::string& binary,
                                             std::vector<std::string> args,
                                             testing::EnvOverrides env = {});
 
-// A minimal HTTP/1.1 GET on 127.0.0.1 (the metrics endpoint); the body, or "" on failure.
-std::string HttpGet(int port, const std::string& path);
-
 }  // namespace fleetcore::e2e
