@@ -4,7 +4,6 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/pagination/page_token.h"
 #include "common/status/status_macros.h"
 #include "services/registry/validation.h"
@@ -18,15 +17,9 @@ using pagination::ResolveMaxResults;
 
 std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
-// Drops empty values: an empty attribute value means "no such attribute".
+// The attributes a create stores: an empty value means "no such attribute", as on update.
 Attributes WithoutEmptyValues(const Attributes& in) {
-  Attributes out;
-  for (const auto& [k, v] : in) {
-    if (!v.empty()) {
-      out.emplace(k, v);
-    }
-  }
-  return out;
+  return ApplyAttributeUpdate({}, {.attributes = in, .merge = false});
 }
 
 absl::Status VersionConflict(absl::string_view what, absl::string_view name, int64_t stored,
