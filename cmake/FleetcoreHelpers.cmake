@@ -74,3 +74,25 @@ function(fleetcore_test)
   endif()
   set_tests_properties(${ARG_NAME} PROPERTIES ENVIRONMENT "${env}")
 endfunction()
+
+# A libFuzzer target: SRCS define LLVMFuzzerTestOneInput.
+#  - In every build: NAME_regression replays each file of CORPUS (a folder of seeds kept in
+#    the repository) through the target, as a unit test, so it cannot rot.
+#  - With -DFLEETCORE_FUZZ=ON and clang (./fleetcore fuzz NAME): NAME is a real libFuzzer
+#    binary with AddressSanitizer and UBSan.
+function(fleetcore_fuzzer)
+  cmake_parse_arguments(ARG "" "NAME;CORPUS" "SRCS;DEPS" ${ARGN})
+  if(FLEETCORE_FUZZ)
+    add_executable(${ARG_NAME} ${ARG_SRCS})
+    fleetcore_apply_options(${ARG_NAME})
+    target_compile_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer)
+    target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
+    target_link_options(${ARG_NAME} PRIVATE -fsanitize=fuzzer)
+  else()
+    add_executable(${ARG_NAME}_regression ${ARG_SRCS} ${PROJECT_SOURCE_DIR}/common/testing/fuzz_replay_main.cc)
+    fleetcore_apply_options(${ARG_NAME}_regression)
+    target_link_libraries(${ARG_NAME}_regression PRIVATE ${ARG_DEPS})
+    add_test(NAME ${ARG_NAME}_regression COMMAND ${ARG_NAME}_regression ${ARG_CORPUS})
+    set_tests_properties(${ARG_NAME}_regression PROPERTIES LABELS unit TIMEOUT 120)
+  endif()
+endfunction()

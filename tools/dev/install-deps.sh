@@ -7,6 +7,8 @@ set -euo pipefail
 packages=(
   # toolchain
   g++ cmake ninja-build ccache pkg-config git
+  # libFuzzer targets (clang with its sanitizer and fuzzer runtimes)
+  clang libclang-rt-14-dev
   # libraries
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libssl-dev libpqxx-dev libpq-dev prometheus-cpp-dev libspdlog-dev libfmt-dev

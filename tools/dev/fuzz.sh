@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Fuzzes one libFuzzer target: builds it with clang, AddressSanitizer and UBSan in its own
+# build tree, seeds it from the fuzz_corpus folder next to its source, and runs it.
+#
+#   tools/dev/fuzz.sh policy_document_fuzzer [SECONDS]     (./fleetcore fuzz ... does the same)
+#
+# New interesting inputs go to BUILD/corpus/TARGET; a crash is saved as
+# BUILD/crashes/TARGET/crash-* and the script fails. Commit a reproducer into fuzz_corpus/
+# once fixed, so the regression test replays it forever.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+target=${1:?usage: fuzz.sh TARGET [SECONDS]}
+seconds=${2:-60}
+BUILD=${FLEETCORE_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
+
+source_file=$(find "$ROOT/common" "$ROOT/services" "$ROOT/tools" -name "$target.cc" | head -n 1)
+[[ -n "$source_file" ]] || { echo "fuzz.sh: no source $target.cc" >&2; exit 2; }
+seeds="$(dirname "$source_file")/fuzz_corpus"
+
+CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DFLEETCORE_FUZZ=ON >/dev/null
+cmake --build "$BUILD" --target "$target" >/dev/null
+binary=$(find "$BUILD" -type f -name "$target" -perm -u+x | head -n 1)
+mkdir -p "$BUILD/corpus/$target" "$BUILD/crashes/$target"
+echo "fuzzing $target for ${seconds}s (seeds: $seeds)" >&2
+"$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  -artifact_prefix="$BUILD/crashes/$target/" "$BUILD/corpus/$target" "$seeds"
