@@ -84,18 +84,18 @@ class CachingRegistryStore final : public RegistryStore {
     return backend_->ListThingsInGroup(group, recursive, after, limit);
   }
   absl::StatusOr<std::vector<ThingGroup>> ListGroupsForThing(absl::string_view thing,
+                                                             bool include_ancestors,
                                                              absl::string_view after,
                                                              int limit) override {
-    return backend_->ListGroupsForThing(thing, after, limit);
+    return backend_->ListGroupsForThing(thing, include_ancestors, after, limit);
   }
   absl::StatusOr<std::vector<PrincipalAttachment>> ListThingPrincipals(absl::string_view thing,
                                                                        absl::string_view after,
                                                                        int limit) override {
     return backend_->ListThingPrincipals(thing, after, limit);
   }
-  absl::StatusOr<std::vector<std::string>> ListPrincipalThings(absl::string_view principal,
-                                                               absl::string_view after,
-                                                               int limit) override {
+  absl::StatusOr<std::vector<PrincipalAttachment>> ListPrincipalThings(
+      absl::string_view principal, absl::string_view after, int limit) override {
     return backend_->ListPrincipalThings(principal, after, limit);
   }
 

@@ -271,12 +271,18 @@ absl::StatusOr<std::vector<std::string>> FakeRegistryStore::ListThingsInGroup(
 }
 
 absl::StatusOr<std::vector<ThingGroup>> FakeRegistryStore::ListGroupsForThing(
-    absl::string_view thing, absl::string_view after, int limit) {
+    absl::string_view thing, bool include_ancestors, absl::string_view after, int limit) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<ThingGroup> out;
+  std::set<std::string> names;
   for (const auto& [g, t] : state_.members) {
-    if (t == thing) out.push_back(state_.groups.at(g));
+    if (t != thing) continue;
+    for (auto it = state_.groups.find(g); it != state_.groups.end();
+         it = include_ancestors ? state_.groups.find(it->second.parent) : state_.groups.end()) {
+      names.insert(it->first);
+    }
   }
+  std::vector<ThingGroup> out;
+  for (const std::string& n : names) out.push_back(state_.groups.at(n));
   std::sort(out.begin(), out.end(),
             [](const ThingGroup& a, const ThingGroup& b) { return a.name < b.name; });
   return Window(std::move(out), after, limit, [](const ThingGroup& g) { return g.name; });
@@ -293,15 +299,15 @@ absl::StatusOr<std::vector<PrincipalAttachment>> FakeRegistryStore::ListThingPri
                 [](const PrincipalAttachment& a) { return a.principal; });
 }
 
-absl::StatusOr<std::vector<std::string>> FakeRegistryStore::ListPrincipalThings(
+absl::StatusOr<std::vector<PrincipalAttachment>> FakeRegistryStore::ListPrincipalThings(
     absl::string_view principal, absl::string_view after, int limit) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<std::string> out;
+  std::vector<PrincipalAttachment> out;
   for (const auto& [key, a] : state_.attachments) {
-    if (key.second == principal) out.push_back(key.first);
+    if (key.second == principal) out.push_back(a);  // keys sort by thing name first
   }
-  std::sort(out.begin(), out.end());
-  return Window(std::move(out), after, limit, [](const std::string& t) { return t; });
+  return Window(std::move(out), after, limit,
+                [](const PrincipalAttachment& a) { return a.thing_name; });
 }
 
 std::vector<RegistryEvent> FakeRegistryStore::events() const {

@@ -36,14 +36,14 @@ class FakeRegistryStore final : public RegistryStore {
                                                              absl::string_view after,
                                                              int limit) override;
   absl::StatusOr<std::vector<ThingGroup>> ListGroupsForThing(absl::string_view thing,
+                                                             bool include_ancestors,
                                                              absl::string_view after,
                                                              int limit) override;
   absl::StatusOr<std::vector<PrincipalAttachment>> ListThingPrincipals(absl::string_view thing,
                                                                        absl::string_view after,
                                                                        int limit) override;
-  absl::StatusOr<std::vector<std::string>> ListPrincipalThings(absl::string_view principal,
-                                                               absl::string_view after,
-                                                               int limit) override;
+  absl::StatusOr<std::vector<PrincipalAttachment>> ListPrincipalThings(
+      absl::string_view principal, absl::string_view after, int limit) override;
 
   // Committed events, oldest first.
   std::vector<RegistryEvent> events() const;

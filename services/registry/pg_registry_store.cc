@@ -535,12 +535,24 @@ absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListThingsInGroup(
 }
 
 absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroupsForThing(
-    absl::string_view thing, absl::string_view after, int limit) {
+    absl::string_view thing, bool include_ancestors, absl::string_view after, int limit) {
+  if (!include_ancestors) {
+    return QueryRows<ThingGroup>(
+        pool_,
+        absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN "
+                     "registry.thing_group_members m ON m.group_name = g.name WHERE "
+                     "m.thing_name = $1 AND g.name > $2 ORDER BY g.name LIMIT $3"),
+        GroupFromRow, S(thing), S(after), limit);
+  }
   return QueryRows<ThingGroup>(
       pool_,
-      absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN "
-                   "registry.thing_group_members m ON m.group_name = g.name WHERE "
-                   "m.thing_name = $1 AND g.name > $2 ORDER BY g.name LIMIT $3"),
+      absl::StrCat("WITH RECURSIVE up(name) AS ("
+                   "  SELECT group_name FROM registry.thing_group_members WHERE thing_name = $1"
+                   "  UNION"
+                   "  SELECT p.parent FROM registry.thing_groups p JOIN up ON p.name = up.name"
+                   "  WHERE p.parent IS NOT NULL)"
+                   " SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name IN "
+                   "(SELECT name FROM up) AND g.name > $2 ORDER BY g.name LIMIT $3"),
       GroupFromRow, S(thing), S(after), limit);
 }
 
@@ -553,13 +565,13 @@ absl::StatusOr<std::vector<PrincipalAttachment>> PgRegistryStore::ListThingPrinc
       AttachmentFromRow, S(thing), S(after), limit);
 }
 
-absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListPrincipalThings(
+absl::StatusOr<std::vector<PrincipalAttachment>> PgRegistryStore::ListPrincipalThings(
     absl::string_view principal, absl::string_view after, int limit) {
-  return QueryRows<std::string>(
+  return QueryRows<PrincipalAttachment>(
       pool_,
-      "SELECT thing_name FROM registry.thing_principals WHERE principal = $1 AND "
-      "thing_name > $2 ORDER BY thing_name LIMIT $3",
-      NameFromRow, S(principal), S(after), limit);
+      "SELECT thing_name, principal, exclusive FROM registry.thing_principals WHERE "
+      "principal = $1 AND thing_name > $2 ORDER BY thing_name LIMIT $3",
+      AttachmentFromRow, S(principal), S(after), limit);
 }
 
 }  // namespace fleetcore::registry

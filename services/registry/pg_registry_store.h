@@ -42,14 +42,14 @@ class PgRegistryStore final : public RegistryStore {
                                                              absl::string_view after,
                                                              int limit) override;
   absl::StatusOr<std::vector<ThingGroup>> ListGroupsForThing(absl::string_view thing,
+                                                             bool include_ancestors,
                                                              absl::string_view after,
                                                              int limit) override;
   absl::StatusOr<std::vector<PrincipalAttachment>> ListThingPrincipals(absl::string_view thing,
                                                                        absl::string_view after,
                                                                        int limit) override;
-  absl::StatusOr<std::vector<std::string>> ListPrincipalThings(absl::string_view principal,
-                                                               absl::string_view after,
-                                                               int limit) override;
+  absl::StatusOr<std::vector<PrincipalAttachment>> ListPrincipalThings(
+      absl::string_view principal, absl::string_view after, int limit) override;
 
   // The event a fleetcore_registry NOTIFY payload carries; nullopt if it is not one.
   static std::optional<RegistryEvent> ParseEvent(absl::string_view payload);

@@ -52,6 +52,15 @@ class RegistryCoreTest : public ::testing::Test {
   RegistryCore core_;
 };
 
+std::vector<std::string> ThingNames(const absl::StatusOr<Page<PrincipalAttachment>>& page) {
+  std::vector<std::string> out;
+  EXPECT_TRUE(page.ok()) << page.status();
+  if (page.ok()) {
+    for (const PrincipalAttachment& a : page->items) out.push_back(a.thing_name);
+  }
+  return out;
+}
+
 // ---- things
 
 TEST_F(RegistryCoreTest, CreateAndDescribeThing) {
@@ -366,14 +375,14 @@ TEST_F(RegistryCoreTest, MembershipRules) {
   EXPECT_THAT(core_.AddThingToThingGroup("other", "ghost"), StatusIs(Code::kNotFound));
 
   std::vector<std::string> groups;
-  ASSERT_OK_AND_ASSIGN(Page<ThingGroup> for_thing, core_.ListThingGroupsForThing("t", {}));
+  ASSERT_OK_AND_ASSIGN(Page<ThingGroup> for_thing, core_.ListThingGroupsForThing("t", false, {}));
   for (const ThingGroup& g : for_thing.items) groups.push_back(g.name);
   EXPECT_THAT(groups, ElementsAre("floor", "other"));
 
   ASSERT_OK(core_.RemoveThingFromThingGroup("floor", "t"));
   EXPECT_OK(core_.RemoveThingFromThingGroup("floor", "t"));
   EXPECT_OK(core_.AddThingToThingGroup("site", "t"));
-  EXPECT_THAT(core_.ListThingGroupsForThing("ghost", {}), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.ListThingGroupsForThing("ghost", false, {}), StatusIs(Code::kNotFound));
 }
 
 TEST_F(RegistryCoreTest, AThingBelongsToAtMostTenGroups) {
@@ -403,12 +412,41 @@ TEST_F(RegistryCoreTest, ListThingsInGroupRecursively) {
   EXPECT_THAT(core_.ListThingsInThingGroup("ghost", true, {}), StatusIs(Code::kNotFound));
 }
 
+TEST_F(RegistryCoreTest, GroupsForThingWithTheirAncestors) {
+  CreateGroup("site");
+  CreateGroup("floor", "site");
+  CreateGroup("room", "floor");
+  CreateGroup("fleet");
+  CreateThing("t");
+  ASSERT_OK(core_.AddThingToThingGroup("room", "t"));
+  ASSERT_OK(core_.AddThingToThingGroup("fleet", "t"));
+  auto names = [&](bool ancestors) {
+    std::vector<std::string> out;
+    absl::StatusOr<Page<ThingGroup>> page = core_.ListThingGroupsForThing("t", ancestors, {});
+    EXPECT_OK(page);
+    for (const ThingGroup& g : page->items) out.push_back(g.name);
+    return out;
+  };
+  EXPECT_THAT(names(false), ElementsAre("fleet", "room"));
+  EXPECT_THAT(names(true), ElementsAre("fleet", "floor", "room", "site"));
+}
+
+TEST_F(RegistryCoreTest, PrincipalThingsCarryTheAttachmentType) {
+  CreateThing("t1");
+  CreateThing("t2");
+  ASSERT_OK(core_.AttachThingPrincipal("t2", kCertB, PrincipalType::kExclusive));
+  ASSERT_OK_AND_ASSIGN(Page<PrincipalAttachment> p, core_.ListPrincipalThings(kCertB, {}));
+  ASSERT_THAT(p.items, SizeIs(1));
+  EXPECT_EQ(p.items[0].thing_name, "t2");
+  EXPECT_EQ(p.items[0].type, PrincipalType::kExclusive);
+}
+
 TEST_F(RegistryCoreTest, DeletingAGroupRemovesMemberships) {
   CreateGroup("g");
   CreateThing("t");
   ASSERT_OK(core_.AddThingToThingGroup("g", "t"));
   ASSERT_OK(core_.DeleteThingGroup("g", std::nullopt));
-  EXPECT_THAT(core_.ListThingGroupsForThing("t", {})->items, SizeIs(0));
+  EXPECT_THAT(core_.ListThingGroupsForThing("t", false, {})->items, SizeIs(0));
 }
 
 // ---- principals
@@ -419,14 +457,14 @@ TEST_F(RegistryCoreTest, AttachListDetachPrincipals) {
   ASSERT_OK(core_.AttachThingPrincipal("t1", kCertA, PrincipalType::kNonExclusive));
   ASSERT_OK(core_.AttachThingPrincipal("t2", kCertA, PrincipalType::kNonExclusive));
   ASSERT_OK(core_.AttachThingPrincipal("t1", kCertB, PrincipalType::kNonExclusive));
-  EXPECT_THAT(core_.ListPrincipalThings(kCertA, {})->items, ElementsAre("t1", "t2"));
+  EXPECT_THAT(ThingNames(core_.ListPrincipalThings(kCertA, {})), ElementsAre("t1", "t2"));
   ASSERT_OK_AND_ASSIGN(Page<PrincipalAttachment> p, core_.ListThingPrincipals("t1", {}));
   ASSERT_THAT(p.items, SizeIs(2));
   EXPECT_EQ(p.items[0].principal, kCertA);
   EXPECT_EQ(p.items[1].principal, kCertB);
   ASSERT_OK(core_.DetachThingPrincipal("t1", kCertA));
   EXPECT_OK(core_.DetachThingPrincipal("t1", kCertA));  // idempotent
-  EXPECT_THAT(core_.ListPrincipalThings(kCertA, {})->items, ElementsAre("t2"));
+  EXPECT_THAT(ThingNames(core_.ListPrincipalThings(kCertA, {})), ElementsAre("t2"));
   EXPECT_THAT(core_.AttachThingPrincipal("ghost", kCertA, PrincipalType::kNonExclusive),
               StatusIs(Code::kNotFound));
   EXPECT_THAT(core_.AttachThingPrincipal("t1", "not-an-arn", PrincipalType::kNonExclusive),
@@ -488,7 +526,7 @@ TEST_F(RegistryCoreTest, ConcurrentWritersNeverBreakTheHierarchyRule) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(ok.load(), 1);
-  EXPECT_THAT(core_.ListThingGroupsForThing("t", {})->items, SizeIs(1));
+  EXPECT_THAT(core_.ListThingGroupsForThing("t", false, {})->items, SizeIs(1));
 }
 
 }  // namespace

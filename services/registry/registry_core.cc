@@ -606,13 +606,15 @@ absl::StatusOr<Page<std::string>> RegistryCore::ListThingsInThingGroup(absl::str
 }
 
 absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroupsForThing(absl::string_view thing,
+                                                                      bool include_ancestors,
                                                                       const PageRequest& page) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
   FLEETCORE_RETURN_IF_ERROR(RequireThing(thing));
-  const std::string fingerprint = absl::StrCat("thing_groups|", thing);
+  const std::string fingerprint = absl::StrCat("thing_groups|", thing, "|", include_ancestors);
   FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
-  FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> groups,
-                             store_->ListGroupsForThing(thing, w.after, w.limit + 1));
+  FLEETCORE_ASSIGN_OR_RETURN(
+      std::vector<ThingGroup> groups,
+      store_->ListGroupsForThing(thing, include_ancestors, w.after, w.limit + 1));
   return MakePage(std::move(groups), w.limit, fingerprint,
                   [](const ThingGroup& g) { return g.name; });
 }
@@ -696,15 +698,15 @@ absl::StatusOr<Page<PrincipalAttachment>> RegistryCore::ListThingPrincipals(
                   [](const PrincipalAttachment& a) { return a.principal; });
 }
 
-absl::StatusOr<Page<std::string>> RegistryCore::ListPrincipalThings(absl::string_view principal,
-                                                                    const PageRequest& page) {
+absl::StatusOr<Page<PrincipalAttachment>> RegistryCore::ListPrincipalThings(
+    absl::string_view principal, const PageRequest& page) {
   FLEETCORE_RETURN_IF_ERROR(ValidatePrincipal(principal));
   const std::string fingerprint = absl::StrCat("principal_things|", principal);
   FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
-  FLEETCORE_ASSIGN_OR_RETURN(std::vector<std::string> things,
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalAttachment> things,
                              store_->ListPrincipalThings(principal, w.after, w.limit + 1));
   return MakePage(std::move(things), w.limit, fingerprint,
-                  [](const std::string& t) { return t; });
+                  [](const PrincipalAttachment& a) { return a.thing_name; });
 }
 
 }  // namespace fleetcore::registry

@@ -74,6 +74,7 @@ class RegistryCore {
                                                            bool recursive,
                                                            const PageRequest& page);
   absl::StatusOr<Page<ThingGroup>> ListThingGroupsForThing(absl::string_view thing,
+                                                           bool include_ancestors,
                                                            const PageRequest& page);
 
   absl::Status AttachThingPrincipal(absl::string_view thing, absl::string_view principal,
@@ -81,8 +82,8 @@ class RegistryCore {
   absl::Status DetachThingPrincipal(absl::string_view thing, absl::string_view principal);
   absl::StatusOr<Page<PrincipalAttachment>> ListThingPrincipals(absl::string_view thing,
                                                                 const PageRequest& page);
-  absl::StatusOr<Page<std::string>> ListPrincipalThings(absl::string_view principal,
-                                                        const PageRequest& page);
+  absl::StatusOr<Page<PrincipalAttachment>> ListPrincipalThings(absl::string_view principal,
+                                                                const PageRequest& page);
 
  private:
   // NOT_FOUND unless the thing exists (outside a transaction).

@@ -368,7 +368,7 @@ grpc::ServerUnaryReactor* RegistryService::ListThingGroupsForThing(
   return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(
         Page<ThingGroup> page,
-        core_->ListThingGroupsForThing(req->thing_name(),
+        core_->ListThingGroupsForThing(req->thing_name(), req->include_ancestors(),
                                        Paging(req->next_token(), req->max_results())));
     for (const ThingGroup& g : page.items) {
       ToProto(g, core_->arns(), resp->add_thing_groups());
@@ -424,11 +424,15 @@ grpc::ServerUnaryReactor* RegistryService::ListPrincipalThings(
     pb::ListPrincipalThingsResponse* resp) {
   return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(
-        Page<std::string> page,
+        Page<PrincipalAttachment> page,
         core_->ListPrincipalThings(req->principal(),
                                    Paging(req->next_token(), req->max_results())));
-    for (std::string& t : page.items) {
-      resp->add_things(std::move(t));
+    for (const PrincipalAttachment& a : page.items) {
+      resp->add_things(a.thing_name);
+      pb::PrincipalThingObject* o = resp->add_principal_thing_objects();
+      o->set_thing_name(a.thing_name);
+      o->set_thing_principal_type(a.type == PrincipalType::kExclusive ? pb::EXCLUSIVE_THING
+                                                                      : pb::NON_EXCLUSIVE_THING);
     }
     resp->set_next_token(page.next_token);
     return absl::OkStatus();

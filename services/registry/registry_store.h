@@ -109,15 +109,17 @@ class RegistryStore {
                                                                      bool recursive,
                                                                      absl::string_view after,
                                                                      int limit) = 0;
+  // The groups `thing` is a direct member of, and with `include_ancestors` their ancestors.
   virtual absl::StatusOr<std::vector<ThingGroup>> ListGroupsForThing(absl::string_view thing,
+                                                                     bool include_ancestors,
                                                                      absl::string_view after,
                                                                      int limit) = 0;
 
   // Sorted by principal.
   virtual absl::StatusOr<std::vector<PrincipalAttachment>> ListThingPrincipals(
       absl::string_view thing, absl::string_view after, int limit) = 0;
-  // Thing names, sorted.
-  virtual absl::StatusOr<std::vector<std::string>> ListPrincipalThings(
+  // Sorted by thing name.
+  virtual absl::StatusOr<std::vector<PrincipalAttachment>> ListPrincipalThings(
       absl::string_view principal, absl::string_view after, int limit) = 0;
 };
 
