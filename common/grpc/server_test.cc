@@ -8,6 +8,7 @@
 #include "common/grpc/call_runner.h"
 #include "common/grpc/client.h"
 #include "common/grpc/executor.h"
+#include "common/testing/pki.h"
 #include "fleetcore/testing/v1/echo.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "grpcpp/generic/generic_stub.h"
@@ -228,33 +229,14 @@ TEST_F(ServerTest, TakenPortIsAClearError) {
   EXPECT_THAT(std::string(second.status().message()), HasSubstr("already in use"));
 }
 
-// A CA and a certificate it signed for `cn`, made with the openssl command in a temp folder.
-struct TestPki {
-  std::string dir;
-  std::string ca_cert() const { return dir + "/ca.pem"; }
-  std::string cert(const std::string& name) const { return dir + "/" + name + ".pem"; }
-  std::string key(const std::string& name) const { return dir + "/" + name + ".key"; }
-};
-
-void Sh(const std::string& cmd) {
-  ASSERT_EQ(std::system((cmd + " >/dev/null 2>&1").c_str()), 0) << cmd;
-}
+using ::fleetcore::testing::TestPki;
 
 TestPki MakePki(const std::string& tag) {
-  TestPki pki{::testing::TempDir() + "/pki-" + tag};
-  Sh("rm -rf " + pki.dir + " && mkdir -p " + pki.dir);
-  const std::string d = pki.dir;
-  Sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj "
-     "/CN=test-ca -keyout " + d + "/ca.key -out " + d + "/ca.pem");
-  std::ofstream(d + "/ext.cnf") << "subjectAltName=DNS:localhost,IP:127.0.0.1\n";
-  for (const std::string name : {"server", "client"}) {
-    Sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=" + name +
-       " -keyout " + d + "/" + name + ".key -out " + d + "/" + name + ".csr");
-    Sh("openssl x509 -req -in " + d + "/" + name + ".csr -CA " + d + "/ca.pem -CAkey " + d +
-       "/ca.key -CAcreateserial -days 1 -extfile " + d + "/ext.cnf -out " + d + "/" + name +
-       ".pem");
-  }
-  return pki;
+  auto pki = TestPki::Create(tag);
+  EXPECT_TRUE(pki.ok()) << pki.status();
+  EXPECT_TRUE(pki->Issue("server").ok());
+  EXPECT_TRUE(pki->Issue("client").ok());
+  return *pki;
 }
 
 class TlsServerTest : public ServerTest {

@@ -5,6 +5,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/ids/id_generator.h"
+#include "common/testing/test_database.h"
+#include "gtest/gtest.h"
+
 namespace fleetcore::testing {
 
 std::string HttpGet(int port, const std::string& path) {
@@ -27,6 +35,40 @@ std::string HttpGet(int port, const std::string& path) {
   close(fd);
   const size_t body = out.find("\r\n\r\n");
   return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+absl::StatusOr<HttpTestServer> HttpTestServer::Start(const std::string& tls_cert,
+                                                    const std::string& tls_key) {
+  HttpTestServer s;
+  RandomIdGenerator ids;
+  s.log_file = absl::StrCat(::testing::TempDir(), "/http-", ids.NewUuid(), ".log");
+  std::vector<std::string> argv = {
+      "/usr/bin/python3",
+      absl::StrCat(std::getenv("FLEETCORE_SOURCE_DIR") ? std::getenv("FLEETCORE_SOURCE_DIR") : ".",
+                   "/tests/harness/http_test_server.py"),
+      "--log", s.log_file};
+  if (!tls_cert.empty()) {
+    argv.insert(argv.end(), {"--tls-cert", tls_cert, "--tls-key", tls_key});
+  }
+  auto proc = Subprocess::Start(argv);
+  if (!proc.ok()) return proc.status();
+  auto line = (*proc)->WaitForLine(
+      [](absl::string_view l) { return l.rfind("listening on ", 0) == 0; }, absl::Seconds(15));
+  if (!line.ok()) return line.status();
+  if (!absl::SimpleAtoi(line->substr(13), &s.port)) {
+    return absl::InternalError(absl::StrCat("unexpected line: ", *line));
+  }
+  s.process = std::move(*proc);
+  s.base_url = absl::StrCat(tls_cert.empty() ? "http" : "https", "://127.0.0.1:", s.port);
+  return s;
+}
+
+std::vector<std::string> HttpTestServer::Requests() const {
+  std::vector<std::string> out;
+  std::ifstream in(log_file);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(line);
+  return out;
 }
 
 }  // namespace fleetcore::testing
