@@ -1,4 +1,5 @@
 #include "common/db/pg_pool.h"
+#include "common/db/pg_rows.h"
 
 #include "gtest/gtest.h"
 #include "pqxx/except"
@@ -23,6 +24,12 @@ TEST(WithPasswordTest, PutsThePasswordIntoBothForms) {
   EXPECT_EQ(WithPassword("postgresql://db", "pw"), "postgresql://:pw@db");
   EXPECT_EQ(WithPassword("host=db user=fleet", "it's"), "host=db user=fleet password='it\\'s'");
   EXPECT_EQ(WithPassword("postgresql://fleet@db/x", ""), "postgresql://fleet@db/x");
+}
+
+TEST(TextArrayTest, QuotesAndEscapes) {
+  EXPECT_EQ(TextArray({}), "{}");
+  EXPECT_EQ(TextArray({"a", "b,c", "q\"uote", "back\\slash"}),
+            "{\"a\",\"b,c\",\"q\\\"uote\",\"back\\\\slash\"}");
 }
 
 TEST(StatusFromPqxxTest, MapsTheImportantFailures) {

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/db/pg_pool.h"
+#include "common/db/pg_rows.h"
 #include "nlohmann/json.hpp"
 #include "pqxx/pqxx"
 
@@ -23,11 +24,9 @@ constexpr char kTypeCols[] =
 constexpr char kGroupCols[] =
     "g.name, g.id::text, coalesce(g.parent, ''), g.root, g.depth, g.description, "
     "g.attributes::text, g.version, (extract(epoch FROM g.created_at) * 1000000)::bigint";
-// Timestamps travel as microseconds since the epoch: exact both ways.
-constexpr char kFromMicros[] = "'epoch'::timestamptz + ($%d::bigint * interval '1 microsecond')";
-
-int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
-absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+using db::FromMicros;
+using db::Micros;
+using db::TimestampParam;
 
 std::string AttributesJson(const Attributes& a) { return nlohmann::json(a).dump(); }
 
@@ -37,14 +36,8 @@ Attributes ParseAttributes(const std::string& text) {
 
 // LIKE pattern matching values that start with `prefix`.
 std::string LikePrefix(absl::string_view prefix) {
-  return absl::StrCat(
-      absl::StrReplaceAll(prefix, {{"\\", "\\\\"}, {"%", "\\%"}, {"_", "\\_"}}), "%");
-}
-
-std::string TimestampParam(int n) {
-  char buf[96];
-  snprintf(buf, sizeof(buf), kFromMicros, n);
-  return buf;
+  return absl::StrCat(absl::StrReplaceAll(prefix, {{"\\", "\\\\"}, {"%", "\\%"}, {"_", "\\_"}}),
+                      "%");
 }
 
 Thing ThingFromRow(const pqxx::row& r) {
@@ -107,29 +100,6 @@ std::string EventJson(const RegistryEvent& e) {
 
 std::string S(absl::string_view v) { return std::string(v); }
 
-// Every row of `sql` mapped by `row_fn`, in one round trip outside a transaction.
-template <typename T, typename RowFn, typename... Params>
-absl::StatusOr<std::vector<T>> QueryRows(db::PgPool* pool, const std::string& sql, RowFn row_fn,
-                                         const Params&... params) {
-  std::vector<T> out;
-  absl::Status s = pool->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-    for (const auto& row : tx.exec_params(sql, params...)) out.push_back(row_fn(row));
-    return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
-  return out;
-}
-
-// The first row of `sql` mapped by `row_fn`, or nullopt when there is none.
-template <typename T, typename RowFn, typename... Params>
-absl::StatusOr<std::optional<T>> QueryOne(db::PgPool* pool, const std::string& sql, RowFn row_fn,
-                                          const Params&... params) {
-  absl::StatusOr<std::vector<T>> rows = QueryRows<T>(pool, sql, row_fn, params...);
-  if (!rows.ok()) return rows.status();
-  if (rows->empty()) return std::optional<T>();
-  return std::optional<T>(std::move(rows->front()));
-}
-
 std::string NameFromRow(const pqxx::row& r) { return r[0].as<std::string>(); }
 
 PrincipalAttachment AttachmentFromRow(const pqxx::row& r) {
@@ -138,12 +108,11 @@ PrincipalAttachment AttachmentFromRow(const pqxx::row& r) {
           .type = r[2].as<bool>() ? PrincipalType::kExclusive : PrincipalType::kNonExclusive};
 }
 
-// The RegistryTx over one pqxx transaction. Exceptions never reach the core: each method
-// returns a Status, and failures the pool must act on (a broken connection, a serialization
-// failure or deadlock to retry) are kept and re-thrown once the core's body has returned.
-class PgTx final : public RegistryTx {
+// The RegistryTx over one pqxx transaction (see db::TxStatements for how exceptions are
+// kept from the core).
+class PgTx final : public RegistryTx, private db::TxStatements {
  public:
-  explicit PgTx(pqxx::transaction_base& tx) : tx_(tx) {}
+  explicit PgTx(pqxx::transaction_base& tx) : db::TxStatements(tx), tx_(tx) {}
 
   absl::StatusOr<std::optional<Thing>> GetThing(absl::string_view name, Lock lock) override {
     return One<Thing>(absl::StrCat("SELECT ", kThingCols, " FROM registry.things WHERE name = $1",
@@ -152,119 +121,94 @@ class PgTx final : public RegistryTx {
   }
 
   absl::Status InsertThing(const Thing& t) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params(
-          absl::StrCat("INSERT INTO registry.things (name, id, thing_type, attributes, version, "
-                       "created_at, updated_at) VALUES ($1, $2::uuid, nullif($3, ''), $4::jsonb, "
-                       "$5, ", TimestampParam(6), ", ", TimestampParam(7), ")"),
-          t.name, t.id, t.type_name, AttributesJson(t.attributes), t.version,
-          Micros(t.created_at), Micros(t.updated_at));
-      return absl::OkStatus();
-    });
+    return Exec(
+        absl::StrCat("INSERT INTO registry.things (name, id, thing_type, attributes, version, "
+                     "created_at, updated_at) VALUES ($1, $2::uuid, nullif($3, ''), $4::jsonb, "
+                     "$5, ",
+                     TimestampParam(6), ", ", TimestampParam(7), ")"),
+        t.name, t.id, t.type_name, AttributesJson(t.attributes), t.version, Micros(t.created_at),
+        Micros(t.updated_at));
   }
 
   absl::Status UpdateThing(const Thing& t) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params(absl::StrCat("UPDATE registry.things SET thing_type = nullif($2, ''), "
-                                   "attributes = $3::jsonb, version = $4, updated_at = ",
-                                   TimestampParam(5), " WHERE name = $1"),
-                      t.name, t.type_name, AttributesJson(t.attributes), t.version,
-                      Micros(t.updated_at));
-      return absl::OkStatus();
-    });
+    return Exec(absl::StrCat("UPDATE registry.things SET thing_type = nullif($2, ''), "
+                             "attributes = $3::jsonb, version = $4, updated_at = ",
+                             TimestampParam(5), " WHERE name = $1"),
+                t.name, t.type_name, AttributesJson(t.attributes), t.version, Micros(t.updated_at));
   }
 
   absl::Status DeleteThing(absl::string_view name) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params("DELETE FROM registry.things WHERE name = $1", S(name));
-      return absl::OkStatus();
-    });
+    return Exec("DELETE FROM registry.things WHERE name = $1", S(name));
   }
 
   absl::StatusOr<int64_t> CountThingsOfType(absl::string_view type) override {
     return Guard([&]() -> absl::StatusOr<int64_t> {
-      return tx_.exec_params1("SELECT count(*) FROM registry.things WHERE thing_type = $1",
-                              S(type))[0]
+      return tx_
+          .exec_params1("SELECT count(*) FROM registry.things WHERE thing_type = $1", S(type))[0]
           .as<int64_t>();
     });
   }
 
   absl::StatusOr<std::optional<ThingType>> GetThingType(absl::string_view name,
                                                         Lock lock) override {
-    return One<ThingType>(absl::StrCat("SELECT ", kTypeCols,
-                                       " FROM registry.thing_types WHERE name = $1",
-                                       LockClause(lock)),
-                          TypeFromRow, S(name));
+    return One<ThingType>(
+        absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name = $1",
+                     LockClause(lock)),
+        TypeFromRow, S(name));
   }
 
   absl::Status InsertThingType(const ThingType& t) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params(
-          absl::StrCat("INSERT INTO registry.thing_types (name, id, description, "
-                       "searchable_attributes, deprecated, created_at) VALUES ($1, $2::uuid, $3, "
-                       "$4::jsonb, false, ", TimestampParam(5), ")"),
-          t.name, t.id, t.description, nlohmann::json(t.searchable_attributes).dump(),
-          Micros(t.created_at));
-      return absl::OkStatus();
-    });
+    return Exec(
+        absl::StrCat("INSERT INTO registry.thing_types (name, id, description, "
+                     "searchable_attributes, deprecated, created_at) VALUES ($1, $2::uuid, $3, "
+                     "$4::jsonb, false, ",
+                     TimestampParam(5), ")"),
+        t.name, t.id, t.description, nlohmann::json(t.searchable_attributes).dump(),
+        Micros(t.created_at));
   }
 
   absl::Status UpdateThingType(const ThingType& t) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params(
-          absl::StrCat("UPDATE registry.thing_types SET deprecated = $2, deprecated_at = "
-                       "CASE WHEN $2 THEN ", TimestampParam(3), " END WHERE name = $1"),
-          t.name, t.deprecated, Micros(t.deprecated_at));
-      return absl::OkStatus();
-    });
+    return Exec(absl::StrCat("UPDATE registry.thing_types SET deprecated = $2, deprecated_at = "
+                             "CASE WHEN $2 THEN ",
+                             TimestampParam(3), " END WHERE name = $1"),
+                t.name, t.deprecated, Micros(t.deprecated_at));
   }
 
   absl::Status DeleteThingType(absl::string_view name) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params("DELETE FROM registry.thing_types WHERE name = $1", S(name));
-      return absl::OkStatus();
-    });
+    return Exec("DELETE FROM registry.thing_types WHERE name = $1", S(name));
   }
 
   absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name, Lock lock) override {
-    return One<ThingGroup>(absl::StrCat("SELECT ", kGroupCols,
-                                        " FROM registry.thing_groups g WHERE g.name = $1",
-                                        LockClause(lock)),
-                           GroupFromRow, S(name));
+    return One<ThingGroup>(
+        absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name = $1",
+                     LockClause(lock)),
+        GroupFromRow, S(name));
   }
 
   absl::Status InsertGroup(const ThingGroup& g) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params(
-          absl::StrCat("INSERT INTO registry.thing_groups (name, id, parent, root, depth, "
-                       "description, attributes, version, created_at) VALUES ($1, $2::uuid, "
-                       "nullif($3, ''), $4, $5, $6, $7::jsonb, $8, ", TimestampParam(9), ")"),
-          g.name, g.id, g.parent, g.root, g.depth, g.description, AttributesJson(g.attributes),
-          g.version, Micros(g.created_at));
-      return absl::OkStatus();
-    });
+    return Exec(absl::StrCat("INSERT INTO registry.thing_groups (name, id, parent, root, depth, "
+                             "description, attributes, version, created_at) VALUES ($1, $2::uuid, "
+                             "nullif($3, ''), $4, $5, $6, $7::jsonb, $8, ",
+                             TimestampParam(9), ")"),
+                g.name, g.id, g.parent, g.root, g.depth, g.description,
+                AttributesJson(g.attributes), g.version, Micros(g.created_at));
   }
 
   absl::Status UpdateGroup(const ThingGroup& g) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params("UPDATE registry.thing_groups SET description = $2, attributes = $3::jsonb, "
-                      "version = $4 WHERE name = $1",
-                      g.name, g.description, AttributesJson(g.attributes), g.version);
-      return absl::OkStatus();
-    });
+    return Exec(
+        "UPDATE registry.thing_groups SET description = $2, attributes = $3::jsonb, "
+        "version = $4 WHERE name = $1",
+        g.name, g.description, AttributesJson(g.attributes), g.version);
   }
 
   absl::Status DeleteGroup(absl::string_view name) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params("DELETE FROM registry.thing_groups WHERE name = $1", S(name));
-      return absl::OkStatus();
-    });
+    return Exec("DELETE FROM registry.thing_groups WHERE name = $1", S(name));
   }
 
   absl::StatusOr<int64_t> CountChildGroups(absl::string_view name) override {
     return Guard([&]() -> absl::StatusOr<int64_t> {
-      return tx_.exec_params1("SELECT count(*) FROM registry.thing_groups WHERE parent = $1",
-                              S(name))[0]
+      return tx_
+          .exec_params1("SELECT count(*) FROM registry.thing_groups WHERE parent = $1", S(name))[0]
           .as<int64_t>();
     });
   }
@@ -278,21 +222,17 @@ class PgTx final : public RegistryTx {
   }
 
   absl::Status AddMember(absl::string_view group, absl::string_view thing) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params("INSERT INTO registry.thing_group_members (group_name, thing_name) "
-                      "VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                      S(group), S(thing));
-      return absl::OkStatus();
-    });
+    return Exec(
+        "INSERT INTO registry.thing_group_members (group_name, thing_name) "
+        "VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        S(group), S(thing));
   }
 
   absl::Status RemoveMember(absl::string_view group, absl::string_view thing) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params("DELETE FROM registry.thing_group_members WHERE group_name = $1 AND "
-                      "thing_name = $2",
-                      S(group), S(thing));
-      return absl::OkStatus();
-    });
+    return Exec(
+        "DELETE FROM registry.thing_group_members WHERE group_name = $1 AND "
+        "thing_name = $2",
+        S(group), S(thing));
   }
 
   absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfThing(
@@ -306,38 +246,29 @@ class PgTx final : public RegistryTx {
   }
 
   absl::Status LockPrincipal(absl::string_view principal) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", S(principal));
-      return absl::OkStatus();
-    });
+    return Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))", S(principal));
   }
 
   absl::Status PutAttachment(const PrincipalAttachment& a) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params("INSERT INTO registry.thing_principals (thing_name, principal, exclusive) "
-                      "VALUES ($1, $2, $3) ON CONFLICT (thing_name, principal) DO UPDATE SET "
-                      "exclusive = EXCLUDED.exclusive",
-                      a.thing_name, a.principal, a.type == PrincipalType::kExclusive);
-      return absl::OkStatus();
-    });
+    return Exec(
+        "INSERT INTO registry.thing_principals (thing_name, principal, exclusive) "
+        "VALUES ($1, $2, $3) ON CONFLICT (thing_name, principal) DO UPDATE SET "
+        "exclusive = EXCLUDED.exclusive",
+        a.thing_name, a.principal, a.type == PrincipalType::kExclusive);
   }
 
   absl::Status DeleteAttachment(absl::string_view thing, absl::string_view principal) override {
-    return Guard([&]() -> absl::Status {
-      tx_.exec_params("DELETE FROM registry.thing_principals WHERE thing_name = $1 AND "
-                      "principal = $2",
-                      S(thing), S(principal));
-      return absl::OkStatus();
-    });
+    return Exec(
+        "DELETE FROM registry.thing_principals WHERE thing_name = $1 AND "
+        "principal = $2",
+        S(thing), S(principal));
   }
 
   void Publish(const RegistryEvent& e) override { events_.push_back(e); }
 
   // After the body: re-throws what the pool must see, then sends the events.
   void Finish(bool body_ok) {
-    if (failure_ != nullptr) {
-      std::rethrow_exception(failure_);
-    }
+    db::TxStatements::Finish();
     if (body_ok) {
       for (const RegistryEvent& e : events_) {
         db::Notify(tx_, kRegistryChannel, EventJson(e));
@@ -346,54 +277,17 @@ class PgTx final : public RegistryTx {
   }
 
  private:
-  template <typename T, typename RowFn, typename... Params>
-  absl::StatusOr<std::vector<T>> Rows(const std::string& sql, RowFn row_fn,
-                                      const Params&... params) {
-    return Guard([&]() -> absl::StatusOr<std::vector<T>> {
-      std::vector<T> out;
-      for (const auto& row : tx_.exec_params(sql, params...)) out.push_back(row_fn(row));
-      return out;
-    });
-  }
-
-  template <typename T, typename RowFn, typename... Params>
-  absl::StatusOr<std::optional<T>> One(const std::string& sql, RowFn row_fn,
-                                       const Params&... params) {
-    absl::StatusOr<std::vector<T>> rows = Rows<T>(sql, row_fn, params...);
-    if (!rows.ok()) return rows.status();
-    if (rows->empty()) return std::optional<T>();
-    return std::optional<T>(std::move(rows->front()));
-  }
-
-  template <typename F>
-  auto Guard(F&& f) -> decltype(f()) {
-    try {
-      return f();
-    } catch (const pqxx::broken_connection& e) {
-      failure_ = std::current_exception();
-      return db::StatusFromPqxx(e);
-    } catch (const pqxx::in_doubt_error& e) {
-      failure_ = std::current_exception();
-      return db::StatusFromPqxx(e);
-    } catch (const pqxx::transaction_rollback& e) {  // serialization failure, deadlock
-      failure_ = std::current_exception();
-      return db::StatusFromPqxx(e);
-    } catch (const std::exception& e) {
-      return db::StatusFromPqxx(e);
-    }
-  }
-
   absl::StatusOr<std::vector<PrincipalAttachment>> Attachments(const char* column,
                                                                absl::string_view value) {
     return Rows<PrincipalAttachment>(
         absl::StrCat("SELECT thing_name, principal, exclusive FROM registry.thing_principals "
-                     "WHERE ", column, " = $1 ORDER BY 1, 2"),
+                     "WHERE ",
+                     column, " = $1 ORDER BY 1, 2"),
         AttachmentFromRow, S(value));
   }
 
   pqxx::transaction_base& tx_;
   std::vector<RegistryEvent> events_;
-  std::exception_ptr failure_;
 };
 
 }  // namespace
@@ -442,14 +336,14 @@ absl::StatusOr<std::optional<Thing>> PgRegistryStore::GetThing(absl::string_view
 }
 
 absl::StatusOr<std::vector<Thing>> PgRegistryStore::ListThings(const ThingQuery& q,
-                                                               absl::string_view after,
-                                                               int limit) {
+                                                               absl::string_view after, int limit) {
   // Each filter is skipped when its parameter is empty; Postgres plans the statement with
   // the actual values, so the skipped ones cost nothing.
-  return QueryRows<Thing>(
-      pool_,
+  return db::QueryRows<Thing>(
+      *pool_,
       absl::StrCat(
-          "SELECT ", kThingCols, " FROM registry.things WHERE name > $1 "
+          "SELECT ", kThingCols,
+          " FROM registry.things WHERE name > $1 "
           "AND ($2 = '' OR thing_type = $2) "
           "AND ($3 = '' OR ($4 = '' AND attributes ? $3) "
           "     OR ($4 <> '' AND NOT $5 AND attributes @> jsonb_build_object($3::text, $4::text)) "
@@ -460,42 +354,47 @@ absl::StatusOr<std::vector<Thing>> PgRegistryStore::ListThings(const ThingQuery&
 }
 
 absl::StatusOr<std::optional<ThingType>> PgRegistryStore::GetThingType(absl::string_view name) {
-  return QueryOne<ThingType>(
-      pool_, absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name = $1"),
+  return db::QueryOne<ThingType>(
+      *pool_, absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name = $1"),
       TypeFromRow, S(name));
 }
 
 absl::StatusOr<std::vector<ThingType>> PgRegistryStore::ListThingTypes(absl::string_view name,
                                                                        absl::string_view after,
                                                                        int limit) {
-  return QueryRows<ThingType>(
-      pool_,
-      absl::StrCat("SELECT ", kTypeCols, " FROM registry.thing_types WHERE name > $1 "
-                   "AND ($2 = '' OR name = $2) ORDER BY name LIMIT $3"),
-      TypeFromRow, S(after), S(name), limit);
+  return db::QueryRows<ThingType>(*pool_,
+                                  absl::StrCat("SELECT ", kTypeCols,
+                                               " FROM registry.thing_types WHERE name > $1 "
+                                               "AND ($2 = '' OR name = $2) ORDER BY name LIMIT $3"),
+                                  TypeFromRow, S(after), S(name), limit);
 }
 
 absl::StatusOr<std::optional<ThingGroup>> PgRegistryStore::GetGroup(absl::string_view name) {
-  return QueryOne<ThingGroup>(
-      pool_, absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name = $1"),
+  return db::QueryOne<ThingGroup>(
+      *pool_,
+      absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name = $1"),
       GroupFromRow, S(name));
 }
 
 absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::Ancestors(absl::string_view name) {
-  return QueryRows<ThingGroup>(
-      pool_,
+  return db::QueryRows<ThingGroup>(
+      *pool_,
       absl::StrCat("WITH RECURSIVE up(name) AS ("
                    "  SELECT parent FROM registry.thing_groups WHERE name = $1"
                    "  UNION ALL"
                    "  SELECT g.parent FROM registry.thing_groups g JOIN up ON g.name = up.name)"
-                   " SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN up "
+                   " SELECT ",
+                   kGroupCols,
+                   " FROM registry.thing_groups g JOIN up "
                    "ON g.name = up.name ORDER BY g.depth"),
       GroupFromRow, S(name));
 }
 
-absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroups(
-    absl::string_view parent, bool recursive, bool roots_only, absl::string_view name_prefix,
-    absl::string_view after, int limit) {
+absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroups(absl::string_view parent,
+                                                                    bool recursive, bool roots_only,
+                                                                    absl::string_view name_prefix,
+                                                                    absl::string_view after,
+                                                                    int limit) {
   std::string scope;
   if (parent.empty()) {
     scope = roots_only ? "g.parent IS NULL" : "true";
@@ -510,16 +409,18 @@ absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroups(
         " SELECT name FROM down)";
   }
   // "$1 = $1" keeps $1 in every variant of the statement, so Postgres can type it.
-  return QueryRows<ThingGroup>(
-      pool_,
+  return db::QueryRows<ThingGroup>(
+      *pool_,
       absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE (", scope,
                    ") AND ($1 = $1) AND g.name > $2 AND ($3 = '' OR g.name LIKE $4) "
                    "ORDER BY g.name LIMIT $5"),
       GroupFromRow, S(parent), S(after), S(name_prefix), LikePrefix(name_prefix), limit);
 }
 
-absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListThingsInGroup(
-    absl::string_view group, bool recursive, absl::string_view after, int limit) {
+absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListThingsInGroup(absl::string_view group,
+                                                                            bool recursive,
+                                                                            absl::string_view after,
+                                                                            int limit) {
   const std::string groups =
       recursive ? "WITH RECURSIVE down(name) AS ("
                   "  SELECT $1::text COLLATE \"C\""
@@ -527,39 +428,45 @@ absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListThingsInGroup(
                   "  SELECT c.name FROM registry.thing_groups c JOIN down ON c.parent = down.name)"
                   " SELECT name FROM down"
                 : "SELECT $1::text";
-  return QueryRows<std::string>(
-      pool_,
+  return db::QueryRows<std::string>(
+      *pool_,
       absl::StrCat("SELECT DISTINCT thing_name FROM registry.thing_group_members WHERE "
-                   "group_name IN (", groups, ") AND thing_name > $2 ORDER BY thing_name LIMIT $3"),
+                   "group_name IN (",
+                   groups, ") AND thing_name > $2 ORDER BY thing_name LIMIT $3"),
       NameFromRow, S(group), S(after), limit);
 }
 
-absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroupsForThing(
-    absl::string_view thing, bool include_ancestors, absl::string_view after, int limit) {
+absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::ListGroupsForThing(absl::string_view thing,
+                                                                            bool include_ancestors,
+                                                                            absl::string_view after,
+                                                                            int limit) {
   if (!include_ancestors) {
-    return QueryRows<ThingGroup>(
-        pool_,
-        absl::StrCat("SELECT ", kGroupCols, " FROM registry.thing_groups g JOIN "
+    return db::QueryRows<ThingGroup>(
+        *pool_,
+        absl::StrCat("SELECT ", kGroupCols,
+                     " FROM registry.thing_groups g JOIN "
                      "registry.thing_group_members m ON m.group_name = g.name WHERE "
                      "m.thing_name = $1 AND g.name > $2 ORDER BY g.name LIMIT $3"),
         GroupFromRow, S(thing), S(after), limit);
   }
-  return QueryRows<ThingGroup>(
-      pool_,
+  return db::QueryRows<ThingGroup>(
+      *pool_,
       absl::StrCat("WITH RECURSIVE up(name) AS ("
                    "  SELECT group_name FROM registry.thing_group_members WHERE thing_name = $1"
                    "  UNION"
                    "  SELECT p.parent FROM registry.thing_groups p JOIN up ON p.name = up.name"
                    "  WHERE p.parent IS NOT NULL)"
-                   " SELECT ", kGroupCols, " FROM registry.thing_groups g WHERE g.name IN "
+                   " SELECT ",
+                   kGroupCols,
+                   " FROM registry.thing_groups g WHERE g.name IN "
                    "(SELECT name FROM up) AND g.name > $2 ORDER BY g.name LIMIT $3"),
       GroupFromRow, S(thing), S(after), limit);
 }
 
 absl::StatusOr<std::vector<PrincipalAttachment>> PgRegistryStore::ListThingPrincipals(
     absl::string_view thing, absl::string_view after, int limit) {
-  return QueryRows<PrincipalAttachment>(
-      pool_,
+  return db::QueryRows<PrincipalAttachment>(
+      *pool_,
       "SELECT thing_name, principal, exclusive FROM registry.thing_principals WHERE "
       "thing_name = $1 AND principal > $2 ORDER BY principal LIMIT $3",
       AttachmentFromRow, S(thing), S(after), limit);
@@ -567,8 +474,8 @@ absl::StatusOr<std::vector<PrincipalAttachment>> PgRegistryStore::ListThingPrinc
 
 absl::StatusOr<std::vector<PrincipalAttachment>> PgRegistryStore::ListPrincipalThings(
     absl::string_view principal, absl::string_view after, int limit) {
-  return QueryRows<PrincipalAttachment>(
-      pool_,
+  return db::QueryRows<PrincipalAttachment>(
+      *pool_,
       "SELECT thing_name, principal, exclusive FROM registry.thing_principals WHERE "
       "principal = $1 AND thing_name > $2 ORDER BY thing_name LIMIT $3",
       AttachmentFromRow, S(principal), S(after), limit);

@@ -1,0 +1,30 @@
+#include "common/db/pg_rows.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace fleetcore::db {
+
+std::string TimestampParam(int n) {
+  return absl::StrCat("'epoch'::timestamptz + ($", n, "::bigint * interval '1 microsecond')");
+}
+
+std::string MicrosOf(const std::string& column) {
+  return absl::StrCat("(extract(epoch FROM ", column, ") * 1000000)::bigint");
+}
+
+std::string TextArray(const std::vector<std::string>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('"');
+    for (char c : values[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
+}
+
+}  // namespace fleetcore::db
