@@ -264,6 +264,20 @@ bool Condition::MatchesAny(absl::string_view ctx_value, const Context& ctx) cons
   return false;
 }
 
+std::vector<std::string> Condition::MissingValues(const Context& ctx) const {
+  std::vector<std::string> out;
+  const bool time_key = key_.kind == VarKind::kCurrentTime || key_.kind == VarKind::kEpochTime;
+  if (op_ != ConditionOp::kNull &&
+      (time_key ? ctx.now == absl::InfinitePast()
+                : ForEachValue(key_, ctx, [](absl::string_view) {}) == 0)) {
+    out.push_back(key_name_);
+  }
+  for (const Template& t : values_) {
+    for (std::string& v : t.MissingVariables(ctx)) out.push_back(std::move(v));
+  }
+  return out;
+}
+
 bool Condition::Evaluate(const Context& ctx) const {
   absl::InlinedVector<absl::string_view, 8> have;
   std::string time_text;  // only for the time keys

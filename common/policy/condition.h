@@ -68,6 +68,9 @@ class Condition {
   bool Evaluate(const Context& ctx) const;
 
   const std::string& key_name() const { return key_name_; }
+  // The key (unless it is Null's subject, whose absence is the point) and the variables of
+  // the values that have no value in `ctx`.
+  std::vector<std::string> MissingValues(const Context& ctx) const;
 
  private:
   bool MatchesAny(absl::string_view context_value, const Context& ctx) const;

@@ -433,6 +433,26 @@ Decision PolicySet::EvaluateArn(Action action, absl::string_view resource_arn,
   return Decide(action, {}, resource_arn, ctx);
 }
 
+std::vector<std::string> PolicySet::MissingValues(Action action, const Context& ctx) const {
+  std::vector<std::string> out;
+  auto add = [&](std::string name) {
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(std::move(name));
+  };
+  const int a = static_cast<int>(action);
+  for (const std::vector<int>* list : {&denies_[a], &allows_[a]}) {
+    for (int i : *list) {
+      const Statement& s = *bound_[static_cast<size_t>(i)].s;
+      for (const Template& t : s.resources) {
+        for (std::string& v : t.MissingVariables(ctx)) add(std::move(v));
+      }
+      for (const Condition& c : s.conditions) {
+        for (std::string& v : c.MissingValues(ctx)) add(std::move(v));
+      }
+    }
+  }
+  return out;
+}
+
 std::string PolicySet::Explain(const Decision& d) const {
   if (d.effect == Effect::kImplicitDeny || d.policy < 0) {
     return "no statement allows it (implicit deny)";

@@ -93,6 +93,10 @@ class PolicySet {
   // or "no statement allows it (implicit deny)".
   std::string Explain(const Decision& decision) const;
 
+  // Variables and condition keys that the statements mentioning `action` use and that have
+  // no value in `ctx`, each once (TestAuthorization's missingContextValues).
+  std::vector<std::string> MissingValues(Action action, const Context& ctx) const;
+
   const std::vector<Policy>& policies() const { return policies_; }
 
  private:

@@ -328,6 +328,19 @@ TEST(PolicyEvaluationTest, EvaluateArnForTestAuthorization) {
   EXPECT_EQ(set->EvaluateArn(Action::kReceive, "arn:aws:iot:eu-west-1:123456789012:topic/b", {}).effect, A);
 }
 
+TEST(PolicyEvaluationTest, ReportsValuesTheStatementsMiss) {
+  auto set = Set(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"iot:Publish",
+     "Resource":"arn:aws:iot:us-east-1:123456789012:topic/${iot:Connection.Thing.ThingName}/*",
+     "Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"},
+                  "Null":{"iot:LastWillTopic":"true"}}},
+    {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/${iot:ClientId}"}]})");
+  EXPECT_THAT(set->MissingValues(Action::kPublish, {.client_id = "c"}),
+              ::testing::ElementsAre("iot:Connection.Thing.ThingName",
+                                     "iot:Connection.Thing.IsAttached"));
+  EXPECT_THAT(set->MissingValues(Action::kConnect, {.client_id = "c"}), ::testing::IsEmpty());
+}
+
 TEST(PolicyEvaluationTest, StatementOrderDoesNotMatter) {
   const std::string deny_first = R"({"Version":"2012-10-17","Statement":[
     {"Effect":"Deny","Action":"iot:Publish","Resource":"*"},

@@ -80,4 +80,14 @@ std::vector<std::string> Template::VariableNames() const {
   return out;
 }
 
+std::vector<std::string> Template::MissingVariables(const Context& ctx) const {
+  std::vector<std::string> out;
+  for (const Part& p : parts_) {
+    if (p.is_var && p.var.kind != VarKind::kLiteral && !Substitute(p.var, ctx).has_value()) {
+      out.push_back(p.var_name);
+    }
+  }
+  return out;
+}
+
 }  // namespace fleetcore::policy

@@ -33,6 +33,8 @@ class Template {
 
   // Variables used, for explanations ("${iot:Connection.Thing.ThingName} has no value").
   std::vector<std::string> VariableNames() const;
+  // The names of the variables used that have no value in `ctx`.
+  std::vector<std::string> MissingVariables(const Context& ctx) const;
 
  private:
   struct Part {
