@@ -1,0 +1,170 @@
+// fleetcore-policy: AWS IoT policies and custom authorizers (fleetcore.policy.v1.Policy).
+// Reads flags and FLEETCORE_* environment, builds the objects, serves until SIGTERM/SIGINT.
+#include <memory>
+
+#include "common/aws/arn.h"
+#include "common/db/pg_listener.h"
+#include "common/db/pg_pool.h"
+#include "common/grpc/call_runner.h"
+#include "common/grpc/client.h"
+#include "common/grpc/executor.h"
+#include "common/grpc/runtime.h"
+#include "common/grpc/server.h"
+#include "common/http/http_client.h"
+#include "common/log/log.h"
+#include "common/metrics/metrics_server.h"
+#include "common/service/service_options.h"
+#include "common/status/status_macros.h"
+#include "common/time/clock.h"
+#include "prometheus/registry.h"
+#include "services/policy/authorizer_core.h"
+#include "services/policy/grpc_thing_directory.h"
+#include "services/policy/pg_policy_store.h"
+#include "services/policy/policy_core.h"
+#include "services/policy/policy_service.h"
+
+namespace fleetcore::policy_service {
+namespace {
+
+int Run(int argc, char** argv) {
+  grpc_util::BlockShutdownSignals();
+  grpc_util::ConfigureRuntime();
+
+  service::CommonOptions common{.service = "policy"};
+  common.server.listen = "127.0.0.1:50052";
+  common.metrics_listen = "127.0.0.1:9102";
+  common.db.application_name = "fleetcore-policy";
+  PolicyLimits limits;
+  AuthorizerLimits authorizer_limits;
+  int authorizer_cache_size = static_cast<int>(authorizer_limits.cache_entries);
+  std::string registry_endpoint = "127.0.0.1:50051";
+  std::string registry_ca_file;
+  std::string authorizer_ca_file;
+  config::FlagSet flags("fleetcore-policy",
+                        "The fleetcore policy service: AWS IoT policies and their versions and "
+                        "attachments, authorization decisions, and custom authorizers, over "
+                        "gRPC.");
+  service::RegisterFlags(flags, &common);
+  flags.AddString("registry-endpoint", &registry_endpoint,
+                  "host:port of the registry service (thing groups of a connection's thing).");
+  flags.AddString("registry-tls-ca-file", &registry_ca_file,
+                  "CA bundle to verify the registry's TLS certificate; empty: plaintext.");
+  flags.AddInt("max-policies-per-certificate", &limits.max_per_certificate,
+               "Policies attachable to one certificate (AWS: 10).", 1, 1000);
+  flags.AddInt("max-policies-per-thing-group", &limits.max_per_thing_group,
+               "Policies attachable to one thing group (AWS: 2).", 1, 1000);
+  flags.AddDuration("authorizer-timeout", &authorizer_limits.function_timeout,
+                    "How long a custom authorizer's function may take to answer (AWS: 5s).");
+  flags.AddInt("authorizer-cache-size", &authorizer_cache_size,
+               "Authorizer answers kept for their refreshAfterInSeconds; 0 disables caching.", 0,
+               10000000);
+  flags.AddString("authorizer-ca-file", &authorizer_ca_file,
+                  "CA bundle trusted for https:// authorizer functions; empty: the system's.");
+  if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
+        FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
+        if (authorizer_limits.function_timeout <= absl::ZeroDuration() ||
+            authorizer_limits.function_timeout > absl::Seconds(30)) {
+          return absl::InvalidArgumentError("--authorizer-timeout must be in (0s, 30s]");
+        }
+        if (registry_endpoint.empty()) {
+          return absl::InvalidArgumentError("--registry-endpoint must not be empty");
+        }
+        return absl::OkStatus();
+      })) {
+    return *code;
+  }
+  authorizer_limits.cache_entries = static_cast<size_t>(authorizer_cache_size);
+  common.log.service = common.service;
+  if (absl::Status s = log::Init(common.log); !s.ok()) {
+    log::Error("cannot start logging", {{"error", s}});
+    return 2;
+  }
+
+  auto metrics = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<metrics::MetricsServer> metrics_server;
+  if (!common.metrics_listen.empty()) {
+    auto started = metrics::MetricsServer::Start(common.metrics_listen, metrics);
+    if (!started.ok()) {
+      log::Error("cannot start", {{"error", started.status()}});
+      return 1;
+    }
+    metrics_server = std::move(*started);
+  }
+
+  log::Info("connecting to Postgres", {{"database", db::RedactUrl(common.db.url)}});
+  auto pool = db::PgPool::Create(common.db, metrics.get());
+  if (!pool.ok()) {
+    log::Error("cannot start", {{"error", pool.status()}});
+    return 1;
+  }
+
+  // The registry is asked lazily (per call), so the services may start in any order.
+  auto registry = grpc_util::ServiceChannel::Create({.target = registry_endpoint,
+                                                     .tls_ca_file = registry_ca_file,
+                                                     .token = common.server.admin_token,
+                                                     .timeout = absl::Seconds(5)});
+  if (!registry.ok()) {
+    log::Error("cannot start", {{"error", registry.status()}});
+    return 1;
+  }
+
+  aws::Arns arns(common.region, common.account_id);
+  SystemClock clock;
+  PgPolicyStore store(pool->get());
+  GrpcThingDirectory things(*std::move(registry));
+  http::BeastHttpClient http({.ca_file = authorizer_ca_file});
+  PolicyCore policies(&store, &things, &arns, &clock, limits);
+  AuthorizerCore authorizers(&store, &http, &arns, &clock, authorizer_limits);
+
+  // Cached authorizer answers die with their authorizer's change, here or on another replica;
+  // after a reconnect some NOTIFYs may have been lost, so everything goes.
+  auto listener = db::PgListener::Start(
+      common.db.url, {kPolicyChannel},
+      [&authorizers](absl::string_view, absl::string_view payload) {
+        if (std::optional<PolicyEvent> e = PgPolicyStore::ParseEvent(payload)) {
+          if (!e->authorizer.empty()) authorizers.InvalidateCache(e->authorizer);
+        }
+      },
+      [&authorizers] { authorizers.InvalidateCache(); });
+  if (!listener.ok()) {
+    log::Error("cannot start", {{"error", listener.status()}});
+    return 1;
+  }
+
+  // Authorizer calls block a worker for up to --authorizer-timeout, so there are more
+  // workers than connections.
+  grpc_util::Executor executor(common.workers > 0 ? common.workers : 2 * common.db.pool_size,
+                               /*max_queued=*/10000);
+  grpc_util::AdminAuth auth(common.server.admin_token);
+  if (!auth.enabled()) {
+    log::Warn(
+        "no admin token configured: the policy API accepts every caller; set "
+        "--admin-token or FLEETCORE_ADMIN_TOKEN(_FILE) outside development");
+  }
+  grpc_util::CallRunner calls(&executor, &auth);
+  PolicyService service(&policies, &authorizers, &calls, metrics.get());
+
+  auto server = grpc_util::Server::Start(common.server, {&service}, metrics.get());
+  if (!server.ok()) {
+    log::Error("cannot start", {{"error", server.status()}});
+    return 1;
+  }
+  log::Info("serving", {{"grpc_address", absl::StrCat("127.0.0.1:", (*server)->port())},
+                        {"grpc_listen", common.server.listen},
+                        {"grpc_port", (*server)->port()},
+                        {"metrics_port", metrics_server ? metrics_server->port() : 0},
+                        {"registry", registry_endpoint},
+                        {"tls", !common.server.tls_cert_file.empty()}});
+
+  const std::string signal = grpc_util::WaitForShutdownSignal();
+  log::Info("shutting down",
+            {{"signal", signal}, {"grace", absl::FormatDuration(common.server.shutdown_grace)}});
+  (*server)->Shutdown();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace fleetcore::policy_service
+
+int main(int argc, char** argv) { return fleetcore::policy_service::Run(argc, argv); }

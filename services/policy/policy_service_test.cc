@@ -1,0 +1,265 @@
+// The gRPC adapter in-process on port 0, called through a real channel: proto <-> domain
+// mapping, ARN forms, status codes and metrics as a client sees them.
+#include "services/policy/policy_service.h"
+
+#include "common/grpc/client.h"
+#include "common/grpc/executor.h"
+#include "common/grpc/server.h"
+#include "common/testing/fake_clock.h"
+#include "common/testing/keys.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+#include "services/policy/fake_policy_store.h"
+#include "services/policy/fake_thing_directory.h"
+
+namespace fleetcore::policy_service {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::SizeIs;
+
+const char kConnectAll[] =
+    R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]})";
+
+class Function final : public http::HttpClient {
+ public:
+  absl::StatusOr<http::Response> Send(const http::Request& request) override {
+    last_body = request.body;
+    return http::Response{.status = 200,
+                          .body = nlohmann::json({{"isAuthenticated", true},
+                                                  {"principalId", "p1"},
+                                                  {"policyDocuments", {kConnectAll}},
+                                                  {"refreshAfterInSeconds", 300}})
+                                      .dump()};
+  }
+  std::string last_body;
+};
+
+class PolicyServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc_util::ServerOptions opts{.listen = "127.0.0.1:0", .admin_token = "tok"};
+    auto server = grpc_util::Server::Start(opts, {&service_}, nullptr);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    auto ch = grpc_util::ServiceChannel::Create(
+        {.target = "127.0.0.1:" + std::to_string(server_->port()), .token = "tok"});
+    ASSERT_TRUE(ch.ok());
+    channel_ = std::make_unique<grpc_util::ServiceChannel>(*ch);
+    stub_ = pb::Policy::NewStub(channel_->channel());
+  }
+
+  template <typename Req, typename Resp>
+  grpc::Status Call(grpc::Status (pb::Policy::Stub::*method)(grpc::ClientContext*, const Req&,
+                                                             Resp*),
+                    const Req& req, Resp* resp) {
+    auto ctx = channel_->NewContext();
+    return (stub_.get()->*method)(ctx.get(), req, resp);
+  }
+
+  std::string Metrics() { return prometheus::TextSerializer().Serialize(metrics_->Collect()); }
+
+  const std::string cert_ = "arn:aws:iot:eu-west-1:123456789012:cert/" + std::string(64, 'c');
+  FakePolicyStore store_;
+  FakeThingDirectory things_;
+  Function function_;
+  aws::Arns arns_{"eu-west-1", "123456789012"};
+  testing::FakeClock clock_;
+  PolicyCore policies_{&store_, &things_, &arns_, &clock_};
+  AuthorizerCore authorizers_{&store_, &function_, &arns_, &clock_};
+  std::shared_ptr<prometheus::Registry> metrics_ = std::make_shared<prometheus::Registry>();
+  grpc_util::Executor executor_{2, 100};
+  grpc_util::AdminAuth auth_{"tok"};
+  grpc_util::CallRunner calls_{&executor_, &auth_};
+  PolicyService service_{&policies_, &authorizers_, &calls_, metrics_.get()};
+  std::unique_ptr<grpc_util::Server> server_;
+  std::unique_ptr<grpc_util::ServiceChannel> channel_;
+  std::unique_ptr<pb::Policy::Stub> stub_;
+};
+
+TEST_F(PolicyServiceTest, PolicyLifecycleMapsEveryField) {
+  pb::CreatePolicyRequest create;
+  create.set_policy_name("dev");
+  create.set_policy_document(kConnectAll);
+  pb::CreatePolicyResponse created;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::CreatePolicy, create, &created).ok());
+  EXPECT_EQ(created.policy_arn(), "arn:aws:iot:eu-west-1:123456789012:policy/dev");
+  EXPECT_EQ(created.policy_version_id(), "1");
+  EXPECT_EQ(created.policy_document(), kConnectAll);
+
+  pb::CreatePolicyVersionRequest version;
+  version.set_policy_name("dev");
+  version.set_policy_document(kConnectAll);
+  version.set_set_as_default(true);
+  pb::CreatePolicyVersionResponse v2;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::CreatePolicyVersion, version, &v2).ok());
+  EXPECT_EQ(v2.policy_version_id(), "2");
+  EXPECT_TRUE(v2.is_default_version());
+
+  pb::GetPolicyRequest get;
+  get.set_policy_name("dev");
+  pb::GetPolicyResponse got;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::GetPolicy, get, &got).ok());
+  EXPECT_EQ(got.default_version_id(), "2");
+  EXPECT_EQ(got.generation_id(), "2");
+  EXPECT_EQ(got.creation_date().seconds(), absl::ToUnixSeconds(clock_.Now()));
+
+  pb::ListPolicyVersionsRequest list;
+  list.set_policy_name("dev");
+  pb::ListPolicyVersionsResponse versions;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::ListPolicyVersions, list, &versions).ok());
+  ASSERT_THAT(versions.policy_versions(), SizeIs(2));
+  EXPECT_FALSE(versions.policy_versions(0).is_default_version());
+  EXPECT_TRUE(versions.policy_versions(1).is_default_version());
+
+  pb::AttachPolicyRequest attach;
+  attach.set_policy_name("dev");
+  attach.set_target(cert_);
+  pb::AttachPolicyResponse attached;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::AttachPolicy, attach, &attached).ok());
+  pb::GetEffectivePoliciesRequest eff;
+  eff.set_principal(cert_);
+  pb::GetEffectivePoliciesResponse effective;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::GetEffectivePolicies, eff, &effective).ok());
+  ASSERT_THAT(effective.effective_policies(), SizeIs(1));
+  EXPECT_EQ(effective.effective_policies(0).policy_version_id(), "2");
+  EXPECT_EQ(effective.effective_policies(0).attached_to(), cert_);
+  EXPECT_FALSE(effective.has_thing());
+}
+
+TEST_F(PolicyServiceTest, StatusCodesAndMessagesReachTheClient) {
+  pb::CreatePolicyRequest create;
+  create.set_policy_name("dev");
+  create.set_policy_document(R"({"Version":"2012-10-17","Statement":[{"Effect":"Alow"}]})");
+  pb::CreatePolicyResponse created;
+  grpc::Status s = Call(&pb::Policy::Stub::CreatePolicy, create, &created);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("Statement[0]"));
+
+  pb::GetPolicyRequest get;
+  get.set_policy_name("dev");
+  pb::GetPolicyResponse got;
+  s = Call(&pb::Policy::Stub::GetPolicy, get, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Without the admin token.
+  grpc::ClientContext ctx;
+  s = stub_->GetPolicy(&ctx, get, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST_F(PolicyServiceTest, TestAuthorizationAnswersInAwsShape) {
+  pb::CreatePolicyRequest create;
+  create.set_policy_name("connect");
+  create.set_policy_document(kConnectAll);
+  pb::CreatePolicyResponse created;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::CreatePolicy, create, &created).ok());
+
+  pb::TestAuthorizationRequest req;
+  req.set_principal(cert_);
+  req.add_policy_names_to_add("connect");
+  pb::AuthInfo* connect = req.add_auth_infos();
+  connect->set_action_type(pb::CONNECT);
+  connect->add_resources("arn:aws:iot:eu-west-1:123456789012:client/c1");
+  pb::AuthInfo* publish = req.add_auth_infos();
+  publish->set_action_type(pb::PUBLISH);
+  publish->add_resources("arn:aws:iot:eu-west-1:123456789012:topic/t");
+  pb::TestAuthorizationResponse resp;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::TestAuthorization, req, &resp).ok());
+  ASSERT_THAT(resp.auth_results(), SizeIs(2));
+  EXPECT_EQ(resp.auth_results(0).auth_decision(), pb::ALLOWED);
+  EXPECT_EQ(resp.auth_results(0).allowed().policies(0).policy_arn(),
+            "arn:aws:iot:eu-west-1:123456789012:policy/connect");
+  EXPECT_EQ(resp.auth_results(0).auth_info().action_type(), pb::CONNECT);
+  EXPECT_EQ(resp.auth_results(1).auth_decision(), pb::IMPLICIT_DENY);
+  EXPECT_EQ(resp.auth_results(1).denied().implicit_deny().policies(0).policy_name(), "connect");
+  EXPECT_THAT(resp.auth_results(1).explanations(), ElementsAre(HasSubstr("implicit deny")));
+  EXPECT_THAT(
+      Metrics(),
+      HasSubstr(R"(fleetcore_policy_decisions_total{action="Connect",result="allowed"} 1)"));
+
+  req.mutable_auth_infos(0)->set_action_type(pb::ACTION_TYPE_UNSPECIFIED);
+  grpc::Status s = Call(&pb::Policy::Stub::TestAuthorization, req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("actionType"));
+}
+
+TEST_F(PolicyServiceTest, AuthorizersAndAuthorize) {
+  testing::TestKeyPair keys = testing::TestKeyPair::Rsa(2048);
+  pb::CreateAuthorizerRequest create;
+  create.set_authorizer_name("tokens");
+  create.set_authorizer_function_arn("http://127.0.0.1:1/authorize");
+  create.set_token_key_name("x-token");
+  (*create.mutable_token_signing_public_keys())["k"] = keys.public_pem;
+  create.set_status(pb::ACTIVE);
+  pb::CreateAuthorizerResponse created;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::CreateAuthorizer, create, &created).ok());
+  EXPECT_EQ(created.authorizer_arn(), "arn:aws:iot:eu-west-1:123456789012:authorizer/tokens");
+
+  pb::DescribeAuthorizerRequest describe;
+  describe.set_authorizer_name("tokens");
+  pb::DescribeAuthorizerResponse described;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::DescribeAuthorizer, describe, &described).ok());
+  EXPECT_EQ(described.authorizer_description().status(), pb::ACTIVE);
+  EXPECT_EQ(described.authorizer_description().token_signing_public_keys().at("k"),
+            keys.public_pem);
+
+  pb::AuthorizeRequest authorize;
+  authorize.set_authorizer_name("tokens");
+  authorize.set_token("t1");
+  authorize.set_token_signature(keys.SignBase64("t1"));
+  authorize.mutable_mqtt_context()->set_client_id("c1");
+  authorize.mutable_mqtt_context()->set_username("u");
+  authorize.set_connection_id("conn-7");
+  pb::AuthorizeResponse answer;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::Authorize, authorize, &answer).ok());
+  EXPECT_TRUE(answer.is_authenticated());
+  EXPECT_EQ(answer.principal_id(), "p1");
+  EXPECT_THAT(answer.policy_documents(), ElementsAre(kConnectAll));
+  EXPECT_EQ(answer.refresh_after_in_seconds(), 300);
+  nlohmann::json event = nlohmann::json::parse(function_.last_body);
+  EXPECT_EQ(event["protocols"], nlohmann::json({"mqtt"}));
+  EXPECT_EQ(event["connectionMetadata"]["id"], "conn-7");
+
+  ASSERT_TRUE(Call(&pb::Policy::Stub::Authorize, authorize, &answer).ok());  // cached
+  authorize.set_authorizer_name("made-up-by-a-client");
+  ASSERT_TRUE(Call(&pb::Policy::Stub::Authorize, authorize, &answer).ok());
+  EXPECT_FALSE(answer.is_authenticated());
+  EXPECT_THAT(answer.deny_reason(), HasSubstr("does not exist"));
+
+  const std::string metrics = Metrics();
+  EXPECT_THAT(
+      metrics,
+      HasSubstr(
+          R"(fleetcore_policy_authorizer_calls_total{authorizer="tokens",result="allow"} 2)"));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr(
+          R"x(fleetcore_policy_authorizer_calls_total{authorizer="(unknown)",result="not_found"} 1)x"));
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(fleetcore_policy_authorizer_cache_lookups_total{result="hit"} 1)"));
+  EXPECT_THAT(metrics, ::testing::Not(HasSubstr("made-up-by-a-client")));
+
+  pb::UpdateAuthorizerRequest update;
+  update.set_authorizer_name("tokens");
+  update.set_status(pb::INACTIVE);
+  pb::UpdateAuthorizerResponse updated;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::UpdateAuthorizer, update, &updated).ok());
+  pb::TestInvokeAuthorizerRequest invoke;
+  invoke.set_authorizer_name("tokens");
+  invoke.set_token("t1");
+  invoke.set_token_signature(keys.SignBase64("t1"));
+  pb::TestInvokeAuthorizerResponse invoked;
+  grpc::Status s = Call(&pb::Policy::Stub::TestInvokeAuthorizer, invoke, &invoked);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(s.error_message(), HasSubstr("INACTIVE"));
+}
+
+}  // namespace
+}  // namespace fleetcore::policy_service
