@@ -29,6 +29,7 @@
 #include "absl/time/time.h"
 #include "common/grpc/runtime.h"
 #include "common/grpc/client.h"
+#include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
@@ -60,6 +61,8 @@ std::vector<ServiceEntry> Services() {
   return {
       {registry::v1::CreateThingRequest::descriptor()->file()->FindServiceByName("Registry"),
        "registry", "127.0.0.1:50051"},
+      {policy::v1::CreatePolicyRequest::descriptor()->file()->FindServiceByName("Policy"),
+       "policy", "127.0.0.1:50052"},
   };
 }
 
@@ -300,8 +303,13 @@ int Run(int argc, char** argv) {
 
   const gp::Descriptor* out_type = verb->method->output_type();
   std::unique_ptr<gp::Message> response(factory.GetPrototype(out_type)->New());
+  // AWS pages with nextToken -> nextToken (registry) or marker -> nextMarker (policies).
   const gp::FieldDescriptor* req_token = verb->method->input_type()->FindFieldByName("next_token");
   const gp::FieldDescriptor* resp_token = out_type->FindFieldByName("next_token");
+  if (req_token == nullptr) {
+    req_token = verb->method->input_type()->FindFieldByName("marker");
+    resp_token = out_type->FindFieldByName("next_marker");
+  }
   const bool paginate = req_token != nullptr && resp_token != nullptr && !no_paginate &&
                         request->GetReflection()->GetString(*request, req_token).empty();
   for (int page = 0; page < 100000; ++page) {
