@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/ascii.h"
+#include "common/log/log.h"
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/time_util.h"
 #include "prometheus/counter.h"
@@ -510,7 +511,7 @@ grpc::ServerUnaryReactor* PolicyService::TestInvokeAuthorizer(
 grpc::ServerUnaryReactor* PolicyService::Authorize(grpc::CallbackServerContext* ctx,
                                                    const pb::AuthorizeRequest* req,
                                                    pb::AuthorizeResponse* resp) {
-  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+  return calls_->Run(ctx, [this, req, resp](const CallContext& call) -> absl::Status {
     AuthorizerRequest r = FromProto(req->authorizer_name(), req->token(), req->token_signature(),
                                     req->has_http_context() ? &req->http_context() : nullptr,
                                     req->has_mqtt_context() ? &req->mqtt_context() : nullptr,
@@ -535,6 +536,20 @@ grpc::ServerUnaryReactor* PolicyService::Authorize(grpc::CallbackServerContext* 
                                                          1, 2.5, 5})
             .Observe(took.count());
       }
+    }
+    // A function that misbehaves is the operator's problem to fix: warn. Clients that are
+    // refused are routine: debug. Neither logs the token or the password.
+    if (o.result != "allow") {
+      const bool malfunction = o.result == "timeout" || o.result == "unreachable" ||
+                               o.result == "http_error" || o.result == "malformed";
+      log::Write(malfunction ? log::Level::kWarn : log::Level::kDebug,
+                 "custom authorizer denied the connection",
+                 {{"request_id", call.request_id},
+                  {"authorizer", r.authorizer_name},
+                  {"result", o.result},
+                  {"reason", o.deny_reason},
+                  {"client_id", r.mqtt_client_id},
+                  {"connection_id", r.connection_id}});
     }
     resp->set_is_authenticated(o.answer.authenticated);
     resp->set_principal_id(o.answer.principal_id);

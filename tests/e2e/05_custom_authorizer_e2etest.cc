@@ -180,6 +180,12 @@ TEST_F(CustomAuthorizerTest, SlowDownOrBrokenFunctionsDenyWithAReason) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("UNAVAILABLE"));
 
+  // The operator sees why in the log; the device's secret is not there.
+  const std::string log = policy_.process->output();
+  EXPECT_THAT(log, HasSubstr(R"("result":"timeout")"));
+  EXPECT_THAT(log, HasSubstr(R"("result":"malformed")"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr(kDeviceToken)));
+
   const std::string metrics = testing::HttpGet(policy_.metrics_port, "/metrics");
   for (const char* expected : {R"({authorizer="slow",result="timeout"} 1)",
                                R"({authorizer="broken",result="http_error"} 1)",
