@@ -98,7 +98,9 @@ pg_start() {
   local dir=$1 port=$2 log=$3
   shift 3
   if pg_as_owner "$PG_BIN/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
-    pg_die "a Postgres is already running on $dir; stop it first (./fleetcore down, or kill the earlier ./fleetcore up)"
+    local as=""
+    [[ $(id -u) -eq 0 ]] && as="runuser -u postgres -- "
+    pg_die "a Postgres is already running on $dir; stop the earlier ./fleetcore up (Ctrl-C), or run: $as$PG_BIN/pg_ctl -D $dir stop"
   fi
   if pg_port_in_use "$port"; then
     pg_die "cannot start Postgres: port $port on 127.0.0.1 is already in use; free it or set FLEETCORE_PG_PORT"
