@@ -148,13 +148,28 @@ absl::StatusOr<Response> BeastHttpClient::Send(const Request& request) {
   auto on_read = [&](beast::error_code ec, size_t) {
     if (ec) fail(ec, "reading the response");
   };
-  auto on_write = [&](beast::error_code ec, size_t) {
-    if (ec) return fail(ec, "sending the request");
-    lowest.expires_at(deadline);
+  // The header first, and the declared length checked here: Boost 1.74's response parser
+  // notices an oversized Content-Length only when the body arrives in a later read, and
+  // accepts the whole body when header and body come in one segment.
+  auto on_header = [&](beast::error_code ec, size_t) {
+    if (ec) return fail(ec, "reading the response");
+    if (parser.content_length().has_value() &&
+        *parser.content_length() > options_.max_response_bytes) {
+      return fail(bhttp::error::body_limit, "reading the response");
+    }
     if (url->tls) {
       bhttp::async_read(*tls, buffer, parser, on_read);
     } else {
       bhttp::async_read(*plain, buffer, parser, on_read);
+    }
+  };
+  auto on_write = [&](beast::error_code ec, size_t) {
+    if (ec) return fail(ec, "sending the request");
+    lowest.expires_at(deadline);
+    if (url->tls) {
+      bhttp::async_read_header(*tls, buffer, parser, on_header);
+    } else {
+      bhttp::async_read_header(*plain, buffer, parser, on_header);
     }
   };
   auto on_handshake = [&](beast::error_code ec) {
