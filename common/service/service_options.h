@@ -1,6 +1,6 @@
-// The options every fleetcore service process has, and the start-up steps they share:
-// parse flags and FLEETCORE_* environment, answer --help and --check-config, start logging
-// and the metrics endpoint. A service's main.cc adds its own options and wiring.
+// The options every fleetcore service process has: parse flags and FLEETCORE_* environment,
+// answer --help and --check-config. A service's main.cc adds its own options and wiring;
+// process.h starts logging, metrics and Postgres and serves.
 //
 //   service::CommonOptions common{.service = "registry"};
 //   common.server.listen = "127.0.0.1:50051";

@@ -9,14 +9,12 @@
 #include "common/grpc/client.h"
 #include "common/grpc/executor.h"
 #include "common/grpc/runtime.h"
-#include "common/grpc/server.h"
 #include "common/http/http_client.h"
 #include "common/log/log.h"
-#include "common/metrics/metrics_server.h"
+#include "common/service/process.h"
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
 #include "common/time/clock.h"
-#include "prometheus/registry.h"
 #include "services/policy/authorizer_core.h"
 #include "services/policy/grpc_thing_directory.h"
 #include "services/policy/pg_policy_store.h"
@@ -74,31 +72,11 @@ int Run(int argc, char** argv) {
     return *code;
   }
   authorizer_limits.cache_entries = static_cast<size_t>(authorizer_cache_size);
-  common.log.service = common.service;
-  if (absl::Status s = log::Init(common.log); !s.ok()) {
-    log::Error("cannot start logging", {{"error", s}});
-    return 2;
-  }
-
-  auto metrics = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<metrics::MetricsServer> metrics_server;
-  if (!common.metrics_listen.empty()) {
-    auto started = metrics::MetricsServer::Start(common.metrics_listen, metrics);
-    if (!started.ok()) {
-      log::Error("cannot start", {{"error", started.status()}});
-      return 1;
-    }
-    metrics_server = std::move(*started);
-  }
-
-  log::Info("connecting to Postgres", {{"database", db::RedactUrl(common.db.url)}});
-  auto pool = db::PgPool::Create(common.db, metrics.get());
-  if (!pool.ok()) {
-    log::Error("cannot start", {{"error", pool.status()}});
-    return 1;
-  }
+  service::Process process;
+  if (std::optional<int> code = service::Start(common, nullptr, &process)) return *code;
 
   // The registry is asked lazily (per call), so the services may start in any order.
+  log::Info("registry", {{"endpoint", registry_endpoint}, {"tls", !registry_ca_file.empty()}});
   auto registry = grpc_util::ServiceChannel::Create({.target = registry_endpoint,
                                                      .tls_ca_file = registry_ca_file,
                                                      .token = common.server.admin_token,
@@ -110,7 +88,7 @@ int Run(int argc, char** argv) {
 
   aws::Arns arns(common.region, common.account_id);
   SystemClock clock;
-  PgPolicyStore store(pool->get());
+  PgPolicyStore store(process.pool.get());
   GrpcThingDirectory things(*std::move(registry));
   http::BeastHttpClient http({.ca_file = authorizer_ca_file});
   PolicyCore policies(&store, &things, &arns, &clock, limits);
@@ -136,32 +114,10 @@ int Run(int argc, char** argv) {
   grpc_util::Executor executor(common.workers > 0 ? common.workers : 2 * common.db.pool_size,
                                /*max_queued=*/10000);
   grpc_util::AdminAuth auth(common.server.admin_token);
-  if (!auth.enabled()) {
-    log::Warn(
-        "no admin token configured: the policy API accepts every caller; set "
-        "--admin-token or FLEETCORE_ADMIN_TOKEN(_FILE) outside development");
-  }
   grpc_util::CallRunner calls(&executor, &auth);
-  PolicyService service(&policies, &authorizers, &calls, metrics.get());
+  PolicyService service(&policies, &authorizers, &calls, process.metrics.get());
 
-  auto server = grpc_util::Server::Start(common.server, {&service}, metrics.get());
-  if (!server.ok()) {
-    log::Error("cannot start", {{"error", server.status()}});
-    return 1;
-  }
-  log::Info("serving", {{"grpc_address", absl::StrCat("127.0.0.1:", (*server)->port())},
-                        {"grpc_listen", common.server.listen},
-                        {"grpc_port", (*server)->port()},
-                        {"metrics_port", metrics_server ? metrics_server->port() : 0},
-                        {"registry", registry_endpoint},
-                        {"tls", !common.server.tls_cert_file.empty()}});
-
-  const std::string signal = grpc_util::WaitForShutdownSignal();
-  log::Info("shutting down",
-            {{"signal", signal}, {"grace", absl::FormatDuration(common.server.shutdown_grace)}});
-  (*server)->Shutdown();
-  log::Info("stopped");
-  return 0;
+  return service::Serve(common, {&service}, process);
 }
 
 }  // namespace

@@ -3,18 +3,16 @@
 #include <memory>
 
 #include "common/aws/arn.h"
+#include "common/db/pg_listener.h"
 #include "common/db/pg_pool.h"
-#include "common/grpc/runtime.h"
 #include "common/grpc/call_runner.h"
 #include "common/grpc/executor.h"
-#include "common/grpc/server.h"
+#include "common/grpc/runtime.h"
 #include "common/ids/id_generator.h"
 #include "common/log/log.h"
-#include "common/metrics/metrics_server.h"
+#include "common/service/process.h"
 #include "common/service/service_options.h"
 #include "common/time/clock.h"
-#include "prometheus/registry.h"
-#include "common/db/pg_listener.h"
 #include "services/registry/caching_registry_store.h"
 #include "services/registry/pg_registry_store.h"
 #include "services/registry/registry_core.h"
@@ -46,39 +44,22 @@ int Run(int argc, char** argv) {
           service::ParseFlags(flags, argc, argv, [&] { return service::Validate(common); })) {
     return *code;
   }
-  common.log.service = common.service;
-  if (absl::Status s = log::Init(common.log); !s.ok()) {
-    log::Error("cannot start logging", {{"error", s}});
-    return 2;
-  }
-
-  auto metrics = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<metrics::MetricsServer> metrics_server;
-  if (!common.metrics_listen.empty()) {
-    auto started = metrics::MetricsServer::Start(common.metrics_listen, metrics);
-    if (!started.ok()) {
-      log::Error("cannot start", {{"error", started.status()}});
-      return 1;
-    }
-    metrics_server = std::move(*started);
-  }
-
-  log::Info("connecting to Postgres", {{"database", db::RedactUrl(common.db.url)}});
-  auto pool = db::PgPool::Create(common.db, metrics.get(), &PgRegistryStore::PrepareConnection);
-  if (!pool.ok()) {
-    log::Error("cannot start", {{"error", pool.status()}});
-    return 1;
+  service::Process process;
+  if (std::optional<int> code =
+          service::Start(common, &PgRegistryStore::PrepareConnection, &process)) {
+    return *code;
   }
 
   aws::Arns arns(common.region, common.account_id);
   SystemClock clock;
   RandomIdGenerator ids;
-  PgRegistryStore pg_store(pool->get());
+  PgRegistryStore pg_store(process.pool.get());
   RegistryStore* store = &pg_store;
   std::unique_ptr<CachingRegistryStore> cache;
   std::unique_ptr<db::PgListener> listener;
   if (thing_cache_size > 0) {
-    cache = std::make_unique<CachingRegistryStore>(&pg_store, thing_cache_size, metrics.get());
+    cache =
+        std::make_unique<CachingRegistryStore>(&pg_store, thing_cache_size, process.metrics.get());
     // Other replicas' changes arrive as NOTIFYs; after a reconnect some may have been lost.
     auto started = db::PgListener::Start(
         common.db.url, {kRegistryChannel},
@@ -100,30 +81,10 @@ int Run(int argc, char** argv) {
   grpc_util::Executor executor(common.workers > 0 ? common.workers : common.db.pool_size,
                                /*max_queued=*/10000);
   grpc_util::AdminAuth auth(common.server.admin_token);
-  if (!auth.enabled()) {
-    log::Warn("no admin token configured: the registry API accepts every caller; set "
-              "--admin-token or FLEETCORE_ADMIN_TOKEN(_FILE) outside development");
-  }
   grpc_util::CallRunner calls(&executor, &auth);
   RegistryService service(&core, &calls);
 
-  auto server = grpc_util::Server::Start(common.server, {&service}, metrics.get());
-  if (!server.ok()) {
-    log::Error("cannot start", {{"error", server.status()}});
-    return 1;
-  }
-  log::Info("serving", {{"grpc_address", absl::StrCat("127.0.0.1:", (*server)->port())},
-                        {"grpc_listen", common.server.listen},
-                        {"grpc_port", (*server)->port()},
-                        {"metrics_port", metrics_server ? metrics_server->port() : 0},
-                        {"tls", !common.server.tls_cert_file.empty()}});
-
-  const std::string signal = grpc_util::WaitForShutdownSignal();
-  log::Info("shutting down", {{"signal", signal},
-                              {"grace", absl::FormatDuration(common.server.shutdown_grace)}});
-  (*server)->Shutdown();
-  log::Info("stopped");
-  return 0;
+  return service::Serve(common, {&service}, process);
 }
 
 }  // namespace

@@ -203,5 +203,23 @@ TEST_F(PolicyFleetctlTest, ARegistryThatIsDownIsNamedInTheError) {
   EXPECT_EQ(got["defaultVersionId"], "1");
 }
 
+TEST(PolicyStartupTest, BadOptionsAreRefusedBeforeAnythingStarts) {
+  const std::string binary = testing::BuildPath("services/policy/fleetcore-policy");
+  ASSERT_OK_AND_ASSIGN(auto r, testing::Run({binary, "--check-config", "--authorizer-timeout=60s",
+                                             "--db-url=postgresql://u:p@127.0.0.1:1/x"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--authorizer-timeout must be in (0s, 30s]"));
+  ASSERT_OK_AND_ASSIGN(r, testing::Run({binary, "--check-config", "--registry-endpoint=",
+                                        "--db-url=postgresql://u:p@127.0.0.1:1/x"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--registry-endpoint"));
+  ASSERT_OK_AND_ASSIGN(r, testing::Run({binary, "--check-config"},
+                                       {{"FLEETCORE_DB_URL", "postgresql://u:secret@db:5432/x"},
+                                        {"FLEETCORE_AUTHORIZER_TIMEOUT", "2s"}}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out + r.err, HasSubstr("2s"));
+  EXPECT_THAT(r.out + r.err, ::testing::Not(HasSubstr("secret")));
+}
+
 }  // namespace
 }  // namespace fleetcore::e2e

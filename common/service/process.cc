@@ -1,0 +1,65 @@
+#include "common/service/process.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc/server.h"
+#include "common/log/log.h"
+#include "common/metrics/metrics_server.h"
+#include "prometheus/registry.h"
+
+namespace fleetcore::service {
+
+Process::Process() = default;
+Process::~Process() = default;
+
+std::optional<int> Start(CommonOptions& options, db::PgPool::Prepare prepare, Process* out) {
+  options.log.service = options.service;
+  if (absl::Status s = log::Init(options.log); !s.ok()) {
+    log::Error("cannot start logging", {{"error", s}});
+    return 2;
+  }
+  if (options.server.admin_token.empty()) {
+    log::Warn(absl::StrCat("no admin token configured: the ", options.service,
+                           " API accepts every caller; set --admin-token or "
+                           "FLEETCORE_ADMIN_TOKEN(_FILE) outside development"));
+  }
+  out->metrics = std::make_shared<prometheus::Registry>();
+  if (!options.metrics_listen.empty()) {
+    auto started = metrics::MetricsServer::Start(options.metrics_listen, out->metrics);
+    if (!started.ok()) {
+      log::Error("cannot start", {{"error", started.status()}});
+      return 1;
+    }
+    out->metrics_server = std::move(*started);
+  }
+  log::Info("connecting to Postgres", {{"database", db::RedactUrl(options.db.url)}});
+  auto pool = db::PgPool::Create(options.db, out->metrics.get(), std::move(prepare));
+  if (!pool.ok()) {
+    log::Error("cannot start", {{"error", pool.status()}});
+    return 1;
+  }
+  out->pool = std::move(*pool);
+  return std::nullopt;
+}
+
+int Serve(const CommonOptions& options, const std::vector<grpc::Service*>& services,
+          const Process& process) {
+  auto server = grpc_util::Server::Start(options.server, services, process.metrics.get());
+  if (!server.ok()) {
+    log::Error("cannot start", {{"error", server.status()}});
+    return 1;
+  }
+  log::Info("serving",
+            {{"grpc_address", absl::StrCat("127.0.0.1:", (*server)->port())},
+             {"grpc_listen", options.server.listen},
+             {"grpc_port", (*server)->port()},
+             {"metrics_port", process.metrics_server ? process.metrics_server->port() : 0},
+             {"tls", !options.server.tls_cert_file.empty()}});
+  const std::string signal = grpc_util::WaitForShutdownSignal();
+  log::Info("shutting down",
+            {{"signal", signal}, {"grace", absl::FormatDuration(options.server.shutdown_grace)}});
+  (*server)->Shutdown();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace fleetcore::service
