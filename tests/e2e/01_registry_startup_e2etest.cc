@@ -4,8 +4,8 @@
 
 #include <future>
 
-#include "common/testing/status_matchers.h"
 #include "common/testing/http.h"
+#include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/test_database.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
@@ -37,9 +37,9 @@ TEST(RegistryStartupTest, CheckConfigValidatesAndHidesSecrets) {
   EXPECT_THAT(ok.out, ::testing::Not(HasSubstr("t0p-secret")));
   EXPECT_THAT(ok.out, ::testing::Not(HasSubstr("pw@")));
 
-  ASSERT_OK_AND_ASSIGN(auto bad, testing::Run({testing::BuildPath(kRegistry), "--check-config",
-                                               "--account-id=42"},
-                                              {{"FLEETCORE_DB_URL", "postgresql://db/x"}}));
+  ASSERT_OK_AND_ASSIGN(
+      auto bad, testing::Run({testing::BuildPath(kRegistry), "--check-config", "--account-id=42"},
+                             {{"FLEETCORE_DB_URL", "postgresql://db/x"}}));
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("12 digits"));
 
@@ -71,9 +71,9 @@ class RunningRegistryTest : public ::testing::Test {
 };
 
 TEST_F(RunningRegistryTest, ATakenPortIsAClearError) {
-  ASSERT_OK_AND_ASSIGN(auto r, testing::Run({testing::BuildPath(kRegistry),
-                                             "--listen=" + registry_.endpoint, "--metrics-listen=",
-                                             "--db-url=" + db_->url()}));
+  ASSERT_OK_AND_ASSIGN(
+      auto r, testing::Run({testing::BuildPath(kRegistry), "--listen=" + registry_.endpoint,
+                            "--metrics-listen=", "--db-url=" + db_->url()}));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("already in use"));
 }
@@ -88,8 +88,9 @@ TEST_F(RunningRegistryTest, HealthIsServingAndMetricsCountCalls) {
   EXPECT_EQ(stub->DescribeThing(&ctx, req, &resp).error_code(), grpc::StatusCode::NOT_FOUND);
 
   const std::string metrics = testing::HttpGet(registry_.metrics_port, "/metrics");
-  EXPECT_THAT(metrics, HasSubstr("fleetcore_grpc_server_requests_total{grpc_code=\"NOT_FOUND\","
-                                 "grpc_method=\"/fleetcore.registry.v1.Registry/DescribeThing\"} 1"));
+  EXPECT_THAT(metrics,
+              HasSubstr("fleetcore_grpc_server_requests_total{grpc_code=\"NOT_FOUND\","
+                        "grpc_method=\"/fleetcore.registry.v1.Registry/DescribeThing\"} 1"));
   EXPECT_THAT(metrics, HasSubstr("fleetcore_db_pool_connections{state=\"idle\"}"));
   EXPECT_THAT(metrics, HasSubstr("process_resident_memory_bytes"));
 
@@ -118,8 +119,8 @@ TEST_F(RunningRegistryTest, ServerReflectionListsTheApi) {
   grpc::CompletionQueue cq;
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  auto call = stub.PrepareCall(
-      &ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+  auto call =
+      stub.PrepareCall(&ctx, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
   auto next = [&](intptr_t expected) {
     void* tag = nullptr;
     bool ok = false;
@@ -160,9 +161,9 @@ TEST_F(RunningRegistryTest, FleetctlHealthCheckNeedsNoToken) {
   EXPECT_EQ(r.out, "SERVING\n");
   registry_.process->Signal(SIGTERM);
   ASSERT_OK(registry_.process->Wait());
-  ASSERT_OK_AND_ASSIGN(auto down, testing::Run({testing::BuildPath("tools/fleetctl/fleetctl"),
-                                                "--endpoint", registry_.endpoint, "--timeout=2s",
-                                                "health-check"}));
+  ASSERT_OK_AND_ASSIGN(auto down,
+                       testing::Run({testing::BuildPath("tools/fleetctl/fleetctl"), "--endpoint",
+                                     registry_.endpoint, "--timeout=2s", "health-check"}));
   EXPECT_EQ(down.exit_code, 1);
 }
 

@@ -30,28 +30,14 @@ class RegistryFleetctlTest : public ::testing::Test {
                                       {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
   }
 
-  // Runs fleetctl against the registry; returns the result.
-  testing::RunResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), {testing::BuildPath("tools/fleetctl/fleetctl"), "--endpoint",
-                               registry_.endpoint});
-    auto r = testing::Run(args, {{"FLEETCORE_ADMIN_TOKEN", kToken}});
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : testing::RunResult{};
-  }
-
-  nlohmann::json CtlJson(std::vector<std::string> args) {
-    testing::RunResult r = Ctl(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out.empty() ? nlohmann::json() : nlohmann::json::parse(r.out);
-  }
-
-  // Exit status 1 and the gRPC code name on stderr.
+  testing::RunResult Ctl(std::vector<std::string> args) { return ctl().Run(std::move(args)); }
+  nlohmann::json CtlJson(std::vector<std::string> args) { return ctl().Json(std::move(args)); }
   void ExpectFailure(std::vector<std::string> args, const std::string& code,
                      const std::string& message) {
-    testing::RunResult r = Ctl(args);
-    EXPECT_EQ(r.exit_code, 1) << r.out;
-    EXPECT_THAT(r.err, HasSubstr(code + ": ")) << r.err;
-    EXPECT_THAT(r.err, HasSubstr(message)) << r.err;
+    ctl().ExpectFailure(std::move(args), code, message);
+  }
+  Fleetctl ctl() const {
+    return Fleetctl(kToken, {{"FLEETCORE_REGISTRY_ENDPOINT", registry_.endpoint}});
   }
 
   std::unique_ptr<testing::TestDatabase> db_;
@@ -83,9 +69,9 @@ TEST_F(RegistryFleetctlTest, EveryErrorPathHasItsCode) {
                 "must be 1-128 characters");
   CtlJson({"create-thing", "--thing-name", "dup", "--attribute-payload",
            R"({"attributes":{"a":"1"}})"});
-  ExpectFailure({"create-thing", "--thing-name", "dup", "--attribute-payload",
-                 R"({"attributes":{"a":"2"}})"},
-                "ALREADY_EXISTS", "already exists");
+  ExpectFailure(
+      {"create-thing", "--thing-name", "dup", "--attribute-payload", R"({"attributes":{"a":"2"}})"},
+      "ALREADY_EXISTS", "already exists");
   ExpectFailure({"update-thing", "--thing-name", "dup", "--expected-version", "9"}, "ABORTED",
                 "not the expected 9");
 
@@ -114,8 +100,8 @@ TEST_F(RegistryFleetctlTest, GroupsHierarchyAndPrincipals) {
   CtlJson({"add-thing-to-thing-group", "--thing-group-name", "floor", "--thing-name", "t"});
   ExpectFailure({"add-thing-to-thing-group", "--thing-group-name", "site", "--thing-name", "t"},
                 "FAILED_PRECONDITION", "same hierarchy");
-  auto things = CtlJson({"list-things-in-thing-group", "--thing-group-name", "site",
-                         "--recursive"});
+  auto things =
+      CtlJson({"list-things-in-thing-group", "--thing-group-name", "site", "--recursive"});
   EXPECT_EQ(things["things"], nlohmann::json::array({"t"}));
   auto group = CtlJson({"describe-thing-group", "--thing-group-name", "floor"});
   EXPECT_EQ(group["thingGroupMetadata"]["rootToParentThingGroups"][0]["groupName"], "site");

@@ -24,10 +24,10 @@ TEST(MigrateTest, AppliesOnceThenReportsUpToDate) {
 
 TEST(MigrateTest, UnreachableDatabaseFailsClearly) {
   ASSERT_OK_AND_ASSIGN(
-      auto r, testing::Run({testing::BuildPath("tools/migrate/fleetcore-migrate"),
-                            "--migrations-dir", testing::MigrationsDir(),
-                            "--db-connect-timeout=500ms"},
-                           {{"FLEETCORE_DB_URL", "postgresql://x:pw@127.0.0.1:1/none"}}));
+      auto r,
+      testing::Run({testing::BuildPath("tools/migrate/fleetcore-migrate"), "--migrations-dir",
+                    testing::MigrationsDir(), "--db-connect-timeout=500ms"},
+                   {{"FLEETCORE_DB_URL", "postgresql://x:pw@127.0.0.1:1/none"}}));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("cannot connect to Postgres"));
 }

@@ -37,26 +37,16 @@ class PolicyFleetctlTest : public ::testing::Test {
     ASSERT_EQ(system(("mkdir -p " + dir_).c_str()), 0);
   }
 
-  testing::RunResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(), testing::BuildPath("tools/fleetctl/fleetctl"));
-    // Each service's endpoint comes from its own variable, as in a deployment.
-    auto r = testing::Run(args, {{"FLEETCORE_ADMIN_TOKEN", kToken},
-                                 {"FLEETCORE_REGISTRY_ENDPOINT", registry_.endpoint},
-                                 {"FLEETCORE_POLICY_ENDPOINT", policy_.endpoint}});
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : testing::RunResult{};
-  }
-  json CtlJson(std::vector<std::string> args) {
-    testing::RunResult r = Ctl(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out.empty() || r.exit_code != 0 ? json() : json::parse(r.out);
-  }
+  testing::RunResult Ctl(std::vector<std::string> args) { return ctl().Run(std::move(args)); }
+  json CtlJson(std::vector<std::string> args) { return ctl().Json(std::move(args)); }
   void ExpectFailure(std::vector<std::string> args, const std::string& code,
                      const std::string& message) {
-    testing::RunResult r = Ctl(args);
-    EXPECT_EQ(r.exit_code, 1) << r.out;
-    EXPECT_THAT(r.err, HasSubstr(code + ": ")) << r.err;
-    EXPECT_THAT(r.err, HasSubstr(message)) << r.err;
+    ctl().ExpectFailure(std::move(args), code, message);
+  }
+  // Each service's endpoint comes from its own variable, as in a deployment.
+  Fleetctl ctl() const {
+    return Fleetctl(kToken, {{"FLEETCORE_REGISTRY_ENDPOINT", registry_.endpoint},
+                             {"FLEETCORE_POLICY_ENDPOINT", policy_.endpoint}});
   }
   // file://PATH of a file holding `content`.
   std::string File(const std::string& name, const std::string& content) {

@@ -50,17 +50,10 @@ class CustomAuthorizerTest : public ::testing::Test {
     stub_ = pb::Policy::NewStub(channel);
   }
 
-  testing::RunResult Ctl(std::vector<std::string> args) {
-    args.insert(args.begin(),
-                {testing::BuildPath("tools/fleetctl/fleetctl"), "--endpoint", policy_.endpoint});
-    auto r = testing::Run(args, {{"FLEETCORE_ADMIN_TOKEN", kToken}});
-    EXPECT_TRUE(r.ok()) << r.status();
-    return r.ok() ? *r : testing::RunResult{};
-  }
-  json CtlJson(std::vector<std::string> args) {
-    testing::RunResult r = Ctl(args);
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out.empty() || r.exit_code != 0 ? json() : json::parse(r.out);
+  testing::RunResult Ctl(std::vector<std::string> args) { return ctl().Run(std::move(args)); }
+  json CtlJson(std::vector<std::string> args) { return ctl().Json(std::move(args)); }
+  Fleetctl ctl() const {
+    return Fleetctl(kToken, {{"FLEETCORE_POLICY_ENDPOINT", policy_.endpoint}});
   }
   void CreateAuthorizer(const std::string& name, const std::string& url) {
     CtlJson({"create-authorizer", "--authorizer-name", name, "--authorizer-function-arn", url,

@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/testing/test_database.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
 namespace fleetcore::e2e {
@@ -14,9 +16,8 @@ absl::StatusOr<RunningService> StartService(const std::string& binary,
   argv.insert(argv.end(), args.begin(), args.end());
   auto proc = testing::Subprocess::Start(std::move(argv), std::move(env));
   if (!proc.ok()) return proc.status();
-  auto line = (*proc)->WaitForLine([](absl::string_view l) {
-    return l.find("\"msg\":\"serving\"") != absl::string_view::npos;
-  });
+  auto line = (*proc)->WaitForLine(
+      [](absl::string_view l) { return l.find("\"msg\":\"serving\"") != absl::string_view::npos; });
   if (!line.ok()) return line.status();
   auto j = nlohmann::json::parse(*line);
   RunningService s;
@@ -25,6 +26,33 @@ absl::StatusOr<RunningService> StartService(const std::string& binary,
   s.metrics_port = j.at("metrics_port").get<int>();
   s.endpoint = absl::StrCat("127.0.0.1:", s.grpc_port);
   return s;
+}
+
+Fleetctl::Fleetctl(std::string admin_token, testing::EnvOverrides endpoints)
+    : env_(std::move(endpoints)) {
+  env_["FLEETCORE_ADMIN_TOKEN"] = std::move(admin_token);
+}
+
+testing::RunResult Fleetctl::Run(std::vector<std::string> args) const {
+  args.insert(args.begin(), testing::BuildPath("tools/fleetctl/fleetctl"));
+  absl::StatusOr<testing::RunResult> r = testing::Run(args, env_);
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : testing::RunResult{};
+}
+
+nlohmann::json Fleetctl::Json(std::vector<std::string> args) const {
+  testing::RunResult r = Run(args);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0 || r.out.empty()) return nlohmann::json();
+  return nlohmann::json::parse(r.out);
+}
+
+void Fleetctl::ExpectFailure(std::vector<std::string> args, const std::string& code,
+                             const std::string& message) const {
+  testing::RunResult r = Run(args);
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.err, ::testing::HasSubstr(code + ": ")) << r.err;
+  EXPECT_THAT(r.err, ::testing::HasSubstr(message)) << r.err;
 }
 
 }  // namespace fleetcore::e2e

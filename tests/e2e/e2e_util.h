@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/testing/subprocess.h"
+#include "nlohmann/json.hpp"
 
 namespace fleetcore::e2e {
 
@@ -23,5 +24,23 @@ struct RunningService {
 absl::StatusOr<RunningService> StartService(const std::string& binary,
                                             std::vector<std::string> args,
                                             testing::EnvOverrides env = {});
+
+// fleetctl as an operator runs it, with the admin token and the services' endpoints in its
+// environment (FLEETCORE_<SERVICE>_ENDPOINT), failing the test when it cannot run.
+class Fleetctl {
+ public:
+  Fleetctl(std::string admin_token, testing::EnvOverrides endpoints);
+
+  // The run's exit code and output.
+  testing::RunResult Run(std::vector<std::string> args) const;
+  // The JSON it printed; the test fails unless it exited 0.
+  nlohmann::json Json(std::vector<std::string> args) const;
+  // Expects exit status 1 with "<code>: " and `message` on stderr.
+  void ExpectFailure(std::vector<std::string> args, const std::string& code,
+                     const std::string& message) const;
+
+ private:
+  testing::EnvOverrides env_;
+};
 
 }  // namespace fleetcore::e2e
