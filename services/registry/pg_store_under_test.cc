@@ -1,8 +1,5 @@
-#include <condition_variable>
-#include <mutex>
-
-#include "common/db/pg_listener.h"
 #include "common/db/pg_pool.h"
+#include "common/testing/notify_collector.h"
 #include "common/testing/test_database.h"
 #include "gtest/gtest.h"
 #include "services/registry/caching_registry_store.h"
@@ -33,42 +30,22 @@ class PgStoreUnderTest final : public StoreUnderTest {
     store_ = std::make_unique<PgRegistryStore>(pool_.get());
     // The production arrangement: the cache in front of Postgres.
     cache_ = std::make_unique<CachingRegistryStore>(store_.get(), 1000);
-    auto listener = db::PgListener::Start(
-        db_->url(), {kRegistryChannel},
-        [this](absl::string_view, absl::string_view payload) {
-          std::optional<RegistryEvent> e = PgRegistryStore::ParseEvent(payload);
-          ASSERT_TRUE(e.has_value()) << payload;
-          cache_->Invalidate(e->thing);
-          std::lock_guard<std::mutex> lock(mu_);
-          events_.push_back(*std::move(e));
-          cv_.notify_all();
-        },
-        nullptr);
-    if (!listener.ok()) {
-      ADD_FAILURE() << listener.status();
-      return;
-    }
-    listener_ = std::move(*listener);
+    events_ = std::make_unique<testing::NotifyCollector<RegistryEvent>>(
+        db_->url(), kRegistryChannel, &PgRegistryStore::ParseEvent,
+        [this](const RegistryEvent& e) { cache_->Invalidate(e.thing); });
   }
 
   RegistryStore* store() override { return cache_.get(); }
 
-  std::vector<RegistryEvent> WaitForEvents(size_t n) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return events_.size() >= n; });
-    return events_;
-  }
+  std::vector<RegistryEvent> WaitForEvents(size_t n) override { return events_->WaitFor(n); }
 
  private:
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<db::PgPool> pool_;
   std::unique_ptr<PgRegistryStore> store_;
   std::unique_ptr<CachingRegistryStore> cache_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<RegistryEvent> events_;
-  // Last: stopped first, before what its callback uses goes away.
-  std::unique_ptr<db::PgListener> listener_;
+  // Last: stopped first, before the cache its callback uses goes away.
+  std::unique_ptr<testing::NotifyCollector<RegistryEvent>> events_;
 };
 
 }  // namespace
