@@ -103,6 +103,17 @@ absl::Status AddExtension(X509* cert, X509V3_CTX* ctx, int nid, const char* valu
   return ok == 1 ? absl::OkStatus() : Failed("X509_add_ext");
 }
 
+// Hands OpenSSL the passphrase in `u` (a std::string); an empty one fails the decryption.
+int PassphraseCallback(char* buf, int size, int, void* u) {
+  const std::string& pass = *static_cast<const std::string*>(u);
+  if (pass.empty() || static_cast<int>(pass.size()) > size) return -1;
+  std::memcpy(buf, pass.data(), pass.size());
+  return static_cast<int>(pass.size());
+}
+
+// Never prompts: for PEM objects that are never encrypted.
+int NoPassphrase(char*, int, int, void*) { return -1; }
+
 absl::StatusOr<Asn1Int> SerialFromHex(absl::string_view hex) {
   BIGNUM* raw = nullptr;
   std::string s(hex);
@@ -171,8 +182,8 @@ absl::StatusOr<PrivateKey> PrivateKey::ParsePem(absl::string_view pem,
                                                 absl::string_view passphrase) {
   Bio bio = MemBio(pem);
   std::string pass(passphrase);
-  EVP_PKEY* key =
-      PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, pass.empty() ? nullptr : pass.data());
+  // Our callback, never OpenSSL's default: that one would prompt on the terminal.
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, &PassphraseCallback, &pass);
   if (key == nullptr) {
     const std::string why = OpenSslError();
     const bool encrypted = absl::StrContains(pem, "ENCRYPTED");
@@ -249,7 +260,7 @@ Certificate::Certificate(X509* cert) : cert_(cert, X509_free) {}
 
 absl::StatusOr<Certificate> Certificate::ParsePem(absl::string_view pem) {
   Bio bio = MemBio(pem);
-  X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+  X509* cert = PEM_read_bio_X509(bio.get(), nullptr, &NoPassphrase, nullptr);
   if (cert == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("not a PEM certificate (-----BEGIN CERTIFICATE-----): ", OpenSslError()));
@@ -260,7 +271,7 @@ absl::StatusOr<Certificate> Certificate::ParsePem(absl::string_view pem) {
 absl::StatusOr<std::vector<Certificate>> Certificate::ParsePemChain(absl::string_view pem) {
   Bio bio = MemBio(pem);
   std::vector<Certificate> out;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, &NoPassphrase, nullptr)) {
     out.push_back(Certificate(cert));
   }
   ERR_clear_error();  // the end of the text reads as an error
@@ -328,7 +339,7 @@ CertificateRequest::CertificateRequest(X509_REQ* req) : req_(req, X509_REQ_free)
 
 absl::StatusOr<CertificateRequest> CertificateRequest::ParsePem(absl::string_view pem) {
   Bio bio = MemBio(pem);
-  X509_REQ* req = PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr);
+  X509_REQ* req = PEM_read_bio_X509_REQ(bio.get(), nullptr, &NoPassphrase, nullptr);
   if (req == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "not a PEM certificate request (-----BEGIN CERTIFICATE REQUEST-----): ", OpenSslError()));
