@@ -53,8 +53,6 @@ CREATE TABLE ca.certificates (
 );
 CREATE INDEX certificates_created_idx ON ca.certificates (created_at, id);
 CREATE INDEX certificates_ca_idx ON ca.certificates (ca_certificate_id, created_at, id);
-CREATE INDEX certificates_revoked_here_idx ON ca.certificates (revoked_at)
-  WHERE issued_here AND status = 'REVOKED';
 CREATE INDEX certificates_deactivate_idx ON ca.certificates (deactivate_at)
   WHERE deactivate_at IS NOT NULL;
 CREATE INDEX certificates_claim_idx ON ca.certificates (claim_expires_at)
@@ -98,6 +96,17 @@ CREATE TABLE ca.ownership_tokens (
   expires_at timestamptz NOT NULL
 );
 CREATE INDEX ownership_tokens_expires_idx ON ca.ownership_tokens (expires_at);
+
+-- Revocations of certificates fleetcore issued, kept after the certificate is deleted and
+-- until it would have expired anyway: the CRL lists them.
+CREATE TABLE ca.revocations (
+  issuer_id text COLLATE "C" NOT NULL,
+  serial text COLLATE "C" NOT NULL,
+  certificate_id text COLLATE "C" NOT NULL,
+  revoked_at timestamptz NOT NULL,
+  not_after timestamptz NOT NULL,
+  PRIMARY KEY (issuer_id, serial)
+);
 
 -- Every CRL of fleetcore's issuing CA; the newest is served.
 CREATE TABLE ca.crls (
