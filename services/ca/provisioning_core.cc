@@ -549,14 +549,17 @@ absl::StatusOr<ProvisioningResult> ProvisioningCore::RegisterThing(
     const std::map<std::string, std::string>& parameters, absl::string_view claim_certificate_id,
     absl::string_view client_id) {
   const std::string name(template_name);
+  // Devices name the template: only names that exist become metric labels.
+  std::string label = "(unknown)";
   auto fail = [&](absl::Status s) {
     certificates_->observer().Provisioned(
-        name, absl::IsUnavailable(s) || absl::IsInternal(s) ? "failed" : "rejected");
+        label, absl::IsUnavailable(s) || absl::IsInternal(s) ? "failed" : "rejected");
     return s;
   };
   if (absl::Status s = ValidateTemplateName(name); !s.ok()) return fail(TemplateNotFound(name));
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<TemplateRecord> t, store_->GetTemplate(name));
   if (!t.has_value()) return fail(TemplateNotFound(name));
+  label = name;
   if (!t->enabled) {
     return fail(Rejected(absl::StatusCode::kFailedPrecondition, 400, "InvalidRequest",
                          absl::StrCat("provisioning template ", Q(name), " is disabled")));
@@ -628,7 +631,7 @@ absl::StatusOr<ProvisioningResult> ProvisioningCore::RegisterThing(
     saga.Undo();
     return fail(committed);
   }
-  certificates_->observer().Provisioned(name, "success");
+  certificates_->observer().Provisioned(label, "success");
   return ProvisioningResult{plan->thing.has_value() ? plan->thing->thing_name : "",
                             plan->device_configuration};
 }
