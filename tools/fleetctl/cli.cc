@@ -1,5 +1,10 @@
 #include "tools/fleetctl/cli.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -48,8 +53,8 @@ absl::StatusOr<nlohmann::json> FieldValue(const gp::FieldDescriptor& f, absl::st
   if (IsStructured(f)) {
     auto parsed = nlohmann::json::parse(raw, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--", flag, ": expected JSON (inline or file://PATH), got '", raw, "'"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--", flag, ": expected JSON (inline or file://PATH), got '", raw, "'"));
     }
     return parsed;
   }
@@ -111,10 +116,14 @@ std::string TypeName(const gp::FieldDescriptor& f) {
 
 std::string KebabFromCamel(absl::string_view camel) {
   std::string out;
+  // A run of capitals is one word: "RegisterCACertificate" -> "register-ca-certificate".
   for (size_t i = 0; i < camel.size(); ++i) {
     const char c = camel[i];
     if (absl::ascii_isupper(c)) {
-      if (i > 0) out.push_back('-');
+      const bool after_lower = i > 0 && !absl::ascii_isupper(camel[i - 1]);
+      const bool ends_run = i > 0 && absl::ascii_isupper(camel[i - 1]) && i + 1 < camel.size() &&
+                            absl::ascii_islower(camel[i + 1]);
+      if (after_lower || ends_run) out.push_back('-');
       out.push_back(absl::ascii_tolower(c));
     } else {
       out.push_back(c);
@@ -143,8 +152,7 @@ std::vector<Verb> AllVerbs(const std::vector<ServiceEntry>& services) {
 }
 
 absl::StatusOr<std::string> RequestJson(const gp::Descriptor& request,
-                                        const std::vector<std::string>& args,
-                                        bool* no_paginate) {
+                                        const std::vector<std::string>& args, bool* no_paginate) {
   nlohmann::json body = nlohmann::json::object();
   nlohmann::json flags = nlohmann::json::object();
   *no_paginate = false;
@@ -222,7 +230,102 @@ std::string VerbHelp(const Verb& verb) {
     absl::StrAppend(&out, "  --", KebabFromSnake(f.name()), "  ", TypeName(f), "\n");
   }
   absl::StrAppend(&out, "  --cli-input-json  JSON of the whole request (or file://PATH)\n");
+  if (verb.method->output_type()->FindFieldByName("certificate_pem") != nullptr) {
+    absl::StrAppend(&out,
+                    "  --certificate-pem-outfile PATH  write the certificate there\n"
+                    "  --public-key-outfile PATH       write the public key there\n"
+                    "  --private-key-outfile PATH      write the private key there (mode 0600; "
+                    "not printed then)\n");
+  }
   return out;
+}
+
+absl::StatusOr<OutFiles> TakeOutFiles(std::vector<std::string>* args) {
+  OutFiles files;
+  std::vector<std::string> rest;
+  const std::pair<const char*, std::string*> options[] = {
+      {"--certificate-pem-outfile", &files.certificate_pem},
+      {"--public-key-outfile", &files.public_key},
+      {"--private-key-outfile", &files.private_key}};
+  for (size_t i = 0; i < args->size(); ++i) {
+    const std::string& a = (*args)[i];
+    bool taken = false;
+    for (const auto& [name, target] : options) {
+      if (a == name) {
+        if (i + 1 >= args->size()) {
+          return absl::InvalidArgumentError(absl::StrCat(name, " needs a file name"));
+        }
+        *target = (*args)[++i];
+        taken = true;
+      } else if (absl::StartsWith(a, absl::StrCat(name, "="))) {
+        *target = a.substr(strlen(name) + 1);
+        taken = true;
+      }
+    }
+    if (!taken) rest.push_back(a);
+  }
+  if (!files.private_key.empty() && access(files.private_key.c_str(), F_OK) == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        files.private_key, " exists: a private key is never overwritten; remove it first"));
+  }
+  *args = std::move(rest);
+  return files;
+}
+
+namespace {
+
+absl::Status WriteFile(const std::string& path, const std::string& data, mode_t mode,
+                       bool exclusive) {
+  const int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (exclusive ? O_EXCL : O_TRUNC);
+  const int fd = open(path.c_str(), flags, mode);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "cannot write ", path, ": ", std::strerror(errno),
+        errno == EEXIST ? " (a private key is never overwritten; remove the file first)" : ""));
+  }
+  const ssize_t n = write(fd, data.data(), data.size());
+  const bool ok = n == static_cast<ssize_t>(data.size());
+  close(fd);
+  if (!ok) return absl::FailedPreconditionError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
+
+std::string StringAt(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+}
+
+}  // namespace
+
+absl::Status WriteOutFiles(const OutFiles& files, nlohmann::json* out) {
+  if (files.empty()) return absl::OkStatus();
+  nlohmann::json* pair = out->contains("keyPair") ? &(*out)["keyPair"] : nullptr;
+  const std::string cert = StringAt(*out, "certificatePem");
+  const std::string pub = pair != nullptr ? StringAt(*pair, "publicKey") : "";
+  std::string priv = pair != nullptr ? StringAt(*pair, "privateKey") : "";
+  if (priv.empty()) priv = StringAt(*out, "privateKey");
+  auto need = [](const std::string& path, const std::string& value, const char* what) {
+    return !path.empty() && value.empty()
+               ? absl::InvalidArgumentError(absl::StrCat("this command's answer has no ", what))
+               : absl::OkStatus();
+  };
+  if (absl::Status s = need(files.certificate_pem, cert, "certificatePem"); !s.ok()) return s;
+  if (absl::Status s = need(files.public_key, pub, "public key"); !s.ok()) return s;
+  if (absl::Status s = need(files.private_key, priv, "private key"); !s.ok()) return s;
+  if (!files.private_key.empty()) {
+    if (absl::Status s = WriteFile(files.private_key, priv, 0600, /*exclusive=*/true); !s.ok()) {
+      return s;
+    }
+    const std::string note = absl::StrCat("(written to ", files.private_key, ")");
+    if (pair != nullptr && pair->contains("privateKey")) (*pair)["privateKey"] = note;
+    if (out->contains("privateKey")) (*out)["privateKey"] = note;
+  }
+  if (!files.certificate_pem.empty()) {
+    if (absl::Status s = WriteFile(files.certificate_pem, cert, 0644, false); !s.ok()) return s;
+  }
+  if (!files.public_key.empty()) {
+    if (absl::Status s = WriteFile(files.public_key, pub, 0644, false); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace fleetcore::fleetctl

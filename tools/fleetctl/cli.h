@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "google/protobuf/descriptor.h"
+#include "nlohmann/json.hpp"
 
 namespace fleetcore::fleetctl {
 
@@ -38,10 +39,30 @@ std::vector<Verb> AllVerbs(const std::vector<ServiceEntry>& services);
 // Builds the request's JSON from the verb's arguments (everything after the verb).
 // INVALID_ARGUMENT names the flag and what it expected.
 absl::StatusOr<std::string> RequestJson(const google::protobuf::Descriptor& request,
-                                        const std::vector<std::string>& args,
-                                        bool* no_paginate);
+                                        const std::vector<std::string>& args, bool* no_paginate);
 
 // The fields of a request as help text.
 std::string VerbHelp(const Verb& verb);
+
+// Like the AWS CLI's create-keys-and-certificate: where to write the certificate and keys of
+// a response (--certificate-pem-outfile, --public-key-outfile, --private-key-outfile).
+struct OutFiles {
+  std::string certificate_pem;
+  std::string public_key;
+  std::string private_key;
+  bool empty() const {
+    return certificate_pem.empty() && public_key.empty() && private_key.empty();
+  }
+};
+
+// Removes the three options (--opt PATH or --opt=PATH) from `args`. Refuses a private-key
+// file that exists already, before anything is asked of the service.
+absl::StatusOr<OutFiles> TakeOutFiles(std::vector<std::string>* args);
+
+// Writes certificatePem, keyPair.publicKey and keyPair.privateKey (or privateKey) of the
+// response `out` to the files asked for: the private key with mode 0600, created anew (an
+// existing file is not overwritten). A written private key is replaced in `out` by a note,
+// so it is not also printed.
+absl::Status WriteOutFiles(const OutFiles& files, nlohmann::json* out);
 
 }  // namespace fleetcore::fleetctl

@@ -23,6 +23,10 @@ nlohmann::json Parse(const google::protobuf::Descriptor& d, std::vector<std::str
 TEST(KebabTest, MirrorsAwsCliNames) {
   EXPECT_EQ(KebabFromCamel("CreateThing"), "create-thing");
   EXPECT_EQ(KebabFromCamel("ListThingsInThingGroup"), "list-things-in-thing-group");
+  EXPECT_EQ(KebabFromCamel("RegisterCACertificate"), "register-ca-certificate");
+  EXPECT_EQ(KebabFromCamel("ListCertificatesByCA"), "list-certificates-by-ca");
+  EXPECT_EQ(KebabFromCamel("RegisterCertificateWithoutCA"), "register-certificate-without-ca");
+  EXPECT_EQ(KebabFromCamel("GetCrl"), "get-crl");
   EXPECT_EQ(KebabFromSnake("attribute_payload"), "attribute-payload");
 }
 
@@ -51,10 +55,10 @@ TEST(RequestJsonTest, FileValuesAndCliInputJson) {
 
 TEST(RequestJsonTest, ClearErrors) {
   bool np;
-  EXPECT_THAT(std::string(RequestJson(*pb::CreateThingRequest::descriptor(), {"--thing"}, &np)
-                              .status()
-                              .message()),
-              HasSubstr("unknown option --thing"));
+  EXPECT_THAT(
+      std::string(
+          RequestJson(*pb::CreateThingRequest::descriptor(), {"--thing"}, &np).status().message()),
+      HasSubstr("unknown option --thing"));
   EXPECT_THAT(std::string(RequestJson(*pb::UpdateThingRequest::descriptor(),
                                       {"--expected-version", "x"}, &np)
                               .status()
@@ -65,8 +69,7 @@ TEST(RequestJsonTest, ClearErrors) {
                               .status()
                               .message()),
               HasSubstr("expected JSON"));
-  EXPECT_THAT(std::string(RequestJson(*pb::CreateThingRequest::descriptor(),
-                                      {"--thing-name"}, &np)
+  EXPECT_THAT(std::string(RequestJson(*pb::CreateThingRequest::descriptor(), {"--thing-name"}, &np)
                               .status()
                               .message()),
               HasSubstr("needs a value"));

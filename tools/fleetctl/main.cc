@@ -27,8 +27,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/grpc/runtime.h"
 #include "common/grpc/client.h"
+#include "common/grpc/runtime.h"
+#include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
 #include "google/protobuf/dynamic_message.h"
@@ -38,6 +39,7 @@
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "tools/fleetctl/cli.h"
+#include "tools/fleetctl/provision_bulk.h"
 
 namespace fleetcore::fleetctl {
 namespace {
@@ -61,8 +63,10 @@ std::vector<ServiceEntry> Services() {
   return {
       {registry::v1::CreateThingRequest::descriptor()->file()->FindServiceByName("Registry"),
        "registry", "127.0.0.1:50051"},
-      {policy::v1::CreatePolicyRequest::descriptor()->file()->FindServiceByName("Policy"),
-       "policy", "127.0.0.1:50052"},
+      {policy::v1::CreatePolicyRequest::descriptor()->file()->FindServiceByName("Policy"), "policy",
+       "127.0.0.1:50052"},
+      {ca::v1::CreateKeysAndCertificateRequest::descriptor()->file()->FindServiceByName("Ca"), "ca",
+       "127.0.0.1:50053"},
   };
 }
 
@@ -73,6 +77,7 @@ int Usage(const std::vector<Verb>& verbs, std::ostream& out) {
   for (const Verb& v : verbs) {
     out << "  " << v.name << "  (" << v.service->short_name << ")\n";
   }
+  out << "  provision-bulk  (ca; many devices from one template, credentials to a folder)\n";
   return &out == &std::cout ? 0 : 2;
 }
 
@@ -135,11 +140,11 @@ nlohmann::json ToJson(const gp::Message& msg) {
       out[f.json_name()] = list;
     } else if (f.has_presence() ? r.HasField(msg, &f) : true) {
       nlohmann::json v = ScalarToJson(msg, r, f, 0);
-      const bool is_default = !f.has_presence() &&
-                              ((v.is_string() && v.get<std::string>().empty()) ||
-                               (v.is_number() && v == 0) || (v.is_boolean() && !v.get<bool>()) ||
-                               (f.cpp_type() == gp::FieldDescriptor::CPPTYPE_ENUM &&
-                                r.GetEnumValue(msg, &f) == 0));
+      const bool is_default =
+          !f.has_presence() &&
+          ((v.is_string() && v.get<std::string>().empty()) || (v.is_number() && v == 0) ||
+           (v.is_boolean() && !v.get<bool>()) ||
+           (f.cpp_type() == gp::FieldDescriptor::CPPTYPE_ENUM && r.GetEnumValue(msg, &f) == 0));
       if (!is_default) out[f.json_name()] = v;
     }
   }
@@ -159,13 +164,13 @@ absl::StatusOr<std::string> RawCall(const grpc_util::ServiceChannel& channel,
                  [&](grpc::Status s) { done.set_value(std::move(s)); });
   grpc::Status status = done.get_future().get();
   if (!status.ok()) {
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
-                        status.error_message());
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), status.error_message());
   }
   std::vector<grpc::Slice> slices;
   (void)resp.Dump(&slices);
   std::string out;
-  for (const grpc::Slice& s : slices) out.append(reinterpret_cast<const char*>(s.begin()), s.size());
+  for (const grpc::Slice& s : slices)
+    out.append(reinterpret_cast<const char*>(s.begin()), s.size());
   return out;
 }
 
@@ -256,6 +261,24 @@ int Run(int argc, char** argv) {
   if (!rest.empty() && rest[0] == "health-check") {
     return HealthCheck(g);
   }
+  if (!rest.empty() && rest[0] == "provision-bulk") {
+    std::vector<std::string> args(rest.begin() + 1, rest.end());
+    if (!args.empty() && (args[0] == "help" || args[0] == "--help")) {
+      std::cout << ProvisionBulkHelp();
+      return 0;
+    }
+    std::string endpoint = g.endpoint;
+    if (endpoint.empty()) endpoint = Env("FLEETCORE_CA_ENDPOINT");
+    if (endpoint.empty()) endpoint = Env("FLEETCORE_ENDPOINT");
+    if (endpoint.empty()) endpoint = "127.0.0.1:50053";
+    auto channel = grpc_util::ServiceChannel::Create(
+        {.target = endpoint, .tls_ca_file = g.tls_ca, .token = g.token, .timeout = g.timeout});
+    if (!channel.ok()) {
+      std::cerr << "fleetctl: " << channel.status().message() << "\n";
+      return 2;
+    }
+    return ProvisionBulk(*channel, args);
+  }
   if (rest.empty() || rest[0] == "help" || rest[0] == "--help" || rest[0] == "-h") {
     return Usage(verbs, rest.empty() ? std::cerr : std::cout);
   }
@@ -273,6 +296,11 @@ int Run(int argc, char** argv) {
     return 0;
   }
 
+  absl::StatusOr<OutFiles> out_files = TakeOutFiles(&args);
+  if (!out_files.ok()) {
+    std::cerr << "fleetctl " << verb->name << ": " << out_files.status().message() << "\n";
+    return absl::IsInvalidArgument(out_files.status()) ? 2 : 1;
+  }
   bool no_paginate = false;
   absl::StatusOr<std::string> json = RequestJson(*verb->method->input_type(), args, &no_paginate);
   if (!json.ok()) {
@@ -289,8 +317,9 @@ int Run(int argc, char** argv) {
 
   std::string endpoint = g.endpoint;
   if (endpoint.empty()) {
-    endpoint = Env(absl::StrCat("FLEETCORE_", absl::AsciiStrToUpper(verb->service->short_name),
-                                "_ENDPOINT").c_str());
+    endpoint = Env(
+        absl::StrCat("FLEETCORE_", absl::AsciiStrToUpper(verb->service->short_name), "_ENDPOINT")
+            .c_str());
   }
   if (endpoint.empty()) endpoint = Env("FLEETCORE_ENDPOINT");
   if (endpoint.empty()) endpoint = verb->service->default_endpoint;
@@ -315,8 +344,8 @@ int Run(int argc, char** argv) {
   for (int page = 0; page < 100000; ++page) {
     std::unique_ptr<gp::Message> part(factory.GetPrototype(out_type)->New());
     if (absl::Status s = Call(*channel, *verb, *request, part.get()); !s.ok()) {
-      std::cerr << "fleetctl: " << verb->name << " failed: "
-                << absl::StatusCodeToString(s.code()) << ": " << s.message() << "\n";
+      std::cerr << "fleetctl: " << verb->name << " failed: " << absl::StatusCodeToString(s.code())
+                << ": " << s.message() << "\n";
       return 1;
     }
     response->MergeFrom(*part);
@@ -327,6 +356,10 @@ int Run(int argc, char** argv) {
   }
   if (paginate) response->GetReflection()->ClearField(response.get(), resp_token);
   nlohmann::json out = ToJson(*response);
+  if (absl::Status s = WriteOutFiles(*out_files, &out); !s.ok()) {
+    std::cerr << "fleetctl " << verb->name << ": " << s.message() << "\n";
+    return 1;
+  }
   if (!out.empty()) {
     std::cout << out.dump(4) << "\n";
   }
