@@ -55,8 +55,8 @@ TEST(KeysTest, VerifiesAnRsaSignatureAndRejectsTampering) {
 }
 
 TEST(KeysTest, VerifiesAnEcdsaSignature) {
-  Signed s = SignWithOpenssl("ec", {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"},
-                             "token");
+  Signed s =
+      SignWithOpenssl("ec", {"-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"}, "token");
   ASSERT_OK_AND_ASSIGN(PublicKey key, ParsePublicKeyPem(s.public_pem));
   EXPECT_EQ(key.type(), "EC");
   EXPECT_EQ(key.bits(), 256);
@@ -65,8 +65,7 @@ TEST(KeysTest, VerifiesAnEcdsaSignature) {
 }
 
 TEST(KeysTest, RejectsWhatIsNotAPublicKey) {
-  EXPECT_THAT(ParsePublicKeyPem("hello"),
-              testing::StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(ParsePublicKeyPem("hello"), testing::StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ParsePublicKeyPem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"),
               testing::StatusIs(absl::StatusCode::kInvalidArgument));
 }

@@ -15,6 +15,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/tls/ec_der.h"
 
 namespace fleetcore::tls {
 namespace {
@@ -200,6 +201,15 @@ absl::StatusOr<PrivateKey> PrivateKey::ParsePem(absl::string_view pem,
 }
 
 absl::StatusOr<std::string> PrivateKey::ToPem(absl::string_view passphrase) const {
+  if (passphrase.empty()) {
+    if (std::optional<internal::EcPublic> pub = internal::GetEcPublic(key_.get())) {
+      if (std::optional<std::string> der = internal::EcPkcs8Der(key_.get(), *pub)) {
+        std::string pem = DerToPem(*der, "PRIVATE KEY");
+        OPENSSL_cleanse(der->data(), der->size());
+        return pem;
+      }
+    }
+  }
   Bio bio(BIO_new(BIO_s_mem()));
   std::string pass(passphrase);
   const int ok = pass.empty() ? PEM_write_bio_PKCS8PrivateKey(bio.get(), key_.get(), nullptr,
@@ -217,6 +227,9 @@ PublicKey PrivateKey::public_key() const {
 }
 
 absl::StatusOr<std::string> PublicKeyPem(const PublicKey& key) {
+  if (std::optional<internal::EcPublic> pub = internal::GetEcPublic(key.get())) {
+    return DerToPem(internal::EcSpkiDer(*pub), "PUBLIC KEY");
+  }
   Bio bio(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_PUBKEY(bio.get(), key.get()) != 1) return Failed("PEM_write_bio_PUBKEY");
   return BioString(bio.get());
@@ -319,7 +332,17 @@ absl::Time Certificate::not_after() const { return FromAsn1(X509_get0_notAfter(c
 bool Certificate::is_ca() const { return X509_check_ca(cert_.get()) > 0; }
 
 PublicKey Certificate::public_key() const {
-  return PublicKey(X509_get_pubkey(cert_.get()));  // a new reference
+  if (EVP_PKEY* key = X509_get_pubkey(cert_.get())) return PublicKey(key);  // a new reference
+  // Issued here, its key was set from its encoding without a decoded copy (ec_der.h):
+  // decode it now.
+  ERR_clear_error();
+  unsigned char* der = nullptr;
+  const int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert_.get()), &der);
+  const unsigned char* p = der;
+  EVP_PKEY* key = len > 0 ? d2i_PUBKEY(nullptr, &p, len) : nullptr;
+  OPENSSL_free(der);
+  ERR_clear_error();
+  return PublicKey(key);
 }
 
 bool Certificate::SignedBy(const Certificate& issuer) const {
@@ -327,7 +350,9 @@ bool Certificate::SignedBy(const Certificate& issuer) const {
       0) {
     return false;
   }
-  EVP_PKEY* key = X509_get0_pubkey(issuer.cert_.get());
+  EVP_PKEY* cached = X509_get0_pubkey(issuer.cert_.get());
+  const PublicKey decoded = cached != nullptr ? PublicKey(nullptr) : issuer.public_key();
+  EVP_PKEY* key = cached != nullptr ? cached : decoded.get();
   const bool ok = key != nullptr && X509_verify(cert_.get(), key) == 1;
   ERR_clear_error();
   return ok;
@@ -362,6 +387,20 @@ PublicKey CertificateRequest::public_key() const {
   return PublicKey(X509_REQ_get_pubkey(req_.get()));
 }
 
+absl::StatusOr<std::string> CreateCsrPem(const PrivateKey& key, const Name& subject) {
+  std::unique_ptr<X509_REQ, Deleter<X509_REQ, X509_REQ_free>> req(X509_REQ_new());
+  absl::StatusOr<XName> name = ToX509Name(subject);
+  if (!name.ok()) return name.status();
+  if (X509_REQ_set_subject_name(req.get(), name->get()) != 1 ||
+      X509_REQ_set_pubkey(req.get(), key.get()) != 1 ||
+      X509_REQ_sign(req.get(), key.get(), DigestFor(key.get())) <= 0) {
+    return Failed("X509_REQ_sign");
+  }
+  Bio bio(BIO_new(BIO_s_mem()));
+  if (PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1) return Failed("PEM_write_bio_X509_REQ");
+  return BioString(bio.get());
+}
+
 // ---- issuing
 
 absl::StatusOr<Certificate> Issue(const PublicKey& subject_key, const IssueOptions& options,
@@ -384,7 +423,11 @@ absl::StatusOr<Certificate> Issue(const PublicKey& subject_key, const IssueOptio
   X509_set_subject_name(cert.get(), subject->get());
   X509_set_issuer_name(cert.get(),
                        issuer != nullptr ? X509_get_subject_name(issuer->get()) : subject->get());
-  X509_set_pubkey(cert.get(), subject_key.get());
+  std::optional<internal::EcPublic> ec = internal::GetEcPublic(subject_key.get());
+  if (!(ec.has_value() && internal::SetEcSubjectKey(cert.get(), *ec)) &&
+      X509_set_pubkey(cert.get(), subject_key.get()) != 1) {
+    return Failed("X509_set_pubkey");
+  }
 
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
@@ -409,13 +452,7 @@ absl::StatusOr<Certificate> Issue(const PublicKey& subject_key, const IssueOptio
   if (X509_sign(cert.get(), issuer_key.get(), DigestFor(issuer_key.get())) <= 0) {
     return Failed("X509_sign");
   }
-  // Round-tripped through DER: the certificate as a verifier will see it.
-  unsigned char* der = nullptr;
-  const int len = i2d_X509(cert.get(), &der);
-  if (len < 0) return Failed("i2d_X509");
-  std::string encoded(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return Certificate::ParseDer(encoded);
+  return Certificate(cert.release());
 }
 
 absl::StatusOr<std::string> MakeCrl(const Certificate& issuer, const PrivateKey& issuer_key,

@@ -64,6 +64,8 @@ struct Name {
   std::string ToString() const;
 };
 
+struct IssueOptions;
+
 class Certificate {
  public:
   // The first certificate of a PEM text.
@@ -88,6 +90,8 @@ class Certificate {
   X509* get() const { return cert_.get(); }
 
  private:
+  friend absl::StatusOr<Certificate> Issue(const PublicKey&, const IssueOptions&,
+                                           const Certificate*, const PrivateKey&);
   explicit Certificate(X509* cert);
   std::shared_ptr<X509> cert_;
 };
@@ -103,6 +107,10 @@ class CertificateRequest {
   explicit CertificateRequest(X509_REQ* req);
   std::shared_ptr<X509_REQ> req_;
 };
+
+// A PEM certificate request for `key` with `subject`, self-signed with SHA-256 (what a
+// device or fleetctl sends to CreateCertificateFromCsr).
+absl::StatusOr<std::string> CreateCsrPem(const PrivateKey& key, const Name& subject);
 
 struct IssueOptions {
   Name subject;

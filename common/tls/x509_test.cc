@@ -130,6 +130,19 @@ TEST(X509Test, PrivateKeysRoundTripWithAndWithoutPassphrase) {
   EXPECT_THAT(PrivateKey::ParsePem("garbage"), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
+TEST(X509Test, EcKeyEncodingsMatchOpenssl) {
+  // The EC fast paths (ec_der.h) against openssl's own encodings of the same key.
+  for (KeyType type : {KeyType::kEcP256, KeyType::kEcP384}) {
+    ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::Generate(type));
+    ASSERT_OK_AND_ASSIGN(std::string private_pem, key.ToPem());
+    ASSERT_OK_AND_ASSIGN(std::string public_pem, PublicKeyPem(key.public_key()));
+    const std::string file = WriteTemp("ec.key", private_pem);
+    EXPECT_THAT(Openssl({"pkey", "-in", file, "-check", "-noout"}), HasSubstr("valid"));
+    EXPECT_EQ(Openssl({"pkey", "-in", file, "-pubout"}), public_pem);
+    EXPECT_EQ(Openssl({"pkey", "-in", file}), private_pem);  // openssl writes PKCS#8 too
+  }
+}
+
 TEST(X509Test, RequestsMadeByOpensslParseAndBadOnesAreRefused) {
   const std::string key_file = WriteTemp("csr.key", "");
   Openssl({"ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key_file});
@@ -146,6 +159,15 @@ TEST(X509Test, RequestsMadeByOpensslParseAndBadOnesAreRefused) {
   EXPECT_THAT(CertificateRequest::ParsePem(tampered), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(CertificateRequest::ParsePem("nope"),
               StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("CERTIFICATE REQUEST")));
+}
+
+TEST(X509Test, CreatedRequestsVerifyWithOpenssl) {
+  ASSERT_OK_AND_ASSIGN(PrivateKey key, PrivateKey::Generate(KeyType::kEcP256));
+  ASSERT_OK_AND_ASSIGN(std::string csr, CreateCsrPem(key, {{{"O", "Acme"}, {"CN", "dev-3"}}}));
+  ASSERT_OK_AND_ASSIGN(CertificateRequest req, CertificateRequest::ParsePem(csr));
+  EXPECT_EQ(req.subject().Get("CN"), "dev-3");
+  EXPECT_THAT(Openssl({"req", "-verify", "-noout", "-in", WriteTemp("made.csr", csr)}),
+              HasSubstr("verify OK"));
 }
 
 TEST(X509Test, DeviceKeyAllowlist) {
