@@ -1,8 +1,5 @@
 #include "services/ca/ca_test_util.h"
 
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-
 #include <cstdlib>
 #include <iostream>
 
@@ -56,25 +53,7 @@ std::unique_ptr<IssuingCa> MakeIssuingCa(absl::Time now) {
 }
 
 std::string MakeCsr(const tls::PrivateKey& key, const tls::Name& subject) {
-  X509_REQ* req = X509_REQ_new();
-  X509_NAME* name = X509_NAME_new();
-  for (const auto& [k, v] : subject.entries) {
-    X509_NAME_add_entry_by_txt(name, k.c_str(), MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>(v.data()),
-                               static_cast<int>(v.size()), -1, 0);
-  }
-  X509_REQ_set_subject_name(req, name);
-  X509_NAME_free(name);
-  X509_REQ_set_pubkey(req, key.get());
-  X509_REQ_sign(req, key.get(), EVP_sha256());
-  BIO* bio = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509_REQ(bio, req);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string out(data, static_cast<size_t>(n));
-  BIO_free(bio);
-  X509_REQ_free(req);
-  return out;
+  return Must(tls::CreateCsrPem(key, subject), "CSR");
 }
 
 }  // namespace fleetcore::ca::testing

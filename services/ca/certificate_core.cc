@@ -166,11 +166,9 @@ absl::Status CertificateCore::Store(const CertificateRecord& cert,
       }
       return s;
     }
-    FLEETCORE_RETURN_IF_ERROR(also(tx));
-    tx.Publish({.type = "certificate.created",
-                .certificate = cert.id,
-                .status = std::string(StatusName(cert.status))});
-    return absl::OkStatus();
+    // No event: nothing caches what does not exist yet, and a NOTIFY per certificate would
+    // serialize every issuance on Postgres's notify lock at commit.
+    return also(tx);
   });
 }
 
@@ -475,11 +473,7 @@ absl::StatusOr<RotationResult> CertificateCore::RotateCertificate(absl::string_v
       } else {
         o->deactivate_at = result.old_deactivation;
       }
-      FLEETCORE_RETURN_IF_ERROR(tx.UpdateCertificate(*o));
-      tx.Publish({.type = "certificate.created",
-                  .certificate = result.issued.record.id,
-                  .status = "ACTIVE"});
-      return absl::OkStatus();
+      return tx.UpdateCertificate(*o);
     });
   }
   if (!s.ok()) {

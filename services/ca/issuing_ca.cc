@@ -102,7 +102,14 @@ absl::StatusOr<std::unique_ptr<IssuingCa>> Load(const std::string& cert_file,
 }  // namespace
 
 IssuingCa::IssuingCa(tls::PrivateKey key, tls::Certificate cert)
-    : key_(std::move(key)), cert_(std::move(cert)), id_(cert_.Id()), pem_(cert_.Pem()) {}
+    : key_(std::move(key)), cert_(std::move(cert)), id_(cert_.Id()), pem_(cert_.Pem()) {
+  // Parsed once from its encoding, so its public key is decoded once (a certificate fresh
+  // from tls::Issue decodes it on every verification).
+  if (absl::StatusOr<tls::Certificate> parsed = tls::Certificate::ParseDer(cert_.Der());
+      parsed.ok()) {
+    cert_ = *std::move(parsed);
+  }
+}
 
 absl::StatusOr<std::unique_ptr<IssuingCa>> IssuingCa::LoadOrCreate(const IssuingCaOptions& o,
                                                                    absl::Time now) {

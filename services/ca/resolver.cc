@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status/status_macros.h"
+#include "common/tls/x509.h"
 #include "nlohmann/json.hpp"
 
 namespace fleetcore::ca {
@@ -75,25 +76,27 @@ PeerEventOut PeerResolver::RegisteredEvent(const CertificateRecord& c) const {
 
 absl::StatusOr<PeerAnswer> PeerResolver::Resolve(const std::vector<std::string>& chain_der) {
   if (chain_der.empty()) return Refused(PeerResult::kBadCertificate, "no client certificate");
-  absl::StatusOr<tls::Certificate> leaf = tls::Certificate::ParseDer(chain_der[0]);
-  if (!leaf.ok()) {
-    return Refused(
-        PeerResult::kBadCertificate,
-        absl::StrCat("the client certificate does not parse: ", leaf.status().message()));
-  }
-  const std::string id = leaf->Id();
+  // The id is the hash of the encoding: the cache answers before any parsing (which costs
+  // ~90 µs of OpenSSL 3.0's decoders).
+  const std::string id = tls::Sha256Hex(chain_der[0]);
   const absl::Time now = clock_->Now();
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(id);
     if (it != cache_.end()) {
-      if (now < it->second.expires && now <= leaf->not_after()) {
+      if (now < it->second.expires && now <= it->second.not_after) {
         PeerAnswer a = it->second.answer;
         a.from_cache = true;
         return a;
       }
       cache_.erase(it);
     }
+  }
+  absl::StatusOr<tls::Certificate> leaf = tls::Certificate::ParseDer(chain_der[0]);
+  if (!leaf.ok()) {
+    return Refused(
+        PeerResult::kBadCertificate,
+        absl::StrCat("the client certificate does not parse: ", leaf.status().message()));
   }
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<CertificateRecord> known, store_->GetCertificate(id));
   if (known.has_value()) return Known(*known, *leaf);
@@ -155,7 +158,9 @@ absl::StatusOr<PeerAnswer> PeerResolver::Known(const CertificateRecord& c,
   FLEETCORE_ASSIGN_OR_RETURN(a.things, peers_->ThingsOfPrincipal(certificates_->arns().Cert(c.id)));
   if (cache_entries_ > 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (cache_.insert_or_assign(c.id, Entry{a, now + cache_ttl_}).second) order_.push_back(c.id);
+    if (cache_.insert_or_assign(c.id, Entry{a, now + cache_ttl_, c.not_after}).second) {
+      order_.push_back(c.id);
+    }
     while (cache_.size() > cache_entries_ && !order_.empty()) {
       cache_.erase(order_.front());
       order_.pop_front();

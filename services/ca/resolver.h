@@ -92,7 +92,8 @@ class PeerResolver {
 
   struct Entry {
     PeerAnswer answer;
-    absl::Time expires;
+    absl::Time expires;    // the cache's own limit
+    absl::Time not_after;  // the certificate's
   };
   std::mutex mu_;
   absl::flat_hash_map<std::string, Entry> cache_;
