@@ -4,6 +4,10 @@
 //   fleetcore-bench registry-describe --endpoint H:P --things 10000 --concurrency 16
 //       [--rate 5000] --duration 10s
 //   fleetcore-bench registry-create --endpoint H:P --concurrency 16 --duration 10s
+//   fleetcore-bench ca-keys --endpoint H:P --concurrency 8     CreateKeysAndCertificate
+//   fleetcore-bench ca-csr --endpoint H:P --concurrency 8      CreateCertificateFromCsr
+//   fleetcore-bench ca-resolve --endpoint H:P [--rate 1000]    ResolvePeer of one known
+//                                                               ACTIVE certificate
 //
 // `concurrency` calls stay in flight (16 concurrent callers), as fast as answers come or at
 // --rate calls per second (see load.h). Prints one JSON object: calls, errors, calls per
@@ -16,11 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/grpc/runtime.h"
 #include "common/grpc/client.h"
+#include "common/grpc/runtime.h"
+#include "common/tls/x509.h"
+#include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
@@ -30,6 +37,7 @@ namespace fleetcore::bench {
 namespace {
 
 namespace pb = ::fleetcore::registry::v1;
+namespace capb = ::fleetcore::ca::v1;
 
 struct Options {
   std::string scenario;
@@ -106,12 +114,95 @@ struct Call {
   Resp resp;
 };
 
+// The CA's scenarios, on `connections` HTTP/2 connections like the registry's.
+int RunCa(const Options& o, const LoadOptions& load,
+          const std::function<void(grpc::ClientContext*)>& context) {
+  std::vector<std::unique_ptr<capb::Ca::Stub>> stubs;
+  for (int w = 0; w < std::max(o.channels, 1); ++w) {
+    grpc::ChannelArguments args;
+    args.SetInt("fleetcore.bench.connection", w);
+    stubs.push_back(capb::Ca::NewStub(
+        grpc::CreateCustomChannel(o.endpoint, grpc::InsecureChannelCredentials(), args)));
+  }
+  auto stub = [&](int64_t seq) { return stubs[static_cast<size_t>(seq) % stubs.size()].get(); };
+  nlohmann::json r;
+  if (o.scenario == "ca-keys") {
+    r = RunLoad(load, [&](int64_t seq, std::function<void(bool)> done) {
+      auto* c =
+          new Call<capb::CreateKeysAndCertificateRequest, capb::CreateKeysAndCertificateResponse>();
+      context(&c->ctx);
+      c->req.set_set_as_active(true);
+      stub(seq)->async()->CreateKeysAndCertificate(&c->ctx, &c->req, &c->resp,
+                                                   [c, done = std::move(done)](grpc::Status s) {
+                                                     delete c;
+                                                     done(s.ok());
+                                                   });
+    });
+  } else if (o.scenario == "ca-csr") {
+    // One key and CSR made here; every certificate gets its own serial, so its own id.
+    absl::StatusOr<tls::PrivateKey> key = tls::PrivateKey::Generate(tls::KeyType::kEcP256);
+    absl::StatusOr<std::string> csr =
+        key.ok() ? tls::CreateCsrPem(*key, {{{"CN", "bench-device"}}}) : key.status();
+    if (!csr.ok()) {
+      std::cerr << "fleetcore-bench: " << csr.status().message() << "\n";
+      return 1;
+    }
+    r = RunLoad(load, [&](int64_t seq, std::function<void(bool)> done) {
+      auto* c =
+          new Call<capb::CreateCertificateFromCsrRequest, capb::CreateCertificateFromCsrResponse>();
+      context(&c->ctx);
+      c->req.set_certificate_signing_request(*csr);
+      c->req.set_set_as_active(true);
+      stub(seq)->async()->CreateCertificateFromCsr(&c->ctx, &c->req, &c->resp,
+                                                   [c, done = std::move(done)](grpc::Status s) {
+                                                     delete c;
+                                                     done(s.ok());
+                                                   });
+    });
+  } else if (o.scenario == "ca-resolve") {
+    // A device certificate to present, as the gateway would on a device's connect.
+    grpc::ClientContext ctx;
+    context(&ctx);
+    capb::CreateKeysAndCertificateRequest req;
+    req.set_set_as_active(true);
+    capb::CreateKeysAndCertificateResponse resp;
+    grpc::Status s = stubs[0]->CreateKeysAndCertificate(&ctx, req, &resp);
+    absl::StatusOr<tls::Certificate> cert =
+        s.ok() ? tls::Certificate::ParsePem(resp.certificate_pem())
+               : absl::StatusOr<tls::Certificate>(absl::UnavailableError(s.error_message()));
+    if (!cert.ok()) {
+      std::cerr << "fleetcore-bench: cannot make a certificate: " << cert.status().message()
+                << "\n";
+      return 1;
+    }
+    const std::string der = cert->Der();
+    r = RunLoad(load, [&](int64_t seq, std::function<void(bool)> done) {
+      auto* c = new Call<capb::ResolvePeerRequest, capb::ResolvePeerResponse>();
+      context(&c->ctx);
+      c->req.add_chain_der(der);
+      stub(seq)->async()->ResolvePeer(&c->ctx, &c->req, &c->resp,
+                                      [c, done = std::move(done)](grpc::Status s) {
+                                        const bool ok = s.ok() && c->resp.result() == capb::ALLOWED;
+                                        delete c;
+                                        done(ok);
+                                      });
+    });
+  } else {
+    std::cerr << "fleetcore-bench: unknown scenario " << o.scenario << "\n";
+    return 2;
+  }
+  r["scenario"] = o.scenario;
+  std::cout << r.dump() << "\n";
+  return 0;
+}
+
 int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
   absl::StatusOr<Options> o = Parse(argc, argv);
   if (!o.ok()) {
     std::cerr << "fleetcore-bench: " << o.status().message()
-              << "\nscenarios: registry-seed, registry-describe, registry-create\n";
+              << "\nscenarios: registry-seed, registry-describe, registry-create, ca-keys, "
+                 "ca-csr, ca-resolve\n";
     return 2;
   }
   auto channel = grpc_util::ServiceChannel::Create({.target = o->endpoint, .token = o->token});
@@ -120,7 +211,8 @@ int Run(int argc, char** argv) {
     return 2;
   }
   // Several HTTP/2 connections, as several clients would open; calls spread over them.
-  const int connections = std::max(o->channels, o->scenario == "registry-seed" ? o->concurrency : 1);
+  const int connections =
+      std::max(o->channels, o->scenario == "registry-seed" ? o->concurrency : 1);
   std::vector<std::unique_ptr<pb::Registry::Stub>> stubs;
   for (int w = 0; w < connections; ++w) {
     grpc::ChannelArguments args;
@@ -155,7 +247,8 @@ int Run(int argc, char** argv) {
       });
     }
     for (auto& t : threads) t.join();
-    std::cout << nlohmann::json{{"scenario", "registry-seed"}, {"things", o->things},
+    std::cout << nlohmann::json{{"scenario", "registry-seed"},
+                                {"things", o->things},
                                 {"errors", failed.load()}}
                      .dump()
               << "\n";
@@ -177,10 +270,9 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (o->scenario == "registry-create") {
-    const std::string run = std::to_string(
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    const std::string run = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count());
     nlohmann::json r = RunLoad(load, [&](int64_t seq, std::function<void(bool)> done) {
       auto* c = new Call<pb::CreateThingRequest, pb::CreateThingResponse>();
       context(&c->ctx);
@@ -195,6 +287,7 @@ int Run(int argc, char** argv) {
     std::cout << r.dump() << "\n";
     return 0;
   }
+  if (absl::StartsWith(o->scenario, "ca-")) return RunCa(*o, load, context);
   std::cerr << "fleetcore-bench: unknown scenario " << o->scenario << "\n";
   return 2;
 }

@@ -1,0 +1,54 @@
+# What the benchmark scripts share: CPU accounting from /proc, result lines, and pgbench
+# as the Postgres anchor. Expects: $dir (scratch folder), $results (JSON lines file),
+# $postmaster (Postgres's pid), $CLIENTS, $seconds and the pgbench command in ${pgbench[@]}.
+
+# CPU ticks (user + system) of a process and its children, from /proc/PID/stat.
+cpu_ticks() {
+  local total=0
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    [[ -r /proc/$pid/stat ]] || continue
+    total=$((total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+
+# record NAME RATE JSON SERVICE_TICKS POSTGRES_TICKS SECONDS: one result line (SERVICE_TICKS
+# -1: no service was measured).
+record() {
+  /usr/bin/python3 - "$@" "$(getconf CLK_TCK)" >>"$results" <<'EOF'
+import json, sys
+name, rate, raw, svc, pg, secs, hz = sys.argv[1:8]
+r = json.loads(raw)
+ops = r["calls_per_second"] * float(secs)  # operations in the CPU-measured interval
+r.update(name=name, rate=int(rate),
+         service_us=1e6 * int(svc) / int(hz) / ops if int(svc) >= 0 else None,
+         postgres_us=1e6 * int(pg) / int(hz) / ops)
+print(json.dumps(r))
+EOF
+}
+
+# pgbench_run NAME MODE RATE: pgbench at maximum rate (RATE 0) or at RATE tx/s. Its
+# backends exit with it, so Postgres's CPU is sampled while it runs: over the same window
+# as the service runs (after 2 s).
+pgbench_run() {
+  local name=$1 mode=$2 rate=$3 rate_args=() p0 p1
+  [[ "$rate" -gt 0 ]] && rate_args=(-R "$rate")
+  echo "pgbench: $name at ${rate/#0/max}/s..." >&2
+  "${pgbench[@]}" "$mode" -M prepared -c "$CLIENTS" -j 2 -T $((seconds + 3)) "${rate_args[@]}" \
+    -P 1 pgbench >"$dir/pgbench.out" 2>"$dir/pgbench.progress" &
+  local bp=$!
+  sleep 2
+  p0=$(cpu_ticks "$postmaster")
+  sleep "$seconds"
+  p1=$(cpu_ticks "$postmaster")
+  wait "$bp"
+  # Throughput and latency of the same window, from pgbench's per-second progress lines:
+  # "progress: 3.0 s, 71234.5 tps, lat 0.224 ms stddev 0.1, 0 failed".
+  local summary
+  summary=$(awk -v from=3 -v to=$((seconds + 2)) '
+    /^progress:/ { t = $2 + 0; if (t >= from && t <= to) { n++; tps += $4; lat += $7 } }
+    END { printf "{\"calls_per_second\": %f, \"p50_us\": %f, \"p99_us\": null}", tps / n, 1000 * lat / n }
+  ' "$dir/pgbench.progress")
+  record "$name" "$rate" "$summary" -1 $((p1 - p0)) "$seconds"
+}
+
