@@ -19,7 +19,8 @@ RUN apt-get update \
       libgrpc29 libprotobuf32 libpqxx-6.4 libpq5 libprometheus-cpp-core1.0 \
       libprometheus-cpp-pull1.0 libspdlog1.10 libfmt9 libssl3 \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fleetcore
+ && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fleetcore \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/fleetcore/ca
 COPY --from=build /opt/fleetcore/bin/ /usr/local/bin/
 COPY --from=build /opt/fleetcore/share/fleetcore/ /usr/share/fleetcore/
 USER 10001:10001
