@@ -81,6 +81,22 @@ absl::Status CheckValidNow(const tls::Certificate& cert, absl::Time now, absl::s
   return absl::OkStatus();
 }
 
+// A device certificate someone brings, checked before it is registered.
+absl::StatusOr<tls::Certificate> ParseForRegistration(absl::string_view pem, CertStatus status,
+                                                      absl::Time now) {
+  if (status != CertStatus::kActive && status != CertStatus::kInactive &&
+      status != CertStatus::kRevoked) {
+    return absl::InvalidArgumentError("status must be ACTIVE, INACTIVE or REVOKED");
+  }
+  absl::StatusOr<tls::Certificate> cert = tls::Certificate::ParsePem(pem);
+  if (!cert.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("certificatePem: ", cert.status().message()));
+  }
+  FLEETCORE_RETURN_IF_ERROR(CheckValidNow(*cert, now, "the certificate"));
+  FLEETCORE_RETURN_IF_ERROR(tls::CheckDeviceKey(cert->public_key()));
+  return cert;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> NormalizeCertificateId(absl::string_view id) {
@@ -196,16 +212,9 @@ absl::StatusOr<IssuedCertificate> CertificateCore::CreateCertificateFromCsr(
 absl::StatusOr<CertificateRecord> CertificateCore::RegisterCertificate(absl::string_view pem,
                                                                        absl::string_view ca_pem,
                                                                        CertStatus status) {
-  if (status != CertStatus::kActive && status != CertStatus::kInactive &&
-      status != CertStatus::kRevoked) {
-    return absl::InvalidArgumentError("status must be ACTIVE, INACTIVE or REVOKED");
-  }
-  absl::StatusOr<tls::Certificate> cert = tls::Certificate::ParsePem(pem);
-  if (!cert.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("certificatePem: ", cert.status().message()));
-  }
-  FLEETCORE_RETURN_IF_ERROR(CheckValidNow(*cert, clock_->Now(), "the certificate"));
-  FLEETCORE_RETURN_IF_ERROR(tls::CheckDeviceKey(cert->public_key()));
+  FLEETCORE_ASSIGN_OR_RETURN(tls::Certificate parsed,
+                             ParseForRegistration(pem, status, clock_->Now()));
+  const tls::Certificate* cert = &parsed;
 
   // Its CA: the one given, or a registered CA whose subject is its issuer and whose key
   // signed it (or fleetcore's own issuing CA).
@@ -266,16 +275,9 @@ absl::StatusOr<CertificateRecord> CertificateCore::RegisterCertificate(absl::str
 
 absl::StatusOr<CertificateRecord> CertificateCore::RegisterCertificateWithoutCa(
     absl::string_view pem, CertStatus status) {
-  if (status != CertStatus::kActive && status != CertStatus::kInactive &&
-      status != CertStatus::kRevoked) {
-    return absl::InvalidArgumentError("status must be ACTIVE, INACTIVE or REVOKED");
-  }
-  absl::StatusOr<tls::Certificate> cert = tls::Certificate::ParsePem(pem);
-  if (!cert.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("certificatePem: ", cert.status().message()));
-  }
-  FLEETCORE_RETURN_IF_ERROR(CheckValidNow(*cert, clock_->Now(), "the certificate"));
-  FLEETCORE_RETURN_IF_ERROR(tls::CheckDeviceKey(cert->public_key()));
+  FLEETCORE_ASSIGN_OR_RETURN(tls::Certificate parsed,
+                             ParseForRegistration(pem, status, clock_->Now()));
+  const tls::Certificate* cert = &parsed;
   CertificateRecord record = RecordOf(*cert, status, "", false, CertMode::kSniOnly);
   if (status == CertStatus::kRevoked) record.revoked_at = record.created_at;
   FLEETCORE_RETURN_IF_ERROR(Store(record));

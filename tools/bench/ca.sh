@@ -21,31 +21,15 @@ ISSUE_RATE=${BENCH_ISSUE_RATE:-500}
 RESOLVE_RATE=${BENCH_RESOLVE_RATE:-1000}
 seconds=${DURATION%s}
 
-dir=$(mktemp -d /tmp/fleetcore-bench-ca.XXXXXX)
-chmod 755 "$dir"
-[[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
 pids=()
 ca_pid=""
-cleanup() {
+bench_stop_services() {
   for p in "${pids[@]}" $ca_pid; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  pg_stop "$dir/data"
-  rm -rf "$dir"
 }
-trap cleanup EXIT
-
-port=$(pg_free_port)
-pg_init "$dir/data" "$dir/password"
-pg_start "$dir/data" "$port" "$dir/postgres.log"
-export PGPASSWORD
-PGPASSWORD=$(cat "$dir/password")
-pg_create_database "$port" "$dir/password" fleetcore
-pg_create_database "$port" "$dir/password" pgbench
-postmaster=$(head -1 "$dir/data/postmaster.pid")
-pgbench=("$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U fleetcore)
-results="$dir/results.jsonl"
 # shellcheck source=lib.sh
 source "$ROOT/tools/bench/lib.sh"
+bench_postgres_start ca
 
 echo "openssl speed ecdsap256 (one core)..." >&2
 sign_per_s=$(taskset -c 1 openssl speed -seconds 3 ecdsap256 2>/dev/null |
@@ -57,9 +41,6 @@ echo "pgbench: initialising scale 10..." >&2
 pgbench_run "pgbench simple-update (-N)" -N 0
 pgbench_run "pgbench simple-update (-N)" -N "$ISSUE_RATE"
 
-url="postgresql://fleetcore:$PGPASSWORD@127.0.0.1:$port/fleetcore"
-FLEETCORE_DB_URL=$url "$BUILD/tools/migrate/fleetcore-migrate" --migrations-dir "$ROOT/migrations" \
-  --log-format json 2>/dev/null
 wait_port() {
   for _ in $(seq 1 100); do pg_port_in_use "$1" && return; sleep 0.1; done
   echo "$2 did not start:" >&2

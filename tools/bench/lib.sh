@@ -1,6 +1,36 @@
-# What the benchmark scripts share: CPU accounting from /proc, result lines, and pgbench
-# as the Postgres anchor. Expects: $dir (scratch folder), $results (JSON lines file),
-# $postmaster (Postgres's pid), $CLIENTS, $seconds and the pgbench command in ${pgbench[@]}.
+# What the benchmark scripts share: a private Postgres, CPU accounting from /proc, result
+# lines, and pgbench as the Postgres anchor. bench_postgres_start sets $dir (scratch
+# folder), $port, $url, $results (JSON lines), $postmaster (Postgres's pid) and the pgbench
+# command in ${pgbench[@]}; the others expect $CLIENTS and $seconds too.
+
+# bench_postgres_start NAME: a private Postgres 15 with durable defaults in a new scratch
+# folder, databases fleetcore (migrated) and pgbench; stopped and removed on exit, after
+# `bench_stop_services` (a function the script may define).
+bench_postgres_start() {
+  dir=$(mktemp -d "/tmp/fleetcore-bench-$1.XXXXXX")
+  chmod 755 "$dir"
+  [[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
+  trap bench_cleanup EXIT
+  port=$(pg_free_port)
+  pg_init "$dir/data" "$dir/password"
+  pg_start "$dir/data" "$port" "$dir/postgres.log"
+  export PGPASSWORD
+  PGPASSWORD=$(cat "$dir/password")
+  pg_create_database "$port" "$dir/password" fleetcore
+  pg_create_database "$port" "$dir/password" pgbench
+  postmaster=$(head -1 "$dir/data/postmaster.pid")
+  pgbench=("$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U fleetcore)
+  results="$dir/results.jsonl"
+  url="postgresql://fleetcore:$PGPASSWORD@127.0.0.1:$port/fleetcore"
+  FLEETCORE_DB_URL=$url "$BUILD/tools/migrate/fleetcore-migrate" \
+    --migrations-dir "$ROOT/migrations" --log-format json 2>/dev/null
+}
+
+bench_cleanup() {
+  if declare -F bench_stop_services >/dev/null; then bench_stop_services; fi
+  pg_stop "$dir/data"
+  rm -rf "$dir"
+}
 
 # CPU ticks (user + system) of a process and its children, from /proc/PID/stat.
 cpu_ticks() {

@@ -22,9 +22,6 @@ RATE=${BENCH_RATE:-5000}
 WRITE_RATE=${BENCH_WRITE_RATE:-1000}
 seconds=${DURATION%s}
 
-dir=$(mktemp -d /tmp/fleetcore-bench.XXXXXX)
-chmod 755 "$dir"
-[[ $(id -u) -eq 0 ]] && chown postgres: "$dir"
 registry_pid=""
 stop_registry() {
   if [[ -n "$registry_pid" ]]; then
@@ -33,26 +30,10 @@ stop_registry() {
     registry_pid=""
   fi
 }
-cleanup() {
-  stop_registry
-  pg_stop "$dir/data"
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-port=$(pg_free_port)
-pg_init "$dir/data" "$dir/password"
-pg_start "$dir/data" "$port" "$dir/postgres.log"
-export PGPASSWORD
-PGPASSWORD=$(cat "$dir/password")
-pg_create_database "$port" "$dir/password" fleetcore
-pg_create_database "$port" "$dir/password" pgbench
-postmaster=$(head -1 "$dir/data/postmaster.pid")
-pgbench=("$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U fleetcore)
-results="$dir/results.jsonl"
-
+bench_stop_services() { stop_registry; }
 # shellcheck source=lib.sh
 source "$ROOT/tools/bench/lib.sh"
+bench_postgres_start registry
 
 echo "pgbench: initialising scale 10..." >&2
 "${pgbench[@]}" -i -s 10 -q pgbench >/dev/null 2>&1
@@ -61,9 +42,6 @@ pgbench_run "pgbench select-only (-S)" -S "$RATE"
 pgbench_run "pgbench simple-update (-N)" -N 0
 pgbench_run "pgbench simple-update (-N)" -N "$WRITE_RATE"
 
-url="postgresql://fleetcore:$PGPASSWORD@127.0.0.1:$port/fleetcore"
-FLEETCORE_DB_URL=$url "$BUILD/tools/migrate/fleetcore-migrate" --migrations-dir "$ROOT/migrations" \
-  --log-format json 2>/dev/null
 grpc_port=$(pg_free_port)
 start_registry() {
   FLEETCORE_DB_URL=$url "$BUILD/services/registry/fleetcore-registry" \
