@@ -1,0 +1,80 @@
+// The subscriptions of a broker as a trie of topic levels: matching a topic walks its levels
+// once, whatever the number of subscriptions ('+' and '#' are children of their level), so
+// it stays fast with a million of them. Shared subscriptions ($share/{group}/{filter}) sit
+// at their filter's node as groups, each matching topic going to one member in turn.
+//
+//   TopicTree tree;
+//   tree.Subscribe("sensors/+/temp", "", /*subscriber=*/42, {.qos = 1});
+//   tree.Match("sensors/kitchen/temp", [](uint64_t subscriber, const SubscriptionOptions& o) {
+//     ...   // once per matching subscription (a subscriber may match more than once)
+//   });
+//
+// Matching follows MQTT: '+' matches one level, '#' the rest including the parent level
+// ("a/#" matches "a"), and neither matches a first level beginning with '$'.
+//
+// Thread safety: Match may run concurrently with other Match calls (shared groups' turn
+// counters are atomic); Subscribe and Unsubscribe need exclusive access.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+
+namespace fleetcore::mqtt {
+
+struct SubscriptionOptions {
+  uint8_t qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint8_t retain_handling = 0;
+  uint32_t subscription_id = 0;  // 0: none
+  bool operator==(const SubscriptionOptions&) const = default;
+};
+
+// A filter split into its share group (empty when not shared) and the topic filter.
+struct ParsedFilter {
+  std::string share_group;
+  std::string filter;
+};
+// "$share/g/a/b" -> {"g", "a/b"}; other filters unchanged. false when a $share filter is
+// malformed (no group, a group with '+' '#' or '/', or an empty or invalid filter).
+bool ParseSharedFilter(absl::string_view filter, ParsedFilter* out);
+
+class TopicTree {
+ public:
+  TopicTree();
+  ~TopicTree();
+  TopicTree(const TopicTree&) = delete;
+  TopicTree& operator=(const TopicTree&) = delete;
+
+  // Adds `subscriber`'s subscription to `filter` in `share_group` ("" for none), or
+  // replaces its options. Returns true when it is new.
+  bool Subscribe(absl::string_view filter, absl::string_view share_group, uint64_t subscriber,
+                 const SubscriptionOptions& options);
+  // Returns whether there was such a subscription.
+  bool Unsubscribe(absl::string_view filter, absl::string_view share_group, uint64_t subscriber);
+
+  using MatchFn = void (*)(void* ctx, uint64_t subscriber, const SubscriptionOptions& options);
+  template <typename F>
+  void Match(absl::string_view topic, F&& fn) const {
+    MatchImpl(topic, &fn, [](void* ctx, uint64_t s, const SubscriptionOptions& o) {
+      (*static_cast<std::remove_reference_t<F>*>(ctx))(s, o);
+    });
+  }
+
+  // Subscriptions (shared members counted one by one).
+  size_t size() const { return size_; }
+
+ private:
+  struct Node;
+  void MatchImpl(absl::string_view topic, void* ctx, MatchFn fn) const;
+  std::unique_ptr<Node> root_;
+  size_t size_ = 0;
+};
+
+}  // namespace fleetcore::mqtt

@@ -1,0 +1,109 @@
+// Topic matching: MQTT's wildcard rules, the '$' rule, shared groups in turn, and the tree
+// shrinking back as subscriptions go.
+#include "common/mqtt/topic_tree.h"
+
+#include <map>
+#include <set>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace fleetcore::mqtt {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+std::vector<uint64_t> Matches(const TopicTree& tree, absl::string_view topic) {
+  std::vector<uint64_t> out;
+  tree.Match(topic, [&](uint64_t s, const SubscriptionOptions&) { out.push_back(s); });
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(TopicTreeTest, WildcardsFollowTheSpecification) {
+  TopicTree t;
+  const std::vector<std::pair<uint64_t, std::string>> subs = {
+      {1, "sport/tennis/player1"}, {2, "sport/tennis/player1/#"}, {3, "sport/#"},
+      {4, "#"},                    {5, "sport/tennis/+"},         {6, "+/+"},
+      {7, "/+"},                   {8, "+"},                      {9, "$SYS/#"},
+      {10, "sport/+/player1"},     {11, "+/tennis/#"}};
+  for (const auto& [id, f] : subs) ASSERT_TRUE(t.Subscribe(f, "", id, {}));
+  EXPECT_EQ(t.size(), subs.size());
+  EXPECT_THAT(Matches(t, "sport/tennis/player1"), ElementsAre(1, 2, 3, 4, 5, 10, 11));
+  EXPECT_THAT(Matches(t, "sport/tennis/player1/ranking"), ElementsAre(2, 3, 4, 11));
+  EXPECT_THAT(Matches(t, "sport"), ElementsAre(3, 4, 8));  // '#' includes the parent level
+  EXPECT_THAT(Matches(t, "sport/"), ElementsAre(3, 4, 6));
+  EXPECT_THAT(Matches(t, "/finance"), ElementsAre(4, 6, 7));
+  // '$' topics: no wildcard matches their first level.
+  EXPECT_THAT(Matches(t, "$SYS/broker/load"), ElementsAre(9));
+  EXPECT_THAT(Matches(t, "$aws/things/x"), IsEmpty());
+}
+
+TEST(TopicTreeTest, ReplaceUnsubscribeAndPrune) {
+  TopicTree t;
+  EXPECT_TRUE(t.Subscribe("a/+/c", "", 1, {.qos = 0}));
+  EXPECT_FALSE(t.Subscribe("a/+/c", "", 1, {.qos = 1}));  // replaced, not added
+  std::vector<uint8_t> qos;
+  t.Match("a/b/c", [&](uint64_t, const SubscriptionOptions& o) { qos.push_back(o.qos); });
+  EXPECT_THAT(qos, ElementsAre(1));
+  EXPECT_FALSE(t.Unsubscribe("a/+/c", "", 2));
+  EXPECT_FALSE(t.Unsubscribe("a/b/c", "", 1));
+  EXPECT_TRUE(t.Unsubscribe("a/+/c", "", 1));
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_THAT(Matches(t, "a/b/c"), IsEmpty());
+  // Pruned: a new subscription under the same prefix still works.
+  EXPECT_TRUE(t.Subscribe("a/+/c", "", 3, {}));
+  EXPECT_THAT(Matches(t, "a/x/c"), ElementsAre(3));
+}
+
+TEST(TopicTreeTest, SharedGroupsTakeTurns) {
+  TopicTree t;
+  for (uint64_t id : {1, 2, 3}) ASSERT_TRUE(t.Subscribe("jobs/#", "workers", id, {}));
+  ASSERT_TRUE(t.Subscribe("jobs/+", "auditors", 10, {}));
+  ASSERT_TRUE(t.Subscribe("jobs/#", "", 20, {}));
+  std::map<uint64_t, int> count;
+  for (int i = 0; i < 30; ++i) {
+    std::vector<uint64_t> m = Matches(t, "jobs/x");
+    // one worker, the one auditor, and the plain subscriber each time
+    ASSERT_EQ(m.size(), 3u);
+    for (uint64_t s : m) ++count[s];
+  }
+  EXPECT_EQ(count[1], 10);
+  EXPECT_EQ(count[2], 10);
+  EXPECT_EQ(count[3], 10);
+  EXPECT_EQ(count[10], 30);
+  EXPECT_EQ(count[20], 30);
+  EXPECT_TRUE(t.Unsubscribe("jobs/#", "workers", 2));
+  std::set<uint64_t> seen;
+  for (int i = 0; i < 4; ++i) {
+    for (uint64_t s : Matches(t, "jobs/y")) seen.insert(s);
+  }
+  EXPECT_THAT(seen, UnorderedElementsAre(1, 3, 10, 20));
+}
+
+TEST(TopicTreeTest, ParsesSharedFilters) {
+  ParsedFilter p;
+  ASSERT_TRUE(ParseSharedFilter("$share/g1/a/+/c", &p));
+  EXPECT_EQ(p.share_group, "g1");
+  EXPECT_EQ(p.filter, "a/+/c");
+  ASSERT_TRUE(ParseSharedFilter("a/#", &p));
+  EXPECT_EQ(p.share_group, "");
+  for (const char* bad : {"$share/", "$share//a", "$share/g", "$share/g+/a", "$share/g/a#"}) {
+    EXPECT_FALSE(ParseSharedFilter(bad, &p)) << bad;
+  }
+}
+
+TEST(TopicTreeTest, ManySubscriptionsStayCorrect) {
+  TopicTree t;
+  for (uint64_t i = 0; i < 20000; ++i) {
+    ASSERT_TRUE(t.Subscribe("devices/" + std::to_string(i) + "/cmd", "", i, {}));
+  }
+  ASSERT_TRUE(t.Subscribe("devices/+/cmd", "", 99999, {}));
+  EXPECT_THAT(Matches(t, "devices/123/cmd"), ElementsAre(123, 99999));
+  EXPECT_THAT(Matches(t, "devices/123/other"), IsEmpty());
+}
+
+}  // namespace
+}  // namespace fleetcore::mqtt
