@@ -176,7 +176,7 @@ absl::Status Init(const Options& options) {
 bool Enabled(Level level) { return static_cast<int>(level) >= g_min_level.load(); }
 
 std::string RenderJson(Level level, absl::string_view service, absl::string_view timestamp,
-                       absl::string_view message, std::initializer_list<Field> fields) {
+                       absl::string_view message, absl::Span<const Field> fields) {
   std::string out;
   out.reserve(128 + message.size());
   out.append("{\"ts\":");
@@ -198,7 +198,7 @@ std::string RenderJson(Level level, absl::string_view service, absl::string_view
 }
 
 std::string RenderText(Level level, absl::string_view service, absl::string_view timestamp,
-                       absl::string_view message, std::initializer_list<Field> fields) {
+                       absl::string_view message, absl::Span<const Field> fields) {
   std::string out = absl::StrFormat("%s %-5s %s: %s", timestamp, LevelName(level), service,
                                     message);
   for (const Field& f : fields) {
@@ -208,7 +208,7 @@ std::string RenderText(Level level, absl::string_view service, absl::string_view
   return out;
 }
 
-void Write(Level level, absl::string_view message, std::initializer_list<Field> fields) {
+void Write(Level level, absl::string_view message, absl::Span<const Field> fields) {
   if (!Enabled(level)) {
     return;
   }

@@ -18,6 +18,7 @@
 #include <variant>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "common/config/flag_set.h"
 
 namespace fleetcore::log {
@@ -63,7 +64,8 @@ class Field {
 };
 
 bool Enabled(Level level);
-void Write(Level level, absl::string_view message, std::initializer_list<Field> fields);
+// `fields` may be an initializer list or any contiguous sequence of Fields.
+void Write(Level level, absl::string_view message, absl::Span<const Field> fields);
 
 inline void Debug(absl::string_view m, std::initializer_list<Field> f = {}) {
   Write(Level::kDebug, m, f);
@@ -80,8 +82,8 @@ inline void Error(absl::string_view m, std::initializer_list<Field> f = {}) {
 
 // Exposed for tests: one record rendered as a JSON object or a text line (no newline).
 std::string RenderJson(Level level, absl::string_view service, absl::string_view timestamp,
-                       absl::string_view message, std::initializer_list<Field> fields);
+                       absl::string_view message, absl::Span<const Field> fields);
 std::string RenderText(Level level, absl::string_view service, absl::string_view timestamp,
-                       absl::string_view message, std::initializer_list<Field> fields);
+                       absl::string_view message, absl::Span<const Field> fields);
 
 }  // namespace fleetcore::log

@@ -42,21 +42,26 @@ std::optional<int> Start(CommonOptions& options, db::PgPool::Prepare prepare, Pr
 }
 
 int Serve(const CommonOptions& options, const std::vector<grpc::Service*>& services,
-          const Process& process) {
+          const Process& process, const ServeExtras& extras) {
   auto server = grpc_util::Server::Start(options.server, services, process.metrics.get());
   if (!server.ok()) {
     log::Error("cannot start", {{"error", server.status()}});
     return 1;
   }
-  log::Info("serving",
-            {{"grpc_address", absl::StrCat("127.0.0.1:", (*server)->port())},
-             {"grpc_listen", options.server.listen},
-             {"grpc_port", (*server)->port()},
-             {"metrics_port", process.metrics_server ? process.metrics_server->port() : 0},
-             {"tls", !options.server.tls_cert_file.empty()}});
+  const std::string grpc_address = absl::StrCat("127.0.0.1:", (*server)->port());
+  std::vector<log::Field> fields;
+  fields.reserve(5 + extras.ports.size());  // Fields keep views: no reallocation
+  fields.emplace_back("grpc_address", grpc_address);
+  fields.emplace_back("grpc_listen", options.server.listen);
+  fields.emplace_back("grpc_port", (*server)->port());
+  fields.emplace_back("metrics_port", process.metrics_server ? process.metrics_server->port() : 0);
+  fields.emplace_back("tls", !options.server.tls_cert_file.empty());
+  for (const auto& [name, port] : extras.ports) fields.emplace_back(name, port);
+  log::Write(log::Level::kInfo, "serving", fields);
   const std::string signal = grpc_util::WaitForShutdownSignal();
   log::Info("shutting down",
             {{"signal", signal}, {"grace", absl::FormatDuration(options.server.shutdown_grace)}});
+  if (extras.drain) extras.drain();
   (*server)->Shutdown();
   log::Info("stopped");
   return 0;

@@ -8,8 +8,11 @@
 //   return service::Serve(common, {&adapter}, process);
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "common/db/pg_pool.h"
@@ -40,10 +43,18 @@ struct Process {
 // logging cannot start, 1 for anything else, after logging why.
 std::optional<int> Start(CommonOptions& options, db::PgPool::Prepare prepare, Process* out);
 
+// What a service serves besides gRPC (the gateway's MQTT listeners).
+struct ServeExtras {
+  // Logged in the "serving" line as <name>: port, e.g. {"mqtt_port", 1883}.
+  std::vector<std::pair<std::string, int>> ports;
+  // Runs after the shutdown signal, before gRPC stops (e.g. draining connections).
+  std::function<void()> drain;
+};
+
 // Serves `services` on options.server until SIGTERM or SIGINT, logging "serving" (with the
 // bound grpc_port and metrics_port) and the shutdown, then shuts down gracefully. Returns
 // the exit code: 0, or 1 when the server cannot start (e.g. the port is taken).
 int Serve(const CommonOptions& options, const std::vector<grpc::Service*>& services,
-          const Process& process);
+          const Process& process, const ServeExtras& extras = {});
 
 }  // namespace fleetcore::service
