@@ -402,13 +402,17 @@ void PutVarInt(std::string* out, uint32_t v) {
     out->push_back(static_cast<char>(b));
   } while (v > 0);
 }
+size_t VarIntSize(uint32_t v) {
+  size_t n = 1;
+  while (v >= 0x80) v >>= 7, ++n;
+  return n;
+}
 void PutBinary(std::string* out, absl::string_view s) {
   PutU16(out, static_cast<uint16_t>(s.size()));
   out->append(s.data(), s.size());
 }
 
-void PutProperties(std::string* out, const Properties& p) {
-  std::string b;
+void PutPropertiesBody(std::string& b, const Properties& p) {
   auto byte = [&](uint8_t id, const std::optional<uint8_t>& v) {
     if (v) PutU8(&b, id), PutU8(&b, *v);
   };
@@ -450,6 +454,11 @@ void PutProperties(std::string* out, const Properties& p) {
   byte(0x28, p.wildcard_subscription_available);
   byte(0x29, p.subscription_identifier_available);
   byte(0x2A, p.shared_subscription_available);
+}
+
+void PutProperties(std::string* out, const Properties& p) {
+  std::string b;
+  PutPropertiesBody(b, p);
   PutVarInt(out, static_cast<uint32_t>(b.size()));
   out->append(b);
 }
@@ -472,18 +481,6 @@ uint8_t V311ConnackCode(uint8_t reason_code) {
     case reason::kBadUserNameOrPassword: return 4;
     default: return 5;  // not authorized
   }
-}
-
-std::string PublishVariableHeader(const Publish& p, Version v) {
-  std::string b;
-  PutBinary(&b, p.topic);
-  if (p.qos > 0) PutU16(&b, p.packet_id);
-  if (v == Version::kV5) PutProperties(&b, p.properties);
-  return b;
-}
-
-uint8_t PublishFirstByte(const Publish& p) {
-  return static_cast<uint8_t>((3 << 4) | (p.dup ? 0x08 : 0) | (p.qos << 1) | (p.retain ? 1 : 0));
 }
 
 }  // namespace
@@ -734,10 +731,36 @@ void Encode(const Packet& packet, Version v, std::string* out) {
 
 void EncodePublishHeader(const Publish& publish, size_t payload_size, Version version,
                          std::string* out) {
-  const std::string variable = PublishVariableHeader(publish, version);
-  PutU8(out, PublishFirstByte(publish));
-  PutVarInt(out, static_cast<uint32_t>(variable.size() + payload_size));
-  out->append(variable);
+  std::string properties;
+  if (version == Version::kV5) PutPropertiesBody(properties, publish.properties);
+  EncodePublishHeader(PublishHeader{.dup = publish.dup,
+                                    .qos = publish.qos,
+                                    .retain = publish.retain,
+                                    .topic = publish.topic,
+                                    .packet_id = publish.packet_id,
+                                    .properties = properties},
+                      payload_size, version, out);
+}
+
+void EncodePropertiesBody(const Properties& properties, std::string* out) {
+  PutPropertiesBody(*out, properties);
+}
+
+void EncodePublishHeader(const PublishHeader& h, size_t payload_size, Version version,
+                         std::string* out) {
+  const bool v5 = version == Version::kV5;
+  const size_t properties_size = h.properties.size();
+  size_t variable = 2 + h.topic.size() + (h.qos > 0 ? 2 : 0);
+  if (v5) variable += VarIntSize(static_cast<uint32_t>(properties_size)) + properties_size;
+  PutU8(out, static_cast<uint8_t>((3 << 4) | (h.dup ? 0x08 : 0) | (h.qos << 1) |
+                                  (h.retain ? 1 : 0)));
+  PutVarInt(out, static_cast<uint32_t>(variable + payload_size));
+  PutBinary(out, h.topic);
+  if (h.qos > 0) PutU16(out, h.packet_id);
+  if (v5) {
+    PutVarInt(out, static_cast<uint32_t>(properties_size));
+    out->append(h.properties.data(), properties_size);
+  }
 }
 
 bool ValidUtf8(absl::string_view s) {

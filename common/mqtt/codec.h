@@ -58,6 +58,22 @@ void Encode(const Packet& packet, Version version, std::string* out);
 void EncodePublishHeader(const Publish& publish, size_t payload_size, Version version,
                          std::string* out);
 
+// The same for a broker's fan-out, without building a Publish: `properties` is the
+// encoded property bytes (EncodePropertiesBody, without the length prefix; ignored for
+// 3.1.1).
+struct PublishHeader {
+  bool dup = false;
+  uint8_t qos = 0;
+  bool retain = false;
+  absl::string_view topic;
+  uint16_t packet_id = 0;
+  absl::string_view properties;
+};
+void EncodePublishHeader(const PublishHeader& header, size_t payload_size, Version version,
+                         std::string* out);
+// Appends `properties` encoded without their length prefix.
+void EncodePropertiesBody(const Properties& properties, std::string* out);
+
 // Checks shared by the codec and the broker.
 // Well-formed UTF-8 without U+0000 (MQTT's UTF-8 strings).
 bool ValidUtf8(absl::string_view s);
