@@ -1,0 +1,150 @@
+// The broker: sessions by client id, the subscription trie, retained messages, routing,
+// wills and session expiry (MQTT 3.1.1 and 5 semantics, AWS IoT Core's where they differ
+// and AWS is stricter; docs/architecture.md). It knows nothing of sockets: connections
+// reach it through Session and Outlet, so tests drive it with fakes.
+//
+//   Broker broker(limits, &store, &clock);
+//   FLEETCORE_RETURN_IF_ERROR(broker.Load());        // retained and sessions from the store
+//   auto a = broker.Attach(outlet, {.client_id = "c", .version = kV5, ...});
+//   broker.Subscribe(a.session, "a/+", filter, options);
+//   broker.Publish(message);                         // routes to every matching session
+//   broker.Detach(a.session, outlet.get(), will, will_delay, WillPolicy::kPublish);
+//
+// Thread safety: all methods are safe from any thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "common/mqtt/topic_tree.h"
+#include "common/time/clock.h"
+#include "services/gateway/broker_limits.h"
+#include "services/gateway/gateway_store.h"
+#include "services/gateway/message.h"
+#include "services/gateway/retained_store.h"
+#include "services/gateway/session.h"
+
+namespace fleetcore::gateway {
+
+// Counters the metrics read; monotonic.
+struct BrokerCounters {
+  std::atomic<uint64_t> dropped_queue_full{0};
+  std::atomic<uint64_t> dropped_expired{0};
+  std::atomic<uint64_t> routed{0};       // deliveries queued
+  std::atomic<uint64_t> no_subscriber{0};
+  std::atomic<uint64_t> sessions_expired{0};
+  std::atomic<uint64_t> wills_published{0};
+};
+
+class Broker {
+ public:
+  // `store` may be null (nothing persists); it and `clock` outlive the broker.
+  Broker(BrokerLimits limits, GatewayStore* store, const Clock* clock);
+  ~Broker();
+
+  const BrokerLimits& limits() const { return limits_; }
+
+  // Loads retained messages and persistent sessions; sessions that expired while the
+  // gateway was down end (their pending wills go out). Call once, before serving.
+  absl::Status Load();
+
+  struct ConnectParams {
+    std::string client_id;
+    mqtt::Version version = mqtt::Version::kV311;
+    bool clean_start = true;
+    uint32_t expiry_interval = 0;  // seconds the session outlives the connection
+    uint16_t receive_maximum = 0;  // the client's (0: not given)
+  };
+  struct Attached {
+    std::shared_ptr<Session> session;
+    bool session_present = false;
+  };
+  // Attaches `outlet` to the client id's session: resumes it unless clean_start (its
+  // unacknowledged messages go again), or starts a new one. A connection already attached
+  // to the client id is kicked (0x8E, session taken over).
+  Attached Attach(std::shared_ptr<Outlet> outlet, const ConnectParams& params);
+
+  // The connection `outlet` of `session` ended. `will` (null: none) is published now,
+  // kept until `will_delay` seconds pass while the session lives on, or dropped, per
+  // `policy`. A session without expiry ends here; a persistent one is stored.
+  void Detach(const std::shared_ptr<Session>& session, const Outlet* outlet, MessagePtr will,
+              uint32_t will_delay, WillPolicy policy);
+
+  // Subscribes `session` to `filter` (as the client sent it; `parsed` is its share group
+  // and topic filter). Returns whether the subscription is new. Persist() afterwards
+  // stores a persistent session's subscriptions (once per SUBSCRIBE packet).
+  bool Subscribe(const std::shared_ptr<Session>& session, const std::string& filter,
+                 const mqtt::ParsedFilter& parsed, const mqtt::SubscriptionOptions& options);
+  bool Unsubscribe(const std::shared_ptr<Session>& session, const std::string& filter);
+  void Persist(const Session& session);
+
+  // Routes `message` to every matching subscription (or only `only`'s), once per session
+  // at the highest matching QoS, and stores or deletes the retained message when it is
+  // retained. Returns the number of sessions it was queued for.
+  size_t Publish(const MessagePtr& message, const Session* only = nullptr);
+
+  // The retained messages a new subscription to `topic_filter` receives.
+  void RetainedFor(absl::string_view topic_filter, std::vector<MessagePtr>* out) const;
+  const RetainedStore& retained() const { return retained_; }
+
+  // Ends expired sessions and publishes wills whose delay passed. Called every second.
+  void Sweep();
+
+  // The administrative side: the session of a client id, every session, and ending one
+  // (kicking its connection with `reason`; the session is discarded when `clean`).
+  std::shared_ptr<Session> Find(absl::string_view client_id) const;
+  std::vector<std::shared_ptr<Session>> Sessions() const;
+  bool Disconnect(absl::string_view client_id, uint8_t reason, WillPolicy will, bool clean);
+  size_t session_count() const;
+
+  // Kicks every attached connection with `reason` (shutdown); returns how many.
+  size_t KickAll(uint8_t reason);
+
+  const BrokerCounters& counters() const { return counters_; }
+  int64_t NowMs() const;
+
+ private:
+  struct Timer {
+    int64_t due_ms;
+    std::weak_ptr<Session> session;
+    uint64_t generation;
+    bool operator>(const Timer& o) const { return due_ms > o.due_ms; }
+  };
+  std::shared_ptr<Session> NewSession(const std::string& client_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(sessions_mu_);
+  // Removes the session's subscriptions and its stored state; publishes a pending will.
+  void EndSession(const std::shared_ptr<Session>& session);
+  void Schedule(int64_t due_ms, const std::shared_ptr<Session>& session);
+  void PublishWill(MessagePtr will);
+
+  const BrokerLimits limits_;
+  GatewayStore* const store_;
+  const Clock* const clock_;
+  const SessionSettings session_settings_;
+  BrokerCounters counters_;
+  RetainedStore retained_;
+
+  mutable absl::Mutex tree_mu_;
+  mqtt::TopicTree tree_ ABSL_GUARDED_BY(tree_mu_);
+
+  mutable absl::Mutex sessions_mu_;
+  absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions_
+      ABSL_GUARDED_BY(sessions_mu_);
+  uint64_t next_session_id_ ABSL_GUARDED_BY(sessions_mu_) = 1;
+
+  absl::Mutex timers_mu_;
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_
+      ABSL_GUARDED_BY(timers_mu_);
+};
+
+}  // namespace fleetcore::gateway

@@ -1,0 +1,28 @@
+#include "services/gateway/broker_limits.h"
+
+#include "absl/strings/match.h"
+
+namespace fleetcore::gateway {
+
+absl::Duration EffectiveKeepAlive(const BrokerLimits& limits, uint16_t requested) {
+  if (limits.keep_alive_max == absl::ZeroDuration()) return absl::Seconds(requested);
+  const absl::Duration asked = absl::Seconds(requested);
+  if (requested == 0 || asked > limits.keep_alive_max) return limits.keep_alive_max;
+  if (asked < limits.keep_alive_min) return limits.keep_alive_min;
+  return asked;
+}
+
+bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic) {
+  if (topic.empty()) return false;
+  // Basic Ingest's $aws/rules/{rule}/ prefix does not count (AWS).
+  if (absl::StartsWith(topic, "$aws/rules/")) {
+    const size_t rule_end = topic.find('/', 11);
+    if (rule_end != absl::string_view::npos) topic.remove_prefix(rule_end + 1);
+  }
+  if (topic.size() > limits.max_topic_bytes) return false;
+  int slashes = 0;
+  for (char c : topic) slashes += c == '/';
+  return slashes <= limits.max_topic_slashes;
+}
+
+}  // namespace fleetcore::gateway

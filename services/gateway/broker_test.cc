@@ -1,0 +1,429 @@
+// The broker core against fake connections (Outlet), the in-memory store and a fake
+// clock: routing, QoS flows, sessions, retained messages, wills, expiry, restarts.
+#include "services/gateway/broker.h"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/testing/fake_clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/gateway/fake_gateway_store.h"
+
+namespace fleetcore::gateway {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+class FakeOutlet final : public Outlet {
+ public:
+  void Wake() override { ++wakes; }
+  void Kick(uint8_t reason, WillPolicy will) override { kicks.push_back({reason, will}); }
+  int wakes = 0;
+  std::vector<std::pair<uint8_t, WillPolicy>> kicks;
+};
+
+MessagePtr Msg(std::string topic, std::string payload, uint8_t qos = 0, bool retain = false) {
+  auto m = std::make_shared<Message>();
+  m->topic = std::move(topic);
+  m->payload = std::move(payload);
+  m->qos = qos;
+  m->retain = retain;
+  Seal(m.get());
+  return m;
+}
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  BrokerTest() { Restart(); }
+
+  void Restart() {
+    broker_ = std::make_unique<Broker>(limits_, &store_, &clock_);
+    ASSERT_TRUE(broker_->Load().ok());
+  }
+
+  struct Client {
+    std::shared_ptr<FakeOutlet> outlet = std::make_shared<FakeOutlet>();
+    std::shared_ptr<Session> session;
+    bool present = false;
+  };
+
+  Client Connect(const std::string& id, bool clean = true, uint32_t expiry = 0,
+                 uint16_t receive_maximum = 0) {
+    Client c;
+    Broker::Attached a =
+        broker_->Attach(c.outlet, {.client_id = id,
+                                   .version = mqtt::Version::kV5,
+                                   .clean_start = clean,
+                                   .expiry_interval = expiry,
+                                   .receive_maximum = receive_maximum});
+    c.session = a.session;
+    c.present = a.session_present;
+    return c;
+  }
+
+  void Sub(Client& c, const std::string& filter, uint8_t qos, uint32_t id = 0,
+           bool no_local = false) {
+    mqtt::ParsedFilter parsed;
+    ASSERT_TRUE(mqtt::ParseSharedFilter(filter, &parsed));
+    broker_->Subscribe(c.session, filter, parsed,
+                       {.qos = qos, .no_local = no_local, .subscription_id = id});
+    broker_->Persist(*c.session);
+  }
+
+  std::vector<Outgoing> Take(Client& c, size_t max = 100) {
+    std::vector<Outgoing> out;
+    size_t expired = 0;
+    c.session->TakeSendable(max, broker_->NowMs(), &out, &expired);
+    return out;
+  }
+
+  void Leave(Client& c, MessagePtr will = nullptr, uint32_t delay = 0) {
+    broker_->Detach(c.session, c.outlet.get(), std::move(will), delay, WillPolicy::kPublish);
+  }
+
+  BrokerLimits limits_;
+  FakeGatewayStore store_;
+  testing::FakeClock clock_;
+  std::unique_ptr<Broker> broker_;
+};
+
+TEST_F(BrokerTest, RoutesToMatchingSubscriptionsAtTheLowerQos) {
+  Client a = Connect("a");
+  Client b = Connect("b");
+  Sub(a, "s/+/t", 1);
+  Sub(b, "s/#", 0);
+  EXPECT_EQ(broker_->Publish(Msg("s/1/t", "x", 2)), 2u);
+  EXPECT_EQ(broker_->Publish(Msg("other", "y", 1)), 0u);
+  std::vector<Outgoing> got = Take(a);
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].qos, 1);
+  EXPECT_NE(got[0].packet_id, 0);
+  EXPECT_FALSE(got[0].retain);
+  got = Take(b);
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].qos, 0);
+  EXPECT_EQ(got[0].packet_id, 0);
+}
+
+TEST_F(BrokerTest, OverlappingSubscriptionsDeliverOnceWithEveryIdentifier) {
+  Client a = Connect("a");
+  Sub(a, "x/+", 0, /*id=*/7);
+  Sub(a, "x/#", 1, /*id=*/9);
+  broker_->Publish(Msg("x/y", "p", 1));
+  std::vector<Outgoing> got = Take(a);
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].qos, 1);
+  std::vector<uint32_t> ids = got[0].subscription_ids;
+  std::sort(ids.begin(), ids.end());
+  EXPECT_THAT(ids, ElementsAre(7, 9));
+}
+
+TEST_F(BrokerTest, NoLocalSkipsThePublishersOwnSession) {
+  Client a = Connect("a");
+  Sub(a, "t", 0, 0, /*no_local=*/true);
+  auto own = std::make_shared<Message>(*Msg("t", "mine"));
+  own->origin = a.session->id();
+  broker_->Publish(own);
+  EXPECT_THAT(Take(a), IsEmpty());
+  broker_->Publish(Msg("t", "theirs"));
+  EXPECT_THAT(Take(a), SizeIs(1));
+}
+
+TEST_F(BrokerTest, WakesTheConnectionOncePerFlush) {
+  Client a = Connect("a");
+  const int after_attach = a.outlet->wakes;
+  Sub(a, "t", 0);
+  Take(a);
+  broker_->Publish(Msg("t", "1"));
+  broker_->Publish(Msg("t", "2"));
+  EXPECT_EQ(a.outlet->wakes, after_attach + 1);
+  EXPECT_THAT(Take(a), SizeIs(2));
+  broker_->Publish(Msg("t", "3"));
+  EXPECT_EQ(a.outlet->wakes, after_attach + 2);
+}
+
+TEST_F(BrokerTest, InflightWindowFollowsReceiveMaximum) {
+  Client a = Connect("a", true, 0, /*receive_maximum=*/2);
+  Sub(a, "t", 1);
+  for (int i = 0; i < 5; ++i) broker_->Publish(Msg("t", std::to_string(i), 1));
+  std::vector<Outgoing> got = Take(a);
+  ASSERT_THAT(got, SizeIs(2));
+  EXPECT_THAT(Take(a), IsEmpty());  // the window is full
+  EXPECT_TRUE(a.session->Puback(got[0].packet_id));
+  EXPECT_FALSE(a.session->Puback(got[0].packet_id));  // unknown now
+  got = Take(a);
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].message->payload, "2");
+}
+
+TEST_F(BrokerTest, Qos2FlowAndItsResendAfterReconnect) {
+  Client a = Connect("a", false, 3600);
+  Sub(a, "t", 2);
+  broker_->Publish(Msg("t", "one", 2));
+  broker_->Publish(Msg("t", "two", 2));
+  std::vector<Outgoing> got = Take(a);
+  ASSERT_THAT(got, SizeIs(2));
+  EXPECT_TRUE(a.session->Pubrec(got[0].packet_id, false));
+  Leave(a);
+  // Resumed: the released one gets PUBREL again, the other its PUBLISH with DUP.
+  Client again = Connect("a", false, 3600);
+  EXPECT_TRUE(again.present);
+  std::vector<Outgoing> resent = Take(again);
+  ASSERT_THAT(resent, SizeIs(2));
+  EXPECT_TRUE(resent[0].release);
+  EXPECT_EQ(resent[0].packet_id, got[0].packet_id);
+  EXPECT_FALSE(resent[1].release);
+  EXPECT_TRUE(resent[1].dup);
+  EXPECT_EQ(resent[1].packet_id, got[1].packet_id);
+  EXPECT_TRUE(again.session->Pubcomp(got[0].packet_id));
+  EXPECT_FALSE(again.session->Pubcomp(got[1].packet_id));  // not released yet
+}
+
+TEST_F(BrokerTest, InboundQos2IsDeliveredOnce) {
+  Client a = Connect("a");
+  EXPECT_EQ(a.session->Qos2Received(5, 10), Session::InboundQos2::kNew);
+  EXPECT_EQ(a.session->Qos2Received(5, 10), Session::InboundQos2::kDuplicate);
+  EXPECT_TRUE(a.session->Qos2Released(5));
+  EXPECT_FALSE(a.session->Qos2Released(5));
+  EXPECT_EQ(a.session->Qos2Received(1, 1), Session::InboundQos2::kNew);
+  EXPECT_EQ(a.session->Qos2Received(2, 1), Session::InboundQos2::kTooMany);
+}
+
+TEST_F(BrokerTest, PersistentSessionQueuesQos1WhileAwayAndStoresIt) {
+  Client a = Connect("p", false, 3600);
+  Sub(a, "t", 1);
+  Leave(a);
+  EXPECT_FALSE(a.session->attached());
+  broker_->Publish(Msg("t", "q0", 0));  // QoS 0 is not kept for an absent client
+  broker_->Publish(Msg("t", "q1", 1));
+  EXPECT_EQ(store_.message_count("p"), 1u);
+  Client back = Connect("p", false, 3600);
+  EXPECT_TRUE(back.present);
+  std::vector<Outgoing> got = Take(back);
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].message->payload, "q1");
+  EXPECT_TRUE(back.session->Puback(got[0].packet_id));
+  EXPECT_EQ(store_.message_count("p"), 0u);  // delivered: no longer stored
+}
+
+TEST_F(BrokerTest, CleanStartEndsTheOldSession) {
+  Client a = Connect("c", false, 3600);
+  Sub(a, "t", 1);
+  Leave(a);
+  broker_->Publish(Msg("t", "old", 1));
+  Client b = Connect("c", /*clean=*/true);
+  EXPECT_FALSE(b.present);
+  EXPECT_THAT(Take(b), IsEmpty());
+  EXPECT_EQ(broker_->Publish(Msg("t", "new", 1)), 0u);  // subscriptions went with it
+  EXPECT_FALSE(store_.has_session("c"));
+}
+
+TEST_F(BrokerTest, ANewConnectionTakesTheSessionOver) {
+  Client first = Connect("dup", false, 60);
+  Client second = Connect("dup", false, 60);
+  EXPECT_TRUE(second.present);
+  EXPECT_EQ(first.session, second.session);
+  ASSERT_THAT(first.outlet->kicks, SizeIs(1));
+  EXPECT_EQ(first.outlet->kicks[0].first, mqtt::reason::kSessionTakenOver);
+  EXPECT_EQ(first.outlet->kicks[0].second, WillPolicy::kSessionResumed);
+  // The old connection's late detach leaves the new one attached.
+  Leave(first);
+  EXPECT_TRUE(second.session->attached());
+
+  Client third = Connect("dup", /*clean=*/true);
+  ASSERT_THAT(second.outlet->kicks, SizeIs(1));
+  EXPECT_EQ(second.outlet->kicks[0].second, WillPolicy::kPublish);
+}
+
+TEST_F(BrokerTest, RetainedMessagesAreSetReplacedAndDeleted) {
+  broker_->Publish(Msg("home/kitchen/t", "20", 1, true));
+  broker_->Publish(Msg("home/kitchen/t", "21", 1, true));
+  broker_->Publish(Msg("home/hall/t", "19", 0, true));
+  broker_->Publish(Msg("$aws/things/x/shadow", "s", 0, true));
+  std::vector<MessagePtr> out;
+  broker_->RetainedFor("home/+/t", &out);
+  ASSERT_THAT(out, SizeIs(2));
+  out.clear();
+  broker_->RetainedFor("home/kitchen/t", &out);
+  ASSERT_THAT(out, SizeIs(1));
+  EXPECT_EQ(out[0]->payload, "21");
+  out.clear();
+  broker_->RetainedFor("#", &out);  // '$' topics are not for leading wildcards
+  EXPECT_THAT(out, SizeIs(2));
+  broker_->Publish(Msg("home/kitchen/t", "", 0, true));
+  out.clear();
+  broker_->RetainedFor("home/#", &out);
+  ASSERT_THAT(out, SizeIs(1));
+  EXPECT_EQ(out[0]->topic, "home/hall/t");
+  EXPECT_EQ(broker_->retained().size(), 2u);
+}
+
+TEST_F(BrokerTest, RetainedMessagesExpire) {
+  auto m = std::make_shared<Message>(*Msg("r", "soon", 0, true));
+  m->expires_at_ms = broker_->NowMs() + 5000;
+  broker_->Publish(m);
+  std::vector<MessagePtr> out;
+  broker_->RetainedFor("r", &out);
+  EXPECT_THAT(out, SizeIs(1));
+  clock_.Advance(absl::Seconds(6));
+  out.clear();
+  broker_->RetainedFor("r", &out);
+  EXPECT_THAT(out, IsEmpty());
+}
+
+TEST_F(BrokerTest, WillIsPublishedAtOnceWithoutDelay) {
+  Client watcher = Connect("w");
+  Sub(watcher, "status/+", 1);
+  Client a = Connect("a");
+  Leave(a, Msg("status/a", "gone", 1));
+  std::vector<Outgoing> got = Take(watcher);
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].message->payload, "gone");
+}
+
+TEST_F(BrokerTest, DelayedWillWaitsAndIsCancelledByAReturn) {
+  Client watcher = Connect("w");
+  Sub(watcher, "status/+", 0);
+  Client a = Connect("a", false, 3600);
+  Leave(a, Msg("status/a", "gone"), /*delay=*/30);
+  broker_->Sweep();
+  EXPECT_THAT(Take(watcher), IsEmpty());
+  clock_.Advance(absl::Seconds(10));
+  Client back = Connect("a", false, 3600);  // in time: the will is not sent
+  Leave(back, Msg("status/a", "gone again"), 30);
+  clock_.Advance(absl::Seconds(25));
+  broker_->Sweep();
+  EXPECT_THAT(Take(watcher), IsEmpty());
+  clock_.Advance(absl::Seconds(6));
+  broker_->Sweep();
+  std::vector<Outgoing> got = Take(watcher);
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].message->payload, "gone again");
+}
+
+TEST_F(BrokerTest, SessionsExpireAndTheirPendingWillGoesOut) {
+  Client watcher = Connect("w");
+  Sub(watcher, "status/+", 0);
+  Client a = Connect("a", false, /*expiry=*/60);
+  Sub(a, "t", 1);
+  Leave(a, Msg("status/a", "gone"), /*delay=*/3600);  // capped by the session's 60 s
+  clock_.Advance(absl::Seconds(59));
+  broker_->Sweep();
+  EXPECT_NE(broker_->Find("a"), nullptr);
+  clock_.Advance(absl::Seconds(2));
+  broker_->Sweep();
+  EXPECT_EQ(broker_->Find("a"), nullptr);
+  EXPECT_FALSE(store_.has_session("a"));
+  EXPECT_THAT(Take(watcher), SizeIs(1));
+  EXPECT_EQ(broker_->counters().sessions_expired.load(), 1u);
+}
+
+TEST_F(BrokerTest, AFullQueueDropsAndDisconnectsASlowClient) {
+  limits_.max_queued_messages = 2;
+  Restart();
+  Client a = Connect("slow");
+  Sub(a, "t", 1);
+  broker_->Publish(Msg("t", "1", 0));
+  broker_->Publish(Msg("t", "2", 0));
+  broker_->Publish(Msg("t", "3", 0));  // dropped
+  EXPECT_THAT(a.outlet->kicks, IsEmpty());
+  broker_->Publish(Msg("t", "4", 1));  // dropped, and the client cannot keep up
+  ASSERT_THAT(a.outlet->kicks, SizeIs(1));
+  EXPECT_EQ(a.outlet->kicks[0].first, mqtt::reason::kQuotaExceeded);
+  EXPECT_EQ(broker_->counters().dropped_queue_full.load(), 2u);
+}
+
+TEST_F(BrokerTest, SharedSubscriptionsTakeTurns) {
+  Client a = Connect("a");
+  Client b = Connect("b");
+  Sub(a, "$share/g/jobs/#", 1);
+  Sub(b, "$share/g/jobs/#", 1);
+  for (int i = 0; i < 4; ++i) broker_->Publish(Msg("jobs/x", std::to_string(i), 1));
+  EXPECT_THAT(Take(a), SizeIs(2));
+  EXPECT_THAT(Take(b), SizeIs(2));
+}
+
+TEST_F(BrokerTest, TargetedPublishReachesOnlyThatSession) {
+  Client a = Connect("a");
+  Client b = Connect("b");
+  Sub(a, "reply/#", 0);
+  Sub(b, "reply/#", 0);
+  EXPECT_EQ(broker_->Publish(Msg("reply/1", "x"), b.session.get()), 1u);
+  EXPECT_THAT(Take(a), IsEmpty());
+  EXPECT_THAT(Take(b), SizeIs(1));
+}
+
+TEST_F(BrokerTest, ARestartRestoresSessionsSubscriptionsMessagesAndRetained) {
+  Client a = Connect("p", false, 3600);
+  Sub(a, "t/#", 1, 4);
+  broker_->Publish(Msg("t/1", "sent", 1));
+  std::vector<Outgoing> sent = Take(a);
+  ASSERT_THAT(sent, SizeIs(1));
+  broker_->Publish(Msg("t/2", "queued", 1));
+  broker_->Publish(Msg("keep", "me", 1, true));
+  Leave(a);  // stores the in-flight and the queued message
+
+  Restart();
+  EXPECT_EQ(broker_->retained().size(), 1u);
+  Client back = Connect("p", false, 3600);
+  EXPECT_TRUE(back.present);
+  std::vector<Outgoing> got = Take(back);
+  ASSERT_THAT(got, SizeIs(2));
+  EXPECT_EQ(got[0].message->payload, "sent");
+  EXPECT_TRUE(got[0].dup);
+  EXPECT_EQ(got[0].packet_id, sent[0].packet_id);
+  EXPECT_EQ(got[1].message->payload, "queued");
+  EXPECT_THAT(got[1].subscription_ids, ElementsAre(4));
+  // The subscription came back too.
+  EXPECT_EQ(broker_->Publish(Msg("t/3", "live", 1)), 1u);
+}
+
+TEST_F(BrokerTest, ExpiredSessionsEndAtLoad) {
+  Client a = Connect("old", false, 60);
+  Leave(a);
+  clock_.Advance(absl::Minutes(2));
+  Restart();
+  EXPECT_EQ(broker_->Find("old"), nullptr);
+  EXPECT_FALSE(store_.has_session("old"));
+}
+
+TEST_F(BrokerTest, AdministrativeDisconnectCanDiscardTheSession) {
+  Client a = Connect("a", false, 3600);
+  Sub(a, "t", 1);
+  EXPECT_TRUE(broker_->Disconnect("a", mqtt::reason::kAdministrativeAction,
+                                  WillPolicy::kSuppress, /*clean=*/true));
+  ASSERT_THAT(a.outlet->kicks, SizeIs(1));
+  EXPECT_EQ(a.outlet->kicks[0].second, WillPolicy::kSuppress);
+  Leave(a);
+  EXPECT_EQ(broker_->Find("a"), nullptr);
+  EXPECT_FALSE(store_.has_session("a"));
+  EXPECT_FALSE(broker_->Disconnect("a", mqtt::reason::kAdministrativeAction,
+                                   WillPolicy::kPublish, false));
+}
+
+TEST(BrokerLimitsTest, KeepAliveFollowsAws) {
+  BrokerLimits l;
+  EXPECT_EQ(EffectiveKeepAlive(l, 0), absl::Seconds(1200));
+  EXPECT_EQ(EffectiveKeepAlive(l, 5), absl::Seconds(30));
+  EXPECT_EQ(EffectiveKeepAlive(l, 60), absl::Seconds(60));
+  EXPECT_EQ(EffectiveKeepAlive(l, 5000), absl::Seconds(1200));
+  l.keep_alive_max = absl::ZeroDuration();
+  EXPECT_EQ(EffectiveKeepAlive(l, 0), absl::ZeroDuration());
+  EXPECT_EQ(EffectiveKeepAlive(l, 5), absl::Seconds(5));
+}
+
+TEST(BrokerLimitsTest, TopicLimits) {
+  BrokerLimits l;
+  EXPECT_TRUE(WithinTopicLimits(l, "a/b/c/d/e/f/g/h"));     // 7 slashes
+  EXPECT_FALSE(WithinTopicLimits(l, "a/b/c/d/e/f/g/h/i"));  // 8
+  EXPECT_TRUE(WithinTopicLimits(l, "$aws/rules/r/a/b/c/d/e/f/g/h"));  // prefix not counted
+  EXPECT_FALSE(WithinTopicLimits(l, std::string(257, 'x')));
+  EXPECT_FALSE(WithinTopicLimits(l, ""));
+}
+
+}  // namespace
+}  // namespace fleetcore::gateway

@@ -1,0 +1,259 @@
+#include "services/gateway/gateway_metrics.h"
+
+#include <map>
+#include <string>
+#include <utility>
+
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "services/gateway/broker.h"
+#include "services/gateway/io_thread.h"
+
+namespace fleetcore::gateway {
+
+const char* ListenerName(ListenerKind kind) {
+  switch (kind) {
+    case ListenerKind::kMqtt: return "mqtt";
+    case ListenerKind::kMqtts: return "mqtts";
+    case ListenerKind::kWs: return "ws";
+    case ListenerKind::kWss: return "wss";
+  }
+  return "unknown";
+}
+
+const std::vector<double>& GatewayMetrics::LatencyBounds() {
+  static const std::vector<double> bounds = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                             0.005,   0.01,   0.025,   0.05,   0.1,   0.25,
+                                             0.5,     1,      2.5,     5,      10};
+  return bounds;
+}
+
+struct GatewayMetrics::Impl {
+  explicit Impl(prometheus::Registry& r)
+      : connections(prometheus::BuildGauge()
+                        .Name("fleetcore_gateway_connections")
+                        .Help("Open MQTT connections, by listener and protocol version.")
+                        .Register(r)),
+        connects(prometheus::BuildCounter()
+                     .Name("fleetcore_gateway_connects_total")
+                     .Help("CONNECT attempts by listener and result (accepted or the refusal).")
+                     .Register(r)),
+        disconnects(prometheus::BuildCounter()
+                        .Name("fleetcore_gateway_disconnects_total")
+                        .Help("Ended connections by AWS lifecycle disconnectReason.")
+                        .Register(r)),
+        protocol_errors(prometheus::BuildCounter()
+                            .Name("fleetcore_gateway_protocol_errors_total")
+                            .Help("Packets refused, by MQTT 5 reason.")
+                            .Register(r)),
+        received(prometheus::BuildCounter()
+                     .Name("fleetcore_gateway_messages_received_total")
+                     .Help("PUBLISH packets received from clients, by QoS.")
+                     .Register(r)),
+        sent(prometheus::BuildCounter()
+                 .Name("fleetcore_gateway_messages_sent_total")
+                 .Help("PUBLISH packets sent to clients, by QoS.")
+                 .Register(r)),
+        bytes(prometheus::BuildCounter()
+                  .Name("fleetcore_gateway_bytes_total")
+                  .Help("Bytes read from and written to clients, by direction.")
+                  .Register(r)),
+        dropped(prometheus::BuildCounter()
+                    .Name("fleetcore_gateway_dropped_messages_total")
+                    .Help("Deliveries dropped, by reason.")
+                    .Register(r)),
+        unrouted(prometheus::BuildCounter()
+                     .Name("fleetcore_gateway_unrouted_messages_total")
+                     .Help("Published messages that matched no subscription.")
+                     .Register(r)
+                     .Add({})),
+        routed(prometheus::BuildCounter()
+                   .Name("fleetcore_gateway_routed_messages_total")
+                   .Help("Deliveries queued for sessions.")
+                   .Register(r)
+                   .Add({})),
+        sessions_expired(prometheus::BuildCounter()
+                             .Name("fleetcore_gateway_sessions_expired_total")
+                             .Help("Persistent sessions ended by their expiry.")
+                             .Register(r)
+                             .Add({})),
+        wills(prometheus::BuildCounter()
+                  .Name("fleetcore_gateway_wills_published_total")
+                  .Help("Will messages published.")
+                  .Register(r)
+                  .Add({})),
+        http_publish(prometheus::BuildCounter()
+                         .Name("fleetcore_gateway_http_publishes_total")
+                         .Help("HTTPS publish requests by result.")
+                         .Register(r)),
+        sessions(prometheus::BuildGauge()
+                     .Name("fleetcore_gateway_sessions")
+                     .Help("Sessions held, connected or not.")
+                     .Register(r)
+                     .Add({})),
+        retained(prometheus::BuildGauge()
+                     .Name("fleetcore_gateway_retained_messages")
+                     .Help("Retained messages held.")
+                     .Register(r)
+                     .Add({})),
+        queued(prometheus::BuildGauge()
+                   .Name("fleetcore_gateway_queued_messages")
+                   .Help("Messages waiting in sessions for their clients (sampled).")
+                   .Register(r)
+                   .Add({})),
+        inflight(prometheus::BuildGauge()
+                     .Name("fleetcore_gateway_inflight_messages")
+                     .Help("QoS 1/2 messages sent and not yet acknowledged (sampled).")
+                     .Register(r)
+                     .Add({})),
+        store_pending(prometheus::BuildGauge()
+                          .Name("fleetcore_gateway_store_pending_writes")
+                          .Help("Session and retained writes waiting for Postgres.")
+                          .Register(r)
+                          .Add({})),
+        store_errors(prometheus::BuildCounter()
+                         .Name("fleetcore_gateway_store_errors_total")
+                         .Help("Failed batches of writes to Postgres (retried).")
+                         .Register(r)
+                         .Add({})),
+        latency(prometheus::BuildHistogram()
+                    .Name("fleetcore_gateway_delivery_latency_seconds")
+                    .Help("From a PUBLISH's arrival to its encoding for a subscriber.")
+                    .Register(r)
+                    .Add({}, prometheus::Histogram::BucketBoundaries(LatencyBounds()))) {
+    for (int q = 0; q < 3; ++q) {
+      received_qos[q] = &received.Add({{"qos", std::to_string(q)}});
+      sent_qos[q] = &sent.Add({{"qos", std::to_string(q)}});
+    }
+    bytes_in = &bytes.Add({{"direction", "in"}});
+    bytes_out = &bytes.Add({{"direction", "out"}});
+    for (const char* reason : {"queue_full", "expired", "too_large_for_client"}) {
+      dropped.Add({{"reason", reason}});
+    }
+  }
+
+  prometheus::Family<prometheus::Gauge>& connections;
+  prometheus::Family<prometheus::Counter>& connects;
+  prometheus::Family<prometheus::Counter>& disconnects;
+  prometheus::Family<prometheus::Counter>& protocol_errors;
+  prometheus::Family<prometheus::Counter>& received;
+  prometheus::Family<prometheus::Counter>& sent;
+  prometheus::Family<prometheus::Counter>& bytes;
+  prometheus::Family<prometheus::Counter>& dropped;
+  prometheus::Counter& unrouted;
+  prometheus::Counter& routed;
+  prometheus::Counter& sessions_expired;
+  prometheus::Counter& wills;
+  prometheus::Family<prometheus::Counter>& http_publish;
+  prometheus::Gauge& sessions;
+  prometheus::Gauge& retained;
+  prometheus::Gauge& queued;
+  prometheus::Gauge& inflight;
+  prometheus::Gauge& store_pending;
+  prometheus::Counter& store_errors;
+  prometheus::Histogram& latency;
+  prometheus::Counter* received_qos[3];
+  prometheus::Counter* sent_qos[3];
+  prometheus::Counter* bytes_in;
+  prometheus::Counter* bytes_out;
+
+  // The broker's counters are monotonic; these remember what was added already.
+  absl::Mutex mu;
+  uint64_t seen_queue_full = 0, seen_expired = 0, seen_routed = 0, seen_unrouted = 0,
+           seen_sessions_expired = 0, seen_wills = 0;
+};
+
+GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
+    : impl_(std::make_unique<Impl>(registry)) {}
+GatewayMetrics::~GatewayMetrics() = default;
+
+namespace {
+
+const char* VersionLabel(mqtt::Version v) { return v == mqtt::Version::kV5 ? "5" : "3.1.1"; }
+
+}  // namespace
+
+void GatewayMetrics::ConnectionOpened(ListenerKind listener, mqtt::Version version) {
+  impl_->connections.Add({{"listener", ListenerName(listener)}, {"protocol", VersionLabel(version)}})
+      .Increment();
+}
+
+void GatewayMetrics::ConnectionClosed(ListenerKind listener, mqtt::Version version,
+                                      absl::string_view reason) {
+  impl_->connections.Add({{"listener", ListenerName(listener)}, {"protocol", VersionLabel(version)}})
+      .Decrement();
+  impl_->disconnects.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void GatewayMetrics::Connect(ListenerKind listener, absl::string_view result) {
+  impl_->connects.Add({{"listener", ListenerName(listener)}, {"result", std::string(result)}})
+      .Increment();
+}
+
+void GatewayMetrics::ProtocolError(absl::string_view reason) {
+  impl_->protocol_errors.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void GatewayMetrics::HttpPublish(absl::string_view result) {
+  impl_->http_publish.Add({{"result", std::string(result)}}).Increment();
+}
+
+void GatewayMetrics::AddThreadStats(ThreadStats& s) {
+  for (int q = 0; q < 3; ++q) {
+    if (s.received[q] > 0) impl_->received_qos[q]->Increment(static_cast<double>(s.received[q]));
+    if (s.sent[q] > 0) impl_->sent_qos[q]->Increment(static_cast<double>(s.sent[q]));
+    s.received[q] = s.sent[q] = 0;
+  }
+  if (s.bytes_received > 0) impl_->bytes_in->Increment(static_cast<double>(s.bytes_received));
+  if (s.bytes_sent > 0) impl_->bytes_out->Increment(static_cast<double>(s.bytes_sent));
+  if (s.dropped_too_large > 0) {
+    impl_->dropped.Add({{"reason", "too_large_for_client"}})
+        .Increment(static_cast<double>(s.dropped_too_large));
+  }
+  if (s.dropped_expired > 0) {
+    impl_->dropped.Add({{"reason", "expired"}}).Increment(static_cast<double>(s.dropped_expired));
+  }
+  s.bytes_received = s.bytes_sent = s.dropped_too_large = s.dropped_expired = 0;
+  bool any = false;
+  for (double b : s.latency_buckets) any |= b > 0;
+  if (any) {
+    impl_->latency.ObserveMultiple(s.latency_buckets, s.latency_sum);
+    std::fill(s.latency_buckets.begin(), s.latency_buckets.end(), 0);
+    s.latency_sum = 0;
+  }
+}
+
+void GatewayMetrics::UpdateBroker(const BrokerCounters& c, size_t sessions, size_t retained) {
+  absl::MutexLock l(&impl_->mu);
+  auto add = [](prometheus::Counter& counter, uint64_t now, uint64_t& seen) {
+    if (now > seen) counter.Increment(static_cast<double>(now - seen));
+    seen = now;
+  };
+  add(impl_->dropped.Add({{"reason", "queue_full"}}),
+      c.dropped_queue_full.load(std::memory_order_relaxed), impl_->seen_queue_full);
+  add(impl_->dropped.Add({{"reason", "expired"}}), c.dropped_expired.load(std::memory_order_relaxed),
+      impl_->seen_expired);
+  add(impl_->routed, c.routed.load(std::memory_order_relaxed), impl_->seen_routed);
+  add(impl_->unrouted, c.no_subscriber.load(std::memory_order_relaxed), impl_->seen_unrouted);
+  add(impl_->sessions_expired, c.sessions_expired.load(std::memory_order_relaxed),
+      impl_->seen_sessions_expired);
+  add(impl_->wills, c.wills_published.load(std::memory_order_relaxed), impl_->seen_wills);
+  impl_->sessions.Set(static_cast<double>(sessions));
+  impl_->retained.Set(static_cast<double>(retained));
+}
+
+void GatewayMetrics::SetSessionQueues(size_t queued, size_t inflight) {
+  impl_->queued.Set(static_cast<double>(queued));
+  impl_->inflight.Set(static_cast<double>(inflight));
+}
+
+void GatewayMetrics::SetStorePending(size_t pending) {
+  impl_->store_pending.Set(static_cast<double>(pending));
+}
+
+void GatewayMetrics::StoreError() { impl_->store_errors.Increment(); }
+
+}  // namespace fleetcore::gateway

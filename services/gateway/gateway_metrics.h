@@ -1,0 +1,66 @@
+// The gateway's Prometheus metrics (fleetcore_gateway_*). Per-message counts are kept per
+// I/O thread and added here once a second (AddThreadStats), so the hot path touches no
+// shared counter; connection events and drops are counted as they happen.
+//
+// Thread safety: all methods are safe from any thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "common/mqtt/packet.h"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace fleetcore::gateway {
+
+struct ThreadStats;
+struct BrokerCounters;
+
+// Where a connection came in.
+enum class ListenerKind { kMqtt, kMqtts, kWs, kWss };
+constexpr int kListenerKinds = 4;
+const char* ListenerName(ListenerKind kind);
+
+class GatewayMetrics {
+ public:
+  // Bucket bounds of the publish-to-delivery latency histogram, in seconds.
+  static const std::vector<double>& LatencyBounds();
+
+  explicit GatewayMetrics(prometheus::Registry& registry);
+  ~GatewayMetrics();
+
+  void ConnectionOpened(ListenerKind listener, mqtt::Version version);
+  // `reason`: why it ended, with AWS's lifecycle names (CLIENT_INITIATED_DISCONNECT, ...).
+  void ConnectionClosed(ListenerKind listener, mqtt::Version version, absl::string_view reason);
+  // `result`: "accepted" or the refusal ("not_authorized", "bad_client_id", ...).
+  void Connect(ListenerKind listener, absl::string_view result);
+  // A packet the codec or the broker refused, by MQTT 5 reason name.
+  void ProtocolError(absl::string_view reason);
+  void HttpPublish(absl::string_view result);
+
+  // Adds a thread's counts and zeroes them.
+  void AddThreadStats(ThreadStats& stats);
+  // Copies the broker's counters (monotonic) and gauges.
+  void UpdateBroker(const BrokerCounters& counters, size_t sessions, size_t retained);
+  void SetSessionQueues(size_t queued, size_t inflight);
+  void SetStorePending(size_t pending);
+  void StoreError();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fleetcore::gateway

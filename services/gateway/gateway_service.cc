@@ -1,0 +1,260 @@
+#include "services/gateway/gateway_service.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/mqtt/codec.h"
+#include "common/pagination/page_token.h"
+#include "common/status/status_macros.h"
+#include "google/protobuf/util/time_util.h"
+#include "services/gateway/connection.h"
+#include "services/gateway/io_thread.h"
+
+namespace fleetcore::gateway {
+namespace {
+
+void SetTime(int64_t unix_ms, google::protobuf::Timestamp* out) {
+  *out = google::protobuf::util::TimeUtil::MillisecondsToTimestamp(unix_ms);
+}
+
+void ToProto(const ConnectionInfo& info, const Connection& c, pb::Connection* out) {
+  out->set_client_id(info.client_id);
+  out->set_listener(ListenerName(info.listener));
+  out->set_remote_address(info.remote_address);
+  out->set_protocol_version(info.version == mqtt::Version::kV5 ? "5" : "3.1.1");
+  out->set_clean_start(info.clean_start);
+  out->set_keep_alive_seconds(static_cast<int32_t>(info.keep_alive));
+  SetTime(info.connected_at_ms, out->mutable_connected_at());
+  if (info.username.has_value()) out->set_username(*info.username);
+  out->set_certificate_id(info.certificate_id);
+  out->set_messages_received(static_cast<int64_t>(c.messages_in()));
+  out->set_messages_sent(static_cast<int64_t>(c.messages_out()));
+}
+
+const Connection* ConnectionOf(const Session& s, std::shared_ptr<Outlet>* keep) {
+  *keep = s.outlet();
+  return dynamic_cast<const Connection*>(keep->get());
+}
+
+}  // namespace
+
+GatewayService::GatewayService(Broker* broker, grpc_util::CallRunner* calls)
+    : broker_(broker), calls_(calls) {}
+
+template <typename Fn>
+grpc::ServerUnaryReactor* GatewayService::Answer(grpc::CallbackServerContext* ctx, Fn fn) {
+  // Memory only: answered on the calling thread, never queued behind Postgres work.
+  return calls_->RunWithFastPath(
+      ctx, [&fn]() -> std::optional<absl::Status> { return fn(); },
+      [](const grpc_util::CallContext&) -> absl::Status {
+        return absl::InternalError("unreachable: answered on the fast path");
+      });
+}
+
+absl::StatusOr<std::shared_ptr<Message>> GatewayService::ToMessage(const pb::PublishRequest& req,
+                                                                   const BrokerLimits& limits,
+                                                                   int64_t now_ms) {
+  if (!mqtt::ValidTopicName(req.topic()) || !WithinTopicLimits(limits, req.topic())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "topic \"", req.topic(), "\" is not a valid topic name (non-empty UTF-8 without + or #, "
+        "at most ", limits.max_topic_bytes, " bytes and ", limits.max_topic_slashes, " slashes)"));
+  }
+  if (req.qos() < 0 || req.qos() > limits.max_qos) {
+    return absl::InvalidArgumentError(absl::StrCat("qos must be 0 to ", limits.max_qos));
+  }
+  if (req.payload().size() > limits.max_payload_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("payload of ", req.payload().size(),
+                                                     " bytes is over the limit of ",
+                                                     limits.max_payload_bytes));
+  }
+  if (req.retain() && !limits.retain_available) {
+    return absl::InvalidArgumentError("retained messages are turned off (--retain-available)");
+  }
+  if (!req.response_topic().empty() && !mqtt::ValidTopicName(req.response_topic())) {
+    return absl::InvalidArgumentError("response_topic is not a valid topic name");
+  }
+  if (req.message_expiry_seconds() < 0) {
+    return absl::InvalidArgumentError("message_expiry_seconds must not be negative");
+  }
+  auto m = std::make_shared<Message>();
+  m->topic = req.topic();
+  m->payload = req.payload();
+  m->qos = static_cast<uint8_t>(req.qos());
+  m->retain = req.retain();
+  switch (req.payload_format()) {
+    case pb::UTF8_DATA:
+      if (!mqtt::ValidUtf8(m->payload)) {
+        return absl::InvalidArgumentError("payload_format is UTF8_DATA but the payload is not");
+      }
+      m->payload_format_indicator = 1;
+      break;
+    case pb::UNSPECIFIED_BYTES:
+      m->payload_format_indicator = 0;
+      break;
+    default:
+      break;
+  }
+  if (!req.content_type().empty()) m->content_type = req.content_type();
+  if (!req.response_topic().empty()) m->response_topic = req.response_topic();
+  if (!req.correlation_data().empty()) m->correlation_data = req.correlation_data();
+  for (const pb::UserProperty& p : req.user_properties()) {
+    m->user_properties.push_back({p.key(), p.value()});
+  }
+  if (req.message_expiry_seconds() > 0) {
+    m->expires_at_ms = now_ms + std::min<int64_t>(req.message_expiry_seconds(), 604800) * 1000;
+  }
+  m->received_ns = IoThread::MonotonicNs();
+  m->published_at_ms = now_ms;
+  Seal(m.get());
+  return m;
+}
+
+grpc::ServerUnaryReactor* GatewayService::Publish(grpc::CallbackServerContext* ctx,
+                                                  const pb::PublishRequest* req,
+                                                  pb::PublishResponse* resp) {
+  return Answer(ctx, [&]() -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::shared_ptr<Message> m,
+                               ToMessage(*req, broker_->limits(), broker_->NowMs()));
+    std::shared_ptr<Session> only;
+    if (!req->target_client_id().empty()) {
+      only = broker_->Find(req->target_client_id());
+      if (only == nullptr) {
+        return absl::NotFoundError(
+            absl::StrCat("client \"", req->target_client_id(), "\" has no session"));
+      }
+    }
+    resp->set_matched_sessions(static_cast<int32_t>(broker_->Publish(m, only.get())));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GatewayService::ListConnections(grpc::CallbackServerContext* ctx,
+                                                          const pb::ListConnectionsRequest* req,
+                                                          pb::ListConnectionsResponse* resp) {
+  return Answer(ctx, [&]() -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(int limit, pagination::ResolveMaxResults(req->max_results()));
+    FLEETCORE_ASSIGN_OR_RETURN(std::string after,
+                               pagination::DecodePageToken(req->next_token(), "connections"));
+    std::vector<std::shared_ptr<Session>> sessions = broker_->Sessions();
+    std::sort(sessions.begin(), sessions.end(),
+              [](const auto& a, const auto& b) { return a->client_id() < b->client_id(); });
+    for (const std::shared_ptr<Session>& s : sessions) {
+      if (s->client_id() <= after) continue;
+      std::shared_ptr<Outlet> keep;
+      const Connection* c = ConnectionOf(*s, &keep);
+      if (c == nullptr) continue;
+      if (resp->connections_size() == limit) {
+        resp->set_next_token(pagination::EncodePageToken(
+            resp->connections(limit - 1).client_id(), "connections"));
+        break;
+      }
+      ToProto(c->info(), *c, resp->add_connections());
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GatewayService::DescribeConnection(
+    grpc::CallbackServerContext* ctx, const pb::DescribeConnectionRequest* req,
+    pb::DescribeConnectionResponse* resp) {
+  return Answer(ctx, [&]() -> absl::Status {
+    std::shared_ptr<Session> s = broker_->Find(req->client_id());
+    if (s == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("client \"", req->client_id(), "\" has no connection and no session"));
+    }
+    std::shared_ptr<Outlet> keep;
+    if (const Connection* c = ConnectionOf(*s, &keep)) {
+      resp->set_connected(true);
+      ToProto(c->info(), *c, resp->mutable_connection());
+    }
+    pb::Session* out = resp->mutable_session();
+    out->set_persistent(s->persistent());
+    out->set_session_expiry_seconds(s->expiry_interval());
+    if (std::optional<int64_t> at = s->detached_at_ms()) {
+      SetTime(*at, out->mutable_disconnected_at());
+    }
+    const Session::Stats stats = s->stats();
+    out->set_queued_messages(static_cast<int32_t>(stats.queued));
+    out->set_inflight_messages(static_cast<int32_t>(stats.inflight));
+    auto subscriptions = s->subscriptions();
+    std::vector<std::string> filters;
+    for (const auto& [filter, sub] : subscriptions) filters.push_back(filter);
+    std::sort(filters.begin(), filters.end());
+    for (const std::string& filter : filters) {
+      const Session::Subscription& sub = subscriptions.at(filter);
+      pb::Subscription* p = out->add_subscriptions();
+      p->set_topic_filter(filter);
+      p->set_qos(sub.options.qos);
+      p->set_no_local(sub.options.no_local);
+      p->set_retain_as_published(sub.options.retain_as_published);
+      p->set_retain_handling(sub.options.retain_handling);
+      p->set_subscription_id(sub.options.subscription_id);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GatewayService::DeleteConnection(grpc::CallbackServerContext* ctx,
+                                                           const pb::DeleteConnectionRequest* req,
+                                                           pb::DeleteConnectionResponse*) {
+  return Answer(ctx, [&]() -> absl::Status {
+    if (!broker_->Disconnect(req->client_id(), mqtt::reason::kAdministrativeAction,
+                             req->prevent_will_message() ? WillPolicy::kSuppress
+                                                         : WillPolicy::kPublish,
+                             req->clean_session())) {
+      return absl::NotFoundError(absl::StrCat(
+          "client \"", req->client_id(), "\" is not connected",
+          req->clean_session() ? " and has no session" : ""));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GatewayService::ListRetainedMessages(
+    grpc::CallbackServerContext* ctx, const pb::ListRetainedMessagesRequest* req,
+    pb::ListRetainedMessagesResponse* resp) {
+  return Answer(ctx, [&]() -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(int limit, pagination::ResolveMaxResults(req->max_results()));
+    FLEETCORE_ASSIGN_OR_RETURN(std::string after,
+                               pagination::DecodePageToken(req->next_token(), "retained"));
+    std::vector<MessagePtr> page = broker_->retained().List(after, static_cast<size_t>(limit) + 1);
+    for (size_t i = 0; i < page.size() && i < static_cast<size_t>(limit); ++i) {
+      pb::RetainedMessageSummary* s = resp->add_retained_topics();
+      s->set_topic(page[i]->topic);
+      s->set_payload_size(static_cast<int64_t>(page[i]->payload.size()));
+      s->set_qos(page[i]->qos);
+      SetTime(page[i]->published_at_ms, s->mutable_last_modified_time());
+    }
+    if (page.size() > static_cast<size_t>(limit)) {
+      resp->set_next_token(pagination::EncodePageToken(page[limit - 1]->topic, "retained"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GatewayService::GetRetainedMessage(
+    grpc::CallbackServerContext* ctx, const pb::GetRetainedMessageRequest* req,
+    pb::GetRetainedMessageResponse* resp) {
+  return Answer(ctx, [&]() -> absl::Status {
+    MessagePtr m = broker_->retained().Get(req->topic());
+    if (m == nullptr ||
+        (m->expires_at_ms.has_value() && *m->expires_at_ms <= broker_->NowMs())) {
+      return absl::NotFoundError(
+          absl::StrCat("no retained message on topic \"", req->topic(), "\""));
+    }
+    resp->set_topic(m->topic);
+    resp->set_payload(m->payload);
+    resp->set_qos(m->qos);
+    SetTime(m->published_at_ms, resp->mutable_last_modified_time());
+    for (const mqtt::UserProperty& p : m->user_properties) {
+      pb::UserProperty* u = resp->add_user_properties();
+      u->set_key(p.key);
+      u->set_value(p.value);
+    }
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace fleetcore::gateway

@@ -1,0 +1,176 @@
+#include "services/gateway/http_publish.h"
+
+#include <algorithm>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/mqtt/codec.h"
+#include "nlohmann/json.hpp"
+
+namespace fleetcore::gateway {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+absl::Status Invalid(absl::string_view message) {
+  return absl::InvalidArgumentError(message);
+}
+
+}  // namespace
+
+bool UrlDecode(absl::string_view in, bool query, std::string* out) {
+  out->clear();
+  out->reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int hi = HexValue(in[i + 1]);
+      const int lo = HexValue(in[i + 2]);
+      if (hi < 0 || lo < 0) return false;
+      out->push_back(static_cast<char>(hi * 16 + lo));
+      i += 2;
+    } else if (c == '+' && query) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view target,
+                                                          const HeaderLookup& headers,
+                                                          std::string body,
+                                                          const BrokerLimits& limits,
+                                                          int64_t now_ms) {
+  constexpr absl::string_view kPrefix = "/topics/";
+  if (!absl::StartsWith(target, kPrefix)) {
+    return absl::NotFoundError("no such resource; publish with POST /topics/{topic}");
+  }
+  target.remove_prefix(kPrefix.size());
+  const size_t q = target.find('?');
+  const absl::string_view path = target.substr(0, q);
+  const absl::string_view query = q == absl::string_view::npos ? "" : target.substr(q + 1);
+
+  auto m = std::make_shared<Message>();
+  if (!UrlDecode(path, false, &m->topic) || m->topic.empty()) {
+    return Invalid("the topic in the path is empty or badly URL-encoded");
+  }
+  if (!mqtt::ValidTopicName(m->topic) || !WithinTopicLimits(limits, m->topic) ||
+      (m->topic[0] == '$' && !absl::StartsWith(m->topic, "$aws/"))) {
+    return Invalid(absl::StrCat("topic \"", m->topic, "\" is not a valid topic to publish to (at most ",
+                                limits.max_topic_bytes, " bytes and ", limits.max_topic_slashes,
+                                " slashes, no wildcards, no reserved $ topic)"));
+  }
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    std::string name, value;
+    if (!UrlDecode(pair.substr(0, eq), true, &name) ||
+        !UrlDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
+      return Invalid("badly URL-encoded query parameter");
+    }
+    if (name == "qos") {
+      int qos;
+      if (!absl::SimpleAtoi(value, &qos) || qos < 0 || qos > 1) {
+        return Invalid("qos must be 0 or 1");
+      }
+      m->qos = static_cast<uint8_t>(qos);
+    } else if (name == "retain") {
+      if (value != "true" && value != "false") return Invalid("retain must be true or false");
+      m->retain = value == "true";
+    } else if (name == "contentType") {
+      m->content_type = value;
+    } else if (name == "responseTopic") {
+      if (!mqtt::ValidTopicName(value)) return Invalid("responseTopic is not a valid topic");
+      m->response_topic = value;
+    } else if (name == "messageExpiry") {
+      int64_t seconds;
+      if (!absl::SimpleAtoi(value, &seconds) || seconds < 0) {
+        return Invalid("messageExpiry must be a number of seconds");
+      }
+      m->expires_at_ms = now_ms + std::clamp<int64_t>(seconds, 1, 604800) * 1000;
+    } else {
+      return Invalid(absl::StrCat("unknown query parameter \"", name, "\""));
+    }
+  }
+  if (m->retain && m->topic[0] == '$') return Invalid("reserved topics cannot be retained");
+  if (body.size() > limits.max_payload_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("payload of ", body.size(), " bytes is over the limit of ",
+                     limits.max_payload_bytes));
+  }
+  if (const std::string pfi = headers("x-amz-mqtt5-payload-format-indicator"); !pfi.empty()) {
+    if (pfi == "UTF8_DATA") {
+      m->payload_format_indicator = 1;
+      if (!mqtt::ValidUtf8(body)) return Invalid("the payload is not the UTF-8 it says it is");
+    } else if (pfi == "UNSPECIFIED_BYTES") {
+      m->payload_format_indicator = 0;
+    } else {
+      return Invalid("x-amz-mqtt5-payload-format-indicator must be UNSPECIFIED_BYTES or UTF8_DATA");
+    }
+  }
+  if (const std::string cd = headers("x-amz-mqtt5-correlation-data"); !cd.empty()) {
+    std::string data;
+    if (!absl::Base64Unescape(cd, &data)) {
+      return Invalid("x-amz-mqtt5-correlation-data must be base64");
+    }
+    m->correlation_data = std::move(data);
+  }
+  if (const std::string up = headers("x-amz-mqtt5-user-properties"); !up.empty()) {
+    std::string json;
+    if (!absl::Base64Unescape(up, &json)) {
+      return Invalid("x-amz-mqtt5-user-properties must be base64");
+    }
+    const nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_array()) {
+      return Invalid("x-amz-mqtt5-user-properties must hold a JSON array of objects");
+    }
+    for (const nlohmann::json& item : doc) {
+      if (!item.is_object()) {
+        return Invalid("x-amz-mqtt5-user-properties must hold a JSON array of objects");
+      }
+      for (auto it = item.begin(); it != item.end(); ++it) {
+        if (!it.value().is_string()) {
+          return Invalid("x-amz-mqtt5-user-properties values must be strings");
+        }
+        m->user_properties.push_back({it.key(), it.value().get<std::string>()});
+      }
+    }
+  }
+  m->payload = std::move(body);
+  Seal(m.get());
+  return m;
+}
+
+HttpReply HttpPublishReply(const absl::Status& status, absl::string_view trace_id) {
+  HttpReply reply;
+  nlohmann::json body;
+  body["message"] = status.ok() ? "OK" : std::string(status.message());
+  body["traceId"] = std::string(trace_id);
+  reply.body = body.dump();
+  switch (status.code()) {
+    case absl::StatusCode::kOk: reply.status = 200; break;
+    case absl::StatusCode::kInvalidArgument: reply.status = 400; break;
+    case absl::StatusCode::kNotFound: reply.status = 404; break;
+    case absl::StatusCode::kResourceExhausted: reply.status = 413; break;
+    case absl::StatusCode::kUnauthenticated: reply.status = 401; break;
+    case absl::StatusCode::kPermissionDenied: reply.status = 403; break;
+    case absl::StatusCode::kUnavailable: reply.status = 503; break;
+    default: reply.status = 500; break;
+  }
+  return reply;
+}
+
+}  // namespace fleetcore::gateway

@@ -1,0 +1,47 @@
+// HTTPS publish as AWS IoT Core serves it (its data plane's Publish):
+//
+//   POST /topics/{url-encoded topic}?qos=0|1&retain=true|false&contentType=..&
+//        messageExpiry=N&responseTopic=..
+//   x-amz-mqtt5-user-properties: base64 of [{"key": "value"}, ...]
+//   x-amz-mqtt5-payload-format-indicator: UNSPECIFIED_BYTES | UTF8_DATA
+//   x-amz-mqtt5-correlation-data: base64
+//
+// answered 200 {"message":"OK","traceId":"..."}, or an error status with
+// {"message":"...","traceId":"..."}. Pure: the web transport does the I/O.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "services/gateway/broker_limits.h"
+#include "services/gateway/message.h"
+
+namespace fleetcore::gateway {
+
+// Looks up a request header by lower-case name; empty when absent.
+using HeaderLookup = std::function<std::string(absl::string_view name)>;
+
+// The message a publish request carries. Errors: NOT_FOUND for a target outside
+// /topics/, INVALID_ARGUMENT for a bad topic or parameter (the message says which),
+// RESOURCE_EXHAUSTED for a payload over the limit.
+absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view target,
+                                                          const HeaderLookup& headers,
+                                                          std::string body,
+                                                          const BrokerLimits& limits,
+                                                          int64_t now_ms);
+
+struct HttpReply {
+  int status = 200;
+  std::string body;  // JSON
+};
+// 200 for OK; 400, 404, 413, 500 ... for the error's code.
+HttpReply HttpPublishReply(const absl::Status& status, absl::string_view trace_id);
+
+// %XX-decoding of a URL path segment or query value ('+' is a space only in queries).
+// false for a malformed escape.
+bool UrlDecode(absl::string_view in, bool query, std::string* out);
+
+}  // namespace fleetcore::gateway

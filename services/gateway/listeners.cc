@@ -1,0 +1,151 @@
+#include "services/gateway/listeners.h"
+
+#include <openssl/ssl.h>
+
+#include <atomic>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/ssl/context.hpp"
+#include "boost/asio/steady_timer.hpp"
+#include "common/log/log.h"
+#include "common/net/listen_address.h"
+#include "services/gateway/transports.h"
+
+namespace fleetcore::gateway {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+const char* ListenerKindName(Listener::Kind kind) {
+  switch (kind) {
+    case Listener::Kind::kMqtt: return "mqtt";
+    case Listener::Kind::kMqtts: return "mqtts";
+    case Listener::Kind::kHttp: return "http";
+    case Listener::Kind::kHttps: return "https";
+  }
+  return "unknown";
+}
+
+struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
+  Impl(Kind k, std::vector<IoThread*> t, const ConnectionContext& c, TlsContext* tls_context)
+      : kind(k),
+        threads(std::move(t)),
+        context(c),
+        tls(tls_context),
+        acceptor(threads[0]->context()),
+        backoff(threads[0]->context()) {
+    if (kind == Kind::kHttps) {
+      // Beast's TLS stream wants an Asio context; it shares our SSL_CTX (and takes a
+      // reference of its own).
+      SSL_CTX_up_ref(tls->get());
+      asio_tls = std::make_unique<asio::ssl::context>(tls->get());
+    }
+  }
+
+  void Accept() {
+    IoThread* target = threads[next++ % threads.size()];
+    acceptor.async_accept(
+        target->context(),
+        [self = shared_from_this(), target](const boost::system::error_code& ec,
+                                            tcp::socket socket) {
+          if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+          if (ec) {
+            // Out of file descriptors, most likely: wait a little rather than spin.
+            log::Warn("accept failed", {{"listener", ListenerKindName(self->kind)},
+                                        {"error", ec.message()}});
+            self->backoff.expires_after(std::chrono::milliseconds(100));
+            self->backoff.async_wait([self](const boost::system::error_code& e) {
+              if (!e) self->Accept();
+            });
+            return;
+          }
+          target->Post([self, target, s = std::make_shared<tcp::socket>(std::move(socket))] {
+            self->StartConnection(std::move(*s), target);
+          });
+          self->Accept();
+        });
+  }
+
+  void StartConnection(tcp::socket socket, IoThread* thread) {
+    switch (kind) {
+      case Kind::kMqtt: return StartMqttConnection(std::move(socket), thread, context, nullptr);
+      case Kind::kMqtts: return StartMqttConnection(std::move(socket), thread, context, tls);
+      case Kind::kHttp: return StartWebConnection(std::move(socket), thread, context, nullptr);
+      case Kind::kHttps:
+        return StartWebConnection(std::move(socket), thread, context, asio_tls.get());
+    }
+  }
+
+  const Kind kind;
+  const std::vector<IoThread*> threads;
+  const ConnectionContext context;
+  TlsContext* const tls;
+  std::unique_ptr<asio::ssl::context> asio_tls;
+  tcp::acceptor acceptor;
+  asio::steady_timer backoff;
+  size_t next = 0;
+  int port = 0;
+};
+
+absl::StatusOr<std::unique_ptr<Listener>> Listener::Start(Kind kind, const std::string& address,
+                                                          std::vector<IoThread*> threads,
+                                                          const ConnectionContext& context,
+                                                          TlsContext* tls) {
+  const std::string what = absl::StrCat(ListenerKindName(kind), " listener");
+  if ((kind == Kind::kMqtts || kind == Kind::kHttps) && tls == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " needs --tls-cert-file and --tls-key-file"));
+  }
+  // The clear message for a taken port or a bad address comes from the probe.
+  if (absl::Status s = net::ProbeListen(what, address); !s.ok()) return s;
+  absl::StatusOr<net::HostPort> hp = net::ParseHostPort(address);
+  if (!hp.ok()) return hp.status();
+  auto impl = std::make_shared<Impl>(kind, std::move(threads), context, tls);
+  boost::system::error_code ec;
+  tcp::resolver resolver(impl->threads[0]->context());
+  auto results = resolver.resolve(hp->host, std::to_string(hp->port),
+                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
+  if (ec || results.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": cannot resolve \"", hp->host, "\": ", ec.message()));
+  }
+  const tcp::endpoint endpoint = results.begin()->endpoint();
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(what, ": cannot listen on ", address, ": ", ec.message()));
+  }
+  impl->port = impl->acceptor.local_endpoint(ec).port();
+  // Accepting starts on the acceptor's thread.
+  impl->threads[0]->Post([impl] { impl->Accept(); });
+  return std::unique_ptr<Listener>(new Listener(impl));
+}
+
+Listener::~Listener() { Stop(); }
+
+int Listener::port() const { return impl_->port; }
+
+void Listener::Stop() {
+  if (impl_ == nullptr) return;
+  auto done = std::make_shared<absl::Notification>();
+  std::shared_ptr<Impl> impl = impl_;
+  impl->threads[0]->Post([impl, done] {
+    boost::system::error_code ec;
+    impl->acceptor.close(ec);
+    impl->backoff.cancel();
+    done->Notify();
+  });
+  // The I/O thread may already be stopped (shutdown order): then nothing accepts anyway.
+  done->WaitForNotificationWithTimeout(absl::Seconds(2));
+  impl_.reset();
+}
+
+}  // namespace fleetcore::gateway

@@ -1,0 +1,211 @@
+// fleetcore-gateway: the MQTT broker (MQTT 3.1.1 and 5 over TCP, TLS and WebSocket, HTTPS
+// publish) and fleetcore.gateway.v1.Broker. Reads flags and FLEETCORE_* environment, builds
+// the objects, serves until SIGTERM/SIGINT, then drains.
+#include <sys/resource.h>
+
+#include <memory>
+
+#include "common/grpc/call_runner.h"
+#include "common/grpc/executor.h"
+#include "common/grpc/runtime.h"
+#include "common/ids/id_generator.h"
+#include "common/log/log.h"
+#include "common/service/process.h"
+#include "common/service/service_options.h"
+#include "common/status/status_macros.h"
+#include "common/time/clock.h"
+#include "services/gateway/broker.h"
+#include "services/gateway/gateway_metrics.h"
+#include "services/gateway/gateway_server.h"
+#include "services/gateway/gateway_service.h"
+#include "services/gateway/pg_gateway_store.h"
+
+namespace fleetcore::gateway {
+namespace {
+
+// Many connections need many descriptors: take the hard limit.
+void RaiseFileLimit() {
+  rlimit r;
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0) {
+    log::Info("file descriptors", {{"limit", static_cast<int64_t>(r.rlim_cur)}});
+  }
+}
+
+int Run(int argc, char** argv) {
+  grpc_util::BlockShutdownSignals();
+  grpc_util::ConfigureRuntime();
+
+  service::CommonOptions common{.service = "gateway"};
+  common.server.listen = "127.0.0.1:50054";
+  common.metrics_listen = "127.0.0.1:9104";
+  common.db.application_name = "fleetcore-gateway";
+  GatewayOptions options{.mqtts_listen = "127.0.0.1:8883"};
+  BrokerLimits limits;
+  int max_payload = static_cast<int>(limits.max_payload_bytes);
+  int max_packet = static_cast<int>(limits.max_packet_bytes);
+  int max_topic = static_cast<int>(limits.max_topic_bytes);
+  int max_client_id = static_cast<int>(limits.max_client_id_bytes);
+  int max_qos = limits.max_qos;
+  int max_inflight = limits.max_inflight;
+  int max_aliases = limits.max_topic_aliases;
+  int max_queued = static_cast<int>(limits.max_queued_messages);
+  int max_outbound_kb = static_cast<int>(limits.max_outbound_bytes / 1024);
+  int store_max_pending = 1000000;
+  absl::Duration drain_timeout = absl::Seconds(10);
+
+  config::FlagSet flags("fleetcore-gateway",
+                        "The fleetcore MQTT gateway: an MQTT 3.1.1 and 5 broker over TCP, TLS "
+                        "and WebSocket with HTTPS publish, persistent sessions and retained "
+                        "messages in Postgres, and the Broker gRPC API.");
+  service::RegisterFlags(flags, &common);
+  flags.AddString("mqtt-listen", &options.mqtt_listen,
+                  "host:port for MQTT over plain TCP (development only; 1883); empty: off.");
+  flags.AddString("mqtts-listen", &options.mqtts_listen,
+                  "host:port for MQTT over TLS (8883); empty: off.");
+  flags.AddString("http-listen", &options.http_listen,
+                  "host:port for WebSocket MQTT (ws://host/mqtt) and HTTP publish (POST "
+                  "/topics/{topic}) in clear (development only); empty: off.");
+  flags.AddString("https-listen", &options.https_listen,
+                  "host:port for WebSocket MQTT over TLS (wss://host/mqtt) and HTTPS publish "
+                  "(AWS: 443 and 8443); empty: off.");
+  flags.AddString("endpoint-cert-file", &options.tls.cert_file,
+                  "The certificate devices see on the TLS listeners (PEM, with its chain).");
+  flags.AddString("endpoint-key-file", &options.tls.key_file,
+                  "Its private key (PEM, mode 0600).");
+  flags.AddInt("io-threads", &options.io_threads,
+               "Threads serving connections; 0: one per core.", 0, 256);
+  flags.AddInt("max-payload-size", &max_payload,
+               "Largest PUBLISH or will payload in bytes (AWS: 131072).", 1, 256 << 20);
+  flags.AddInt("max-packet-size", &max_packet,
+               "Largest MQTT packet in bytes (AWS: 149504).", 64, 268435455);
+  flags.AddInt("max-topic-length", &max_topic, "Longest topic name or filter in bytes (AWS: 256).",
+               1, 65535);
+  flags.AddInt("max-topic-slashes", &limits.max_topic_slashes,
+               "Most '/' in a topic name or filter (AWS: 7).", 0, 65535);
+  flags.AddInt("max-filters-per-subscribe", &limits.max_filters_per_subscribe,
+               "Topic filters one SUBSCRIBE may carry; the rest are refused (AWS: 8).", 1, 65535);
+  flags.AddInt("max-subscriptions-per-connection", &limits.max_subscriptions_per_connection,
+               "Subscriptions one session may hold (AWS: 50).", 1, 1000000);
+  flags.AddInt("max-client-id-length", &max_client_id,
+               "Longest client identifier in bytes (AWS: 128).", 1, 65535);
+  flags.AddInt("max-qos", &max_qos,
+               "Highest QoS accepted: 2, or 1 to refuse QoS 2 as AWS does.", 1, 2);
+  flags.AddBool("retain-available", &limits.retain_available, "Whether retained messages work.");
+  flags.AddDuration("keep-alive-min", &limits.keep_alive_min,
+                    "Shorter keep-alives are raised to this (AWS: 30s).");
+  flags.AddDuration("keep-alive-max", &limits.keep_alive_max,
+                    "Longer keep-alives, and 0, become this (AWS: 1200s); 0s: use the client's "
+                    "value as it is.");
+  flags.AddDuration("max-session-expiry", &limits.max_session_expiry,
+                    "How long a persistent session outlives its connection: MQTT 3.1.1's, and "
+                    "the ceiling of MQTT 5's (AWS: 1h).");
+  flags.AddInt("max-inflight", &max_inflight,
+               "Unacknowledged QoS 1/2 messages per client, each way (AWS: 100).", 1, 65000);
+  flags.AddInt("max-topic-aliases", &max_aliases,
+               "Topic aliases a client may use (MQTT 5; AWS: 8).", 0, 65535);
+  flags.AddInt("max-queued-messages", &max_queued,
+               "Messages a session holds beyond its in-flight window; then QoS 0 is dropped "
+               "and a connected client that cannot keep up is disconnected.",
+               1, 10000000);
+  flags.AddInt("max-outbound-kb", &max_outbound_kb,
+               "KiB a connection may have waiting for its socket before its queue stops "
+               "draining into it.",
+               16, 1 << 20);
+  flags.AddDuration("connect-timeout", &limits.connect_timeout,
+                    "How long a new connection has for its TLS handshake and CONNECT.");
+  flags.AddInt("store-max-pending", &store_max_pending,
+               "Session and retained writes queued while Postgres is slow or down; beyond, "
+               "writes are dropped (and counted).",
+               1000, 100000000);
+  flags.AddDuration("drain-timeout", &drain_timeout,
+                    "At shutdown, how long clients get to be disconnected and sessions to be "
+                    "written.");
+  if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
+        FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
+        if (options.tls.cert_file.empty() != options.tls.key_file.empty()) {
+          return absl::InvalidArgumentError(
+              "--endpoint-cert-file and --endpoint-key-file must be given together");
+        }
+        if ((!options.mqtts_listen.empty() || !options.https_listen.empty()) &&
+            options.tls.cert_file.empty()) {
+          return absl::InvalidArgumentError(
+              "the TLS listeners (--mqtts-listen, --https-listen) need --endpoint-cert-file "
+              "and --endpoint-key-file; set them, or turn the listeners off with "
+              "--mqtts-listen= --https-listen=");
+        }
+        if (options.mqtt_listen.empty() && options.mqtts_listen.empty() &&
+            options.http_listen.empty() && options.https_listen.empty()) {
+          return absl::InvalidArgumentError("every MQTT listener is off");
+        }
+        if (max_packet < max_payload) {
+          return absl::InvalidArgumentError("--max-packet-size must be at least --max-payload-size");
+        }
+        if (limits.keep_alive_max != absl::ZeroDuration() &&
+            limits.keep_alive_min > limits.keep_alive_max) {
+          return absl::InvalidArgumentError("--keep-alive-min must not exceed --keep-alive-max");
+        }
+        if (limits.max_session_expiry < absl::ZeroDuration()) {
+          return absl::InvalidArgumentError("--max-session-expiry must not be negative");
+        }
+        return absl::OkStatus();
+      })) {
+    return *code;
+  }
+  limits.max_payload_bytes = static_cast<uint32_t>(max_payload);
+  limits.max_packet_bytes = static_cast<uint32_t>(max_packet);
+  limits.max_topic_bytes = static_cast<uint32_t>(max_topic);
+  limits.max_client_id_bytes = static_cast<uint32_t>(max_client_id);
+  limits.max_qos = static_cast<uint8_t>(max_qos);
+  limits.max_inflight = static_cast<uint16_t>(max_inflight);
+  limits.max_topic_aliases = static_cast<uint16_t>(max_aliases);
+  limits.max_queued_messages = static_cast<uint32_t>(max_queued);
+  limits.max_outbound_bytes = static_cast<size_t>(max_outbound_kb) * 1024;
+
+  service::Process process;
+  if (std::optional<int> code = service::Start(common, nullptr, &process)) return *code;
+  RaiseFileLimit();
+
+  SystemClock clock;
+  RandomIdGenerator ids;
+  GatewayMetrics metrics(*process.metrics);
+  PgGatewayStore store(process.pool.get(), &metrics, static_cast<size_t>(store_max_pending));
+  Broker broker(limits, &store, &clock);
+  if (absl::Status s = broker.Load(); !s.ok()) {
+    log::Error("cannot start: loading sessions and retained messages", {{"error", s}});
+    return 1;
+  }
+  ConnectionContext context{.broker = &broker, .metrics = &metrics, .ids = &ids};
+  absl::StatusOr<std::unique_ptr<GatewayServer>> server =
+      GatewayServer::Start(options, context, [&store] { return store.pending(); });
+  if (!server.ok()) {
+    log::Error("cannot start", {{"error", server.status()}});
+    return 1;
+  }
+  if (!options.mqtt_listen.empty() || !options.http_listen.empty()) {
+    log::Warn("plain-text MQTT listeners are on: development only",
+              {{"mqtt_listen", options.mqtt_listen}, {"http_listen", options.http_listen}});
+  }
+
+  grpc_util::Executor executor(2, /*max_queued=*/1000);
+  grpc_util::AdminAuth auth(common.server.admin_token);
+  grpc_util::CallRunner calls(&executor, &auth);
+  GatewayService service(&broker, &calls);
+
+  return service::Serve(common, {&service}, process,
+                        {.ports = (*server)->ports(), .drain = [&] {
+                           const absl::Time deadline = absl::Now() + drain_timeout;
+                           (*server)->Drain(drain_timeout * 0.8);
+                           if (absl::Status s = store.Flush(deadline); s.ok()) {
+                             log::Info("sessions and retained messages written");
+                           }
+                         }});
+}
+
+}  // namespace
+}  // namespace fleetcore::gateway
+
+int main(int argc, char** argv) { return fleetcore::gateway::Run(argc, argv); }

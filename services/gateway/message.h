@@ -1,0 +1,52 @@
+// A message inside the gateway: what a PUBLISH (or Broker.Publish, or an HTTPS publish)
+// carries from its publisher to every subscriber. One immutable Message is shared by all
+// its deliveries, so fan-out never copies the payload per subscriber.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/mqtt/packet.h"
+
+namespace fleetcore::gateway {
+
+struct Message {
+  std::string topic;
+  std::string payload;
+  uint8_t qos = 0;
+  bool retain = false;
+  // The MQTT 5 properties that travel with the message to its subscribers (the others
+  // belong to one hop: topic alias, subscription identifiers).
+  std::optional<uint8_t> payload_format_indicator;
+  std::optional<std::string> content_type;
+  std::optional<std::string> response_topic;
+  std::optional<std::string> correlation_data;
+  std::vector<mqtt::UserProperty> user_properties;
+  // When the message expires (Unix milliseconds); nullopt: never. Subscribers get the
+  // remaining seconds as their Message Expiry Interval.
+  std::optional<int64_t> expires_at_ms;
+  // The publishing session (for No Local); 0 for messages from services and HTTPS.
+  uint64_t origin = 0;
+  // Monotonic nanoseconds when the gateway received it, for the delivery latency.
+  int64_t received_ns = 0;
+  // Unix milliseconds when it was published; kept for retained messages (their
+  // lastModifiedTime).
+  int64_t published_at_ms = 0;
+  // The travelling properties above, encoded once for every MQTT 5 delivery (Seal).
+  std::string encoded_properties;
+};
+
+using MessagePtr = std::shared_ptr<const Message>;
+
+// Copies the travelling properties between a message and a PUBLISH's properties.
+void CopyMessageProperties(mqtt::Properties&& from, Message* to);
+void CopyMessageProperties(const Message& from, mqtt::Properties* to);
+
+// Encodes the travelling properties into encoded_properties; call once the message is
+// complete, before sharing it.
+void Seal(Message* message);
+
+}  // namespace fleetcore::gateway

@@ -1,0 +1,81 @@
+// GatewayStore on Postgres (schema "gateway", migrations/0004). Mutations queue in memory
+// and a writer thread applies them in order, up to 500 per transaction. While Postgres is
+// down the writer retries the same batch with backoff; the queue holds up to `max_pending`
+// mutations, beyond which new ones are dropped and counted (and logged), so a long outage
+// costs persistence, never the broker's memory or liveness.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <variant>
+
+#include "services/gateway/gateway_metrics.h"
+#include "services/gateway/gateway_store.h"
+
+namespace fleetcore::db {
+class PgPool;
+}  // namespace fleetcore::db
+
+namespace fleetcore::gateway {
+
+class PgGatewayStore final : public GatewayStore {
+ public:
+  // `pool` and `metrics` (may be null) outlive the store. Starts the writer thread.
+  PgGatewayStore(db::PgPool* pool, GatewayMetrics* metrics, size_t max_pending = 1000000);
+  ~PgGatewayStore() override;  // stops the writer; unflushed mutations are lost
+
+  absl::StatusOr<StoreSnapshot> Load() override;
+  void PutRetained(MessagePtr message) override;
+  void DeleteRetained(std::string topic) override;
+  void PutSession(SessionRecord record) override;
+  void DeleteSession(std::string client_id) override;
+  void PutMessage(std::string client_id, StoredMessage message) override;
+  void DeleteMessage(std::string client_id, int64_t seq) override;
+  absl::Status Flush(absl::Time deadline) override;
+
+  size_t pending() const;
+  uint64_t dropped() const;
+
+  // The stored form of a message (an MQTT 5 PUBLISH) and back; for tests.
+  static std::string EncodeMessage(const Message& m, uint8_t qos, bool retain);
+  struct Decoded {
+    std::shared_ptr<Message> message;
+    uint8_t qos = 0;
+    bool retain = false;
+    std::vector<uint32_t> subscription_ids;
+  };
+  static absl::StatusOr<Decoded> DecodeMessage(absl::string_view packet);
+
+ private:
+  struct RetainedPut { MessagePtr message; };
+  struct RetainedDelete { std::string topic; };
+  struct SessionPut { SessionRecord record; };
+  struct SessionDelete { std::string client_id; };
+  struct MessagePut { std::string client_id; StoredMessage message; };
+  struct MessageDelete { std::string client_id; int64_t seq; };
+  using Op = std::variant<RetainedPut, RetainedDelete, SessionPut, SessionDelete, MessagePut,
+                          MessageDelete>;
+
+  void Submit(Op op);
+  void Run();
+  absl::Status Apply(const std::vector<Op>& batch);
+
+  db::PgPool* const pool_;
+  GatewayMetrics* const metrics_;
+  const size_t max_pending_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Op> queue_;
+  uint64_t submitted_ = 0;  // ops accepted so far
+  uint64_t written_ = 0;    // ops written so far
+  uint64_t dropped_ = 0;
+  bool stopping_ = false;
+  std::thread writer_;
+};
+
+}  // namespace fleetcore::gateway

@@ -1,0 +1,59 @@
+#include "services/gateway/tls_context.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace fleetcore::gateway {
+namespace {
+
+std::string OpensslError() {
+  const unsigned long e = ERR_get_error();
+  ERR_clear_error();
+  if (e == 0) return "unknown OpenSSL error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof(buf));
+  return buf;
+}
+
+// Accepts whatever chain the client presents: the broker decides at CONNECT, when it
+// knows the registered CAs of the moment (the security issue's resolver).
+int AcceptAnyChain(int, X509_STORE_CTX*) { return 1; }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions& options) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (ctx == nullptr) return absl::InternalError("SSL_CTX_new: " + OpensslError());
+  auto out = std::unique_ptr<TlsContext>(new TlsContext(ctx));
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Idle connections give their 16 KB record buffers back; partial writes and moving
+  // buffers suit the non-blocking writer (transports.cc).
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  if (SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--tls-cert-file ", options.cert_file,
+                                                   ": cannot use it: ", OpensslError()));
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--tls-key-file ", options.key_file,
+                                                   ": cannot use it: ", OpensslError()));
+  }
+  if (SSL_CTX_check_private_key(ctx) != 1) {
+    return absl::InvalidArgumentError(
+        "--tls-key-file does not match the certificate of --tls-cert-file");
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAnyChain);
+  // Resumption for reconnecting devices: a session cache and one ticket per handshake.
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+  static const unsigned char kSessionContext[] = "fleetcore-gateway";
+  SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
+  SSL_CTX_set_num_tickets(ctx, 1);
+  return out;
+}
+
+TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+}  // namespace fleetcore::gateway

@@ -1,0 +1,308 @@
+// HTTP/1.1 on the web listeners (Boost.Beast): a WebSocket upgrade on /mqtt carries MQTT
+// (subprotocol "mqtt", binary frames, packets may span frames), POST /topics/{topic}
+// publishes (http_publish.h). Over TLS the same, with Beast's ssl_stream.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/time/clock.h"
+#include "absl/strings/str_split.h"
+#include "boost/asio/ssl.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "boost/beast/ssl.hpp"
+#include "boost/beast/websocket.hpp"
+#include "boost/beast/websocket/ssl.hpp"
+#include "common/ids/id_generator.h"
+#include "common/log/log.h"
+#include "services/gateway/http_publish.h"
+#include "services/gateway/transports.h"
+
+namespace fleetcore::gateway {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+using tcp = asio::ip::tcp;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+constexpr auto kHttpTimeout = std::chrono::seconds(30);
+
+template <typename Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
+// The subprotocol to answer with: "mqtt" (MQTT 5 and 3.1.1), or "mqttv3.1" for old
+// clients; nullopt when the client offers others only; "" when it offers none.
+std::optional<std::string> ChooseSubprotocol(absl::string_view offered) {
+  if (offered.empty()) return std::string();
+  std::optional<std::string> choice;
+  for (absl::string_view p : absl::StrSplit(offered, ',')) {
+    p = absl::StripAsciiWhitespace(p);
+    if (p == "mqtt") return std::string("mqtt");
+    if (p == "mqttv3.1") choice = std::string(p);
+  }
+  return choice;
+}
+
+// MQTT over a WebSocket.
+template <typename Stream>
+class WsConnection final : public Connection {
+ public:
+  WsConnection(Stream stream, IoThread* thread, const ConnectionContext& context,
+               std::string remote, std::string certificate_id)
+      : Connection(context, thread, kIsTls<Stream> ? ListenerKind::kWss : ListenerKind::kWs,
+                   std::move(remote)),
+        ws_(std::move(stream)),
+        certificate_id_(std::move(certificate_id)) {}
+
+  void Start(http::request<http::string_body> request, std::string subprotocol) {
+    Open();
+    beast::get_lowest_layer(ws_).expires_never();
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [subprotocol](websocket::response_type& r) {
+          if (!subprotocol.empty()) r.set(http::field::sec_websocket_protocol, subprotocol);
+          r.set(http::field::server, "fleetcore-gateway");
+        }));
+    ws_.read_message_max(limits().max_packet_bytes + 1024);
+    ws_.binary(true);
+    ws_.async_accept(request, [self = Self()](beast::error_code ec) {
+      if (ec) return self->Finish(true);
+      self->Begin(self->certificate_id_);
+      self->Read();
+    });
+  }
+
+ private:
+  std::shared_ptr<WsConnection> Self() {
+    return std::static_pointer_cast<WsConnection>(shared_from_this());
+  }
+  void Read() {
+    ws_.async_read(buffer_, [self = Self()](beast::error_code ec, size_t) {
+      if (ec) return self->Finish(ec != websocket::error::closed);
+      const auto data = self->buffer_.cdata();
+      self->OnData(static_cast<const char*>(data.data()), data.size());
+      self->buffer_.consume(self->buffer_.size());
+      if (self->buffer_.capacity() > 64 * 1024) self->buffer_.shrink_to_fit();
+      if (!self->closing()) self->Read();
+    });
+  }
+
+  bool gather() const override { return false; }
+
+  void StartWrite() override {
+    if (writing_ || closed_ || out_.empty()) return;
+    // Beast needs the bytes to stay put while it writes: take them out of the queue.
+    writing_bytes_.clear();
+    while (!out_.empty()) {
+      const absl::string_view front = out_.Front();
+      writing_bytes_.append(front.data(), front.size());
+      out_.Consume(front.size());
+    }
+    writing_ = true;
+    ws_.async_write(asio::buffer(writing_bytes_), [self = Self()](beast::error_code ec, size_t n) {
+      self->writing_ = false;
+      if (ec) return self->Finish(true);
+      self->thread()->stats().bytes_sent += n;
+      if (!self->out_.empty()) return self->StartWrite();
+      self->writing_bytes_ = std::string();
+      if (self->close_after_write_) return self->CloseWebSocket();
+      self->OnDrained();
+    });
+  }
+
+  void StartClose() override {
+    close_after_write_ = true;
+    if (writing_) return;
+    if (!out_.empty()) return StartWrite();
+    CloseWebSocket();
+  }
+
+  void CloseWebSocket() {
+    if (close_sent_ || closed_) return;
+    close_sent_ = true;
+    ws_.async_close(websocket::close_code::normal,
+                    [self = Self()](beast::error_code) { self->Finish(false); });
+  }
+
+  void Abort() override { Finish(false); }
+
+  void Finish(bool error) {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ec;
+    beast::get_lowest_layer(ws_).socket().close(ec);
+    OnClosed(error);
+  }
+
+  websocket::stream<Stream> ws_;
+  std::string certificate_id_;
+  beast::flat_buffer buffer_;
+  std::string writing_bytes_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool close_after_write_ = false;
+  bool close_sent_ = false;
+};
+
+// One HTTP/1.1 connection: requests until it upgrades to a WebSocket or closes.
+template <typename Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  HttpSession(Stream stream, IoThread* thread, const ConnectionContext& context)
+      : stream_(std::move(stream)), thread_(thread), context_(context) {}
+
+  void Start() {
+    remote_ = RemoteAddress(beast::get_lowest_layer(stream_).socket());
+    beast::error_code ec;
+    beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true), ec);
+    if constexpr (kIsTls<Stream>) {
+      beast::get_lowest_layer(stream_).expires_after(kHttpTimeout);
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](beast::error_code ec) {
+                                if (ec) {
+                                  log::Debug("TLS handshake failed",
+                                             {{"remote", self->remote_},
+                                              {"error", ec.message()}});
+                                  return self->Close();
+                                }
+                                self->certificate_id_ =
+                                    PeerCertificateId(self->stream_.native_handle());
+                                self->Read();
+                              });
+    } else {
+      Read();
+    }
+  }
+
+ private:
+  const BrokerLimits& limits() const { return context_.broker->limits(); }
+
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(16 * 1024);
+    parser_->body_limit(limits().max_payload_bytes);
+    beast::get_lowest_layer(stream_).expires_after(kHttpTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                       self->OnRequest(ec);
+                     });
+  }
+
+  void OnRequest(beast::error_code ec) {
+    if (ec == http::error::body_limit) {
+      context_.metrics->HttpPublish("payload_too_large");
+      return Reply(413, HttpPublishReply(absl::ResourceExhaustedError(
+                                             "payload over the limit of " +
+                                             std::to_string(limits().max_payload_bytes) +
+                                             " bytes"),
+                                         "")
+                            .body,
+                   /*keep_alive=*/false);
+    }
+    if (ec) return Close();
+    http::request<http::string_body> request = parser_->release();
+    const std::string target(request.target());
+    if (websocket::is_upgrade(request)) {
+      const absl::string_view path = absl::string_view(target).substr(0, target.find('?'));
+      const std::optional<std::string> subprotocol =
+          ChooseSubprotocol(std::string(request[http::field::sec_websocket_protocol]));
+      if (path != "/mqtt" || !subprotocol.has_value()) {
+        return Reply(path != "/mqtt" ? 404 : 400,
+                     path != "/mqtt" ? R"({"message":"WebSocket MQTT is served on /mqtt"})"
+                                     : R"({"message":"the WebSocket subprotocol must be mqtt"})",
+                     false);
+      }
+      auto connection = std::make_shared<WsConnection<Stream>>(
+          std::move(stream_), thread_, context_, remote_, certificate_id_);
+      connection->Start(std::move(request), *subprotocol);
+      return;
+    }
+    if (request.method() != http::verb::post) {
+      return Reply(405, R"({"message":"publish with POST /topics/{topic}"})",
+                   request.keep_alive());
+    }
+    const std::string trace_id = context_.ids->NewUuid();
+    auto headers = [&request](absl::string_view name) {
+      auto it = request.find(beast::string_view(name.data(), name.size()));
+      return it == request.end() ? std::string() : std::string(it->value());
+    };
+    absl::StatusOr<std::shared_ptr<Message>> m =
+        ParseHttpPublish(target, headers, std::move(request.body()), limits(),
+                         thread_->now_ms());
+    absl::Status status = m.status();
+    if (m.ok()) {
+      (*m)->received_ns = IoThread::MonotonicNs();
+      (*m)->published_at_ms = absl::ToUnixMillis(absl::Now());
+      context_.broker->Publish(*m);
+      ++thread_->stats().received[(*m)->qos];
+    } else {
+      log::Debug("HTTP publish refused", {{"remote", remote_}, {"error", status}});
+    }
+    context_.metrics->HttpPublish(status.ok() ? "ok" : absl::StatusCodeToString(status.code()));
+    const HttpReply reply = HttpPublishReply(status, trace_id);
+    Reply(reply.status, reply.body, request.keep_alive());
+  }
+
+  void Reply(int status, std::string body, bool keep_alive) {
+    auto response = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(status), 11);
+    response->set(http::field::server, "fleetcore-gateway");
+    response->set(http::field::content_type, "application/json");
+    response->keep_alive(keep_alive);
+    response->body() = std::move(body);
+    response->prepare_payload();
+    http::async_write(stream_, *response,
+                      [self = this->shared_from_this(), response, keep_alive](
+                          beast::error_code ec, size_t n) {
+                        self->thread_->stats().bytes_sent += n;
+                        if (ec || !keep_alive) return self->Close();
+                        self->Read();
+                      });
+  }
+
+  void Close() {
+    if constexpr (kIsTls<Stream>) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {
+        beast::error_code ec;
+        beast::get_lowest_layer(self->stream_).socket().close(ec);
+      });
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+      stream_.socket().close(ec);
+    }
+  }
+
+  Stream stream_;
+  IoThread* thread_;
+  ConnectionContext context_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::string remote_;
+  std::string certificate_id_;
+};
+
+}  // namespace
+
+void StartWebConnection(tcp::socket socket, IoThread* thread, const ConnectionContext& context,
+                        asio::ssl::context* tls) {
+  if (tls != nullptr) {
+    auto s = std::make_shared<HttpSession<TlsStream>>(
+        TlsStream(beast::tcp_stream(std::move(socket)), *tls), thread, context);
+    s->Start();
+  } else {
+    auto s = std::make_shared<HttpSession<PlainStream>>(beast::tcp_stream(std::move(socket)),
+                                                        thread, context);
+    s->Start();
+  }
+}
+
+}  // namespace fleetcore::gateway
