@@ -15,8 +15,9 @@ packages=(
   nlohmann-json3-dev libboost-dev libgtest-dev libgmock-dev libbenchmark-dev
   # the database and its tools (initdb, pg_ctl, psql, pgbench)
   postgresql-15 postgresql-client-15
-  # test peers and checks
+  # test peers and checks; mosquitto is also the benchmark's reference broker
   python3 python3-yaml docker-compose curl openssl
+  mosquitto mosquitto-clients python3-paho-mqtt nodejs
 )
 
 missing=()
@@ -26,6 +27,13 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+# MQTT.js for the tests comes from npm. Debian's npm package conflicts with a Node.js that
+# bundles its own npm (NodeSource's), so it is added only when no npm is on the PATH.
+if ! command -v npm >/dev/null; then
+  status=$(dpkg-query -W -f='${Status}' npm 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=(npm)
+fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
   exit 0
@@ -46,5 +54,15 @@ export DEBIAN_FRONTEND=noninteractive
 # container has none, a developer's machine usually has recent ones.
 if [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n 1)" ]]; then
   "${sudo_cmd[@]}" apt-get update -q
+fi
+# Debian starts a package's daemon on installation; the mosquitto and postgresql daemons
+# would take ports 1883 and 5432 that the local stack uses. fleetcore starts its own
+# instances, so the system ones are kept from starting (policy-rc.d, Debian's switch for
+# this) unless the machine already has a policy of its own.
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' | "${sudo_cmd[@]}" tee "$policy" >/dev/null
+  "${sudo_cmd[@]}" chmod 755 "$policy"
+  trap '"${sudo_cmd[@]}" rm -f "$policy"' EXIT
 fi
 "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
