@@ -3,23 +3,40 @@
 # build tree, seeds it from the fuzz_corpus folder next to its source, and runs it.
 #
 #   tools/dev/fuzz.sh policy_document_fuzzer [SECONDS]     (./fleetcore fuzz ... does the same)
+#   tools/dev/fuzz.sh --build-only TARGET...                builds, does not fuzz
 #
 # New interesting inputs go to BUILD/corpus/TARGET; a crash is saved as
 # BUILD/crashes/TARGET/crash-* and the script fails. Commit a reproducer into fuzz_corpus/
 # once fixed, so the regression test replays it forever.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-target=${1:?usage: fuzz.sh TARGET [SECONDS]}
-seconds=${2:-60}
 BUILD=${FLEETCORE_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
+
+configure() {
+  CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFLEETCORE_FUZZ=ON >/dev/null
+}
+
+if [[ "${1:-}" == --build-only ]]; then
+  shift
+  configure
+  cmake --build "$BUILD" --target "$@" >/dev/null
+  exit 0
+fi
+
+target=${1:?usage: fuzz.sh TARGET [SECONDS] | fuzz.sh --build-only TARGET...}
+seconds=${2:-60}
 
 source_file=$(find "$ROOT/common" "$ROOT/services" "$ROOT/tools" -name "$target.cc" | head -n 1)
 [[ -n "$source_file" ]] || { echo "fuzz.sh: no source $target.cc" >&2; exit 2; }
 seeds="$(dirname "$source_file")/fuzz_corpus"
 
-CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DFLEETCORE_FUZZ=ON >/dev/null
-cmake --build "$BUILD" --target "$target" >/dev/null
+# The suite builds the tree once beforehand (FLEETCORE_FUZZ_PREBUILT), so parallel fuzzers
+# never configure the same folder at the same time.
+if [[ -z "${FLEETCORE_FUZZ_PREBUILT:-}" ]]; then
+  configure
+  cmake --build "$BUILD" --target "$target" >/dev/null
+fi
 binary=$(find "$BUILD" -type f -name "$target" -perm -u+x | head -n 1)
 mkdir -p "$BUILD/corpus/$target" "$BUILD/crashes/$target"
 echo "fuzzing $target for ${seconds}s (seeds: $seeds)" >&2
