@@ -1,9 +1,12 @@
 #include "services/gateway/tls_context.h"
 
+#include <sys/stat.h>
+
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/log/log.h"
 
 namespace fleetcore::gateway {
 namespace {
@@ -34,16 +37,22 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions&
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("--tls-cert-file ", options.cert_file,
+    return absl::InvalidArgumentError(absl::StrCat("--endpoint-cert-file ", options.cert_file,
                                                    ": cannot use it: ", OpensslError()));
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("--tls-key-file ", options.key_file,
+    return absl::InvalidArgumentError(absl::StrCat("--endpoint-key-file ", options.key_file,
                                                    ": cannot use it: ", OpensslError()));
+  }
+  // A container secret is often mounted readable by all; say so rather than refuse.
+  struct stat st {};
+  if (::stat(options.key_file.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    log::Warn("the endpoint's private key is readable by group or others; chmod 600 it",
+              {{"file", options.key_file}});
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     return absl::InvalidArgumentError(
-        "--tls-key-file does not match the certificate of --tls-cert-file");
+        "--endpoint-key-file does not match the certificate of --tls-cert-file");
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAnyChain);
   // Resumption for reconnecting devices: a session cache and one ticket per handshake.
