@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/strip.h"
 #include "nlohmann/json.hpp"
 
@@ -58,6 +59,11 @@ absl::StatusOr<nlohmann::json> FieldValue(const gp::FieldDescriptor& f, absl::st
     }
     return parsed;
   }
+  if (f.type() == gp::FieldDescriptor::TYPE_BYTES) {
+    // Raw bytes on the command line (or from file://PATH), as the AWS CLI takes a payload
+    // with --cli-binary-format raw-in-base64-out; the JSON mapping wants base64.
+    return nlohmann::json(absl::Base64Escape(raw));
+  }
   switch (f.cpp_type()) {
     case gp::FieldDescriptor::CPPTYPE_STRING:
     case gp::FieldDescriptor::CPPTYPE_ENUM:
@@ -99,7 +105,8 @@ std::string TypeName(const gp::FieldDescriptor& f) {
     case gp::FieldDescriptor::CPPTYPE_BOOL:
       return "boolean";
     case gp::FieldDescriptor::CPPTYPE_STRING:
-      return "string";
+      return f.type() == gp::FieldDescriptor::TYPE_BYTES ? "bytes, as text or file://PATH"
+                                                         : "string";
     case gp::FieldDescriptor::CPPTYPE_ENUM: {
       std::string values;
       for (int i = 1; i < f.enum_type()->value_count(); ++i) {

@@ -25,11 +25,13 @@
 #include <sstream>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/grpc/client.h"
 #include "common/grpc/runtime.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
+#include "fleetcore/gateway/v1/gateway.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
 #include "google/protobuf/dynamic_message.h"
@@ -67,6 +69,8 @@ std::vector<ServiceEntry> Services() {
        "127.0.0.1:50052"},
       {ca::v1::CreateKeysAndCertificateRequest::descriptor()->file()->FindServiceByName("Ca"), "ca",
        "127.0.0.1:50053"},
+      {gateway::v1::PublishRequest::descriptor()->file()->FindServiceByName("Broker"), "gateway",
+       "127.0.0.1:50054"},
   };
 }
 
@@ -103,8 +107,12 @@ nlohmann::json ScalarToJson(const gp::Message& msg, const gp::Reflection& r,
       return rep ? r.GetRepeatedBool(msg, &f, index) : r.GetBool(msg, &f);
     case gp::FieldDescriptor::CPPTYPE_ENUM:
       return (rep ? r.GetRepeatedEnum(msg, &f, index) : r.GetEnum(msg, &f))->name();
-    case gp::FieldDescriptor::CPPTYPE_STRING:
-      return rep ? r.GetRepeatedString(msg, &f, index) : r.GetString(msg, &f);
+    case gp::FieldDescriptor::CPPTYPE_STRING: {
+      std::string v = rep ? r.GetRepeatedString(msg, &f, index) : r.GetString(msg, &f);
+      // Bytes print as base64, as the proto JSON mapping and the AWS CLI print blobs.
+      if (f.type() == gp::FieldDescriptor::TYPE_BYTES) return absl::Base64Escape(v);
+      return v;
+    }
     case gp::FieldDescriptor::CPPTYPE_MESSAGE:
       return ToJson(rep ? r.GetRepeatedMessage(msg, &f, index) : r.GetMessage(msg, &f));
   }
