@@ -23,7 +23,11 @@ absl::StatusOr<RunningService> StartService(const std::string& binary,
   RunningService s;
   s.process = std::move(*proc);
   s.grpc_port = j.at("grpc_port").get<int>();
-  s.metrics_port = j.at("metrics_port").get<int>();
+  s.metrics_port = j.value("metrics_port", 0);
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    const std::string& key = it.key();
+    if (it->is_number_integer() && key.ends_with("_port")) s.ports[key] = it->get<int>();
+  }
   s.endpoint = absl::StrCat("127.0.0.1:", s.grpc_port);
   return s;
 }

@@ -2,6 +2,7 @@
 // "serving" line it logs (services listen on port 0 in tests, so runs never collide).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,8 @@ struct RunningService {
   int grpc_port = 0;
   int metrics_port = 0;
   std::string endpoint;  // 127.0.0.1:<grpc_port>
+  // Every "<name>_port" of the serving line (the gateway's mqtt_port, mqtts_port, ...).
+  std::map<std::string, int> ports;
 };
 
 // Starts build/<binary> with --listen and --metrics-listen on port 0 plus `args`, and waits

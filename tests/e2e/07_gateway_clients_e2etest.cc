@@ -1,0 +1,461 @@
+// The MQTT gateway end to end, driven by real clients: paho-mqtt and raw packets
+// (tests/e2e/clients/paho_scenarios.py), MQTT.js over TCP, TLS, WebSocket and secure
+// WebSocket (tests/node/mqttjs_scenarios.js), mosquitto_pub/mosquitto_sub, curl for HTTPS
+// publish, and fleetctl for the Broker gRPC API, against the real binary on a real
+// Postgres.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/testing/http.h"
+#include "common/testing/status_matchers.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/test_database.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/e2e_util.h"
+
+namespace fleetcore::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+constexpr char kToken[] = "e2e-admin-token";
+
+std::string SourcePath(const std::string& rel) {
+  const char* src = std::getenv("FLEETCORE_SOURCE_DIR");
+  return absl::StrCat(src != nullptr ? src : ".", "/", rel);
+}
+
+// A program on the PATH (the subprocess helper runs absolute paths only).
+std::string Tool(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin", ':')) {
+    std::string candidate = absl::StrCat(dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return name;
+}
+
+// A folder of its own for the endpoint certificate and client keys, removed afterwards.
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = ::testing::TempDir() + "fleetcore-gw-XXXXXX";
+    path_ = mkdtemp(tmpl.data()) != nullptr ? tmpl : "";
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// One gateway with every listener for a test suite, with its Postgres database and a TLS
+// endpoint certificate from tools/dev/endpoint-cert.sh.
+struct Gateway {
+  std::unique_ptr<testing::TestDatabase> db;
+  std::unique_ptr<TempDir> dir;
+  RunningService service;
+
+  std::string ca() const { return dir->path() + "/ca.pem"; }
+  int port(const std::string& name) const {
+    auto it = service.ports.find(name + "_port");
+    return it == service.ports.end() ? 0 : it->second;
+  }
+
+  static absl::StatusOr<Gateway> Start(std::vector<std::string> flags,
+                                       std::unique_ptr<testing::TestDatabase> db = nullptr,
+                                       std::unique_ptr<TempDir> dir = nullptr) {
+    Gateway g;
+    if (db == nullptr) {
+      auto created = testing::TestDatabase::Create();
+      if (!created.ok()) return created.status();
+      db = std::move(*created);
+    }
+    if (dir == nullptr) {
+      dir = std::make_unique<TempDir>();
+      auto made = testing::Run({SourcePath("tools/dev/endpoint-cert.sh"), dir->path()});
+      if (!made.ok()) return made.status();
+      if (made->exit_code != 0) return absl::InternalError("endpoint-cert.sh: " + made->err);
+    }
+    std::vector<std::string> args{"--db-url=" + db->url(),
+                                  "--mqtt-listen=127.0.0.1:0",
+                                  "--mqtts-listen=127.0.0.1:0",
+                                  "--http-listen=127.0.0.1:0",
+                                  "--https-listen=127.0.0.1:0",
+                                  "--endpoint-cert-file=" + dir->path() + "/endpoint.pem",
+                                  "--endpoint-key-file=" + dir->path() + "/endpoint.key",
+                                  "--io-threads=2"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    auto service = StartService("services/gateway/fleetcore-gateway", std::move(args),
+                                {{"FLEETCORE_ADMIN_TOKEN", kToken}});
+    if (!service.ok()) return service.status();
+    g.db = std::move(db);
+    g.dir = std::move(dir);
+    g.service = std::move(*service);
+    return g;
+  }
+};
+
+testing::RunResult Paho(const Gateway& g, const std::string& scenario,
+                        std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{"/usr/bin/python3",
+                                SourcePath("tests/e2e/clients/paho_scenarios.py"),
+                                scenario,
+                                "--port",
+                                std::to_string(g.port("mqtt")),
+                                "--tls-port",
+                                std::to_string(g.port("mqtts")),
+                                "--cafile",
+                                g.ca()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  absl::StatusOr<testing::RunResult> r = testing::Run(argv, {}, absl::Seconds(120));
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : testing::RunResult{};
+}
+
+void ExpectScenario(const testing::RunResult& r, const std::string& scenario) {
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ok " + scenario)) << r.err;
+}
+
+// --- paho and raw-packet scenarios on a gateway with the default limits -----------------
+
+class GatewayClientsTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() {
+    // A 1 s keep-alive floor lets the keep-alive scenario see a timeout quickly.
+    auto g = Gateway::Start({"--keep-alive-min=1s"});
+    ASSERT_TRUE(g.ok()) << g.status();
+    gateway_ = new Gateway(std::move(*g));
+  }
+  static void TearDownTestSuite() {
+    delete gateway_;
+    gateway_ = nullptr;
+  }
+  static Gateway* gateway_;
+};
+Gateway* GatewayClientsTest::gateway_ = nullptr;
+
+TEST_P(GatewayClientsTest, PahoScenario) {
+  ASSERT_NE(gateway_, nullptr);
+  ExpectScenario(Paho(*gateway_, GetParam()), GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Scenarios, GatewayClientsTest,
+    ::testing::Values("wildcards_v311", "wildcards_v5", "qos_v311", "qos_v5", "qos2_exactly_once",
+                      "offline_queue", "redelivery_v311", "redelivery_v5", "retained_v311",
+                      "retained_v5", "retain_options", "will", "will_delay", "takeover_v311",
+                      "takeover_v5", "keepalive", "shared", "v5_properties", "message_expiry",
+                      "malformed", "tls"),
+    [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+// --- MQTT.js over every transport ---------------------------------------------------------
+
+class GatewayMqttJsTest : public GatewayClientsTest {};
+
+testing::RunResult MqttJs(const std::vector<std::string>& args) {
+  const std::string dir = SourcePath("tests/node");
+  std::vector<std::string> argv{Tool("node"), dir + "/mqttjs_scenarios.js"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  absl::StatusOr<testing::RunResult> r = testing::Run(argv, {}, absl::Seconds(60));
+  EXPECT_TRUE(r.ok()) << r.status();
+  return r.ok() ? *r : testing::RunResult{};
+}
+
+TEST_F(GatewayMqttJsTest, RoundTripOnEveryTransportAndVersion) {
+  ASSERT_NE(gateway_, nullptr);
+  ASSERT_EQ(access(SourcePath("tests/node/node_modules/mqtt/package.json").c_str(), R_OK), 0)
+      << "MQTT.js is not installed in tests/node; ./fleetcore test runs npm ci there";
+  const Gateway& g = *gateway_;
+  const std::vector<std::pair<std::string, bool>> urls{
+      {absl::StrCat("mqtt://127.0.0.1:", g.port("mqtt")), false},
+      {absl::StrCat("mqtts://127.0.0.1:", g.port("mqtts")), true},
+      {absl::StrCat("ws://127.0.0.1:", g.port("http"), "/mqtt"), false},
+      {absl::StrCat("wss://127.0.0.1:", g.port("https"), "/mqtt"), true}};
+  for (const auto& [url, tls] : urls) {
+    for (const char* version : {"4", "5"}) {
+      SCOPED_TRACE(absl::StrCat(url, " MQTT protocol level ", version));
+      std::vector<std::string> args{"roundtrip", "--url", url, "--version", version};
+      if (tls) args.insert(args.end(), {"--ca", g.ca()});
+      ExpectScenario(MqttJs(args), "roundtrip");
+    }
+  }
+}
+
+TEST_F(GatewayMqttJsTest, TopicAliasesAssignedByTheClient) {
+  ASSERT_NE(gateway_, nullptr);
+  ExpectScenario(MqttJs({"aliases", "--url",
+                         absl::StrCat("mqtt://127.0.0.1:", gateway_->port("mqtt")), "--version",
+                         "5"}),
+                 "aliases");
+}
+
+// --- mosquitto_pub / mosquitto_sub ------------------------------------------------------
+
+class GatewayMosquittoTest : public GatewayClientsTest {
+ protected:
+  // mosquitto_sub, waiting until the gateway has its subscription (it shows in
+  // DescribeConnection), so nothing published afterwards is missed.
+  std::unique_ptr<testing::Subprocess> Sub(std::vector<std::string> args,
+                                           const std::string& client_id) {
+    std::vector<std::string> argv{Tool("mosquitto_sub"), "-i", client_id};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto p = testing::Subprocess::Start(argv);
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (!p.ok()) return nullptr;
+    for (int i = 0; i < 100; ++i) {
+      testing::RunResult r = Ctl().Run({"describe-connection", "--client-id", client_id});
+      if (r.exit_code == 0 && absl::StrContains(r.out, "topicFilter")) break;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return std::move(*p);
+  }
+  Fleetctl Ctl() const {
+    return Fleetctl(kToken, {{"FLEETCORE_GATEWAY_ENDPOINT", gateway_->service.endpoint}});
+  }
+  std::string Port(const std::string& name) const {
+    return std::to_string(gateway_->port(name));
+  }
+};
+
+TEST_F(GatewayMosquittoTest, PublishAndSubscribeOverTcpAndTls) {
+  ASSERT_NE(gateway_, nullptr);
+  const Gateway& g = *gateway_;
+  auto sub = Sub({"-p", Port("mqtts"), "-h", "localhost", "--cafile", g.ca(), "-t",
+                  "e2e/mosq/#", "-q", "1", "-v", "-C", "3", "-V", "mqttv5", "-F", "%t %p %P"},
+                 "mosq-sub");
+  ASSERT_NE(sub, nullptr);
+  // Plain TCP, 3.1.1.
+  ASSERT_OK_AND_ASSIGN(testing::RunResult r,
+                       testing::Run({Tool("mosquitto_pub"), "-p", Port("mqtt"), "-t", "e2e/mosq/a",
+                                     "-m", "plain", "-q", "1"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // TLS, MQTT 5 with a user property.
+  ASSERT_OK_AND_ASSIGN(r, testing::Run({Tool("mosquitto_pub"), "-p", Port("mqtts"), "-h", "localhost",
+                                        "--cafile", g.ca(), "-t", "e2e/mosq/b", "-m", "secure",
+                                        "-q", "2", "-V", "mqttv5", "-D", "publish",
+                                        "user-property", "unit", "C"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // TLS with a client certificate (any chain is accepted until the security issue checks
+  // it against the registered CAs).
+  const std::string key = g.dir->path() + "/client.key";
+  const std::string crt = g.dir->path() + "/client.pem";
+  ASSERT_OK_AND_ASSIGN(r, testing::Run({Tool("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                                        "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                                        "-subj", "/CN=mosq-device", "-keyout", key, "-out",
+                                        crt}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_OK_AND_ASSIGN(r, testing::Run({Tool("mosquitto_pub"), "-p", Port("mqtts"), "-h", "localhost",
+                                        "--cafile", g.ca(), "--cert", crt, "--key", key, "-t",
+                                        "e2e/mosq/c", "-m", "mutual", "-q", "1"}));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_OK_AND_ASSIGN(int code, sub->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0) << sub->output();
+  const std::string out = sub->output();
+  EXPECT_THAT(out, HasSubstr("e2e/mosq/a plain"));
+  EXPECT_THAT(out, HasSubstr("e2e/mosq/b secure unit:C"));
+  EXPECT_THAT(out, HasSubstr("e2e/mosq/c mutual"));
+}
+
+TEST_F(GatewayMosquittoTest, KilledClientsWillReachesSubscribers) {
+  ASSERT_NE(gateway_, nullptr);
+  auto watcher = Sub({"-p", Port("mqtt"), "-t", "e2e/mosq/status/+", "-v", "-C", "1"},
+                     "mosq-watcher");
+  ASSERT_NE(watcher, nullptr);
+  auto dying = Sub({"-p", Port("mqtt"), "-t", "e2e/mosq/nothing", "--will-topic",
+                    "e2e/mosq/status/dev-9", "--will-payload", "offline", "--will-qos", "1"},
+                   "mosq-dying");
+  ASSERT_NE(dying, nullptr);
+  dying->Signal(SIGKILL);
+  ASSERT_OK_AND_ASSIGN(int code, watcher->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0);
+  EXPECT_THAT(watcher->output(), HasSubstr("e2e/mosq/status/dev-9 offline"));
+}
+
+// --- HTTPS publish with curl ---------------------------------------------------------------
+
+TEST_F(GatewayMosquittoTest, HttpsPublishWithCurl) {
+  ASSERT_NE(gateway_, nullptr);
+  const Gateway& g = *gateway_;
+  auto sub = Sub({"-p", Port("mqtt"), "-t", "e2e/http/#", "-v", "-C", "2"}, "http-sub");
+  ASSERT_NE(sub, nullptr);
+  auto curl = [&](const std::string& path, const std::string& body) {
+    const std::string file = g.dir->path() + "/body";
+    std::ofstream(file, std::ios::binary | std::ios::trunc) << body;
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {Tool("curl"), "-s", "--cacert", g.ca(), "-w", "\n%{http_code}", "--data-binary",
+         "@" + file, absl::StrCat("https://localhost:", g.port("https"), path)});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->out : std::string();
+  };
+  EXPECT_THAT(curl("/topics/e2e/http/t1?qos=1", R"({"t":21})"), HasSubstr("\n200"));
+  EXPECT_THAT(curl("/topics/e2e/http/state?qos=1&retain=true", "on"), HasSubstr("\n200"));
+  // Wildcards and over-long payloads are refused with a reason.
+  EXPECT_THAT(curl("/topics/e2e/http/%2B", "x"), HasSubstr("\n400"));
+  EXPECT_THAT(curl("/topics/e2e/http/big", std::string(131073, 'x')), HasSubstr("\n413"));
+  ASSERT_OK_AND_ASSIGN(int code, sub->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0);
+  EXPECT_THAT(sub->output(), HasSubstr("e2e/http/t1 {\"t\":21}"));
+  EXPECT_THAT(sub->output(), HasSubstr("e2e/http/state on"));
+  // Plain HTTP on the development listener works the same way.
+  ASSERT_OK_AND_ASSIGN(testing::RunResult r,
+                       testing::Run({Tool("curl"), "-s", "-w", "\n%{http_code}", "--data-binary", "x",
+                                     absl::StrCat("http://127.0.0.1:", g.port("http"),
+                                                  "/topics/e2e/http/plain")}));
+  EXPECT_THAT(r.out, HasSubstr("\n200"));
+  // The retained one is visible through the API, payload in base64 as the AWS CLI prints.
+  json got = Ctl().Json({"get-retained-message", "--topic", "e2e/http/state"});
+  EXPECT_EQ(got.value("payload", ""), "b24=");
+  EXPECT_EQ(got.value("qos", 0), 1);
+}
+
+// --- the Broker gRPC API through fleetctl --------------------------------------------------
+
+TEST_F(GatewayMosquittoTest, FleetctlConnectionsPublishAndRetained) {
+  ASSERT_NE(gateway_, nullptr);
+  const Gateway& g = *gateway_;
+  ASSERT_OK_AND_ASSIGN(
+      auto waiter,
+      testing::Subprocess::Start({"/usr/bin/python3",
+                                  SourcePath("tests/e2e/clients/paho_scenarios.py"),
+                                  "wait_message", "--port", Port("mqtt"), "--topic",
+                                  "e2e/api/cmd", "--client-id", "api-device"}));
+  ASSERT_OK(waiter->WaitForLine([](absl::string_view l) { return l == "subscribed"; }).status());
+
+  json list = Ctl().Json({"list-connections"});
+  bool found = false;
+  for (const json& c : list["connections"]) found |= c.value("clientId", "") == "api-device";
+  EXPECT_TRUE(found) << list.dump();
+  json d = Ctl().Json({"describe-connection", "--client-id", "api-device"});
+  EXPECT_TRUE(d.value("connected", false)) << d.dump();
+  EXPECT_EQ(d["connection"].value("protocolVersion", ""), "5");
+  EXPECT_EQ(d["connection"].value("listener", ""), "mqtt");
+  EXPECT_EQ(d["session"]["subscriptions"][0].value("topicFilter", ""), "e2e/api/cmd");
+
+  // Publish reaches the device with its properties.
+  json p = Ctl().Json({"publish", "--topic", "e2e/api/cmd", "--payload", "reboot", "--qos", "1",
+                       "--user-properties", R"([{"key":"origin","value":"ops"}])"});
+  EXPECT_EQ(p.value("matchedSessions", 0), 1) << p.dump();
+  ASSERT_OK_AND_ASSIGN(std::string line, waiter->WaitForLine([](absl::string_view l) {
+    return absl::StartsWith(l, "message ");
+  }));
+  EXPECT_EQ(line, "message e2e/api/cmd reboot qos=1 props=[('origin', 'ops')]");
+  ASSERT_OK_AND_ASSIGN(int code, waiter->Wait());
+  EXPECT_EQ(code, 0) << waiter->output();
+
+  // Retained messages: publish, list, get, delete with an empty payload.
+  Ctl().Json({"publish", "--topic", "e2e/api/state", "--payload", "idle", "--retain", "--qos",
+              "1"});
+  json retained = Ctl().Json({"list-retained-messages"});
+  found = false;
+  for (const json& r : retained["retainedTopics"]) {
+    found |= r.value("topic", "") == "e2e/api/state" && r.value("payloadSize", 0) == 4;
+  }
+  EXPECT_TRUE(found) << retained.dump();
+  Ctl().Json({"publish", "--topic", "e2e/api/state", "--retain", "--qos", "1"});
+  Ctl().ExpectFailure({"get-retained-message", "--topic", "e2e/api/state"}, "NOT_FOUND",
+                      "e2e/api/state");
+
+  // Bad requests get a reason; unknown clients NOT_FOUND; a missing token UNAUTHENTICATED.
+  Ctl().ExpectFailure({"publish", "--topic", "e2e/+/x", "--payload", "x"}, "INVALID_ARGUMENT",
+                      "topic");
+  Ctl().ExpectFailure({"delete-connection", "--client-id", "nobody-here"}, "NOT_FOUND",
+                      "nobody-here");
+  ASSERT_OK_AND_ASSIGN(testing::RunResult r,
+                       testing::Run({testing::BuildPath("tools/fleetctl/fleetctl"), "--endpoint",
+                                     g.service.endpoint, "list-connections"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("UNAUTHENTICATED"));
+}
+
+TEST_F(GatewayMosquittoTest, FleetctlDeleteConnectionDisconnectsAndCleans) {
+  ASSERT_NE(gateway_, nullptr);
+  auto sub = Sub({"-p", Port("mqtt"), "-t", "e2e/del/#", "-q", "1", "-c", "-V", "mqttv5", "-x",
+                  "600"},
+                 "del-device");
+  ASSERT_NE(sub, nullptr);
+  Ctl().Json({"delete-connection", "--client-id", "del-device", "--clean-session"});
+  // mosquitto_sub ends once the broker disconnects it (it does not reconnect).
+  ASSERT_OK(sub->Wait(absl::Seconds(15)).status());
+  Ctl().ExpectFailure({"describe-connection", "--client-id", "del-device"}, "NOT_FOUND",
+                      "del-device");
+}
+
+TEST_F(GatewayMosquittoTest, MetricsCountTheTraffic) {
+  ASSERT_NE(gateway_, nullptr);
+  ASSERT_OK_AND_ASSIGN(testing::RunResult r,
+                       testing::Run({Tool("mosquitto_pub"), "-p", Port("mqtt"), "-t", "e2e/metrics",
+                                     "-m", "x", "-q", "1"}));
+  ASSERT_EQ(r.exit_code, 0);
+  const std::string metrics = testing::HttpGet(gateway_->service.metrics_port, "/metrics");
+  for (const char* family :
+       {"fleetcore_gateway_connections{", "fleetcore_gateway_connects_total{",
+        "fleetcore_gateway_messages_received_total{qos=\"1\"}", "fleetcore_gateway_bytes_total{",
+        "fleetcore_gateway_delivery_latency_seconds_bucket", "fleetcore_gateway_sessions "}) {
+    EXPECT_THAT(metrics, HasSubstr(family));
+  }
+}
+
+// --- limits, on a gateway configured small -------------------------------------------------
+
+class GatewayLimitsTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GatewayLimitsTest, Enforced) {
+  ASSERT_OK_AND_ASSIGN(
+      Gateway g,
+      Gateway::Start({"--max-payload-size=1024", "--max-topic-length=32",
+                      "--max-filters-per-subscribe=2", "--max-subscriptions-per-connection=3",
+                      "--max-client-id-length=16", "--max-qos=1", "--max-inflight=5",
+                      "--max-queued-messages=10", "--max-topic-aliases=2"}));
+  ExpectScenario(Paho(g, GetParam(), {"--prefix", "l"}), GetParam());
+  // What was refused is counted, by reason.
+  const std::string metrics = testing::HttpGet(g.service.metrics_port, "/metrics");
+  EXPECT_THAT(metrics, HasSubstr(GetParam() == "limits"
+                                     ? "fleetcore_gateway_protocol_errors_total{reason=\"payload_too_large\"} 2"
+                                     : "fleetcore_gateway_dropped_messages_total{reason=\"queue_full\"} 24"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Scenarios, GatewayLimitsTest,
+                         ::testing::Values("limits", "inflight_and_queue"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+// --- restart: drain, then sessions and retained messages come back from Postgres ------------
+
+TEST(GatewayRestartTest, DrainsThenRestoresSessionsFromPostgres) {
+  ASSERT_OK_AND_ASSIGN(Gateway first, Gateway::Start({}));
+  ExpectScenario(Paho(first, "persist_subscribe", {"--prefix", "restart"}), "persist_subscribe");
+  ASSERT_OK_AND_ASSIGN(
+      auto watcher,
+      testing::Subprocess::Start({"/usr/bin/python3",
+                                  SourcePath("tests/e2e/clients/paho_scenarios.py"),
+                                  "drain_watch", "--port", std::to_string(first.port("mqtt"))}));
+  ASSERT_OK(watcher->WaitForLine([](absl::string_view l) { return l == "connected"; }).status());
+  first.service.process->Signal(SIGTERM);
+  ASSERT_OK_AND_ASSIGN(int watcher_code, watcher->Wait());
+  EXPECT_EQ(watcher_code, 0) << watcher->output();
+  ASSERT_OK_AND_ASSIGN(int gateway_code, first.service.process->Wait());
+  EXPECT_EQ(gateway_code, 0) << first.service.process->output();
+
+  ASSERT_OK_AND_ASSIGN(Gateway second,
+                       Gateway::Start({}, std::move(first.db), std::move(first.dir)));
+  ExpectScenario(Paho(second, "persist_receive", {"--prefix", "restart"}), "persist_receive");
+}
+
+}  // namespace
+}  // namespace fleetcore::e2e

@@ -1,0 +1,742 @@
+#!/usr/bin/python3
+"""MQTT scenarios against a running fleetcore gateway, with paho-mqtt (Debian's
+python3-paho-mqtt) for what a device library does and mqttwire (raw packets) for what no
+library would send. Each scenario checks what the broker did and exits 0, or prints what
+went wrong and exits 1. tests/e2e/07_gateway_clients_e2etest.cc runs them one by one.
+
+usage: paho_scenarios.py SCENARIO --port P [--tls-port P --cafile F] [--prefix TOPIC_PREFIX]
+"""
+import argparse
+import queue
+import sys
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+import mqttwire as wire
+
+TIMEOUT = 10
+args = None
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Fail(what)
+
+
+def uid(prefix):
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class Client:
+    """A paho client whose events land in queues the scenario reads with timeouts."""
+
+    def __init__(self, client_id="", v5=False, clean=True, tls=False, will=None,
+                 keepalive=60, connect_props=None, expect_connack=True):
+        self.v5 = v5
+        self.messages = queue.Queue()
+        self.connacks = queue.Queue()
+        self.disconnects = queue.Queue()
+        self.subacks = queue.Queue()
+        self.acked = queue.Queue()
+        if v5:
+            self.c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5,
+                                 reconnect_on_failure=False)
+        else:
+            self.c = mqtt.Client(client_id=client_id, clean_session=clean,
+                                 protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+        self.c.on_connect = lambda c, u, flags, rc, props=None: self.connacks.put(
+            (flags.get("session present", 0), rc, props))
+        self.c.on_message = lambda c, u, m: self.messages.put(m)
+        self.c.on_disconnect = lambda c, u, rc, props=None: self.disconnects.put(rc)
+        self.c.on_subscribe = lambda c, u, mid, granted, props=None: self.subacks.put(granted)
+        self.c.on_publish = lambda c, u, mid: self.acked.put(mid)
+        if will:
+            topic, payload, qos, retain = will[:4]
+            self.c.will_set(topic, payload, qos, retain,
+                            properties=will[4] if len(will) > 4 else None)
+        port = args.port
+        if tls:
+            self.c.tls_set(ca_certs=args.cafile)
+            port = args.tls_port
+        if v5:
+            self.c.connect("localhost" if tls else "127.0.0.1", port, keepalive,
+                           clean_start=clean, properties=connect_props)
+        else:
+            self.c.connect("localhost" if tls else "127.0.0.1", port, keepalive)
+        self.c.loop_start()
+        if expect_connack:
+            self.session_present, self.rc, self.connack_props = self.connacks.get(timeout=TIMEOUT)
+            check(self.rc == 0, f"{client_id}: CONNACK refused: {self.rc}")
+
+    def subscribe(self, topic, qos=0, **kw):
+        if self.v5:
+            props = None
+            if "sub_id" in kw:
+                props = Properties(PacketTypes.SUBSCRIBE)
+                props.SubscriptionIdentifier = kw.pop("sub_id")
+            self.c.subscribe(topic, options=SubscribeOptions(qos=qos, **kw), properties=props)
+        else:
+            self.c.subscribe(topic, qos)
+        granted = self.subacks.get(timeout=TIMEOUT)
+        return [g.value if hasattr(g, "value") else g for g in granted]
+
+    def publish(self, topic, payload, qos=0, retain=False, props=None, wait=True):
+        info = self.c.publish(topic, payload, qos, retain, properties=props)
+        if wait and qos > 0:
+            info.wait_for_publish(TIMEOUT)
+            check(info.is_published(), f"no acknowledgement for a QoS {qos} publish to {topic}")
+        return info
+
+    def receive(self, timeout=TIMEOUT):
+        try:
+            return self.messages.get(timeout=timeout)
+        except queue.Empty:
+            raise Fail(f"{self.c._client_id!r}: no message within {timeout}s")
+
+    def receive_until(self, marker_topic, timeout=TIMEOUT):
+        """Every message up to (not including) the first on marker_topic."""
+        got = []
+        deadline = time.time() + timeout
+        while True:
+            m = self.receive(max(0.1, deadline - time.time()))
+            if m.topic == marker_topic:
+                return got
+            got.append(m)
+
+    def nothing_within(self, seconds):
+        try:
+            m = self.messages.get(timeout=seconds)
+            raise Fail(f"unexpected message on {m.topic}: {m.payload[:60]!r}")
+        except queue.Empty:
+            pass
+
+    def close(self):
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def topic(name):
+    return f"{args.prefix}/{name}"
+
+
+# --- scenarios ---------------------------------------------------------------------------
+
+def wildcards(v5):
+    sub = Client(uid("wild"), v5=v5)
+    check(sub.subscribe(topic("w/+/temp"), 1) == [1], "QoS 1 not granted")
+    sub.subscribe(topic("w/#"), 0)
+    sub.subscribe("$aws/custom/+", 0)
+    sub.subscribe("#", 0)
+    pub = Client(uid("pub"), v5=v5)
+    for t in ["w/a/temp", "w/a/b/temp", "w", "other/x"]:
+        pub.publish(topic(t), t.encode(), 1)
+    pub.publish("$aws/custom/e2e", b"dollar", 1)
+    pub.publish(topic("end"), b"", 1)
+    got = sub.receive_until(topic("end"))
+    seen = [(m.topic, m.qos) for m in got]
+    # One copy per message, at the highest QoS of the matching subscriptions; '#' matches
+    # the parent level; '#' never matches a '$' topic, a filter starting with '$' does.
+    want = [(topic("w/a/temp"), 1), (topic("w/a/b/temp"), 0), (topic("w"), 0),
+            (topic("other/x"), 0), ("$aws/custom/e2e", 0)]
+    check(seen == want, f"received {seen}, wanted {want}")
+    pub.close()
+    sub.close()
+
+
+def qos_levels(v5):
+    sub = Client(uid("qsub"), v5=v5)
+    sub.subscribe(topic("q/two"), 2)
+    sub.subscribe(topic("q/one"), 1)
+    pub = Client(uid("qpub"), v5=v5)
+    # Within the broker's Receive Maximum (100), so paho sends every message at once.
+    pub.c.max_inflight_messages_set(100)
+    for i in range(30):
+        for q in (0, 1, 2):
+            pub.publish(topic("q/two"), f"{q}:{i}".encode(), q, wait=False)
+            pub.publish(topic("q/one"), f"{q}:{i}".encode(), q, wait=False)
+    # paho hands a QoS 2 message over at PUBREL, so a later QoS 1 marker could overtake it:
+    # wait for the count instead.
+    got = [sub.receive() for _ in range(180)]
+    sub.nothing_within(0.3)
+    two = [(m.payload.decode(), m.qos) for m in got if m.topic == topic("q/two")]
+    one = [(m.payload.decode(), m.qos) for m in got if m.topic == topic("q/one")]
+    want_two = [(f"{q}:{i}", q) for i in range(30) for q in (0, 1, 2)]
+    want_one = [(f"{q}:{i}", min(q, 1)) for i in range(30) for q in (0, 1, 2)]
+    # paho holds back QoS 1 and 2 messages beyond its in-flight window, so the order holds
+    # within each QoS only.
+    for q in (0, 1, 2):
+        got_two = [x for x in two if x[0].startswith(f"{q}:")]
+        got_one = [x for x in one if x[0].startswith(f"{q}:")]
+        check(got_two == [x for x in want_two if x[0].startswith(f"{q}:")],
+              f"QoS 2 subscription, QoS {q} messages: {got_two[:5]}... ({len(got_two)} of 30)")
+        check(got_one == [x for x in want_one if x[0].startswith(f"{q}:")],
+              f"QoS 1 subscription, QoS {q} messages: {got_one[:5]}... ({len(got_one)} of 30)")
+    pub.close()
+    sub.close()
+
+
+def offline_queue():
+    cid = uid("persist")
+    sub = Client(cid, clean=False)
+    check(sub.session_present == 0, "a new session reported as present")
+    sub.subscribe(topic("oq/#"), 1)
+    sub.close()
+    pub = Client(uid("pub"))
+    for i in range(20):
+        pub.publish(topic("oq/a"), f"m{i}".encode(), 1)
+    pub.publish(topic("oq/a"), b"qos0-not-queued", 0)
+    pub.close()
+    sub = Client(cid, clean=False)
+    check(sub.session_present == 1, "the persistent session was not present")
+    got = [sub.receive().payload.decode() for _ in range(20)]
+    check(got == [f"m{i}" for i in range(20)], f"queued messages: {got}")
+    sub.nothing_within(0.5)
+    sub.close()
+    # Clean session ends it.
+    sub = Client(cid, clean=True)
+    check(sub.session_present == 0, "clean session kept the old session")
+    sub.close()
+
+
+def redelivery(v5):
+    cid = uid("redeliver")
+    r = wire.Raw(args.port, v5=v5)
+    props = b"\x11\x00\x00\x0e\x10" if v5 else b""  # session expiry 3600 s
+    ack = r.connect(cid, clean=v5, props=props)
+    check(ack.type == wire.CONNACK, f"no CONNACK: {ack}")
+    r.subscribe(1, [(topic("rd"), 1)])
+    pub = Client(uid("pub"))
+    pub.publish(topic("rd"), b"unacked", 1)
+    p = r.read()
+    t, pid, payload, qos, dup, _ = wire.parse_publish(p, v5)
+    check((t, payload, qos, dup) == (topic("rd"), b"unacked", 1, False), f"first delivery {p}")
+    r.close()  # never acknowledged
+    r = wire.Raw(args.port, v5=v5)
+    ack = r.connect(cid, clean=False, props=props)
+    check(ack.body[0] & 1 == 1, "session not present on reconnect")
+    p = r.read()
+    t2, pid2, payload2, _, dup2, _ = wire.parse_publish(p, v5)
+    check((t2, pid2, payload2, dup2) == (t, pid, payload, True),
+          f"redelivery {t2} {pid2} {payload2} dup={dup2}, wanted the same packet id {pid} with DUP")
+    r.ack(wire.PUBACK, pid2)
+    r.pingreq()
+    check(r.read().type == wire.PINGRESP, "no PINGRESP")
+    r.close()
+    r = wire.Raw(args.port, v5=v5)
+    r.connect(cid, clean=False, props=props)
+    r.pingreq()
+    p = r.read()
+    check(p.type == wire.PINGRESP, f"an acknowledged message came again: {p}")
+    r.close()
+    pub.close()
+
+
+def qos2_exactly_once():
+    # The client resends the PUBLISH with DUP before releasing it: one delivery.
+    sub = Client(uid("q2sub"))
+    sub.subscribe(topic("q2"), 2)
+    r = wire.Raw(args.port)
+    r.connect(uid("q2pub"))
+    r.publish(topic("q2"), b"once", qos=2, packet_id=7)
+    check(r.read().type == wire.PUBREC, "no PUBREC")
+    r.publish(topic("q2"), b"once", qos=2, packet_id=7, dup=True)
+    check(r.read().type == wire.PUBREC, "no PUBREC for the duplicate")
+    r.ack(wire.PUBREL, 7)
+    p = r.read()
+    check(p.type == wire.PUBCOMP, f"no PUBCOMP: {p}")
+    check(sub.receive().payload == b"once", "not delivered")
+    sub.nothing_within(0.5)
+    r.close()
+    sub.close()
+
+
+def retained(v5):
+    pub = Client(uid("rpub"), v5=v5)
+    pub.publish(topic("r/lamp"), b"on", 1, retain=True)
+    sub = Client(uid("rsub"), v5=v5)
+    sub.subscribe(topic("r/lamp"), 1)
+    m = sub.receive()
+    check((m.payload, m.retain, m.qos) == (b"on", True, 1), f"retained copy {m.payload} {m.retain}")
+    pub.publish(topic("r/lamp"), b"off", 1, retain=True)
+    m = sub.receive()
+    check((m.payload, m.retain) == (b"off", False), "a live message must not carry RETAIN")
+    # A wildcard subscription also gets it (MQTT); a new retained message replaced the old.
+    sub2 = Client(uid("rsub2"), v5=v5)
+    sub2.subscribe(topic("r/+"), 0)
+    m = sub2.receive()
+    check((m.payload, m.retain) == (b"off", True), f"wildcard retained copy {m.payload}")
+    # An empty retained payload deletes it.
+    pub.publish(topic("r/lamp"), b"", 1, retain=True)
+    sub3 = Client(uid("rsub3"), v5=v5)
+    sub3.subscribe(topic("r/lamp"), 0)
+    sub3.nothing_within(0.5)
+    for c in (pub, sub, sub2, sub3):
+        c.close()
+
+
+def retain_options():
+    pub = Client(uid("ropub"), v5=True)
+    pub.publish(topic("ro/x"), b"kept", 1, retain=True)
+    never = Client(uid("ro2"), v5=True)
+    never.subscribe(topic("ro/x"), 1, retainHandling=2)
+    new_only = Client(uid("ro1"), v5=True)
+    new_only.subscribe(topic("ro/x"), 1, retainHandling=1)
+    check(new_only.receive().payload == b"kept", "retain handling 1: first subscribe")
+    new_only.subscribe(topic("ro/x"), 1, retainHandling=1)
+    as_published = Client(uid("rap"), v5=True)
+    as_published.subscribe(topic("ro/x"), 1, retainAsPublished=True, retainHandling=2)
+    pub.publish(topic("ro/x"), b"live", 1, retain=True)
+    check(as_published.receive().retain, "retain as published lost the flag")
+    check(never.receive().payload == b"live", "retain handling 2 lost the live message")
+    m = new_only.receive()
+    check(m.payload == b"live", f"retain handling 1: resubscribe sent the retained copy again")
+    pub.publish(topic("ro/x"), b"", 1, retain=True)
+    for c in (pub, never, new_only, as_published):
+        c.close()
+
+
+def will():
+    watcher = Client(uid("watch"))
+    watcher.subscribe(topic("will/#"), 1)
+    # An abrupt end publishes the will.
+    r = wire.Raw(args.port)
+    r.connect(uid("dying"), will=(topic("will/a"), b"gone", 1, False))
+    r.close()
+    m = watcher.receive()
+    check((m.topic, m.payload) == (topic("will/a"), b"gone"), f"will: {m.topic} {m.payload}")
+    # A clean DISCONNECT discards it.
+    r = wire.Raw(args.port)
+    r.connect(uid("polite"), will=(topic("will/b"), b"never", 1, False))
+    r.disconnect()
+    r.close()
+    watcher.nothing_within(0.7)
+    # A retained will is kept for later subscribers.
+    r = wire.Raw(args.port)
+    r.connect(uid("retained-will"), will=(topic("will/c"), b"offline", 1, True))
+    r.close()
+    check(watcher.receive().payload == b"offline", "retained will not delivered")
+    late = Client(uid("late"))
+    late.subscribe(topic("will/c"), 1)
+    m = late.receive()
+    check((m.payload, m.retain) == (b"offline", True), "retained will not kept")
+    watcher.publish(topic("will/c"), b"", 1, retain=True)
+    late.close()
+    watcher.close()
+
+
+def will_delay():
+    watcher = Client(uid("watch"), v5=True)
+    watcher.subscribe(topic("wd/#"), 1)
+    cid = uid("delayed")
+    will_props = Properties(PacketTypes.WILLMESSAGE)
+    will_props.WillDelayInterval = 2
+    connect_props = Properties(PacketTypes.CONNECT)
+    connect_props.SessionExpiryInterval = 60
+    # Reconnecting within the delay cancels the will.
+    c = Client(cid, v5=True, will=(topic("wd/a"), b"late", 1, False, will_props),
+               connect_props=connect_props)
+    c.c.socket().close()
+    time.sleep(0.3)
+    c2 = Client(cid, v5=True, clean=False, connect_props=connect_props)
+    watcher.nothing_within(2.5)
+    # Not reconnecting: it comes after the delay.
+    c3 = Client(uid("delayed2"), v5=True, will=(topic("wd/b"), b"late", 1, False, will_props),
+                connect_props=connect_props)
+    start = time.time()
+    c3.c.socket().close()
+    m = watcher.receive(timeout=8)
+    check(m.topic == topic("wd/b"), f"delayed will: {m.topic}")
+    check(time.time() - start >= 1.5, "the will came before its delay")
+    c2.close()
+    watcher.close()
+
+
+def takeover(v5):
+    cid = uid("twin")
+    first = Client(cid, v5=v5)
+    second = Client(cid, v5=v5)
+    rc = first.disconnects.get(timeout=TIMEOUT)
+    if v5:
+        check(rc == 142, f"the first connection ended with {rc}, wanted 0x8E session taken over")
+    check(second.c.is_connected(), "the second connection was not kept")
+    second.subscribe(topic("tk"), 1)
+    second.publish(topic("tk"), b"alive", 1)
+    check(second.receive().payload == b"alive", "the new connection does not work")
+    second.close()
+
+
+def keepalive():
+    # The gateway under test runs with --keep-alive-min=1s, so the 1 s keep-alive holds.
+    r = wire.Raw(args.port)
+    r.connect(uid("pinger"), keepalive=1)
+    for _ in range(6):
+        time.sleep(0.4)
+        r.pingreq()
+        check(r.read().type == wire.PINGRESP, "no PINGRESP")
+    closed, _ = r.closed_within(6)
+    check(closed, "a silent client was not disconnected after 1.5 keep-alives")
+    # MQTT 5: the server keep-alive is announced when it differs.
+    r = wire.Raw(args.port, v5=True)
+    ack = r.connect(uid("ka5"), keepalive=0)
+    check(b"\x13" in ack.body[2:], f"no server keep-alive in CONNACK: {ack.body!r}")
+    r.close()
+
+
+def shared():
+    a = Client(uid("sa"), v5=True)
+    b = Client(uid("sb"), v5=False)
+    plain = Client(uid("sp"), v5=True)
+    a.subscribe(f"$share/g1/{topic('sh/#')}", 1)
+    b.subscribe(f"$share/g1/{topic('sh/#')}", 1)
+    plain.subscribe(topic("sh/#"), 1)
+    pub = Client(uid("spub"))
+    for i in range(40):
+        pub.publish(topic("sh/x"), str(i).encode(), 1)
+    pub.publish(topic("sh/end"), b"", 1)
+    got_plain = plain.receive_until(topic("sh/end"))
+    check(len(got_plain) == 40, f"the plain subscriber got {len(got_plain)} of 40")
+    got = []
+    for c in (a, b):
+        while True:
+            try:
+                got.append((c, c.messages.get(timeout=1).payload.decode()))
+            except queue.Empty:
+                break
+    payloads = sorted(int(p) for _, p in got if p)
+    check(payloads == list(range(40)), f"the group got {payloads}, wanted each of 40 once")
+    check(all(any(c is x for x, _ in got) for c in (a, b)), "one member got nothing")
+    for c in (a, b, plain, pub):
+        c.close()
+
+
+def v5_properties():
+    sub = Client(uid("psub"), v5=True)
+    sub.subscribe(topic("p/#"), 1, sub_id=7)
+    sub.subscribe(topic("p/nl"), 1, noLocal=True)
+    pub = Client(uid("ppub"), v5=True)
+    props = Properties(PacketTypes.PUBLISH)
+    props.UserProperty = [("k1", "v1"), ("k1", "v2"), ("unit", "C")]
+    props.ContentType = "application/json"
+    props.ResponseTopic = topic("p/reply")
+    props.CorrelationData = b"\x00\x01corr"
+    props.PayloadFormatIndicator = 1
+    props.MessageExpiryInterval = 60
+    pub.publish(topic("p/a"), b'{"t":21}', 1, props=props)
+    m = sub.receive()
+    p = m.properties
+    check(p.UserProperty == [("k1", "v1"), ("k1", "v2"), ("unit", "C")],
+          f"user properties {p.UserProperty}")
+    check(p.ContentType == "application/json", "content type")
+    check(p.ResponseTopic == topic("p/reply"), "response topic")
+    check(p.CorrelationData == b"\x00\x01corr", "correlation data")
+    check(p.PayloadFormatIndicator == 1, "payload format")
+    check(0 < p.MessageExpiryInterval <= 60, f"message expiry {p.MessageExpiryInterval}")
+    check(p.SubscriptionIdentifier == [7], f"subscription id {p.SubscriptionIdentifier}")
+    # Topic aliases: the second publish names the topic by alias only.
+    alias = Properties(PacketTypes.PUBLISH)
+    alias.TopicAlias = 1
+    pub.publish(topic("p/alias"), b"first", 1, props=alias)
+    pub.publish("", b"second", 1, props=alias)
+    for want in (b"first", b"second"):
+        m = sub.receive()
+        check((m.topic, m.payload) == (topic("p/alias"), want), f"alias: {m.topic} {m.payload}")
+    # No Local: the subscriber's own message comes back only through p/# (id 7).
+    sub.publish(topic("p/nl"), b"mine", 1)
+    m = sub.receive()
+    check(m.properties.SubscriptionIdentifier == [7], "No Local delivered the own message")
+    sub.nothing_within(0.5)
+    # CONNACK tells the client the limits.
+    cp = sub.connack_props
+    check(cp.TopicAliasMaximum >= 1 and cp.ReceiveMaximum >= 1, f"CONNACK properties {cp}")
+    pub.close()
+    sub.close()
+
+
+def message_expiry():
+    cid = uid("exp")
+    cp = Properties(PacketTypes.CONNECT)
+    cp.SessionExpiryInterval = 300
+    sub = Client(cid, v5=True, connect_props=cp)
+    sub.subscribe(topic("ex"), 1)
+    sub.close()
+    pub = Client(uid("expub"), v5=True)
+    short = Properties(PacketTypes.PUBLISH)
+    short.MessageExpiryInterval = 1
+    pub.publish(topic("ex"), b"stale", 1, props=short)
+    long = Properties(PacketTypes.PUBLISH)
+    long.MessageExpiryInterval = 100
+    pub.publish(topic("ex"), b"fresh", 1, props=long)
+    time.sleep(2.2)
+    sub = Client(cid, v5=True, clean=False, connect_props=cp)
+    m = sub.receive()
+    check(m.payload == b"fresh", f"an expired message was delivered: {m.payload}")
+    check(m.properties.MessageExpiryInterval <= 98, "the expiry interval was not counted down")
+    sub.nothing_within(0.5)
+    sub.close()
+    pub.close()
+
+
+def limits():
+    # The gateway under test runs with small limits (see the C++ test).
+    c = Client(uid("lim"), v5=True)
+    p = c.connack_props
+    check(p.MaximumQoS == 1, f"Maximum QoS {getattr(p, 'MaximumQoS', None)}")
+    check(p.ReceiveMaximum == 5, f"Receive Maximum {p.ReceiveMaximum}")
+    check(p.TopicAliasMaximum == 2, f"Topic Alias Maximum {p.TopicAliasMaximum}")
+    check(p.MaximumPacketSize >= 1024, "Maximum Packet Size")
+    check(c.subscribe(topic("l/a"), 2) == [1], "QoS 2 subscription not downgraded to 1")
+    # 3 filters in one SUBSCRIBE with a limit of 2: the third is refused alone.
+    r = wire.Raw(args.port, v5=True)
+    r.connect(uid("lim-sub"))
+    codes = wire.suback_codes(r.subscribe(1, [(topic("l/1"), 1), (topic("l/2"), 1),
+                                              (topic("l/3"), 1)]), True)
+    check(codes == [1, 1, 0x97], f"SUBACK {codes}")
+    # Subscriptions per connection (3): the fourth is refused.
+    codes = wire.suback_codes(r.subscribe(2, [(topic("l/4"), 1), (topic("l/5"), 1)]), True)
+    check(codes == [1, 0x97], f"SUBACK over the subscription limit {codes}")
+    # Topic too long (32) or too deep (7 slashes).
+    codes = wire.suback_codes(r.subscribe(3, [("x" * 40, 0)]), True)
+    check(codes == [0x8F], f"long filter {codes}")
+    r.publish("a/b/c/d/e/f/g/h/i", b"deep", qos=1, packet_id=4)
+    ack = r.read()
+    check(ack.type == wire.PUBACK and ack.body[2] == 0x90, f"deep topic: {ack}")
+    # Payload over --max-payload-size ends the connection with 0x95.
+    r.publish(topic("l/a"), b"x" * 1025, qos=1, packet_id=5)
+    closed, seen = r.closed_within(5)
+    check(closed and seen and seen[-1].type == wire.DISCONNECT and wire.reason_of(seen[-1]) == 0x95,
+          f"oversized payload: {seen}")
+    # MQTT 3.1.1: the connection is closed.
+    r = wire.Raw(args.port)
+    r.connect(uid("lim3"))
+    r.publish(topic("l/a"), b"x" * 1025, qos=0)
+    closed, _ = r.closed_within(5)
+    check(closed, "3.1.1: an oversized payload did not close the connection")
+    # QoS 2 publish with --max-qos 1: DISCONNECT 0x9B.
+    r = wire.Raw(args.port, v5=True)
+    r.connect(uid("lim-q2"))
+    r.publish(topic("l/a"), b"q2", qos=2, packet_id=1)
+    closed, seen = r.closed_within(5)
+    check(closed and seen and wire.reason_of(seen[-1]) == 0x9B, f"QoS 2: {seen}")
+    # A client id longer than 16: CONNACK 0x85 (5) / 0x02 (3.1.1).
+    r = wire.Raw(args.port, v5=True)
+    ack = r.connect("c" * 17)
+    check(ack.type == wire.CONNACK and ack.body[1] == 0x85, f"long client id (5): {ack}")
+    r = wire.Raw(args.port)
+    ack = r.connect("c" * 17)
+    check(ack.type == wire.CONNACK and ack.body[1] == 0x02, f"long client id (3.1.1): {ack}")
+    # Topic alias above the maximum (2): DISCONNECT 0x94.
+    r = wire.Raw(args.port, v5=True)
+    r.connect(uid("la"))
+    r.publish(topic("l/a"), b"x", props=b"\x23\x00\x03")
+    closed, seen = r.closed_within(5)
+    check(closed and seen and wire.reason_of(seen[-1]) == 0x94, f"topic alias: {seen}")
+    c.close()
+
+
+def inflight_and_queue():
+    # --max-inflight 5, --max-queued-messages 10: a client that acknowledges nothing gets 5;
+    # each acknowledgement lets the next one out; an offline session keeps at most 15.
+    cid = uid("slow")
+    r = wire.Raw(args.port, v5=True)
+    r.connect(cid, props=b"\x11\x00\x00\x0e\x10")
+    r.subscribe(1, [(topic("if"), 1)])
+    pub = Client(uid("ifpub"))
+    for i in range(8):
+        pub.publish(topic("if"), str(i).encode(), 1)
+    ids = []
+    for _ in range(5):
+        t, pid, payload, _, _, _ = wire.parse_publish(r.read(), True)
+        ids.append(pid)
+    r.pingreq()
+    check(r.read().type == wire.PINGRESP, "more than 5 messages in flight")
+    r.ack(wire.PUBACK, ids[0])
+    _, _, payload, _, _, _ = wire.parse_publish(r.read(), True)
+    check(payload == b"5", f"after one PUBACK the next message is 5, got {payload}")
+    r.close()
+    for i in range(8, 40):
+        pub.publish(topic("if"), str(i).encode(), 1)
+    r = wire.Raw(args.port, v5=True)
+    r.connect(cid, clean=False, props=b"\x11\x00\x00\x0e\x10")
+    got = []
+    while True:
+        try:
+            p = r.read(timeout=1.5)
+        except TimeoutError:
+            break
+        if p is None or p.type != wire.PUBLISH:
+            break
+        _, pid, payload, _, _, _ = wire.parse_publish(p, True)
+        got.append(payload)
+        r.ack(wire.PUBACK, pid)
+        if len(got) > 40:
+            break
+    # In flight when it left: 1-5; queued: the first 10 of the rest; later ones dropped.
+    want = [str(i).encode() for i in range(1, 16)]
+    check(got == want, f"the offline session kept {got}, wanted 1..15")
+    pub.close()
+
+
+def malformed():
+    cases = [
+        ("reserved packet type 0", b"\x00\x00"),
+        ("PUBLISH before CONNECT", wire.packet(0x30, wire.mqtt_str("a") + b"x")),
+        ("wrong protocol name", wire.packet(0x10, wire.mqtt_str("MQIsdpX") + b"\x04\x02\x00\x3c" +
+                                            wire.mqtt_str("x"))),
+        ("remaining length over 4 bytes", b"\x10\xff\xff\xff\xff\x7f"),
+        ("CONNECT with reserved flag", wire.packet(0x10, wire.mqtt_str("MQTT") + b"\x04\x03\x00\x3c"
+                                                   + wire.mqtt_str("x"))),
+    ]
+    for name, data in cases:
+        r = wire.Raw(args.port)
+        r.send(data)
+        closed, seen = r.closed_within(5)
+        check(closed, f"{name}: the connection stayed open")
+        check(all(p.type == wire.CONNACK for p in seen), f"{name}: answered {seen}")
+    after_connect = [
+        ("second CONNECT", wire.packet(0x10, wire.mqtt_str("MQTT") + b"\x04\x02\x00\x3c" +
+                                       wire.mqtt_str("y"))),
+        ("SUBSCRIBE with flags 0", wire.packet(0x80, b"\x00\x01" + wire.mqtt_str("a") + b"\x00")),
+        ("invalid UTF-8 topic", wire.packet(0x30, wire.mqtt_str(b"\xff\xfe") + b"x")),
+        ("wildcard in a topic name", wire.packet(0x30, wire.mqtt_str("a/+") + b"x")),
+        ("QoS 3", wire.packet(0x36, wire.mqtt_str("a") + b"\x00\x01x")),
+    ]
+    for v5 in (False, True):
+        for name, data in after_connect:
+            r = wire.Raw(args.port, v5=v5)
+            r.connect(uid("bad"))
+            r.send(data)
+            closed, seen = r.closed_within(5)
+            check(closed, f"{name} (v5={v5}): the connection stayed open")
+            if v5:
+                check(seen and seen[-1].type == wire.DISCONNECT and
+                      wire.reason_of(seen[-1]) in (0x81, 0x82, 0x90),
+                      f"{name}: MQTT 5 DISCONNECT with a reason, got {seen}")
+    # Still serving.
+    c = Client(uid("after"))
+    c.subscribe(topic("m"), 1)
+    c.publish(topic("m"), b"ok", 1)
+    check(c.receive().payload == b"ok", "the gateway stopped serving after bad packets")
+    c.close()
+
+
+def tls():
+    sub = Client(uid("tls-sub"), tls=True)
+    sub.subscribe(topic("tls"), 1)
+    pub = Client(uid("tls-pub"), v5=True, tls=True)
+    pub.publish(topic("tls"), b"secret", 1)
+    check(sub.receive().payload == b"secret", "not delivered over TLS")
+    pub.close()
+    sub.close()
+
+
+def persist_subscribe():
+    # Phase 1 of the restart test: a persistent session with a subscription, then gone.
+    sub = Client("restart-sub", clean=False)
+    sub.subscribe(topic("rs/#"), 1)
+    sub.close()
+    pub = Client(uid("rspub"))
+    for i in range(10):
+        pub.publish(topic("rs/a"), f"m{i}".encode(), 1)
+    pub.publish(topic("rs/state"), b"kept", 1, retain=True)
+    pub.close()
+
+
+def persist_receive():
+    # Phase 2, after the gateway restarted: session, queue and retained message are back.
+    sub = Client("restart-sub", clean=False)
+    check(sub.session_present == 1, "the session did not survive the restart")
+    got = [sub.receive().payload.decode() for _ in range(11)]
+    check(sorted(got) == sorted([f"m{i}" for i in range(10)] + ["kept"]) or
+          got[:10] == [f"m{i}" for i in range(10)], f"after restart: {got}")
+    sub.close()
+    late = Client(uid("late"))
+    late.subscribe(topic("rs/state"), 1)
+    m = late.receive()
+    check((m.payload, m.retain) == (b"kept", True), "the retained message did not survive")
+    late.close()
+
+
+def drain_watch():
+    # Connects with MQTT 5 and waits for the gateway's shutdown: DISCONNECT 0x8B.
+    r = wire.Raw(args.port, v5=True)
+    r.connect(uid("drain"))
+    print("connected", flush=True)
+    closed, seen = r.closed_within(30)
+    check(closed and seen and seen[-1].type == wire.DISCONNECT and wire.reason_of(seen[-1]) == 0x8B,
+          f"at shutdown: {seen}")
+
+
+def wait_message():
+    # Prints the first message on TOPIC (for the gRPC publish test): subscribe, say so, wait.
+    c = Client(args.client_id or uid("wait"), v5=True)
+    c.subscribe(args.topic, 1)
+    print("subscribed", flush=True)
+    m = c.receive(timeout=20)
+    props = getattr(m.properties, "UserProperty", [])
+    print(f"message {m.topic} {m.payload.decode()} qos={m.qos} props={props}", flush=True)
+    c.close()
+
+
+SCENARIOS = {
+    "wildcards_v311": lambda: wildcards(False),
+    "wildcards_v5": lambda: wildcards(True),
+    "qos_v311": lambda: qos_levels(False),
+    "qos_v5": lambda: qos_levels(True),
+    "qos2_exactly_once": qos2_exactly_once,
+    "offline_queue": offline_queue,
+    "redelivery_v311": lambda: redelivery(False),
+    "redelivery_v5": lambda: redelivery(True),
+    "retained_v311": lambda: retained(False),
+    "retained_v5": lambda: retained(True),
+    "retain_options": retain_options,
+    "will": will,
+    "will_delay": will_delay,
+    "takeover_v311": lambda: takeover(False),
+    "takeover_v5": lambda: takeover(True),
+    "keepalive": keepalive,
+    "shared": shared,
+    "v5_properties": v5_properties,
+    "message_expiry": message_expiry,
+    "limits": limits,
+    "inflight_and_queue": inflight_and_queue,
+    "malformed": malformed,
+    "tls": tls,
+    "persist_subscribe": persist_subscribe,
+    "persist_receive": persist_receive,
+    "drain_watch": drain_watch,
+    "wait_message": wait_message,
+}
+
+
+def main():
+    global args
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--tls-port", type=int)
+    parser.add_argument("--cafile")
+    parser.add_argument("--prefix", default=f"e2e/{uuid.uuid4().hex[:6]}")
+    parser.add_argument("--topic")
+    parser.add_argument("--client-id")
+    args = parser.parse_args()
+    try:
+        SCENARIOS[args.scenario]()
+    except (Fail, queue.Empty) as e:
+        print(f"FAIL {args.scenario}: {e}", flush=True)
+        return 1
+    print(f"ok {args.scenario}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
