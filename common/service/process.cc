@@ -1,5 +1,7 @@
 #include "common/service/process.h"
 
+#include <csignal>
+
 #include "absl/strings/str_cat.h"
 #include "common/grpc/server.h"
 #include "common/log/log.h"
@@ -12,6 +14,10 @@ Process::Process() = default;
 Process::~Process() = default;
 
 std::optional<int> Start(CommonOptions& options, db::PgPool::Prepare prepare, Process* out) {
+  // A peer that goes away while we write must be an EPIPE for that connection, not a
+  // SIGPIPE that ends the process: OpenSSL writes TLS records with write(2), which has no
+  // MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
   options.log.service = options.service;
   if (absl::Status s = log::Init(options.log); !s.ok()) {
     log::Error("cannot start logging", {{"error", s}});
