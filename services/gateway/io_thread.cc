@@ -86,6 +86,7 @@ void IoThread::Post(std::function<void()> fn) { boost::asio::post(*context_, std
 void IoThread::RequestFlush(std::shared_ptr<ThreadClient> client) {
   if (current_thread == this) {
     flushes_.push_back(std::move(client));
+    if (in_event_) return;  // the EventScope runs it
     if (!flushes_posted_) {
       flushes_posted_ = true;
       boost::asio::post(*context_, [this] { RunFlushes(); });

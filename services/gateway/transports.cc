@@ -52,6 +52,7 @@ class SocketConnection : public Connection {
                        [self = shared_from_this(), this](const boost::system::error_code& ec) {
                          read_armed_ = false;
                          if (closed_) return;
+                         IoThread::EventScope scope(thread());
                          if (ec) return Finish(true);
                          OnReadEvent();
                        });
@@ -64,6 +65,7 @@ class SocketConnection : public Connection {
                        [self = shared_from_this(), this](const boost::system::error_code& ec) {
                          write_armed_ = false;
                          if (closed_) return;
+                         IoThread::EventScope scope(thread());
                          if (ec) return Finish(true);
                          OnWriteEvent();
                        });
