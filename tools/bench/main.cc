@@ -8,11 +8,19 @@
 //   fleetcore-bench ca-csr --endpoint H:P --concurrency 8      CreateCertificateFromCsr
 //   fleetcore-bench ca-resolve --endpoint H:P [--rate 1000]    ResolvePeer of one known
 //                                                               ACTIVE certificate
+//   fleetcore-bench mqtt-p2p|mqtt-fanin|mqtt-fanout --port 1883 --clients 10 --qos 1
+//       --payload-size 64 [--rate 10000] [--mqtt-version 5] [--tls --cafile F [--cert F
+//       --key F]] --duration 10s              MQTT brokers (the gateway, Mosquitto)
+//   fleetcore-bench mqtt-connect --port 8883 --tls --cafile F --clients 8 [--rate 500]
+//   fleetcore-bench mqtt-idle --port 8883 --tls --cafile F --clients 15000 --sources 4
+//   (see mqtt_load.h)
 //
 // `concurrency` calls stay in flight (16 concurrent callers), as fast as answers come or at
 // --rate calls per second (see load.h). Prints one JSON object: calls, errors, calls per
 // second, latency p50/p99/p999 in microseconds. Bounded in time; talks to the given endpoint
 // only.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -32,6 +40,7 @@
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "tools/bench/load.h"
+#include "tools/bench/mqtt_load.h"
 
 namespace fleetcore::bench {
 namespace {
@@ -196,13 +205,95 @@ int RunCa(const Options& o, const LoadOptions& load,
   return 0;
 }
 
+absl::StatusOr<MqttOptions> ParseMqtt(int argc, char** argv) {
+  MqttOptions o;
+  o.scenario = argv[1];
+  if (o.scenario == "mqtt-connect") o.sources = 16;
+  for (int i = 2; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--tls") {
+      o.tls = true;
+      continue;
+    }
+    if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat(a, ": needs a value"));
+    const std::string v = argv[++i];
+    auto number = [&](int* out, int min) -> absl::Status {
+      if (!absl::SimpleAtoi(v, out) || *out < min) {
+        return absl::InvalidArgumentError(absl::StrCat(a, ": expected an integer >= ", min));
+      }
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (a == "--host") {
+      o.host = v;
+    } else if (a == "--port") {
+      s = number(&o.port, 1);
+    } else if (a == "--mqtt-version") {
+      s = number(&o.version, 4);
+    } else if (a == "--clients") {
+      s = number(&o.clients, 1);
+    } else if (a == "--qos") {
+      s = number(&o.qos, 0);
+    } else if (a == "--payload-size") {
+      s = number(&o.payload_size, 16);
+    } else if (a == "--rate") {
+      if (!absl::SimpleAtod(v, &o.rate) || o.rate < 0) {
+        s = absl::InvalidArgumentError("--rate: expected a rate per second, or 0 for no limit");
+      }
+    } else if (a == "--window") {
+      s = number(&o.window, 1);
+    } else if (a == "--sources") {
+      s = number(&o.sources, 1);
+    } else if (a == "--duration" || a == "--warmup") {
+      if (!absl::ParseDuration(v, a == "--duration" ? &o.duration : &o.warmup)) {
+        s = absl::InvalidArgumentError(absl::StrCat(a, ": expected a duration like 10s"));
+      }
+    } else if (a == "--cafile") {
+      o.cafile = v;
+    } else if (a == "--cert") {
+      o.cert = v;
+    } else if (a == "--key") {
+      o.key = v;
+    } else if (a == "--prefix") {
+      o.prefix = v;
+    } else {
+      s = absl::InvalidArgumentError(absl::StrCat("unknown option ", a));
+    }
+    if (!s.ok()) return s;
+  }
+  return o;
+}
+
+int RunMqttScenario(int argc, char** argv) {
+  absl::StatusOr<MqttOptions> o = ParseMqtt(argc, argv);
+  if (!o.ok()) {
+    std::cerr << "fleetcore-bench: " << o.status().message() << "\n";
+    return 2;
+  }
+  // Many connections need many descriptors: up to the hard limit.
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  absl::StatusOr<nlohmann::json> r = RunMqtt(*o);
+  if (!r.ok()) {
+    std::cerr << "fleetcore-bench: " << r.status().message() << "\n";
+    return 1;
+  }
+  std::cout << r->dump() << "\n";
+  return 0;
+}
+
 int Run(int argc, char** argv) {
+  if (argc >= 2 && absl::StartsWith(argv[1], "mqtt-")) return RunMqttScenario(argc, argv);
   grpc_util::ConfigureRuntime();
   absl::StatusOr<Options> o = Parse(argc, argv);
   if (!o.ok()) {
     std::cerr << "fleetcore-bench: " << o.status().message()
               << "\nscenarios: registry-seed, registry-describe, registry-create, ca-keys, "
-                 "ca-csr, ca-resolve\n";
+                 "ca-csr, ca-resolve, mqtt-p2p, mqtt-fanin, mqtt-fanout, mqtt-connect, "
+                 "mqtt-idle\n";
     return 2;
   }
   auto channel = grpc_util::ServiceChannel::Create({.target = o->endpoint, .token = o->token});
