@@ -1,0 +1,51 @@
+// Publisher over the gateway's Broker.Publish: messages queue (bounded) and one thread
+// sends them in order, so an update answers without waiting for the gateway and a device
+// sees accepted, delta and documents in the order AWS sends them. While the gateway is
+// down, messages wait up to the queue's size; beyond it they are dropped and counted.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "services/shadow/shadow_core.h"
+
+namespace grpc {
+class Channel;
+}
+namespace prometheus {
+class Registry;
+}
+
+namespace fleetcore::shadow {
+
+class BrokerPublisher final : public Publisher {
+ public:
+  // `channel` reaches the gateway's gRPC API; `token` is its admin token (may be empty).
+  BrokerPublisher(std::shared_ptr<grpc::Channel> channel, std::string token,
+                  prometheus::Registry* metrics, size_t max_queued = 10000);
+  ~BrokerPublisher() override;
+
+  void Publish(std::string topic, std::string payload) override;
+
+  // Waits until the queue is empty or `timeout` passed (shutdown).
+  void Drain(absl::Duration timeout);
+
+ private:
+  struct Impl;
+  void Run();
+
+  std::unique_ptr<Impl> impl_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::string, std::string>> queue_;
+  bool stopping_ = false;
+  bool sending_ = false;
+  size_t max_queued_;
+  std::thread thread_;
+};
+
+}  // namespace fleetcore::shadow
