@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "common/log/log.h"
 
 namespace fleetcore::gateway {
@@ -266,6 +267,14 @@ void Broker::Persist(const Session& session) {
 }
 
 size_t Broker::Publish(const MessagePtr& message, const Session* only) {
+  const size_t queued = Route(message, only);
+  if (service_hook_ && only == nullptr && absl::StartsWith(message->topic, "$aws/")) {
+    service_hook_(message);
+  }
+  return queued;
+}
+
+size_t Broker::Route(const MessagePtr& message, const Session* only) {
   if (message->retain && retained_.Put(message) && store_ != nullptr) {
     if (message->payload.empty()) {
       store_->DeleteRetained(message->topic);

@@ -93,6 +93,12 @@ class Broker {
   // retained. Returns the number of sessions it was queued for.
   size_t Publish(const MessagePtr& message, const Session* only = nullptr);
 
+  // Called with every message published to a topic under "$aws/" (the request topics the
+  // AWS services answer, e.g. the shadow's), after it is routed, on the publisher's
+  // thread. Set once, before traffic starts.
+  using ServiceHook = std::function<void(const MessagePtr&)>;
+  void SetServiceHook(ServiceHook hook) { service_hook_ = std::move(hook); }
+
   // The retained messages a new subscription to `topic_filter` receives.
   void RetainedFor(absl::string_view topic_filter, std::vector<MessagePtr>* out) const;
   const RetainedStore& retained() const { return retained_; }
@@ -126,9 +132,11 @@ class Broker {
   void EndSession(const std::shared_ptr<Session>& session);
   void Schedule(int64_t due_ms, const std::shared_ptr<Session>& session);
   void PublishWill(MessagePtr will);
+  size_t Route(const MessagePtr& message, const Session* only);
 
   const BrokerLimits limits_;
   GatewayStore* const store_;
+  ServiceHook service_hook_;
   const Clock* const clock_;
   const SessionSettings session_settings_;
   BrokerCounters counters_;

@@ -89,6 +89,11 @@ struct GatewayMetrics::Impl {
                          .Name("fleetcore_gateway_http_publishes_total")
                          .Help("HTTPS publish requests by result.")
                          .Register(r)),
+        shadow_requests(prometheus::BuildCounter()
+                            .Name("fleetcore_gateway_shadow_requests_total")
+                            .Help("Shadow get/update/delete requests forwarded to the shadow "
+                                  "service, by operation and result (accepted or rejected).")
+                            .Register(r)),
         sessions(prometheus::BuildGauge()
                      .Name("fleetcore_gateway_sessions")
                      .Help("Sessions held, connected or not.")
@@ -148,6 +153,7 @@ struct GatewayMetrics::Impl {
   prometheus::Counter& sessions_expired;
   prometheus::Counter& wills;
   prometheus::Family<prometheus::Counter>& http_publish;
+  prometheus::Family<prometheus::Counter>& shadow_requests;
   prometheus::Gauge& sessions;
   prometheus::Gauge& retained;
   prometheus::Gauge& queued;
@@ -195,6 +201,12 @@ void GatewayMetrics::Connect(ListenerKind listener, absl::string_view result) {
 
 void GatewayMetrics::ProtocolError(absl::string_view reason) {
   impl_->protocol_errors.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void GatewayMetrics::ShadowRequest(absl::string_view operation, bool accepted) {
+  impl_->shadow_requests
+      .Add({{"operation", std::string(operation)}, {"result", accepted ? "accepted" : "rejected"}})
+      .Increment();
 }
 
 void GatewayMetrics::HttpPublish(absl::string_view result) {

@@ -49,6 +49,7 @@ class GatewayMetrics {
   // A packet the codec or the broker refused, by MQTT 5 reason name.
   void ProtocolError(absl::string_view reason);
   void HttpPublish(absl::string_view result);
+  void ShadowRequest(absl::string_view operation, bool accepted);
 
   // Adds a thread's counts and zeroes them.
   void AddThreadStats(ThreadStats& stats);

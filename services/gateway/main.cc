@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "common/grpc/call_runner.h"
+#include "common/grpc/client.h"
 #include "common/grpc/executor.h"
 #include "common/grpc/runtime.h"
 #include "common/ids/id_generator.h"
@@ -19,6 +20,7 @@
 #include "services/gateway/gateway_server.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/pg_gateway_store.h"
+#include "services/gateway/shadow_forwarder.h"
 
 namespace fleetcore::gateway {
 namespace {
@@ -124,6 +126,14 @@ int Run(int argc, char** argv) {
   flags.AddDuration("drain-timeout", &drain_timeout,
                     "At shutdown, how long clients get to be disconnected and sessions to be "
                     "written.");
+  std::string shadow_endpoint = "127.0.0.1:50055";
+  std::string peers_ca_file;
+  flags.AddString("shadow-endpoint", &shadow_endpoint,
+                  "host:port of the shadow service, which answers $aws/things/+/shadow/... "
+                  "requests; empty: those topics are plain topics.");
+  flags.AddString("peers-tls-ca-file", &peers_ca_file,
+                  "CA bundle to verify the TLS of the services the gateway calls; empty: "
+                  "plaintext.");
   if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
         FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
         if (options.tls.cert_file.empty() != options.tls.key_file.empty()) {
@@ -177,6 +187,23 @@ int Run(int argc, char** argv) {
   if (absl::Status s = broker.Load(); !s.ok()) {
     log::Error("cannot start: loading sessions and retained messages", {{"error", s}});
     return 1;
+  }
+  // The AWS services' request topics: the shadow's go to the shadow service.
+  std::unique_ptr<ShadowForwarder> shadow;
+  if (!shadow_endpoint.empty()) {
+    absl::StatusOr<grpc_util::ServiceChannel> channel =
+        grpc_util::ServiceChannel::Create({.target = shadow_endpoint,
+                                           .tls_ca_file = peers_ca_file,
+                                           .token = common.server.admin_token,
+                                           .timeout = absl::Seconds(10)});
+    if (!channel.ok()) {
+      log::Error("cannot start", {{"error", channel.status()}});
+      return 1;
+    }
+    shadow = std::make_unique<ShadowForwarder>(channel->channel(), common.server.admin_token,
+                                               &broker, &metrics);
+    broker.SetServiceHook([s = shadow.get()](const MessagePtr& m) { s->MaybeForward(m); });
+    log::Info("peers", {{"shadow", shadow_endpoint}});
   }
   ConnectionContext context{.broker = &broker, .metrics = &metrics, .ids = &ids};
   absl::StatusOr<std::unique_ptr<GatewayServer>> server =

@@ -32,6 +32,7 @@
 #include "common/grpc/runtime.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
+#include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
 #include "google/protobuf/dynamic_message.h"
@@ -71,6 +72,8 @@ std::vector<ServiceEntry> Services() {
        "127.0.0.1:50053"},
       {gateway::v1::PublishRequest::descriptor()->file()->FindServiceByName("Broker"), "gateway",
        "127.0.0.1:50054"},
+      {shadow::v1::GetThingShadowRequest::descriptor()->file()->FindServiceByName("Shadow"),
+       "shadow", "127.0.0.1:50055"},
   };
 }
 
@@ -109,8 +112,13 @@ nlohmann::json ScalarToJson(const gp::Message& msg, const gp::Reflection& r,
       return (rep ? r.GetRepeatedEnum(msg, &f, index) : r.GetEnum(msg, &f))->name();
     case gp::FieldDescriptor::CPPTYPE_STRING: {
       std::string v = rep ? r.GetRepeatedString(msg, &f, index) : r.GetString(msg, &f);
-      // Bytes print as base64, as the proto JSON mapping and the AWS CLI print blobs.
-      if (f.type() == gp::FieldDescriptor::TYPE_BYTES) return absl::Base64Escape(v);
+      if (f.type() == gp::FieldDescriptor::TYPE_BYTES) {
+        // A JSON document (a shadow) prints as JSON; other bytes as base64, as the proto
+        // JSON mapping and the AWS CLI print blobs.
+        nlohmann::json doc = nlohmann::json::parse(v, nullptr, /*allow_exceptions=*/false);
+        if (!doc.is_discarded() && (doc.is_object() || doc.is_array())) return doc;
+        return absl::Base64Escape(v);
+      }
       return v;
     }
     case gp::FieldDescriptor::CPPTYPE_MESSAGE:

@@ -7,6 +7,7 @@ went wrong and exits 1. tests/e2e/07_gateway_clients_e2etest.cc runs them one by
 usage: paho_scenarios.py SCENARIO --port P [--tls-port P --cafile F] [--prefix TOPIC_PREFIX]
 """
 import argparse
+import json
 import queue
 import sys
 import threading
@@ -687,6 +688,58 @@ def wait_message():
     c.close()
 
 
+def shadow_device():
+    # The device side of AWS's shadow tutorial: it waits for the delta an app causes (the C++
+    # test updates desired over gRPC once this prints "subscribed"), reports, and uses get,
+    # a named shadow, a rejected update and delete over MQTT.
+    thing = args.topic
+    p = f"$aws/things/{thing}/shadow"
+    dev = Client(uid("dev"), v5=False)
+    for t in ("update/delta", "update/accepted", "update/rejected", "update/documents",
+              "get/accepted", "get/rejected", "delete/accepted", "name/cfg/update/accepted"):
+        dev.subscribe(f"{p}/{t}", 1)
+    print("subscribed", flush=True)
+
+    def next_on(topic, timeout=TIMEOUT):
+        deadline = time.time() + timeout
+        while True:
+            m = dev.receive(max(0.1, deadline - time.time()))
+            if m.topic == topic:
+                return json.loads(m.payload)
+
+    delta = next_on(f"{p}/update/delta", 20)
+    check(delta["state"] == {"color": "red"}, f"delta {delta}")
+    dev.publish(f"{p}/update", json.dumps(
+        {"state": {"reported": {"color": "red"}}, "clientToken": "rep-1"}), 1)
+    acc = next_on(f"{p}/update/accepted")
+    check(acc["clientToken"] == "rep-1" and acc["state"] == {"reported": {"color": "red"}},
+          f"accepted {acc}")
+    docs = next_on(f"{p}/update/documents")
+    check(docs["current"]["state"]["reported"] == {"color": "red"}, f"documents {docs}")
+    dev.publish(f"{p}/get", json.dumps({"clientToken": "get-1"}), 1)
+    got = next_on(f"{p}/get/accepted")
+    check(got["clientToken"] == "get-1" and "delta" not in got["state"] and
+          got["version"] == acc["version"], f"get {got}")
+    dev.publish(f"{p}/update", json.dumps({"state": 5, "clientToken": "bad-1"}), 1)
+    rej = next_on(f"{p}/update/rejected")
+    check(rej["code"] == 400 and rej["message"] == "State node must be an object" and
+          rej["clientToken"] == "bad-1", f"rejected {rej}")
+    dev.publish(f"{p}/update", json.dumps({"state": {"reported": {"x": 1}}, "version": 1}), 1)
+    rej = next_on(f"{p}/update/rejected")
+    check(rej["code"] == 409 and rej["message"] == "Version conflict", f"conflict {rej}")
+    dev.publish(f"{p}/name/cfg/update", json.dumps({"state": {"reported": {"fw": "1.2"}}}), 1)
+    named = next_on(f"{p}/name/cfg/update/accepted")
+    check(named["version"] == 1, f"named {named}")
+    dev.publish(f"{p}/delete", b"", 1)
+    deleted = next_on(f"{p}/delete/accepted")
+    check(deleted["version"] == acc["version"], f"delete {deleted}, wanted version {acc['version']}")
+    dev.publish(f"{p}/get", b"", 1)
+    gone = next_on(f"{p}/get/rejected")
+    check(gone["code"] == 404 and gone["message"] == f"No shadow exists with name: '{thing}'",
+          f"get after delete {gone}")
+    dev.close()
+
+
 SCENARIOS = {
     "wildcards_v311": lambda: wildcards(False),
     "wildcards_v5": lambda: wildcards(True),
@@ -715,6 +768,7 @@ SCENARIOS = {
     "persist_receive": persist_receive,
     "drain_watch": drain_watch,
     "wait_message": wait_message,
+    "shadow_device": shadow_device,
 }
 
 

@@ -1,0 +1,150 @@
+#include "services/gateway/shadow_forwarder.h"
+
+#include <chrono>
+
+#include "absl/strings/str_split.h"
+#include "common/log/log.h"
+#include "fleetcore/shadow/v1/shadow.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "services/gateway/gateway_metrics.h"
+#include "services/shadow/shadow_document.h"
+
+namespace fleetcore::gateway {
+
+namespace spb = ::fleetcore::shadow::v1;
+
+struct ShadowForwarder::Impl {
+  std::unique_ptr<spb::Shadow::Stub> stub;
+  std::string token;
+  Broker* broker = nullptr;
+  GatewayMetrics* metrics = nullptr;
+};
+
+namespace {
+
+// One request in flight: its context, messages and what to do with the answer.
+template <typename Req, typename Resp>
+struct Call {
+  grpc::ClientContext ctx;
+  Req req;
+  Resp resp;
+};
+
+int64_t NowSeconds() { return absl::ToUnixSeconds(absl::Now()); }
+
+}  // namespace
+
+ShadowForwarder::ShadowForwarder(std::shared_ptr<grpc::Channel> channel, std::string token,
+                                 Broker* broker, GatewayMetrics* metrics)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->stub = spb::Shadow::NewStub(std::move(channel));
+  impl_->token = std::move(token);
+  impl_->broker = broker;
+  impl_->metrics = metrics;
+}
+
+ShadowForwarder::~ShadowForwarder() = default;
+
+bool ShadowForwarder::Parse(absl::string_view topic, ShadowRequest* out) {
+  // $aws/things/{thing}/shadow/{op}  or  $aws/things/{thing}/shadow/name/{shadow}/{op}
+  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  if (parts.size() < 5 || parts[0] != "$aws" || parts[1] != "things" || parts[3] != "shadow") {
+    return false;
+  }
+  absl::string_view op;
+  if (parts.size() == 5) {
+    op = parts[4];
+    out->shadow_name.clear();
+  } else if (parts.size() == 7 && parts[4] == "name") {
+    op = parts[6];
+    out->shadow_name = std::string(parts[5]);
+  } else {
+    return false;
+  }
+  if (op != "get" && op != "update" && op != "delete") return false;
+  out->thing_name = std::string(parts[2]);
+  out->operation = std::string(op);
+  out->prefix = std::string(topic.substr(0, topic.size() - op.size() - 1));
+  return true;
+}
+
+void ShadowForwarder::Answer(const std::string& topic, std::string payload) {
+  auto m = std::make_shared<Message>();
+  m->topic = topic;
+  m->payload = std::move(payload);
+  m->qos = 1;
+  impl_->broker->Publish(m);
+}
+
+void ShadowForwarder::MaybeForward(const MessagePtr& message) {
+  ShadowRequest r;
+  if (!Parse(message->topic, &r)) return;
+  // The clientToken of a get or delete comes from its payload (AWS ignores the rest).
+  std::optional<std::string> token;
+  if (r.operation != "update") {
+    absl::StatusOr<std::optional<std::string>> t = shadow::ParseClientToken(message->payload);
+    if (t.ok()) token = *t;
+  }
+  auto reject = [this, r](const grpc::Status& s, const std::optional<std::string>& client_token) {
+    const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, false);
+    Answer(r.prefix + "/" + r.operation + "/rejected",
+           shadow::ErrorDocument(status, NowSeconds(), client_token).dump());
+  };
+  auto prepare = [this](grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!impl_->token.empty()) ctx->AddMetadata("authorization", "Bearer " + impl_->token);
+  };
+  if (r.operation == "get") {
+    auto* c = new Call<spb::GetThingShadowRequest, spb::GetThingShadowResponse>();
+    prepare(&c->ctx);
+    c->req.set_thing_name(r.thing_name);
+    c->req.set_shadow_name(r.shadow_name);
+    if (token) c->req.set_client_token(*token);
+    impl_->stub->async()->GetThingShadow(
+        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject](grpc::Status s) {
+          if (s.ok()) {
+            if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, true);
+            Answer(r.prefix + "/get/accepted", std::move(*c->resp.mutable_payload()));
+          } else {
+            reject(s, token);
+          }
+          delete c;
+        });
+  } else if (r.operation == "update") {
+    auto* c = new Call<spb::UpdateThingShadowRequest, spb::UpdateThingShadowResponse>();
+    prepare(&c->ctx);
+    c->req.set_thing_name(r.thing_name);
+    c->req.set_shadow_name(r.shadow_name);
+    c->req.set_payload(message->payload);
+    impl_->stub->async()->UpdateThingShadow(
+        &c->ctx, &c->req, &c->resp, [this, c, r, reject](grpc::Status s) {
+          // The shadow service publishes update/accepted (and delta, documents) itself.
+          if (s.ok()) {
+            if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, true);
+          } else {
+            absl::StatusOr<std::optional<std::string>> t =
+                shadow::ParseClientToken(c->req.payload());
+            reject(s, t.ok() ? *t : std::nullopt);
+          }
+          delete c;
+        });
+  } else {
+    auto* c = new Call<spb::DeleteThingShadowRequest, spb::DeleteThingShadowResponse>();
+    prepare(&c->ctx);
+    c->req.set_thing_name(r.thing_name);
+    c->req.set_shadow_name(r.shadow_name);
+    if (token) c->req.set_client_token(*token);
+    impl_->stub->async()->DeleteThingShadow(
+        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject](grpc::Status s) {
+          if (s.ok()) {
+            if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, true);
+          } else {
+            reject(s, token);
+          }
+          delete c;
+        });
+  }
+}
+
+}  // namespace fleetcore::gateway

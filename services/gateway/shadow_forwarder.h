@@ -1,0 +1,54 @@
+// The shadow's MQTT surface: requests published to $aws/things/T/shadow[/name/S]/get,
+// /update and /delete go to the shadow service, and its answers come back on the
+// /accepted and /rejected topics, as AWS IoT Core does. The shadow service itself
+// publishes update/accepted, update/delta, update/documents and delete/accepted (so
+// changes made over gRPC reach devices too); this publishes get/accepted and the
+// rejections.
+//
+// Requests run asynchronously on gRPC's threads: a publisher never waits for them.
+//
+// Thread safety: Forward may be called from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "services/gateway/broker.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace fleetcore::gateway {
+
+class GatewayMetrics;
+
+struct ShadowRequest {
+  std::string thing_name;
+  std::string shadow_name;  // empty: the classic shadow
+  std::string operation;    // get, update or delete
+  std::string prefix;       // $aws/things/T/shadow[/name/S]
+};
+
+class ShadowForwarder {
+ public:
+  // `channel` reaches the shadow service; `token` is its admin token. Nothing is owned but
+  // the stub.
+  ShadowForwarder(std::shared_ptr<grpc::Channel> channel, std::string token, Broker* broker,
+                  GatewayMetrics* metrics);
+  ~ShadowForwarder();
+
+  // Whether `topic` is a shadow request topic, and which.
+  static bool Parse(absl::string_view topic, ShadowRequest* out);
+
+  // Forwards the message when its topic is a shadow request; else does nothing.
+  void MaybeForward(const MessagePtr& message);
+
+ private:
+  struct Impl;
+  void Answer(const std::string& topic, std::string payload);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fleetcore::gateway

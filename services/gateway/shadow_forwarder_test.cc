@@ -1,0 +1,51 @@
+// Which topics are shadow requests, and the broker's hook that hands them over.
+#include "services/gateway/shadow_forwarder.h"
+
+#include "gtest/gtest.h"
+#include "services/gateway/fake_gateway_store.h"
+
+namespace fleetcore::gateway {
+namespace {
+
+TEST(ShadowForwarder, ParsesClassicAndNamedRequestTopics) {
+  ShadowRequest r;
+  ASSERT_TRUE(ShadowForwarder::Parse("$aws/things/lamp-1/shadow/update", &r));
+  EXPECT_EQ(r.thing_name, "lamp-1");
+  EXPECT_EQ(r.shadow_name, "");
+  EXPECT_EQ(r.operation, "update");
+  EXPECT_EQ(r.prefix, "$aws/things/lamp-1/shadow");
+  ASSERT_TRUE(ShadowForwarder::Parse("$aws/things/lamp-1/shadow/name/cfg/delete", &r));
+  EXPECT_EQ(r.shadow_name, "cfg");
+  EXPECT_EQ(r.operation, "delete");
+  EXPECT_EQ(r.prefix, "$aws/things/lamp-1/shadow/name/cfg");
+  ASSERT_TRUE(ShadowForwarder::Parse("$aws/things/t/shadow/get", &r));
+  EXPECT_EQ(r.operation, "get");
+}
+
+TEST(ShadowForwarder, AnswersAndOtherTopicsAreNotRequests) {
+  ShadowRequest r;
+  for (const char* topic :
+       {"$aws/things/lamp-1/shadow/update/accepted", "$aws/things/lamp-1/shadow/get/rejected",
+        "$aws/things/lamp-1/shadow/name/cfg/update/delta", "$aws/things/lamp-1/shadow/list",
+        "$aws/things/lamp-1/shadow", "$aws/things/lamp-1/jobs/get", "things/lamp-1/shadow/get",
+        "$aws/things/lamp-1/shadow/name/cfg", "$aws/things/lamp-1/shadow/x/cfg/get"}) {
+    EXPECT_FALSE(ShadowForwarder::Parse(topic, &r)) << topic;
+  }
+}
+
+TEST(ShadowForwarder, TheBrokerHandsOverOnlyAwsTopicsAfterRouting) {
+  FakeGatewayStore store;
+  SystemClock clock;
+  Broker broker(BrokerLimits{}, &store, &clock);
+  std::vector<std::string> seen;
+  broker.SetServiceHook([&](const MessagePtr& m) { seen.push_back(m->topic); });
+  for (const char* topic : {"$aws/things/t/shadow/update", "sensors/t", "$aws/rules/r/x"}) {
+    auto m = std::make_shared<Message>();
+    m->topic = topic;
+    broker.Publish(m);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"$aws/things/t/shadow/update", "$aws/rules/r/x"}));
+}
+
+}  // namespace
+}  // namespace fleetcore::gateway

@@ -1,0 +1,125 @@
+// The device shadow end to end: fleetcore-shadow and fleetcore-gateway on one Postgres, an
+// app changing desired state over gRPC (fleetctl, as `aws iot-data`), and a device on
+// paho-mqtt seeing the delta, reporting, and using get, a named shadow, a rejected update
+// and delete over MQTT (tests/e2e/clients/paho_scenarios.py shadow_device).
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/testing/http.h"
+#include "common/testing/status_matchers.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/test_database.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/e2e_util.h"
+
+namespace fleetcore::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+constexpr char kToken[] = "e2e-admin-token";
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string SourcePath(const std::string& rel) {
+  const char* src = std::getenv("FLEETCORE_SOURCE_DIR");
+  return absl::StrCat(src != nullptr ? src : ".", "/", rel);
+}
+
+class ShadowTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, testing::TestDatabase::Create());
+    // Each calls the other: the shadow's port is chosen first.
+    const int shadow_port = FreePort();
+    ASSERT_OK_AND_ASSIGN(
+        gateway_,
+        StartService("services/gateway/fleetcore-gateway",
+                     {"--db-url=" + db_->url(), "--mqtt-listen=127.0.0.1:0", "--mqtts-listen=",
+                      absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port)},
+                     {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
+    ASSERT_OK_AND_ASSIGN(
+        shadow_, StartService("services/shadow/fleetcore-shadow",
+                              {"--db-url=" + db_->url(),
+                               absl::StrCat("--listen=127.0.0.1:", shadow_port),
+                               "--gateway-endpoint=" + gateway_.endpoint},
+                              {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
+  }
+
+  Fleetctl Ctl() const {
+    return Fleetctl(kToken, {{"FLEETCORE_SHADOW_ENDPOINT", shadow_.endpoint},
+                             {"FLEETCORE_GATEWAY_ENDPOINT", gateway_.endpoint}});
+  }
+
+  std::unique_ptr<testing::TestDatabase> db_;
+  RunningService gateway_;
+  RunningService shadow_;
+};
+
+TEST_F(ShadowTest, AppChangesDesiredStateAndTheDeviceFollows) {
+  ASSERT_OK_AND_ASSIGN(
+      auto device,
+      testing::Subprocess::Start({"/usr/bin/python3",
+                                  SourcePath("tests/e2e/clients/paho_scenarios.py"),
+                                  "shadow_device", "--port",
+                                  std::to_string(gateway_.ports.at("mqtt_port")), "--topic",
+                                  "lamp-1"}));
+  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "subscribed"; }).status());
+  // The app: desired color red, over gRPC.
+  json accepted = Ctl().Json({"update-thing-shadow", "--thing-name", "lamp-1", "--payload",
+                              R"({"state":{"desired":{"color":"red"}},"clientToken":"app-1"})"});
+  EXPECT_EQ(accepted["payload"]["version"], 1) << accepted.dump();
+  EXPECT_EQ(accepted["payload"]["clientToken"], "app-1");
+  ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(60)));
+  EXPECT_EQ(code, 0) << device->output();
+  EXPECT_THAT(device->output(), HasSubstr("ok shadow_device"));
+
+  // The device deleted the classic shadow; the named one remains and is listed.
+  Ctl().ExpectFailure({"get-thing-shadow", "--thing-name", "lamp-1"}, "NOT_FOUND",
+                      "No shadow exists with name: 'lamp-1'");
+  json named = Ctl().Json({"get-thing-shadow", "--thing-name", "lamp-1", "--shadow-name", "cfg"});
+  EXPECT_EQ(named["payload"]["state"]["reported"]["fw"], "1.2") << named.dump();
+  json list = Ctl().Json({"list-named-shadows-for-thing", "--thing-name", "lamp-1"});
+  EXPECT_EQ(list["results"], json::parse(R"(["cfg"])")) << list.dump();
+}
+
+TEST_F(ShadowTest, ApiErrorsCarryAwsMessages) {
+  Ctl().Json({"update-thing-shadow", "--thing-name", "lamp-2", "--payload",
+              R"({"state":{"reported":{"t":20}}})"});
+  Ctl().ExpectFailure({"update-thing-shadow", "--thing-name", "lamp-2", "--payload",
+                       R"({"state":{"reported":{"t":21}},"version":7})"},
+                      "ABORTED", "Version conflict");
+  Ctl().ExpectFailure({"update-thing-shadow", "--thing-name", "lamp-2", "--payload", "{oops"},
+                      "INVALID_ARGUMENT", "Invalid JSON");
+  Ctl().ExpectFailure({"update-thing-shadow", "--thing-name", "lamp-2", "--payload",
+                       R"({"state":{"desired":{"blob":")" + std::string(9000, 'x') + R"("}}})"},
+                      "RESOURCE_EXHAUSTED", "The payload exceeds the maximum size allowed");
+  Ctl().ExpectFailure({"delete-thing-shadow", "--thing-name", "lamp-2", "--shadow-name", "nope"},
+                      "NOT_FOUND", "No shadow exists with name: 'nope'");
+  Ctl().ExpectFailure({"get-thing-shadow", "--thing-name", "bad/name"}, "INVALID_ARGUMENT",
+                      "Invalid thing name");
+  json deleted = Ctl().Json({"delete-thing-shadow", "--thing-name", "lamp-2"});
+  EXPECT_EQ(deleted["payload"]["version"], 1);
+  // The gateway counted what it forwarded; the shadow service what it published.
+  const std::string metrics = testing::HttpGet(shadow_.metrics_port, "/metrics");
+  EXPECT_THAT(metrics, HasSubstr("fleetcore_shadow_messages_total{result=\"sent\"}"));
+}
+
+}  // namespace
+}  // namespace fleetcore::e2e
