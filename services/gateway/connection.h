@@ -6,6 +6,8 @@
 // A connection runs on one I/O thread. Sessions wake it from any thread (Outlet).
 #pragma once
 
+#include <functional>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -28,10 +30,23 @@ class IdGenerator;
 namespace fleetcore::gateway {
 
 // What every connection shares.
+// An API served on the HTTP listeners beside publish (the shadow's REST API).
+class HttpApi {
+ public:
+  virtual ~HttpApi() = default;
+  // Called once with the status code and JSON body, from any thread.
+  using Done = std::function<void(int status, std::string body)>;
+  virtual bool Handles(absl::string_view target) const = 0;
+  virtual void Handle(absl::string_view method, absl::string_view target, std::string body,
+                      Done done) = 0;
+};
+
 struct ConnectionContext {
   Broker* broker = nullptr;
   GatewayMetrics* metrics = nullptr;
   IdGenerator* ids = nullptr;
+  // Served on the HTTP listeners; null: publish only.
+  HttpApi* http_api = nullptr;
 };
 
 // What the admin API shows of a connection. Fixed once the connection is attached.

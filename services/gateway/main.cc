@@ -205,7 +205,8 @@ int Run(int argc, char** argv) {
     broker.SetServiceHook([s = shadow.get()](const MessagePtr& m) { s->MaybeForward(m); });
     log::Info("peers", {{"shadow", shadow_endpoint}});
   }
-  ConnectionContext context{.broker = &broker, .metrics = &metrics, .ids = &ids};
+  ConnectionContext context{
+      .broker = &broker, .metrics = &metrics, .ids = &ids, .http_api = shadow.get()};
   absl::StatusOr<std::unique_ptr<GatewayServer>> server =
       GatewayServer::Start(options, context, [&store] { return store.pending(); });
   if (!server.ok()) {

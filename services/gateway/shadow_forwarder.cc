@@ -2,11 +2,14 @@
 
 #include <chrono>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "common/log/log.h"
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "nlohmann/json.hpp"
 #include "services/gateway/gateway_metrics.h"
+#include "services/gateway/http_publish.h"
 #include "services/shadow/shadow_document.h"
 
 namespace fleetcore::gateway {
@@ -144,6 +147,152 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
           }
           delete c;
         });
+  }
+}
+
+namespace {
+
+struct HttpTarget {
+  bool list = false;
+  std::string thing_name;
+  std::string shadow_name;
+  std::string next_token;
+  int page_size = 0;
+  bool bad_query = false;
+};
+
+bool ParseHttpTarget(absl::string_view target, HttpTarget* out) {
+  const size_t q = target.find('?');
+  const absl::string_view path = target.substr(0, q);
+  const absl::string_view query = q == absl::string_view::npos ? "" : target.substr(q + 1);
+  std::vector<absl::string_view> parts = absl::StrSplit(path, '/');
+  std::string thing;
+  if (parts.size() == 4 && parts[0].empty() && parts[1] == "things" && parts[3] == "shadow") {
+    if (!UrlDecode(parts[2], false, &thing)) return false;
+  } else if (parts.size() == 6 && parts[0].empty() && parts[1] == "api" && parts[2] == "things" &&
+             parts[3] == "shadow" && parts[4] == "ListNamedShadowsForThing") {
+    if (!UrlDecode(parts[5], false, &thing)) return false;
+    out->list = true;
+  } else {
+    return false;
+  }
+  out->thing_name = std::move(thing);
+  for (absl::string_view kv : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    const size_t eq = kv.find('=');
+    std::string key, value;
+    if (!UrlDecode(kv.substr(0, eq), true, &key) ||
+        !UrlDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), true, &value)) {
+      out->bad_query = true;
+      continue;
+    }
+    if (key == "name") {
+      out->shadow_name = value;
+    } else if (key == "nextToken") {
+      out->next_token = value;
+    } else if (key == "pageSize") {
+      if (!absl::SimpleAtoi(value, &out->page_size)) out->bad_query = true;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ShadowForwarder::Handles(absl::string_view target) const {
+  HttpTarget t;
+  return ParseHttpTarget(target, &t);
+}
+
+void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
+                             std::string body, Done done) {
+  HttpTarget t;
+  ParseHttpTarget(target, &t);
+  auto fail = [done](const grpc::Status& s) {
+    const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    done(shadow::HttpStatus(status), shadow::ErrorDocument(status, NowSeconds(), std::nullopt).dump());
+  };
+  if (t.bad_query) {
+    return fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Invalid query string"));
+  }
+  auto prepare = [this](grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!impl_->token.empty()) ctx->AddMetadata("authorization", "Bearer " + impl_->token);
+  };
+  auto count = [this](const char* op, bool ok) {
+    if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(op, ok);
+  };
+  if (t.list) {
+    if (method != "GET") {
+      return done(405, R"({"code":405,"message":"Method Not Allowed"})");
+    }
+    auto* c = new Call<spb::ListNamedShadowsForThingRequest,
+                       spb::ListNamedShadowsForThingResponse>();
+    prepare(&c->ctx);
+    c->req.set_thing_name(t.thing_name);
+    c->req.set_next_token(t.next_token);
+    c->req.set_page_size(t.page_size);
+    impl_->stub->async()->ListNamedShadowsForThing(
+        &c->ctx, &c->req, &c->resp, [c, done, fail, count](grpc::Status s) {
+          count("list", s.ok());
+          if (s.ok()) {
+            nlohmann::json out{{"results", c->resp.results()}, {"timestamp", c->resp.timestamp()}};
+            if (!c->resp.next_token().empty()) out["nextToken"] = c->resp.next_token();
+            done(200, out.dump());
+          } else {
+            fail(s);
+          }
+          delete c;
+        });
+    return;
+  }
+  if (method == "GET") {
+    auto* c = new Call<spb::GetThingShadowRequest, spb::GetThingShadowResponse>();
+    prepare(&c->ctx);
+    c->req.set_thing_name(t.thing_name);
+    c->req.set_shadow_name(t.shadow_name);
+    impl_->stub->async()->GetThingShadow(&c->ctx, &c->req, &c->resp,
+                                         [c, done, fail, count](grpc::Status s) {
+                                           count("get", s.ok());
+                                           if (s.ok()) {
+                                             done(200, std::move(*c->resp.mutable_payload()));
+                                           } else {
+                                             fail(s);
+                                           }
+                                           delete c;
+                                         });
+  } else if (method == "POST") {
+    auto* c = new Call<spb::UpdateThingShadowRequest, spb::UpdateThingShadowResponse>();
+    prepare(&c->ctx);
+    c->req.set_thing_name(t.thing_name);
+    c->req.set_shadow_name(t.shadow_name);
+    c->req.set_payload(std::move(body));
+    impl_->stub->async()->UpdateThingShadow(&c->ctx, &c->req, &c->resp,
+                                            [c, done, fail, count](grpc::Status s) {
+                                              count("update", s.ok());
+                                              if (s.ok()) {
+                                                done(200, std::move(*c->resp.mutable_payload()));
+                                              } else {
+                                                fail(s);
+                                              }
+                                              delete c;
+                                            });
+  } else if (method == "DELETE") {
+    auto* c = new Call<spb::DeleteThingShadowRequest, spb::DeleteThingShadowResponse>();
+    prepare(&c->ctx);
+    c->req.set_thing_name(t.thing_name);
+    c->req.set_shadow_name(t.shadow_name);
+    impl_->stub->async()->DeleteThingShadow(&c->ctx, &c->req, &c->resp,
+                                            [c, done, fail, count](grpc::Status s) {
+                                              count("delete", s.ok());
+                                              if (s.ok()) {
+                                                done(200, std::move(*c->resp.mutable_payload()));
+                                              } else {
+                                                fail(s);
+                                              }
+                                              delete c;
+                                            });
+  } else {
+    done(405, R"({"code":405,"message":"Method Not Allowed"})");
   }
 }
 

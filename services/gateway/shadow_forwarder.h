@@ -10,11 +10,13 @@
 // Thread safety: Forward may be called from any thread.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
 #include "services/gateway/broker.h"
+#include "services/gateway/connection.h"
 
 namespace grpc {
 class Channel;
@@ -31,19 +33,28 @@ struct ShadowRequest {
   std::string prefix;       // $aws/things/T/shadow[/name/S]
 };
 
-class ShadowForwarder {
+class ShadowForwarder final : public HttpApi {
  public:
   // `channel` reaches the shadow service; `token` is its admin token. Nothing is owned but
   // the stub.
   ShadowForwarder(std::shared_ptr<grpc::Channel> channel, std::string token, Broker* broker,
                   GatewayMetrics* metrics);
-  ~ShadowForwarder();
+  ~ShadowForwarder() override;
 
   // Whether `topic` is a shadow request topic, and which.
   static bool Parse(absl::string_view topic, ShadowRequest* out);
 
   // Forwards the message when its topic is a shadow request; else does nothing.
   void MaybeForward(const MessagePtr& message);
+
+  // The REST API (reference §1.11) on the HTTP listeners: GET, POST, DELETE
+  // /things/{thing}/shadow?name={shadow} and
+  // GET /api/things/shadow/ListNamedShadowsForThing/{thing}?nextToken=..&pageSize=..
+  // Handles says whether `target` is one of those paths; Handle calls `done(status, body)`
+  // once, on a gRPC thread, with AWS's status code and document (or error document).
+  bool Handles(absl::string_view target) const override;
+  void Handle(absl::string_view method, absl::string_view target, std::string body,
+              Done done) override;
 
  private:
   struct Impl;

@@ -1,6 +1,7 @@
 // Which topics are shadow requests, and the broker's hook that hands them over.
 #include "services/gateway/shadow_forwarder.h"
 
+#include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "services/gateway/fake_gateway_store.h"
 
@@ -31,6 +32,20 @@ TEST(ShadowForwarder, AnswersAndOtherTopicsAreNotRequests) {
         "$aws/things/lamp-1/shadow/name/cfg", "$aws/things/lamp-1/shadow/x/cfg/get"}) {
     EXPECT_FALSE(ShadowForwarder::Parse(topic, &r)) << topic;
   }
+}
+
+TEST(ShadowForwarder, RestTargets) {
+  // A channel to nowhere: Handles only looks at the path.
+  ShadowForwarder f(grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()), "",
+                    nullptr, nullptr);
+  EXPECT_TRUE(f.Handles("/things/lamp-1/shadow"));
+  EXPECT_TRUE(f.Handles("/things/lamp-1/shadow?name=cfg"));
+  EXPECT_TRUE(f.Handles("/things/lamp%3A1/shadow"));
+  EXPECT_TRUE(f.Handles("/api/things/shadow/ListNamedShadowsForThing/lamp-1?pageSize=5"));
+  EXPECT_FALSE(f.Handles("/topics/things/lamp-1/shadow"));
+  EXPECT_FALSE(f.Handles("/things/lamp-1"));
+  EXPECT_FALSE(f.Handles("/things/lamp-1/shadow/extra"));
+  EXPECT_FALSE(f.Handles("/mqtt"));
 }
 
 TEST(ShadowForwarder, TheBrokerHandsOverOnlyAwsTopicsAfterRouting) {

@@ -224,6 +224,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       connection->Start(std::move(request), *subprotocol);
       return;
     }
+    if (context_.http_api != nullptr && context_.http_api->Handles(target)) {
+      // Answered when the service behind it has; the reply is written on this thread.
+      const bool keep_alive = request.keep_alive();
+      context_.http_api->Handle(
+          std::string(request.method_string()), target, std::move(request.body()),
+          [self = this->shared_from_this(), keep_alive](int status, std::string body) {
+            self->thread_->Post([self, status, body = std::move(body), keep_alive]() mutable {
+              self->Reply(status, std::move(body), keep_alive);
+            });
+          });
+      return;
+    }
     if (request.method() != http::verb::post) {
       return Reply(405, R"({"message":"publish with POST /topics/{topic}"})",
                    request.keep_alive());

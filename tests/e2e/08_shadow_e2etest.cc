@@ -52,6 +52,7 @@ class ShadowTest : public ::testing::Test {
         gateway_,
         StartService("services/gateway/fleetcore-gateway",
                      {"--db-url=" + db_->url(), "--mqtt-listen=127.0.0.1:0", "--mqtts-listen=",
+                      "--http-listen=127.0.0.1:0",
                       absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port)},
                      {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
     ASSERT_OK_AND_ASSIGN(
@@ -119,6 +120,45 @@ TEST_F(ShadowTest, ApiErrorsCarryAwsMessages) {
   // The gateway counted what it forwarded; the shadow service what it published.
   const std::string metrics = testing::HttpGet(shadow_.metrics_port, "/metrics");
   EXPECT_THAT(metrics, HasSubstr("fleetcore_shadow_messages_total{result=\"sent\"}"));
+}
+
+TEST_F(ShadowTest, RestApiWithCurl) {
+  // AWS's data-plane REST API, as its documentation's curl examples call it (the gateway's
+  // HTTP listener; over HTTPS the same paths).
+  const std::string base = absl::StrCat("http://127.0.0.1:", gateway_.ports.at("http_port"));
+  auto curl = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{"/usr/bin/curl", "-s", "-w", "\n%{http_code}"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<testing::RunResult> r = testing::Run(argv);
+    EXPECT_TRUE(r.ok()) << r.status();
+    const std::string out = r.ok() ? r->out : "";
+    const size_t nl = out.rfind('\n');
+    return std::make_pair(nl == std::string::npos ? 0 : std::stoi(out.substr(nl + 1)),
+                          out.substr(0, nl == std::string::npos ? 0 : nl));
+  };
+  auto [status, body] = curl({"-X", "POST", "--data-binary",
+                              R"({"state":{"desired":{"fan":"high"}}})",
+                              base + "/things/lamp-3/shadow?name=climate"});
+  EXPECT_EQ(status, 200) << body;
+  EXPECT_EQ(json::parse(body)["version"], 1) << body;
+  std::tie(status, body) = curl({base + "/things/lamp-3/shadow?name=climate"});
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(json::parse(body)["state"]["delta"]["fan"], "high") << body;
+  std::tie(status, body) = curl({base + "/api/things/shadow/ListNamedShadowsForThing/lamp-3"});
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(json::parse(body)["results"], json::parse(R"(["climate"])")) << body;
+  std::tie(status, body) = curl({base + "/things/lamp-3/shadow"});
+  EXPECT_EQ(status, 404);
+  EXPECT_EQ(json::parse(body)["message"], "No shadow exists with name: 'lamp-3'") << body;
+  std::tie(status, body) = curl({"-X", "POST", "--data-binary", R"({"state":[]})",
+                                 base + "/things/lamp-3/shadow?name=climate"});
+  EXPECT_EQ(status, 400);
+  EXPECT_EQ(json::parse(body)["message"], "State node must be an object") << body;
+  std::tie(status, body) = curl({"-X", "PUT", base + "/things/lamp-3/shadow"});
+  EXPECT_EQ(status, 405);
+  std::tie(status, body) = curl({"-X", "DELETE", base + "/things/lamp-3/shadow?name=climate"});
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(json::parse(body)["version"], 1) << body;
 }
 
 }  // namespace
