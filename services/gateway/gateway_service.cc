@@ -114,17 +114,42 @@ grpc::ServerUnaryReactor* GatewayService::Publish(grpc::CallbackServerContext* c
                                                   const pb::PublishRequest* req,
                                                   pb::PublishResponse* resp) {
   return Answer(ctx, [&]() -> absl::Status {
-    FLEETCORE_ASSIGN_OR_RETURN(std::shared_ptr<Message> m,
-                               ToMessage(*req, broker_->limits(), broker_->NowMs()));
-    std::shared_ptr<Session> only;
-    if (!req->target_client_id().empty()) {
-      only = broker_->Find(req->target_client_id());
-      if (only == nullptr) {
-        return absl::NotFoundError(
-            absl::StrCat("client \"", req->target_client_id(), "\" has no session"));
+    FLEETCORE_ASSIGN_OR_RETURN(int32_t matched, PublishOne(*req));
+    resp->set_matched_sessions(matched);
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<int32_t> GatewayService::PublishOne(const pb::PublishRequest& req) {
+  FLEETCORE_ASSIGN_OR_RETURN(std::shared_ptr<Message> m,
+                             ToMessage(req, broker_->limits(), broker_->NowMs()));
+  std::shared_ptr<Session> only;
+  if (!req.target_client_id().empty()) {
+    only = broker_->Find(req.target_client_id());
+    if (only == nullptr) {
+      return absl::NotFoundError(
+          absl::StrCat("client \"", req.target_client_id(), "\" has no session"));
+    }
+  }
+  return static_cast<int32_t>(broker_->Publish(m, only.get()));
+}
+
+grpc::ServerUnaryReactor* GatewayService::PublishBatch(grpc::CallbackServerContext* ctx,
+                                                       const pb::PublishBatchRequest* req,
+                                                       pb::PublishBatchResponse* resp) {
+  return Answer(ctx, [&]() -> absl::Status {
+    if (req->messages_size() > 1000) {
+      return absl::InvalidArgumentError("at most 1000 messages per PublishBatch");
+    }
+    for (int i = 0; i < req->messages_size(); ++i) {
+      absl::StatusOr<int32_t> matched = PublishOne(req->messages(i));
+      resp->add_matched_sessions(matched.ok() ? *matched : 0);
+      if (!matched.ok()) {
+        pb::PublishBatchResponse::Refusal* r = resp->add_refused();
+        r->set_index(i);
+        r->set_reason(std::string(matched.status().message()));
       }
     }
-    resp->set_matched_sessions(static_cast<int32_t>(broker_->Publish(m, only.get())));
     return absl::OkStatus();
   });
 }

@@ -18,6 +18,9 @@ class GatewayService final : public pb::Broker::CallbackService {
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const pb::PublishRequest* req,
                                     pb::PublishResponse* resp) override;
+  grpc::ServerUnaryReactor* PublishBatch(grpc::CallbackServerContext* ctx,
+                                         const pb::PublishBatchRequest* req,
+                                         pb::PublishBatchResponse* resp) override;
   grpc::ServerUnaryReactor* ListConnections(grpc::CallbackServerContext* ctx,
                                             const pb::ListConnectionsRequest* req,
                                             pb::ListConnectionsResponse* resp) override;
@@ -42,6 +45,8 @@ class GatewayService final : public pb::Broker::CallbackService {
  private:
   template <typename Fn>
   grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, Fn fn);
+
+  absl::StatusOr<int32_t> PublishOne(const pb::PublishRequest& req);
 
   Broker* const broker_;
   grpc_util::CallRunner* const calls_;

@@ -68,38 +68,48 @@ void BrokerPublisher::Drain(absl::Duration timeout) {
 }
 
 void BrokerPublisher::Run() {
+  constexpr size_t kMaxBatch = 500;
   for (;;) {
-    std::pair<std::string, std::string> m;
+    gw::PublishBatchRequest req;
     {
       std::unique_lock<std::mutex> l(mu_);
       sending_ = false;
       cv_.notify_all();
       cv_.wait(l, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stopping, nothing left
-      m = std::move(queue_.front());
-      queue_.pop_front();
+      // Everything waiting goes in one call, in order.
+      while (!queue_.empty() && static_cast<size_t>(req.messages_size()) < kMaxBatch) {
+        gw::PublishRequest* m = req.add_messages();
+        m->set_topic(std::move(queue_.front().first));
+        m->set_payload(std::move(queue_.front().second));
+        m->set_qos(1);
+        queue_.pop_front();
+      }
       sending_ = true;
     }
-    gw::PublishRequest req;
-    req.set_topic(std::move(m.first));
-    req.set_payload(std::move(m.second));
-    req.set_qos(1);
-    gw::PublishResponse resp;
+    gw::PublishBatchResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
     if (!impl_->token.empty()) ctx.AddMetadata("authorization", "Bearer " + impl_->token);
-    grpc::Status s = impl_->stub->Publish(&ctx, req, &resp);
+    grpc::Status s = impl_->stub->PublishBatch(&ctx, req, &resp);
+    const int n = req.messages_size();
     if (s.ok()) {
-      if (impl_->sent != nullptr) impl_->sent->Increment();
+      if (impl_->sent != nullptr) impl_->sent->Increment(n - resp.refused_size());
+      if (impl_->failed != nullptr) impl_->failed->Increment(resp.refused_size());
+      if (resp.refused_size() > 0) {
+        log::Warn("the gateway refused a shadow message",
+                  {{"topic", req.messages(resp.refused(0).index()).topic()},
+                   {"error", resp.refused(0).reason()}});
+      }
       continue;
     }
-    if (impl_->failed != nullptr) impl_->failed->Increment();
+    if (impl_->failed != nullptr) impl_->failed->Increment(n);
     // One warning a minute at most while the gateway is away.
     const int64_t now = absl::ToUnixSeconds(absl::Now());
     if (now - impl_->failures_logged_at_s >= 60) {
       impl_->failures_logged_at_s = now;
       log::Warn("cannot publish shadow messages through the gateway",
-                {{"topic", req.topic()}, {"error", s.error_message()}});
+                {{"messages", n}, {"error", s.error_message()}});
     }
   }
 }

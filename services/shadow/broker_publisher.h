@@ -1,6 +1,7 @@
-// Publisher over the gateway's Broker.Publish: messages queue (bounded) and one thread
-// sends them in order, so an update answers without waiting for the gateway and a device
-// sees accepted, delta and documents in the order AWS sends them. While the gateway is
+// Publisher over the gateway's Broker.PublishBatch: messages queue (bounded) and one thread
+// sends what has gathered in one call, in order, so an update answers without waiting for
+// the gateway, a device sees accepted, delta and documents in the order AWS sends them, and
+// a busy service makes one call for many updates. While the gateway is
 // down, messages wait up to the queue's size; beyond it they are dropped and counted.
 #pragma once
 

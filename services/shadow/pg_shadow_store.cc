@@ -1,5 +1,7 @@
 #include "services/shadow/pg_shadow_store.h"
 
+#include <optional>
+
 #include "pqxx/pqxx"
 
 namespace fleetcore::shadow {
@@ -18,16 +20,14 @@ StoredShadow FromRow(const pqxx::row& r) {
 }  // namespace
 
 void PgShadowStore::Prepare(pqxx::connection_base& c) {
-  c.prepare("shadow_lock",
-            "SELECT version, state, metadata, present, deleted_at_s FROM shadow.shadows "
-            "WHERE thing_name = $1 AND shadow_name = $2 FOR UPDATE");
-  c.prepare("shadow_ensure",
+  c.prepare("shadow_insert",
             "INSERT INTO shadow.shadows (thing_name, shadow_name, version, state, metadata, "
-            "present) VALUES ($1, $2, 0, '{}', '{}', false) ON CONFLICT DO NOTHING");
-  c.prepare("shadow_store",
+            "present, deleted_at_s) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7) "
+            "ON CONFLICT DO NOTHING");
+  c.prepare("shadow_store_if",
             "UPDATE shadow.shadows SET version = $3, state = $4::jsonb, metadata = $5::jsonb, "
             "present = $6, deleted_at_s = $7, updated_at = now() "
-            "WHERE thing_name = $1 AND shadow_name = $2");
+            "WHERE thing_name = $1 AND shadow_name = $2 AND version = $8 AND present = $9");
   c.prepare("shadow_get",
             "SELECT version, state, metadata, present, deleted_at_s FROM shadow.shadows "
             "WHERE thing_name = $1 AND shadow_name = $2");
@@ -38,20 +38,37 @@ void PgShadowStore::Prepare(pqxx::connection_base& c) {
 
 absl::Status PgShadowStore::Modify(const ShadowKey& key,
                                    absl::FunctionRef<absl::Status(StoredShadow&)> fn) {
-  return pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
-    pqxx::result r = tx.exec_prepared("shadow_lock", key.thing_name, key.shadow_name);
-    if (r.empty()) {
-      // The first write of this shadow: make the row to lock. A concurrent first writer
-      // makes the same row; ON CONFLICT lets both go on to lock it in turn.
-      tx.exec_prepared("shadow_ensure", key.thing_name, key.shadow_name);
-      r = tx.exec_prepared("shadow_lock", key.thing_name, key.shadow_name);
-    }
-    StoredShadow s = FromRow(r[0]);
-    if (absl::Status st = fn(s); !st.ok()) return st;
-    tx.exec_prepared("shadow_store", key.thing_name, key.shadow_name, s.version, s.state.dump(),
-                     s.metadata.dump(), s.exists, s.deleted_at_s);
-    return absl::OkStatus();
-  });
+  // Optimistic: read, apply, and write only if the row is still what was read (its
+  // version and presence); otherwise read again. Two round trips without BEGIN/COMMIT for
+  // the usual update of one shadow by one writer; concurrent writers of one shadow retry,
+  // and none of their updates is lost.
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    std::optional<StoredShadow> read;
+    absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+      pqxx::result r = tx.exec_prepared("shadow_get", key.thing_name, key.shadow_name);
+      if (!r.empty()) read = FromRow(r[0]);
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    StoredShadow next = read.value_or(StoredShadow{});
+    if (absl::Status st = fn(next); !st.ok()) return st;
+    bool written = false;
+    s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+      pqxx::result r =
+          read.has_value()
+              ? tx.exec_prepared("shadow_store_if", key.thing_name, key.shadow_name, next.version,
+                                 next.state.dump(), next.metadata.dump(), next.exists,
+                                 next.deleted_at_s, read->version, read->exists)
+              : tx.exec_prepared("shadow_insert", key.thing_name, key.shadow_name, next.version,
+                                 next.state.dump(), next.metadata.dump(), next.exists,
+                                 next.deleted_at_s);
+      written = r.affected_rows() == 1;
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
+    if (written) return absl::OkStatus();
+  }
+  return absl::AbortedError("too many concurrent updates of this shadow; retry");
 }
 
 absl::StatusOr<StoredShadow> PgShadowStore::Get(const ShadowKey& key) {

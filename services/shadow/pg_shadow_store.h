@@ -1,6 +1,7 @@
-// ShadowStore on Postgres (schema "shadow"). Modify locks the row (SELECT ... FOR UPDATE),
-// creating it first when absent, so concurrent updates of one shadow queue up and none is
-// lost; different shadows never wait for each other.
+// ShadowStore on Postgres (schema "shadow"). Modify is optimistic: it reads the row,
+// applies the change, and writes it only where the row's version and presence are still
+// those it read (an insert when there was no row), reading again otherwise; so concurrent
+// updates of one shadow lose nothing, and different shadows never wait for each other.
 #pragma once
 
 #include "common/db/pg_pool.h"

@@ -1,5 +1,5 @@
-// Where shadows live. Modify runs a read-modify-write of one shadow under a lock on it, so
-// concurrent updates of one shadow never lose a write.
+// Where shadows live. Modify is one read-modify-write of a shadow that no concurrent Modify
+// of it can interleave with, so concurrent updates of one shadow never lose a write.
 #pragma once
 
 #include <string>
@@ -22,10 +22,10 @@ class ShadowStore {
  public:
   virtual ~ShadowStore() = default;
 
-  // Calls `fn` with the stored shadow (exists == false when there is none) while no other
-  // Modify of it can run, and stores what `fn` left when it returns OK. Nothing is stored
-  // when it returns an error, which Modify returns. `fn` may run more than once (a retried
-  // transaction), so it must have no other effects.
+  // Calls `fn` with the stored shadow (exists == false when there is none) and stores what
+  // `fn` left when it returns OK, as if no other Modify of the shadow ran meanwhile.
+  // Nothing is stored when it returns an error, which Modify returns. `fn` may run more than
+  // once (a write that lost a race is redone on what won), so it must have no other effects.
   virtual absl::Status Modify(const ShadowKey& key,
                               absl::FunctionRef<absl::Status(StoredShadow&)> fn) = 0;
   // The stored shadow (exists == false when there is none).

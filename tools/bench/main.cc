@@ -14,6 +14,8 @@
 //   fleetcore-bench mqtt-connect --port 8883 --tls --cafile F --clients 8 [--rate 500]
 //   fleetcore-bench mqtt-idle --port 8883 --tls --cafile F --clients 15000 --sources 4
 //   (see mqtt_load.h)
+//   fleetcore-bench shadow-update --endpoint H:P --things 1000 --concurrency 16 [--rate N]
+//       UpdateThingShadow of ~1 KB reported state on distinct shadows
 //
 // `concurrency` calls stay in flight (16 concurrent callers), as fast as answers come or at
 // --rate calls per second (see load.h). Prints one JSON object: calls, errors, calls per
@@ -37,6 +39,7 @@
 #include "common/tls/x509.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
+#include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "tools/bench/load.h"
@@ -47,6 +50,7 @@ namespace {
 
 namespace pb = ::fleetcore::registry::v1;
 namespace capb = ::fleetcore::ca::v1;
+namespace shpb = ::fleetcore::shadow::v1;
 
 struct Options {
   std::string scenario;
@@ -292,7 +296,7 @@ int Run(int argc, char** argv) {
   if (!o.ok()) {
     std::cerr << "fleetcore-bench: " << o.status().message()
               << "\nscenarios: registry-seed, registry-describe, registry-create, ca-keys, "
-                 "ca-csr, ca-resolve, mqtt-p2p, mqtt-fanin, mqtt-fanout, mqtt-connect, "
+                 "ca-csr, ca-resolve, shadow-update, mqtt-p2p, mqtt-fanin, mqtt-fanout, mqtt-connect, "
                  "mqtt-idle\n";
     return 2;
   }
@@ -379,6 +383,33 @@ int Run(int argc, char** argv) {
     return 0;
   }
   if (absl::StartsWith(o->scenario, "ca-")) return RunCa(*o, load, context);
+  if (o->scenario == "shadow-update") {
+    // Reported state of about 1 KB on --things distinct shadows, as devices report.
+    std::vector<std::unique_ptr<shpb::Shadow::Stub>> shadow_stubs;
+    for (int w = 0; w < connections; ++w) {
+      grpc::ChannelArguments args;
+      args.SetInt("fleetcore.bench.connection", w);
+      shadow_stubs.push_back(shpb::Shadow::NewStub(
+          grpc::CreateCustomChannel(o->endpoint, grpc::InsecureChannelCredentials(), args)));
+    }
+    const std::string blob(900, 'x');
+    nlohmann::json r = RunLoad(load, [&](int64_t seq, std::function<void(bool)> done) {
+      auto* c = new Call<shpb::UpdateThingShadowRequest, shpb::UpdateThingShadowResponse>();
+      context(&c->ctx);
+      c->req.set_thing_name(ThingName(*o, static_cast<int>(seq % o->things)));
+      c->req.set_payload(
+          nlohmann::json{{"state", {{"reported", {{"seq", seq}, {"temp", 20.5}, {"blob", blob}}}}}}
+              .dump());
+      shadow_stubs[static_cast<size_t>(seq % connections)]->async()->UpdateThingShadow(
+          &c->ctx, &c->req, &c->resp, [c, done = std::move(done)](grpc::Status s) {
+            delete c;
+            done(s.ok());
+          });
+    });
+    r["scenario"] = o->scenario;
+    std::cout << r.dump() << "\n";
+    return 0;
+  }
   std::cerr << "fleetcore-bench: unknown scenario " << o->scenario << "\n";
   return 2;
 }
