@@ -79,7 +79,7 @@ int Run(int argc, char** argv) {
                                /*max_queued=*/10000);
   grpc_util::AdminAuth auth(common.server.admin_token);
   grpc_util::CallRunner calls(&executor, &auth);
-  ShadowService service(&core, &calls);
+  ShadowService service(&core, &calls, process.metrics.get());
 
   return service::Serve(common, {&service}, process,
                         {.drain = [&] { publisher.Drain(absl::Seconds(5)); }});

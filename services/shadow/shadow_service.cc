@@ -1,6 +1,8 @@
 #include "services/shadow/shadow_service.h"
 
 #include "common/status/status_macros.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
 
 namespace fleetcore::shadow {
 namespace {
@@ -19,6 +21,20 @@ absl::Status CheckToken(const std::string& t) {
 
 }  // namespace
 
+ShadowService::ShadowService(ShadowCore* core, grpc_util::CallRunner* calls,
+                             prometheus::Registry* metrics)
+    : core_(core), calls_(calls) {
+  if (metrics == nullptr) return;
+  auto& family = prometheus::BuildHistogram()
+                     .Name("fleetcore_shadow_document_bytes")
+                     .Help("Size of shadow documents: update requests, and get answers.")
+                     .Register(*metrics);
+  const prometheus::Histogram::BucketBoundaries buckets{128, 256, 512, 1024, 2048,
+                                                        4096, 8192, 16384, 32768};
+  update_bytes_ = &family.Add({{"operation", "update"}}, buckets);
+  get_bytes_ = &family.Add({{"operation", "get"}}, buckets);
+}
+
 grpc::ServerUnaryReactor* ShadowService::GetThingShadow(grpc::CallbackServerContext* ctx,
                                                         const pb::GetThingShadowRequest* req,
                                                         pb::GetThingShadowResponse* resp) {
@@ -27,6 +43,7 @@ grpc::ServerUnaryReactor* ShadowService::GetThingShadow(grpc::CallbackServerCont
     FLEETCORE_ASSIGN_OR_RETURN(
         std::string doc,
         core_->Get({req->thing_name(), req->shadow_name()}, Token(req->client_token())));
+    if (get_bytes_ != nullptr) get_bytes_->Observe(static_cast<double>(doc.size()));
     resp->set_payload(std::move(doc));
     return absl::OkStatus();
   });
@@ -36,6 +53,7 @@ grpc::ServerUnaryReactor* ShadowService::UpdateThingShadow(
     grpc::CallbackServerContext* ctx, const pb::UpdateThingShadowRequest* req,
     pb::UpdateThingShadowResponse* resp) {
   return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    if (update_bytes_ != nullptr) update_bytes_->Observe(static_cast<double>(req->payload().size()));
     FLEETCORE_ASSIGN_OR_RETURN(
         std::string doc, core_->Update({req->thing_name(), req->shadow_name()}, req->payload()));
     resp->set_payload(std::move(doc));

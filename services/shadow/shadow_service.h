@@ -5,14 +5,20 @@
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "services/shadow/shadow_core.h"
 
+namespace prometheus {
+class Histogram;
+class Registry;
+}  // namespace prometheus
+
 namespace fleetcore::shadow {
 
 namespace pb = ::fleetcore::shadow::v1;
 
 class ShadowService final : public pb::Shadow::CallbackService {
  public:
-  // Nothing is owned.
-  ShadowService(ShadowCore* core, grpc_util::CallRunner* calls) : core_(core), calls_(calls) {}
+  // Nothing is owned. `metrics` (may be null) gets fleetcore_shadow_document_bytes.
+  ShadowService(ShadowCore* core, grpc_util::CallRunner* calls,
+                prometheus::Registry* metrics = nullptr);
 
   grpc::ServerUnaryReactor* GetThingShadow(grpc::CallbackServerContext* ctx,
                                            const pb::GetThingShadowRequest* req,
@@ -30,6 +36,8 @@ class ShadowService final : public pb::Shadow::CallbackService {
  private:
   ShadowCore* const core_;
   grpc_util::CallRunner* const calls_;
+  prometheus::Histogram* update_bytes_ = nullptr;
+  prometheus::Histogram* get_bytes_ = nullptr;
 };
 
 }  // namespace fleetcore::shadow

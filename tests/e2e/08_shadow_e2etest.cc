@@ -120,6 +120,7 @@ TEST_F(ShadowTest, ApiErrorsCarryAwsMessages) {
   // The gateway counted what it forwarded; the shadow service what it published.
   const std::string metrics = testing::HttpGet(shadow_.metrics_port, "/metrics");
   EXPECT_THAT(metrics, HasSubstr("fleetcore_shadow_messages_total{result=\"sent\"}"));
+  EXPECT_THAT(metrics, HasSubstr("fleetcore_shadow_document_bytes_count{operation=\"update\"} 4"));
 }
 
 TEST_F(ShadowTest, RestApiWithCurl) {
