@@ -2,7 +2,9 @@
 
 #include <chrono>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
 #include "common/log/log.h"
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
@@ -16,11 +18,16 @@ namespace fleetcore::gateway {
 
 namespace spb = ::fleetcore::shadow::v1;
 
+// AWS answers 429 beyond 10 shadow requests in flight on one connection.
+constexpr int kMaxInFlightPerConnection = 10;
+
 struct ShadowForwarder::Impl {
   std::unique_ptr<spb::Shadow::Stub> stub;
   std::string token;
   Broker* broker = nullptr;
   GatewayMetrics* metrics = nullptr;
+  absl::Mutex mu;
+  absl::flat_hash_map<uint64_t, int> in_flight ABSL_GUARDED_BY(mu);  // by session id
 };
 
 namespace {
@@ -88,6 +95,31 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
     absl::StatusOr<std::optional<std::string>> t = shadow::ParseClientToken(message->payload);
     if (t.ok()) token = *t;
   }
+  // A slot among the connection's requests in flight, given back when the call's callback
+  // (which holds it) is destroyed. Messages not from a client (origin 0) are not limited.
+  std::shared_ptr<void> slot;
+  if (message->origin != 0) {
+    const uint64_t origin = message->origin;
+    {
+      absl::MutexLock l(&impl_->mu);
+      int& n = impl_->in_flight[origin];
+      if (n >= kMaxInFlightPerConnection) {
+        if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, false);
+        nlohmann::json doc{{"code", 429},
+                           {"message", "Too many requests in flight on this connection"},
+                           {"timestamp", NowSeconds()}};
+        if (token) doc["clientToken"] = *token;
+        Answer(r.prefix + "/" + r.operation + "/rejected", doc.dump());
+        return;
+      }
+      ++n;
+    }
+    slot = std::shared_ptr<void>(nullptr, [impl = impl_.get(), origin](void*) {
+      absl::MutexLock l(&impl->mu);
+      auto it = impl->in_flight.find(origin);
+      if (it != impl->in_flight.end() && --it->second <= 0) impl->in_flight.erase(it);
+    });
+  }
   auto reject = [this, r](const grpc::Status& s, const std::optional<std::string>& client_token) {
     const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, false);
@@ -105,7 +137,7 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
     c->req.set_shadow_name(r.shadow_name);
     if (token) c->req.set_client_token(*token);
     impl_->stub->async()->GetThingShadow(
-        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject](grpc::Status s) {
+        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject, slot](grpc::Status s) {
           if (s.ok()) {
             if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, true);
             Answer(r.prefix + "/get/accepted", std::move(*c->resp.mutable_payload()));
@@ -121,7 +153,7 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
     c->req.set_shadow_name(r.shadow_name);
     c->req.set_payload(message->payload);
     impl_->stub->async()->UpdateThingShadow(
-        &c->ctx, &c->req, &c->resp, [this, c, r, reject](grpc::Status s) {
+        &c->ctx, &c->req, &c->resp, [this, c, r, reject, slot](grpc::Status s) {
           // The shadow service publishes update/accepted (and delta, documents) itself.
           if (s.ok()) {
             if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, true);
@@ -139,7 +171,7 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
     c->req.set_shadow_name(r.shadow_name);
     if (token) c->req.set_client_token(*token);
     impl_->stub->async()->DeleteThingShadow(
-        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject](grpc::Status s) {
+        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject, slot](grpc::Status s) {
           if (s.ok()) {
             if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, true);
           } else {

@@ -123,6 +123,19 @@ TEST_F(ShadowTest, ApiErrorsCarryAwsMessages) {
   EXPECT_THAT(metrics, HasSubstr("fleetcore_shadow_document_bytes_count{operation=\"update\"} 4"));
 }
 
+TEST_F(ShadowTest, TooManyRequestsInFlightOnOneConnectionAre429) {
+  Ctl().Json({"update-thing-shadow", "--thing-name", "lamp-4", "--payload",
+              R"({"state":{"reported":{"on":true}}})"});
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult r,
+      testing::Run({"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
+                    "shadow_flood", "--port", std::to_string(gateway_.ports.at("mqtt_port")),
+                    "--topic", "lamp-4"},
+                   {}, absl::Seconds(60)));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ok shadow_flood"));
+}
+
 TEST_F(ShadowTest, RestApiWithCurl) {
   // AWS's data-plane REST API, as its documentation's curl examples call it (the gateway's
   // HTTP listener; over HTTPS the same paths).

@@ -740,6 +740,27 @@ def shadow_device():
     dev.close()
 
 
+def shadow_flood():
+    # 100 get requests in one burst on one connection: AWS answers 429 beyond 10 in flight.
+    thing = args.topic
+    p = f"$aws/things/{thing}/shadow"
+    watcher = Client(uid("flood-watch"))
+    watcher.subscribe(f"{p}/get/+", 1)
+    r = wire.Raw(args.port)
+    r.connect(uid("flood"))
+    r.send(b"".join(wire.packet(0x30, wire.mqtt_str(f"{p}/get")) for _ in range(100)))
+    codes = []
+    for _ in range(100):
+        m = watcher.receive()
+        doc = json.loads(m.payload)
+        codes.append(200 if m.topic.endswith("/accepted") else doc["code"])
+    check(codes.count(429) > 0, f"no 429 among {codes}")
+    check(codes.count(200) >= 10, f"fewer than 10 answered: {codes}")
+    check(set(codes) <= {200, 429}, f"unexpected answers {set(codes)}")
+    r.close()
+    watcher.close()
+
+
 SCENARIOS = {
     "wildcards_v311": lambda: wildcards(False),
     "wildcards_v5": lambda: wildcards(True),
@@ -769,6 +790,7 @@ SCENARIOS = {
     "drain_watch": drain_watch,
     "wait_message": wait_message,
     "shadow_device": shadow_device,
+    "shadow_flood": shadow_flood,
 }
 
 
