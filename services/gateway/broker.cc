@@ -321,6 +321,9 @@ size_t Broker::Route(const MessagePtr& message, const Session* only) {
       case Session::DeliverResult::kExpired:
         counters_.dropped_expired.fetch_add(1, std::memory_order_relaxed);
         break;
+      case Session::DeliverResult::kNotAllowed:
+        counters_.dropped_not_allowed.fetch_add(1, std::memory_order_relaxed);
+        break;
       case Session::DeliverResult::kNotQueued:
         break;
     }

@@ -40,6 +40,7 @@ namespace fleetcore::gateway {
 struct BrokerCounters {
   std::atomic<uint64_t> dropped_queue_full{0};
   std::atomic<uint64_t> dropped_expired{0};
+  std::atomic<uint64_t> dropped_not_allowed{0};  // iot:Receive refused
   std::atomic<uint64_t> routed{0};       // deliveries queued
   std::atomic<uint64_t> no_subscriber{0};
   std::atomic<uint64_t> sessions_expired{0};

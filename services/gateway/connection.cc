@@ -1,5 +1,7 @@
 #include "services/gateway/connection.h"
 
+#include "services/gateway/authenticator.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -75,8 +77,9 @@ void Connection::Open() {
   thread_->Register(this);
 }
 
-void Connection::Begin(std::string certificate_id) {
-  info_.certificate_id = std::move(certificate_id);
+void Connection::Begin(PeerCertificates peer) {
+  info_.certificate_id = peer.certificate_id;
+  peer_ = std::move(peer);
   state_ = State::kAwaitConnect;
 }
 
@@ -133,8 +136,13 @@ void Connection::OnData(const char* data, size_t size) {
   } else {
     buffer = absl::string_view(data, size);
   }
+  if (paused_ && in_.size() > 4 * static_cast<size_t>(limits_.max_packet_bytes)) {
+    // A client that floods while its CONNECT is being authenticated.
+    return Close(reason::kQuotaExceeded, "too much data before CONNACK", WillPolicy::kSuppress,
+                 "CLIENT_ERROR");
+  }
   size_t consumed = 0;
-  while (!closing_) {
+  while (!closing_ && !paused_) {
     mqtt::FrameHeader h;
     const mqtt::FrameStatus status =
         mqtt::ParseFrameHeader(buffer.substr(consumed), limits_.max_packet_bytes, &h);
@@ -311,6 +319,81 @@ void Connection::HandleConnect(mqtt::Connect& c) {
       v5 ? c.properties.session_expiry_interval.value_or(0) : (c.clean_start ? 0 : max_expiry);
   const uint32_t expiry = std::min(requested_expiry, max_expiry);
 
+  PendingConnect pending{.connect = std::move(c),
+                         .will = std::move(will),
+                         .expiry = expiry,
+                         .assigned = assigned};
+  if (context_.authenticator == nullptr) return FinishConnect(std::move(pending), nullptr);
+  // Who is it? Later packets wait in in_ until the answer.
+  paused_ = true;
+  const std::string& remote = info_.remote_address;
+  const size_t colon = remote.rfind(':');
+  std::string ip = remote.substr(0, colon == std::string::npos ? remote.size() : colon);
+  if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+  Credentials credentials{.chain_der = std::move(peer_.chain_der),
+                          .client_id = pending.connect.client_id,
+                          .source_ip = std::move(ip),
+                          .server_name = peer_.server_name};
+  auto shared_pending = std::make_shared<PendingConnect>(std::move(pending));
+  context_.authenticator->Authenticate(
+      std::move(credentials),
+      [weak = weak_from_this(), thread = thread_,
+       shared_pending](absl::StatusOr<IdentityPtr> identity) {
+        thread->Post([weak, shared_pending, identity = std::move(identity)]() mutable {
+          if (std::shared_ptr<Connection> self = weak.lock()) {
+            IoThread::EventScope scope(self->thread_);
+            self->FinishConnect(std::move(*shared_pending), std::move(identity));
+          }
+        });
+      });
+}
+
+void Connection::FinishConnect(PendingConnect pending,
+                               absl::StatusOr<std::shared_ptr<const Identity>> identity) {
+  if (closing_ || state_ == State::kClosed) return;
+  paused_ = false;
+  mqtt::Connect& c = pending.connect;
+  const bool v5 = c.version == Version::kV5;
+  std::shared_ptr<Message> will = std::move(pending.will);
+  const uint32_t expiry = pending.expiry;
+  const bool assigned = pending.assigned;
+  const uint32_t requested_expiry =
+      v5 ? c.properties.session_expiry_interval.value_or(0) : (c.clean_start ? 0 : expiry);
+  if (!identity.ok()) {
+    const bool unavailable = absl::IsUnavailable(identity.status());
+    log::Info("connect refused", {{"client_id", c.client_id},
+                                  {"remote", info_.remote_address},
+                                  {"error", identity.status()}});
+    const std::string why(identity.status().message());
+    info_.client_id = c.client_id;
+    return RefuseConnect(unavailable ? reason::kServerUnavailable : reason::kNotAuthorized,
+                         unavailable ? "server_unavailable" : "not_authenticated", why.c_str());
+  }
+  identity_ = std::move(*identity);
+  if (identity_ != nullptr) {
+    std::vector<std::string> attributes;
+    if (expiry > 0) attributes.push_back("PersistentConnect");
+    if (will != nullptr) attributes.push_back("LastWill");
+    const policy::Decision d = identity_->Decide(policy::Action::kConnect, c.client_id, attributes);
+    bool allowed = d.allowed();
+    std::string why = d.allowed() ? "" : "iot:Connect: " + identity_->Explain(d);
+    if (allowed && will != nullptr &&
+        (!identity_->Allows(policy::Action::kPublish, will->topic) ||
+         (will->retain && !identity_->Allows(policy::Action::kRetainPublish, will->topic)))) {
+      allowed = false;
+      why = "iot:Publish on the will topic " + will->topic + " is not allowed";
+    }
+    if (!allowed) {
+      context_.metrics->Denied(policy::ActionName(policy::Action::kConnect));
+      log::Info("connect denied", {{"client_id", c.client_id},
+                                   {"principal", identity_->principal()},
+                                   {"remote", info_.remote_address},
+                                   {"reason", why}});
+      info_.client_id = c.client_id;
+      return RefuseConnect(reason::kNotAuthorized, "not_authorized", why.c_str());
+    }
+  }
+
   info_.client_id = std::move(c.client_id);
   info_.clean_start = c.clean_start;
   info_.keep_alive = static_cast<uint32_t>(keep_alive_ms_ / 1000);
@@ -325,6 +408,7 @@ void Connection::HandleConnect(mqtt::Connect& c) {
                                            .expiry_interval = expiry,
                                            .receive_maximum = c.properties.receive_maximum.value_or(0)});
   session_ = std::move(attached.session);
+  session_->SetReceiveCheck(identity_);
   if (will != nullptr) {
     will->origin = session_->id();
     will_ = std::move(will);
@@ -351,7 +435,24 @@ void Connection::HandleConnect(mqtt::Connect& c) {
                            {"remote", info_.remote_address},
                            {"listener", ListenerName(info_.listener)},
                            {"version", static_cast<int>(info_.version)},
+                           {"principal", identity_ != nullptr ? identity_->principal() : ""},
                            {"session_present", attached.session_present}});
+  // Packets that came while the CONNECT was being authenticated; OnData flushes.
+  OnData("", 0);
+}
+
+bool Connection::Authorized(policy::Action action, absl::string_view resource) {
+  if (identity_ == nullptr) return true;
+  const policy::Decision d = identity_->Decide(action, resource);
+  if (d.allowed()) return true;
+  const absl::string_view name = policy::ActionName(action);
+  context_.metrics->Denied(name);
+  log::Info("action denied", {{"client_id", info_.client_id},
+                              {"principal", identity_->principal()},
+                              {"action", name},
+                              {"resource", resource},
+                              {"reason", identity_->Explain(d)}});
+  return false;
 }
 
 bool Connection::PublishTopicAllowed(absl::string_view topic) const {
@@ -402,6 +503,19 @@ void Connection::HandlePublish(mqtt::Publish& p) {
     }
     return Close(reason::kTopicNameInvalid, "topic not allowed", WillPolicy::kPublish,
                  "CLIENT_ERROR");
+  }
+  if (!Authorized(policy::Action::kPublish, p.topic) ||
+      (p.retain && !Authorized(policy::Action::kRetainPublish, p.topic))) {
+    if (v5 && p.qos > 0) {
+      // MQTT 5 refuses the one message: PUBACK/PUBREC "not authorized".
+      Send(mqtt::Ack{.type = p.qos == 1 ? mqtt::PacketType::kPuback : mqtt::PacketType::kPubrec,
+                     .packet_id = p.packet_id,
+                     .reason_code = reason::kNotAuthorized});
+      return;
+    }
+    // MQTT 3.1.1 cannot say no to a message, and QoS 0 has no answer: AWS disconnects.
+    return Close(reason::kNotAuthorized, "publish not authorized", WillPolicy::kPublish,
+                 "AUTHORIZATION_ERROR");
   }
   if (p.qos == 2) {
     switch (session_->Qos2Received(p.packet_id, limits_.max_inflight)) {
@@ -498,6 +612,8 @@ void Connection::HandleSubscribe(const mqtt::Subscribe& s) {
       context_.metrics->ProtocolError("protocol_error");
       return Close(reason::kProtocolError, "No Local on a shared subscription",
                    WillPolicy::kPublish, "CLIENT_ERROR");
+    } else if (!Authorized(policy::Action::kSubscribe, req.filter)) {
+      code = reason::kNotAuthorized;
     } else if (!session_->HasSubscription(req.filter) &&
                session_->subscription_count() >=
                    static_cast<size_t>(limits_.max_subscriptions_per_connection)) {

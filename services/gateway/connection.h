@@ -15,8 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "common/mqtt/codec.h"
 #include "common/mqtt/packet.h"
+#include "common/policy/actions.h"
 #include "services/gateway/broker.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/io_thread.h"
@@ -30,6 +32,17 @@ class IdGenerator;
 namespace fleetcore::gateway {
 
 // What every connection shares.
+// What a TLS client presented.
+struct PeerCertificates {
+  // The SHA-256 of the leaf's DER (AWS's certificate id); empty without a certificate.
+  std::string certificate_id;
+  std::vector<std::string> chain_der;  // leaf first
+  std::string server_name;             // SNI
+};
+
+class Authenticator;
+class Identity;
+
 // An API served on the HTTP listeners beside publish (the shadow's REST API).
 class HttpApi {
  public:
@@ -37,8 +50,9 @@ class HttpApi {
   // Called once with the status code and JSON body, from any thread.
   using Done = std::function<void(int status, std::string body)>;
   virtual bool Handles(absl::string_view target) const = 0;
+  // `identity` is the caller's (null when the gateway authorizes nothing).
   virtual void Handle(absl::string_view method, absl::string_view target, std::string body,
-                      Done done) = 0;
+                      const Identity* identity, Done done) = 0;
 };
 
 struct ConnectionContext {
@@ -47,6 +61,8 @@ struct ConnectionContext {
   IdGenerator* ids = nullptr;
   // Served on the HTTP listeners; null: publish only.
   HttpApi* http_api = nullptr;
+  // Decides who a client is and what it may do; null: everyone may do everything (tests).
+  Authenticator* authenticator = nullptr;
 };
 
 // What the admin API shows of a connection. Fixed once the connection is attached.
@@ -88,7 +104,7 @@ class Connection : public Outlet, public ThreadClient,
   // The connection exists on its thread: its handshake and CONNECT timeouts run from here.
   void Open();
   // The transport is ready (after any TLS or WebSocket handshake).
-  void Begin(std::string certificate_id);
+  void Begin(PeerCertificates peer);
   // Bytes from the client.
   void OnData(const char* data, size_t size);
   // The transport wrote everything in out_: more may be taken from the session.
@@ -117,6 +133,16 @@ class Connection : public Outlet, public ThreadClient,
 
   void HandlePacket(uint8_t first_byte, absl::string_view body);
   void HandleConnect(mqtt::Connect& c);
+  // A CONNECT that passed the protocol checks, waiting for its authentication.
+  struct PendingConnect {
+    mqtt::Connect connect;
+    std::shared_ptr<Message> will;
+    uint32_t expiry = 0;
+    bool assigned = false;
+  };
+  void FinishConnect(PendingConnect p, absl::StatusOr<std::shared_ptr<const Identity>> identity);
+  // Whether the client's policies allow `action` on `resource`; logs and counts a denial.
+  bool Authorized(policy::Action action, absl::string_view resource);
   void RefuseConnect(uint8_t reason, absl::string_view result, const char* why);
   void HandlePublish(mqtt::Publish& p);
   void HandleAck(const mqtt::Ack& a);
@@ -158,6 +184,12 @@ class Connection : public Outlet, public ThreadClient,
   std::atomic<uint64_t> messages_in_{0};
   std::atomic<uint64_t> messages_out_{0};
   std::vector<Outgoing> batch_;
+  // What a TLS client presented, until its CONNECT is authenticated.
+  PeerCertificates peer_;
+  // While a CONNECT is being authenticated, later packets wait in in_.
+  bool paused_ = false;
+  // Who the client is and what it may do; null when the gateway authorizes nothing.
+  std::shared_ptr<const Identity> identity_;
 };
 
 }  // namespace fleetcore::gateway

@@ -89,6 +89,11 @@ struct GatewayMetrics::Impl {
                          .Name("fleetcore_gateway_http_publishes_total")
                          .Help("HTTPS publish requests by result.")
                          .Register(r)),
+        denied(prometheus::BuildCounter()
+                   .Name("fleetcore_gateway_authorization_denied_total")
+                   .Help("Client actions the IoT policies refused, by action (iot:Connect, "
+                         "iot:Publish, ...); iot:Receive refusals are dropped_messages_total.")
+                   .Register(r)),
         shadow_requests(prometheus::BuildCounter()
                             .Name("fleetcore_gateway_shadow_requests_total")
                             .Help("Shadow get/update/delete requests forwarded to the shadow "
@@ -153,6 +158,7 @@ struct GatewayMetrics::Impl {
   prometheus::Counter& sessions_expired;
   prometheus::Counter& wills;
   prometheus::Family<prometheus::Counter>& http_publish;
+  prometheus::Family<prometheus::Counter>& denied;
   prometheus::Family<prometheus::Counter>& shadow_requests;
   prometheus::Gauge& sessions;
   prometheus::Gauge& retained;
@@ -168,6 +174,7 @@ struct GatewayMetrics::Impl {
 
   // The broker's counters are monotonic; these remember what was added already.
   absl::Mutex mu;
+  uint64_t seen_not_allowed = 0;
   uint64_t seen_queue_full = 0, seen_expired = 0, seen_routed = 0, seen_unrouted = 0,
            seen_sessions_expired = 0, seen_wills = 0;
 };
@@ -201,6 +208,10 @@ void GatewayMetrics::Connect(ListenerKind listener, absl::string_view result) {
 
 void GatewayMetrics::ProtocolError(absl::string_view reason) {
   impl_->protocol_errors.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void GatewayMetrics::Denied(absl::string_view action) {
+  impl_->denied.Add({{"action", std::string(action)}}).Increment();
 }
 
 void GatewayMetrics::ShadowRequest(absl::string_view operation, bool accepted) {
@@ -248,6 +259,8 @@ void GatewayMetrics::UpdateBroker(const BrokerCounters& c, size_t sessions, size
       c.dropped_queue_full.load(std::memory_order_relaxed), impl_->seen_queue_full);
   add(impl_->dropped.Add({{"reason", "expired"}}), c.dropped_expired.load(std::memory_order_relaxed),
       impl_->seen_expired);
+  add(impl_->dropped.Add({{"reason", "not_authorized"}}),
+      c.dropped_not_allowed.load(std::memory_order_relaxed), impl_->seen_not_allowed);
   add(impl_->routed, c.routed.load(std::memory_order_relaxed), impl_->seen_routed);
   add(impl_->unrouted, c.no_subscriber.load(std::memory_order_relaxed), impl_->seen_unrouted);
   add(impl_->sessions_expired, c.sessions_expired.load(std::memory_order_relaxed),

@@ -50,6 +50,8 @@ class GatewayMetrics {
   void ProtocolError(absl::string_view reason);
   void HttpPublish(absl::string_view result);
   void ShadowRequest(absl::string_view operation, bool accepted);
+  // An action the client's policies refused (connect, publish, subscribe, ...).
+  void Denied(absl::string_view action);
 
   // Adds a thread's counts and zeroes them.
   void AddThreadStats(ThreadStats& stats);

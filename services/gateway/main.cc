@@ -3,7 +3,9 @@
 // the objects, serves until SIGTERM/SIGINT, then drains.
 #include <sys/resource.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 #include "common/grpc/call_runner.h"
 #include "common/grpc/client.h"
@@ -20,6 +22,7 @@
 #include "services/gateway/gateway_server.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/pg_gateway_store.h"
+#include "services/gateway/grpc_authenticator.h"
 #include "services/gateway/shadow_forwarder.h"
 
 namespace fleetcore::gateway {
@@ -134,6 +137,19 @@ int Run(int argc, char** argv) {
   flags.AddString("peers-tls-ca-file", &peers_ca_file,
                   "CA bundle to verify the TLS of the services the gateway calls; empty: "
                   "plaintext.");
+  std::string ca_endpoint = "127.0.0.1:50053";
+  std::string policy_endpoint = "127.0.0.1:50052";
+  std::string anonymous_policy_file;
+  flags.AddString("ca-endpoint", &ca_endpoint,
+                  "host:port of the CA service, which says whose a client certificate is "
+                  "(ResolvePeer; JITR and JITP happen there).");
+  flags.AddString("policy-endpoint", &policy_endpoint,
+                  "host:port of the policy service, which gives a client's IoT policies at "
+                  "CONNECT (they are then enforced in the gateway).");
+  flags.AddString("anonymous-policy-file", &anonymous_policy_file,
+                  "An IoT policy document (JSON) for clients that present no certificate; "
+                  "empty: such clients are refused. For development only, like Mosquitto's "
+                  "allow_anonymous.");
   if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
         FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
         if (options.tls.cert_file.empty() != options.tls.key_file.empty()) {
@@ -205,8 +221,56 @@ int Run(int argc, char** argv) {
     broker.SetServiceHook([s = shadow.get()](const MessagePtr& m) { s->MaybeForward(m); });
     log::Info("peers", {{"shadow", shadow_endpoint}});
   }
-  ConnectionContext context{
-      .broker = &broker, .metrics = &metrics, .ids = &ids, .http_api = shadow.get()};
+  // Who clients are and what they may do: the CA service resolves certificates, the policy
+  // service gives their policies, decided here on every action.
+  std::shared_ptr<const policy::PolicyDocument> anonymous;
+  if (!anonymous_policy_file.empty()) {
+    std::ifstream in(anonymous_policy_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    absl::StatusOr<std::shared_ptr<const policy::PolicyDocument>> doc =
+        in ? policy::PolicyDocument::Parse(text.str())
+           : absl::StatusOr<std::shared_ptr<const policy::PolicyDocument>>(
+                 absl::NotFoundError("cannot read it"));
+    if (!doc.ok()) {
+      log::Error("cannot start: --anonymous-policy-file " + anonymous_policy_file,
+                 {{"error", doc.status()}});
+      return 1;
+    }
+    anonymous = *std::move(doc);
+    log::Warn("clients without a certificate are admitted under the anonymous policy: "
+              "development only",
+              {{"anonymous_policy_file", anonymous_policy_file}});
+  }
+  auto peer = [&](const std::string& target) {
+    return grpc_util::ServiceChannel::Create({.target = target,
+                                              .tls_ca_file = peers_ca_file,
+                                              .token = common.server.admin_token,
+                                              .timeout = absl::Seconds(5)});
+  };
+  absl::StatusOr<grpc_util::ServiceChannel> ca_channel = peer(ca_endpoint);
+  absl::StatusOr<grpc_util::ServiceChannel> policy_channel = peer(policy_endpoint);
+  if (!ca_channel.ok() || !policy_channel.ok()) {
+    log::Error("cannot start",
+               {{"error", !ca_channel.ok() ? ca_channel.status() : policy_channel.status()}});
+    return 1;
+  }
+  GrpcAuthenticator authenticator(
+      ca_channel->channel(), policy_channel->channel(), common.server.admin_token,
+      aws::Arns(common.region, common.account_id), anonymous,
+      [&broker](std::string topic, std::string payload) {
+        auto m = std::make_shared<Message>();
+        m->topic = std::move(topic);
+        m->payload = std::move(payload);
+        m->qos = 1;
+        broker.Publish(m);
+      });
+  log::Info("peers", {{"ca", ca_endpoint}, {"policy", policy_endpoint}});
+  ConnectionContext context{.broker = &broker,
+                            .metrics = &metrics,
+                            .ids = &ids,
+                            .http_api = shadow.get(),
+                            .authenticator = &authenticator};
   absl::StatusOr<std::unique_ptr<GatewayServer>> server =
       GatewayServer::Start(options, context, [&store] { return store.pending(); });
   if (!server.ok()) {

@@ -32,6 +32,11 @@ bool Session::persistent() const {
   return persistent_locked();
 }
 
+void Session::SetReceiveCheck(std::shared_ptr<const ReceiveCheck> check) {
+  absl::MutexLock l(&mu_);
+  receive_check_ = std::move(check);
+}
+
 mqtt::Version Session::version() const {
   absl::MutexLock l(&mu_);
   return version_;
@@ -47,6 +52,9 @@ Session::DeliverResult Session::Deliver(const MessagePtr& message, uint8_t qos, 
   {
     absl::MutexLock l(&mu_);
     if (outlet_ == nullptr && qos == 0) return DeliverResult::kNotQueued;
+    if (receive_check_ != nullptr && !receive_check_->MayReceive(message->topic)) {
+      return DeliverResult::kNotAllowed;
+    }
     if (queue_.size() >= settings_.max_queued) {
       // A connected client that lets QoS 1/2 messages pile up cannot keep up: it is
       // disconnected (once); a persistent session keeps what it holds.

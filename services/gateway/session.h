@@ -76,7 +76,18 @@ class Session {
     kNotQueued,     // QoS 0 for a session without a connection: nothing to do
     kDroppedFull,   // the queue was full
     kExpired,       // the message expired before it could be queued
+    kNotAllowed,    // the client may not receive it (iot:Receive)
   };
+
+  // Decides whether the session's client may receive a message on `topic` (its policies'
+  // iot:Receive). Immutable; shared with the router threads.
+  class ReceiveCheck {
+   public:
+    virtual ~ReceiveCheck() = default;
+    virtual bool MayReceive(absl::string_view topic) const = 0;
+  };
+  // Set by the connection that attached (null: no check). Any thread.
+  void SetReceiveCheck(std::shared_ptr<const ReceiveCheck> check);
 
   // `store` may be null (no persistence); it and the session's settings outlive it.
   Session(std::string client_id, uint64_t id, GatewayStore* store, SessionSettings settings);
@@ -93,6 +104,7 @@ class Session {
   // Queues `message` for the client at `qos` (already the minimum of the message's and
   // the subscription's). Stores QoS 1/2 messages of a persistent session that has no
   // connection. `now_ms`: Unix milliseconds, for message expiry.
+  // Queues `message` unless the receive check refuses it (kNotAllowed).
   DeliverResult Deliver(const MessagePtr& message, uint8_t qos, bool retain,
                         std::vector<uint32_t> subscription_ids, int64_t now_ms);
 
@@ -184,6 +196,8 @@ class Session {
   const SessionSettings settings_;
 
   mutable absl::Mutex mu_;
+
+  std::shared_ptr<const ReceiveCheck> receive_check_ ABSL_GUARDED_BY(mu_);
   mqtt::Version version_ ABSL_GUARDED_BY(mu_) = mqtt::Version::kV311;
   uint32_t expiry_interval_ ABSL_GUARDED_BY(mu_) = 0;
   std::shared_ptr<Outlet> outlet_ ABSL_GUARDED_BY(mu_);

@@ -10,6 +10,7 @@
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
+#include "services/gateway/authenticator.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/http_publish.h"
 #include "services/shadow/shadow_document.h"
@@ -236,9 +237,24 @@ bool ShadowForwarder::Handles(absl::string_view target) const {
 }
 
 void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
-                             std::string body, Done done) {
+                             std::string body, const Identity* identity, Done done) {
   HttpTarget t;
   ParseHttpTarget(target, &t);
+  if (identity != nullptr) {
+    // The shadow actions on thing/{thing} (thing/{thing}/{shadow} for a named shadow).
+    policy::Action action = policy::Action::kListNamedShadowsForThing;
+    if (!t.list) {
+      action = method == "POST"     ? policy::Action::kUpdateThingShadow
+               : method == "DELETE" ? policy::Action::kDeleteThingShadow
+                                    : policy::Action::kGetThingShadow;
+    }
+    const std::string resource =
+        t.shadow_name.empty() || t.list ? t.thing_name : t.thing_name + "/" + t.shadow_name;
+    if (!identity->Allows(action, resource)) {
+      if (impl_->metrics != nullptr) impl_->metrics->Denied(policy::ActionName(action));
+      return done(403, R"({"code":403,"message":"Forbidden"})");
+    }
+  }
   auto fail = [done](const grpc::Status& s) {
     const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     done(shadow::HttpStatus(status), shadow::ErrorDocument(status, NowSeconds(), std::nullopt).dump());

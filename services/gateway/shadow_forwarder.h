@@ -54,7 +54,7 @@ class ShadowForwarder final : public HttpApi {
   // once, on a gRPC thread, with AWS's status code and document (or error document).
   bool Handles(absl::string_view target) const override;
   void Handle(absl::string_view method, absl::string_view target, std::string body,
-              Done done) override;
+              const Identity* identity, Done done) override;
 
  private:
   struct Impl;

@@ -139,7 +139,7 @@ class TcpConnection final : public SocketConnection {
 
   void Start() {
     Open();
-    Begin("");
+    Begin(PeerCertificates{});
     ArmRead();
   }
 
@@ -234,7 +234,7 @@ class TlsConnection final : public SocketConnection {
     const int r = SSL_do_handshake(ssl_);
     if (r == 1) {
       handshaken_ = true;
-      Begin(PeerCertificateId(ssl_));
+      Begin(PeerCertificatesOf(ssl_));
       return ReadLoop();
     }
     const int e = SSL_get_error(ssl_, r);
@@ -327,16 +327,29 @@ std::string RemoteAddress(const tcp::socket& s) {
                               : absl::StrCat(ep.address().to_string(), ":", ep.port());
 }
 
-std::string PeerCertificateId(SSL* ssl) {
-  X509* peer = SSL_get0_peer_certificate(ssl);
-  if (peer == nullptr) return "";
-  unsigned char* der = nullptr;
-  const int len = i2d_X509(peer, &der);
-  if (len <= 0) return "";
-  std::string id = tls::Sha256Hex(
-      absl::string_view(reinterpret_cast<const char*>(der), static_cast<size_t>(len)));
-  OPENSSL_free(der);
-  return id;
+PeerCertificates PeerCertificatesOf(SSL* ssl) {
+  PeerCertificates out;
+  if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) out.server_name = sni;
+  auto der_of = [](X509* cert) {
+    unsigned char* der = nullptr;
+    const int len = i2d_X509(cert, &der);
+    if (len <= 0) return std::string();
+    std::string s(reinterpret_cast<const char*>(der), static_cast<size_t>(len));
+    OPENSSL_free(der);
+    return s;
+  };
+  X509* leaf = SSL_get0_peer_certificate(ssl);
+  if (leaf == nullptr) return out;
+  out.chain_der.push_back(der_of(leaf));
+  out.certificate_id = tls::Sha256Hex(out.chain_der[0]);
+  // On a server, the peer's chain as sent, without the leaf.
+  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl)) {
+    for (int i = 0; i < sk_X509_num(chain); ++i) {
+      X509* c = sk_X509_value(chain, i);
+      if (X509_cmp(c, leaf) != 0) out.chain_der.push_back(der_of(c));
+    }
+  }
+  return out;
 }
 
 void StartMqttConnection(tcp::socket socket, IoThread* thread, const ConnectionContext& context,

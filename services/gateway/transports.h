@@ -23,7 +23,7 @@ void StartWebConnection(boost::asio::ip::tcp::socket socket, IoThread* thread,
 
 // "ip:port" of the peer.
 std::string RemoteAddress(const boost::asio::ip::tcp::socket& socket);
-// The SHA-256 of the client certificate's DER (AWS's certificate id); empty without one.
-std::string PeerCertificateId(SSL* ssl);
+// The client certificate chain of a TLS connection, read once the handshake is done.
+PeerCertificates PeerCertificatesOf(SSL* ssl);
 
 }  // namespace fleetcore::gateway

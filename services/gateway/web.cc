@@ -18,6 +18,7 @@
 #include "boost/beast/websocket/ssl.hpp"
 #include "common/ids/id_generator.h"
 #include "common/log/log.h"
+#include "services/gateway/authenticator.h"
 #include "services/gateway/http_publish.h"
 #include "services/gateway/transports.h"
 
@@ -55,11 +56,11 @@ template <typename Stream>
 class WsConnection final : public Connection {
  public:
   WsConnection(Stream stream, IoThread* thread, const ConnectionContext& context,
-               std::string remote, std::string certificate_id)
+               std::string remote, PeerCertificates peer)
       : Connection(context, thread, kIsTls<Stream> ? ListenerKind::kWss : ListenerKind::kWs,
                    std::move(remote)),
         ws_(std::move(stream)),
-        certificate_id_(std::move(certificate_id)) {}
+        peer_(std::move(peer)) {}
 
   void Start(http::request<http::string_body> request, std::string subprotocol) {
     Open();
@@ -74,7 +75,7 @@ class WsConnection final : public Connection {
     ws_.binary(true);
     ws_.async_accept(request, [self = Self()](beast::error_code ec) {
       if (ec) return self->Finish(true);
-      self->Begin(self->certificate_id_);
+      self->Begin(std::move(self->peer_));
       self->Read();
     });
   }
@@ -142,7 +143,7 @@ class WsConnection final : public Connection {
   }
 
   websocket::stream<Stream> ws_;
-  std::string certificate_id_;
+  PeerCertificates peer_;
   beast::flat_buffer buffer_;
   std::string writing_bytes_;
   bool writing_ = false;
@@ -172,8 +173,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                                               {"error", ec.message()}});
                                   return self->Close();
                                 }
-                                self->certificate_id_ =
-                                    PeerCertificateId(self->stream_.native_handle());
+                                self->peer_ = PeerCertificatesOf(self->stream_.native_handle());
                                 self->Read();
                               });
     } else {
@@ -220,15 +220,51 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                      false);
       }
       auto connection = std::make_shared<WsConnection<Stream>>(
-          std::move(stream_), thread_, context_, remote_, certificate_id_);
+          std::move(stream_), thread_, context_, remote_, peer_);
       connection->Start(std::move(request), *subprotocol);
       return;
     }
+    const bool keep_alive = request.keep_alive();
+    auto shared_request = std::make_shared<http::request<http::string_body>>(std::move(request));
+    WithIdentity([self = this->shared_from_this(), shared_request,
+                  keep_alive](absl::StatusOr<IdentityPtr> identity) {
+      self->Dispatch(*shared_request, identity, keep_alive);
+    });
+  }
+
+  // The client's identity: authenticated once per HTTP connection (its certificate, or the
+  // anonymous policy), then reused for every request on it. `then` runs on this thread.
+  void WithIdentity(std::function<void(absl::StatusOr<IdentityPtr>)> then) {
+    if (context_.authenticator == nullptr) return then(IdentityPtr());
+    if (identity_ != nullptr) return then(identity_);
+    std::string ip = remote_.substr(0, remote_.rfind(':'));
+    if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+    context_.authenticator->Authenticate(
+        Credentials{.chain_der = peer_.chain_der,
+                    .source_ip = std::move(ip),
+                    .server_name = peer_.server_name},
+        [self = this->shared_from_this(), then](absl::StatusOr<IdentityPtr> identity) {
+          self->thread_->Post([self, then, identity]() {
+            if (identity.ok()) self->identity_ = *identity;
+            then(identity);
+          });
+        });
+  }
+
+  void Dispatch(http::request<http::string_body>& request,
+                const absl::StatusOr<IdentityPtr>& identity, bool keep_alive) {
+    const std::string target(request.target());
+    const std::string trace_id = context_.ids->NewUuid();
+    if (!identity.ok()) {
+      log::Info("HTTP request refused", {{"remote", remote_}, {"error", identity.status()}});
+      const HttpReply reply = HttpPublishReply(identity.status(), trace_id);
+      return Reply(reply.status, reply.body, keep_alive);
+    }
     if (context_.http_api != nullptr && context_.http_api->Handles(target)) {
       // Answered when the service behind it has; the reply is written on this thread.
-      const bool keep_alive = request.keep_alive();
       context_.http_api->Handle(
           std::string(request.method_string()), target, std::move(request.body()),
+          identity->get(),
           [self = this->shared_from_this(), keep_alive](int status, std::string body) {
             self->thread_->Post([self, status, body = std::move(body), keep_alive]() mutable {
               self->Reply(status, std::move(body), keep_alive);
@@ -237,10 +273,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       return;
     }
     if (request.method() != http::verb::post) {
-      return Reply(405, R"({"message":"publish with POST /topics/{topic}"})",
-                   request.keep_alive());
+      return Reply(405, R"({"message":"publish with POST /topics/{topic}"})", keep_alive);
     }
-    const std::string trace_id = context_.ids->NewUuid();
     auto headers = [&request](absl::string_view name) {
       auto it = request.find(beast::string_view(name.data(), name.size()));
       return it == request.end() ? std::string() : std::string(it->value());
@@ -249,7 +283,19 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         ParseHttpPublish(target, headers, std::move(request.body()), limits(),
                          thread_->now_ms());
     absl::Status status = m.status();
-    if (m.ok()) {
+    const Identity* id = identity->get();
+    if (m.ok() && id != nullptr &&
+        (!id->Allows(policy::Action::kPublish, (*m)->topic) ||
+         ((*m)->retain && !id->Allows(policy::Action::kRetainPublish, (*m)->topic)))) {
+      context_.metrics->Denied(policy::ActionName(policy::Action::kPublish));
+      status = absl::PermissionDeniedError(
+          absl::StrCat("not authorized to publish to ", (*m)->topic));
+      log::Info("action denied", {{"principal", id->principal()},
+                                  {"action", "iot:Publish"},
+                                  {"resource", (*m)->topic},
+                                  {"remote", remote_}});
+    }
+    if (status.ok()) {
       (*m)->received_ns = IoThread::MonotonicNs();
       (*m)->published_at_ms = absl::ToUnixMillis(absl::Now());
       context_.broker->Publish(*m);
@@ -259,7 +305,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
     context_.metrics->HttpPublish(status.ok() ? "ok" : absl::StatusCodeToString(status.code()));
     const HttpReply reply = HttpPublishReply(status, trace_id);
-    Reply(reply.status, reply.body, request.keep_alive());
+    Reply(reply.status, reply.body, keep_alive);
   }
 
   void Reply(int status, std::string body, bool keep_alive) {
@@ -299,7 +345,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string remote_;
-  std::string certificate_id_;
+  PeerCertificates peer_;
+  IdentityPtr identity_;
 };
 
 }  // namespace

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/testing/http.h"
@@ -48,11 +50,15 @@ class ShadowTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(db_, testing::TestDatabase::Create());
     // Each calls the other: the shadow's port is chosen first.
     const int shadow_port = FreePort();
+    // Devices without certificates, under an allow-all policy: this test is about shadows.
+    anonymous_ = ::testing::TempDir() + "shadow-e2e-anonymous-policy.json";
+    std::ofstream(anonymous_) << R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
+                                 R"("Action":"iot:*","Resource":"*"}]})";
     ASSERT_OK_AND_ASSIGN(
         gateway_,
         StartService("services/gateway/fleetcore-gateway",
                      {"--db-url=" + db_->url(), "--mqtt-listen=127.0.0.1:0", "--mqtts-listen=",
-                      "--http-listen=127.0.0.1:0",
+                      "--http-listen=127.0.0.1:0", "--anonymous-policy-file=" + anonymous_,
                       absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port)},
                      {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
     ASSERT_OK_AND_ASSIGN(
@@ -69,6 +75,7 @@ class ShadowTest : public ::testing::Test {
   }
 
   std::unique_ptr<testing::TestDatabase> db_;
+  std::string anonymous_;
   RunningService gateway_;
   RunningService shadow_;
 };

@@ -1,0 +1,86 @@
+// Who a client is and what it may do: the identity behind a connection (its X.509
+// certificate as the CA service resolves it, or the operator's anonymous policy for clients
+// without credentials), with the IoT policies in force for it, compiled once, so every
+// CONNECT, PUBLISH, SUBSCRIBE and delivery is decided in-process without a network call.
+//
+//   authenticator->Authenticate(credentials, [](absl::StatusOr<IdentityPtr> id) { ... });
+//   if (!identity->Allows(policy::Action::kPublish, topic)) refuse;
+//
+// Authenticate errors: UNAUTHENTICATED (no credentials, or a certificate the CA service
+// does not accept: the message says why), UNAVAILABLE (the CA or policy service cannot be
+// reached). Whether the identity may connect at all is iot:Connect, decided by the caller.
+//
+// Thread safety: Identity is immutable and may be shared across threads; Authenticate may
+// be called from any thread, and calls `done` once, on another thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/aws/arn.h"
+#include "common/policy/policy.h"
+#include "services/gateway/session.h"
+
+namespace fleetcore::gateway {
+
+struct Credentials {
+  std::vector<std::string> chain_der;  // the client's certificates, leaf first; empty: none
+  std::string client_id;
+  std::string source_ip;
+  std::string server_name;  // SNI
+};
+
+class Identity final : public Session::ReceiveCheck {
+ public:
+  Identity(std::string principal, std::string client_id, std::string source_ip,
+           std::optional<policy::ThingInfo> thing,
+           std::optional<policy::CertificateInfo> certificate,
+           std::unique_ptr<const policy::PolicySet> policies);
+
+  // Decides `action` on `resource` (a client id, topic or topic filter) for this identity.
+  policy::Decision Decide(policy::Action action, absl::string_view resource,
+                          absl::Span<const std::string> connect_attributes = {},
+                          absl::string_view last_will_topic = "") const;
+  bool Allows(policy::Action action, absl::string_view resource) const {
+    return Decide(action, resource).allowed();
+  }
+  // iot:Receive, for the router.
+  bool MayReceive(absl::string_view topic) const override {
+    return Allows(policy::Action::kReceive, topic);
+  }
+  // "allowed by policy ...", "no statement allows it (implicit deny)", ...
+  std::string Explain(const policy::Decision& d) const { return policies_->Explain(d); }
+
+  // The certificate ARN, or "anonymous".
+  const std::string& principal() const { return principal_; }
+  const std::string& client_id() const { return client_id_; }
+  // The thing behind iot:Connection.Thing.*, when there is one.
+  const std::optional<policy::ThingInfo>& thing() const { return thing_; }
+
+ private:
+  std::string principal_;
+  std::string client_id_;
+  std::string source_ip_;
+  std::optional<policy::ThingInfo> thing_;
+  std::optional<policy::CertificateInfo> certificate_;
+  std::unique_ptr<const policy::PolicySet> policies_;
+};
+using IdentityPtr = std::shared_ptr<const Identity>;
+
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  using Done = std::function<void(absl::StatusOr<IdentityPtr>)>;
+  virtual void Authenticate(Credentials credentials, Done done) = 0;
+};
+
+// The subject, issuer and alternative names of a DER certificate, for the
+// iot:Certificate.* policy variables; nullopt when it does not parse.
+std::optional<policy::CertificateInfo> CertificateInfoOf(absl::string_view der);
+
+}  // namespace fleetcore::gateway

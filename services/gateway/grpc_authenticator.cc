@@ -1,0 +1,136 @@
+#include "services/gateway/grpc_authenticator.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "fleetcore/ca/v1/ca.grpc.pb.h"
+#include "fleetcore/policy/v1/policy.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+
+namespace fleetcore::gateway {
+
+namespace capb = ::fleetcore::ca::v1;
+namespace ppb = ::fleetcore::policy::v1;
+
+struct GrpcAuthenticator::Impl {
+  std::unique_ptr<capb::Ca::Stub> ca;
+  std::unique_ptr<ppb::Policy::Stub> policy;
+  std::string token;
+  aws::Arns arns;
+  std::shared_ptr<const policy::PolicyDocument> anonymous;
+  std::function<void(std::string, std::string)> publish_event;
+
+  void Prepare(grpc::ClientContext* ctx) const {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  }
+};
+
+GrpcAuthenticator::GrpcAuthenticator(
+    std::shared_ptr<grpc::Channel> ca, std::shared_ptr<grpc::Channel> policy, std::string token,
+    aws::Arns arns, std::shared_ptr<const policy::PolicyDocument> anonymous,
+    std::function<void(std::string, std::string)> publish_event)
+    : impl_(new Impl{.ca = capb::Ca::NewStub(std::move(ca)),
+                     .policy = ppb::Policy::NewStub(std::move(policy)),
+                     .token = std::move(token),
+                     .arns = std::move(arns),
+                     .anonymous = std::move(anonymous),
+                     .publish_event = std::move(publish_event)}) {}
+
+GrpcAuthenticator::~GrpcAuthenticator() = default;
+
+namespace {
+
+struct ResolveCall {
+  grpc::ClientContext ctx;
+  capb::ResolvePeerRequest req;
+  capb::ResolvePeerResponse resp;
+};
+struct PoliciesCall {
+  grpc::ClientContext ctx;
+  ppb::GetEffectivePoliciesRequest req;
+  ppb::GetEffectivePoliciesResponse resp;
+};
+
+absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
+  const auto code = static_cast<absl::StatusCode>(s.error_code());
+  if (code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded) {
+    return absl::UnavailableError(absl::StrCat(what, ": ", s.error_message()));
+  }
+  return absl::Status(code, absl::StrCat(what, ": ", s.error_message()));
+}
+
+}  // namespace
+
+void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
+  if (credentials.chain_der.empty()) {
+    if (impl_->anonymous == nullptr) {
+      return done(absl::UnauthenticatedError(
+          "no client certificate (and anonymous clients are not admitted)"));
+    }
+    std::vector<policy::PolicySet::Policy> set{{"anonymous", "1", impl_->anonymous}};
+    return done(std::make_shared<const Identity>(
+        "anonymous", std::move(credentials.client_id), std::move(credentials.source_ip),
+        std::nullopt, std::nullopt,
+        std::make_unique<const policy::PolicySet>(std::move(set), impl_->arns)));
+  }
+  std::optional<policy::CertificateInfo> cert = CertificateInfoOf(credentials.chain_der[0]);
+  auto* call = new ResolveCall();
+  impl_->Prepare(&call->ctx);
+  for (std::string& der : credentials.chain_der) call->req.add_chain_der(std::move(der));
+  call->req.set_server_name(credentials.server_name);
+  call->req.set_client_ip(credentials.source_ip);
+  Impl* impl = impl_.get();
+  impl->ca->async()->ResolvePeer(
+      &call->ctx, &call->req, &call->resp,
+      [impl, call, done, cert = std::move(cert), client_id = std::move(credentials.client_id),
+       source_ip = std::move(credentials.source_ip)](grpc::Status s) mutable {
+        std::unique_ptr<ResolveCall> owned(call);
+        if (!s.ok()) return done(FromGrpc(s, "resolving the client certificate"));
+        if (impl->publish_event) {
+          for (const capb::PeerEvent& e : call->resp.events()) impl->publish_event(e.topic(), e.payload());
+        }
+        if (call->resp.result() != capb::ALLOWED) {
+          return done(absl::UnauthenticatedError(absl::StrCat(
+              "client certificate refused: ", capb::PeerResult_Name(call->resp.result()),
+              call->resp.reason().empty() ? "" : ": ", call->resp.reason())));
+        }
+        auto* pc = new PoliciesCall();
+        impl->Prepare(&pc->ctx);
+        pc->req.set_principal(call->resp.certificate_arn());
+        pc->req.set_client_id(client_id);
+        std::string principal = call->resp.certificate_arn();
+        impl->policy->async()->GetEffectivePolicies(
+            &pc->ctx, &pc->req, &pc->resp,
+            [impl, pc, done, cert = std::move(cert), client_id = std::move(client_id),
+             source_ip = std::move(source_ip),
+             principal = std::move(principal)](grpc::Status s) mutable {
+              std::unique_ptr<PoliciesCall> owned(pc);
+              if (!s.ok()) return done(FromGrpc(s, "getting the client's policies"));
+              std::vector<policy::PolicySet::Policy> set;
+              for (const ppb::EffectivePolicy& p : pc->resp.effective_policies()) {
+                absl::StatusOr<std::shared_ptr<const policy::PolicyDocument>> doc =
+                    policy::PolicyDocument::Parse(p.policy_document());
+                // A stored policy was validated when it was created; one that no longer
+                // parses grants nothing.
+                if (!doc.ok()) continue;
+                set.push_back({p.policy_name(), p.policy_version_id(), *std::move(doc)});
+              }
+              std::optional<policy::ThingInfo> thing;
+              if (pc->resp.has_thing()) {
+                const ppb::ThingContext& t = pc->resp.thing();
+                thing.emplace();
+                thing->name = t.thing_name();
+                thing->type_name = t.thing_type_name();
+                for (const auto& [k, v] : t.attributes()) thing->attributes[k] = v;
+                thing->attached = t.is_attached();
+              }
+              done(std::make_shared<const Identity>(
+                  std::move(principal), std::move(client_id), std::move(source_ip),
+                  std::move(thing), std::move(cert),
+                  std::make_unique<const policy::PolicySet>(std::move(set), impl->arns)));
+            });
+      });
+}
+
+}  // namespace fleetcore::gateway

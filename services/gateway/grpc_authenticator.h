@@ -1,0 +1,37 @@
+// The gateway's Authenticator over the CA service (ca.ResolvePeer) and the policy service
+// (policy.GetEffectivePolicies). See authenticator.h.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "services/gateway/authenticator.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace fleetcore::gateway {
+
+// Authenticator over the CA service (ca.ResolvePeer) and the policy service
+// (policy.GetEffectivePolicies).
+class GrpcAuthenticator final : public Authenticator {
+ public:
+  // `anonymous` (may be null): the policy for clients without credentials; without it they
+  // are refused. `publish_event` sends the messages ResolvePeer asks for (the JITR
+  // registered event).
+  GrpcAuthenticator(std::shared_ptr<grpc::Channel> ca, std::shared_ptr<grpc::Channel> policy,
+                    std::string token, aws::Arns arns,
+                    std::shared_ptr<const policy::PolicyDocument> anonymous,
+                    std::function<void(std::string topic, std::string payload)> publish_event);
+  ~GrpcAuthenticator() override;
+
+  void Authenticate(Credentials credentials, Done done) override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fleetcore::gateway
