@@ -42,10 +42,12 @@ class Packet:
 
 
 class Raw:
-    def __init__(self, port, host="127.0.0.1", v5=False, tls_ca=None):
+    def __init__(self, port, host="127.0.0.1", v5=False, tls_ca=None, cert=None, key=None):
         sock = socket.create_connection((host, port), timeout=TIMEOUT)
         if tls_ca:
             ctx = ssl.create_default_context(cafile=tls_ca)
+            if cert:
+                ctx.load_cert_chain(cert, key)
             sock = ctx.wrap_socket(sock, server_hostname="localhost")
         self.sock = sock
         self.v5 = v5

@@ -761,6 +761,67 @@ def shadow_flood():
     watcher.close()
 
 
+def secure_device():
+    # A device with its certificate (from create-keys-and-certificate) and the policy of the
+    # C++ test: connect only as its thing, publish under things/<thing>/ but not .../secret,
+    # subscribe there, receive only .../cmd.
+    thing = args.topic
+
+    def raw(client_id, cert=True, v5=True):
+        r = wire.Raw(args.tls_port, v5=v5, tls_ca=args.cafile,
+                     cert=args.cert if cert else None, key=args.key if cert else None)
+        return r, r.connect(client_id)
+
+    r, ack = raw(thing)
+    check(ack.type == wire.CONNACK and ack.body[1] == 0, f"own client id refused: {ack}")
+    codes = wire.suback_codes(r.subscribe(1, [(f"things/{thing}/#", 1),
+                                              ("things/other-thing/cmd", 1)]), True)
+    check(codes == [1, 0x87], f"SUBACK {codes}, wanted [1, 0x87]")
+    # Allowed publish, not received (no iot:Receive on telemetry); then one on cmd, received.
+    r.publish(f"things/{thing}/telemetry", b"t", qos=1, packet_id=2)
+    p = r.read()
+    check(p.type == wire.PUBACK and (len(p.body) < 3 or p.body[2] == 0), f"telemetry {p}")
+    r.publish(f"things/{thing}/secret", b"s", qos=1, packet_id=3)
+    p = r.read()
+    check(p.type == wire.PUBACK and p.body[2] == 0x87, f"explicit deny: {p}")
+    r.publish(f"things/{thing}/cmd", b"go", qos=1, packet_id=4)
+    got = []
+    while True:
+        p = r.read()
+        if p.type == wire.PUBLISH:
+            t, pid, payload, _, _, _ = wire.parse_publish(p, True)
+            got.append(t)
+            r.ack(wire.PUBACK, pid)
+            if t.endswith("/cmd"):
+                break
+        elif p.type == wire.PUBACK:
+            check(len(p.body) < 3 or p.body[2] == 0, f"cmd publish {p}")
+    check(got == [f"things/{thing}/cmd"], f"received {got}: telemetry must not be delivered")
+    r.disconnect()
+    r.close()
+    # Another client id: iot:Connect refuses it (MQTT 5: 0x87; 3.1.1: 5).
+    _, ack = raw("someone-else")
+    check(ack.body[1] == 0x87, f"other client id: {ack}")
+    _, ack = raw("someone-else", v5=False)
+    check(ack.body[1] == 5, f"other client id (3.1.1): {ack}")
+    # No certificate: refused.
+    _, ack = raw(thing, cert=False)
+    check(ack is not None and ack.body[1] == 0x87, f"no certificate: {ack}")
+    # 3.1.1: a forbidden publish ends the connection.
+    r, ack = raw(thing, v5=False)
+    r.publish(f"things/{thing}/secret", b"s", qos=1, packet_id=1)
+    closed, _ = r.closed_within(5)
+    check(closed, "3.1.1: a forbidden publish did not end the connection")
+
+
+def unknown_certificate():
+    # A certificate no registered CA signed: the CA service refuses it, so does the gateway.
+    r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
+    ack = r.connect(uid("stranger"))
+    check(ack is not None and ack.type == wire.CONNACK and ack.body[1] == 0x87,
+          f"unknown certificate: {ack}")
+
+
 SCENARIOS = {
     "wildcards_v311": lambda: wildcards(False),
     "wildcards_v5": lambda: wildcards(True),
@@ -791,6 +852,8 @@ SCENARIOS = {
     "wait_message": wait_message,
     "shadow_device": shadow_device,
     "shadow_flood": shadow_flood,
+    "secure_device": secure_device,
+    "unknown_certificate": unknown_certificate,
 }
 
 
@@ -804,6 +867,8 @@ def main():
     parser.add_argument("--prefix", default=f"e2e/{uuid.uuid4().hex[:6]}")
     parser.add_argument("--topic")
     parser.add_argument("--client-id")
+    parser.add_argument("--cert")
+    parser.add_argument("--key")
     args = parser.parse_args()
     try:
         SCENARIOS[args.scenario]()

@@ -1,0 +1,176 @@
+// The gateway's security end to end: the registry, policy and CA services and the gateway
+// on one Postgres. A device gets its certificate from create-keys-and-certificate, a thing
+// and a policy with ${iot:Connection.Thing.ThingName}, and connects with mosquitto_pub as
+// AWS's tutorials do, then with raw MQTT 5 and 3.1.1 packets to see each decision: its own
+// client id only, publish but not to an explicitly denied topic, subscribe under its
+// thing only, receive only what the policy allows; no certificate and a certificate of an
+// unknown CA are refused.
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/testing/http.h"
+#include "common/testing/status_matchers.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/test_database.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/e2e_util.h"
+
+namespace fleetcore::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+constexpr char kToken[] = "e2e-admin-token";
+
+std::string SourcePath(const std::string& rel) {
+  const char* src = std::getenv("FLEETCORE_SOURCE_DIR");
+  return absl::StrCat(src != nullptr ? src : ".", "/", rel);
+}
+
+constexpr char kDevicePolicy[] = R"({
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Effect": "Allow", "Action": "iot:Connect",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:client/${iot:Connection.Thing.ThingName}"},
+    {"Effect": "Allow", "Action": "iot:Publish",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/${iot:Connection.Thing.ThingName}/*"},
+    {"Effect": "Allow", "Action": "iot:Subscribe",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topicfilter/things/${iot:Connection.Thing.ThingName}/*"},
+    {"Effect": "Allow", "Action": "iot:Receive",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/${iot:Connection.Thing.ThingName}/cmd"},
+    {"Effect": "Deny", "Action": "iot:Publish",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/${iot:Connection.Thing.ThingName}/secret"}
+  ]
+})";
+
+class GatewaySecurityTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "gw-security-" + std::to_string(getpid());
+    ASSERT_EQ(system(("rm -rf " + dir_ + " && mkdir -p " + dir_).c_str()), 0);
+    ASSERT_OK_AND_ASSIGN(testing::RunResult made,
+                         testing::Run({SourcePath("tools/dev/endpoint-cert.sh"), dir_ + "/ep"}));
+    ASSERT_EQ(made.exit_code, 0) << made.err;
+    ASSERT_OK_AND_ASSIGN(db_, testing::TestDatabase::Create());
+    const testing::EnvOverrides env = {{"FLEETCORE_ADMIN_TOKEN", kToken}};
+    ASSERT_OK_AND_ASSIGN(registry_, StartService("services/registry/fleetcore-registry",
+                                                 {"--db-url=" + db_->url()}, env));
+    ASSERT_OK_AND_ASSIGN(
+        policy_,
+        StartService("services/policy/fleetcore-policy",
+                     {"--db-url=" + db_->url(), "--registry-endpoint=" + registry_.endpoint}, env));
+    ASSERT_OK_AND_ASSIGN(
+        ca_, StartService("services/ca/fleetcore-ca",
+                          {"--db-url=" + db_->url(), "--ca-dir=" + dir_ + "/ca",
+                           "--crl-listen=", "--registry-endpoint=" + registry_.endpoint,
+                           "--policy-endpoint=" + policy_.endpoint},
+                          env));
+    ASSERT_OK_AND_ASSIGN(
+        gateway_,
+        StartService("services/gateway/fleetcore-gateway",
+                     {"--db-url=" + db_->url(), "--mqtts-listen=127.0.0.1:0",
+                      "--endpoint-cert-file=" + dir_ + "/ep/endpoint.pem",
+                      "--endpoint-key-file=" + dir_ + "/ep/endpoint.key",
+                      "--ca-endpoint=" + ca_.endpoint, "--policy-endpoint=" + policy_.endpoint,
+                      "--shadow-endpoint="},
+                     env));
+  }
+
+  Fleetctl Ctl() const {
+    return Fleetctl(kToken, {{"FLEETCORE_REGISTRY_ENDPOINT", registry_.endpoint},
+                             {"FLEETCORE_POLICY_ENDPOINT", policy_.endpoint},
+                             {"FLEETCORE_CA_ENDPOINT", ca_.endpoint},
+                             {"FLEETCORE_GATEWAY_ENDPOINT", gateway_.endpoint}});
+  }
+
+  // A device certificate and key from the CA, attached to a thing with the device policy.
+  void ProvisionDevice(const std::string& thing) {
+    json cert = Ctl().Json({"create-keys-and-certificate", "--set-as-active",
+                            "--certificate-pem-outfile", dir_ + "/" + thing + ".pem",
+                            "--private-key-outfile", dir_ + "/" + thing + ".key"});
+    ASSERT_TRUE(cert.contains("certificateArn")) << cert.dump();
+    Ctl().Json({"create-thing", "--thing-name", thing});
+    Ctl().Json({"attach-thing-principal", "--thing-name", thing, "--principal",
+                cert["certificateArn"]});
+    std::ofstream(dir_ + "/policy.json") << kDevicePolicy;
+    Ctl().Run({"create-policy", "--policy-name", "device", "--policy-document",
+               "file://" + dir_ + "/policy.json"});
+    Ctl().Json({"attach-policy", "--policy-name", "device", "--target", cert["certificateArn"]});
+  }
+
+  testing::RunResult Scenario(const std::string& name, const std::string& thing,
+                              const std::string& cert, const std::string& key) {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"), name, "--port",
+         "1", "--tls-port", std::to_string(gateway_.ports.at("mqtts_port")), "--cafile",
+         dir_ + "/ep/ca.pem", "--topic", thing, "--cert", cert, "--key", key},
+        {}, absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : testing::RunResult{};
+  }
+
+  std::string dir_;
+  std::unique_ptr<testing::TestDatabase> db_;
+  RunningService registry_, policy_, ca_, gateway_;
+};
+
+TEST_F(GatewaySecurityTest, DevicePolicyDecidesEveryAction) {
+  ProvisionDevice("lamp-1");
+  // As AWS's tutorials write it.
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult pub,
+      testing::Run({"/usr/bin/mosquitto_pub", "-h", "localhost", "-p",
+                    std::to_string(gateway_.ports.at("mqtts_port")), "--cafile",
+                    dir_ + "/ep/ca.pem", "--cert", dir_ + "/lamp-1.pem", "--key",
+                    dir_ + "/lamp-1.key", "-i", "lamp-1", "-t", "things/lamp-1/telemetry", "-m",
+                    R"({"t":21})", "-q", "1", "-V", "mqttv5"}));
+  EXPECT_EQ(pub.exit_code, 0) << pub.err;
+  testing::RunResult r =
+      Scenario("secure_device", "lamp-1", dir_ + "/lamp-1.pem", dir_ + "/lamp-1.key");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ok secure_device"));
+  // Every refusal was counted by action.
+  const std::string metrics = testing::HttpGet(gateway_.metrics_port, "/metrics");
+  for (const char* family :
+       {"fleetcore_gateway_authorization_denied_total{action=\"iot:Connect\"}",
+        "fleetcore_gateway_authorization_denied_total{action=\"iot:Publish\"}",
+        "fleetcore_gateway_authorization_denied_total{action=\"iot:Subscribe\"}"}) {
+    EXPECT_THAT(metrics, HasSubstr(family));
+  }
+}
+
+TEST_F(GatewaySecurityTest, CertificateOfAnUnknownCaIsRefused) {
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult made,
+      testing::Run({"/usr/bin/openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=stranger",
+                    "-keyout", dir_ + "/stranger.key", "-out", dir_ + "/stranger.pem"}));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  testing::RunResult r = Scenario("unknown_certificate", "x", dir_ + "/stranger.pem",
+                                  dir_ + "/stranger.key");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_THAT(gateway_.process->output(), HasSubstr("UNKNOWN_CERTIFICATE"));
+}
+
+TEST_F(GatewaySecurityTest, RevokedCertificateCannotConnect) {
+  ProvisionDevice("lamp-2");
+  json certs = Ctl().Json({"list-certificates"});
+  ASSERT_FALSE(certs["certificates"].empty());
+  const std::string id = certs["certificates"][0]["certificateId"];
+  Ctl().Json({"update-certificate", "--certificate-id", id, "--new-status", "REVOKED"});
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult pub,
+      testing::Run({"/usr/bin/mosquitto_pub", "-h", "localhost", "-p",
+                    std::to_string(gateway_.ports.at("mqtts_port")), "--cafile",
+                    dir_ + "/ep/ca.pem", "--cert", dir_ + "/lamp-2.pem", "--key",
+                    dir_ + "/lamp-2.key", "-i", "lamp-2", "-t", "things/lamp-2/telemetry", "-m",
+                    "x", "-q", "1", "-V", "mqttv5"}));
+  EXPECT_NE(pub.exit_code, 0);
+  EXPECT_THAT(pub.err, HasSubstr("Not authorized"));
+}
+
+}  // namespace
+}  // namespace fleetcore::e2e
