@@ -381,4 +381,17 @@ size_t Broker::KickAll(uint8_t reason) {
   return n;
 }
 
+size_t Broker::KickCertificate(absl::string_view certificate_id) {
+  if (certificate_id.empty()) return 0;
+  size_t n = 0;
+  for (const std::shared_ptr<Session>& s : Sessions()) {
+    std::shared_ptr<Outlet> o = s->outlet();
+    if (o != nullptr && o->certificate_id() == certificate_id) {
+      o->Kick(mqtt::reason::kNotAuthorized, WillPolicy::kPublish);
+      ++n;
+    }
+  }
+  return n;
+}
+
 }  // namespace fleetcore::gateway

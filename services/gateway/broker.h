@@ -116,6 +116,9 @@ class Broker {
 
   // Kicks every attached connection with `reason` (shutdown); returns how many.
   size_t KickAll(uint8_t reason);
+  // Ends the connections made with the certificate `certificate_id` (revoked, deactivated
+  // or deleted): MQTT 5 DISCONNECT 0x87, wills published. Returns how many.
+  size_t KickCertificate(absl::string_view certificate_id);
 
   const BrokerCounters& counters() const { return counters_; }
   int64_t NowMs() const;

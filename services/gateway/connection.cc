@@ -79,6 +79,7 @@ void Connection::Open() {
 
 void Connection::Begin(PeerCertificates peer) {
   info_.certificate_id = peer.certificate_id;
+  certificate_id_ = peer.certificate_id;
   peer_ = std::move(peer);
   state_ = State::kAwaitConnect;
 }

@@ -89,6 +89,7 @@ class Connection : public Outlet, public ThreadClient,
   // Outlet: any thread.
   void Wake() override;
   void Kick(uint8_t reason, WillPolicy will) override;
+  absl::string_view certificate_id() const override { return certificate_id_; }
 
   // ThreadClient: on the connection's thread.
   void Flush() override;
@@ -186,6 +187,8 @@ class Connection : public Outlet, public ThreadClient,
   std::vector<Outgoing> batch_;
   // What a TLS client presented, until its CONNECT is authenticated.
   PeerCertificates peer_;
+  // Fixed at Begin, read from any thread (KickCertificate).
+  std::string certificate_id_;
   // While a CONNECT is being authenticated, later packets wait in in_.
   bool paused_ = false;
   // Who the client is and what it may do; null when the gateway authorizes nothing.

@@ -10,6 +10,7 @@
 #include "common/grpc/call_runner.h"
 #include "common/grpc/client.h"
 #include "common/grpc/executor.h"
+#include "common/db/pg_listener.h"
 #include "common/grpc/runtime.h"
 #include "common/ids/id_generator.h"
 #include "common/log/log.h"
@@ -17,6 +18,7 @@
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
 #include "common/time/clock.h"
+#include "nlohmann/json.hpp"
 #include "services/gateway/broker.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/gateway_server.h"
@@ -266,6 +268,26 @@ int Run(int argc, char** argv) {
         broker.Publish(m);
       });
   log::Info("peers", {{"ca", ca_endpoint}, {"policy", policy_endpoint}});
+  // A certificate revoked, deactivated or deleted (here or by any CA replica) ends its
+  // connections at once: the CA service announces every change on "fleetcore_ca".
+  auto listener = db::PgListener::Start(
+      common.db.url, {"fleetcore_ca"},
+      [&broker](absl::string_view, absl::string_view payload) {
+        nlohmann::json e = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
+        if (!e.is_object() || !e.contains("certificate") || !e["certificate"].is_string()) return;
+        const std::string status = e.value("status", "");
+        if (e.value("type", "") == "certificate.status_changed" && status == "ACTIVE") return;
+        const std::string id = e["certificate"].get<std::string>();
+        if (const size_t n = broker.KickCertificate(id); n > 0) {
+          log::Info("disconnected the clients of a certificate that is no longer active",
+                    {{"certificate_id", id}, {"status", status}, {"connections", n}});
+        }
+      },
+      [] {});
+  if (!listener.ok()) {
+    log::Error("cannot start", {{"error", listener.status()}});
+    return 1;
+  }
   ConnectionContext context{.broker = &broker,
                             .metrics = &metrics,
                             .ids = &ids,

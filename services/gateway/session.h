@@ -45,6 +45,8 @@ class Outlet {
   // End the connection with an MQTT 5 DISCONNECT `reason` (takeover, administrative
   // action, a client that cannot keep up, shutdown). Any thread.
   virtual void Kick(uint8_t reason, WillPolicy will) = 0;
+  // The SHA-256 of the client certificate the connection was made with; empty: none.
+  virtual absl::string_view certificate_id() const { return {}; }
 };
 
 // A message on its way to this session's client.

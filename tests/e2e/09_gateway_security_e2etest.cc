@@ -172,5 +172,24 @@ TEST_F(GatewaySecurityTest, RevokedCertificateCannotConnect) {
   EXPECT_THAT(pub.err, HasSubstr("Not authorized"));
 }
 
+TEST_F(GatewaySecurityTest, RevokingACertificateEndsItsLiveConnection) {
+  ProvisionDevice("lamp-3");
+  ASSERT_OK_AND_ASSIGN(
+      auto device,
+      testing::Subprocess::Start(
+          {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
+           "secure_wait_revoked", "--port", "1", "--tls-port",
+           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
+           "--topic", "lamp-3", "--cert", dir_ + "/lamp-3.pem", "--key", dir_ + "/lamp-3.key"}));
+  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "connected"; }).status());
+  json certs = Ctl().Json({"list-certificates"});
+  ASSERT_FALSE(certs["certificates"].empty());
+  Ctl().Json({"update-certificate", "--certificate-id", certs["certificates"][0]["certificateId"],
+              "--new-status", "REVOKED"});
+  ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(30)));
+  EXPECT_EQ(code, 0) << device->output();
+  EXPECT_THAT(gateway_.process->output(), HasSubstr("no longer active"));
+}
+
 }  // namespace
 }  // namespace fleetcore::e2e

@@ -814,6 +814,17 @@ def secure_device():
     check(closed, "3.1.1: a forbidden publish did not end the connection")
 
 
+def secure_wait_revoked():
+    # Connected with its certificate; the C++ test revokes it: DISCONNECT 0x87 follows.
+    r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
+    ack = r.connect(args.topic)
+    check(ack.body[1] == 0, f"CONNACK {ack}")
+    print("connected", flush=True)
+    closed, seen = r.closed_within(20)
+    check(closed and seen and seen[-1].type == wire.DISCONNECT and wire.reason_of(seen[-1]) == 0x87,
+          f"after revocation: closed={closed} {seen}")
+
+
 def unknown_certificate():
     # A certificate no registered CA signed: the CA service refuses it, so does the gateway.
     r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
@@ -854,6 +865,7 @@ SCENARIOS = {
     "shadow_flood": shadow_flood,
     "secure_device": secure_device,
     "unknown_certificate": unknown_certificate,
+    "secure_wait_revoked": secure_wait_revoked,
 }
 
 
