@@ -1,6 +1,9 @@
 #include "services/gateway/broker_limits.h"
 
+#include <vector>
+
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 
 namespace fleetcore::gateway {
 
@@ -23,6 +26,25 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic) {
   int slashes = 0;
   for (char c : topic) slashes += c == '/';
   return slashes <= limits.max_topic_slashes;
+}
+
+bool ClientMayPublishTo(absl::string_view topic) {
+  if (topic.empty() || topic[0] != '$') return true;
+  // $aws/things/{thing}/shadow[/name/{shadow}]/{get|update|delete}
+  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  if (parts.size() < 5 || parts[0] != "$aws" || parts[1] != "things" || parts[2].empty() ||
+      parts[3] != "shadow") {
+    return false;
+  }
+  absl::string_view op;
+  if (parts.size() == 5) {
+    op = parts[4];
+  } else if (parts.size() == 7 && parts[4] == "name" && !parts[5].empty()) {
+    op = parts[6];
+  } else {
+    return false;
+  }
+  return op == "get" || op == "update" || op == "delete";
 }
 
 }  // namespace fleetcore::gateway

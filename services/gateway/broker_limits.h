@@ -59,4 +59,9 @@ absl::Duration EffectiveKeepAlive(const BrokerLimits& limits, uint16_t requested
 // checked by the codec). `filter` is the topic filter without any $share/{group}/ prefix.
 bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic);
 
+// Whether a client may publish to `topic` at all (before its policies): any topic not
+// starting with '$', and of AWS's reserved $aws/ topics the requests a service answers (the
+// shadow's get, update and delete). Clients cannot publish to other $ topics, as on AWS.
+bool ClientMayPublishTo(absl::string_view topic);
+
 }  // namespace fleetcore::gateway

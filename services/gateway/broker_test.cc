@@ -427,3 +427,22 @@ TEST(BrokerLimitsTest, TopicLimits) {
 
 }  // namespace
 }  // namespace fleetcore::gateway
+
+namespace fleetcore::gateway {
+namespace {
+
+TEST(ClientMayPublishTo, OnlyTheRequestTopicsOfAwsServices) {
+  EXPECT_TRUE(ClientMayPublishTo("sensors/t1"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/things/lamp-1/shadow/update"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/things/lamp-1/shadow/get"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/things/lamp-1/shadow/name/cfg/delete"));
+  for (const char* reserved :
+       {"$aws/things/lamp-1/shadow/update/accepted", "$aws/things/lamp-1/shadow/update/delta",
+        "$aws/events/presence/connected/lamp-1", "$aws/things/lamp-1/shadow",
+        "$aws/things//shadow/get", "$SYS/broker/load", "$aws/custom", "$other/x"}) {
+    EXPECT_FALSE(ClientMayPublishTo(reserved)) << reserved;
+  }
+}
+
+}  // namespace
+}  // namespace fleetcore::gateway

@@ -1,5 +1,6 @@
 #include "services/gateway/connection.h"
 
+#include "nlohmann/json.hpp"
 #include "services/gateway/authenticator.h"
 
 #include <algorithm>
@@ -327,13 +328,9 @@ void Connection::HandleConnect(mqtt::Connect& c) {
   if (context_.authenticator == nullptr) return FinishConnect(std::move(pending), nullptr);
   // Who is it? Later packets wait in in_ until the answer.
   paused_ = true;
-  const std::string& remote = info_.remote_address;
-  const size_t colon = remote.rfind(':');
-  std::string ip = remote.substr(0, colon == std::string::npos ? remote.size() : colon);
-  if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
   Credentials credentials{.chain_der = std::move(peer_.chain_der),
                           .client_id = pending.connect.client_id,
-                          .source_ip = std::move(ip),
+                          .source_ip = ClientIp(),
                           .server_name = peer_.server_name};
   auto shared_pending = std::make_shared<PendingConnect>(std::move(pending));
   context_.authenticator->Authenticate(
@@ -367,6 +364,9 @@ void Connection::FinishConnect(PendingConnect pending,
                                   {"error", identity.status()}});
     const std::string why(identity.status().message());
     info_.client_id = c.client_id;
+    Lifecycle("presence", "connect_failed",
+              {{"connectFailureReason", unavailable ? "SERVER_ERROR" : "AUTHENTICATION_FAILED"},
+               {"ipAddress", ClientIp()}});
     return RefuseConnect(unavailable ? reason::kServerUnavailable : reason::kNotAuthorized,
                          unavailable ? "server_unavailable" : "not_authenticated", why.c_str());
   }
@@ -391,6 +391,8 @@ void Connection::FinishConnect(PendingConnect pending,
                                    {"remote", info_.remote_address},
                                    {"reason", why}});
       info_.client_id = c.client_id;
+      Lifecycle("presence", "connect_failed",
+                {{"connectFailureReason", "AUTHORIZATION_FAILED"}, {"ipAddress", ClientIp()}});
       return RefuseConnect(reason::kNotAuthorized, "not_authorized", why.c_str());
     }
   }
@@ -438,8 +440,34 @@ void Connection::FinishConnect(PendingConnect pending,
                            {"version", static_cast<int>(info_.version)},
                            {"principal", identity_ != nullptr ? identity_->principal() : ""},
                            {"session_present", attached.session_present}});
+  session_identifier_ = context_.ids->NewUuid();
+  version_number_ = session_->generation();
+  Lifecycle("presence", "connected", {{"ipAddress", ClientIp()}});
   // Packets that came while the CONNECT was being authenticated; OnData flushes.
   OnData("", 0);
+}
+
+void Connection::Lifecycle(absl::string_view kind, absl::string_view event,
+                           nlohmann::json fields) {
+  // AWS sends none for client ids with MQTT wildcards.
+  if (info_.client_id.find_first_of("+#") != std::string::npos) return;
+  fields["clientId"] = info_.client_id;
+  fields["timestamp"] = WallMs();
+  fields["eventType"] = event;
+  fields["sessionIdentifier"] = session_identifier_;
+  fields["principalIdentifier"] =
+      !info_.certificate_id.empty()
+          ? info_.certificate_id
+          : (identity_ != nullptr ? identity_->principal() : std::string("anonymous"));
+  fields["versionNumber"] = version_number_;
+  if (identity_ != nullptr && identity_->thing().has_value() && identity_->thing()->attached) {
+    fields["thingName"] = identity_->thing()->name;
+  }
+  auto m = std::make_shared<Message>();
+  m->topic = absl::StrCat("$aws/events/", kind, "/", event, "/", info_.client_id);
+  m->payload = fields.dump();
+  m->qos = 1;
+  broker_->Publish(m);
 }
 
 bool Connection::Authorized(policy::Action action, absl::string_view resource) {
@@ -456,10 +484,16 @@ bool Connection::Authorized(policy::Action action, absl::string_view resource) {
   return false;
 }
 
+std::string Connection::ClientIp() const {
+  const std::string& remote = info_.remote_address;
+  std::string ip = remote.substr(0, remote.rfind(':'));
+  if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+  return ip;
+}
+
 bool Connection::PublishTopicAllowed(absl::string_view topic) const {
   if (!WithinTopicLimits(limits_, topic)) return false;
-  // Clients publish to no '$' topic but AWS's own.
-  return topic[0] != '$' || absl::StartsWith(topic, "$aws/");
+  return ClientMayPublishTo(topic);
 }
 
 void Connection::HandlePublish(mqtt::Publish& p) {
@@ -516,7 +550,7 @@ void Connection::HandlePublish(mqtt::Publish& p) {
     }
     // MQTT 3.1.1 cannot say no to a message, and QoS 0 has no answer: AWS disconnects.
     return Close(reason::kNotAuthorized, "publish not authorized", WillPolicy::kPublish,
-                 "AUTHORIZATION_ERROR");
+                 "AUTH_ERROR");
   }
   if (p.qos == 2) {
     switch (session_->Qos2Received(p.packet_id, limits_.max_inflight)) {
@@ -597,6 +631,7 @@ void Connection::HandleSubscribe(const mqtt::Subscribe& s) {
     uint8_t qos;
   };
   std::vector<RetainedFor> retained;
+  std::vector<std::string> subscribed;
   bool changed = false;
   for (size_t i = 0; i < s.subscriptions.size(); ++i) {
     const mqtt::SubscriptionRequest& req = s.subscriptions[i];
@@ -630,6 +665,7 @@ void Connection::HandleSubscribe(const mqtt::Subscribe& s) {
                                     .subscription_id = subscription_id});
       changed = true;
       code = granted;
+      subscribed.push_back(req.filter);
       // Shared subscriptions get no retained messages (MQTT 5 4.8.2).
       if (parsed.share_group.empty() &&
           (req.retain_handling == 0 || (req.retain_handling == 1 && is_new))) {
@@ -642,6 +678,7 @@ void Connection::HandleSubscribe(const mqtt::Subscribe& s) {
   }
   Send(ack);
   if (changed) broker_->Persist(*session_);
+  if (!subscribed.empty()) Lifecycle("subscriptions", "subscribed", {{"topics", subscribed}});
   const int64_t now = WallMs();
   for (const RetainedFor& r : retained) {
     for (const MessagePtr& m : r.messages) {
@@ -655,13 +692,18 @@ void Connection::HandleSubscribe(const mqtt::Subscribe& s) {
 void Connection::HandleUnsubscribe(const mqtt::Unsubscribe& u) {
   mqtt::Unsuback ack{.packet_id = u.packet_id};
   bool changed = false;
+  std::vector<std::string> removed_filters;
   for (const std::string& filter : u.filters) {
     const bool removed = broker_->Unsubscribe(session_, filter);
     changed |= removed;
+    if (removed) removed_filters.push_back(filter);
     ack.reason_codes.push_back(removed ? reason::kSuccess : reason::kNoSubscriptionExisted);
   }
   Send(ack);
   if (changed) broker_->Persist(*session_);
+  if (!removed_filters.empty()) {
+    Lifecycle("subscriptions", "unsubscribed", {{"topics", removed_filters}});
+  }
 }
 
 void Connection::HandleDisconnect(const mqtt::Disconnect& d) {
@@ -724,6 +766,9 @@ void Connection::OnClosed(bool error) {
       will = std::move(timed);
     }
     broker_->Detach(session_, this, std::move(will), will_delay_, will_policy_);
+    Lifecycle("presence", "disconnected",
+              {{"clientInitiatedDisconnect", close_reason_ == "CLIENT_INITIATED_DISCONNECT"},
+               {"disconnectReason", close_reason_}});
     context_.metrics->ConnectionClosed(info_.listener, info_.version, close_reason_);
     log::Debug("disconnected", {{"client_id", info_.client_id},
                                 {"reason", close_reason_},

@@ -19,6 +19,7 @@
 #include "common/mqtt/codec.h"
 #include "common/mqtt/packet.h"
 #include "common/policy/actions.h"
+#include "nlohmann/json_fwd.hpp"
 #include "services/gateway/broker.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/io_thread.h"
@@ -144,6 +145,10 @@ class Connection : public Outlet, public ThreadClient,
   void FinishConnect(PendingConnect p, absl::StatusOr<std::shared_ptr<const Identity>> identity);
   // Whether the client's policies allow `action` on `resource`; logs and counts a denial.
   bool Authorized(policy::Action action, absl::string_view resource);
+  // Publishes an AWS lifecycle event on $aws/events/{kind}/{event}/{clientId} with the
+  // common fields added to `fields`.
+  void Lifecycle(absl::string_view kind, absl::string_view event, nlohmann::json fields);
+  std::string ClientIp() const;
   void RefuseConnect(uint8_t reason, absl::string_view result, const char* why);
   void HandlePublish(mqtt::Publish& p);
   void HandleAck(const mqtt::Ack& a);
@@ -193,6 +198,9 @@ class Connection : public Outlet, public ThreadClient,
   bool paused_ = false;
   // Who the client is and what it may do; null when the gateway authorizes nothing.
   std::shared_ptr<const Identity> identity_;
+  // The lifecycle events' sessionIdentifier and versionNumber of this connection.
+  std::string session_identifier_;
+  uint64_t version_number_ = 0;
 };
 
 }  // namespace fleetcore::gateway

@@ -69,7 +69,7 @@ absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view targ
     return Invalid("the topic in the path is empty or badly URL-encoded");
   }
   if (!mqtt::ValidTopicName(m->topic) || !WithinTopicLimits(limits, m->topic) ||
-      (m->topic[0] == '$' && !absl::StartsWith(m->topic, "$aws/"))) {
+      !ClientMayPublishTo(m->topic)) {
     return Invalid(absl::StrCat("topic \"", m->topic, "\" is not a valid topic to publish to (at most ",
                                 limits.max_topic_bytes, " bytes and ", limits.max_topic_slashes,
                                 " slashes, no wildcards, no reserved $ topic)"));

@@ -136,19 +136,19 @@ def wildcards(v5):
     sub = Client(uid("wild"), v5=v5)
     check(sub.subscribe(topic("w/+/temp"), 1) == [1], "QoS 1 not granted")
     sub.subscribe(topic("w/#"), 0)
-    sub.subscribe("$aws/custom/+", 0)
+    sub.subscribe("$aws/things/+/shadow/update", 0)
     sub.subscribe("#", 0)
     pub = Client(uid("pub"), v5=v5)
     for t in ["w/a/temp", "w/a/b/temp", "w", "other/x"]:
         pub.publish(topic(t), t.encode(), 1)
-    pub.publish("$aws/custom/e2e", b"dollar", 1)
+    pub.publish("$aws/things/w/shadow/update", b'{"state":{}}', 1)
     pub.publish(topic("end"), b"", 1)
     got = sub.receive_until(topic("end"))
     seen = [(m.topic, m.qos) for m in got]
     # One copy per message, at the highest QoS of the matching subscriptions; '#' matches
     # the parent level; '#' never matches a '$' topic, a filter starting with '$' does.
     want = [(topic("w/a/temp"), 1), (topic("w/a/b/temp"), 0), (topic("w"), 0),
-            (topic("other/x"), 0), ("$aws/custom/e2e", 0)]
+            (topic("other/x"), 0), ("$aws/things/w/shadow/update", 0)]
     check(seen == want, f"received {seen}, wanted {want}")
     pub.close()
     sub.close()
@@ -610,6 +610,10 @@ def malformed():
         ("invalid UTF-8 topic", wire.packet(0x30, wire.mqtt_str(b"\xff\xfe") + b"x")),
         ("wildcard in a topic name", wire.packet(0x30, wire.mqtt_str("a/+") + b"x")),
         ("QoS 3", wire.packet(0x36, wire.mqtt_str("a") + b"\x00\x01x")),
+        ("a service's answer topic", wire.packet(0x30, wire.mqtt_str(
+            "$aws/things/t/shadow/update/accepted") + b"{}")),
+        ("a lifecycle event topic", wire.packet(0x30, wire.mqtt_str(
+            "$aws/events/presence/connected/t") + b"{}")),
     ]
     for v5 in (False, True):
         for name, data in after_connect:
@@ -665,6 +669,47 @@ def persist_receive():
     m = late.receive()
     check((m.payload, m.retain) == (b"kept", True), "the retained message did not survive")
     late.close()
+
+
+def lifecycle():
+    cid = uid("lc")
+    watcher = Client(uid("lcw"))
+    watcher.subscribe(f"$aws/events/presence/+/{cid}", 1)
+    watcher.subscribe(f"$aws/events/subscriptions/+/{cid}", 1)
+    dev = Client(cid, v5=True)
+    dev.subscribe(topic("lc/a"), 1)
+    dev.c.unsubscribe(topic("lc/a"))
+    time.sleep(0.3)
+    dev.close()
+    events = []
+    for _ in range(4):
+        m = watcher.receive()
+        events.append((m.topic, json.loads(m.payload)))
+    kinds = [e["eventType"] for _, e in events]
+    check(kinds == ["connected", "subscribed", "unsubscribed", "disconnected"], f"events {kinds}")
+    connected = events[0][1]
+    check(events[0][0] == f"$aws/events/presence/connected/{cid}", events[0][0])
+    for field in ("clientId", "timestamp", "sessionIdentifier", "principalIdentifier",
+                  "ipAddress", "versionNumber"):
+        check(field in connected, f"connected event lacks {field}: {connected}")
+    check(connected["ipAddress"] == "127.0.0.1", f"ipAddress {connected['ipAddress']}")
+    check(events[1][1]["topics"] == [topic("lc/a")], f"subscribed {events[1][1]}")
+    gone = events[3][1]
+    check(gone["disconnectReason"] == "CLIENT_INITIATED_DISCONNECT" and
+          gone["clientInitiatedDisconnect"] is True and
+          gone["sessionIdentifier"] == connected["sessionIdentifier"] and
+          gone["versionNumber"] == connected["versionNumber"], f"disconnected {gone}")
+    # A lost connection says so.
+    r = wire.Raw(args.port)
+    r.connect(cid)
+    r.close()
+    m = watcher.receive()
+    check(json.loads(m.payload)["eventType"] == "connected", m.payload)
+    m = watcher.receive()
+    lost = json.loads(m.payload)
+    check(lost["disconnectReason"] == "CONNECTION_LOST" and not lost["clientInitiatedDisconnect"],
+          f"lost {lost}")
+    watcher.close()
 
 
 def drain_watch():
@@ -860,6 +905,7 @@ SCENARIOS = {
     "persist_subscribe": persist_subscribe,
     "persist_receive": persist_receive,
     "drain_watch": drain_watch,
+    "lifecycle": lifecycle,
     "wait_message": wait_message,
     "shadow_device": shadow_device,
     "shadow_flood": shadow_flood,
