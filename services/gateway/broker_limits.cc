@@ -30,8 +30,17 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic) {
 
 bool ClientMayPublishTo(absl::string_view topic) {
   if (topic.empty() || topic[0] != '$') return true;
+  // Fleet provisioning (JSON; CBOR is not served).
+  if (topic == "$aws/certificates/create/json" ||
+      topic == "$aws/certificates/create-from-csr/json") {
+    return true;
+  }
   // $aws/things/{thing}/shadow[/name/{shadow}]/{get|update|delete}
   std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  if (parts.size() == 5 && parts[0] == "$aws" && parts[1] == "provisioning-templates" &&
+      !parts[2].empty() && parts[3] == "provision" && parts[4] == "json") {
+    return true;
+  }
   if (parts.size() < 5 || parts[0] != "$aws" || parts[1] != "things" || parts[2].empty() ||
       parts[3] != "shadow") {
     return false;

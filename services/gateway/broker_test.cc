@@ -436,6 +436,11 @@ TEST(ClientMayPublishTo, OnlyTheRequestTopicsOfAwsServices) {
   EXPECT_TRUE(ClientMayPublishTo("$aws/things/lamp-1/shadow/update"));
   EXPECT_TRUE(ClientMayPublishTo("$aws/things/lamp-1/shadow/get"));
   EXPECT_TRUE(ClientMayPublishTo("$aws/things/lamp-1/shadow/name/cfg/delete"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/certificates/create/json"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/certificates/create-from-csr/json"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/provisioning-templates/sensors/provision/json"));
+  EXPECT_FALSE(ClientMayPublishTo("$aws/certificates/create/cbor"));
+  EXPECT_FALSE(ClientMayPublishTo("$aws/certificates/create/json/accepted"));
   for (const char* reserved :
        {"$aws/things/lamp-1/shadow/update/accepted", "$aws/things/lamp-1/shadow/update/delta",
         "$aws/events/presence/connected/lamp-1", "$aws/things/lamp-1/shadow",

@@ -25,6 +25,7 @@
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/pg_gateway_store.h"
 #include "services/gateway/grpc_authenticator.h"
+#include "services/gateway/provisioning_forwarder.h"
 #include "services/gateway/shadow_forwarder.h"
 
 namespace fleetcore::gateway {
@@ -220,7 +221,6 @@ int Run(int argc, char** argv) {
     }
     shadow = std::make_unique<ShadowForwarder>(channel->channel(), common.server.admin_token,
                                                &broker, &metrics);
-    broker.SetServiceHook([s = shadow.get()](const MessagePtr& m) { s->MaybeForward(m); });
     log::Info("peers", {{"shadow", shadow_endpoint}});
   }
   // Who clients are and what they may do: the CA service resolves certificates, the policy
@@ -268,6 +268,13 @@ int Run(int argc, char** argv) {
         broker.Publish(m);
       });
   log::Info("peers", {{"ca", ca_endpoint}, {"policy", policy_endpoint}});
+  // The AWS services' request topics: the shadow's to the shadow service, fleet
+  // provisioning's to the CA service.
+  ProvisioningForwarder provisioning(ca_channel->channel(), common.server.admin_token, &broker);
+  broker.SetServiceHook([s = shadow.get(), p = &provisioning](const MessagePtr& m) {
+    if (s != nullptr) s->MaybeForward(m);
+    p->MaybeForward(m);
+  });
   // A certificate revoked, deactivated or deleted (here or by any CA replica) ends its
   // connections at once: the CA service announces every change on "fleetcore_ca".
   auto listener = db::PgListener::Start(

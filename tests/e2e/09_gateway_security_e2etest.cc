@@ -191,5 +191,55 @@ TEST_F(GatewaySecurityTest, RevokingACertificateEndsItsLiveConnection) {
   EXPECT_THAT(gateway_.process->output(), HasSubstr("no longer active"));
 }
 
+TEST_F(GatewaySecurityTest, FleetProvisioningByClaimOverMqtt) {
+  // The operator's side: the device policy, a template that makes a thing "sensor-<serial>"
+  // with an ACTIVE certificate and that policy, and a claim certificate allowed to use only
+  // the provisioning topics.
+  std::ofstream(dir_ + "/policy.json") << kDevicePolicy;
+  Ctl().Run({"create-policy", "--policy-name", "device", "--policy-document",
+             "file://" + dir_ + "/policy.json"});
+  const std::string tmpl = R"({
+    "Parameters": {"SerialNumber": {"Type": "String"},
+                   "AWS::IoT::Certificate::Id": {"Type": "String"}},
+    "Resources": {
+      "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+        "ThingName": {"Fn::Join": ["", ["sensor-", {"Ref": "SerialNumber"}]]}}},
+      "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
+        "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
+      "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "device"}}
+    }})";
+  Ctl().Json({"create-provisioning-template", "--template-name", "sensors", "--template-body",
+              tmpl, "--enabled", "--provisioning-role-arn", "arn:aws:iam::0:role/unused"});
+  std::ofstream(dir_ + "/claim-policy.json") << R"({
+    "Version": "2012-10-17",
+    "Statement": [
+      {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+      {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": [
+        "arn:aws:iot:us-east-1:000000000000:topic/$aws/certificates/create/*",
+        "arn:aws:iot:us-east-1:000000000000:topic/$aws/provisioning-templates/sensors/provision/*"]},
+      {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": [
+        "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/certificates/create/*",
+        "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/provisioning-templates/sensors/provision/*"]}
+    ]})";
+  Ctl().Run({"create-policy", "--policy-name", "claim", "--policy-document",
+             "file://" + dir_ + "/claim-policy.json"});
+  json claim = Ctl().Json({"create-keys-and-certificate", "--set-as-active",
+                           "--certificate-pem-outfile", dir_ + "/claim.pem",
+                           "--private-key-outfile", dir_ + "/claim.key"});
+  Ctl().Json({"attach-policy", "--policy-name", "claim", "--target", claim["certificateArn"]});
+
+  absl::StatusOr<testing::RunResult> r = testing::Run(
+      {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"), "fleet_provision",
+       "--port", "1", "--tls-port", std::to_string(gateway_.ports.at("mqtts_port")), "--cafile",
+       dir_ + "/ep/ca.pem", "--topic", "sensors", "--cert", dir_ + "/claim.pem", "--key",
+       dir_ + "/claim.key", "--out-dir", dir_},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
+  EXPECT_THAT(r->out, HasSubstr("ok fleet_provision"));
+  json thing = Ctl().Json({"describe-thing", "--thing-name", "sensor-77"});
+  EXPECT_EQ(thing["thingName"], "sensor-77");
+}
+
 }  // namespace
 }  // namespace fleetcore::e2e

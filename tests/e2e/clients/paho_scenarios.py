@@ -870,6 +870,66 @@ def secure_wait_revoked():
           f"after revocation: closed={closed} {seen}")
 
 
+def fleet_provision():
+    # Provisioning by claim, as the Device SDK's fleet provisioning sample does it: connect
+    # with the claim certificate, get keys and a certificate, register the thing with the
+    # template, then reconnect with the new certificate as the new thing.
+    template = args.topic
+    r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
+    ack = r.connect(uid("claim"))
+    check(ack.body[1] == 0, f"claim CONNACK {ack}")
+    create = "$aws/certificates/create/json"
+    provision = f"$aws/provisioning-templates/{template}/provision/json"
+    codes = wire.suback_codes(r.subscribe(1, [(create + "/accepted", 1), (create + "/rejected", 1),
+                                              (provision + "/accepted", 1),
+                                              (provision + "/rejected", 1)]), True)
+    check(codes == [1, 1, 1, 1], f"SUBACK {codes}")
+
+    def answer(prefix):
+        while True:
+            p = r.read()
+            check(p is not None, "connection closed while waiting for an answer")
+            if p.type != wire.PUBLISH:
+                continue
+            t, pid, payload, _, _, _ = wire.parse_publish(p, True)
+            if pid:
+                r.ack(wire.PUBACK, pid)
+            if t.startswith(prefix):
+                return t, json.loads(payload)
+
+    r.publish(create, b"", qos=1, packet_id=2)
+    t, keys = answer(create)
+    check(t == create + "/accepted", f"create: {t} {keys}")
+    for field in ("certificateId", "certificatePem", "privateKey", "certificateOwnershipToken"):
+        check(field in keys, f"create answer lacks {field}")
+    r.publish(provision, json.dumps({"certificateOwnershipToken": "forged",
+                                     "parameters": {"SerialNumber": "77"}}).encode(), qos=1,
+              packet_id=3)
+    t, rej = answer(provision)
+    check(t == provision + "/rejected" and rej["statusCode"] >= 400, f"forged token: {t} {rej}")
+    r.publish(provision, json.dumps({"certificateOwnershipToken": keys["certificateOwnershipToken"],
+                                     "parameters": {"SerialNumber": "77"}}).encode(), qos=1,
+              packet_id=4)
+    t, done = answer(provision)
+    check(t == provision + "/accepted", f"provision: {t} {done}")
+    thing = done["thingName"]
+    check(thing == "sensor-77", f"thingName {thing}")
+    r.disconnect()
+    r.close()
+    with open(f"{args.out_dir}/new.pem", "w") as f:
+        f.write(keys["certificatePem"])
+    with open(f"{args.out_dir}/new.key", "w") as f:
+        f.write(keys["privateKey"])
+    n = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=f"{args.out_dir}/new.pem",
+                 key=f"{args.out_dir}/new.key")
+    ack = n.connect(thing)
+    check(ack.body[1] == 0, f"new certificate CONNACK {ack}")
+    n.publish(f"things/{thing}/telemetry", b"hello", qos=1, packet_id=1)
+    p = n.read()
+    check(p.type == wire.PUBACK and (len(p.body) < 3 or p.body[2] == 0), f"publish as {thing}: {p}")
+    n.close()
+
+
 def unknown_certificate():
     # A certificate no registered CA signed: the CA service refuses it, so does the gateway.
     r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
@@ -912,6 +972,7 @@ SCENARIOS = {
     "secure_device": secure_device,
     "unknown_certificate": unknown_certificate,
     "secure_wait_revoked": secure_wait_revoked,
+    "fleet_provision": fleet_provision,
 }
 
 
@@ -927,6 +988,7 @@ def main():
     parser.add_argument("--client-id")
     parser.add_argument("--cert")
     parser.add_argument("--key")
+    parser.add_argument("--out-dir")
     args = parser.parse_args()
     try:
         SCENARIOS[args.scenario]()

@@ -1,0 +1,192 @@
+#include "services/gateway/provisioning_forwarder.h"
+
+#include <chrono>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "fleetcore/ca/v1/ca.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "nlohmann/json.hpp"
+
+namespace fleetcore::gateway {
+
+namespace capb = ::fleetcore::ca::v1;
+using json = nlohmann::json;
+
+struct ProvisioningForwarder::Impl {
+  std::unique_ptr<capb::Ca::Stub> ca;
+  std::string token;
+  Broker* broker = nullptr;
+};
+
+namespace {
+
+template <typename Req, typename Resp>
+struct Call {
+  grpc::ClientContext ctx;
+  Req req;
+  Resp resp;
+};
+
+json Rejection(int status, const std::string& code, const std::string& message) {
+  return json{{"statusCode", status}, {"errorCode", code}, {"errorMessage", message}};
+}
+
+json Rejection(const capb::ProvisioningRejection& r) {
+  return Rejection(r.status_code(), r.error_code(), r.error_message());
+}
+
+json Rejection(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::INVALID_ARGUMENT:
+      return Rejection(400, "InvalidPayload", s.error_message());
+    case grpc::StatusCode::NOT_FOUND:
+      return Rejection(404, "ResourceNotFound", s.error_message());
+    case grpc::StatusCode::PERMISSION_DENIED:
+    case grpc::StatusCode::FAILED_PRECONDITION:
+      return Rejection(403, "AccessDenied", s.error_message());
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      return Rejection(429, "Throttled", s.error_message());
+    default:
+      return Rejection(500, "InternalError", "the provisioning service failed; try again");
+  }
+}
+
+}  // namespace
+
+ProvisioningForwarder::ProvisioningForwarder(std::shared_ptr<grpc::Channel> ca, std::string token,
+                                             Broker* broker)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->ca = capb::Ca::NewStub(std::move(ca));
+  impl_->token = std::move(token);
+  impl_->broker = broker;
+}
+
+ProvisioningForwarder::~ProvisioningForwarder() = default;
+
+std::string ProvisioningForwarder::Parse(absl::string_view topic, std::string* template_name) {
+  if (topic == "$aws/certificates/create/json") return "create";
+  if (topic == "$aws/certificates/create-from-csr/json") return "create-from-csr";
+  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  if (parts.size() == 5 && parts[0] == "$aws" && parts[1] == "provisioning-templates" &&
+      !parts[2].empty() && parts[3] == "provision" && parts[4] == "json") {
+    *template_name = std::string(parts[2]);
+    return "provision";
+  }
+  return "";
+}
+
+void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
+  std::string template_name;
+  const std::string op = Parse(message->topic, &template_name);
+  if (op.empty() || message->origin == 0) return;
+  // The answer goes to the asking connection only, and its claim certificate is the one
+  // the request is made with.
+  std::shared_ptr<Session> asker;
+  for (const std::shared_ptr<Session>& s : impl_->broker->Sessions()) {
+    if (s->id() == message->origin) {
+      asker = s;
+      break;
+    }
+  }
+  if (asker == nullptr) return;
+  std::shared_ptr<Outlet> outlet = asker->outlet();
+  const std::string claim(outlet != nullptr ? outlet->certificate_id() : absl::string_view());
+  Impl* impl = impl_.get();
+  const std::string topic = message->topic;
+  auto answer = [impl, asker, topic](bool accepted, const json& doc) {
+    auto m = std::make_shared<Message>();
+    m->topic = topic + (accepted ? "/accepted" : "/rejected");
+    m->payload = doc.dump();
+    m->qos = 1;
+    impl->broker->Publish(m, asker.get());
+  };
+  auto prepare = [impl](grpc::ClientContext* ctx) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+    if (!impl->token.empty()) ctx->AddMetadata("authorization", "Bearer " + impl->token);
+  };
+  if (claim.empty()) {
+    return answer(false, Rejection(403, "AccessDenied",
+                                   "fleet provisioning needs a connection with a claim certificate"));
+  }
+  json request = json::object();
+  if (!message->payload.empty()) {
+    request = json::parse(message->payload, nullptr, /*allow_exceptions=*/false);
+    if (request.is_discarded() || !request.is_object()) {
+      return answer(false, Rejection(400, "InvalidPayload", "the payload is not a JSON object"));
+    }
+  }
+  if (op == "create") {
+    auto* c = new Call<capb::FleetCreateKeysAndCertificateRequest,
+                       capb::FleetCreateKeysAndCertificateResponse>();
+    prepare(&c->ctx);
+    c->req.set_claim_certificate_id(claim);
+    impl->ca->async()->FleetCreateKeysAndCertificate(
+        &c->ctx, &c->req, &c->resp, [c, answer](grpc::Status s) {
+          std::unique_ptr<std::remove_reference_t<decltype(*c)>> owned(c);
+          if (!s.ok()) return answer(false, Rejection(s));
+          if (c->resp.has_rejected()) return answer(false, Rejection(c->resp.rejected()));
+          answer(true, json{{"certificateId", c->resp.certificate_id()},
+                            {"certificatePem", c->resp.certificate_pem()},
+                            {"privateKey", c->resp.private_key()},
+                            {"certificateOwnershipToken", c->resp.certificate_ownership_token()}});
+        });
+  } else if (op == "create-from-csr") {
+    auto csr = request.find("certificateSigningRequest");
+    if (csr == request.end() || !csr->is_string()) {
+      return answer(false, Rejection(400, "InvalidPayload",
+                                     "certificateSigningRequest (a PEM CSR) is required"));
+    }
+    auto* c = new Call<capb::FleetCreateCertificateFromCsrRequest,
+                       capb::FleetCreateCertificateFromCsrResponse>();
+    prepare(&c->ctx);
+    c->req.set_claim_certificate_id(claim);
+    c->req.set_certificate_signing_request(csr->get<std::string>());
+    impl->ca->async()->FleetCreateCertificateFromCsr(
+        &c->ctx, &c->req, &c->resp, [c, answer](grpc::Status s) {
+          std::unique_ptr<std::remove_reference_t<decltype(*c)>> owned(c);
+          if (!s.ok()) return answer(false, Rejection(s));
+          if (c->resp.has_rejected()) return answer(false, Rejection(c->resp.rejected()));
+          answer(true, json{{"certificateId", c->resp.certificate_id()},
+                            {"certificatePem", c->resp.certificate_pem()},
+                            {"certificateOwnershipToken", c->resp.certificate_ownership_token()}});
+        });
+  } else {
+    auto token = request.find("certificateOwnershipToken");
+    if (token == request.end() || !token->is_string()) {
+      return answer(false,
+                    Rejection(400, "InvalidPayload", "certificateOwnershipToken is required"));
+    }
+    capb::RegisterThingRequest req;
+    if (auto params = request.find("parameters"); params != request.end()) {
+      if (!params->is_object()) {
+        return answer(false, Rejection(400, "InvalidPayload", "parameters must be an object"));
+      }
+      for (auto it = params->begin(); it != params->end(); ++it) {
+        if (!it.value().is_string()) {
+          return answer(false, Rejection(400, "InvalidPayload",
+                                         "parameter " + it.key() + " must be a string"));
+        }
+        (*req.mutable_parameters())[it.key()] = it.value().get<std::string>();
+      }
+    }
+    req.set_template_name(template_name);
+    req.set_certificate_ownership_token(token->get<std::string>());
+    req.set_claim_certificate_id(claim);
+    req.set_client_id(asker->client_id());
+    auto* c = new Call<capb::RegisterThingRequest, capb::RegisterThingResponse>();
+    prepare(&c->ctx);
+    c->req = std::move(req);
+    impl->ca->async()->RegisterThing(
+        &c->ctx, &c->req, &c->resp, [c, answer](grpc::Status s) {
+          std::unique_ptr<std::remove_reference_t<decltype(*c)>> owned(c);
+          if (!s.ok()) return answer(false, Rejection(s));
+          if (c->resp.has_rejected()) return answer(false, Rejection(c->resp.rejected()));
+          json config = json::object();
+          for (const auto& [k, v] : c->resp.device_configuration()) config[k] = v;
+          answer(true, json{{"deviceConfiguration", config}, {"thingName", c->resp.thing_name()}});
+        });
+  }
+}
+
+}  // namespace fleetcore::gateway

@@ -1,0 +1,40 @@
+// Fleet provisioning over MQTT, as AWS IoT Core serves it (reference §2): a device connected
+// with a claim certificate publishes to
+//   $aws/certificates/create/json                        (CreateKeysAndCertificate)
+//   $aws/certificates/create-from-csr/json               (CreateCertificateFromCsr)
+//   $aws/provisioning-templates/{template}/provision/json (RegisterThing)
+// and gets the answer on .../accepted or .../rejected, delivered to its own connection only.
+// The CA service does the work; its claim certificate is the connection's.
+//
+// Thread safety: MaybeForward may be called from any thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "services/gateway/broker.h"
+
+namespace grpc {
+class Channel;
+}
+
+namespace fleetcore::gateway {
+
+class ProvisioningForwarder {
+ public:
+  ProvisioningForwarder(std::shared_ptr<grpc::Channel> ca, std::string token, Broker* broker);
+  ~ProvisioningForwarder();
+
+  // The operation a topic asks for: "create", "create-from-csr" or "provision" (with
+  // `template_name` set); empty when it is not a fleet provisioning request.
+  static std::string Parse(absl::string_view topic, std::string* template_name);
+
+  // Forwards the message when its topic is a fleet provisioning request.
+  void MaybeForward(const MessagePtr& message);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fleetcore::gateway
