@@ -33,6 +33,11 @@ struct Credentials {
   std::string client_id;
   std::string source_ip;
   std::string server_name;  // SNI
+  // MQTT CONNECT's user name and password. Without a certificate, a user name naming a
+  // custom authorizer (?x-amz-customauthorizer-name=...) or a password sends the client to
+  // a custom authorizer; with one they are only metadata (the AWS SDKs send ?SDK=...).
+  std::optional<std::string> username;
+  std::optional<std::string> password;
 };
 
 class Identity final : public Session::ReceiveCheck {
@@ -56,7 +61,12 @@ class Identity final : public Session::ReceiveCheck {
   // "allowed by policy ...", "no statement allows it (implicit deny)", ...
   std::string Explain(const policy::Decision& d) const { return policies_->Explain(d); }
 
-  // The certificate ARN, or "anonymous".
+  // How long a custom authorizer allowed the connection (disconnectAfterInSeconds); 0:
+  // no limit.
+  int64_t disconnect_after_s() const { return disconnect_after_s_; }
+  void set_disconnect_after_s(int64_t s) { disconnect_after_s_ = s; }
+
+  // The certificate ARN, a custom authorizer's principalId, or "anonymous".
   const std::string& principal() const { return principal_; }
   const std::string& client_id() const { return client_id_; }
   // The thing behind iot:Connection.Thing.*, when there is one.
@@ -69,6 +79,7 @@ class Identity final : public Session::ReceiveCheck {
   std::optional<policy::ThingInfo> thing_;
   std::optional<policy::CertificateInfo> certificate_;
   std::unique_ptr<const policy::PolicySet> policies_;
+  int64_t disconnect_after_s_ = 0;
 };
 using IdentityPtr = std::shared_ptr<const Identity>;
 

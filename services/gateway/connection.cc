@@ -121,8 +121,14 @@ void Connection::Tick(int64_t now_ms) {
   }
   // MQTT: a client silent for one and a half keep-alive periods is gone.
   if (keep_alive_ms_ > 0 && now_ms - last_packet_ms_ > keep_alive_ms_ * 3 / 2) {
-    Close(reason::kKeepAliveTimeout, "keep-alive timeout", WillPolicy::kPublish,
-          "MQTT_KEEP_ALIVE_TIMEOUT");
+    return Close(reason::kKeepAliveTimeout, "keep-alive timeout", WillPolicy::kPublish,
+                 "MQTT_KEEP_ALIVE_TIMEOUT");
+  }
+  // A custom authorizer's disconnectAfterInSeconds.
+  if (identity_ != nullptr && identity_->disconnect_after_s() > 0 &&
+      WallMs() - info_.connected_at_ms > identity_->disconnect_after_s() * 1000) {
+    Close(reason::kMaximumConnectTime, "the custom authorizer's connection lifetime ended",
+          WillPolicy::kPublish, "CUSTOMAUTH_TTL_EXPIRATION");
   }
 }
 
@@ -331,7 +337,9 @@ void Connection::HandleConnect(mqtt::Connect& c) {
   Credentials credentials{.chain_der = std::move(peer_.chain_der),
                           .client_id = pending.connect.client_id,
                           .source_ip = ClientIp(),
-                          .server_name = peer_.server_name};
+                          .server_name = peer_.server_name,
+                          .username = pending.connect.username,
+                          .password = pending.connect.password};
   auto shared_pending = std::make_shared<PendingConnect>(std::move(pending));
   context_.authenticator->Authenticate(
       std::move(credentials),

@@ -1,11 +1,15 @@
 #include "services/gateway/grpc_authenticator.h"
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "services/gateway/http_publish.h"
 
 namespace fleetcore::gateway {
 
@@ -62,7 +66,37 @@ absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
 
 }  // namespace
 
+namespace {
+
+// The query part of a user name ("dev?x-amz-customauthorizer-name=a&token=t"), decoded.
+std::map<std::string, std::string> UsernameParams(absl::string_view username) {
+  std::map<std::string, std::string> out;
+  const size_t q = username.find('?');
+  if (q == absl::string_view::npos) return out;
+  for (absl::string_view kv : absl::StrSplit(username.substr(q + 1), '&', absl::SkipEmpty())) {
+    const size_t eq = kv.find('=');
+    std::string key, value;
+    if (!UrlDecode(kv.substr(0, eq), true, &key) ||
+        !UrlDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), true, &value)) {
+      continue;
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+constexpr char kAuthorizerName[] = "x-amz-customauthorizer-name";
+constexpr char kAuthorizerSignature[] = "x-amz-customauthorizer-signature";
+
+}  // namespace
+
 void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
+  if (credentials.chain_der.empty() &&
+      ((credentials.username.has_value() &&
+        UsernameParams(*credentials.username).contains(kAuthorizerName)) ||
+       credentials.password.has_value())) {
+    return AuthenticateCustom(std::move(credentials), std::move(done));
+  }
   if (credentials.chain_der.empty()) {
     if (impl_->anonymous == nullptr) {
       return done(absl::UnauthenticatedError(
@@ -131,6 +165,103 @@ void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
                   std::make_unique<const policy::PolicySet>(std::move(set), impl->arns)));
             });
       });
+}
+
+namespace {
+
+struct AuthorizeCall {
+  grpc::ClientContext ctx;
+  ppb::AuthorizeRequest req;
+  ppb::AuthorizeResponse resp;
+};
+struct DescribeCall {
+  grpc::ClientContext ctx;
+  ppb::DescribeAuthorizerRequest req;
+  ppb::DescribeAuthorizerResponse resp;
+};
+struct DescribeDefaultCall {
+  grpc::ClientContext ctx;
+  ppb::DescribeDefaultAuthorizerRequest req;
+  ppb::DescribeDefaultAuthorizerResponse resp;
+};
+
+}  // namespace
+
+void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
+  std::map<std::string, std::string> params = UsernameParams(credentials.username.value_or(""));
+  const std::string name = params[kAuthorizerName];
+  auto* call = new AuthorizeCall();
+  impl_->Prepare(&call->ctx);
+  call->req.set_authorizer_name(name);
+  call->req.set_token_signature(params[kAuthorizerSignature]);
+  call->req.add_protocols("mqtt");
+  if (!credentials.server_name.empty()) {
+    call->req.add_protocols("tls");
+    call->req.mutable_tls_context()->set_server_name(credentials.server_name);
+  }
+  ppb::MqttContext* mqtt = call->req.mutable_mqtt_context();
+  if (credentials.username.has_value()) mqtt->set_username(*credentials.username);
+  if (credentials.password.has_value()) mqtt->set_password(*credentials.password);
+  mqtt->set_client_id(credentials.client_id);
+  Impl* impl = impl_.get();
+  // The token is the user name's parameter named by the authorizer's tokenKeyName; only
+  // when the user name has parameters besides the authorizer's own is it looked up.
+  auto authorize = [impl, call, done, client_id = credentials.client_id,
+                    source_ip = credentials.source_ip]() mutable {
+    impl->policy->async()->Authorize(
+        &call->ctx, &call->req, &call->resp,
+        [impl, call, done, client_id, source_ip](grpc::Status s) {
+          std::unique_ptr<AuthorizeCall> owned(call);
+          if (!s.ok()) return done(FromGrpc(s, "calling the custom authorizer"));
+          if (!call->resp.is_authenticated()) {
+            return done(absl::UnauthenticatedError(
+                absl::StrCat("the custom authorizer refused: ", call->resp.deny_reason())));
+          }
+          std::vector<policy::PolicySet::Policy> set;
+          int i = 0;
+          for (const std::string& text : call->resp.policy_documents()) {
+            absl::StatusOr<std::shared_ptr<const policy::PolicyDocument>> doc =
+                policy::PolicyDocument::Parse(text);
+            if (doc.ok()) {
+              set.push_back({absl::StrCat("authorizer policy ", i), "1", *std::move(doc)});
+            }
+            ++i;
+          }
+          auto identity = std::make_shared<Identity>(
+              call->resp.principal_id(), client_id, source_ip, std::nullopt, std::nullopt,
+              std::make_unique<const policy::PolicySet>(std::move(set), impl->arns));
+          identity->set_disconnect_after_s(call->resp.disconnect_after_in_seconds());
+          done(IdentityPtr(std::move(identity)));
+        });
+  };
+  const bool has_token_param = std::any_of(params.begin(), params.end(), [](const auto& kv) {
+    return kv.first != kAuthorizerName && kv.first != kAuthorizerSignature;
+  });
+  if (!has_token_param) return authorize();
+  auto take_token = [call, params, authorize](const std::string& key) mutable {
+    if (auto it = params.find(key); !key.empty() && it != params.end()) {
+      call->req.set_token(it->second);
+    }
+    authorize();
+  };
+  if (!name.empty()) {
+    auto* d = new DescribeCall();
+    impl->Prepare(&d->ctx);
+    d->req.set_authorizer_name(name);
+    impl->policy->async()->DescribeAuthorizer(
+        &d->ctx, &d->req, &d->resp, [d, take_token](grpc::Status) mutable {
+          std::unique_ptr<DescribeCall> owned(d);
+          take_token(d->resp.authorizer_description().token_key_name());
+        });
+  } else {
+    auto* d = new DescribeDefaultCall();
+    impl->Prepare(&d->ctx);
+    impl->policy->async()->DescribeDefaultAuthorizer(
+        &d->ctx, &d->req, &d->resp, [d, take_token](grpc::Status) mutable {
+          std::unique_ptr<DescribeDefaultCall> owned(d);
+          take_token(d->resp.authorizer_description().token_key_name());
+        });
+  }
 }
 
 }  // namespace fleetcore::gateway

@@ -15,7 +15,7 @@ class Channel;
 namespace fleetcore::gateway {
 
 // Authenticator over the CA service (ca.ResolvePeer) and the policy service
-// (policy.GetEffectivePolicies).
+// (policy.GetEffectivePolicies for certificates, policy.Authorize for custom authorizers).
 class GrpcAuthenticator final : public Authenticator {
  public:
   // `anonymous` (may be null): the policy for clients without credentials; without it they
@@ -30,6 +30,7 @@ class GrpcAuthenticator final : public Authenticator {
   void Authenticate(Credentials credentials, Done done) override;
 
  private:
+  void AuthenticateCustom(Credentials credentials, Done done);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -5,8 +5,10 @@
 // client id only, publish but not to an explicitly denied topic, subscribe under its
 // thing only, receive only what the policy allows; no certificate and a certificate of an
 // unknown CA are refused.
+#include <cstring>
 #include <fstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/testing/http.h"
 #include "common/testing/status_matchers.h"
@@ -239,6 +241,32 @@ TEST_F(GatewaySecurityTest, FleetProvisioningByClaimOverMqtt) {
   EXPECT_THAT(r->out, HasSubstr("ok fleet_provision"));
   json thing = Ctl().Json({"describe-thing", "--thing-name", "sensor-77"});
   EXPECT_EQ(thing["thingName"], "sensor-77");
+}
+
+TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {
+  // The example authorizer function of the custom-authorizer tutorial, and an authorizer
+  // for it without token signing: the device sends the token as its MQTT password.
+  ASSERT_OK_AND_ASSIGN(
+      auto function,
+      testing::Subprocess::Start({"/usr/bin/python3",
+                                  SourcePath("tools/examples/custom_authorizer.py"), "--token",
+                                  "device-secret-token"}));
+  ASSERT_OK_AND_ASSIGN(std::string line, function->WaitForLine([](absl::string_view l) {
+    return absl::StartsWith(l, "listening on ");
+  }));
+  const std::string url =
+      "http://127.0.0.1:" + line.substr(strlen("listening on ")) + "/authorize";
+  Ctl().Json({"create-authorizer", "--authorizer-name", "tutorial", "--authorizer-function-arn",
+              url, "--signing-disabled", "--status", "ACTIVE"});
+  absl::StatusOr<testing::RunResult> r = testing::Run(
+      {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
+       "custom_auth_device", "--port", "1", "--tls-port",
+       std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
+       "--topic", "tutorial", "--password", "device-secret-token"},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
+  EXPECT_THAT(r->out, HasSubstr("ok custom_auth_device"));
 }
 
 }  // namespace

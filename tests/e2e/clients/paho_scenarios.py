@@ -930,6 +930,32 @@ def fleet_provision():
     n.close()
 
 
+def custom_auth_device():
+    # No certificate: the user name names the custom authorizer and the password carries the
+    # token (AWS's tutorial, over the TLS listener). The function's policy allows the client
+    # id's own things/<clientId>/ topics.
+    def connect(client_id, password):
+        r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile)
+        flags_username = f"device?x-amz-customauthorizer-name={args.topic}"
+        body = (wire.mqtt_str("MQTT") + bytes([5, 0x02 | 0x80 | 0x40]) + b"\x00\x3c" +
+                wire.varint(0) + wire.mqtt_str(client_id) + wire.mqtt_str(flags_username) +
+                wire.mqtt_str(password))
+        r.send(wire.packet(0x10, body))
+        return r, r.read()
+
+    r, ack = connect("dev-7", args.password)
+    check(ack.type == wire.CONNACK and ack.body[1] == 0, f"good token: {ack}")
+    r.publish("things/dev-7/temp", b"21", qos=1, packet_id=1)
+    p = r.read()
+    check(p.type == wire.PUBACK and (len(p.body) < 3 or p.body[2] == 0), f"own topic: {p}")
+    r.publish("things/dev-8/temp", b"21", qos=1, packet_id=2)
+    p = r.read()
+    check(p.type == wire.PUBACK and p.body[2] == 0x87, f"other device's topic: {p}")
+    r.close()
+    _, ack = connect("dev-7", "wrong-token")
+    check(ack.type == wire.CONNACK and ack.body[1] == 0x87, f"bad token: {ack}")
+
+
 def unknown_certificate():
     # A certificate no registered CA signed: the CA service refuses it, so does the gateway.
     r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
@@ -973,6 +999,7 @@ SCENARIOS = {
     "unknown_certificate": unknown_certificate,
     "secure_wait_revoked": secure_wait_revoked,
     "fleet_provision": fleet_provision,
+    "custom_auth_device": custom_auth_device,
 }
 
 
@@ -989,6 +1016,7 @@ def main():
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--out-dir")
+    parser.add_argument("--password")
     args = parser.parse_args()
     try:
         SCENARIOS[args.scenario]()
