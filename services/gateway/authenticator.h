@@ -66,6 +66,11 @@ class Identity final : public Session::ReceiveCheck {
   int64_t disconnect_after_s() const { return disconnect_after_s_; }
   void set_disconnect_after_s(int64_t s) { disconnect_after_s_ = s; }
 
+  const std::string& source_ip() const { return source_ip_; }
+  const std::optional<policy::CertificateInfo>& certificate() const { return certificate_; }
+  // Whether it came from a client certificate (its policies can be fetched again).
+  bool from_certificate() const { return certificate_.has_value(); }
+
   // The certificate ARN, a custom authorizer's principalId, or "anonymous".
   const std::string& principal() const { return principal_; }
   const std::string& client_id() const { return client_id_; }
@@ -88,6 +93,9 @@ class Authenticator {
   virtual ~Authenticator() = default;
   using Done = std::function<void(absl::StatusOr<IdentityPtr>)>;
   virtual void Authenticate(Credentials credentials, Done done) = 0;
+  // The same identity with the policies in force now (after a policy or attachment
+  // changed). Identities that cannot be refreshed come back unchanged.
+  virtual void Refresh(IdentityPtr current, Done done) { done(std::move(current)); }
 };
 
 // The subject, issuer and alternative names of a DER certificate, for the

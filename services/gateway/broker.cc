@@ -394,4 +394,16 @@ size_t Broker::KickCertificate(absl::string_view certificate_id) {
   return n;
 }
 
+size_t Broker::RefreshAuthorization(absl::string_view certificate_id) {
+  size_t n = 0;
+  for (const std::shared_ptr<Session>& s : Sessions()) {
+    std::shared_ptr<Outlet> o = s->outlet();
+    if (o == nullptr || o->certificate_id().empty()) continue;
+    if (!certificate_id.empty() && o->certificate_id() != certificate_id) continue;
+    o->RefreshAuthorization();
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace fleetcore::gateway

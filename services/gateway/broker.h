@@ -119,6 +119,9 @@ class Broker {
   // Ends the connections made with the certificate `certificate_id` (revoked, deactivated
   // or deleted): MQTT 5 DISCONNECT 0x87, wills published. Returns how many.
   size_t KickCertificate(absl::string_view certificate_id);
+  // Has the connections fetch their policies again: those of one certificate, or all when
+  // `certificate_id` is empty. Returns how many were asked.
+  size_t RefreshAuthorization(absl::string_view certificate_id);
 
   const BrokerCounters& counters() const { return counters_; }
   int64_t NowMs() const;

@@ -105,6 +105,25 @@ void Connection::Kick(uint8_t code, WillPolicy will) {
   });
 }
 
+void Connection::RefreshAuthorization() {
+  thread_->Post([self = shared_from_this()] {
+    if (self->closing_ || self->identity_ == nullptr || self->context_.authenticator == nullptr) {
+      return;
+    }
+    self->context_.authenticator->Refresh(
+        self->identity_, [weak = std::weak_ptr<Connection>(self),
+                          thread = self->thread_](absl::StatusOr<IdentityPtr> fresh) {
+          if (!fresh.ok() || *fresh == nullptr) return;  // keep what it has
+          thread->Post([weak, fresh = *std::move(fresh)] {
+            std::shared_ptr<Connection> c = weak.lock();
+            if (c == nullptr || c->closing_ || c->session_ == nullptr) return;
+            c->identity_ = fresh;
+            c->session_->SetReceiveCheck(fresh);
+          });
+        });
+  });
+}
+
 void Connection::Tick(int64_t now_ms) {
   if (state_ == State::kClosed) return;
   if (closing_) {

@@ -91,6 +91,7 @@ class Connection : public Outlet, public ThreadClient,
   void Wake() override;
   void Kick(uint8_t reason, WillPolicy will) override;
   absl::string_view certificate_id() const override { return certificate_id_; }
+  void RefreshAuthorization() override;
 
   // ThreadClient: on the connection's thread.
   void Flush() override;

@@ -117,53 +117,69 @@ void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
   Impl* impl = impl_.get();
   impl->ca->async()->ResolvePeer(
       &call->ctx, &call->req, &call->resp,
-      [impl, call, done, cert = std::move(cert), client_id = std::move(credentials.client_id),
+      [this, impl, call, done, cert = std::move(cert),
+       client_id = std::move(credentials.client_id),
        source_ip = std::move(credentials.source_ip)](grpc::Status s) mutable {
         std::unique_ptr<ResolveCall> owned(call);
         if (!s.ok()) return done(FromGrpc(s, "resolving the client certificate"));
         if (impl->publish_event) {
-          for (const capb::PeerEvent& e : call->resp.events()) impl->publish_event(e.topic(), e.payload());
+          for (const capb::PeerEvent& e : call->resp.events()) {
+            impl->publish_event(e.topic(), e.payload());
+          }
         }
         if (call->resp.result() != capb::ALLOWED) {
           return done(absl::UnauthenticatedError(absl::StrCat(
               "client certificate refused: ", capb::PeerResult_Name(call->resp.result()),
               call->resp.reason().empty() ? "" : ": ", call->resp.reason())));
         }
-        auto* pc = new PoliciesCall();
-        impl->Prepare(&pc->ctx);
-        pc->req.set_principal(call->resp.certificate_arn());
-        pc->req.set_client_id(client_id);
-        std::string principal = call->resp.certificate_arn();
-        impl->policy->async()->GetEffectivePolicies(
-            &pc->ctx, &pc->req, &pc->resp,
-            [impl, pc, done, cert = std::move(cert), client_id = std::move(client_id),
-             source_ip = std::move(source_ip),
-             principal = std::move(principal)](grpc::Status s) mutable {
-              std::unique_ptr<PoliciesCall> owned(pc);
-              if (!s.ok()) return done(FromGrpc(s, "getting the client's policies"));
-              std::vector<policy::PolicySet::Policy> set;
-              for (const ppb::EffectivePolicy& p : pc->resp.effective_policies()) {
-                absl::StatusOr<std::shared_ptr<const policy::PolicyDocument>> doc =
-                    policy::PolicyDocument::Parse(p.policy_document());
-                // A stored policy was validated when it was created; one that no longer
-                // parses grants nothing.
-                if (!doc.ok()) continue;
-                set.push_back({p.policy_name(), p.policy_version_id(), *std::move(doc)});
-              }
-              std::optional<policy::ThingInfo> thing;
-              if (pc->resp.has_thing()) {
-                const ppb::ThingContext& t = pc->resp.thing();
-                thing.emplace();
-                thing->name = t.thing_name();
-                thing->type_name = t.thing_type_name();
-                for (const auto& [k, v] : t.attributes()) thing->attributes[k] = v;
-                thing->attached = t.is_attached();
-              }
-              done(std::make_shared<const Identity>(
-                  std::move(principal), std::move(client_id), std::move(source_ip),
-                  std::move(thing), std::move(cert),
-                  std::make_unique<const policy::PolicySet>(std::move(set), impl->arns)));
-            });
+        FetchPolicies(call->resp.certificate_arn(), std::move(client_id), std::move(source_ip),
+                      std::move(cert), std::move(done));
+      });
+}
+
+void GrpcAuthenticator::Refresh(IdentityPtr current, Done done) {
+  if (current == nullptr || !current->from_certificate()) return done(std::move(current));
+  FetchPolicies(current->principal(), current->client_id(), current->source_ip(),
+                current->certificate(), std::move(done));
+}
+
+void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_id,
+                                      std::string source_ip,
+                                      std::optional<policy::CertificateInfo> cert, Done done) {
+  Impl* impl = impl_.get();
+  auto* pc = new PoliciesCall();
+  impl->Prepare(&pc->ctx);
+  pc->req.set_principal(principal);
+  pc->req.set_client_id(client_id);
+  impl->policy->async()->GetEffectivePolicies(
+      &pc->ctx, &pc->req, &pc->resp,
+      [impl, pc, done, cert = std::move(cert), client_id = std::move(client_id),
+       source_ip = std::move(source_ip),
+       principal = std::move(principal)](grpc::Status s) mutable {
+        std::unique_ptr<PoliciesCall> owned(pc);
+        if (!s.ok()) return done(FromGrpc(s, "getting the client's policies"));
+        std::vector<policy::PolicySet::Policy> set;
+        for (const ppb::EffectivePolicy& p : pc->resp.effective_policies()) {
+          absl::StatusOr<std::shared_ptr<const policy::PolicyDocument>> doc =
+              policy::PolicyDocument::Parse(p.policy_document());
+          // A stored policy was validated when it was created; one that no longer parses
+          // grants nothing.
+          if (!doc.ok()) continue;
+          set.push_back({p.policy_name(), p.policy_version_id(), *std::move(doc)});
+        }
+        std::optional<policy::ThingInfo> thing;
+        if (pc->resp.has_thing()) {
+          const ppb::ThingContext& t = pc->resp.thing();
+          thing.emplace();
+          thing->name = t.thing_name();
+          thing->type_name = t.thing_type_name();
+          for (const auto& [k, v] : t.attributes()) thing->attributes[k] = v;
+          thing->attached = t.is_attached();
+        }
+        done(std::make_shared<const Identity>(
+            std::move(principal), std::move(client_id), std::move(source_ip), std::move(thing),
+            std::move(cert),
+            std::make_unique<const policy::PolicySet>(std::move(set), impl->arns)));
       });
 }
 

@@ -28,8 +28,12 @@ class GrpcAuthenticator final : public Authenticator {
   ~GrpcAuthenticator() override;
 
   void Authenticate(Credentials credentials, Done done) override;
+  void Refresh(IdentityPtr current, Done done) override;
 
  private:
+  // GetEffectivePolicies for `principal`, then the identity.
+  void FetchPolicies(std::string principal, std::string client_id, std::string source_ip,
+                     std::optional<policy::CertificateInfo> cert, Done done);
   void AuthenticateCustom(Credentials credentials, Done done);
   struct Impl;
   std::unique_ptr<Impl> impl_;

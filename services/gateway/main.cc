@@ -276,12 +276,27 @@ int Run(int argc, char** argv) {
     p->MaybeForward(m);
   });
   // A certificate revoked, deactivated or deleted (here or by any CA replica) ends its
-  // connections at once: the CA service announces every change on "fleetcore_ca".
+  // connections at once: the CA service announces every change on "fleetcore_ca". A policy
+  // change ("fleetcore_policy") has the connections it concerns fetch their policies again:
+  // those of one certificate for an attachment to it, all of them otherwise.
+  aws::Arns arns(common.region, common.account_id);
   auto listener = db::PgListener::Start(
-      common.db.url, {"fleetcore_ca"},
-      [&broker](absl::string_view, absl::string_view payload) {
+      common.db.url, {"fleetcore_ca", "fleetcore_policy"},
+      [&broker, &arns](absl::string_view channel, absl::string_view payload) {
         nlohmann::json e = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
-        if (!e.is_object() || !e.contains("certificate") || !e["certificate"].is_string()) return;
+        if (!e.is_object()) return;
+        if (channel == "fleetcore_policy") {
+          if (e.contains("authorizer")) return;  // authorizer changes: next CONNECT
+          std::string certificate;
+          if (e.contains("target") && e["target"].is_string()) {
+            if (auto id = arns.ParseResource(e["target"].get<std::string>(), "cert")) {
+              certificate = *id;
+            }
+          }
+          broker.RefreshAuthorization(certificate);
+          return;
+        }
+        if (!e.contains("certificate") || !e["certificate"].is_string()) return;
         const std::string status = e.value("status", "");
         if (e.value("type", "") == "certificate.status_changed" && status == "ACTIVE") return;
         const std::string id = e["certificate"].get<std::string>();
@@ -290,7 +305,7 @@ int Run(int argc, char** argv) {
                     {{"certificate_id", id}, {"status", status}, {"connections", n}});
         }
       },
-      [] {});
+      [&broker] { broker.RefreshAuthorization(""); });
   if (!listener.ok()) {
     log::Error("cannot start", {{"error", listener.status()}});
     return 1;

@@ -47,6 +47,8 @@ class Outlet {
   virtual void Kick(uint8_t reason, WillPolicy will) = 0;
   // The SHA-256 of the client certificate the connection was made with; empty: none.
   virtual absl::string_view certificate_id() const { return {}; }
+  // Policies or attachments changed: fetch the client's policies again. Any thread.
+  virtual void RefreshAuthorization() {}
 };
 
 // A message on its way to this session's client.

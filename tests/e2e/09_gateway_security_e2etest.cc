@@ -243,6 +243,26 @@ TEST_F(GatewaySecurityTest, FleetProvisioningByClaimOverMqtt) {
   EXPECT_EQ(thing["thingName"], "sensor-77");
 }
 
+TEST_F(GatewaySecurityTest, DetachingThePolicyAppliesToTheLiveConnection) {
+  ProvisionDevice("lamp-5");
+  json certs = Ctl().Json({"list-certificates"});
+  ASSERT_FALSE(certs["certificates"].empty());
+  const std::string arn = certs["certificates"][0]["certificateArn"];
+  ASSERT_OK_AND_ASSIGN(
+      auto device,
+      testing::Subprocess::Start(
+          {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
+           "secure_policy_change", "--port", "1", "--tls-port",
+           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
+           "--topic", "lamp-5", "--cert", dir_ + "/lamp-5.pem", "--key", dir_ + "/lamp-5.key",
+           "--out-dir", dir_}));
+  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "ready"; }).status());
+  Ctl().Json({"detach-policy", "--policy-name", "device", "--target", arn});
+  std::ofstream(dir_ + "/go") << "go";
+  ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(30)));
+  EXPECT_EQ(code, 0) << device->output();
+}
+
 TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {
   // The example authorizer function of the custom-authorizer tutorial, and an authorizer
   // for it without token signing: the device sends the token as its MQTT password.

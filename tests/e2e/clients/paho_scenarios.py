@@ -956,6 +956,30 @@ def custom_auth_device():
     check(ack.type == wire.CONNACK and ack.body[1] == 0x87, f"bad token: {ack}")
 
 
+def secure_policy_change():
+    # Connected and allowed to publish; the C++ test then detaches the policy and creates
+    # OUT_DIR/go: the next publish on the same connection is refused.
+    import os
+    r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
+    ack = r.connect(args.topic)
+    check(ack.body[1] == 0, f"CONNACK {ack}")
+    r.publish(f"things/{args.topic}/temp", b"1", qos=1, packet_id=1)
+    p = r.read()
+    check(p.type == wire.PUBACK and (len(p.body) < 3 or p.body[2] == 0), f"before: {p}")
+    print("ready", flush=True)
+    deadline = time.time() + 20
+    while not os.path.exists(f"{args.out_dir}/go") and time.time() < deadline:
+        time.sleep(0.05)
+    for attempt in range(50):
+        r.publish(f"things/{args.topic}/temp", b"2", qos=1, packet_id=2 + attempt)
+        p = r.read()
+        if p.type == wire.PUBACK and len(p.body) >= 3 and p.body[2] == 0x87:
+            return
+        time.sleep(0.1)
+    fail = "the publish was still allowed 5 s after the policy was detached"
+    check(False, fail)
+
+
 def unknown_certificate():
     # A certificate no registered CA signed: the CA service refuses it, so does the gateway.
     r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
@@ -1000,6 +1024,7 @@ SCENARIOS = {
     "secure_wait_revoked": secure_wait_revoked,
     "fleet_provision": fleet_provision,
     "custom_auth_device": custom_auth_device,
+    "secure_policy_change": secure_policy_change,
 }
 
 
