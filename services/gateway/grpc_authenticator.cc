@@ -9,6 +9,7 @@
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "services/gateway/in_flight_calls.h"
 #include "services/gateway/http_publish.h"
 
 namespace fleetcore::gateway {
@@ -23,9 +24,14 @@ struct GrpcAuthenticator::Impl {
   aws::Arns arns;
   std::shared_ptr<const policy::PolicyDocument> anonymous;
   std::function<void(std::string, std::string)> publish_event;
+  // Last: destroyed first, cancelling the calls still waiting and waiting for them.
+  InFlightCalls calls;
 
   void Prepare(grpc::ClientContext* ctx) const {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    // A peer that is starting (or restarting) is waited for, within the deadline, instead of
+    // failing the call at once while the channel backs off.
+    ctx->set_wait_for_ready(true);
     if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
   }
 };
@@ -46,14 +52,18 @@ GrpcAuthenticator::~GrpcAuthenticator() = default;
 namespace {
 
 struct ResolveCall {
+  explicit ResolveCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
   grpc::ClientContext ctx;
   capb::ResolvePeerRequest req;
   capb::ResolvePeerResponse resp;
+  InFlightCalls::Ticket ticket;
 };
 struct PoliciesCall {
+  explicit PoliciesCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
   grpc::ClientContext ctx;
   ppb::GetEffectivePoliciesRequest req;
   ppb::GetEffectivePoliciesResponse resp;
+  InFlightCalls::Ticket ticket;
 };
 
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
@@ -109,7 +119,7 @@ void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
         std::make_unique<const policy::PolicySet>(std::move(set), impl_->arns)));
   }
   std::optional<policy::CertificateInfo> cert = CertificateInfoOf(credentials.chain_der[0]);
-  auto* call = new ResolveCall();
+  auto* call = new ResolveCall(&impl_->calls);
   impl_->Prepare(&call->ctx);
   for (std::string& der : credentials.chain_der) call->req.add_chain_der(std::move(der));
   call->req.set_server_name(credentials.server_name);
@@ -147,7 +157,7 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
                                       std::string source_ip,
                                       std::optional<policy::CertificateInfo> cert, Done done) {
   Impl* impl = impl_.get();
-  auto* pc = new PoliciesCall();
+  auto* pc = new PoliciesCall(&impl_->calls);
   impl->Prepare(&pc->ctx);
   pc->req.set_principal(principal);
   pc->req.set_client_id(client_id);
@@ -186,19 +196,25 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
 namespace {
 
 struct AuthorizeCall {
+  explicit AuthorizeCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
   grpc::ClientContext ctx;
   ppb::AuthorizeRequest req;
   ppb::AuthorizeResponse resp;
+  InFlightCalls::Ticket ticket;
 };
 struct DescribeCall {
+  explicit DescribeCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
   grpc::ClientContext ctx;
   ppb::DescribeAuthorizerRequest req;
   ppb::DescribeAuthorizerResponse resp;
+  InFlightCalls::Ticket ticket;
 };
 struct DescribeDefaultCall {
+  explicit DescribeDefaultCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
   grpc::ClientContext ctx;
   ppb::DescribeDefaultAuthorizerRequest req;
   ppb::DescribeDefaultAuthorizerResponse resp;
+  InFlightCalls::Ticket ticket;
 };
 
 }  // namespace
@@ -206,7 +222,7 @@ struct DescribeDefaultCall {
 void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
   std::map<std::string, std::string> params = UsernameParams(credentials.username.value_or(""));
   const std::string name = params[kAuthorizerName];
-  auto* call = new AuthorizeCall();
+  auto* call = new AuthorizeCall(&impl_->calls);
   impl_->Prepare(&call->ctx);
   call->req.set_authorizer_name(name);
   call->req.set_token_signature(params[kAuthorizerSignature]);
@@ -261,7 +277,7 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
     authorize();
   };
   if (!name.empty()) {
-    auto* d = new DescribeCall();
+    auto* d = new DescribeCall(&impl_->calls);
     impl->Prepare(&d->ctx);
     d->req.set_authorizer_name(name);
     impl->policy->async()->DescribeAuthorizer(
@@ -270,7 +286,7 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
           take_token(d->resp.authorizer_description().token_key_name());
         });
   } else {
-    auto* d = new DescribeDefaultCall();
+    auto* d = new DescribeDefaultCall(&impl_->calls);
     impl->Prepare(&d->ctx);
     impl->policy->async()->DescribeDefaultAuthorizer(
         &d->ctx, &d->req, &d->resp, [d, take_token](grpc::Status) mutable {

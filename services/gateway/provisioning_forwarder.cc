@@ -6,6 +6,7 @@
 #include "absl/strings/str_split.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "services/gateway/in_flight_calls.h"
 #include "nlohmann/json.hpp"
 
 namespace fleetcore::gateway {
@@ -17,15 +18,21 @@ struct ProvisioningForwarder::Impl {
   std::unique_ptr<capb::Ca::Stub> ca;
   std::string token;
   Broker* broker = nullptr;
+  // Last: destroyed first, cancelling the calls still waiting and waiting for them.
+  InFlightCalls calls;
 };
 
 namespace {
 
 template <typename Req, typename Resp>
 struct Call {
+  explicit Call(InFlightCalls* calls) : ticket(calls, &ctx) {}
   grpc::ClientContext ctx;
   Req req;
   Resp resp;
+  InFlightCalls::Ticket ticket;
+  // Released before the ticket (a connection's shadow request slot).
+  std::shared_ptr<void> hold;
 };
 
 json Rejection(int status, const std::string& code, const std::string& message) {
@@ -103,6 +110,9 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
   };
   auto prepare = [impl](grpc::ClientContext* ctx) {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+    // A peer that is starting (or restarting) is waited for, within the deadline, instead of
+    // failing the call at once while the channel backs off.
+    ctx->set_wait_for_ready(true);
     if (!impl->token.empty()) ctx->AddMetadata("authorization", "Bearer " + impl->token);
   };
   if (claim.empty()) {
@@ -118,7 +128,7 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
   }
   if (op == "create") {
     auto* c = new Call<capb::FleetCreateKeysAndCertificateRequest,
-                       capb::FleetCreateKeysAndCertificateResponse>();
+                       capb::FleetCreateKeysAndCertificateResponse>(&impl_->calls);
     prepare(&c->ctx);
     c->req.set_claim_certificate_id(claim);
     impl->ca->async()->FleetCreateKeysAndCertificate(
@@ -138,7 +148,7 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
                                      "certificateSigningRequest (a PEM CSR) is required"));
     }
     auto* c = new Call<capb::FleetCreateCertificateFromCsrRequest,
-                       capb::FleetCreateCertificateFromCsrResponse>();
+                       capb::FleetCreateCertificateFromCsrResponse>(&impl_->calls);
     prepare(&c->ctx);
     c->req.set_claim_certificate_id(claim);
     c->req.set_certificate_signing_request(csr->get<std::string>());
@@ -174,7 +184,7 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
     req.set_certificate_ownership_token(token->get<std::string>());
     req.set_claim_certificate_id(claim);
     req.set_client_id(asker->client_id());
-    auto* c = new Call<capb::RegisterThingRequest, capb::RegisterThingResponse>();
+    auto* c = new Call<capb::RegisterThingRequest, capb::RegisterThingResponse>(&impl_->calls);
     prepare(&c->ctx);
     c->req = std::move(req);
     impl->ca->async()->RegisterThing(

@@ -9,6 +9,7 @@
 #include "common/log/log.h"
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "services/gateway/in_flight_calls.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/authenticator.h"
 #include "services/gateway/gateway_metrics.h"
@@ -29,6 +30,8 @@ struct ShadowForwarder::Impl {
   GatewayMetrics* metrics = nullptr;
   absl::Mutex mu;
   absl::flat_hash_map<uint64_t, int> in_flight ABSL_GUARDED_BY(mu);  // by session id
+  // Last: destroyed first, cancelling the calls still waiting and waiting for them.
+  InFlightCalls calls;
 };
 
 namespace {
@@ -36,9 +39,13 @@ namespace {
 // One request in flight: its context, messages and what to do with the answer.
 template <typename Req, typename Resp>
 struct Call {
+  explicit Call(InFlightCalls* calls) : ticket(calls, &ctx) {}
   grpc::ClientContext ctx;
   Req req;
   Resp resp;
+  InFlightCalls::Ticket ticket;
+  // Released before the ticket (a connection's shadow request slot).
+  std::shared_ptr<void> hold;
 };
 
 int64_t NowSeconds() { return absl::ToUnixSeconds(absl::Now()); }
@@ -129,16 +136,20 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
   };
   auto prepare = [this](grpc::ClientContext* ctx) {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    // A peer that is starting (or restarting) is waited for, within the deadline, instead of
+    // failing the call at once while the channel backs off.
+    ctx->set_wait_for_ready(true);
     if (!impl_->token.empty()) ctx->AddMetadata("authorization", "Bearer " + impl_->token);
   };
   if (r.operation == "get") {
-    auto* c = new Call<spb::GetThingShadowRequest, spb::GetThingShadowResponse>();
+    auto* c = new Call<spb::GetThingShadowRequest, spb::GetThingShadowResponse>(&impl_->calls);
+    c->hold = slot;
     prepare(&c->ctx);
     c->req.set_thing_name(r.thing_name);
     c->req.set_shadow_name(r.shadow_name);
     if (token) c->req.set_client_token(*token);
     impl_->stub->async()->GetThingShadow(
-        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject, slot](grpc::Status s) {
+        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject](grpc::Status s) {
           if (s.ok()) {
             if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, true);
             Answer(r.prefix + "/get/accepted", std::move(*c->resp.mutable_payload()));
@@ -148,13 +159,14 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
           delete c;
         });
   } else if (r.operation == "update") {
-    auto* c = new Call<spb::UpdateThingShadowRequest, spb::UpdateThingShadowResponse>();
+    auto* c = new Call<spb::UpdateThingShadowRequest, spb::UpdateThingShadowResponse>(&impl_->calls);
+    c->hold = slot;
     prepare(&c->ctx);
     c->req.set_thing_name(r.thing_name);
     c->req.set_shadow_name(r.shadow_name);
     c->req.set_payload(message->payload);
     impl_->stub->async()->UpdateThingShadow(
-        &c->ctx, &c->req, &c->resp, [this, c, r, reject, slot](grpc::Status s) {
+        &c->ctx, &c->req, &c->resp, [this, c, r, reject](grpc::Status s) {
           // The shadow service publishes update/accepted (and delta, documents) itself.
           if (s.ok()) {
             if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, true);
@@ -166,13 +178,14 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
           delete c;
         });
   } else {
-    auto* c = new Call<spb::DeleteThingShadowRequest, spb::DeleteThingShadowResponse>();
+    auto* c = new Call<spb::DeleteThingShadowRequest, spb::DeleteThingShadowResponse>(&impl_->calls);
+    c->hold = slot;
     prepare(&c->ctx);
     c->req.set_thing_name(r.thing_name);
     c->req.set_shadow_name(r.shadow_name);
     if (token) c->req.set_client_token(*token);
     impl_->stub->async()->DeleteThingShadow(
-        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject, slot](grpc::Status s) {
+        &c->ctx, &c->req, &c->resp, [this, c, r, token, reject](grpc::Status s) {
           if (s.ok()) {
             if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, true);
           } else {
@@ -264,6 +277,9 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
   }
   auto prepare = [this](grpc::ClientContext* ctx) {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    // A peer that is starting (or restarting) is waited for, within the deadline, instead of
+    // failing the call at once while the channel backs off.
+    ctx->set_wait_for_ready(true);
     if (!impl_->token.empty()) ctx->AddMetadata("authorization", "Bearer " + impl_->token);
   };
   auto count = [this](const char* op, bool ok) {
@@ -274,7 +290,7 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
       return done(405, R"({"code":405,"message":"Method Not Allowed"})");
     }
     auto* c = new Call<spb::ListNamedShadowsForThingRequest,
-                       spb::ListNamedShadowsForThingResponse>();
+                       spb::ListNamedShadowsForThingResponse>(&impl_->calls);
     prepare(&c->ctx);
     c->req.set_thing_name(t.thing_name);
     c->req.set_next_token(t.next_token);
@@ -294,7 +310,7 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
     return;
   }
   if (method == "GET") {
-    auto* c = new Call<spb::GetThingShadowRequest, spb::GetThingShadowResponse>();
+    auto* c = new Call<spb::GetThingShadowRequest, spb::GetThingShadowResponse>(&impl_->calls);
     prepare(&c->ctx);
     c->req.set_thing_name(t.thing_name);
     c->req.set_shadow_name(t.shadow_name);
@@ -309,7 +325,7 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
                                            delete c;
                                          });
   } else if (method == "POST") {
-    auto* c = new Call<spb::UpdateThingShadowRequest, spb::UpdateThingShadowResponse>();
+    auto* c = new Call<spb::UpdateThingShadowRequest, spb::UpdateThingShadowResponse>(&impl_->calls);
     prepare(&c->ctx);
     c->req.set_thing_name(t.thing_name);
     c->req.set_shadow_name(t.shadow_name);
@@ -325,7 +341,7 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
                                               delete c;
                                             });
   } else if (method == "DELETE") {
-    auto* c = new Call<spb::DeleteThingShadowRequest, spb::DeleteThingShadowResponse>();
+    auto* c = new Call<spb::DeleteThingShadowRequest, spb::DeleteThingShadowResponse>(&impl_->calls);
     prepare(&c->ctx);
     c->req.set_thing_name(t.thing_name);
     c->req.set_shadow_name(t.shadow_name);

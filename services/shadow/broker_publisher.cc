@@ -90,6 +90,8 @@ void BrokerPublisher::Run() {
     gw::PublishBatchResponse resp;
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    // A gateway that is starting is waited for, within the deadline.
+    ctx.set_wait_for_ready(true);
     if (!impl_->token.empty()) ctx.AddMetadata("authorization", "Bearer " + impl_->token);
     grpc::Status s = impl_->stub->PublishBatch(&ctx, req, &resp);
     const int n = req.messages_size();

@@ -5,6 +5,10 @@
 // client id only, publish but not to an explicitly denied topic, subscribe under its
 // thing only, receive only what the policy allows; no certificate and a certificate of an
 // unknown CA are refused.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <fstream>
 
@@ -26,6 +30,18 @@ using ::testing::HasSubstr;
 using json = nlohmann::json;
 
 constexpr char kToken[] = "e2e-admin-token";
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
 
 std::string SourcePath(const std::string& rel) {
   const char* src = std::getenv("FLEETCORE_SOURCE_DIR");
@@ -70,6 +86,8 @@ class GatewaySecurityTest : public ::testing::Test {
                            "--crl-listen=", "--registry-endpoint=" + registry_.endpoint,
                            "--policy-endpoint=" + policy_.endpoint},
                           env));
+    // The shadow service is started by the tests that use it, on this port.
+    shadow_port_ = FreePort();
     ASSERT_OK_AND_ASSIGN(
         gateway_,
         StartService("services/gateway/fleetcore-gateway",
@@ -77,7 +95,7 @@ class GatewaySecurityTest : public ::testing::Test {
                       "--endpoint-cert-file=" + dir_ + "/ep/endpoint.pem",
                       "--endpoint-key-file=" + dir_ + "/ep/endpoint.key",
                       "--ca-endpoint=" + ca_.endpoint, "--policy-endpoint=" + policy_.endpoint,
-                      "--shadow-endpoint="},
+                      absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port_)},
                      env));
   }
 
@@ -85,7 +103,8 @@ class GatewaySecurityTest : public ::testing::Test {
     return Fleetctl(kToken, {{"FLEETCORE_REGISTRY_ENDPOINT", registry_.endpoint},
                              {"FLEETCORE_POLICY_ENDPOINT", policy_.endpoint},
                              {"FLEETCORE_CA_ENDPOINT", ca_.endpoint},
-                             {"FLEETCORE_GATEWAY_ENDPOINT", gateway_.endpoint}});
+                             {"FLEETCORE_GATEWAY_ENDPOINT", gateway_.endpoint},
+                             {"FLEETCORE_SHADOW_ENDPOINT", absl::StrCat("127.0.0.1:", shadow_port_)}});
   }
 
   // A device certificate and key from the CA, attached to a thing with the device policy.
@@ -115,6 +134,7 @@ class GatewaySecurityTest : public ::testing::Test {
   }
 
   std::string dir_;
+  int shadow_port_ = 0;
   std::unique_ptr<testing::TestDatabase> db_;
   RunningService registry_, policy_, ca_, gateway_;
 };
@@ -261,6 +281,45 @@ TEST_F(GatewaySecurityTest, DetachingThePolicyAppliesToTheLiveConnection) {
   std::ofstream(dir_ + "/go") << "go";
   ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(30)));
   EXPECT_EQ(code, 0) << device->output();
+}
+
+TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WorksUnchanged) {
+  ASSERT_EQ(access(SourcePath("tests/node/node_modules/aws-iot-device-sdk-v2/package.json").c_str(),
+                   R_OK),
+            0)
+      << "the AWS IoT Device SDK is not installed in tests/node; ./fleetcore test runs npm ci";
+  ASSERT_OK_AND_ASSIGN(RunningService shadow,
+                       StartService("services/shadow/fleetcore-shadow",
+                                    {"--db-url=" + db_->url(),
+                                     absl::StrCat("--listen=127.0.0.1:", shadow_port_),
+                                     "--gateway-endpoint=" + gateway_.endpoint},
+                                    {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
+  ProvisionDevice("lamp-6");
+  // The SDK's shadow client needs the thing's shadow topics too.
+  std::ofstream(dir_ + "/shadow-policy.json") << R"({
+    "Version": "2012-10-17",
+    "Statement": [
+      {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+       "Resource": "arn:aws:iot:us-east-1:000000000000:topic/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"},
+      {"Effect": "Allow", "Action": "iot:Subscribe",
+       "Resource": "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"}
+    ]})";
+  Ctl().Run({"create-policy", "--policy-name", "shadow", "--policy-document",
+             "file://" + dir_ + "/shadow-policy.json"});
+  json certs = Ctl().Json({"list-certificates"});
+  Ctl().Json({"attach-policy", "--policy-name", "shadow", "--target",
+              certs["certificates"][0]["certificateArn"]});
+  absl::StatusOr<testing::RunResult> r = testing::Run(
+      {"/usr/bin/node", SourcePath("tests/node/device_sdk.js"),
+       std::to_string(gateway_.ports.at("mqtts_port")), dir_ + "/ep/ca.pem",
+       dir_ + "/lamp-6.pem", dir_ + "/lamp-6.key", "lamp-6"},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
+  EXPECT_THAT(r->out, HasSubstr("ok device_sdk")) << gateway_.process->output();
+  // The SDK's update reached the shadow service.
+  json doc = Ctl().Json({"get-thing-shadow", "--thing-name", "lamp-6"});
+  EXPECT_EQ(doc["payload"]["state"]["desired"]["color"], "green") << doc.dump();
 }
 
 TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {
