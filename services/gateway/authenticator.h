@@ -15,6 +15,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,10 @@ struct Credentials {
   // a custom authorizer; with one they are only metadata (the AWS SDKs send ?SDK=...).
   std::optional<std::string> username;
   std::optional<std::string> password;
+  // HTTP requests and WebSocket upgrades: the request's headers (lower-case names) and
+  // query string, which may name a custom authorizer and carry its token.
+  std::optional<std::map<std::string, std::string>> http_headers;
+  std::string http_query;
 };
 
 class Identity final : public Session::ReceiveCheck {

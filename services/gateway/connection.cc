@@ -358,7 +358,9 @@ void Connection::HandleConnect(mqtt::Connect& c) {
                           .source_ip = ClientIp(),
                           .server_name = peer_.server_name,
                           .username = pending.connect.username,
-                          .password = pending.connect.password};
+                          .password = pending.connect.password,
+                          .http_headers = std::move(peer_.http_headers),
+                          .http_query = std::move(peer_.http_query)};
   auto shared_pending = std::make_shared<PendingConnect>(std::move(pending));
   context_.authenticator->Authenticate(
       std::move(credentials),

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,12 +34,15 @@ class IdGenerator;
 namespace fleetcore::gateway {
 
 // What every connection shares.
-// What a TLS client presented.
+// What a client presented below MQTT: its TLS certificate chain, and over WebSocket the
+// custom-authorizer values of the upgrade request.
 struct PeerCertificates {
   // The SHA-256 of the leaf's DER (AWS's certificate id); empty without a certificate.
   std::string certificate_id;
   std::vector<std::string> chain_der;  // leaf first
   std::string server_name;             // SNI
+  std::optional<std::map<std::string, std::string>> http_headers;
+  std::string http_query;
 };
 
 class Authenticator;

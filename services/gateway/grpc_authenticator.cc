@@ -4,6 +4,7 @@
 #include <chrono>
 #include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
@@ -100,10 +101,22 @@ constexpr char kAuthorizerSignature[] = "x-amz-customauthorizer-signature";
 
 }  // namespace
 
+// The custom-authorizer values a client presented: in its MQTT user name's query, or in
+// an HTTP request's (or WebSocket upgrade's) headers or query string.
+std::map<std::string, std::string> AuthorizerParams(const Credentials& c) {
+  std::map<std::string, std::string> out = UsernameParams(c.username.value_or(""));
+  if (!c.http_query.empty()) {
+    for (auto& [k, v] : UsernameParams("?" + c.http_query)) out.emplace(k, v);
+  }
+  if (c.http_headers.has_value()) {
+    for (const auto& [k, v] : *c.http_headers) out.emplace(k, v);
+  }
+  return out;
+}
+
 void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
   if (credentials.chain_der.empty() &&
-      ((credentials.username.has_value() &&
-        UsernameParams(*credentials.username).contains(kAuthorizerName)) ||
+      (AuthorizerParams(credentials).contains(kAuthorizerName) ||
        credentials.password.has_value())) {
     return AuthenticateCustom(std::move(credentials), std::move(done));
   }
@@ -220,24 +233,34 @@ struct DescribeDefaultCall {
 }  // namespace
 
 void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
-  std::map<std::string, std::string> params = UsernameParams(credentials.username.value_or(""));
+  std::map<std::string, std::string> params = AuthorizerParams(credentials);
   const std::string name = params[kAuthorizerName];
   auto* call = new AuthorizeCall(&impl_->calls);
   impl_->Prepare(&call->ctx);
   call->req.set_authorizer_name(name);
   call->req.set_token_signature(params[kAuthorizerSignature]);
-  call->req.add_protocols("mqtt");
   if (!credentials.server_name.empty()) {
     call->req.add_protocols("tls");
     call->req.mutable_tls_context()->set_server_name(credentials.server_name);
   }
-  ppb::MqttContext* mqtt = call->req.mutable_mqtt_context();
-  if (credentials.username.has_value()) mqtt->set_username(*credentials.username);
-  if (credentials.password.has_value()) mqtt->set_password(*credentials.password);
-  mqtt->set_client_id(credentials.client_id);
+  if (credentials.http_headers.has_value()) {
+    call->req.add_protocols("http");
+    ppb::HttpContext* http = call->req.mutable_http_context();
+    for (const auto& [k, v] : *credentials.http_headers) (*http->mutable_headers())[k] = v;
+    if (!credentials.http_query.empty()) http->set_query_string("?" + credentials.http_query);
+  }
+  if (!credentials.client_id.empty() || credentials.username.has_value() ||
+      credentials.password.has_value()) {
+    call->req.add_protocols("mqtt");
+    ppb::MqttContext* mqtt = call->req.mutable_mqtt_context();
+    if (credentials.username.has_value()) mqtt->set_username(*credentials.username);
+    if (credentials.password.has_value()) mqtt->set_password(*credentials.password);
+    mqtt->set_client_id(credentials.client_id);
+  }
   Impl* impl = impl_.get();
-  // The token is the user name's parameter named by the authorizer's tokenKeyName; only
-  // when the user name has parameters besides the authorizer's own is it looked up.
+  // The token is the value named by the authorizer's tokenKeyName (a user-name or query
+  // parameter, or a header); the name is looked up only when there are values besides the
+  // authorizer's own.
   auto authorize = [impl, call, done, client_id = credentials.client_id,
                     source_ip = credentials.source_ip]() mutable {
     impl->policy->async()->Authorize(
@@ -269,11 +292,16 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
   const bool has_token_param = std::any_of(params.begin(), params.end(), [](const auto& kv) {
     return kv.first != kAuthorizerName && kv.first != kAuthorizerSignature;
   });
+  // Header names are lower case; a tokenKeyName may not be.
+  auto find_token = [params](const std::string& key) -> std::optional<std::string> {
+    if (key.empty()) return std::nullopt;
+    if (auto it = params.find(key); it != params.end()) return it->second;
+    if (auto it = params.find(absl::AsciiStrToLower(key)); it != params.end()) return it->second;
+    return std::nullopt;
+  };
   if (!has_token_param) return authorize();
-  auto take_token = [call, params, authorize](const std::string& key) mutable {
-    if (auto it = params.find(key); !key.empty() && it != params.end()) {
-      call->req.set_token(it->second);
-    }
+  auto take_token = [call, find_token, authorize](const std::string& key) mutable {
+    if (std::optional<std::string> token = find_token(key)) call->req.set_token(*token);
     authorize();
   };
   if (!name.empty()) {

@@ -2,14 +2,15 @@
 // (subprotocol "mqtt", binary frames, packets may span frames), POST /topics/{topic}
 // publishes (http_publish.h). Over TLS the same, with Beast's ssl_stream.
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
 #include "absl/strings/ascii.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "boost/asio/ssl.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
@@ -49,6 +50,24 @@ std::optional<std::string> ChooseSubprotocol(absl::string_view offered) {
     if (p == "mqttv3.1") choice = std::string(p);
   }
   return choice;
+}
+
+// The custom-authorizer values of an HTTP request (or WebSocket upgrade), when it names an
+// authorizer in a header or its query string: every header (lower-case names) and the query.
+void HttpAuth(const http::request<http::string_body>& request, Credentials* out) {
+  const std::string target(request.target());
+  const size_t q = target.find('?');
+  const std::string query = q == std::string::npos ? "" : target.substr(q + 1);
+  if (request.find("x-amz-customauthorizer-name") == request.end() &&
+      query.find("x-amz-customauthorizer-name") == std::string::npos) {
+    return;
+  }
+  std::map<std::string, std::string> headers;
+  for (const auto& field : request) {
+    headers[absl::AsciiStrToLower(std::string(field.name_string()))] = std::string(field.value());
+  }
+  out->http_headers = std::move(headers);
+  out->http_query = query;
 }
 
 // MQTT over a WebSocket.
@@ -219,6 +238,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                                      : R"({"message":"the WebSocket subprotocol must be mqtt"})",
                      false);
       }
+      Credentials upgrade;
+      HttpAuth(request, &upgrade);
+      peer_.http_headers = std::move(upgrade.http_headers);
+      peer_.http_query = std::move(upgrade.http_query);
       auto connection = std::make_shared<WsConnection<Stream>>(
           std::move(stream_), thread_, context_, remote_, peer_);
       connection->Start(std::move(request), *subprotocol);
@@ -226,26 +249,33 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
     const bool keep_alive = request.keep_alive();
     auto shared_request = std::make_shared<http::request<http::string_body>>(std::move(request));
-    WithIdentity([self = this->shared_from_this(), shared_request,
-                  keep_alive](absl::StatusOr<IdentityPtr> identity) {
+    WithIdentity(*shared_request, [self = this->shared_from_this(), shared_request,
+                                   keep_alive](absl::StatusOr<IdentityPtr> identity) {
       self->Dispatch(*shared_request, identity, keep_alive);
     });
   }
 
   // The client's identity: authenticated once per HTTP connection (its certificate, or the
   // anonymous policy), then reused for every request on it. `then` runs on this thread.
-  void WithIdentity(std::function<void(absl::StatusOr<IdentityPtr>)> then) {
+  void WithIdentity(const http::request<http::string_body>& request,
+                    std::function<void(absl::StatusOr<IdentityPtr>)> then) {
     if (context_.authenticator == nullptr) return then(IdentityPtr());
     if (identity_ != nullptr) return then(identity_);
     std::string ip = remote_.substr(0, remote_.rfind(':'));
     if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+    Credentials credentials{.chain_der = peer_.chain_der,
+                            .source_ip = std::move(ip),
+                            .server_name = peer_.server_name};
+    // A custom authorizer's values may come in headers or the query string; such an
+    // identity is asked for again on every request (the policy service caches answers),
+    // a certificate's is kept for the connection.
+    HttpAuth(request, &credentials);
+    const bool keep = !credentials.http_headers.has_value();
     context_.authenticator->Authenticate(
-        Credentials{.chain_der = peer_.chain_der,
-                    .source_ip = std::move(ip),
-                    .server_name = peer_.server_name},
-        [self = this->shared_from_this(), then](absl::StatusOr<IdentityPtr> identity) {
-          self->thread_->Post([self, then, identity]() {
-            if (identity.ok()) self->identity_ = *identity;
+        std::move(credentials),
+        [self = this->shared_from_this(), then, keep](absl::StatusOr<IdentityPtr> identity) {
+          self->thread_->Post([self, then, identity, keep]() {
+            if (identity.ok() && keep) self->identity_ = *identity;
             then(identity);
           });
         });

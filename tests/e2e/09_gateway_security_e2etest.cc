@@ -92,6 +92,7 @@ class GatewaySecurityTest : public ::testing::Test {
         gateway_,
         StartService("services/gateway/fleetcore-gateway",
                      {"--db-url=" + db_->url(), "--mqtts-listen=127.0.0.1:0",
+                      "--https-listen=127.0.0.1:0",
                       "--endpoint-cert-file=" + dir_ + "/ep/endpoint.pem",
                       "--endpoint-key-file=" + dir_ + "/ep/endpoint.key",
                       "--ca-endpoint=" + ca_.endpoint, "--policy-endpoint=" + policy_.endpoint,
@@ -336,7 +337,7 @@ TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {
   const std::string url =
       "http://127.0.0.1:" + line.substr(strlen("listening on ")) + "/authorize";
   Ctl().Json({"create-authorizer", "--authorizer-name", "tutorial", "--authorizer-function-arn",
-              url, "--signing-disabled", "--status", "ACTIVE"});
+              url, "--signing-disabled", "--token-key-name", "x-token", "--status", "ACTIVE"});
   absl::StatusOr<testing::RunResult> r = testing::Run(
       {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
        "custom_auth_device", "--port", "1", "--tls-port",
@@ -346,6 +347,21 @@ TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
   EXPECT_THAT(r->out, HasSubstr("ok custom_auth_device"));
+
+  // HTTPS publish with the authorizer's name and token in headers, as AWS's curl example.
+  auto curl = [&](const std::string& token, const std::string& topic) {
+    absl::StatusOr<testing::RunResult> c = testing::Run(
+        {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+         dir_ + "/ep/ca.pem", "-H", "x-amz-customauthorizer-name: tutorial", "-H",
+         "x-token: " + token, "-H", "x-device-id: dev-7", "--data-binary", "21",
+         absl::StrCat("https://localhost:", gateway_.ports.at("https_port"), "/topics/", topic,
+                      "?qos=1")});
+    EXPECT_TRUE(c.ok()) << c.status();
+    return c.ok() ? c->out : "";
+  };
+  EXPECT_EQ(curl("device-secret-token", "things/dev-7/temp"), "200");
+  EXPECT_EQ(curl("device-secret-token", "things/dev-8/temp"), "403");
+  EXPECT_EQ(curl("wrong-token", "things/dev-7/temp"), "401");
 }
 
 }  // namespace

@@ -6,7 +6,8 @@ fleetcore's policy service POSTs AWS IoT's authorizer event to this server:
    "protocolData": {"mqtt": {"username": ..., "password": <base64>, "clientId": ...}, ...},
    "connectionMetadata": {"id": ...}}
 and it answers like AWS's example: a device presenting the shared token may connect as its
-client id and use the topics under things/<clientId>/; any other token is refused.
+client id and use the topics under things/<clientId>/ (an HTTP publisher names its device in
+an x-device-id header); any other token is refused.
 
   tools/examples/custom_authorizer.py --port 8800 --token-file token.txt
 
@@ -51,6 +52,10 @@ def answer(event, args):
     if not hmac.compare_digest(token.encode(), args.token.encode()):
         return {"isAuthenticated": False}
     client_id = mqtt.get("clientId", "")
+    if not client_id:
+        # HTTP publishers have no MQTT client id: they name their device in a header.
+        headers = event.get("protocolData", {}).get("http", {}).get("headers", {})
+        client_id = headers.get("x-device-id", "")
     if not ALLOWED_CLIENT.match(client_id):
         return {"isAuthenticated": False}
     return {
