@@ -24,6 +24,23 @@ std::string OpensslError() {
 // knows the registered CAs of the moment (the security issue's resolver).
 int AcceptAnyChain(int, X509_STORE_CTX*) { return 1; }
 
+// ALPN as AWS IoT Core answers it on port 443: "x-amzn-mqtt-ca" (MQTT with a client
+// certificate) and "mqtt" (MQTT with a custom authorizer). A client that offers neither
+// goes on without ALPN, as on 8883.
+int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+               unsigned int inlen, void*) {
+  static const unsigned char kServed[] = "\x0ex-amzn-mqtt-ca\x04mqtt";
+  unsigned char* chosen = nullptr;
+  unsigned char chosen_len = 0;
+  if (SSL_select_next_proto(&chosen, &chosen_len, kServed, sizeof(kServed) - 1, in, inlen) ==
+      OPENSSL_NPN_NEGOTIATED) {
+    *out = chosen;
+    *outlen = chosen_len;
+    return SSL_TLSEXT_ERR_OK;
+  }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions& options) {
@@ -55,6 +72,7 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions&
         "--endpoint-key-file does not match the certificate of --tls-cert-file");
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAnyChain);
+  SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
   // Resumption for reconnecting devices: a session cache and one ticket per handshake.
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
   static const unsigned char kSessionContext[] = "fleetcore-gateway";
