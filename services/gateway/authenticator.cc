@@ -10,7 +10,7 @@ namespace fleetcore::gateway {
 Identity::Identity(std::string principal, std::string client_id, std::string source_ip,
                    std::optional<policy::ThingInfo> thing,
                    std::optional<policy::CertificateInfo> certificate,
-                   std::unique_ptr<const policy::PolicySet> policies)
+                   std::shared_ptr<const policy::PolicySet> policies)
     : principal_(std::move(principal)),
       client_id_(std::move(client_id)),
       source_ip_(std::move(source_ip)),

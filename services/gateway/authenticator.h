@@ -31,6 +31,7 @@ namespace fleetcore::gateway {
 
 struct Credentials {
   std::vector<std::string> chain_der;  // the client's certificates, leaf first; empty: none
+  std::string certificate_id;          // SHA-256 of the leaf (for caches); empty: none
   std::string client_id;
   std::string source_ip;
   std::string server_name;  // SNI
@@ -50,7 +51,7 @@ class Identity final : public Session::ReceiveCheck {
   Identity(std::string principal, std::string client_id, std::string source_ip,
            std::optional<policy::ThingInfo> thing,
            std::optional<policy::CertificateInfo> certificate,
-           std::unique_ptr<const policy::PolicySet> policies);
+           std::shared_ptr<const policy::PolicySet> policies);
 
   // Decides `action` on `resource` (a client id, topic or topic filter) for this identity.
   policy::Decision Decide(policy::Action action, absl::string_view resource,
@@ -88,7 +89,8 @@ class Identity final : public Session::ReceiveCheck {
   std::string source_ip_;
   std::optional<policy::ThingInfo> thing_;
   std::optional<policy::CertificateInfo> certificate_;
-  std::unique_ptr<const policy::PolicySet> policies_;
+  // Shared: connections of one certificate and client id use one compiled set.
+  std::shared_ptr<const policy::PolicySet> policies_;
   int64_t disconnect_after_s_ = 0;
 };
 using IdentityPtr = std::shared_ptr<const Identity>;
@@ -101,6 +103,9 @@ class Authenticator {
   // The same identity with the policies in force now (after a policy or attachment
   // changed). Identities that cannot be refreshed come back unchanged.
   virtual void Refresh(IdentityPtr current, Done done) { done(std::move(current)); }
+  // Forget what is cached about a certificate (it changed), or every client's policies
+  // (`certificate_id` empty: a policy or an attachment changed).
+  virtual void Invalidate(absl::string_view certificate_id) {}
 };
 
 // The subject, issuer and alternative names of a DER certificate, for the

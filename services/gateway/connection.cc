@@ -354,6 +354,7 @@ void Connection::HandleConnect(mqtt::Connect& c) {
   // Who is it? Later packets wait in in_ until the answer.
   paused_ = true;
   Credentials credentials{.chain_der = std::move(peer_.chain_der),
+                          .certificate_id = peer_.certificate_id,
                           .client_id = pending.connect.client_id,
                           .source_ip = ClientIp(),
                           .server_name = peer_.server_name,

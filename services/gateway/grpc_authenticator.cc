@@ -9,6 +9,8 @@
 #include "absl/strings/str_split.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "services/gateway/in_flight_calls.h"
 #include "services/gateway/http_publish.h"
@@ -18,6 +20,9 @@ namespace fleetcore::gateway {
 namespace capb = ::fleetcore::ca::v1;
 namespace ppb = ::fleetcore::policy::v1;
 
+constexpr absl::Duration kCacheTtl = absl::Minutes(5);
+constexpr size_t kMaxCached = 200000;  // entries per cache; beyond, it starts over
+
 struct GrpcAuthenticator::Impl {
   std::unique_ptr<capb::Ca::Stub> ca;
   std::unique_ptr<ppb::Policy::Stub> policy;
@@ -25,6 +30,23 @@ struct GrpcAuthenticator::Impl {
   aws::Arns arns;
   std::shared_ptr<const policy::PolicyDocument> anonymous;
   std::function<void(std::string, std::string)> publish_event;
+  // What reconnecting clients need not ask again; generations keep an answer fetched
+  // before an invalidation out of the cache.
+  struct Resolved {
+    std::string certificate_arn;
+    std::optional<policy::CertificateInfo> certificate;
+    absl::Time expires;
+  };
+  struct CachedPolicies {
+    std::shared_ptr<const policy::PolicySet> set;
+    std::optional<policy::ThingInfo> thing;
+    absl::Time expires;
+  };
+  absl::Mutex cache_mu;
+  absl::flat_hash_map<std::string, Resolved> resolved ABSL_GUARDED_BY(cache_mu);
+  absl::flat_hash_map<std::string, CachedPolicies> policies ABSL_GUARDED_BY(cache_mu);
+  uint64_t resolve_generation ABSL_GUARDED_BY(cache_mu) = 0;
+  uint64_t policy_generation ABSL_GUARDED_BY(cache_mu) = 0;
   // Last: destroyed first, cancelling the calls still waiting and waiting for them.
   InFlightCalls calls;
 
@@ -131,6 +153,23 @@ void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
         std::nullopt, std::nullopt,
         std::make_unique<const policy::PolicySet>(std::move(set), impl_->arns)));
   }
+  const std::string certificate_id = credentials.certificate_id;
+  uint64_t generation;
+  std::optional<Impl::Resolved> known;
+  {
+    absl::MutexLock l(&impl_->cache_mu);
+    generation = impl_->resolve_generation;
+    if (auto it = impl_->resolved.find(certificate_id);
+        !certificate_id.empty() && it != impl_->resolved.end() &&
+        it->second.expires > absl::Now()) {
+      known = it->second;
+    }
+  }
+  if (known.has_value()) {
+    return FetchPolicies(std::move(known->certificate_arn), std::move(credentials.client_id),
+                         std::move(credentials.source_ip), std::move(known->certificate),
+                         /*use_cache=*/true, std::move(done));
+  }
   std::optional<policy::CertificateInfo> cert = CertificateInfoOf(credentials.chain_der[0]);
   auto* call = new ResolveCall(&impl_->calls);
   impl_->Prepare(&call->ctx);
@@ -140,7 +179,7 @@ void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
   Impl* impl = impl_.get();
   impl->ca->async()->ResolvePeer(
       &call->ctx, &call->req, &call->resp,
-      [this, impl, call, done, cert = std::move(cert),
+      [this, impl, call, done, cert = std::move(cert), certificate_id, generation,
        client_id = std::move(credentials.client_id),
        source_ip = std::move(credentials.source_ip)](grpc::Status s) mutable {
         std::unique_ptr<ResolveCall> owned(call);
@@ -155,21 +194,57 @@ void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
               "client certificate refused: ", capb::PeerResult_Name(call->resp.result()),
               call->resp.reason().empty() ? "" : ": ", call->resp.reason())));
         }
+        if (!certificate_id.empty()) {
+          absl::MutexLock l(&impl->cache_mu);
+          if (impl->resolve_generation == generation) {
+            if (impl->resolved.size() >= kMaxCached) impl->resolved.clear();
+            impl->resolved[certificate_id] = {call->resp.certificate_arn(), cert,
+                                              absl::Now() + kCacheTtl};
+          }
+        }
         FetchPolicies(call->resp.certificate_arn(), std::move(client_id), std::move(source_ip),
-                      std::move(cert), std::move(done));
+                      std::move(cert), /*use_cache=*/true, std::move(done));
       });
 }
 
 void GrpcAuthenticator::Refresh(IdentityPtr current, Done done) {
   if (current == nullptr || !current->from_certificate()) return done(std::move(current));
   FetchPolicies(current->principal(), current->client_id(), current->source_ip(),
-                current->certificate(), std::move(done));
+                current->certificate(), /*use_cache=*/false, std::move(done));
+}
+
+void GrpcAuthenticator::Invalidate(absl::string_view certificate_id) {
+  absl::MutexLock l(&impl_->cache_mu);
+  if (!certificate_id.empty()) {
+    ++impl_->resolve_generation;
+    impl_->resolved.erase(certificate_id);
+  }
+  // A certificate's change may change its policies (attachments), so both go.
+  ++impl_->policy_generation;
+  impl_->policies.clear();
 }
 
 void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_id,
                                       std::string source_ip,
-                                      std::optional<policy::CertificateInfo> cert, Done done) {
+                                      std::optional<policy::CertificateInfo> cert,
+                                      bool use_cache, Done done) {
   Impl* impl = impl_.get();
+  std::string key = absl::StrCat(principal, std::string(1, '\0'), client_id);
+  uint64_t generation;
+  std::optional<Impl::CachedPolicies> known;
+  {
+    absl::MutexLock l(&impl->cache_mu);
+    generation = impl->policy_generation;
+    if (auto it = impl->policies.find(key);
+        use_cache && it != impl->policies.end() && it->second.expires > absl::Now()) {
+      known = it->second;
+    }
+  }
+  if (known.has_value()) {
+    return done(std::make_shared<const Identity>(std::move(principal), std::move(client_id),
+                                                 std::move(source_ip), std::move(known->thing),
+                                                 std::move(cert), std::move(known->set)));
+  }
   auto* pc = new PoliciesCall(&impl_->calls);
   impl->Prepare(&pc->ctx);
   pc->req.set_principal(principal);
@@ -177,8 +252,8 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
   impl->policy->async()->GetEffectivePolicies(
       &pc->ctx, &pc->req, &pc->resp,
       [impl, pc, done, cert = std::move(cert), client_id = std::move(client_id),
-       source_ip = std::move(source_ip),
-       principal = std::move(principal)](grpc::Status s) mutable {
+       source_ip = std::move(source_ip), principal = std::move(principal), key = std::move(key),
+       generation](grpc::Status s) mutable {
         std::unique_ptr<PoliciesCall> owned(pc);
         if (!s.ok()) return done(FromGrpc(s, "getting the client's policies"));
         std::vector<policy::PolicySet::Policy> set;
@@ -199,10 +274,17 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
           for (const auto& [k, v] : t.attributes()) thing->attributes[k] = v;
           thing->attached = t.is_attached();
         }
-        done(std::make_shared<const Identity>(
-            std::move(principal), std::move(client_id), std::move(source_ip), std::move(thing),
-            std::move(cert),
-            std::make_unique<const policy::PolicySet>(std::move(set), impl->arns)));
+        auto compiled = std::make_shared<const policy::PolicySet>(std::move(set), impl->arns);
+        {
+          absl::MutexLock l(&impl->cache_mu);
+          if (impl->policy_generation == generation) {
+            if (impl->policies.size() >= kMaxCached) impl->policies.clear();
+            impl->policies[key] = {compiled, thing, absl::Now() + kCacheTtl};
+          }
+        }
+        done(std::make_shared<const Identity>(std::move(principal), std::move(client_id),
+                                              std::move(source_ip), std::move(thing),
+                                              std::move(cert), std::move(compiled)));
       });
 }
 

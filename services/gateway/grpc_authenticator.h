@@ -27,13 +27,17 @@ class GrpcAuthenticator final : public Authenticator {
                     std::function<void(std::string topic, std::string payload)> publish_event);
   ~GrpcAuthenticator() override;
 
+  // Known certificates' ResolvePeer answers and clients' compiled policies are kept (for
+  // reconnecting devices) until Invalidate or for 5 minutes; `done` may then be called
+  // before Authenticate returns.
   void Authenticate(Credentials credentials, Done done) override;
   void Refresh(IdentityPtr current, Done done) override;
+  void Invalidate(absl::string_view certificate_id) override;
 
  private:
   // GetEffectivePolicies for `principal`, then the identity.
   void FetchPolicies(std::string principal, std::string client_id, std::string source_ip,
-                     std::optional<policy::CertificateInfo> cert, Done done);
+                     std::optional<policy::CertificateInfo> cert, bool use_cache, Done done);
   void AuthenticateCustom(Credentials credentials, Done done);
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -281,10 +281,16 @@ int Run(int argc, char** argv) {
   // those of one certificate for an attachment to it, all of them otherwise.
   aws::Arns arns(common.region, common.account_id);
   auto listener = db::PgListener::Start(
-      common.db.url, {"fleetcore_ca", "fleetcore_policy"},
-      [&broker, &arns](absl::string_view channel, absl::string_view payload) {
+      common.db.url, {"fleetcore_ca", "fleetcore_policy", "fleetcore_registry"},
+      [&broker, &arns, &authenticator](absl::string_view channel, absl::string_view payload) {
         nlohmann::json e = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
         if (!e.is_object()) return;
+        if (channel == "fleetcore_registry") {
+          // Things and groups behind policy variables and group policies: cached policies
+          // go (live connections keep theirs until a policy change or reconnect).
+          authenticator.Invalidate("");
+          return;
+        }
         if (channel == "fleetcore_policy") {
           if (e.contains("authorizer")) return;  // authorizer changes: next CONNECT
           std::string certificate;
@@ -293,6 +299,7 @@ int Run(int argc, char** argv) {
               certificate = *id;
             }
           }
+          authenticator.Invalidate("");
           broker.RefreshAuthorization(certificate);
           return;
         }
@@ -300,12 +307,16 @@ int Run(int argc, char** argv) {
         const std::string status = e.value("status", "");
         if (e.value("type", "") == "certificate.status_changed" && status == "ACTIVE") return;
         const std::string id = e["certificate"].get<std::string>();
+        authenticator.Invalidate(id);
         if (const size_t n = broker.KickCertificate(id); n > 0) {
           log::Info("disconnected the clients of a certificate that is no longer active",
                     {{"certificate_id", id}, {"status", status}, {"connections", n}});
         }
       },
-      [&broker] { broker.RefreshAuthorization(""); });
+      [&broker, &authenticator] {
+        authenticator.Invalidate("");
+        broker.RefreshAuthorization("");
+      });
   if (!listener.ok()) {
     log::Error("cannot start", {{"error", listener.status()}});
     return 1;

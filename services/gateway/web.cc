@@ -264,6 +264,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     std::string ip = remote_.substr(0, remote_.rfind(':'));
     if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
     Credentials credentials{.chain_der = peer_.chain_der,
+                            .certificate_id = peer_.certificate_id,
                             .source_ip = std::move(ip),
                             .server_name = peer_.server_name};
     // A custom authorizer's values may come in headers or the query string; such an
