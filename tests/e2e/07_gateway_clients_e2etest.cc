@@ -30,21 +30,6 @@ using json = nlohmann::json;
 
 constexpr char kToken[] = "e2e-admin-token";
 
-std::string SourcePath(const std::string& rel) {
-  const char* src = std::getenv("FLEETCORE_SOURCE_DIR");
-  return absl::StrCat(src != nullptr ? src : ".", "/", rel);
-}
-
-// A program on the PATH (the subprocess helper runs absolute paths only).
-std::string Tool(const std::string& name) {
-  const char* path = std::getenv("PATH");
-  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin", ':')) {
-    std::string candidate = absl::StrCat(dir, "/", name);
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return name;
-}
-
 // A folder of its own for the endpoint certificate and client keys, removed afterwards.
 class TempDir {
  public:
@@ -92,9 +77,7 @@ struct Gateway {
     }
     // Clients without a certificate are admitted under an allow-all policy: these tests are
     // about MQTT itself (09_gateway_security covers certificates and policies).
-    const std::string anonymous = dir->path() + "/anonymous-policy.json";
-    std::ofstream(anonymous) << R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
-                                R"("Action":"iot:*","Resource":"*"}]})";
+    const std::string anonymous = WriteAllowAllPolicy(dir->path() + "/anonymous-policy.json");
     std::vector<std::string> args{"--db-url=" + db->url(),
                                   "--anonymous-policy-file=" + anonymous,
                                   "--mqtt-listen=127.0.0.1:0",

@@ -2,9 +2,6 @@
 // app changing desired state over gRPC (fleetctl, as `aws iot-data`), and a device on
 // paho-mqtt seeing the delta, reporting, and using get, a named shadow, a rejected update
 // and delete over MQTT (tests/e2e/clients/paho_scenarios.py shadow_device).
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <fstream>
 
@@ -27,23 +24,6 @@ using json = nlohmann::json;
 
 constexpr char kToken[] = "e2e-admin-token";
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::string SourcePath(const std::string& rel) {
-  const char* src = std::getenv("FLEETCORE_SOURCE_DIR");
-  return absl::StrCat(src != nullptr ? src : ".", "/", rel);
-}
-
 class ShadowTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -51,9 +31,7 @@ class ShadowTest : public ::testing::Test {
     // Each calls the other: the shadow's port is chosen first.
     const int shadow_port = FreePort();
     // Devices without certificates, under an allow-all policy: this test is about shadows.
-    anonymous_ = ::testing::TempDir() + "shadow-e2e-anonymous-policy.json";
-    std::ofstream(anonymous_) << R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
-                                 R"("Action":"iot:*","Resource":"*"}]})";
+    anonymous_ = WriteAllowAllPolicy(::testing::TempDir() + "shadow-e2e-anonymous-policy.json");
     ASSERT_OK_AND_ASSIGN(
         gateway_,
         StartService("services/gateway/fleetcore-gateway",

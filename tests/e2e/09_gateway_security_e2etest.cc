@@ -5,8 +5,6 @@
 // client id only, publish but not to an explicitly denied topic, subscribe under its
 // thing only, receive only what the policy allows; no certificate and a certificate of an
 // unknown CA are refused.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -30,23 +28,6 @@ using ::testing::HasSubstr;
 using json = nlohmann::json;
 
 constexpr char kToken[] = "e2e-admin-token";
-
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-std::string SourcePath(const std::string& rel) {
-  const char* src = std::getenv("FLEETCORE_SOURCE_DIR");
-  return absl::StrCat(src != nullptr ? src : ".", "/", rel);
-}
 
 constexpr char kDevicePolicy[] = R"({
   "Version": "2012-10-17",

@@ -1,5 +1,13 @@
 #include "tests/e2e/e2e_util.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_cat.h"
 #include "common/testing/test_database.h"
 #include "gmock/gmock.h"
@@ -30,6 +38,38 @@ absl::StatusOr<RunningService> StartService(const std::string& binary,
   }
   s.endpoint = absl::StrCat("127.0.0.1:", s.grpc_port);
   return s;
+}
+
+std::string SourcePath(const std::string& relative) {
+  const char* src = std::getenv("FLEETCORE_SOURCE_DIR");
+  return absl::StrCat(src != nullptr ? src : ".", "/", relative);
+}
+
+std::string Tool(const std::string& name) {
+  const char* path = std::getenv("PATH");
+  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin", ':')) {
+    std::string candidate = absl::StrCat(dir, "/", name);
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return name;
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(a);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string WriteAllowAllPolicy(const std::string& path) {
+  std::ofstream(path) << R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
+                         R"("Action":"iot:*","Resource":"*"}]})";
+  return path;
 }
 
 Fleetctl::Fleetctl(std::string admin_token, testing::EnvOverrides endpoints)

@@ -28,6 +28,16 @@ absl::StatusOr<RunningService> StartService(const std::string& binary,
                                             std::vector<std::string> args,
                                             testing::EnvOverrides env = {});
 
+// A file of the source tree (FLEETCORE_SOURCE_DIR, set by CTest).
+std::string SourcePath(const std::string& relative);
+// A program on the PATH (the subprocess helper runs absolute paths only).
+std::string Tool(const std::string& name);
+// A loopback port free now, for services that must know each other's port before both run.
+int FreePort();
+// Writes an IoT policy allowing every action on every resource (for a gateway's
+// --anonymous-policy-file in tests that are not about authorization); returns `path`.
+std::string WriteAllowAllPolicy(const std::string& path);
+
 // fleetctl as an operator runs it, with the admin token and the services' endpoints in its
 // environment (FLEETCORE_<SERVICE>_ENDPOINT), failing the test when it cannot run.
 class Fleetctl {
