@@ -74,20 +74,8 @@ GrpcAuthenticator::~GrpcAuthenticator() = default;
 
 namespace {
 
-struct ResolveCall {
-  explicit ResolveCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
-  grpc::ClientContext ctx;
-  capb::ResolvePeerRequest req;
-  capb::ResolvePeerResponse resp;
-  InFlightCalls::Ticket ticket;
-};
-struct PoliciesCall {
-  explicit PoliciesCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
-  grpc::ClientContext ctx;
-  ppb::GetEffectivePoliciesRequest req;
-  ppb::GetEffectivePoliciesResponse resp;
-  InFlightCalls::Ticket ticket;
-};
+using ResolveCall = TrackedCall<capb::ResolvePeerRequest, capb::ResolvePeerResponse>;
+using PoliciesCall = TrackedCall<ppb::GetEffectivePoliciesRequest, ppb::GetEffectivePoliciesResponse>;
 
 absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
   const auto code = static_cast<absl::StatusCode>(s.error_code());
@@ -290,27 +278,9 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
 
 namespace {
 
-struct AuthorizeCall {
-  explicit AuthorizeCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
-  grpc::ClientContext ctx;
-  ppb::AuthorizeRequest req;
-  ppb::AuthorizeResponse resp;
-  InFlightCalls::Ticket ticket;
-};
-struct DescribeCall {
-  explicit DescribeCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
-  grpc::ClientContext ctx;
-  ppb::DescribeAuthorizerRequest req;
-  ppb::DescribeAuthorizerResponse resp;
-  InFlightCalls::Ticket ticket;
-};
-struct DescribeDefaultCall {
-  explicit DescribeDefaultCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
-  grpc::ClientContext ctx;
-  ppb::DescribeDefaultAuthorizerRequest req;
-  ppb::DescribeDefaultAuthorizerResponse resp;
-  InFlightCalls::Ticket ticket;
-};
+using AuthorizeCall = TrackedCall<ppb::AuthorizeRequest, ppb::AuthorizeResponse>;
+using DescribeCall = TrackedCall<ppb::DescribeAuthorizerRequest, ppb::DescribeAuthorizerResponse>;
+using DescribeDefaultCall = TrackedCall<ppb::DescribeDefaultAuthorizerRequest, ppb::DescribeDefaultAuthorizerResponse>;
 
 }  // namespace
 

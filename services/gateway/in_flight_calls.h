@@ -10,6 +10,8 @@
 // Thread safety: all methods may be called from any thread.
 #pragma once
 
+#include <memory>
+
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/client_context.h"
@@ -53,6 +55,18 @@ class InFlightCalls {
  private:
   absl::Mutex mu_;
   absl::flat_hash_set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(mu_);
+};
+
+// One asynchronous unary call: its context, messages and ticket. The callback deletes it.
+template <typename Req, typename Resp>
+struct TrackedCall {
+  explicit TrackedCall(InFlightCalls* calls) : ticket(calls, &ctx) {}
+  grpc::ClientContext ctx;
+  Req req;
+  Resp resp;
+  InFlightCalls::Ticket ticket;
+  // Released before the ticket (e.g. a connection's request slot).
+  std::shared_ptr<void> hold;
 };
 
 }  // namespace fleetcore::gateway

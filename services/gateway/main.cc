@@ -209,12 +209,15 @@ int Run(int argc, char** argv) {
   }
   // The AWS services' request topics: the shadow's go to the shadow service.
   std::unique_ptr<ShadowForwarder> shadow;
+  // The services the gateway calls (each call sets its own deadline).
+  auto peer = [&](const std::string& target) {
+    return grpc_util::ServiceChannel::Create({.target = target,
+                                              .tls_ca_file = peers_ca_file,
+                                              .token = common.server.admin_token,
+                                              .timeout = absl::Seconds(5)});
+  };
   if (!shadow_endpoint.empty()) {
-    absl::StatusOr<grpc_util::ServiceChannel> channel =
-        grpc_util::ServiceChannel::Create({.target = shadow_endpoint,
-                                           .tls_ca_file = peers_ca_file,
-                                           .token = common.server.admin_token,
-                                           .timeout = absl::Seconds(10)});
+    absl::StatusOr<grpc_util::ServiceChannel> channel = peer(shadow_endpoint);
     if (!channel.ok()) {
       log::Error("cannot start", {{"error", channel.status()}});
       return 1;
@@ -244,12 +247,6 @@ int Run(int argc, char** argv) {
               "development only",
               {{"anonymous_policy_file", anonymous_policy_file}});
   }
-  auto peer = [&](const std::string& target) {
-    return grpc_util::ServiceChannel::Create({.target = target,
-                                              .tls_ca_file = peers_ca_file,
-                                              .token = common.server.admin_token,
-                                              .timeout = absl::Seconds(5)});
-  };
   absl::StatusOr<grpc_util::ServiceChannel> ca_channel = peer(ca_endpoint);
   absl::StatusOr<grpc_util::ServiceChannel> policy_channel = peer(policy_endpoint);
   if (!ca_channel.ok() || !policy_channel.ok()) {

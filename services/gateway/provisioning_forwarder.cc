@@ -25,15 +25,7 @@ struct ProvisioningForwarder::Impl {
 namespace {
 
 template <typename Req, typename Resp>
-struct Call {
-  explicit Call(InFlightCalls* calls) : ticket(calls, &ctx) {}
-  grpc::ClientContext ctx;
-  Req req;
-  Resp resp;
-  InFlightCalls::Ticket ticket;
-  // Released before the ticket (a connection's shadow request slot).
-  std::shared_ptr<void> hold;
-};
+using Call = TrackedCall<Req, Resp>;
 
 json Rejection(int status, const std::string& code, const std::string& message) {
   return json{{"statusCode", status}, {"errorCode", code}, {"errorMessage", message}};

@@ -38,15 +38,7 @@ namespace {
 
 // One request in flight: its context, messages and what to do with the answer.
 template <typename Req, typename Resp>
-struct Call {
-  explicit Call(InFlightCalls* calls) : ticket(calls, &ctx) {}
-  grpc::ClientContext ctx;
-  Req req;
-  Resp resp;
-  InFlightCalls::Ticket ticket;
-  // Released before the ticket (a connection's shadow request slot).
-  std::shared_ptr<void> hold;
-};
+using Call = TrackedCall<Req, Resp>;
 
 int64_t NowSeconds() { return absl::ToUnixSeconds(absl::Now()); }
 

@@ -58,15 +58,9 @@ chmod 644 "$tls"/*.key && chmod 755 "$tls"
 m_plain=$(pg_free_port)
 m_tls=$(pg_free_port)
 m_mtls=$(pg_free_port)
-cat >"$dir/mosquitto.conf" <<EOF
-per_listener_settings false
-allow_anonymous true
-set_tcp_nodelay true
-max_inflight_messages 100
-max_queued_messages 1000
-persistence false
-log_dest stderr
-log_type error
+{
+  mosquitto_settings
+  cat <<EOF
 listener $m_plain 127.0.0.1
 listener $m_tls 127.0.0.1
 certfile $tls/endpoint.pem
@@ -77,6 +71,7 @@ keyfile $tls/endpoint.key
 cafile $tls/device-ca.pem
 require_certificate true
 EOF
+} >"$dir/mosquitto.conf"
 [[ $(id -u) -eq 0 ]] && chown -R mosquitto: "$dir/mosquitto.conf" 2>/dev/null || true
 taskset -c 0 mosquitto -c "$dir/mosquitto.conf" 2>>"$dir/mosquitto.log" &
 mosquitto_pid=$!

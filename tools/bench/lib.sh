@@ -82,3 +82,12 @@ pgbench_run() {
   record "$name" "$rate" "$summary" -1 $((p1 - p0)) "$seconds"
 }
 
+
+# mosquitto_settings: the Mosquitto configuration both gateway benchmarks start from: the
+# gateway's flow-control defaults (100 in flight, 1000 queued), Nagle off, nothing on disk.
+# Their listeners follow it.
+mosquitto_settings() {
+  printf '%s\n' "per_listener_settings false" "allow_anonymous true" "set_tcp_nodelay true" \
+    "max_inflight_messages 100" "max_queued_messages 1000" "persistence false" \
+    "log_dest stderr" "log_type error"
+}

@@ -93,21 +93,16 @@ FLEETCORE_DB_URL=$url taskset -c 0 "$BUILD/services/gateway/fleetcore-gateway" \
   2>>"$dir/gateway.log" &
 gateway_pid=$!
 m_tls=$(pg_free_port)
-cat >"$dir/mosquitto.conf" <<EOF
-per_listener_settings false
-allow_anonymous true
-set_tcp_nodelay true
-max_inflight_messages 100
-max_queued_messages 1000
-persistence false
-log_dest stderr
-log_type error
+{
+  mosquitto_settings
+  cat <<EOF
 listener $m_tls 127.0.0.1
 certfile $tls/endpoint.pem
 keyfile $tls/endpoint.key
 cafile $tls/device-ca.pem
 require_certificate true
 EOF
+} >"$dir/mosquitto.conf"
 taskset -c 0 mosquitto -c "$dir/mosquitto.conf" 2>>"$dir/mosquitto.log" &
 mosquitto_pid=$!
 ossl_port=$(pg_free_port)

@@ -150,20 +150,21 @@ class Raw:
         self.send(b"\xe0\x00")
 
 
+def skip_properties(body, i):
+    """The index after the MQTT 5 properties (length prefix and content) at body[i]."""
+    length, shift = 0, 0
+    while True:
+        b = body[i]
+        i += 1
+        length |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return i + length
+
+
 def suback_codes(p, v5):
     """The reason codes of a SUBACK: after the packet id and (MQTT 5) the properties."""
-    i = 2
-    if v5:
-        length, shift = 0, 0
-        while True:
-            b = p.body[i]
-            i += 1
-            length |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        i += length
-    return list(p.body[i:])
+    return list(p.body[skip_properties(p.body, 2) if v5 else 2:])
 
 
 def parse_publish(p, v5):
@@ -177,15 +178,7 @@ def parse_publish(p, v5):
         packet_id = struct.unpack("!H", p.body[i:i + 2])[0]
         i += 2
     if v5:
-        length, shift = 0, 0
-        while True:
-            b = p.body[i]
-            i += 1
-            length |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        i += length
+        i = skip_properties(p.body, i)
     return topic, packet_id, p.body[i:], qos, bool(p.flags & 8), bool(p.flags & 1)
 
 
