@@ -343,6 +343,17 @@ TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {
   EXPECT_EQ(curl("device-secret-token", "things/dev-7/temp"), "200");
   EXPECT_EQ(curl("device-secret-token", "things/dev-8/temp"), "403");
   EXPECT_EQ(curl("wrong-token", "things/dev-7/temp"), "401");
+
+  // MQTT over secure WebSocket with the authorizer in the upgrade's headers (MQTT.js).
+  absl::StatusOr<testing::RunResult> ws = testing::Run(
+      {"/usr/bin/node", SourcePath("tests/node/mqttjs_scenarios.js"), "custom-auth-ws", "--url",
+       absl::StrCat("wss://127.0.0.1:", gateway_.ports.at("https_port"), "/mqtt"), "--version",
+       "5", "--ca", dir_ + "/ep/ca.pem", "--authorizer", "tutorial", "--token",
+       "device-secret-token"},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(ws.ok()) << ws.status();
+  EXPECT_EQ(ws->exit_code, 0) << ws->out << ws->err;
+  EXPECT_THAT(ws->out, HasSubstr("ok custom-auth-ws"));
 }
 
 }  // namespace

@@ -112,7 +112,32 @@ async function aliases() {
   await Promise.all([sub.endAsync(), pub.endAsync()]);
 }
 
-const scenarios = { roundtrip, aliases };
+async function customAuthWs() {
+  // A custom authorizer named in the WebSocket upgrade's headers, its token in the header
+  // named by the authorizer's tokenKeyName (x-token), as AWS's WSS custom auth works.
+  const headers = { 'x-amz-customauthorizer-name': args.authorizer, 'x-token': args.token };
+  const { client } = await connect('dev-ws', { wsOptions: { headers } });
+  const granted = await client.subscribeAsync('things/dev-ws/cmd', { qos: 1 });
+  check(granted[0].qos === 1, `own topic subscription ${JSON.stringify(granted)}`);
+  // MQTT.js rejects a subscription the broker refused (SUBACK 0x87).
+  let refused = '';
+  try {
+    await client.subscribeAsync('things/other/cmd', { qos: 1 });
+  } catch (e) {
+    refused = String(e && e.message);
+  }
+  check(/not authorized/i.test(refused), `other topic subscription: "${refused}"`);
+  await client.endAsync();
+  let rejected = false;
+  try {
+    await connect('dev-ws', { wsOptions: { headers: { ...headers, 'x-token': 'wrong' } } });
+  } catch (e) {
+    rejected = true;
+  }
+  check(rejected, 'a wrong token was admitted');
+}
+
+const scenarios = { roundtrip, aliases, 'custom-auth-ws': customAuthWs };
 
 (async () => {
   const run = scenarios[args.scenario];
