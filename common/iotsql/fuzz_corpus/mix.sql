@@ -1,0 +1,1 @@
+SELECT CASE a.b[0] WHEN 1 THEN upper(s) ELSE concat(s, '-', topic(2)) END AS x, {'k': [1, 2.5, true, null]} AS o, cast(temperature AS Int) AS i FROM '#'

@@ -1,0 +1,1 @@
+SELECT VALUE encode(*, 'base64') FROM 't' WHERE NOT isUndefined(a) AND (1 + 2) * 3 % 2 <> 0

@@ -1,0 +1,1 @@
+SELECT * FROM 'sensors/+/data' WHERE temperature > 30

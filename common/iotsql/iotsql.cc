@@ -1,0 +1,1063 @@
+#include "common/iotsql/iotsql.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <map>
+#include <random>
+#include <regex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace fleetcore::iotsql {
+
+using json = nlohmann::json;
+
+struct Expr {
+  enum class Kind { kLiteral, kPath, kCall, kUnary, kBinary, kCase, kObject, kArray, kStar };
+  Kind kind = Kind::kLiteral;
+  json literal;
+  // kPath: field names, or (empty name) an index expression in `args`.
+  std::vector<std::string> fields;
+  std::vector<int> index_of_arg;  // per field: -1, or the index expression in args
+  std::string op;                 // operator or function name (lower case)
+  std::vector<std::shared_ptr<const Expr>> args;
+  bool case_subject = false, case_else = false;
+  std::vector<std::string> keys;  // kObject
+};
+
+namespace {
+
+using ExprPtr = std::shared_ptr<const Expr>;
+
+// ---- lexer ------------------------------------------------------------------------------
+
+enum class Tok { kEnd, kIdent, kNumber, kString, kSymbol };
+
+struct Token {
+  Tok type = Tok::kEnd;
+  std::string text;  // identifier (as written), number text, string content, or symbol
+  int line = 1, col = 1;
+};
+
+absl::StatusOr<std::vector<Token>> Lex(absl::string_view sql) {
+  std::vector<Token> out;
+  int line = 1, col = 1;
+  size_t i = 0;
+  auto error = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("line ", line, ", column ", col, ": ", what));
+  };
+  while (i < sql.size()) {
+    const char c = sql[i];
+    if (c == '\n') {
+      ++line;
+      col = 1;
+      ++i;
+      continue;
+    }
+    if (absl::ascii_isspace(static_cast<unsigned char>(c))) {
+      ++i;
+      ++col;
+      continue;
+    }
+    Token t;
+    t.line = line;
+    t.col = col;
+    const size_t start = i;
+    if (absl::ascii_isalpha(static_cast<unsigned char>(c)) || c == '_' || c == '$') {
+      while (i < sql.size() && (absl::ascii_isalnum(static_cast<unsigned char>(sql[i])) ||
+                                sql[i] == '_' || sql[i] == '$')) {
+        ++i;
+      }
+      t.type = Tok::kIdent;
+      t.text = std::string(sql.substr(start, i - start));
+    } else if (absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+      while (i < sql.size() && (absl::ascii_isdigit(static_cast<unsigned char>(sql[i])) ||
+                                sql[i] == '.' || sql[i] == 'e' || sql[i] == 'E' ||
+                                ((sql[i] == '-' || sql[i] == '+') &&
+                                 (sql[i - 1] == 'e' || sql[i - 1] == 'E')))) {
+        ++i;
+      }
+      t.type = Tok::kNumber;
+      t.text = std::string(sql.substr(start, i - start));
+    } else if (c == '\'' || c == '"') {
+      ++i;
+      std::string s;
+      bool closed = false;
+      while (i < sql.size()) {
+        if (sql[i] == '\\' && i + 1 < sql.size()) {
+          s += sql[i + 1];
+          i += 2;
+          continue;
+        }
+        if (sql[i] == c) {
+          if (i + 1 < sql.size() && sql[i + 1] == c) {  // '' inside '...'
+            s += c;
+            i += 2;
+            continue;
+          }
+          closed = true;
+          ++i;
+          break;
+        }
+        if (sql[i] == '\n') ++line;
+        s += sql[i++];
+      }
+      if (!closed) return error("a string is not closed");
+      t.type = Tok::kString;
+      t.text = std::move(s);
+    } else {
+      static const char* kTwo[] = {"<>", "!=", "<=", ">="};
+      t.type = Tok::kSymbol;
+      for (const char* two : kTwo) {
+        if (sql.substr(i, 2) == two) t.text = two;
+      }
+      if (t.text.empty()) {
+        if (std::string("=<>+-*/%(),.[]{}:@").find(c) == std::string::npos) {
+          return error(absl::StrCat("unexpected character '", std::string(1, c), "'"));
+        }
+        t.text = std::string(1, c);
+      }
+      i += t.text.size();
+    }
+    col += static_cast<int>(i - start);
+    out.push_back(std::move(t));
+  }
+  Token end;
+  end.line = line;
+  end.col = col;
+  out.push_back(end);
+  return out;
+}
+
+// ---- parser -----------------------------------------------------------------------------
+
+class Parser {
+ public:
+  Parser(std::vector<Token> tokens, SqlVersion version)
+      : t_(std::move(tokens)), version_(version) {}
+
+  absl::Status Error(const Token& at, absl::string_view what) const {
+    const std::string found = at.type == Tok::kEnd ? "the end" : absl::StrCat("'", at.text, "'");
+    return absl::InvalidArgumentError(
+        absl::StrCat("line ", at.line, ", column ", at.col, ": ", what, ", found ", found));
+  }
+  const Token& Peek() const { return t_[pos_]; }
+  void Advance() { ++pos_; }
+  bool IsKeyword(const Token& t, absl::string_view kw) const {
+    return t.type == Tok::kIdent && absl::EqualsIgnoreCase(t.text, kw);
+  }
+  bool IsSymbol(absl::string_view s) const {
+    return Peek().type == Tok::kSymbol && Peek().text == s;
+  }
+  bool Accept(absl::string_view kw) {
+    if (IsKeyword(Peek(), kw)) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool AcceptSymbol(absl::string_view s) {
+    if (IsSymbol(s)) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+
+  absl::StatusOr<ExprPtr> ParseExpr() { return ParseOr(); }
+
+  absl::StatusOr<ExprPtr> ParseOr() {
+    auto left = ParseAnd();
+    while (left.ok() && Accept("OR")) {
+      auto right = ParseAnd();
+      if (!right.ok()) return right;
+      left = Binary("or", *left, *right);
+    }
+    return left;
+  }
+  absl::StatusOr<ExprPtr> ParseAnd() {
+    auto left = ParseNot();
+    while (left.ok() && Accept("AND")) {
+      auto right = ParseNot();
+      if (!right.ok()) return right;
+      left = Binary("and", *left, *right);
+    }
+    return left;
+  }
+  absl::StatusOr<ExprPtr> ParseNot() {
+    if (Accept("NOT")) {
+      auto operand = ParseNot();
+      if (!operand.ok()) return operand;
+      auto e = std::make_shared<Expr>();
+      e->kind = Expr::Kind::kUnary;
+      e->op = "not";
+      e->args = {*operand};
+      return ExprPtr(e);
+    }
+    return ParseComparison();
+  }
+  absl::StatusOr<ExprPtr> ParseComparison() {
+    auto left = ParseAdditive();
+    if (!left.ok()) return left;
+    for (const char* op : {"=", "<>", "!=", "<", "<=", ">", ">="}) {
+      if (AcceptSymbol(op)) {
+        auto right = ParseAdditive();
+        if (!right.ok()) return right;
+        return Binary(std::string(op) == "!=" ? "<>" : op, *left, *right);
+      }
+    }
+    return left;
+  }
+  absl::StatusOr<ExprPtr> ParseAdditive() {
+    auto left = ParseMultiplicative();
+    while (left.ok() && (IsSymbol("+") || IsSymbol("-"))) {
+      const std::string op = t_[pos_++].text;
+      auto right = ParseMultiplicative();
+      if (!right.ok()) return right;
+      left = Binary(op, *left, *right);
+    }
+    return left;
+  }
+  absl::StatusOr<ExprPtr> ParseMultiplicative() {
+    auto left = ParseUnary();
+    while (left.ok() && (IsSymbol("*") || IsSymbol("/") || IsSymbol("%"))) {
+      const std::string op = t_[pos_++].text;
+      auto right = ParseUnary();
+      if (!right.ok()) return right;
+      left = Binary(op, *left, *right);
+    }
+    return left;
+  }
+  absl::StatusOr<ExprPtr> ParseUnary() {
+    if (AcceptSymbol("-")) {
+      auto operand = ParseUnary();
+      if (!operand.ok()) return operand;
+      auto e = std::make_shared<Expr>();
+      e->kind = Expr::Kind::kUnary;
+      e->op = "-";
+      e->args = {*operand};
+      return ExprPtr(e);
+    }
+    return ParsePrimary();
+  }
+
+  absl::StatusOr<ExprPtr> ParsePrimary() {
+    const Token& t = Peek();
+    auto e = std::make_shared<Expr>();
+    if (t.type == Tok::kNumber) {
+      ++pos_;
+      int64_t i;
+      double d;
+      if (absl::SimpleAtoi(t.text, &i)) {
+        e->literal = i;
+      } else if (absl::SimpleAtod(t.text, &d)) {
+        e->literal = d;
+      } else {
+        return Error(t, "not a number");
+      }
+      return ExprPtr(e);
+    }
+    if (t.type == Tok::kString) {
+      ++pos_;
+      e->literal = t.text;
+      return ExprPtr(e);
+    }
+    if (IsKeyword(t, "TRUE") || IsKeyword(t, "FALSE")) {
+      ++pos_;
+      e->literal = IsKeyword(t, "TRUE");
+      return ExprPtr(e);
+    }
+    if (IsKeyword(t, "NULL")) {
+      ++pos_;
+      e->literal = nullptr;
+      return ExprPtr(e);
+    }
+    if (IsKeyword(t, "CASE")) return ParseCase();
+    if (AcceptSymbol("(")) {
+      auto inner = ParseExpr();
+      if (!inner.ok()) return inner;
+      if (!AcceptSymbol(")")) return Error(Peek(), "expected ')'");
+      return inner;
+    }
+    if (IsSymbol("{") && version_ == SqlVersion::k2016_03_23) {
+      ++pos_;
+      e->kind = Expr::Kind::kObject;
+      if (!AcceptSymbol("}")) {
+        do {
+          const Token& key = Peek();
+          if (key.type != Tok::kString && key.type != Tok::kIdent) {
+            return Error(key, "expected a key in the object literal");
+          }
+          ++pos_;
+          if (!AcceptSymbol(":")) return Error(Peek(), "expected ':' after the key");
+          auto v = ParseExpr();
+          if (!v.ok()) return v;
+          e->keys.push_back(key.text);
+          e->args.push_back(*v);
+        } while (AcceptSymbol(","));
+        if (!AcceptSymbol("}")) return Error(Peek(), "expected '}'");
+      }
+      return ExprPtr(e);
+    }
+    if (IsSymbol("[") && version_ == SqlVersion::k2016_03_23) {
+      ++pos_;
+      e->kind = Expr::Kind::kArray;
+      if (!AcceptSymbol("]")) {
+        do {
+          auto v = ParseExpr();
+          if (!v.ok()) return v;
+          e->args.push_back(*v);
+        } while (AcceptSymbol(","));
+        if (!AcceptSymbol("]")) return Error(Peek(), "expected ']'");
+      }
+      return ExprPtr(e);
+    }
+    if (t.type == Tok::kIdent && !IsReserved(t)) {
+      ++pos_;
+      if (AcceptSymbol("(")) {
+        e->kind = Expr::Kind::kCall;
+        e->op = absl::AsciiStrToLower(t.text);
+        if (e->op == "cast") return ParseCast(e);
+        if (!AcceptSymbol(")")) {
+          do {
+            if (IsSymbol("*") && (e->op == "encode")) {
+              ++pos_;
+              auto star = std::make_shared<Expr>();
+              star->kind = Expr::Kind::kStar;
+              e->args.push_back(star);
+              continue;
+            }
+            auto a = ParseExpr();
+            if (!a.ok()) return a;
+            e->args.push_back(*a);
+          } while (AcceptSymbol(","));
+          if (!AcceptSymbol(")")) return Error(Peek(), "expected ')' after the arguments");
+        }
+        if (absl::Status s = CheckCall(t, *e); !s.ok()) return s;
+        return ExprPtr(e);
+      }
+      e->kind = Expr::Kind::kPath;
+      e->fields.push_back(t.text);
+      e->index_of_arg.push_back(-1);
+      for (;;) {
+        if (AcceptSymbol(".")) {
+          const Token& f = Peek();
+          if (f.type != Tok::kIdent) return Error(f, "expected a field name after '.'");
+          ++pos_;
+          e->fields.push_back(f.text);
+          e->index_of_arg.push_back(-1);
+        } else if (AcceptSymbol("[")) {
+          auto idx = ParseExpr();
+          if (!idx.ok()) return idx;
+          if (!AcceptSymbol("]")) return Error(Peek(), "expected ']'");
+          e->fields.push_back("");
+          e->index_of_arg.push_back(static_cast<int>(e->args.size()));
+          e->args.push_back(*idx);
+        } else {
+          break;
+        }
+      }
+      return ExprPtr(e);
+    }
+    return Error(t, "expected a value, a field or a function");
+  }
+
+  absl::StatusOr<ExprPtr> ParseCase() {
+    ++pos_;  // CASE
+    auto e = std::make_shared<Expr>();
+    e->kind = Expr::Kind::kCase;
+    if (!IsKeyword(Peek(), "WHEN")) {
+      auto subject = ParseExpr();
+      if (!subject.ok()) return subject;
+      e->case_subject = true;
+      e->args.push_back(*subject);
+    }
+    bool any = false;
+    while (Accept("WHEN")) {
+      auto when = ParseExpr();
+      if (!when.ok()) return when;
+      if (!Accept("THEN")) return Error(Peek(), "expected THEN");
+      auto then = ParseExpr();
+      if (!then.ok()) return then;
+      e->args.push_back(*when);
+      e->args.push_back(*then);
+      any = true;
+    }
+    if (!any) return Error(Peek(), "expected WHEN");
+    if (Accept("ELSE")) {
+      auto otherwise = ParseExpr();
+      if (!otherwise.ok()) return otherwise;
+      e->args.push_back(*otherwise);
+      e->case_else = true;
+    }
+    if (!Accept("END")) return Error(Peek(), "expected END to close CASE");
+    return ExprPtr(e);
+  }
+
+  absl::StatusOr<ExprPtr> ParseCast(std::shared_ptr<Expr> e) {
+    auto v = ParseExpr();
+    if (!v.ok()) return v;
+    if (!Accept("AS")) return Error(Peek(), "expected AS in cast(value AS type)");
+    const Token& type = Peek();
+    static const char* kTypes[] = {"String", "Nvarchar", "Text", "Ntext", "Varchar", "Int",
+                                   "Integer", "Double", "Decimal", "Bool", "Boolean"};
+    bool known = false;
+    for (const char* k : kTypes) known |= IsKeyword(type, k);
+    if (!known) return Error(type, "expected a type (String, Int, Double, Decimal, Boolean)");
+    ++pos_;
+    if (!AcceptSymbol(")")) return Error(Peek(), "expected ')' after the type");
+    auto lit = std::make_shared<Expr>();
+    lit->literal = absl::AsciiStrToLower(type.text);
+    e->args = {*v, lit};
+    return ExprPtr(e);
+  }
+
+  absl::Status CheckCall(const Token& at, const Expr& e) const {
+    struct Arity {
+      const char* name;
+      int min, max;
+    };
+    static const Arity kFunctions[] = {
+        {"topic", 0, 1},      {"clientid", 0, 0},   {"principal", 0, 0},
+        {"timestamp", 0, 0},  {"newuuid", 0, 0},    {"accountid", 0, 0},
+        {"sql_version", 0, 0}, {"abs", 1, 1},       {"ceil", 1, 1},
+        {"floor", 1, 1},      {"round", 1, 1},      {"sqrt", 1, 1},
+        {"power", 2, 2},      {"mod", 2, 2},        {"sign", 1, 1},
+        {"ln", 1, 1},         {"log", 1, 1},        {"exp", 1, 1},
+        {"concat", 1, 100},   {"upper", 1, 1},      {"lower", 1, 1},
+        {"trim", 1, 1},       {"ltrim", 1, 1},      {"rtrim", 1, 1},
+        {"substring", 2, 3},  {"length", 1, 1},     {"startswith", 2, 2},
+        {"endswith", 2, 2},   {"replace", 3, 3},    {"indexof", 2, 2},
+        {"isnull", 1, 1},     {"isundefined", 1, 1}, {"get", 2, 2},
+        {"encode", 2, 2},     {"decode", 2, 2},     {"md5", 1, 1},
+        {"sha1", 1, 1},       {"sha256", 1, 1},     {"sha512", 1, 1},
+        {"regexp_matches", 2, 2}, {"regexp_replace", 3, 3}, {"regexp_substr", 2, 2},
+        {"numbytes", 1, 1},   {"chr", 1, 1}};
+    for (const Arity& f : kFunctions) {
+      if (e.op == f.name) {
+        const int n = static_cast<int>(e.args.size());
+        if (n < f.min || n > f.max) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "line ", at.line, ", column ", at.col, ": ", at.text, "() takes ",
+              f.min == f.max ? absl::StrCat(f.min) : absl::StrCat(f.min, " to ", f.max),
+              " argument", f.min == 1 && f.max == 1 ? "" : "s", ", got ", n));
+        }
+        return absl::OkStatus();
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrCat("line ", at.line, ", column ", at.col,
+                                                   ": unknown function ", at.text, "()"));
+  }
+
+  bool IsReserved(const Token& t) const {
+    for (const char* kw : {"SELECT", "FROM", "WHERE", "AS", "AND", "OR", "NOT", "WHEN", "THEN",
+                           "ELSE", "END", "VALUE"}) {
+      if (IsKeyword(t, kw)) return true;
+    }
+    return false;
+  }
+
+  static ExprPtr Binary(const std::string& op, ExprPtr l, ExprPtr r) {
+    auto e = std::make_shared<Expr>();
+    e->kind = Expr::Kind::kBinary;
+    e->op = op;
+    e->args = {std::move(l), std::move(r)};
+    return e;
+  }
+
+  std::vector<Token> t_;
+  size_t pos_ = 0;
+  SqlVersion version_;
+};
+
+// ---- values -------------------------------------------------------------------------------
+
+// A number, or a string that reads as one (AWS's implicit String -> Decimal).
+std::optional<double> AsNumber(const Value& v) {
+  if (!v.has_value()) return std::nullopt;
+  if (v->is_number()) return v->get<double>();
+  if (v->is_string()) {
+    static const std::regex kNumeric(R"(^-?\d+(\.\d+)?([eE]-?\d+)?$)");
+    const std::string& s = v->get_ref<const std::string&>();
+    if (std::regex_match(s, kNumeric)) {
+      double d;
+      if (absl::SimpleAtod(s, &d)) return d;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<bool> AsBool(const Value& v) {
+  if (!v.has_value()) return std::nullopt;
+  if (v->is_boolean()) return v->get<bool>();
+  if (v->is_string()) {
+    if (absl::EqualsIgnoreCase(v->get_ref<const std::string&>(), "true")) return true;
+    if (absl::EqualsIgnoreCase(v->get_ref<const std::string&>(), "false")) return false;
+  }
+  return std::nullopt;
+}
+
+std::string AsText(const json& j) {
+  if (j.is_string()) return j.get<std::string>();
+  return j.dump();
+}
+
+json Number(double d, bool both_int) {
+  if (both_int && std::fabs(d) < 9.2e18) return static_cast<int64_t>(d);
+  return d;
+}
+
+// 2016-03-23: whole-number decimals become Int.
+void Normalize(json& j, SqlVersion version) {
+  if (version != SqlVersion::k2016_03_23) return;
+  if (j.is_number_float()) {
+    const double d = j.get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.2e18) {
+      j = static_cast<int64_t>(d);
+    }
+  } else if (j.is_structured()) {
+    for (json& c : j) Normalize(c, version);
+  }
+}
+
+std::string HashHex(const EVP_MD* md, const std::string& in) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(in.data(), in.size(), out, &n, md, nullptr);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(out), static_cast<size_t>(n)));
+}
+
+struct Env {
+  const json* payload = nullptr;  // null when the payload is not JSON
+  absl::string_view raw;
+  const MessageContext* ctx = nullptr;
+  SqlVersion version = SqlVersion::k2016_03_23;
+};
+
+Value Eval(const Expr& e, const Env& env);
+
+Value EvalCall(const Expr& e, const Env& env) {
+  const std::string& f = e.op;
+  auto arg = [&](size_t i) -> Value { return Eval(*e.args[i], env); };
+  auto str_arg = [&](size_t i) -> std::optional<std::string> {
+    Value v = arg(i);
+    if (!v.has_value() || v->is_null()) return std::nullopt;
+    return AsText(*v);
+  };
+  if (f == "topic") {
+    const std::string& topic = env.ctx->topic;
+    if (e.args.empty()) return json(topic);
+    std::optional<double> n = AsNumber(arg(0));
+    if (!n) return std::nullopt;
+    absl::string_view t = topic;
+    // Basic Ingest's $aws/rules/{rule}/ prefix is not part of the topic.
+    if (absl::StartsWith(t, "$aws/rules/")) {
+      std::vector<absl::string_view> p = absl::StrSplit(t, absl::MaxSplits('/', 3));
+      t = p.size() == 4 ? p[3] : "";
+    }
+    std::vector<absl::string_view> parts = absl::StrSplit(t, '/');
+    const int i = static_cast<int>(*n);
+    if (i < 1 || i > static_cast<int>(parts.size())) return std::nullopt;
+    return json(std::string(parts[static_cast<size_t>(i - 1)]));
+  }
+  if (f == "clientid") return json(env.ctx->client_id.empty() ? "n/a" : env.ctx->client_id);
+  if (f == "principal") return json(env.ctx->principal);
+  if (f == "timestamp") return json(env.ctx->timestamp_ms);
+  if (f == "accountid") return json("000000000000");
+  if (f == "sql_version") {
+    return json(env.version == SqlVersion::k2016_03_23 ? "2016-03-23" : "2015-10-08");
+  }
+  if (f == "newuuid") {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    uint64_t a = rng(), b = rng();
+    a = (a & 0xFFFFFFFFFFFF0FFFULL) | 0x4000;  // version 4
+    b = (b & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;
+    char buf[40];
+    snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+             static_cast<unsigned>((a >> 16) & 0xFFFF), static_cast<unsigned>(a & 0xFFFF),
+             static_cast<unsigned>(b >> 48),
+             static_cast<unsigned long long>(b & 0xFFFFFFFFFFFFULL));
+    return json(std::string(buf));
+  }
+  static const std::map<std::string, double (*)(double)> kMath = {
+      {"ceil", [](double x) { return std::ceil(x); }},
+      {"floor", [](double x) { return std::floor(x); }},
+      {"round", [](double x) { return std::round(x); }},
+      {"sqrt", [](double x) { return std::sqrt(x); }},
+      {"ln", [](double x) { return std::log(x); }},
+      {"log", [](double x) { return std::log10(x); }},
+      {"exp", [](double x) { return std::exp(x); }},
+      {"sign", [](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }},
+  };
+  if (auto it = kMath.find(f); it != kMath.end()) {
+    std::optional<double> x = AsNumber(arg(0));
+    if (!x) return std::nullopt;
+    const double r = it->second(*x);
+    if (!std::isfinite(r)) return std::nullopt;
+    const bool integral = f != "sqrt" && f != "ln" && f != "log" && f != "exp";
+    return Number(r, integral);
+  }
+  if (f == "abs") {
+    Value v = arg(0);
+    if (!AsNumber(v)) return std::nullopt;
+    if (v->is_number_integer()) return json(std::llabs(v->get<int64_t>()));
+    return json(std::fabs(*AsNumber(v)));
+  }
+  if (f == "power" || f == "mod") {
+    Value a = arg(0), b = arg(1);
+    std::optional<double> x = AsNumber(a), y = AsNumber(b);
+    if (!x || !y) return std::nullopt;
+    const bool ints = a->is_number_integer() && b->is_number_integer();
+    if (f == "mod") {
+      if (*y == 0) return std::nullopt;
+      return ints ? json(a->get<int64_t>() % b->get<int64_t>()) : json(std::fmod(*x, *y));
+    }
+    const double r = std::pow(*x, *y);
+    if (!std::isfinite(r)) return std::nullopt;
+    return Number(r, ints && *y >= 0);
+  }
+  if (f == "concat") {
+    std::string out;
+    for (size_t i = 0; i < e.args.size(); ++i) {
+      Value v = arg(i);
+      if (!v.has_value()) return std::nullopt;
+      out += AsText(*v);
+    }
+    return json(out);
+  }
+  if (f == "upper" || f == "lower" || f == "trim" || f == "ltrim" || f == "rtrim") {
+    std::optional<std::string> s = str_arg(0);
+    if (!s) return std::nullopt;
+    if (f == "upper") return json(absl::AsciiStrToUpper(*s));
+    if (f == "lower") return json(absl::AsciiStrToLower(*s));
+    absl::string_view v = *s;
+    if (f != "rtrim") v = absl::StripLeadingAsciiWhitespace(v);
+    if (f != "ltrim") v = absl::StripTrailingAsciiWhitespace(v);
+    return json(std::string(v));
+  }
+  if (f == "length" || f == "numbytes") {
+    std::optional<std::string> s = str_arg(0);
+    if (!s) return std::nullopt;
+    if (f == "numbytes") return json(static_cast<int64_t>(s->size()));
+    int64_t n = 0;
+    for (unsigned char c : *s) n += (c & 0xC0) != 0x80;
+    return json(n);
+  }
+  if (f == "substring") {
+    std::optional<std::string> s = str_arg(0);
+    std::optional<double> from = AsNumber(arg(1));
+    if (!s || !from) return std::nullopt;
+    const int64_t size = static_cast<int64_t>(s->size());
+    int64_t a = std::clamp<int64_t>(static_cast<int64_t>(*from), 0, size);
+    int64_t b = size;
+    if (e.args.size() == 3) {
+      std::optional<double> to = AsNumber(arg(2));
+      if (!to) return std::nullopt;
+      b = std::clamp<int64_t>(static_cast<int64_t>(*to), 0, size);
+    }
+    if (b < a) return json("");
+    return json(s->substr(static_cast<size_t>(a), static_cast<size_t>(b - a)));
+  }
+  if (f == "startswith" || f == "endswith" || f == "indexof") {
+    std::optional<std::string> s = str_arg(0), p = str_arg(1);
+    if (!s || !p) return std::nullopt;
+    if (f == "startswith") return json(absl::StartsWith(*s, *p));
+    if (f == "endswith") return json(absl::EndsWith(*s, *p));
+    const size_t at = s->find(*p);
+    return json(at == std::string::npos ? int64_t{-1} : static_cast<int64_t>(at));
+  }
+  if (f == "replace") {
+    std::optional<std::string> s = str_arg(0), from = str_arg(1), to = str_arg(2);
+    if (!s || !from || !to || from->empty()) return std::nullopt;
+    std::string out;
+    size_t i = 0;
+    for (size_t at; (at = s->find(*from, i)) != std::string::npos; i = at + from->size()) {
+      out += s->substr(i, at - i) + *to;
+    }
+    return json(out + s->substr(i));
+  }
+  if (f == "regexp_matches" || f == "regexp_replace" || f == "regexp_substr") {
+    std::optional<std::string> s = str_arg(0), pattern = str_arg(1);
+    if (!s || !pattern) return std::nullopt;
+    try {
+      const std::regex re(*pattern, std::regex::ECMAScript);
+      if (f == "regexp_matches") return json(std::regex_search(*s, re));
+      if (f == "regexp_substr") {
+        std::smatch m;
+        return std::regex_search(*s, m, re) ? json(m.str(0)) : json("");
+      }
+      std::optional<std::string> with = str_arg(2);
+      if (!with) return std::nullopt;
+      return json(std::regex_replace(*s, re, *with));
+    } catch (const std::regex_error&) {
+      return std::nullopt;
+    }
+  }
+  if (f == "chr") {
+    std::optional<double> n = AsNumber(arg(0));
+    if (!n || *n < 0 || *n > 127) return std::nullopt;
+    return json(std::string(1, static_cast<char>(*n)));
+  }
+  if (f == "isnull") {
+    Value v = arg(0);
+    return json(v.has_value() && v->is_null());
+  }
+  if (f == "isundefined") return json(!arg(0).has_value());
+  if (f == "get") {
+    Value c = arg(0), k = arg(1);
+    if (!c || !k) return std::nullopt;
+    if (c->is_array()) {
+      std::optional<double> i = AsNumber(k);
+      if (!i || *i < 0 || *i >= static_cast<double>(c->size())) return std::nullopt;
+      return (*c)[static_cast<size_t>(*i)];
+    }
+    if (c->is_object()) {
+      auto it = c->find(AsText(*k));
+      if (it == c->end()) return std::nullopt;
+      return *it;
+    }
+    return std::nullopt;
+  }
+  if (f == "encode" || f == "decode") {
+    std::optional<std::string> scheme = str_arg(1);
+    if (!scheme || !absl::EqualsIgnoreCase(*scheme, "base64")) return std::nullopt;
+    std::string in;
+    if (e.args[0]->kind == Expr::Kind::kStar) {
+      in = std::string(env.raw);
+    } else {
+      std::optional<std::string> s = str_arg(0);
+      if (!s) return std::nullopt;
+      in = *s;
+    }
+    if (f == "encode") return json(absl::Base64Escape(in));
+    std::string out;
+    if (!absl::Base64Unescape(in, &out)) return json(nullptr);
+    json parsed = json::parse(out, nullptr, false);
+    if (!parsed.is_discarded() && parsed.is_object()) return parsed;
+    return json(out);
+  }
+  if (f == "md5" || f == "sha1" || f == "sha256" || f == "sha512") {
+    std::optional<std::string> s = str_arg(0);
+    if (!s) return std::nullopt;
+    const EVP_MD* md = f == "md5"    ? EVP_md5()
+                       : f == "sha1" ? EVP_sha1()
+                       : f == "sha256" ? EVP_sha256()
+                                       : EVP_sha512();
+    return json(HashHex(md, *s));
+  }
+  if (f == "cast") {
+    Value v = arg(0);
+    const std::string type = e.args[1]->literal.get<std::string>();
+    if (!v.has_value()) return std::nullopt;
+    if (type == "string" || type == "nvarchar" || type == "text" || type == "ntext" ||
+        type == "varchar") {
+      return json(AsText(*v));
+    }
+    if (type == "bool" || type == "boolean") {
+      if (v->is_number()) return json(v->get<double>() != 0);
+      std::optional<bool> b = AsBool(v);
+      if (!b) return std::nullopt;
+      return json(*b);
+    }
+    std::optional<double> d = v->is_boolean() ? std::optional<double>(v->get<bool>() ? 1 : 0)
+                                              : AsNumber(v);
+    if (!d) return std::nullopt;
+    if (type == "int" || type == "integer") return json(static_cast<int64_t>(std::trunc(*d)));
+    return json(*d);
+  }
+  return std::nullopt;
+}
+
+Value Compare(const std::string& op, const Value& l, const Value& r) {
+  if (!l.has_value() || !r.has_value()) return std::nullopt;
+  if (op == "=" || op == "<>") {
+    bool eq;
+    if (l->is_number() && r->is_number()) {
+      eq = l->get<double>() == r->get<double>();
+    } else if (l->type() != r->type() &&
+               !(l->is_number() && r->is_number())) {
+      eq = false;
+    } else {
+      eq = *l == *r;
+    }
+    return json(op == "=" ? eq : !eq);
+  }
+  std::optional<double> a = AsNumber(l), b = AsNumber(r);
+  if (!a || !b) return std::nullopt;
+  if (op == "<") return json(*a < *b);
+  if (op == "<=") return json(*a <= *b);
+  if (op == ">") return json(*a > *b);
+  return json(*a >= *b);
+}
+
+Value Arithmetic(const std::string& op, const Value& l, const Value& r) {
+  if (!l.has_value() || !r.has_value()) return std::nullopt;
+  if (op == "+" && (l->is_string() || r->is_string())) return json(AsText(*l) + AsText(*r));
+  std::optional<double> a = AsNumber(l), b = AsNumber(r);
+  if (!a || !b) return std::nullopt;
+  const bool ints = l->is_number_integer() && r->is_number_integer();
+  if (op == "+") return ints ? json(l->get<int64_t>() + r->get<int64_t>()) : json(*a + *b);
+  if (op == "-") return ints ? json(l->get<int64_t>() - r->get<int64_t>()) : json(*a - *b);
+  if (op == "*") return ints ? json(l->get<int64_t>() * r->get<int64_t>()) : json(*a * *b);
+  if (*b == 0) return std::nullopt;
+  if (op == "/") return ints ? json(l->get<int64_t>() / r->get<int64_t>()) : json(*a / *b);
+  return ints ? json(l->get<int64_t>() % r->get<int64_t>()) : json(std::fmod(*a, *b));
+}
+
+Value Eval(const Expr& e, const Env& env) {
+  switch (e.kind) {
+    case Expr::Kind::kLiteral:
+      return e.literal;
+    case Expr::Kind::kStar:
+      return env.payload != nullptr ? Value(*env.payload) : Value(json(std::string(env.raw)));
+    case Expr::Kind::kPath: {
+      if (env.payload == nullptr) return std::nullopt;
+      const json* cur = env.payload;
+      for (size_t i = 0; i < e.fields.size(); ++i) {
+        if (e.index_of_arg[i] >= 0) {
+          std::optional<double> idx =
+              AsNumber(Eval(*e.args[static_cast<size_t>(e.index_of_arg[i])], env));
+          if (!idx || !cur->is_array() || *idx < 0 || *idx >= static_cast<double>(cur->size())) {
+            return std::nullopt;
+          }
+          cur = &(*cur)[static_cast<size_t>(*idx)];
+          continue;
+        }
+        if (!cur->is_object()) return std::nullopt;
+        auto it = cur->find(e.fields[i]);
+        if (it == cur->end()) return std::nullopt;
+        cur = &*it;
+      }
+      return *cur;
+    }
+    case Expr::Kind::kCall:
+      return EvalCall(e, env);
+    case Expr::Kind::kUnary: {
+      Value v = Eval(*e.args[0], env);
+      if (e.op == "not") {
+        std::optional<bool> b = AsBool(v);
+        if (!b) return std::nullopt;
+        return json(!*b);
+      }
+      if (!v.has_value()) return std::nullopt;
+      if (v->is_number_integer()) return json(-v->get<int64_t>());
+      std::optional<double> d = AsNumber(v);
+      if (!d) return std::nullopt;
+      return json(-*d);
+    }
+    case Expr::Kind::kBinary: {
+      if (e.op == "and" || e.op == "or") {
+        std::optional<bool> a = AsBool(Eval(*e.args[0], env));
+        if (e.op == "and" && a == false) return json(false);
+        if (e.op == "or" && a == true) return json(true);
+        std::optional<bool> b = AsBool(Eval(*e.args[1], env));
+        if (e.op == "and" && b == false) return json(false);
+        if (e.op == "or" && b == true) return json(true);
+        if (!a || !b) return std::nullopt;
+        return json(e.op == "and" ? (*a && *b) : (*a || *b));
+      }
+      Value l = Eval(*e.args[0], env), r = Eval(*e.args[1], env);
+      if (e.op == "=" || e.op == "<>" || e.op == "<" || e.op == "<=" || e.op == ">" ||
+          e.op == ">=") {
+        return Compare(e.op, l, r);
+      }
+      return Arithmetic(e.op, l, r);
+    }
+    case Expr::Kind::kCase: {
+      size_t i = 0;
+      Value subject;
+      if (e.case_subject) subject = Eval(*e.args[i++], env);
+      const size_t pairs_end = e.args.size() - (e.case_else ? 1 : 0);
+      for (; i + 1 < pairs_end; i += 2) {
+        Value when = Eval(*e.args[i], env);
+        const bool hit = e.case_subject ? Compare("=", subject, when) == Value(json(true))
+                                        : AsBool(when) == true;
+        if (hit) return Eval(*e.args[i + 1], env);
+      }
+      if (e.case_else) return Eval(*e.args.back(), env);
+      return std::nullopt;
+    }
+    case Expr::Kind::kObject: {
+      json out = json::object();
+      for (size_t i = 0; i < e.keys.size(); ++i) {
+        Value v = Eval(*e.args[i], env);
+        if (v.has_value()) out[e.keys[i]] = *v;
+      }
+      return out;
+    }
+    case Expr::Kind::kArray: {
+      json out = json::array();
+      for (const ExprPtr& a : e.args) {
+        Value v = Eval(*a, env);
+        if (v.has_value()) out.push_back(*v);
+      }
+      return out;
+    }
+  }
+  return std::nullopt;
+}
+
+void SetPath(json& out, const std::vector<std::string>& path, json value) {
+  json* cur = &out;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    json& next = (*cur)[path[i]];
+    if (!next.is_object()) next = json::object();
+    cur = &next;
+  }
+  (*cur)[path.back()] = std::move(value);
+}
+
+}  // namespace
+
+absl::StatusOr<SqlVersion> ParseSqlVersion(absl::string_view s) {
+  if (s.empty() || s == "2016-03-23") return SqlVersion::k2016_03_23;
+  if (s == "2015-10-08") return SqlVersion::k2015_10_08;
+  return absl::InvalidArgumentError(
+      absl::StrCat("awsIotSqlVersion \"", s, "\" is not 2016-03-23 or 2015-10-08"));
+}
+
+absl::StatusOr<Statement> Statement::Parse(absl::string_view sql, SqlVersion version) {
+  absl::StatusOr<std::vector<Token>> tokens = Lex(sql);
+  if (!tokens.ok()) return tokens.status();
+  Parser p(*std::move(tokens), version);
+  Statement st;
+  st.version_ = version;
+  if (!p.Accept("SELECT")) return p.Error(p.Peek(), "expected SELECT");
+  st.value_ = p.Accept("VALUE");
+  int unnamed = 0;
+  do {
+    Item item;
+    if (!st.value_ && p.AcceptSymbol("*")) {
+      st.items_.push_back(std::move(item));
+      continue;
+    }
+    absl::StatusOr<ExprPtr> e = p.ParseExpr();
+    if (!e.ok()) return e.status();
+    item.expr = *e;
+    if (p.Accept("AS")) {
+      do {
+        const Token& name = p.Peek();
+        if (name.type != Tok::kIdent) return p.Error(name, "expected a name after AS");
+        item.alias.push_back(name.text);
+        p.Advance();
+      } while (p.AcceptSymbol("."));
+    } else if ((*e)->kind == Expr::Kind::kPath) {
+      // The last field name, as AWS names an unaliased field.
+      for (auto it = (*e)->fields.rbegin(); it != (*e)->fields.rend(); ++it) {
+        if (!it->empty()) {
+          item.alias.push_back(*it);
+          break;
+        }
+      }
+    } else if ((*e)->kind == Expr::Kind::kCall) {
+      item.alias.push_back((*e)->op);
+    } else {
+      item.alias.push_back(absl::StrCat("_", ++unnamed));
+    }
+    st.items_.push_back(std::move(item));
+    if (st.value_) break;
+  } while (p.AcceptSymbol(","));
+  if (p.Accept("FROM")) {
+    const Token& from = p.Peek();
+    if (from.type != Tok::kString) {
+      return p.Error(from, "expected a quoted topic filter after FROM, like 'sensors/+/data'");
+    }
+    st.from_ = from.text;
+    p.Advance();
+  }
+  if (p.Accept("WHERE")) {
+    absl::StatusOr<ExprPtr> w = p.ParseExpr();
+    if (!w.ok()) return w.status();
+    st.where_ = *w;
+  }
+  if (p.Peek().type != Tok::kEnd) return p.Error(p.Peek(), "expected FROM, WHERE or the end");
+  return st;
+}
+
+Result Statement::Evaluate(absl::string_view payload, const MessageContext& context) const {
+  json parsed = json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
+  const bool is_json = !parsed.is_discarded();
+  Env env{.payload = is_json ? &parsed : nullptr, .raw = payload, .ctx = &context,
+          .version = version_};
+  Result r;
+  if (where_ != nullptr && AsBool(Eval(*where_, env)) != true) return r;
+  r.selected = true;
+  if (value_) {
+    Value v = Eval(*items_[0].expr, env);
+    if (!v.has_value()) return r;
+    Normalize(*v, version_);
+    r.output = v->is_string() ? v->get<std::string>() : v->dump();
+    return r;
+  }
+  if (items_.size() == 1 && items_[0].expr == nullptr) {
+    // SELECT * alone: the payload as it came (binary passes through, as on AWS).
+    r.output = std::string(payload);
+    return r;
+  }
+  json out = json::object();
+  for (const Item& item : items_) {
+    if (item.expr == nullptr) {
+      if (is_json && parsed.is_object()) out.update(parsed);
+      continue;
+    }
+    Value v = Eval(*item.expr, env);
+    if (!v.has_value()) continue;  // Undefined is dropped
+    SetPath(out, item.alias, std::move(*v));
+  }
+  Normalize(out, version_);
+  r.output = out.dump();
+  return r;
+}
+
+absl::StatusOr<std::string> Statement::Substitute(absl::string_view template_text,
+                                                  absl::string_view payload,
+                                                  const MessageContext& context,
+                                                  SqlVersion version) {
+  json parsed = json::parse(payload.begin(), payload.end(), nullptr, false);
+  Env env{.payload = parsed.is_discarded() ? nullptr : &parsed, .raw = payload,
+          .ctx = &context, .version = version};
+  std::string out;
+  size_t i = 0;
+  while (i < template_text.size()) {
+    const size_t open = template_text.find("${", i);
+    if (open == absl::string_view::npos) break;
+    const size_t close = template_text.find('}', open);
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError("a ${ in the template is not closed");
+    }
+    out += std::string(template_text.substr(i, open - i));
+    absl::StatusOr<std::vector<Token>> tokens =
+        Lex(template_text.substr(open + 2, close - open - 2));
+    if (!tokens.ok()) return tokens.status();
+    Parser p(*std::move(tokens), version);
+    absl::StatusOr<ExprPtr> e = p.ParseExpr();
+    if (!e.ok()) return e.status();
+    Value v = Eval(**e, env);
+    if (v.has_value()) out += AsText(*v);
+    i = close + 1;
+  }
+  out += std::string(template_text.substr(i));
+  return out;
+}
+
+bool TopicMatches(absl::string_view filter, absl::string_view topic) {
+  std::vector<absl::string_view> f = absl::StrSplit(filter, '/');
+  std::vector<absl::string_view> t = absl::StrSplit(topic, '/');
+  for (size_t i = 0; i < f.size(); ++i) {
+    if (f[i] == "#") return true;
+    if (i >= t.size()) return false;
+    if (f[i] != "+" && f[i] != t[i]) return false;
+  }
+  return f.size() == t.size();
+}
+
+}  // namespace fleetcore::iotsql

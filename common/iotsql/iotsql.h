@@ -1,0 +1,86 @@
+// AWS IoT SQL (reference §6): parse and check a rule's statement once, then evaluate it
+// against each message. Pure: no I/O; the message's context (topic, client id, principal,
+// time) comes in with it.
+//
+//   FLEETCORE_ASSIGN_OR_RETURN(Statement st, Statement::Parse(sql, SqlVersion::k2016_03_23));
+//   if (!TopicMatches(st.from(), topic)) skip;
+//   Result r = st.Evaluate(payload, {.topic = topic, .client_id = "lamp-1", ...});
+//   if (r.selected) publish(r.output)
+//
+// Values follow AWS's types: Int, Decimal, Boolean, String, Array, Object, Null and
+// Undefined, with AWS's conversions (a numeric string compares as a number; "true"/"false"
+// as booleans in AND/OR/NOT) and Undefined propagating through operators and dropped from
+// objects. Parse errors say where ("line 1, column 34: expected FROM or WHERE, found '>'").
+//
+// Thread safety: a Statement is immutable; Evaluate may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "nlohmann/json.hpp"
+
+namespace fleetcore::iotsql {
+
+enum class SqlVersion { k2015_10_08, k2016_03_23 };
+// "2015-10-08" or "2016-03-23"; INVALID_ARGUMENT otherwise.
+absl::StatusOr<SqlVersion> ParseSqlVersion(absl::string_view s);
+
+// A value: JSON, or Undefined (nullopt).
+using Value = std::optional<nlohmann::json>;
+
+struct MessageContext {
+  std::string topic;
+  std::string client_id;  // empty: "n/a"
+  std::string principal;
+  int64_t timestamp_ms = 0;
+};
+
+struct Result {
+  bool selected = false;  // WHERE held (or there is none)
+  // The output: a JSON object (or, with VALUE, any value); raw bytes when the statement
+  // is SELECT * on a payload that is not JSON.
+  std::string output;
+};
+
+struct Expr;
+
+class Statement {
+ public:
+  static absl::StatusOr<Statement> Parse(absl::string_view sql,
+                                         SqlVersion version = SqlVersion::k2016_03_23);
+
+  // The FROM topic filter ("" when the statement has none).
+  const std::string& from() const { return from_; }
+  SqlVersion version() const { return version_; }
+
+  Result Evaluate(absl::string_view payload, const MessageContext& context) const;
+
+  // Evaluates `expr_text` (a substitution template's ${...}) against the message.
+  static absl::StatusOr<std::string> Substitute(absl::string_view template_text,
+                                                absl::string_view payload,
+                                                const MessageContext& context,
+                                                SqlVersion version = SqlVersion::k2016_03_23);
+
+  struct Item {
+    std::shared_ptr<const Expr> expr;  // null for *
+    std::vector<std::string> alias;    // dotted alias path; empty: derived from the expr
+  };
+
+ private:
+  SqlVersion version_ = SqlVersion::k2016_03_23;
+  bool value_ = false;  // SELECT VALUE expr
+  std::vector<Item> items_;
+  std::string from_;
+  std::shared_ptr<const Expr> where_;
+};
+
+// Whether MQTT topic `topic` matches `filter` (+ one level, # the rest).
+bool TopicMatches(absl::string_view filter, absl::string_view topic);
+
+}  // namespace fleetcore::iotsql

@@ -1,0 +1,23 @@
+// libFuzzer target: any bytes as an AWS IoT SQL statement. Parsing must never crash or
+// hang, and a statement that parses must evaluate JSON and non-JSON payloads, and serve as
+// a substitution template, without crashing.
+#include <cstddef>
+#include <cstdint>
+
+#include "common/iotsql/iotsql.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace fleetcore::iotsql;
+  const absl::string_view sql(reinterpret_cast<const char*>(data), size);
+  const MessageContext ctx{.topic = "sensors/lamp-1/data", .client_id = "lamp-1",
+                           .principal = "p", .timestamp_ms = 1700000000000};
+  for (SqlVersion v : {SqlVersion::k2016_03_23, SqlVersion::k2015_10_08}) {
+    absl::StatusOr<Statement> st = Statement::Parse(sql, v);
+    if (!st.ok()) continue;
+    (void)st->Evaluate(R"({"temperature": 31.5, "a": {"b": [1, "2", {"c": null}]}, "s": "x"})",
+                       ctx);
+    (void)st->Evaluate("\x01\x02 not json", ctx);
+  }
+  (void)Statement::Substitute(sql, R"({"a": 1})", ctx);
+  return 0;
+}
