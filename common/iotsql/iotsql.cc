@@ -505,9 +505,15 @@ std::optional<bool> AsBool(const Value& v) {
   return std::nullopt;
 }
 
+// JSON text; bytes that are not UTF-8 (a binary payload, a cut multi-byte character)
+// become U+FFFD instead of failing.
+std::string Dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string AsText(const json& j) {
   if (j.is_string()) return j.get<std::string>();
-  return j.dump();
+  return Dump(j);
 }
 
 json Number(double d, bool both_int) {
@@ -995,7 +1001,7 @@ Result Statement::Evaluate(absl::string_view payload, const MessageContext& cont
     Value v = Eval(*items_[0].expr, env);
     if (!v.has_value()) return r;
     Normalize(*v, version_);
-    r.output = v->is_string() ? v->get<std::string>() : v->dump();
+    r.output = v->is_string() ? v->get<std::string>() : Dump(*v);
     return r;
   }
   if (items_.size() == 1 && items_[0].expr == nullptr) {
@@ -1014,7 +1020,7 @@ Result Statement::Evaluate(absl::string_view payload, const MessageContext& cont
     SetPath(out, item.alias, std::move(*v));
   }
   Normalize(out, version_);
-  r.output = out.dump();
+  r.output = Dump(out);
   return r;
 }
 
