@@ -32,6 +32,7 @@
 #include "common/grpc/runtime.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
+#include "fleetcore/rules/v1/rules.grpc.pb.h"
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
@@ -74,6 +75,8 @@ std::vector<ServiceEntry> Services() {
        "127.0.0.1:50054"},
       {shadow::v1::GetThingShadowRequest::descriptor()->file()->FindServiceByName("Shadow"),
        "shadow", "127.0.0.1:50055"},
+      {rules::v1::CreateTopicRuleRequest::descriptor()->file()->FindServiceByName("Rules"),
+       "rules", "127.0.0.1:50056"},
   };
 }
 

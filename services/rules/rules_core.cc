@@ -1,0 +1,235 @@
+#include "services/rules/rules_core.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/iotsql/iotsql.h"
+#include "common/pagination/page_token.h"
+#include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
+
+namespace fleetcore::rules {
+namespace {
+
+namespace gp = google::protobuf;
+
+constexpr int kMaxActions = 10;
+
+absl::Status Invalid(absl::string_view where, absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
+}
+
+// Every ${...} of a template must parse (its value comes from each message).
+absl::Status CheckTemplate(absl::string_view where, absl::string_view text) {
+  absl::StatusOr<std::string> s = iotsql::Statement::Substitute(text, "{}", {});
+  if (!s.ok()) return Invalid(where, s.status().message());
+  return absl::OkStatus();
+}
+
+absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
+  const int set = a.has_republish() + a.has_postgres() + a.has_http() + a.has_s3();
+  if (set != 1) {
+    return Invalid(where, "needs exactly one of republish, postgres, http or s3");
+  }
+  if (a.has_republish()) {
+    const pb::RepublishAction& r = a.republish();
+    if (r.topic().empty()) return Invalid(absl::StrCat(where, ".republish.topic"), "is required");
+    if (r.qos() < 0 || r.qos() > 1) return Invalid(absl::StrCat(where, ".republish.qos"), "is 0 or 1");
+    return CheckTemplate(absl::StrCat(where, ".republish.topic"), r.topic());
+  }
+  if (a.has_postgres()) {
+    const pb::PostgresAction& p = a.postgres();
+    auto identifier = [](absl::string_view s) {
+      if (s.empty() || s.size() > 63) return false;
+      for (char c : s) {
+        if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.')) {
+          return false;
+        }
+      }
+      return true;
+    };
+    if (!identifier(p.table_name())) {
+      return Invalid(absl::StrCat(where, ".postgres.tableName"),
+                     "is required: schema.table or table, of letters, digits and _");
+    }
+    if (!p.payload_column().empty() && !identifier(p.payload_column())) {
+      return Invalid(absl::StrCat(where, ".postgres.payloadColumn"), "is not a column name");
+    }
+    if (p.key_column().empty() != p.key_value().empty()) {
+      return Invalid(absl::StrCat(where, ".postgres"), "keyColumn and keyValue go together");
+    }
+    if (!p.key_column().empty() && !identifier(p.key_column())) {
+      return Invalid(absl::StrCat(where, ".postgres.keyColumn"), "is not a column name");
+    }
+    return CheckTemplate(absl::StrCat(where, ".postgres.keyValue"), p.key_value());
+  }
+  if (a.has_http()) {
+    const pb::HttpAction& h = a.http();
+    if (!absl::StartsWith(h.url(), "https://") && !absl::StartsWith(h.url(), "http://")) {
+      return Invalid(absl::StrCat(where, ".http.url"), "must be an http:// or https:// URL");
+    }
+    if (h.url().size() > 2048) return Invalid(absl::StrCat(where, ".http.url"), "is over 2 KB");
+    if (h.headers_size() > 100) return Invalid(absl::StrCat(where, ".http.headers"), "at most 100");
+    if (h.timeout_ms() < 0 || h.timeout_ms() > 60000) {
+      return Invalid(absl::StrCat(where, ".http.timeoutMs"), "is 0 (3000) to 60000");
+    }
+    return CheckTemplate(absl::StrCat(where, ".http.url"), h.url());
+  }
+  const pb::S3Action& s = a.s3();
+  if (s.bucket_name().empty()) return Invalid(absl::StrCat(where, ".s3.bucketName"), "is required");
+  if (s.key().empty()) return Invalid(absl::StrCat(where, ".s3.key"), "is required");
+  return CheckTemplate(absl::StrCat(where, ".s3.key"), s.key());
+}
+
+absl::StatusOr<pb::TopicRulePayload> FromJson(const std::string& text) {
+  pb::TopicRulePayload p;
+  if (!gp::util::JsonStringToMessage(text, &p).ok()) {
+    return absl::InternalError("a stored rule could not be read");
+  }
+  return p;
+}
+
+}  // namespace
+
+absl::Status RulesCore::ValidateName(absl::string_view name) {
+  if (name.empty() || name.size() > 128) {
+    return absl::InvalidArgumentError("ruleName: 1 to 128 characters of a-z, A-Z, 0-9 and _");
+  }
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_')) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ruleName \"", name, "\": only a-z, A-Z, 0-9 and _ (AWS's ^[a-zA-Z0-9_]+$)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RulesCore::Validate(const pb::TopicRulePayload& payload, std::string* topic_pattern) {
+  absl::StatusOr<iotsql::SqlVersion> version =
+      iotsql::ParseSqlVersion(payload.aws_iot_sql_version());
+  if (!version.ok()) return version.status();
+  if (payload.sql().empty()) return Invalid("sql", "is required");
+  absl::StatusOr<iotsql::Statement> st = iotsql::Statement::Parse(payload.sql(), *version);
+  if (!st.ok()) return Invalid("sql", st.status().message());
+  if (st->from().empty()) return Invalid("sql", "needs FROM 'topic/filter'");
+  if (payload.actions_size() == 0) return Invalid("actions", "at least one action is required");
+  if (payload.actions_size() > kMaxActions) return Invalid("actions", "at most 10 actions");
+  for (int i = 0; i < payload.actions_size(); ++i) {
+    if (absl::Status s = CheckAction(absl::StrCat("actions[", i, "]"), payload.actions(i));
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (payload.has_error_action()) {
+    if (absl::Status s = CheckAction("errorAction", payload.error_action()); !s.ok()) return s;
+  }
+  *topic_pattern = st->from();
+  return absl::OkStatus();
+}
+
+absl::Status RulesCore::Create(const std::string& name, const pb::TopicRulePayload& payload) {
+  if (absl::Status s = ValidateName(name); !s.ok()) return s;
+  StoredRule r{.name = name, .disabled = payload.rule_disabled(), .created_at = clock_->Now()};
+  if (absl::Status s = Validate(payload, &r.topic_pattern); !s.ok()) return s;
+  (void)gp::util::MessageToJsonString(payload, &r.payload_json);
+  return store_->Insert(r);
+}
+
+absl::Status RulesCore::Replace(const std::string& name, const pb::TopicRulePayload& payload) {
+  if (absl::Status s = ValidateName(name); !s.ok()) return s;
+  StoredRule r{.name = name, .disabled = payload.rule_disabled()};
+  if (absl::Status s = Validate(payload, &r.topic_pattern); !s.ok()) return s;
+  (void)gp::util::MessageToJsonString(payload, &r.payload_json);
+  return store_->Update(r);
+}
+
+absl::StatusOr<pb::GetTopicRuleResponse> RulesCore::Get(const std::string& name) {
+  absl::StatusOr<std::optional<StoredRule>> r = store_->Get(name);
+  if (!r.ok()) return r.status();
+  if (!r->has_value()) return absl::NotFoundError(absl::StrCat("no topic rule named ", name));
+  absl::StatusOr<pb::TopicRulePayload> p = FromJson((*r)->payload_json);
+  if (!p.ok()) return p.status();
+  pb::GetTopicRuleResponse out;
+  out.set_rule_arn(absl::StrCat("arn:aws:iot:", arns_->region(), ":", arns_->account_id(),
+                                ":rule/", name));
+  pb::TopicRule* rule = out.mutable_rule();
+  rule->set_rule_name(name);
+  rule->set_sql(p->sql());
+  rule->set_description(p->description());
+  *rule->mutable_actions() = p->actions();
+  if (p->has_error_action()) *rule->mutable_error_action() = p->error_action();
+  rule->set_rule_disabled((*r)->disabled);
+  rule->set_aws_iot_sql_version(p->aws_iot_sql_version().empty() ? "2016-03-23"
+                                                                  : p->aws_iot_sql_version());
+  *rule->mutable_created_at() =
+      gp::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos((*r)->created_at));
+  return out;
+}
+
+absl::StatusOr<pb::ListTopicRulesResponse> RulesCore::List(const pb::ListTopicRulesRequest& req) {
+  absl::StatusOr<int> limit = pagination::ResolveMaxResults(req.max_results(), 50, 250);
+  if (!limit.ok()) return limit.status();
+  const std::string query = absl::StrCat("rules:", req.topic(), ":",
+                                         req.has_rule_disabled() ? req.rule_disabled() : -1);
+  absl::StatusOr<std::string> after = pagination::DecodePageToken(req.next_token(), query);
+  if (!after.ok()) return after.status();
+  absl::StatusOr<std::vector<StoredRule>> rows = store_->List(
+      *after, req.topic().empty() ? std::nullopt : std::optional<std::string>(req.topic()),
+      req.has_rule_disabled() ? std::optional<bool>(req.rule_disabled()) : std::nullopt,
+      *limit + 1);
+  if (!rows.ok()) return rows.status();
+  pb::ListTopicRulesResponse out;
+  for (size_t i = 0; i < rows->size() && i < static_cast<size_t>(*limit); ++i) {
+    const StoredRule& r = (*rows)[i];
+    pb::TopicRuleListItem* item = out.add_rules();
+    item->set_rule_name(r.name);
+    item->set_rule_arn(absl::StrCat("arn:aws:iot:", arns_->region(), ":", arns_->account_id(),
+                                    ":rule/", r.name));
+    item->set_topic_pattern(r.topic_pattern);
+    item->set_rule_disabled(r.disabled);
+    *item->mutable_created_at() =
+        gp::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(r.created_at));
+  }
+  if (rows->size() > static_cast<size_t>(*limit)) {
+    out.set_next_token(pagination::EncodePageToken((*rows)[*limit - 1].name, query));
+  }
+  return out;
+}
+
+absl::Status RulesCore::Delete(const std::string& name) {
+  absl::StatusOr<bool> existed = store_->Delete(name);
+  if (!existed.ok()) return existed.status();
+  if (!*existed) return absl::NotFoundError(absl::StrCat("no topic rule named ", name));
+  return absl::OkStatus();
+}
+
+absl::Status RulesCore::SetDisabled(const std::string& name, bool disabled) {
+  absl::StatusOr<std::optional<StoredRule>> r = store_->Get(name);
+  if (!r.ok()) return r.status();
+  if (!r->has_value()) return absl::NotFoundError(absl::StrCat("no topic rule named ", name));
+  StoredRule rule = **r;
+  absl::StatusOr<pb::TopicRulePayload> p = FromJson(rule.payload_json);
+  if (!p.ok()) return p.status();
+  p->set_rule_disabled(disabled);
+  rule.disabled = disabled;
+  rule.payload_json.clear();
+  (void)gp::util::MessageToJsonString(*p, &rule.payload_json);
+  return store_->Update(rule);
+}
+
+absl::StatusOr<pb::EvaluateRuleResponse> RulesCore::Evaluate(const pb::EvaluateRuleRequest& req) {
+  absl::StatusOr<iotsql::SqlVersion> version = iotsql::ParseSqlVersion(req.aws_iot_sql_version());
+  if (!version.ok()) return version.status();
+  absl::StatusOr<iotsql::Statement> st = iotsql::Statement::Parse(req.sql(), *version);
+  if (!st.ok()) return Invalid("sql", st.status().message());
+  iotsql::Result r = st->Evaluate(req.payload(), {.topic = req.topic(),
+                                                  .client_id = req.client_id(),
+                                                  .principal = req.principal(),
+                                                  .timestamp_ms = absl::ToUnixMillis(clock_->Now())});
+  pb::EvaluateRuleResponse out;
+  out.set_selected(r.selected);
+  out.set_output(std::move(r.output));
+  return out;
+}
+
+}  // namespace fleetcore::rules

@@ -1,0 +1,46 @@
+// The rules service's rules: topic rules validated at creation (the SQL parses with the
+// rule's SQL version, every action is complete and its templates parse), stored as AWS's
+// payload, listed by name or topic, enabled and disabled; and EvaluateRule, the dry run.
+//
+// Thread safety: all methods may be called concurrently.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/aws/arn.h"
+#include "common/time/clock.h"
+#include "fleetcore/rules/v1/rules.pb.h"
+#include "services/rules/rules_store.h"
+
+namespace fleetcore::rules {
+
+namespace pb = ::fleetcore::rules::v1;
+
+class RulesCore {
+ public:
+  RulesCore(RulesStore* store, const aws::Arns* arns, const Clock* clock)
+      : store_(store), arns_(arns), clock_(clock) {}
+
+  absl::Status Create(const std::string& name, const pb::TopicRulePayload& payload);
+  absl::Status Replace(const std::string& name, const pb::TopicRulePayload& payload);
+  absl::StatusOr<pb::GetTopicRuleResponse> Get(const std::string& name);
+  absl::StatusOr<pb::ListTopicRulesResponse> List(const pb::ListTopicRulesRequest& request);
+  absl::Status Delete(const std::string& name);
+  absl::Status SetDisabled(const std::string& name, bool disabled);
+  absl::StatusOr<pb::EvaluateRuleResponse> Evaluate(const pb::EvaluateRuleRequest& request);
+
+  // INVALID_ARGUMENT naming what is wrong (the SQL's line and column, the action's field).
+  static absl::Status Validate(const pb::TopicRulePayload& payload, std::string* topic_pattern);
+  // 1-128 of [a-zA-Z0-9_].
+  static absl::Status ValidateName(absl::string_view name);
+
+ private:
+  RulesStore* store_;
+  const aws::Arns* arns_;
+  const Clock* clock_;
+};
+
+}  // namespace fleetcore::rules

@@ -1,0 +1,131 @@
+// RulesCore over the fake store: validation with messages that say what to fix, the
+// rule's life (create, get, list by topic, replace, disable, delete) and EvaluateRule.
+#include "services/rules/rules_core.h"
+
+#include "common/testing/fake_clock.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "services/rules/fake_rules_store.h"
+
+namespace fleetcore::rules {
+namespace {
+
+using ::testing::HasSubstr;
+
+pb::TopicRulePayload Payload(const std::string& json) {
+  pb::TopicRulePayload p;
+  EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(json, &p).ok()) << json;
+  return p;
+}
+
+const char kHighTemp[] = R"({
+  "sql": "SELECT *, topic(2) AS device FROM 'sensors/+/data' WHERE temperature > 30",
+  "actions": [{"postgres": {"tableName": "public.high_temperatures"}},
+              {"republish": {"topic": "alerts/${topic(2)}", "qos": 1}}],
+  "errorAction": {"republish": {"topic": "rules/errors"}}})";
+
+class RulesCoreTest : public ::testing::Test {
+ protected:
+  FakeRulesStore store_;
+  aws::Arns arns_{"us-east-1", "000000000000"};
+  testing::FakeClock clock_;
+  RulesCore core_{&store_, &arns_, &clock_};
+};
+
+TEST_F(RulesCoreTest, CreateGetListReplaceDisableDelete) {
+  ASSERT_OK(core_.Create("high_temp", Payload(kHighTemp)));
+  EXPECT_EQ(core_.Create("high_temp", Payload(kHighTemp)).code(),
+            absl::StatusCode::kAlreadyExists);
+  ASSERT_OK_AND_ASSIGN(pb::GetTopicRuleResponse got, core_.Get("high_temp"));
+  EXPECT_EQ(got.rule_arn(), "arn:aws:iot:us-east-1:000000000000:rule/high_temp");
+  EXPECT_EQ(got.rule().actions_size(), 2);
+  EXPECT_EQ(got.rule().aws_iot_sql_version(), "2016-03-23");
+  EXPECT_FALSE(got.rule().rule_disabled());
+
+  ASSERT_OK(core_.Create("other", Payload(R"({"sql": "SELECT * FROM 'x/#'",
+      "actions": [{"http": {"url": "https://example.com/in"}}]})")));
+  pb::ListTopicRulesRequest by_topic;
+  by_topic.set_topic("sensors/+/data");
+  ASSERT_OK_AND_ASSIGN(pb::ListTopicRulesResponse list, core_.List(by_topic));
+  ASSERT_EQ(list.rules_size(), 1);
+  EXPECT_EQ(list.rules(0).rule_name(), "high_temp");
+  EXPECT_EQ(list.rules(0).topic_pattern(), "sensors/+/data");
+  pb::ListTopicRulesRequest page;
+  page.set_max_results(1);
+  ASSERT_OK_AND_ASSIGN(pb::ListTopicRulesResponse first, core_.List(page));
+  ASSERT_EQ(first.rules_size(), 1);
+  page.set_next_token(first.next_token());
+  ASSERT_OK_AND_ASSIGN(pb::ListTopicRulesResponse second, core_.List(page));
+  ASSERT_EQ(second.rules_size(), 1);
+  EXPECT_NE(first.rules(0).rule_name(), second.rules(0).rule_name());
+
+  ASSERT_OK(core_.SetDisabled("high_temp", true));
+  ASSERT_OK_AND_ASSIGN(got, core_.Get("high_temp"));
+  EXPECT_TRUE(got.rule().rule_disabled());
+  pb::ListTopicRulesRequest disabled;
+  disabled.set_rule_disabled(true);
+  ASSERT_OK_AND_ASSIGN(list, core_.List(disabled));
+  ASSERT_EQ(list.rules_size(), 1);
+
+  ASSERT_OK(core_.Replace("high_temp", Payload(R"({"sql": "SELECT * FROM 'sensors/#'",
+      "actions": [{"republish": {"topic": "all"}}]})")));
+  ASSERT_OK_AND_ASSIGN(got, core_.Get("high_temp"));
+  EXPECT_EQ(got.rule().sql(), "SELECT * FROM 'sensors/#'");
+  EXPECT_EQ(core_.Replace("nope", Payload(kHighTemp)).code(), absl::StatusCode::kNotFound);
+
+  ASSERT_OK(core_.Delete("high_temp"));
+  EXPECT_EQ(core_.Get("high_temp").status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(core_.Delete("high_temp").code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(RulesCoreTest, InvalidRulesAreRefusedWithTheReason) {
+  auto refused = [&](const std::string& name, const std::string& json) {
+    absl::Status s = core_.Create(name, Payload(json));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << json;
+    return std::string(s.message());
+  };
+  EXPECT_THAT(refused("bad-name", kHighTemp), HasSubstr("only a-z, A-Z, 0-9 and _"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't' WHERE temperature >",
+                              "actions": [{"republish": {"topic": "x"}}]})"),
+              HasSubstr("sql: line 1, column"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT 1", "actions": [{"republish": {"topic": "x"}}]})"),
+              HasSubstr("needs FROM"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'"})"), HasSubstr("at least one action"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "actions": [{}]})"),
+              HasSubstr("actions[0]: needs exactly one of"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
+                              "actions": [{"republish": {"topic": "a/${topic("}}]})"),
+              HasSubstr("actions[0].republish.topic"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
+                              "actions": [{"http": {"url": "ftp://x"}}]})"),
+              HasSubstr("actions[0].http.url: must be an http:// or https:// URL"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
+                              "actions": [{"postgres": {"tableName": "x; drop"}}]})"),
+              HasSubstr("actions[0].postgres.tableName"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "awsIotSqlVersion": "beta",
+                              "actions": [{"republish": {"topic": "x"}}]})"),
+              HasSubstr("awsIotSqlVersion"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "actions": [{"republish": {"topic": "x"}}],
+                              "errorAction": {"s3": {"bucketName": "b"}}})"),
+              HasSubstr("errorAction.s3.key: is required"));
+}
+
+TEST_F(RulesCoreTest, EvaluateRuleIsADryRun) {
+  pb::EvaluateRuleRequest req;
+  req.set_sql("SELECT temperature, topic(2) AS device FROM 'sensors/+/data' WHERE temperature > 30");
+  req.set_topic("sensors/lamp-1/data");
+  req.set_payload(R"({"temperature": 31})");
+  ASSERT_OK_AND_ASSIGN(pb::EvaluateRuleResponse r, core_.Evaluate(req));
+  EXPECT_TRUE(r.selected());
+  EXPECT_EQ(r.output(), R"({"device":"lamp-1","temperature":31})");
+  req.set_payload(R"({"temperature": 20})");
+  ASSERT_OK_AND_ASSIGN(r, core_.Evaluate(req));
+  EXPECT_FALSE(r.selected());
+  req.set_sql("SELECT FROM");
+  EXPECT_EQ(core_.Evaluate(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace fleetcore::rules

@@ -1,0 +1,83 @@
+#include "services/rules/rules_service.h"
+
+#include "common/status/status_macros.h"
+
+namespace fleetcore::rules {
+
+using grpc_util::CallContext;
+
+grpc::ServerUnaryReactor* RulesService::CreateTopicRule(grpc::CallbackServerContext* ctx,
+                                                        const pb::CreateTopicRuleRequest* req,
+                                                        pb::CreateTopicRuleResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) {
+    return core_->Create(req->rule_name(), req->topic_rule_payload());
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::GetTopicRule(grpc::CallbackServerContext* ctx,
+                                                     const pb::GetTopicRuleRequest* req,
+                                                     pb::GetTopicRuleResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(*resp, core_->Get(req->rule_name()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::ListTopicRules(grpc::CallbackServerContext* ctx,
+                                                       const pb::ListTopicRulesRequest* req,
+                                                       pb::ListTopicRulesResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(*resp, core_->List(*req));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::ReplaceTopicRule(grpc::CallbackServerContext* ctx,
+                                                         const pb::ReplaceTopicRuleRequest* req,
+                                                         pb::ReplaceTopicRuleResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) {
+    return core_->Replace(req->rule_name(), req->topic_rule_payload());
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::DeleteTopicRule(grpc::CallbackServerContext* ctx,
+                                                        const pb::DeleteTopicRuleRequest* req,
+                                                        pb::DeleteTopicRuleResponse*) {
+  return calls_->Run(ctx,
+                     [this, req](const CallContext&) { return core_->Delete(req->rule_name()); });
+}
+
+grpc::ServerUnaryReactor* RulesService::EnableTopicRule(grpc::CallbackServerContext* ctx,
+                                                        const pb::EnableTopicRuleRequest* req,
+                                                        pb::EnableTopicRuleResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) {
+    return core_->SetDisabled(req->rule_name(), false);
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::DisableTopicRule(grpc::CallbackServerContext* ctx,
+                                                         const pb::DisableTopicRuleRequest* req,
+                                                         pb::DisableTopicRuleResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) {
+    return core_->SetDisabled(req->rule_name(), true);
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::EvaluateRule(grpc::CallbackServerContext* ctx,
+                                                     const pb::EvaluateRuleRequest* req,
+                                                     pb::EvaluateRuleResponse* resp) {
+  // Pure computation: answered on the calling thread.
+  return calls_->RunWithFastPath(
+      ctx,
+      [this, req, resp]() -> std::optional<absl::Status> {
+        absl::StatusOr<pb::EvaluateRuleResponse> r = core_->Evaluate(*req);
+        if (!r.ok()) return r.status();
+        *resp = *std::move(r);
+        return absl::OkStatus();
+      },
+      [](const CallContext&) -> absl::Status {
+        return absl::InternalError("unreachable: answered on the fast path");
+      });
+}
+
+}  // namespace fleetcore::rules
