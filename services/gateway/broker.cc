@@ -267,10 +267,14 @@ void Broker::Persist(const Session& session) {
 }
 
 size_t Broker::Publish(const MessagePtr& message, const Session* only) {
-  const size_t queued = Route(message, only);
-  if (service_hook_ && only == nullptr && absl::StartsWith(message->topic, "$aws/")) {
-    service_hook_(message);
+  if (only == nullptr && absl::StartsWith(message->topic, "$aws/rules/")) {
+    if (rules_hook_) rules_hook_(message);  // Basic Ingest: for the rules alone
+    return 0;
   }
+  const size_t queued = Route(message, only);
+  if (only != nullptr) return queued;
+  if (service_hook_ && absl::StartsWith(message->topic, "$aws/")) service_hook_(message);
+  if (rules_hook_) rules_hook_(message);
   return queued;
 }
 

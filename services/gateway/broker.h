@@ -100,6 +100,13 @@ class Broker {
   using ServiceHook = std::function<void(const MessagePtr&)>;
   void SetServiceHook(ServiceHook hook) { service_hook_ = std::move(hook); }
 
+  // Called with every message published (but not with one sent to a single session),
+  // after it is routed, on the publisher's thread: the rules engine's feed. Messages to
+  // Basic Ingest topics ($aws/rules/{rule}/...) go only here, never to subscribers. Set
+  // once, before traffic starts.
+  using RulesHook = std::function<void(const MessagePtr&)>;
+  void SetRulesHook(RulesHook hook) { rules_hook_ = std::move(hook); }
+
   // The retained messages a new subscription to `topic_filter` receives.
   void RetainedFor(absl::string_view topic_filter, std::vector<MessagePtr>* out) const;
   const RetainedStore& retained() const { return retained_; }
@@ -144,6 +151,7 @@ class Broker {
   const BrokerLimits limits_;
   GatewayStore* const store_;
   ServiceHook service_hook_;
+  RulesHook rules_hook_;
   const Clock* const clock_;
   const SessionSettings session_settings_;
   BrokerCounters counters_;

@@ -35,8 +35,12 @@ bool ClientMayPublishTo(absl::string_view topic) {
       topic == "$aws/certificates/create-from-csr/json") {
     return true;
   }
-  // $aws/things/{thing}/shadow[/name/{shadow}]/{get|update|delete}
   std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  // Basic Ingest: $aws/rules/{rule}[/...]
+  if (parts.size() >= 3 && parts[0] == "$aws" && parts[1] == "rules" && !parts[2].empty()) {
+    return true;
+  }
+  // $aws/things/{thing}/shadow[/name/{shadow}]/{get|update|delete}
   if (parts.size() == 5 && parts[0] == "$aws" && parts[1] == "provisioning-templates" &&
       !parts[2].empty() && parts[3] == "provision" && parts[4] == "json") {
     return true;

@@ -109,6 +109,20 @@ TEST_F(BrokerTest, RoutesToMatchingSubscriptionsAtTheLowerQos) {
   EXPECT_EQ(got[0].packet_id, 0);
 }
 
+TEST_F(BrokerTest, BasicIngestGoesToTheRulesAndNeverToSubscribers) {
+  std::vector<std::string> fed;
+  broker_->SetRulesHook([&](const MessagePtr& m) { fed.push_back(m->topic); });
+  Client a = Connect("a");
+  Sub(a, "$aws/rules/#", 0);
+  Sub(a, "s/#", 0);
+  EXPECT_EQ(broker_->Publish(Msg("$aws/rules/high_temp/s/1", "x")), 0u);
+  EXPECT_EQ(broker_->Publish(Msg("s/1", "y")), 1u);
+  std::vector<Outgoing> got = Take(a);
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].message->topic, "s/1");
+  EXPECT_THAT(fed, ElementsAre("$aws/rules/high_temp/s/1", "s/1"));
+}
+
 TEST_F(BrokerTest, OverlappingSubscriptionsDeliverOnceWithEveryIdentifier) {
   Client a = Connect("a");
   Sub(a, "x/+", 0, /*id=*/7);
@@ -439,6 +453,8 @@ TEST(ClientMayPublishTo, OnlyTheRequestTopicsOfAwsServices) {
   EXPECT_TRUE(ClientMayPublishTo("$aws/certificates/create/json"));
   EXPECT_TRUE(ClientMayPublishTo("$aws/certificates/create-from-csr/json"));
   EXPECT_TRUE(ClientMayPublishTo("$aws/provisioning-templates/sensors/provision/json"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/rules/high_temp/sensors/t1"));  // Basic Ingest
+  EXPECT_FALSE(ClientMayPublishTo("$aws/rules//sensors/t1"));
   EXPECT_FALSE(ClientMayPublishTo("$aws/certificates/create/cbor"));
   EXPECT_FALSE(ClientMayPublishTo("$aws/certificates/create/json/accepted"));
   for (const char* reserved :

@@ -471,6 +471,11 @@ void Connection::FinishConnect(PendingConnect pending,
                            {"principal", identity_ != nullptr ? identity_->principal() : ""},
                            {"session_present", attached.session_present}});
   session_identifier_ = context_.ids->NewUuid();
+  publisher_ = std::make_shared<Publisher>(Publisher{
+      .client_id = info_.client_id,
+      .principal = !info_.certificate_id.empty()
+                       ? info_.certificate_id
+                       : (identity_ != nullptr ? identity_->principal() : std::string())});
   version_number_ = session_->generation();
   Lifecycle("presence", "connected", {{"ipAddress", ClientIp()}});
   // Packets that came while the CONNECT was being authenticated; OnData flushes.
@@ -607,6 +612,7 @@ void Connection::HandlePublish(mqtt::Publish& p) {
   m->qos = p.qos;
   m->retain = p.retain;
   m->origin = session_->id();
+  m->publisher = publisher_;
   m->received_ns = IoThread::MonotonicNs();
   if (m->retain) m->published_at_ms = WallMs();
   if (v5) {

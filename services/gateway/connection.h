@@ -205,6 +205,7 @@ class Connection : public Outlet, public ThreadClient,
   std::shared_ptr<const Identity> identity_;
   // The lifecycle events' sessionIdentifier and versionNumber of this connection.
   std::string session_identifier_;
+  std::shared_ptr<const Publisher> publisher_;
   uint64_t version_number_ = 0;
 };
 

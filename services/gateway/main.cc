@@ -26,6 +26,7 @@
 #include "services/gateway/pg_gateway_store.h"
 #include "services/gateway/grpc_authenticator.h"
 #include "services/gateway/provisioning_forwarder.h"
+#include "services/gateway/rules_feeder.h"
 #include "services/gateway/shadow_forwarder.h"
 
 namespace fleetcore::gateway {
@@ -140,6 +141,15 @@ int Run(int argc, char** argv) {
   flags.AddString("peers-tls-ca-file", &peers_ca_file,
                   "CA bundle to verify the TLS of the services the gateway calls; empty: "
                   "plaintext.");
+  std::string rules_endpoint = "127.0.0.1:50056";
+  int rules_queue = 10000;
+  flags.AddString("rules-endpoint", &rules_endpoint,
+                  "host:port of the rules service, which gets the messages that match an "
+                  "enabled topic rule and Basic Ingest ($aws/rules/...); empty: no rules.");
+  flags.AddInt("rules-queue", &rules_queue,
+               "Messages waiting to be sent to the rules service; beyond, they are dropped "
+               "(and counted).",
+               100, 10000000);
   std::string ca_endpoint = "127.0.0.1:50053";
   std::string policy_endpoint = "127.0.0.1:50052";
   std::string anonymous_policy_file;
@@ -226,6 +236,19 @@ int Run(int argc, char** argv) {
                                                &broker, &metrics);
     log::Info("peers", {{"shadow", shadow_endpoint}});
   }
+  std::unique_ptr<RulesFeeder> rules;
+  if (!rules_endpoint.empty()) {
+    absl::StatusOr<grpc_util::ServiceChannel> channel = peer(rules_endpoint);
+    if (!channel.ok()) {
+      log::Error("cannot start", {{"error", channel.status()}});
+      return 1;
+    }
+    rules = std::make_unique<RulesFeeder>(
+        channel->channel(), common.server.admin_token, process.metrics.get(),
+        RulesFeeder::Options{.max_queued = static_cast<size_t>(rules_queue)});
+    broker.SetRulesHook([r = rules.get()](const MessagePtr& m) { r->MaybeFeed(m); });
+    log::Info("peers", {{"rules", rules_endpoint}});
+  }
   // Who clients are and what they may do: the CA service resolves certificates, the policy
   // service gives their policies, decided here on every action.
   std::shared_ptr<const policy::PolicyDocument> anonymous;
@@ -278,8 +301,13 @@ int Run(int argc, char** argv) {
   // those of one certificate for an attachment to it, all of them otherwise.
   aws::Arns arns(common.region, common.account_id);
   auto listener = db::PgListener::Start(
-      common.db.url, {"fleetcore_ca", "fleetcore_policy", "fleetcore_registry"},
-      [&broker, &arns, &authenticator](absl::string_view channel, absl::string_view payload) {
+      common.db.url, {"fleetcore_ca", "fleetcore_policy", "fleetcore_registry", "fleetcore_rules"},
+      [&broker, &arns, &authenticator, &rules](absl::string_view channel,
+                                               absl::string_view payload) {
+        if (channel == "fleetcore_rules") {
+          if (rules != nullptr) rules->Refresh();  // the FROM filters may have changed
+          return;
+        }
         nlohmann::json e = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
         if (!e.is_object()) return;
         if (channel == "fleetcore_registry") {
@@ -310,7 +338,8 @@ int Run(int argc, char** argv) {
                     {{"certificate_id", id}, {"status", status}, {"connections", n}});
         }
       },
-      [&broker, &authenticator] {
+      [&broker, &authenticator, &rules] {
+        if (rules != nullptr) rules->Refresh();
         authenticator.Invalidate("");
         broker.RefreshAuthorization("");
       });

@@ -13,6 +13,13 @@
 
 namespace fleetcore::gateway {
 
+// Who published a message, for the rules engine's clientid() and principal(): made once
+// per connection and shared by its messages.
+struct Publisher {
+  std::string client_id;  // empty: not MQTT (HTTPS, services)
+  std::string principal;  // certificate id, custom authorizer principalId, or empty
+};
+
 struct Message {
   std::string topic;
   std::string payload;
@@ -30,6 +37,8 @@ struct Message {
   std::optional<int64_t> expires_at_ms;
   // The publishing session (for No Local); 0 for messages from services and HTTPS.
   uint64_t origin = 0;
+  // Null for messages from services.
+  std::shared_ptr<const Publisher> publisher;
   // Monotonic nanoseconds when the gateway received it, for the delivery latency.
   int64_t received_ns = 0;
   // Unix milliseconds when it was published; kept for retained messages (their

@@ -53,13 +53,21 @@ TEST(ShadowForwarder, TheBrokerHandsOverOnlyAwsTopicsAfterRouting) {
   SystemClock clock;
   Broker broker(BrokerLimits{}, &store, &clock);
   std::vector<std::string> seen;
+  std::vector<std::string> rules;
   broker.SetServiceHook([&](const MessagePtr& m) { seen.push_back(m->topic); });
-  for (const char* topic : {"$aws/things/t/shadow/update", "sensors/t", "$aws/rules/r/x"}) {
+  broker.SetRulesHook([&](const MessagePtr& m) { rules.push_back(m->topic); });
+  for (const char* topic : {"$aws/things/t/shadow/update", "sensors/t",
+                            "$aws/events/presence/connected/c", "$aws/rules/r/x"}) {
     auto m = std::make_shared<Message>();
     m->topic = topic;
     broker.Publish(m);
   }
-  EXPECT_EQ(seen, (std::vector<std::string>{"$aws/things/t/shadow/update", "$aws/rules/r/x"}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"$aws/things/t/shadow/update",
+                                            "$aws/events/presence/connected/c"}));
+  // The rules see everything; Basic Ingest goes to them alone.
+  EXPECT_EQ(rules, (std::vector<std::string>{"$aws/things/t/shadow/update", "sensors/t",
+                                             "$aws/events/presence/connected/c",
+                                             "$aws/rules/r/x"}));
 }
 
 }  // namespace

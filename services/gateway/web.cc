@@ -329,6 +329,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     if (status.ok()) {
       (*m)->received_ns = IoThread::MonotonicNs();
       (*m)->published_at_ms = absl::ToUnixMillis(absl::Now());
+      if (id != nullptr) {
+        (*m)->publisher = std::make_shared<Publisher>(Publisher{.principal = id->principal()});
+      }
       context_.broker->Publish(*m);
       ++thread_->stats().received[(*m)->qos];
     } else {

@@ -1,14 +1,20 @@
 // fleetcore-rules: the rules service (fleetcore.rules.v1.Rules). Reads flags and
 // FLEETCORE_* environment, builds the objects, serves until SIGTERM/SIGINT.
 #include "common/aws/arn.h"
+#include "common/db/pg_listener.h"
 #include "common/grpc/call_runner.h"
+#include "common/grpc/client.h"
 #include "common/grpc/executor.h"
 #include "common/grpc/runtime.h"
+#include "common/http/http_client.h"
+#include "common/log/log.h"
 #include "common/service/process.h"
 #include "common/service/service_options.h"
+#include "common/status/status_macros.h"
 #include "common/time/clock.h"
 #include "services/rules/pg_rules_store.h"
 #include "services/rules/rules_core.h"
+#include "services/rules/rules_engine.h"
 #include "services/rules/rules_service.h"
 
 namespace fleetcore::rules {
@@ -22,27 +28,101 @@ int Run(int argc, char** argv) {
   common.server.listen = "127.0.0.1:50056";
   common.metrics_listen = "127.0.0.1:9106";
   common.db.application_name = "fleetcore-rules";
+  std::string gateway_endpoint = "127.0.0.1:50054";
+  std::string peers_ca_file;
+  std::string http_ca_file;
+  RulesEngine::Options engine_options;
+  int max_messages = 10000;
+  int max_actions = 10000;
   config::FlagSet flags("fleetcore-rules",
                         "The fleetcore rules engine: topic rules in AWS IoT SQL, validated at "
-                        "creation, over gRPC, with EvaluateRule for dry runs.");
+                        "creation, over gRPC, with EvaluateRule for dry runs. It runs the "
+                        "enabled rules on the messages the gateway sends (Ingest) and their "
+                        "actions: republish, postgres, http.");
   service::RegisterFlags(flags, &common);
-  if (std::optional<int> code =
-          service::ParseFlags(flags, argc, argv, [&] { return service::Validate(common); })) {
+  flags.AddString("gateway-endpoint", &gateway_endpoint,
+                  "host:port of the gateway's gRPC API, through which republish actions "
+                  "publish.");
+  flags.AddString("peers-tls-ca-file", &peers_ca_file,
+                  "CA bundle to verify the gateway's gRPC TLS; empty: plaintext.");
+  flags.AddString("http-ca-file", &http_ca_file,
+                  "CA bundle trusted for https:// http actions; empty: the system's.");
+  flags.AddInt("queue", &max_messages,
+               "Messages waiting for evaluation; beyond, the gateway's messages are dropped "
+               "(and counted).",
+               100, 10000000);
+  flags.AddInt("action-queue", &max_actions,
+               "Actions waiting for an action thread; beyond, a rule's actions are dropped "
+               "(and counted).",
+               100, 10000000);
+  flags.AddInt("action-workers", &engine_options.action_workers,
+               "Threads that run actions (each blocks while its target answers).", 1, 256);
+  flags.AddInt("http-attempts", &engine_options.http_attempts,
+               "Attempts of an http action (after a transport error, a 429 or a 5xx) before "
+               "it fails and the errorAction runs.",
+               1, 10);
+  if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
+        FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
+        if (gateway_endpoint.empty()) {
+          return absl::InvalidArgumentError("--gateway-endpoint must not be empty");
+        }
+        return absl::OkStatus();
+      })) {
     return *code;
   }
   service::Process process;
   if (std::optional<int> code = service::Start(common, nullptr, &process)) return *code;
+  absl::StatusOr<grpc_util::ServiceChannel> gateway =
+      grpc_util::ServiceChannel::Create({.target = gateway_endpoint,
+                                         .tls_ca_file = peers_ca_file,
+                                         .token = common.server.admin_token,
+                                         .timeout = absl::Seconds(5)});
+  if (!gateway.ok()) {
+    log::Error("cannot start", {{"error", gateway.status()}});
+    return 1;
+  }
+  log::Info("peers", {{"gateway", gateway_endpoint}});
 
   aws::Arns arns(common.region, common.account_id);
   SystemClock clock;
   PgRulesStore store(process.pool.get());
   RulesCore core(&store, &arns, &clock);
+  http::BeastHttpClient http({.ca_file = http_ca_file});
+  engine_options.pool = process.pool.get();
+  engine_options.gateway = gateway->channel();
+  engine_options.gateway_token = common.server.admin_token;
+  engine_options.http = &http;
+  engine_options.metrics = process.metrics.get();
+  engine_options.max_queued_messages = static_cast<size_t>(max_messages);
+  engine_options.max_queued_actions = static_cast<size_t>(max_actions);
+  engine_options.region = common.region;
+  RulesEngine engine(&store, engine_options);
+  if (absl::Status s = engine.Reload(); !s.ok()) {
+    log::Error("cannot start: the topic rules cannot be loaded", {{"error", s}});
+    return 1;
+  }
+  // Rule changes (here or on another replica) reload the rules; after a reconnect some
+  // NOTIFYs may have been lost, so they reload too.
+  auto reload = [&engine] {
+    if (absl::Status s = engine.Reload(); !s.ok()) {
+      log::Error("topic rules not reloaded", {{"error", s}});
+    }
+  };
+  auto listener = db::PgListener::Start(
+      common.db.url, {kRulesChannel}, [&](absl::string_view, absl::string_view) { reload(); },
+      reload);
+  if (!listener.ok()) {
+    log::Error("cannot start", {{"error", listener.status()}});
+    return 1;
+  }
+
   grpc_util::Executor executor(common.workers > 0 ? common.workers : common.db.pool_size,
                                /*max_queued=*/10000);
   grpc_util::AdminAuth auth(common.server.admin_token);
   grpc_util::CallRunner calls(&executor, &auth);
-  RulesService service(&core, &calls);
-  return service::Serve(common, {&service}, process);
+  RulesService service(&core, &engine, &calls);
+  return service::Serve(common, {&service}, process,
+                        {.drain = [&] { engine.Drain(absl::Seconds(5)); }});
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "services/rules/pg_rules_store.h"
 
 #include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
 #include "pqxx/pqxx"
 
 namespace fleetcore::rules {
@@ -18,6 +19,12 @@ StoredRule FromRow(const pqxx::row& r) {
                     .created_at = absl::FromUnixMicros(r[4].as<int64_t>())};
 }
 
+// Every change is announced on kRulesChannel ({"rule": name}) so the rules engines reload
+// and the gateways fetch the FROM filters again.
+void Announce(pqxx::transaction_base& tx, absl::string_view name) {
+  db::Notify(tx, kRulesChannel, nlohmann::json{{"rule", name}}.dump());
+}
+
 }  // namespace
 
 absl::Status PgRulesStore::Insert(const StoredRule& rule) {
@@ -28,6 +35,7 @@ absl::Status PgRulesStore::Insert(const StoredRule& rule) {
         "now())",
         rule.name, rule.payload_json, rule.topic_pattern, rule.disabled,
         absl::ToUnixMicros(rule.created_at));
+    Announce(tx, rule.name);
     return absl::OkStatus();
   });
   if (absl::IsAlreadyExists(s)) {
@@ -44,6 +52,7 @@ absl::Status PgRulesStore::Update(const StoredRule& rule) {
         "updated_at = now() WHERE name = $1",
         rule.name, rule.payload_json, rule.topic_pattern, rule.disabled);
     found = r.affected_rows() == 1;
+    if (found) Announce(tx, rule.name);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -70,6 +79,7 @@ absl::StatusOr<bool> PgRulesStore::Delete(absl::string_view name) {
     pqxx::result r =
         tx.exec_params("DELETE FROM rules.topic_rules WHERE name = $1", std::string(name));
     existed = r.affected_rows() == 1;
+    if (existed) Announce(tx, name);
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

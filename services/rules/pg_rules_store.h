@@ -6,6 +6,9 @@
 
 namespace fleetcore::rules {
 
+// The NOTIFY channel of rule changes (payload {"rule": name}); the gateway listens too.
+inline constexpr char kRulesChannel[] = "fleetcore_rules";
+
 class PgRulesStore final : public RulesStore {
  public:
   explicit PgRulesStore(db::PgPool* pool) : pool_(pool) {}

@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/db/pg_pool.h"
 #include "common/iotsql/iotsql.h"
 #include "common/pagination/page_token.h"
 #include "google/protobuf/util/json_util.h"
@@ -54,6 +55,20 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
     }
     if (!p.payload_column().empty() && !identifier(p.payload_column())) {
       return Invalid(absl::StrCat(where, ".postgres.payloadColumn"), "is not a column name");
+    }
+    if (!p.database_url().empty()) {
+      // The rule is readable by every operator: the password stays with the rules service.
+      if (db::RedactUrl(p.database_url()) != p.database_url()) {
+        return Invalid(absl::StrCat(where, ".postgres.databaseUrl"),
+                       "must not carry a password: give it to the rules service in a libpq "
+                       "password file (PGPASSFILE)");
+      }
+      if (!absl::StartsWith(p.database_url(), "postgresql://") &&
+          !absl::StartsWith(p.database_url(), "postgres://") &&
+          !absl::StrContains(p.database_url(), "=")) {
+        return Invalid(absl::StrCat(where, ".postgres.databaseUrl"),
+                       "is a postgresql:// URL or a libpq keyword string (host=... dbname=...)");
+      }
     }
     if (p.key_column().empty() != p.key_value().empty()) {
       return Invalid(absl::StrCat(where, ".postgres"), "keyColumn and keyValue go together");
@@ -111,7 +126,7 @@ absl::Status RulesCore::Validate(const pb::TopicRulePayload& payload, std::strin
   if (payload.sql().empty()) return Invalid("sql", "is required");
   absl::StatusOr<iotsql::Statement> st = iotsql::Statement::Parse(payload.sql(), *version);
   if (!st.ok()) return Invalid("sql", st.status().message());
-  if (st->from().empty()) return Invalid("sql", "needs FROM 'topic/filter'");
+  // Without FROM a rule gets Basic Ingest messages only ($aws/rules/{name}/...), as on AWS.
   if (payload.actions_size() == 0) return Invalid("actions", "at least one action is required");
   if (payload.actions_size() > kMaxActions) return Invalid("actions", "at most 10 actions");
   for (int i = 0; i < payload.actions_size(); ++i) {

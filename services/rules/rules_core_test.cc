@@ -90,8 +90,12 @@ TEST_F(RulesCoreTest, InvalidRulesAreRefusedWithTheReason) {
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't' WHERE temperature >",
                               "actions": [{"republish": {"topic": "x"}}]})"),
               HasSubstr("sql: line 1, column"));
-  EXPECT_THAT(refused("r", R"({"sql": "SELECT 1", "actions": [{"republish": {"topic": "x"}}]})"),
-              HasSubstr("needs FROM"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "actions": [{"postgres": {
+      "tableName": "t", "databaseUrl": "postgresql://u:secret@db/x"}}]})"),
+              HasSubstr("must not carry a password"));
+  // Without FROM: a Basic-Ingest-only rule.
+  EXPECT_OK(core_.Create("ingest_only", Payload(R"({"sql": "SELECT 1 AS one",
+      "actions": [{"republish": {"topic": "x"}}]})")));
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'"})"), HasSubstr("at least one action"));
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "actions": [{}]})"),
               HasSubstr("actions[0]: needs exactly one of"));

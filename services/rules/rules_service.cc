@@ -80,4 +80,37 @@ grpc::ServerUnaryReactor* RulesService::EvaluateRule(grpc::CallbackServerContext
       });
 }
 
+grpc::ServerUnaryReactor* RulesService::Ingest(grpc::CallbackServerContext* ctx,
+                                               const pb::IngestRequest* req,
+                                               pb::IngestResponse* resp) {
+  // Queueing only: answered on the calling thread, the rules run on the engine's.
+  return calls_->RunWithFastPath(
+      ctx,
+      [this, req, resp]() -> std::optional<absl::Status> {
+        for (const pb::InboundMessage& m : req->messages()) {
+          if (engine_->Enqueue(m)) {
+            resp->set_queued(resp->queued() + 1);
+          } else {
+            resp->set_dropped(resp->dropped() + 1);
+          }
+        }
+        return absl::OkStatus();
+      },
+      [](const CallContext&) -> absl::Status {
+        return absl::InternalError("unreachable: answered on the fast path");
+      });
+}
+
+grpc::ServerUnaryReactor* RulesService::ListRuleFilters(grpc::CallbackServerContext* ctx,
+                                                        const pb::ListRuleFiltersRequest*,
+                                                        pb::ListRuleFiltersResponse* resp) {
+  // The gateway asks when a rule changed, possibly before this replica's NOTIFY arrived:
+  // the engine reloads first, so the messages sent for the new filters meet the new rules.
+  return calls_->Run(ctx, [this, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_RETURN_IF_ERROR(engine_->Reload());
+    for (std::string& f : engine_->Filters()) resp->add_filters(std::move(f));
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace fleetcore::rules

@@ -4,13 +4,15 @@
 #include "common/grpc/call_runner.h"
 #include "fleetcore/rules/v1/rules.grpc.pb.h"
 #include "services/rules/rules_core.h"
+#include "services/rules/rules_engine.h"
 
 namespace fleetcore::rules {
 
 class RulesService final : public pb::Rules::CallbackService {
  public:
   // Nothing is owned.
-  RulesService(RulesCore* core, grpc_util::CallRunner* calls) : core_(core), calls_(calls) {}
+  RulesService(RulesCore* core, RulesEngine* engine, grpc_util::CallRunner* calls)
+      : core_(core), engine_(engine), calls_(calls) {}
 
   grpc::ServerUnaryReactor* CreateTopicRule(grpc::CallbackServerContext* ctx,
                                             const pb::CreateTopicRuleRequest* req,
@@ -36,9 +38,16 @@ class RulesService final : public pb::Rules::CallbackService {
   grpc::ServerUnaryReactor* EvaluateRule(grpc::CallbackServerContext* ctx,
                                          const pb::EvaluateRuleRequest* req,
                                          pb::EvaluateRuleResponse* resp) override;
+  grpc::ServerUnaryReactor* Ingest(grpc::CallbackServerContext* ctx,
+                                   const pb::IngestRequest* req,
+                                   pb::IngestResponse* resp) override;
+  grpc::ServerUnaryReactor* ListRuleFilters(grpc::CallbackServerContext* ctx,
+                                            const pb::ListRuleFiltersRequest* req,
+                                            pb::ListRuleFiltersResponse* resp) override;
 
  private:
   RulesCore* const core_;
+  RulesEngine* const engine_;
   grpc_util::CallRunner* const calls_;
 };
 

@@ -197,21 +197,9 @@ TEST_F(GatewayMqttJsTest, TopicAliasesAssignedByTheClient) {
 
 class GatewayMosquittoTest : public GatewayClientsTest {
  protected:
-  // mosquitto_sub, waiting until the gateway has its subscription (it shows in
-  // DescribeConnection), so nothing published afterwards is missed.
   std::unique_ptr<testing::Subprocess> Sub(std::vector<std::string> args,
                                            const std::string& client_id) {
-    std::vector<std::string> argv{Tool("mosquitto_sub"), "-i", client_id};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto p = testing::Subprocess::Start(argv);
-    EXPECT_TRUE(p.ok()) << p.status();
-    if (!p.ok()) return nullptr;
-    for (int i = 0; i < 100; ++i) {
-      testing::RunResult r = Ctl().Run({"describe-connection", "--client-id", client_id});
-      if (r.exit_code == 0 && absl::StrContains(r.out, "topicFilter")) break;
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return std::move(*p);
+    return StartSubscriber(Ctl(), std::move(args), client_id);
   }
   Fleetctl Ctl() const {
     return Fleetctl(kToken, {{"FLEETCORE_GATEWAY_ENDPOINT", gateway_->service.endpoint}});

@@ -7,8 +7,10 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "absl/strings/str_split.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/testing/test_database.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -97,6 +99,22 @@ void Fleetctl::ExpectFailure(std::vector<std::string> args, const std::string& c
   EXPECT_EQ(r.exit_code, 1) << r.out;
   EXPECT_THAT(r.err, ::testing::HasSubstr(code + ": ")) << r.err;
   EXPECT_THAT(r.err, ::testing::HasSubstr(message)) << r.err;
+}
+
+std::unique_ptr<testing::Subprocess> StartSubscriber(const Fleetctl& gateway,
+                                                     std::vector<std::string> args,
+                                                     const std::string& client_id) {
+  std::vector<std::string> argv{Tool("mosquitto_sub"), "-i", client_id};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto p = testing::Subprocess::Start(argv);
+  EXPECT_TRUE(p.ok()) << p.status();
+  if (!p.ok()) return nullptr;
+  for (int i = 0; i < 100; ++i) {
+    testing::RunResult r = gateway.Run({"describe-connection", "--client-id", client_id});
+    if (r.exit_code == 0 && absl::StrContains(r.out, "topicFilter")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return std::move(*p);
 }
 
 }  // namespace fleetcore::e2e

@@ -56,4 +56,11 @@ class Fleetctl {
   testing::EnvOverrides env_;
 };
 
+// mosquitto_sub with `args` as client `client_id`, returned once the gateway shows its
+// subscriptions (fleetctl describe-connection through `gateway`), so nothing published
+// afterwards is missed; null (and a test failure) when it cannot start.
+std::unique_ptr<testing::Subprocess> StartSubscriber(const Fleetctl& gateway,
+                                                     std::vector<std::string> args,
+                                                     const std::string& client_id);
+
 }  // namespace fleetcore::e2e

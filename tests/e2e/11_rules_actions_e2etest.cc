@@ -1,0 +1,384 @@
+// Topic rules end to end: fleetcore-gateway feeding fleetcore-rules, devices publishing with
+// mosquitto_pub, and each action against a real target: the seed's high-temperature rule
+// into a Postgres table (only readings above the threshold become rows), republish to a
+// subscriber, http to a local server (with retries, then the errorAction's AWS error
+// payload), Basic Ingest, and a disabled rule that no longer fires.
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/testing/http.h"
+#include "common/testing/status_matchers.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/test_database.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "pqxx/pqxx"
+#include "tests/e2e/e2e_util.h"
+
+namespace fleetcore::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+constexpr char kToken[] = "e2e-admin-token";
+
+// mosquitto_sub -v output: (topic, JSON payload) per line.
+std::vector<std::pair<std::string, json>> Lines(const std::string& out) {
+  std::vector<std::pair<std::string, json>> lines;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    const size_t space = line.find(' ');
+    if (space == absl::string_view::npos) continue;
+    lines.emplace_back(std::string(line.substr(0, space)),
+                       json::parse(line.substr(space + 1), nullptr, false));
+  }
+  return lines;
+}
+
+class RulesActionsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, testing::TestDatabase::Create());
+    const int rules_port = FreePort();
+    const std::string anonymous =
+        WriteAllowAllPolicy(::testing::TempDir() + "rules-e2e-anonymous-policy.json");
+    ASSERT_OK_AND_ASSIGN(
+        gateway_,
+        StartService("services/gateway/fleetcore-gateway",
+                     {"--db-url=" + db_->url(), "--mqtt-listen=127.0.0.1:0", "--mqtts-listen=",
+                      "--http-listen=127.0.0.1:0", "--anonymous-policy-file=" + anonymous,
+                      "--shadow-endpoint=", absl::StrCat("--rules-endpoint=127.0.0.1:", rules_port)},
+                     {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
+    // Postgres actions into other databases find their password in the service's libpq
+    // password file, never in the rule.
+    const testing::TestPostgres& pg = db_->server();
+    const std::string passfile = ::testing::TempDir() + "rules-e2e-pgpass";
+    std::ofstream(passfile) << pg.host << ":" << pg.port << ":*:" << pg.user << ":"
+                            << pg.password << "\n";
+    ASSERT_EQ(chmod(passfile.c_str(), 0600), 0);
+    ASSERT_OK_AND_ASSIGN(
+        rules_, StartService("services/rules/fleetcore-rules",
+                             {"--db-url=" + db_->url(),
+                              absl::StrCat("--listen=127.0.0.1:", rules_port),
+                              "--gateway-endpoint=" + gateway_.endpoint, "--http-attempts=2"},
+                             {{"FLEETCORE_ADMIN_TOKEN", kToken}, {"PGPASSFILE", passfile}}));
+    Exec("CREATE TABLE public.high_temperatures (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
+  }
+
+  Fleetctl Ctl() const {
+    return Fleetctl(kToken, {{"FLEETCORE_RULES_ENDPOINT", rules_.endpoint},
+                             {"FLEETCORE_GATEWAY_ENDPOINT", gateway_.endpoint}});
+  }
+
+  void Exec(const std::string& sql) { Exec(db_->url(), sql); }
+  void Exec(const std::string& url, const std::string& sql) {
+    pqxx::connection c(url);
+    pqxx::work tx(c);
+    tx.exec(sql);
+    tx.commit();
+  }
+  std::vector<json> Rows(const std::string& sql) { return Rows(db_->url(), sql); }
+  std::vector<json> Rows(const std::string& url, const std::string& sql) {
+    pqxx::connection c(url);
+    pqxx::nontransaction tx(c);
+    std::vector<json> out;
+    for (const pqxx::row& r : tx.exec(sql)) out.push_back(json::parse(r[0].c_str()));
+    return out;
+  }
+
+  // Creates a rule and waits until the gateway has its FROM filter (or, for a rule without
+  // one, until the gateway refreshed), so what is published next is fed to it.
+  void CreateRule(const std::string& name, const json& payload, int filters_expected) {
+    Ctl().Json({"create-topic-rule", "--rule-name", name, "--topic-rule-payload",
+                payload.dump()});
+    WaitForFilters(filters_expected);
+  }
+  void WaitForFilters(int n) {
+    const std::string line = absl::StrCat("fleetcore_gateway_rule_filters ", n);
+    for (int i = 0; i < 200; ++i) {
+      if (absl::StrContains(testing::HttpGet(gateway_.metrics_port, "/metrics"), line)) return;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ADD_FAILURE() << "the gateway never had " << n << " rule filters";
+  }
+
+  void Publish(const std::string& topic, const std::string& payload,
+               const std::string& client_id = "sensor-pub") {
+    ASSERT_OK_AND_ASSIGN(
+        testing::RunResult r,
+        testing::Run({Tool("mosquitto_pub"), "-p",
+                      std::to_string(gateway_.ports.at("mqtt_port")), "-i", client_id, "-t",
+                      topic, "-m", payload, "-q", "1"}));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
+
+  // mosquitto_sub printing "topic payload" lines (`count` of them, or until stopped when 0),
+  // once the gateway has its subscriptions.
+  std::unique_ptr<testing::Subprocess> Subscribe(const std::vector<std::string>& filters,
+                                                 int count, const std::string& client_id) {
+    std::vector<std::string> args{"-p", std::to_string(gateway_.ports.at("mqtt_port")), "-v"};
+    for (const std::string& f : filters) args.insert(args.end(), {"-t", f});
+    if (count > 0) args.insert(args.end(), {"-C", std::to_string(count)});
+    return StartSubscriber(Ctl(), args, client_id);
+  }
+
+  // Polls `sql` (one jsonb column) until it has `n` rows.
+  std::vector<json> WaitForRows(const std::string& sql, size_t n) {
+    return WaitForRows(db_->url(), sql, n);
+  }
+  std::vector<json> WaitForRows(const std::string& url, const std::string& sql, size_t n) {
+    std::vector<json> rows;
+    for (int i = 0; i < 200; ++i) {
+      rows = Rows(url, sql);
+      if (rows.size() >= n) break;
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return rows;
+  }
+
+  std::string RulesMetrics() { return testing::HttpGet(rules_.metrics_port, "/metrics"); }
+
+  std::unique_ptr<testing::TestDatabase> db_;
+  RunningService gateway_;
+  RunningService rules_;
+};
+
+TEST_F(RulesActionsTest, HighTemperatureReadingsBecomeRows) {
+  // The seed's hands-on rule, as a file and fleetctl, as with `aws iot create-topic-rule`.
+  const std::string file = ::testing::TempDir() + "high-temp.json";
+  std::ofstream(file) << R"({
+    "sql": "SELECT *, topic(2) AS device, clientid() AS client FROM 'sensors/+/data' WHERE temperature > 30",
+    "actions": [{"postgres": {"tableName": "public.high_temperatures"}}]})";
+  Ctl().Json({"create-topic-rule", "--rule-name", "high_temp", "--topic-rule-payload",
+              "file://" + file});
+  WaitForFilters(1);
+
+  Publish("sensors/t1/data", R"({"temperature": 25})", "t1");
+  Publish("sensors/t1/data", R"({"temperature": 35})", "t1");
+  Publish("sensors/t2/data", R"({"temperature": 41.5, "humidity": 70})", "t2");
+  Publish("sensors/t2/status", R"({"temperature": 99})", "t2");  // another topic
+  Publish("sensors/t3/data", "not json", "t3");
+
+  std::vector<json> rows =
+      WaitForRows("SELECT payload::text FROM public.high_temperatures ORDER BY id", 2);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], json::parse(R"({"temperature": 35, "device": "t1", "client": "t1"})"));
+  EXPECT_EQ(rows[1], json::parse(
+                         R"({"temperature": 41.5, "humidity": 70, "device": "t2", "client": "t2"})"));
+  // Nothing else arrives: a barrier rule on the same evaluator thread proves the last
+  // messages were evaluated.
+  CreateRule("barrier", {{"sql", "SELECT 1 AS done FROM 'barrier'"},
+                         {"actions", {{{"postgres", {{"tableName", "public.high_temperatures"}}}}}}},
+             2);
+  Publish("barrier", "{}");
+  rows = WaitForRows("SELECT payload::text FROM public.high_temperatures ORDER BY id", 3);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2], json::parse(R"({"done": 1})"));
+
+  const std::string metrics = RulesMetrics();
+  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_rules_matched_messages_total{rule="high_temp"} 4)"));
+  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_rules_fired_total{rule="high_temp"} 2)"));
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(fleetcore_rules_actions_total{action="postgres",error_action="false",result="ok"} 3)"));
+  EXPECT_THAT(metrics, HasSubstr("fleetcore_rules_evaluation_seconds_count"));
+}
+
+TEST_F(RulesActionsTest, RepublishUpsertAndBasicIngest) {
+  Exec("CREATE TABLE public.latest (device text PRIMARY KEY, doc jsonb NOT NULL)");
+  CreateRule("alerts",
+             {{"sql", "SELECT temperature, topic(2) AS device FROM 'sensors/+/data' WHERE "
+                      "temperature > 30"},
+              {"actions",
+               {{{"republish", {{"topic", "alerts/${topic(2)}"}, {"qos", 1}}}},
+                {{"postgres",
+                  {{"tableName", "latest"},
+                   {"payloadColumn", "doc"},
+                   {"keyColumn", "device"},
+                   {"keyValue", "${topic(2)}"}}}}}}},
+             1);
+  // Basic Ingest: no FROM needed; the rule sees the topic without $aws/rules/ingest/.
+  CreateRule("ingest",
+             {{"sql", "SELECT topic() AS t, topic(1) AS first, * WHERE n > 0"},
+              {"actions", {{{"republish", {{"topic", "ingested"}, {"qos", 0}}}}}}},
+             1);
+  auto alerts = Subscribe({"alerts/#"}, 2, "alert-watcher");
+  auto ingested = Subscribe({"ingested"}, 1, "ingest-watcher");
+  // Nobody sees a Basic Ingest message itself, even subscribed to its topic.
+  auto snoop = Subscribe({"$aws/rules/#", "alerts/#"}, 0, "snoop");
+  ASSERT_NE(snoop, nullptr);
+  ASSERT_NE(alerts, nullptr);
+  ASSERT_NE(ingested, nullptr);
+
+  Publish("sensors/t1/data", R"({"temperature": 31})");
+  Publish("sensors/t1/data", R"({"temperature": 33})");
+  Publish("$aws/rules/ingest/plant/line-4", R"({"n": 0})");
+  Publish("$aws/rules/ingest/plant/line-4", R"({"n": 7})");
+
+  ASSERT_OK_AND_ASSIGN(int code, alerts->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0) << alerts->output();
+  EXPECT_EQ(Lines(alerts->output()),
+            (std::vector<std::pair<std::string, json>>{
+                {"alerts/t1", json::parse(R"({"temperature": 31, "device": "t1"})")},
+                {"alerts/t1", json::parse(R"({"temperature": 33, "device": "t1"})")}}));
+  ASSERT_OK_AND_ASSIGN(code, ingested->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0) << ingested->output();
+  EXPECT_EQ(Lines(ingested->output()),
+            (std::vector<std::pair<std::string, json>>{
+                {"ingested", json::parse(R"({"t": "plant/line-4", "first": "plant", "n": 7})")}}));
+
+  // The upsert kept one row per device, with the last reading.
+  std::vector<json> rows = WaitForRows("SELECT doc::text FROM public.latest", 1);
+  ASSERT_EQ(rows.size(), 1u);
+  for (int i = 0; i < 100 && rows[0]["temperature"] != 33; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    rows = Rows("SELECT doc::text FROM public.latest");
+  }
+  EXPECT_EQ(rows[0], json::parse(R"({"temperature": 33, "device": "t1"})"));
+
+  snoop->Signal(SIGTERM);
+  (void)snoop->Wait(absl::Seconds(5));
+  EXPECT_THAT(snoop->output(), ::testing::Not(HasSubstr("$aws/rules")));
+  EXPECT_THAT(snoop->output(), HasSubstr("alerts/t1"));
+}
+
+TEST_F(RulesActionsTest, HttpActionRetriesAndTheErrorActionGetsAwsErrorPayload) {
+  ASSERT_OK_AND_ASSIGN(testing::HttpTestServer server, testing::HttpTestServer::Start());
+  CreateRule("to_http",
+             {{"sql", "SELECT * FROM 'devices/+/events'"},
+              {"actions",
+               {{{"http",
+                  {{"url", server.base_url + "/hook/${topic(2)}"},
+                   {"headers", {{{"key", "x-device"}, {"value", "${topic(2)}"}}}}}}}}}},
+             1);
+  CreateRule("to_broken_http",
+             {{"sql", "SELECT * FROM 'devices/+/alarms'"},
+              {"actions", {{{"http", {{"url", server.base_url + "/hook?status=503"}}}}}},
+              {"errorAction", {{"republish", {{"topic", "errors/${topic(2)}"}}}}}},
+             2);
+  auto errors = Subscribe({"errors/#"}, 1, "error-watcher");
+  ASSERT_NE(errors, nullptr);
+
+  Publish("devices/d7/events", R"({"door": "open"})", "d7");
+  Publish("devices/d7/alarms", R"({"smoke": true})", "d7");
+
+  ASSERT_OK_AND_ASSIGN(int code, errors->Wait(absl::Seconds(20)));
+  EXPECT_EQ(code, 0) << errors->output();
+  std::vector<std::pair<std::string, json>> lines = Lines(errors->output());
+  ASSERT_EQ(lines.size(), 1u) << errors->output();
+  EXPECT_EQ(lines[0].first, "errors/d7");
+  const json& error = lines[0].second;
+  EXPECT_EQ(error["ruleName"], "to_broken_http");
+  EXPECT_EQ(error["topic"], "devices/d7/alarms");
+  EXPECT_EQ(error["clientId"], "d7");
+  EXPECT_EQ(error["base64OriginalPayload"], "eyJzbW9rZSI6IHRydWV9");  // {"smoke": true}
+  ASSERT_EQ(error["failures"].size(), 1u);
+  EXPECT_EQ(error["failures"][0]["failedAction"], "HttpAction");
+  EXPECT_THAT(error["failures"][0]["errorMessage"].get<std::string>(), HasSubstr("HTTP 503"));
+  EXPECT_THAT(error["failures"][0]["errorMessage"].get<std::string>(),
+              HasSubstr("after 2 attempts"));
+
+  // The good hook got the document with its header; the broken one was tried twice.
+  std::vector<std::string> requests = server.Requests();
+  int good = 0, broken = 0;
+  for (const std::string& line : requests) {
+    json r = json::parse(line);
+    if (r["path"] == "/hook/d7") {
+      ++good;
+      EXPECT_EQ(json::parse(r["body"].get<std::string>()), json::parse(R"({"door": "open"})"));
+      EXPECT_EQ(r["headers"]["x-device"], "d7") << line;
+      EXPECT_EQ(r["method"], "POST");
+    } else if (absl::StartsWith(r["path"].get<std::string>(), "/hook?status=503")) {
+      ++broken;
+    }
+  }
+  EXPECT_EQ(good, 1);
+  EXPECT_EQ(broken, 2);
+  const std::string metrics = RulesMetrics();
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(fleetcore_rules_actions_total{action="http",error_action="false",result="failed"} 1)"));
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(fleetcore_rules_actions_total{action="republish",error_action="true",result="ok"} 1)"));
+}
+
+TEST_F(RulesActionsTest, ADisabledRuleStopsFiring) {
+  CreateRule("high_temp",
+             {{"sql", "SELECT * FROM 'sensors/+/data' WHERE temperature > 30"},
+              {"actions", {{{"postgres", {{"tableName", "high_temperatures"}}}}}}},
+             1);
+  Publish("sensors/t1/data", R"({"temperature": 35})");
+  ASSERT_EQ(WaitForRows("SELECT payload::text FROM high_temperatures", 1).size(), 1u);
+
+  Ctl().Json({"disable-topic-rule", "--rule-name", "high_temp"});
+  WaitForFilters(0);
+  Publish("sensors/t1/data", R"({"temperature": 36})");
+  // A barrier rule, enabled after the publish, proves the reading was not fed and fired.
+  CreateRule("barrier", {{"sql", "SELECT 1 AS done FROM 'barrier'"},
+                         {"actions", {{{"postgres", {{"tableName", "high_temperatures"}}}}}}},
+             1);
+  Publish("barrier", "{}");
+  std::vector<json> rows = WaitForRows("SELECT payload::text FROM high_temperatures ORDER BY id", 2);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1], json::parse(R"({"done": 1})"));
+
+  Ctl().Json({"enable-topic-rule", "--rule-name", "high_temp"});
+  WaitForFilters(2);
+  Publish("sensors/t1/data", R"({"temperature": 37})");
+  rows = WaitForRows("SELECT payload::text FROM high_temperatures ORDER BY id", 3);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2], json::parse(R"({"temperature": 37})"));
+}
+
+TEST_F(RulesActionsTest, PostgresActionIntoAnotherDatabase) {
+  ASSERT_OK_AND_ASSIGN(auto other, testing::TestDatabase::Create(/*migrate=*/false));
+  Exec(other->url(), "CREATE SCHEMA telemetry");
+  Exec(other->url(), "CREATE TABLE telemetry.readings (id serial PRIMARY KEY, body jsonb)");
+  const testing::TestPostgres& pg = other->server();
+  const std::string url = absl::StrCat("postgresql://", pg.user, "@", pg.host, ":", pg.port, "/",
+                                       other->name());
+  CreateRule("archive",
+             {{"sql", "SELECT temperature, timestamp() AS at FROM 'sensors/+/data'"},
+              {"actions",
+               {{{"postgres",
+                  {{"databaseUrl", url},
+                   {"tableName", "telemetry.readings"},
+                   {"payloadColumn", "body"}}}}}}},
+             1);
+  Publish("sensors/t1/data", R"({"temperature": 21})");
+  std::vector<json> rows = WaitForRows(other->url(), "SELECT body::text FROM telemetry.readings", 1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["temperature"], 21);
+  EXPECT_GT(rows[0]["at"].get<int64_t>(), 1700000000000);
+  // A URL with a password is refused: it would be readable in the rule.
+  Ctl().ExpectFailure({"create-topic-rule", "--rule-name", "leaky", "--topic-rule-payload",
+                       json{{"sql", "SELECT * FROM 'x'"},
+                            {"actions", {{{"postgres", {{"databaseUrl", other->url()},
+                                                         {"tableName", "t"}}}}}}}
+                           .dump()},
+                      "INVALID_ARGUMENT", "must not carry a password");
+}
+
+TEST_F(RulesActionsTest, AFailedPostgresActionNamesTheTable) {
+  CreateRule("to_missing_table",
+             {{"sql", "SELECT * FROM 'sensors/+/data'"},
+              {"actions", {{{"postgres", {{"tableName", "no_such_table"}}}}}},
+              {"errorAction", {{"postgres", {{"tableName", "high_temperatures"}}}}}},
+             1);
+  Publish("sensors/t1/data", R"({"temperature": 35})", "t1");
+  std::vector<json> rows = WaitForRows("SELECT payload::text FROM high_temperatures", 1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0]["ruleName"], "to_missing_table");
+  EXPECT_EQ(rows[0]["failures"][0]["failedAction"], "PostgresAction");
+  EXPECT_EQ(rows[0]["failures"][0]["failedResource"], "no_such_table");
+  EXPECT_THAT(rows[0]["failures"][0]["errorMessage"].get<std::string>(),
+              HasSubstr("no_such_table"));
+  EXPECT_THAT(rules_.process->output(), HasSubstr("rule action failed"));
+}
+
+}  // namespace
+}  // namespace fleetcore::e2e
