@@ -46,6 +46,14 @@ std::string Response::Header(absl::string_view name) const {
   return "";
 }
 
+std::string HostHeader(const Url& url) {
+  const std::string host = url.host.find(':') != std::string::npos
+                               ? absl::StrCat("[", url.host, "]")  // IPv6
+                               : url.host;
+  if (url.port == (url.tls ? "443" : "80")) return host;
+  return absl::StrCat(host, ":", url.port);
+}
+
 absl::StatusOr<Url> ParseUrl(absl::string_view text) {
   Url u;
   absl::string_view rest = text;
@@ -99,7 +107,7 @@ absl::StatusOr<Response> BeastHttpClient::Send(const Request& request) {
   req.method_string(request.method);
   req.target(url->target);
   req.version(11);
-  req.set(bhttp::field::host, url->host);
+  req.set(bhttp::field::host, HostHeader(*url));
   req.set(bhttp::field::user_agent, "fleetcore");
   req.set(bhttp::field::connection, "close");
   for (const auto& [k, v] : request.headers) req.set(k, v);

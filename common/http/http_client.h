@@ -52,6 +52,9 @@ struct Url {
   std::string target;  // path and query, at least "/"
 };
 absl::StatusOr<Url> ParseUrl(absl::string_view url);
+// The Host header of a request to `url`: the host, with the port unless it is the scheme's
+// default (what signed requests, e.g. SigV4, must sign).
+std::string HostHeader(const Url& url);
 
 class HttpClient {
  public:

@@ -26,6 +26,9 @@ TEST(ParseUrlTest, Forms) {
   EXPECT_EQ(v.target, "/");
   ASSERT_OK_AND_ASSIGN(Url w, ParseUrl("http://[::1]:9/x"));
   EXPECT_EQ(w.host, "::1");
+  EXPECT_EQ(HostHeader(u), "auth.example.com");
+  EXPECT_EQ(HostHeader(v), "127.0.0.1:8080");
+  EXPECT_EQ(HostHeader(w), "[::1]:9");
   EXPECT_THAT(ParseUrl("ftp://x"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseUrl("http://user:pw@x/"), StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(ParseUrl("http://x:port/"), StatusIs(absl::StatusCode::kInvalidArgument));

@@ -39,6 +39,16 @@ std::string HttpGet(int port, const std::string& path) {
 
 absl::StatusOr<HttpTestServer> HttpTestServer::Start(const std::string& tls_cert,
                                                     const std::string& tls_key) {
+  if (tls_cert.empty()) return Launch({}, false);
+  return Launch({"--tls-cert", tls_cert, "--tls-key", tls_key}, true);
+}
+
+absl::StatusOr<HttpTestServer> HttpTestServer::StartS3(const std::string& access_key_id,
+                                                      const std::string& secret_access_key) {
+  return Launch({"--s3-key", access_key_id, "--s3-secret", secret_access_key}, false);
+}
+
+absl::StatusOr<HttpTestServer> HttpTestServer::Launch(std::vector<std::string> args, bool tls) {
   HttpTestServer s;
   RandomIdGenerator ids;
   s.log_file = absl::StrCat(::testing::TempDir(), "/http-", ids.NewUuid(), ".log");
@@ -47,9 +57,7 @@ absl::StatusOr<HttpTestServer> HttpTestServer::Start(const std::string& tls_cert
       absl::StrCat(std::getenv("FLEETCORE_SOURCE_DIR") ? std::getenv("FLEETCORE_SOURCE_DIR") : ".",
                    "/tests/harness/http_test_server.py"),
       "--log", s.log_file};
-  if (!tls_cert.empty()) {
-    argv.insert(argv.end(), {"--tls-cert", tls_cert, "--tls-key", tls_key});
-  }
+  argv.insert(argv.end(), args.begin(), args.end());
   auto proc = Subprocess::Start(argv);
   if (!proc.ok()) return proc.status();
   auto line = (*proc)->WaitForLine(
@@ -59,7 +67,7 @@ absl::StatusOr<HttpTestServer> HttpTestServer::Start(const std::string& tls_cert
     return absl::InternalError(absl::StrCat("unexpected line: ", *line));
   }
   s.process = std::move(*proc);
-  s.base_url = absl::StrCat(tls_cert.empty() ? "http" : "https", "://127.0.0.1:", s.port);
+  s.base_url = absl::StrCat(tls ? "https" : "http", "://127.0.0.1:", s.port);
   return s;
 }
 

@@ -26,6 +26,13 @@ struct HttpTestServer {
 
   static absl::StatusOr<HttpTestServer> Start(const std::string& tls_cert = "",
                                               const std::string& tls_key = "");
+  // An S3-compatible endpoint that refuses requests not signed (SigV4) with these
+  // credentials; each log line has "signature": "ok" or the reason.
+  static absl::StatusOr<HttpTestServer> StartS3(const std::string& access_key_id,
+                                                const std::string& secret_access_key);
+
+ private:
+  static absl::StatusOr<HttpTestServer> Launch(std::vector<std::string> args, bool tls);
 };
 
 }  // namespace fleetcore::testing

@@ -38,7 +38,7 @@ int Run(int argc, char** argv) {
                         "The fleetcore rules engine: topic rules in AWS IoT SQL, validated at "
                         "creation, over gRPC, with EvaluateRule for dry runs. It runs the "
                         "enabled rules on the messages the gateway sends (Ingest) and their "
-                        "actions: republish, postgres, http.");
+                        "actions: republish, postgres, http, s3.");
   service::RegisterFlags(flags, &common);
   flags.AddString("gateway-endpoint", &gateway_endpoint,
                   "host:port of the gateway's gRPC API, through which republish actions "
@@ -47,6 +47,12 @@ int Run(int argc, char** argv) {
                   "CA bundle to verify the gateway's gRPC TLS; empty: plaintext.");
   flags.AddString("http-ca-file", &http_ca_file,
                   "CA bundle trusted for https:// http actions; empty: the system's.");
+  flags.AddString("s3-access-key-id", &engine_options.s3_credentials.access_key_id,
+                  "Access key id s3 actions sign with (AWS Signature V4).");
+  flags.AddSecret("s3-secret-access-key", &engine_options.s3_credentials.secret_access_key,
+                  "Secret access key of --s3-access-key-id.");
+  flags.AddSecret("s3-session-token", &engine_options.s3_credentials.session_token,
+                  "Session token, with temporary credentials.");
   flags.AddInt("queue", &max_messages,
                "Messages waiting for evaluation; beyond, the gateway's messages are dropped "
                "(and counted).",
@@ -58,13 +64,18 @@ int Run(int argc, char** argv) {
   flags.AddInt("action-workers", &engine_options.action_workers,
                "Threads that run actions (each blocks while its target answers).", 1, 256);
   flags.AddInt("http-attempts", &engine_options.http_attempts,
-               "Attempts of an http action (after a transport error, a 429 or a 5xx) before "
-               "it fails and the errorAction runs.",
+               "Attempts of an http or s3 action (after a transport error, a 429 or a 5xx) "
+               "before it fails and the errorAction runs.",
                1, 10);
   if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
         FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
         if (gateway_endpoint.empty()) {
           return absl::InvalidArgumentError("--gateway-endpoint must not be empty");
+        }
+        if (engine_options.s3_credentials.access_key_id.empty() !=
+            engine_options.s3_credentials.secret_access_key.empty()) {
+          return absl::InvalidArgumentError(
+              "--s3-access-key-id and --s3-secret-access-key go together");
         }
         return absl::OkStatus();
       })) {

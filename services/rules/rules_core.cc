@@ -93,6 +93,17 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
   const pb::S3Action& s = a.s3();
   if (s.bucket_name().empty()) return Invalid(absl::StrCat(where, ".s3.bucketName"), "is required");
   if (s.key().empty()) return Invalid(absl::StrCat(where, ".s3.key"), "is required");
+  for (char c : s.bucket_name()) {
+    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) ||
+          absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '.')) {
+      return Invalid(absl::StrCat(where, ".s3.bucketName"),
+                     "is lower-case letters, digits, - and . (S3's rule)");
+    }
+  }
+  if (!s.endpoint().empty() && !absl::StartsWith(s.endpoint(), "https://") &&
+      !absl::StartsWith(s.endpoint(), "http://")) {
+    return Invalid(absl::StrCat(where, ".s3.endpoint"), "must be an http:// or https:// URL");
+  }
   return CheckTemplate(absl::StrCat(where, ".s3.key"), s.key());
 }
 

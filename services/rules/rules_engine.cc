@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/iotsql/iotsql.h"
 #include "common/log/log.h"
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
@@ -254,12 +255,62 @@ struct RulesEngine::Impl {
     return SendWithRetries(req);
   }
 
+  // PUT {endpoint}/{bucket}/{key} (path style, for S3-compatible stores) or, without an
+  // endpoint, https://{bucket}.s3.{region}.amazonaws.com/{key}; signed with SigV4.
+  absl::Status S3(const pb::S3Action& a, const std::string& output, const Invocation& inv,
+                  std::string* resource) {
+    absl::StatusOr<std::string> key = Template(a.key(), inv);
+    if (!key.ok()) return key.status();
+    if (key->empty()) return absl::InvalidArgumentError("the object key is empty");
+    *resource = absl::StrCat(a.bucket_name(), "/", *key);
+    if (options.s3_credentials.access_key_id.empty()) {
+      return absl::FailedPreconditionError(
+          "the rules service has no S3 credentials (--s3-access-key-id, "
+          "--s3-secret-access-key)");
+    }
+    const std::string region = a.region().empty() ? options.region : a.region();
+    std::string base;
+    std::string path;
+    if (a.endpoint().empty()) {
+      base = absl::StrCat("https://", a.bucket_name(), ".s3.", region, ".amazonaws.com");
+      path = absl::StrCat("/", *key);
+    } else {
+      base = std::string(absl::StripSuffix(a.endpoint(), "/"));
+      path = absl::StrCat("/", a.bucket_name(), "/", *key);
+    }
+    const std::string url = absl::StrCat(base, aws::UriEncode(path, /*keep_slash=*/true));
+    absl::StatusOr<http::Url> parsed = http::ParseUrl(url);
+    if (!parsed.ok()) return parsed.status();
+    const std::string content_type =
+        a.content_type().empty() ? "application/json" : a.content_type();
+    const std::string hash = aws::Sha256Hex(output);
+    aws::SigV4Result sig = aws::SignV4(
+        {.method = "PUT",
+         .host = http::HostHeader(*parsed),
+         .path = path,
+         .headers = {{"content-type", content_type}, {"x-amz-content-sha256", hash}},
+         .payload_hash = hash},
+        options.s3_credentials, {.region = region, .service = "s3", .time = absl::Now()});
+    http::Request req{.method = "PUT",
+                      .url = url,
+                      .headers = {{"content-type", content_type},
+                                  {"x-amz-content-sha256", hash},
+                                  {"x-amz-date", sig.amz_date},
+                                  {"authorization", sig.authorization}},
+                      .body = output,
+                      .timeout = absl::Seconds(10)};
+    if (!options.s3_credentials.session_token.empty()) {
+      req.headers.emplace_back("x-amz-security-token", options.s3_credentials.session_token);
+    }
+    return SendWithRetries(req);
+  }
+
   absl::Status Run(const pb::Action& a, const std::string& output, const Invocation& inv,
                    std::string* resource) {
     if (a.has_republish()) return Republish(a.republish(), output, inv, resource);
     if (a.has_postgres()) return Postgres(a.postgres(), output, inv, resource);
     if (a.has_http()) return Http(a.http(), output, inv, resource);
-    return absl::FailedPreconditionError("this action type cannot run here");
+    return S3(a.s3(), output, inv, resource);
   }
 
   // ---- the two stages -------------------------------------------------------------------

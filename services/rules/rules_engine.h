@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "common/aws/sigv4.h"
 #include "common/db/pg_pool.h"
 #include "common/http/http_client.h"
 #include "fleetcore/rules/v1/rules.pb.h"
@@ -58,7 +59,8 @@ class RulesEngine {
     // first backoff (doubling).
     int http_attempts = 3;
     absl::Duration http_backoff = absl::Milliseconds(200);
-    // The AWS region and account of the error payload and SigV4 defaults.
+    // s3 actions: the credentials they sign with, and the region of actions naming none.
+    aws::Credentials s3_credentials;
     std::string region = "us-east-1";
   };
 

@@ -28,6 +28,9 @@ using ::testing::HasSubstr;
 using json = nlohmann::json;
 
 constexpr char kToken[] = "e2e-admin-token";
+// The rules service's S3 credentials, accepted by the test's S3 endpoint only.
+constexpr char kS3KeyId[] = "AKIDFLEETCORETEST";
+constexpr char kS3Secret[] = "test-only-secret-for-the-local-s3-endpoint";
 
 // mosquitto_sub -v output: (topic, JSON payload) per line.
 std::vector<std::pair<std::string, json>> Lines(const std::string& out) {
@@ -66,8 +69,11 @@ class RulesActionsTest : public ::testing::Test {
         rules_, StartService("services/rules/fleetcore-rules",
                              {"--db-url=" + db_->url(),
                               absl::StrCat("--listen=127.0.0.1:", rules_port),
-                              "--gateway-endpoint=" + gateway_.endpoint, "--http-attempts=2"},
-                             {{"FLEETCORE_ADMIN_TOKEN", kToken}, {"PGPASSFILE", passfile}}));
+                              "--gateway-endpoint=" + gateway_.endpoint, "--http-attempts=2",
+                              std::string("--s3-access-key-id=") + kS3KeyId},
+                             {{"FLEETCORE_ADMIN_TOKEN", kToken},
+                              {"FLEETCORE_S3_SECRET_ACCESS_KEY", kS3Secret},
+                              {"PGPASSFILE", passfile}}));
     Exec("CREATE TABLE public.high_temperatures (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
   }
 
@@ -304,6 +310,44 @@ TEST_F(RulesActionsTest, HttpActionRetriesAndTheErrorActionGetsAwsErrorPayload) 
               HasSubstr(R"(fleetcore_rules_actions_total{action="http",error_action="false",result="failed"} 1)"));
   EXPECT_THAT(metrics,
               HasSubstr(R"(fleetcore_rules_actions_total{action="republish",error_action="true",result="ok"} 1)"));
+}
+
+TEST_F(RulesActionsTest, S3ActionPutsSignedObjects) {
+  // A local S3-compatible endpoint that checks each request's SigV4 signature itself.
+  ASSERT_OK_AND_ASSIGN(testing::HttpTestServer s3,
+                       testing::HttpTestServer::StartS3(kS3KeyId, kS3Secret));
+  CreateRule("archive",
+             {{"sql", "SELECT *, clientid() AS device FROM 'sensors/+/data'"},
+              {"actions",
+               {{{"s3",
+                  {{"bucketName", "telemetry"},
+                   {"key", "readings/${topic(2)}/a b+c.json"},
+                   {"endpoint", s3.base_url}}}}}}},
+             1);
+  Publish("sensors/t9/data", R"({"temperature": 19})", "t9");
+  std::vector<std::string> requests;
+  for (int i = 0; i < 200 && requests.empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    requests = s3.Requests();
+  }
+  ASSERT_EQ(requests.size(), 1u);
+  json put = json::parse(requests[0]);
+  EXPECT_EQ(put["method"], "PUT");
+  EXPECT_EQ(put["path"], "/telemetry/readings/t9/a%20b%2Bc.json");
+  EXPECT_EQ(put["signature"], "ok") << requests[0];
+  EXPECT_EQ(put["headers"]["content-type"], "application/json");
+  EXPECT_EQ(json::parse(put["body"].get<std::string>()),
+            json::parse(R"({"temperature": 19, "device": "t9"})"));
+  EXPECT_EQ(put["headers"].value("authorization", "").find(kS3Secret), std::string::npos);
+
+  // The endpoint does check: an unsigned PUT is refused with S3's error.
+  ASSERT_OK_AND_ASSIGN(testing::RunResult r,
+                       testing::Run({Tool("curl"), "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                     "-X", "PUT", "--data", "{}",
+                                     s3.base_url + "/telemetry/forged.json"}));
+  EXPECT_EQ(r.out, "403");
+  EXPECT_THAT(RulesMetrics(),
+              HasSubstr(R"(fleetcore_rules_actions_total{action="s3",error_action="false",result="ok"} 1)"));
 }
 
 TEST_F(RulesActionsTest, ADisabledRuleStopsFiring) {
