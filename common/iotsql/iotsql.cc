@@ -1,5 +1,7 @@
 #include "common/iotsql/iotsql.h"
 
+#include "common/iotsql/joda_time.h"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -440,7 +442,16 @@ class Parser {
         {"encode", 2, 2},     {"decode", 2, 2},     {"md5", 1, 1},
         {"sha1", 1, 1},       {"sha256", 1, 1},     {"sha512", 1, 1},
         {"regexp_matches", 2, 2}, {"regexp_replace", 3, 3}, {"regexp_substr", 2, 2},
-        {"numbytes", 1, 1},   {"chr", 1, 1}};
+        {"numbytes", 1, 1},   {"chr", 1, 1},
+        {"traceid", 0, 0},    {"trunc", 2, 2},      {"remainder", 2, 2},
+        {"sin", 1, 1},        {"cos", 1, 1},        {"tan", 1, 1},
+        {"asin", 1, 1},       {"acos", 1, 1},       {"atan", 1, 1},
+        {"sinh", 1, 1},       {"cosh", 1, 1},       {"tanh", 1, 1},
+        {"atan2", 2, 2},      {"bitand", 2, 2},     {"bitor", 2, 2},
+        {"bitxor", 2, 2},     {"bitnot", 1, 1},     {"rand", 0, 0},
+        {"nanvl", 2, 2},      {"lpad", 2, 2},       {"rpad", 2, 2},
+        {"sha224", 1, 1},     {"sha384", 1, 1},
+        {"parse_time", 2, 3}, {"time_to_epoch", 2, 2}};
     for (const Arity& f : kFunctions) {
       if (e.op == f.name) {
         const int n = static_cast<int>(e.args.size());
@@ -582,7 +593,7 @@ Value EvalCall(const Expr& e, const Env& env) {
   if (f == "sql_version") {
     return json(env.version == SqlVersion::k2016_03_23 ? "2016-03-23" : "2015-10-08");
   }
-  if (f == "newuuid") {
+  if (f == "newuuid" || f == "traceid") {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
     uint64_t a = rng(), b = rng();
     a = (a & 0xFFFFFFFFFFFF0FFFULL) | 0x4000;  // version 4
@@ -603,14 +614,58 @@ Value EvalCall(const Expr& e, const Env& env) {
       {"log", [](double x) { return std::log10(x); }},
       {"exp", [](double x) { return std::exp(x); }},
       {"sign", [](double x) { return x > 0 ? 1.0 : x < 0 ? -1.0 : 0.0; }},
+      {"sin", [](double x) { return std::sin(x); }},
+      {"cos", [](double x) { return std::cos(x); }},
+      {"tan", [](double x) { return std::tan(x); }},
+      {"asin", [](double x) { return std::asin(x); }},
+      {"acos", [](double x) { return std::acos(x); }},
+      {"atan", [](double x) { return std::atan(x); }},
+      {"sinh", [](double x) { return std::sinh(x); }},
+      {"cosh", [](double x) { return std::cosh(x); }},
+      {"tanh", [](double x) { return std::tanh(x); }},
   };
   if (auto it = kMath.find(f); it != kMath.end()) {
     std::optional<double> x = AsNumber(arg(0));
     if (!x) return std::nullopt;
     const double r = it->second(*x);
     if (!std::isfinite(r)) return std::nullopt;
-    const bool integral = f != "sqrt" && f != "ln" && f != "log" && f != "exp";
+    const bool integral = f == "ceil" || f == "floor" || f == "round" || f == "sign";
     return Number(r, integral);
+  }
+  if (f == "trunc") {
+    // trunc(2.3456, 2) = 2.34: toward zero at that many decimals.
+    std::optional<double> x = AsNumber(arg(0)), n = AsNumber(arg(1));
+    if (!x || !n) return std::nullopt;
+    const double scale = std::pow(10.0, std::trunc(*n));
+    const double r = std::trunc(*x * scale) / scale;
+    if (!std::isfinite(r)) return std::nullopt;
+    return Number(r, *n <= 0);
+  }
+  if (f == "atan2") {
+    std::optional<double> y = AsNumber(arg(0)), x = AsNumber(arg(1));
+    if (!y || !x) return std::nullopt;
+    return json(std::atan2(*y, *x));
+  }
+  if (f == "rand") {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    return json(std::uniform_real_distribution<double>(0.0, 1.0)(rng));
+  }
+  if (f == "nanvl") {
+    // The first argument unless it is not a number (NaN, or not numeric), else the second.
+    Value a = arg(0);
+    std::optional<double> x = AsNumber(a);
+    if (x && !std::isnan(*x)) return a;
+    return arg(1);
+  }
+  if (f == "bitand" || f == "bitor" || f == "bitxor" || f == "bitnot") {
+    Value a = arg(0);
+    if (!a || !a->is_number_integer()) return std::nullopt;
+    const int64_t x = a->get<int64_t>();
+    if (f == "bitnot") return json(~x);
+    Value b = arg(1);
+    if (!b || !b->is_number_integer()) return std::nullopt;
+    const int64_t y = b->get<int64_t>();
+    return json(f == "bitand" ? (x & y) : f == "bitor" ? (x | y) : (x ^ y));
   }
   if (f == "abs") {
     Value v = arg(0);
@@ -618,12 +673,12 @@ Value EvalCall(const Expr& e, const Env& env) {
     if (v->is_number_integer()) return json(std::llabs(v->get<int64_t>()));
     return json(std::fabs(*AsNumber(v)));
   }
-  if (f == "power" || f == "mod") {
+  if (f == "power" || f == "mod" || f == "remainder") {
     Value a = arg(0), b = arg(1);
     std::optional<double> x = AsNumber(a), y = AsNumber(b);
     if (!x || !y) return std::nullopt;
     const bool ints = a->is_number_integer() && b->is_number_integer();
-    if (f == "mod") {
+    if (f == "mod" || f == "remainder") {
       if (*y == 0) return std::nullopt;
       return ints ? json(a->get<int64_t>() % b->get<int64_t>()) : json(std::fmod(*x, *y));
     }
@@ -672,6 +727,35 @@ Value EvalCall(const Expr& e, const Env& env) {
     }
     if (b < a) return json("");
     return json(s->substr(static_cast<size_t>(a), static_cast<size_t>(b - a)));
+  }
+  if (f == "lpad" || f == "rpad") {
+    // lpad('hello', 2) = '  hello': that many spaces on one side.
+    std::optional<std::string> s = str_arg(0);
+    std::optional<double> n = AsNumber(arg(1));
+    if (!s || !n || *n < 0 || *n > 65536) return std::nullopt;
+    const std::string pad(static_cast<size_t>(*n), ' ');
+    return json(f == "lpad" ? pad + *s : *s + pad);
+  }
+  if (f == "parse_time") {
+    std::optional<std::string> pattern = str_arg(0);
+    std::optional<double> ms = AsNumber(arg(1));
+    if (!pattern || !ms) return std::nullopt;
+    absl::TimeZone zone = absl::UTCTimeZone();
+    if (e.args.size() == 3) {
+      std::optional<std::string> name = str_arg(2);
+      if (!name || !absl::LoadTimeZone(*name, &zone)) return std::nullopt;
+    }
+    absl::StatusOr<std::string> out =
+        FormatJoda(*pattern, absl::FromUnixMillis(static_cast<int64_t>(*ms)), zone);
+    if (!out.ok()) return std::nullopt;
+    return json(*std::move(out));
+  }
+  if (f == "time_to_epoch") {
+    std::optional<std::string> text = str_arg(0), pattern = str_arg(1);
+    if (!text || !pattern) return std::nullopt;
+    absl::StatusOr<absl::Time> t = ParseJoda(*pattern, *text, absl::UTCTimeZone());
+    if (!t.ok()) return std::nullopt;
+    return json(absl::ToUnixMillis(*t));
   }
   if (f == "startswith" || f == "endswith" || f == "indexof") {
     std::optional<std::string> s = str_arg(0), p = str_arg(1);
@@ -751,12 +835,15 @@ Value EvalCall(const Expr& e, const Env& env) {
     if (!parsed.is_discarded() && parsed.is_object()) return parsed;
     return json(out);
   }
-  if (f == "md5" || f == "sha1" || f == "sha256" || f == "sha512") {
+  if (f == "md5" || f == "sha1" || f == "sha224" || f == "sha256" || f == "sha384" ||
+      f == "sha512") {
     std::optional<std::string> s = str_arg(0);
     if (!s) return std::nullopt;
-    const EVP_MD* md = f == "md5"    ? EVP_md5()
-                       : f == "sha1" ? EVP_sha1()
+    const EVP_MD* md = f == "md5"      ? EVP_md5()
+                       : f == "sha1"   ? EVP_sha1()
+                       : f == "sha224" ? EVP_sha224()
                        : f == "sha256" ? EVP_sha256()
+                       : f == "sha384" ? EVP_sha384()
                                        : EVP_sha512();
     return json(HashHex(md, *s));
   }

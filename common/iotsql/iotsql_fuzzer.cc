@@ -1,10 +1,12 @@
 // libFuzzer target: any bytes as an AWS IoT SQL statement. Parsing must never crash or
 // hang, and a statement that parses must evaluate JSON and non-JSON payloads, and serve as
-// a substitution template, without crashing.
+// a substitution template, without crashing; the same bytes as a Joda-Time pattern (and as
+// text for one) must format and parse without crashing.
 #include <cstddef>
 #include <cstdint>
 
 #include "common/iotsql/iotsql.h"
+#include "common/iotsql/joda_time.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace fleetcore::iotsql;
@@ -19,5 +21,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)st->Evaluate("\x01\x02 not json", ctx);
   }
   (void)Statement::Substitute(sql, R"({"a": 1})", ctx);
+  (void)FormatJoda(sql, absl::FromUnixMillis(1520000000123), absl::UTCTimeZone());
+  (void)ParseJoda(sql, "2018-03-02 14:13:20.123 +0100", absl::UTCTimeZone());
+  (void)ParseJoda("yyyy-MM-dd HH:mm:ss.SSS Z", sql, absl::UTCTimeZone());
   return 0;
 }

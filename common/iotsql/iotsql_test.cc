@@ -2,6 +2,8 @@
 // AWS's documentation (reference §6), plus the error messages a person acts on.
 #include "common/iotsql/iotsql.h"
 
+#include "common/iotsql/joda_time.h"
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -89,6 +91,32 @@ INSTANTIATE_TEST_SUITE_P(
             "SELECT abs(-3) AS a, ceil(1.2) AS c, floor(1.8) AS f, round(2.5) AS r, "
             "power(2, 10) AS p, mod(7, 3) AS m, sqrt(16) AS s FROM 't'",
             "{}", R"({"a": 3, "c": 2, "f": 1, "r": 3, "p": 1024, "m": 1, "s": 4})"},
+        Row{"more_math",
+            "SELECT trunc(2.3123, 2) AS t, trunc(2.3, 0) AS t0, remainder(8, 3) AS r, "
+            "bitand(13, 5) AS ba, bitor(8, 5) AS bo, bitxor(8, 5) AS bx, bitnot(13) AS bn, "
+            "nanvl(8, 1) AS n, atan2(0, 1) AS a2, sin(0) AS s0 FROM 't'",
+            "{}",
+            R"({"t": 2.31, "t0": 2, "r": 2, "ba": 5, "bo": 13, "bx": 13, "bn": -14, "n": 8,
+                "a2": 0.0, "s0": 0.0})"},
+        Row{"pads_and_more_hashes",
+            "SELECT lpad('hello', 2) AS l, rpad('hello', 2) AS r, sha224('abc') AS s224, "
+            "sha384('abc') AS s384 FROM 't'",
+            "{}",
+            R"({"l": "  hello", "r": "hello  ",
+                "s224": "23097d223405d8228642a477bda255b32aadbce4bda0b3f7e36c9da7",
+                "s384": "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed8086072ba1e7cc2358baeca134c825a7"})"},
+        // AWS's parse_time examples, and time_to_epoch back.
+        Row{"parse_time",
+            "SELECT parse_time('yyyy-MM-dd HH:mm:ss z', 1520000000000) AS utc, "
+            "parse_time('yyyy-MM-dd HH:mm:ss', 1520000000000, 'America/Belize') AS belize, "
+            "parse_time('yyyy-MM-dd HH:mm:ss z', 1520000000000, 'Asia/Seoul') AS seoul, "
+            "time_to_epoch('2018-03-02 14:13:20', 'yyyy-MM-dd HH:mm:ss') AS back, "
+            "time_to_epoch('2020-3-3 12:03:17', 'yyyy-MM-dd HH:mm:ss') AS short, "
+            "parse_time('yyyy-MM-dd', 'soon') AS bad FROM 't'",
+            "{}",
+            R"({"utc": "2018-03-02 14:13:20 UTC", "belize": "2018-03-02 08:13:20",
+                "seoul": "2018-03-02 23:13:20 KST", "back": 1520000000000,
+                "short": 1583236997000})"},
         Row{"case_with_subject",
             "SELECT CASE color WHEN 'red' THEN 'stop' WHEN 'green' THEN 'go' ELSE 'wait' END AS "
             "action FROM 't'",
@@ -180,6 +208,41 @@ TEST(IotSql, SqlVersions) {
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(old->Evaluate("{}", kContext).output, R"({"w":10.0})");
   EXPECT_FALSE(Statement::Parse("SELECT {'a': 1} AS o FROM 't'", SqlVersion::k2015_10_08).ok());
+}
+
+TEST(JodaTime, FormatsEveryField) {
+  const absl::Time t = absl::FromUnixMillis(1520000000123);  // Fri 2018-03-02 14:13:20.123Z
+  absl::TimeZone berlin;
+  ASSERT_TRUE(absl::LoadTimeZone("Europe/Berlin", &berlin));
+  EXPECT_EQ(*FormatJoda("EEE, dd MMM yyyy hh:mm:ss.SSS a Z", t, absl::UTCTimeZone()),
+            "Fri, 02 Mar 2018 02:13:20.123 PM +0000");
+  EXPECT_EQ(*FormatJoda("EEEE d MMMM yy, D 'day of the year', k:m:s S ZZ ZZZ", t, berlin),
+            "Friday 2 March 18, 61 day of the year, 15:13:20 1 +01:00 Europe/Berlin");
+  EXPECT_EQ(*FormatJoda("yyyyMMdd'T'HHmmss''", t, absl::UTCTimeZone()), "20180302T141320'");
+  EXPECT_FALSE(FormatJoda("yyyy-QQ", t, absl::UTCTimeZone()).ok());
+  EXPECT_FALSE(FormatJoda("'open", t, absl::UTCTimeZone()).ok());
+}
+
+TEST(JodaTime, ParsesBack) {
+  const absl::Time want = absl::FromUnixMillis(1520000000123);
+  EXPECT_EQ(*ParseJoda("yyyy-MM-dd'T'HH:mm:ss.SSSZ", "2018-03-02T14:13:20.123+0000",
+                       absl::UTCTimeZone()),
+            want);
+  EXPECT_EQ(*ParseJoda("yyyy-MM-dd'T'HH:mm:ss.SSSZZ", "2018-03-02T15:13:20.123+01:00",
+                       absl::UTCTimeZone()),
+            want);
+  EXPECT_EQ(*ParseJoda("yyyyMMddHHmmssSSS", "20180302141320123", absl::UTCTimeZone()), want);
+  EXPECT_EQ(*ParseJoda("EEE, dd MMM yyyy hh:mm:ss.SSS a", "Fri, 02 Mar 2018 02:13:20.123 PM",
+                       absl::UTCTimeZone()),
+            want);
+  EXPECT_EQ(*ParseJoda("yyyy-MM-dd", "1970-01-02", absl::UTCTimeZone()),
+            absl::FromUnixSeconds(86400));
+  absl::StatusOr<absl::Time> bad = ParseJoda("yyyy-MM-dd", "2018-02-30", absl::UTCTimeZone());
+  EXPECT_FALSE(bad.ok());
+  bad = ParseJoda("yyyy-MM-dd", "2018-02-03 extra", absl::UTCTimeZone());
+  EXPECT_THAT(bad.status().message(), HasSubstr("left over"));
+  bad = ParseJoda("yyyy-MM-dd", "March", absl::UTCTimeZone());
+  EXPECT_THAT(bad.status().message(), HasSubstr("the year"));
 }
 
 }  // namespace
