@@ -1,5 +1,8 @@
 #include "common/log/log.h"
 
+#include "absl/time/clock.h"
+#include "common/log/throttle.h"
+
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -39,6 +42,27 @@ TEST(LogInitTest, RefusesUnknownFormatAndLevel) {
   EXPECT_EQ(Init({.service = "x", .format = "xml"}).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Init({.service = "x", .format = "json", .level = "loud"}).code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ThrottleTest, OneRecordPerPeriodCountingTheRest) {
+  Throttle throttle(absl::Hours(1));
+  uint64_t n = 0;
+  ASSERT_TRUE(throttle.Allow(&n));
+  EXPECT_EQ(n, 1u);
+  for (int i = 0; i < 5; ++i) EXPECT_FALSE(throttle.Allow(&n));
+  Throttle fast(absl::ZeroDuration());
+  ASSERT_TRUE(fast.Allow(&n));
+  EXPECT_EQ(n, 1u);
+}
+
+TEST(ThrottleTest, TheNextRecordCarriesWhatWasHeldBack) {
+  Throttle throttle(absl::Milliseconds(20));
+  uint64_t n = 0;
+  ASSERT_TRUE(throttle.Allow(&n));
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(throttle.Allow(&n));
+  absl::SleepFor(absl::Milliseconds(30));
+  ASSERT_TRUE(throttle.Allow(&n));
+  EXPECT_EQ(n, 4u);  // three held back and this one
 }
 
 }  // namespace

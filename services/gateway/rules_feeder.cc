@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "common/log/log.h"
+#include "common/log/throttle.h"
 #include "common/mqtt/topic_tree.h"
 #include "fleetcore/rules/v1/rules.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -45,6 +46,7 @@ struct RulesFeeder::Impl {
   std::mutex filters_mu;
   std::shared_ptr<const mqtt::TopicTree> filters;
   std::atomic<bool> any_filter{false};
+  log::Throttle full_log{absl::Seconds(10)};
   bool fetch_failing = false;  // sender thread only: log a failure once, not every retry
 
   std::mutex mu;
@@ -200,6 +202,10 @@ void RulesFeeder::MaybeFeed(const MessagePtr& message) {
     std::lock_guard<std::mutex> l(impl_->mu);
     if (impl_->queue.size() >= impl_->options.max_queued) {
       impl_->Count("dropped");
+      if (uint64_t n = 0; impl_->full_log.Allow(&n)) {
+        log::Warn("messages for the rules dropped: the queue to the rules service is full",
+                  {{"dropped", n}, {"queue", impl_->options.max_queued}});
+      }
       return;
     }
     impl_->queue.push_back(message);

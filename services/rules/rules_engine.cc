@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "common/iotsql/iotsql.h"
 #include "common/log/log.h"
+#include "common/log/throttle.h"
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -113,6 +114,11 @@ struct RulesEngine::Impl {
   // postgres actions with a databaseUrl: one small pool per URL.
   std::mutex pools_mu;
   std::map<std::string, std::unique_ptr<db::PgPool>> pools;
+
+  log::Throttle messages_full_log{absl::Seconds(10)};
+  log::Throttle actions_full_log{absl::Seconds(10)};
+  // A dead target fails every message: one line per second, with the count.
+  log::Throttle failure_log{absl::Seconds(1)};
 
   prometheus::Family<prometheus::Counter>* matched = nullptr;
   prometheus::Family<prometheus::Counter>* fired = nullptr;
@@ -320,8 +326,10 @@ struct RulesEngine::Impl {
     const auto& list = inv->rule->payload.actions();
     if (jobs.size() + list.size() > options.max_queued_actions) {
       CountDropped("actions");
-      log::Warn("rule actions dropped: the action queue is full",
-                {{"rule", inv->rule->name}, {"topic", inv->message.topic()}});
+      if (uint64_t n = 0; actions_full_log.Allow(&n)) {
+        log::Warn("rule actions dropped: the action queue is full",
+                  {{"rule", inv->rule->name}, {"topic", inv->message.topic()}, {"dropped", n}});
+      }
       return;
     }
     inv->pending = list.size();
@@ -430,19 +438,18 @@ struct RulesEngine::Impl {
                  {"error_action", job.is_error_action ? "true" : "false"}})
           .Increment();
     }
-    if (job.is_error_action) {
-      if (!s.ok()) {
-        log::Warn("rule error action failed", {{"rule", inv.rule->name}, {"error", s}});
-      }
-      return;
-    }
     if (!s.ok()) {
-      f.message = std::string(s.message());
-      log::Warn("rule action failed", {{"rule", inv.rule->name},
-                                       {"action", f.action},
-                                       {"resource", f.resource},
-                                       {"error", s}});
+      if (uint64_t n = 0; failure_log.Allow(&n)) {
+        log::Warn(job.is_error_action ? "rule error action failed" : "rule action failed",
+                  {{"rule", inv.rule->name},
+                   {"action", f.action},
+                   {"resource", f.resource},
+                   {"error", s},
+                   {"failures", n}});
+      }
     }
+    if (job.is_error_action) return;
+    if (!s.ok()) f.message = std::string(s.message());
     std::vector<Failure> failures;
     {
       std::lock_guard<std::mutex> l(inv.mu);
@@ -583,6 +590,10 @@ bool RulesEngine::Enqueue(pb::InboundMessage message) {
     std::lock_guard<std::mutex> l(impl_->mu);
     if (impl_->messages.size() >= impl_->options.max_queued_messages) {
       impl_->CountDropped("messages");
+      if (uint64_t n = 0; impl_->messages_full_log.Allow(&n)) {
+        log::Warn("messages dropped: the rules queue is full (slow actions?)",
+                  {{"dropped", n}, {"queue", impl_->options.max_queued_messages}});
+      }
       return false;
     }
     impl_->messages.push_back(std::move(message));

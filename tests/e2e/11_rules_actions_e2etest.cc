@@ -65,17 +65,22 @@ class RulesActionsTest : public ::testing::Test {
     std::ofstream(passfile) << pg.host << ":" << pg.port << ":*:" << pg.user << ":"
                             << pg.password << "\n";
     ASSERT_EQ(chmod(passfile.c_str(), 0600), 0);
+    std::vector<std::string> flags{"--db-url=" + db_->url(),
+                                   absl::StrCat("--listen=127.0.0.1:", rules_port),
+                                   "--gateway-endpoint=" + gateway_.endpoint,
+                                   "--http-attempts=2",
+                                   std::string("--s3-access-key-id=") + kS3KeyId};
+    for (std::string& f : ExtraRulesFlags()) flags.push_back(std::move(f));
     ASSERT_OK_AND_ASSIGN(
-        rules_, StartService("services/rules/fleetcore-rules",
-                             {"--db-url=" + db_->url(),
-                              absl::StrCat("--listen=127.0.0.1:", rules_port),
-                              "--gateway-endpoint=" + gateway_.endpoint, "--http-attempts=2",
-                              std::string("--s3-access-key-id=") + kS3KeyId},
+        rules_, StartService("services/rules/fleetcore-rules", flags,
                              {{"FLEETCORE_ADMIN_TOKEN", kToken},
                               {"FLEETCORE_S3_SECRET_ACCESS_KEY", kS3Secret},
                               {"PGPASSFILE", passfile}}));
     Exec("CREATE TABLE public.high_temperatures (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
   }
+
+  // More flags for the rules service (a subclass's).
+  virtual std::vector<std::string> ExtraRulesFlags() const { return {}; }
 
   Fleetctl Ctl() const {
     return Fleetctl(kToken, {{"FLEETCORE_RULES_ENDPOINT", rules_.endpoint},
@@ -422,6 +427,69 @@ TEST_F(RulesActionsTest, AFailedPostgresActionNamesTheTable) {
   EXPECT_THAT(rows[0]["failures"][0]["errorMessage"].get<std::string>(),
               HasSubstr("no_such_table"));
   EXPECT_THAT(rules_.process->output(), HasSubstr("rule action failed"));
+}
+
+// Small queues and one action thread against a target that takes two seconds an answer.
+class RulesBackpressureTest : public RulesActionsTest {
+ protected:
+  std::vector<std::string> ExtraRulesFlags() const override {
+    return {"--queue=100", "--action-queue=100", "--action-workers=1", "--http-attempts=1"};
+  }
+};
+
+TEST_F(RulesBackpressureTest, ASlowTargetDropsRuleWorkButNeverHoldsUpDevices) {
+  ASSERT_OK_AND_ASSIGN(testing::HttpTestServer slow, testing::HttpTestServer::Start());
+  CreateRule("to_slow_http",
+             {{"sql", "SELECT * FROM 'flood/+'"},
+              {"actions", {{{"http", {{"url", slow.base_url + "/hook?delay=2"},
+                                      {"timeoutMs", 5000}}}}}}},
+             1);
+  auto watcher = Subscribe({"flood/#"}, 1000, "flood-watcher");
+  ASSERT_NE(watcher, nullptr);
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult r,
+      testing::Run({Tool("mosquitto_pub"), "-p", std::to_string(gateway_.ports.at("mqtt_port")),
+                    "-i", "flooder", "-t", "flood/1", "-m", R"({"n": 1})", "-q", "1", "--repeat",
+                    "1000"},
+                   {}, absl::Seconds(60)));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Every message reached the subscriber, while the rule's target answered one in 2 s.
+  ASSERT_OK_AND_ASSIGN(int code, watcher->Wait(absl::Seconds(30)));
+  EXPECT_EQ(code, 0);
+  // The surplus was dropped, counted and logged, not queued without bound.
+  std::string metrics;
+  for (int i = 0; i < 100; ++i) {
+    metrics = RulesMetrics();
+    if (absl::StrContains(metrics, R"(fleetcore_rules_dropped_total{queue="actions"})")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_rules_dropped_total{queue="actions"})"));
+  EXPECT_THAT(rules_.process->output(), HasSubstr("rule actions dropped: the action queue is full"));
+  EXPECT_LT(slow.Requests().size(), 10u);
+}
+
+TEST_F(RulesActionsTest, ADeadRulesServiceCostsOnlyTheRulesTheirMessages) {
+  CreateRule("high_temp",
+             {{"sql", "SELECT * FROM 'sensors/+/data' WHERE temperature > 30"},
+              {"actions", {{{"postgres", {{"tableName", "high_temperatures"}}}}}}},
+             1);
+  rules_.process->Signal(SIGTERM);
+  ASSERT_OK(rules_.process->Wait(absl::Seconds(20)).status());
+  auto watcher = Subscribe({"sensors/#"}, 1, "still-here");
+  ASSERT_NE(watcher, nullptr);
+  Publish("sensors/t1/data", R"({"temperature": 35})");
+  ASSERT_OK_AND_ASSIGN(int code, watcher->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0);  // devices are served as before
+  std::string metrics;
+  for (int i = 0; i < 200; ++i) {
+    metrics = testing::HttpGet(gateway_.metrics_port, "/metrics");
+    if (absl::StrContains(metrics, R"(fleetcore_gateway_rules_messages_total{result="dropped"} 1)")) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_gateway_rules_messages_total{result="dropped"} 1)"));
+  EXPECT_THAT(gateway_.process->output(), HasSubstr("the rules service did not take them"));
 }
 
 }  // namespace
