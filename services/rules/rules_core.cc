@@ -76,6 +76,23 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
     if (!p.key_column().empty() && !identifier(p.key_column())) {
       return Invalid(absl::StrCat(where, ".postgres.keyColumn"), "is not a column name");
     }
+    if (p.range_key_column().empty() != p.range_key_value().empty()) {
+      return Invalid(absl::StrCat(where, ".postgres"),
+                     "rangeKeyColumn and rangeKeyValue go together");
+    }
+    if (!p.range_key_column().empty()) {
+      if (p.key_column().empty()) {
+        return Invalid(absl::StrCat(where, ".postgres.rangeKeyColumn"), "needs keyColumn");
+      }
+      if (!identifier(p.range_key_column())) {
+        return Invalid(absl::StrCat(where, ".postgres.rangeKeyColumn"), "is not a column name");
+      }
+      if (absl::Status s = CheckTemplate(absl::StrCat(where, ".postgres.rangeKeyValue"),
+                                         p.range_key_value());
+          !s.ok()) {
+        return s;
+      }
+    }
     return CheckTemplate(absl::StrCat(where, ".postgres.keyValue"), p.key_value());
   }
   if (a.has_http()) {

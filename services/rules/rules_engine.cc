@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/iotsql/iotsql.h"
@@ -191,25 +192,35 @@ struct RulesEngine::Impl {
     }
     const std::string column =
         QuoteName(a.payload_column().empty() ? "payload" : a.payload_column());
-    std::string key;
-    if (!a.key_column().empty()) {
-      absl::StatusOr<std::string> k = Template(a.key_value(), inv);
-      if (!k.ok()) return k.status();
-      key = *std::move(k);
+    // The key columns and their values ($2, $3), then the upsert on them.
+    std::vector<std::string> keys;
+    std::vector<std::string> values;
+    for (const auto& [col, tmpl] : {std::pair(&a.key_column(), &a.key_value()),
+                                    std::pair(&a.range_key_column(), &a.range_key_value())}) {
+      if (col->empty()) continue;
+      absl::StatusOr<std::string> v = Template(*tmpl, inv);
+      if (!v.ok()) return v.status();
+      keys.push_back(QuoteName(*col));
+      values.push_back(*std::move(v));
+    }
+    std::string sql = absl::StrCat("INSERT INTO ", QuoteName(a.table_name()), " (", column);
+    for (const std::string& k : keys) absl::StrAppend(&sql, ", ", k);
+    absl::StrAppend(&sql, ") VALUES ($1::jsonb");
+    for (size_t i = 0; i < keys.size(); ++i) absl::StrAppend(&sql, ", $", i + 2);
+    absl::StrAppend(&sql, ")");
+    if (!keys.empty()) {
+      absl::StrAppend(&sql, " ON CONFLICT (", absl::StrJoin(keys, ", "), ") DO UPDATE SET ",
+                      column, " = EXCLUDED.", column);
     }
     absl::StatusOr<db::PgPool*> pool = PoolFor(a.database_url());
     if (!pool.ok()) return pool.status();
     return (*pool)->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
-      if (a.key_column().empty()) {
-        tx.exec_params(absl::StrCat("INSERT INTO ", QuoteName(a.table_name()), " (", column,
-                                    ") VALUES ($1::jsonb)"),
-                       output);
+      if (values.empty()) {
+        tx.exec_params(sql, output);
+      } else if (values.size() == 1) {
+        tx.exec_params(sql, output, values[0]);
       } else {
-        const std::string kc = QuoteName(a.key_column());
-        tx.exec_params(absl::StrCat("INSERT INTO ", QuoteName(a.table_name()), " (", kc, ", ",
-                                    column, ") VALUES ($1, $2::jsonb) ON CONFLICT (", kc,
-                                    ") DO UPDATE SET ", column, " = EXCLUDED.", column),
-                       key, output);
+        tx.exec_params(sql, output, values[0], values[1]);
       }
       return absl::OkStatus();
     });
