@@ -146,6 +146,7 @@ struct RulesEngine::Impl {
 
   absl::Status Republish(const pb::RepublishAction& a, const std::string& output,
                          const Invocation& inv, std::string* resource) {
+    if (gateway == nullptr) return absl::FailedPreconditionError("no gateway to publish to");
     absl::StatusOr<std::string> topic = Template(a.topic(), inv);
     if (!topic.ok()) return topic.status();
     // $$aws/... names a reserved $aws topic, as on AWS.
@@ -169,7 +170,10 @@ struct RulesEngine::Impl {
   }
 
   absl::StatusOr<db::PgPool*> PoolFor(const std::string& url) {
-    if (url.empty()) return options.pool;
+    if (url.empty()) {
+      if (options.pool == nullptr) return absl::FailedPreconditionError("no database");
+      return options.pool;
+    }
     std::lock_guard<std::mutex> l(pools_mu);
     auto it = pools.find(url);
     if (it != pools.end()) return it->second.get();
@@ -229,6 +233,7 @@ struct RulesEngine::Impl {
   // Sends `request` up to http_attempts times: again after a transport error, a 429 or a
   // 5xx, backing off; any other status ends it.
   absl::Status SendWithRetries(const http::Request& request) {
+    if (options.http == nullptr) return absl::FailedPreconditionError("no HTTP client");
     absl::Duration backoff = options.http_backoff;
     absl::Status last;
     for (int attempt = 1;; ++attempt) {

@@ -1,0 +1,217 @@
+// RulesEngine with a fake store and a fake HTTP client: which rules a message reaches (FROM
+// filters, Basic Ingest, disabled rules), the retry policy, the errorAction's AWS error
+// document, and the bounded queues behind a target that does not answer.
+#include "services/rules/rules_engine.h"
+
+#include <condition_variable>
+#include <mutex>
+
+#include "absl/strings/escaping.h"
+#include "common/testing/status_matchers.h"
+#include "gmock/gmock.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "prometheus/registry.h"
+#include "services/rules/fake_rules_store.h"
+
+namespace fleetcore::rules {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+// Answers each URL with a status from `statuses` (200 when not listed); records requests.
+class FakeHttp final : public http::HttpClient {
+ public:
+  absl::StatusOr<http::Response> Send(const http::Request& r) override {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [this] { return !gate_closed; });
+    requests.push_back(r);
+    auto it = statuses.find(r.url);
+    if (it != statuses.end() && it->second < 0) return absl::UnavailableError("refused");
+    return http::Response{.status = it == statuses.end() ? 200 : it->second};
+  }
+  std::vector<std::string> Urls() {
+    std::lock_guard<std::mutex> l(mu);
+    std::vector<std::string> out;
+    for (const http::Request& r : requests) out.push_back(r.url);
+    return out;
+  }
+  void Open() {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      gate_closed = false;
+    }
+    cv.notify_all();
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool gate_closed = false;
+  std::map<std::string, int> statuses;
+  std::vector<http::Request> requests;
+};
+
+class RulesEngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine_ = std::make_unique<RulesEngine>(
+        &store_, RulesEngine::Options{.http = &http_,
+                                      .max_queued_messages = 100,
+                                      .action_workers = 2,
+                                      .http_attempts = 3,
+                                      .http_backoff = absl::Milliseconds(1)});
+  }
+
+  void AddRule(const std::string& name, const std::string& payload, bool disabled = false) {
+    pb::TopicRulePayload p;
+    ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(payload, &p).ok()) << payload;
+    std::string text;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(p, &text).ok());
+    ASSERT_OK(store_.Insert({.name = name, .payload_json = text, .disabled = disabled}));
+    ASSERT_OK(engine_->Reload());
+  }
+
+  void Feed(const std::string& topic, const std::string& payload) {
+    pb::InboundMessage m;
+    m.set_topic(topic);
+    m.set_payload(payload);
+    m.set_client_id("dev-1");
+    m.set_timestamp_ms(1700000000000);
+    ASSERT_TRUE(engine_->Enqueue(m));
+    engine_->Drain(absl::Seconds(10));
+  }
+
+  FakeRulesStore store_;
+  FakeHttp http_;
+  std::unique_ptr<RulesEngine> engine_;
+};
+
+TEST_F(RulesEngineTest, FromFiltersBasicIngestAndDisabledRules) {
+  AddRule("hot", R"({"sql": "SELECT * FROM 'sensors/+/data' WHERE t > 30",
+                     "actions": [{"http": {"url": "http://x/hot/${topic(2)}"}}]})");
+  AddRule("ingest", R"({"sql": "SELECT topic() AS t",
+                        "actions": [{"http": {"url": "http://x/ingest"}}]})");
+  AddRule("off", R"({"sql": "SELECT * FROM 'sensors/#'",
+                     "actions": [{"http": {"url": "http://x/off"}}]})",
+          /*disabled=*/true);
+  EXPECT_THAT(engine_->Filters(), ElementsAre("sensors/+/data"));
+
+  Feed("sensors/a/data", R"({"t": 31})");
+  Feed("sensors/b/data", R"({"t": 20})");                // WHERE false
+  Feed("sensors/c/status", R"({"t": 99})");              // no filter matches
+  Feed("$aws/rules/ingest/plant/4", R"({"n": 1})");      // Basic Ingest, FROM-less rule
+  Feed("$aws/rules/hot/sensors/z/data", R"({"t": 50})");  // Basic Ingest ignores FROM
+  Feed("$aws/rules/off/sensors/z/data", R"({"t": 50})");  // a disabled rule gets nothing
+  EXPECT_THAT(http_.Urls(), ElementsAre("http://x/hot/a", "http://x/ingest", "http://x/hot/z"));
+  EXPECT_EQ(json::parse(http_.requests[1].body), json::parse(R"({"t": "plant/4"})"));
+}
+
+TEST_F(RulesEngineTest, RetriesOnlyWhatMayPassAndReportsTheRestToTheErrorAction) {
+  http_.statuses = {{"http://x/busy", 503}, {"http://x/bad", 400}, {"http://x/down", -1}};
+  AddRule("r", R"({"sql": "SELECT * FROM 'in'",
+                   "actions": [{"http": {"url": "http://x/busy"}},
+                               {"http": {"url": "http://x/bad"}},
+                               {"http": {"url": "http://x/ok"}},
+                               {"http": {"url": "http://x/down"}}],
+                   "errorAction": {"http": {"url": "http://x/errors"}}})");
+  Feed("in", R"({"v": 1})");
+  std::map<std::string, int> attempts;
+  const http::Request* error = nullptr;
+  for (const http::Request& r : http_.requests) {
+    ++attempts[r.url];
+    if (r.url == "http://x/errors") error = &r;
+  }
+  EXPECT_EQ(attempts["http://x/busy"], 3);  // 5xx: retried
+  EXPECT_EQ(attempts["http://x/bad"], 1);   // 4xx: the request is wrong, no retry
+  EXPECT_EQ(attempts["http://x/down"], 3);  // transport error: retried
+  EXPECT_EQ(attempts["http://x/ok"], 1);
+  EXPECT_EQ(attempts["http://x/errors"], 1);  // one error document for the invocation
+  ASSERT_NE(error, nullptr);
+  json doc = json::parse(error->body);
+  EXPECT_EQ(doc["ruleName"], "r");
+  EXPECT_EQ(doc["topic"], "in");
+  EXPECT_EQ(doc["clientId"], "dev-1");
+  EXPECT_EQ(doc["base64OriginalPayload"], absl::Base64Escape(R"({"v": 1})"));
+  ASSERT_EQ(doc["failures"].size(), 3u);
+  std::set<std::string> failed;
+  for (const json& f : doc["failures"]) {
+    EXPECT_EQ(f["failedAction"], "HttpAction");
+    failed.insert(f["failedResource"].get<std::string>());
+  }
+  EXPECT_EQ(failed, (std::set<std::string>{"http://x/busy", "http://x/bad", "http://x/down"}));
+}
+
+TEST_F(RulesEngineTest, ActionsWithoutTheirTargetFailClearly) {
+  // No gateway, no database, no S3 credentials in this engine: each says what is missing.
+  AddRule("r", R"({"sql": "SELECT * FROM 'in'",
+                   "actions": [{"republish": {"topic": "out"}},
+                               {"postgres": {"tableName": "t"}},
+                               {"s3": {"bucketName": "b", "key": "k"}}],
+                   "errorAction": {"http": {"url": "http://x/errors"}}})");
+  Feed("in", "{}");
+  ASSERT_EQ(http_.requests.size(), 1u);
+  const std::string body = http_.requests[0].body;
+  EXPECT_THAT(body, HasSubstr("no gateway to publish to"));
+  EXPECT_THAT(body, HasSubstr("no database"));
+  EXPECT_THAT(body, HasSubstr("no S3 credentials"));
+}
+
+// Counter or gauge value of `family`{label=value} in `registry`; 0 when absent.
+double Metric(prometheus::Registry& registry, const std::string& family,
+              const std::string& label, const std::string& value) {
+  for (const prometheus::MetricFamily& f : registry.Collect()) {
+    if (f.name != family) continue;
+    for (const prometheus::ClientMetric& m : f.metric) {
+      for (const prometheus::ClientMetric::Label& l : m.label) {
+        if (l.name == label && l.value == value) return m.counter.value;
+      }
+    }
+  }
+  return 0;
+}
+
+TEST(RulesEngineQueues, ASlowTargetFillsTheBoundedQueuesAndTheRestIsDroppedAndCounted) {
+  FakeRulesStore store;
+  FakeHttp http;
+  http.gate_closed = true;  // the target does not answer until the gate opens
+  prometheus::Registry registry;
+  RulesEngine engine(&store, {.http = &http,
+                              .metrics = &registry,
+                              .max_queued_messages = 100,
+                              .max_queued_actions = 100,
+                              .action_workers = 2,
+                              .http_attempts = 1});
+  pb::TopicRulePayload p;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(
+                  R"({"sql": "SELECT * FROM 'in'", "actions": [{"http": {"url": "http://x/slow"}}]})",
+                  &p)
+                  .ok());
+  std::string text;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(p, &text).ok());
+  ASSERT_OK(store.Insert({.name = "r", .payload_json = text}));
+  ASSERT_OK(engine.Reload());
+
+  int refused = 0;
+  for (int i = 0; i < 1000; ++i) {
+    pb::InboundMessage m;
+    m.set_topic("in");
+    m.set_payload("{}");
+    refused += engine.Enqueue(m) ? 0 : 1;
+  }
+  http.Open();
+  engine.Drain(absl::Seconds(30));
+  const double dropped_actions = Metric(registry, "fleetcore_rules_dropped_total", "queue", "actions");
+  const double dropped_messages =
+      Metric(registry, "fleetcore_rules_dropped_total", "queue", "messages");
+  EXPECT_EQ(dropped_messages, refused);
+  // Every message is accounted for: sent, or dropped at one of the two bounds.
+  EXPECT_EQ(static_cast<double>(http.requests.size()) + dropped_actions + dropped_messages, 1000);
+  // At most: 2 in flight and 100 queued while closed, then what up to 101 messages still
+  // waiting (or being evaluated) when it opened could add.
+  EXPECT_LE(http.requests.size(), 203u);
+}
+
+}  // namespace
+}  // namespace fleetcore::rules
