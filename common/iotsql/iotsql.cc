@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -23,7 +24,9 @@ namespace fleetcore::iotsql {
 using json = nlohmann::json;
 
 struct Expr {
-  enum class Kind { kLiteral, kPath, kCall, kUnary, kBinary, kCase, kObject, kArray, kStar };
+  enum class Kind {
+    kLiteral, kPath, kCall, kUnary, kBinary, kCase, kObject, kArray, kStar, kSelect
+  };
   Kind kind = Kind::kLiteral;
   json literal;
   // kPath: field names, or (empty name) an index expression in `args`.
@@ -33,11 +36,41 @@ struct Expr {
   std::vector<std::shared_ptr<const Expr>> args;
   bool case_subject = false, case_else = false;
   std::vector<std::string> keys;  // kObject
+  // kSelect (a nested query, 2016-03-23): `args` are the items (kStar for *) with their
+  // `aliases`, over each element of the array `from`, kept when `where` holds.
+  // kPath with `from`: the path starts at that expression's value, not the payload.
+  bool select_value = false;
+  std::vector<std::vector<std::string>> aliases;
+  std::shared_ptr<const Expr> from, where;
+  // kBinary: the length of the chain of binary operators below it (a+b+c+... is built as
+  // a loop, not by recursion), bounded while parsing.
+  int chain = 1;
 };
 
 namespace {
 
 using ExprPtr = std::shared_ptr<const Expr>;
+
+// Statements are evaluated recursively: their trees are kept shallow enough for any stack.
+constexpr int kMaxNesting = 64;   // parentheses, calls, NOT and unary minus inside each other
+constexpr int kMaxDepth = 256;    // any path from the root of an expression to a leaf
+
+// The depth of the tree under `root`, walked without recursion.
+int TreeDepth(const Expr& root) {
+  std::vector<std::pair<const Expr*, int>> stack{{&root, 1}};
+  int max = 0;
+  while (!stack.empty()) {
+    const auto [e, d] = stack.back();
+    stack.pop_back();
+    max = std::max(max, d);
+    for (const ExprPtr& a : e->args) {
+      if (a != nullptr) stack.emplace_back(a.get(), d + 1);
+    }
+    if (e->from != nullptr) stack.emplace_back(e->from.get(), d + 1);
+    if (e->where != nullptr) stack.emplace_back(e->where.get(), d + 1);
+  }
+  return max;
+}
 
 // ---- lexer ------------------------------------------------------------------------------
 
@@ -174,7 +207,88 @@ class Parser {
     return false;
   }
 
-  absl::StatusOr<ExprPtr> ParseExpr() { return ParseOr(); }
+  absl::StatusOr<ExprPtr> ParseExpr() {
+    return Nested([this] { return ParseOr(); });
+  }
+
+  // Runs a parse step one nesting level deeper, refusing beyond kMaxNesting.
+  template <typename F>
+  absl::StatusOr<ExprPtr> Nested(F step) {
+    if (nesting_ >= kMaxNesting) {
+      return Error(Peek(), absl::StrCat("the expression is nested more than ", kMaxNesting,
+                                        " levels deep"));
+    }
+    ++nesting_;
+    absl::StatusOr<ExprPtr> r = step();
+    --nesting_;
+    if (r.ok() && TreeDepth(**r) > kMaxDepth) {
+      return Error(Peek(), absl::StrCat("the expression is more than ", kMaxDepth,
+                                        " levels deep"));
+    }
+    return r;
+  }
+
+  // The items after SELECT [VALUE]: expressions (kStar for *) with their alias paths.
+  absl::Status ParseSelectList(bool* value, std::vector<ExprPtr>* items,
+                               std::vector<std::vector<std::string>>* aliases) {
+    *value = Accept("VALUE");
+    do {
+      std::vector<std::string> alias;
+      if (!*value && AcceptSymbol("*")) {
+        auto star = std::make_shared<Expr>();
+        star->kind = Expr::Kind::kStar;
+        items->push_back(star);
+        aliases->push_back({});
+        continue;
+      }
+      absl::StatusOr<ExprPtr> e = ParseExpr();
+      if (!e.ok()) return e.status();
+      if (Accept("AS")) {
+        do {
+          const Token& name = Peek();
+          if (name.type != Tok::kIdent) return Error(name, "expected a name after AS");
+          alias.push_back(name.text);
+          Advance();
+        } while (AcceptSymbol("."));
+      } else if ((*e)->kind == Expr::Kind::kPath) {
+        // The last field name, as AWS names an unaliased field.
+        for (auto it = (*e)->fields.rbegin(); it != (*e)->fields.rend(); ++it) {
+          if (!it->empty()) {
+            alias.push_back(*it);
+            break;
+          }
+        }
+      } else if ((*e)->kind == Expr::Kind::kCall) {
+        alias.push_back((*e)->op);
+      } else {
+        alias.push_back(absl::StrCat("_", ++unnamed_));
+      }
+      items->push_back(*e);
+      aliases->push_back(std::move(alias));
+      if (*value) break;
+    } while (AcceptSymbol(","));
+    return absl::OkStatus();
+  }
+
+  // After "(SELECT": the rest of a nested query, up to and including ")".
+  absl::StatusOr<ExprPtr> ParseNestedSelect() {
+    auto e = std::make_shared<Expr>();
+    e->kind = Expr::Kind::kSelect;
+    if (absl::Status s = ParseSelectList(&e->select_value, &e->args, &e->aliases); !s.ok()) {
+      return s;
+    }
+    if (!Accept("FROM")) return Error(Peek(), "expected FROM and an array field in the nested SELECT");
+    absl::StatusOr<ExprPtr> from = ParseExpr();
+    if (!from.ok()) return from;
+    e->from = *from;
+    if (Accept("WHERE")) {
+      absl::StatusOr<ExprPtr> w = ParseExpr();
+      if (!w.ok()) return w;
+      e->where = *w;
+    }
+    if (!AcceptSymbol(")")) return Error(Peek(), "expected ')' after the nested SELECT");
+    return ExprPtr(e);
+  }
 
   absl::StatusOr<ExprPtr> ParseOr() {
     auto left = ParseAnd();
@@ -196,7 +310,7 @@ class Parser {
   }
   absl::StatusOr<ExprPtr> ParseNot() {
     if (Accept("NOT")) {
-      auto operand = ParseNot();
+      auto operand = Nested([this] { return ParseNot(); });
       if (!operand.ok()) return operand;
       auto e = std::make_shared<Expr>();
       e->kind = Expr::Kind::kUnary;
@@ -240,7 +354,7 @@ class Parser {
   }
   absl::StatusOr<ExprPtr> ParseUnary() {
     if (AcceptSymbol("-")) {
-      auto operand = ParseUnary();
+      auto operand = Nested([this] { return ParseUnary(); });
       if (!operand.ok()) return operand;
       auto e = std::make_shared<Expr>();
       e->kind = Expr::Kind::kUnary;
@@ -284,10 +398,17 @@ class Parser {
     }
     if (IsKeyword(t, "CASE")) return ParseCase();
     if (AcceptSymbol("(")) {
+      if (IsKeyword(Peek(), "SELECT")) {
+        if (version_ != SqlVersion::k2016_03_23) {
+          return Error(Peek(), "nested SELECT needs SQL version 2016-03-23");
+        }
+        Advance();
+        return ParsePostfix(ParseNestedSelect());
+      }
       auto inner = ParseExpr();
       if (!inner.ok()) return inner;
       if (!AcceptSymbol(")")) return Error(Peek(), "expected ')'");
-      return inner;
+      return ParsePostfix(inner);
     }
     if (IsSymbol("{") && version_ == SqlVersion::k2016_03_23) {
       ++pos_;
@@ -344,32 +465,48 @@ class Parser {
           if (!AcceptSymbol(")")) return Error(Peek(), "expected ')' after the arguments");
         }
         if (absl::Status s = CheckCall(t, *e); !s.ok()) return s;
-        return ExprPtr(e);
+        return ParsePostfix(ExprPtr(e));
       }
       e->kind = Expr::Kind::kPath;
       e->fields.push_back(t.text);
       e->index_of_arg.push_back(-1);
-      for (;;) {
-        if (AcceptSymbol(".")) {
-          const Token& f = Peek();
-          if (f.type != Tok::kIdent) return Error(f, "expected a field name after '.'");
-          ++pos_;
-          e->fields.push_back(f.text);
-          e->index_of_arg.push_back(-1);
-        } else if (AcceptSymbol("[")) {
-          auto idx = ParseExpr();
-          if (!idx.ok()) return idx;
-          if (!AcceptSymbol("]")) return Error(Peek(), "expected ']'");
-          e->fields.push_back("");
-          e->index_of_arg.push_back(static_cast<int>(e->args.size()));
-          e->args.push_back(*idx);
-        } else {
-          break;
-        }
-      }
+      if (absl::Status s = ParsePathTail(e.get()); !s.ok()) return s;
       return ExprPtr(e);
     }
     return Error(t, "expected a value, a field or a function");
+  }
+
+  // ".field" and "[index]" after a field: appended to path `e`.
+  absl::Status ParsePathTail(Expr* e) {
+    for (;;) {
+      if (AcceptSymbol(".")) {
+        const Token& f = Peek();
+        if (f.type != Tok::kIdent) return Error(f, "expected a field name after '.'");
+        ++pos_;
+        e->fields.push_back(f.text);
+        e->index_of_arg.push_back(-1);
+      } else if (AcceptSymbol("[")) {
+        auto idx = ParseExpr();
+        if (!idx.ok()) return idx.status();
+        if (!AcceptSymbol("]")) return Error(Peek(), "expected ']'");
+        e->fields.push_back("");
+        e->index_of_arg.push_back(static_cast<int>(e->args.size()));
+        e->args.push_back(*idx);
+      } else {
+        return absl::OkStatus();
+      }
+    }
+  }
+
+  // A function call, parenthesized expression or nested query followed by ".field" or
+  // "[index]" (get((SELECT ...), 0).v): a path from that value.
+  absl::StatusOr<ExprPtr> ParsePostfix(absl::StatusOr<ExprPtr> base) {
+    if (!base.ok() || !(IsSymbol(".") || IsSymbol("["))) return base;
+    auto e = std::make_shared<Expr>();
+    e->kind = Expr::Kind::kPath;
+    e->from = *base;
+    if (absl::Status s = ParsePathTail(e.get()); !s.ok()) return s;
+    return ExprPtr(e);
   }
 
   absl::StatusOr<ExprPtr> ParseCase() {
@@ -476,17 +613,23 @@ class Parser {
     return false;
   }
 
-  static ExprPtr Binary(const std::string& op, ExprPtr l, ExprPtr r) {
+  absl::StatusOr<ExprPtr> Binary(const std::string& op, ExprPtr l, ExprPtr r) {
     auto e = std::make_shared<Expr>();
     e->kind = Expr::Kind::kBinary;
     e->op = op;
+    e->chain = std::max(l->chain, r->chain) + 1;
+    if (e->chain > kMaxDepth) {
+      return Error(Peek(), absl::StrCat("more than ", kMaxDepth, " operators in a row"));
+    }
     e->args = {std::move(l), std::move(r)};
-    return e;
+    return ExprPtr(e);
   }
 
   std::vector<Token> t_;
   size_t pos_ = 0;
   SqlVersion version_;
+  int unnamed_ = 0;  // unaliased expressions: _1, _2, ...
+  int nesting_ = 0;
 };
 
 // ---- values -------------------------------------------------------------------------------
@@ -525,6 +668,35 @@ std::string Dump(const json& j) {
 std::string AsText(const json& j) {
   if (j.is_string()) return j.get<std::string>();
   return Dump(j);
+}
+
+// `d` as an Int64 when it is finite and in range (casting anything else is undefined).
+std::optional<int64_t> ToInt64(double d) {
+  if (!std::isfinite(d) || std::fabs(d) >= 9.2e18) return std::nullopt;
+  return static_cast<int64_t>(d);
+}
+
+// Int64 +, -, *, / and % that say when the result does not fit (then AWS's Decimal
+// arithmetic applies).
+std::optional<int64_t> IntOp(char op, int64_t a, int64_t b) {
+  int64_t r = 0;
+  switch (op) {
+    case '+':
+      if (__builtin_add_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case '-':
+      if (__builtin_sub_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case '*':
+      if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+      return r;
+    case '/':
+      if (b == -1 && a == INT64_MIN) return std::nullopt;
+      return a / b;
+    default:  // '%'
+      if (b == -1) return 0;
+      return a % b;
+  }
 }
 
 json Number(double d, bool both_int) {
@@ -582,9 +754,8 @@ Value EvalCall(const Expr& e, const Env& env) {
       t = p.size() == 4 ? p[3] : "";
     }
     std::vector<absl::string_view> parts = absl::StrSplit(t, '/');
-    const int i = static_cast<int>(*n);
-    if (i < 1 || i > static_cast<int>(parts.size())) return std::nullopt;
-    return json(std::string(parts[static_cast<size_t>(i - 1)]));
+    if (!(*n >= 1 && *n <= static_cast<double>(parts.size()))) return std::nullopt;
+    return json(std::string(parts[static_cast<size_t>(*n) - 1]));
   }
   if (f == "clientid") return json(env.ctx->client_id.empty() ? "n/a" : env.ctx->client_id);
   if (f == "principal") return json(env.ctx->principal);
@@ -670,7 +841,9 @@ Value EvalCall(const Expr& e, const Env& env) {
   if (f == "abs") {
     Value v = arg(0);
     if (!AsNumber(v)) return std::nullopt;
-    if (v->is_number_integer()) return json(std::llabs(v->get<int64_t>()));
+    if (v->is_number_integer() && v->get<int64_t>() != INT64_MIN) {
+      return json(std::llabs(v->get<int64_t>()));
+    }
     return json(std::fabs(*AsNumber(v)));
   }
   if (f == "power" || f == "mod" || f == "remainder") {
@@ -680,7 +853,8 @@ Value EvalCall(const Expr& e, const Env& env) {
     const bool ints = a->is_number_integer() && b->is_number_integer();
     if (f == "mod" || f == "remainder") {
       if (*y == 0) return std::nullopt;
-      return ints ? json(a->get<int64_t>() % b->get<int64_t>()) : json(std::fmod(*x, *y));
+      return ints ? json(*IntOp('%', a->get<int64_t>(), b->get<int64_t>()))
+                  : json(std::fmod(*x, *y));
     }
     const double r = std::pow(*x, *y);
     if (!std::isfinite(r)) return std::nullopt;
@@ -718,12 +892,12 @@ Value EvalCall(const Expr& e, const Env& env) {
     std::optional<double> from = AsNumber(arg(1));
     if (!s || !from) return std::nullopt;
     const int64_t size = static_cast<int64_t>(s->size());
-    int64_t a = std::clamp<int64_t>(static_cast<int64_t>(*from), 0, size);
+    int64_t a = static_cast<int64_t>(std::clamp<double>(*from, 0, static_cast<double>(size)));
     int64_t b = size;
     if (e.args.size() == 3) {
       std::optional<double> to = AsNumber(arg(2));
       if (!to) return std::nullopt;
-      b = std::clamp<int64_t>(static_cast<int64_t>(*to), 0, size);
+      b = static_cast<int64_t>(std::clamp<double>(*to, 0, static_cast<double>(size)));
     }
     if (b < a) return json("");
     return json(s->substr(static_cast<size_t>(a), static_cast<size_t>(b - a)));
@@ -738,7 +912,8 @@ Value EvalCall(const Expr& e, const Env& env) {
   }
   if (f == "parse_time") {
     std::optional<std::string> pattern = str_arg(0);
-    std::optional<double> ms = AsNumber(arg(1));
+    std::optional<double> number = AsNumber(arg(1));
+    std::optional<int64_t> ms = number ? ToInt64(*number) : std::nullopt;
     if (!pattern || !ms) return std::nullopt;
     absl::TimeZone zone = absl::UTCTimeZone();
     if (e.args.size() == 3) {
@@ -746,7 +921,7 @@ Value EvalCall(const Expr& e, const Env& env) {
       if (!name || !absl::LoadTimeZone(*name, &zone)) return std::nullopt;
     }
     absl::StatusOr<std::string> out =
-        FormatJoda(*pattern, absl::FromUnixMillis(static_cast<int64_t>(*ms)), zone);
+        FormatJoda(*pattern, absl::FromUnixMillis(*ms), zone);
     if (!out.ok()) return std::nullopt;
     return json(*std::move(out));
   }
@@ -864,7 +1039,11 @@ Value EvalCall(const Expr& e, const Env& env) {
     std::optional<double> d = v->is_boolean() ? std::optional<double>(v->get<bool>() ? 1 : 0)
                                               : AsNumber(v);
     if (!d) return std::nullopt;
-    if (type == "int" || type == "integer") return json(static_cast<int64_t>(std::trunc(*d)));
+    if (type == "int" || type == "integer") {
+      std::optional<int64_t> i = ToInt64(std::trunc(*d));
+      if (!i) return std::nullopt;
+      return json(*i);
+    }
     return json(*d);
   }
   return std::nullopt;
@@ -898,39 +1077,99 @@ Value Arithmetic(const std::string& op, const Value& l, const Value& r) {
   std::optional<double> a = AsNumber(l), b = AsNumber(r);
   if (!a || !b) return std::nullopt;
   const bool ints = l->is_number_integer() && r->is_number_integer();
-  if (op == "+") return ints ? json(l->get<int64_t>() + r->get<int64_t>()) : json(*a + *b);
-  if (op == "-") return ints ? json(l->get<int64_t>() - r->get<int64_t>()) : json(*a - *b);
-  if (op == "*") return ints ? json(l->get<int64_t>() * r->get<int64_t>()) : json(*a * *b);
-  if (*b == 0) return std::nullopt;
-  if (op == "/") return ints ? json(l->get<int64_t>() / r->get<int64_t>()) : json(*a / *b);
-  return ints ? json(l->get<int64_t>() % r->get<int64_t>()) : json(std::fmod(*a, *b));
+  if ((op == "/" || op == "%") && *b == 0) return std::nullopt;
+  if (ints) {
+    if (std::optional<int64_t> v = IntOp(op[0], l->get<int64_t>(), r->get<int64_t>())) {
+      return json(*v);
+    }
+  }
+  if (op == "+") return json(*a + *b);
+  if (op == "-") return json(*a - *b);
+  if (op == "*") return json(*a * *b);
+  if (op == "/") return json(*a / *b);
+  return json(std::fmod(*a, *b));
+}
+
+void SetPath(json& out, const std::vector<std::string>& path, json value) {
+  json* cur = &out;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    json& next = (*cur)[path[i]];
+    if (!next.is_object()) next = json::object();
+    cur = &next;
+  }
+  (*cur)[path.back()] = std::move(value);
+}
+
+// The value at path `e`'s fields and indexes under `start`, or Undefined.
+Value WalkPath(const Expr& e, const json& start, const Env& env) {
+  const json* cur = &start;
+  for (size_t i = 0; i < e.fields.size(); ++i) {
+    if (e.index_of_arg[i] >= 0) {
+      std::optional<double> idx =
+          AsNumber(Eval(*e.args[static_cast<size_t>(e.index_of_arg[i])], env));
+      if (!idx || !cur->is_array() || *idx < 0 || *idx >= static_cast<double>(cur->size())) {
+        return std::nullopt;
+      }
+      cur = &(*cur)[static_cast<size_t>(*idx)];
+      continue;
+    }
+    if (!cur->is_object()) return std::nullopt;
+    auto it = cur->find(e.fields[i]);
+    if (it == cur->end()) return std::nullopt;
+    cur = &*it;
+  }
+  return *cur;
+}
+
+// One SELECT item into `out`: * (null or kStar) merges an object payload, an Undefined value
+// is dropped, anything else lands at its alias path.
+void AddItem(json& out, const Expr* expr, const std::vector<std::string>& alias,
+             const Env& env) {
+  if (expr == nullptr || expr->kind == Expr::Kind::kStar) {
+    if (env.payload != nullptr && env.payload->is_object()) out.update(*env.payload);
+    return;
+  }
+  Value v = Eval(*expr, env);
+  if (v.has_value()) SetPath(out, alias, *std::move(v));
 }
 
 Value Eval(const Expr& e, const Env& env) {
   switch (e.kind) {
+    case Expr::Kind::kSelect: {
+      // A nested query: the items over each element of the FROM array.
+      Value from = Eval(*e.from, env);
+      if (!from.has_value() || !from->is_array()) return std::nullopt;
+      json out = json::array();
+      for (const json& element : *from) {
+        Env inner = env;
+        inner.payload = &element;
+        if (e.where != nullptr && AsBool(Eval(*e.where, inner)) != true) continue;
+        if (e.select_value) {
+          Value v = Eval(*e.args[0], inner);
+          if (v.has_value()) out.push_back(*std::move(v));
+          continue;
+        }
+        json item = json::object();
+        for (size_t i = 0; i < e.args.size(); ++i) {
+          AddItem(item, e.args[i].get(), e.aliases[i], inner);
+        }
+        out.push_back(std::move(item));
+      }
+      return out;
+    }
     case Expr::Kind::kLiteral:
       return e.literal;
     case Expr::Kind::kStar:
       return env.payload != nullptr ? Value(*env.payload) : Value(json(std::string(env.raw)));
     case Expr::Kind::kPath: {
-      if (env.payload == nullptr) return std::nullopt;
-      const json* cur = env.payload;
-      for (size_t i = 0; i < e.fields.size(); ++i) {
-        if (e.index_of_arg[i] >= 0) {
-          std::optional<double> idx =
-              AsNumber(Eval(*e.args[static_cast<size_t>(e.index_of_arg[i])], env));
-          if (!idx || !cur->is_array() || *idx < 0 || *idx >= static_cast<double>(cur->size())) {
-            return std::nullopt;
-          }
-          cur = &(*cur)[static_cast<size_t>(*idx)];
-          continue;
-        }
-        if (!cur->is_object()) return std::nullopt;
-        auto it = cur->find(e.fields[i]);
-        if (it == cur->end()) return std::nullopt;
-        cur = &*it;
+      // From the payload, or from the value of `from` (a call, a nested query...).
+      if (e.from == nullptr) {
+        if (env.payload == nullptr) return std::nullopt;
+        return WalkPath(e, *env.payload, env);
       }
-      return *cur;
+      Value base = Eval(*e.from, env);
+      if (!base.has_value()) return std::nullopt;
+      return WalkPath(e, *base, env);
     }
     case Expr::Kind::kCall:
       return EvalCall(e, env);
@@ -942,7 +1181,9 @@ Value Eval(const Expr& e, const Env& env) {
         return json(!*b);
       }
       if (!v.has_value()) return std::nullopt;
-      if (v->is_number_integer()) return json(-v->get<int64_t>());
+      if (v->is_number_integer() && v->get<int64_t>() != INT64_MIN) {
+        return json(-v->get<int64_t>());
+      }
       std::optional<double> d = AsNumber(v);
       if (!d) return std::nullopt;
       return json(-*d);
@@ -999,16 +1240,6 @@ Value Eval(const Expr& e, const Env& env) {
   return std::nullopt;
 }
 
-void SetPath(json& out, const std::vector<std::string>& path, json value) {
-  json* cur = &out;
-  for (size_t i = 0; i + 1 < path.size(); ++i) {
-    json& next = (*cur)[path[i]];
-    if (!next.is_object()) next = json::object();
-    cur = &next;
-  }
-  (*cur)[path.back()] = std::move(value);
-}
-
 }  // namespace
 
 absl::StatusOr<SqlVersion> ParseSqlVersion(absl::string_view s) {
@@ -1025,40 +1256,13 @@ absl::StatusOr<Statement> Statement::Parse(absl::string_view sql, SqlVersion ver
   Statement st;
   st.version_ = version;
   if (!p.Accept("SELECT")) return p.Error(p.Peek(), "expected SELECT");
-  st.value_ = p.Accept("VALUE");
-  int unnamed = 0;
-  do {
-    Item item;
-    if (!st.value_ && p.AcceptSymbol("*")) {
-      st.items_.push_back(std::move(item));
-      continue;
-    }
-    absl::StatusOr<ExprPtr> e = p.ParseExpr();
-    if (!e.ok()) return e.status();
-    item.expr = *e;
-    if (p.Accept("AS")) {
-      do {
-        const Token& name = p.Peek();
-        if (name.type != Tok::kIdent) return p.Error(name, "expected a name after AS");
-        item.alias.push_back(name.text);
-        p.Advance();
-      } while (p.AcceptSymbol("."));
-    } else if ((*e)->kind == Expr::Kind::kPath) {
-      // The last field name, as AWS names an unaliased field.
-      for (auto it = (*e)->fields.rbegin(); it != (*e)->fields.rend(); ++it) {
-        if (!it->empty()) {
-          item.alias.push_back(*it);
-          break;
-        }
-      }
-    } else if ((*e)->kind == Expr::Kind::kCall) {
-      item.alias.push_back((*e)->op);
-    } else {
-      item.alias.push_back(absl::StrCat("_", ++unnamed));
-    }
-    st.items_.push_back(std::move(item));
-    if (st.value_) break;
-  } while (p.AcceptSymbol(","));
+  std::vector<ExprPtr> items;
+  std::vector<std::vector<std::string>> aliases;
+  if (absl::Status s = p.ParseSelectList(&st.value_, &items, &aliases); !s.ok()) return s;
+  for (size_t k = 0; k < items.size(); ++k) {
+    st.items_.push_back(Item{.expr = items[k]->kind == Expr::Kind::kStar ? nullptr : items[k],
+                             .alias = std::move(aliases[k])});
+  }
   if (p.Accept("FROM")) {
     const Token& from = p.Peek();
     if (from.type != Tok::kString) {
@@ -1097,15 +1301,7 @@ Result Statement::Evaluate(absl::string_view payload, const MessageContext& cont
     return r;
   }
   json out = json::object();
-  for (const Item& item : items_) {
-    if (item.expr == nullptr) {
-      if (is_json && parsed.is_object()) out.update(parsed);
-      continue;
-    }
-    Value v = Eval(*item.expr, env);
-    if (!v.has_value()) continue;  // Undefined is dropped
-    SetPath(out, item.alias, std::move(*v));
-  }
+  for (const Item& item : items_) AddItem(out, item.expr.get(), item.alias, env);
   Normalize(out, version_);
   r.output = Dump(out);
   return r;

@@ -18,6 +18,12 @@ const MessageContext kContext{.topic = "sensors/lamp-1/data",
                               .principal = "abc123",
                               .timestamp_ms = 1700000000123};
 
+// AWS's SenML-like example for nested queries.
+constexpr char kSenml[] = R"({"e": [
+    {"n": "temperature", "u": "Cel", "t": 1234, "v": 22.5},
+    {"n": "light", "u": "lm", "t": 1235, "v": 135},
+    {"n": "acidity", "u": "pH", "t": 1235, "v": 7}]})";
+
 struct Row {
   std::string name;
   std::string sql;
@@ -117,6 +123,20 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"utc": "2018-03-02 14:13:20 UTC", "belize": "2018-03-02 08:13:20",
                 "seoul": "2018-03-02 23:13:20 KST", "back": 1520000000000,
                 "short": 1583236997000})"},
+        // AWS's nested object queries (2016-03-23).
+        Row{"nested_select_where",
+            "SELECT (SELECT v FROM e WHERE n = 'temperature') AS temperature FROM 'my/topic'",
+            kSenml, R"({"temperature": [{"v": 22.5}]})"},
+        Row{"nested_select_value", "SELECT (SELECT VALUE n FROM e) AS sensors FROM 'my/topic'",
+            kSenml, R"({"sensors": ["temperature", "light", "acidity"]})"},
+        Row{"nested_select_get",
+            "SELECT get((SELECT v FROM e WHERE n = 'temperature'), 0).v AS temperature "
+            "FROM 'my/topic'",
+            kSenml, R"({"temperature": 22.5})"},
+        Row{"nested_select_star_and_not_an_array",
+            "SELECT (SELECT *, 1 AS one FROM e WHERE v > 100) AS bright, "
+            "(SELECT VALUE n FROM nothere) AS none FROM 'my/topic'",
+            kSenml, R"({"bright": [{"n": "light", "u": "lm", "t": 1235, "v": 135, "one": 1}]})"},
         Row{"case_with_subject",
             "SELECT CASE color WHEN 'red' THEN 'stop' WHEN 'green' THEN 'go' ELSE 'wait' END AS "
             "action FROM 't'",
@@ -174,6 +194,54 @@ TEST(IotSql, ErrorsSayWhereAndWhat) {
   EXPECT_THAT(err("SELECT a\nFROM 't' WHERE b = = c"), HasSubstr("line 2, column 20"));
   EXPECT_THAT(err("SELECT CASE a WHEN 1 THEN 2 FROM 't'"), HasSubstr("expected END"));
   EXPECT_THAT(err("SELECT cast(a AS Blob) FROM 't'"), HasSubstr("expected a type"));
+}
+
+TEST(IotSql, DeepStatementsAreRefusedNotOverflowingTheStack) {
+  auto err = [](const std::string& sql) {
+    absl::StatusOr<Statement> st = Statement::Parse(sql);
+    EXPECT_FALSE(st.ok()) << sql.substr(0, 40);
+    return st.ok() ? std::string() : std::string(st.status().message());
+  };
+  EXPECT_THAT(err("SELECT " + std::string(10000, '(') + "1" + std::string(10000, ')')),
+              HasSubstr("nested more than 64 levels deep"));
+  EXPECT_THAT(err("SELECT " + std::string(10000, '-') + "1"), HasSubstr("nested more than"));
+  std::string chain = "1";
+  for (int i = 0; i < 10000; ++i) chain += "+1";
+  EXPECT_THAT(err("SELECT " + chain + " AS n FROM 't'"), HasSubstr("operators in a row"));
+  // Chains inside nesting add up: refused by total depth.
+  std::string deep = "1";
+  for (int i = 0; i < 40; ++i) {
+    std::string inner = deep;
+    for (int k = 0; k < 20; ++k) inner += "+1";
+    deep = "abs(" + inner + ")";
+  }
+  EXPECT_THAT(err("SELECT " + deep + " AS n FROM 't'"), HasSubstr("levels deep"));
+  // Within the bounds, fine.
+  EXPECT_TRUE(Statement::Parse("SELECT " + std::string(30, '(') + "1" + std::string(30, ')') +
+                               " AS n FROM 't'")
+                  .ok());
+}
+
+TEST(IotSql, IntegerOverflowBecomesDecimal) {
+  absl::StatusOr<Statement> st = Statement::Parse(
+      "SELECT 9223372036854775807 + 1 AS a, -9223372036854775807 - 10 AS b, "
+      "4611686018427387904 * 4 AS c, abs(i) AS d, -i AS e, i / -1 AS f, mod(i, -1) AS g, "
+      "cast(1e300 AS Int) AS h, topic(1e300) AS t, substring('abc', -1e300, 1e300) AS s, "
+      "parse_time('yyyy', 1e300) AS p FROM 't'");
+  ASSERT_TRUE(st.ok()) << st.status();
+  Result r = st->Evaluate(R"({"i": -9223372036854775808})", kContext);
+  json out = json::parse(r.output);
+  EXPECT_DOUBLE_EQ(out["a"].get<double>(), 9223372036854775808.0);
+  EXPECT_DOUBLE_EQ(out["b"].get<double>(), -9223372036854775817.0);
+  EXPECT_DOUBLE_EQ(out["c"].get<double>(), 18446744073709551616.0);
+  EXPECT_DOUBLE_EQ(out["d"].get<double>(), 9223372036854775808.0);
+  EXPECT_DOUBLE_EQ(out["e"].get<double>(), 9223372036854775808.0);
+  EXPECT_DOUBLE_EQ(out["f"].get<double>(), 9223372036854775808.0);
+  EXPECT_EQ(out["g"], 0);
+  EXPECT_FALSE(out.contains("h"));  // out of Int range: Undefined
+  EXPECT_FALSE(out.contains("t"));
+  EXPECT_EQ(out["s"], "abc");
+  EXPECT_FALSE(out.contains("p"));
 }
 
 TEST(IotSql, FromAndTopicFilters) {
