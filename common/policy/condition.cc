@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "absl/container/inlined_vector.h"
@@ -143,7 +144,9 @@ bool Cidr::Contains(absl::string_view ip) const {
 std::optional<absl::Time> ParsePolicyTime(absl::string_view text) {
   double seconds = 0;
   if (absl::SimpleAtod(text, &seconds)) {
-    return absl::FromUnixMicros(static_cast<int64_t>(seconds * 1e6));
+    if (!std::isfinite(seconds)) return std::nullopt;
+    // absl saturates beyond its range (a cast to int64 would be undefined).
+    return absl::UnixEpoch() + absl::Seconds(seconds);
   }
   absl::Time t;
   std::string err;
