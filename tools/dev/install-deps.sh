@@ -16,7 +16,7 @@ packages=(
   # the database and its tools (initdb, pg_ctl, psql, pgbench)
   postgresql-15 postgresql-client-15
   # test peers and checks; mosquitto is also the benchmark's reference broker
-  python3 python3-yaml docker-compose curl openssl
+  python3 python3-yaml docker-compose curl openssl yamllint
   mosquitto mosquitto-clients python3-paho-mqtt nodejs
 )
 
