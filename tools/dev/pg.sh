@@ -57,6 +57,10 @@ pg_init() {
   local dir=$1 pwfile=$2
   [[ -x "$PG_BIN/initdb" ]] || pg_die "PostgreSQL 15 is not installed ($PG_BIN/initdb missing); run ./fleetcore deps"
   if [[ ! -s "$pwfile" ]]; then
+    # A cluster without its password file (the state folder was deleted, but as root the
+    # data lives under /var/lib/fleetcore): a new password would not open it.
+    [[ ! -f "$dir/PG_VERSION" ]] ||
+      pg_die "the Postgres cluster in $dir has no password file ($pwfile) any more; remove $(dirname "$dir") to start afresh"
     mkdir -p "$(dirname "$pwfile")"
     (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$pwfile")
   fi

@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+"""Runs docs/walkthrough.md verbatim against a fresh local stack, so the tutorials keep
+working as written.
+
+The stack is `./fleetcore up` itself (fixed local-stack ports, hence a serial ctest), with
+its state in a temporary folder that doubles as the tutorials' working folder: there,
+`./fleetcore` runs the repository's script, `tools` is the repository's, and `.fleetcore` is
+the stack's state, as in a checkout. Each "## N." section runs as one bash script (its
+```sh blocks in order, `fleetctl` the doc's alias), failing at the first failing command.
+HTML comments before a block steer the run without showing in the rendered page:
+
+    <!-- test: skip -->                 the block is not run (./fleetcore up itself)
+    <!-- test: background NAME -->      the block runs in the background (a subscriber
+                                        "in another terminal"); its output is NAME.out
+    <!-- test: expect REGEX -->         the block's output (a line of it) matches REGEX
+                                        within 15 s
+    <!-- test: fails -->                the block must exit non-zero (a refusal shown)
+    <!-- test: retry -->                the block runs again until its expects match (15 s):
+                                        for results that arrive asynchronously
+    <!-- test: expect-in NAME REGEX --> (anywhere) NAME.out matches REGEX within 15 s
+
+usage: walkthrough_test.py SOURCE_DIR [SECTION_NUMBER...]
+"""
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+source_dir = os.path.abspath(sys.argv[1])
+only = set(sys.argv[2:])
+doc = open(os.path.join(source_dir, "docs", "walkthrough.md")).read()
+
+PRELUDE = r"""
+set -euo pipefail
+shopt -s expand_aliases
+alias fleetctl='./fleetcore ctl'
+__expect() {  # FILE REGEX: wait up to 15 s for FILE to match
+  for _ in $(seq 1 150); do
+    if grep -Eq -- "$2" "$1" 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "walkthrough: $1 never matched /$2/; it holds:" >&2
+  cat "$1" >&2 || true
+  return 1
+}
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+"""
+
+
+def sections(text):
+    """[(number, title, body)] of the "## N. Title" sections."""
+    parts = re.split(r"^## (\d+)\. (.*)$", text, flags=re.M)
+    return [(parts[i], parts[i + 1], parts[i + 2]) for i in range(1, len(parts), 3)]
+
+
+def script_of(number, body):
+    """The bash script of one section, its blocks steered by their annotations."""
+    lines = [PRELUDE]
+    pending = []  # annotations waiting for the next block
+    block_no = 0
+    it = iter(body.splitlines())
+    for line in it:
+        m = re.match(r"\s*<!-- test: (.*?) -->\s*$", line)
+        if m:
+            words = m.group(1).split(None, 2)
+            if words[0] == "expect-in":
+                name, regex = words[1], words[2]
+                lines.append(f"__expect {shlex.quote(name + '.out')} {shlex.quote(regex)}")
+            else:
+                pending.append(m.group(1))
+            continue
+        if line.strip() != "```sh":
+            continue
+        block = []
+        for inner in it:
+            if inner.strip() == "```":
+                break
+            block.append(inner)
+        block_no += 1
+        code = "\n".join(block)
+        out = f"section{number}-block{block_no}.out"
+        if any(a == "skip" for a in pending):
+            pending = []
+            continue
+        background = [a.split()[1] for a in pending if a.startswith("background ")]
+        if background:
+            lines.append(f"( {code}\n) > {shlex.quote(background[0] + '.out')} 2>&1 &")
+            lines.append("sleep 1.5  # the subscriber is in")
+        else:
+            expects = [a[len("expect "):] for a in pending if a.startswith("expect ")]
+            checks = " && ".join(f"grep -Eq -- {shlex.quote(r)} {out}" for r in expects)
+            lines.append(f"echo '--- section {number}, block {block_no}' >&2")
+            if "fails" in pending:
+                lines.append(f"if {{\n{code}\n}} > {out} 2>&1; then cat {out} >&2; "
+                             f"echo 'walkthrough: the block succeeded; it must fail' >&2; "
+                             f"exit 1; fi")
+            elif "retry" in pending:
+                lines.append(f"for __try in $(seq 1 30); do\n{{\n{code}\n}} > {out} 2>&1 "
+                             f"&& {checks or 'true'} && break\nsleep 0.5\ndone")
+            else:
+                lines.append(f"{{\n{code}\n}} > {out} 2>&1 || {{ cat {out} >&2; exit 1; }}")
+            lines.append(f"cat {out} >&2")
+            for regex in expects:
+                lines.append(f"__expect {shlex.quote(out)} {shlex.quote(regex)}")
+        pending = []
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="fleetcore-walkthrough-")
+    os.chmod(work, 0o755)  # Postgres's own user starts in it
+    env = dict(os.environ)
+    env["FLEETCORE_STATE_DIR"] = os.path.join(work, ".fleetcore")
+    # The page never names Postgres's port: any free one spares a developer's own stack.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        env["FLEETCORE_PG_PORT"] = str(s.getsockname()[1])
+    # A checkout, as the tutorials assume: ./fleetcore, tools/, .fleetcore/.
+    with open(os.path.join(work, "fleetcore"), "w") as f:
+        f.write(f"#!/usr/bin/env bash\nexec {shlex.quote(source_dir)}/fleetcore \"$@\"\n")
+    os.chmod(os.path.join(work, "fleetcore"), 0o755)
+    os.symlink(os.path.join(source_dir, "tools"), os.path.join(work, "tools"))
+    log = open(os.path.join(work, "stack.log"), "w")
+    stack = subprocess.Popen(["./fleetcore", "up"], cwd=work, env=env, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    failures = []
+    try:
+        deadline = time.time() + 300
+        while "fleetcore is running" not in open(os.path.join(work, "stack.log")).read():
+            if stack.poll() is not None or time.time() > deadline:
+                sys.exit("the local stack did not start:\n" +
+                         open(os.path.join(work, "stack.log")).read()[-4000:])
+            time.sleep(0.5)
+        for number, title, body in sections(doc):
+            if only and number not in only:
+                continue
+            script = script_of(number, body)
+            path = os.path.join(work, f"section{number}.sh")
+            open(path, "w").write(script)
+            started = time.time()
+            # Output to a file: background programs of the section may outlive it.
+            out_path = os.path.join(work, f"section{number}.log")
+            with open(out_path, "w") as out:
+                section = subprocess.Popen(["bash", path], cwd=work, env=env, stdout=out,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+                try:
+                    code = section.wait(timeout=240)
+                except subprocess.TimeoutExpired:
+                    code = "timeout"
+                # Whatever the section left running (servers, subscribers) goes with it.
+                try:
+                    os.killpg(section.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            took = time.time() - started
+            if code != 0:
+                failures.append(f"section {number} ({title}) failed ({code}) after {took:.0f} s:"
+                                f"\n{open(out_path).read()[-8000:]}")
+                print(f"FAIL section {number}: {title}", flush=True)
+            else:
+                print(f"ok   section {number}: {title} ({took:.1f} s)", flush=True)
+    finally:
+        try:
+            os.killpg(stack.pid, signal.SIGTERM)
+            stack.wait(timeout=60)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(stack.pid, signal.SIGKILL)
+    # As root, the stack's Postgres data lives in /var/lib/fleetcore/<key>/ (tools/dev/pg.sh).
+    m = re.search(r"\(data: (/var/lib/fleetcore/[0-9a-f]+)/pgdata",
+                  open(os.path.join(work, "stack.log")).read())
+    if m:
+        shutil.rmtree(m.group(1), ignore_errors=True)
+    if failures:
+        print("\n\n".join(failures))
+        print(f"(working folder kept: {work}; the stack's log: {work}/stack.log)")
+        sys.exit(1)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+main()
