@@ -1,6 +1,7 @@
 #include "services/gateway/listeners.h"
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <utility>
@@ -14,6 +15,7 @@
 #include "boost/asio/steady_timer.hpp"
 #include "common/log/log.h"
 #include "common/net/listen_address.h"
+#include "services/gateway/client_hello.h"
 #include "services/gateway/transports.h"
 
 namespace fleetcore::gateway {
@@ -77,8 +79,45 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
       case Kind::kMqtts: return StartMqttConnection(std::move(socket), thread, context, tls);
       case Kind::kHttp: return StartWebConnection(std::move(socket), thread, context, nullptr);
       case Kind::kHttps:
-        return StartWebConnection(std::move(socket), thread, context, asio_tls.get());
+        return Sniff(std::make_shared<Sniffing>(std::move(socket), thread), 0);
     }
+  }
+
+  // The HTTPS listener also takes MQTT, as AWS's port 443 does: a client that offers
+  // x-amzn-mqtt-ca or mqtt by ALPN is an MQTT client. The ClientHello is peeked (not read),
+  // so the chosen TLS stack then reads it from the start.
+  struct Sniffing {
+    Sniffing(tcp::socket s, IoThread* t) : socket(std::move(s)), thread(t), timer(t->context()) {}
+    tcp::socket socket;
+    IoThread* thread;
+    asio::steady_timer timer;
+  };
+  static constexpr int kSniffAttempts = 2000;  // 5 ms apart: 10 s for a ClientHello
+
+  void Sniff(std::shared_ptr<Sniffing> c, int attempt) {
+    c->socket.async_wait(tcp::socket::wait_read, [self = shared_from_this(), c, attempt](
+                                                     const boost::system::error_code& ec) {
+      if (ec) return;  // closed or shut down: the socket goes with c
+      char buf[16384];
+      const ssize_t n = ::recv(c->socket.native_handle(), buf, sizeof(buf), MSG_PEEK);
+      if (n <= 0) return;  // the client left
+      const ClientHello hello = ParseClientHello(absl::string_view(buf, static_cast<size_t>(n)));
+      if (hello.status == ClientHello::kIncomplete && attempt < kSniffAttempts &&
+          static_cast<size_t>(n) < sizeof(buf)) {
+        // The rest of the record is on its way; data already here keeps the socket
+        // readable, so wait a little rather than spin.
+        c->timer.expires_after(std::chrono::milliseconds(5));
+        c->timer.async_wait([self, c, attempt](const boost::system::error_code& e) {
+          if (!e) self->Sniff(c, attempt + 1);
+        });
+        return;
+      }
+      if (OffersMqtt(hello)) {
+        StartMqttConnection(std::move(c->socket), c->thread, self->context, self->tls);
+      } else {
+        StartWebConnection(std::move(c->socket), c->thread, self->context, self->asio_tls.get());
+      }
+    });
   }
 
   const Kind kind;

@@ -79,8 +79,9 @@ int Run(int argc, char** argv) {
                   "host:port for WebSocket MQTT (ws://host/mqtt) and HTTP publish (POST "
                   "/topics/{topic}) in clear (development only); empty: off.");
   flags.AddString("https-listen", &options.https_listen,
-                  "host:port for WebSocket MQTT over TLS (wss://host/mqtt) and HTTPS publish "
-                  "(AWS: 443 and 8443); empty: off.");
+                  "host:port for WebSocket MQTT over TLS (wss://host/mqtt), HTTPS publish, "
+                  "and MQTT over TLS for clients that ask for it by ALPN (x-amzn-mqtt-ca, "
+                  "mqtt), as AWS's port 443 (AWS: 443 and 8443); empty: off.");
   flags.AddString("endpoint-cert-file", &options.tls.cert_file,
                   "The certificate devices see on the TLS listeners (PEM, with its chain).");
   flags.AddString("endpoint-key-file", &options.tls.key_file,

@@ -146,6 +146,52 @@ TEST_F(GatewaySecurityTest, DevicePolicyDecidesEveryAction) {
   }
 }
 
+TEST_F(GatewaySecurityTest, MqttAndHttpsShareThePortByAlpnAsAws443) {
+  ProvisionDevice("lamp-3");
+  // MQTT over TLS on the HTTPS listener, chosen by ALPN as AWS's port 443 does.
+  const std::string https_port = std::to_string(gateway_.ports.at("https_port"));
+  auto sub = testing::Subprocess::Start(
+      {"/usr/bin/mosquitto_sub", "-h", "localhost", "-p", https_port, "--tls-alpn",
+       "x-amzn-mqtt-ca", "--cafile", dir_ + "/ep/ca.pem", "--cert", dir_ + "/lamp-3.pem", "--key",
+       dir_ + "/lamp-3.key", "-i", "lamp-3", "-t", "things/lamp-3/#", "-v", "-C", "1", "-W", "20"});
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  for (int i = 0; i < 100; ++i) {
+    testing::RunResult d = Ctl().Run({"describe-connection", "--client-id", "lamp-3"});
+    if (d.exit_code == 0 && absl::StrContains(d.out, "topicFilter")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult pub,
+      testing::Run({"/usr/bin/mosquitto_pub", "-h", "localhost", "-p", https_port,
+                    "--tls-alpn", "x-amzn-mqtt-ca", "--cafile", dir_ + "/ep/ca.pem", "--cert",
+                    dir_ + "/lamp-3.pem", "--key", dir_ + "/lamp-3.key", "-i", "lamp-3-pub",
+                    "-t", "things/lamp-3/telemetry", "-m", "over-443", "-q", "1"}));
+  // lamp-3-pub is not the thing's client id: the policy refuses it, at CONNECT, over MQTT.
+  EXPECT_NE(pub.exit_code, 0);
+  EXPECT_THAT(pub.err, HasSubstr("not authorised"));
+  // The same port still answers HTTPS (without a client id there is no thing name for the
+  // policy's variables, so AWS and fleetcore refuse this publish: an HTTP answer all the same).
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult curl,
+      testing::Run({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+                    dir_ + "/ep/ca.pem", "--cert", dir_ + "/lamp-3.pem", "--key",
+                    dir_ + "/lamp-3.key", "--data-binary", "over-https",
+                    "https://localhost:" + https_port + "/topics/things/lamp-3/telemetry?qos=1"}));
+  EXPECT_EQ(curl.out, "403");
+  // The MQTT subscriber on that port gets what the cloud sends it.
+  Ctl().Json({"publish", "--topic", "things/lamp-3/cmd", "--payload", "over-443", "--qos", "1"});
+  ASSERT_OK_AND_ASSIGN(int code, (*sub)->Wait(absl::Seconds(30)));
+  EXPECT_EQ(code, 0) << (*sub)->output();
+  EXPECT_THAT((*sub)->output(), HasSubstr("things/lamp-3/cmd over-443"));
+  // ALPN "mqtt" (AWS's for custom authentication) is MQTT too; the certificate decides.
+  ASSERT_OK_AND_ASSIGN(
+      pub, testing::Run({"/usr/bin/mosquitto_pub", "-h", "localhost", "-p", https_port,
+                         "--tls-alpn", "mqtt", "--cafile", dir_ + "/ep/ca.pem", "--cert",
+                         dir_ + "/lamp-3.pem", "--key", dir_ + "/lamp-3.key", "-i", "lamp-3",
+                         "-t", "things/lamp-3/telemetry", "-m", "over-443", "-q", "1"}));
+  EXPECT_EQ(pub.exit_code, 0) << pub.err;
+}
+
 TEST_F(GatewaySecurityTest, CertificateOfAnUnknownCaIsRefused) {
   ASSERT_OK_AND_ASSIGN(
       testing::RunResult made,
