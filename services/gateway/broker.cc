@@ -410,4 +410,15 @@ size_t Broker::RefreshAuthorization(absl::string_view certificate_id) {
   return n;
 }
 
+size_t Broker::RefreshAuthorizationOfThing(absl::string_view thing) {
+  size_t n = 0;
+  for (const std::shared_ptr<Session>& s : Sessions()) {
+    std::shared_ptr<Outlet> o = s->outlet();
+    if (o == nullptr || thing.empty() || o->thing_name() != thing) continue;
+    o->RefreshAuthorization();
+    ++n;
+  }
+  return n;
+}
+
 }  // namespace fleetcore::gateway

@@ -129,6 +129,9 @@ class Broker {
   // Has the connections fetch their policies again: those of one certificate, or all when
   // `certificate_id` is empty. Returns how many were asked.
   size_t RefreshAuthorization(absl::string_view certificate_id);
+  // The same for the connections whose policy variables come from `thing` (its attributes,
+  // type or groups changed). Returns how many were asked.
+  size_t RefreshAuthorizationOfThing(absl::string_view thing);
 
   const BrokerCounters& counters() const { return counters_; }
   int64_t NowMs() const;

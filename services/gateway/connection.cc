@@ -401,6 +401,9 @@ void Connection::FinishConnect(PendingConnect pending,
                          unavailable ? "server_unavailable" : "not_authenticated", why.c_str());
   }
   identity_ = std::move(*identity);
+  if (identity_ != nullptr && identity_->thing().has_value()) {
+    thing_name_ = identity_->thing()->name;
+  }
   if (identity_ != nullptr) {
     std::vector<std::string> attributes;
     if (expiry > 0) attributes.push_back("PersistentConnect");

@@ -95,6 +95,7 @@ class Connection : public Outlet, public ThreadClient,
   void Wake() override;
   void Kick(uint8_t reason, WillPolicy will) override;
   absl::string_view certificate_id() const override { return certificate_id_; }
+  absl::string_view thing_name() const override { return thing_name_; }
   void RefreshAuthorization() override;
 
   // ThreadClient: on the connection's thread.
@@ -199,6 +200,7 @@ class Connection : public Outlet, public ThreadClient,
   PeerCertificates peer_;
   // Fixed at Begin, read from any thread (KickCertificate).
   std::string certificate_id_;
+  std::string thing_name_;  // set before the session is attached, then fixed
   // While a CONNECT is being authenticated, later packets wait in in_.
   bool paused_ = false;
   // Who the client is and what it may do; null when the gateway authorizes nothing.

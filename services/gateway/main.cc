@@ -312,9 +312,15 @@ int Run(int argc, char** argv) {
         nlohmann::json e = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
         if (!e.is_object()) return;
         if (channel == "fleetcore_registry") {
-          // Things and groups behind policy variables and group policies: cached policies
-          // go (live connections keep theirs until a policy change or reconnect).
+          // Things, types and groups are behind policy variables and group policies: cached
+          // policies go, and the live connections concerned fetch theirs again (those of
+          // one thing for a thing's change, all for a type's or group's).
           authenticator.Invalidate("");
+          if (e.contains("thing") && e["thing"].is_string()) {
+            broker.RefreshAuthorizationOfThing(e["thing"].get<std::string>());
+          } else if (e.contains("thingType") || e.contains("thingGroup")) {
+            broker.RefreshAuthorization("");
+          }
           return;
         }
         if (channel == "fleetcore_policy") {

@@ -47,6 +47,9 @@ class Outlet {
   virtual void Kick(uint8_t reason, WillPolicy will) = 0;
   // The SHA-256 of the client certificate the connection was made with; empty: none.
   virtual absl::string_view certificate_id() const { return {}; }
+  // The thing behind the connection's policy variables (iot:Connection.Thing.*), as
+  // resolved at CONNECT; empty: none. Fixed once the session is attached.
+  virtual absl::string_view thing_name() const { return {}; }
   // Policies or attachments changed: fetch the client's policies again. Any thread.
   virtual void RefreshAuthorization() {}
 };

@@ -311,6 +311,41 @@ TEST_F(GatewaySecurityTest, DetachingThePolicyAppliesToTheLiveConnection) {
   EXPECT_EQ(code, 0) << device->output();
 }
 
+TEST_F(GatewaySecurityTest, AThingAttributeChangeAppliesToTheLiveConnection) {
+  // A policy that reads a thing attribute: lamp-8 may publish under the topic its "alias"
+  // attribute names.
+  json cert = Ctl().Json({"create-keys-and-certificate", "--set-as-active",
+                          "--certificate-pem-outfile", dir_ + "/lamp-8.pem",
+                          "--private-key-outfile", dir_ + "/lamp-8.key"});
+  Ctl().Json({"create-thing", "--thing-name", "lamp-8", "--attribute-payload",
+              R"({"attributes": {"alias": "lamp-8"}})"});
+  Ctl().Json({"attach-thing-principal", "--thing-name", "lamp-8", "--principal",
+              cert["certificateArn"]});
+  std::ofstream(dir_ + "/alias-policy.json") << R"({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "iot:Connect",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:client/${iot:Connection.Thing.ThingName}"},
+    {"Effect": "Allow", "Action": "iot:Publish",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/${iot:Connection.Thing.Attributes[alias]}/*"}]})";
+  Ctl().Json({"create-policy", "--policy-name", "alias", "--policy-document",
+              "file://" + dir_ + "/alias-policy.json"});
+  Ctl().Json({"attach-policy", "--policy-name", "alias", "--target", cert["certificateArn"]});
+  ASSERT_OK_AND_ASSIGN(
+      auto device,
+      testing::Subprocess::Start(
+          {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
+           "secure_policy_change", "--port", "1", "--tls-port",
+           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
+           "--topic", "lamp-8", "--cert", dir_ + "/lamp-8.pem", "--key", dir_ + "/lamp-8.key",
+           "--out-dir", dir_}));
+  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "ready"; }).status());
+  // The attribute changes while the device is connected: its next publish is refused.
+  Ctl().Json({"update-thing", "--thing-name", "lamp-8", "--attribute-payload",
+              R"({"attributes": {"alias": "retired"}})"});
+  std::ofstream(dir_ + "/go") << "go";
+  ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(30)));
+  EXPECT_EQ(code, 0) << device->output();
+}
+
 TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WorksUnchanged) {
   ASSERT_EQ(access(SourcePath("tests/node/node_modules/aws-iot-device-sdk-v2/package.json").c_str(),
                    R_OK),
