@@ -78,6 +78,17 @@ class CallRunner {
                     absl::AnyInvocable<absl::Status(const CallContext&) &&>(std::move(fn)));
   }
 
+  // For calls answered from memory: `fn` (returning absl::Status) always runs on the calling
+  // thread, never queued behind the pool's blocking work.
+  template <typename Fn>
+  grpc::ServerUnaryReactor* RunInline(grpc::CallbackServerContext* ctx, Fn fn) {
+    return RunWithFastPath(
+        ctx, [&fn]() -> std::optional<absl::Status> { return fn(); },
+        [](const CallContext&) -> absl::Status {
+          return absl::InternalError("unreachable: answered on the calling thread");
+        });
+  }
+
  private:
   grpc::ServerUnaryReactor* Dispatch(
       grpc::CallbackServerContext* ctx,

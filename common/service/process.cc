@@ -73,4 +73,21 @@ int Serve(const CommonOptions& options, const std::vector<grpc::Service*>& servi
   return 0;
 }
 
+std::optional<grpc_util::ServiceChannel> ConnectPeer(absl::string_view name,
+                                                     const std::string& endpoint,
+                                                     const std::string& tls_ca_file,
+                                                     const CommonOptions& options) {
+  absl::StatusOr<grpc_util::ServiceChannel> channel =
+      grpc_util::ServiceChannel::Create({.target = endpoint,
+                                         .tls_ca_file = tls_ca_file,
+                                         .token = options.server.admin_token,
+                                         .timeout = absl::Seconds(5)});
+  if (!channel.ok()) {
+    log::Error("cannot start", {{"error", channel.status()}});
+    return std::nullopt;
+  }
+  log::Info("peers", {{std::string(name), endpoint}});
+  return *std::move(channel);
+}
+
 }  // namespace fleetcore::service

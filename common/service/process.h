@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/db/pg_pool.h"
+#include "common/grpc/client.h"
 #include "common/service/service_options.h"
 
 namespace grpc {
@@ -56,5 +57,13 @@ struct ServeExtras {
 // the exit code: 0, or 1 when the server cannot start (e.g. the port is taken).
 int Serve(const CommonOptions& options, const std::vector<grpc::Service*>& services,
           const Process& process, const ServeExtras& extras = {});
+
+// The channel to the peer service `name` at `endpoint` (TLS verified with `tls_ca_file` when
+// set; the admin token on every call), logged as a peer; nullopt, with the reason logged as
+// a start-up error, when it cannot be made.
+std::optional<grpc_util::ServiceChannel> ConnectPeer(absl::string_view name,
+                                                     const std::string& endpoint,
+                                                     const std::string& tls_ca_file,
+                                                     const CommonOptions& options);
 
 }  // namespace fleetcore::service

@@ -45,11 +45,7 @@ GatewayService::GatewayService(Broker* broker, grpc_util::CallRunner* calls)
 template <typename Fn>
 grpc::ServerUnaryReactor* GatewayService::Answer(grpc::CallbackServerContext* ctx, Fn fn) {
   // Memory only: answered on the calling thread, never queued behind Postgres work.
-  return calls_->RunWithFastPath(
-      ctx, [&fn]() -> std::optional<absl::Status> { return fn(); },
-      [](const grpc_util::CallContext&) -> absl::Status {
-        return absl::InternalError("unreachable: answered on the fast path");
-      });
+  return calls_->RunInline(ctx, std::move(fn));
 }
 
 absl::StatusOr<std::shared_ptr<Message>> GatewayService::ToMessage(const pb::PublishRequest& req,

@@ -67,38 +67,26 @@ grpc::ServerUnaryReactor* RulesService::EvaluateRule(grpc::CallbackServerContext
                                                      const pb::EvaluateRuleRequest* req,
                                                      pb::EvaluateRuleResponse* resp) {
   // Pure computation: answered on the calling thread.
-  return calls_->RunWithFastPath(
-      ctx,
-      [this, req, resp]() -> std::optional<absl::Status> {
-        absl::StatusOr<pb::EvaluateRuleResponse> r = core_->Evaluate(*req);
-        if (!r.ok()) return r.status();
-        *resp = *std::move(r);
-        return absl::OkStatus();
-      },
-      [](const CallContext&) -> absl::Status {
-        return absl::InternalError("unreachable: answered on the fast path");
-      });
+  return calls_->RunInline(ctx, [this, req, resp]() -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(*resp, core_->Evaluate(*req));
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* RulesService::Ingest(grpc::CallbackServerContext* ctx,
                                                const pb::IngestRequest* req,
                                                pb::IngestResponse* resp) {
   // Queueing only: answered on the calling thread, the rules run on the engine's.
-  return calls_->RunWithFastPath(
-      ctx,
-      [this, req, resp]() -> std::optional<absl::Status> {
-        for (const pb::InboundMessage& m : req->messages()) {
-          if (engine_->Enqueue(m)) {
-            resp->set_queued(resp->queued() + 1);
-          } else {
-            resp->set_dropped(resp->dropped() + 1);
-          }
-        }
-        return absl::OkStatus();
-      },
-      [](const CallContext&) -> absl::Status {
-        return absl::InternalError("unreachable: answered on the fast path");
-      });
+  return calls_->RunInline(ctx, [this, req, resp]() -> absl::Status {
+    for (const pb::InboundMessage& m : req->messages()) {
+      if (engine_->Enqueue(m)) {
+        resp->set_queued(resp->queued() + 1);
+      } else {
+        resp->set_dropped(resp->dropped() + 1);
+      }
+    }
+    return absl::OkStatus();
+  });
 }
 
 grpc::ServerUnaryReactor* RulesService::ListRuleFilters(grpc::CallbackServerContext* ctx,

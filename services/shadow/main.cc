@@ -58,16 +58,9 @@ int Run(int argc, char** argv) {
   if (std::optional<int> code = service::Start(common, &PgShadowStore::Prepare, &process)) {
     return *code;
   }
-  absl::StatusOr<grpc_util::ServiceChannel> gateway =
-      grpc_util::ServiceChannel::Create({.target = gateway_endpoint,
-                                         .tls_ca_file = peers_ca_file,
-                                         .token = common.server.admin_token,
-                                         .timeout = absl::Seconds(5)});
-  if (!gateway.ok()) {
-    log::Error("cannot start", {{"error", gateway.status()}});
-    return 1;
-  }
-  log::Info("peers", {{"gateway", gateway_endpoint}});
+  std::optional<grpc_util::ServiceChannel> gateway =
+      service::ConnectPeer("gateway", gateway_endpoint, peers_ca_file, common);
+  if (!gateway.has_value()) return 1;
 
   SystemClock clock;
   PgShadowStore store(process.pool.get());

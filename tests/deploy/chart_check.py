@@ -22,6 +22,8 @@ import sys
 
 import yaml
 
+import build_tree
+
 source_dir, build_dir = sys.argv[1], sys.argv[2]
 chart = os.path.join(source_dir, "charts", "fleetcore")
 templates = os.path.join(chart, "templates")
@@ -63,12 +65,7 @@ for name, text in texts.items():
             if field not in settings and field not in ("nodeSelector", "tolerations", "affinity"):
                 failures.append(f"{name}: $svc.{field} is missing for service {service}")
 
-binaries = {}
-for dirpath, _, files in os.walk(build_dir):
-    for f in files:
-        path = os.path.join(dirpath, f)
-        if f.startswith("fleetcore-") and os.access(path, os.X_OK) and "CMakeFiles" not in path:
-            binaries.setdefault(f, path)
+binaries = build_tree.binaries(build_dir)
 services = sorted(n[len("fleetcore-"):] for n in binaries
                   if n not in ("fleetcore-migrate", "fleetcore-bench"))
 if sorted(values["services"]) != services:

@@ -22,6 +22,8 @@ import tempfile
 
 import yaml
 
+import build_tree
+
 source_dir, build_dir = sys.argv[1], sys.argv[2]
 compose_file = os.path.join(source_dir, "docker-compose.yml")
 failures = []
@@ -32,13 +34,7 @@ if rendered.returncode != 0:
     sys.exit(f"docker-compose config rejected {compose_file}:\n{rendered.stderr}")
 config = yaml.safe_load(rendered.stdout)
 
-binaries = {}
-for dirpath, _, files in os.walk(build_dir):
-    for f in files:
-        if f.startswith("fleetcore-") or f == "fleetctl":
-            path = os.path.join(dirpath, f)
-            if os.access(path, os.X_OK) and "CMakeFiles" not in path:
-                binaries[f] = path
+binaries = build_tree.binaries(build_dir, names=("fleetctl",))
 
 with tempfile.TemporaryDirectory() as tmp:
     secret_files = {}

@@ -9,15 +9,12 @@ import re
 import subprocess
 import sys
 
+import build_tree
+
 source_dir, build_dir = sys.argv[1], sys.argv[2]
 doc = open(os.path.join(source_dir, "docs", "operations.md")).read()
 
-binaries = {}
-for dirpath, _, files in os.walk(build_dir):
-    for f in files:
-        path = os.path.join(dirpath, f)
-        if f.startswith("fleetcore-") and os.access(path, os.X_OK) and "CMakeFiles" not in path:
-            binaries.setdefault(f, path)
+binaries = build_tree.binaries(build_dir)
 
 failures = []
 checked = 0

@@ -104,6 +104,23 @@ class GatewaySecurityTest : public ::testing::Test {
     Ctl().Json({"attach-policy", "--policy-name", "device", "--target", cert["certificateArn"]});
   }
 
+  // paho_scenarios.py secure_policy_change as `thing` (its certificate in dir_), once it is
+  // connected and has published: it publishes again when dir_/go appears, until refused.
+  absl::StatusOr<std::unique_ptr<testing::Subprocess>> StartPublishingDevice(
+      const std::string& thing) {
+    auto device = testing::Subprocess::Start(
+        {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
+         "secure_policy_change", "--port", "1", "--tls-port",
+         std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
+         "--topic", thing, "--cert", dir_ + "/" + thing + ".pem", "--key",
+         dir_ + "/" + thing + ".key", "--out-dir", dir_});
+    if (!device.ok()) return device.status();
+    absl::StatusOr<std::string> ready =
+        (*device)->WaitForLine([](absl::string_view l) { return l == "ready"; });
+    if (!ready.ok()) return ready.status();
+    return device;
+  }
+
   testing::RunResult Scenario(const std::string& name, const std::string& thing,
                               const std::string& cert, const std::string& key) {
     absl::StatusOr<testing::RunResult> r = testing::Run(
@@ -296,15 +313,7 @@ TEST_F(GatewaySecurityTest, DetachingThePolicyAppliesToTheLiveConnection) {
   json certs = Ctl().Json({"list-certificates"});
   ASSERT_FALSE(certs["certificates"].empty());
   const std::string arn = certs["certificates"][0]["certificateArn"];
-  ASSERT_OK_AND_ASSIGN(
-      auto device,
-      testing::Subprocess::Start(
-          {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
-           "secure_policy_change", "--port", "1", "--tls-port",
-           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
-           "--topic", "lamp-5", "--cert", dir_ + "/lamp-5.pem", "--key", dir_ + "/lamp-5.key",
-           "--out-dir", dir_}));
-  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "ready"; }).status());
+  ASSERT_OK_AND_ASSIGN(auto device, StartPublishingDevice("lamp-5"));
   Ctl().Json({"detach-policy", "--policy-name", "device", "--target", arn});
   std::ofstream(dir_ + "/go") << "go";
   ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(30)));
@@ -329,15 +338,7 @@ TEST_F(GatewaySecurityTest, AThingAttributeChangeAppliesToTheLiveConnection) {
   Ctl().Json({"create-policy", "--policy-name", "alias", "--policy-document",
               "file://" + dir_ + "/alias-policy.json"});
   Ctl().Json({"attach-policy", "--policy-name", "alias", "--target", cert["certificateArn"]});
-  ASSERT_OK_AND_ASSIGN(
-      auto device,
-      testing::Subprocess::Start(
-          {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
-           "secure_policy_change", "--port", "1", "--tls-port",
-           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
-           "--topic", "lamp-8", "--cert", dir_ + "/lamp-8.pem", "--key", dir_ + "/lamp-8.key",
-           "--out-dir", dir_}));
-  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "ready"; }).status());
+  ASSERT_OK_AND_ASSIGN(auto device, StartPublishingDevice("lamp-8"));
   // The attribute changes while the device is connected: its next publish is refused.
   Ctl().Json({"update-thing", "--thing-name", "lamp-8", "--attribute-payload",
               R"({"attributes": {"alias": "retired"}})"});
