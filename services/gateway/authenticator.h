@@ -71,6 +71,14 @@ class Identity final : public Session::ReceiveCheck {
   // no limit.
   int64_t disconnect_after_s() const { return disconnect_after_s_; }
   void set_disconnect_after_s(int64_t s) { disconnect_after_s_ = s; }
+  // A custom authorizer's refreshAfterInSeconds, and what to present to it again then (the
+  // client's credentials, kept in memory only); 0 and null for other identities.
+  int64_t refresh_after_s() const { return refresh_after_s_; }
+  const std::shared_ptr<const Credentials>& reauthentication() const { return reauth_; }
+  void set_refresh(int64_t after_s, std::shared_ptr<const Credentials> credentials) {
+    refresh_after_s_ = after_s;
+    reauth_ = std::move(credentials);
+  }
 
   const std::string& source_ip() const { return source_ip_; }
   const std::optional<policy::CertificateInfo>& certificate() const { return certificate_; }
@@ -92,6 +100,8 @@ class Identity final : public Session::ReceiveCheck {
   // Shared: connections of one certificate and client id use one compiled set.
   std::shared_ptr<const policy::PolicySet> policies_;
   int64_t disconnect_after_s_ = 0;
+  int64_t refresh_after_s_ = 0;
+  std::shared_ptr<const Credentials> reauth_;
 };
 using IdentityPtr = std::shared_ptr<const Identity>;
 

@@ -110,15 +110,27 @@ void Connection::RefreshAuthorization() {
     if (self->closing_ || self->identity_ == nullptr || self->context_.authenticator == nullptr) {
       return;
     }
+    const bool custom = self->identity_->reauthentication() != nullptr;
     self->context_.authenticator->Refresh(
-        self->identity_, [weak = std::weak_ptr<Connection>(self),
-                          thread = self->thread_](absl::StatusOr<IdentityPtr> fresh) {
-          if (!fresh.ok() || *fresh == nullptr) return;  // keep what it has
-          thread->Post([weak, fresh = *std::move(fresh)] {
+        self->identity_, [weak = std::weak_ptr<Connection>(self), thread = self->thread_,
+                          custom](absl::StatusOr<IdentityPtr> fresh) {
+          // A custom authorizer that refuses the client now ends the connection; any other
+          // failure (a peer down) keeps what it has.
+          const bool refused = custom && !fresh.ok() &&
+                               (absl::IsUnauthenticated(fresh.status()) ||
+                                absl::IsPermissionDenied(fresh.status()));
+          if (!refused && (!fresh.ok() || *fresh == nullptr)) return;
+          thread->Post([weak, refused, fresh = std::move(fresh)] {
             std::shared_ptr<Connection> c = weak.lock();
             if (c == nullptr || c->closing_ || c->session_ == nullptr) return;
-            c->identity_ = fresh;
-            c->session_->SetReceiveCheck(fresh);
+            if (refused) {
+              log::Info("disconnected: the custom authorizer no longer admits the client",
+                        {{"client_id", c->info_.client_id}, {"error", fresh.status()}});
+              return c->Close(reason::kNotAuthorized, "no longer authorized",
+                              WillPolicy::kPublish, "AUTH_ERROR");
+            }
+            c->identity_ = *fresh;
+            c->session_->SetReceiveCheck(*fresh);
           });
         });
   });
@@ -146,8 +158,14 @@ void Connection::Tick(int64_t now_ms) {
   // A custom authorizer's disconnectAfterInSeconds.
   if (identity_ != nullptr && identity_->disconnect_after_s() > 0 &&
       WallMs() - info_.connected_at_ms > identity_->disconnect_after_s() * 1000) {
-    Close(reason::kMaximumConnectTime, "the custom authorizer's connection lifetime ended",
-          WillPolicy::kPublish, "CUSTOMAUTH_TTL_EXPIRATION");
+    return Close(reason::kMaximumConnectTime, "the custom authorizer's connection lifetime ended",
+                 WillPolicy::kPublish, "CUSTOMAUTH_TTL_EXPIRATION");
+  }
+  // Its refreshAfterInSeconds: the authorizer is asked again; a refusal ends the connection.
+  if (identity_ != nullptr && identity_->refresh_after_s() > 0 && authorized_at_ms_ > 0 &&
+      WallMs() - authorized_at_ms_ > identity_->refresh_after_s() * 1000) {
+    authorized_at_ms_ = WallMs();
+    RefreshAuthorization();
   }
 }
 
@@ -434,6 +452,7 @@ void Connection::FinishConnect(PendingConnect pending,
   info_.clean_start = c.clean_start;
   info_.keep_alive = static_cast<uint32_t>(keep_alive_ms_ / 1000);
   info_.connected_at_ms = WallMs();
+  authorized_at_ms_ = info_.connected_at_ms;
   info_.username = std::move(c.username);
   state_ = State::kConnected;
 

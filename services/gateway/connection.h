@@ -175,6 +175,8 @@ class Connection : public Outlet, public ThreadClient,
   ConnectionInfo info_;
   State state_ = State::kStarting;
   bool closing_ = false;
+  // When the identity was last (re)authorized, for a custom authorizer's refresh.
+  int64_t authorized_at_ms_ = 0;
   bool flush_requested_ = false;
   int64_t started_ms_ = 0;
   int64_t last_packet_ms_ = 0;

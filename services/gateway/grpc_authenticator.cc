@@ -30,6 +30,7 @@ struct GrpcAuthenticator::Impl {
   aws::Arns arns;
   std::shared_ptr<const policy::PolicyDocument> anonymous;
   std::function<void(std::string, std::string)> publish_event;
+  absl::Duration max_refresh;
   // What reconnecting clients need not ask again; generations keep an answer fetched
   // before an invalidation out of the cache.
   struct Resolved {
@@ -62,13 +63,14 @@ struct GrpcAuthenticator::Impl {
 GrpcAuthenticator::GrpcAuthenticator(
     std::shared_ptr<grpc::Channel> ca, std::shared_ptr<grpc::Channel> policy, std::string token,
     aws::Arns arns, std::shared_ptr<const policy::PolicyDocument> anonymous,
-    std::function<void(std::string, std::string)> publish_event)
+    std::function<void(std::string, std::string)> publish_event, absl::Duration max_refresh)
     : impl_(new Impl{.ca = capb::Ca::NewStub(std::move(ca)),
                      .policy = ppb::Policy::NewStub(std::move(policy)),
                      .token = std::move(token),
                      .arns = std::move(arns),
                      .anonymous = std::move(anonymous),
-                     .publish_event = std::move(publish_event)}) {}
+                     .publish_event = std::move(publish_event),
+                     .max_refresh = max_refresh}) {}
 
 GrpcAuthenticator::~GrpcAuthenticator() = default;
 
@@ -196,6 +198,9 @@ void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
 }
 
 void GrpcAuthenticator::Refresh(IdentityPtr current, Done done) {
+  if (current != nullptr && current->reauthentication() != nullptr) {
+    return AuthenticateCustom(*current->reauthentication(), std::move(done));
+  }
   if (current == nullptr || !current->from_certificate()) return done(std::move(current));
   FetchPolicies(current->principal(), current->client_id(), current->source_ip(),
                 current->certificate(), /*use_cache=*/false, std::move(done));
@@ -313,11 +318,13 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
   // The token is the value named by the authorizer's tokenKeyName (a user-name or query
   // parameter, or a header); the name is looked up only when there are values besides the
   // authorizer's own.
-  auto authorize = [impl, call, done, client_id = credentials.client_id,
+  // Presented again at refreshAfterInSeconds (kept in memory with the identity only).
+  auto again = std::make_shared<const Credentials>(credentials);
+  auto authorize = [impl, call, done, again, client_id = credentials.client_id,
                     source_ip = credentials.source_ip]() mutable {
     impl->policy->async()->Authorize(
         &call->ctx, &call->req, &call->resp,
-        [impl, call, done, client_id, source_ip](grpc::Status s) {
+        [impl, call, done, again, client_id, source_ip](grpc::Status s) {
           std::unique_ptr<AuthorizeCall> owned(call);
           if (!s.ok()) return done(FromGrpc(s, "calling the custom authorizer"));
           if (!call->resp.is_authenticated()) {
@@ -338,6 +345,12 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
               call->resp.principal_id(), client_id, source_ip, std::nullopt, std::nullopt,
               std::make_unique<const policy::PolicySet>(std::move(set), impl->arns));
           identity->set_disconnect_after_s(call->resp.disconnect_after_in_seconds());
+          int64_t refresh = call->resp.refresh_after_in_seconds();
+          if (impl->max_refresh > absl::ZeroDuration() &&
+              (refresh <= 0 || refresh > absl::ToInt64Seconds(impl->max_refresh))) {
+            refresh = std::max<int64_t>(1, absl::ToInt64Seconds(impl->max_refresh));
+          }
+          identity->set_refresh(refresh, again);
           done(IdentityPtr(std::move(identity)));
         });
   };

@@ -21,16 +21,20 @@ class GrpcAuthenticator final : public Authenticator {
   // `anonymous` (may be null): the policy for clients without credentials; without it they
   // are refused. `publish_event` sends the messages ResolvePeer asks for (the JITR
   // registered event).
+  // `max_refresh` (0: none) shortens custom authorizers' refreshAfterInSeconds.
   GrpcAuthenticator(std::shared_ptr<grpc::Channel> ca, std::shared_ptr<grpc::Channel> policy,
                     std::string token, aws::Arns arns,
                     std::shared_ptr<const policy::PolicyDocument> anonymous,
-                    std::function<void(std::string topic, std::string payload)> publish_event);
+                    std::function<void(std::string topic, std::string payload)> publish_event,
+                    absl::Duration max_refresh = absl::ZeroDuration());
   ~GrpcAuthenticator() override;
 
   // Known certificates' ResolvePeer answers and clients' compiled policies are kept (for
   // reconnecting devices) until Invalidate or for 5 minutes; `done` may then be called
   // before Authenticate returns.
   void Authenticate(Credentials credentials, Done done) override;
+  // Certificate identities fetch their policies again; custom-authorizer identities present
+  // their credentials to the authorizer again (an error when it refuses them now).
   void Refresh(IdentityPtr current, Done done) override;
   void Invalidate(absl::string_view certificate_id) override;
 

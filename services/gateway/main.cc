@@ -154,6 +154,11 @@ int Run(int argc, char** argv) {
   std::string ca_endpoint = "127.0.0.1:50053";
   std::string policy_endpoint = "127.0.0.1:50052";
   std::string anonymous_policy_file;
+  absl::Duration authorizer_refresh_max = absl::ZeroDuration();
+  flags.AddDuration("authorizer-refresh-max", &authorizer_refresh_max,
+                    "Ask a custom authorizer again about a connected client at least this "
+                    "often, whatever its refreshAfterInSeconds (a refusal disconnects); 0s: "
+                    "as the authorizer says.");
   flags.AddString("ca-endpoint", &ca_endpoint,
                   "host:port of the CA service, which says whose a client certificate is "
                   "(ResolvePeer; JITR and JITP happen there).");
@@ -287,7 +292,8 @@ int Run(int argc, char** argv) {
         m->payload = std::move(payload);
         m->qos = 1;
         broker.Publish(m);
-      });
+      },
+      authorizer_refresh_max);
   log::Info("peers", {{"ca", ca_endpoint}, {"policy", policy_endpoint}});
   // The AWS services' request topics: the shadow's to the shadow service, fleet
   // provisioning's to the CA service.

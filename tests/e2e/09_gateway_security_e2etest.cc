@@ -60,7 +60,10 @@ class GatewaySecurityTest : public ::testing::Test {
     ASSERT_OK_AND_ASSIGN(
         policy_,
         StartService("services/policy/fleetcore-policy",
-                     {"--db-url=" + db_->url(), "--registry-endpoint=" + registry_.endpoint}, env));
+                     {"--db-url=" + db_->url(), "--registry-endpoint=" + registry_.endpoint,
+                      // Every authorizer refresh reaches the function (see the refresh test).
+                      "--authorizer-cache-size=0"},
+                     env));
     ASSERT_OK_AND_ASSIGN(
         ca_, StartService("services/ca/fleetcore-ca",
                           {"--db-url=" + db_->url(), "--ca-dir=" + dir_ + "/ca",
@@ -77,7 +80,8 @@ class GatewaySecurityTest : public ::testing::Test {
                       "--endpoint-cert-file=" + dir_ + "/ep/endpoint.pem",
                       "--endpoint-key-file=" + dir_ + "/ep/endpoint.key",
                       "--ca-endpoint=" + ca_.endpoint, "--policy-endpoint=" + policy_.endpoint,
-                      absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port_)},
+                      absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port_),
+                      "--authorizer-refresh-max=1s"},
                      env));
   }
 
@@ -345,6 +349,57 @@ TEST_F(GatewaySecurityTest, AThingAttributeChangeAppliesToTheLiveConnection) {
   std::ofstream(dir_ + "/go") << "go";
   ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(30)));
   EXPECT_EQ(code, 0) << device->output();
+}
+
+TEST_F(GatewaySecurityTest, ACustomAuthorizerThatNoLongerAdmitsAClientDisconnectsIt) {
+  // The tutorial's function on a port of our choosing, admitting one token.
+  const int port = FreePort();
+  auto function = [&](const std::string& token) {
+    auto f = testing::Subprocess::Start({"/usr/bin/python3",
+                                         SourcePath("tools/examples/custom_authorizer.py"),
+                                         "--port", std::to_string(port), "--token", token});
+    EXPECT_TRUE(f.ok()) << f.status();
+    if (f.ok()) {
+      EXPECT_TRUE((*f)->WaitForLine([](absl::string_view l) {
+                         return absl::StartsWith(l, "listening on ");
+                       }).ok());
+    }
+    return f.ok() ? std::move(*f) : nullptr;
+  };
+  std::unique_ptr<testing::Subprocess> first = function("first-token");
+  ASSERT_NE(first, nullptr);
+  Ctl().Json({"create-authorizer", "--authorizer-name", "refresher", "--authorizer-function-arn",
+              absl::StrCat("http://127.0.0.1:", port, "/authorize"), "--signing-disabled",
+              "--token-key-name", "x-token", "--status", "ACTIVE"});
+  ASSERT_OK_AND_ASSIGN(
+      auto device,
+      testing::Subprocess::Start(
+          {"/usr/bin/mosquitto_sub", "-h", "localhost", "-p",
+           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
+           "-i", "dev-9", "-u", "dev?x-amz-customauthorizer-name=refresher", "-P", "first-token",
+           "-t", "things/dev-9/#", "-V", "mqttv5"}));
+  for (int i = 0; i < 100; ++i) {
+    testing::RunResult r = Ctl().Run({"describe-connection", "--client-id", "dev-9"});
+    if (r.exit_code == 0 && absl::StrContains(r.out, "topicFilter")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  // Still admitted at the refreshes (every second here, --authorizer-refresh-max)...
+  absl::SleepFor(absl::Milliseconds(2500));
+  EXPECT_THAT(gateway_.process->output(), ::testing::Not(HasSubstr("no longer admits")));
+  // ...until the function stops admitting the token: the next refresh disconnects it.
+  first->Signal(SIGTERM);
+  (void)first->Wait(absl::Seconds(10));
+  std::unique_ptr<testing::Subprocess> second = function("second-token");
+  ASSERT_NE(second, nullptr);
+  bool disconnected = false;
+  for (int i = 0; i < 100 && !disconnected; ++i) {
+    disconnected = absl::StrContains(gateway_.process->output(),
+                                     "disconnected: the custom authorizer no longer admits");
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(disconnected) << gateway_.process->output();
+  device->Signal(SIGTERM);
+  (void)device->Wait(absl::Seconds(5));
 }
 
 TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WorksUnchanged) {
