@@ -213,6 +213,77 @@ TEST_F(GatewaySecurityTest, MqttAndHttpsShareThePortByAlpnAsAws443) {
   EXPECT_EQ(pub.exit_code, 0) << pub.err;
 }
 
+TEST_F(GatewaySecurityTest, JitrRegistersThenTheOperatorActivatesThenTheDeviceConnects) {
+  // AWS's JITR: a CA of the operator's, registered with auto-registration and no template.
+  auto sh = [&](const std::string& script) {
+    absl::StatusOr<testing::RunResult> r =
+        testing::Run({"/bin/bash", "-c", "cd " + dir_ + " && " + script});
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << script << (r.ok() ? r->err : "");
+    return r.ok() ? r->out : "";
+  };
+  const std::string code = Ctl().Json({"get-registration-code"})["registrationCode"];
+  sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+     "-subj '/CN=JITR CA' -keyout jca.key -out jca.pem 2>/dev/null && "
+     "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=" + code +
+     "' -keyout jv.key -out jv.csr 2>/dev/null && "
+     "openssl x509 -req -in jv.csr -CA jca.pem -CAkey jca.key -CAcreateserial -days 1 "
+     "-out jv.pem 2>/dev/null && "
+     "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=jitr-1' "
+     "-keyout jitr-1.key -out jitr-1.csr 2>/dev/null && "
+     "openssl x509 -req -in jitr-1.csr -CA jca.pem -CAkey jca.key -CAcreateserial -days 30 "
+     "-out jitr-1-leaf.pem 2>/dev/null && cat jitr-1-leaf.pem jca.pem > jitr-1.pem");
+  json ca = Ctl().Json({"register-ca-certificate", "--ca-certificate", "file://" + dir_ + "/jca.pem",
+                        "--verification-certificate", "file://" + dir_ + "/jv.pem",
+                        "--set-as-active", "--allow-auto-registration"});
+  const std::string ca_id = ca["certificateId"];
+  // The operator's side watches the registration events (a device of its own may).
+  ProvisionDevice("ops");
+  std::ofstream(dir_ + "/ops-policy.json") << R"({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["iot:Subscribe", "iot:Receive"], "Resource": "*"}]})";
+  Ctl().Json({"create-policy", "--policy-name", "ops", "--policy-document",
+              "file://" + dir_ + "/ops-policy.json"});
+  json ops_certs = Ctl().Json({"list-certificates"});
+  for (const json& c : ops_certs["certificates"]) {
+    Ctl().Json({"attach-policy", "--policy-name", "ops", "--target", c["certificateArn"]});
+  }
+  auto watcher = StartSubscriber(
+      Ctl(), {"-h", "localhost", "-p", std::to_string(gateway_.ports.at("mqtts_port")),
+              "--cafile", dir_ + "/ep/ca.pem", "--cert", dir_ + "/ops.pem", "--key",
+              dir_ + "/ops.key", "-t", "$aws/events/certificates/registered/" + ca_id, "-C",
+              "1", "-W", "20"},
+      "ops");
+  ASSERT_NE(watcher, nullptr);
+  auto device_publish = [&] {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {"/usr/bin/mosquitto_pub", "-h", "localhost", "-p",
+         std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
+         "--cert", dir_ + "/jitr-1.pem", "--key", dir_ + "/jitr-1.key", "-i", "jitr-1", "-t",
+         "things/jitr-1/hello", "-m", "hi", "-q", "1"});
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : testing::RunResult{};
+  };
+  // First connection: refused, the certificate registered PENDING_ACTIVATION, the event out.
+  testing::RunResult first = device_publish();
+  EXPECT_NE(first.exit_code, 0);
+  ASSERT_OK_AND_ASSIGN(int code_w, watcher->Wait(absl::Seconds(30)));
+  EXPECT_EQ(code_w, 0) << watcher->output();
+  json event = json::parse(watcher->output(), nullptr, false);
+  ASSERT_TRUE(event.is_object()) << watcher->output();
+  EXPECT_EQ(event["caCertificateId"], ca_id);
+  EXPECT_EQ(event["certificateStatus"], "PENDING_ACTIVATION");
+  const std::string cert_id = event["certificateId"];
+  // The operator (the rule or function of AWS's tutorial) activates it and gives it a thing
+  // and a policy; the device's next connection goes through.
+  Ctl().Json({"update-certificate", "--certificate-id", cert_id, "--new-status", "ACTIVE"});
+  json described = Ctl().Json({"describe-certificate", "--certificate-id", cert_id});
+  const std::string arn = described["certificateDescription"]["certificateArn"];
+  Ctl().Json({"create-thing", "--thing-name", "jitr-1"});
+  Ctl().Json({"attach-thing-principal", "--thing-name", "jitr-1", "--principal", arn});
+  Ctl().Json({"attach-policy", "--policy-name", "device", "--target", arn});
+  testing::RunResult second = device_publish();
+  EXPECT_EQ(second.exit_code, 0) << second.err;
+}
+
 TEST_F(GatewaySecurityTest, CertificateOfAnUnknownCaIsRefused) {
   ASSERT_OK_AND_ASSIGN(
       testing::RunResult made,
