@@ -41,6 +41,9 @@ struct CompiledRule {
   pb::TopicRulePayload payload;
   std::unique_ptr<iotsql::Statement> statement;
   iotsql::SqlVersion version = iotsql::SqlVersion::k2016_03_23;
+  // This rule's counters (null without metrics), looked up once at load.
+  prometheus::Counter* matched = nullptr;
+  prometheus::Counter* fired = nullptr;
 };
 using RulePtr = std::shared_ptr<const CompiledRule>;
 
@@ -236,13 +239,20 @@ struct RulesEngine::Impl {
     if (options.http == nullptr) return absl::FailedPreconditionError("no HTTP client");
     absl::Duration backoff = options.http_backoff;
     absl::Status last;
-    for (int attempt = 1;; ++attempt) {
+    int attempt = 1;
+    for (;; ++attempt) {
       absl::StatusOr<http::Response> r = options.http->Send(request);
       if (r.ok() && r->status >= 200 && r->status < 300) return absl::OkStatus();
+      // Worth trying again: the target unreachable, busy (429) or failing (5xx); any other
+      // answer says the request itself is wrong.
       const bool retry = !r.ok() || r->status == 429 || r->status >= 500;
-      last = r.ok() ? absl::UnavailableError(absl::StrCat("HTTP ", r->status, ": ",
-                                                          r->body.substr(0, 200)))
-                    : r.status();
+      if (!r.ok()) {
+        last = r.status();
+      } else {
+        const std::string what =
+            absl::StrCat("HTTP ", r->status, ": ", r->body.substr(0, 200));
+        last = retry ? absl::UnavailableError(what) : absl::FailedPreconditionError(what);
+      }
       if (!retry || attempt >= options.http_attempts) break;
       {
         std::unique_lock<std::mutex> l(mu);
@@ -252,9 +262,8 @@ struct RulesEngine::Impl {
       }
       backoff *= 2;
     }
-    return absl::Status(last.code(),
-                        absl::StrCat(last.message(), " (after ", options.http_attempts,
-                                     " attempts)"));
+    return absl::Status(last.code(), absl::StrCat(last.message(), " (after ", attempt,
+                                                  attempt == 1 ? " attempt)" : " attempts)"));
   }
 
   absl::Status Http(const pb::HttpAction& a, const std::string& output, const Invocation& inv,
@@ -355,22 +364,23 @@ struct RulesEngine::Impl {
 
   void Evaluate(const RulePtr& rule, const pb::InboundMessage& m, absl::string_view topic,
                 std::vector<std::shared_ptr<Invocation>>* out) {
-    if (matched != nullptr) matched->Add({{"rule", rule->name}}).Increment();
-    auto inv = std::make_shared<Invocation>();
-    inv->context = iotsql::MessageContext{.topic = std::string(topic),
-                                          .client_id = m.client_id(),
-                                          .principal = m.principal(),
-                                          .timestamp_ms = m.timestamp_ms()};
+    if (rule->matched != nullptr) rule->matched->Increment();
+    iotsql::MessageContext context{.topic = std::string(topic),
+                                   .client_id = m.client_id(),
+                                   .principal = m.principal(),
+                                   .timestamp_ms = m.timestamp_ms()};
     const auto start = std::chrono::steady_clock::now();
-    iotsql::Result r = rule->statement->Evaluate(m.payload(), inv->context);
+    iotsql::Result r = rule->statement->Evaluate(m.payload(), context);
     if (evaluation != nullptr) {
       evaluation->Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
     if (!r.selected) return;
-    if (fired != nullptr) fired->Add({{"rule", rule->name}}).Increment();
+    if (rule->fired != nullptr) rule->fired->Increment();
+    auto inv = std::make_shared<Invocation>();
     inv->rule = rule;
     inv->message = m;
+    inv->context = std::move(context);
     inv->output = std::move(r.output);
     out->push_back(std::move(inv));
   }
@@ -571,6 +581,8 @@ absl::Status RulesEngine::Reload() {
       } else {
         c->version = *v;
         c->statement = std::make_unique<iotsql::Statement>(*std::move(st));
+        if (impl_->matched != nullptr) c->matched = &impl_->matched->Add({{"rule", r.name}});
+        if (impl_->fired != nullptr) c->fired = &impl_->fired->Add({{"rule", r.name}});
       }
       if (!s.ok()) {
         // Validated at creation, so only a hand-edited row gets here.

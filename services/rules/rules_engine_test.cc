@@ -141,6 +141,15 @@ TEST_F(RulesEngineTest, RetriesOnlyWhatMayPassAndReportsTheRestToTheErrorAction)
     failed.insert(f["failedResource"].get<std::string>());
   }
   EXPECT_EQ(failed, (std::set<std::string>{"http://x/busy", "http://x/bad", "http://x/down"}));
+  for (const json& f : doc["failures"]) {
+    const std::string message = f["errorMessage"];
+    if (f["failedResource"] == "http://x/bad") {
+      EXPECT_THAT(message, HasSubstr("HTTP 400")) << message;
+      EXPECT_THAT(message, HasSubstr("after 1 attempt)")) << message;
+    } else {
+      EXPECT_THAT(message, HasSubstr("after 3 attempts")) << message;
+    }
+  }
 }
 
 TEST_F(RulesEngineTest, ActionsWithoutTheirTargetFailClearly) {
