@@ -112,6 +112,44 @@ def script_of(number, body):
     return "\n".join(lines) + "\n"
 
 
+GRPC_PORTS = range(50051, 50057)
+
+
+def stop(stack):
+    try:
+        os.killpg(stack.pid, signal.SIGTERM)
+        stack.wait(timeout=60)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(stack.pid, signal.SIGKILL)
+
+
+def start_stack(work, env):
+    """`./fleetcore up` in `work`, once every service listens; None (and it stopped) when a
+    service could not start."""
+    log = open(os.path.join(work, "stack.log"), "a")
+    stack = subprocess.Popen(["./fleetcore", "up"], cwd=work, env=env, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.time() + 300
+    while "fleetcore is running" not in open(os.path.join(work, "stack.log")).read():
+        if stack.poll() is not None or time.time() > deadline:
+            stop(stack)
+            return None
+        time.sleep(0.5)
+    time.sleep(1)
+    healthy = stack.poll() is None and "cannot start" not in open(
+        os.path.join(work, "stack.log")).read()
+    for port in GRPC_PORTS:
+        with socket.socket() as s:
+            s.settimeout(2)
+            healthy = healthy and s.connect_ex(("127.0.0.1", port)) == 0
+    if not healthy:
+        stop(stack)
+        return None
+    return stack
+
+
 def main():
     work = tempfile.mkdtemp(prefix="fleetcore-walkthrough-")
     os.chmod(work, 0o755)  # Postgres's own user starts in it
@@ -126,17 +164,20 @@ def main():
         f.write(f"#!/usr/bin/env bash\nexec {shlex.quote(source_dir)}/fleetcore \"$@\"\n")
     os.chmod(os.path.join(work, "fleetcore"), 0o755)
     os.symlink(os.path.join(source_dir, "tools"), os.path.join(work, "tools"))
-    log = open(os.path.join(work, "stack.log"), "w")
-    stack = subprocess.Popen(["./fleetcore", "up"], cwd=work, env=env, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    stack = None
+    for attempt in range(3):
+        stack = start_stack(work, env)
+        if stack is not None:
+            break
+        # The stack's fixed ports lie in Linux's ephemeral range: now and then a service's
+        # own outgoing connection holds one of them for a moment, and a listener cannot
+        # start. Another start is the cure.
+        print(f"the local stack did not start (attempt {attempt + 1}); again", flush=True)
+    if stack is None:
+        sys.exit("the local stack did not start:\n" +
+                 open(os.path.join(work, "stack.log")).read()[-4000:])
     failures = []
     try:
-        deadline = time.time() + 300
-        while "fleetcore is running" not in open(os.path.join(work, "stack.log")).read():
-            if stack.poll() is not None or time.time() > deadline:
-                sys.exit("the local stack did not start:\n" +
-                         open(os.path.join(work, "stack.log")).read()[-4000:])
-            time.sleep(0.5)
         for number, title, body in sections(doc):
             if only and number not in only:
                 continue
@@ -166,13 +207,7 @@ def main():
             else:
                 print(f"ok   section {number}: {title} ({took:.1f} s)", flush=True)
     finally:
-        try:
-            os.killpg(stack.pid, signal.SIGTERM)
-            stack.wait(timeout=60)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(stack.pid, signal.SIGKILL)
+        stop(stack)
     # As root, the stack's Postgres data lives in /var/lib/fleetcore/<key>/ (tools/dev/pg.sh).
     m = re.search(r"\(data: (/var/lib/fleetcore/[0-9a-f]+)/pgdata",
                   open(os.path.join(work, "stack.log")).read())
