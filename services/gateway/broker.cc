@@ -398,27 +398,27 @@ size_t Broker::KickCertificate(absl::string_view certificate_id) {
   return n;
 }
 
-size_t Broker::RefreshAuthorization(absl::string_view certificate_id) {
+size_t Broker::RefreshAuthorizationIf(absl::FunctionRef<bool(const Outlet&)> concerned) {
   size_t n = 0;
   for (const std::shared_ptr<Session>& s : Sessions()) {
     std::shared_ptr<Outlet> o = s->outlet();
-    if (o == nullptr || o->certificate_id().empty()) continue;
-    if (!certificate_id.empty() && o->certificate_id() != certificate_id) continue;
+    if (o == nullptr || !concerned(*o)) continue;
     o->RefreshAuthorization();
     ++n;
   }
   return n;
 }
 
+size_t Broker::RefreshAuthorization(absl::string_view certificate_id) {
+  return RefreshAuthorizationIf([certificate_id](const Outlet& o) {
+    return !o.certificate_id().empty() &&
+           (certificate_id.empty() || o.certificate_id() == certificate_id);
+  });
+}
+
 size_t Broker::RefreshAuthorizationOfThing(absl::string_view thing) {
-  size_t n = 0;
-  for (const std::shared_ptr<Session>& s : Sessions()) {
-    std::shared_ptr<Outlet> o = s->outlet();
-    if (o == nullptr || thing.empty() || o->thing_name() != thing) continue;
-    o->RefreshAuthorization();
-    ++n;
-  }
-  return n;
+  return RefreshAuthorizationIf(
+      [thing](const Outlet& o) { return !thing.empty() && o.thing_name() == thing; });
 }
 
 }  // namespace fleetcore::gateway

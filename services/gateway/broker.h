@@ -24,6 +24,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "common/mqtt/topic_tree.h"
@@ -149,6 +150,8 @@ class Broker {
   void EndSession(const std::shared_ptr<Session>& session);
   void Schedule(int64_t due_ms, const std::shared_ptr<Session>& session);
   void PublishWill(MessagePtr will);
+  // Asks the attached connections `concerned` says yes to to fetch their policies again.
+  size_t RefreshAuthorizationIf(absl::FunctionRef<bool(const Outlet&)> concerned);
   size_t Route(const MessagePtr& message, const Session* only);
 
   const BrokerLimits limits_;
