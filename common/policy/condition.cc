@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -279,6 +280,11 @@ std::vector<std::string> Condition::MissingValues(const Context& ctx) const {
     for (std::string& v : t.MissingVariables(ctx)) out.push_back(std::move(v));
   }
   return out;
+}
+
+bool Condition::UsesThing() const {
+  return IsThingVariable(key_.kind) ||
+         std::any_of(values_.begin(), values_.end(), [](const Template& t) { return t.UsesThing(); });
 }
 
 bool Condition::Evaluate(const Context& ctx) const {

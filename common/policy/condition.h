@@ -71,6 +71,8 @@ class Condition {
   // The key (unless it is Null's subject, whose absence is the point) and the variables of
   // the values that have no value in `ctx`.
   std::vector<std::string> MissingValues(const Context& ctx) const;
+  // Whether the key or a value is an iot:Connection.Thing.* variable.
+  bool UsesThing() const;
 
  private:
   bool MatchesAny(absl::string_view context_value, const Context& ctx) const;

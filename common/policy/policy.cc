@@ -301,6 +301,11 @@ PolicySet::PolicySet(std::vector<Policy> policies, const aws::Arns& arns)
     for (size_t i = 0; i < statements.size(); ++i) {
       const Statement& s = statements[i];
       BoundStatement b{static_cast<int>(p), static_cast<int>(i), &s, {}};
+      uses_thing_ = uses_thing_ ||
+                    std::any_of(s.resources.begin(), s.resources.end(),
+                                [](const Template& t) { return t.UsesThing(); }) ||
+                    std::any_of(s.conditions.begin(), s.conditions.end(),
+                                [](const Condition& c) { return c.UsesThing(); });
       for (const Template& t : s.resources) {
         BoundPattern bp{.full = &t};
         absl::string_view text = t.text();

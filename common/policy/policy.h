@@ -98,6 +98,9 @@ class PolicySet {
   std::vector<std::string> MissingValues(Action action, const Context& ctx) const;
 
   const std::vector<Policy>& policies() const { return policies_; }
+  // Whether any statement depends on the connection's thing (an iot:Connection.Thing.*
+  // variable in a resource or condition): without, decisions are the same for every thing.
+  bool uses_thing() const { return uses_thing_; }
 
  private:
   // A Resource/NotResource entry bound to this install's region and account.
@@ -128,6 +131,7 @@ class PolicySet {
   // For each action, the statements that mention it: denies first, then allows.
   std::array<std::vector<int>, kActionCount> denies_;
   std::array<std::vector<int>, kActionCount> allows_;
+  bool uses_thing_ = false;
 };
 
 }  // namespace fleetcore::policy

@@ -341,6 +341,34 @@ TEST(PolicyEvaluationTest, ReportsValuesTheStatementsMiss) {
   EXPECT_THAT(set->MissingValues(Action::kConnect, {.client_id = "c"}), ::testing::IsEmpty());
 }
 
+// The gateway shares one compiled set among a certificate's client ids when no statement
+// looks at the connection's thing.
+TEST(PolicyEvaluationTest, KnowsWhetherTheThingMatters) {
+  EXPECT_FALSE(Set(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/${iot:ClientId}"},
+    {"Effect":"Allow","Action":"iot:Publish","Resource":"*",
+     "Condition":{"StringLike":{"iot:Certificate.Subject.CommonName":"lamp-*"}}}]})")
+                   ->uses_thing());
+  // As a resource variable, a condition key and a condition value; and `${...}` in a
+  // 2008-10-17 document is text, not a variable.
+  EXPECT_TRUE(Set(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"iot:Publish",
+     "Resource":"arn:aws:iot:us-east-1:123456789012:topic/${iot:Connection.Thing.Attributes[room]}/*"}]})")
+                  ->uses_thing());
+  EXPECT_TRUE(Set(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+     "Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}}]})")
+                  ->uses_thing());
+  EXPECT_TRUE(Set(R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+     "Condition":{"StringEquals":{"iot:ClientId":"${iot:Connection.Thing.ThingName}"}}}]})")
+                  ->uses_thing());
+  EXPECT_FALSE(Set(R"({"Version":"2008-10-17","Statement":[
+    {"Effect":"Allow","Action":"iot:Publish",
+     "Resource":"arn:aws:iot:us-east-1:123456789012:topic/${iot:Connection.Thing.ThingName}"}]})")
+                   ->uses_thing());
+}
+
 TEST(PolicyEvaluationTest, StatementOrderDoesNotMatter) {
   const std::string deny_first = R"({"Version":"2012-10-17","Statement":[
     {"Effect":"Deny","Action":"iot:Publish","Resource":"*"},

@@ -1,5 +1,6 @@
 #include "common/policy/template.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -78,6 +79,11 @@ std::vector<std::string> Template::VariableNames() const {
     if (p.is_var) out.push_back(p.var_name);
   }
   return out;
+}
+
+bool Template::UsesThing() const {
+  return std::any_of(parts_.begin(), parts_.end(),
+                     [](const Part& p) { return p.is_var && IsThingVariable(p.var.kind); });
 }
 
 std::vector<std::string> Template::MissingVariables(const Context& ctx) const {

@@ -35,6 +35,8 @@ class Template {
   std::vector<std::string> VariableNames() const;
   // The names of the variables used that have no value in `ctx`.
   std::vector<std::string> MissingVariables(const Context& ctx) const;
+  // Whether an iot:Connection.Thing.* variable is used.
+  bool UsesThing() const;
 
  private:
   struct Part {

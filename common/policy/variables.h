@@ -40,6 +40,12 @@ struct VarRef {
   std::string attribute;    // kThingAttribute: the attribute name; kLiteral: the character
 };
 
+// Whether the variable is one of iot:Connection.Thing.* (resolved from the connection's thing).
+inline bool IsThingVariable(VarKind kind) {
+  return kind == VarKind::kThingName || kind == VarKind::kThingTypeName ||
+         kind == VarKind::kThingAttribute || kind == VarKind::kThingIsAttached;
+}
+
 // Parses the text between "${" and "}" (e.g. "iot:Connection.Thing.Attributes[room]"),
 // or a condition key. Names are case-insensitive; unknown names give kUnknown.
 VarRef ParseVariable(absl::string_view name);

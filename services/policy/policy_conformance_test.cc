@@ -332,19 +332,31 @@ TEST_F(PolicyCoreTest, EffectivePoliciesFindTheThingByNameOrClientId) {
   Attach("group-policy", Group("g"));
   Attach("cert-policy", Cert());
 
-  // No thing attached to the certificate: the client id names the thing.
+  // No thing attached to the certificate: the client id names the thing, whose variables
+  // resolve (not attached), but whose groups' policies are not the certificate's.
   ASSERT_OK_AND_ASSIGN(EffectivePolicies by_client,
                        core_.GetEffectivePolicies(Cert(), "", "lamp-2"));
-  EXPECT_THAT(Names(by_client.policies), UnorderedElementsAre("group-policy", "cert-policy"));
+  EXPECT_THAT(Names(by_client.policies), ElementsAre("cert-policy"));
   ASSERT_TRUE(by_client.thing.has_value());
+  EXPECT_EQ(by_client.thing->name, "lamp-2");
   EXPECT_FALSE(by_client.thing->attached);
+  EXPECT_THAT(by_client.principal_things, IsEmpty());
+  EXPECT_FALSE(by_client.exclusive_thing);
 
+  // Attached: the groups' policies apply, by client id or by name.
+  things_.Attach(Cert(), "lamp-2");
+  ASSERT_OK_AND_ASSIGN(by_client, core_.GetEffectivePolicies(Cert(), "", "lamp-2"));
+  EXPECT_THAT(Names(by_client.policies), UnorderedElementsAre("group-policy", "cert-policy"));
+  EXPECT_TRUE(by_client.thing->attached);
+  EXPECT_THAT(by_client.principal_things, ElementsAre("lamp-2"));
   ASSERT_OK_AND_ASSIGN(EffectivePolicies by_name, core_.GetEffectivePolicies(Cert(), "lamp-2", ""));
   EXPECT_THAT(Names(by_name.policies), UnorderedElementsAre("group-policy", "cert-policy"));
 
+  // Another client id of the same certificate: its own policies only.
   ASSERT_OK_AND_ASSIGN(EffectivePolicies none, core_.GetEffectivePolicies(Cert(), "", "other"));
   EXPECT_THAT(Names(none.policies), ElementsAre("cert-policy"));
   EXPECT_FALSE(none.thing.has_value());
+  EXPECT_THAT(none.principal_things, ElementsAre("lamp-2"));
 
   EXPECT_THAT(core_.GetEffectivePolicies(Cert(), "ghost", ""), StatusIs(Code::kNotFound));
   EXPECT_THAT(core_.GetEffectivePolicies(Group("g"), "", ""), StatusIs(Code::kInvalidArgument));

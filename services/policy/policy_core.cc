@@ -376,14 +376,16 @@ absl::StatusOr<EffectivePolicies> PolicyCore::GetEffectivePolicies(absl::string_
   // The connection's thing: named, else attached exclusively, else named like the client.
   FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalThing> attached,
                              things_->ThingsOfPrincipal(principal));
+  EffectivePolicies out;
   std::string thing = std::string(thing_name);
-  if (thing.empty()) {
-    for (const PrincipalThing& a : attached) {
-      if (a.exclusive) thing = a.thing_name;
+  for (const PrincipalThing& a : attached) {
+    out.principal_things.push_back(a.thing_name);
+    if (a.exclusive) {
+      out.exclusive_thing = true;
+      if (thing_name.empty()) thing = a.thing_name;
     }
   }
   if (thing.empty()) thing = std::string(client_id);
-  EffectivePolicies out;
   std::vector<std::string> targets = {std::string(principal)};
   if (!thing.empty()) {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingRecord> record, things_->DescribeThing(thing));
@@ -394,10 +396,15 @@ absl::StatusOr<EffectivePolicies> PolicyCore::GetEffectivePolicies(absl::string_
       info.attributes = record->attributes;
       info.attached = std::any_of(attached.begin(), attached.end(),
                                   [&](const PrincipalThing& a) { return a.thing_name == thing; });
+      // Group policies are those of the thing attached to the principal (a client id
+      // naming someone else's thing gains nothing); the variables resolve either way,
+      // with iot:Connection.Thing.IsAttached telling which.
+      if (info.attached) {
+        FLEETCORE_ASSIGN_OR_RETURN(std::vector<std::string> groups,
+                                   things_->GroupsWithAncestors(thing));
+        for (const std::string& g : groups) targets.push_back(arns_->ThingGroup(g));
+      }
       out.thing = std::move(info);
-      FLEETCORE_ASSIGN_OR_RETURN(std::vector<std::string> groups,
-                                 things_->GroupsWithAncestors(thing));
-      for (const std::string& g : groups) targets.push_back(arns_->ThingGroup(g));
     } else if (!thing_name.empty()) {
       return absl::NotFoundError(absl::StrCat("thing ", Q(thing_name), " does not exist"));
     }

@@ -31,6 +31,8 @@ struct PolicyLimits {
 struct EffectivePolicies {
   std::vector<AttachedPolicy> policies;  // each policy once, its default version
   std::optional<policy::ThingInfo> thing;
+  std::vector<std::string> principal_things;  // the things the principal is attached to
+  bool exclusive_thing = false;               // one of them exclusively
 };
 
 struct AuthInfoInput {

@@ -338,6 +338,8 @@ grpc::ServerUnaryReactor* PolicyService::GetEffectivePolicies(
       for (const auto& [k, v] : e.thing->attributes) (*t->mutable_attributes())[k] = v;
       t->set_is_attached(e.thing->attached);
     }
+    for (std::string& name : e.principal_things) resp->add_principal_things(std::move(name));
+    resp->set_exclusive_thing(e.exclusive_thing);
     return absl::OkStatus();
   });
 }
