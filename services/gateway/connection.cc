@@ -419,8 +419,12 @@ void Connection::FinishConnect(PendingConnect pending,
                          unavailable ? "server_unavailable" : "not_authenticated", why.c_str());
   }
   identity_ = std::move(*identity);
+  // The thing whose changes concern this connection: its own, or, for a certificate's
+  // connection without one, the thing its client id would name (created or attached later).
   if (identity_ != nullptr && identity_->thing().has_value()) {
     thing_name_ = identity_->thing()->name;
+  } else if (identity_ != nullptr && identity_->from_certificate()) {
+    thing_name_ = c.client_id;
   }
   if (identity_ != nullptr) {
     std::vector<std::string> attributes;

@@ -10,6 +10,7 @@
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
 #include "services/gateway/in_flight_calls.h"
@@ -43,9 +44,37 @@ struct GrpcAuthenticator::Impl {
     std::optional<policy::ThingInfo> thing;
     absl::Time expires;
   };
+  // What a certificate's new client ids can share. With an exclusive thing, every client
+  // id's answer is the same (`exclusive`). Otherwise a client id that names none of the
+  // certificate's things gets the certificate's own policies (`own`), unless they look at
+  // the thing (whose variables the client id could resolve, attached or not).
+  struct PrincipalPolicies {
+    std::optional<CachedPolicies> exclusive;
+    std::optional<CachedPolicies> own;
+    absl::flat_hash_set<std::string> things;
+  };
   absl::Mutex cache_mu;
   absl::flat_hash_map<std::string, Resolved> resolved ABSL_GUARDED_BY(cache_mu);
   absl::flat_hash_map<std::string, CachedPolicies> policies ABSL_GUARDED_BY(cache_mu);
+  absl::flat_hash_map<std::string, PrincipalPolicies> principals ABSL_GUARDED_BY(cache_mu);
+
+  // The cached answer for `principal` connecting as `client_id`, if any.
+  std::optional<CachedPolicies> Lookup(const std::string& key, const std::string& principal,
+                                       const std::string& client_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(cache_mu) {
+    const absl::Time now = absl::Now();
+    if (auto it = policies.find(key); it != policies.end() && it->second.expires > now) {
+      return it->second;
+    }
+    auto it = principals.find(principal);
+    if (it == principals.end()) return std::nullopt;
+    const PrincipalPolicies& p = it->second;
+    if (p.exclusive.has_value() && p.exclusive->expires > now) return p.exclusive;
+    if (p.own.has_value() && p.own->expires > now && !p.things.contains(client_id)) {
+      return p.own;
+    }
+    return std::nullopt;
+  }
   uint64_t resolve_generation ABSL_GUARDED_BY(cache_mu) = 0;
   uint64_t policy_generation ABSL_GUARDED_BY(cache_mu) = 0;
   // Last: destroyed first, cancelling the calls still waiting and waiting for them.
@@ -215,6 +244,7 @@ void GrpcAuthenticator::Invalidate(absl::string_view certificate_id) {
   // A certificate's change may change its policies (attachments), so both go.
   ++impl_->policy_generation;
   impl_->policies.clear();
+  impl_->principals.clear();
 }
 
 void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_id,
@@ -228,10 +258,7 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
   {
     absl::MutexLock l(&impl->cache_mu);
     generation = impl->policy_generation;
-    if (auto it = impl->policies.find(key);
-        use_cache && it != impl->policies.end() && it->second.expires > absl::Now()) {
-      known = it->second;
-    }
+    if (use_cache) known = impl->Lookup(key, principal, client_id);
   }
   if (known.has_value()) {
     return done(std::make_shared<const Identity>(std::move(principal), std::move(client_id),
@@ -272,7 +299,19 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
           absl::MutexLock l(&impl->cache_mu);
           if (impl->policy_generation == generation) {
             if (impl->policies.size() >= kMaxCached) impl->policies.clear();
-            impl->policies[key] = {compiled, thing, absl::Now() + kCacheTtl};
+            if (impl->principals.size() >= kMaxCached) impl->principals.clear();
+            Impl::CachedPolicies entry{compiled, thing, absl::Now() + kCacheTtl};
+            impl->policies[key] = entry;
+            Impl::PrincipalPolicies& p = impl->principals[principal];
+            if (pc->resp.exclusive_thing()) {
+              p.exclusive = entry;
+            } else if ((!thing.has_value() || !thing->attached) && !compiled->uses_thing()) {
+              // No attached thing, so no group policies: these are the certificate's own,
+              // and no statement reads the thing.
+              p.own = Impl::CachedPolicies{compiled, std::nullopt, entry.expires};
+              p.things = {pc->resp.principal_things().begin(),
+                          pc->resp.principal_things().end()};
+            }
           }
         }
         done(std::make_shared<const Identity>(std::move(principal), std::move(client_id),

@@ -1,0 +1,233 @@
+// What the gateway asks the CA and policy services at CONNECT, against in-process fakes of
+// both: a reconnecting device asks nothing, and a certificate's new client ids share its
+// own policies unless the answer could depend on the client id (an attached thing, thing
+// variables in the policies, an exclusive thing).
+#include "services/gateway/grpc_authenticator.h"
+
+#include <atomic>
+#include <future>
+#include <set>
+
+#include "absl/synchronization/mutex.h"
+#include "common/tls/x509.h"
+#include "fleetcore/ca/v1/ca.grpc.pb.h"
+#include "fleetcore/policy/v1/policy.grpc.pb.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+
+namespace fleetcore::gateway {
+namespace {
+
+namespace capb = ::fleetcore::ca::v1;
+namespace ppb = ::fleetcore::policy::v1;
+
+constexpr char kPrincipal[] =
+    "arn:aws:iot:us-east-1:000000000000:cert/"
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+constexpr char kOwnPolicy[] = R"({"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":"iot:Connect","Resource":"*"},
+  {"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:000000000000:topic/${iot:ClientId}/*"}]})";
+constexpr char kThingPolicy[] = R"({"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+   "Condition":{"Bool":{"iot:Connection.Thing.IsAttached":"true"}}}]})";
+constexpr char kGroupPolicy[] = R"({"Version":"2012-10-17","Statement":[
+  {"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:000000000000:topic/group/*"}]})";
+
+class FakeCa final : public capb::Ca::Service {
+ public:
+  grpc::Status ResolvePeer(grpc::ServerContext*, const capb::ResolvePeerRequest*,
+                           capb::ResolvePeerResponse* resp) override {
+    ++calls;
+    resp->set_result(capb::ALLOWED);
+    resp->set_certificate_arn(kPrincipal);
+    return grpc::Status::OK;
+  }
+  std::atomic<int> calls{0};
+};
+
+// The policy service's answers for kPrincipal: `document` is the certificate's own; a
+// client id that names an attached thing also gets kGroupPolicy, as GetEffectivePolicies
+// gives a thing's group policies.
+class FakePolicy final : public ppb::Policy::Service {
+ public:
+  grpc::Status GetEffectivePolicies(grpc::ServerContext*,
+                                    const ppb::GetEffectivePoliciesRequest* req,
+                                    ppb::GetEffectivePoliciesResponse* resp) override {
+    ++calls;
+    absl::MutexLock l(&mu);
+    ppb::EffectivePolicy* own = resp->add_effective_policies();
+    own->set_policy_name("own");
+    own->set_policy_document(document);
+    own->set_policy_version_id("1");
+    std::string thing = exclusive.empty() ? req->client_id() : exclusive;
+    const bool attached = thing == exclusive || attached_things.contains(thing);
+    if (attached || existing_things.contains(thing)) {
+      ppb::ThingContext* t = resp->mutable_thing();
+      t->set_thing_name(thing);
+      t->set_is_attached(attached);
+    }
+    if (attached) {
+      ppb::EffectivePolicy* group = resp->add_effective_policies();
+      group->set_policy_name("group");
+      group->set_policy_document(kGroupPolicy);
+      group->set_policy_version_id("1");
+    }
+    for (const auto& name : attached_things) resp->add_principal_things(name);
+    if (!exclusive.empty()) {
+      resp->add_principal_things(exclusive);
+      resp->set_exclusive_thing(true);
+    }
+    return grpc::Status::OK;
+  }
+
+  std::atomic<int> calls{0};
+  absl::Mutex mu;
+  std::string document = kOwnPolicy;
+  std::set<std::string> attached_things;  // attached, not exclusively
+  std::set<std::string> existing_things;  // in the registry, not attached
+  std::string exclusive;
+};
+
+class GrpcAuthenticatorTest : public ::testing::Test {
+ protected:
+  // One server and channel for every test, kept to the end: gRPC 1.51 may crash when a
+  // process takes its callback machinery down and up again (the last channel going).
+  static void SetUpTestSuite() {
+    ca_ = new FakeCa;
+    policy_ = new FakePolicy;
+    grpc::ServerBuilder b;
+    int port = 0;
+    b.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    b.RegisterService(ca_);
+    b.RegisterService(policy_);
+    server_ = b.BuildAndStart().release();
+    channel_ = new std::shared_ptr<grpc::Channel>(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  }
+
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    ca_->calls = 0;
+    policy_->calls = 0;
+    {
+      absl::MutexLock l(&policy_->mu);
+      policy_->document = kOwnPolicy;
+      policy_->attached_things.clear();
+      policy_->existing_things.clear();
+      policy_->exclusive.clear();
+    }
+    auth_ = std::make_unique<GrpcAuthenticator>(*channel_, *channel_, "",
+                                                aws::Arns("us-east-1", "000000000000"), nullptr,
+                                                nullptr);
+    auto key = tls::PrivateKey::Generate(tls::KeyType::kEcP256);
+    ASSERT_TRUE(key.ok());
+    tls::IssueOptions o{.subject = {{{"CN", "device"}}},
+                        .not_before = absl::Now() - absl::Hours(1),
+                        .not_after = absl::Now() + absl::Hours(1)};
+    auto cert = tls::Issue(key->public_key(), o, nullptr, *key);
+    ASSERT_TRUE(cert.ok());
+    der_ = cert->Der();
+  }
+  void TearDown() override { auth_.reset(); }
+
+  IdentityPtr Connect(const std::string& client_id) {
+    // The answer may come on a gRPC thread, which may still be returning when this one goes on.
+    auto answer = std::make_shared<std::promise<absl::StatusOr<IdentityPtr>>>();
+    std::future<absl::StatusOr<IdentityPtr>> future = answer->get_future();
+    auth_->Authenticate(
+        {.chain_der = {der_}, .certificate_id = tls::Sha256Hex(der_), .client_id = client_id},
+        [answer](absl::StatusOr<IdentityPtr> r) { answer->set_value(std::move(r)); });
+    absl::StatusOr<IdentityPtr> out = future.get();
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.ok() ? *out : nullptr;
+  }
+  bool MayPublish(const IdentityPtr& id, const std::string& topic) {
+    return id != nullptr && id->Allows(policy::Action::kPublish, topic);
+  }
+
+  static inline FakeCa* ca_ = nullptr;
+  static inline FakePolicy* policy_ = nullptr;
+  static inline grpc::Server* server_ = nullptr;
+  static inline std::shared_ptr<grpc::Channel>* channel_ = nullptr;
+  std::unique_ptr<GrpcAuthenticator> auth_;
+  std::string der_;
+};
+
+TEST_F(GrpcAuthenticatorTest, NewClientIdsOfACertificateShareItsOwnPolicies) {
+  IdentityPtr a = Connect("dev-1");
+  EXPECT_EQ(ca_->calls, 1);
+  EXPECT_EQ(policy_->calls, 1);
+  IdentityPtr b = Connect("dev-2");
+  EXPECT_EQ(ca_->calls, 1);
+  EXPECT_EQ(policy_->calls, 1);
+  // Shared, yet each decides with its own client id.
+  EXPECT_TRUE(MayPublish(b, "dev-2/temp"));
+  EXPECT_FALSE(MayPublish(b, "dev-1/temp"));
+  EXPECT_FALSE(b->thing().has_value());
+  EXPECT_EQ(b->principal(), kPrincipal);
+  EXPECT_TRUE(b->from_certificate());
+  Connect("dev-1");
+  EXPECT_EQ(policy_->calls, 1);
+}
+
+TEST_F(GrpcAuthenticatorTest, AClientIdNamingAnAttachedThingIsAskedFor) {
+  policy_->attached_things = {"lamp-1"};
+  Connect("dev-1");
+  IdentityPtr lamp = Connect("lamp-1");
+  EXPECT_EQ(policy_->calls, 2);
+  ASSERT_TRUE(lamp->thing().has_value());
+  EXPECT_TRUE(lamp->thing()->attached);
+  EXPECT_TRUE(MayPublish(lamp, "group/x"));
+  // Its answer is its own: other client ids still get the certificate's policies.
+  IdentityPtr other = Connect("dev-3");
+  EXPECT_EQ(policy_->calls, 2);
+  EXPECT_FALSE(MayPublish(other, "group/x"));
+  Connect("lamp-1");
+  EXPECT_EQ(policy_->calls, 2);
+}
+
+TEST_F(GrpcAuthenticatorTest, PoliciesReadingTheThingAreAskedForPerClientId) {
+  // Some client ids may name a thing (attached or not) whose variables resolve.
+  policy_->document = kThingPolicy;
+  policy_->existing_things = {"someone-elses"};
+  Connect("dev-1");
+  IdentityPtr other = Connect("someone-elses");
+  EXPECT_EQ(policy_->calls, 2);
+  ASSERT_TRUE(other->thing().has_value());
+  EXPECT_FALSE(other->thing()->attached);
+  EXPECT_FALSE(other->Allows(policy::Action::kConnect, "someone-elses"));
+  Connect("dev-2");
+  EXPECT_EQ(policy_->calls, 3);
+}
+
+TEST_F(GrpcAuthenticatorTest, AnExclusiveThingIsEveryClientIdsThing) {
+  policy_->document = kThingPolicy;
+  policy_->exclusive = "lamp-9";
+  IdentityPtr a = Connect("anything");
+  IdentityPtr b = Connect("something-else");
+  EXPECT_EQ(policy_->calls, 1);
+  ASSERT_TRUE(b->thing().has_value());
+  EXPECT_EQ(b->thing()->name, "lamp-9");
+  EXPECT_TRUE(b->Allows(policy::Action::kConnect, "something-else"));
+  EXPECT_TRUE(MayPublish(b, "group/x"));
+}
+
+TEST_F(GrpcAuthenticatorTest, InvalidateAsksAgain) {
+  Connect("dev-1");
+  auth_->Invalidate("");
+  {
+    absl::MutexLock l(&policy_->mu);
+    policy_->attached_things = {"dev-2"};
+  }
+  IdentityPtr b = Connect("dev-2");
+  EXPECT_EQ(policy_->calls, 2);
+  EXPECT_TRUE(MayPublish(b, "group/x"));
+  // A certificate's change also forgets its ResolvePeer answer.
+  auth_->Invalidate(tls::Sha256Hex(der_));
+  Connect("dev-2");
+  EXPECT_EQ(ca_->calls, 2);
+  EXPECT_EQ(policy_->calls, 3);
+}
+
+}  // namespace
+}  // namespace fleetcore::gateway
