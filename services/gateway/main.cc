@@ -86,6 +86,10 @@ int Run(int argc, char** argv) {
                   "The certificate devices see on the TLS listeners (PEM, with its chain).");
   flags.AddString("endpoint-key-file", &options.tls.key_file,
                   "Its private key (PEM, mode 0600).");
+  flags.AddInt("tls-session-cache", &options.tls.session_cache_size,
+               "TLS sessions kept for devices' resumption (each holds its client's "
+               "certificate); 0: stateless tickets (slower to resume).",
+               0, 10000000);
   flags.AddInt("io-threads", &options.io_threads,
                "Threads serving connections; 0: one per core.", 0, 256);
   flags.AddInt("max-payload-size", &max_payload,

@@ -73,11 +73,21 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions&
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAnyChain);
   SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
-  // Resumption for reconnecting devices: a session cache and one ticket per handshake.
-  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+  // Resumption for reconnecting devices, one ticket per handshake. With a session cache the
+  // ticket only names a session kept here (stateful tickets, SSL_OP_NO_TICKET in TLS 1.3):
+  // resuming then costs no decoding, where a stateless ticket carries the session and its
+  // client certificate, which OpenSSL 3.0 decodes again at a cost near half a handshake.
+  // Sessions expire with the default timeout (2 hours); the oldest go when the cache is full.
   static const unsigned char kSessionContext[] = "fleetcore-gateway";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_num_tickets(ctx, 1);
+  if (options.session_cache_size > 0) {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+    SSL_CTX_sess_set_cache_size(ctx, options.session_cache_size);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+  } else {
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  }
   return out;
 }
 

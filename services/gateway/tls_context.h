@@ -16,6 +16,9 @@ namespace fleetcore::gateway {
 struct TlsOptions {
   std::string cert_file;  // PEM server certificate, followed by its chain
   std::string key_file;   // PEM private key (not encrypted; file mode 0600)
+  // Sessions kept in memory for resumption (the ticket names one); 0: stateless tickets,
+  // which carry the session, client certificate included, encrypted to the client.
+  int session_cache_size = 20000;
 };
 
 class TlsContext {

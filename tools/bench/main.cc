@@ -12,6 +12,7 @@
 //       --payload-size 64 [--rate 10000] [--mqtt-version 5] [--tls --cafile F [--cert F
 //       --key F]] --duration 10s              MQTT brokers (the gateway, Mosquitto)
 //   fleetcore-bench mqtt-connect --port 8883 --tls --cafile F --clients 8 [--rate 500]
+//       [--devices 1000 [--resume]]        reconnects of 1000 devices (resuming TLS sessions)
 //   fleetcore-bench mqtt-idle --port 8883 --tls --cafile F --clients 15000 --sources 4
 //   (see mqtt_load.h)
 //   fleetcore-bench shadow-update --endpoint H:P --things 1000 --concurrency 16 [--rate N]
@@ -215,8 +216,8 @@ absl::StatusOr<MqttOptions> ParseMqtt(int argc, char** argv) {
   if (o.scenario == "mqtt-connect") o.sources = 16;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--tls") {
-      o.tls = true;
+    if (a == "--tls" || a == "--resume") {
+      (a == "--tls" ? o.tls : o.resume) = true;
       continue;
     }
     if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat(a, ": needs a value"));
@@ -248,6 +249,8 @@ absl::StatusOr<MqttOptions> ParseMqtt(int argc, char** argv) {
       s = number(&o.window, 1);
     } else if (a == "--sources") {
       s = number(&o.sources, 1);
+    } else if (a == "--devices") {
+      s = number(&o.devices, 1);
     } else if (a == "--duration" || a == "--warmup") {
       if (!absl::ParseDuration(v, a == "--duration" ? &o.duration : &o.warmup)) {
         s = absl::InvalidArgumentError(absl::StrCat(a, ": expected a duration like 10s"));

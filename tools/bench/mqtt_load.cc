@@ -55,6 +55,8 @@ class Client : public std::enable_shared_from_this<Client> {
   }
   int index() const { return index_; }
   Role role() const { return role_; }
+  // A connector that stands for this device (its client id, its TLS session).
+  void set_device(int device) { device_ = device; }
 
  private:
   template <typename F>
@@ -80,6 +82,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
   Load* load_;
   int index_;
+  int device_ = -1;
   Role role_;
   std::string topic_;
   std::unique_ptr<tcp::socket> plain_;
@@ -99,6 +102,9 @@ class Client : public std::enable_shared_from_this<Client> {
 class Load {
  public:
   explicit Load(const MqttOptions& o) : o_(o), tick_(io_) {}
+  ~Load() {
+    for (SSL_SESSION* s : sessions_) SSL_SESSION_free(s);
+  }
 
   absl::StatusOr<nlohmann::json> Run();
 
@@ -124,6 +130,21 @@ class Load {
     return asio::ip::make_address_v4(0x7F000001u + static_cast<uint32_t>(index % n));
   }
   const std::string& padding() const { return padding_; }
+  // --resume: the session a device's last connection left (nullptr: none yet), and the
+  // one this connection ended with (owned from then on).
+  SSL_SESSION* session(int device) const {
+    return device >= 0 && static_cast<size_t>(device) < sessions_.size() ? sessions_[device]
+                                                                         : nullptr;
+  }
+  void KeepSession(int device, SSL_SESSION* s, bool reused) {
+    if (reused) ++resumed_;
+    if (device < 0 || static_cast<size_t>(device) >= sessions_.size()) {
+      SSL_SESSION_free(s);
+      return;
+    }
+    SSL_SESSION_free(sessions_[device]);
+    sessions_[device] = s;
+  }
 
  private:
   void Tick();
@@ -149,6 +170,8 @@ class Load {
   uint64_t failures_ = 0;
   std::string first_failure_;
   std::vector<int64_t> latencies_;
+  std::vector<SSL_SESSION*> sessions_;
+  uint64_t resumed_ = 0;
   bool loading_ = false, done_ = false;
 };
 
@@ -179,6 +202,7 @@ void Client::OnTcpConnected() {
   error_code ec;
   Raw().set_option(tcp::no_delay(true), ec);
   if (!tls_) return SendConnect();
+  if (SSL_SESSION* s = load_->session(device_)) SSL_set_session(tls_->native_handle(), s);
   tls_->async_handshake(asio::ssl::stream_base::client,
                         [self = shared_from_this()](const error_code& e) {
                           if (e) return self->Fail("TLS handshake: " + e.message());
@@ -192,8 +216,9 @@ void Client::SendConnect() {
   c.version = o.version == 5 ? mqtt::Version::kV5 : mqtt::Version::kV311;
   c.clean_start = true;
   c.keep_alive = role_ == Role::kIdle ? 1200 : 60;
-  c.client_id = absl::StrCat(o.prefix, "-", static_cast<int>(role_), "-", index_, "-",
-                             started_ns_ % 1000000);
+  c.client_id = device_ >= 0 ? absl::StrCat(o.prefix, "-device-", device_)
+                             : absl::StrCat(o.prefix, "-", static_cast<int>(role_), "-", index_,
+                                            "-", started_ns_ % 1000000);
   mqtt::Encode(c, c.version, &out_);
   Flush();
   Read();
@@ -240,6 +265,14 @@ void Client::Consume() {
           mqtt::Encode(s, version, &out_);
         } else if (role_ == Role::kConnector) {
           load_->OnConnected(this, NowNs() - started_ns_);
+          // TLS 1.3's ticket came right after the handshake, before the CONNACK.
+          if (tls_ && load_->options().resume) {
+            SSL* ssl = tls_->native_handle();
+            // A copy: closing without a TLS close_notify, as here, marks the connection's
+            // own session as not resumable.
+            load_->KeepSession(device_, SSL_SESSION_dup(SSL_get0_session(ssl)),
+                               SSL_session_reused(ssl) == 1);
+          }
           mqtt::Encode(mqtt::Disconnect{}, version, &out_);
           Flush();
           closed_ = true;
@@ -397,6 +430,7 @@ void Load::StartConnector() {
   // TIME_WAIT ports of closed ones do not run out.
   auto c = std::make_shared<Client>(this, static_cast<int>(connects_started_ % 1000000),
                                     Client::Role::kConnector, "");
+  if (o_.devices > 0) c->set_device(static_cast<int>(connects_started_ % o_.devices));
   c->Start();
 }
 
@@ -487,9 +521,16 @@ absl::StatusOr<nlohmann::json> Load::Run() {
       if (!ec) tls_->use_private_key_file(o_.key, asio::ssl::context::pem, ec);
       if (ec) return absl::InvalidArgumentError("--cert/--key: " + ec.message());
     }
-    // Every connection does a full handshake, as a fleet of devices does.
+    // Every connection does a full handshake, as a fleet of devices does on first connect,
+    // unless --resume: then each device resumes its previous session.
     SSL_CTX_set_session_cache_mode(tls_->native_handle(), SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_options(tls_->native_handle(), SSL_OP_NO_TICKET);
+    if (!o_.resume) SSL_CTX_set_options(tls_->native_handle(), SSL_OP_NO_TICKET);
+  }
+  if (o_.resume) {
+    if (!o_.tls || o_.devices <= 0 || o_.scenario != "mqtt-connect") {
+      return absl::InvalidArgumentError("--resume needs mqtt-connect, --tls and --devices");
+    }
+    sessions_.assign(static_cast<size_t>(o_.devices), nullptr);
   }
   padding_.assign(static_cast<size_t>(std::max(o_.payload_size, 16)), 'x');
   start_ns_ = NowNs();
@@ -572,6 +613,8 @@ absl::StatusOr<nlohmann::json> Load::Run() {
     r["calls_per_second"] = static_cast<double>(connects_in_window_) / secs;
     r["tls"] = o_.tls;
     r["mutual_tls"] = !o_.cert.empty();
+    r["devices"] = o_.devices;
+    r["resumed"] = resumed_;
   } else if (o_.scenario == "mqtt-idle") {
     r["established"] = ready_;
     int open = 0;

@@ -42,6 +42,12 @@ struct MqttOptions {
   // mqtt-idle: source addresses 127.0.0.1 .. 127.0.0.<sources>, beyond one address's ports.
   int sources = 1;
   std::string prefix = "bench";
+  // mqtt-connect: 0 makes every connect a new client id (a device's first connect); N makes
+  // the client ids cycle over N devices, so each connect is a device reconnecting.
+  int devices = 0;
+  // mqtt-connect over TLS: each device offers the session (ticket) of its previous
+  // connection for resumption, as reconnecting devices do; otherwise every handshake is full.
+  bool resume = false;
 };
 
 // Runs the scenario and returns its figures: sent, received, lost, messages per second,
