@@ -31,6 +31,7 @@ int Run(int argc, char** argv) {
   std::string gateway_endpoint = "127.0.0.1:50054";
   std::string peers_ca_file;
   int max_queued = 10000;
+  int cache_size = 100000;
   config::FlagSet flags("fleetcore-shadow",
                         "The fleetcore device shadow service: classic and named shadows with AWS "
                         "IoT Core's documents, deltas and versions, over gRPC; every change is "
@@ -45,6 +46,11 @@ int Run(int argc, char** argv) {
                "Messages waiting for the gateway while it is slow or down; beyond, they are "
                "dropped (and counted).",
                100, 10000000);
+  flags.AddInt("shadow-cache-size", &cache_size,
+               "Shadows kept in memory after an update, so that the next update of one "
+               "writes without reading it first (checked against Postgres by its version); "
+               "0: off.",
+               0, 100000000);
   if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
         FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
         if (gateway_endpoint.empty()) {
@@ -63,7 +69,7 @@ int Run(int argc, char** argv) {
   if (!gateway.has_value()) return 1;
 
   SystemClock clock;
-  PgShadowStore store(process.pool.get());
+  PgShadowStore store(process.pool.get(), static_cast<size_t>(cache_size));
   BrokerPublisher publisher(gateway->channel(), common.server.admin_token, process.metrics.get(),
                             static_cast<size_t>(max_queued));
   ShadowCore core(&store, &publisher, &clock);

@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "absl/strings/str_cat.h"
 #include "pqxx/pqxx"
 
 namespace fleetcore::shadow {
@@ -36,24 +37,59 @@ void PgShadowStore::Prepare(pqxx::connection_base& c) {
             "AND present ORDER BY shadow_name LIMIT $3");
 }
 
+std::optional<StoredShadow> PgShadowStore::Cached(const std::string& key) {
+  if (cache_size_ == 0) return std::nullopt;
+  absl::MutexLock l(&mu_);
+  auto it = rows_.find(key);
+  if (it == rows_.end() || absl::Now() - it->second.at > absl::Hours(1)) return std::nullopt;
+  return it->second.row;
+}
+
+void PgShadowStore::Keep(const std::string& key, const StoredShadow& row) {
+  if (cache_size_ == 0) return;
+  absl::MutexLock l(&mu_);
+  if (rows_.size() >= cache_size_ && !rows_.contains(key)) rows_.erase(rows_.begin());
+  rows_.insert_or_assign(key, Kept{row, absl::Now()});
+}
+
+void PgShadowStore::Forget(const std::string& key) {
+  if (cache_size_ == 0) return;
+  absl::MutexLock l(&mu_);
+  rows_.erase(key);
+}
+
 absl::Status PgShadowStore::Modify(const ShadowKey& key,
                                    absl::FunctionRef<absl::Status(StoredShadow&)> fn) {
-  // Optimistic: read, apply, and write only if the row is still what was read (its
-  // version and presence); otherwise read again. Two round trips without BEGIN/COMMIT for
-  // the usual update of one shadow by one writer; concurrent writers of one shadow retry,
-  // and none of their updates is lost.
+  // Optimistic: read (or take the row kept from the last write), apply, and write only if
+  // the row is still that one (its version and presence); otherwise read again. One or two
+  // round trips without BEGIN/COMMIT for the usual update of one shadow by one writer;
+  // concurrent writers of one shadow retry, and none of their updates is lost.
+  const std::string cache_key = absl::StrCat(key.thing_name, std::string(1, '\0'), key.shadow_name);
+  std::optional<StoredShadow> read = Cached(cache_key);  // the row as last known
+  bool known = read.has_value();                         // nullopt and known: no row
+  bool from_cache = known;
   for (int attempt = 0; attempt < 1000; ++attempt) {
-    std::optional<StoredShadow> read;
-    absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-      pqxx::result r = tx.exec_prepared("shadow_get", key.thing_name, key.shadow_name);
-      if (!r.empty()) read = FromRow(r[0]);
-      return absl::OkStatus();
-    });
-    if (!s.ok()) return s;
+    if (!known) {
+      read.reset();
+      from_cache = false;
+      absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result r = tx.exec_prepared("shadow_get", key.thing_name, key.shadow_name);
+        if (!r.empty()) read = FromRow(r[0]);
+        return absl::OkStatus();
+      });
+      if (!s.ok()) return s;
+      known = true;
+    }
     StoredShadow next = read.value_or(StoredShadow{});
-    if (absl::Status st = fn(next); !st.ok()) return st;
+    if (absl::Status st = fn(next); !st.ok()) {
+      // Refused (a version conflict, say) on the kept row: judge again on the stored one.
+      if (!from_cache) return st;
+      Forget(cache_key);
+      known = false;
+      continue;
+    }
     bool written = false;
-    s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
       pqxx::result r =
           read.has_value()
               ? tx.exec_prepared("shadow_store_if", key.thing_name, key.shadow_name, next.version,
@@ -65,8 +101,16 @@ absl::Status PgShadowStore::Modify(const ShadowKey& key,
       written = r.affected_rows() == 1;
       return absl::OkStatus();
     });
-    if (!s.ok()) return s;
-    if (written) return absl::OkStatus();
+    if (!s.ok()) {
+      Forget(cache_key);  // the write may have happened
+      return s;
+    }
+    if (written) {
+      Keep(cache_key, next);
+      return absl::OkStatus();
+    }
+    Forget(cache_key);
+    known = false;
   }
   return absl::AbortedError("too many concurrent updates of this shadow; retry");
 }

@@ -2,8 +2,19 @@
 // applies the change, and writes it only where the row's version and presence are still
 // those it read (an insert when there was no row), reading again otherwise; so concurrent
 // updates of one shadow lose nothing, and different shadows never wait for each other.
+//
+// The rows Modify last wrote are kept in memory (at most `cache_size`), so updating a
+// shadow again takes one statement: the guarded write checks that the row is still the one
+// kept, and when another writer (or replica) changed it, Modify reads it and goes on as
+// above. Get always reads Postgres. A kept row is used for an hour at most: a shadow's
+// version starts again at 1 only when it is recreated more than 48 hours after a delete, so
+// a version and presence that match the kept row's mean the same row.
 #pragma once
 
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "common/db/pg_pool.h"
 #include "services/shadow/shadow_store.h"
 
@@ -11,7 +22,8 @@ namespace fleetcore::shadow {
 
 class PgShadowStore final : public ShadowStore {
  public:
-  explicit PgShadowStore(db::PgPool* pool) : pool_(pool) {}
+  explicit PgShadowStore(db::PgPool* pool, size_t cache_size = 0)
+      : pool_(pool), cache_size_(cache_size) {}
 
   // Prepares the statements on a new connection (the pool's Prepare hook).
   static void Prepare(pqxx::connection_base& c);
@@ -24,7 +36,19 @@ class PgShadowStore final : public ShadowStore {
                                                      int limit) override;
 
  private:
+  // A copy of the row kept for `key`, if any.
+  std::optional<StoredShadow> Cached(const std::string& key);
+  void Keep(const std::string& key, const StoredShadow& row);
+  void Forget(const std::string& key);
+
   db::PgPool* pool_;
+  const size_t cache_size_;
+  absl::Mutex mu_;
+  struct Kept {
+    StoredShadow row;
+    absl::Time at;
+  };
+  absl::flat_hash_map<std::string, Kept> rows_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fleetcore::shadow

@@ -1,5 +1,7 @@
 // PgShadowStore on a real Postgres: round trips, the 48-hour continuity through a delete,
-// and many writers on one shadow (no lost update; one winner per expected version).
+// many writers on one shadow (no lost update; one winner per expected version), and the
+// rows kept in memory when another replica writes behind them. The store keeps rows, as
+// the service does by default.
 #include "services/shadow/pg_shadow_store.h"
 
 #include <atomic>
@@ -32,7 +34,7 @@ class PgShadowStoreTest : public ::testing::Test {
     options.url = db_->url();
     options.pool_size = 8;
     ASSERT_OK_AND_ASSIGN(pool_, db::PgPool::Create(options, nullptr, &PgShadowStore::Prepare));
-    store_ = std::make_unique<PgShadowStore>(pool_.get());
+    store_ = std::make_unique<PgShadowStore>(pool_.get(), /*cache_size=*/1000);
     core_ = std::make_unique<ShadowCore>(store_.get(), &publisher_, &clock_);
   }
 
@@ -115,6 +117,38 @@ TEST_F(PgShadowStoreTest, OneWinnerPerExpectedVersion) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(won.load(), 1);
   EXPECT_EQ(conflicts.load(), 7);
+}
+
+// Two replicas, each keeping the rows it wrote: what one writes behind the other's kept row
+// is found by the guarded write, read, and built upon; a version check is judged on the
+// stored row, not the kept one.
+TEST_F(PgShadowStoreTest, AnotherReplicasWriteBehindAKeptRow) {
+  PgShadowStore other_store(pool_.get(), /*cache_size=*/1000);
+  ShadowCore other(&other_store, &publisher_, &clock_);
+  ASSERT_OK(core_->Update({"lamp-1", ""}, R"({"state":{"reported":{"a":1}}})").status());
+  ASSERT_OK(other.Update({"lamp-1", ""}, R"({"state":{"reported":{"b":2}}})").status());
+  ASSERT_OK_AND_ASSIGN(std::string third,
+                       core_->Update({"lamp-1", ""}, R"({"state":{"reported":{"c":3}},"version":2})"));
+  EXPECT_EQ(json::parse(third)["version"], 3);
+  ASSERT_OK_AND_ASSIGN(StoredShadow s, store_->Get({"lamp-1", ""}));
+  EXPECT_EQ(s.version, 3);
+  EXPECT_EQ(s.state["reported"], json::parse(R"({"a":1,"b":2,"c":3})"));
+
+  // A delete elsewhere: this replica's kept row still says the shadow exists.
+  ASSERT_OK(other.Delete({"lamp-1", ""}, std::nullopt).status());
+  EXPECT_EQ(core_->Delete({"lamp-1", ""}, std::nullopt).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(std::string recreated,
+                       core_->Update({"lamp-1", ""}, R"({"state":{"reported":{"d":4}}})"));
+  EXPECT_EQ(json::parse(recreated)["version"], 4);
+  ASSERT_OK_AND_ASSIGN(s, other_store.Get({"lamp-1", ""}));
+  EXPECT_EQ(s.state["reported"], json::parse(R"({"d":4})"));
+
+  // A stale expected version is still refused.
+  EXPECT_EQ(other.Update({"lamp-1", ""}, R"({"state":{"reported":{"e":5}},"version":3})")
+                .status()
+                .code(),
+            absl::StatusCode::kAborted);
 }
 
 }  // namespace
