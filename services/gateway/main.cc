@@ -87,8 +87,8 @@ int Run(int argc, char** argv) {
   flags.AddString("endpoint-key-file", &options.tls.key_file,
                   "Its private key (PEM, mode 0600).");
   flags.AddInt("tls-session-cache", &options.tls.session_cache_size,
-               "TLS sessions kept for devices' resumption (each holds its client's "
-               "certificate); 0: stateless tickets (slower to resume).",
+               "TLS sessions kept for devices' resumption (about 6 KB each with its "
+               "client's certificate); 0: stateless tickets (slower to resume).",
                0, 10000000);
   flags.AddInt("io-threads", &options.io_threads,
                "Threads serving connections; 0: one per core.", 0, 256);

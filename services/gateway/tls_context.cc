@@ -78,6 +78,7 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions&
   // resuming then costs no decoding, where a stateless ticket carries the session and its
   // client certificate, which OpenSSL 3.0 decodes again at a cost near half a handshake.
   // Sessions expire with the default timeout (2 hours); the oldest go when the cache is full.
+  // A mutual-TLS session keeps its decoded client certificate: about 6 KB each.
   static const unsigned char kSessionContext[] = "fleetcore-gateway";
   SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof(kSessionContext) - 1);
   SSL_CTX_set_num_tickets(ctx, 1);

@@ -18,7 +18,7 @@ struct TlsOptions {
   std::string key_file;   // PEM private key (not encrypted; file mode 0600)
   // Sessions kept in memory for resumption (the ticket names one); 0: stateless tickets,
   // which carry the session, client certificate included, encrypted to the client.
-  int session_cache_size = 20000;
+  int session_cache_size = 10000;
 };
 
 class TlsContext {
