@@ -78,6 +78,14 @@ class TxStatements {
       return absl::OkStatus();
     });
   }
+  // The same for a statement the connection prepared (the pool's Prepare hook).
+  template <typename... Params>
+  absl::Status ExecPrepared(const std::string& name, const Params&... params) {
+    return Guard([&]() -> absl::Status {
+      tx_.exec_prepared(name, params...);
+      return absl::OkStatus();
+    });
+  }
 
   // The number of rows `sql` changed.
   template <typename... Params>

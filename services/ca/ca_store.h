@@ -86,6 +86,9 @@ class CaStore {
 
   // The body may run more than once (retry after a serialization failure).
   virtual absl::Status Transact(absl::FunctionRef<absl::Status(CaTx&)> body) = 0;
+  // Stores one new certificate on its own, as CaTx::InsertCertificate in a transaction of
+  // its own would (ALREADY_EXISTS when its id is taken), in as few round trips as it can.
+  virtual absl::Status InsertCertificate(const CertificateRecord& cert) = 0;
 
   virtual absl::StatusOr<std::optional<CertificateRecord>> GetCertificate(absl::string_view id) = 0;
   // `ca_id` nullopt: all certificates. At most `limit` after `after` in the order asked.

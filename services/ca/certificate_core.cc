@@ -172,20 +172,29 @@ absl::StatusOr<IssuedCertificate> CertificateCore::Mint(absl::string_view csr_pe
   return out;
 }
 
+namespace {
+
+absl::Status Inserted(absl::Status s, const CertificateRecord& cert) {
+  if (absl::IsAlreadyExists(s)) {
+    return absl::AlreadyExistsError(absl::StrCat("certificate ", cert.id, " is registered already"));
+  }
+  return s;
+}
+
+}  // namespace
+
+// No event in either: nothing caches what does not exist yet, and a NOTIFY per certificate
+// would serialize every issuance on Postgres's notify lock at commit.
 absl::Status CertificateCore::Store(const CertificateRecord& cert,
                                     absl::FunctionRef<absl::Status(CaTx&)> also) {
   return store_->Transact([&](CaTx& tx) -> absl::Status {
-    if (absl::Status s = tx.InsertCertificate(cert); !s.ok()) {
-      if (absl::IsAlreadyExists(s)) {
-        return absl::AlreadyExistsError(
-            absl::StrCat("certificate ", cert.id, " is registered already"));
-      }
-      return s;
-    }
-    // No event: nothing caches what does not exist yet, and a NOTIFY per certificate would
-    // serialize every issuance on Postgres's notify lock at commit.
+    FLEETCORE_RETURN_IF_ERROR(Inserted(tx.InsertCertificate(cert), cert));
     return also(tx);
   });
+}
+
+absl::Status CertificateCore::Store(const CertificateRecord& cert) {
+  return Inserted(store_->InsertCertificate(cert), cert);
 }
 
 absl::StatusOr<IssuedCertificate> CertificateCore::CreateKeysAndCertificate(bool set_as_active) {

@@ -70,8 +70,9 @@ class CertificateCore {
   absl::StatusOr<IssuedCertificate> Mint(absl::string_view csr_pem, CertStatus status);
   // Stores a minted certificate; `also` runs in the same transaction (e.g. to keep an
   // ownership token).
-  absl::Status Store(const CertificateRecord& cert,
-                     absl::FunctionRef<absl::Status(CaTx&)> also = NoMore);
+  absl::Status Store(const CertificateRecord& cert, absl::FunctionRef<absl::Status(CaTx&)> also);
+  // Stores a minted certificate on its own (one statement).
+  absl::Status Store(const CertificateRecord& cert);
   absl::StatusOr<IssuedCertificate> CreateKeysAndCertificate(bool set_as_active);
   absl::StatusOr<IssuedCertificate> CreateCertificateFromCsr(absl::string_view csr_pem,
                                                              bool set_as_active);
@@ -118,7 +119,6 @@ class CertificateCore {
   absl::StatusOr<SweepCounts> Sweep();
 
  private:
-  static absl::Status NoMore(CaTx&) { return absl::OkStatus(); }
   absl::Status CheckRegistrationConfig(const RegistrationConfig& config);
   // In `tx`: makes a CRL from the current revocations. Called for every revocation.
   absl::Status RenewCrl(CaTx& tx, absl::Time now);

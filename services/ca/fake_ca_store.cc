@@ -245,6 +245,10 @@ void FakeCaStore::FailWith(absl::Status status) {
   failure_ = std::move(status);
 }
 
+absl::Status FakeCaStore::InsertCertificate(const CertificateRecord& cert) {
+  return Transact([&](CaTx& tx) { return tx.InsertCertificate(cert); });
+}
+
 absl::Status FakeCaStore::Transact(absl::FunctionRef<absl::Status(CaTx&)> body) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!failure_.ok()) return failure_;

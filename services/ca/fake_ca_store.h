@@ -13,6 +13,7 @@ namespace fleetcore::ca {
 class FakeCaStore final : public CaStore {
  public:
   absl::Status Transact(absl::FunctionRef<absl::Status(CaTx&)> body) override;
+  absl::Status InsertCertificate(const CertificateRecord& cert) override;
   absl::StatusOr<std::optional<CertificateRecord>> GetCertificate(absl::string_view id) override;
   absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(std::optional<std::string> ca_id,
                                                                   std::optional<ListPosition> after,

@@ -159,7 +159,9 @@ int Run(int argc, char** argv) {
     return *code;
   }
   service::Process process;
-  if (std::optional<int> code = service::Start(common, nullptr, &process)) return *code;
+  if (std::optional<int> code = service::Start(common, &PgCaStore::Prepare, &process)) {
+    return *code;
+  }
 
   SystemClock clock;
   absl::StatusOr<std::unique_ptr<IssuingCa>> issuing =

@@ -180,6 +180,19 @@ std::string KeysetOrder(bool ascending) {
   return ascending ? " ORDER BY created_at, id" : " ORDER BY created_at DESC, id DESC";
 }
 
+// Issuing stores a certificate per call: prepared once per connection (PgCaStore::Prepare).
+constexpr char kInsertCertificate[] = "ca_insert_certificate";
+std::string InsertCertificateSql() {
+  return absl::StrCat(
+      "INSERT INTO ca.certificates (id, pem, status, ca_certificate_id, issued_here, serial, "
+      "subject, certificate_mode, not_before, not_after, customer_version, generation, "
+      "created_at, updated_at, revoked_at, deactivate_at, claim_expires_at) VALUES ($1, $2, $3, "
+      "NULLIF($4, ''), $5, $6, $7, $8, ",
+      TimestampParam(9), ", ", TimestampParam(10), ", $11, $12, ", TimestampParam(13), ", ",
+      TimestampParam(14), ", ", TimestampParam(15), ", ", TimestampParam(16), ", ",
+      TimestampParam(17), ")");
+}
+
 class PgTx final : public CaTx, private db::TxStatements {
  public:
   explicit PgTx(pqxx::transaction_base& tx) : db::TxStatements(tx) {}
@@ -191,16 +204,8 @@ class PgTx final : public CaTx, private db::TxStatements {
         CertFromRow, S(id));
   }
   absl::Status InsertCertificate(const CertificateRecord& c) override {
-    absl::Status s = Exec(
-        absl::StrCat("INSERT INTO ca.certificates (id, pem, status, ca_certificate_id, "
-                     "issued_here, serial, subject, certificate_mode, not_before, not_after, "
-                     "customer_version, generation, created_at, updated_at, revoked_at, "
-                     "deactivate_at, claim_expires_at) VALUES ($1, $2, $3, NULLIF($4, ''), $5, "
-                     "$6, $7, $8, ",
-                     TimestampParam(9), ", ", TimestampParam(10), ", $11, $12, ",
-                     TimestampParam(13), ", ", TimestampParam(14), ", ", TimestampParam(15), ", ",
-                     TimestampParam(16), ", ", TimestampParam(17), ")"),
-        c.id, c.pem, S(StatusName(c.status)), c.ca_certificate_id, c.issued_here, c.serial,
+    absl::Status s = ExecPrepared(
+        kInsertCertificate, c.id, c.pem, S(StatusName(c.status)), c.ca_certificate_id, c.issued_here, c.serial,
         c.subject, S(ModeName(c.mode)), Micros(c.not_before), Micros(c.not_after),
         c.customer_version, c.generation, Micros(c.created_at), Micros(c.updated_at),
         OptMicros(c.revoked_at), OptMicros(c.deactivate_at), OptMicros(c.claim_expires_at));
@@ -422,6 +427,18 @@ class PgTx final : public CaTx, private db::TxStatements {
 };
 
 }  // namespace
+
+void PgCaStore::Prepare(pqxx::connection_base& c) {
+  c.prepare(kInsertCertificate, InsertCertificateSql());
+}
+
+absl::Status PgCaStore::InsertCertificate(const CertificateRecord& cert) {
+  // Autocommit: one statement and one round trip, where BEGIN and COMMIT would add two.
+  return pool_->Query([&](pqxx::transaction_base& t) -> absl::Status {
+    PgTx tx(t);
+    return tx.InsertCertificate(cert);
+  });
+}
 
 absl::Status PgCaStore::Transact(absl::FunctionRef<absl::Status(CaTx&)> body) {
   return pool_->Transact([&](pqxx::transaction_base& t) -> absl::Status {

@@ -4,6 +4,10 @@
 
 #include "services/ca/ca_store.h"
 
+namespace pqxx {
+class connection_base;
+}  // namespace pqxx
+
 namespace fleetcore::db {
 class PgPool;
 }  // namespace fleetcore::db
@@ -15,7 +19,11 @@ class PgCaStore final : public CaStore {
   // `pool` must outlive the store.
   explicit PgCaStore(db::PgPool* pool) : pool_(pool) {}
 
+  // Prepares the statements on a new connection (the pool's Prepare hook; required).
+  static void Prepare(pqxx::connection_base& c);
+
   absl::Status Transact(absl::FunctionRef<absl::Status(CaTx&)> body) override;
+  absl::Status InsertCertificate(const CertificateRecord& cert) override;
   absl::StatusOr<std::optional<CertificateRecord>> GetCertificate(absl::string_view id) override;
   absl::StatusOr<std::vector<CertificateRecord>> ListCertificates(std::optional<std::string> ca_id,
                                                                   std::optional<ListPosition> after,

@@ -19,7 +19,8 @@ class PgStoreUnderTest final : public StoreUnderTest {
       return;
     }
     db_ = std::move(*db);
-    auto pool = db::PgPool::Create({.url = db_->url(), .pool_size = 8}, nullptr);
+    auto pool = db::PgPool::Create({.url = db_->url(), .pool_size = 8}, nullptr,
+                                   &PgCaStore::Prepare);
     if (!pool.ok()) {
       ADD_FAILURE() << pool.status();
       return;
