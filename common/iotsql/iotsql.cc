@@ -588,7 +588,8 @@ class Parser {
         {"bitxor", 2, 2},     {"bitnot", 1, 1},     {"rand", 0, 0},
         {"nanvl", 2, 2},      {"lpad", 2, 2},       {"rpad", 2, 2},
         {"sha224", 1, 1},     {"sha384", 1, 1},
-        {"parse_time", 2, 3}, {"time_to_epoch", 2, 2}};
+        {"parse_time", 2, 3}, {"time_to_epoch", 2, 2},
+        {"get_mqtt_property", 1, 1}, {"get_user_properties", 1, 1}};
     for (const Arity& f : kFunctions) {
       if (e.op == f.name) {
         const int n = static_cast<int>(e.args.size());
@@ -758,6 +759,32 @@ Value EvalCall(const Expr& e, const Env& env) {
     return json(std::string(parts[static_cast<size_t>(*n) - 1]));
   }
   if (f == "clientid") return json(env.ctx->client_id.empty() ? "n/a" : env.ctx->client_id);
+  // MQTT 5: get_mqtt_property('content_type' | 'format_indicator' | 'response_topic' |
+  // 'correlation_data' (base64)), and the values of one user property, in order.
+  if (f == "get_mqtt_property") {
+    const MessageContext& c = *env.ctx;
+    std::optional<std::string> name = str_arg(0);
+    if (!name) return std::nullopt;
+    if (*name == "content_type" && c.content_type) return json(*c.content_type);
+    if (*name == "response_topic" && c.response_topic) return json(*c.response_topic);
+    if (*name == "correlation_data" && c.correlation_data) {
+      return json(absl::Base64Escape(*c.correlation_data));
+    }
+    if (*name == "format_indicator" && c.utf8_payload) {
+      return json(*c.utf8_payload ? "UTF8_DATA" : "UNSPECIFIED_BYTES");
+    }
+    return std::nullopt;
+  }
+  if (f == "get_user_properties") {
+    std::optional<std::string> key = str_arg(0);
+    if (!key) return std::nullopt;
+    json values = json::array();
+    for (const auto& [k, v] : env.ctx->user_properties) {
+      if (k == *key) values.push_back(v);
+    }
+    if (values.empty()) return std::nullopt;
+    return values;
+  }
   if (f == "principal") return json(env.ctx->principal);
   if (f == "timestamp") return json(env.ctx->timestamp_ms);
   if (f == "accountid") return json("000000000000");

@@ -39,6 +39,12 @@ struct MessageContext {
   std::string client_id;  // empty: "n/a"
   std::string principal;
   int64_t timestamp_ms = 0;
+  // The MQTT 5 PUBLISH properties, for get_mqtt_property() and get_user_properties().
+  std::optional<bool> utf8_payload;  // Payload Format Indicator: true for UTF8_DATA
+  std::optional<std::string> content_type;
+  std::optional<std::string> response_topic;
+  std::optional<std::string> correlation_data;  // the bytes (the functions give base64)
+  std::vector<std::pair<std::string, std::string>> user_properties;
 };
 
 struct Result {

@@ -266,6 +266,44 @@ TEST(IotSql, SubstitutionTemplates) {
   EXPECT_FALSE(Statement::Substitute("${topic(", "{}", kContext).ok());
 }
 
+TEST(IotSql, Mqtt5Properties) {
+  MessageContext ctx = kContext;
+  ctx.utf8_payload = true;
+  ctx.content_type = "application/json";
+  ctx.response_topic = "lamps/lamp-1/replies";
+  ctx.correlation_data = std::string("\x01\x02\xff", 3);
+  ctx.user_properties = {{"site", "north"}, {"fw", "1.2"}, {"site", "annex"}};
+  auto eval = [&](const std::string& sql, const MessageContext& c) {
+    absl::StatusOr<Statement> st = Statement::Parse(sql);
+    EXPECT_TRUE(st.ok()) << st.status();
+    return st.ok() ? json::parse(st->Evaluate(R"({"v": 1})", c).output) : json();
+  };
+  EXPECT_EQ(eval("SELECT get_mqtt_property('content_type') AS ct, "
+                 "get_mqtt_property('format_indicator') AS f, "
+                 "get_mqtt_property('response_topic') AS rt, "
+                 "get_mqtt_property('correlation_data') AS cd, "
+                 "get_user_properties('site') AS site, get_user_properties('fw') AS fw "
+                 "FROM 'sensors/#'",
+                 ctx),
+            json::parse(R"({"ct": "application/json", "f": "UTF8_DATA",
+                            "rt": "lamps/lamp-1/replies", "cd": "AQL/",
+                            "site": ["north", "annex"], "fw": ["1.2"]})"));
+  // Absent (an MQTT 3.1.1 publisher, or a name it does not know): Undefined, so no field.
+  EXPECT_EQ(eval("SELECT v, get_mqtt_property('content_type') AS ct, "
+                 "get_user_properties('site') AS site, get_mqtt_property('nope') AS n "
+                 "FROM 'sensors/#'",
+                 kContext),
+            json::parse(R"({"v": 1})"));
+  ctx.utf8_payload = false;
+  EXPECT_EQ(eval("SELECT get_mqtt_property('format_indicator') AS f FROM 'a'", ctx),
+            json::parse(R"({"f": "UNSPECIFIED_BYTES"})"));
+  absl::StatusOr<std::string> topic =
+      Statement::Substitute("${get_user_properties('site')[1]}/${get_mqtt_property('content_type')}", "{}", ctx);
+  ASSERT_TRUE(topic.ok()) << topic.status();
+  EXPECT_EQ(*topic, "annex/application/json");
+  EXPECT_FALSE(Statement::Parse("SELECT get_mqtt_property() FROM 'a'").ok());
+}
+
 TEST(IotSql, SqlVersions) {
   EXPECT_EQ(*ParseSqlVersion("2015-10-08"), SqlVersion::k2015_10_08);
   EXPECT_EQ(*ParseSqlVersion(""), SqlVersion::k2016_03_23);

@@ -110,6 +110,15 @@ struct RulesFeeder::Impl {
         in->set_principal(RulesPrincipal(m->publisher->principal));
       }
       in->set_timestamp_ms(m->published_at_ms != 0 ? m->published_at_ms : now_ms);
+      if (m->payload_format_indicator) in->set_utf8_payload(*m->payload_format_indicator == 1);
+      if (m->content_type) in->set_content_type(*m->content_type);
+      if (m->response_topic) in->set_response_topic(*m->response_topic);
+      if (m->correlation_data) in->set_correlation_data(*m->correlation_data);
+      for (const mqtt::UserProperty& p : m->user_properties) {
+        rpb::MqttUserProperty* out = in->add_user_properties();
+        out->set_key(p.key);
+        out->set_value(p.value);
+      }
     }
     grpc::ClientContext c;
     c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));

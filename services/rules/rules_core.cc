@@ -6,8 +6,10 @@
 #include "common/db/pg_pool.h"
 #include "common/iotsql/iotsql.h"
 #include "common/pagination/page_token.h"
+#include "common/status/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "services/rules/republish_headers.h"
 
 namespace fleetcore::rules {
 namespace {
@@ -27,6 +29,33 @@ absl::Status CheckTemplate(absl::string_view where, absl::string_view text) {
   return absl::OkStatus();
 }
 
+// A republish action's MQTT 5 headers: templates, and the values they must give when they
+// have no ${...} to substitute.
+absl::Status CheckHeaders(const std::string& where, const pb::RepublishHeaders& h) {
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"payloadFormatIndicator", &h.payload_format_indicator()},
+      {"contentType", &h.content_type()},
+      {"responseTopic", &h.response_topic()},
+      {"correlationData", &h.correlation_data()},
+      {"messageExpiry", &h.message_expiry()}};
+  for (const auto& [name, value] : fields) {
+    FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(where, ".", name), *value));
+    if (value->empty() || absl::StrContains(*value, "${")) continue;
+    gateway::v1::PublishRequest scratch;
+    if (absl::Status s = SetRepublishHeader(name, *value, &scratch); !s.ok()) {
+      return Invalid(absl::StrCat(where, ".", name), s.message());
+    }
+  }
+  for (int i = 0; i < h.user_properties_size(); ++i) {
+    const std::string at = absl::StrCat(where, ".userProperties[", i, "]");
+    if (h.user_properties(i).key().empty()) return Invalid(absl::StrCat(at, ".key"), "is required");
+    FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(at, ".key"), h.user_properties(i).key()));
+    FLEETCORE_RETURN_IF_ERROR(
+        CheckTemplate(absl::StrCat(at, ".value"), h.user_properties(i).value()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
   const int set = a.has_republish() + a.has_postgres() + a.has_http() + a.has_s3();
   if (set != 1) {
@@ -36,7 +65,8 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
     const pb::RepublishAction& r = a.republish();
     if (r.topic().empty()) return Invalid(absl::StrCat(where, ".republish.topic"), "is required");
     if (r.qos() < 0 || r.qos() > 1) return Invalid(absl::StrCat(where, ".republish.qos"), "is 0 or 1");
-    return CheckTemplate(absl::StrCat(where, ".republish.topic"), r.topic());
+    FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(where, ".republish.topic"), r.topic()));
+    return CheckHeaders(absl::StrCat(where, ".republish.headers"), r.headers());
   }
   if (a.has_postgres()) {
     const pb::PostgresAction& p = a.postgres();

@@ -116,6 +116,33 @@ TEST_F(RulesCoreTest, InvalidRulesAreRefusedWithTheReason) {
               HasSubstr("errorAction.s3.key: is required"));
 }
 
+TEST_F(RulesCoreTest, RepublishHeadersAreCheckedWhereTheyCanBe) {
+  auto refused = [&](const std::string& headers) {
+    absl::Status s = core_.Create("r", Payload(absl::StrCat(
+        R"({"sql": "SELECT * FROM 't'", "actions": [{"republish": {"topic": "x", "headers": )",
+        headers, "}}]}")));
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << headers;
+    return std::string(s.message());
+  };
+  EXPECT_THAT(refused(R"({"payloadFormatIndicator": "TEXT"})"),
+              HasSubstr("actions[0].republish.headers.payloadFormatIndicator: is UTF8_DATA or "
+                        "UNSPECIFIED_BYTES, not \"TEXT\""));
+  EXPECT_THAT(refused(R"({"messageExpiry": "soon"})"),
+              HasSubstr("headers.messageExpiry: is a number of seconds"));
+  EXPECT_THAT(refused(R"({"correlationData": "not base64!"})"),
+              HasSubstr("headers.correlationData: is base64"));
+  EXPECT_THAT(refused(R"({"contentType": "${upper(}"})"), HasSubstr("headers.contentType"));
+  EXPECT_THAT(refused(R"({"userProperties": [{"value": "v"}]})"),
+              HasSubstr("headers.userProperties[0].key: is required"));
+  // Templates are judged when they are substituted.
+  EXPECT_OK(core_.Create("with_headers", Payload(R"({"sql": "SELECT * FROM 't'",
+      "actions": [{"republish": {"topic": "x", "headers": {
+        "payloadFormatIndicator": "UTF8_DATA", "contentType": "application/json",
+        "responseTopic": "replies/${topic(2)}", "correlationData": "AQL/",
+        "messageExpiry": "${60 * 5}",
+        "userProperties": [{"key": "site", "value": "${get_user_properties('site')[0]}"}]}}}]})")));
+}
+
 TEST_F(RulesCoreTest, EvaluateRuleIsADryRun) {
   pb::EvaluateRuleRequest req;
   req.set_sql("SELECT temperature, topic(2) AS device FROM 'sensors/+/data' WHERE temperature > 30");

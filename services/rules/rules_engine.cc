@@ -16,6 +16,7 @@
 #include "common/iotsql/iotsql.h"
 #include "common/log/log.h"
 #include "common/log/throttle.h"
+#include "common/status/status_macros.h"
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
@@ -26,6 +27,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "services/rules/republish_headers.h"
 
 namespace fleetcore::rules {
 
@@ -160,6 +162,10 @@ struct RulesEngine::Impl {
     m->set_topic(*topic);
     m->set_payload(output);
     m->set_qos(a.qos());
+    if (a.has_headers()) {
+      FLEETCORE_RETURN_IF_ERROR(ApplyRepublishHeaders(
+          a.headers(), [&](const std::string& text) { return Template(text, inv); }, m));
+    }
     gw::PublishBatchResponse resp;
     grpc::ClientContext c;
     c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
@@ -369,6 +375,13 @@ struct RulesEngine::Impl {
                                    .client_id = m.client_id(),
                                    .principal = m.principal(),
                                    .timestamp_ms = m.timestamp_ms()};
+    if (m.has_utf8_payload()) context.utf8_payload = m.utf8_payload();
+    if (m.has_content_type()) context.content_type = m.content_type();
+    if (m.has_response_topic()) context.response_topic = m.response_topic();
+    if (m.has_correlation_data()) context.correlation_data = m.correlation_data();
+    for (const pb::MqttUserProperty& p : m.user_properties()) {
+      context.user_properties.emplace_back(p.key(), p.value());
+    }
     const auto start = std::chrono::steady_clock::now();
     iotsql::Result r = rule->statement->Evaluate(m.payload(), context);
     if (evaluation != nullptr) {

@@ -8,9 +8,11 @@
 #include <algorithm>
 #include <fstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/testing/http.h"
 #include "common/testing/status_matchers.h"
@@ -293,6 +295,55 @@ TEST_F(RulesActionsTest, RepublishUpsertAndBasicIngest) {
   (void)snoop->Wait(absl::Seconds(5));
   EXPECT_THAT(snoop->output(), ::testing::Not(HasSubstr("$aws/rules")));
   EXPECT_THAT(snoop->output(), HasSubstr("alerts/t1"));
+}
+
+// MQTT 5 end to end: the rule reads the publisher's properties (get_mqtt_property,
+// get_user_properties) and republishes with headers of its own, which an MQTT 5 subscriber
+// receives as properties.
+TEST_F(RulesActionsTest, Mqtt5PropertiesInTheSqlAndRepublishHeaders) {
+  CreateRule("mqtt5",
+             {{"sql", "SELECT v, get_mqtt_property('content_type') AS ct, "
+                      "get_mqtt_property('format_indicator') AS format, "
+                      "get_user_properties('site') AS sites FROM 'mqtt5/+'"},
+              {"actions",
+               {{{"republish",
+                  {{"topic", "mqtt5-out/${topic(2)}"},
+                   {"qos", 1},
+                   {"headers",
+                    {{"payloadFormatIndicator", "UTF8_DATA"},
+                     {"contentType", "application/json"},
+                     {"responseTopic", "replies/${topic(2)}"},
+                     {"messageExpiry", "${60 * 5}"},
+                     {"userProperties",
+                      {{{"key", "from-site"}, {"value", "${get_user_properties('site')[1]}"}},
+                       {{"key", "rule"}, {"value", "mqtt5"}}}}}}}}}}}},
+             1);
+  auto out = StartSubscriber(
+      Ctl(),
+      {"-p", std::to_string(gateway_.ports.at("mqtt_port")), "-V", "5", "-t", "mqtt5-out/#",
+       "-C", "1", "-F", "%t|%C|%R|%F|%P|%p"},
+      "mqtt5-watcher");
+  ASSERT_NE(out, nullptr);
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult r,
+      testing::Run({Tool("mosquitto_pub"), "-p", std::to_string(gateway_.ports.at("mqtt_port")),
+                    "-V", "5", "-i", "mqtt5-pub", "-t", "mqtt5/d1", "-m", R"({"v": 1})", "-q",
+                    "1", "-D", "publish", "user-property", "site", "north", "-D", "publish",
+                    "user-property", "site", "annex", "-D", "publish", "content-type",
+                    "text/x-reading", "-D", "publish", "payload-format-indicator", "1"}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_OK_AND_ASSIGN(int code, out->Wait(absl::Seconds(15)));
+  ASSERT_EQ(code, 0) << out->output();
+  std::vector<std::string> f =
+      absl::StrSplit(absl::StripTrailingAsciiWhitespace(out->output()), absl::MaxSplits('|', 5));
+  ASSERT_EQ(f.size(), 6u) << out->output();
+  EXPECT_EQ(f[0], "mqtt5-out/d1");
+  EXPECT_EQ(f[1], "application/json");
+  EXPECT_EQ(f[2], "replies/d1");
+  EXPECT_EQ(f[3], "1");
+  EXPECT_EQ(f[4], "from-site:annex rule:mqtt5");
+  EXPECT_EQ(json::parse(f[5]), json::parse(R"({"v": 1, "ct": "text/x-reading",
+      "format": "UTF8_DATA", "sites": ["north", "annex"]})"));
 }
 
 TEST_F(RulesActionsTest, HttpActionRetriesAndTheErrorActionGetsAwsErrorPayload) {
