@@ -110,12 +110,13 @@ struct RulesFeeder::Impl {
         in->set_principal(RulesPrincipal(m->publisher->principal));
       }
       in->set_timestamp_ms(m->published_at_ms != 0 ? m->published_at_ms : now_ms);
-      if (m->payload_format_indicator) in->set_utf8_payload(*m->payload_format_indicator == 1);
-      if (m->content_type) in->set_content_type(*m->content_type);
-      if (m->response_topic) in->set_response_topic(*m->response_topic);
-      if (m->correlation_data) in->set_correlation_data(*m->correlation_data);
+      rpb::MessageProperties* props = in->mutable_properties();
+      if (m->payload_format_indicator) props->set_utf8_payload(*m->payload_format_indicator == 1);
+      if (m->content_type) props->set_content_type(*m->content_type);
+      if (m->response_topic) props->set_response_topic(*m->response_topic);
+      if (m->correlation_data) props->set_correlation_data(*m->correlation_data);
       for (const mqtt::UserProperty& p : m->user_properties) {
-        rpb::MqttUserProperty* out = in->add_user_properties();
+        rpb::MqttUserProperty* out = props->add_user_properties();
         out->set_key(p.key);
         out->set_value(p.value);
       }

@@ -290,15 +290,27 @@ absl::Status RulesCore::SetDisabled(const std::string& name, bool disabled) {
   return store_->Update(rule);
 }
 
+void AddProperties(const pb::MessageProperties& p, iotsql::MessageContext* c) {
+  if (p.has_utf8_payload()) c->utf8_payload = p.utf8_payload();
+  if (p.has_content_type()) c->content_type = p.content_type();
+  if (p.has_response_topic()) c->response_topic = p.response_topic();
+  if (p.has_correlation_data()) c->correlation_data = p.correlation_data();
+  for (const pb::MqttUserProperty& u : p.user_properties()) {
+    c->user_properties.emplace_back(u.key(), u.value());
+  }
+}
+
 absl::StatusOr<pb::EvaluateRuleResponse> RulesCore::Evaluate(const pb::EvaluateRuleRequest& req) {
   absl::StatusOr<iotsql::SqlVersion> version = iotsql::ParseSqlVersion(req.aws_iot_sql_version());
   if (!version.ok()) return version.status();
   absl::StatusOr<iotsql::Statement> st = iotsql::Statement::Parse(req.sql(), *version);
   if (!st.ok()) return Invalid("sql", st.status().message());
-  iotsql::Result r = st->Evaluate(req.payload(), {.topic = req.topic(),
-                                                  .client_id = req.client_id(),
-                                                  .principal = req.principal(),
-                                                  .timestamp_ms = absl::ToUnixMillis(clock_->Now())});
+  iotsql::MessageContext context{.topic = req.topic(),
+                                 .client_id = req.client_id(),
+                                 .principal = req.principal(),
+                                 .timestamp_ms = absl::ToUnixMillis(clock_->Now())};
+  AddProperties(req.properties(), &context);
+  iotsql::Result r = st->Evaluate(req.payload(), context);
   pb::EvaluateRuleResponse out;
   out.set_selected(r.selected);
   out.set_output(std::move(r.output));

@@ -15,9 +15,16 @@
 #include "fleetcore/rules/v1/rules.pb.h"
 #include "services/rules/rules_store.h"
 
+namespace fleetcore::iotsql {
+struct MessageContext;
+}  // namespace fleetcore::iotsql
+
 namespace fleetcore::rules {
 
 namespace pb = ::fleetcore::rules::v1;
+
+// A message's MQTT 5 properties into the context its rules are evaluated in.
+void AddProperties(const pb::MessageProperties& properties, iotsql::MessageContext* context);
 
 class RulesCore {
  public:

@@ -154,6 +154,15 @@ TEST_F(RulesCoreTest, EvaluateRuleIsADryRun) {
   req.set_payload(R"({"temperature": 20})");
   ASSERT_OK_AND_ASSIGN(r, core_.Evaluate(req));
   EXPECT_FALSE(r.selected());
+  // With MQTT 5 properties, as a device would publish them.
+  req.set_sql("SELECT get_mqtt_property('content_type') AS ct, get_user_properties('site') AS s "
+              "FROM 'sensors/#'");
+  req.mutable_properties()->set_content_type("text/plain");
+  pb::MqttUserProperty* site = req.mutable_properties()->add_user_properties();
+  site->set_key("site");
+  site->set_value("north");
+  ASSERT_OK_AND_ASSIGN(r, core_.Evaluate(req));
+  EXPECT_EQ(r.output(), R"({"ct":"text/plain","s":["north"]})");
   req.set_sql("SELECT FROM");
   EXPECT_EQ(core_.Evaluate(req).status().code(), absl::StatusCode::kInvalidArgument);
 }

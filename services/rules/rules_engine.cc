@@ -28,6 +28,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "services/rules/republish_headers.h"
+#include "services/rules/rules_core.h"
 
 namespace fleetcore::rules {
 
@@ -375,13 +376,7 @@ struct RulesEngine::Impl {
                                    .client_id = m.client_id(),
                                    .principal = m.principal(),
                                    .timestamp_ms = m.timestamp_ms()};
-    if (m.has_utf8_payload()) context.utf8_payload = m.utf8_payload();
-    if (m.has_content_type()) context.content_type = m.content_type();
-    if (m.has_response_topic()) context.response_topic = m.response_topic();
-    if (m.has_correlation_data()) context.correlation_data = m.correlation_data();
-    for (const pb::MqttUserProperty& p : m.user_properties()) {
-      context.user_properties.emplace_back(p.key(), p.value());
-    }
+    AddProperties(m.properties(), &context);
     const auto start = std::chrono::steady_clock::now();
     iotsql::Result r = rule->statement->Evaluate(m.payload(), context);
     if (evaluation != nullptr) {
