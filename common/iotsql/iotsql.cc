@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <regex>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -25,7 +26,8 @@ using json = nlohmann::json;
 
 struct Expr {
   enum class Kind {
-    kLiteral, kPath, kCall, kUnary, kBinary, kCase, kObject, kArray, kStar, kSelect
+    kLiteral, kPath, kCall, kUnary, kBinary, kCase, kObject, kArray, kStar, kSelect,
+    kVariable  // @name, set by the statement's SET clause (`op` is the name)
   };
   Kind kind = Kind::kLiteral;
   json literal;
@@ -178,6 +180,11 @@ class Parser {
  public:
   Parser(std::vector<Token> tokens, SqlVersion version)
       : t_(std::move(tokens)), version_(version) {}
+
+  // In a statement, @name must have been SET before it is used; a substitution template
+  // may name any of its rule's variables (`strict_variables` false).
+  std::set<std::string> variables;
+  bool strict_variables = true;
 
   absl::Status Error(const Token& at, absl::string_view what) const {
     const std::string found = at.type == Tok::kEnd ? "the end" : absl::StrCat("'", at.text, "'");
@@ -397,6 +404,17 @@ class Parser {
       return ExprPtr(e);
     }
     if (IsKeyword(t, "CASE")) return ParseCase();
+    if (AcceptSymbol("@")) {
+      const Token& name = Peek();
+      if (name.type != Tok::kIdent) return Error(name, "expected a variable name after '@'");
+      if (strict_variables && !variables.contains(name.text)) {
+        return Error(name, absl::StrCat("@", name.text, " is not SET before it is used"));
+      }
+      ++pos_;
+      e->kind = Expr::Kind::kVariable;
+      e->op = name.text;
+      return ParsePostfix(ExprPtr(e));
+    }
     if (AcceptSymbol("(")) {
       if (IsKeyword(Peek(), "SELECT")) {
         if (version_ != SqlVersion::k2016_03_23) {
@@ -731,6 +749,7 @@ struct Env {
   absl::string_view raw;
   const MessageContext* ctx = nullptr;
   SqlVersion version = SqlVersion::k2016_03_23;
+  const json* variables = nullptr;  // the SET clause's values (an object), if any
 };
 
 Value Eval(const Expr& e, const Env& env);
@@ -1186,6 +1205,12 @@ Value Eval(const Expr& e, const Env& env) {
     }
     case Expr::Kind::kLiteral:
       return e.literal;
+    case Expr::Kind::kVariable: {
+      if (env.variables == nullptr) return std::nullopt;
+      auto it = env.variables->find(e.op);
+      if (it == env.variables->end()) return std::nullopt;
+      return *it;
+    }
     case Expr::Kind::kStar:
       return env.payload != nullptr ? Value(*env.payload) : Value(json(std::string(env.raw)));
     case Expr::Kind::kPath: {
@@ -1282,6 +1307,23 @@ absl::StatusOr<Statement> Statement::Parse(absl::string_view sql, SqlVersion ver
   Parser p(*std::move(tokens), version);
   Statement st;
   st.version_ = version;
+  // SET @a = expr, @b = expr: variables for the rest of the statement, later ones able to
+  // use earlier ones, and for the rule's substitution templates.
+  if (p.Accept("SET")) {
+    do {
+      if (!p.AcceptSymbol("@")) return p.Error(p.Peek(), "expected @name after SET");
+      const Token name = p.Peek();
+      if (name.type != Tok::kIdent) return p.Error(name, "expected a variable name after '@'");
+      p.Advance();
+      if (!p.AcceptSymbol("=")) return p.Error(p.Peek(), "expected '=' after the variable");
+      absl::StatusOr<ExprPtr> value = p.ParseExpr();
+      if (!value.ok()) return value.status();
+      if (!p.variables.insert(name.text).second) {
+        return p.Error(name, absl::StrCat("@", name.text, " is SET twice"));
+      }
+      st.sets_.emplace_back(name.text, *value);
+    } while (p.AcceptSymbol(","));
+  }
   if (!p.Accept("SELECT")) return p.Error(p.Peek(), "expected SELECT");
   std::vector<ExprPtr> items;
   std::vector<std::vector<std::string>> aliases;
@@ -1313,6 +1355,14 @@ Result Statement::Evaluate(absl::string_view payload, const MessageContext& cont
   Env env{.payload = is_json ? &parsed : nullptr, .raw = payload, .ctx = &context,
           .version = version_};
   Result r;
+  if (!sets_.empty()) {
+    r.variables = json::object();
+    env.variables = &r.variables;
+    for (const auto& [name, expr] : sets_) {
+      Value v = Eval(*expr, env);
+      if (v.has_value()) r.variables[name] = *std::move(v);  // Undefined: not set
+    }
+  }
   if (where_ != nullptr && AsBool(Eval(*where_, env)) != true) return r;
   r.selected = true;
   if (value_) {
@@ -1337,10 +1387,11 @@ Result Statement::Evaluate(absl::string_view payload, const MessageContext& cont
 absl::StatusOr<std::string> Statement::Substitute(absl::string_view template_text,
                                                   absl::string_view payload,
                                                   const MessageContext& context,
-                                                  SqlVersion version) {
+                                                  SqlVersion version,
+                                                  const nlohmann::json* variables) {
   json parsed = json::parse(payload.begin(), payload.end(), nullptr, false);
   Env env{.payload = parsed.is_discarded() ? nullptr : &parsed, .raw = payload,
-          .ctx = &context, .version = version};
+          .ctx = &context, .version = version, .variables = variables};
   std::string out;
   size_t i = 0;
   while (i < template_text.size()) {
@@ -1355,6 +1406,7 @@ absl::StatusOr<std::string> Statement::Substitute(absl::string_view template_tex
         Lex(template_text.substr(open + 2, close - open - 2));
     if (!tokens.ok()) return tokens.status();
     Parser p(*std::move(tokens), version);
+    p.strict_variables = false;
     absl::StatusOr<ExprPtr> e = p.ParseExpr();
     if (!e.ok()) return e.status();
     Value v = Eval(**e, env);

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -49,6 +50,9 @@ struct MessageContext {
 
 struct Result {
   bool selected = false;  // WHERE held (or there is none)
+  // The SET clause's variables (a JSON object; null without SET), for the rule's
+  // substitution templates.
+  nlohmann::json variables;
   // The output: a JSON object (or, with VALUE, any value); raw bytes when the statement
   // is SELECT * on a payload that is not JSON.
   std::string output;
@@ -67,11 +71,13 @@ class Statement {
 
   Result Evaluate(absl::string_view payload, const MessageContext& context) const;
 
-  // Evaluates `expr_text` (a substitution template's ${...}) against the message.
+  // Evaluates `expr_text` (a substitution template's ${...}) against the message, with the
+  // statement's SET `variables` (Result::variables) when given: ${@name}.
   static absl::StatusOr<std::string> Substitute(absl::string_view template_text,
                                                 absl::string_view payload,
                                                 const MessageContext& context,
-                                                SqlVersion version = SqlVersion::k2016_03_23);
+                                                SqlVersion version = SqlVersion::k2016_03_23,
+                                                const nlohmann::json* variables = nullptr);
 
   struct Item {
     std::shared_ptr<const Expr> expr;  // null for *
@@ -80,6 +86,7 @@ class Statement {
 
  private:
   SqlVersion version_ = SqlVersion::k2016_03_23;
+  std::vector<std::pair<std::string, std::shared_ptr<const Expr>>> sets_;  // SET, in order
   bool value_ = false;  // SELECT VALUE expr
   std::vector<Item> items_;
   std::string from_;

@@ -304,6 +304,45 @@ TEST(IotSql, Mqtt5Properties) {
   EXPECT_FALSE(Statement::Parse("SELECT get_mqtt_property() FROM 'a'").ok());
 }
 
+TEST(IotSql, SetClauseVariables) {
+  absl::StatusOr<Statement> st = Statement::Parse(
+      "SET @f = temperature * 1.8 + 32, @hot = @f > 90, @first = e[0] "
+      "SELECT @f AS fahrenheit, @hot AS hot, @first.n AS name FROM 'sensors/#' WHERE @hot");
+  ASSERT_TRUE(st.ok()) << st.status();
+  Result r = st->Evaluate(R"({"temperature": 35, "e": [{"n": "a"}]})", kContext);
+  ASSERT_TRUE(r.selected);
+  EXPECT_EQ(json::parse(r.output), json::parse(R"({"fahrenheit": 95.0, "hot": true, "name": "a"})"));
+  EXPECT_EQ(r.variables, json::parse(R"({"f": 95.0, "hot": true, "first": {"n": "a"}})"));
+  EXPECT_FALSE(st->Evaluate(R"({"temperature": 20})", kContext).selected);
+  // An Undefined value leaves the variable unset, and so Undefined where it is used.
+  r = st->Evaluate(R"({"humidity": 1})", kContext);
+  EXPECT_FALSE(r.selected);
+  EXPECT_EQ(r.variables, json::object());
+
+  // The rule's templates see the variables.
+  r = st->Evaluate(R"({"temperature": 40, "e": []})", kContext);
+  absl::StatusOr<std::string> topic =
+      Statement::Substitute("alerts/${@f}/${@nope}", R"({"temperature": 40})", kContext,
+                            SqlVersion::k2016_03_23, &r.variables);
+  ASSERT_TRUE(topic.ok()) << topic.status();
+  EXPECT_EQ(*topic, "alerts/104.0/");
+
+  // No SET: no variables.
+  EXPECT_TRUE(Statement::Parse("SELECT * FROM 'a'")->Evaluate("{}", kContext).variables.is_null());
+
+  auto error = [](const std::string& sql) {
+    absl::StatusOr<Statement> bad = Statement::Parse(sql);
+    EXPECT_FALSE(bad.ok()) << sql;
+    return bad.ok() ? std::string() : std::string(bad.status().message());
+  };
+  EXPECT_THAT(error("SELECT @x AS y FROM 'a'"), HasSubstr("@x is not SET before it is used"));
+  EXPECT_THAT(error("SET @a = @b, @b = 1 SELECT @a FROM 'a'"), HasSubstr("@b is not SET"));
+  EXPECT_THAT(error("SET @a = 1, @a = 2 SELECT @a FROM 'a'"), HasSubstr("@a is SET twice"));
+  EXPECT_THAT(error("SET a = 1 SELECT a FROM 'a'"), HasSubstr("expected @name after SET"));
+  EXPECT_THAT(error("SET @a 1 SELECT @a FROM 'a'"), HasSubstr("expected '=' after the variable"));
+  EXPECT_THAT(error("SET @a = 1 FROM 'a'"), HasSubstr("expected SELECT"));
+}
+
 TEST(IotSql, SqlVersions) {
   EXPECT_EQ(*ParseSqlVersion("2015-10-08"), SqlVersion::k2015_10_08);
   EXPECT_EQ(*ParseSqlVersion(""), SqlVersion::k2016_03_23);

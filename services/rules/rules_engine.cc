@@ -72,6 +72,7 @@ struct Invocation {
   pb::InboundMessage message;
   iotsql::MessageContext context;
   std::string output;
+  json variables;  // the SQL's SET clause, for the actions' templates (${@name})
   std::mutex mu;
   std::vector<Failure> failures;
   int pending = 0;
@@ -147,7 +148,8 @@ struct RulesEngine::Impl {
 
   absl::StatusOr<std::string> Template(absl::string_view text, const Invocation& inv) {
     return iotsql::Statement::Substitute(text, inv.message.payload(), inv.context,
-                                         inv.rule->version);
+                                         inv.rule->version,
+                                         inv.variables.is_null() ? nullptr : &inv.variables);
   }
 
   absl::Status Republish(const pb::RepublishAction& a, const std::string& output,
@@ -390,6 +392,7 @@ struct RulesEngine::Impl {
     inv->message = m;
     inv->context = std::move(context);
     inv->output = std::move(r.output);
+    inv->variables = std::move(r.variables);
     out->push_back(std::move(inv));
   }
 

@@ -88,6 +88,28 @@ class RulesEngineTest : public ::testing::Test {
   std::unique_ptr<RulesEngine> engine_;
 };
 
+// The SQL's SET variables reach the actions' templates; so do the MQTT 5 properties the
+// message came with.
+TEST_F(RulesEngineTest, SetVariablesAndPropertiesInTemplates) {
+  AddRule("vars", R"({"sql": "SET @site = get_user_properties('site')[0], @f = t * 2 SELECT @f AS f FROM 'sensors/#'",
+                      "actions": [{"http": {"url": "http://x/${@site}/${@f}",
+                                            "headers": [{"key": "x-ct", "value": "${get_mqtt_property('content_type')}"}]}}]})");
+  pb::InboundMessage m;
+  m.set_topic("sensors/a");
+  m.set_payload(R"({"t": 21})");
+  m.mutable_properties()->set_content_type("text/x-reading");
+  pb::MqttUserProperty* site = m.mutable_properties()->add_user_properties();
+  site->set_key("site");
+  site->set_value("north");
+  ASSERT_TRUE(engine_->Enqueue(m));
+  engine_->Drain(absl::Seconds(10));
+  ASSERT_THAT(http_.Urls(), ElementsAre("http://x/north/42"));
+  EXPECT_EQ(json::parse(http_.requests[0].body), json::parse(R"({"f": 42})"));
+  bool header = false;
+  for (const auto& [k, v] : http_.requests[0].headers) header = header || (k == "x-ct" && v == "text/x-reading");
+  EXPECT_TRUE(header);
+}
+
 TEST_F(RulesEngineTest, FromFiltersBasicIngestAndDisabledRules) {
   AddRule("hot", R"({"sql": "SELECT * FROM 'sensors/+/data' WHERE t > 30",
                      "actions": [{"http": {"url": "http://x/hot/${topic(2)}"}}]})");

@@ -1,0 +1,1 @@
+SET @a = x * 2, @b = @a[0].y SELECT @a AS a, @b.c FROM 't/#' WHERE @a > 1
