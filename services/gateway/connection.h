@@ -109,6 +109,7 @@ class Connection : public Outlet, public ThreadClient,
 
  protected:
   // For transports, on the connection's thread.
+  GatewayMetrics* metrics() const { return context_.metrics; }
   // The connection exists on its thread: its handshake and CONNECT timeouts run from here.
   void Open();
   // The transport is ready (after any TLS or WebSocket handshake).

@@ -94,6 +94,18 @@ struct GatewayMetrics::Impl {
                    .Help("Client actions the IoT policies refused, by action (iot:Connect, "
                          "iot:Publish, ...); iot:Receive refusals are dropped_messages_total.")
                    .Register(r)),
+        tls_handshakes(prometheus::BuildCounter()
+                           .Name("fleetcore_gateway_tls_handshakes_total")
+                           .Help("TLS handshakes on the MQTT listeners by listener and result: "
+                                 "full, resumed (a device's kept session), or failed.")
+                           .Register(r)),
+        identity_cache(prometheus::BuildCounter()
+                           .Name("fleetcore_gateway_identity_cache_lookups_total")
+                           .Help("What a certificate's CONNECT found kept: the CA's answer "
+                                 "(cache=certificate) and the policies (cache=policies), by "
+                                 "result: hit, shared (the certificate's answer for a new "
+                                 "client id) or miss (asked the service).")
+                           .Register(r)),
         shadow_requests(prometheus::BuildCounter()
                             .Name("fleetcore_gateway_shadow_requests_total")
                             .Help("Shadow get/update/delete requests forwarded to the shadow "
@@ -159,6 +171,8 @@ struct GatewayMetrics::Impl {
   prometheus::Counter& wills;
   prometheus::Family<prometheus::Counter>& http_publish;
   prometheus::Family<prometheus::Counter>& denied;
+  prometheus::Family<prometheus::Counter>& tls_handshakes;
+  prometheus::Family<prometheus::Counter>& identity_cache;
   prometheus::Family<prometheus::Counter>& shadow_requests;
   prometheus::Gauge& sessions;
   prometheus::Gauge& retained;
@@ -208,6 +222,16 @@ void GatewayMetrics::Connect(ListenerKind listener, absl::string_view result) {
 
 void GatewayMetrics::ProtocolError(absl::string_view reason) {
   impl_->protocol_errors.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void GatewayMetrics::TlsHandshake(ListenerKind listener, absl::string_view result) {
+  impl_->tls_handshakes.Add({{"listener", ListenerName(listener)}, {"result", std::string(result)}})
+      .Increment();
+}
+
+void GatewayMetrics::IdentityCache(absl::string_view cache, absl::string_view result) {
+  impl_->identity_cache.Add({{"cache", std::string(cache)}, {"result", std::string(result)}})
+      .Increment();
 }
 
 void GatewayMetrics::Denied(absl::string_view action) {

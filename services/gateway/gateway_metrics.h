@@ -52,6 +52,11 @@ class GatewayMetrics {
   void ShadowRequest(absl::string_view operation, bool accepted);
   // An action the client's policies refused (connect, publish, subscribe, ...).
   void Denied(absl::string_view action);
+  // A TLS handshake's end: "full", "resumed" or "failed".
+  void TlsHandshake(ListenerKind listener, absl::string_view result);
+  // A CONNECT's lookup in the authenticator's caches: `cache` "certificate" or "policies",
+  // `result` "hit", "shared" or "miss".
+  void IdentityCache(absl::string_view cache, absl::string_view result);
 
   // Adds a thread's counts and zeroes them.
   void AddThreadStats(ThreadStats& stats);

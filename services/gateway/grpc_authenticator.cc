@@ -13,6 +13,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "grpcpp/grpcpp.h"
+#include "services/gateway/gateway_metrics.h"
 #include "services/gateway/in_flight_calls.h"
 #include "services/gateway/http_publish.h"
 
@@ -32,6 +33,7 @@ struct GrpcAuthenticator::Impl {
   std::shared_ptr<const policy::PolicyDocument> anonymous;
   std::function<void(std::string, std::string)> publish_event;
   absl::Duration max_refresh;
+  GatewayMetrics* metrics;
   // What reconnecting clients need not ask again; generations keep an answer fetched
   // before an invalidation out of the cache.
   struct Resolved {
@@ -58,22 +60,29 @@ struct GrpcAuthenticator::Impl {
   absl::flat_hash_map<std::string, CachedPolicies> policies ABSL_GUARDED_BY(cache_mu);
   absl::flat_hash_map<std::string, PrincipalPolicies> principals ABSL_GUARDED_BY(cache_mu);
 
-  // The cached answer for `principal` connecting as `client_id`, if any.
+  // The cached answer for `principal` connecting as `client_id`, if any; `*result` says
+  // how it was found ("hit", "shared" or "miss").
   std::optional<CachedPolicies> Lookup(const std::string& key, const std::string& principal,
-                                       const std::string& client_id)
+                                       const std::string& client_id, const char** result)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(cache_mu) {
     const absl::Time now = absl::Now();
+    *result = "hit";
     if (auto it = policies.find(key); it != policies.end() && it->second.expires > now) {
       return it->second;
     }
-    auto it = principals.find(principal);
-    if (it == principals.end()) return std::nullopt;
-    const PrincipalPolicies& p = it->second;
-    if (p.exclusive.has_value() && p.exclusive->expires > now) return p.exclusive;
-    if (p.own.has_value() && p.own->expires > now && !p.things.contains(client_id)) {
-      return p.own;
+    *result = "shared";
+    if (auto it = principals.find(principal); it != principals.end()) {
+      const PrincipalPolicies& p = it->second;
+      if (p.exclusive.has_value() && p.exclusive->expires > now) return p.exclusive;
+      if (p.own.has_value() && p.own->expires > now && !p.things.contains(client_id)) {
+        return p.own;
+      }
     }
+    *result = "miss";
     return std::nullopt;
+  }
+  void Count(const char* cache, const char* result) const {
+    if (metrics != nullptr) metrics->IdentityCache(cache, result);
   }
   uint64_t resolve_generation ABSL_GUARDED_BY(cache_mu) = 0;
   uint64_t policy_generation ABSL_GUARDED_BY(cache_mu) = 0;
@@ -92,14 +101,16 @@ struct GrpcAuthenticator::Impl {
 GrpcAuthenticator::GrpcAuthenticator(
     std::shared_ptr<grpc::Channel> ca, std::shared_ptr<grpc::Channel> policy, std::string token,
     aws::Arns arns, std::shared_ptr<const policy::PolicyDocument> anonymous,
-    std::function<void(std::string, std::string)> publish_event, absl::Duration max_refresh)
+    std::function<void(std::string, std::string)> publish_event, absl::Duration max_refresh,
+    GatewayMetrics* metrics)
     : impl_(new Impl{.ca = capb::Ca::NewStub(std::move(ca)),
                      .policy = ppb::Policy::NewStub(std::move(policy)),
                      .token = std::move(token),
                      .arns = std::move(arns),
                      .anonymous = std::move(anonymous),
                      .publish_event = std::move(publish_event),
-                     .max_refresh = max_refresh}) {}
+                     .max_refresh = max_refresh,
+                     .metrics = metrics}) {}
 
 GrpcAuthenticator::~GrpcAuthenticator() = default;
 
@@ -184,6 +195,7 @@ void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
       known = it->second;
     }
   }
+  impl_->Count("certificate", known.has_value() ? "hit" : "miss");
   if (known.has_value()) {
     return FetchPolicies(std::move(known->certificate_arn), std::move(credentials.client_id),
                          std::move(credentials.source_ip), std::move(known->certificate),
@@ -258,7 +270,9 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
   {
     absl::MutexLock l(&impl->cache_mu);
     generation = impl->policy_generation;
-    if (use_cache) known = impl->Lookup(key, principal, client_id);
+    const char* result = "miss";
+    if (use_cache) known = impl->Lookup(key, principal, client_id, &result);
+    if (use_cache) impl->Count("policies", result);
   }
   if (known.has_value()) {
     return done(std::make_shared<const Identity>(std::move(principal), std::move(client_id),

@@ -13,6 +13,10 @@ class Channel;
 }
 
 namespace fleetcore::gateway {
+class GatewayMetrics;
+}
+
+namespace fleetcore::gateway {
 
 // Authenticator over the CA service (ca.ResolvePeer) and the policy service
 // (policy.GetEffectivePolicies for certificates, policy.Authorize for custom authorizers).
@@ -21,12 +25,14 @@ class GrpcAuthenticator final : public Authenticator {
   // `anonymous` (may be null): the policy for clients without credentials; without it they
   // are refused. `publish_event` sends the messages ResolvePeer asks for (the JITR
   // registered event).
-  // `max_refresh` (0: none) shortens custom authorizers' refreshAfterInSeconds.
+  // `max_refresh` (0: none) shortens custom authorizers' refreshAfterInSeconds. `metrics`
+  // (may be null) counts what CONNECTs find in the caches.
   GrpcAuthenticator(std::shared_ptr<grpc::Channel> ca, std::shared_ptr<grpc::Channel> policy,
                     std::string token, aws::Arns arns,
                     std::shared_ptr<const policy::PolicyDocument> anonymous,
                     std::function<void(std::string topic, std::string payload)> publish_event,
-                    absl::Duration max_refresh = absl::ZeroDuration());
+                    absl::Duration max_refresh = absl::ZeroDuration(),
+                    GatewayMetrics* metrics = nullptr);
   ~GrpcAuthenticator() override;
 
   // Known certificates' ResolvePeer answers and clients' compiled policies are kept (for

@@ -12,8 +12,12 @@
 #include "common/tls/x509.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
+#include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+#include "services/gateway/gateway_metrics.h"
 
 namespace fleetcore::gateway {
 namespace {
@@ -116,9 +120,11 @@ class GrpcAuthenticatorTest : public ::testing::Test {
       policy_->existing_things.clear();
       policy_->exclusive.clear();
     }
+    registry_ = std::make_shared<prometheus::Registry>();
+    metrics_ = std::make_unique<GatewayMetrics>(*registry_);
     auth_ = std::make_unique<GrpcAuthenticator>(*channel_, *channel_, "",
                                                 aws::Arns("us-east-1", "000000000000"), nullptr,
-                                                nullptr);
+                                                nullptr, absl::ZeroDuration(), metrics_.get());
     auto key = tls::PrivateKey::Generate(tls::KeyType::kEcP256);
     ASSERT_TRUE(key.ok());
     tls::IssueOptions o{.subject = {{{"CN", "device"}}},
@@ -149,8 +155,12 @@ class GrpcAuthenticatorTest : public ::testing::Test {
   static inline FakePolicy* policy_ = nullptr;
   static inline grpc::Server* server_ = nullptr;
   static inline std::shared_ptr<grpc::Channel>* channel_ = nullptr;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<GatewayMetrics> metrics_;
   std::unique_ptr<GrpcAuthenticator> auth_;
   std::string der_;
+
+  std::string Metrics() { return prometheus::TextSerializer().Serialize(registry_->Collect()); }
 };
 
 TEST_F(GrpcAuthenticatorTest, NewClientIdsOfACertificateShareItsOwnPolicies) {
@@ -168,6 +178,17 @@ TEST_F(GrpcAuthenticatorTest, NewClientIdsOfACertificateShareItsOwnPolicies) {
   EXPECT_TRUE(b->from_certificate());
   Connect("dev-1");
   EXPECT_EQ(policy_->calls, 1);
+  const std::string m = Metrics();
+  EXPECT_THAT(m, ::testing::HasSubstr(
+      R"(fleetcore_gateway_identity_cache_lookups_total{cache="certificate",result="miss"} 1)"));
+  EXPECT_THAT(m, ::testing::HasSubstr(
+      R"(fleetcore_gateway_identity_cache_lookups_total{cache="certificate",result="hit"} 2)"));
+  EXPECT_THAT(m, ::testing::HasSubstr(
+      R"(fleetcore_gateway_identity_cache_lookups_total{cache="policies",result="miss"} 1)"));
+  EXPECT_THAT(m, ::testing::HasSubstr(
+      R"(fleetcore_gateway_identity_cache_lookups_total{cache="policies",result="shared"} 1)"));
+  EXPECT_THAT(m, ::testing::HasSubstr(
+      R"(fleetcore_gateway_identity_cache_lookups_total{cache="policies",result="hit"} 1)"));
 }
 
 TEST_F(GrpcAuthenticatorTest, AClientIdNamingAnAttachedThingIsAskedFor) {

@@ -297,7 +297,7 @@ int Run(int argc, char** argv) {
         m->qos = 1;
         broker.Publish(m);
       },
-      authorizer_refresh_max);
+      authorizer_refresh_max, &metrics);
   log::Info("peers", {{"ca", ca_endpoint}, {"policy", policy_endpoint}});
   // The AWS services' request topics: the shadow's to the shadow service, fleet
   // provisioning's to the CA service.

@@ -234,6 +234,9 @@ class TlsConnection final : public SocketConnection {
     const int r = SSL_do_handshake(ssl_);
     if (r == 1) {
       handshaken_ = true;
+      if (metrics() != nullptr) {
+        metrics()->TlsHandshake(info().listener, SSL_session_reused(ssl_) ? "resumed" : "full");
+      }
       Begin(PeerCertificatesOf(ssl_));
       return ReadLoop();
     }
@@ -246,6 +249,7 @@ class TlsConnection final : public SocketConnection {
     }
     ERR_clear_error();
     log::Debug("TLS handshake failed", {{"remote", info().remote_address}, {"error", reason}});
+    if (metrics() != nullptr) metrics()->TlsHandshake(info().listener, "failed");
     Finish(true);
   }
 

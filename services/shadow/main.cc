@@ -69,7 +69,7 @@ int Run(int argc, char** argv) {
   if (!gateway.has_value()) return 1;
 
   SystemClock clock;
-  PgShadowStore store(process.pool.get(), static_cast<size_t>(cache_size));
+  PgShadowStore store(process.pool.get(), static_cast<size_t>(cache_size), process.metrics.get());
   BrokerPublisher publisher(gateway->channel(), common.server.admin_token, process.metrics.get(),
                             static_cast<size_t>(max_queued));
   ShadowCore core(&store, &publisher, &clock);

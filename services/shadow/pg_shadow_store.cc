@@ -4,6 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "pqxx/pqxx"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/registry.h"
 
 namespace fleetcore::shadow {
 namespace {
@@ -37,6 +41,31 @@ void PgShadowStore::Prepare(pqxx::connection_base& c) {
             "AND present ORDER BY shadow_name LIMIT $3");
 }
 
+PgShadowStore::PgShadowStore(db::PgPool* pool, size_t cache_size, prometheus::Registry* metrics)
+    : pool_(pool), cache_size_(cache_size) {
+  if (metrics == nullptr || cache_size == 0) return;
+  auto& lookups = prometheus::BuildCounter()
+                      .Name("fleetcore_shadow_row_cache_total")
+                      .Help("Updates by what they found kept: hit (the row this replica wrote "
+                            "last was current: one statement), stale (read again: another "
+                            "writer had changed it, or a refused request is judged again on "
+                            "the stored row), miss (none kept).")
+                      .Register(*metrics);
+  hits_ = &lookups.Add({{"result", "hit"}});
+  stale_ = &lookups.Add({{"result", "stale"}});
+  misses_ = &lookups.Add({{"result", "miss"}});
+  entries_ = &prometheus::BuildGauge()
+                  .Name("fleetcore_shadow_row_cache_entries")
+                  .Help("Shadow rows kept in memory for the next update.")
+                  .Register(*metrics)
+                  .Add({});
+}
+
+void PgShadowStore::CountLookup(bool kept, bool current) {
+  prometheus::Counter* c = !kept ? misses_ : current ? hits_ : stale_;
+  if (c != nullptr) c->Increment();
+}
+
 std::optional<StoredShadow> PgShadowStore::Cached(const std::string& key) {
   if (cache_size_ == 0) return std::nullopt;
   absl::MutexLock l(&mu_);
@@ -50,12 +79,14 @@ void PgShadowStore::Keep(const std::string& key, const StoredShadow& row) {
   absl::MutexLock l(&mu_);
   if (rows_.size() >= cache_size_ && !rows_.contains(key)) rows_.erase(rows_.begin());
   rows_.insert_or_assign(key, Kept{row, absl::Now()});
+  if (entries_ != nullptr) entries_->Set(static_cast<double>(rows_.size()));
 }
 
 void PgShadowStore::Forget(const std::string& key) {
   if (cache_size_ == 0) return;
   absl::MutexLock l(&mu_);
   rows_.erase(key);
+  if (entries_ != nullptr) entries_->Set(static_cast<double>(rows_.size()));
 }
 
 absl::Status PgShadowStore::Modify(const ShadowKey& key,
@@ -68,6 +99,12 @@ absl::Status PgShadowStore::Modify(const ShadowKey& key,
   std::optional<StoredShadow> read = Cached(cache_key);  // the row as last known
   bool known = read.has_value();                         // nullopt and known: no row
   bool from_cache = known;
+  const bool kept = known;
+  bool counted = false;
+  auto count = [&](bool current) {
+    if (cache_size_ > 0 && !counted) CountLookup(kept, current);
+    counted = true;
+  };
   for (int attempt = 0; attempt < 1000; ++attempt) {
     if (!known) {
       read.reset();
@@ -83,7 +120,11 @@ absl::Status PgShadowStore::Modify(const ShadowKey& key,
     StoredShadow next = read.value_or(StoredShadow{});
     if (absl::Status st = fn(next); !st.ok()) {
       // Refused (a version conflict, say) on the kept row: judge again on the stored one.
-      if (!from_cache) return st;
+      if (!from_cache) {
+        count(true);
+        return st;
+      }
+      count(false);
       Forget(cache_key);
       known = false;
       continue;
@@ -106,9 +147,11 @@ absl::Status PgShadowStore::Modify(const ShadowKey& key,
       return s;
     }
     if (written) {
+      count(true);
       Keep(cache_key, next);
       return absl::OkStatus();
     }
+    count(false);
     Forget(cache_key);
     known = false;
   }

@@ -18,12 +18,21 @@
 #include "common/db/pg_pool.h"
 #include "services/shadow/shadow_store.h"
 
+namespace prometheus {
+class Counter;
+class Gauge;
+class Registry;
+}  // namespace prometheus
+
 namespace fleetcore::shadow {
 
 class PgShadowStore final : public ShadowStore {
  public:
-  explicit PgShadowStore(db::PgPool* pool, size_t cache_size = 0)
-      : pool_(pool), cache_size_(cache_size) {}
+  // `metrics` (may be null): fleetcore_shadow_row_cache_total{result} (hit: the kept row was
+  // current; stale: another writer had changed it; miss: none kept) and
+  // fleetcore_shadow_row_cache_entries.
+  explicit PgShadowStore(db::PgPool* pool, size_t cache_size = 0,
+                         prometheus::Registry* metrics = nullptr);
 
   // Prepares the statements on a new connection (the pool's Prepare hook).
   static void Prepare(pqxx::connection_base& c);
@@ -41,8 +50,14 @@ class PgShadowStore final : public ShadowStore {
   void Keep(const std::string& key, const StoredShadow& row);
   void Forget(const std::string& key);
 
+  void CountLookup(bool kept, bool current);
+
   db::PgPool* pool_;
   const size_t cache_size_;
+  prometheus::Counter* hits_ = nullptr;
+  prometheus::Counter* stale_ = nullptr;
+  prometheus::Counter* misses_ = nullptr;
+  prometheus::Gauge* entries_ = nullptr;
   absl::Mutex mu_;
   struct Kept {
     StoredShadow row;

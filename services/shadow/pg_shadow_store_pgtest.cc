@@ -12,6 +12,8 @@
 #include "common/testing/test_database.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
 #include "services/shadow/shadow_core.h"
 
 namespace fleetcore::shadow {
@@ -34,12 +36,13 @@ class PgShadowStoreTest : public ::testing::Test {
     options.url = db_->url();
     options.pool_size = 8;
     ASSERT_OK_AND_ASSIGN(pool_, db::PgPool::Create(options, nullptr, &PgShadowStore::Prepare));
-    store_ = std::make_unique<PgShadowStore>(pool_.get(), /*cache_size=*/1000);
+    store_ = std::make_unique<PgShadowStore>(pool_.get(), /*cache_size=*/1000, &metrics_);
     core_ = std::make_unique<ShadowCore>(store_.get(), &publisher_, &clock_);
   }
 
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<db::PgPool> pool_;
+  prometheus::Registry metrics_;
   std::unique_ptr<PgShadowStore> store_;
   NullPublisher publisher_;
   testing::FakeClock clock_;
@@ -126,12 +129,19 @@ TEST_F(PgShadowStoreTest, AnotherReplicasWriteBehindAKeptRow) {
   PgShadowStore other_store(pool_.get(), /*cache_size=*/1000);
   ShadowCore other(&other_store, &publisher_, &clock_);
   ASSERT_OK(core_->Update({"lamp-1", ""}, R"({"state":{"reported":{"a":1}}})").status());
+  ASSERT_OK(core_->Update({"lamp-1", ""}, R"({"state":{"reported":{"a":1}}})").status());
   ASSERT_OK(other.Update({"lamp-1", ""}, R"({"state":{"reported":{"b":2}}})").status());
   ASSERT_OK_AND_ASSIGN(std::string third,
-                       core_->Update({"lamp-1", ""}, R"({"state":{"reported":{"c":3}},"version":2})"));
-  EXPECT_EQ(json::parse(third)["version"], 3);
+                       core_->Update({"lamp-1", ""}, R"({"state":{"reported":{"c":3}},"version":3})"));
+  EXPECT_EQ(json::parse(third)["version"], 4);
   ASSERT_OK_AND_ASSIGN(StoredShadow s, store_->Get({"lamp-1", ""}));
-  EXPECT_EQ(s.version, 3);
+  EXPECT_EQ(s.version, 4);
+  // This replica: a miss (first), a hit (its own row), a stale row (the other's write).
+  const std::string m = prometheus::TextSerializer().Serialize(metrics_.Collect());
+  EXPECT_THAT(m, ::testing::HasSubstr(R"(fleetcore_shadow_row_cache_total{result="miss"} 1)"));
+  EXPECT_THAT(m, ::testing::HasSubstr(R"(fleetcore_shadow_row_cache_total{result="hit"} 1)"));
+  EXPECT_THAT(m, ::testing::HasSubstr(R"(fleetcore_shadow_row_cache_total{result="stale"} 1)"));
+  EXPECT_THAT(m, ::testing::HasSubstr("fleetcore_shadow_row_cache_entries 1"));
   EXPECT_EQ(s.state["reported"], json::parse(R"({"a":1,"b":2,"c":3})"));
 
   // A delete elsewhere: this replica's kept row still says the shadow exists.
@@ -140,12 +150,12 @@ TEST_F(PgShadowStoreTest, AnotherReplicasWriteBehindAKeptRow) {
             absl::StatusCode::kNotFound);
   ASSERT_OK_AND_ASSIGN(std::string recreated,
                        core_->Update({"lamp-1", ""}, R"({"state":{"reported":{"d":4}}})"));
-  EXPECT_EQ(json::parse(recreated)["version"], 4);
+  EXPECT_EQ(json::parse(recreated)["version"], 5);
   ASSERT_OK_AND_ASSIGN(s, other_store.Get({"lamp-1", ""}));
   EXPECT_EQ(s.state["reported"], json::parse(R"({"d":4})"));
 
   // A stale expected version is still refused.
-  EXPECT_EQ(other.Update({"lamp-1", ""}, R"({"state":{"reported":{"e":5}},"version":3})")
+  EXPECT_EQ(other.Update({"lamp-1", ""}, R"({"state":{"reported":{"e":5}},"version":4})")
                 .status()
                 .code(),
             absl::StatusCode::kAborted);

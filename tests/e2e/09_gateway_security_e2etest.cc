@@ -162,7 +162,11 @@ TEST_F(GatewaySecurityTest, DevicePolicyDecidesEveryAction) {
   for (const char* family :
        {"fleetcore_gateway_authorization_denied_total{action=\"iot:Connect\"}",
         "fleetcore_gateway_authorization_denied_total{action=\"iot:Publish\"}",
-        "fleetcore_gateway_authorization_denied_total{action=\"iot:Subscribe\"}"}) {
+        "fleetcore_gateway_authorization_denied_total{action=\"iot:Subscribe\"}",
+        // Handshakes and what the CONNECTs found kept.
+        "fleetcore_gateway_tls_handshakes_total{listener=\"mqtts\",result=\"full\"}",
+        "fleetcore_gateway_identity_cache_lookups_total{cache=\"certificate\",result=\"miss\"}",
+        "fleetcore_gateway_identity_cache_lookups_total{cache=\"policies\",result=\"miss\"}"}) {
     EXPECT_THAT(metrics, HasSubstr(family));
   }
 }
