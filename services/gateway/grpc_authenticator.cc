@@ -267,13 +267,13 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
   std::string key = absl::StrCat(principal, std::string(1, '\0'), client_id);
   uint64_t generation;
   std::optional<Impl::CachedPolicies> known;
+  const char* result = "miss";
   {
     absl::MutexLock l(&impl->cache_mu);
     generation = impl->policy_generation;
-    const char* result = "miss";
     if (use_cache) known = impl->Lookup(key, principal, client_id, &result);
-    if (use_cache) impl->Count("policies", result);
   }
+  if (use_cache) impl->Count("policies", result);
   if (known.has_value()) {
     return done(std::make_shared<const Identity>(std::move(principal), std::move(client_id),
                                                  std::move(source_ip), std::move(known->thing),

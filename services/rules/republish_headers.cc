@@ -45,17 +45,20 @@ absl::Status SetRepublishHeader(absl::string_view name, const std::string& value
   return absl::OkStatus();
 }
 
+std::array<std::pair<const char*, const std::string*>, 5> RepublishHeaderFields(
+    const fleetcore::rules::v1::RepublishHeaders& h) {
+  return {{{"payloadFormatIndicator", &h.payload_format_indicator()},
+           {"contentType", &h.content_type()},
+           {"responseTopic", &h.response_topic()},
+           {"correlationData", &h.correlation_data()},
+           {"messageExpiry", &h.message_expiry()}}};
+}
+
 absl::Status ApplyRepublishHeaders(
     const fleetcore::rules::v1::RepublishHeaders& h,
     absl::FunctionRef<absl::StatusOr<std::string>(const std::string&)> substitute,
     gw::PublishRequest* out) {
-  const std::pair<const char*, const std::string*> fields[] = {
-      {"payloadFormatIndicator", &h.payload_format_indicator()},
-      {"contentType", &h.content_type()},
-      {"responseTopic", &h.response_topic()},
-      {"correlationData", &h.correlation_data()},
-      {"messageExpiry", &h.message_expiry()}};
-  for (const auto& [name, text] : fields) {
+  for (const auto& [name, text] : RepublishHeaderFields(h)) {
     if (text->empty()) continue;
     absl::StatusOr<std::string> value = substitute(*text);
     absl::Status s = value.ok() ? SetRepublishHeader(name, *value, out) : value.status();

@@ -1,7 +1,9 @@
 // A republish action's MQTT 5 headers (AWS's MqttHeaders) onto the message it publishes.
 #pragma once
 
+#include <array>
 #include <string>
+#include <utility>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
@@ -11,6 +13,10 @@
 #include "fleetcore/rules/v1/rules.pb.h"
 
 namespace fleetcore::rules {
+
+// The single-valued headers of `h` by AWS's name, in order (user properties aside).
+std::array<std::pair<const char*, const std::string*>, 5> RepublishHeaderFields(
+    const fleetcore::rules::v1::RepublishHeaders& h);
 
 // Sets the property that header `name` ("payloadFormatIndicator", "contentType",
 // "responseTopic", "correlationData", "messageExpiry") gives, from its substituted value.

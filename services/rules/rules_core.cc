@@ -32,13 +32,7 @@ absl::Status CheckTemplate(absl::string_view where, absl::string_view text) {
 // A republish action's MQTT 5 headers: templates, and the values they must give when they
 // have no ${...} to substitute.
 absl::Status CheckHeaders(const std::string& where, const pb::RepublishHeaders& h) {
-  const std::pair<const char*, const std::string*> fields[] = {
-      {"payloadFormatIndicator", &h.payload_format_indicator()},
-      {"contentType", &h.content_type()},
-      {"responseTopic", &h.response_topic()},
-      {"correlationData", &h.correlation_data()},
-      {"messageExpiry", &h.message_expiry()}};
-  for (const auto& [name, value] : fields) {
+  for (const auto& [name, value] : RepublishHeaderFields(h)) {
     FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(where, ".", name), *value));
     if (value->empty() || absl::StrContains(*value, "${")) continue;
     gateway::v1::PublishRequest scratch;
