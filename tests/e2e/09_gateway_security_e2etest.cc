@@ -337,6 +337,32 @@ TEST_F(GatewaySecurityTest, RevokingACertificateEndsItsLiveConnection) {
   EXPECT_THAT(gateway_.process->output(), HasSubstr("no longer active"));
 }
 
+// A reconnecting device resumes its TLS session (Python's ssl, as device SDKs do): the
+// gateway still knows the certificate without seeing it again, and a revoked certificate's
+// resumed session is refused as a full handshake would be.
+TEST_F(GatewaySecurityTest, AResumedTlsSessionIsStillItsCertificate) {
+  ProvisionDevice("lamp-4");
+  ASSERT_OK_AND_ASSIGN(
+      auto device,
+      testing::Subprocess::Start(
+          {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
+           "secure_resume", "--port", "1", "--tls-port",
+           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
+           "--topic", "lamp-4", "--cert", dir_ + "/lamp-4.pem", "--key", dir_ + "/lamp-4.key",
+           "--out-dir", dir_}));
+  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "resumed"; }).status());
+  json certs = Ctl().Json({"list-certificates"});
+  ASSERT_EQ(certs["certificates"].size(), 1u);
+  Ctl().Json({"update-certificate", "--certificate-id", certs["certificates"][0]["certificateId"],
+              "--new-status", "REVOKED"});
+  std::ofstream(dir_ + "/revoked") << "yes";
+  ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(40)));
+  EXPECT_EQ(code, 0) << device->output();
+  const std::string metrics = testing::HttpGet(gateway_.metrics_port, "/metrics");
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(fleetcore_gateway_tls_handshakes_total{listener="mqtts",result="resumed"})"));
+}
+
 TEST_F(GatewaySecurityTest, FleetProvisioningByClaimOverMqtt) {
   // The operator's side: the device policy, a template that makes a thing "sensor-<serial>"
   // with an ACTIVE certificate and that policy, and a claim certificate allowed to use only

@@ -42,13 +42,18 @@ class Packet:
 
 
 class Raw:
-    def __init__(self, port, host="127.0.0.1", v5=False, tls_ca=None, cert=None, key=None):
+    def __init__(self, port, host="127.0.0.1", v5=False, tls_ca=None, cert=None, key=None,
+                 tls_context=None, tls_session=None):
+        """TLS with `tls_ca` (and a client certificate), or with `tls_context` (one context
+        for several connections, so that `tls_session`, a previous connection's
+        sock.session, can be resumed)."""
         sock = socket.create_connection((host, port), timeout=TIMEOUT)
-        if tls_ca:
-            ctx = ssl.create_default_context(cafile=tls_ca)
+        if tls_ca and tls_context is None:
+            tls_context = ssl.create_default_context(cafile=tls_ca)
             if cert:
-                ctx.load_cert_chain(cert, key)
-            sock = ctx.wrap_socket(sock, server_hostname="localhost")
+                tls_context.load_cert_chain(cert, key)
+        if tls_context is not None:
+            sock = tls_context.wrap_socket(sock, server_hostname="localhost", session=tls_session)
         self.sock = sock
         self.v5 = v5
         self.buf = b""

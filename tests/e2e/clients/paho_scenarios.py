@@ -870,6 +870,48 @@ def secure_wait_revoked():
           f"after revocation: closed={closed} {seen}")
 
 
+def secure_resume():
+    # A reconnecting device resumes its TLS session (its certificate is not sent again): the
+    # gateway still knows whose it is; once the C++ test has revoked the certificate
+    # (--out-dir/revoked appears), a resumed session is refused like a full handshake.
+    import os
+    import ssl
+    ctx = ssl.create_default_context(cafile=args.cafile)
+    ctx.load_cert_chain(args.cert, args.key)
+
+    def connect(session):
+        r = wire.Raw(args.tls_port, v5=True, tls_context=ctx, tls_session=session)
+        ack = r.connect(args.topic)
+        return r, ack
+
+    r, ack = connect(None)
+    check(ack is not None and ack.body[1] == 0, f"first CONNACK {ack}")
+    check(not r.sock.session_reused, "the first connection resumed a session")
+    session = r.sock.session  # the ticket came before the CONNACK
+    r.disconnect()
+    r.close()
+    r, ack = connect(session)
+    check(ack is not None and ack.body[1] == 0, f"resumed CONNACK {ack}")
+    check(r.sock.session_reused, "the second connection did not resume the session")
+    session = r.sock.session
+    r.disconnect()
+    r.close()
+    print("resumed", flush=True)
+    deadline = time.time() + 30
+    while not os.path.exists(os.path.join(args.out_dir, "revoked")):
+        check(time.time() < deadline, "never told of the revocation")
+        time.sleep(0.05)
+    # The revocation reaches the gateway as a notification: a moment may pass.
+    while True:
+        r, ack = connect(session)
+        if ack is not None and ack.body[1] == 0x87:
+            break
+        check(time.time() < deadline, f"a revoked certificate's resumed session: {ack}")
+        r.close()
+        time.sleep(0.1)
+    check(r.sock.session_reused, "the refused connection did not resume the session")
+
+
 def fleet_provision():
     # Provisioning by claim, as the Device SDK's fleet provisioning sample does it: connect
     # with the claim certificate, get keys and a certificate, register the thing with the
@@ -1021,6 +1063,7 @@ SCENARIOS = {
     "shadow_flood": shadow_flood,
     "secure_device": secure_device,
     "unknown_certificate": unknown_certificate,
+    "secure_resume": secure_resume,
     "secure_wait_revoked": secure_wait_revoked,
     "fleet_provision": fleet_provision,
     "custom_auth_device": custom_auth_device,
