@@ -128,18 +128,19 @@ def stop(stack):
 def start_stack(work, env):
     """`./fleetcore up` in `work`, once every service listens; None (and it stopped) when a
     service could not start."""
-    log = open(os.path.join(work, "stack.log"), "a")
+    # A fresh log for each start: what an earlier one printed says nothing of this one.
+    log_path = os.path.join(work, "stack.log")
+    log = open(log_path, "w")
     stack = subprocess.Popen(["./fleetcore", "up"], cwd=work, env=env, stdout=log,
                              stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.time() + 300
-    while "fleetcore is running" not in open(os.path.join(work, "stack.log")).read():
+    while "fleetcore is running" not in open(log_path).read():
         if stack.poll() is not None or time.time() > deadline:
             stop(stack)
             return None
         time.sleep(0.5)
     time.sleep(1)
-    healthy = stack.poll() is None and "cannot start" not in open(
-        os.path.join(work, "stack.log")).read()
+    healthy = stack.poll() is None and "cannot start" not in open(log_path).read()
     for port in GRPC_PORTS:
         with socket.socket() as s:
             s.settimeout(2)
@@ -172,7 +173,9 @@ def main():
         # The stack's fixed ports lie in Linux's ephemeral range: now and then a service's
         # own outgoing connection holds one of them for a moment, and a listener cannot
         # start. Another start is the cure.
-        print(f"the local stack did not start (attempt {attempt + 1}); again", flush=True)
+        why = [l for l in open(os.path.join(work, "stack.log")) if "cannot start" in l]
+        print(f"the local stack did not start (attempt {attempt + 1}); again",
+              "".join(why), flush=True)
     if stack is None:
         sys.exit("the local stack did not start:\n" +
                  open(os.path.join(work, "stack.log")).read()[-4000:])
