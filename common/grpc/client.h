@@ -1,7 +1,7 @@
 // Channels from one fleetcore process to another service (or from fleetctl), with the
 // admin token attached and a default deadline on every call, so no call waits forever.
 //
-//   FLEETCORE_ASSIGN_OR_RETURN(auto ch, ServiceChannel::Create({.target = "127.0.0.1:50051",
+//   FLEETCORE_ASSIGN_OR_RETURN(auto ch, ServiceChannel::Create({.target = "127.0.0.1:6051",
 //                                                               .token = token}));
 //   auto stub = registry::v1::Registry::NewStub(ch.channel());
 //   auto ctx = ch.NewContext();

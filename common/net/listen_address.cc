@@ -16,7 +16,7 @@ absl::StatusOr<HostPort> ParseHostPort(absl::string_view address) {
   const size_t colon = address.rfind(':');
   if (colon == absl::string_view::npos || colon == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("listen address \"", address, "\" must be host:port, like 127.0.0.1:50051"));
+        absl::StrCat("listen address \"", address, "\" must be host:port, like 127.0.0.1:6051"));
   }
   HostPort hp;
   hp.host = std::string(address.substr(0, colon));

@@ -11,14 +11,14 @@ namespace fleetcore::net {
 namespace {
 
 TEST(ParseHostPortTest, ParsesV4V6AndRejectsJunk) {
-  auto a = ParseHostPort("127.0.0.1:50051");
+  auto a = ParseHostPort("127.0.0.1:6051");
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(a->host, "127.0.0.1");
-  EXPECT_EQ(a->port, 50051);
+  EXPECT_EQ(a->port, 6051);
   auto b = ParseHostPort("[::1]:0");
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(b->host, "::1");
-  EXPECT_EQ(ParseHostPort("50051").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ParseHostPort("6051").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseHostPort("host:99999").status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(ParseHostPort("host:http").status().code(), absl::StatusCode::kInvalidArgument);
 }

@@ -3,7 +3,7 @@
 // process.h starts logging, metrics and Postgres and serves.
 //
 //   service::CommonOptions common{.service = "registry"};
-//   common.server.listen = "127.0.0.1:50051";
+//   common.server.listen = "127.0.0.1:6051";
 //   config::FlagSet flags("fleetcore-registry", "The thing registry.");
 //   service::RegisterFlags(flags, &common);
 //   flags.AddDuration("thing-type-delete-delay", &delay, "...");

@@ -78,15 +78,15 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "ca"};
-  common.server.listen = "127.0.0.1:50053";
+  common.server.listen = "127.0.0.1:6053";
   common.metrics_listen = "127.0.0.1:9103";
   common.db.application_name = "fleetcore-ca";
   IssuingCaOptions issuing_options{.dir = "/var/lib/fleetcore/ca"};
   std::string issuing_key_type = "ec-p256";
   std::string device_key_type = "ec-p256";
   CaOptions ca_options;
-  std::string registry_endpoint = "127.0.0.1:50051";
-  std::string policy_endpoint = "127.0.0.1:50052";
+  std::string registry_endpoint = "127.0.0.1:6051";
+  std::string policy_endpoint = "127.0.0.1:6052";
   std::string peers_ca_file;
   std::string hook_ca_file;
   std::string crl_listen = "127.0.0.1:9180";

@@ -49,7 +49,7 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "gateway"};
-  common.server.listen = "127.0.0.1:50054";
+  common.server.listen = "127.0.0.1:6054";
   common.metrics_listen = "127.0.0.1:9104";
   common.db.application_name = "fleetcore-gateway";
   GatewayOptions options{.mqtts_listen = "127.0.0.1:8883"};
@@ -138,7 +138,7 @@ int Run(int argc, char** argv) {
   flags.AddDuration("drain-timeout", &drain_timeout,
                     "At shutdown, how long clients get to be disconnected and sessions to be "
                     "written.");
-  std::string shadow_endpoint = "127.0.0.1:50055";
+  std::string shadow_endpoint = "127.0.0.1:6055";
   std::string peers_ca_file;
   flags.AddString("shadow-endpoint", &shadow_endpoint,
                   "host:port of the shadow service, which answers $aws/things/+/shadow/... "
@@ -146,7 +146,7 @@ int Run(int argc, char** argv) {
   flags.AddString("peers-tls-ca-file", &peers_ca_file,
                   "CA bundle to verify the TLS of the services the gateway calls; empty: "
                   "plaintext.");
-  std::string rules_endpoint = "127.0.0.1:50056";
+  std::string rules_endpoint = "127.0.0.1:6056";
   int rules_queue = 10000;
   flags.AddString("rules-endpoint", &rules_endpoint,
                   "host:port of the rules service, which gets the messages that match an "
@@ -155,8 +155,8 @@ int Run(int argc, char** argv) {
                "Messages waiting to be sent to the rules service; beyond, they are dropped "
                "(and counted).",
                100, 10000000);
-  std::string ca_endpoint = "127.0.0.1:50053";
-  std::string policy_endpoint = "127.0.0.1:50052";
+  std::string ca_endpoint = "127.0.0.1:6053";
+  std::string policy_endpoint = "127.0.0.1:6052";
   std::string anonymous_policy_file;
   absl::Duration authorizer_refresh_max = absl::ZeroDuration();
   flags.AddDuration("authorizer-refresh-max", &authorizer_refresh_max,

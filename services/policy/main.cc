@@ -29,13 +29,13 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "policy"};
-  common.server.listen = "127.0.0.1:50052";
+  common.server.listen = "127.0.0.1:6052";
   common.metrics_listen = "127.0.0.1:9102";
   common.db.application_name = "fleetcore-policy";
   PolicyLimits limits;
   AuthorizerLimits authorizer_limits;
   int authorizer_cache_size = static_cast<int>(authorizer_limits.cache_entries);
-  std::string registry_endpoint = "127.0.0.1:50051";
+  std::string registry_endpoint = "127.0.0.1:6051";
   std::string registry_ca_file;
   std::string authorizer_ca_file;
   config::FlagSet flags("fleetcore-policy",

@@ -26,7 +26,7 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "registry"};
-  common.server.listen = "127.0.0.1:50051";
+  common.server.listen = "127.0.0.1:6051";
   common.metrics_listen = "127.0.0.1:9101";
   common.db.application_name = "fleetcore-registry";
   RegistryOptions options;

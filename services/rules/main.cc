@@ -25,10 +25,10 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "rules"};
-  common.server.listen = "127.0.0.1:50056";
+  common.server.listen = "127.0.0.1:6056";
   common.metrics_listen = "127.0.0.1:9106";
   common.db.application_name = "fleetcore-rules";
-  std::string gateway_endpoint = "127.0.0.1:50054";
+  std::string gateway_endpoint = "127.0.0.1:6054";
   std::string peers_ca_file;
   std::string http_ca_file;
   RulesEngine::Options engine_options;

@@ -25,10 +25,10 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "shadow"};
-  common.server.listen = "127.0.0.1:50055";
+  common.server.listen = "127.0.0.1:6055";
   common.metrics_listen = "127.0.0.1:9105";
   common.db.application_name = "fleetcore-shadow";
-  std::string gateway_endpoint = "127.0.0.1:50054";
+  std::string gateway_endpoint = "127.0.0.1:6054";
   std::string peers_ca_file;
   int max_queued = 10000;
   int cache_size = 100000;

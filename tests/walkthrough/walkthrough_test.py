@@ -112,7 +112,7 @@ def script_of(number, body):
     return "\n".join(lines) + "\n"
 
 
-GRPC_PORTS = range(50051, 50057)
+GRPC_PORTS = range(6051, 6057)
 
 
 def stop(stack):
@@ -123,6 +123,15 @@ def stop(stack):
         pass
     except subprocess.TimeoutExpired:
         os.killpg(stack.pid, signal.SIGKILL)
+
+
+def remove_pg_data(work):
+    """As root, the stack's Postgres data lives in /var/lib/fleetcore/<key>/ (tools/dev/pg.sh),
+    outside the working folder: it goes too."""
+    m = re.search(r"\(data: (/var/lib/fleetcore/[0-9a-f]+)/pgdata",
+                  open(os.path.join(work, "stack.log")).read())
+    if m:
+        shutil.rmtree(m.group(1), ignore_errors=True)
 
 
 def start_stack(work, env):
@@ -170,15 +179,15 @@ def main():
         stack = start_stack(work, env)
         if stack is not None:
             break
-        # The stack's fixed ports lie in Linux's ephemeral range: now and then a service's
-        # own outgoing connection holds one of them for a moment, and a listener cannot
-        # start. Another start is the cure.
+        # The stack's ports are fixed: another program may hold one for a moment (a
+        # developer's own stack must be stopped first). Another start is the cure.
         why = [l for l in open(os.path.join(work, "stack.log")) if "cannot start" in l]
         print(f"the local stack did not start (attempt {attempt + 1}); again",
               "".join(why), flush=True)
     if stack is None:
-        sys.exit("the local stack did not start:\n" +
-                 open(os.path.join(work, "stack.log")).read()[-4000:])
+        log = open(os.path.join(work, "stack.log")).read()
+        remove_pg_data(work)
+        sys.exit("the local stack did not start:\n" + log[-4000:])
     failures = []
     try:
         for number, title, body in sections(doc):
@@ -211,11 +220,7 @@ def main():
                 print(f"ok   section {number}: {title} ({took:.1f} s)", flush=True)
     finally:
         stop(stack)
-    # As root, the stack's Postgres data lives in /var/lib/fleetcore/<key>/ (tools/dev/pg.sh).
-    m = re.search(r"\(data: (/var/lib/fleetcore/[0-9a-f]+)/pgdata",
-                  open(os.path.join(work, "stack.log")).read())
-    if m:
-        shutil.rmtree(m.group(1), ignore_errors=True)
+    remove_pg_data(work)
     if failures:
         print("\n\n".join(failures))
         print(f"(working folder kept: {work}; the stack's log: {work}/stack.log)")

@@ -55,7 +55,7 @@ namespace shpb = ::fleetcore::shadow::v1;
 
 struct Options {
   std::string scenario;
-  std::string endpoint = "127.0.0.1:50051";
+  std::string endpoint = "127.0.0.1:6051";
   std::string token;
   int concurrency = 16;
   int channels = 2;

@@ -66,17 +66,17 @@ std::vector<ServiceEntry> Services() {
   // Referencing a message's descriptor also makes sure its generated code is linked in.
   return {
       {registry::v1::CreateThingRequest::descriptor()->file()->FindServiceByName("Registry"),
-       "registry", "127.0.0.1:50051"},
+       "registry", "127.0.0.1:6051"},
       {policy::v1::CreatePolicyRequest::descriptor()->file()->FindServiceByName("Policy"), "policy",
-       "127.0.0.1:50052"},
+       "127.0.0.1:6052"},
       {ca::v1::CreateKeysAndCertificateRequest::descriptor()->file()->FindServiceByName("Ca"), "ca",
-       "127.0.0.1:50053"},
+       "127.0.0.1:6053"},
       {gateway::v1::PublishRequest::descriptor()->file()->FindServiceByName("Broker"), "gateway",
-       "127.0.0.1:50054"},
+       "127.0.0.1:6054"},
       {shadow::v1::GetThingShadowRequest::descriptor()->file()->FindServiceByName("Shadow"),
-       "shadow", "127.0.0.1:50055"},
+       "shadow", "127.0.0.1:6055"},
       {rules::v1::CreateTopicRuleRequest::descriptor()->file()->FindServiceByName("Rules"),
-       "rules", "127.0.0.1:50056"},
+       "rules", "127.0.0.1:6056"},
   };
 }
 
@@ -289,7 +289,7 @@ int Run(int argc, char** argv) {
     std::string endpoint = g.endpoint;
     if (endpoint.empty()) endpoint = Env("FLEETCORE_CA_ENDPOINT");
     if (endpoint.empty()) endpoint = Env("FLEETCORE_ENDPOINT");
-    if (endpoint.empty()) endpoint = "127.0.0.1:50053";
+    if (endpoint.empty()) endpoint = "127.0.0.1:6053";
     auto channel = grpc_util::ServiceChannel::Create(
         {.target = endpoint, .tls_ca_file = g.tls_ca, .token = g.token, .timeout = g.timeout});
     if (!channel.ok()) {

@@ -28,12 +28,12 @@ app.kubernetes.io/component: {{ .name }}
 
 {{/* gRPC and metrics ports of each service (the binaries' defaults). */}}
 {{- define "fleetcore.ports" -}}
-registry: {grpc: 50051, metrics: 9101}
-policy: {grpc: 50052, metrics: 9102}
-ca: {grpc: 50053, metrics: 9103}
-gateway: {grpc: 50054, metrics: 9104}
-shadow: {grpc: 50055, metrics: 9105}
-rules: {grpc: 50056, metrics: 9106}
+registry: {grpc: 6051, metrics: 9101}
+policy: {grpc: 6052, metrics: 9102}
+ca: {grpc: 6053, metrics: 9103}
+gateway: {grpc: 6054, metrics: 9104}
+shadow: {grpc: 6055, metrics: 9105}
+rules: {grpc: 6056, metrics: 9106}
 {{- end -}}
 
 {{- define "fleetcore.postgresSecret" -}}
