@@ -97,29 +97,6 @@ bench=(taskset -c 1 "$BUILD/tools/bench/fleetcore-bench")
 tls_args=(--tls --cafile "$tls/ca.pem")
 mtls_args=(--tls --cafile "$tls/ca.pem" --cert "$tls/device.pem" --key "$tls/device.key")
 
-alive() {
-  kill -0 "$2" 2>/dev/null && return
-  echo "$1 is no longer running; its log:" >&2
-  tail -n 30 "$dir/$1.log" >&2
-  exit 1
-}
-
-# measure BROKER NAME PID RATE ARGS...: one fleetcore-bench run and the broker's CPU over
-# its measured window.
-measure() {
-  local broker=$1 name=$2 pid=$3 rate=$4 c0 c1
-  shift 4
-  echo "$broker: $name at ${rate/#0/max}/s..." >&2
-  "${bench[@]}" "$@" --rate "$rate" --duration "$DURATION" --warmup 2s >"$dir/out" &
-  local bp=$!
-  sleep 2.2
-  c0=$(cpu_ticks "$pid")
-  sleep "$seconds"
-  c1=$(cpu_ticks "$pid")
-  wait "$bp" || { echo "fleetcore-bench failed" >&2; exit 1; }
-  alive "$broker" "$pid"
-  record "$broker|$name" "$rate" "$(cat "$dir/out")" $((c1 - c0)) 0 "$seconds"
-}
 
 # idle BROKER PID PORT ARGS...: resident memory per idle connection.
 idle() {
@@ -152,23 +129,23 @@ for broker in mosquitto gateway; do
     pid=$gateway_pid plain=$g_plain secure=$g_tls mutual=$g_tls
   fi
   p2p=(mqtt-p2p --clients "$CLIENTS" --payload-size 64)
-  measure $broker "p2p QoS 0" "$pid" "$RATE" "${p2p[@]}" --port "$plain" --qos 0
-  measure $broker "p2p QoS 1" "$pid" "$RATE" "${p2p[@]}" --port "$plain" --qos 1
-  measure $broker "p2p QoS 1, TLS" "$pid" "$RATE" "${p2p[@]}" --port "$secure" --qos 1 "${tls_args[@]}"
-  measure $broker "p2p QoS 2" "$pid" "$RATE" "${p2p[@]}" --port "$plain" --qos 2
-  measure $broker "fan-in 100 to 1, QoS 1" "$pid" "$RATE" mqtt-fanin --clients 100 \
+  broker_measure $broker "p2p QoS 0" "$pid" "$RATE" "${p2p[@]}" --port "$plain" --qos 0
+  broker_measure $broker "p2p QoS 1" "$pid" "$RATE" "${p2p[@]}" --port "$plain" --qos 1
+  broker_measure $broker "p2p QoS 1, TLS" "$pid" "$RATE" "${p2p[@]}" --port "$secure" --qos 1 "${tls_args[@]}"
+  broker_measure $broker "p2p QoS 2" "$pid" "$RATE" "${p2p[@]}" --port "$plain" --qos 2
+  broker_measure $broker "fan-in 100 to 1, QoS 1" "$pid" "$RATE" mqtt-fanin --clients 100 \
     --port "$plain" --qos 1
-  measure $broker "fan-out 1 to 100, QoS 0" "$pid" $((RATE / 100)) mqtt-fanout --clients 100 \
+  broker_measure $broker "fan-out 1 to 100, QoS 0" "$pid" $((RATE / 100)) mqtt-fanout --clients 100 \
     --port "$plain" --qos 0
-  measure $broker "p2p QoS 0" "$pid" 0 "${p2p[@]}" --port "$plain" --qos 0 --window 100
-  measure $broker "p2p QoS 1" "$pid" 0 "${p2p[@]}" --port "$plain" --qos 1 --window 100
-  measure $broker "connect, plain" "$pid" 0 mqtt-connect --clients 8 --port "$plain"
-  measure $broker "connect, TLS" "$pid" 0 mqtt-connect --clients 8 --port "$secure" "${tls_args[@]}"
+  broker_measure $broker "p2p QoS 0" "$pid" 0 "${p2p[@]}" --port "$plain" --qos 0 --window 100
+  broker_measure $broker "p2p QoS 1" "$pid" 0 "${p2p[@]}" --port "$plain" --qos 1 --window 100
+  broker_measure $broker "connect, plain" "$pid" 0 mqtt-connect --clients 8 --port "$plain"
+  broker_measure $broker "connect, TLS" "$pid" 0 mqtt-connect --clients 8 --port "$secure" "${tls_args[@]}"
   # A client certificate makes the gateway ask the CA service whose it is, and the policy
   # service for its policies; that path is measured with those services running by the
   # security benchmark, not here.
   if [[ $broker == mosquitto ]]; then
-    measure $broker "connect, mutual TLS" "$pid" 0 mqtt-connect --clients 8 --port "$mutual" \
+    broker_measure $broker "connect, mutual TLS" "$pid" 0 mqtt-connect --clients 8 --port "$mutual" \
       "${mtls_args[@]}"
   fi
   idle $broker "$pid" "$secure" "${tls_args[@]}"

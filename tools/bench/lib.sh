@@ -91,3 +91,31 @@ mosquitto_settings() {
     "max_inflight_messages 100" "max_queued_messages 1000" "persistence false" \
     "log_dest stderr" "log_type error"
 }
+
+# The MQTT benchmarks (gateway.sh, security.sh): each broker logs to $dir/BROKER.log, and
+# ${bench[@]} runs fleetcore-bench on the load's core.
+
+# broker_alive BROKER PID: exits with the broker's log when it is no longer running.
+broker_alive() {
+  kill -0 "$2" 2>/dev/null && return
+  echo "$1 is no longer running; its log:" >&2
+  tail -n 30 "$dir/$1.log" >&2
+  exit 1
+}
+
+# broker_measure BROKER NAME PID RATE ARGS...: one fleetcore-bench run (ARGS) and the
+# broker's CPU over its measured window, recorded as "BROKER|NAME".
+broker_measure() {
+  local broker=$1 name=$2 pid=$3 rate=$4 c0 c1
+  shift 4
+  echo "$broker: $name at ${rate/#0/max}/s..." >&2
+  "${bench[@]}" "$@" --rate "$rate" --duration "$DURATION" --warmup 2s >"$dir/out" &
+  local bp=$!
+  sleep 2.2
+  c0=$(cpu_ticks "$pid")
+  sleep "$seconds"
+  c1=$(cpu_ticks "$pid")
+  wait "$bp" || { echo "fleetcore-bench failed; logs in $dir" >&2; tail -n 30 "$dir/$broker.log" >&2; exit 1; }
+  broker_alive "$broker" "$pid"
+  record "$broker|$name" "$rate" "$(cat "$dir/out")" $((c1 - c0)) 0 "$seconds"
+}

@@ -113,19 +113,6 @@ for port in "$g_tls" "$m_tls"; do wait_port "$port" broker; done
 bench=(taskset -c 1 "$BUILD/tools/bench/fleetcore-bench")
 mtls=(--tls --cafile "$tls/ca.pem" --cert "$tls/device.pem" --key "$tls/device.key")
 
-measure() {  # BROKER NAME PID RATE ARGS...
-  local broker=$1 name=$2 pid=$3 rate=$4 c0 c1
-  shift 4
-  echo "$broker: $name at ${rate/#0/max}/s..." >&2
-  "${bench[@]}" "$@" --rate "$rate" --duration "$DURATION" --warmup 2s >"$dir/out" &
-  local bp=$!
-  sleep 2.2
-  c0=$(cpu_ticks "$pid")
-  sleep "$seconds"
-  c1=$(cpu_ticks "$pid")
-  wait "$bp" || { echo "fleetcore-bench failed; logs in $dir" >&2; cat "$dir/gateway.log" >&2; exit 1; }
-  record "$broker|$name" "$rate" "$(cat "$dir/out")" $((c1 - c0)) 0 "$seconds"
-}
 
 # The anchor: a bare OpenSSL server doing the same mutual-TLS handshakes, on core 0.
 echo "openssl s_server / s_time: mutual-TLS handshakes..." >&2
@@ -144,14 +131,14 @@ kill "$ossl_pid" 2>/dev/null || true
 p2p=(mqtt-p2p --clients "$CLIENTS" --payload-size 64 --qos 1 --prefix bench)
 for broker in mosquitto gateway; do
   if [[ $broker == mosquitto ]]; then pid=$mosquitto_pid port=$m_tls; else pid=$gateway_pid port=$g_tls; fi
-  measure $broker "p2p QoS 1, mutual TLS" "$pid" "$RATE" "${p2p[@]}" --port "$port" "${mtls[@]}"
-  measure $broker "p2p QoS 1, mutual TLS" "$pid" 0 "${p2p[@]}" --port "$port" "${mtls[@]}" \
+  broker_measure $broker "p2p QoS 1, mutual TLS" "$pid" "$RATE" "${p2p[@]}" --port "$port" "${mtls[@]}"
+  broker_measure $broker "p2p QoS 1, mutual TLS" "$pid" 0 "${p2p[@]}" --port "$port" "${mtls[@]}" \
     --window 100
   connect=(mqtt-connect --clients 8 --port "$port" --prefix bench "${mtls[@]}")
-  measure $broker "connect, mutual TLS" "$pid" 0 "${connect[@]}"
-  measure $broker "reconnect of 1000 devices, mutual TLS" "$pid" 0 "${connect[@]}" \
+  broker_measure $broker "connect, mutual TLS" "$pid" 0 "${connect[@]}"
+  broker_measure $broker "reconnect of 1000 devices, mutual TLS" "$pid" 0 "${connect[@]}" \
     --devices 1000
-  measure $broker "reconnect of 1000 devices, mutual TLS, session resumed" "$pid" 0 \
+  broker_measure $broker "reconnect of 1000 devices, mutual TLS, session resumed" "$pid" 0 \
     "${connect[@]}" --devices 1000 --resume
 done
 
