@@ -62,6 +62,7 @@ PgShadowStore::PgShadowStore(db::PgPool* pool, size_t cache_size, prometheus::Re
 }
 
 void PgShadowStore::CountLookup(bool kept, bool current) {
+  if (cache_size_ == 0) return;
   prometheus::Counter* c = !kept ? misses_ : current ? hits_ : stale_;
   if (c != nullptr) c->Increment();
 }
@@ -99,13 +100,11 @@ absl::Status PgShadowStore::Modify(const ShadowKey& key,
   std::optional<StoredShadow> read = Cached(cache_key);  // the row as last known
   bool known = read.has_value();                         // nullopt and known: no row
   bool from_cache = known;
-  const bool kept = known;
-  bool counted = false;
-  auto count = [&](bool current) {
-    if (cache_size_ > 0 && !counted) CountLookup(kept, current);
-    counted = true;
-  };
   for (int attempt = 0; attempt < 1000; ++attempt) {
+    // The first attempt's outcome says what the kept row was worth.
+    auto count = [&](bool current) {
+      if (attempt == 0) CountLookup(from_cache, current);
+    };
     if (!known) {
       read.reset();
       from_cache = false;
