@@ -1,5 +1,7 @@
 #include "common/db/pg_pool.h"
 
+#include <poll.h>
+
 #include <chrono>
 #include <random>
 #include <regex>
@@ -182,6 +184,12 @@ absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Create(const DbOptions& options,
                           .Help("Transactions retried after a serialization failure or deadlock.")
                           .Register(*metrics)
                           .Add({});
+    pool->closed_ = &prometheus::BuildCounter()
+                         .Name("fleetcore_db_pool_closed_connections_total")
+                         .Help("Idle connections found closed by Postgres (a restart, a "
+                               "failover, a terminated backend) and replaced before use.")
+                         .Register(*metrics)
+                         .Add({});
     pool->errors_ = &prometheus::BuildCounter()
                          .Name("fleetcore_db_errors_total")
                          .Help("Database calls that failed, by status code.")
@@ -219,31 +227,56 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Open() {
   }
 }
 
+namespace {
+
+// True when Postgres has closed an idle connection: it sent its last message (a restart's
+// "terminating connection due to administrator command") or the socket reached EOF. An
+// idle connection of the pool has nothing else to read, so anything readable means closed.
+bool ClosedByServer(const pqxx::connection& c) {
+  const int fd = c.sock();
+  if (fd < 0) return true;
+  pollfd p{.fd = fd, .events = POLLIN | POLLRDHUP, .revents = 0};
+  return ::poll(&p, 1, 0) != 0;
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Acquire() {
-  bool open_new = false;
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    const bool got = cv_.wait_for(
-        lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.acquire_timeout)),
-        [&] { return !idle_.empty() || open_ < options_.pool_size; });
-    if (!got) {
-      return absl::UnavailableError(absl::StrCat(
-          "no database connection free within ", absl::FormatDuration(options_.acquire_timeout),
-          " (all ", options_.pool_size, " busy); retry later or raise --db-pool-size"));
-    }
-    if (!idle_.empty()) {
-      std::unique_ptr<Conn> c = std::move(idle_.back());
-      idle_.pop_back();
-      if (busy_gauge_ != nullptr) {
-        idle_gauge_->Decrement();
-        busy_gauge_->Increment();
+  for (;;) {
+    std::unique_ptr<Conn> idle;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      const bool got = cv_.wait_for(
+          lock, std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.acquire_timeout)),
+          [&] { return !idle_.empty() || open_ < options_.pool_size; });
+      if (!got) {
+        return absl::UnavailableError(absl::StrCat(
+            "no database connection free within ", absl::FormatDuration(options_.acquire_timeout),
+            " (all ", options_.pool_size, " busy); retry later or raise --db-pool-size"));
       }
-      return c;
+      if (!idle_.empty()) {
+        idle = std::move(idle_.back());
+        idle_.pop_back();
+        if (idle_gauge_ != nullptr) idle_gauge_->Decrement();
+      } else {
+        ++open_;
+      }
     }
-    ++open_;
-    open_new = true;
-  }
-  if (open_new) {
+    if (idle != nullptr) {
+      // After a Postgres restart or failover every idle connection is dead; finding out
+      // here (one poll, no round trip) spares the caller an error on a healthy database.
+      if (ClosedByServer(*idle->conn)) {
+        if (closed_ != nullptr) closed_->Increment();
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          --open_;
+        }
+        cv_.notify_one();
+        continue;  // the next idle one, or a new connection
+      }
+      if (busy_gauge_ != nullptr) busy_gauge_->Increment();
+      return idle;
+    }
     auto c = Open();
     if (!c.ok()) {
       std::lock_guard<std::mutex> lock(mu_);
@@ -251,12 +284,9 @@ absl::StatusOr<std::unique_ptr<PgPool::Conn>> PgPool::Acquire() {
       cv_.notify_one();
       return c.status();
     }
-    if (busy_gauge_ != nullptr) {
-      busy_gauge_->Increment();
-    }
+    if (busy_gauge_ != nullptr) busy_gauge_->Increment();
     return c;
   }
-  return absl::InternalError("unreachable");
 }
 
 void PgPool::Release(std::unique_ptr<Conn> conn, bool broken) {

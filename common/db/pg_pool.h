@@ -10,6 +10,7 @@
 // Transact retries the whole body on serialization failure or deadlock (so the body must
 // have no effect outside the transaction) and maps pqxx exceptions to Status:
 //   broken connection, Postgres down        -> UNAVAILABLE (the connection is replaced)
+// An idle connection that Postgres closed (a restart) is replaced before use, not reported.
 //   unique violation                        -> ALREADY_EXISTS
 //   foreign-key violation                   -> FAILED_PRECONDITION
 //   serialization failure after retries     -> ABORTED
@@ -128,6 +129,7 @@ class PgPool {
   prometheus::Gauge* busy_gauge_ = nullptr;
   prometheus::Gauge* idle_gauge_ = nullptr;
   prometheus::Counter* retries_ = nullptr;
+  prometheus::Counter* closed_ = nullptr;
   prometheus::Family<prometheus::Counter>* errors_ = nullptr;
 };
 

@@ -1,5 +1,7 @@
 #include <atomic>
+#include <chrono>
 #include <thread>
+#include <vector>
 
 #include "common/db/pg_pool.h"
 #include "common/testing/status_matchers.h"
@@ -119,25 +121,60 @@ TEST_F(PgPoolTest, ExhaustedPoolIsUnavailableNotAHang) {
   EXPECT_OK(pool->Query([](pqxx::transaction_base&) { return absl::OkStatus(); }));
 }
 
-TEST_F(PgPoolTest, ReplacesAConnectionThatPostgresClosed) {
-  auto pool = Pool(/*size=*/1);
-  ASSERT_OK(pool->Query([](pqxx::transaction_base& tx) {
-    tx.exec("SELECT 1");
-    return absl::OkStatus();
-  }));
-  {
-    pqxx::connection admin(db_->url());
-    pqxx::nontransaction n(admin);
-    n.exec_params(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
-        "pg_backend_pid()",
-        db_->name());
+// Terminates every other backend of the test database and waits until they are gone.
+void TerminateOtherBackends(const std::string& url, const std::string& db) {
+  pqxx::connection admin(url);
+  pqxx::nontransaction n(admin);
+  n.exec_params(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> "
+      "pg_backend_pid()",
+      db);
+  for (int i = 0; i < 500; ++i) {
+    const pqxx::result left = n.exec_params(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        db);
+    if (left[0][0].as<int>() == 0) {
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  absl::Status first = pool->Query([](pqxx::transaction_base& tx) {
+  FAIL() << "backends still running after pg_terminate_backend";
+}
+
+TEST_F(PgPoolTest, ReplacesIdleConnectionsThatPostgresClosedBeforeUse) {
+  // As after a Postgres restart: every idle connection of the pool is dead, and the next
+  // calls succeed on new ones instead of failing once per dead connection.
+  auto pool = Pool(/*size=*/3);
+  std::atomic<int> inside{0};
+  std::vector<std::thread> three;
+  for (int i = 0; i < 3; ++i) {
+    three.emplace_back([&] {
+      ASSERT_OK(pool->Query([&](pqxx::transaction_base& tx) {
+        ++inside;
+        while (inside < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        tx.exec("SELECT 1");
+        return absl::OkStatus();
+      }));
+    });
+  }
+  for (auto& t : three) t.join();  // three connections open, all idle now
+  TerminateOtherBackends(db_->url(), db_->name());
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_OK(pool->Query([](pqxx::transaction_base& tx) {
+      tx.exec("SELECT 1");
+      return absl::OkStatus();
+    }));
+  }
+}
+
+TEST_F(PgPoolTest, AConnectionLostInUseIsUnavailableAndReplaced) {
+  auto pool = Pool(/*size=*/1);
+  absl::Status lost = pool->Query([&](pqxx::transaction_base& tx) {
+    TerminateOtherBackends(db_->url(), db_->name());  // this call's own backend
     tx.exec("SELECT 1");
     return absl::OkStatus();
   });
-  EXPECT_THAT(first, StatusIs(absl::StatusCode::kUnavailable));
+  EXPECT_THAT(lost, StatusIs(absl::StatusCode::kUnavailable));
   EXPECT_OK(pool->Query([](pqxx::transaction_base& tx) {
     tx.exec("SELECT 1");
     return absl::OkStatus();
