@@ -136,6 +136,44 @@ class GatewaySecurityTest : public ::testing::Test {
     return r.ok() ? *r : testing::RunResult{};
   }
 
+  // The operator's side of provisioning by claim: the device policy, a template "sensors"
+  // that makes a thing "sensor-<serial>" with an ACTIVE certificate and that policy, and a
+  // claim certificate (claim.pem, claim.key) allowed to use only the provisioning topics.
+  void SetUpProvisioningByClaim() {
+    std::ofstream(dir_ + "/policy.json") << kDevicePolicy;
+    Ctl().Run({"create-policy", "--policy-name", "device", "--policy-document",
+               "file://" + dir_ + "/policy.json"});
+    const std::string tmpl = R"({
+      "Parameters": {"SerialNumber": {"Type": "String"},
+                     "AWS::IoT::Certificate::Id": {"Type": "String"}},
+      "Resources": {
+        "thing": {"Type": "AWS::IoT::Thing", "Properties": {
+          "ThingName": {"Fn::Join": ["", ["sensor-", {"Ref": "SerialNumber"}]]}}},
+        "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
+          "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
+        "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "device"}}
+      }})";
+    Ctl().Json({"create-provisioning-template", "--template-name", "sensors", "--template-body",
+                tmpl, "--enabled", "--provisioning-role-arn", "arn:aws:iam::0:role/unused"});
+    std::ofstream(dir_ + "/claim-policy.json") << R"({
+      "Version": "2012-10-17",
+      "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+        {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": [
+          "arn:aws:iot:us-east-1:000000000000:topic/$aws/certificates/create/*",
+          "arn:aws:iot:us-east-1:000000000000:topic/$aws/provisioning-templates/sensors/provision/*"]},
+        {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": [
+          "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/certificates/create/*",
+          "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/provisioning-templates/sensors/provision/*"]}
+      ]})";
+    Ctl().Run({"create-policy", "--policy-name", "claim", "--policy-document",
+               "file://" + dir_ + "/claim-policy.json"});
+    json claim = Ctl().Json({"create-keys-and-certificate", "--set-as-active",
+                             "--certificate-pem-outfile", dir_ + "/claim.pem",
+                             "--private-key-outfile", dir_ + "/claim.key"});
+    Ctl().Json({"attach-policy", "--policy-name", "claim", "--target", claim["certificateArn"]});
+  }
+
   std::string dir_;
   int shadow_port_ = 0;
   std::unique_ptr<testing::TestDatabase> db_;
@@ -364,42 +402,7 @@ TEST_F(GatewaySecurityTest, AResumedTlsSessionIsStillItsCertificate) {
 }
 
 TEST_F(GatewaySecurityTest, FleetProvisioningByClaimOverMqtt) {
-  // The operator's side: the device policy, a template that makes a thing "sensor-<serial>"
-  // with an ACTIVE certificate and that policy, and a claim certificate allowed to use only
-  // the provisioning topics.
-  std::ofstream(dir_ + "/policy.json") << kDevicePolicy;
-  Ctl().Run({"create-policy", "--policy-name", "device", "--policy-document",
-             "file://" + dir_ + "/policy.json"});
-  const std::string tmpl = R"({
-    "Parameters": {"SerialNumber": {"Type": "String"},
-                   "AWS::IoT::Certificate::Id": {"Type": "String"}},
-    "Resources": {
-      "thing": {"Type": "AWS::IoT::Thing", "Properties": {
-        "ThingName": {"Fn::Join": ["", ["sensor-", {"Ref": "SerialNumber"}]]}}},
-      "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
-        "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
-      "policy": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "device"}}
-    }})";
-  Ctl().Json({"create-provisioning-template", "--template-name", "sensors", "--template-body",
-              tmpl, "--enabled", "--provisioning-role-arn", "arn:aws:iam::0:role/unused"});
-  std::ofstream(dir_ + "/claim-policy.json") << R"({
-    "Version": "2012-10-17",
-    "Statement": [
-      {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
-      {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": [
-        "arn:aws:iot:us-east-1:000000000000:topic/$aws/certificates/create/*",
-        "arn:aws:iot:us-east-1:000000000000:topic/$aws/provisioning-templates/sensors/provision/*"]},
-      {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": [
-        "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/certificates/create/*",
-        "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/provisioning-templates/sensors/provision/*"]}
-    ]})";
-  Ctl().Run({"create-policy", "--policy-name", "claim", "--policy-document",
-             "file://" + dir_ + "/claim-policy.json"});
-  json claim = Ctl().Json({"create-keys-and-certificate", "--set-as-active",
-                           "--certificate-pem-outfile", dir_ + "/claim.pem",
-                           "--private-key-outfile", dir_ + "/claim.key"});
-  Ctl().Json({"attach-policy", "--policy-name", "claim", "--target", claim["certificateArn"]});
-
+  SetUpProvisioningByClaim();
   absl::StatusOr<testing::RunResult> r = testing::Run(
       {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"), "fleet_provision",
        "--port", "1", "--tls-port", std::to_string(gateway_.ports.at("mqtts_port")), "--cafile",
@@ -411,6 +414,30 @@ TEST_F(GatewaySecurityTest, FleetProvisioningByClaimOverMqtt) {
   EXPECT_THAT(r->out, HasSubstr("ok fleet_provision"));
   json thing = Ctl().Json({"describe-thing", "--thing-name", "sensor-77"});
   EXPECT_EQ(thing["thingName"], "sensor-77");
+}
+
+TEST_F(GatewaySecurityTest, FleetProvisioningByClaimWithTheAwsIotDeviceSdkV2) {
+  ASSERT_EQ(access(SourcePath("tests/node/node_modules/aws-iot-device-sdk-v2/package.json").c_str(),
+                   R_OK),
+            0)
+      << "the AWS IoT Device SDK is not installed in tests/node; ./fleetcore test runs npm ci";
+  SetUpProvisioningByClaim();
+  absl::StatusOr<testing::RunResult> r = testing::Run(
+      {"/usr/bin/node", SourcePath("tests/node/device_sdk_provision.js"),
+       std::to_string(gateway_.ports.at("mqtts_port")), dir_ + "/ep/ca.pem", dir_ + "/claim.pem",
+       dir_ + "/claim.key", "sensors", "88", dir_},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->out << r->err << gateway_.process->output();
+  EXPECT_THAT(r->out, HasSubstr("ok device_sdk_provision sensor-88"));
+  // The thing exists with the new certificate attached, ACTIVE, and the device policy on it.
+  json principals = Ctl().Json({"list-thing-principals", "--thing-name", "sensor-88"});
+  ASSERT_EQ(principals["principals"].size(), 1u) << principals.dump();
+  const std::string arn = principals["principals"][0];
+  json cert = Ctl().Json({"describe-certificate", "--certificate-id", arn.substr(arn.rfind('/') + 1)});
+  EXPECT_EQ(cert["certificateDescription"]["status"], "ACTIVE") << cert.dump();
+  json policies = Ctl().Json({"list-attached-policies", "--target", arn});
+  EXPECT_EQ(policies["policies"][0]["policyName"], "device") << policies.dump();
 }
 
 TEST_F(GatewaySecurityTest, DetachingThePolicyAppliesToTheLiveConnection) {

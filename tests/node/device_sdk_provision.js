@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+// Fleet provisioning by claim with the AWS IoT Device SDK v2 for JavaScript, as its
+// fleet_provisioning sample does it, against fleetcore: connect with the claim certificate,
+// CreateKeysAndCertificate and RegisterThing through the SDK's identity client (which parses
+// fleetcore's answers with the SDK's own models), then connect again with the new
+// certificate as the new thing and publish.
+//
+//   node device_sdk_provision.js PORT CA_FILE CLAIM_CERT CLAIM_KEY TEMPLATE SERIAL OUT_DIR
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const { mqtt, mqtt5, iot, iotidentity } = require('aws-iot-device-sdk-v2');
+
+const [, , port, ca, claimCert, claimKey, template, serial, outDir] = process.argv;
+
+function fail(what) {
+  console.log(`FAIL ${what}`);
+  process.exit(1);
+}
+const timer = setTimeout(() => fail('timeout'), 45000);
+
+// Starts an MQTT 5 client over mutual TLS and resolves once it is connected.
+function connect(certPath, keyPath, clientId) {
+  const builder = iot.AwsIotMqtt5ClientConfigBuilder.newDirectMqttBuilderWithMtlsFromPath(
+    'localhost', certPath, keyPath);
+  builder.withPort(Number(port));
+  builder.withCertificateAuthorityFromPath(undefined, ca);
+  builder.withConnectProperties({ clientId, keepAliveIntervalSeconds: 60 });
+  const client = new mqtt5.Mqtt5Client(builder.build());
+  return new Promise((resolve) => {
+    client.on('connectionFailure', (e) => fail(`connect as ${clientId}: ${e.error}`));
+    client.on('connectionSuccess', () => resolve(client));
+    client.start();
+  });
+}
+
+// Subscribes to an accepted/rejected pair and resolves with the first answer of either.
+async function answerOf(subscribeAccepted, subscribeRejected) {
+  let settle;
+  const answer = new Promise((resolve) => { settle = resolve; });
+  await subscribeAccepted((error, response) => settle({ accepted: true, error, response }));
+  await subscribeRejected((error, response) => settle({ accepted: false, error, response }));
+  return answer;
+}
+
+async function main() {
+  const claim = await connect(claimCert, claimKey, `claim-${serial}`);
+  const identity = iotidentity.IotIdentityClient.newFromMqtt5Client(claim);
+  const qos = mqtt.QoS.AtLeastOnce;
+
+  const keys = answerOf(
+    (h) => identity.subscribeToCreateKeysAndCertificateAccepted({}, qos, h),
+    (h) => identity.subscribeToCreateKeysAndCertificateRejected({}, qos, h));
+  await identity.publishCreateKeysAndCertificate({}, qos);
+  const k = await keys;
+  if (!k.accepted || k.error) fail(`CreateKeysAndCertificate: ${JSON.stringify(k)}`);
+  for (const field of ['certificateId', 'certificatePem', 'privateKey',
+    'certificateOwnershipToken']) {
+    if (!k.response[field]) fail(`CreateKeysAndCertificate answer lacks ${field}`);
+  }
+  console.log('new certificate', k.response.certificateId);
+
+  const registered = answerOf(
+    (h) => identity.subscribeToRegisterThingAccepted({ templateName: template }, qos, h),
+    (h) => identity.subscribeToRegisterThingRejected({ templateName: template }, qos, h));
+  await identity.publishRegisterThing({
+    templateName: template,
+    certificateOwnershipToken: k.response.certificateOwnershipToken,
+    parameters: { SerialNumber: serial },
+  }, qos);
+  const r = await registered;
+  if (!r.accepted || r.error || !r.response.thingName) fail(`RegisterThing: ${JSON.stringify(r)}`);
+  const thing = r.response.thingName;
+  console.log('registered thing', thing);
+  await claim.stop();
+
+  const certPath = path.join(outDir, `${thing}.pem`);
+  const keyPath = path.join(outDir, `${thing}.key`);
+  fs.writeFileSync(certPath, k.response.certificatePem);
+  fs.writeFileSync(keyPath, k.response.privateKey, { mode: 0o600 });
+  const device = await connect(certPath, keyPath, thing);
+  const ack = await device.publish({
+    topicName: `things/${thing}/telemetry`, qos: mqtt5.QoS.AtLeastOnce, payload: 'hello',
+  });
+  if (!ack || ack.reasonCode !== 0) {  // PUBACK success
+    fail(`publish as ${thing}: ${JSON.stringify(ack)}`);
+  }
+  clearTimeout(timer);
+  console.log(`ok device_sdk_provision ${thing}`);
+  device.stop();
+  setTimeout(() => process.exit(0), 200);
+}
+
+main().catch((e) => fail(`exception ${e}`));
