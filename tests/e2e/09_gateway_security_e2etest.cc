@@ -556,17 +556,21 @@ TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WorksUnchanged) {
   json certs = Ctl().Json({"list-certificates"});
   Ctl().Json({"attach-policy", "--policy-name", "shadow", "--target",
               certs["certificates"][0]["certificateArn"]});
-  absl::StatusOr<testing::RunResult> r = testing::Run(
-      {"/usr/bin/node", SourcePath("tests/node/device_sdk.js"),
-       std::to_string(gateway_.ports.at("mqtts_port")), dir_ + "/ep/ca.pem",
-       dir_ + "/lamp-6.pem", dir_ + "/lamp-6.key", "lamp-6"},
-      {}, absl::Seconds(60));
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
-  EXPECT_THAT(r->out, HasSubstr("ok device_sdk")) << gateway_.process->output();
-  // The SDK's update reached the shadow service.
+  // Its MQTT 5 client, then its MQTT 3.1.1 connection, each with the shadow client.
+  for (const std::string protocol : {"5", "3.1.1"}) {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {"/usr/bin/node", SourcePath("tests/node/device_sdk.js"),
+         std::to_string(gateway_.ports.at("mqtts_port")), dir_ + "/ep/ca.pem",
+         dir_ + "/lamp-6.pem", dir_ + "/lamp-6.key", "lamp-6", protocol},
+        {}, absl::Seconds(60));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->exit_code, 0) << protocol << ": " << r->out << r->err;
+    EXPECT_THAT(r->out, HasSubstr("MQTT " + protocol + ": published and received"));
+    EXPECT_THAT(r->out, HasSubstr("ok device_sdk")) << gateway_.process->output();
+  }
+  // The SDK's updates reached the shadow service, the 3.1.1 one last.
   json doc = Ctl().Json({"get-thing-shadow", "--thing-name", "lamp-6"});
-  EXPECT_EQ(doc["payload"]["state"]["desired"]["color"], "green") << doc.dump();
+  EXPECT_EQ(doc["payload"]["state"]["desired"]["color"], "blue") << doc.dump();
 }
 
 TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {

@@ -1,87 +1,125 @@
 #!/usr/bin/env node
 // The AWS IoT Device SDK v2 for JavaScript (aws-iot-device-sdk-v2, pinned in
-// package-lock.json) against fleetcore, unchanged but for the endpoint and the CA: an MQTT 5
-// client over mutual TLS publishes and receives on its thing's topics, then its shadow
-// client updates the shadow and sees the accepted document and the delta.
+// package-lock.json) against fleetcore, unchanged but for the endpoint and the CA: a client
+// over mutual TLS publishes and receives on its thing's topics, then the SDK's shadow client
+// updates the shadow (desired color green over MQTT 5, blue over
+// 3.1.1) and sees the accepted document and the delta. PROTOCOL is 5 (the SDK's
+// Mqtt5Client, the default) or 3.1.1 (its MqttClientConnection, which older samples use).
 //
-//   node device_sdk.js PORT CA_FILE CERT_FILE KEY_FILE THING
+//   node device_sdk.js PORT CA_FILE CERT_FILE KEY_FILE THING [PROTOCOL]
 'use strict';
 
-const { mqtt5, iot, iotshadow } = require('aws-iot-device-sdk-v2');
+const { mqtt, mqtt5, iot, iotshadow } = require('aws-iot-device-sdk-v2');
 
-const [, , port, ca, cert, key, thing] = process.argv;
+const [, , port, ca, cert, key, thing, protocol = '5'] = process.argv;
 
 function fail(what) {
   console.log(`FAIL ${what}`);
   process.exit(1);
 }
 
-const builder = iot.AwsIotMqtt5ClientConfigBuilder.newDirectMqttBuilderWithMtlsFromPath(
-  'localhost', cert, key);
-builder.withPort(Number(port));
-builder.withCertificateAuthorityFromPath(undefined, ca);
-builder.withConnectProperties({ clientId: thing, keepAliveIntervalSeconds: 60 });
-const client = new mqtt5.Mqtt5Client(builder.build());
-const timer = setTimeout(() => fail('timeout'), 30000);
-client.on('connectionFailure', (e) => fail(`connect: ${e.error}`));
-
-function waitFor(events, predicate) {
-  return new Promise((resolve) => {
-    const listener = (e) => {
-      if (predicate(e)) {
-        client.off(events, listener);
-        resolve(e);
-      }
-    };
-    client.on(events, listener);
+// The same three operations over either client: subscribe (resolving on the SUBACK with
+// whether it was granted), publish at QoS 1, and the SDK's shadow client.
+async function connectMqtt5(onMessage) {
+  const builder = iot.AwsIotMqtt5ClientConfigBuilder.newDirectMqttBuilderWithMtlsFromPath(
+    'localhost', cert, key);
+  builder.withPort(Number(port));
+  builder.withCertificateAuthorityFromPath(undefined, ca);
+  builder.withConnectProperties({ clientId: thing, keepAliveIntervalSeconds: 60 });
+  const client = new mqtt5.Mqtt5Client(builder.build());
+  client.on('messageReceived', (e) => onMessage(e.message.topicName, e.message.payload));
+  await new Promise((resolve) => {
+    client.on('connectionFailure', (e) => fail(`connect: ${e.error}`));
+    client.on('connectionSuccess', resolve);
+    client.start();
   });
+  return {
+    subscribe: async (filter) => {
+      const sub = await client.subscribe({
+        subscriptions: [{ topicFilter: filter, qos: mqtt5.QoS.AtLeastOnce }],
+      });
+      return sub.reasonCodes[0] === 1;
+    },
+    publish: (topic, payload) => client.publish({
+      topicName: topic, qos: mqtt5.QoS.AtLeastOnce, payload,
+    }),
+    shadow: () => iotshadow.IotShadowClient.newFromMqtt5Client(client),
+    stop: () => client.stop(),
+  };
 }
 
-client.on('connectionSuccess', async () => {
+async function connectMqtt311(onMessage) {
+  const builder = iot.AwsIotMqttConnectionConfigBuilder.new_mtls_builder_from_path(cert, key);
+  builder.with_endpoint('localhost');
+  builder.with_port(Number(port));
+  builder.with_certificate_authority_from_path(undefined, ca);
+  builder.with_client_id(thing);
+  builder.with_clean_session(true);
+  const connection = new mqtt.MqttClient().new_connection(builder.build());
+  connection.on('message', (topic, payload) => onMessage(topic, payload));
   try {
-    const topic = `things/${thing}/cmd`;
-    const sub = await client.subscribe({
-      subscriptions: [{ topicFilter: topic, qos: mqtt5.QoS.AtLeastOnce }],
-    });
-    if (sub.reasonCodes[0] !== 1) fail(`suback ${JSON.stringify(sub.reasonCodes)}`);
-    const received = waitFor('messageReceived', (e) => e.message.topicName === topic);
-    await client.publish({ topicName: topic, qos: mqtt5.QoS.AtLeastOnce, payload: 'hello' });
-    const m = await received;
-    if (Buffer.from(m.message.payload).toString() !== 'hello') fail('payload');
-    console.log('published and received on', topic);
-
-    // The SDK's shadow client, as its shadow sample uses it.
-    const shadow = iotshadow.IotShadowClient.newFromMqtt5Client(client);
-    const accepted = new Promise((resolve) => {
-      shadow.subscribeToUpdateShadowAccepted({ thingName: thing }, mqtt5.QoS.AtLeastOnce,
-        (error, response) => resolve({ error, response }));
-    });
-    const delta = new Promise((resolve) => {
-      shadow.subscribeToShadowDeltaUpdatedEvents({ thingName: thing }, mqtt5.QoS.AtLeastOnce,
-        (error, response) => resolve({ error, response }));
-    });
-    await new Promise((r) => setTimeout(r, 300));
-    console.log('subscribed to the shadow topics');
-    await shadow.publishUpdateShadow({
-      thingName: thing,
-      state: { desired: { color: 'green' }, reported: { color: 'red' } },
-      clientToken: 'sdk-1',
-    }, mqtt5.QoS.AtLeastOnce);
-    console.log('shadow update published');
-    const a = await accepted;
-    if (a.error || !a.response || a.response.clientToken !== 'sdk-1') {
-      fail(`update accepted ${JSON.stringify(a)}`);
-    }
-    const d = await delta;
-    if (d.error || !d.response || d.response.state.color !== 'green') {
-      fail(`delta ${JSON.stringify(d)}`);
-    }
-    clearTimeout(timer);
-    console.log('ok device_sdk');
-    client.stop();
-    setTimeout(() => process.exit(0), 200);
+    await connection.connect();
   } catch (e) {
-    fail(`exception ${e}`);
+    fail(`connect: ${e}`);
   }
-});
-client.start();
+  return {
+    subscribe: async (filter) => {
+      const sub = await connection.subscribe(filter, mqtt.QoS.AtLeastOnce);
+      return sub.qos === mqtt.QoS.AtLeastOnce;
+    },
+    publish: (topic, payload) => connection.publish(topic, payload, mqtt.QoS.AtLeastOnce),
+    shadow: () => new iotshadow.IotShadowClient(connection),
+    stop: () => connection.disconnect(),
+  };
+}
+
+async function main() {
+  const topic = `things/${thing}/cmd`;
+  let received;
+  const hello = new Promise((resolve) => { received = resolve; });
+  const onMessage = (t, payload) => {
+    if (t === topic) received(Buffer.from(payload).toString());
+  };
+  const client = protocol === '3.1.1' ? await connectMqtt311(onMessage)
+    : await connectMqtt5(onMessage);
+  if (!await client.subscribe(topic)) fail(`subscription to ${topic} refused`);
+  await client.publish(topic, 'hello');
+  if (await hello !== 'hello') fail('payload');
+  console.log(`MQTT ${protocol}: published and received on ${topic}`);
+
+  // The SDK's shadow client, as its shadow sample uses it.
+  const shadow = client.shadow();
+  const qos = mqtt.QoS.AtLeastOnce;
+  const accepted = new Promise((resolve) => {
+    shadow.subscribeToUpdateShadowAccepted({ thingName: thing }, qos,
+      (error, response) => resolve({ error, response }));
+  });
+  const delta = new Promise((resolve) => {
+    shadow.subscribeToShadowDeltaUpdatedEvents({ thingName: thing }, qos,
+      (error, response) => resolve({ error, response }));
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  console.log('subscribed to the shadow topics');
+  const token = `sdk-${protocol}`;
+  const color = protocol === '3.1.1' ? 'blue' : 'green';
+  await shadow.publishUpdateShadow({
+    thingName: thing,
+    state: { desired: { color }, reported: { color: 'red' } },
+    clientToken: token,
+  }, qos);
+  console.log('shadow update published');
+  const a = await accepted;
+  if (a.error || !a.response || a.response.clientToken !== token) {
+    fail(`update accepted ${JSON.stringify(a)}`);
+  }
+  const d = await delta;
+  if (d.error || !d.response || d.response.state.color !== color) {
+    fail(`delta ${JSON.stringify(d)}`);
+  }
+  console.log('ok device_sdk');
+  await client.stop();
+  setTimeout(() => process.exit(0), 200);
+}
+
+setTimeout(() => fail('timeout'), 30000).unref();
+main().catch((e) => fail(`exception ${e}`));
