@@ -22,6 +22,19 @@ StoredShadow FromRow(const pqxx::row& r) {
   return s;
 }
 
+// One row of shadow_store_batch: `next` where the stored row is still `read`.
+std::string GuardedWrite(const ShadowKey& key, const StoredShadow& next,
+                         const StoredShadow& read) {
+  return absl::StrCat(R"({"thing_name":)", nlohmann::json(key.thing_name).dump(),
+                      R"(,"shadow_name":)", nlohmann::json(key.shadow_name).dump(),
+                      R"(,"version":)", next.version, R"(,"state":)", next.state.dump(),
+                      R"(,"metadata":)", next.metadata.dump(),
+                      R"(,"present":)", next.exists ? "true" : "false",
+                      R"(,"deleted_at_s":)", next.deleted_at_s,
+                      R"(,"old_version":)", read.version,
+                      R"(,"old_present":)", read.exists ? "true" : "false", "}");
+}
+
 }  // namespace
 
 void PgShadowStore::Prepare(pqxx::connection_base& c) {
@@ -29,10 +42,19 @@ void PgShadowStore::Prepare(pqxx::connection_base& c) {
             "INSERT INTO shadow.shadows (thing_name, shadow_name, version, state, metadata, "
             "present, deleted_at_s) VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6, $7) "
             "ON CONFLICT DO NOTHING");
-  c.prepare("shadow_store_if",
-            "UPDATE shadow.shadows SET version = $3, state = $4::jsonb, metadata = $5::jsonb, "
-            "present = $6, deleted_at_s = $7, updated_at = now() "
-            "WHERE thing_name = $1 AND shadow_name = $2 AND version = $8 AND present = $9");
+  // The guarded writes of a batch (db::PgBatchWriter): each row is written only where the
+  // stored row is still the one its update read; returns the positions of those written.
+  c.prepare("shadow_store_batch",
+            "UPDATE shadow.shadows s SET version = r.version, state = r.state, "
+            "metadata = r.metadata, present = r.present, deleted_at_s = r.deleted_at_s, "
+            "updated_at = now() "
+            "FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (thing_name text, "
+            "shadow_name text, version bigint, state jsonb, metadata jsonb, present boolean, "
+            "deleted_at_s bigint, old_version bigint, old_present boolean)) WITH ORDINALITY "
+            "AS r(thing_name, shadow_name, version, state, metadata, present, deleted_at_s, "
+            "old_version, old_present, i) "
+            "WHERE s.thing_name = r.thing_name AND s.shadow_name = r.shadow_name "
+            "AND s.version = r.old_version AND s.present = r.old_present RETURNING r.i");
   c.prepare("shadow_get",
             "SELECT version, state, metadata, present, deleted_at_s FROM shadow.shadows "
             "WHERE thing_name = $1 AND shadow_name = $2");
@@ -42,7 +64,9 @@ void PgShadowStore::Prepare(pqxx::connection_base& c) {
 }
 
 PgShadowStore::PgShadowStore(db::PgPool* pool, size_t cache_size, prometheus::Registry* metrics)
-    : pool_(pool), cache_size_(cache_size) {
+    : pool_(pool),
+      writes_(pool, {.statement = "shadow_store_batch", .name = "shadow"}, metrics),
+      cache_size_(cache_size) {
   if (metrics == nullptr || cache_size == 0) return;
   auto& lookups = prometheus::BuildCounter()
                       .Name("fleetcore_shadow_row_cache_total")
@@ -129,18 +153,20 @@ absl::Status PgShadowStore::Modify(const ShadowKey& key,
       continue;
     }
     bool written = false;
-    absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
-      pqxx::result r =
-          read.has_value()
-              ? tx.exec_prepared("shadow_store_if", key.thing_name, key.shadow_name, next.version,
-                                 next.state.dump(), next.metadata.dump(), next.exists,
-                                 next.deleted_at_s, read->version, read->exists)
-              : tx.exec_prepared("shadow_insert", key.thing_name, key.shadow_name, next.version,
-                                 next.state.dump(), next.metadata.dump(), next.exists,
-                                 next.deleted_at_s);
-      written = r.affected_rows() == 1;
-      return absl::OkStatus();
-    });
+    absl::Status s;
+    if (read.has_value()) {
+      absl::StatusOr<bool> w = writes_.Write(GuardedWrite(key, next, *read));
+      s = w.status();
+      written = w.ok() && *w;
+    } else {
+      s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+        pqxx::result r = tx.exec_prepared("shadow_insert", key.thing_name, key.shadow_name,
+                                          next.version, next.state.dump(), next.metadata.dump(),
+                                          next.exists, next.deleted_at_s);
+        written = r.affected_rows() == 1;
+        return absl::OkStatus();
+      });
+    }
     if (!s.ok()) {
       Forget(cache_key);  // the write may have happened
       return s;

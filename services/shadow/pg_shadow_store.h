@@ -9,12 +9,17 @@
 // above. Get always reads Postgres. A kept row is used for an hour at most: a shadow's
 // version starts again at 1 only when it is recreated more than 48 hours after a delete, so
 // a version and presence that match the kept row's mean the same row.
+//
+// Guarded writes of different shadows made at the same time share one statement and one
+// commit (db::PgBatchWriter): Postgres spends about half the CPU per update that single-row
+// writes cost it.
 #pragma once
 
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "common/db/pg_batch_writer.h"
 #include "common/db/pg_pool.h"
 #include "services/shadow/shadow_store.h"
 
@@ -29,8 +34,8 @@ namespace fleetcore::shadow {
 class PgShadowStore final : public ShadowStore {
  public:
   // `metrics` (may be null): fleetcore_shadow_row_cache_total{result} (hit: the kept row was
-  // current; stale: another writer had changed it; miss: none kept) and
-  // fleetcore_shadow_row_cache_entries.
+  // current; stale: another writer had changed it; miss: none kept),
+  // fleetcore_shadow_row_cache_entries, and fleetcore_db_batch_rows{writer="shadow"}.
   explicit PgShadowStore(db::PgPool* pool, size_t cache_size = 0,
                          prometheus::Registry* metrics = nullptr);
 
@@ -53,6 +58,7 @@ class PgShadowStore final : public ShadowStore {
   void CountLookup(bool kept, bool current);
 
   db::PgPool* pool_;
+  db::PgBatchWriter writes_;
   const size_t cache_size_;
   prometheus::Counter* hits_ = nullptr;
   prometheus::Counter* stale_ = nullptr;
