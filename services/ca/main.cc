@@ -193,7 +193,7 @@ int Run(int argc, char** argv) {
 
   aws::Arns arns(common.region, common.account_id);
   CaMetrics metrics(*process.metrics);
-  PgCaStore store(process.pool.get());
+  PgCaStore store(process.pool.get(), process.metrics.get());
   GrpcPeers peers(*std::move(registry), *std::move(policy));
   http::BeastHttpClient hooks({.ca_file = hook_ca_file});
   CertificateCore certificates(&store, issuing->get(), &peers, &arns, &clock, &metrics, ca_options);

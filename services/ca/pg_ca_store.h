@@ -1,6 +1,12 @@
 // The CA service's CaStore on Postgres (schema "ca", migrations/0003). Events go out with
 // NOTIFY on fleetcore_ca inside the writing transaction.
+//
+// InsertCertificate, the store of every certificate CreateKeysAndCertificate and
+// CreateCertificateFromCsr issue, is group commit (db::PgBatchWriter): certificates issued
+// at the same time are stored by one statement in one commit.
 #pragma once
+
+#include <memory>
 
 #include "services/ca/ca_store.h"
 
@@ -8,7 +14,12 @@ namespace pqxx {
 class connection_base;
 }  // namespace pqxx
 
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
+
 namespace fleetcore::db {
+class PgBatchWriter;
 class PgPool;
 }  // namespace fleetcore::db
 
@@ -16,8 +27,10 @@ namespace fleetcore::ca {
 
 class PgCaStore final : public CaStore {
  public:
-  // `pool` must outlive the store.
-  explicit PgCaStore(db::PgPool* pool) : pool_(pool) {}
+  // `pool` must outlive the store. `metrics` may be null; otherwise
+  // fleetcore_db_batch_rows{writer="ca_certificates"}.
+  explicit PgCaStore(db::PgPool* pool, prometheus::Registry* metrics = nullptr);
+  ~PgCaStore() override;
 
   // Prepares the statements on a new connection (the pool's Prepare hook; required).
   static void Prepare(pqxx::connection_base& c);
@@ -49,6 +62,7 @@ class PgCaStore final : public CaStore {
 
  private:
   db::PgPool* pool_;
+  std::unique_ptr<db::PgBatchWriter> inserts_;
 };
 
 }  // namespace fleetcore::ca
