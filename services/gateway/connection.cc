@@ -188,6 +188,14 @@ void Connection::OnData(const char* data, size_t size) {
   }
   size_t consumed = 0;
   while (!closing_ && !paused_) {
+    if (state_ == State::kAwaitConnect && consumed < buffer.size() &&
+        (static_cast<uint8_t>(buffer[consumed]) >> 4) !=
+            static_cast<uint8_t>(mqtt::PacketType::kConnect)) {
+      // Not MQTT (an HTTP request, a TLS hello on the plain port): refused at its first
+      // byte rather than after waiting for the rest of a "packet" that never comes.
+      HandlePacket(static_cast<uint8_t>(buffer[consumed]), {});
+      break;
+    }
     mqtt::FrameHeader h;
     const mqtt::FrameStatus status =
         mqtt::ParseFrameHeader(buffer.substr(consumed), limits_.max_packet_bytes, &h);

@@ -4,9 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -18,11 +20,35 @@
 
 namespace fleetcore::e2e {
 
+namespace {
+
+// The peer services each binary calls (its --<peer>-endpoint flags).
+absl::flat_hash_set<std::string> PeerFlags(absl::string_view binary) {
+  if (absl::EndsWith(binary, "fleetcore-gateway")) return {"ca", "policy", "shadow", "rules"};
+  if (absl::EndsWith(binary, "fleetcore-ca")) return {"registry", "policy"};
+  if (absl::EndsWith(binary, "fleetcore-policy")) return {"registry"};
+  if (absl::EndsWith(binary, "fleetcore-shadow") || absl::EndsWith(binary, "fleetcore-rules")) {
+    return {"gateway"};
+  }
+  return {};
+}
+
+}  // namespace
+
 absl::StatusOr<RunningService> StartService(const std::string& binary,
                                             std::vector<std::string> args,
                                             testing::EnvOverrides env) {
   std::vector<std::string> argv{testing::BuildPath(binary), "--listen=127.0.0.1:0",
                                 "--metrics-listen=127.0.0.1:0"};
+  // A peer the test does not name points at a closed port, not at the binary's default
+  // (the local stack's port): a developer's running stack must not answer a test's calls.
+  for (const char* peer : {"registry", "policy", "ca", "shadow", "rules", "gateway"}) {
+    const std::string flag = absl::StrCat("--", peer, "-endpoint=");
+    const bool given = std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+      return absl::StartsWith(a, flag);
+    });
+    if (!given && PeerFlags(binary).contains(peer)) argv.push_back(flag + "127.0.0.1:1");
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   auto proc = testing::Subprocess::Start(std::move(argv), std::move(env));
   if (!proc.ok()) return proc.status();

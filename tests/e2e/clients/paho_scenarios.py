@@ -596,6 +596,9 @@ def malformed():
         ("remaining length over 4 bytes", b"\x10\xff\xff\xff\xff\x7f"),
         ("CONNECT with reserved flag", wire.packet(0x10, wire.mqtt_str("MQTT") + b"\x04\x03\x00\x3c"
                                                    + wire.mqtt_str("x"))),
+        # Not MQTT at all: closed at the first byte, not after the 10 s CONNECT timeout.
+        ("an HTTP request", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+        ("a TLS ClientHello on the plain port", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"),
     ]
     for name, data in cases:
         r = wire.Raw(args.port)
