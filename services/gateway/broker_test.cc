@@ -224,6 +224,20 @@ TEST_F(BrokerTest, PersistentSessionQueuesQos1WhileAwayAndStoresIt) {
   EXPECT_EQ(store_.message_count("p"), 0u);  // delivered: no longer stored
 }
 
+TEST_F(BrokerTest, QueuedQos0MessagesDoNotOutliveTheConnection) {
+  // Routed while the client was connected, not yet written when it left: the QoS 0 one is
+  // dropped with the connection, the QoS 1 one is kept (and stored) for its return.
+  Client a = Connect("p", false, 3600);
+  Sub(a, "t", 1);
+  broker_->Publish(Msg("t", "q0", 0));
+  broker_->Publish(Msg("t", "q1", 1));
+  Leave(a);
+  Client back = Connect("p", false, 3600);
+  std::vector<Outgoing> got = Take(back);
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_EQ(got[0].message->payload, "q1");
+}
+
 TEST_F(BrokerTest, CleanStartEndsTheOldSession) {
   Client a = Connect("c", false, 3600);
   Sub(a, "t", 1);

@@ -131,6 +131,12 @@ bool Session::Detach(const Outlet* outlet, int64_t now_ms) {
     queue_.clear();
     return true;
   }
+  // QoS 0 messages not yet written go with the connection, as they would if they had
+  // arrived a moment later (AWS keeps QoS 1 only); kept, they would reach the client on its
+  // return but not after a gateway restart, since they are never stored.
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                              [](const Entry& e) { return e.qos == 0; }),
+               queue_.end());
   // Messages queued while connected were only in memory; from now on they are stored.
   // Entries already stored keep their row (their packet identifier is updated).
   for (Entry& e : inflight_) {
