@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <exception>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -109,7 +110,16 @@ grpc::ServerUnaryReactor* CallRunner::Dispatch(
   }
 
   if (fast.has_value()) {
-    if (std::optional<absl::Status> answered = (*fast)(); answered.has_value()) {
+    std::optional<absl::Status> answered;
+    try {
+      answered = (*fast)();
+    } catch (const std::exception& e) {
+      log::Error("internal error", {{"request_id", call.request_id},
+                                    {"error", absl::StrCat("uncaught exception: ", e.what())}});
+      answered = absl::InternalError(absl::StrCat(
+          "internal error; the server log has the details under request id ", call.request_id));
+    }
+    if (answered.has_value()) {
       reactor->Finish(ToGrpcStatus(*answered));
       return reactor;
     }
@@ -121,7 +131,14 @@ grpc::ServerUnaryReactor* CallRunner::Dispatch(
                                    "the call was cancelled or its deadline passed before it ran"));
       return;
     }
-    absl::Status status = std::move(body)(call);
+    absl::Status status;
+    try {
+      status = std::move(body)(call);
+    } catch (const std::exception& e) {
+      // A bug (or a library throwing where we expected a status): this call fails, the
+      // service goes on serving the others.
+      status = absl::InternalError(absl::StrCat("uncaught exception: ", e.what()));
+    }
     if (status.code() == absl::StatusCode::kInternal) {
       log::Error("internal error", {{"request_id", call.request_id}, {"error", status}});
       status = absl::InternalError(absl::StrCat(

@@ -14,6 +14,8 @@
 //
 // Status handling: INTERNAL details are logged with the request id and replaced by a
 // generic message; UNAVAILABLE is logged as a warning; other codes pass through unchanged.
+// A body (or fast path) that throws a std::exception fails its call with INTERNAL the same
+// way; the service goes on.
 // A full worker queue answers RESOURCE_EXHAUSTED. The request id comes from the client's
 // x-request-id metadata when it sent a sane one, and is echoed in the response metadata.
 //

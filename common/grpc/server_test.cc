@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <thread>
 
 #include "common/grpc/call_runner.h"
@@ -41,6 +42,7 @@ class EchoService final : public Echo::CallbackService {
       if (req->sleep_ms() > 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(req->sleep_ms()));
       }
+      if (req->message() == "throw") throw std::runtime_error("boom: secret detail");
       if (req->code() != 0) {
         return absl::Status(static_cast<absl::StatusCode>(req->code()), req->message());
       }
@@ -175,6 +177,20 @@ TEST_F(ServerTest, InternalErrorsAreMaskedOtherCodesPassThrough) {
   grpc::Status aborted = Call(Channel(""), req, &resp);
   EXPECT_EQ(aborted.error_code(), grpc::StatusCode::ABORTED);
   EXPECT_EQ(aborted.error_message(), "version conflict");
+}
+
+TEST_F(ServerTest, AThrowingHandlerFailsItsCallNotTheServer) {
+  StartServer("");
+  EchoResponse resp;
+  EchoRequest req;
+  req.set_message("throw");
+  grpc::Status s = Call(Channel(""), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_THAT(s.error_message(), HasSubstr("request id"));
+  EXPECT_THAT(s.error_message(), ::testing::Not(HasSubstr("secret detail")));
+  req.set_message("still here");
+  ASSERT_TRUE(Call(Channel(""), req, &resp).ok());
+  EXPECT_EQ(resp.message(), "still here");
 }
 
 TEST_F(ServerTest, EchoesTheClientsRequestId) {

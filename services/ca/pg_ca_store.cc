@@ -211,8 +211,9 @@ std::string InsertCertificatesSql() {
       "SELECT min(r.i) FROM r JOIN stored ON stored.id = r.id GROUP BY r.id");
 }
 
-// One row of ca_insert_certificates.
-std::string CertificateRow(const CertificateRecord& c) {
+// One row of ca_insert_certificates; nullopt when a field is not UTF-8 (a registered
+// certificate's subject may be anything), which JSON cannot carry.
+std::optional<std::string> CertificateRow(const CertificateRecord& c) {
   json row{{"id", c.id},
            {"pem", c.pem},
            {"status", StatusName(c.status)},
@@ -233,7 +234,11 @@ std::string CertificateRow(const CertificateRecord& c) {
   if (c.revoked_at) row["revoked_at"] = Micros(*c.revoked_at);
   if (c.deactivate_at) row["deactivate_at"] = Micros(*c.deactivate_at);
   if (c.claim_expires_at) row["claim_expires_at"] = Micros(*c.claim_expires_at);
-  return row.dump();
+  try {
+    return row.dump();
+  } catch (const json::type_error&) {
+    return std::nullopt;
+  }
 }
 
 std::string InsertCertificateSql() {
@@ -498,12 +503,15 @@ void PgCaStore::Prepare(pqxx::connection_base& c) {
 
 absl::Status PgCaStore::InsertCertificate(const CertificateRecord& cert) {
   // With the certificates issued at the same moment, in one statement and one commit.
-  absl::StatusOr<bool> stored = inserts_->Write(CertificateRow(cert));
-  if (stored.ok() && *stored) return absl::OkStatus();
-  if (!stored.ok() && stored.status().code() == absl::StatusCode::kUnavailable) {
-    return stored.status();  // Postgres is away; the batch may or may not have committed
+  if (std::optional<std::string> row = CertificateRow(cert)) {
+    absl::StatusOr<bool> stored = inserts_->Write(*std::move(row));
+    if (stored.ok() && *stored) return absl::OkStatus();
+    if (!stored.ok() && stored.status().code() == absl::StatusCode::kUnavailable) {
+      return stored.status();  // Postgres is away; the batch may or may not have committed
+    }
   }
-  // Its id is taken, or its batch failed on some row: alone, for its own answer.
+  // Its id is taken, its batch failed on some row, or it cannot travel as JSON: alone, for
+  // its own answer.
   return pool_->Query([&](pqxx::transaction_base& t) -> absl::Status {
     PgTx tx(t);
     return tx.InsertCertificate(cert);
