@@ -61,6 +61,18 @@ void BrokerPublisher::Publish(std::string topic, std::string payload) {
   cv_.notify_all();
 }
 
+void BrokerPublisher::PublishAll(std::vector<Message> messages) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (queue_.size() + messages.size() > max_queued_) {
+      if (impl_->dropped != nullptr) impl_->dropped->Increment(static_cast<double>(messages.size()));
+      return;
+    }
+    for (Message& m : messages) queue_.push_back(std::move(m));
+  }
+  cv_.notify_all();
+}
+
 void BrokerPublisher::Drain(absl::Duration timeout) {
   std::unique_lock<std::mutex> l(mu_);
   cv_.wait_for(l, absl::ToChronoMilliseconds(timeout),

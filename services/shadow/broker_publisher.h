@@ -31,6 +31,8 @@ class BrokerPublisher final : public Publisher {
   ~BrokerPublisher() override;
 
   void Publish(std::string topic, std::string payload) override;
+  // All of them queued at once, or none when the queue has no room for them all.
+  void PublishAll(std::vector<Message> messages) override;
 
   // Waits until the queue is empty or `timeout` passed (shutdown).
   void Drain(absl::Duration timeout);

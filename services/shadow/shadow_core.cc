@@ -29,9 +29,12 @@ absl::StatusOr<std::string> ShadowCore::Update(const ShadowKey& key, absl::strin
   if (!s.ok()) return s;
   const std::string prefix = TopicPrefix(key.thing_name, key.shadow_name);
   std::string accepted = result.accepted.dump();
-  publisher_->Publish(prefix + "/update/accepted", accepted);
-  if (result.delta) publisher_->Publish(prefix + "/update/delta", result.delta->dump());
-  publisher_->Publish(prefix + "/update/documents", result.documents.dump());
+  std::vector<Publisher::Message> messages;
+  messages.reserve(3);
+  messages.emplace_back(prefix + "/update/accepted", accepted);
+  if (result.delta) messages.emplace_back(prefix + "/update/delta", result.delta->dump());
+  messages.emplace_back(prefix + "/update/documents", result.documents.dump());
+  publisher_->PublishAll(std::move(messages));
   return accepted;
 }
 
