@@ -165,6 +165,8 @@ TEST_F(PgPoolTest, ReplacesIdleConnectionsThatPostgresClosedBeforeUse) {
       return absl::OkStatus();
     }));
   }
+  EXPECT_THAT(prometheus::TextSerializer().Serialize(metrics_->Collect()),
+              HasSubstr("fleetcore_db_pool_closed_connections_total 3"));
 }
 
 TEST_F(PgPoolTest, AConnectionLostInUseIsUnavailableAndReplaced) {
