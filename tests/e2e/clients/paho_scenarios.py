@@ -201,8 +201,8 @@ def offline_queue():
     sub = Client(cid, clean=False)
     check(sub.session_present == 0, "a new session reported as present")
     sub.subscribe(topic("oq/#"), 1)
-    # A QoS 0 message that finds the client still connected may be delivered on resume;
-    # one published once it is gone must not be.
+    # Published only once the gateway has seen the subscriber go, so that the QoS 0 message
+    # below surely finds the session offline (and must not be queued for it).
     closed_and_seen(sub, cid)
     pub = Client(uid("pub"))
     for i in range(20):
