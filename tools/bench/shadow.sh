@@ -51,6 +51,7 @@ wait_port() {
 }
 gateway_port=$(pg_free_port)
 shadow_port=$(pg_free_port)
+shadow_metrics=$(pg_free_port)
 FLEETCORE_DB_URL=$url "$BUILD/services/gateway/fleetcore-gateway" \
   --listen "127.0.0.1:$gateway_port" --metrics-listen= --log-level warn --io-threads 1 \
   --mqtt-listen "127.0.0.1:$(pg_free_port)" --mqtts-listen= \
@@ -58,14 +59,24 @@ FLEETCORE_DB_URL=$url "$BUILD/services/gateway/fleetcore-gateway" \
 gateway_pid=$!
 wait_port "$gateway_port" gateway
 FLEETCORE_DB_URL=$url "$BUILD/services/shadow/fleetcore-shadow" \
-  --listen "127.0.0.1:$shadow_port" --metrics-listen= --log-level warn \
+  --listen "127.0.0.1:$shadow_port" --metrics-listen "127.0.0.1:$shadow_metrics" --log-level warn \
   --db-pool-size "$CLIENTS" --gateway-endpoint "127.0.0.1:$gateway_port" \
   2>>"$dir/shadow.log" &
 shadow_pid=$!
 wait_port "$shadow_port" shadow
 
+# The shadow service's group-commit totals: "rows statements" so far.
+batch_totals() {
+  /usr/bin/python3 - "$shadow_metrics" <<'PY'
+import re, sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics").read().decode()
+value = lambda m: float(re.search(m + r'\{writer="shadow"\} (\S+)', text).group(1))
+print(value("fleetcore_db_batch_rows_sum"), value("fleetcore_db_batch_rows_count"))
+PY
+}
+
 measure() {
-  local name=$1 rate=$2 c0 p0 c1 p1
+  local name=$1 rate=$2 c0 p0 c1 p1 b0 b1
   echo "shadow: $name at ${rate/#0/max}/s..." >&2
   "$BUILD/tools/bench/fleetcore-bench" shadow-update --endpoint "127.0.0.1:$shadow_port" \
     --things "$SHADOWS" --concurrency "$CLIENTS" --duration "$DURATION" --warmup 2s \
@@ -74,11 +85,24 @@ measure() {
   sleep 2
   c0=$(cpu_ticks "$shadow_pid")
   p0=$(cpu_ticks "$postmaster")
+  b0=$(batch_totals)
   sleep "$seconds"
   c1=$(cpu_ticks "$shadow_pid")
   p1=$(cpu_ticks "$postmaster")
+  b1=$(batch_totals)
   wait "$bp"
   record "$name" "$rate" "$(cat "$dir/out")" $((c1 - c0)) $((p1 - p0)) "$seconds"
+  # Rows per statement of the group commit over the same window, into the line just written.
+  /usr/bin/python3 - "$results" "$b0" "$b1" <<'PY'
+import json, sys
+path, (s0, n0), (s1, n1) = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+lines = open(path).read().splitlines()
+r = json.loads(lines[-1])
+statements = float(n1) - float(n0)
+r["rows_per_commit"] = (float(s1) - float(s0)) / statements if statements > 0 else None
+lines[-1] = json.dumps(r)
+open(path, "w").write("\n".join(lines) + "\n")
+PY
 }
 measure "UpdateThingShadow, 1 KB" 0
 measure "UpdateThingShadow, 1 KB" "$RATE"
@@ -92,8 +116,8 @@ anchor = {r["rate"]: r for r in rows if r["name"].startswith("pgbench")}
 print(f"\n{clients} concurrent writers, {duration} per run, one private Postgres 15, "
       f"{cores} cores shared by client, services and Postgres.\n")
 print("| workload | offered rate | achieved /s | p50 | p99 | ratio to pgbench upsert | "
-      "shadow CPU/op | Postgres CPU/op |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+      "shadow CPU/op | Postgres CPU/op | rows per commit |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 ms = lambda us: "" if us is None else f"{us/1000:.2f} ms"
 us = lambda v: "" if v is None else f"{v:.0f} µs"
 for r in rows:
@@ -101,7 +125,8 @@ for r in rows:
     ratio = f"{r['calls_per_second'] / base['calls_per_second']:.2f}" if base else ""
     print(f"| {r['name']} | {r['rate'] or 'max'} | {r['calls_per_second']:,.0f} | "
           f"{ms(r.get('p50_us'))} | {ms(r.get('p99_us'))} | {ratio} | "
-          f"{us(r['service_us'])} | {us(r['postgres_us'])} |")
+          f"{us(r['service_us'])} | {us(r['postgres_us'])} | "
+          f"{'' if r.get('rows_per_commit') is None else format(r['rows_per_commit'], '.1f')} |")
 errors = sum(r.get("errors", 0) or 0 for r in rows)
 if errors:
     print(f"\nWARNING: {errors} calls failed")
