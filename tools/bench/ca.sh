@@ -59,9 +59,10 @@ FLEETCORE_DB_URL=$url "$BUILD/services/policy/fleetcore-policy" \
 pids+=($!)
 wait_port "$policy_port" policy
 ca_port=$(pg_free_port)
+ca_metrics=$(pg_free_port)
 start_ca() {
   FLEETCORE_DB_URL=$url "$BUILD/services/ca/fleetcore-ca" --listen "127.0.0.1:$ca_port" \
-    --metrics-listen= --crl-listen= --log-level warn --ca-dir "$dir/ca" \
+    --metrics-listen "127.0.0.1:$ca_metrics" --crl-listen= --log-level warn --ca-dir "$dir/ca" \
     --db-pool-size "$CLIENTS" --registry-endpoint "127.0.0.1:$registry_port" \
     --policy-endpoint "127.0.0.1:$policy_port" "$@" 2>>"$dir/ca.log" &
   ca_pid=$!
@@ -76,7 +77,7 @@ bench=("$BUILD/tools/bench/fleetcore-bench")
 
 # measure NAME SCENARIO RATE: one fleetcore-bench run with the CPU it cost.
 measure() {
-  local name=$1 scenario=$2 rate=$3 c0 p0 c1 p1
+  local name=$1 scenario=$2 rate=$3 c0 p0 c1 p1 b0 b1
   echo "ca: $name at ${rate/#0/max}/s..." >&2
   "${bench[@]}" "$scenario" --endpoint "127.0.0.1:$ca_port" --concurrency "$CLIENTS" \
     --duration "$DURATION" --warmup 2s --rate "$rate" >"$dir/out" &
@@ -84,11 +85,14 @@ measure() {
   sleep 2
   c0=$(cpu_ticks "$ca_pid")
   p0=$(cpu_ticks "$postmaster")
+  b0=$(batch_totals "$ca_metrics" ca_certificates)
   sleep "$seconds"
   c1=$(cpu_ticks "$ca_pid")
   p1=$(cpu_ticks "$postmaster")
+  b1=$(batch_totals "$ca_metrics" ca_certificates)
   wait "$bp"
   record "$name" "$rate" "$(cat "$dir/out")" $((c1 - c0)) $((p1 - p0)) "$seconds"
+  add_rows_per_commit "$b0" "$b1"
 }
 
 start_ca
@@ -115,8 +119,8 @@ print(f"\n{clients} concurrent callers, {duration} per run, one private Postgres
 print(f"openssl speed ecdsap256 on one core: {sign:,.0f} signatures/s "
       f"(half of it: {sign / 2:,.0f}/s).\n")
 print("| workload | offered rate | achieved /s | p50 | p99 | ratio to ½ ECDSA sign/s | "
-      "ratio to pgbench -N | CA CPU/op | Postgres CPU/op |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "ratio to pgbench -N | CA CPU/op | Postgres CPU/op | rows per commit |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 ms = lambda us: "" if us is None else f"{us/1000:.2f} ms"
 us = lambda v: "" if v is None else f"{v:.0f} µs"
 for r in rows:
@@ -126,7 +130,8 @@ for r in rows:
     ratio = f"{r['calls_per_second'] / base['calls_per_second']:.2f}" if base else ""
     print(f"| {r['name']} | {r['rate'] or 'max'} | {r['calls_per_second']:,.0f} | "
           f"{ms(r.get('p50_us'))} | {ms(r.get('p99_us'))} | {half} | {ratio} | "
-          f"{us(r['service_us'])} | {us(r['postgres_us'])} |")
+          f"{us(r['service_us'])} | {us(r['postgres_us'])} | "
+          f"{'' if r.get('rows_per_commit') is None else format(r['rows_per_commit'], '.1f')} |")
 errors = sum(r.get("errors", 0) or 0 for r in rows)
 if errors:
     print(f"\nWARNING: {errors} calls failed")

@@ -57,6 +57,35 @@ print(json.dumps(r))
 EOF
 }
 
+# batch_totals PORT WRITER: a service's group-commit totals so far, "rows statements", from
+# its fleetcore_db_batch_rows{writer=WRITER} on metrics port PORT.
+batch_totals() {
+  /usr/bin/python3 - "$1" "$2" <<'EOF'
+import re, sys, urllib.request
+port, writer = sys.argv[1], sys.argv[2]
+text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
+def value(metric):
+    m = re.search(metric + r'\{writer="' + re.escape(writer) + r'"\} (\S+)', text)
+    return float(m.group(1)) if m else 0.0
+print(value("fleetcore_db_batch_rows_sum"), value("fleetcore_db_batch_rows_count"))
+EOF
+}
+
+# add_rows_per_commit BEFORE AFTER: adds the mean rows per group-commit statement between
+# two batch_totals to the result line written last (none when no statement ran).
+add_rows_per_commit() {
+  /usr/bin/python3 - "$results" "$1" "$2" <<'EOF'
+import json, sys
+path, (s0, n0), (s1, n1) = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
+lines = open(path).read().splitlines()
+r = json.loads(lines[-1])
+statements = float(n1) - float(n0)
+r["rows_per_commit"] = (float(s1) - float(s0)) / statements if statements > 0 else None
+lines[-1] = json.dumps(r)
+open(path, "w").write("\n".join(lines) + "\n")
+EOF
+}
+
 # pgbench_run NAME MODE RATE: pgbench at maximum rate (RATE 0) or at RATE tx/s. Its
 # backends exit with it, so Postgres's CPU is sampled while it runs: over the same window
 # as the service runs (after 2 s).

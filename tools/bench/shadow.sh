@@ -65,16 +65,6 @@ FLEETCORE_DB_URL=$url "$BUILD/services/shadow/fleetcore-shadow" \
 shadow_pid=$!
 wait_port "$shadow_port" shadow
 
-# The shadow service's group-commit totals: "rows statements" so far.
-batch_totals() {
-  /usr/bin/python3 - "$shadow_metrics" <<'PY'
-import re, sys, urllib.request
-text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics").read().decode()
-value = lambda m: float(re.search(m + r'\{writer="shadow"\} (\S+)', text).group(1))
-print(value("fleetcore_db_batch_rows_sum"), value("fleetcore_db_batch_rows_count"))
-PY
-}
-
 measure() {
   local name=$1 rate=$2 c0 p0 c1 p1 b0 b1
   echo "shadow: $name at ${rate/#0/max}/s..." >&2
@@ -85,24 +75,14 @@ measure() {
   sleep 2
   c0=$(cpu_ticks "$shadow_pid")
   p0=$(cpu_ticks "$postmaster")
-  b0=$(batch_totals)
+  b0=$(batch_totals "$shadow_metrics" shadow)
   sleep "$seconds"
   c1=$(cpu_ticks "$shadow_pid")
   p1=$(cpu_ticks "$postmaster")
-  b1=$(batch_totals)
+  b1=$(batch_totals "$shadow_metrics" shadow)
   wait "$bp"
   record "$name" "$rate" "$(cat "$dir/out")" $((c1 - c0)) $((p1 - p0)) "$seconds"
-  # Rows per statement of the group commit over the same window, into the line just written.
-  /usr/bin/python3 - "$results" "$b0" "$b1" <<'PY'
-import json, sys
-path, (s0, n0), (s1, n1) = sys.argv[1], sys.argv[2].split(), sys.argv[3].split()
-lines = open(path).read().splitlines()
-r = json.loads(lines[-1])
-statements = float(n1) - float(n0)
-r["rows_per_commit"] = (float(s1) - float(s0)) / statements if statements > 0 else None
-lines[-1] = json.dumps(r)
-open(path, "w").write("\n".join(lines) + "\n")
-PY
+  add_rows_per_commit "$b0" "$b1"
 }
 measure "UpdateThingShadow, 1 KB" 0
 measure "UpdateThingShadow, 1 KB" "$RATE"
