@@ -86,7 +86,7 @@ std::optional<grpc_util::ServiceChannel> ConnectPeer(absl::string_view name,
     log::Error("cannot start", {{"error", channel.status()}});
     return std::nullopt;
   }
-  log::Info("peers", {{std::string(name), endpoint}});
+  log::Info("peers", {{std::string(name), endpoint}, {"tls", !tls_ca_file.empty()}});
   return *std::move(channel);
 }
 

@@ -16,6 +16,7 @@
 #include "common/http/http_client.h"
 #include "common/http/http_server.h"
 #include "common/log/log.h"
+#include "common/service/endpoints.h"
 #include "common/service/process.h"
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
@@ -78,15 +79,15 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "ca"};
-  common.server.listen = "127.0.0.1:6053";
+  common.server.listen = service::kCaEndpoint;
   common.metrics_listen = "127.0.0.1:9103";
   common.db.application_name = "fleetcore-ca";
   IssuingCaOptions issuing_options{.dir = "/var/lib/fleetcore/ca"};
   std::string issuing_key_type = "ec-p256";
   std::string device_key_type = "ec-p256";
   CaOptions ca_options;
-  std::string registry_endpoint = "127.0.0.1:6051";
-  std::string policy_endpoint = "127.0.0.1:6052";
+  std::string registry_endpoint = service::kRegistryEndpoint;
+  std::string policy_endpoint = service::kPolicyEndpoint;
   std::string peers_ca_file;
   std::string hook_ca_file;
   std::string crl_listen = "127.0.0.1:9180";
@@ -177,19 +178,12 @@ int Run(int argc, char** argv) {
        {"not_after", absl::FormatTime(absl::RFC3339_sec, (*issuing)->certificate().not_after(),
                                       absl::UTCTimeZone())}});
 
-  auto channel = [&](const std::string& target) {
-    return grpc_util::ServiceChannel::Create({.target = target,
-                                              .tls_ca_file = peers_ca_file,
-                                              .token = common.server.admin_token,
-                                              .timeout = absl::Seconds(5)});
-  };
-  auto registry = channel(registry_endpoint);
-  auto policy = channel(policy_endpoint);
-  if (!registry.ok() || !policy.ok()) {
-    log::Error("cannot start", {{"error", !registry.ok() ? registry.status() : policy.status()}});
-    return 1;
-  }
-  log::Info("peers", {{"registry", registry_endpoint}, {"policy", policy_endpoint}});
+  std::optional<grpc_util::ServiceChannel> registry =
+      service::ConnectPeer("registry", registry_endpoint, peers_ca_file, common);
+  if (!registry.has_value()) return 1;
+  std::optional<grpc_util::ServiceChannel> policy =
+      service::ConnectPeer("policy", policy_endpoint, peers_ca_file, common);
+  if (!policy.has_value()) return 1;
 
   aws::Arns arns(common.region, common.account_id);
   CaMetrics metrics(*process.metrics);

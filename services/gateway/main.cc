@@ -7,13 +7,14 @@
 #include <memory>
 #include <sstream>
 
+#include "common/db/pg_listener.h"
 #include "common/grpc/call_runner.h"
 #include "common/grpc/client.h"
 #include "common/grpc/executor.h"
-#include "common/db/pg_listener.h"
 #include "common/grpc/runtime.h"
 #include "common/ids/id_generator.h"
 #include "common/log/log.h"
+#include "common/service/endpoints.h"
 #include "common/service/process.h"
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
@@ -23,8 +24,8 @@
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/gateway_server.h"
 #include "services/gateway/gateway_service.h"
-#include "services/gateway/pg_gateway_store.h"
 #include "services/gateway/grpc_authenticator.h"
+#include "services/gateway/pg_gateway_store.h"
 #include "services/gateway/provisioning_forwarder.h"
 #include "services/gateway/rules_feeder.h"
 #include "services/gateway/shadow_forwarder.h"
@@ -49,7 +50,7 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "gateway"};
-  common.server.listen = "127.0.0.1:6054";
+  common.server.listen = service::kGatewayEndpoint;
   common.metrics_listen = "127.0.0.1:9104";
   common.db.application_name = "fleetcore-gateway";
   GatewayOptions options{.mqtts_listen = "127.0.0.1:8883"};
@@ -138,7 +139,7 @@ int Run(int argc, char** argv) {
   flags.AddDuration("drain-timeout", &drain_timeout,
                     "At shutdown, how long clients get to be disconnected and sessions to be "
                     "written.");
-  std::string shadow_endpoint = "127.0.0.1:6055";
+  std::string shadow_endpoint = service::kShadowEndpoint;
   std::string peers_ca_file;
   flags.AddString("shadow-endpoint", &shadow_endpoint,
                   "host:port of the shadow service, which answers $aws/things/+/shadow/... "
@@ -146,7 +147,7 @@ int Run(int argc, char** argv) {
   flags.AddString("peers-tls-ca-file", &peers_ca_file,
                   "CA bundle to verify the TLS of the services the gateway calls; empty: "
                   "plaintext.");
-  std::string rules_endpoint = "127.0.0.1:6056";
+  std::string rules_endpoint = service::kRulesEndpoint;
   int rules_queue = 10000;
   flags.AddString("rules-endpoint", &rules_endpoint,
                   "host:port of the rules service, which gets the messages that match an "
@@ -155,8 +156,8 @@ int Run(int argc, char** argv) {
                "Messages waiting to be sent to the rules service; beyond, they are dropped "
                "(and counted).",
                100, 10000000);
-  std::string ca_endpoint = "127.0.0.1:6053";
-  std::string policy_endpoint = "127.0.0.1:6052";
+  std::string ca_endpoint = service::kCaEndpoint;
+  std::string policy_endpoint = service::kPolicyEndpoint;
   std::string anonymous_policy_file;
   absl::Duration authorizer_refresh_max = absl::ZeroDuration();
   flags.AddDuration("authorizer-refresh-max", &authorizer_refresh_max,
@@ -230,34 +231,22 @@ int Run(int argc, char** argv) {
   // The AWS services' request topics: the shadow's go to the shadow service.
   std::unique_ptr<ShadowForwarder> shadow;
   // The services the gateway calls (each call sets its own deadline).
-  auto peer = [&](const std::string& target) {
-    return grpc_util::ServiceChannel::Create({.target = target,
-                                              .tls_ca_file = peers_ca_file,
-                                              .token = common.server.admin_token,
-                                              .timeout = absl::Seconds(5)});
-  };
   if (!shadow_endpoint.empty()) {
-    absl::StatusOr<grpc_util::ServiceChannel> channel = peer(shadow_endpoint);
-    if (!channel.ok()) {
-      log::Error("cannot start", {{"error", channel.status()}});
-      return 1;
-    }
+    std::optional<grpc_util::ServiceChannel> channel =
+        service::ConnectPeer("shadow", shadow_endpoint, peers_ca_file, common);
+    if (!channel.has_value()) return 1;
     shadow = std::make_unique<ShadowForwarder>(channel->channel(), common.server.admin_token,
                                                &broker, &metrics);
-    log::Info("peers", {{"shadow", shadow_endpoint}});
   }
   std::unique_ptr<RulesFeeder> rules;
   if (!rules_endpoint.empty()) {
-    absl::StatusOr<grpc_util::ServiceChannel> channel = peer(rules_endpoint);
-    if (!channel.ok()) {
-      log::Error("cannot start", {{"error", channel.status()}});
-      return 1;
-    }
+    std::optional<grpc_util::ServiceChannel> channel =
+        service::ConnectPeer("rules", rules_endpoint, peers_ca_file, common);
+    if (!channel.has_value()) return 1;
     rules = std::make_unique<RulesFeeder>(
         channel->channel(), common.server.admin_token, process.metrics.get(),
         RulesFeeder::Options{.max_queued = static_cast<size_t>(rules_queue)});
     broker.SetRulesHook([r = rules.get()](const MessagePtr& m) { r->MaybeFeed(m); });
-    log::Info("peers", {{"rules", rules_endpoint}});
   }
   // Who clients are and what they may do: the CA service resolves certificates, the policy
   // service gives their policies, decided here on every action.
@@ -280,13 +269,12 @@ int Run(int argc, char** argv) {
               "development only",
               {{"anonymous_policy_file", anonymous_policy_file}});
   }
-  absl::StatusOr<grpc_util::ServiceChannel> ca_channel = peer(ca_endpoint);
-  absl::StatusOr<grpc_util::ServiceChannel> policy_channel = peer(policy_endpoint);
-  if (!ca_channel.ok() || !policy_channel.ok()) {
-    log::Error("cannot start",
-               {{"error", !ca_channel.ok() ? ca_channel.status() : policy_channel.status()}});
-    return 1;
-  }
+  std::optional<grpc_util::ServiceChannel> ca_channel =
+      service::ConnectPeer("ca", ca_endpoint, peers_ca_file, common);
+  if (!ca_channel.has_value()) return 1;
+  std::optional<grpc_util::ServiceChannel> policy_channel =
+      service::ConnectPeer("policy", policy_endpoint, peers_ca_file, common);
+  if (!policy_channel.has_value()) return 1;
   GrpcAuthenticator authenticator(
       ca_channel->channel(), policy_channel->channel(), common.server.admin_token,
       aws::Arns(common.region, common.account_id), anonymous,
@@ -298,7 +286,6 @@ int Run(int argc, char** argv) {
         broker.Publish(m);
       },
       authorizer_refresh_max, &metrics);
-  log::Info("peers", {{"ca", ca_endpoint}, {"policy", policy_endpoint}});
   // The AWS services' request topics: the shadow's to the shadow service, fleet
   // provisioning's to the CA service.
   ProvisioningForwarder provisioning(ca_channel->channel(), common.server.admin_token, &broker);

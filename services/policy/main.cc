@@ -11,6 +11,7 @@
 #include "common/grpc/runtime.h"
 #include "common/http/http_client.h"
 #include "common/log/log.h"
+#include "common/service/endpoints.h"
 #include "common/service/process.h"
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
@@ -29,13 +30,13 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "policy"};
-  common.server.listen = "127.0.0.1:6052";
+  common.server.listen = service::kPolicyEndpoint;
   common.metrics_listen = "127.0.0.1:9102";
   common.db.application_name = "fleetcore-policy";
   PolicyLimits limits;
   AuthorizerLimits authorizer_limits;
   int authorizer_cache_size = static_cast<int>(authorizer_limits.cache_entries);
-  std::string registry_endpoint = "127.0.0.1:6051";
+  std::string registry_endpoint = service::kRegistryEndpoint;
   std::string registry_ca_file;
   std::string authorizer_ca_file;
   config::FlagSet flags("fleetcore-policy",
@@ -76,15 +77,9 @@ int Run(int argc, char** argv) {
   if (std::optional<int> code = service::Start(common, nullptr, &process)) return *code;
 
   // The registry is asked lazily (per call), so the services may start in any order.
-  log::Info("registry", {{"endpoint", registry_endpoint}, {"tls", !registry_ca_file.empty()}});
-  auto registry = grpc_util::ServiceChannel::Create({.target = registry_endpoint,
-                                                     .tls_ca_file = registry_ca_file,
-                                                     .token = common.server.admin_token,
-                                                     .timeout = absl::Seconds(5)});
-  if (!registry.ok()) {
-    log::Error("cannot start", {{"error", registry.status()}});
-    return 1;
-  }
+  std::optional<grpc_util::ServiceChannel> registry =
+      service::ConnectPeer("registry", registry_endpoint, registry_ca_file, common);
+  if (!registry.has_value()) return 1;
 
   aws::Arns arns(common.region, common.account_id);
   SystemClock clock;

@@ -10,6 +10,7 @@
 #include "common/grpc/runtime.h"
 #include "common/ids/id_generator.h"
 #include "common/log/log.h"
+#include "common/service/endpoints.h"
 #include "common/service/process.h"
 #include "common/service/service_options.h"
 #include "common/time/clock.h"
@@ -26,7 +27,7 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "registry"};
-  common.server.listen = "127.0.0.1:6051";
+  common.server.listen = service::kRegistryEndpoint;
   common.metrics_listen = "127.0.0.1:9101";
   common.db.application_name = "fleetcore-registry";
   RegistryOptions options;

@@ -8,6 +8,7 @@
 #include "common/grpc/runtime.h"
 #include "common/http/http_client.h"
 #include "common/log/log.h"
+#include "common/service/endpoints.h"
 #include "common/service/process.h"
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
@@ -25,10 +26,10 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "rules"};
-  common.server.listen = "127.0.0.1:6056";
+  common.server.listen = service::kRulesEndpoint;
   common.metrics_listen = "127.0.0.1:9106";
   common.db.application_name = "fleetcore-rules";
-  std::string gateway_endpoint = "127.0.0.1:6054";
+  std::string gateway_endpoint = service::kGatewayEndpoint;
   std::string peers_ca_file;
   std::string http_ca_file;
   RulesEngine::Options engine_options;

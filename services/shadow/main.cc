@@ -8,6 +8,7 @@
 #include "common/grpc/executor.h"
 #include "common/grpc/runtime.h"
 #include "common/log/log.h"
+#include "common/service/endpoints.h"
 #include "common/service/process.h"
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
@@ -25,10 +26,10 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "shadow"};
-  common.server.listen = "127.0.0.1:6055";
+  common.server.listen = service::kShadowEndpoint;
   common.metrics_listen = "127.0.0.1:9105";
   common.db.application_name = "fleetcore-shadow";
-  std::string gateway_endpoint = "127.0.0.1:6054";
+  std::string gateway_endpoint = service::kGatewayEndpoint;
   std::string peers_ca_file;
   int max_queued = 10000;
   int cache_size = 100000;

@@ -37,6 +37,7 @@
 #include "absl/time/time.h"
 #include "common/grpc/client.h"
 #include "common/grpc/runtime.h"
+#include "common/service/endpoints.h"
 #include "common/tls/x509.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
@@ -55,7 +56,7 @@ namespace shpb = ::fleetcore::shadow::v1;
 
 struct Options {
   std::string scenario;
-  std::string endpoint = "127.0.0.1:6051";
+  std::string endpoint = service::kRegistryEndpoint;
   std::string token;
   int concurrency = 16;
   int channels = 2;

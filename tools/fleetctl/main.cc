@@ -30,12 +30,13 @@
 #include "absl/time/time.h"
 #include "common/grpc/client.h"
 #include "common/grpc/runtime.h"
+#include "common/service/endpoints.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
-#include "fleetcore/rules/v1/rules.grpc.pb.h"
-#include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
+#include "fleetcore/rules/v1/rules.grpc.pb.h"
+#include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "google/protobuf/dynamic_message.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
@@ -66,17 +67,17 @@ std::vector<ServiceEntry> Services() {
   // Referencing a message's descriptor also makes sure its generated code is linked in.
   return {
       {registry::v1::CreateThingRequest::descriptor()->file()->FindServiceByName("Registry"),
-       "registry", "127.0.0.1:6051"},
+       "registry", service::kRegistryEndpoint},
       {policy::v1::CreatePolicyRequest::descriptor()->file()->FindServiceByName("Policy"), "policy",
-       "127.0.0.1:6052"},
+       service::kPolicyEndpoint},
       {ca::v1::CreateKeysAndCertificateRequest::descriptor()->file()->FindServiceByName("Ca"), "ca",
-       "127.0.0.1:6053"},
+       service::kCaEndpoint},
       {gateway::v1::PublishRequest::descriptor()->file()->FindServiceByName("Broker"), "gateway",
-       "127.0.0.1:6054"},
+       service::kGatewayEndpoint},
       {shadow::v1::GetThingShadowRequest::descriptor()->file()->FindServiceByName("Shadow"),
-       "shadow", "127.0.0.1:6055"},
+       "shadow", service::kShadowEndpoint},
       {rules::v1::CreateTopicRuleRequest::descriptor()->file()->FindServiceByName("Rules"),
-       "rules", "127.0.0.1:6056"},
+       "rules", service::kRulesEndpoint},
   };
 }
 
@@ -289,7 +290,7 @@ int Run(int argc, char** argv) {
     std::string endpoint = g.endpoint;
     if (endpoint.empty()) endpoint = Env("FLEETCORE_CA_ENDPOINT");
     if (endpoint.empty()) endpoint = Env("FLEETCORE_ENDPOINT");
-    if (endpoint.empty()) endpoint = "127.0.0.1:6053";
+    if (endpoint.empty()) endpoint = service::kCaEndpoint;
     auto channel = grpc_util::ServiceChannel::Create(
         {.target = endpoint, .tls_ca_file = g.tls_ca, .token = g.token, .timeout = g.timeout});
     if (!channel.ok()) {
