@@ -368,16 +368,11 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
     mqtt->set_client_id(credentials.client_id);
   }
   Impl* impl = impl_.get();
-  // The token is the value named by the authorizer's tokenKeyName (a user-name or query
-  // parameter, or a header); the name is looked up only when there are values besides the
-  // authorizer's own.
   // Presented again at refreshAfterInSeconds (kept in memory with the identity only).
-  auto again = std::make_shared<const Credentials>(credentials);
-  auto authorize = [impl, call, done, again, client_id = credentials.client_id,
-                    source_ip = credentials.source_ip]() mutable {
+  auto again = std::make_shared<const Credentials>(std::move(credentials));
+  auto authorize = [impl, call, done, again]() mutable {
     impl->policy->async()->Authorize(
-        &call->ctx, &call->req, &call->resp,
-        [impl, call, done, again, client_id, source_ip](grpc::Status s) {
+        &call->ctx, &call->req, &call->resp, [impl, call, done, again](grpc::Status s) {
           std::unique_ptr<AuthorizeCall> owned(call);
           if (!s.ok()) return done(FromGrpc(s, "calling the custom authorizer"));
           if (!call->resp.is_authenticated()) {
@@ -395,7 +390,8 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
             ++i;
           }
           auto identity = std::make_shared<Identity>(
-              call->resp.principal_id(), client_id, source_ip, std::nullopt, std::nullopt,
+              call->resp.principal_id(), again->client_id, again->source_ip, std::nullopt,
+              std::nullopt,
               std::make_unique<const policy::PolicySet>(std::move(set), impl->arns));
           identity->set_disconnect_after_s(call->resp.disconnect_after_in_seconds());
           int64_t refresh = call->resp.refresh_after_in_seconds();
@@ -407,6 +403,9 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
           done(IdentityPtr(std::move(identity)));
         });
   };
+  // The token is the value named by the authorizer's tokenKeyName (a user-name or query
+  // parameter, or a header); the name is looked up only when there are values besides the
+  // authorizer's own.
   const bool has_token_param = std::any_of(params.begin(), params.end(), [](const auto& kv) {
     return kv.first != kAuthorizerName && kv.first != kAuthorizerSignature;
   });
