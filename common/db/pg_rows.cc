@@ -4,9 +4,11 @@
 
 namespace fleetcore::db {
 
-std::string TimestampParam(int n) {
-  return absl::StrCat("'epoch'::timestamptz + ($", n, "::bigint * interval '1 microsecond')");
+std::string TimestampFrom(absl::string_view micros) {
+  return absl::StrCat("'epoch'::timestamptz + (", micros, " * interval '1 microsecond')");
 }
+
+std::string TimestampParam(int n) { return TimestampFrom(absl::StrCat("$", n, "::bigint")); }
 
 std::string MicrosOf(const std::string& column) {
   return absl::StrCat("(extract(epoch FROM ", column, ") * 1000000)::bigint");

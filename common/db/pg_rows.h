@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/db/pg_pool.h"
 #include "pqxx/pqxx"
@@ -32,7 +33,10 @@ namespace fleetcore::db {
 // Timestamps travel as microseconds since the epoch: exact both ways.
 inline int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 inline absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
-// SQL turning parameter $n (microseconds) into a timestamptz.
+// SQL turning `micros`, an SQL expression of microseconds since the epoch, into a
+// timestamptz (NULL stays NULL).
+std::string TimestampFrom(absl::string_view micros);
+// The same for parameter $n.
 std::string TimestampParam(int n);
 // SQL reading a timestamptz column as microseconds.
 std::string MicrosOf(const std::string& column);

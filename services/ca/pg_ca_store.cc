@@ -181,29 +181,28 @@ std::string KeysetOrder(bool ascending) {
   return ascending ? " ORDER BY created_at, id" : " ORDER BY created_at DESC, id DESC";
 }
 
+// The columns a certificate is stored with, in the order both inserts give them.
+constexpr char kCertInsertCols[] =
+    "id, pem, status, ca_certificate_id, issued_here, serial, subject, certificate_mode, "
+    "not_before, not_after, customer_version, generation, created_at, updated_at, "
+    "revoked_at, deactivate_at, claim_expires_at";
+
 // Issuing stores a certificate per call: prepared once per connection (PgCaStore::Prepare).
 constexpr char kInsertCertificate[] = "ca_insert_certificate";
 // The certificates of a batch (db::PgBatchWriter), each stored unless its id is taken;
 // returns the positions of those stored (one per id, should a batch hold an id twice).
 constexpr char kInsertCertificates[] = "ca_insert_certificates";
 std::string InsertCertificatesSql() {
-  auto ts = [](const char* c) {
-    return absl::StrCat("'epoch'::timestamptz + (r.", c, " * interval '1 microsecond')");
-  };
+  auto ts = [](const char* c) { return db::TimestampFrom(absl::StrCat("r.", c)); };
   return absl::StrCat(
       "WITH r AS (SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id text, pem text, "
       "status text, ca_certificate_id text, issued_here boolean, serial text, subject text, "
       "certificate_mode text, not_before bigint, not_after bigint, customer_version integer, "
       "generation bigint, created_at bigint, updated_at bigint, revoked_at bigint, "
-      "deactivate_at bigint, claim_expires_at bigint)) WITH ORDINALITY AS r(id, pem, status, "
-      "ca_certificate_id, issued_here, serial, subject, certificate_mode, not_before, "
-      "not_after, customer_version, generation, created_at, updated_at, revoked_at, "
-      "deactivate_at, claim_expires_at, i)), "
-      "stored AS (INSERT INTO ca.certificates (id, pem, status, ca_certificate_id, issued_here, "
-      "serial, subject, certificate_mode, not_before, not_after, customer_version, generation, "
-      "created_at, updated_at, revoked_at, deactivate_at, claim_expires_at) "
-      "SELECT r.id, r.pem, r.status, NULLIF(r.ca_certificate_id, ''), r.issued_here, r.serial, "
-      "r.subject, r.certificate_mode, ",
+      "deactivate_at bigint, claim_expires_at bigint)) WITH ORDINALITY AS r(",
+      kCertInsertCols, ", i)), stored AS (INSERT INTO ca.certificates (", kCertInsertCols,
+      ") SELECT r.id, r.pem, r.status, NULLIF(r.ca_certificate_id, ''), r.issued_here, "
+      "r.serial, r.subject, r.certificate_mode, ",
       ts("not_before"), ", ", ts("not_after"), ", r.customer_version, r.generation, ",
       ts("created_at"), ", ", ts("updated_at"), ", ", ts("revoked_at"), ", ",
       ts("deactivate_at"), ", ", ts("claim_expires_at"),
@@ -243,9 +242,7 @@ std::optional<std::string> CertificateRow(const CertificateRecord& c) {
 
 std::string InsertCertificateSql() {
   return absl::StrCat(
-      "INSERT INTO ca.certificates (id, pem, status, ca_certificate_id, issued_here, serial, "
-      "subject, certificate_mode, not_before, not_after, customer_version, generation, "
-      "created_at, updated_at, revoked_at, deactivate_at, claim_expires_at) VALUES ($1, $2, $3, "
+      "INSERT INTO ca.certificates (", kCertInsertCols, ") VALUES ($1, $2, $3, "
       "NULLIF($4, ''), $5, $6, $7, $8, ",
       TimestampParam(9), ", ", TimestampParam(10), ", $11, $12, ", TimestampParam(13), ", ",
       TimestampParam(14), ", ", TimestampParam(15), ", ", TimestampParam(16), ", ",

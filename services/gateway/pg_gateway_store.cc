@@ -23,8 +23,7 @@ constexpr size_t kBatch = 500;
 // Unix ms to the microseconds TimestampParam takes; -1 (NULL through NULLIF) when absent.
 int64_t MicrosOrNull(const std::optional<int64_t>& ms) { return ms ? *ms * 1000 : -1; }
 std::string NullableTimestamp(int n) {
-  return absl::StrCat("'epoch'::timestamptz + (NULLIF($", n,
-                      "::bigint, -1) * interval '1 microsecond')");
+  return db::TimestampFrom(absl::StrCat("NULLIF($", n, "::bigint, -1)"));
 }
 std::optional<int64_t> MsFromField(const pqxx::field& f) {
   if (f.is_null()) return std::nullopt;
