@@ -41,12 +41,6 @@ echo "pgbench: initialising scale 10..." >&2
 pgbench_run "pgbench simple-update (-N)" -N 0
 pgbench_run "pgbench simple-update (-N)" -N "$ISSUE_RATE"
 
-wait_port() {
-  for _ in $(seq 1 100); do pg_port_in_use "$1" && return; sleep 0.1; done
-  echo "$2 did not start:" >&2
-  cat "$dir/$2.log" >&2
-  exit 1
-}
 registry_port=$(pg_free_port)
 FLEETCORE_DB_URL=$url "$BUILD/services/registry/fleetcore-registry" \
   --listen "127.0.0.1:$registry_port" --metrics-listen= --log-level warn 2>>"$dir/registry.log" &
@@ -75,24 +69,12 @@ stop_ca() {
 }
 bench=("$BUILD/tools/bench/fleetcore-bench")
 
-# measure NAME SCENARIO RATE: one fleetcore-bench run with the CPU it cost.
+# measure NAME SCENARIO RATE: one fleetcore-bench run with the CPU it cost and the rows per
+# commit of the certificates it stored.
 measure() {
-  local name=$1 scenario=$2 rate=$3 c0 p0 c1 p1 b0 b1
-  echo "ca: $name at ${rate/#0/max}/s..." >&2
-  "${bench[@]}" "$scenario" --endpoint "127.0.0.1:$ca_port" --concurrency "$CLIENTS" \
-    --duration "$DURATION" --warmup 2s --rate "$rate" >"$dir/out" &
-  local bp=$!
-  sleep 2
-  c0=$(cpu_ticks "$ca_pid")
-  p0=$(cpu_ticks "$postmaster")
-  b0=$(batch_totals "$ca_metrics" ca_certificates)
-  sleep "$seconds"
-  c1=$(cpu_ticks "$ca_pid")
-  p1=$(cpu_ticks "$postmaster")
-  b1=$(batch_totals "$ca_metrics" ca_certificates)
-  wait "$bp"
-  record "$name" "$rate" "$(cat "$dir/out")" $((c1 - c0)) $((p1 - p0)) "$seconds"
-  add_rows_per_commit "$b0" "$b1"
+  echo "ca: $1 at ${3/#0/max}/s..." >&2
+  batch_writer="$ca_metrics ca_certificates" service_measure "$1" "$3" "$ca_pid" "$2" \
+    --endpoint "127.0.0.1:$ca_port" --concurrency "$CLIENTS"
 }
 
 start_ca

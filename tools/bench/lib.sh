@@ -57,6 +57,37 @@ print(json.dumps(r))
 EOF
 }
 
+# wait_port PORT NAME: waits (10 s at most) for a service the script started to listen on
+# PORT; otherwise exits with its log, $dir/NAME.log.
+wait_port() {
+  for _ in $(seq 1 100); do pg_port_in_use "$1" && return; sleep 0.1; done
+  echo "$2 did not start:" >&2
+  cat "$dir/$2.log" >&2
+  exit 1
+}
+
+# service_measure NAME RATE PID ARGS...: one fleetcore-bench run (${bench[@]} ARGS at RATE/s,
+# 0: as fast as it goes, with a 2 s warm-up) recorded with the CPU the service PID and
+# Postgres spent over its measured window. With batch_writer="PORT WRITER", also the mean
+# rows per group-commit statement of that writer (batch_totals).
+service_measure() {
+  local name=$1 rate=$2 pid=$3 c0 p0 c1 p1 b0 b1
+  shift 3
+  "${bench[@]}" "$@" --duration "$DURATION" --warmup 2s --rate "$rate" >"$dir/out" &
+  local bp=$!
+  sleep 2
+  c0=$(cpu_ticks "$pid")
+  p0=$(cpu_ticks "$postmaster")
+  if [[ -n ${batch_writer:-} ]]; then b0=$(batch_totals $batch_writer); fi
+  sleep "$seconds"
+  c1=$(cpu_ticks "$pid")
+  p1=$(cpu_ticks "$postmaster")
+  if [[ -n ${batch_writer:-} ]]; then b1=$(batch_totals $batch_writer); fi
+  wait "$bp"
+  record "$name" "$rate" "$(cat "$dir/out")" $((c1 - c0)) $((p1 - p0)) "$seconds"
+  if [[ -n ${batch_writer:-} ]]; then add_rows_per_commit "$b0" "$b1"; fi
+}
+
 # batch_totals PORT WRITER: a service's group-commit totals so far, "rows statements", from
 # its fleetcore_db_batch_rows{writer=WRITER} on metrics port PORT.
 batch_totals() {

@@ -48,30 +48,15 @@ start_registry() {
     --listen "127.0.0.1:$grpc_port" --metrics-listen= --db-pool-size "$CLIENTS" \
     --log-level warn "$@" 2>>"$dir/registry.log" &
   registry_pid=$!
-  for _ in $(seq 1 100); do pg_port_in_use "$grpc_port" && return; sleep 0.1; done
-  echo "registry did not start:" >&2
-  cat "$dir/registry.log" >&2
-  exit 1
+  wait_port "$grpc_port" registry
 }
 bench=("$BUILD/tools/bench/fleetcore-bench")
 
 # measure NAME SCENARIO RATE: one fleetcore-bench run with the CPU it cost.
 measure() {
-  local name=$1 scenario=$2 rate=$3 r0 p0 r1 p1 out
-  echo "registry: $name at ${rate:-max}/s..." >&2
-  # The CPU window is the bench's measured window: after its 2 s warm-up.
-  "${bench[@]}" "$scenario" --endpoint "127.0.0.1:$grpc_port" --concurrency "$CLIENTS" \
-    --duration "$DURATION" --warmup 2s --things "$THINGS" --rate "${rate:-0}" >"$dir/out" &
-  local bp=$!
-  sleep 2
-  r0=$(cpu_ticks "$registry_pid")
-  p0=$(cpu_ticks "$postmaster")
-  sleep "$seconds"
-  r1=$(cpu_ticks "$registry_pid")
-  p1=$(cpu_ticks "$postmaster")
-  wait "$bp"
-  out=$(cat "$dir/out")
-  record "$name" "${rate:-0}" "$out" $((r1 - r0)) $((p1 - p0)) "$seconds"
+  echo "registry: $1 at ${3:-max}/s..." >&2
+  service_measure "$1" "${3:-0}" "$registry_pid" "$2" --endpoint "127.0.0.1:$grpc_port" \
+    --concurrency "$CLIENTS" --things "$THINGS"
 }
 
 start_registry

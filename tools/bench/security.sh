@@ -37,12 +37,6 @@ bench_postgres_start security
 token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 export FLEETCORE_ADMIN_TOKEN=$token
 
-wait_port() {
-  for _ in $(seq 1 100); do pg_port_in_use "$1" && return; sleep 0.1; done
-  echo "$2 did not start:" >&2
-  cat "$dir/$2.log" >&2
-  exit 1
-}
 start() {  # NAME PORT ARGS...
   local name=$1 port=$2
   shift 2

@@ -43,12 +43,6 @@ SQL
 pgbench_run "pgbench 1 KB JSONB upsert" "--file=$dir/upsert.sql" 0
 pgbench_run "pgbench 1 KB JSONB upsert" "--file=$dir/upsert.sql" "$RATE"
 
-wait_port() {
-  for _ in $(seq 1 100); do pg_port_in_use "$1" && return; sleep 0.1; done
-  echo "$2 did not start:" >&2
-  cat "$dir/$2.log" >&2
-  exit 1
-}
 gateway_port=$(pg_free_port)
 shadow_port=$(pg_free_port)
 shadow_metrics=$(pg_free_port)
@@ -65,24 +59,13 @@ FLEETCORE_DB_URL=$url "$BUILD/services/shadow/fleetcore-shadow" \
 shadow_pid=$!
 wait_port "$shadow_port" shadow
 
+bench=("$BUILD/tools/bench/fleetcore-bench")
+
+# measure NAME RATE: UpdateThingShadow with the CPU it cost and the rows per commit.
 measure() {
-  local name=$1 rate=$2 c0 p0 c1 p1 b0 b1
-  echo "shadow: $name at ${rate/#0/max}/s..." >&2
-  "$BUILD/tools/bench/fleetcore-bench" shadow-update --endpoint "127.0.0.1:$shadow_port" \
-    --things "$SHADOWS" --concurrency "$CLIENTS" --duration "$DURATION" --warmup 2s \
-    --rate "$rate" >"$dir/out" &
-  local bp=$!
-  sleep 2
-  c0=$(cpu_ticks "$shadow_pid")
-  p0=$(cpu_ticks "$postmaster")
-  b0=$(batch_totals "$shadow_metrics" shadow)
-  sleep "$seconds"
-  c1=$(cpu_ticks "$shadow_pid")
-  p1=$(cpu_ticks "$postmaster")
-  b1=$(batch_totals "$shadow_metrics" shadow)
-  wait "$bp"
-  record "$name" "$rate" "$(cat "$dir/out")" $((c1 - c0)) $((p1 - p0)) "$seconds"
-  add_rows_per_commit "$b0" "$b1"
+  echo "shadow: $1 at ${2/#0/max}/s..." >&2
+  batch_writer="$shadow_metrics shadow" service_measure "$1" "$2" "$shadow_pid" shadow-update \
+    --endpoint "127.0.0.1:$shadow_port" --things "$SHADOWS" --concurrency "$CLIENTS"
 }
 measure "UpdateThingShadow, 1 KB" 0
 measure "UpdateThingShadow, 1 KB" "$RATE"
