@@ -108,16 +108,26 @@ class GatewaySecurityTest : public ::testing::Test {
     Ctl().Json({"attach-policy", "--policy-name", "device", "--target", cert["certificateArn"]});
   }
 
+  // The command line of paho_scenarios.py `name` on the gateway's TLS port with `topic`
+  // (a thing's name for the device scenarios), then `extra`.
+  std::vector<std::string> ScenarioArgv(const std::string& name, const std::string& topic,
+                                        std::vector<std::string> extra) const {
+    std::vector<std::string> argv{
+        "/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"), name, "--port",
+        "1", "--tls-port", std::to_string(gateway_.ports.at("mqtts_port")), "--cafile",
+        dir_ + "/ep/ca.pem", "--topic", topic};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+
   // paho_scenarios.py secure_policy_change as `thing` (its certificate in dir_), once it is
   // connected and has published: it publishes again when dir_/go appears, until refused.
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> StartPublishingDevice(
       const std::string& thing) {
     auto device = testing::Subprocess::Start(
-        {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
-         "secure_policy_change", "--port", "1", "--tls-port",
-         std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
-         "--topic", thing, "--cert", dir_ + "/" + thing + ".pem", "--key",
-         dir_ + "/" + thing + ".key", "--out-dir", dir_});
+        ScenarioArgv("secure_policy_change", thing,
+                     {"--cert", dir_ + "/" + thing + ".pem", "--key", dir_ + "/" + thing + ".key",
+                      "--out-dir", dir_}));
     if (!device.ok()) return device.status();
     absl::StatusOr<std::string> ready =
         (*device)->WaitForLine([](absl::string_view l) { return l == "ready"; });
@@ -128,10 +138,7 @@ class GatewaySecurityTest : public ::testing::Test {
   testing::RunResult Scenario(const std::string& name, const std::string& thing,
                               const std::string& cert, const std::string& key) {
     absl::StatusOr<testing::RunResult> r = testing::Run(
-        {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"), name, "--port",
-         "1", "--tls-port", std::to_string(gateway_.ports.at("mqtts_port")), "--cafile",
-         dir_ + "/ep/ca.pem", "--topic", thing, "--cert", cert, "--key", key},
-        {}, absl::Seconds(60));
+        ScenarioArgv(name, thing, {"--cert", cert, "--key", key}), {}, absl::Seconds(60));
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : testing::RunResult{};
   }
@@ -361,10 +368,8 @@ TEST_F(GatewaySecurityTest, RevokingACertificateEndsItsLiveConnection) {
   ASSERT_OK_AND_ASSIGN(
       auto device,
       testing::Subprocess::Start(
-          {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
-           "secure_wait_revoked", "--port", "1", "--tls-port",
-           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
-           "--topic", "lamp-3", "--cert", dir_ + "/lamp-3.pem", "--key", dir_ + "/lamp-3.key"}));
+          ScenarioArgv("secure_wait_revoked", "lamp-3",
+                       {"--cert", dir_ + "/lamp-3.pem", "--key", dir_ + "/lamp-3.key"})));
   ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "connected"; }).status());
   json certs = Ctl().Json({"list-certificates"});
   ASSERT_FALSE(certs["certificates"].empty());
@@ -382,12 +387,9 @@ TEST_F(GatewaySecurityTest, AResumedTlsSessionIsStillItsCertificate) {
   ProvisionDevice("lamp-4");
   ASSERT_OK_AND_ASSIGN(
       auto device,
-      testing::Subprocess::Start(
-          {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
-           "secure_resume", "--port", "1", "--tls-port",
-           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
-           "--topic", "lamp-4", "--cert", dir_ + "/lamp-4.pem", "--key", dir_ + "/lamp-4.key",
-           "--out-dir", dir_}));
+      testing::Subprocess::Start(ScenarioArgv(
+          "secure_resume", "lamp-4",
+          {"--cert", dir_ + "/lamp-4.pem", "--key", dir_ + "/lamp-4.key", "--out-dir", dir_})));
   ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "resumed"; }).status());
   json certs = Ctl().Json({"list-certificates"});
   ASSERT_EQ(certs["certificates"].size(), 1u);
@@ -404,10 +406,8 @@ TEST_F(GatewaySecurityTest, AResumedTlsSessionIsStillItsCertificate) {
 TEST_F(GatewaySecurityTest, FleetProvisioningByClaimOverMqtt) {
   SetUpProvisioningByClaim();
   absl::StatusOr<testing::RunResult> r = testing::Run(
-      {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"), "fleet_provision",
-       "--port", "1", "--tls-port", std::to_string(gateway_.ports.at("mqtts_port")), "--cafile",
-       dir_ + "/ep/ca.pem", "--topic", "sensors", "--cert", dir_ + "/claim.pem", "--key",
-       dir_ + "/claim.key", "--out-dir", dir_},
+      ScenarioArgv("fleet_provision", "sensors",
+                   {"--cert", dir_ + "/claim.pem", "--key", dir_ + "/claim.key", "--out-dir", dir_}),
       {}, absl::Seconds(60));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
@@ -589,11 +589,8 @@ TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {
   Ctl().Json({"create-authorizer", "--authorizer-name", "tutorial", "--authorizer-function-arn",
               url, "--signing-disabled", "--token-key-name", "x-token", "--status", "ACTIVE"});
   absl::StatusOr<testing::RunResult> r = testing::Run(
-      {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
-       "custom_auth_device", "--port", "1", "--tls-port",
-       std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
-       "--topic", "tutorial", "--password", "device-secret-token"},
-      {}, absl::Seconds(60));
+      ScenarioArgv("custom_auth_device", "tutorial", {"--password", "device-secret-token"}), {},
+      absl::Seconds(60));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, 0) << r->out << r->err;
   EXPECT_THAT(r->out, HasSubstr("ok custom_auth_device"));
