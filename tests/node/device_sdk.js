@@ -10,6 +10,7 @@
 'use strict';
 
 const { mqtt, mqtt5, iot, iotshadow } = require('aws-iot-device-sdk-v2');
+const { connectMtls } = require('./sdk_mtls');
 
 const [, , port, ca, cert, key, thing, protocol = '5'] = process.argv;
 
@@ -21,18 +22,7 @@ function fail(what) {
 // The same three operations over either client: subscribe (resolving on the SUBACK with
 // whether it was granted), publish at QoS 1, and the SDK's shadow client.
 async function connectMqtt5(onMessage) {
-  const builder = iot.AwsIotMqtt5ClientConfigBuilder.newDirectMqttBuilderWithMtlsFromPath(
-    'localhost', cert, key);
-  builder.withPort(Number(port));
-  builder.withCertificateAuthorityFromPath(undefined, ca);
-  builder.withConnectProperties({ clientId: thing, keepAliveIntervalSeconds: 60 });
-  const client = new mqtt5.Mqtt5Client(builder.build());
-  client.on('messageReceived', (e) => onMessage(e.message.topicName, e.message.payload));
-  await new Promise((resolve) => {
-    client.on('connectionFailure', (e) => fail(`connect: ${e.error}`));
-    client.on('connectionSuccess', resolve);
-    client.start();
-  });
+  const client = await connectMtls({ port, ca, cert, key, clientId: thing, fail, onMessage });
   return {
     subscribe: async (filter) => {
       const sub = await client.subscribe({

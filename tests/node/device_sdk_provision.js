@@ -10,7 +10,8 @@
 
 const fs = require('fs');
 const path = require('path');
-const { mqtt, mqtt5, iot, iotidentity } = require('aws-iot-device-sdk-v2');
+const { mqtt, mqtt5, iotidentity } = require('aws-iot-device-sdk-v2');
+const { connectMtls } = require('./sdk_mtls');
 
 const [, , port, ca, claimCert, claimKey, template, serial, outDir] = process.argv;
 
@@ -22,17 +23,7 @@ const timer = setTimeout(() => fail('timeout'), 45000);
 
 // Starts an MQTT 5 client over mutual TLS and resolves once it is connected.
 function connect(certPath, keyPath, clientId) {
-  const builder = iot.AwsIotMqtt5ClientConfigBuilder.newDirectMqttBuilderWithMtlsFromPath(
-    'localhost', certPath, keyPath);
-  builder.withPort(Number(port));
-  builder.withCertificateAuthorityFromPath(undefined, ca);
-  builder.withConnectProperties({ clientId, keepAliveIntervalSeconds: 60 });
-  const client = new mqtt5.Mqtt5Client(builder.build());
-  return new Promise((resolve) => {
-    client.on('connectionFailure', (e) => fail(`connect as ${clientId}: ${e.error}`));
-    client.on('connectionSuccess', () => resolve(client));
-    client.start();
-  });
+  return connectMtls({ port, ca, cert: certPath, key: keyPath, clientId, fail });
 }
 
 // Subscribes to an accepted/rejected pair and resolves with the first answer of either.
