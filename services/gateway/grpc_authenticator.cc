@@ -131,7 +131,8 @@ absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
 
 namespace {
 
-// The query part of a user name ("dev?x-amz-customauthorizer-name=a&token=t"), decoded.
+// The query part of a user name ("dev?x-amz-customauthorizer-name=a&token=t"),
+// percent-decoded with '+' kept (a base64 signature sent unencoded).
 std::map<std::string, std::string> UsernameParams(absl::string_view username) {
   std::map<std::string, std::string> out;
   const size_t q = username.find('?');
@@ -139,8 +140,9 @@ std::map<std::string, std::string> UsernameParams(absl::string_view username) {
   for (absl::string_view kv : absl::StrSplit(username.substr(q + 1), '&', absl::SkipEmpty())) {
     const size_t eq = kv.find('=');
     std::string key, value;
-    if (!UrlDecode(kv.substr(0, eq), true, &key) ||
-        !UrlDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), true, &value)) {
+    if (!UrlDecode(kv.substr(0, eq), /*query=*/false, &key) ||
+        !UrlDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), /*query=*/false,
+                   &value)) {
       continue;
     }
     out[key] = value;
@@ -153,8 +155,6 @@ constexpr char kAuthorizerSignature[] = "x-amz-customauthorizer-signature";
 
 }  // namespace
 
-// The custom-authorizer values a client presented: in its MQTT user name's query, or in
-// an HTTP request's (or WebSocket upgrade's) headers or query string.
 std::map<std::string, std::string> AuthorizerParams(const Credentials& c) {
   std::map<std::string, std::string> out = UsernameParams(c.username.value_or(""));
   if (!c.http_query.empty()) {

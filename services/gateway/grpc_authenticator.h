@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -17,6 +18,13 @@ class GatewayMetrics;
 }
 
 namespace fleetcore::gateway {
+
+// The custom-authorizer values a client presented (authorizer name, token, signature), from
+// its MQTT user name's query string, an HTTP request's (or WebSocket upgrade's) query string,
+// and its headers, the first found winning in that order. Values are percent-decoded and a
+// '+' stays a '+': the AWS IoT Device SDKs put the base64 signature into the user name
+// unencoded when it is given so (their WebSocket builders always do), and AWS accepts it.
+std::map<std::string, std::string> AuthorizerParams(const Credentials& c);
 
 // Authenticator over the CA service (ca.ResolvePeer) and the policy service
 // (policy.GetEffectivePolicies for certificates, policy.Authorize for custom authorizers).

@@ -250,5 +250,33 @@ TEST_F(GrpcAuthenticatorTest, InvalidateAsksAgain) {
   EXPECT_EQ(policy_->calls, 3);
 }
 
+// The SDKs send a base64 signature in the user name percent-encoded or as it is (their
+// WebSocket builders never encode it): both are the same signature, '+' included.
+TEST(AuthorizerParamsTest, ASignatureReadsTheSameEncodedOrNot) {
+  const std::string signature = "ab+c/d==";
+  for (const std::string& sent : {std::string("ab%2Bc%2Fd%3D%3D"), signature}) {
+    Credentials c;
+    c.username = "device?SDK=NodeJSv2&x-amz-customauthorizer-name=tutorial&tokenKeyName=t%201"
+                 "&x-amz-customauthorizer-signature=" + sent;
+    std::map<std::string, std::string> p = AuthorizerParams(c);
+    EXPECT_EQ(p["x-amz-customauthorizer-signature"], signature) << sent;
+    EXPECT_EQ(p["x-amz-customauthorizer-name"], "tutorial");
+    EXPECT_EQ(p["tokenKeyName"], "t 1");
+  }
+}
+
+// The user name's values come first, then the HTTP query's, then the headers'.
+TEST(AuthorizerParamsTest, UserNameThenQueryThenHeaders) {
+  Credentials c;
+  c.username = "u?x-amz-customauthorizer-name=from-username";
+  c.http_query = "x-amz-customauthorizer-name=from-query&token=q+1";
+  c.http_headers = std::map<std::string, std::string>{
+      {"x-amz-customauthorizer-name", "from-header"}, {"token", "h"}, {"other", "o"}};
+  std::map<std::string, std::string> p = AuthorizerParams(c);
+  EXPECT_EQ(p["x-amz-customauthorizer-name"], "from-username");
+  EXPECT_EQ(p["token"], "q+1");
+  EXPECT_EQ(p["other"], "o");
+}
+
 }  // namespace
 }  // namespace fleetcore::gateway

@@ -9,7 +9,9 @@
 
 #include <cstring>
 #include <fstream>
+#include <iterator>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/testing/http.h"
@@ -106,6 +108,24 @@ class GatewaySecurityTest : public ::testing::Test {
     Ctl().Run({"create-policy", "--policy-name", "device", "--policy-document",
                "file://" + dir_ + "/policy.json"});
     Ctl().Json({"attach-policy", "--policy-name", "device", "--target", cert["certificateArn"]});
+  }
+
+  // The AWS IoT Device SDK v2 for JavaScript, from tests/node's package-lock.json.
+  static ::testing::AssertionResult DeviceSdkInstalled() {
+    if (access(SourcePath("tests/node/node_modules/aws-iot-device-sdk-v2/package.json").c_str(),
+               R_OK) == 0) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure()
+           << "the AWS IoT Device SDK is not installed in tests/node; ./fleetcore test runs npm ci";
+  }
+
+  // Runs `script` with bash in the test's folder; its output, without the trailing newline.
+  std::string Sh(const std::string& script) const {
+    absl::StatusOr<testing::RunResult> r =
+        testing::Run({"/bin/bash", "-c", "cd " + dir_ + " && " + script});
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << script << (r.ok() ? r->err : "");
+    return r.ok() ? std::string(absl::StripTrailingAsciiWhitespace(r->out)) : "";
   }
 
   // The command line of paho_scenarios.py `name` on the gateway's TLS port with `topic`
@@ -264,14 +284,8 @@ TEST_F(GatewaySecurityTest, MqttAndHttpsShareThePortByAlpnAsAws443) {
 
 TEST_F(GatewaySecurityTest, JitrRegistersThenTheOperatorActivatesThenTheDeviceConnects) {
   // AWS's JITR: a CA of the operator's, registered with auto-registration and no template.
-  auto sh = [&](const std::string& script) {
-    absl::StatusOr<testing::RunResult> r =
-        testing::Run({"/bin/bash", "-c", "cd " + dir_ + " && " + script});
-    EXPECT_TRUE(r.ok() && r->exit_code == 0) << script << (r.ok() ? r->err : "");
-    return r.ok() ? r->out : "";
-  };
   const std::string code = Ctl().Json({"get-registration-code"})["registrationCode"];
-  sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
+  Sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 "
      "-subj '/CN=JITR CA' -keyout jca.key -out jca.pem 2>/dev/null && "
      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj '/CN=" + code +
      "' -keyout jv.key -out jv.csr 2>/dev/null && "
@@ -417,10 +431,7 @@ TEST_F(GatewaySecurityTest, FleetProvisioningByClaimOverMqtt) {
 }
 
 TEST_F(GatewaySecurityTest, FleetProvisioningByClaimWithTheAwsIotDeviceSdkV2) {
-  ASSERT_EQ(access(SourcePath("tests/node/node_modules/aws-iot-device-sdk-v2/package.json").c_str(),
-                   R_OK),
-            0)
-      << "the AWS IoT Device SDK is not installed in tests/node; ./fleetcore test runs npm ci";
+  ASSERT_TRUE(DeviceSdkInstalled());
   SetUpProvisioningByClaim();
   absl::StatusOr<testing::RunResult> r = testing::Run(
       {"/usr/bin/node", SourcePath("tests/node/device_sdk_provision.js"),
@@ -531,10 +542,7 @@ TEST_F(GatewaySecurityTest, ACustomAuthorizerThatNoLongerAdmitsAClientDisconnect
 }
 
 TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WorksUnchanged) {
-  ASSERT_EQ(access(SourcePath("tests/node/node_modules/aws-iot-device-sdk-v2/package.json").c_str(),
-                   R_OK),
-            0)
-      << "the AWS IoT Device SDK is not installed in tests/node; ./fleetcore test runs npm ci";
+  ASSERT_TRUE(DeviceSdkInstalled());
   ASSERT_OK_AND_ASSIGN(RunningService shadow,
                        StartService("services/shadow/fleetcore-shadow",
                                     {"--db-url=" + db_->url(),
@@ -620,6 +628,45 @@ TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {
   ASSERT_TRUE(ws.ok()) << ws.status();
   EXPECT_EQ(ws->exit_code, 0) << ws->out << ws->err;
   EXPECT_THAT(ws->out, HasSubstr("ok custom-auth-ws"));
+}
+
+TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WithACustomAuthorizerAndSignedToken) {
+  ASSERT_TRUE(DeviceSdkInstalled());
+  // The token-signing key pair, and a token whose base64 signature has a '+' (which a
+  // form-style decoder would turn into a space): the SDK's WebSocket builder sends it as is.
+  Sh("openssl genrsa -out signing.key 2048 2>/dev/null && "
+     "openssl rsa -in signing.key -pubout -out signing.pub 2>/dev/null");
+  std::string token, signature;
+  for (int i = 0; i < 50 && !absl::StrContains(signature, '+'); ++i) {
+    token = absl::StrCat("device-token-", i);
+    signature = Sh("printf %s " + token + " | openssl dgst -sha256 -sign signing.key | base64 -w0");
+  }
+  ASSERT_THAT(signature, HasSubstr("+"));
+  ASSERT_OK_AND_ASSIGN(
+      auto function,
+      testing::Subprocess::Start({"/usr/bin/python3",
+                                  SourcePath("tools/examples/custom_authorizer.py"), "--token",
+                                  token}));
+  ASSERT_OK_AND_ASSIGN(std::string line, function->WaitForLine([](absl::string_view l) {
+    return absl::StartsWith(l, "listening on ");
+  }));
+  std::ifstream pub(dir_ + "/signing.pub");
+  const std::string pem((std::istreambuf_iterator<char>(pub)), std::istreambuf_iterator<char>());
+  Ctl().Json({"create-authorizer", "--authorizer-name", "signed", "--authorizer-function-arn",
+              "http://127.0.0.1:" + line.substr(strlen("listening on ")) + "/",
+              "--token-key-name", "tokenKeyName", "--token-signing-public-keys",
+              json{{"key1", pem}}.dump(), "--status", "ACTIVE"});
+  absl::StatusOr<testing::RunResult> r = testing::Run(
+      {"/usr/bin/node", SourcePath("tests/node/device_sdk_custom_auth.js"),
+       std::to_string(gateway_.ports.at("mqtts_port")),
+       std::to_string(gateway_.ports.at("https_port")), dir_ + "/ep/ca.pem", "signed",
+       "tokenKeyName", token, signature, "sensor-7"},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->out << r->err << gateway_.process->output();
+  EXPECT_THAT(r->out, HasSubstr("newDirectMqttBuilderWithCustomAuth: published and received"));
+  EXPECT_THAT(r->out, HasSubstr("newWebsocketMqttBuilderWithCustomAuth: published and received"));
+  EXPECT_THAT(r->out, HasSubstr("ok device_sdk_custom_auth"));
 }
 
 }  // namespace
