@@ -20,7 +20,8 @@ function parseArgs(argv) {
 const args = parseArgs(process.argv.slice(2));
 const prefix = `e2e/js/${Math.random().toString(16).slice(2, 8)}`;
 
-function connect(clientId, extra = {}) {
+// `query` (optional) is appended to the URL's path, for credentials in the query string.
+function connect(clientId, extra = {}, query = '') {
   const options = {
     clientId,
     protocolVersion: args.version,
@@ -33,7 +34,7 @@ function connect(clientId, extra = {}) {
     options.servername = 'localhost';
     options.rejectUnauthorized = true;
   }
-  const url = args.ca ? args.url.replace('127.0.0.1', 'localhost') : args.url;
+  const url = (args.ca ? args.url.replace('127.0.0.1', 'localhost') : args.url) + query;
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(url, options);
     client.once('connect', (connack) => resolve({ client, connack }));
@@ -114,7 +115,8 @@ async function aliases() {
 
 async function customAuthWs() {
   // A custom authorizer named in the WebSocket upgrade's headers, its token in the header
-  // named by the authorizer's tokenKeyName (x-token), as AWS's WSS custom auth works.
+  // named by the authorizer's tokenKeyName (x-token), as AWS's WSS custom auth works; then
+  // both in the query string.
   const headers = { 'x-amz-customauthorizer-name': args.authorizer, 'x-token': args.token };
   const { client } = await connect('dev-ws', { wsOptions: { headers } });
   const granted = await client.subscribeAsync('things/dev-ws/cmd', { qos: 1 });
@@ -135,6 +137,14 @@ async function customAuthWs() {
     rejected = true;
   }
   check(rejected, 'a wrong token was admitted');
+  // The same credentials in the upgrade request's query string instead, as a browser (which
+  // cannot set WebSocket headers) sends them.
+  const query = `?x-amz-customauthorizer-name=${encodeURIComponent(args.authorizer)}` +
+                `&x-token=${encodeURIComponent(args.token)}`;
+  const { client: byQuery } = await connect('dev-ws', {}, query);
+  const own = await byQuery.subscribeAsync('things/dev-ws/cmd', { qos: 1 });
+  check(own[0].qos === 1, `own topic subscription with a query token ${JSON.stringify(own)}`);
+  await byQuery.endAsync();
 }
 
 const scenarios = { roundtrip, aliases, 'custom-auth-ws': customAuthWs };
