@@ -157,6 +157,20 @@ class RulesActionsTest : public ::testing::Test {
   }
 
   std::string RulesMetrics() { return testing::HttpGet(rules_.metrics_port, "/metrics"); }
+  // The rules service's metrics once they have every one of `lines` (or after 10 s): an
+  // action is counted after it returns, so just after a row or a message the test saw.
+  std::string RulesMetricsWith(const std::vector<std::string>& lines) {
+    std::string metrics;
+    for (int i = 0; i < 200; ++i) {
+      metrics = RulesMetrics();
+      if (std::all_of(lines.begin(), lines.end(),
+                      [&](const std::string& l) { return absl::StrContains(metrics, l); })) {
+        break;
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    return metrics;
+  }
 
   std::unique_ptr<testing::TestDatabase> db_;
   RunningService gateway_;
@@ -198,12 +212,13 @@ TEST_F(RulesActionsTest, HighTemperatureReadingsBecomeRows) {
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_EQ(rows[2], json::parse(R"({"done": 1})"));
 
-  const std::string metrics = RulesMetrics();
-  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_rules_matched_messages_total{rule="high_temp"} 4)"));
-  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_rules_fired_total{rule="high_temp"} 2)"));
-  EXPECT_THAT(metrics,
-              HasSubstr(R"(fleetcore_rules_actions_total{action="postgres",error_action="false",result="ok"} 3)"));
-  EXPECT_THAT(metrics, HasSubstr("fleetcore_rules_evaluation_seconds_count"));
+  const std::vector<std::string> expected = {
+      R"(fleetcore_rules_matched_messages_total{rule="high_temp"} 4)",
+      R"(fleetcore_rules_fired_total{rule="high_temp"} 2)",
+      R"(fleetcore_rules_actions_total{action="postgres",error_action="false",result="ok"} 3)",
+      "fleetcore_rules_evaluation_seconds_count"};
+  const std::string metrics = RulesMetricsWith(expected);
+  for (const std::string& line : expected) EXPECT_THAT(metrics, HasSubstr(line));
 }
 
 TEST_F(RulesActionsTest, RepublishUpsertAndBasicIngest) {
@@ -398,11 +413,11 @@ TEST_F(RulesActionsTest, HttpActionRetriesAndTheErrorActionGetsAwsErrorPayload) 
   }
   EXPECT_EQ(good, 1);
   EXPECT_EQ(broken, 2);
-  const std::string metrics = RulesMetrics();
-  EXPECT_THAT(metrics,
-              HasSubstr(R"(fleetcore_rules_actions_total{action="http",error_action="false",result="failed"} 1)"));
-  EXPECT_THAT(metrics,
-              HasSubstr(R"(fleetcore_rules_actions_total{action="republish",error_action="true",result="ok"} 1)"));
+  const std::vector<std::string> expected = {
+      R"(fleetcore_rules_actions_total{action="http",error_action="false",result="failed"} 1)",
+      R"(fleetcore_rules_actions_total{action="republish",error_action="true",result="ok"} 1)"};
+  const std::string metrics = RulesMetricsWith(expected);
+  for (const std::string& line : expected) EXPECT_THAT(metrics, HasSubstr(line));
 }
 
 TEST_F(RulesActionsTest, S3ActionPutsSignedObjects) {
@@ -439,8 +454,9 @@ TEST_F(RulesActionsTest, S3ActionPutsSignedObjects) {
                                      "-X", "PUT", "--data", "{}",
                                      s3.base_url + "/telemetry/forged.json"}));
   EXPECT_EQ(r.out, "403");
-  EXPECT_THAT(RulesMetrics(),
-              HasSubstr(R"(fleetcore_rules_actions_total{action="s3",error_action="false",result="ok"} 1)"));
+  const std::string s3_ok =
+      R"(fleetcore_rules_actions_total{action="s3",error_action="false",result="ok"} 1)";
+  EXPECT_THAT(RulesMetricsWith({s3_ok}), HasSubstr(s3_ok));
 }
 
 TEST_F(RulesActionsTest, ADisabledRuleStopsFiring) {
@@ -514,7 +530,11 @@ TEST_F(RulesActionsTest, AFailedPostgresActionNamesTheTable) {
   EXPECT_EQ(rows[0]["failures"][0]["failedResource"], "no_such_table");
   EXPECT_THAT(rows[0]["failures"][0]["errorMessage"].get<std::string>(),
               HasSubstr("no_such_table"));
-  EXPECT_THAT(rules_.process->output(), HasSubstr("rule action failed"));
+  EXPECT_OK(rules_.process
+                ->WaitForLine([](absl::string_view l) {
+                  return absl::StrContains(l, "rule action failed");
+                }, absl::Seconds(10))
+                .status());
 }
 
 // Small queues and one action thread against a target that takes two seconds an answer.
@@ -545,14 +565,13 @@ TEST_F(RulesBackpressureTest, ASlowTargetDropsRuleWorkButNeverHoldsUpDevices) {
   ASSERT_OK_AND_ASSIGN(int code, watcher->Wait(absl::Seconds(30)));
   EXPECT_EQ(code, 0);
   // The surplus was dropped, counted and logged, not queued without bound.
-  std::string metrics;
-  for (int i = 0; i < 100; ++i) {
-    metrics = RulesMetrics();
-    if (absl::StrContains(metrics, R"(fleetcore_rules_dropped_total{queue="actions"})")) break;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_rules_dropped_total{queue="actions"})"));
-  EXPECT_THAT(rules_.process->output(), HasSubstr("rule actions dropped: the action queue is full"));
+  const std::string dropped = R"(fleetcore_rules_dropped_total{queue="actions"})";
+  EXPECT_THAT(RulesMetricsWith({dropped}), HasSubstr(dropped));
+  EXPECT_OK(rules_.process
+                ->WaitForLine([](absl::string_view l) {
+                  return absl::StrContains(l, "rule actions dropped: the action queue is full");
+                }, absl::Seconds(10))
+                .status());
   EXPECT_LT(slow.Requests().size(), 10u);
 }
 
@@ -577,7 +596,11 @@ TEST_F(RulesActionsTest, ADeadRulesServiceCostsOnlyTheRulesTheirMessages) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_gateway_rules_messages_total{result="dropped"} 1)"));
-  EXPECT_THAT(gateway_.process->output(), HasSubstr("the rules service did not take them"));
+  EXPECT_OK(gateway_.process
+                ->WaitForLine([](absl::string_view l) {
+                  return absl::StrContains(l, "the rules service did not take them");
+                }, absl::Seconds(10))
+                .status());
 }
 
 }  // namespace
