@@ -13,7 +13,7 @@
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
 #include "common/time/clock.h"
-#include "services/shadow/broker_publisher.h"
+#include "common/broker/broker_publisher.h"
 #include "services/shadow/pg_shadow_store.h"
 #include "services/shadow/shadow_core.h"
 #include "services/shadow/shadow_service.h"
@@ -71,8 +71,13 @@ int Run(int argc, char** argv) {
 
   SystemClock clock;
   PgShadowStore store(process.pool.get(), static_cast<size_t>(cache_size), process.metrics.get());
-  BrokerPublisher publisher(gateway->channel(), common.server.admin_token, process.metrics.get(),
-                            static_cast<size_t>(max_queued));
+  broker::BrokerPublisher publisher(
+      gateway->channel(), common.server.admin_token, process.metrics.get(),
+      {.metric_name = "fleetcore_shadow_messages_total",
+       .metric_help = "MQTT messages (accepted, delta, documents) sent through the gateway, by "
+                      "result.",
+       .what = "shadow messages",
+       .max_queued = static_cast<size_t>(max_queued)});
   ShadowCore core(&store, &publisher, &clock);
 
   grpc_util::Executor executor(common.workers > 0 ? common.workers : common.db.pool_size,

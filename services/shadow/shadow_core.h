@@ -8,10 +8,8 @@
 #include <string>
 #include <vector>
 
-#include <utility>
-#include <vector>
-
 #include "absl/status/statusor.h"
+#include "common/broker/publisher.h"
 #include "common/time/clock.h"
 #include "services/shadow/shadow_store.h"
 
@@ -19,16 +17,7 @@ namespace fleetcore::shadow {
 
 // Sends a message to MQTT subscribers. Best effort: a change is stored whether or not its
 // messages go out (a failure is logged and counted by the implementation).
-class Publisher {
- public:
-  using Message = std::pair<std::string, std::string>;  // topic, payload
-  virtual ~Publisher() = default;
-  virtual void Publish(std::string topic, std::string payload) = 0;
-  // The messages of one change, in order (an update's accepted, delta and documents).
-  virtual void PublishAll(std::vector<Message> messages) {
-    for (Message& m : messages) Publish(std::move(m.first), std::move(m.second));
-  }
-};
+using Publisher = broker::Publisher;
 
 struct ListPage {
   std::vector<std::string> results;

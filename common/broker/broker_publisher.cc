@@ -1,4 +1,4 @@
-#include "services/shadow/broker_publisher.h"
+#include "common/broker/broker_publisher.h"
 
 #include <chrono>
 
@@ -9,13 +9,14 @@
 #include "prometheus/family.h"
 #include "prometheus/registry.h"
 
-namespace fleetcore::shadow {
+namespace fleetcore::broker {
 
 namespace gw = ::fleetcore::gateway::v1;
 
 struct BrokerPublisher::Impl {
   std::unique_ptr<gw::Broker::Stub> stub;
   std::string token;
+  std::string what;
   prometheus::Counter* sent = nullptr;
   prometheus::Counter* failed = nullptr;
   prometheus::Counter* dropped = nullptr;
@@ -23,15 +24,15 @@ struct BrokerPublisher::Impl {
 };
 
 BrokerPublisher::BrokerPublisher(std::shared_ptr<grpc::Channel> channel, std::string token,
-                                 prometheus::Registry* metrics, size_t max_queued)
-    : impl_(std::make_unique<Impl>()), max_queued_(max_queued) {
+                                 prometheus::Registry* metrics, Options options)
+    : impl_(std::make_unique<Impl>()), max_queued_(options.max_queued) {
   impl_->stub = gw::Broker::NewStub(std::move(channel));
   impl_->token = std::move(token);
+  impl_->what = std::move(options.what);
   if (metrics != nullptr) {
     auto& family = prometheus::BuildCounter()
-                       .Name("fleetcore_shadow_messages_total")
-                       .Help("MQTT messages (accepted, delta, documents) sent through the "
-                             "gateway, by result.")
+                       .Name(options.metric_name)
+                       .Help(options.metric_help)
                        .Register(*metrics);
     impl_->sent = &family.Add({{"result", "sent"}});
     impl_->failed = &family.Add({{"result", "failed"}});
@@ -111,7 +112,7 @@ void BrokerPublisher::Run() {
       if (impl_->sent != nullptr) impl_->sent->Increment(n - resp.refused_size());
       if (impl_->failed != nullptr) impl_->failed->Increment(resp.refused_size());
       if (resp.refused_size() > 0) {
-        log::Warn("the gateway refused a shadow message",
+        log::Warn("the gateway refused one of the " + impl_->what,
                   {{"topic", req.messages(resp.refused(0).index()).topic()},
                    {"error", resp.refused(0).reason()}});
       }
@@ -122,10 +123,10 @@ void BrokerPublisher::Run() {
     const int64_t now = absl::ToUnixSeconds(absl::Now());
     if (now - impl_->failures_logged_at_s >= 60) {
       impl_->failures_logged_at_s = now;
-      log::Warn("cannot publish shadow messages through the gateway",
+      log::Warn("cannot publish " + impl_->what + " through the gateway",
                 {{"messages", n}, {"error", s.error_message()}});
     }
   }
 }
 
-}  // namespace fleetcore::shadow
+}  // namespace fleetcore::broker
