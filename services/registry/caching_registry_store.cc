@@ -61,6 +61,10 @@ class RecordingTx final : public RegistryTx {
   absl::Status DeleteAttachment(absl::string_view t, absl::string_view p) override {
     return inner_.DeleteAttachment(t, p);
   }
+  absl::Status PutEventConfiguration(absl::string_view type, bool enabled,
+                                     absl::Time now) override {
+    return inner_.PutEventConfiguration(type, enabled, now);
+  }
   void Publish(const RegistryEvent& e) override {
     if (!e.thing.empty()) touched.push_back(e.thing);
     inner_.Publish(e);

@@ -98,6 +98,9 @@ class CachingRegistryStore final : public RegistryStore {
       absl::string_view principal, absl::string_view after, int limit) override {
     return backend_->ListPrincipalThings(principal, after, limit);
   }
+  absl::StatusOr<EventConfigurations> GetEventConfigurations() override {
+    return backend_->GetEventConfigurations();
+  }
 
  private:
   static constexpr size_t kShards = 16;

@@ -145,6 +145,14 @@ class FakeTx final : public RegistryTx {
     s_->attachments.erase({std::string(thing), std::string(principal)});
     return absl::OkStatus();
   }
+  absl::Status PutEventConfiguration(absl::string_view type, bool enabled,
+                                     absl::Time now) override {
+    EventConfigurations& c = s_->event_configurations;
+    c.enabled[std::string(type)] = enabled;
+    if (c.created_at == absl::Time()) c.created_at = now;
+    c.updated_at = now;
+    return absl::OkStatus();
+  }
   void Publish(const RegistryEvent& e) override { events.push_back(e); }
 
   std::vector<RegistryEvent> events;
@@ -308,6 +316,11 @@ absl::StatusOr<std::vector<PrincipalAttachment>> FakeRegistryStore::ListPrincipa
   }
   return Window(std::move(out), after, limit,
                 [](const PrincipalAttachment& a) { return a.thing_name; });
+}
+
+absl::StatusOr<EventConfigurations> FakeRegistryStore::GetEventConfigurations() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_.event_configurations;
 }
 
 std::vector<RegistryEvent> FakeRegistryStore::events() const {

@@ -44,6 +44,7 @@ class FakeRegistryStore final : public RegistryStore {
                                                                        int limit) override;
   absl::StatusOr<std::vector<PrincipalAttachment>> ListPrincipalThings(
       absl::string_view principal, absl::string_view after, int limit) override;
+  absl::StatusOr<EventConfigurations> GetEventConfigurations() override;
 
   // Committed events, oldest first.
   std::vector<RegistryEvent> events() const;
@@ -57,6 +58,7 @@ class FakeRegistryStore final : public RegistryStore {
     std::map<std::string, ThingGroup, std::less<>> groups;
     std::set<std::pair<std::string, std::string>> members;  // (group, thing)
     std::map<std::pair<std::string, std::string>, PrincipalAttachment> attachments;  // (thing, principal)
+    EventConfigurations event_configurations;
   };
 
  private:

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "common/aws/arn.h"
+#include "common/broker/broker_publisher.h"
 #include "common/db/pg_listener.h"
 #include "common/db/pg_pool.h"
 #include "common/grpc/call_runner.h"
@@ -32,6 +33,9 @@ int Run(int argc, char** argv) {
   common.db.application_name = "fleetcore-registry";
   RegistryOptions options;
   int thing_cache_size = 100000;
+  std::string gateway_endpoint;
+  std::string peers_ca_file;
+  int max_queued = 10000;
   config::FlagSet flags("fleetcore-registry",
                         "The fleetcore thing registry: things, thing types, thing groups and "
                         "thing principals, with AWS IoT Core's semantics, over gRPC.");
@@ -41,6 +45,16 @@ int Run(int argc, char** argv) {
   flags.AddInt("thing-cache-size", &thing_cache_size,
                "Things kept in memory for DescribeThing (kept fresh by NOTIFY); 0 disables.", 0,
                10000000);
+  flags.AddString("gateway-endpoint", &gateway_endpoint,
+                  "host:port of the gateway's gRPC API, through which registry events "
+                  "($aws/events/thing/..., UpdateEventConfigurations) reach subscribers; "
+                  "empty: no registry events.");
+  flags.AddString("peers-tls-ca-file", &peers_ca_file,
+                  "CA bundle to verify the gateway's gRPC TLS; empty: plaintext.");
+  flags.AddInt("publish-queue", &max_queued,
+               "Registry events waiting for the gateway while it is slow or down; beyond, "
+               "they are dropped (and counted).",
+               100, 10000000);
   if (std::optional<int> code =
           service::ParseFlags(flags, argc, argv, [&] { return service::Validate(common); })) {
     return *code;
@@ -57,27 +71,50 @@ int Run(int argc, char** argv) {
   PgRegistryStore pg_store(process.pool.get());
   RegistryStore* store = &pg_store;
   std::unique_ptr<CachingRegistryStore> cache;
-  std::unique_ptr<db::PgListener> listener;
   if (thing_cache_size > 0) {
     cache =
         std::make_unique<CachingRegistryStore>(&pg_store, thing_cache_size, process.metrics.get());
-    // Other replicas' changes arrive as NOTIFYs; after a reconnect some may have been lost.
+    store = cache.get();
+  }
+  std::optional<grpc_util::ServiceChannel> gateway;
+  std::unique_ptr<broker::BrokerPublisher> publisher;
+  if (!gateway_endpoint.empty()) {
+    gateway = service::ConnectPeer("gateway", gateway_endpoint, peers_ca_file, common);
+    if (!gateway.has_value()) return 1;
+    publisher = std::make_unique<broker::BrokerPublisher>(
+        gateway->channel(), common.server.admin_token, process.metrics.get(),
+        broker::BrokerPublisher::Options{
+            .metric_name = "fleetcore_registry_events_total",
+            .metric_help = "Registry events ($aws/events/...) sent through the gateway, by "
+                           "result.",
+            .what = "registry events",
+            .max_queued = static_cast<size_t>(max_queued)});
+    options.event_publisher = publisher.get();
+  }
+  RegistryCore core(store, &arns, &clock, &ids, options);
+
+  // Other replicas' changes arrive as NOTIFYs (things the cache holds, event
+  // configurations); after a reconnect some may have been lost.
+  std::unique_ptr<db::PgListener> listener;
+  if (cache != nullptr || publisher != nullptr) {
     auto started = db::PgListener::Start(
         common.db.url, {kRegistryChannel},
-        [c = cache.get()](absl::string_view, absl::string_view payload) {
+        [c = cache.get(), &core](absl::string_view, absl::string_view payload) {
           if (std::optional<RegistryEvent> e = PgRegistryStore::ParseEvent(payload)) {
-            if (!e->thing.empty()) c->Invalidate(e->thing);
+            if (c != nullptr && !e->thing.empty()) c->Invalidate(e->thing);
+            if (e->type == "event_configurations.updated") core.InvalidateEventConfigurations();
           }
         },
-        [c = cache.get()] { c->InvalidateAll(); });
+        [c = cache.get(), &core] {
+          if (c != nullptr) c->InvalidateAll();
+          core.InvalidateEventConfigurations();
+        });
     if (!started.ok()) {
       log::Error("cannot start", {{"error", started.status()}});
       return 1;
     }
     listener = std::move(*started);
-    store = cache.get();
   }
-  RegistryCore core(store, &arns, &clock, &ids, options);
 
   grpc_util::Executor executor(common.workers > 0 ? common.workers : common.db.pool_size,
                                /*max_queued=*/10000);
@@ -85,7 +122,9 @@ int Run(int argc, char** argv) {
   grpc_util::CallRunner calls(&executor, &auth);
   RegistryService service(&core, &calls);
 
-  return service::Serve(common, {&service}, process);
+  return service::Serve(common, {&service}, process, {.drain = [&] {
+                          if (publisher != nullptr) publisher->Drain(absl::Seconds(5));
+                        }});
 }
 
 }  // namespace

@@ -264,6 +264,16 @@ class PgTx final : public RegistryTx, private db::TxStatements {
         S(thing), S(principal));
   }
 
+  absl::Status PutEventConfiguration(absl::string_view type, bool enabled,
+                                     absl::Time now) override {
+    return Exec(absl::StrCat("INSERT INTO registry.event_configurations "
+                             "(event_type, enabled, created_at, updated_at) VALUES ($1, $2, ",
+                             db::TimestampParam(3), ", ", db::TimestampParam(3),
+                             ") ON CONFLICT (event_type) DO UPDATE SET "
+                             "enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at"),
+                S(type), enabled, db::Micros(now));
+  }
+
   void Publish(const RegistryEvent& e) override { events_.push_back(e); }
 
   // After the body: re-throws what the pool must see, then sends the events.
@@ -479,6 +489,24 @@ absl::StatusOr<std::vector<PrincipalAttachment>> PgRegistryStore::ListPrincipalT
       "SELECT thing_name, principal, exclusive FROM registry.thing_principals WHERE "
       "principal = $1 AND thing_name > $2 ORDER BY thing_name LIMIT $3",
       AttachmentFromRow, S(principal), S(after), limit);
+}
+
+absl::StatusOr<EventConfigurations> PgRegistryStore::GetEventConfigurations() {
+  EventConfigurations out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    for (const pqxx::row& r : tx.exec(absl::StrCat(
+             "SELECT event_type, enabled, ", db::MicrosOf("created_at"), ", ",
+             db::MicrosOf("updated_at"), " FROM registry.event_configurations"))) {
+      out.enabled[r[0].as<std::string>()] = r[1].as<bool>();
+      const absl::Time created = db::FromMicros(r[2].as<int64_t>());
+      const absl::Time updated = db::FromMicros(r[3].as<int64_t>());
+      if (out.created_at == absl::Time() || created < out.created_at) out.created_at = created;
+      if (updated > out.updated_at) out.updated_at = updated;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 }  // namespace fleetcore::registry

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "common/testing/fake_clock.h"
+#include "nlohmann/json.hpp"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -527,6 +528,188 @@ TEST_F(RegistryCoreTest, ConcurrentWritersNeverBreakTheHierarchyRule) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(ok.load(), 1);
   EXPECT_THAT(core_.ListThingGroupsForThing("t", false, {})->items, SizeIs(1));
+}
+
+// ---- registry events
+
+class RecordingPublisher final : public broker::Publisher {
+ public:
+  void Publish(std::string topic, std::string payload) override {
+    messages.emplace_back(std::move(topic), std::move(payload));
+  }
+  std::vector<std::string> Topics() const {
+    std::vector<std::string> out;
+    for (const auto& [topic, payload] : messages) out.push_back(topic);
+    return out;
+  }
+  nlohmann::json Payload(size_t i) const { return nlohmann::json::parse(messages.at(i).second); }
+  std::vector<Message> messages;
+};
+
+// A registry that publishes registry events (core_ beside it has no publisher), on the
+// same store.
+class RegistryEventsTest : public RegistryCoreTest {
+ protected:
+  RegistryEventsTest()
+      : events_(sut_->store(), &arns_, &clock_, &ids_, {.event_publisher = &published_}) {}
+
+  void Enable(std::vector<std::string> kinds) {
+    std::map<std::string, bool> changes;
+    for (const std::string& k : kinds) changes[k] = true;
+    ASSERT_OK(events_.UpdateEventConfigurations(changes));
+  }
+
+  RecordingPublisher published_;
+  RegistryCore events_;
+};
+
+TEST_F(RegistryEventsTest, OffUntilConfigured) {
+  ASSERT_OK_AND_ASSIGN(EventConfigurations c, events_.DescribeEventConfigurations());
+  EXPECT_EQ(c.enabled.size(), 6u);
+  for (const auto& [kind, on] : c.enabled) EXPECT_FALSE(on) << kind;
+  EXPECT_EQ(c.created_at, absl::Time());
+  ASSERT_OK(events_.CreateThing({.name = "lamp-1"}));
+  EXPECT_TRUE(published_.messages.empty());
+
+  Enable({"THING"});
+  ASSERT_OK_AND_ASSIGN(c, events_.DescribeEventConfigurations());
+  EXPECT_TRUE(c.enabled["THING"]);
+  EXPECT_FALSE(c.enabled["THING_GROUP"]);
+  EXPECT_EQ(c.created_at, clock_.Now());
+  EXPECT_EQ(c.updated_at, clock_.Now());
+  // A failed change publishes nothing; an idempotent create changes nothing.
+  EXPECT_THAT(events_.UpdateThing({.name = "lamp-1", .expected_version = 9}),
+              StatusIs(Code::kAborted));
+  ASSERT_OK(events_.CreateThing({.name = "lamp-1"}));
+  EXPECT_TRUE(published_.messages.empty());
+  ASSERT_OK(events_.UpdateThing({.name = "lamp-1"}));
+  EXPECT_THAT(published_.Topics(), ElementsAre("$aws/events/thing/lamp-1/updated"));
+}
+
+TEST_F(RegistryEventsTest, ThingEventsCarryAwsFields) {
+  Enable({"THING", "THING_TYPE_ASSOCIATION"});
+  CreateType("sensor");
+  ASSERT_OK_AND_ASSIGN(Thing t, events_.CreateThing({.name = "lamp-1",
+                                                     .type_name = "sensor",
+                                                     .attributes = {{"color", "red"}}}));
+  ASSERT_OK(events_.UpdateThing({.name = "lamp-1", .remove_type = true}));
+  ASSERT_OK(events_.DeleteThing("lamp-1", std::nullopt));
+  EXPECT_THAT(published_.Topics(),
+              ElementsAre("$aws/events/thing/lamp-1/created",
+                          "$aws/events/thingTypeAssociation/thing/lamp-1/sensor",
+                          "$aws/events/thing/lamp-1/updated",
+                          "$aws/events/thingTypeAssociation/thing/lamp-1/sensor",
+                          "$aws/events/thing/lamp-1/deleted"));
+  nlohmann::json created = published_.Payload(0);
+  EXPECT_EQ(created["eventType"], "THING_EVENT");
+  EXPECT_EQ(created["operation"], "CREATED");
+  EXPECT_EQ(created["accountId"], "123456789012");
+  EXPECT_EQ(created["thingId"], t.id);
+  EXPECT_EQ(created["thingName"], "lamp-1");
+  EXPECT_EQ(created["versionNumber"], 1);
+  EXPECT_EQ(created["thingTypeName"], "sensor");
+  EXPECT_EQ(created["attributes"], nlohmann::json({{"color", "red"}}));
+  EXPECT_EQ(created["timestamp"], absl::ToUnixMillis(clock_.Now()));
+  EXPECT_TRUE(created["eventId"].is_string());
+  EXPECT_EQ(published_.Payload(1)["eventType"], "THING_TYPE_ASSOCIATION_EVENT");
+  EXPECT_EQ(published_.Payload(1)["operation"], "ADDED");
+  EXPECT_EQ(published_.Payload(3)["operation"], "REMOVED");
+  nlohmann::json updated = published_.Payload(2);
+  EXPECT_EQ(updated["versionNumber"], 2);
+  EXPECT_TRUE(updated["thingTypeName"].is_null());
+  EXPECT_EQ(published_.Payload(4)["operation"], "DELETED");
+  EXPECT_NE(published_.Payload(0)["eventId"], published_.Payload(4)["eventId"]);
+}
+
+TEST_F(RegistryEventsTest, ThingTypeEvents) {
+  Enable({"THING_TYPE"});
+  ASSERT_OK(events_.CreateThingType(
+      {.name = "sensor", .description = "a sensor", .searchable_attributes = {"site"}}));
+  ASSERT_OK(events_.DeprecateThingType("sensor", /*undo=*/false));
+  clock_.Advance(absl::Minutes(6));
+  ASSERT_OK(events_.DeleteThingType("sensor"));
+  EXPECT_THAT(published_.Topics(), ElementsAre("$aws/events/thingType/sensor/created",
+                                               "$aws/events/thingType/sensor/updated",
+                                               "$aws/events/thingType/sensor/deleted"));
+  nlohmann::json created = published_.Payload(0);
+  EXPECT_EQ(created["eventType"], "THING_TYPE_EVENT");
+  EXPECT_EQ(created["thingTypeName"], "sensor");
+  EXPECT_EQ(created["isDeprecated"], false);
+  EXPECT_TRUE(created["deprecationDate"].is_null());
+  EXPECT_EQ(created["searchableAttributes"], nlohmann::json({"site"}));
+  EXPECT_EQ(created["description"], "a sensor");
+  EXPECT_EQ(published_.Payload(1)["isDeprecated"], true);
+  EXPECT_TRUE(published_.Payload(1)["deprecationDate"].is_number());
+}
+
+TEST_F(RegistryEventsTest, GroupHierarchyAndMembershipEvents) {
+  Enable({"THING_GROUP", "THING_GROUP_HIERARCHY", "THING_GROUP_MEMBERSHIP"});
+  ASSERT_OK_AND_ASSIGN(ThingGroup root, events_.CreateThingGroup({.name = "building"}));
+  ASSERT_OK_AND_ASSIGN(ThingGroup floor,
+                       events_.CreateThingGroup({.name = "floor-1", .parent = "building"}));
+  CreateThing("lamp-1");
+  ASSERT_OK(events_.AddThingToThingGroup("floor-1", "lamp-1"));
+  ASSERT_OK(events_.AddThingToThingGroup("floor-1", "lamp-1"));  // already: no event
+  ASSERT_OK(events_.UpdateThingGroup({.name = "floor-1", .description = "first floor"}));
+  ASSERT_OK(events_.RemoveThingFromThingGroup("floor-1", "lamp-1"));
+  ASSERT_OK(events_.DeleteThingGroup("floor-1", std::nullopt));
+  EXPECT_THAT(
+      published_.Topics(),
+      ElementsAre(
+          "$aws/events/thingGroup/building/created", "$aws/events/thingGroup/floor-1/created",
+          "$aws/events/thingGroupHierarchy/thingGroup/building/childThingGroup/floor-1/added",
+          "$aws/events/thingGroupMembership/thingGroup/floor-1/thing/lamp-1/added",
+          "$aws/events/thingGroup/floor-1/updated",
+          "$aws/events/thingGroupMembership/thingGroup/floor-1/thing/lamp-1/removed",
+          "$aws/events/thingGroup/floor-1/deleted",
+          "$aws/events/thingGroupHierarchy/thingGroup/building/childThingGroup/floor-1/removed"));
+  nlohmann::json child = published_.Payload(1);
+  EXPECT_EQ(child["eventType"], "THING_GROUP_EVENT");
+  EXPECT_EQ(child["thingGroupId"], floor.id);
+  EXPECT_EQ(child["parentGroupName"], "building");
+  EXPECT_EQ(child["parentGroupId"], root.id);
+  EXPECT_EQ(child["rootToParentThingGroups"],
+            nlohmann::json::array({{{"groupArn",
+                                     "arn:aws:iot:us-east-1:123456789012:thinggroup/building"},
+                                    {"groupId", root.id}}}));
+  EXPECT_TRUE(published_.Payload(0)["parentGroupName"].is_null());
+  nlohmann::json hierarchy = published_.Payload(2);
+  EXPECT_EQ(hierarchy["eventType"], "THING_GROUP_HIERARCHY_EVENT");
+  EXPECT_EQ(hierarchy["operation"], "ADDED");
+  EXPECT_EQ(hierarchy["thingGroupName"], "building");
+  EXPECT_EQ(hierarchy["childGroupId"], floor.id);
+  nlohmann::json added = published_.Payload(3);
+  EXPECT_EQ(added["eventType"], "THING_GROUP_MEMBERSHIP_EVENT");
+  EXPECT_EQ(added["operation"], "ADDED");
+  EXPECT_EQ(added["groupArn"], "arn:aws:iot:us-east-1:123456789012:thinggroup/floor-1");
+  EXPECT_EQ(added["thingArn"], "arn:aws:iot:us-east-1:123456789012:thing/lamp-1");
+  EXPECT_EQ(added["thingId"], core_.DescribeThing("lamp-1")->id);
+  // One membership, one id: the same when it ends.
+  EXPECT_EQ(added["membershipId"], published_.Payload(5)["membershipId"]);
+  EXPECT_EQ(published_.Payload(4)["versionNumber"], 2);
+  EXPECT_EQ(published_.Payload(4)["description"], "first floor");
+}
+
+TEST_F(RegistryEventsTest, ConfigurationErrors) {
+  EXPECT_THAT(events_.UpdateEventConfigurations({{"JOB", true}}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("THING_GROUP_MEMBERSHIP")));
+  // core_ has nowhere to publish: it may turn kinds off, never on.
+  EXPECT_THAT(core_.UpdateEventConfigurations({{"THING", true}}),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("--gateway-endpoint")));
+  EXPECT_OK(core_.UpdateEventConfigurations({{"THING", false}}));
+}
+
+// Another replica's change reaches this one when told (its NOTIFY, in the service).
+TEST_F(RegistryEventsTest, AnotherReplicasChangeAppliesOnceInvalidated) {
+  ASSERT_OK(events_.CreateThing({.name = "a"}));  // reads the configuration: all off
+  RecordingPublisher other_published;
+  RegistryCore other(sut_->store(), &arns_, &clock_, &ids_, {.event_publisher = &other_published});
+  ASSERT_OK(other.UpdateEventConfigurations({{"THING", true}}));
+  ASSERT_OK(events_.CreateThing({.name = "b"}));
+  EXPECT_TRUE(published_.messages.empty());
+  events_.InvalidateEventConfigurations();
+  ASSERT_OK(events_.CreateThing({.name = "c"}));
+  EXPECT_THAT(published_.Topics(), ElementsAre("$aws/events/thing/c/created"));
 }
 
 }  // namespace

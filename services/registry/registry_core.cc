@@ -56,6 +56,7 @@ absl::StatusOr<PageWindow> Window(const PageRequest& page, absl::string_view que
 // What a membership change needs, read inside its transaction with the thing's row locked
 // (which serializes concurrent membership changes of one thing).
 struct Membership {
+  Thing thing;
   ThingGroup group;
   std::vector<ThingGroup> current;  // the thing's groups now
   bool member() const {
@@ -74,12 +75,109 @@ absl::StatusOr<Membership> ReadMembership(RegistryTx& tx, absl::string_view grou
   if (!g.has_value()) {
     return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
   }
-  Membership m{.group = *std::move(g)};
+  Membership m{.thing = *std::move(t), .group = *std::move(g)};
   FLEETCORE_ASSIGN_OR_RETURN(m.current, tx.GroupsOfThing(thing));
   return m;
 }
 
+// `group`'s ancestors, root first, read inside the transaction (a hierarchy is at most 7
+// deep).
+absl::StatusOr<std::vector<ThingGroup>> AncestorsOf(RegistryTx& tx, const ThingGroup& group) {
+  std::vector<ThingGroup> up;
+  std::string next = group.parent;
+  while (!next.empty() && up.size() < static_cast<size_t>(kMaxGroupDepth)) {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(next, Lock::kNone));
+    if (!g.has_value()) break;
+    next = g->parent;
+    up.push_back(*std::move(g));
+  }
+  std::reverse(up.begin(), up.end());
+  return up;
+}
+
 }  // namespace
+
+RegistryCore::Events RegistryCore::StartEvents() {
+  Events e;
+  if (options_.event_publisher == nullptr) return e;
+  uint64_t generation;
+  {
+    absl::MutexLock l(&events_mu_);
+    if (enabled_events_.has_value()) {
+      e.enabled = *enabled_events_;
+      return e;
+    }
+    generation = events_generation_;
+  }
+  // A configuration that cannot be read publishes nothing now (the change itself then
+  // most likely fails the same way) and is read again next time.
+  absl::StatusOr<EventConfigurations> c = store_->GetEventConfigurations();
+  if (!c.ok()) return e;
+  for (const auto& [name, on] : c->enabled) {
+    if (std::optional<EventType> t = ParseEventType(name); t.has_value() && on) {
+      e.enabled |= 1u << static_cast<int>(*t);
+    }
+  }
+  absl::MutexLock l(&events_mu_);
+  if (events_generation_ == generation) enabled_events_ = e.enabled;
+  return e;
+}
+
+EventStamp RegistryCore::Stamp() {
+  return EventStamp{.event_id = ids_->NewUuid(), .at = clock_->Now(), .arns = arns_};
+}
+
+void RegistryCore::Send(Events events) {
+  if (events.messages.empty()) return;
+  options_.event_publisher->PublishAll(std::move(events.messages));
+}
+
+void RegistryCore::InvalidateEventConfigurations() {
+  absl::MutexLock l(&events_mu_);
+  enabled_events_.reset();
+  ++events_generation_;
+}
+
+absl::Status RegistryCore::UpdateEventConfigurations(const std::map<std::string, bool>& changes) {
+  bool turns_on = false;
+  for (const auto& [name, on] : changes) {
+    if (!ParseEventType(name).has_value()) {
+      std::string known;
+      for (EventType t : kEventTypes) absl::StrAppend(&known, known.empty() ? "" : ", ",
+                                                      EventTypeName(t));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "eventConfigurations: ", Q(name), " is not a kind of registry event; fleetcore's "
+          "registry publishes ", known));
+    }
+    turns_on = turns_on || on;
+  }
+  if (turns_on && options_.event_publisher == nullptr) {
+    return absl::FailedPreconditionError(
+        "this registry has no gateway to publish events through; start it with "
+        "--gateway-endpoint");
+  }
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    const absl::Time now = clock_->Now();
+    for (const auto& [name, on] : changes) {
+      FLEETCORE_RETURN_IF_ERROR(tx.PutEventConfiguration(name, on, now));
+    }
+    tx.Publish({.type = "event_configurations.updated"});
+    return absl::OkStatus();
+  }));
+  InvalidateEventConfigurations();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<EventConfigurations> RegistryCore::DescribeEventConfigurations() {
+  FLEETCORE_ASSIGN_OR_RETURN(EventConfigurations c, store_->GetEventConfigurations());
+  EventConfigurations out{.created_at = c.created_at, .updated_at = c.updated_at};
+  for (EventType t : kEventTypes) {
+    const std::string name(EventTypeName(t));
+    auto it = c.enabled.find(name);
+    out.enabled[name] = it != c.enabled.end() && it->second;
+  }
+  return out;
+}
 
 RegistryCore::RegistryCore(RegistryStore* store, const aws::Arns* arns, const Clock* clock,
                            IdGenerator* ids, RegistryOptions options)
@@ -105,7 +203,9 @@ absl::StatusOr<Thing> RegistryCore::CreateThing(const CreateThingInput& in) {
   FLEETCORE_RETURN_IF_ERROR(ValidateThingAttributeCount(attributes, !in.type_name.empty()));
 
   Thing result;
+  Events events = StartEvents();
   FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> existing, tx.GetThing(in.name, Lock::kNone));
     if (existing.has_value()) {
       // AWS: the same name and configuration succeeds; a different configuration conflicts.
@@ -139,8 +239,16 @@ absl::StatusOr<Thing> RegistryCore::CreateThing(const CreateThingInput& in) {
                    .updated_at = now};
     FLEETCORE_RETURN_IF_ERROR(tx.InsertThing(result));
     tx.Publish({.type = "thing.created", .thing = in.name, .thing_type = in.type_name});
+    if (events.On(EventType::kThing)) {
+      events.messages.push_back(ThingEvent(Stamp(), Operation::kCreated, result));
+    }
+    if (events.On(EventType::kThingTypeAssociation) && !in.type_name.empty()) {
+      events.messages.push_back(
+          ThingTypeAssociationEvent(Stamp(), Change::kAdded, result, in.type_name));
+    }
     return absl::OkStatus();
   }));
+  Send(std::move(events));
   return result;
 }
 
@@ -175,7 +283,9 @@ absl::Status RegistryCore::UpdateThing(const UpdateThingInput& in) {
   if (in.expected_version.has_value() && *in.expected_version < 1) {
     return absl::InvalidArgumentError("expectedVersion must be 1 or more");
   }
-  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+  Events events = StartEvents();
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(in.name, Lock::kUpdate));
     if (!t.has_value()) {
       return absl::NotFoundError(absl::StrCat("thing ", Q(in.name), " does not exist"));
@@ -183,6 +293,7 @@ absl::Status RegistryCore::UpdateThing(const UpdateThingInput& in) {
     if (in.expected_version.has_value() && *in.expected_version != t->version) {
       return VersionConflict("thing", in.name, t->version, *in.expected_version);
     }
+    const std::string old_type = t->type_name;
     std::string type_name = t->type_name;
     if (in.remove_type) {
       type_name.clear();
@@ -210,14 +321,31 @@ absl::Status RegistryCore::UpdateThing(const UpdateThingInput& in) {
     t->updated_at = clock_->Now();
     FLEETCORE_RETURN_IF_ERROR(tx.UpdateThing(*t));
     tx.Publish({.type = "thing.updated", .thing = in.name, .thing_type = t->type_name});
+    if (events.On(EventType::kThing)) {
+      events.messages.push_back(ThingEvent(Stamp(), Operation::kUpdated, *t));
+    }
+    if (events.On(EventType::kThingTypeAssociation) && old_type != t->type_name) {
+      if (!old_type.empty()) {
+        events.messages.push_back(
+            ThingTypeAssociationEvent(Stamp(), Change::kRemoved, *t, old_type));
+      }
+      if (!t->type_name.empty()) {
+        events.messages.push_back(
+            ThingTypeAssociationEvent(Stamp(), Change::kAdded, *t, t->type_name));
+      }
+    }
     return absl::OkStatus();
-  });
+  }));
+  Send(std::move(events));
+  return absl::OkStatus();
 }
 
 absl::Status RegistryCore::DeleteThing(absl::string_view name,
                                        std::optional<int64_t> expected_version) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", name));
-  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+  Events events = StartEvents();
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(name, Lock::kUpdate));
     if (!t.has_value()) {
       return absl::OkStatus();  // AWS: deleting a thing that does not exist succeeds
@@ -235,8 +363,13 @@ absl::Status RegistryCore::DeleteThing(absl::string_view name,
     }
     FLEETCORE_RETURN_IF_ERROR(tx.DeleteThing(name));
     tx.Publish({.type = "thing.deleted", .thing = std::string(name)});
+    if (events.On(EventType::kThing)) {
+      events.messages.push_back(ThingEvent(Stamp(), Operation::kDeleted, *t));
+    }
     return absl::OkStatus();
-  });
+  }));
+  Send(std::move(events));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Page<Thing>> RegistryCore::ListThings(const ThingQuery& query,
@@ -278,7 +411,9 @@ absl::StatusOr<ThingType> RegistryCore::CreateThingType(const CreateThingTypeInp
     FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("searchableAttributes", {{a, ""}}));
   }
   ThingType result;
+  Events events = StartEvents();
   FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> existing,
                                tx.GetThingType(in.name, Lock::kNone));
     if (existing.has_value()) {
@@ -298,8 +433,12 @@ absl::StatusOr<ThingType> RegistryCore::CreateThingType(const CreateThingTypeInp
                        .created_at = clock_->Now()};
     FLEETCORE_RETURN_IF_ERROR(tx.InsertThingType(result));
     tx.Publish({.type = "thing_type.created", .thing_type = in.name});
+    if (events.On(EventType::kThingType)) {
+      events.messages.push_back(ThingTypeEvent(Stamp(), Operation::kCreated, result));
+    }
     return absl::OkStatus();
   }));
+  Send(std::move(events));
   return result;
 }
 
@@ -327,7 +466,9 @@ absl::StatusOr<Page<ThingType>> RegistryCore::ListThingTypes(absl::string_view n
 
 absl::Status RegistryCore::DeprecateThingType(absl::string_view name, bool undo) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", name));
-  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+  Events events = StartEvents();
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(name, Lock::kUpdate));
     if (!t.has_value()) {
       return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
@@ -339,13 +480,20 @@ absl::Status RegistryCore::DeprecateThingType(absl::string_view name, bool undo)
     t->deprecated_at = undo ? absl::Time() : clock_->Now();
     FLEETCORE_RETURN_IF_ERROR(tx.UpdateThingType(*t));
     tx.Publish({.type = "thing_type.updated", .thing_type = std::string(name)});
+    if (events.On(EventType::kThingType)) {
+      events.messages.push_back(ThingTypeEvent(Stamp(), Operation::kUpdated, *t));
+    }
     return absl::OkStatus();
-  });
+  }));
+  Send(std::move(events));
+  return absl::OkStatus();
 }
 
 absl::Status RegistryCore::DeleteThingType(absl::string_view name) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", name));
-  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+  Events events = StartEvents();
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(name, Lock::kUpdate));
     if (!t.has_value()) {
       return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
@@ -369,8 +517,13 @@ absl::Status RegistryCore::DeleteThingType(absl::string_view name) {
     }
     FLEETCORE_RETURN_IF_ERROR(tx.DeleteThingType(name));
     tx.Publish({.type = "thing_type.deleted", .thing_type = std::string(name)});
+    if (events.On(EventType::kThingType)) {
+      events.messages.push_back(ThingTypeEvent(Stamp(), Operation::kDeleted, *t));
+    }
     return absl::OkStatus();
-  });
+  }));
+  Send(std::move(events));
+  return absl::OkStatus();
 }
 
 // ---- thing groups
@@ -392,7 +545,9 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
         attributes.size()));
   }
   ThingGroup result;
+  Events events = StartEvents();
   FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> existing,
                                tx.GetGroup(in.name, Lock::kNone));
     if (existing.has_value()) {
@@ -434,11 +589,21 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
       }
       result.root = parent->root;
       result.depth = parent->depth + 1;
+      if (events.On(EventType::kThingGroupHierarchy)) {
+        events.messages.push_back(
+            ThingGroupHierarchyEvent(Stamp(), Change::kAdded, *parent, result));
+      }
     }
     FLEETCORE_RETURN_IF_ERROR(tx.InsertGroup(result));
     tx.Publish({.type = "thing_group.created", .thing_group = in.name});
+    if (events.On(EventType::kThingGroup)) {
+      FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> ancestors, AncestorsOf(tx, result));
+      events.messages.insert(events.messages.begin(),
+                             ThingGroupEvent(Stamp(), Operation::kCreated, result, ancestors));
+    }
     return absl::OkStatus();
   }));
+  Send(std::move(events));
   return result;
 }
 
@@ -468,7 +633,9 @@ absl::StatusOr<int64_t> RegistryCore::UpdateThingGroup(const UpdateThingGroupInp
     return absl::InvalidArgumentError("expectedVersion must be 1 or more");
   }
   int64_t version = 0;
+  Events events = StartEvents();
   FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(in.name, Lock::kUpdate));
     if (!g.has_value()) {
       return absl::NotFoundError(absl::StrCat("thing group ", Q(in.name), " does not exist"));
@@ -491,15 +658,22 @@ absl::StatusOr<int64_t> RegistryCore::UpdateThingGroup(const UpdateThingGroupInp
     version = g->version;
     FLEETCORE_RETURN_IF_ERROR(tx.UpdateGroup(*g));
     tx.Publish({.type = "thing_group.updated", .thing_group = in.name});
+    if (events.On(EventType::kThingGroup)) {
+      FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> ancestors, AncestorsOf(tx, *g));
+      events.messages.push_back(ThingGroupEvent(Stamp(), Operation::kUpdated, *g, ancestors));
+    }
     return absl::OkStatus();
   }));
+  Send(std::move(events));
   return version;
 }
 
 absl::Status RegistryCore::DeleteThingGroup(absl::string_view name,
                                             std::optional<int64_t> expected_version) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", name));
-  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+  Events events = StartEvents();
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(name, Lock::kUpdate));
     if (!g.has_value()) {
       return absl::OkStatus();  // like DeleteThing: nothing to delete is success
@@ -513,10 +687,23 @@ absl::Status RegistryCore::DeleteThingGroup(absl::string_view name,
           absl::StrCat("thing group ", Q(name), " has ", children,
                        " child group(s); delete them before their parent"));
     }
+    std::vector<ThingGroup> ancestors;
+    if (events.On(EventType::kThingGroup) || events.On(EventType::kThingGroupHierarchy)) {
+      FLEETCORE_ASSIGN_OR_RETURN(ancestors, AncestorsOf(tx, *g));
+    }
     FLEETCORE_RETURN_IF_ERROR(tx.DeleteGroup(name));
     tx.Publish({.type = "thing_group.deleted", .thing_group = std::string(name)});
+    if (events.On(EventType::kThingGroup)) {
+      events.messages.push_back(ThingGroupEvent(Stamp(), Operation::kDeleted, *g, ancestors));
+    }
+    if (events.On(EventType::kThingGroupHierarchy) && !ancestors.empty()) {
+      events.messages.push_back(
+          ThingGroupHierarchyEvent(Stamp(), Change::kRemoved, ancestors.back(), *g));
+    }
     return absl::OkStatus();
-  });
+  }));
+  Send(std::move(events));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroups(const GroupQuery& query,
@@ -546,7 +733,9 @@ absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroups(const GroupQuery&
 absl::Status RegistryCore::AddThingToThingGroup(absl::string_view group, absl::string_view thing) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
-  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+  Events events = StartEvents();
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
     if (m.member()) {
       return absl::OkStatus();  // already a member
@@ -568,15 +757,23 @@ absl::Status RegistryCore::AddThingToThingGroup(absl::string_view group, absl::s
     tx.Publish({.type = "thing_group.thing_added",
                 .thing = std::string(thing),
                 .thing_group = std::string(group)});
+    if (events.On(EventType::kThingGroupMembership)) {
+      events.messages.push_back(
+          ThingGroupMembershipEvent(Stamp(), Change::kAdded, m.group, m.thing));
+    }
     return absl::OkStatus();
-  });
+  }));
+  Send(std::move(events));
+  return absl::OkStatus();
 }
 
 absl::Status RegistryCore::RemoveThingFromThingGroup(absl::string_view group,
                                                      absl::string_view thing) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
-  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+  Events events = StartEvents();
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();
     FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
     if (!m.member()) {
       return absl::OkStatus();
@@ -585,8 +782,14 @@ absl::Status RegistryCore::RemoveThingFromThingGroup(absl::string_view group,
     tx.Publish({.type = "thing_group.thing_removed",
                 .thing = std::string(thing),
                 .thing_group = std::string(group)});
+    if (events.On(EventType::kThingGroupMembership)) {
+      events.messages.push_back(
+          ThingGroupMembershipEvent(Stamp(), Change::kRemoved, m.group, m.thing));
+    }
     return absl::OkStatus();
-  });
+  }));
+  Send(std::move(events));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<Page<std::string>> RegistryCore::ListThingsInThingGroup(absl::string_view group,

@@ -17,16 +17,22 @@
 // Thread safety: all methods may be called concurrently.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/aws/arn.h"
+#include "common/broker/publisher.h"
 #include "common/ids/id_generator.h"
 #include "common/time/clock.h"
+#include "services/registry/registry_events.h"
 #include "services/registry/registry_store.h"
 #include "services/registry/registry_types.h"
 
@@ -35,6 +41,9 @@ namespace fleetcore::registry {
 struct RegistryOptions {
   // AWS lets a thing type be deleted only 5 minutes after its deprecation.
   absl::Duration thing_type_delete_delay = absl::Minutes(5);
+  // Where registry events go (the gateway), after the change that made them commits; not
+  // owned. Null: none are published, and UpdateEventConfigurations refuses to turn any on.
+  broker::Publisher* event_publisher = nullptr;
 };
 
 class RegistryCore {
@@ -85,7 +94,27 @@ class RegistryCore {
   absl::StatusOr<Page<PrincipalAttachment>> ListPrincipalThings(absl::string_view principal,
                                                                 const PageRequest& page);
 
+  // AWS's event configurations: which kinds of registry event (by AWS's names, "THING",
+  // "THING_GROUP_MEMBERSHIP", ...) are published. Kinds not named keep their setting.
+  absl::Status UpdateEventConfigurations(const std::map<std::string, bool>& changes);
+  // Every kind, with whether it is on.
+  absl::StatusOr<EventConfigurations> DescribeEventConfigurations();
+  // Forgets the configuration kept in memory (another replica changed it, or its NOTIFY
+  // may have been missed); the next change reads it again.
+  void InvalidateEventConfigurations();
+
  private:
+  // The registry events of one change, sent when it commits.
+  struct Events {
+    uint32_t enabled = 0;  // bit per EventType
+    std::vector<broker::Publisher::Message> messages;
+    bool On(EventType t) const { return (enabled >> static_cast<int>(t)) & 1u; }
+  };
+  // The kinds on now (none without a publisher), from memory or the store.
+  Events StartEvents();
+  EventStamp Stamp();
+  void Send(Events events);
+
   // NOT_FOUND unless the thing exists (outside a transaction).
   absl::Status RequireThing(absl::string_view name);
 
@@ -94,6 +123,10 @@ class RegistryCore {
   const Clock* clock_;
   IdGenerator* ids_;
   RegistryOptions options_;
+
+  absl::Mutex events_mu_;
+  std::optional<uint32_t> enabled_events_ ABSL_GUARDED_BY(events_mu_);
+  uint64_t events_generation_ ABSL_GUARDED_BY(events_mu_) = 0;
 };
 
 }  // namespace fleetcore::registry

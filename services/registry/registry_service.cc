@@ -439,4 +439,30 @@ grpc::ServerUnaryReactor* RegistryService::ListPrincipalThings(
   });
 }
 
+// ---- event configurations
+
+grpc::ServerUnaryReactor* RegistryService::UpdateEventConfigurations(
+    grpc::CallbackServerContext* ctx, const pb::UpdateEventConfigurationsRequest* req,
+    pb::UpdateEventConfigurationsResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    std::map<std::string, bool> changes;
+    for (const auto& [name, c] : req->event_configurations()) changes[name] = c.enabled();
+    return core_->UpdateEventConfigurations(changes);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DescribeEventConfigurations(
+    grpc::CallbackServerContext* ctx, const pb::DescribeEventConfigurationsRequest*,
+    pb::DescribeEventConfigurationsResponse* resp) {
+  return calls_->Run(ctx, [this, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(EventConfigurations c, core_->DescribeEventConfigurations());
+    for (const auto& [name, on] : c.enabled) {
+      (*resp->mutable_event_configurations())[name].set_enabled(on);
+    }
+    if (c.created_at != absl::Time()) ToProto(c.created_at, resp->mutable_creation_date());
+    if (c.updated_at != absl::Time()) ToProto(c.updated_at, resp->mutable_last_modified_date());
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace fleetcore::registry

@@ -90,6 +90,13 @@ class RegistryService final : public pb::Registry::CallbackService {
                                                 const pb::ListPrincipalThingsRequest* req,
                                                 pb::ListPrincipalThingsResponse* resp) override;
 
+  grpc::ServerUnaryReactor* UpdateEventConfigurations(
+      grpc::CallbackServerContext* ctx, const pb::UpdateEventConfigurationsRequest* req,
+      pb::UpdateEventConfigurationsResponse* resp) override;
+  grpc::ServerUnaryReactor* DescribeEventConfigurations(
+      grpc::CallbackServerContext* ctx, const pb::DescribeEventConfigurationsRequest* req,
+      pb::DescribeEventConfigurationsResponse* resp) override;
+
  private:
   RegistryCore* core_;
   grpc_util::CallRunner* calls_;

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "services/registry/registry_types.h"
 
 namespace fleetcore::registry {
@@ -67,6 +68,10 @@ class RegistryTx {
   virtual absl::Status PutAttachment(const PrincipalAttachment& attachment) = 0;
   virtual absl::Status DeleteAttachment(absl::string_view thing,
                                         absl::string_view principal) = 0;
+
+  // Turns one kind of registry event ("THING", ...) on or off.
+  virtual absl::Status PutEventConfiguration(absl::string_view type, bool enabled,
+                                             absl::Time now) = 0;
 
   virtual void Publish(const RegistryEvent& event) = 0;
 };
@@ -121,6 +126,8 @@ class RegistryStore {
   // Sorted by thing name.
   virtual absl::StatusOr<std::vector<PrincipalAttachment>> ListPrincipalThings(
       absl::string_view principal, absl::string_view after, int limit) = 0;
+
+  virtual absl::StatusOr<EventConfigurations> GetEventConfigurations() = 0;
 };
 
 }  // namespace fleetcore::registry

@@ -124,6 +124,14 @@ struct Page {
   std::string next_token;  // empty on the last page
 };
 
+// Which kinds of registry events are published (AWS's event type names, "THING", ...), and
+// when the configuration was first and last changed (zero when never).
+struct EventConfigurations {
+  std::map<std::string, bool> enabled;
+  absl::Time created_at;
+  absl::Time updated_at;
+};
+
 // A change announced on the fleetcore_registry NOTIFY channel for caches elsewhere (the
 // gateway's policy-variable and group-policy caches). Serialized as a JSON object.
 struct RegistryEvent {

@@ -98,7 +98,7 @@ for root in ("services", "common"):
         for f in files:
             if f.endswith(".cc"):
                 text = open(os.path.join(dirpath, f), errors="replace").read()
-                registered.update(re.findall(r'\.Name\("(fleetcore_[a-z0-9_]+)"\)', text))
+                registered.update(re.findall(r'(?:\.Name\(|\.metric_name = )"(fleetcore_[a-z0-9_]+)"', text))
 known = set(registered)
 for m in registered:
     known.update({m + "_bucket", m + "_count", m + "_sum"})

@@ -2,6 +2,11 @@
 // `aws iot`) and a plain gRPC client, through every error path of the issue.
 #include <algorithm>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+
+#include "common/testing/http.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/test_database.h"
@@ -152,6 +157,83 @@ TEST_F(RegistryFleetctlTest, WithoutTheTokenNothingIsAllowed) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exit_code, 1);
   EXPECT_THAT(r->err, HasSubstr("UNAUTHENTICATED"));
+}
+
+// AWS's registry events: turned on with update-event-configurations, published through the
+// gateway on $aws/events/..., received by an MQTT subscriber (mosquitto_sub).
+TEST(RegistryEventsE2eTest, ChangesReachSubscribersOnceTurnedOn) {
+  ASSERT_OK_AND_ASSIGN(auto db, testing::TestDatabase::Create());
+  const testing::EnvOverrides env = {{"FLEETCORE_ADMIN_TOKEN", kToken}};
+  const std::string anonymous =
+      WriteAllowAllPolicy(::testing::TempDir() + "registry-events-anonymous-policy.json");
+  ASSERT_OK_AND_ASSIGN(
+      RunningService gateway,
+      StartService("services/gateway/fleetcore-gateway",
+                   {"--db-url=" + db->url(), "--mqtt-listen=127.0.0.1:0", "--mqtts-listen=",
+                    "--anonymous-policy-file=" + anonymous, "--shadow-endpoint=",
+                    "--rules-endpoint="},
+                   env));
+  ASSERT_OK_AND_ASSIGN(
+      RunningService registry,
+      StartService("services/registry/fleetcore-registry",
+                   {"--db-url=" + db->url(), "--gateway-endpoint=" + gateway.endpoint}, env));
+  Fleetctl ctl(kToken, {{"FLEETCORE_REGISTRY_ENDPOINT", registry.endpoint},
+                        {"FLEETCORE_GATEWAY_ENDPOINT", gateway.endpoint}});
+
+  nlohmann::json described = ctl.Json({"describe-event-configurations"});
+  EXPECT_EQ(described["eventConfigurations"]["THING"]["Enabled"], false) << described.dump();
+  EXPECT_FALSE(described.contains("creationDate"));
+  ctl.ExpectFailure({"update-event-configurations", "--event-configurations",
+                     R"({"JOBS": {"Enabled": true}})"},
+                    "INVALID_ARGUMENT", "not a kind of registry event");
+
+  auto watcher = StartSubscriber(
+      ctl,
+      {"-p", std::to_string(gateway.ports.at("mqtt_port")), "-v", "-t", "$aws/events/thing/#",
+       "-t", "$aws/events/thingGroup/#", "-t", "$aws/events/thingGroupMembership/#", "-C", "3"},
+      "registry-watcher");
+  ASSERT_NE(watcher, nullptr);
+  // Off: nothing is published.
+  ctl.Json({"create-thing", "--thing-name", "quiet"});
+  ctl.Json({"update-event-configurations", "--event-configurations",
+            R"({"THING": {"Enabled": true}, "THING_GROUP_MEMBERSHIP": {"Enabled": true}})"});
+  described = ctl.Json({"describe-event-configurations"});
+  EXPECT_EQ(described["eventConfigurations"]["THING"]["Enabled"], true);
+  EXPECT_EQ(described["eventConfigurations"]["THING_GROUP"]["Enabled"], false);
+  EXPECT_TRUE(described.contains("lastModifiedDate"));
+
+  ctl.Json({"create-thing-group", "--thing-group-name", "floor-1"});  // THING_GROUP is off
+  ctl.Json({"create-thing", "--thing-name", "lamp-1", "--attribute-payload",
+            R"({"attributes": {"site": "berlin"}})"});
+  ctl.Json({"add-thing-to-thing-group", "--thing-group-name", "floor-1", "--thing-name",
+            "lamp-1"});
+  ctl.Json({"delete-thing-group", "--thing-group-name", "floor-1"});
+  ctl.Json({"update-thing", "--thing-name", "quiet"});
+
+  ASSERT_OK_AND_ASSIGN(int code, watcher->Wait(absl::Seconds(15)));
+  ASSERT_EQ(code, 0) << watcher->output();
+  std::vector<std::string> lines = absl::StrSplit(watcher->output(), '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << watcher->output();
+  EXPECT_TRUE(absl::StartsWith(lines[0], "$aws/events/thing/lamp-1/created {")) << lines[0];
+  EXPECT_TRUE(absl::StartsWith(
+      lines[1], "$aws/events/thingGroupMembership/thingGroup/floor-1/thing/lamp-1/added {"))
+      << lines[1];
+  EXPECT_TRUE(absl::StartsWith(lines[2], "$aws/events/thing/quiet/updated {")) << lines[2];
+  nlohmann::json created = nlohmann::json::parse(lines[0].substr(lines[0].find(' ') + 1));
+  EXPECT_EQ(created["eventType"], "THING_EVENT");
+  EXPECT_EQ(created["operation"], "CREATED");
+  EXPECT_EQ(created["accountId"], "000000000000");
+  EXPECT_EQ(created["attributes"]["site"], "berlin");
+  EXPECT_EQ(created["thingId"], ctl.Json({"describe-thing", "--thing-name", "lamp-1"})["thingId"]);
+
+  // Counted once the gateway answered, which may be just after the subscriber had them.
+  const std::string sent = "fleetcore_registry_events_total{result=\"sent\"} 3";
+  std::string metrics;
+  for (int i = 0; i < 100 && !absl::StrContains(metrics, sent); ++i) {
+    if (i > 0) absl::SleepFor(absl::Milliseconds(50));
+    metrics = testing::HttpGet(registry.metrics_port, "/metrics");
+  }
+  EXPECT_THAT(metrics, HasSubstr(sent));
 }
 
 }  // namespace
