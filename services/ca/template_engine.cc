@@ -254,6 +254,7 @@ absl::StatusOr<ProvisioningPlan> ProvisioningTemplate::Impl::Run(
   ProvisioningPlan plan;
   const json& resources = doc["Resources"];
   for (const auto& [name, resource] : resources.items()) {
+    if (name.empty()) return Fault("Resources", "a resource needs a name (its logical ID)");
     const std::string path = Child("Resources", name);
     if (!resource.is_object()) return Fault(path, "a resource is an object");
     FLEETCORE_RETURN_IF_ERROR(

@@ -190,6 +190,8 @@ TEST(TemplateEngineTest, FaultsNameTheirPlace) {
       {"[]", "not a JSON object"},
       {"{", "not a JSON object"},
       {R"({"Resources": {}})", "Resources: at least one resource"},
+      {R"({"Resources": {"": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": "t"}}}})",
+       "Resources: a resource needs a name"},
       {R"({"Resource": {}})", "Resource: unknown key"},
       {R"({"Parameters": {"A": {"Type": "Boolean"}}, "Resources": {"p": {"Type": "AWS::IoT::Policy", "Properties": {"PolicyName": "x"}}}})",
        "Parameters.A.Type: must be \"String\" or \"Number\""},
