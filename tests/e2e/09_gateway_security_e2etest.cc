@@ -188,9 +188,11 @@ class GatewaySecurityTest : public ::testing::Test {
         {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
         {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"], "Resource": [
           "arn:aws:iot:us-east-1:000000000000:topic/$aws/certificates/create/*",
+          "arn:aws:iot:us-east-1:000000000000:topic/$aws/certificates/create-from-csr/*",
           "arn:aws:iot:us-east-1:000000000000:topic/$aws/provisioning-templates/sensors/provision/*"]},
         {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": [
           "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/certificates/create/*",
+          "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/certificates/create-from-csr/*",
           "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/provisioning-templates/sensors/provision/*"]}
       ]})";
     Ctl().Run({"create-policy", "--policy-name", "claim", "--policy-document",
@@ -433,22 +435,32 @@ TEST_F(GatewaySecurityTest, FleetProvisioningByClaimOverMqtt) {
 TEST_F(GatewaySecurityTest, FleetProvisioningByClaimWithTheAwsIotDeviceSdkV2) {
   ASSERT_TRUE(DeviceSdkInstalled());
   SetUpProvisioningByClaim();
-  absl::StatusOr<testing::RunResult> r = testing::Run(
-      {"/usr/bin/node", SourcePath("tests/node/device_sdk_provision.js"),
-       std::to_string(gateway_.ports.at("mqtts_port")), dir_ + "/ep/ca.pem", dir_ + "/claim.pem",
-       dir_ + "/claim.key", "sensors", "88", dir_},
-      {}, absl::Seconds(60));
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->exit_code, 0) << r->out << r->err << gateway_.process->output();
-  EXPECT_THAT(r->out, HasSubstr("ok device_sdk_provision sensor-88"));
-  // The thing exists with the new certificate attached, ACTIVE, and the device policy on it.
-  json principals = Ctl().Json({"list-thing-principals", "--thing-name", "sensor-88"});
-  ASSERT_EQ(principals["principals"].size(), 1u) << principals.dump();
-  const std::string arn = principals["principals"][0];
-  json cert = Ctl().Json({"describe-certificate", "--certificate-id", arn.substr(arn.rfind('/') + 1)});
-  EXPECT_EQ(cert["certificateDescription"]["status"], "ACTIVE") << cert.dump();
-  json policies = Ctl().Json({"list-attached-policies", "--target", arn});
-  EXPECT_EQ(policies["policies"][0]["policyName"], "device") << policies.dump();
+  // A new key from fleetcore ($aws/certificates/create/json), then a key the device made
+  // itself and a CSR ($aws/certificates/create-from-csr/json).
+  for (const auto& [mode, serial] : {std::pair<std::string, std::string>{"keys", "88"},
+                                     std::pair<std::string, std::string>{"csr", "89"}}) {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {"/usr/bin/node", SourcePath("tests/node/device_sdk_provision.js"),
+         std::to_string(gateway_.ports.at("mqtts_port")), dir_ + "/ep/ca.pem",
+         dir_ + "/claim.pem", dir_ + "/claim.key", "sensors", serial, dir_, mode},
+        {}, absl::Seconds(60));
+    ASSERT_TRUE(r.ok()) << r.status();
+    const std::string thing = "sensor-" + serial;
+    EXPECT_EQ(r->exit_code, 0) << mode << ": " << r->out << r->err << gateway_.process->output();
+    EXPECT_THAT(r->out, HasSubstr("ok device_sdk_provision " + thing));
+    // The thing exists with the new certificate attached, ACTIVE, and the device policy on it.
+    json principals = Ctl().Json({"list-thing-principals", "--thing-name", thing});
+    ASSERT_EQ(principals["principals"].size(), 1u) << principals.dump();
+    const std::string arn = principals["principals"][0];
+    json cert =
+        Ctl().Json({"describe-certificate", "--certificate-id", arn.substr(arn.rfind('/') + 1)});
+    EXPECT_EQ(cert["certificateDescription"]["status"], "ACTIVE") << cert.dump();
+    json policies = Ctl().Json({"list-attached-policies", "--target", arn});
+    EXPECT_EQ(policies["policies"][0]["policyName"], "device") << policies.dump();
+  }
+  // The CSR's certificate carries the device's own key.
+  Sh("openssl x509 -in sensor-89.pem -noout -pubkey > cert.pub && "
+     "openssl pkey -in device-89.key -pubout > own.pub && cmp cert.pub own.pub");
 }
 
 TEST_F(GatewaySecurityTest, DetachingThePolicyAppliesToTheLiveConnection) {

@@ -1,19 +1,22 @@
 #!/usr/bin/env node
 // Fleet provisioning by claim with the AWS IoT Device SDK v2 for JavaScript, as its
 // fleet_provisioning sample does it, against fleetcore: connect with the claim certificate,
-// CreateKeysAndCertificate and RegisterThing through the SDK's identity client (which parses
+// CreateKeysAndCertificate (MODE keys) or CreateCertificateFromCsr with a key the device
+// made itself (MODE csr), and RegisterThing, through the SDK's identity client (which parses
 // fleetcore's answers with the SDK's own models), then connect again with the new
 // certificate as the new thing and publish.
 //
-//   node device_sdk_provision.js PORT CA_FILE CLAIM_CERT CLAIM_KEY TEMPLATE SERIAL OUT_DIR
+//   node device_sdk_provision.js PORT CA_FILE CLAIM_CERT CLAIM_KEY TEMPLATE SERIAL OUT_DIR [MODE]
 'use strict';
 
+const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const { mqtt, mqtt5, iotidentity } = require('aws-iot-device-sdk-v2');
 const { connectMtls } = require('./sdk_mtls');
 
-const [, , port, ca, claimCert, claimKey, template, serial, outDir] = process.argv;
+const [, , port, ca, claimCert, claimKey, template, serial, outDir, mode = 'keys'] =
+  process.argv;
 
 function fail(what) {
   console.log(`FAIL ${what}`);
@@ -40,15 +43,38 @@ async function main() {
   const identity = iotidentity.IotIdentityClient.newFromMqtt5Client(claim);
   const qos = mqtt.QoS.AtLeastOnce;
 
-  const keys = answerOf(
-    (h) => identity.subscribeToCreateKeysAndCertificateAccepted({}, qos, h),
-    (h) => identity.subscribeToCreateKeysAndCertificateRejected({}, qos, h));
-  await identity.publishCreateKeysAndCertificate({}, qos);
-  const k = await keys;
-  if (!k.accepted || k.error) fail(`CreateKeysAndCertificate: ${JSON.stringify(k)}`);
-  for (const field of ['certificateId', 'certificatePem', 'privateKey',
-    'certificateOwnershipToken']) {
-    if (!k.response[field]) fail(`CreateKeysAndCertificate answer lacks ${field}`);
+  let k;
+  let privateKey;
+  if (mode === 'csr') {
+    // The device's own key, which never leaves it; only the CSR is sent.
+    const keyFile = path.join(outDir, `device-${serial}.key`);
+    const csr = execFileSync('openssl', [
+      'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-subj', `/CN=device-${serial}`, '-keyout', keyFile], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString();
+    privateKey = fs.readFileSync(keyFile, 'utf8');
+    const created = answerOf(
+      (h) => identity.subscribeToCreateCertificateFromCsrAccepted({}, qos, h),
+      (h) => identity.subscribeToCreateCertificateFromCsrRejected({}, qos, h));
+    await identity.publishCreateCertificateFromCsr({ certificateSigningRequest: csr }, qos);
+    k = await created;
+    if (!k.accepted || k.error) fail(`CreateCertificateFromCsr: ${JSON.stringify(k)}`);
+    if (k.response.privateKey) fail('CreateCertificateFromCsr answered with a private key');
+    for (const field of ['certificateId', 'certificatePem', 'certificateOwnershipToken']) {
+      if (!k.response[field]) fail(`CreateCertificateFromCsr answer lacks ${field}`);
+    }
+  } else {
+    const keys = answerOf(
+      (h) => identity.subscribeToCreateKeysAndCertificateAccepted({}, qos, h),
+      (h) => identity.subscribeToCreateKeysAndCertificateRejected({}, qos, h));
+    await identity.publishCreateKeysAndCertificate({}, qos);
+    k = await keys;
+    if (!k.accepted || k.error) fail(`CreateKeysAndCertificate: ${JSON.stringify(k)}`);
+    for (const field of ['certificateId', 'certificatePem', 'privateKey',
+      'certificateOwnershipToken']) {
+      if (!k.response[field]) fail(`CreateKeysAndCertificate answer lacks ${field}`);
+    }
+    privateKey = k.response.privateKey;
   }
   console.log('new certificate', k.response.certificateId);
 
@@ -69,7 +95,7 @@ async function main() {
   const certPath = path.join(outDir, `${thing}.pem`);
   const keyPath = path.join(outDir, `${thing}.key`);
   fs.writeFileSync(certPath, k.response.certificatePem);
-  fs.writeFileSync(keyPath, k.response.privateKey, { mode: 0o600 });
+  fs.writeFileSync(keyPath, privateKey, { mode: 0o600 });
   const device = await connect(certPath, keyPath, thing);
   const ack = await device.publish({
     topicName: `things/${thing}/telemetry`, qos: mqtt5.QoS.AtLeastOnce, payload: 'hello',
