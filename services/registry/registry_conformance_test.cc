@@ -693,6 +693,8 @@ TEST_F(RegistryEventsTest, GroupHierarchyAndMembershipEvents) {
 TEST_F(RegistryEventsTest, ConfigurationErrors) {
   EXPECT_THAT(events_.UpdateEventConfigurations({{"JOB", true}}),
               StatusIs(Code::kInvalidArgument, HasSubstr("THING_GROUP_MEMBERSHIP")));
+  EXPECT_THAT(events_.UpdateEventConfigurations({}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("name at least one kind")));
   // core_ has nowhere to publish: it may turn kinds off, never on.
   EXPECT_THAT(core_.UpdateEventConfigurations({{"THING", true}}),
               StatusIs(Code::kFailedPrecondition, HasSubstr("--gateway-endpoint")));

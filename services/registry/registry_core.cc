@@ -139,12 +139,17 @@ void RegistryCore::InvalidateEventConfigurations() {
 }
 
 absl::Status RegistryCore::UpdateEventConfigurations(const std::map<std::string, bool>& changes) {
+  std::string known;
+  for (EventType t : kEventTypes) {
+    absl::StrAppend(&known, known.empty() ? "" : ", ", EventTypeName(t));
+  }
+  if (changes.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("eventConfigurations: name at least one kind of event (", known, ")"));
+  }
   bool turns_on = false;
   for (const auto& [name, on] : changes) {
     if (!ParseEventType(name).has_value()) {
-      std::string known;
-      for (EventType t : kEventTypes) absl::StrAppend(&known, known.empty() ? "" : ", ",
-                                                      EventTypeName(t));
       return absl::InvalidArgumentError(absl::StrCat(
           "eventConfigurations: ", Q(name), " is not a kind of registry event; fleetcore's "
           "registry publishes ", known));
