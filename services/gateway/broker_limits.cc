@@ -30,19 +30,21 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic) {
 
 bool ClientMayPublishTo(absl::string_view topic) {
   if (topic.empty() || topic[0] != '$') return true;
-  // Fleet provisioning (JSON; CBOR is not served).
-  if (topic == "$aws/certificates/create/json" ||
-      topic == "$aws/certificates/create-from-csr/json") {
+  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  // Fleet provisioning, in JSON or CBOR: $aws/certificates/{create|create-from-csr}/{fmt}
+  if (parts.size() == 4 && parts[0] == "$aws" && parts[1] == "certificates" &&
+      (parts[2] == "create" || parts[2] == "create-from-csr") &&
+      (parts[3] == "json" || parts[3] == "cbor")) {
     return true;
   }
-  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
   // Basic Ingest: $aws/rules/{rule}[/...]
   if (parts.size() >= 3 && parts[0] == "$aws" && parts[1] == "rules" && !parts[2].empty()) {
     return true;
   }
   // $aws/things/{thing}/shadow[/name/{shadow}]/{get|update|delete}
   if (parts.size() == 5 && parts[0] == "$aws" && parts[1] == "provisioning-templates" &&
-      !parts[2].empty() && parts[3] == "provision" && parts[4] == "json") {
+      !parts[2].empty() && parts[3] == "provision" &&
+      (parts[4] == "json" || parts[4] == "cbor")) {
     return true;
   }
   if (parts.size() < 5 || parts[0] != "$aws" || parts[1] != "things" || parts[2].empty() ||

@@ -62,7 +62,7 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic);
 // Whether a client may publish to `topic` at all (before its policies): any topic not
 // starting with '$', and of AWS's reserved $aws/ topics the requests a service answers (the
 // shadow's get, update and delete; fleet provisioning's create, create-from-csr and
-// provision, in JSON). Clients cannot publish to other $ topics, as on AWS.
+// provision, in JSON or CBOR). Clients cannot publish to other $ topics, as on AWS.
 bool ClientMayPublishTo(absl::string_view topic);
 
 }  // namespace fleetcore::gateway

@@ -469,8 +469,12 @@ TEST(ClientMayPublishTo, OnlyTheRequestTopicsOfAwsServices) {
   EXPECT_TRUE(ClientMayPublishTo("$aws/provisioning-templates/sensors/provision/json"));
   EXPECT_TRUE(ClientMayPublishTo("$aws/rules/high_temp/sensors/t1"));  // Basic Ingest
   EXPECT_FALSE(ClientMayPublishTo("$aws/rules//sensors/t1"));
-  EXPECT_FALSE(ClientMayPublishTo("$aws/certificates/create/cbor"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/certificates/create/cbor"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/certificates/create-from-csr/cbor"));
+  EXPECT_TRUE(ClientMayPublishTo("$aws/provisioning-templates/sensors/provision/cbor"));
+  EXPECT_FALSE(ClientMayPublishTo("$aws/certificates/create/xml"));
   EXPECT_FALSE(ClientMayPublishTo("$aws/certificates/create/json/accepted"));
+  EXPECT_FALSE(ClientMayPublishTo("$aws/certificates/create/cbor/rejected"));
   for (const char* reserved :
        {"$aws/things/lamp-1/shadow/update/accepted", "$aws/things/lamp-1/shadow/update/delta",
         "$aws/events/presence/connected/lamp-1", "$aws/things/lamp-1/shadow",

@@ -63,12 +63,18 @@ ProvisioningForwarder::ProvisioningForwarder(std::shared_ptr<grpc::Channel> ca, 
 
 ProvisioningForwarder::~ProvisioningForwarder() = default;
 
-std::string ProvisioningForwarder::Parse(absl::string_view topic, std::string* template_name) {
-  if (topic == "$aws/certificates/create/json") return "create";
-  if (topic == "$aws/certificates/create-from-csr/json") return "create-from-csr";
+std::string ProvisioningForwarder::Parse(absl::string_view topic, std::string* template_name,
+                                        bool* cbor) {
   std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  const absl::string_view format = parts.back();
+  if (format != "json" && format != "cbor") return "";
+  *cbor = format == "cbor";
+  if (parts.size() == 4 && parts[0] == "$aws" && parts[1] == "certificates" &&
+      (parts[2] == "create" || parts[2] == "create-from-csr")) {
+    return std::string(parts[2]);
+  }
   if (parts.size() == 5 && parts[0] == "$aws" && parts[1] == "provisioning-templates" &&
-      !parts[2].empty() && parts[3] == "provision" && parts[4] == "json") {
+      !parts[2].empty() && parts[3] == "provision") {
     *template_name = std::string(parts[2]);
     return "provision";
   }
@@ -77,7 +83,8 @@ std::string ProvisioningForwarder::Parse(absl::string_view topic, std::string* t
 
 void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
   std::string template_name;
-  const std::string op = Parse(message->topic, &template_name);
+  bool cbor = false;
+  const std::string op = Parse(message->topic, &template_name, &cbor);
   if (op.empty() || message->origin == 0) return;
   // The answer goes to the asking connection only, and its claim certificate is the one
   // the request is made with.
@@ -93,10 +100,15 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
   const std::string claim(outlet != nullptr ? outlet->certificate_id() : absl::string_view());
   Impl* impl = impl_.get();
   const std::string topic = message->topic;
-  auto answer = [impl, asker, topic](bool accepted, const json& doc) {
+  auto answer = [impl, asker, topic, cbor](bool accepted, const json& doc) {
     auto m = std::make_shared<Message>();
     m->topic = topic + (accepted ? "/accepted" : "/rejected");
-    m->payload = doc.dump();
+    if (cbor) {
+      const std::vector<uint8_t> bytes = json::to_cbor(doc);
+      m->payload.assign(bytes.begin(), bytes.end());
+    } else {
+      m->payload = doc.dump();
+    }
     m->qos = 1;
     impl->broker->Publish(m, asker.get());
   };
@@ -113,9 +125,13 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
   }
   json request = json::object();
   if (!message->payload.empty()) {
-    request = json::parse(message->payload, nullptr, /*allow_exceptions=*/false);
+    request = cbor ? json::from_cbor(message->payload, /*strict=*/true,
+                                     /*allow_exceptions=*/false)
+                   : json::parse(message->payload, nullptr, /*allow_exceptions=*/false);
     if (request.is_discarded() || !request.is_object()) {
-      return answer(false, Rejection(400, "InvalidPayload", "the payload is not a JSON object"));
+      return answer(false, Rejection(400, "InvalidPayload",
+                                     cbor ? "the payload is not a CBOR map"
+                                          : "the payload is not a JSON object"));
     }
   }
   if (op == "create") {

@@ -1,10 +1,11 @@
 // Fleet provisioning over MQTT, as AWS IoT Core serves it (reference §2): a device connected
 // with a claim certificate publishes to
-//   $aws/certificates/create/json                        (CreateKeysAndCertificate)
-//   $aws/certificates/create-from-csr/json               (CreateCertificateFromCsr)
-//   $aws/provisioning-templates/{template}/provision/json (RegisterThing)
-// and gets the answer on .../accepted or .../rejected, delivered to its own connection only.
-// The CA service does the work; its claim certificate is the connection's.
+//   $aws/certificates/create/{fmt}                        (CreateKeysAndCertificate)
+//   $aws/certificates/create-from-csr/{fmt}               (CreateCertificateFromCsr)
+//   $aws/provisioning-templates/{template}/provision/{fmt} (RegisterThing)
+// with {fmt} json or cbor (the AWS IoT Device SDK for Embedded C's default), and gets the
+// answer, in the request's format, on .../accepted or .../rejected, delivered to its own
+// connection only. The CA service does the work; its claim certificate is the connection's.
 //
 // Thread safety: MaybeForward may be called from any thread.
 #pragma once
@@ -26,8 +27,9 @@ class ProvisioningForwarder {
   ~ProvisioningForwarder();
 
   // The operation a topic asks for: "create", "create-from-csr" or "provision" (with
-  // `template_name` set); empty when it is not a fleet provisioning request.
-  static std::string Parse(absl::string_view topic, std::string* template_name);
+  // `template_name` set), and whether it is in CBOR; empty when it is not a fleet
+  // provisioning request.
+  static std::string Parse(absl::string_view topic, std::string* template_name, bool* cbor);
 
   // Forwards the message when its topic is a fleet provisioning request.
   void MaybeForward(const MessagePtr& message);

@@ -12,8 +12,11 @@
 #include <iterator>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/testing/http.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
@@ -461,6 +464,52 @@ TEST_F(GatewaySecurityTest, FleetProvisioningByClaimWithTheAwsIotDeviceSdkV2) {
   // The CSR's certificate carries the device's own key.
   Sh("openssl x509 -in sensor-89.pem -noout -pubkey > cert.pub && "
      "openssl pkey -in device-89.key -pubout > own.pub && cmp cert.pub own.pub");
+}
+
+// The AWS IoT Device SDK for Embedded C provisions in CBOR by default: the same three
+// operations on .../cbor topics, answered in CBOR on the asking connection.
+TEST_F(GatewaySecurityTest, FleetProvisioningInCbor) {
+  SetUpProvisioningByClaim();
+  // The answer's suffix (accepted or rejected) and its CBOR payload, decoded.
+  auto ask = [&](const std::string& topic,
+                 const std::vector<uint8_t>& request) -> std::pair<std::string, json> {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        ScenarioArgv("request", topic,
+                     {"--cert", dir_ + "/claim.pem", "--key", dir_ + "/claim.key",
+                      "--payload-hex", absl::BytesToHexString(absl::string_view(
+                                           reinterpret_cast<const char*>(request.data()),
+                                           request.size()))}),
+        {}, absl::Seconds(30));
+    EXPECT_TRUE(r.ok() && r->exit_code == 0) << topic << (r.ok() ? r->out + r->err : "");
+    if (!r.ok()) return {};
+    std::vector<std::string> words = absl::StrSplit(
+        absl::StripTrailingAsciiWhitespace(r->out.substr(0, r->out.find("\nok "))), ' ');
+    if (words.size() != 3 || words[0] != "answer") {
+      ADD_FAILURE() << r->out;
+      return {};
+    }
+    return {words[1], json::from_cbor(absl::HexStringToBytes(words[2]), true, false)};
+  };
+  auto [created, keys] = ask("$aws/certificates/create/cbor", {});
+  ASSERT_EQ(created, "accepted") << keys.dump();
+  for (const char* field :
+       {"certificateId", "certificatePem", "privateKey", "certificateOwnershipToken"}) {
+    EXPECT_TRUE(keys[field].is_string()) << field << ": " << keys.dump();
+  }
+  auto [provisioned, registered] =
+      ask("$aws/provisioning-templates/sensors/provision/cbor",
+          json::to_cbor({{"certificateOwnershipToken", keys["certificateOwnershipToken"]},
+                         {"parameters", {{"SerialNumber", "90"}}}}));
+  EXPECT_EQ(provisioned, "accepted") << registered.dump();
+  EXPECT_EQ(registered["thingName"], "sensor-90") << registered.dump();
+  EXPECT_EQ(Ctl().Json({"describe-thing", "--thing-name", "sensor-90"})["thingName"], "sensor-90");
+  // A payload that is not CBOR is rejected in CBOR, with AWS's fields.
+  const std::string junk = "not cbor {";
+  auto [refused, rejection] = ask("$aws/provisioning-templates/sensors/provision/cbor",
+                                  std::vector<uint8_t>(junk.begin(), junk.end()));
+  EXPECT_EQ(refused, "rejected");
+  EXPECT_EQ(rejection["statusCode"], 400) << rejection.dump();
+  EXPECT_EQ(rejection["errorCode"], "InvalidPayload");
 }
 
 TEST_F(GatewaySecurityTest, DetachingThePolicyAppliesToTheLiveConnection) {

@@ -987,6 +987,31 @@ def fleet_provision():
     n.close()
 
 
+def request():
+    # One request on --topic (a service's request topic) with the bytes of --payload-hex, from
+    # a connection with --cert/--key; prints "answer accepted|rejected HEX" for the caller
+    # to decode (the payload may be CBOR).
+    r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
+    ack = r.connect(uid("request"))
+    check(ack.body[1] == 0, f"CONNACK {ack}")
+    codes = wire.suback_codes(r.subscribe(1, [(args.topic + "/accepted", 1),
+                                              (args.topic + "/rejected", 1)]), True)
+    check(codes == [1, 1], f"SUBACK {codes}")
+    r.publish(args.topic, bytes.fromhex(args.payload_hex or ""), qos=1, packet_id=2)
+    while True:
+        p = r.read()
+        check(p is not None, "connection closed while waiting for an answer")
+        if p.type != wire.PUBLISH:
+            continue
+        t, pid, payload, _, _, _ = wire.parse_publish(p, True)
+        if pid:
+            r.ack(wire.PUBACK, pid)
+        if t.startswith(args.topic + "/"):
+            print(f"answer {t[len(args.topic) + 1:]} {payload.hex()}", flush=True)
+            break
+    r.close()
+
+
 def custom_auth_device():
     # No certificate: the user name names the custom authorizer and the password carries the
     # token (AWS's tutorial, over the TLS listener). The function's policy allows the client
@@ -1081,6 +1106,7 @@ SCENARIOS = {
     "secure_resume": secure_resume,
     "secure_wait_revoked": secure_wait_revoked,
     "fleet_provision": fleet_provision,
+    "request": request,
     "custom_auth_device": custom_auth_device,
     "secure_policy_change": secure_policy_change,
 }
@@ -1100,6 +1126,7 @@ def main():
     parser.add_argument("--key")
     parser.add_argument("--out-dir")
     parser.add_argument("--password")
+    parser.add_argument("--payload-hex")
     args = parser.parse_args()
     try:
         SCENARIOS[args.scenario]()
