@@ -1,6 +1,7 @@
 #include "common/iotsql/iotsql.h"
 
 #include "common/iotsql/joda_time.h"
+#include "common/nesting/nesting.h"
 
 #include <openssl/evp.h>
 
@@ -56,6 +57,7 @@ using ExprPtr = std::shared_ptr<const Expr>;
 // Statements are evaluated recursively: their trees are kept shallow enough for any stack.
 constexpr int kMaxNesting = 64;   // parentheses, calls, NOT and unary minus inside each other
 constexpr int kMaxDepth = 256;    // any path from the root of an expression to a leaf
+constexpr int kMaxPayloadNesting = 256;  // deeper payloads are not read as JSON
 
 // The depth of the tree under `root`, walked without recursion.
 int TreeDepth(const Expr& root) {
@@ -1349,8 +1351,22 @@ absl::StatusOr<Statement> Statement::Parse(absl::string_view sql, SqlVersion ver
   return st;
 }
 
+namespace {
+
+// The payload as JSON, or discarded when it is not JSON or nests more than
+// kMaxPayloadNesting levels (then it is evaluated as binary: copying or printing a document
+// recurses through it, and a 128 KB payload can nest 64,000 levels).
+json ParsePayload(absl::string_view payload) {
+  if (!nesting::JsonNestingWithin(payload, kMaxPayloadNesting)) {
+    return json(json::value_t::discarded);
+  }
+  return json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
+}
+
+}  // namespace
+
 Result Statement::Evaluate(absl::string_view payload, const MessageContext& context) const {
-  json parsed = json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
+  json parsed = ParsePayload(payload);
   const bool is_json = !parsed.is_discarded();
   Env env{.payload = is_json ? &parsed : nullptr, .raw = payload, .ctx = &context,
           .version = version_};
@@ -1389,7 +1405,7 @@ absl::StatusOr<std::string> Statement::Substitute(absl::string_view template_tex
                                                   const MessageContext& context,
                                                   SqlVersion version,
                                                   const nlohmann::json* variables) {
-  json parsed = json::parse(payload.begin(), payload.end(), nullptr, false);
+  json parsed = ParsePayload(payload);
   Env env{.payload = parsed.is_discarded() ? nullptr : &parsed, .raw = payload,
           .ctx = &context, .version = version, .variables = variables};
   std::string out;

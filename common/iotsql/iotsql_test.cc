@@ -173,6 +173,12 @@ INSTANTIATE_TEST_SUITE_P(
             "not json", "{}"},
         Row{"binary_encode_star", "SELECT encode(*, 'base64') AS data FROM 't'", "\x01\x02",
             R"({"data": "AQI="})"},
+        // JSON nested more than 256 levels is read as binary: nothing recurses through it.
+        Row{"too_deep_is_binary", "SELECT a, encode(*, 'base64') = '' AS empty FROM 't'",
+            R"({"a": )" + std::string(60000, '[') + std::string(60000, ']') + "}",
+            R"({"empty": false})"},
+        Row{"deep_enough_is_json", "SELECT a[0][0] AS x FROM 't'", R"({"a": [[7]]})",
+            R"({"x": 7})"},
         Row{"division_by_zero_is_undefined", "SELECT 1 / 0 AS x, 'a' > 1 AS y FROM 't'", "{}",
             "{}"}),
     [](const ::testing::TestParamInfo<Row>& info) { return info.param.name; });

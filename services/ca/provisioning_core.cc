@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/log/log.h"
+#include "common/nesting/nesting.h"
 #include "common/pagination/page_token.h"
 #include "common/status/status_macros.h"
 #include "common/tls/x509.h"
@@ -498,6 +499,7 @@ absl::StatusOr<std::map<std::string, std::string>> ProvisioningCore::CallHook(
   if (!r.ok()) return denied(r.status().message());
   if (r->status < 200 || r->status > 299)
     return denied(absl::StrCat("it answered HTTP ", r->status));
+  if (!nesting::JsonNestingWithin(r->body, 64)) return denied("its answer nests too deeply");
   json answer = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
   if (!answer.is_object() || !answer.contains("allowProvisioning") ||
       !answer["allowProvisioning"].is_boolean()) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "common/nesting/nesting.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/gateway/in_flight_calls.h"
@@ -125,6 +126,13 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
   }
   json request = json::object();
   if (!message->payload.empty()) {
+    // A request is two levels deep; a deeper one is refused before a parser recurses
+    // through it (CBOR nests a level per byte).
+    constexpr int kMaxNesting = 8;
+    if (cbor ? !nesting::CborNestingWithin(message->payload, kMaxNesting)
+             : !nesting::JsonNestingWithin(message->payload, kMaxNesting)) {
+      return answer(false, Rejection(400, "InvalidPayload", "the payload nests too deeply"));
+    }
     request = cbor ? json::from_cbor(message->payload, /*strict=*/true,
                                      /*allow_exceptions=*/false)
                    : json::parse(message->payload, nullptr, /*allow_exceptions=*/false);

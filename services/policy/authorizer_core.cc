@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/nesting/nesting.h"
 #include "common/pagination/page_token.h"
 #include "common/policy/policy.h"
 #include "common/status/status_macros.h"
@@ -62,6 +63,9 @@ absl::StatusOr<int> Seconds(const json& answer, const char* key, std::optional<i
 }
 
 absl::StatusOr<AuthorizerAnswer> ParseAnswer(absl::string_view body) {
+  if (!nesting::JsonNestingWithin(body, 64)) {
+    return absl::FailedPreconditionError("malformed answer: nested more than 64 levels");
+  }
   json answer = json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
   if (answer.is_discarded() || !answer.is_object()) {
     return absl::FailedPreconditionError("malformed answer: not a JSON object");

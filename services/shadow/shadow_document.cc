@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/nesting/nesting.h"
 
 namespace fleetcore::shadow {
 namespace {
@@ -9,6 +10,8 @@ namespace {
 using json = nlohmann::json;
 
 constexpr int64_t kContinuitySeconds = 48 * 3600;
+// Levels a request may nest at all (the root, "state", the section, then kMaxDepth).
+constexpr int kMaxPayloadNesting = kMaxDepth + 8;
 
 bool ValidUtf8(absl::string_view s) {
   size_t i = 0;
@@ -158,6 +161,11 @@ absl::StatusOr<UpdateRequest> ParseUpdateRequest(absl::string_view payload) {
     return absl::FailedPreconditionError(
         "Unsupported documented encoding; supported encoding is UTF-8");
   }
+  // The state may nest kMaxDepth levels below "state"; anything much deeper is refused
+  // before the parser and the checks below recurse through it.
+  if (!nesting::JsonNestingWithin(payload, kMaxPayloadNesting)) {
+    return BadRequest("JSON contains too many levels of nesting; maximum is 6");
+  }
   json doc = json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) return BadRequest("Invalid JSON");
   UpdateRequest req;
@@ -193,7 +201,10 @@ absl::StatusOr<UpdateRequest> ParseUpdateRequest(absl::string_view payload) {
 
 absl::StatusOr<std::optional<std::string>> ParseClientToken(absl::string_view payload) {
   std::optional<std::string> token;
-  if (payload.empty() || !ValidUtf8(payload)) return token;
+  if (payload.empty() || !ValidUtf8(payload) ||
+      !nesting::JsonNestingWithin(payload, kMaxPayloadNesting)) {
+    return token;
+  }
   json doc = json::parse(payload.begin(), payload.end(), nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) return token;
   if (absl::Status s = CheckClientToken(doc, &token); !s.ok()) return s;

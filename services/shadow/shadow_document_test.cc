@@ -56,6 +56,12 @@ INSTANTIATE_TEST_SUITE_P(
                        R"({"state":{"desired":{"1":{"2":{"3":{"4":{"5":{"6":{"7":{"8":{"9":1}}}}}}}}}}})",
                        absl::StatusCode::kInvalidArgument,
                        "JSON contains too many levels of nesting; maximum is 6"},
+        // 60,000 levels: refused before anything recurses through them.
+        BadRequestCase{"deep_array",
+                       R"({"state":{"desired":{"a":)" + std::string(60000, '[') +
+                           std::string(60000, ']') + "}}}",
+                       absl::StatusCode::kInvalidArgument,
+                       "JSON contains too many levels of nesting; maximum is 6"},
         BadRequestCase{"null_in_array", R"({"state":{"desired":{"c":[null,"RED"]}}})",
                        absl::StatusCode::kInvalidArgument, "Invalid JSON"},
         BadRequestCase{"not_utf8", "{\"state\":{\"desired\":{\"c\":\"\xff\"}}}",

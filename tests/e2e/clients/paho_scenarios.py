@@ -988,7 +988,7 @@ def fleet_provision():
 
 
 def request():
-    # One request on --topic (a service's request topic) with the bytes of --payload-hex, from
+    # One request on --topic (a service's request topic) with the bytes of --payload-file, from
     # a connection with --cert/--key; prints "answer accepted|rejected HEX" for the caller
     # to decode (the payload may be CBOR).
     r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
@@ -997,7 +997,11 @@ def request():
     codes = wire.suback_codes(r.subscribe(1, [(args.topic + "/accepted", 1),
                                               (args.topic + "/rejected", 1)]), True)
     check(codes == [1, 1], f"SUBACK {codes}")
-    r.publish(args.topic, bytes.fromhex(args.payload_hex or ""), qos=1, packet_id=2)
+    payload = b""
+    if args.payload_file:
+        with open(args.payload_file, "rb") as f:
+            payload = f.read()
+    r.publish(args.topic, payload, qos=1, packet_id=2)
     while True:
         p = r.read()
         check(p is not None, "connection closed while waiting for an answer")
@@ -1126,7 +1130,7 @@ def main():
     parser.add_argument("--key")
     parser.add_argument("--out-dir")
     parser.add_argument("--password")
-    parser.add_argument("--payload-hex")
+    parser.add_argument("--payload-file")
     args = parser.parse_args()
     try:
         SCENARIOS[args.scenario]()
