@@ -99,7 +99,8 @@ bool CborNestingWithin(absl::string_view bytes, int max_depth) {
             items = major == 5 ? argument * 2 : argument;
           }
         }
-        if (items == 0) {
+        if (items == 0) {  // an empty array or map is a level too
+          if (open.size() + 1 > static_cast<size_t>(max_depth)) return false;
           finished();
           break;
         }

@@ -35,6 +35,8 @@ TEST(CborNestingTest, AgreesWithTheDepthOfTheDocument) {
   EXPECT_TRUE(CborNestingWithin(Cbor(doc), 4));
   EXPECT_FALSE(CborNestingWithin(Cbor(doc), 3));
   EXPECT_TRUE(CborNestingWithin(Cbor(json::object()), 1));
+  EXPECT_FALSE(CborNestingWithin(Cbor(json::object()), 0));
+  EXPECT_FALSE(CborNestingWithin(Cbor(json::array({json::array()})), 1));
   EXPECT_TRUE(CborNestingWithin(Cbor(json::array()), 1));
   EXPECT_TRUE(CborNestingWithin(Cbor({json::array(), json::array(), json::array()}), 2));
   EXPECT_TRUE(CborNestingWithin("", 0));
