@@ -927,6 +927,21 @@ def secure_resume():
     check(r.sock.session_reused, "the refused connection did not resume the session")
 
 
+def service_answer(r, prefix):
+    # The next message on a topic starting with `prefix` on raw MQTT 5 connection `r` (a
+    # service's accepted or rejected answer), acknowledging what arrives: (topic, payload).
+    while True:
+        p = r.read()
+        check(p is not None, "connection closed while waiting for an answer")
+        if p.type != wire.PUBLISH:
+            continue
+        t, pid, payload, _, _, _ = wire.parse_publish(p, True)
+        if pid:
+            r.ack(wire.PUBACK, pid)
+        if t.startswith(prefix):
+            return t, payload
+
+
 def fleet_provision():
     # Provisioning by claim, as the Device SDK's fleet provisioning sample does it: connect
     # with the claim certificate, get keys and a certificate, register the thing with the
@@ -943,16 +958,8 @@ def fleet_provision():
     check(codes == [1, 1, 1, 1], f"SUBACK {codes}")
 
     def answer(prefix):
-        while True:
-            p = r.read()
-            check(p is not None, "connection closed while waiting for an answer")
-            if p.type != wire.PUBLISH:
-                continue
-            t, pid, payload, _, _, _ = wire.parse_publish(p, True)
-            if pid:
-                r.ack(wire.PUBACK, pid)
-            if t.startswith(prefix):
-                return t, json.loads(payload)
+        t, payload = service_answer(r, prefix)
+        return t, json.loads(payload)
 
     r.publish(create, b"", qos=1, packet_id=2)
     t, keys = answer(create)
@@ -1002,17 +1009,8 @@ def request():
         with open(args.payload_file, "rb") as f:
             payload = f.read()
     r.publish(args.topic, payload, qos=1, packet_id=2)
-    while True:
-        p = r.read()
-        check(p is not None, "connection closed while waiting for an answer")
-        if p.type != wire.PUBLISH:
-            continue
-        t, pid, payload, _, _, _ = wire.parse_publish(p, True)
-        if pid:
-            r.ack(wire.PUBACK, pid)
-        if t.startswith(args.topic + "/"):
-            print(f"answer {t[len(args.topic) + 1:]} {payload.hex()}", flush=True)
-            break
+    t, answer = service_answer(r, args.topic + "/")
+    print(f"answer {t[len(args.topic) + 1:]} {answer.hex()}", flush=True)
     r.close()
 
 
