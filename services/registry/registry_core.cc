@@ -127,9 +127,16 @@ EventStamp RegistryCore::Stamp() {
   return EventStamp{.event_id = ids_->NewUuid(), .at = clock_->Now(), .arns = arns_};
 }
 
-void RegistryCore::Send(Events events) {
-  if (events.messages.empty()) return;
-  options_.event_publisher->PublishAll(std::move(events.messages));
+absl::Status RegistryCore::Change(absl::FunctionRef<absl::Status(RegistryTx&, Events&)> body) {
+  Events events = StartEvents();
+  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    events.messages.clear();  // a retried body starts again
+    return body(tx, events);
+  }));
+  if (!events.messages.empty()) {
+    options_.event_publisher->PublishAll(std::move(events.messages));
+  }
+  return absl::OkStatus();
 }
 
 void RegistryCore::InvalidateEventConfigurations() {
@@ -208,9 +215,7 @@ absl::StatusOr<Thing> RegistryCore::CreateThing(const CreateThingInput& in) {
   FLEETCORE_RETURN_IF_ERROR(ValidateThingAttributeCount(attributes, !in.type_name.empty()));
 
   Thing result;
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> existing, tx.GetThing(in.name, Lock::kNone));
     if (existing.has_value()) {
       // AWS: the same name and configuration succeeds; a different configuration conflicts.
@@ -253,7 +258,6 @@ absl::StatusOr<Thing> RegistryCore::CreateThing(const CreateThingInput& in) {
     }
     return absl::OkStatus();
   }));
-  Send(std::move(events));
   return result;
 }
 
@@ -288,9 +292,7 @@ absl::Status RegistryCore::UpdateThing(const UpdateThingInput& in) {
   if (in.expected_version.has_value() && *in.expected_version < 1) {
     return absl::InvalidArgumentError("expectedVersion must be 1 or more");
   }
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(in.name, Lock::kUpdate));
     if (!t.has_value()) {
       return absl::NotFoundError(absl::StrCat("thing ", Q(in.name), " does not exist"));
@@ -340,17 +342,13 @@ absl::Status RegistryCore::UpdateThing(const UpdateThingInput& in) {
       }
     }
     return absl::OkStatus();
-  }));
-  Send(std::move(events));
-  return absl::OkStatus();
+  });
 }
 
 absl::Status RegistryCore::DeleteThing(absl::string_view name,
                                        std::optional<int64_t> expected_version) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", name));
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(name, Lock::kUpdate));
     if (!t.has_value()) {
       return absl::OkStatus();  // AWS: deleting a thing that does not exist succeeds
@@ -372,9 +370,7 @@ absl::Status RegistryCore::DeleteThing(absl::string_view name,
       events.messages.push_back(ThingEvent(Stamp(), Operation::kDeleted, *t));
     }
     return absl::OkStatus();
-  }));
-  Send(std::move(events));
-  return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<Page<Thing>> RegistryCore::ListThings(const ThingQuery& query,
@@ -416,9 +412,7 @@ absl::StatusOr<ThingType> RegistryCore::CreateThingType(const CreateThingTypeInp
     FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("searchableAttributes", {{a, ""}}));
   }
   ThingType result;
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> existing,
                                tx.GetThingType(in.name, Lock::kNone));
     if (existing.has_value()) {
@@ -443,7 +437,6 @@ absl::StatusOr<ThingType> RegistryCore::CreateThingType(const CreateThingTypeInp
     }
     return absl::OkStatus();
   }));
-  Send(std::move(events));
   return result;
 }
 
@@ -471,9 +464,7 @@ absl::StatusOr<Page<ThingType>> RegistryCore::ListThingTypes(absl::string_view n
 
 absl::Status RegistryCore::DeprecateThingType(absl::string_view name, bool undo) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", name));
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(name, Lock::kUpdate));
     if (!t.has_value()) {
       return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
@@ -489,16 +480,12 @@ absl::Status RegistryCore::DeprecateThingType(absl::string_view name, bool undo)
       events.messages.push_back(ThingTypeEvent(Stamp(), Operation::kUpdated, *t));
     }
     return absl::OkStatus();
-  }));
-  Send(std::move(events));
-  return absl::OkStatus();
+  });
 }
 
 absl::Status RegistryCore::DeleteThingType(absl::string_view name) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", name));
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(name, Lock::kUpdate));
     if (!t.has_value()) {
       return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
@@ -526,9 +513,7 @@ absl::Status RegistryCore::DeleteThingType(absl::string_view name) {
       events.messages.push_back(ThingTypeEvent(Stamp(), Operation::kDeleted, *t));
     }
     return absl::OkStatus();
-  }));
-  Send(std::move(events));
-  return absl::OkStatus();
+  });
 }
 
 // ---- thing groups
@@ -550,9 +535,7 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
         attributes.size()));
   }
   ThingGroup result;
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> existing,
                                tx.GetGroup(in.name, Lock::kNone));
     if (existing.has_value()) {
@@ -608,7 +591,6 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
     }
     return absl::OkStatus();
   }));
-  Send(std::move(events));
   return result;
 }
 
@@ -638,9 +620,7 @@ absl::StatusOr<int64_t> RegistryCore::UpdateThingGroup(const UpdateThingGroupInp
     return absl::InvalidArgumentError("expectedVersion must be 1 or more");
   }
   int64_t version = 0;
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(in.name, Lock::kUpdate));
     if (!g.has_value()) {
       return absl::NotFoundError(absl::StrCat("thing group ", Q(in.name), " does not exist"));
@@ -669,16 +649,13 @@ absl::StatusOr<int64_t> RegistryCore::UpdateThingGroup(const UpdateThingGroupInp
     }
     return absl::OkStatus();
   }));
-  Send(std::move(events));
   return version;
 }
 
 absl::Status RegistryCore::DeleteThingGroup(absl::string_view name,
                                             std::optional<int64_t> expected_version) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", name));
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(name, Lock::kUpdate));
     if (!g.has_value()) {
       return absl::OkStatus();  // like DeleteThing: nothing to delete is success
@@ -706,9 +683,7 @@ absl::Status RegistryCore::DeleteThingGroup(absl::string_view name,
           ThingGroupHierarchyEvent(Stamp(), Change::kRemoved, ancestors.back(), *g));
     }
     return absl::OkStatus();
-  }));
-  Send(std::move(events));
-  return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroups(const GroupQuery& query,
@@ -738,9 +713,7 @@ absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroups(const GroupQuery&
 absl::Status RegistryCore::AddThingToThingGroup(absl::string_view group, absl::string_view thing) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
     if (m.member()) {
       return absl::OkStatus();  // already a member
@@ -767,18 +740,14 @@ absl::Status RegistryCore::AddThingToThingGroup(absl::string_view group, absl::s
           ThingGroupMembershipEvent(Stamp(), Change::kAdded, m.group, m.thing));
     }
     return absl::OkStatus();
-  }));
-  Send(std::move(events));
-  return absl::OkStatus();
+  });
 }
 
 absl::Status RegistryCore::RemoveThingFromThingGroup(absl::string_view group,
                                                      absl::string_view thing) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
-  Events events = StartEvents();
-  FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](RegistryTx& tx) -> absl::Status {
-    events.messages.clear();
+  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
     if (!m.member()) {
       return absl::OkStatus();
@@ -792,9 +761,7 @@ absl::Status RegistryCore::RemoveThingFromThingGroup(absl::string_view group,
           ThingGroupMembershipEvent(Stamp(), Change::kRemoved, m.group, m.thing));
     }
     return absl::OkStatus();
-  }));
-  Send(std::move(events));
-  return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<Page<std::string>> RegistryCore::ListThingsInThingGroup(absl::string_view group,

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
@@ -113,7 +114,9 @@ class RegistryCore {
   // The kinds on now (none without a publisher), from memory or the store.
   Events StartEvents();
   EventStamp Stamp();
-  void Send(Events events);
+  // Runs `body` in a store transaction; the registry events it adds to its Events are
+  // published once the transaction commits.
+  absl::Status Change(absl::FunctionRef<absl::Status(RegistryTx&, Events&)> body);
 
   // NOT_FOUND unless the thing exists (outside a transaction).
   absl::Status RequireThing(absl::string_view name);
