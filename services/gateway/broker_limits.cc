@@ -30,23 +30,13 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic) {
 
 bool ClientMayPublishTo(absl::string_view topic) {
   if (topic.empty() || topic[0] != '$') return true;
+  if (ParseProvisioningTopic(topic).has_value()) return true;
   std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
-  // Fleet provisioning, in JSON or CBOR: $aws/certificates/{create|create-from-csr}/{fmt}
-  if (parts.size() == 4 && parts[0] == "$aws" && parts[1] == "certificates" &&
-      (parts[2] == "create" || parts[2] == "create-from-csr") &&
-      (parts[3] == "json" || parts[3] == "cbor")) {
-    return true;
-  }
   // Basic Ingest: $aws/rules/{rule}[/...]
   if (parts.size() >= 3 && parts[0] == "$aws" && parts[1] == "rules" && !parts[2].empty()) {
     return true;
   }
   // $aws/things/{thing}/shadow[/name/{shadow}]/{get|update|delete}
-  if (parts.size() == 5 && parts[0] == "$aws" && parts[1] == "provisioning-templates" &&
-      !parts[2].empty() && parts[3] == "provision" &&
-      (parts[4] == "json" || parts[4] == "cbor")) {
-    return true;
-  }
   if (parts.size() < 5 || parts[0] != "$aws" || parts[1] != "things" || parts[2].empty() ||
       parts[3] != "shadow") {
     return false;
@@ -60,6 +50,25 @@ bool ClientMayPublishTo(absl::string_view topic) {
     return false;
   }
   return op == "get" || op == "update" || op == "delete";
+}
+
+std::optional<ProvisioningTopic> ParseProvisioningTopic(absl::string_view topic) {
+  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  const absl::string_view format = parts.back();
+  if (format != "json" && format != "cbor") return std::nullopt;
+  ProvisioningTopic out{.cbor = format == "cbor"};
+  if (parts.size() == 4 && parts[0] == "$aws" && parts[1] == "certificates" &&
+      (parts[2] == "create" || parts[2] == "create-from-csr")) {
+    out.operation = std::string(parts[2]);
+    return out;
+  }
+  if (parts.size() == 5 && parts[0] == "$aws" && parts[1] == "provisioning-templates" &&
+      !parts[2].empty() && parts[3] == "provision") {
+    out.operation = "provision";
+    out.template_name = std::string(parts[2]);
+    return out;
+  }
+  return std::nullopt;
 }
 
 }  // namespace fleetcore::gateway

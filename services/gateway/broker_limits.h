@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -64,5 +66,17 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic);
 // shadow's get, update and delete; fleet provisioning's create, create-from-csr and
 // provision, in JSON or CBOR). Clients cannot publish to other $ topics, as on AWS.
 bool ClientMayPublishTo(absl::string_view topic);
+
+// A fleet provisioning request (reference §2):
+//   $aws/certificates/create/{fmt}                         operation "create"
+//   $aws/certificates/create-from-csr/{fmt}                operation "create-from-csr"
+//   $aws/provisioning-templates/{template}/provision/{fmt} operation "provision"
+// with {fmt} json or cbor.
+struct ProvisioningTopic {
+  std::string operation;
+  std::string template_name;  // "provision" only
+  bool cbor = false;
+};
+std::optional<ProvisioningTopic> ParseProvisioningTopic(absl::string_view topic);
 
 }  // namespace fleetcore::gateway

@@ -459,6 +459,24 @@ TEST(BrokerLimitsTest, TopicLimits) {
 namespace fleetcore::gateway {
 namespace {
 
+TEST(ParseProvisioningTopic, OperationTemplateAndFormat) {
+  std::optional<ProvisioningTopic> t = ParseProvisioningTopic("$aws/certificates/create/json");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->operation, "create");
+  EXPECT_FALSE(t->cbor);
+  t = ParseProvisioningTopic("$aws/provisioning-templates/sensors/provision/cbor");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->operation, "provision");
+  EXPECT_EQ(t->template_name, "sensors");
+  EXPECT_TRUE(t->cbor);
+  EXPECT_EQ(ParseProvisioningTopic("$aws/certificates/create-from-csr/cbor")->operation,
+            "create-from-csr");
+  for (const char* other : {"$aws/certificates/create/xml", "$aws/certificates/create/json/accepted",
+                            "$aws/provisioning-templates//provision/json", "sensors/json"}) {
+    EXPECT_FALSE(ParseProvisioningTopic(other).has_value()) << other;
+  }
+}
+
 TEST(ClientMayPublishTo, OnlyTheRequestTopicsOfAwsServices) {
   EXPECT_TRUE(ClientMayPublishTo("sensors/t1"));
   EXPECT_TRUE(ClientMayPublishTo("$aws/things/lamp-1/shadow/update"));

@@ -2,11 +2,10 @@
 
 #include <chrono>
 
-#include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include "common/nesting/nesting.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
+#include "services/gateway/broker_limits.h"
 #include "services/gateway/in_flight_calls.h"
 #include "nlohmann/json.hpp"
 
@@ -64,29 +63,12 @@ ProvisioningForwarder::ProvisioningForwarder(std::shared_ptr<grpc::Channel> ca, 
 
 ProvisioningForwarder::~ProvisioningForwarder() = default;
 
-std::string ProvisioningForwarder::Parse(absl::string_view topic, std::string* template_name,
-                                        bool* cbor) {
-  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
-  const absl::string_view format = parts.back();
-  if (format != "json" && format != "cbor") return "";
-  *cbor = format == "cbor";
-  if (parts.size() == 4 && parts[0] == "$aws" && parts[1] == "certificates" &&
-      (parts[2] == "create" || parts[2] == "create-from-csr")) {
-    return std::string(parts[2]);
-  }
-  if (parts.size() == 5 && parts[0] == "$aws" && parts[1] == "provisioning-templates" &&
-      !parts[2].empty() && parts[3] == "provision") {
-    *template_name = std::string(parts[2]);
-    return "provision";
-  }
-  return "";
-}
-
 void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
-  std::string template_name;
-  bool cbor = false;
-  const std::string op = Parse(message->topic, &template_name, &cbor);
-  if (op.empty() || message->origin == 0) return;
+  const std::optional<ProvisioningTopic> request_topic = ParseProvisioningTopic(message->topic);
+  if (!request_topic.has_value() || message->origin == 0) return;
+  const std::string& op = request_topic->operation;
+  const std::string& template_name = request_topic->template_name;
+  const bool cbor = request_topic->cbor;
   // The answer goes to the asking connection only, and its claim certificate is the one
   // the request is made with.
   std::shared_ptr<Session> asker;

@@ -26,12 +26,8 @@ class ProvisioningForwarder {
   ProvisioningForwarder(std::shared_ptr<grpc::Channel> ca, std::string token, Broker* broker);
   ~ProvisioningForwarder();
 
-  // The operation a topic asks for: "create", "create-from-csr" or "provision" (with
-  // `template_name` set), and whether it is in CBOR; empty when it is not a fleet
-  // provisioning request.
-  static std::string Parse(absl::string_view topic, std::string* template_name, bool* cbor);
-
-  // Forwards the message when its topic is a fleet provisioning request.
+  // Forwards the message when its topic is a fleet provisioning request
+  // (ParseProvisioningTopic).
   void MaybeForward(const MessagePtr& message);
 
  private:
