@@ -4,9 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
 
-#include "common/testing/http.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
 #include "common/testing/test_database.h"
@@ -228,12 +226,7 @@ TEST(RegistryEventsE2eTest, ChangesReachSubscribersOnceTurnedOn) {
 
   // Counted once the gateway answered, which may be just after the subscriber had them.
   const std::string sent = "fleetcore_registry_events_total{result=\"sent\"} 3";
-  std::string metrics;
-  for (int i = 0; i < 100 && !absl::StrContains(metrics, sent); ++i) {
-    if (i > 0) absl::SleepFor(absl::Milliseconds(50));
-    metrics = testing::HttpGet(registry.metrics_port, "/metrics");
-  }
-  EXPECT_THAT(metrics, HasSubstr(sent));
+  EXPECT_THAT(MetricsWith(registry.metrics_port, {sent}), HasSubstr(sent));
 }
 
 }  // namespace

@@ -115,11 +115,9 @@ class RulesActionsTest : public ::testing::Test {
   }
   void WaitForFilters(int n) {
     const std::string line = absl::StrCat("fleetcore_gateway_rule_filters ", n);
-    for (int i = 0; i < 200; ++i) {
-      if (absl::StrContains(testing::HttpGet(gateway_.metrics_port, "/metrics"), line)) return;
-      absl::SleepFor(absl::Milliseconds(50));
+    if (!absl::StrContains(MetricsWith(gateway_.metrics_port, {line}), line)) {
+      ADD_FAILURE() << "the gateway never had " << n << " rule filters";
     }
-    ADD_FAILURE() << "the gateway never had " << n << " rule filters";
   }
 
   void Publish(const std::string& topic, const std::string& payload,
@@ -156,20 +154,9 @@ class RulesActionsTest : public ::testing::Test {
     return rows;
   }
 
-  std::string RulesMetrics() { return testing::HttpGet(rules_.metrics_port, "/metrics"); }
-  // The rules service's metrics once they have every one of `lines` (or after 10 s): an
-  // action is counted after it returns, so just after a row or a message the test saw.
+  // The rules service's metrics once they have every one of `lines` (or after 10 s).
   std::string RulesMetricsWith(const std::vector<std::string>& lines) {
-    std::string metrics;
-    for (int i = 0; i < 200; ++i) {
-      metrics = RulesMetrics();
-      if (std::all_of(lines.begin(), lines.end(),
-                      [&](const std::string& l) { return absl::StrContains(metrics, l); })) {
-        break;
-      }
-      absl::SleepFor(absl::Milliseconds(50));
-    }
-    return metrics;
+    return MetricsWith(rules_.metrics_port, lines);
   }
 
   std::unique_ptr<testing::TestDatabase> db_;
@@ -587,15 +574,8 @@ TEST_F(RulesActionsTest, ADeadRulesServiceCostsOnlyTheRulesTheirMessages) {
   Publish("sensors/t1/data", R"({"temperature": 35})");
   ASSERT_OK_AND_ASSIGN(int code, watcher->Wait(absl::Seconds(15)));
   EXPECT_EQ(code, 0);  // devices are served as before
-  std::string metrics;
-  for (int i = 0; i < 200; ++i) {
-    metrics = testing::HttpGet(gateway_.metrics_port, "/metrics");
-    if (absl::StrContains(metrics, R"(fleetcore_gateway_rules_messages_total{result="dropped"} 1)")) {
-      break;
-    }
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_gateway_rules_messages_total{result="dropped"} 1)"));
+  const std::string dropped = R"(fleetcore_gateway_rules_messages_total{result="dropped"} 1)";
+  EXPECT_THAT(MetricsWith(gateway_.metrics_port, {dropped}), HasSubstr(dropped));
   EXPECT_OK(gateway_.process
                 ->WaitForLine([](absl::string_view l) {
                   return absl::StrContains(l, "the rules service did not take them");

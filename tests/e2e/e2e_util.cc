@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/testing/http.h"
 #include "common/testing/test_database.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -92,6 +93,19 @@ int FreePort() {
   getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   close(fd);
   return ntohs(a.sin_port);
+}
+
+std::string MetricsWith(int metrics_port, const std::vector<std::string>& lines) {
+  std::string metrics;
+  for (int i = 0; i < 200; ++i) {
+    metrics = testing::HttpGet(metrics_port, "/metrics");
+    if (std::all_of(lines.begin(), lines.end(),
+                    [&](const std::string& l) { return absl::StrContains(metrics, l); })) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return metrics;
 }
 
 std::string WriteAllowAllPolicy(const std::string& path) {

@@ -34,6 +34,10 @@ std::string SourcePath(const std::string& relative);
 std::string Tool(const std::string& name);
 // A loopback port free now, for services that must know each other's port before both run.
 int FreePort();
+// The /metrics text of the service whose metrics port is `metrics_port`, once it holds
+// every one of `lines`, or as it is after 10 s: a counter may move just after what the test
+// saw (an action counted after it returns), so it is read again until it has.
+std::string MetricsWith(int metrics_port, const std::vector<std::string>& lines);
 // Writes an IoT policy allowing every action on every resource (for a gateway's
 // --anonymous-policy-file in tests that are not about authorization); returns `path`.
 std::string WriteAllowAllPolicy(const std::string& path);
