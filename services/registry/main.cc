@@ -102,7 +102,7 @@ int Run(int argc, char** argv) {
         [c = cache.get(), &core](absl::string_view, absl::string_view payload) {
           if (std::optional<RegistryEvent> e = PgRegistryStore::ParseEvent(payload)) {
             if (c != nullptr && !e->thing.empty()) c->Invalidate(e->thing);
-            if (e->type == "event_configurations.updated") core.InvalidateEventConfigurations();
+            if (e->type == kEventConfigurationsUpdated) core.InvalidateEventConfigurations();
           }
         },
         [c = cache.get(), &core] {

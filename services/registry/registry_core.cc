@@ -173,7 +173,7 @@ absl::Status RegistryCore::UpdateEventConfigurations(const std::map<std::string,
     for (const auto& [name, on] : changes) {
       FLEETCORE_RETURN_IF_ERROR(tx.PutEventConfiguration(name, on, now));
     }
-    tx.Publish({.type = "event_configurations.updated"});
+    tx.Publish({.type = kEventConfigurationsUpdated});
     return absl::OkStatus();
   }));
   InvalidateEventConfigurations();

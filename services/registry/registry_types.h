@@ -143,5 +143,8 @@ struct RegistryEvent {
 };
 
 inline constexpr char kRegistryChannel[] = "fleetcore_registry";
+// The RegistryEvent type of an UpdateEventConfigurations: replicas read the configuration
+// again.
+inline constexpr char kEventConfigurationsUpdated[] = "event_configurations.updated";
 
 }  // namespace fleetcore::registry
