@@ -187,6 +187,8 @@ class Parser {
   // may name any of its rule's variables (`strict_variables` false).
   std::set<std::string> variables;
   bool strict_variables = true;
+  // Set once a function that reads another service (get_thing_shadow) is parsed.
+  bool calls_services = false;
 
   absl::Status Error(const Token& at, absl::string_view what) const {
     const std::string found = at.type == Tok::kEnd ? "the end" : absl::StrCat("'", at.text, "'");
@@ -485,6 +487,12 @@ class Parser {
           if (!AcceptSymbol(")")) return Error(Peek(), "expected ')' after the arguments");
         }
         if (absl::Status s = CheckCall(t, *e); !s.ok()) return s;
+        if (e->op == "get_thing_shadow") {
+          if (version_ != SqlVersion::k2016_03_23) {
+            return Error(t, "get_thing_shadow() needs SQL version 2016-03-23");
+          }
+          calls_services = true;
+        }
         return ParsePostfix(ExprPtr(e));
       }
       e->kind = Expr::Kind::kPath;
@@ -609,7 +617,8 @@ class Parser {
         {"nanvl", 2, 2},      {"lpad", 2, 2},       {"rpad", 2, 2},
         {"sha224", 1, 1},     {"sha384", 1, 1},
         {"parse_time", 2, 3}, {"time_to_epoch", 2, 2},
-        {"get_mqtt_property", 1, 1}, {"get_user_properties", 1, 1}};
+        {"get_mqtt_property", 1, 1}, {"get_user_properties", 1, 1},
+        {"get_thing_shadow", 2, 3}};
     for (const Arity& f : kFunctions) {
       if (e.op == f.name) {
         const int n = static_cast<int>(e.args.size());
@@ -752,9 +761,47 @@ struct Env {
   const MessageContext* ctx = nullptr;
   SqlVersion version = SqlVersion::k2016_03_23;
   const json* variables = nullptr;  // the SET clause's values (an object), if any
+  // The first failed lookup (then the evaluation's result is not used), and the lookups'
+  // answers so far: a statement naming the same shadow twice asks once.
+  std::optional<LookupFailure>* failure = nullptr;
+  std::map<std::string, Value>* lookups = nullptr;
 };
 
 Value Eval(const Expr& e, const Env& env);
+
+// get_thing_shadow(thing[, shadow], roleArn). The role is the IAM role AWS reads the shadow
+// with; fleetcore's rules service reads it with its own credentials, so it is not used.
+Value GetThingShadow(const Expr& e, const Env& env) {
+  if (env.failure->has_value()) return std::nullopt;  // the result is not used anyway
+  auto text = [&](size_t i) -> std::optional<std::string> {
+    Value v = Eval(*e.args[i], env);
+    if (!v.has_value() || !v->is_string()) return std::nullopt;
+    return v->get<std::string>();
+  };
+  std::optional<std::string> thing = text(0);
+  std::optional<std::string> shadow = e.args.size() == 3 ? text(1) : std::string();
+  if (!thing || !shadow) return std::nullopt;
+  const std::string resource =
+      shadow->empty() ? *thing : absl::StrCat(*thing, "/shadow/name/", *shadow);
+  if (auto it = env.lookups->find(resource); it != env.lookups->end()) return it->second;
+  Value answer;
+  absl::Status failed;
+  if (env.ctx->lookups == nullptr) {
+    failed = absl::FailedPreconditionError("shadows cannot be read here");
+  } else if (absl::StatusOr<json> doc = env.ctx->lookups->GetThingShadow(*thing, *shadow);
+             doc.ok()) {
+    answer = *std::move(doc);
+  } else if (doc.status().code() != absl::StatusCode::kNotFound &&
+             doc.status().code() != absl::StatusCode::kInvalidArgument) {
+    failed = doc.status();
+  }
+  if (!failed.ok()) {
+    *env.failure = LookupFailure{"get_thing_shadow", resource, std::move(failed)};
+    return std::nullopt;
+  }
+  env.lookups->emplace(resource, answer);
+  return answer;
+}
 
 Value EvalCall(const Expr& e, const Env& env) {
   const std::string& f = e.op;
@@ -780,6 +827,7 @@ Value EvalCall(const Expr& e, const Env& env) {
     return json(std::string(parts[static_cast<size_t>(*n) - 1]));
   }
   if (f == "clientid") return json(env.ctx->client_id.empty() ? "n/a" : env.ctx->client_id);
+  if (f == "get_thing_shadow") return GetThingShadow(e, env);
   // MQTT 5: get_mqtt_property('content_type' | 'format_indicator' | 'response_topic' |
   // 'correlation_data' (base64)), and the values of one user property, in order.
   if (f == "get_mqtt_property") {
@@ -1348,6 +1396,7 @@ absl::StatusOr<Statement> Statement::Parse(absl::string_view sql, SqlVersion ver
     st.where_ = *w;
   }
   if (p.Peek().type != Tok::kEnd) return p.Error(p.Peek(), "expected FROM, WHERE or the end");
+  st.calls_services_ = p.calls_services;
   return st;
 }
 
@@ -1368,9 +1417,10 @@ json ParsePayload(absl::string_view payload) {
 Result Statement::Evaluate(absl::string_view payload, const MessageContext& context) const {
   json parsed = ParsePayload(payload);
   const bool is_json = !parsed.is_discarded();
-  Env env{.payload = is_json ? &parsed : nullptr, .raw = payload, .ctx = &context,
-          .version = version_};
   Result r;
+  std::map<std::string, Value> lookups;
+  Env env{.payload = is_json ? &parsed : nullptr, .raw = payload, .ctx = &context,
+          .version = version_, .failure = &r.failure, .lookups = &lookups};
   if (!sets_.empty()) {
     r.variables = json::object();
     env.variables = &r.variables;
@@ -1380,9 +1430,14 @@ Result Statement::Evaluate(absl::string_view payload, const MessageContext& cont
     }
   }
   if (where_ != nullptr && AsBool(Eval(*where_, env)) != true) return r;
+  if (r.failure.has_value()) return r;
   r.selected = true;
   if (value_) {
     Value v = Eval(*items_[0].expr, env);
+    if (r.failure.has_value()) {
+      r.selected = false;
+      return r;
+    }
     if (!v.has_value()) return r;
     Normalize(*v, version_);
     r.output = v->is_string() ? v->get<std::string>() : Dump(*v);
@@ -1395,6 +1450,10 @@ Result Statement::Evaluate(absl::string_view payload, const MessageContext& cont
   }
   json out = json::object();
   for (const Item& item : items_) AddItem(out, item.expr.get(), item.alias, env);
+  if (r.failure.has_value()) {
+    r.selected = false;
+    return r;
+  }
   Normalize(out, version_);
   r.output = Dump(out);
   return r;
@@ -1406,8 +1465,11 @@ absl::StatusOr<std::string> Statement::Substitute(absl::string_view template_tex
                                                   SqlVersion version,
                                                   const nlohmann::json* variables) {
   json parsed = ParsePayload(payload);
+  std::optional<LookupFailure> failure;
+  std::map<std::string, Value> lookups;
   Env env{.payload = parsed.is_discarded() ? nullptr : &parsed, .raw = payload,
-          .ctx = &context, .version = version, .variables = variables};
+          .ctx = &context, .version = version, .variables = variables,
+          .failure = &failure, .lookups = &lookups};
   std::string out;
   size_t i = 0;
   while (i < template_text.size()) {
@@ -1426,6 +1488,11 @@ absl::StatusOr<std::string> Statement::Substitute(absl::string_view template_tex
     absl::StatusOr<ExprPtr> e = p.ParseExpr();
     if (!e.ok()) return e.status();
     Value v = Eval(**e, env);
+    if (failure.has_value()) {
+      return absl::Status(failure->status.code(),
+                          absl::StrCat(failure->function, "(", failure->resource,
+                                       "): ", failure->status.message()));
+    }
     if (v.has_value()) out += AsText(*v);
     i = close + 1;
   }

@@ -12,6 +12,10 @@
 // as booleans in AND/OR/NOT) and Undefined propagating through operators and dropped from
 // objects. Parse errors say where ("line 1, column 34: expected FROM or WHERE, found '>'").
 //
+// get_thing_shadow() reads another service: the caller answers it through the context's
+// ServiceLookups (the rules service asks the shadow service), and a statement that calls it
+// says so (calls_services()) so that it can be evaluated where blocking is fine.
+//
 // Thread safety: a Statement is immutable; Evaluate may be called concurrently.
 #pragma once
 
@@ -22,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "nlohmann/json.hpp"
@@ -35,6 +40,19 @@ absl::StatusOr<SqlVersion> ParseSqlVersion(absl::string_view s);
 // A value: JSON, or Undefined (nullopt).
 using Value = std::optional<nlohmann::json>;
 
+// The lookups of the functions that read other services. Called on Evaluate's thread, and
+// may block.
+class ServiceLookups {
+ public:
+  virtual ~ServiceLookups() = default;
+  // get_thing_shadow(): the document GetThingShadow answers for `thing`'s shadow `shadow`
+  // ("" for the classic shadow). NOT_FOUND (no such shadow) and INVALID_ARGUMENT (not a
+  // thing or shadow name) make the call Undefined; any other error fails the evaluation
+  // (Result::failure).
+  virtual absl::StatusOr<nlohmann::json> GetThingShadow(absl::string_view thing,
+                                                        absl::string_view shadow) = 0;
+};
+
 struct MessageContext {
   std::string topic;
   std::string client_id;  // empty: "n/a"
@@ -46,6 +64,15 @@ struct MessageContext {
   std::optional<std::string> response_topic;
   std::optional<std::string> correlation_data;  // the bytes (the functions give base64)
   std::vector<std::pair<std::string, std::string>> user_properties;
+  // Answers get_thing_shadow(); null: calling it fails the evaluation.
+  ServiceLookups* lookups = nullptr;
+};
+
+// A function that reads another service could not get its answer.
+struct LookupFailure {
+  std::string function;  // "get_thing_shadow"
+  std::string resource;  // what it asked for: "lamp-1", "lamp-1/shadow/name/config"
+  absl::Status status;
 };
 
 struct Result {
@@ -56,6 +83,9 @@ struct Result {
   // The output: a JSON object (or, with VALUE, any value); raw bytes when the statement
   // is SELECT * on a payload that is not JSON.
   std::string output;
+  // Set when a lookup failed (a missing shadow is not a failure: it is Undefined): the
+  // statement was not evaluated to the end, selected is false and output empty.
+  std::optional<LookupFailure> failure;
 };
 
 struct Expr;
@@ -68,11 +98,14 @@ class Statement {
   // The FROM topic filter ("" when the statement has none).
   const std::string& from() const { return from_; }
   SqlVersion version() const { return version_; }
+  // Whether it calls a function that reads another service (get_thing_shadow).
+  bool calls_services() const { return calls_services_; }
 
   Result Evaluate(absl::string_view payload, const MessageContext& context) const;
 
   // Evaluates `expr_text` (a substitution template's ${...}) against the message, with the
-  // statement's SET `variables` (Result::variables) when given: ${@name}.
+  // statement's SET `variables` (Result::variables) when given: ${@name}. A failed lookup
+  // (get_thing_shadow) is an error naming it.
   static absl::StatusOr<std::string> Substitute(absl::string_view template_text,
                                                 absl::string_view payload,
                                                 const MessageContext& context,
@@ -91,6 +124,7 @@ class Statement {
   std::vector<Item> items_;
   std::string from_;
   std::shared_ptr<const Expr> where_;
+  bool calls_services_ = false;
 };
 
 // Whether MQTT topic `topic` matches `filter` (+ one level, # the rest).

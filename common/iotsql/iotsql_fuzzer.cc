@@ -1,6 +1,6 @@
 // libFuzzer target: any bytes as an AWS IoT SQL statement. Parsing must never crash or
 // hang, and a statement that parses must evaluate JSON and non-JSON payloads, and serve as
-// a substitution template, without crashing; the same bytes as a Joda-Time pattern (and as
+// a substitution template, without crashing (get_thing_shadow() answered by a fake); the same bytes as a Joda-Time pattern (and as
 // text for one) must format and parse without crashing.
 #include <cstddef>
 #include <cstdint>
@@ -8,11 +8,30 @@
 #include "common/iotsql/iotsql.h"
 #include "common/iotsql/joda_time.h"
 
+namespace {
+
+// get_thing_shadow(): lamp-1's classic shadow exists, its named shadow "down" fails, the
+// rest are missing.
+class Lookups final : public fleetcore::iotsql::ServiceLookups {
+ public:
+  absl::StatusOr<nlohmann::json> GetThingShadow(absl::string_view thing,
+                                                absl::string_view shadow) override {
+    if (thing != "lamp-1") return absl::NotFoundError("no shadow");
+    if (shadow == "down") return absl::UnavailableError("down");
+    return nlohmann::json::parse(
+        R"({"state": {"reported": {"on": true, "level": [1, 2]}}, "version": 3})");
+  }
+};
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace fleetcore::iotsql;
   const absl::string_view sql(reinterpret_cast<const char*>(data), size);
+  static Lookups lookups;
   const MessageContext ctx{.topic = "sensors/lamp-1/data", .client_id = "lamp-1",
-                           .principal = "p", .timestamp_ms = 1700000000000};
+                           .principal = "p", .timestamp_ms = 1700000000000,
+                           .lookups = &lookups};
   for (SqlVersion v : {SqlVersion::k2016_03_23, SqlVersion::k2015_10_08}) {
     absl::StatusOr<Statement> st = Statement::Parse(sql, v);
     if (!st.ok()) continue;

@@ -4,6 +4,10 @@
 
 #include "common/iotsql/joda_time.h"
 
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -359,6 +363,122 @@ TEST(IotSql, SqlVersions) {
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(old->Evaluate("{}", kContext).output, R"({"w":10.0})");
   EXPECT_FALSE(Statement::Parse("SELECT {'a': 1} AS o FROM 't'", SqlVersion::k2015_10_08).ok());
+}
+
+// Shadows as the shadow service would answer them, and the calls made.
+class FakeLookups : public ServiceLookups {
+ public:
+  absl::StatusOr<json> GetThingShadow(absl::string_view thing,
+                                      absl::string_view shadow) override {
+    calls.push_back(absl::StrCat(thing, "|", shadow));
+    if (!answer.ok()) return answer;
+    auto it = shadows.find(absl::StrCat(thing, "|", shadow));
+    if (it == shadows.end()) {
+      return absl::NotFoundError(absl::StrCat("No shadow exists with name: '", thing, "'"));
+    }
+    return it->second;
+  }
+  std::map<std::string, json> shadows;
+  absl::Status answer;  // not OK: every call fails so
+  std::vector<std::string> calls;
+};
+
+TEST(IotSql, GetThingShadowReadsTheShadowOnce) {
+  FakeLookups lookups;
+  lookups.shadows["lamp-1|"] = {{"state", {{"reported", {{"alarm", "ON"}, {"level", 3}}}}},
+                                {"version", 7}};
+  lookups.shadows["lamp-1|config"] = {{"state", {{"desired", {{"threshold", 30}}}}},
+                                      {"version", 2}};
+  MessageContext context = kContext;
+  context.lookups = &lookups;
+  // AWS's example: the rule fires only while the thing's shadow reports the alarm on; the
+  // classic shadow is asked once though the statement names it twice.
+  ASSERT_OK_AND_ASSIGN(
+      Statement st,
+      Statement::Parse("SELECT *, get_thing_shadow(topic(2), 'arn:aws:iam::123456789012:role/"
+                       "AllowsThingShadowAccess').state.reported.level AS level FROM "
+                       "'sensors/+/data' WHERE get_thing_shadow(topic(2), 'arn:aws:iam::"
+                       "123456789012:role/AllowsThingShadowAccess').state.reported.alarm = "
+                       "'ON'"));
+  EXPECT_TRUE(st.calls_services());
+  Result r = st.Evaluate(R"({"t": 31})", context);
+  ASSERT_TRUE(r.selected);
+  EXPECT_FALSE(r.failure.has_value());
+  EXPECT_EQ(json::parse(r.output), json::parse(R"({"t": 31, "level": 3})"));
+  EXPECT_THAT(lookups.calls, ::testing::ElementsAre("lamp-1|"));
+
+  // A named shadow, compared with the payload.
+  ASSERT_OK_AND_ASSIGN(st, Statement::Parse("SELECT VALUE t FROM 'sensors/+/data' WHERE t > "
+                                            "get_thing_shadow(topic(2), 'config', 'role')"
+                                            ".state.desired.threshold"));
+  EXPECT_EQ(st.Evaluate(R"({"t": 31})", context).output, "31");
+  EXPECT_FALSE(st.Evaluate(R"({"t": 29})", context).selected);
+
+  // No such shadow (or not a thing name): Undefined, not a failure.
+  context.topic = "sensors/lamp-2/data";
+  r = st.Evaluate(R"({"t": 31})", context);
+  EXPECT_FALSE(r.selected);
+  EXPECT_FALSE(r.failure.has_value());
+  ASSERT_OK_AND_ASSIGN(st, Statement::Parse("SELECT isUndefined(get_thing_shadow(5, 'r')) AS u "
+                                            "FROM 'sensors/+/data'"));
+  EXPECT_EQ(json::parse(st.Evaluate("{}", context).output), json::parse(R"({"u": true})"));
+
+  // Statements without it say so.
+  ASSERT_OK_AND_ASSIGN(st, Statement::Parse("SELECT * FROM 't' WHERE a = 1"));
+  EXPECT_FALSE(st.calls_services());
+}
+
+TEST(IotSql, AFailedShadowLookupFailsTheEvaluation) {
+  FakeLookups lookups;
+  lookups.answer = absl::UnavailableError("the shadow service: connection refused");
+  MessageContext context = kContext;
+  context.lookups = &lookups;
+  for (const char* sql :
+       {"SELECT * FROM 'sensors/+/data' WHERE get_thing_shadow('lamp-1', 'r').state.x = 1",
+        "SELECT get_thing_shadow('lamp-1', 'cfg', 'r') AS s FROM 'sensors/+/data'",
+        "SELECT VALUE get_thing_shadow('lamp-1', 'r') FROM 'sensors/+/data'",
+        // A WHERE that is false either way still fails: the lookup did not answer.
+        "SELECT * FROM 'sensors/+/data' WHERE get_thing_shadow('lamp-1', 'r').x = 1 AND "
+        "false"}) {
+    SCOPED_TRACE(sql);
+    ASSERT_OK_AND_ASSIGN(Statement st, Statement::Parse(sql));
+    Result r = st.Evaluate("{}", context);
+    EXPECT_FALSE(r.selected);
+    EXPECT_EQ(r.output, "");
+    ASSERT_TRUE(r.failure.has_value());
+    EXPECT_EQ(r.failure->function, "get_thing_shadow");
+    EXPECT_THAT(r.failure->resource, ::testing::StartsWith("lamp-1"));
+    EXPECT_EQ(r.failure->status.code(), absl::StatusCode::kUnavailable);
+  }
+  // Without lookups (a context that cannot read shadows) it fails too.
+  ASSERT_OK_AND_ASSIGN(Statement st,
+                       Statement::Parse("SELECT get_thing_shadow('lamp-1', 'r') AS s FROM 't'"));
+  Result r = st.Evaluate("{}", kContext);
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_EQ(r.failure->status.code(), absl::StatusCode::kFailedPrecondition);
+
+  // In a substitution template the failure is the template's error.
+  absl::StatusOr<std::string> t = Statement::Substitute(
+      "alarms/${get_thing_shadow('lamp-1', 'r').state.reported.room}", "{}", context);
+  EXPECT_EQ(t.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(t.status().message(), HasSubstr("get_thing_shadow(lamp-1): the shadow service"));
+  lookups.answer = absl::OkStatus();
+  lookups.shadows["lamp-1|"] = {{"state", {{"reported", {{"room", "hall"}}}}}};
+  ASSERT_OK_AND_ASSIGN(
+      std::string topic,
+      Statement::Substitute("alarms/${get_thing_shadow('lamp-1', 'r').state.reported.room}",
+                            "{}", context));
+  EXPECT_EQ(topic, "alarms/hall");
+}
+
+TEST(IotSql, GetThingShadowIsCheckedAtCreation) {
+  EXPECT_THAT(Statement::Parse("SELECT get_thing_shadow('a') AS s FROM 't'").status().message(),
+              HasSubstr("get_thing_shadow() takes 2 to 3 arguments, got 1"));
+  EXPECT_THAT(Statement::Parse("SELECT get_thing_shadow('a', 'r') AS s FROM 't'",
+                               SqlVersion::k2015_10_08)
+                  .status()
+                  .message(),
+              HasSubstr("get_thing_shadow() needs SQL version 2016-03-23"));
 }
 
 TEST(JodaTime, FormatsEveryField) {

@@ -17,6 +17,7 @@
 #include "services/rules/rules_core.h"
 #include "services/rules/rules_engine.h"
 #include "services/rules/rules_service.h"
+#include "services/rules/shadow_lookups.h"
 
 namespace fleetcore::rules {
 namespace {
@@ -30,6 +31,7 @@ int Run(int argc, char** argv) {
   common.metrics_listen = "127.0.0.1:9106";
   common.db.application_name = "fleetcore-rules";
   std::string gateway_endpoint = service::kGatewayEndpoint;
+  std::string shadow_endpoint = service::kShadowEndpoint;
   std::string peers_ca_file;
   std::string http_ca_file;
   RulesEngine::Options engine_options;
@@ -39,13 +41,18 @@ int Run(int argc, char** argv) {
                         "The fleetcore rules engine: topic rules in AWS IoT SQL, validated at "
                         "creation, over gRPC, with EvaluateRule for dry runs. It runs the "
                         "enabled rules on the messages the gateway sends (Ingest) and their "
-                        "actions: republish, postgres, http, s3.");
+                        "actions: republish, postgres, http, s3; get_thing_shadow() reads "
+                        "the shadow service.");
   service::RegisterFlags(flags, &common);
   flags.AddString("gateway-endpoint", &gateway_endpoint,
                   "host:port of the gateway's gRPC API, through which republish actions "
                   "publish.");
+  flags.AddString("shadow-endpoint", &shadow_endpoint,
+                  "host:port of the shadow service, which get_thing_shadow() in a rule's SQL "
+                  "reads; empty: rules calling it fail (and run their errorAction).");
   flags.AddString("peers-tls-ca-file", &peers_ca_file,
-                  "CA bundle to verify the gateway's gRPC TLS; empty: plaintext.");
+                  "CA bundle to verify the gateway's and the shadow service's gRPC TLS; "
+                  "empty: plaintext.");
   flags.AddString("http-ca-file", &http_ca_file,
                   "CA bundle trusted for https:// http actions; empty: the system's.");
   flags.AddString("s3-access-key-id", &engine_options.s3_credentials.access_key_id,
@@ -87,16 +94,24 @@ int Run(int argc, char** argv) {
   std::optional<grpc_util::ServiceChannel> gateway =
       service::ConnectPeer("gateway", gateway_endpoint, peers_ca_file, common);
   if (!gateway.has_value()) return 1;
+  std::optional<grpc_util::ServiceChannel> shadow;
+  if (!shadow_endpoint.empty()) {
+    shadow = service::ConnectPeer("shadow", shadow_endpoint, peers_ca_file, common);
+    if (!shadow.has_value()) return 1;
+  }
+  ShadowLookups lookups(shadow.has_value() ? shadow->channel() : nullptr,
+                        common.server.admin_token, process.metrics.get());
 
   aws::Arns arns(common.region, common.account_id);
   SystemClock clock;
   PgRulesStore store(process.pool.get());
-  RulesCore core(&store, &arns, &clock);
+  RulesCore core(&store, &arns, &clock, &lookups);
   http::BeastHttpClient http({.ca_file = http_ca_file});
   engine_options.pool = process.pool.get();
   engine_options.gateway = gateway->channel();
   engine_options.gateway_token = common.server.admin_token;
   engine_options.http = &http;
+  engine_options.lookups = &lookups;
   engine_options.metrics = process.metrics.get();
   engine_options.max_queued_messages = static_cast<size_t>(max_messages);
   engine_options.max_queued_actions = static_cast<size_t>(max_actions);

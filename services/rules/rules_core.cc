@@ -302,9 +302,15 @@ absl::StatusOr<pb::EvaluateRuleResponse> RulesCore::Evaluate(const pb::EvaluateR
   iotsql::MessageContext context{.topic = req.topic(),
                                  .client_id = req.client_id(),
                                  .principal = req.principal(),
-                                 .timestamp_ms = absl::ToUnixMillis(clock_->Now())};
+                                 .timestamp_ms = absl::ToUnixMillis(clock_->Now()),
+                                 .lookups = lookups_};
   AddProperties(req.properties(), &context);
   iotsql::Result r = st->Evaluate(req.payload(), context);
+  if (r.failure.has_value()) {
+    return absl::Status(r.failure->status.code(),
+                        absl::StrCat(r.failure->function, "(", r.failure->resource,
+                                     "): ", r.failure->status.message()));
+  }
   pb::EvaluateRuleResponse out;
   out.set_selected(r.selected);
   out.set_output(std::move(r.output));

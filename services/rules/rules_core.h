@@ -17,6 +17,7 @@
 
 namespace fleetcore::iotsql {
 struct MessageContext;
+class ServiceLookups;
 }  // namespace fleetcore::iotsql
 
 namespace fleetcore::rules {
@@ -28,8 +29,11 @@ void AddProperties(const pb::MessageProperties& properties, iotsql::MessageConte
 
 class RulesCore {
  public:
-  RulesCore(RulesStore* store, const aws::Arns* arns, const Clock* clock)
-      : store_(store), arns_(arns), clock_(clock) {}
+  // `lookups` answers get_thing_shadow() in EvaluateRule's dry runs; null: such a dry run
+  // is FAILED_PRECONDITION.
+  RulesCore(RulesStore* store, const aws::Arns* arns, const Clock* clock,
+            iotsql::ServiceLookups* lookups = nullptr)
+      : store_(store), arns_(arns), clock_(clock), lookups_(lookups) {}
 
   absl::Status Create(const std::string& name, const pb::TopicRulePayload& payload);
   absl::Status Replace(const std::string& name, const pb::TopicRulePayload& payload);
@@ -48,6 +52,7 @@ class RulesCore {
   RulesStore* store_;
   const aws::Arns* arns_;
   const Clock* clock_;
+  iotsql::ServiceLookups* lookups_;
 };
 
 }  // namespace fleetcore::rules

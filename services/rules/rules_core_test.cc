@@ -165,6 +165,11 @@ TEST_F(RulesCoreTest, EvaluateRuleIsADryRun) {
   EXPECT_EQ(r.output(), R"({"ct":"text/plain","s":["north"]})");
   req.set_sql("SELECT FROM");
   EXPECT_EQ(core_.Evaluate(req).status().code(), absl::StatusCode::kInvalidArgument);
+  // A shadow that cannot be read is the dry run's error, naming the call.
+  req.set_sql("SELECT get_thing_shadow(topic(2), 'role') AS s FROM 'sensors/#'");
+  EXPECT_THAT(core_.Evaluate(req).status(),
+              testing::StatusIs(absl::StatusCode::kFailedPrecondition,
+                                HasSubstr("get_thing_shadow(lamp-1): ")));
 }
 
 }  // namespace

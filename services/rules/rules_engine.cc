@@ -78,9 +78,12 @@ struct Invocation {
   int pending = 0;
 };
 
+// An action to run, or (action null) the SQL of a rule that reads other services
+// (get_thing_shadow), evaluated here rather than on the evaluating thread, which it would
+// hold up while the other service answers.
 struct ActionJob {
   std::shared_ptr<Invocation> invocation;
-  const pb::Action* action = nullptr;  // owned by invocation->rule
+  const pb::Action* action = nullptr;  // owned by invocation->rule; null: evaluate
   bool is_error_action = false;
   std::string output;  // the error payload for an errorAction; else invocation->output
 };
@@ -371,33 +374,94 @@ struct RulesEngine::Impl {
     SetDepthLocked();
   }
 
-  void Evaluate(const RulePtr& rule, const pb::InboundMessage& m, absl::string_view topic,
-                std::vector<std::shared_ptr<Invocation>>* out) {
-    if (rule->matched != nullptr) rule->matched->Increment();
-    iotsql::MessageContext context{.topic = std::string(topic),
-                                   .client_id = m.client_id(),
-                                   .principal = m.principal(),
-                                   .timestamp_ms = m.timestamp_ms()};
-    AddProperties(m.properties(), &context);
+  // Queues the evaluation of a rule that reads other services. Called with mu held.
+  void QueueEvaluationLocked(std::shared_ptr<Invocation> inv) {
+    if (jobs.size() + 1 > options.max_queued_actions) {
+      CountDropped("actions");
+      if (uint64_t n = 0; actions_full_log.Allow(&n)) {
+        log::Warn("rule dropped: the action queue is full",
+                  {{"rule", inv->rule->name}, {"topic", inv->message.topic()}, {"dropped", n}});
+      }
+      return;
+    }
+    jobs.push_back(ActionJob{std::move(inv), nullptr});
+    SetDepthLocked();
+  }
+
+  iotsql::Result RunSql(const CompiledRule& rule, const pb::InboundMessage& m,
+                        const iotsql::MessageContext& context) {
     const auto start = std::chrono::steady_clock::now();
-    iotsql::Result r = rule->statement->Evaluate(m.payload(), context);
+    iotsql::Result r = rule.statement->Evaluate(m.payload(), context);
     if (evaluation != nullptr) {
       evaluation->Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
-    if (!r.selected) return;
-    if (rule->fired != nullptr) rule->fired->Increment();
+    if (r.selected && rule.fired != nullptr) rule.fired->Increment();
+    return r;
+  }
+
+  // A rule whose FROM matched `m`: evaluated now, its invocation going to `selected` when
+  // it selects the message, or, when it reads other services, left to an action thread
+  // (`deferred`).
+  void Match(const RulePtr& rule, const pb::InboundMessage& m, absl::string_view topic,
+             std::vector<std::shared_ptr<Invocation>>* selected,
+             std::vector<std::shared_ptr<Invocation>>* deferred) {
+    if (rule->matched != nullptr) rule->matched->Increment();
+    iotsql::MessageContext context{.topic = std::string(topic),
+                                   .client_id = m.client_id(),
+                                   .principal = m.principal(),
+                                   .timestamp_ms = m.timestamp_ms(),
+                                   .lookups = options.lookups};
+    AddProperties(m.properties(), &context);
+    iotsql::Result r;
+    if (!rule->statement->calls_services()) {
+      r = RunSql(*rule, m, context);
+      if (!r.selected) return;
+    }
     auto inv = std::make_shared<Invocation>();
     inv->rule = rule;
     inv->message = m;
     inv->context = std::move(context);
+    if (rule->statement->calls_services()) {
+      deferred->push_back(std::move(inv));
+      return;
+    }
     inv->output = std::move(r.output);
     inv->variables = std::move(r.variables);
-    out->push_back(std::move(inv));
+    selected->push_back(std::move(inv));
+  }
+
+  // On an action thread: the SQL of a rule that reads other services, then its actions.
+  void EvaluateDeferred(const std::shared_ptr<Invocation>& inv) {
+    iotsql::Result r = RunSql(*inv->rule, inv->message, inv->context);
+    if (r.failure.has_value()) {
+      const iotsql::LookupFailure& f = *r.failure;
+      if (uint64_t n = 0; failure_log.Allow(&n)) {
+        log::Warn("rule not run: its SQL could not read what it names",
+                  {{"rule", inv->rule->name},
+                   {"function", f.function},
+                   {"resource", f.resource},
+                   {"error", f.status},
+                   {"failures", n}});
+      }
+      RunErrorAction(inv, {Failure{.action = f.function,
+                                   .resource = f.resource,
+                                   .message = std::string(f.status.message())}});
+      return;
+    }
+    if (!r.selected) return;
+    inv->output = std::move(r.output);
+    inv->variables = std::move(r.variables);
+    {
+      std::lock_guard<std::mutex> l(mu);
+      QueueActionsLocked(inv);
+    }
+    cv.notify_all();
   }
 
   void EvaluatorLoop() {
     std::vector<std::shared_ptr<Invocation>> selected;
+    std::vector<std::shared_ptr<Invocation>> deferred;
     for (;;) {
       pb::InboundMessage m;
       {
@@ -415,6 +479,7 @@ struct RulesEngine::Impl {
         current = rules;
       }
       selected.clear();
+      deferred.clear();
       if (absl::StartsWith(m.topic(), kBasicIngest)) {
         // Basic Ingest: to the named rule only, which sees the topic without the prefix.
         absl::string_view rest = absl::string_view(m.topic()).substr(kBasicIngest.size());
@@ -423,19 +488,20 @@ struct RulesEngine::Impl {
         const absl::string_view topic =
             slash == absl::string_view::npos ? "" : rest.substr(slash + 1);
         for (const RulePtr& r : current) {
-          if (r->name == name) Evaluate(r, m, topic, &selected);
+          if (r->name == name) Match(r, m, topic, &selected, &deferred);
         }
       } else {
         for (const RulePtr& r : current) {
           if (!r->statement->from().empty() &&
               iotsql::TopicMatches(r->statement->from(), m.topic())) {
-            Evaluate(r, m, m.topic(), &selected);
+            Match(r, m, m.topic(), &selected, &deferred);
           }
         }
       }
       {
         std::lock_guard<std::mutex> l(mu);
         for (const auto& inv : selected) QueueActionsLocked(inv);
+        for (auto& inv : deferred) QueueEvaluationLocked(std::move(inv));
         --busy;
       }
       cv.notify_all();
@@ -464,6 +530,10 @@ struct RulesEngine::Impl {
   }
 
   void RunJob(const ActionJob& job) {
+    if (job.action == nullptr) {
+      EvaluateDeferred(job.invocation);
+      return;
+    }
     Invocation& inv = *job.invocation;
     const pb::Action& a = *job.action;
     Failure f{.action = AwsActionName(a)};
@@ -494,8 +564,15 @@ struct RulesEngine::Impl {
       if (--inv.pending > 0 || inv.failures.empty()) return;
       failures = std::move(inv.failures);
     }
+    RunErrorAction(job.invocation, failures);
+  }
+
+  // The rule's errorAction, if it has one, with AWS's error payload: one per invocation,
+  // naming every failed action (or the SQL function that failed).
+  void RunErrorAction(const std::shared_ptr<Invocation>& invocation,
+                      const std::vector<Failure>& failures) {
+    const Invocation& inv = *invocation;
     if (!inv.rule->payload.has_error_action()) return;
-    // AWS's error payload: one per invocation, naming every failed action.
     json doc{{"ruleName", inv.rule->name},
              {"topic", inv.message.topic()},
              {"cloudwatchTraceId", ""},
@@ -508,7 +585,7 @@ struct RulesEngine::Impl {
                                  {"errorMessage", x.message}});
     }
     // Run here, on this action thread: it is one more action of the same invocation.
-    RunJob(ActionJob{job.invocation, &inv.rule->payload.error_action(), true,
+    RunJob(ActionJob{invocation, &inv.rule->payload.error_action(), true,
                      doc.dump(-1, ' ', false, json::error_handler_t::replace)});
   }
 };

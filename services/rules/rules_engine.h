@@ -7,7 +7,8 @@
 //   s3         PUT an object to an S3-compatible endpoint, signed with SigV4.
 // An action that still fails after its retries runs the rule's errorAction with AWS's error
 // payload. Messages wait in a bounded queue for the evaluating thread, actions in a second
-// bounded queue for a pool of action threads: beyond either bound work is dropped and
+// bounded queue for a pool of action threads (which also evaluate the rules whose SQL reads
+// a shadow, get_thing_shadow(), as that waits for the shadow service): beyond either bound work is dropped and
 // counted, so a slow or dead target never holds up the gateway or the other rules' intake.
 //
 //   RulesEngine engine(&store, {.pool = pool, .gateway = channel, .http = &client});
@@ -35,6 +36,9 @@ class Channel;
 namespace prometheus {
 class Registry;
 }
+namespace fleetcore::iotsql {
+class ServiceLookups;
+}
 
 namespace fleetcore::rules {
 
@@ -50,6 +54,9 @@ class RulesEngine {
     std::string gateway_token;
     // Outbound HTTP(S): http and s3 actions.
     http::HttpClient* http = nullptr;
+    // Answers get_thing_shadow() in the rules' SQL and templates; null: such calls fail.
+    // A rule that calls it is evaluated on an action thread.
+    iotsql::ServiceLookups* lookups = nullptr;
     // May be null.
     prometheus::Registry* metrics = nullptr;
     size_t max_queued_messages = 10000;

@@ -7,6 +7,9 @@
 #include <mutex>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/iotsql/iotsql.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/util/json_util.h"
@@ -53,11 +56,39 @@ class FakeHttp final : public http::HttpClient {
   std::vector<http::Request> requests;
 };
 
+// Shadows for get_thing_shadow(): thing -> document, or an error; `Hold` makes calls wait.
+class FakeLookups final : public iotsql::ServiceLookups {
+ public:
+  absl::StatusOr<json> GetThingShadow(absl::string_view thing, absl::string_view) override {
+    std::unique_lock<std::mutex> l(mu);
+    ++waiting;
+    cv.notify_all();
+    cv.wait(l, [this] { return !held; });
+    --waiting;
+    auto it = shadows.find(std::string(thing));
+    if (it == shadows.end()) return absl::NotFoundError("No shadow exists");
+    return it->second;
+  }
+  void Hold(bool on) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      held = on;
+    }
+    cv.notify_all();
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool held = false;
+  int waiting = 0;
+  std::map<std::string, absl::StatusOr<json>> shadows;
+};
+
 class RulesEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
     engine_ = std::make_unique<RulesEngine>(
         &store_, RulesEngine::Options{.http = &http_,
+                                      .lookups = &lookups_,
                                       .max_queued_messages = 100,
                                       .action_workers = 2,
                                       .http_attempts = 3,
@@ -85,11 +116,67 @@ class RulesEngineTest : public ::testing::Test {
 
   FakeRulesStore store_;
   FakeHttp http_;
+  FakeLookups lookups_;
   std::unique_ptr<RulesEngine> engine_;
 };
 
-// The SQL's SET variables reach the actions' templates; so do the MQTT 5 properties the
-// message came with.
+// AWS's get_thing_shadow() example: the rule fires only while the thing's shadow says so. A
+// missing shadow is Undefined (the rule does not fire); a shadow service that cannot answer
+// runs the errorAction, naming the function and the thing.
+TEST_F(RulesEngineTest, GetThingShadowGatesARuleAndAFailedReadRunsTheErrorAction) {
+  lookups_.shadows["door-1"] = json{{"state", {{"reported", {{"armed", true}}}}}};
+  lookups_.shadows["door-2"] = json{{"state", {{"reported", {{"armed", false}}}}}};
+  lookups_.shadows["door-4"] = absl::UnavailableError("the shadow service: connection refused");
+  AddRule("alarm", R"({"sql": "SELECT * FROM 'doors/+' WHERE get_thing_shadow(topic(2), 'arn:aws:iam::123456789012:role/ShadowRead').state.reported.armed = true",
+                       "actions": [{"http": {"url": "http://x/alarm/${topic(2)}"}}],
+                       "errorAction": {"http": {"url": "http://x/errors"}}})");
+  for (const char* door : {"door-1", "door-2", "door-3", "door-4"}) {
+    Feed(absl::StrCat("doors/", door), R"({"open": true})");
+  }
+  ASSERT_THAT(http_.Urls(), ElementsAre("http://x/alarm/door-1", "http://x/errors"));
+  json err = json::parse(http_.requests[1].body);
+  EXPECT_EQ(err["ruleName"], "alarm");
+  EXPECT_EQ(err["topic"], "doors/door-4");
+  EXPECT_EQ(err["base64OriginalPayload"], absl::Base64Escape(R"({"open": true})"));
+  ASSERT_EQ(err["failures"].size(), 1u) << err;
+  EXPECT_EQ(err["failures"][0]["failedAction"], "get_thing_shadow");
+  EXPECT_EQ(err["failures"][0]["failedResource"], "door-4");
+  EXPECT_THAT(err["failures"][0]["errorMessage"].get<std::string>(),
+              HasSubstr("connection refused"));
+}
+
+// A rule that reads a shadow waits for the shadow service on an action thread, not on the
+// evaluating thread: the other rules keep getting their messages meanwhile.
+TEST_F(RulesEngineTest, AShadowReadNeverHoldsUpTheOtherRules) {
+  engine_ = std::make_unique<RulesEngine>(
+      &store_, RulesEngine::Options{.http = &http_, .lookups = &lookups_, .action_workers = 3});
+  lookups_.shadows["door-1"] = json{{"state", {{"reported", {{"armed", true}}}}}};
+  AddRule("alarm", R"({"sql": "SELECT * FROM 'doors/+' WHERE get_thing_shadow(topic(2), 'role').state.reported.armed",
+                       "actions": [{"http": {"url": "http://x/alarm"}}]})");
+  AddRule("log", R"({"sql": "SELECT * FROM 'doors/+'",
+                     "actions": [{"http": {"url": "http://x/log"}}]})");
+  lookups_.Hold(true);
+  for (int i = 0; i < 2; ++i) {
+    pb::InboundMessage m;
+    m.set_topic("doors/door-1");
+    m.set_payload("{}");
+    ASSERT_TRUE(engine_->Enqueue(m));
+  }
+  auto count = [this](const std::string& url) {
+    std::vector<std::string> urls = http_.Urls();
+    return std::count(urls.begin(), urls.end(), url);
+  };
+  // Two action threads wait on the shadow; the third runs the other rule's actions for both
+  // messages, which the evaluating thread got to without waiting.
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (count("http://x/log") < 2 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(count("http://x/log"), 2);
+  EXPECT_EQ(count("http://x/alarm"), 0);
+  lookups_.Hold(false);
+  engine_->Drain(absl::Seconds(10));
+  EXPECT_EQ(count("http://x/alarm"), 2);
+}
+
 TEST_F(RulesEngineTest, SetVariablesAndPropertiesInTemplates) {
   AddRule("vars", R"({"sql": "SET @site = get_user_properties('site')[0], @f = t * 2 SELECT @f AS f FROM 'sensors/#'",
                       "actions": [{"http": {"url": "http://x/${@site}/${@f}",

@@ -2,7 +2,8 @@
 // mosquitto_pub, and each action against a real target: the seed's high-temperature rule
 // into a Postgres table (only readings above the threshold become rows), republish to a
 // subscriber, http to a local server (with retries, then the errorAction's AWS error
-// payload), Basic Ingest, and a disabled rule that no longer fires.
+// payload), Basic Ingest, a disabled rule that no longer fires, and get_thing_shadow()
+// reading a real shadow service.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -27,6 +28,7 @@
 namespace fleetcore::e2e {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using json = nlohmann::json;
 
@@ -560,6 +562,92 @@ TEST_F(RulesBackpressureTest, ASlowTargetDropsRuleWorkButNeverHoldsUpDevices) {
                 }, absl::Seconds(10))
                 .status());
   EXPECT_LT(slow.Requests().size(), 10u);
+}
+
+// With a shadow service for get_thing_shadow() to read (and the admin token it checks).
+class RulesWithShadowTest : public RulesActionsTest {
+ protected:
+  void SetUp() override {
+    RulesActionsTest::SetUp();
+    if (HasFatalFailure()) return;
+    ASSERT_OK_AND_ASSIGN(
+        shadow_, StartService("services/shadow/fleetcore-shadow",
+                              {"--db-url=" + db_->url(),
+                               absl::StrCat("--listen=127.0.0.1:", shadow_port_),
+                               "--gateway-endpoint=" + gateway_.endpoint},
+                              {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
+  }
+  std::vector<std::string> ExtraRulesFlags() const override {
+    return {absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port_)};
+  }
+  Fleetctl ShadowCtl() const {
+    return Fleetctl(kToken, {{"FLEETCORE_SHADOW_ENDPOINT", shadow_.endpoint},
+                             {"FLEETCORE_RULES_ENDPOINT", rules_.endpoint}});
+  }
+
+  const int shadow_port_ = FreePort();
+  RunningService shadow_;
+};
+
+// AWS's get_thing_shadow() example: an opened door raises an alarm only while its shadow
+// reports the alarm armed. Doors without a shadow raise none; when the shadow service
+// cannot answer, the errorAction gets AWS's error payload naming the call.
+TEST_F(RulesWithShadowTest, GetThingShadowGatesTheRuleOnTheDevicesReportedState) {
+  Exec("CREATE TABLE public.alarms (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
+  Exec("CREATE TABLE public.rule_errors (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
+  const std::string sql =
+      "SELECT *, topic(2) AS door FROM 'doors/+/opened' WHERE get_thing_shadow(topic(2), "
+      "'arn:aws:iam::123456789012:role/ShadowRead').state.reported.armed = true";
+  CreateRule("door_alarm",
+             {{"sql", sql},
+              {"awsIotSqlVersion", "2016-03-23"},
+              {"actions", {{{"postgres", {{"tableName", "alarms"}}}}}},
+              {"errorAction", {{"postgres", {{"tableName", "rule_errors"}}}}}},
+             1);
+  ShadowCtl().Json({"update-thing-shadow", "--thing-name", "door-1", "--payload",
+                    R"({"state":{"reported":{"armed":true}}})"});
+  ShadowCtl().Json({"update-thing-shadow", "--thing-name", "door-2", "--payload",
+                    R"({"state":{"reported":{"armed":false}}})"});
+  Publish("doors/door-2/opened", R"({"at": 2})");
+  Publish("doors/door-3/opened", R"({"at": 3})");
+  Publish("doors/door-1/opened", R"({"at": 1})");
+  // Every message was evaluated (two shadows found, one missing) and one alarm raised.
+  const std::string found =
+      R"(fleetcore_rules_lookups_total{function="get_thing_shadow",result="found"} 2)";
+  const std::string missing =
+      R"(fleetcore_rules_lookups_total{function="get_thing_shadow",result="not_found"} 1)";
+  EXPECT_THAT(RulesMetricsWith({found, missing}), AllOf(HasSubstr(found), HasSubstr(missing)));
+  std::vector<json> alarms = WaitForRows("SELECT payload::text FROM public.alarms", 1);
+  EXPECT_EQ(alarms, std::vector<json>{json::parse(R"({"at": 1, "door": "door-1"})")});
+  EXPECT_TRUE(Rows("SELECT payload::text FROM public.rule_errors").empty());
+
+  // The dry run reads the shadow too.
+  json r = ShadowCtl().Json({"evaluate-rule", "--sql", sql, "--topic", "doors/door-1/opened",
+                             "--payload", "{}"});
+  EXPECT_EQ(r["selected"], true) << r.dump();
+  r = ShadowCtl().Json({"evaluate-rule", "--sql", sql, "--topic", "doors/door-2/opened",
+                        "--payload", "{}"});
+  EXPECT_FALSE(r.contains("selected")) << r.dump();
+
+  // Without the shadow service the rule cannot be decided: the errorAction runs.
+  shadow_.process->Signal(SIGTERM);
+  ASSERT_OK(shadow_.process->Wait(absl::Seconds(20)).status());
+  Publish("doors/door-1/opened", R"({"at": 4})");
+  std::vector<json> errors = WaitForRows("SELECT payload::text FROM public.rule_errors", 1);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]["ruleName"], "door_alarm");
+  EXPECT_EQ(errors[0]["topic"], "doors/door-1/opened");
+  ASSERT_EQ(errors[0]["failures"].size(), 1u) << errors[0];
+  EXPECT_EQ(errors[0]["failures"][0]["failedAction"], "get_thing_shadow");
+  EXPECT_EQ(errors[0]["failures"][0]["failedResource"], "door-1");
+  EXPECT_THAT(errors[0]["failures"][0]["errorMessage"].get<std::string>(),
+              HasSubstr("the shadow service"));
+  EXPECT_EQ(Rows("SELECT payload::text FROM public.alarms").size(), 1u);
+  EXPECT_OK(rules_.process
+                ->WaitForLine([](absl::string_view l) {
+                  return absl::StrContains(l, "rule not run: its SQL could not read");
+                }, absl::Seconds(10))
+                .status());
 }
 
 TEST_F(RulesActionsTest, ADeadRulesServiceCostsOnlyTheRulesTheirMessages) {

@@ -1,0 +1,1 @@
+SELECT get_thing_shadow(topic(2), 'r').state.reported.level[1] AS l, get_thing_shadow('lamp-1', 'down', 'r') AS d FROM '#' WHERE get_thing_shadow(clientid(), 'r').state.reported.on
