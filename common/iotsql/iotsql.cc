@@ -178,6 +178,11 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view sql) {
 
 // ---- parser -----------------------------------------------------------------------------
 
+// The registry APIs get_registry_data() reads.
+bool IsRegistryApi(const json& name) {
+  return name == "DescribeThing" || name == "ListThingGroupsForThing";
+}
+
 class Parser {
  public:
   Parser(std::vector<Token> tokens, SqlVersion version)
@@ -487,9 +492,14 @@ class Parser {
           if (!AcceptSymbol(")")) return Error(Peek(), "expected ')' after the arguments");
         }
         if (absl::Status s = CheckCall(t, *e); !s.ok()) return s;
-        if (e->op == "get_thing_shadow") {
+        if (e->op == "get_thing_shadow" || e->op == "get_registry_data") {
           if (version_ != SqlVersion::k2016_03_23) {
-            return Error(t, "get_thing_shadow() needs SQL version 2016-03-23");
+            return Error(t, absl::StrCat(e->op, "() needs SQL version 2016-03-23"));
+          }
+          if (e->op == "get_registry_data" && e->args[0]->kind == Expr::Kind::kLiteral &&
+              !IsRegistryApi(e->args[0]->literal)) {
+            return Error(t, "get_registry_data() reads 'DescribeThing' or "
+                            "'ListThingGroupsForThing'");
           }
           calls_services = true;
         }
@@ -618,7 +628,7 @@ class Parser {
         {"sha224", 1, 1},     {"sha384", 1, 1},
         {"parse_time", 2, 3}, {"time_to_epoch", 2, 2},
         {"get_mqtt_property", 1, 1}, {"get_user_properties", 1, 1},
-        {"get_thing_shadow", 2, 3}};
+        {"get_thing_shadow", 2, 3}, {"get_registry_data", 3, 3}};
     for (const Arity& f : kFunctions) {
       if (e.op == f.name) {
         const int n = static_cast<int>(e.args.size());
@@ -769,26 +779,42 @@ struct Env {
 
 Value Eval(const Expr& e, const Env& env);
 
-// get_thing_shadow(thing[, shadow], roleArn). The role is the IAM role AWS reads the shadow
-// with; fleetcore's rules service reads it with its own credentials, so it is not used.
-Value GetThingShadow(const Expr& e, const Env& env) {
+// get_thing_shadow(thing[, shadow], roleArn) and get_registry_data(api, thing, roleArn).
+// The role is the IAM role AWS reads with; fleetcore's rules service reads with its own
+// credentials, so it is not used.
+Value Lookup(const Expr& e, const Env& env) {
   if (env.failure->has_value()) return std::nullopt;  // the result is not used anyway
   auto text = [&](size_t i) -> std::optional<std::string> {
     Value v = Eval(*e.args[i], env);
     if (!v.has_value() || !v->is_string()) return std::nullopt;
     return v->get<std::string>();
   };
-  std::optional<std::string> thing = text(0);
-  std::optional<std::string> shadow = e.args.size() == 3 ? text(1) : std::string();
-  if (!thing || !shadow) return std::nullopt;
+  const bool shadow_call = e.op == "get_thing_shadow";
+  std::optional<std::string> thing;
+  std::optional<std::string> second;  // the shadow's name, or the registry API
+  if (shadow_call) {
+    thing = text(0);
+    second = e.args.size() == 3 ? text(1) : std::string();
+  } else {
+    second = text(0);
+    thing = text(1);
+    if (second && !IsRegistryApi(*second)) return std::nullopt;
+  }
+  if (!thing || !second) return std::nullopt;
+  // What was asked for: the failure's resource, and the key of the answers so far.
   const std::string resource =
-      shadow->empty() ? *thing : absl::StrCat(*thing, "/shadow/name/", *shadow);
-  if (auto it = env.lookups->find(resource); it != env.lookups->end()) return it->second;
+      !shadow_call    ? *thing
+      : second->empty() ? *thing
+                        : absl::StrCat(*thing, "/shadow/name/", *second);
+  const std::string key = absl::StrCat(e.op, " ", resource, " ", shadow_call ? "" : *second);
+  if (auto it = env.lookups->find(key); it != env.lookups->end()) return it->second;
   Value answer;
   absl::Status failed;
   if (env.ctx->lookups == nullptr) {
-    failed = absl::FailedPreconditionError("shadows cannot be read here");
-  } else if (absl::StatusOr<json> doc = env.ctx->lookups->GetThingShadow(*thing, *shadow);
+    failed = absl::FailedPreconditionError("other services cannot be read here");
+  } else if (absl::StatusOr<json> doc =
+                 shadow_call ? env.ctx->lookups->GetThingShadow(*thing, *second)
+                             : env.ctx->lookups->GetRegistryData(*second, *thing);
              doc.ok()) {
     answer = *std::move(doc);
   } else if (doc.status().code() != absl::StatusCode::kNotFound &&
@@ -796,10 +822,10 @@ Value GetThingShadow(const Expr& e, const Env& env) {
     failed = doc.status();
   }
   if (!failed.ok()) {
-    *env.failure = LookupFailure{"get_thing_shadow", resource, std::move(failed)};
+    *env.failure = LookupFailure{e.op, resource, std::move(failed)};
     return std::nullopt;
   }
-  env.lookups->emplace(resource, answer);
+  env.lookups->emplace(key, answer);
   return answer;
 }
 
@@ -827,7 +853,7 @@ Value EvalCall(const Expr& e, const Env& env) {
     return json(std::string(parts[static_cast<size_t>(*n) - 1]));
   }
   if (f == "clientid") return json(env.ctx->client_id.empty() ? "n/a" : env.ctx->client_id);
-  if (f == "get_thing_shadow") return GetThingShadow(e, env);
+  if (f == "get_thing_shadow" || f == "get_registry_data") return Lookup(e, env);
   // MQTT 5: get_mqtt_property('content_type' | 'format_indicator' | 'response_topic' |
   // 'correlation_data' (base64)), and the values of one user property, in order.
   if (f == "get_mqtt_property") {

@@ -12,9 +12,10 @@
 // as booleans in AND/OR/NOT) and Undefined propagating through operators and dropped from
 // objects. Parse errors say where ("line 1, column 34: expected FROM or WHERE, found '>'").
 //
-// get_thing_shadow() reads another service: the caller answers it through the context's
-// ServiceLookups (the rules service asks the shadow service), and a statement that calls it
-// says so (calls_services()) so that it can be evaluated where blocking is fine.
+// get_thing_shadow() and get_registry_data() read other services: the caller answers them
+// through the context's ServiceLookups (the rules service asks the shadow service and the
+// registry), and a statement that calls one says so (calls_services()) so that it can be
+// evaluated where blocking is fine.
 //
 // Thread safety: a Statement is immutable; Evaluate may be called concurrently.
 #pragma once
@@ -51,6 +52,10 @@ class ServiceLookups {
   // (Result::failure).
   virtual absl::StatusOr<nlohmann::json> GetThingShadow(absl::string_view thing,
                                                         absl::string_view shadow) = 0;
+  // get_registry_data(): the answer of the registry's `api` ("DescribeThing" or
+  // "ListThingGroupsForThing") for `thing`, as AWS writes it. Errors as above.
+  virtual absl::StatusOr<nlohmann::json> GetRegistryData(absl::string_view api,
+                                                         absl::string_view thing) = 0;
 };
 
 struct MessageContext {
@@ -64,13 +69,14 @@ struct MessageContext {
   std::optional<std::string> response_topic;
   std::optional<std::string> correlation_data;  // the bytes (the functions give base64)
   std::vector<std::pair<std::string, std::string>> user_properties;
-  // Answers get_thing_shadow(); null: calling it fails the evaluation.
+  // Answers get_thing_shadow() and get_registry_data(); null: calling them fails the
+  // evaluation.
   ServiceLookups* lookups = nullptr;
 };
 
 // A function that reads another service could not get its answer.
 struct LookupFailure {
-  std::string function;  // "get_thing_shadow"
+  std::string function;  // "get_thing_shadow", "get_registry_data"
   std::string resource;  // what it asked for: "lamp-1", "lamp-1/shadow/name/config"
   absl::Status status;
 };
@@ -98,14 +104,15 @@ class Statement {
   // The FROM topic filter ("" when the statement has none).
   const std::string& from() const { return from_; }
   SqlVersion version() const { return version_; }
-  // Whether it calls a function that reads another service (get_thing_shadow).
+  // Whether it calls a function that reads another service (get_thing_shadow,
+  // get_registry_data).
   bool calls_services() const { return calls_services_; }
 
   Result Evaluate(absl::string_view payload, const MessageContext& context) const;
 
   // Evaluates `expr_text` (a substitution template's ${...}) against the message, with the
   // statement's SET `variables` (Result::variables) when given: ${@name}. A failed lookup
-  // (get_thing_shadow) is an error naming it.
+  // (get_thing_shadow, get_registry_data) is an error naming it.
   static absl::StatusOr<std::string> Substitute(absl::string_view template_text,
                                                 absl::string_view payload,
                                                 const MessageContext& context,

@@ -1,6 +1,6 @@
 // libFuzzer target: any bytes as an AWS IoT SQL statement. Parsing must never crash or
 // hang, and a statement that parses must evaluate JSON and non-JSON payloads, and serve as
-// a substitution template, without crashing (get_thing_shadow() answered by a fake); the same bytes as a Joda-Time pattern (and as
+// a substitution template, without crashing (the lookups answered by a fake); the same bytes as a Joda-Time pattern (and as
 // text for one) must format and parse without crashing.
 #include <cstddef>
 #include <cstdint>
@@ -11,7 +11,7 @@
 namespace {
 
 // get_thing_shadow(): lamp-1's classic shadow exists, its named shadow "down" fails, the
-// rest are missing.
+// rest are missing; get_registry_data(): lamp-1 is described, its groups fail.
 class Lookups final : public fleetcore::iotsql::ServiceLookups {
  public:
   absl::StatusOr<nlohmann::json> GetThingShadow(absl::string_view thing,
@@ -20,6 +20,12 @@ class Lookups final : public fleetcore::iotsql::ServiceLookups {
     if (shadow == "down") return absl::UnavailableError("down");
     return nlohmann::json::parse(
         R"({"state": {"reported": {"on": true, "level": [1, 2]}}, "version": 3})");
+  }
+  absl::StatusOr<nlohmann::json> GetRegistryData(absl::string_view api,
+                                                 absl::string_view thing) override {
+    if (thing != "lamp-1") return absl::NotFoundError("no thing");
+    if (api == "ListThingGroupsForThing") return absl::UnavailableError("down");
+    return nlohmann::json::parse(R"({"thingName": "lamp-1", "attributes": {"max": "30"}})");
   }
 };
 

@@ -365,9 +365,18 @@ TEST(IotSql, SqlVersions) {
   EXPECT_FALSE(Statement::Parse("SELECT {'a': 1} AS o FROM 't'", SqlVersion::k2015_10_08).ok());
 }
 
-// Shadows as the shadow service would answer them, and the calls made.
+// Shadows and registry answers as the services would give them, and the calls made.
 class FakeLookups : public ServiceLookups {
  public:
+  absl::StatusOr<json> GetRegistryData(absl::string_view api,
+                                       absl::string_view thing) override {
+    calls.push_back(absl::StrCat(api, "|", thing));
+    if (!answer.ok()) return answer;
+    auto it = registry.find(absl::StrCat(api, "|", thing));
+    if (it == registry.end()) return absl::NotFoundError("Thing not found");
+    return it->second;
+  }
+  std::map<std::string, json> registry;
   absl::StatusOr<json> GetThingShadow(absl::string_view thing,
                                       absl::string_view shadow) override {
     calls.push_back(absl::StrCat(thing, "|", shadow));
@@ -471,7 +480,59 @@ TEST(IotSql, AFailedShadowLookupFailsTheEvaluation) {
   EXPECT_EQ(topic, "alarms/hall");
 }
 
+// AWS's get_registry_data() example: the threshold comes from the thing's attributes, and
+// its groups from ListThingGroupsForThing.
+TEST(IotSql, GetRegistryDataReadsTheThingAndItsGroups) {
+  FakeLookups lookups;
+  lookups.registry["DescribeThing|lamp-1"] = {{"thingName", "lamp-1"},
+                                              {"attributes", {{"threshold", "30"}}},
+                                              {"version", 2}};
+  lookups.registry["ListThingGroupsForThing|lamp-1"] = {
+      {"thingGroups", {{{"groupName", "hall"}, {"groupArn", "arn:aws:iot:x:1:thinggroup/hall"}}}}};
+  MessageContext context = kContext;
+  context.lookups = &lookups;
+  ASSERT_OK_AND_ASSIGN(
+      Statement st,
+      Statement::Parse("SELECT t, get_registry_data('ListThingGroupsForThing', clientid(), "
+                       "'role').thingGroups[0].groupName AS grp FROM 'sensors/+/data' WHERE t > "
+                       "get_registry_data('DescribeThing', clientid(), 'arn:aws:iam::"
+                       "123456789012:role/RegistryRead').attributes.threshold"));
+  EXPECT_TRUE(st.calls_services());
+  Result r = st.Evaluate(R"({"t": 31})", context);
+  ASSERT_TRUE(r.selected);
+  EXPECT_EQ(json::parse(r.output), json::parse(R"({"t": 31, "grp": "hall"})"));
+  EXPECT_FALSE(st.Evaluate(R"({"t": 29})", context).selected);
+  // An unknown thing is Undefined; so is an API chosen at run time that is not one of them.
+  context.client_id = "lamp-9";
+  r = st.Evaluate(R"({"t": 31})", context);
+  EXPECT_FALSE(r.selected);
+  EXPECT_FALSE(r.failure.has_value());
+  ASSERT_OK_AND_ASSIGN(st, Statement::Parse("SELECT isUndefined(get_registry_data(api, 'lamp-1', "
+                                            "'r')) AS u FROM 't'"));
+  EXPECT_EQ(json::parse(st.Evaluate(R"({"api": "DeleteThing"})", context).output),
+            json::parse(R"({"u": true})"));
+  // A registry that does not answer fails the evaluation, naming the thing.
+  lookups.answer = absl::DeadlineExceededError("the registry: deadline exceeded");
+  ASSERT_OK_AND_ASSIGN(
+      st, Statement::Parse("SELECT * FROM 't' WHERE get_registry_data('DescribeThing', "
+                           "'lamp-1', 'r').attributes.threshold > 1"));
+  r = st.Evaluate("{}", context);
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_EQ(r.failure->function, "get_registry_data");
+  EXPECT_EQ(r.failure->resource, "lamp-1");
+  EXPECT_EQ(r.failure->status.code(), absl::StatusCode::kDeadlineExceeded);
+}
+
 TEST(IotSql, GetThingShadowIsCheckedAtCreation) {
+  EXPECT_THAT(Statement::Parse("SELECT get_registry_data('DeleteThing', 'a', 'r') AS s FROM 't'")
+                  .status()
+                  .message(),
+              HasSubstr("get_registry_data() reads 'DescribeThing' or "
+                        "'ListThingGroupsForThing'"));
+  EXPECT_THAT(Statement::Parse("SELECT get_registry_data('DescribeThing', 'a') AS s FROM 't'")
+                  .status()
+                  .message(),
+              HasSubstr("get_registry_data() takes 3 arguments, got 2"));
   EXPECT_THAT(Statement::Parse("SELECT get_thing_shadow('a') AS s FROM 't'").status().message(),
               HasSubstr("get_thing_shadow() takes 2 to 3 arguments, got 1"));
   EXPECT_THAT(Statement::Parse("SELECT get_thing_shadow('a', 'r') AS s FROM 't'",

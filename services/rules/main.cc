@@ -1,5 +1,8 @@
 // fleetcore-rules: the rules service (fleetcore.rules.v1.Rules). Reads flags and
 // FLEETCORE_* environment, builds the objects, serves until SIGTERM/SIGINT.
+#include <optional>
+#include <tuple>
+
 #include "common/aws/arn.h"
 #include "common/db/pg_listener.h"
 #include "common/grpc/call_runner.h"
@@ -17,7 +20,7 @@
 #include "services/rules/rules_core.h"
 #include "services/rules/rules_engine.h"
 #include "services/rules/rules_service.h"
-#include "services/rules/shadow_lookups.h"
+#include "services/rules/peer_lookups.h"
 
 namespace fleetcore::rules {
 namespace {
@@ -32,6 +35,7 @@ int Run(int argc, char** argv) {
   common.db.application_name = "fleetcore-rules";
   std::string gateway_endpoint = service::kGatewayEndpoint;
   std::string shadow_endpoint = service::kShadowEndpoint;
+  std::string registry_endpoint = service::kRegistryEndpoint;
   std::string peers_ca_file;
   std::string http_ca_file;
   RulesEngine::Options engine_options;
@@ -41,8 +45,8 @@ int Run(int argc, char** argv) {
                         "The fleetcore rules engine: topic rules in AWS IoT SQL, validated at "
                         "creation, over gRPC, with EvaluateRule for dry runs. It runs the "
                         "enabled rules on the messages the gateway sends (Ingest) and their "
-                        "actions: republish, postgres, http, s3; get_thing_shadow() reads "
-                        "the shadow service.");
+                        "actions: republish, postgres, http, s3; get_thing_shadow() and "
+                        "get_registry_data() read the shadow service and the registry.");
   service::RegisterFlags(flags, &common);
   flags.AddString("gateway-endpoint", &gateway_endpoint,
                   "host:port of the gateway's gRPC API, through which republish actions "
@@ -50,9 +54,12 @@ int Run(int argc, char** argv) {
   flags.AddString("shadow-endpoint", &shadow_endpoint,
                   "host:port of the shadow service, which get_thing_shadow() in a rule's SQL "
                   "reads; empty: rules calling it fail (and run their errorAction).");
+  flags.AddString("registry-endpoint", &registry_endpoint,
+                  "host:port of the registry, which get_registry_data() in a rule's SQL "
+                  "reads; empty: rules calling it fail (and run their errorAction).");
   flags.AddString("peers-tls-ca-file", &peers_ca_file,
-                  "CA bundle to verify the gateway's and the shadow service's gRPC TLS; "
-                  "empty: plaintext.");
+                  "CA bundle to verify the gRPC TLS of the gateway, the shadow service and "
+                  "the registry; empty: plaintext.");
   flags.AddString("http-ca-file", &http_ca_file,
                   "CA bundle trusted for https:// http actions; empty: the system's.");
   flags.AddString("s3-access-key-id", &engine_options.s3_credentials.access_key_id,
@@ -94,13 +101,20 @@ int Run(int argc, char** argv) {
   std::optional<grpc_util::ServiceChannel> gateway =
       service::ConnectPeer("gateway", gateway_endpoint, peers_ca_file, common);
   if (!gateway.has_value()) return 1;
+  // The services the SQL's lookups read (none when their endpoint is empty).
   std::optional<grpc_util::ServiceChannel> shadow;
-  if (!shadow_endpoint.empty()) {
-    shadow = service::ConnectPeer("shadow", shadow_endpoint, peers_ca_file, common);
-    if (!shadow.has_value()) return 1;
+  std::optional<grpc_util::ServiceChannel> registry;
+  for (auto [name, endpoint, channel] :
+       {std::tuple("shadow", &shadow_endpoint, &shadow),
+        std::tuple("registry", &registry_endpoint, &registry)}) {
+    if (endpoint->empty()) continue;
+    *channel = service::ConnectPeer(name, *endpoint, peers_ca_file, common);
+    if (!channel->has_value()) return 1;
   }
-  ShadowLookups lookups(shadow.has_value() ? shadow->channel() : nullptr,
-                        common.server.admin_token, process.metrics.get());
+  PeerLookups lookups({.shadow = shadow.has_value() ? shadow->channel() : nullptr,
+                       .registry = registry.has_value() ? registry->channel() : nullptr,
+                       .token = common.server.admin_token},
+                      process.metrics.get());
 
   aws::Arns arns(common.region, common.account_id);
   SystemClock clock;

@@ -69,6 +69,9 @@ class FakeLookups final : public iotsql::ServiceLookups {
     if (it == shadows.end()) return absl::NotFoundError("No shadow exists");
     return it->second;
   }
+  absl::StatusOr<json> GetRegistryData(absl::string_view, absl::string_view) override {
+    return absl::NotFoundError("no registry here");
+  }
   void Hold(bool on) {
     {
       std::lock_guard<std::mutex> l(mu);

@@ -2,8 +2,8 @@
 // mosquitto_pub, and each action against a real target: the seed's high-temperature rule
 // into a Postgres table (only readings above the threshold become rows), republish to a
 // subscriber, http to a local server (with retries, then the errorAction's AWS error
-// payload), Basic Ingest, a disabled rule that no longer fires, and get_thing_shadow()
-// reading a real shadow service.
+// payload), Basic Ingest, a disabled rule that no longer fires, and get_thing_shadow() and
+// get_registry_data() reading a real shadow service and registry.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -564,8 +564,9 @@ TEST_F(RulesBackpressureTest, ASlowTargetDropsRuleWorkButNeverHoldsUpDevices) {
   EXPECT_LT(slow.Requests().size(), 10u);
 }
 
-// With a shadow service for get_thing_shadow() to read (and the admin token it checks).
-class RulesWithShadowTest : public RulesActionsTest {
+// With a shadow service and a registry for get_thing_shadow() and get_registry_data() to
+// read (with the admin token they check).
+class RulesWithPeersTest : public RulesActionsTest {
  protected:
   void SetUp() override {
     RulesActionsTest::SetUp();
@@ -576,23 +577,68 @@ class RulesWithShadowTest : public RulesActionsTest {
                                absl::StrCat("--listen=127.0.0.1:", shadow_port_),
                                "--gateway-endpoint=" + gateway_.endpoint},
                               {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
+    ASSERT_OK_AND_ASSIGN(
+        registry_, StartService("services/registry/fleetcore-registry",
+                                {"--db-url=" + db_->url(),
+                                 absl::StrCat("--listen=127.0.0.1:", registry_port_)},
+                                {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
   }
   std::vector<std::string> ExtraRulesFlags() const override {
-    return {absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port_)};
+    return {absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port_),
+            absl::StrCat("--registry-endpoint=127.0.0.1:", registry_port_)};
   }
-  Fleetctl ShadowCtl() const {
+  Fleetctl PeersCtl() const {
     return Fleetctl(kToken, {{"FLEETCORE_SHADOW_ENDPOINT", shadow_.endpoint},
+                             {"FLEETCORE_REGISTRY_ENDPOINT", registry_.endpoint},
                              {"FLEETCORE_RULES_ENDPOINT", rules_.endpoint}});
   }
 
   const int shadow_port_ = FreePort();
+  const int registry_port_ = FreePort();
   RunningService shadow_;
+  RunningService registry_;
 };
+
+// AWS's get_registry_data() example: each device's threshold is an attribute of its thing,
+// and the reading is tagged with the thing's group.
+TEST_F(RulesWithPeersTest, GetRegistryDataReadsEachThingsThresholdAndGroups) {
+  Exec("CREATE TABLE public.over_threshold (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
+  PeersCtl().Json({"create-thing-group", "--thing-group-name", "cold-room"});
+  for (const auto& [thing, threshold] : {std::pair("s1", "30"), std::pair("s2", "20")}) {
+    PeersCtl().Json({"create-thing", "--thing-name", thing, "--attribute-payload",
+                     absl::StrCat(R"({"attributes":{"threshold":")", threshold, R"("}})")});
+  }
+  PeersCtl().Json(
+      {"add-thing-to-thing-group", "--thing-group-name", "cold-room", "--thing-name", "s2"});
+  CreateRule(
+      "over_threshold",
+      {{"sql",
+        "SELECT t, topic(2) AS sensor, get_registry_data('ListThingGroupsForThing', topic(2), "
+        "'arn:aws:iam::123456789012:role/RegistryRead').thingGroups[0].groupName AS room FROM "
+        "'sensors/+/temp' WHERE t > get_registry_data('DescribeThing', topic(2), "
+        "'arn:aws:iam::123456789012:role/RegistryRead').attributes.threshold"},
+       {"actions", {{{"postgres", {{"tableName", "over_threshold"}}}}}}},
+      1);
+  Publish("sensors/s1/temp", R"({"t": 25})");  // below s1's 30
+  Publish("sensors/s3/temp", R"({"t": 99})");  // no such thing: no threshold
+  Publish("sensors/s2/temp", R"({"t": 25})");  // above s2's 20
+  Publish("sensors/s1/temp", R"({"t": 31})");
+  std::vector<json> rows =
+      WaitForRows("SELECT payload::text FROM public.over_threshold ORDER BY id", 2);
+  const std::string missing =
+      R"(fleetcore_rules_lookups_total{function="get_registry_data",result="not_found"} 1)";
+  EXPECT_THAT(RulesMetricsWith({missing}), HasSubstr(missing));
+  rows = Rows("SELECT payload::text FROM public.over_threshold");
+  std::sort(rows.begin(), rows.end(),
+            [](const json& a, const json& b) { return a["sensor"] < b["sensor"]; });
+  EXPECT_EQ(json(rows), json::parse(R"([{"t": 31, "sensor": "s1"},
+                                        {"t": 25, "sensor": "s2", "room": "cold-room"}])"));
+}
 
 // AWS's get_thing_shadow() example: an opened door raises an alarm only while its shadow
 // reports the alarm armed. Doors without a shadow raise none; when the shadow service
 // cannot answer, the errorAction gets AWS's error payload naming the call.
-TEST_F(RulesWithShadowTest, GetThingShadowGatesTheRuleOnTheDevicesReportedState) {
+TEST_F(RulesWithPeersTest, GetThingShadowGatesTheRuleOnTheDevicesReportedState) {
   Exec("CREATE TABLE public.alarms (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
   Exec("CREATE TABLE public.rule_errors (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
   const std::string sql =
@@ -604,9 +650,9 @@ TEST_F(RulesWithShadowTest, GetThingShadowGatesTheRuleOnTheDevicesReportedState)
               {"actions", {{{"postgres", {{"tableName", "alarms"}}}}}},
               {"errorAction", {{"postgres", {{"tableName", "rule_errors"}}}}}},
              1);
-  ShadowCtl().Json({"update-thing-shadow", "--thing-name", "door-1", "--payload",
+  PeersCtl().Json({"update-thing-shadow", "--thing-name", "door-1", "--payload",
                     R"({"state":{"reported":{"armed":true}}})"});
-  ShadowCtl().Json({"update-thing-shadow", "--thing-name", "door-2", "--payload",
+  PeersCtl().Json({"update-thing-shadow", "--thing-name", "door-2", "--payload",
                     R"({"state":{"reported":{"armed":false}}})"});
   Publish("doors/door-2/opened", R"({"at": 2})");
   Publish("doors/door-3/opened", R"({"at": 3})");
@@ -622,10 +668,10 @@ TEST_F(RulesWithShadowTest, GetThingShadowGatesTheRuleOnTheDevicesReportedState)
   EXPECT_TRUE(Rows("SELECT payload::text FROM public.rule_errors").empty());
 
   // The dry run reads the shadow too.
-  json r = ShadowCtl().Json({"evaluate-rule", "--sql", sql, "--topic", "doors/door-1/opened",
+  json r = PeersCtl().Json({"evaluate-rule", "--sql", sql, "--topic", "doors/door-1/opened",
                              "--payload", "{}"});
   EXPECT_EQ(r["selected"], true) << r.dump();
-  r = ShadowCtl().Json({"evaluate-rule", "--sql", sql, "--topic", "doors/door-2/opened",
+  r = PeersCtl().Json({"evaluate-rule", "--sql", sql, "--topic", "doors/door-2/opened",
                         "--payload", "{}"});
   EXPECT_FALSE(r.contains("selected")) << r.dump();
 

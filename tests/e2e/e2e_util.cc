@@ -29,7 +29,8 @@ absl::flat_hash_set<std::string> PeerFlags(absl::string_view binary) {
   if (absl::EndsWith(binary, "fleetcore-ca")) return {"registry", "policy"};
   if (absl::EndsWith(binary, "fleetcore-policy")) return {"registry"};
   if (absl::EndsWith(binary, "fleetcore-shadow")) return {"gateway"};
-  if (absl::EndsWith(binary, "fleetcore-rules")) return {"gateway", "shadow"};
+  if (absl::EndsWith(binary, "fleetcore-rules")) return {"gateway", "shadow", "registry"};
+  if (absl::EndsWith(binary, "fleetcore-registry")) return {"gateway"};
   return {};
 }
 
