@@ -1426,26 +1426,20 @@ absl::StatusOr<Statement> Statement::Parse(absl::string_view sql, SqlVersion ver
   return st;
 }
 
-namespace {
+// Not JSON, or nesting more than kMaxPayloadNesting levels: discarded (then it is
+// evaluated as binary: copying or printing a document recurses through it, and a 128 KB
+// payload can nest 64,000 levels).
+Payload::Payload(std::string bytes)
+    : bytes_(std::move(bytes)),
+      json_(nesting::JsonNestingWithin(bytes_, kMaxPayloadNesting)
+                ? nlohmann::json::parse(bytes_.begin(), bytes_.end(), nullptr,
+                                        /*allow_exceptions=*/false)
+                : nlohmann::json(nlohmann::json::value_t::discarded)) {}
 
-// The payload as JSON, or discarded when it is not JSON or nests more than
-// kMaxPayloadNesting levels (then it is evaluated as binary: copying or printing a document
-// recurses through it, and a 128 KB payload can nest 64,000 levels).
-json ParsePayload(absl::string_view payload) {
-  if (!nesting::JsonNestingWithin(payload, kMaxPayloadNesting)) {
-    return json(json::value_t::discarded);
-  }
-  return json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
-}
-
-}  // namespace
-
-Result Statement::Evaluate(absl::string_view payload, const MessageContext& context) const {
-  json parsed = ParsePayload(payload);
-  const bool is_json = !parsed.is_discarded();
+Result Statement::Evaluate(const Payload& payload, const MessageContext& context) const {
   Result r;
   std::map<std::string, Value> lookups;
-  Env env{.payload = is_json ? &parsed : nullptr, .raw = payload, .ctx = &context,
+  Env env{.payload = payload.json(), .raw = payload.bytes(), .ctx = &context,
           .version = version_, .failure = &r.failure, .lookups = &lookups};
   if (!sets_.empty()) {
     r.variables = json::object();
@@ -1471,7 +1465,7 @@ Result Statement::Evaluate(absl::string_view payload, const MessageContext& cont
   }
   if (items_.size() == 1 && items_[0].expr == nullptr) {
     // SELECT * alone: the payload as it came (binary passes through, as on AWS).
-    r.output = std::string(payload);
+    r.output = payload.bytes();
     return r;
   }
   json out = json::object();
@@ -1490,39 +1484,58 @@ absl::StatusOr<std::string> Statement::Substitute(absl::string_view template_tex
                                                   const MessageContext& context,
                                                   SqlVersion version,
                                                   const nlohmann::json* variables) {
-  json parsed = ParsePayload(payload);
-  std::optional<LookupFailure> failure;
-  std::map<std::string, Value> lookups;
-  Env env{.payload = parsed.is_discarded() ? nullptr : &parsed, .raw = payload,
-          .ctx = &context, .version = version, .variables = variables,
-          .failure = &failure, .lookups = &lookups};
-  std::string out;
+  absl::StatusOr<Template> t = Template::Parse(template_text, version);
+  if (!t.ok()) return t.status();
+  return t->Render(Payload(std::string(payload)), context, variables);
+}
+
+absl::StatusOr<Template> Template::Parse(absl::string_view text, SqlVersion version) {
+  Template t;
+  t.version_ = version;
   size_t i = 0;
-  while (i < template_text.size()) {
-    const size_t open = template_text.find("${", i);
+  for (;;) {
+    const size_t open = text.find("${", i);
     if (open == absl::string_view::npos) break;
-    const size_t close = template_text.find('}', open);
+    const size_t close = text.find('}', open);
     if (close == absl::string_view::npos) {
       return absl::InvalidArgumentError("a ${ in the template is not closed");
     }
-    out += std::string(template_text.substr(i, open - i));
-    absl::StatusOr<std::vector<Token>> tokens =
-        Lex(template_text.substr(open + 2, close - open - 2));
+    absl::StatusOr<std::vector<Token>> tokens = Lex(text.substr(open + 2, close - open - 2));
     if (!tokens.ok()) return tokens.status();
     Parser p(*std::move(tokens), version);
     p.strict_variables = false;
     absl::StatusOr<ExprPtr> e = p.ParseExpr();
     if (!e.ok()) return e.status();
-    Value v = Eval(**e, env);
+    if (p.Peek().type != Tok::kEnd) {
+      return p.Error(p.Peek(), "expected } after the expression of ${...}");
+    }
+    t.text_.emplace_back(text.substr(i, open - i));
+    t.exprs_.push_back(*std::move(e));
+    i = close + 1;
+  }
+  t.text_.emplace_back(text.substr(i));
+  return t;
+}
+
+absl::StatusOr<std::string> Template::Render(const Payload& payload,
+                                             const MessageContext& context,
+                                             const nlohmann::json* variables) const {
+  std::optional<LookupFailure> failure;
+  std::map<std::string, Value> lookups;
+  Env env{.payload = payload.json(), .raw = payload.bytes(), .ctx = &context,
+          .version = version_, .variables = variables, .failure = &failure,
+          .lookups = &lookups};
+  std::string out = text_[0];
+  for (size_t k = 0; k < exprs_.size(); ++k) {
+    Value v = Eval(*exprs_[k], env);
     if (failure.has_value()) {
       return absl::Status(failure->status.code(),
                           absl::StrCat(failure->function, "(", failure->resource,
                                        "): ", failure->status.message()));
     }
     if (v.has_value()) out += AsText(*v);
-    i = close + 1;
+    out += text_[k + 1];
   }
-  out += std::string(template_text.substr(i));
   return out;
 }
 

@@ -96,6 +96,20 @@ struct Result {
 
 struct Expr;
 
+// A message's payload, parsed once for every statement and template that reads it.
+class Payload {
+ public:
+  explicit Payload(std::string bytes);
+  const std::string& bytes() const { return bytes_; }
+  // The payload as JSON; null when it is not JSON, or nests more than 256 levels (then it is
+  // evaluated as binary, as AWS does for non-JSON payloads).
+  const nlohmann::json* json() const { return json_.is_discarded() ? nullptr : &json_; }
+
+ private:
+  std::string bytes_;
+  nlohmann::json json_;
+};
+
 class Statement {
  public:
   static absl::StatusOr<Statement> Parse(absl::string_view sql,
@@ -108,11 +122,12 @@ class Statement {
   // get_registry_data).
   bool calls_services() const { return calls_services_; }
 
-  Result Evaluate(absl::string_view payload, const MessageContext& context) const;
+  Result Evaluate(const Payload& payload, const MessageContext& context) const;
+  Result Evaluate(absl::string_view payload, const MessageContext& context) const {
+    return Evaluate(Payload(std::string(payload)), context);
+  }
 
-  // Evaluates `expr_text` (a substitution template's ${...}) against the message, with the
-  // statement's SET `variables` (Result::variables) when given: ${@name}. A failed lookup
-  // (get_thing_shadow, get_registry_data) is an error naming it.
+  // Template::Parse, then Render: for one use.
   static absl::StatusOr<std::string> Substitute(absl::string_view template_text,
                                                 absl::string_view payload,
                                                 const MessageContext& context,
@@ -132,6 +147,26 @@ class Statement {
   std::string from_;
   std::shared_ptr<const Expr> where_;
   bool calls_services_ = false;
+};
+
+// A substitution template ("alerts/${topic(2)}/${upper(unit)}"), parsed once: its ${...}
+// expressions are evaluated against each message, with the statement's SET `variables`
+// (Result::variables) when given: ${@name}. Immutable; Render may be called concurrently.
+class Template {
+ public:
+  // INVALID_ARGUMENT saying what is wrong in which ${...}.
+  static absl::StatusOr<Template> Parse(absl::string_view text,
+                                        SqlVersion version = SqlVersion::k2016_03_23);
+
+  // The text with every ${...} replaced by its value (nothing for Undefined). A failed
+  // lookup (get_thing_shadow, get_registry_data) is an error naming it.
+  absl::StatusOr<std::string> Render(const Payload& payload, const MessageContext& context,
+                                     const nlohmann::json* variables = nullptr) const;
+
+ private:
+  SqlVersion version_ = SqlVersion::k2016_03_23;
+  std::vector<std::string> text_;                  // the literal pieces, one more than exprs_
+  std::vector<std::shared_ptr<const Expr>> exprs_;  // the ${...}, in order
 };
 
 // Whether MQTT topic `topic` matches `filter` (+ one level, # the rest).

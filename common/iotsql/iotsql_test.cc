@@ -17,6 +17,15 @@ namespace {
 using json = nlohmann::json;
 using ::testing::HasSubstr;
 
+MATCHER_P(IsOkAndHoldsString, want, "") {
+  if (!arg.ok()) {
+    *result_listener << arg.status();
+    return false;
+  }
+  *result_listener << "\"" << *arg << "\"";
+  return *arg == want;
+}
+
 const MessageContext kContext{.topic = "sensors/lamp-1/data",
                               .client_id = "lamp-1",
                               .principal = "abc123",
@@ -274,6 +283,24 @@ TEST(IotSql, SubstitutionTemplates) {
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(*s, "sensors-lamp-1-data-1700000000123");
   EXPECT_FALSE(Statement::Substitute("${topic(", "{}", kContext).ok());
+}
+
+TEST(IotSql, TemplatesParseOnceAndRenderOnEachMessage) {
+  ASSERT_OK_AND_ASSIGN(Template t, Template::Parse("alerts/${topic(2)}/${upper(unit)}${n}"));
+  EXPECT_THAT(t.Render(Payload(R"({"unit": "c"})"), kContext),
+              IsOkAndHoldsString("alerts/lamp-1/C"));  // Undefined: nothing
+  EXPECT_THAT(t.Render(Payload(R"({"unit": "f", "n": 7})"), kContext),
+              IsOkAndHoldsString("alerts/lamp-1/F7"));
+  EXPECT_THAT(t.Render(Payload("\x01 not json"), kContext),
+              IsOkAndHoldsString("alerts/lamp-1/"));
+  ASSERT_OK_AND_ASSIGN(t, Template::Parse("no substitution"));
+  EXPECT_THAT(t.Render(Payload("{}"), kContext), IsOkAndHoldsString("no substitution"));
+  // What follows the expression must be its closing brace.
+  EXPECT_THAT(Template::Parse("a/${topic(2) x}").status().message(),
+              HasSubstr("expected } after the expression of ${...}"));
+  EXPECT_THAT(Template::Parse("a/${topic(2)").status().message(), HasSubstr("not closed"));
+  // Parsing evaluates nothing: a template naming a shadow parses without any lookups.
+  EXPECT_OK(Template::Parse("a/${get_thing_shadow('lamp-1', 'r').state.reported.room}"));
 }
 
 TEST(IotSql, Mqtt5Properties) {

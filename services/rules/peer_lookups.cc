@@ -39,7 +39,7 @@ struct Counts {
   absl::StatusOr<json> Count(absl::StatusOr<json> answer) const {
     prometheus::Counter* c = answer.ok() ? found
                              : answer.status().code() == absl::StatusCode::kNotFound ||
-                                       answer.status().code() == absl::StatusCode::kInvalidArgument
+                                     answer.status().code() == absl::StatusCode::kInvalidArgument
                                  ? not_found
                                  : failed;
     if (c != nullptr) c->Increment();
@@ -57,8 +57,7 @@ struct PeerLookups::Impl {
   Counts registry_counts;
 
   void Prepare(grpc::ClientContext* c) const {
-    c->set_deadline(std::chrono::system_clock::now() +
-                    absl::ToChronoMilliseconds(peers.timeout));
+    c->set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(peers.timeout));
     if (!peers.token.empty()) c->AddMetadata("authorization", "Bearer " + peers.token);
   }
 
@@ -148,8 +147,9 @@ PeerLookups::PeerLookups(Peers peers, prometheus::Registry* metrics)
   if (metrics != nullptr) {
     auto& family = prometheus::BuildCounter()
                        .Name("fleetcore_rules_lookups_total")
-                       .Help("Reads of other services by the rules' SQL functions, by function "
-                             "and result (found, not_found, failed: the rule did not run).")
+                       .Help(
+                           "Reads of other services by the rules' SQL functions, by function "
+                           "and result (found, not_found, failed: the rule did not run).")
                        .Register(*metrics);
     impl_->shadow_counts.Register(&family, "get_thing_shadow");
     impl_->registry_counts.Register(&family, "get_registry_data");
@@ -163,8 +163,7 @@ absl::StatusOr<json> PeerLookups::GetThingShadow(absl::string_view thing,
   return impl_->shadow_counts.Count(impl_->Shadow(thing, shadow));
 }
 
-absl::StatusOr<json> PeerLookups::GetRegistryData(absl::string_view api,
-                                                  absl::string_view thing) {
+absl::StatusOr<json> PeerLookups::GetRegistryData(absl::string_view api, absl::string_view thing) {
   if (impl_->registry == nullptr) {
     return impl_->registry_counts.Count(absl::FailedPreconditionError(
         "the rules service has no registry to read from (--registry-endpoint)"));
@@ -173,9 +172,8 @@ absl::StatusOr<json> PeerLookups::GetRegistryData(absl::string_view api,
   if (api == "ListThingGroupsForThing") {
     return impl_->registry_counts.Count(impl_->ThingGroups(thing));
   }
-  return impl_->registry_counts.Count(absl::InvalidArgumentError(
-      absl::StrCat("get_registry_data() reads DescribeThing or ListThingGroupsForThing, not ",
-                   api)));
+  return impl_->registry_counts.Count(absl::InvalidArgumentError(absl::StrCat(
+      "get_registry_data() reads DescribeThing or ListThingGroupsForThing, not ", api)));
 }
 
 }  // namespace fleetcore::rules

@@ -22,18 +22,21 @@ absl::Status Invalid(absl::string_view where, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
 }
 
-// Every ${...} of a template must parse (its value comes from each message).
-absl::Status CheckTemplate(absl::string_view where, absl::string_view text) {
-  absl::StatusOr<std::string> s = iotsql::Statement::Substitute(text, "{}", {});
-  if (!s.ok()) return Invalid(where, s.status().message());
+// Every ${...} of a template must parse, in the rule's SQL version (its value comes from
+// each message).
+absl::Status CheckTemplate(absl::string_view where, absl::string_view text,
+                           iotsql::SqlVersion version) {
+  absl::StatusOr<iotsql::Template> t = iotsql::Template::Parse(text, version);
+  if (!t.ok()) return Invalid(where, t.status().message());
   return absl::OkStatus();
 }
 
 // A republish action's MQTT 5 headers: templates, and the values they must give when they
 // have no ${...} to substitute.
-absl::Status CheckHeaders(const std::string& where, const pb::RepublishHeaders& h) {
+absl::Status CheckHeaders(const std::string& where, const pb::RepublishHeaders& h,
+                          iotsql::SqlVersion version) {
   for (const auto& [name, value] : RepublishHeaderFields(h)) {
-    FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(where, ".", name), *value));
+    FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(where, ".", name), *value, version));
     if (value->empty() || absl::StrContains(*value, "${")) continue;
     gateway::v1::PublishRequest scratch;
     if (absl::Status s = SetRepublishHeader(name, *value, &scratch); !s.ok()) {
@@ -43,14 +46,15 @@ absl::Status CheckHeaders(const std::string& where, const pb::RepublishHeaders& 
   for (int i = 0; i < h.user_properties_size(); ++i) {
     const std::string at = absl::StrCat(where, ".userProperties[", i, "]");
     if (h.user_properties(i).key().empty()) return Invalid(absl::StrCat(at, ".key"), "is required");
-    FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(at, ".key"), h.user_properties(i).key()));
     FLEETCORE_RETURN_IF_ERROR(
-        CheckTemplate(absl::StrCat(at, ".value"), h.user_properties(i).value()));
+        CheckTemplate(absl::StrCat(at, ".key"), h.user_properties(i).key(), version));
+    FLEETCORE_RETURN_IF_ERROR(
+        CheckTemplate(absl::StrCat(at, ".value"), h.user_properties(i).value(), version));
   }
   return absl::OkStatus();
 }
 
-absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
+absl::Status CheckAction(absl::string_view where, const pb::Action& a, iotsql::SqlVersion version) {
   const int set = a.has_republish() + a.has_postgres() + a.has_http() + a.has_s3();
   if (set != 1) {
     return Invalid(where, "needs exactly one of republish, postgres, http or s3");
@@ -58,9 +62,11 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
   if (a.has_republish()) {
     const pb::RepublishAction& r = a.republish();
     if (r.topic().empty()) return Invalid(absl::StrCat(where, ".republish.topic"), "is required");
-    if (r.qos() < 0 || r.qos() > 1) return Invalid(absl::StrCat(where, ".republish.qos"), "is 0 or 1");
-    FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(where, ".republish.topic"), r.topic()));
-    return CheckHeaders(absl::StrCat(where, ".republish.headers"), r.headers());
+    if (r.qos() < 0 || r.qos() > 1)
+      return Invalid(absl::StrCat(where, ".republish.qos"), "is 0 or 1");
+    FLEETCORE_RETURN_IF_ERROR(
+        CheckTemplate(absl::StrCat(where, ".republish.topic"), r.topic(), version));
+    return CheckHeaders(absl::StrCat(where, ".republish.headers"), r.headers(), version);
   }
   if (a.has_postgres()) {
     const pb::PostgresAction& p = a.postgres();
@@ -112,12 +118,12 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
         return Invalid(absl::StrCat(where, ".postgres.rangeKeyColumn"), "is not a column name");
       }
       if (absl::Status s = CheckTemplate(absl::StrCat(where, ".postgres.rangeKeyValue"),
-                                         p.range_key_value());
+                                         p.range_key_value(), version);
           !s.ok()) {
         return s;
       }
     }
-    return CheckTemplate(absl::StrCat(where, ".postgres.keyValue"), p.key_value());
+    return CheckTemplate(absl::StrCat(where, ".postgres.keyValue"), p.key_value(), version);
   }
   if (a.has_http()) {
     const pb::HttpAction& h = a.http();
@@ -129,7 +135,7 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
     if (h.timeout_ms() < 0 || h.timeout_ms() > 60000) {
       return Invalid(absl::StrCat(where, ".http.timeoutMs"), "is 0 (3000) to 60000");
     }
-    return CheckTemplate(absl::StrCat(where, ".http.url"), h.url());
+    return CheckTemplate(absl::StrCat(where, ".http.url"), h.url(), version);
   }
   const pb::S3Action& s = a.s3();
   if (s.bucket_name().empty()) return Invalid(absl::StrCat(where, ".s3.bucketName"), "is required");
@@ -145,7 +151,7 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a) {
       !absl::StartsWith(s.endpoint(), "http://")) {
     return Invalid(absl::StrCat(where, ".s3.endpoint"), "must be an http:// or https:// URL");
   }
-  return CheckTemplate(absl::StrCat(where, ".s3.key"), s.key());
+  return CheckTemplate(absl::StrCat(where, ".s3.key"), s.key(), version);
 }
 
 absl::StatusOr<pb::TopicRulePayload> FromJson(const std::string& text) {
@@ -182,13 +188,15 @@ absl::Status RulesCore::Validate(const pb::TopicRulePayload& payload, std::strin
   if (payload.actions_size() == 0) return Invalid("actions", "at least one action is required");
   if (payload.actions_size() > kMaxActions) return Invalid("actions", "at most 10 actions");
   for (int i = 0; i < payload.actions_size(); ++i) {
-    if (absl::Status s = CheckAction(absl::StrCat("actions[", i, "]"), payload.actions(i));
+    if (absl::Status s =
+            CheckAction(absl::StrCat("actions[", i, "]"), payload.actions(i), *version);
         !s.ok()) {
       return s;
     }
   }
   if (payload.has_error_action()) {
-    if (absl::Status s = CheckAction("errorAction", payload.error_action()); !s.ok()) return s;
+    if (absl::Status s = CheckAction("errorAction", payload.error_action(), *version); !s.ok())
+      return s;
   }
   *topic_pattern = st->from();
   return absl::OkStatus();
@@ -217,8 +225,8 @@ absl::StatusOr<pb::GetTopicRuleResponse> RulesCore::Get(const std::string& name)
   absl::StatusOr<pb::TopicRulePayload> p = FromJson((*r)->payload_json);
   if (!p.ok()) return p.status();
   pb::GetTopicRuleResponse out;
-  out.set_rule_arn(absl::StrCat("arn:aws:iot:", arns_->region(), ":", arns_->account_id(),
-                                ":rule/", name));
+  out.set_rule_arn(
+      absl::StrCat("arn:aws:iot:", arns_->region(), ":", arns_->account_id(), ":rule/", name));
   pb::TopicRule* rule = out.mutable_rule();
   rule->set_rule_name(name);
   rule->set_sql(p->sql());
@@ -227,7 +235,7 @@ absl::StatusOr<pb::GetTopicRuleResponse> RulesCore::Get(const std::string& name)
   if (p->has_error_action()) *rule->mutable_error_action() = p->error_action();
   rule->set_rule_disabled((*r)->disabled);
   rule->set_aws_iot_sql_version(p->aws_iot_sql_version().empty() ? "2016-03-23"
-                                                                  : p->aws_iot_sql_version());
+                                                                 : p->aws_iot_sql_version());
   *rule->mutable_created_at() =
       gp::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos((*r)->created_at));
   return out;
@@ -236,8 +244,8 @@ absl::StatusOr<pb::GetTopicRuleResponse> RulesCore::Get(const std::string& name)
 absl::StatusOr<pb::ListTopicRulesResponse> RulesCore::List(const pb::ListTopicRulesRequest& req) {
   absl::StatusOr<int> limit = pagination::ResolveMaxResults(req.max_results(), 50, 250);
   if (!limit.ok()) return limit.status();
-  const std::string query = absl::StrCat("rules:", req.topic(), ":",
-                                         req.has_rule_disabled() ? req.rule_disabled() : -1);
+  const std::string query =
+      absl::StrCat("rules:", req.topic(), ":", req.has_rule_disabled() ? req.rule_disabled() : -1);
   absl::StatusOr<std::string> after = pagination::DecodePageToken(req.next_token(), query);
   if (!after.ok()) return after.status();
   absl::StatusOr<std::vector<StoredRule>> rows = store_->List(
@@ -250,8 +258,8 @@ absl::StatusOr<pb::ListTopicRulesResponse> RulesCore::List(const pb::ListTopicRu
     const StoredRule& r = (*rows)[i];
     pb::TopicRuleListItem* item = out.add_rules();
     item->set_rule_name(r.name);
-    item->set_rule_arn(absl::StrCat("arn:aws:iot:", arns_->region(), ":", arns_->account_id(),
-                                    ":rule/", r.name));
+    item->set_rule_arn(
+        absl::StrCat("arn:aws:iot:", arns_->region(), ":", arns_->account_id(), ":rule/", r.name));
     item->set_topic_pattern(r.topic_pattern);
     item->set_rule_disabled(r.disabled);
     *item->mutable_created_at() =

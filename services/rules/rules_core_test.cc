@@ -114,6 +114,17 @@ TEST_F(RulesCoreTest, InvalidRulesAreRefusedWithTheReason) {
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "actions": [{"republish": {"topic": "x"}}],
                               "errorAction": {"s3": {"bucketName": "b"}}})"),
               HasSubstr("errorAction.s3.key: is required"));
+  // Templates parse in the rule's SQL version, and are not evaluated: one that reads a shadow
+  // needs none at creation.
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "awsIotSqlVersion": "2015-10-08",
+      "actions": [{"republish": {"topic": "a/${get_thing_shadow('lamp-1', 'r').state.reported.room}"}}]})"),
+              HasSubstr("actions[0].republish.topic: line 1, column 1: get_thing_shadow() needs "
+                        "SQL version 2016-03-23"));
+  EXPECT_OK(core_.Create("shadow_topic", Payload(R"({"sql": "SELECT * FROM 't'",
+      "actions": [{"republish": {"topic": "a/${get_thing_shadow('lamp-1', 'r').state.reported.room}"}}]})")));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
+                              "actions": [{"republish": {"topic": "a/${topic(2) topic(3)}"}}]})"),
+              HasSubstr("expected } after the expression"));
 }
 
 TEST_F(RulesCoreTest, RepublishHeadersAreCheckedWhereTheyCanBe) {

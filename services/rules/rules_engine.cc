@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -47,6 +48,21 @@ struct CompiledRule {
   // This rule's counters (null without metrics), looked up once at load.
   prometheus::Counter* matched = nullptr;
   prometheus::Counter* fired = nullptr;
+
+  // The actions' substitution template `text`, parsed on its first use (every one parsed
+  // at the rule's creation already).
+  absl::StatusOr<std::shared_ptr<const iotsql::Template>> TemplateFor(
+      absl::string_view text) const {
+    std::lock_guard<std::mutex> l(templates_mu);
+    if (auto it = templates.find(text); it != templates.end()) return it->second;
+    absl::StatusOr<iotsql::Template> t = iotsql::Template::Parse(text, version);
+    if (!t.ok()) return t.status();
+    auto parsed = std::make_shared<const iotsql::Template>(*std::move(t));
+    templates.emplace(std::string(text), parsed);
+    return parsed;
+  }
+  mutable std::mutex templates_mu;
+  mutable absl::flat_hash_map<std::string, std::shared_ptr<const iotsql::Template>> templates;
 };
 using RulePtr = std::shared_ptr<const CompiledRule>;
 
@@ -65,11 +81,18 @@ struct Failure {
   std::string message;
 };
 
+// A message from the gateway, its payload parsed once for every rule and template (the
+// payload is in `payload`, not in `message`).
+struct Inbound {
+  pb::InboundMessage message;
+  iotsql::Payload payload;
+};
+
 // One rule's run on one message: its actions run in parallel on the action threads, and
 // the last one to finish runs the errorAction when any failed.
 struct Invocation {
   RulePtr rule;
-  pb::InboundMessage message;
+  std::shared_ptr<const Inbound> in;
   iotsql::MessageContext context;
   std::string output;
   json variables;  // the SQL's SET clause, for the actions' templates (${@name})
@@ -150,9 +173,10 @@ struct RulesEngine::Impl {
   // ---- actions --------------------------------------------------------------------------
 
   absl::StatusOr<std::string> Template(absl::string_view text, const Invocation& inv) {
-    return iotsql::Statement::Substitute(text, inv.message.payload(), inv.context,
-                                         inv.rule->version,
-                                         inv.variables.is_null() ? nullptr : &inv.variables);
+    absl::StatusOr<std::shared_ptr<const iotsql::Template>> t = inv.rule->TemplateFor(text);
+    if (!t.ok()) return t.status();
+    return (*t)->Render(inv.in->payload, inv.context,
+                        inv.variables.is_null() ? nullptr : &inv.variables);
   }
 
   absl::Status Republish(const pb::RepublishAction& a, const std::string& output,
@@ -228,8 +252,8 @@ struct RulesEngine::Impl {
     for (size_t i = 0; i < keys.size(); ++i) absl::StrAppend(&sql, ", $", i + 2);
     absl::StrAppend(&sql, ")");
     if (!keys.empty()) {
-      absl::StrAppend(&sql, " ON CONFLICT (", absl::StrJoin(keys, ", "), ") DO UPDATE SET ",
-                      column, " = EXCLUDED.", column);
+      absl::StrAppend(&sql, " ON CONFLICT (", absl::StrJoin(keys, ", "), ") DO UPDATE SET ", column,
+                      " = EXCLUDED.", column);
     }
     absl::StatusOr<db::PgPool*> pool = PoolFor(a.database_url());
     if (!pool.ok()) return pool.status();
@@ -261,8 +285,7 @@ struct RulesEngine::Impl {
       if (!r.ok()) {
         last = r.status();
       } else {
-        const std::string what =
-            absl::StrCat("HTTP ", r->status, ": ", r->body.substr(0, 200));
+        const std::string what = absl::StrCat("HTTP ", r->status, ": ", r->body.substr(0, 200));
         last = retry ? absl::UnavailableError(what) : absl::FailedPreconditionError(what);
       }
       if (!retry || attempt >= options.http_attempts) break;
@@ -365,7 +388,7 @@ struct RulesEngine::Impl {
       CountDropped("actions");
       if (uint64_t n = 0; actions_full_log.Allow(&n)) {
         log::Warn("rule actions dropped: the action queue is full",
-                  {{"rule", inv->rule->name}, {"topic", inv->message.topic()}, {"dropped", n}});
+                  {{"rule", inv->rule->name}, {"topic", inv->in->message.topic()}, {"dropped", n}});
       }
       return;
     }
@@ -380,7 +403,7 @@ struct RulesEngine::Impl {
       CountDropped("actions");
       if (uint64_t n = 0; actions_full_log.Allow(&n)) {
         log::Warn("rule dropped: the action queue is full",
-                  {{"rule", inv->rule->name}, {"topic", inv->message.topic()}, {"dropped", n}});
+                  {{"rule", inv->rule->name}, {"topic", inv->in->message.topic()}, {"dropped", n}});
       }
       return;
     }
@@ -388,10 +411,10 @@ struct RulesEngine::Impl {
     SetDepthLocked();
   }
 
-  iotsql::Result RunSql(const CompiledRule& rule, const pb::InboundMessage& m,
+  iotsql::Result RunSql(const CompiledRule& rule, const Inbound& in,
                         const iotsql::MessageContext& context) {
     const auto start = std::chrono::steady_clock::now();
-    iotsql::Result r = rule.statement->Evaluate(m.payload(), context);
+    iotsql::Result r = rule.statement->Evaluate(in.payload, context);
     if (evaluation != nullptr) {
       evaluation->Observe(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
@@ -403,10 +426,11 @@ struct RulesEngine::Impl {
   // A rule whose FROM matched `m`: evaluated now, its invocation going to `selected` when
   // it selects the message, or, when it reads other services, left to an action thread
   // (`deferred`).
-  void Match(const RulePtr& rule, const pb::InboundMessage& m, absl::string_view topic,
+  void Match(const RulePtr& rule, const std::shared_ptr<const Inbound>& in, absl::string_view topic,
              std::vector<std::shared_ptr<Invocation>>* selected,
              std::vector<std::shared_ptr<Invocation>>* deferred) {
     if (rule->matched != nullptr) rule->matched->Increment();
+    const pb::InboundMessage& m = in->message;
     iotsql::MessageContext context{.topic = std::string(topic),
                                    .client_id = m.client_id(),
                                    .principal = m.principal(),
@@ -415,12 +439,12 @@ struct RulesEngine::Impl {
     AddProperties(m.properties(), &context);
     iotsql::Result r;
     if (!rule->statement->calls_services()) {
-      r = RunSql(*rule, m, context);
+      r = RunSql(*rule, *in, context);
       if (!r.selected) return;
     }
     auto inv = std::make_shared<Invocation>();
     inv->rule = rule;
-    inv->message = m;
+    inv->in = in;
     inv->context = std::move(context);
     if (rule->statement->calls_services()) {
       deferred->push_back(std::move(inv));
@@ -433,16 +457,15 @@ struct RulesEngine::Impl {
 
   // On an action thread: the SQL of a rule that reads other services, then its actions.
   void EvaluateDeferred(const std::shared_ptr<Invocation>& inv) {
-    iotsql::Result r = RunSql(*inv->rule, inv->message, inv->context);
+    iotsql::Result r = RunSql(*inv->rule, *inv->in, inv->context);
     if (r.failure.has_value()) {
       const iotsql::LookupFailure& f = *r.failure;
       if (uint64_t n = 0; failure_log.Allow(&n)) {
-        log::Warn("rule not run: its SQL could not read what it names",
-                  {{"rule", inv->rule->name},
-                   {"function", f.function},
-                   {"resource", f.resource},
-                   {"error", f.status},
-                   {"failures", n}});
+        log::Warn("rule not run: its SQL could not read what it names", {{"rule", inv->rule->name},
+                                                                         {"function", f.function},
+                                                                         {"resource", f.resource},
+                                                                         {"error", f.status},
+                                                                         {"failures", n}});
       }
       RunErrorAction(inv, {Failure{.action = f.function,
                                    .resource = f.resource,
@@ -478,23 +501,28 @@ struct RulesEngine::Impl {
         std::lock_guard<std::mutex> l(rules_mu);
         current = rules;
       }
+      std::string bytes = std::move(*m.mutable_payload());
+      m.clear_payload();
+      auto in =
+          std::make_shared<const Inbound>(Inbound{std::move(m), iotsql::Payload(std::move(bytes))});
+      const std::string& topic_name = in->message.topic();
       selected.clear();
       deferred.clear();
-      if (absl::StartsWith(m.topic(), kBasicIngest)) {
+      if (absl::StartsWith(topic_name, kBasicIngest)) {
         // Basic Ingest: to the named rule only, which sees the topic without the prefix.
-        absl::string_view rest = absl::string_view(m.topic()).substr(kBasicIngest.size());
+        absl::string_view rest = absl::string_view(topic_name).substr(kBasicIngest.size());
         const size_t slash = rest.find('/');
         const absl::string_view name = rest.substr(0, slash);
         const absl::string_view topic =
             slash == absl::string_view::npos ? "" : rest.substr(slash + 1);
         for (const RulePtr& r : current) {
-          if (r->name == name) Match(r, m, topic, &selected, &deferred);
+          if (r->name == name) Match(r, in, topic, &selected, &deferred);
         }
       } else {
         for (const RulePtr& r : current) {
           if (!r->statement->from().empty() &&
-              iotsql::TopicMatches(r->statement->from(), m.topic())) {
-            Match(r, m, m.topic(), &selected, &deferred);
+              iotsql::TopicMatches(r->statement->from(), topic_name)) {
+            Match(r, in, topic_name, &selected, &deferred);
           }
         }
       }
@@ -573,12 +601,13 @@ struct RulesEngine::Impl {
                       const std::vector<Failure>& failures) {
     const Invocation& inv = *invocation;
     if (!inv.rule->payload.has_error_action()) return;
-    json doc{{"ruleName", inv.rule->name},
-             {"topic", inv.message.topic()},
-             {"cloudwatchTraceId", ""},
-             {"clientId", inv.message.client_id().empty() ? "n/a" : inv.message.client_id()},
-             {"base64OriginalPayload", absl::Base64Escape(inv.message.payload())},
-             {"failures", json::array()}};
+    json doc{
+        {"ruleName", inv.rule->name},
+        {"topic", inv.in->message.topic()},
+        {"cloudwatchTraceId", ""},
+        {"clientId", inv.in->message.client_id().empty() ? "n/a" : inv.in->message.client_id()},
+        {"base64OriginalPayload", absl::Base64Escape(inv.in->payload.bytes())},
+        {"failures", json::array()}};
     for (const Failure& x : failures) {
       doc["failures"].push_back({{"failedAction", x.action},
                                  {"failedResource", x.resource},
@@ -603,30 +632,33 @@ RulesEngine::RulesEngine(RulesStore* store, Options options) : impl_(std::make_u
                           .Register(*r);
     impl_->fired = &prometheus::BuildCounter()
                         .Name("fleetcore_rules_fired_total")
-                        .Help("Messages a rule selected (WHERE held) and sent to its actions, "
-                              "by rule.")
+                        .Help(
+                            "Messages a rule selected (WHERE held) and sent to its actions, "
+                            "by rule.")
                         .Register(*r);
     impl_->actions = &prometheus::BuildCounter()
                           .Name("fleetcore_rules_actions_total")
-                          .Help("Rule actions run, by action type, result (after retries) and "
-                                "whether it was an errorAction.")
+                          .Help(
+                              "Rule actions run, by action type, result (after retries) and "
+                              "whether it was an errorAction.")
                           .Register(*r);
     impl_->dropped = &prometheus::BuildCounter()
                           .Name("fleetcore_rules_dropped_total")
-                          .Help("Messages (queue=messages) or a rule's actions (queue=actions) "
-                                "dropped because the queue was full.")
+                          .Help(
+                              "Messages (queue=messages) or a rule's actions (queue=actions) "
+                              "dropped because the queue was full.")
                           .Register(*r);
     impl_->depth = &prometheus::BuildGauge()
                         .Name("fleetcore_rules_queue_depth")
                         .Help("Messages waiting for evaluation and actions waiting to run.")
                         .Register(*r);
-    impl_->evaluation = &prometheus::BuildHistogram()
-                             .Name("fleetcore_rules_evaluation_seconds")
-                             .Help("Time to evaluate one rule's SQL on one message.")
-                             .Register(*r)
-                             .Add({}, prometheus::Histogram::BucketBoundaries{
-                                          1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4,
-                                          2.5e-4, 1e-3, 1e-2});
+    impl_->evaluation =
+        &prometheus::BuildHistogram()
+             .Name("fleetcore_rules_evaluation_seconds")
+             .Help("Time to evaluate one rule's SQL on one message.")
+             .Register(*r)
+             .Add({}, prometheus::Histogram::BucketBoundaries{1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5,
+                                                              5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2});
   }
   impl_->evaluator = std::thread([this] { impl_->EvaluatorLoop(); });
   for (int i = 0; i < std::max(1, impl_->options.action_workers); ++i) {
