@@ -62,8 +62,9 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a, iotsql::S
   if (a.has_republish()) {
     const pb::RepublishAction& r = a.republish();
     if (r.topic().empty()) return Invalid(absl::StrCat(where, ".republish.topic"), "is required");
-    if (r.qos() < 0 || r.qos() > 1)
+    if (r.qos() < 0 || r.qos() > 1) {
       return Invalid(absl::StrCat(where, ".republish.qos"), "is 0 or 1");
+    }
     FLEETCORE_RETURN_IF_ERROR(
         CheckTemplate(absl::StrCat(where, ".republish.topic"), r.topic(), version));
     return CheckHeaders(absl::StrCat(where, ".republish.headers"), r.headers(), version);
@@ -195,8 +196,10 @@ absl::Status RulesCore::Validate(const pb::TopicRulePayload& payload, std::strin
     }
   }
   if (payload.has_error_action()) {
-    if (absl::Status s = CheckAction("errorAction", payload.error_action(), *version); !s.ok())
+    if (absl::Status s = CheckAction("errorAction", payload.error_action(), *version);
+        !s.ok()) {
       return s;
+    }
   }
   *topic_pattern = st->from();
   return absl::OkStatus();

@@ -461,11 +461,12 @@ struct RulesEngine::Impl {
     if (r.failure.has_value()) {
       const iotsql::LookupFailure& f = *r.failure;
       if (uint64_t n = 0; failure_log.Allow(&n)) {
-        log::Warn("rule not run: its SQL could not read what it names", {{"rule", inv->rule->name},
-                                                                         {"function", f.function},
-                                                                         {"resource", f.resource},
-                                                                         {"error", f.status},
-                                                                         {"failures", n}});
+        log::Warn("rule not run: its SQL could not read what it names",
+                  {{"rule", inv->rule->name},
+                   {"function", f.function},
+                   {"resource", f.resource},
+                   {"error", f.status},
+                   {"failures", n}});
       }
       RunErrorAction(inv, {Failure{.action = f.function,
                                    .resource = f.resource,
