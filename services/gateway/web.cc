@@ -1,6 +1,7 @@
 // HTTP/1.1 on the web listeners (Boost.Beast): a WebSocket upgrade on /mqtt carries MQTT
 // (subprotocol "mqtt", binary frames, packets may span frames), POST /topics/{topic}
 // publishes (http_publish.h). Over TLS the same, with Beast's ssl_stream.
+#include <array>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -35,6 +36,9 @@ using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr auto kHttpTimeout = std::chrono::seconds(30);
+// How long, and how many more bytes, a refused request's body is read and dropped.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kLingerBytes = 1 << 20;
 
 template <typename Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
@@ -217,13 +221,14 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   void OnRequest(beast::error_code ec) {
     if (ec == http::error::body_limit) {
       context_.metrics->HttpPublish("payload_too_large");
+      // The client may still be sending the body: the connection lingers (below).
       return Reply(413, HttpPublishReply(absl::ResourceExhaustedError(
                                              "payload over the limit of " +
                                              std::to_string(limits().max_payload_bytes) +
                                              " bytes"),
                                          "")
                             .body,
-                   /*keep_alive=*/false);
+                   /*keep_alive=*/false, /*linger=*/true);
     }
     if (ec) return Close();
     http::request<http::string_body> request = parser_->release();
@@ -342,7 +347,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     Reply(reply.status, reply.body, keep_alive);
   }
 
-  void Reply(int status, std::string body, bool keep_alive) {
+  void Reply(int status, std::string body, bool keep_alive, bool linger = false) {
     auto response = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(status), 11);
     response->set(http::field::server, "fleetcore-gateway");
@@ -351,12 +356,37 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     response->body() = std::move(body);
     response->prepare_payload();
     http::async_write(stream_, *response,
-                      [self = this->shared_from_this(), response, keep_alive](
+                      [self = this->shared_from_this(), response, keep_alive, linger](
                           beast::error_code ec, size_t n) {
                         self->thread_->stats().bytes_sent += n;
+                        if (!ec && linger) return self->Linger();
                         if (ec || !keep_alive) return self->Close();
                         self->Read();
                       });
+  }
+
+  // After answering a request whose body was not read (413), the client may still be
+  // sending it. Closing with unread bytes makes the kernel answer with a reset, which can
+  // destroy the answer before the client has read it; so, as nginx's lingering close, the
+  // rest is read and dropped until the client closes, for at most kLingerTime and
+  // kLingerBytes, and the connection closes then.
+  void Linger() {
+    if constexpr (!kIsTls<Stream>) {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // the answer is complete
+    }
+    beast::get_lowest_layer(stream_).expires_after(kLingerTime);
+    Drop();
+  }
+  void Drop() {
+    auto chunk = std::make_shared<std::array<char, 16384>>();
+    stream_.async_read_some(
+        asio::buffer(*chunk), [self = this->shared_from_this(), chunk](beast::error_code ec,
+                                                                        size_t n) {
+          self->lingered_ += n;
+          if (ec || self->lingered_ > kLingerBytes) return self->Close();
+          self->Drop();
+        });
   }
 
   void Close() {
@@ -381,6 +411,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   std::string remote_;
   PeerCertificates peer_;
   IdentityPtr identity_;
+  size_t lingered_ = 0;  // bytes dropped after a 413
 };
 
 }  // namespace

@@ -9,6 +9,8 @@ usage: paho_scenarios.py SCENARIO --port P [--tls-port P --cafile F] [--prefix T
 import argparse
 import json
 import queue
+import socket
+import ssl
 import sys
 import threading
 import time
@@ -659,6 +661,28 @@ def tls():
     sub.close()
 
 
+def https_body_after_refusal():
+    # An HTTPS publish far over the payload limit, the body still coming after the gateway
+    # answered 413: the client must be able to send on and then read the answer (a gateway
+    # that closes with the body unread resets the connection under the client).
+    ctx = ssl.create_default_context(cafile=args.cafile)
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", args.https_port),
+                                                 timeout=TIMEOUT),
+                        server_hostname="localhost")
+    s.sendall(b"POST /topics/%s HTTP/1.1\r\nHost: localhost\r\n"
+              b"Content-Length: 4194304\r\n\r\n" % topic("big").encode())
+    try:
+        s.sendall(b"x" * (256 * 1024))
+        time.sleep(0.3)  # the gateway has refused it by now
+        s.sendall(b"x" * (64 * 1024))
+        time.sleep(0.3)
+        answer = s.recv(65536)
+    except OSError as e:
+        raise Fail(f"the connection broke under the client: {e}")
+    check(answer.startswith(b"HTTP/1.1 413"), f"not a 413: {answer[:80]!r}")
+    s.close()
+
+
 def persist_subscribe():
     # Phase 1 of the restart test: a persistent session with a subscription, then gone.
     sub = Client("restart-sub", clean=False)
@@ -1096,6 +1120,7 @@ SCENARIOS = {
     "inflight_and_queue": inflight_and_queue,
     "malformed": malformed,
     "tls": tls,
+    "https_body_after_refusal": https_body_after_refusal,
     "persist_subscribe": persist_subscribe,
     "persist_receive": persist_receive,
     "drain_watch": drain_watch,
@@ -1120,6 +1145,7 @@ def main():
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tls-port", type=int)
+    parser.add_argument("--https-port", type=int)
     parser.add_argument("--cafile")
     parser.add_argument("--prefix", default=f"e2e/{uuid.uuid4().hex[:6]}")
     parser.add_argument("--topic")
