@@ -36,20 +36,29 @@ bool ClientMayPublishTo(absl::string_view topic) {
   if (parts.size() >= 3 && parts[0] == "$aws" && parts[1] == "rules" && !parts[2].empty()) {
     return true;
   }
-  // $aws/things/{thing}/shadow[/name/{shadow}]/{get|update|delete}
+  return ParseShadowTopic(topic).has_value();
+}
+
+std::optional<ShadowTopic> ParseShadowTopic(absl::string_view topic) {
+  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
   if (parts.size() < 5 || parts[0] != "$aws" || parts[1] != "things" || parts[2].empty() ||
       parts[3] != "shadow") {
-    return false;
+    return std::nullopt;
   }
+  ShadowTopic out{.thing_name = std::string(parts[2])};
   absl::string_view op;
   if (parts.size() == 5) {
     op = parts[4];
   } else if (parts.size() == 7 && parts[4] == "name" && !parts[5].empty()) {
     op = parts[6];
+    out.shadow_name = std::string(parts[5]);
   } else {
-    return false;
+    return std::nullopt;
   }
-  return op == "get" || op == "update" || op == "delete";
+  if (op != "get" && op != "update" && op != "delete") return std::nullopt;
+  out.operation = std::string(op);
+  out.prefix = std::string(topic.substr(0, topic.size() - op.size() - 1));
+  return out;
 }
 
 std::optional<ProvisioningTopic> ParseProvisioningTopic(absl::string_view topic) {

@@ -67,6 +67,18 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic);
 // provision, in JSON or CBOR). Clients cannot publish to other $ topics, as on AWS.
 bool ClientMayPublishTo(absl::string_view topic);
 
+// A shadow request (reference §1.2):
+//   $aws/things/{thing}/shadow/{operation}
+//   $aws/things/{thing}/shadow/name/{shadow}/{operation}
+// with {operation} get, update or delete, and neither name empty.
+struct ShadowTopic {
+  std::string thing_name;
+  std::string shadow_name;  // empty: the classic shadow
+  std::string operation;    // get, update or delete
+  std::string prefix;       // $aws/things/T/shadow[/name/S]
+};
+std::optional<ShadowTopic> ParseShadowTopic(absl::string_view topic);
+
 // A fleet provisioning request (reference §2):
 //   $aws/certificates/create/{fmt}                         operation "create"
 //   $aws/certificates/create-from-csr/{fmt}                operation "create-from-csr"

@@ -55,29 +55,6 @@ ShadowForwarder::ShadowForwarder(std::shared_ptr<grpc::Channel> channel, std::st
 
 ShadowForwarder::~ShadowForwarder() = default;
 
-bool ShadowForwarder::Parse(absl::string_view topic, ShadowRequest* out) {
-  // $aws/things/{thing}/shadow/{op}  or  $aws/things/{thing}/shadow/name/{shadow}/{op}
-  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
-  if (parts.size() < 5 || parts[0] != "$aws" || parts[1] != "things" || parts[3] != "shadow") {
-    return false;
-  }
-  absl::string_view op;
-  if (parts.size() == 5) {
-    op = parts[4];
-    out->shadow_name.clear();
-  } else if (parts.size() == 7 && parts[4] == "name") {
-    op = parts[6];
-    out->shadow_name = std::string(parts[5]);
-  } else {
-    return false;
-  }
-  if (op != "get" && op != "update" && op != "delete") return false;
-  out->thing_name = std::string(parts[2]);
-  out->operation = std::string(op);
-  out->prefix = std::string(topic.substr(0, topic.size() - op.size() - 1));
-  return true;
-}
-
 void ShadowForwarder::Answer(const std::string& topic, std::string payload) {
   auto m = std::make_shared<Message>();
   m->topic = topic;
@@ -87,8 +64,9 @@ void ShadowForwarder::Answer(const std::string& topic, std::string payload) {
 }
 
 void ShadowForwarder::MaybeForward(const MessagePtr& message) {
-  ShadowRequest r;
-  if (!Parse(message->topic, &r)) return;
+  std::optional<ShadowTopic> parsed = ParseShadowTopic(message->topic);
+  if (!parsed.has_value()) return;
+  const ShadowTopic r = *std::move(parsed);
   // The clientToken of a get or delete comes from its payload (AWS ignores the rest).
   std::optional<std::string> token;
   if (r.operation != "update") {

@@ -26,13 +26,6 @@ namespace fleetcore::gateway {
 
 class GatewayMetrics;
 
-struct ShadowRequest {
-  std::string thing_name;
-  std::string shadow_name;  // empty: the classic shadow
-  std::string operation;    // get, update or delete
-  std::string prefix;       // $aws/things/T/shadow[/name/S]
-};
-
 class ShadowForwarder final : public HttpApi {
  public:
   // `channel` reaches the shadow service; `token` is its admin token. Nothing is owned but
@@ -40,9 +33,6 @@ class ShadowForwarder final : public HttpApi {
   ShadowForwarder(std::shared_ptr<grpc::Channel> channel, std::string token, Broker* broker,
                   GatewayMetrics* metrics);
   ~ShadowForwarder() override;
-
-  // Whether `topic` is a shadow request topic, and which.
-  static bool Parse(absl::string_view topic, ShadowRequest* out);
 
   // Forwards the message when its topic is a shadow request; else does nothing.
   void MaybeForward(const MessagePtr& message);

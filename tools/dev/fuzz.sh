@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes one libFuzzer target: builds it with clang, AddressSanitizer and UBSan in its own
-# build tree, seeds it from the fuzz_corpus folder next to its source, and runs it.
+# build tree, seeds it from the fuzz_corpus folder next to its source (NAME_fuzz_corpus for
+# a folder's second fuzzer NAME_fuzzer), and runs it.
 #
 #   tools/dev/fuzz.sh policy_document_fuzzer [SECONDS]     (./fleetcore fuzz ... does the same)
 #   tools/dev/fuzz.sh --build-only TARGET...                builds, does not fuzz
@@ -29,7 +30,9 @@ seconds=${2:-60}
 
 source_file=$(find "$ROOT/common" "$ROOT/services" "$ROOT/tools" -name "$target.cc" | head -n 1)
 [[ -n "$source_file" ]] || { echo "fuzz.sh: no source $target.cc" >&2; exit 2; }
-seeds="$(dirname "$source_file")/fuzz_corpus"
+# A folder's second fuzzer has its own seeds: NAME_fuzz_corpus for NAME_fuzzer.
+seeds="$(dirname "$source_file")/${target%_fuzzer}_fuzz_corpus"
+[[ -d "$seeds" ]] || seeds="$(dirname "$source_file")/fuzz_corpus"
 
 # The suite builds the tree once beforehand (FLEETCORE_FUZZ_PREBUILT), so parallel fuzzers
 # never configure the same folder at the same time.

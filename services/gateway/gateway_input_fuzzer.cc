@@ -1,0 +1,81 @@
+// libFuzzer target: what a client sends the gateway before it is anyone, and the topics it
+// routes to the AWS services. None of it may crash, and
+//   - the first TLS record (ALPN routing on one port): the answer depends on that record
+//     only, so bytes after a decided answer change nothing, and a prefix of the bytes
+//     either says "incomplete" or gives the same answer;
+//   - the CONNECT user name and password, an HTTP query string and headers (custom
+//     authorizer parameters) decode without crashing;
+//   - a shadow or fleet provisioning request topic that parses names a thing, shadow or
+//     template that is really in it, and the client may publish to it.
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <map>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/gateway/broker_limits.h"
+#include "services/gateway/client_hello.h"
+#include "services/gateway/grpc_authenticator.h"
+
+namespace {
+
+using namespace fleetcore::gateway;
+
+bool Same(const ClientHello& a, const ClientHello& b) {
+  return a.status == b.status && a.alpn == b.alpn;
+}
+
+void CheckClientHello(absl::string_view data) {
+  const ClientHello whole = ParseClientHello(data);
+  for (const std::string& p : whole.alpn) {
+    if (p.size() > 255) std::abort();  // one length byte per protocol name
+  }
+  (void)OffersMqtt(whole);
+  if (whole.status != ClientHello::kIncomplete &&
+      !Same(ParseClientHello(absl::StrCat(data, "\x16\x03\x01 more")), whole)) {
+    std::abort();  // bytes after the first record changed the answer
+  }
+  for (size_t n : {data.size() / 2, data.size() > 0 ? data.size() - 1 : 0}) {
+    const ClientHello prefix = ParseClientHello(data.substr(0, n));
+    if (prefix.status != ClientHello::kIncomplete && !Same(prefix, whole)) std::abort();
+  }
+}
+
+void CheckTopic(absl::string_view topic) {
+  if (std::optional<ShadowTopic> shadow = ParseShadowTopic(topic)) {
+    if (shadow->thing_name.empty() || !absl::StrContains(topic, shadow->thing_name) ||
+        !absl::StrContains(shadow->prefix, shadow->shadow_name) ||
+        topic != absl::StrCat(shadow->prefix, "/", shadow->operation) ||
+        !ClientMayPublishTo(topic)) {
+      std::abort();
+    }
+  }
+  if (std::optional<ProvisioningTopic> p = ParseProvisioningTopic(topic)) {
+    if (!absl::EndsWith(topic, p->cbor ? "/cbor" : "/json") || !ClientMayPublishTo(topic) ||
+        (p->operation == "provision") == p->template_name.empty() ||
+        !absl::StrContains(topic, p->template_name)) {
+      std::abort();
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const absl::string_view input(reinterpret_cast<const char*>(data), size);
+  CheckClientHello(input);
+  CheckTopic(input);
+  Credentials c;
+  c.username = std::string(input);
+  c.password = std::string(input.substr(input.size() / 2));
+  (void)AuthorizerParams(c);
+  c.username.reset();
+  c.http_query = std::string(input);
+  c.http_headers = std::map<std::string, std::string>{
+      {"x-amz-customauthorizer-name", std::string(input.substr(0, input.size() / 3))},
+      {"token", std::string(input)}};
+  (void)AuthorizerParams(c);
+  return 0;
+}
