@@ -534,7 +534,7 @@ void Connection::Lifecycle(absl::string_view kind, absl::string_view event,
   }
   auto m = std::make_shared<Message>();
   m->topic = absl::StrCat("$aws/events/", kind, "/", event, "/", info_.client_id);
-  m->payload = fields.dump();
+  m->payload = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   m->qos = 1;
   broker_->Publish(m);
 }

@@ -50,6 +50,42 @@ bool UrlDecode(absl::string_view in, bool query, std::string* out) {
   return true;
 }
 
+namespace {
+
+// The query part of a user name ("dev?x-amz-customauthorizer-name=a&token=t"),
+// percent-decoded with '+' kept (a base64 signature sent unencoded).
+std::map<std::string, std::string> UsernameParams(absl::string_view username) {
+  std::map<std::string, std::string> out;
+  const size_t q = username.find('?');
+  if (q == absl::string_view::npos) return out;
+  for (absl::string_view kv : absl::StrSplit(username.substr(q + 1), '&', absl::SkipEmpty())) {
+    const size_t eq = kv.find('=');
+    std::string key, value;
+    if (!UrlDecode(kv.substr(0, eq), /*query=*/false, &key) ||
+        !UrlDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), /*query=*/false,
+                   &value)) {
+      continue;
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> AuthorizerParams(
+    absl::string_view username, absl::string_view http_query,
+    const std::map<std::string, std::string>* http_headers) {
+  std::map<std::string, std::string> out = UsernameParams(username);
+  if (!http_query.empty()) {
+    for (auto& [k, v] : UsernameParams(absl::StrCat("?", http_query))) out.emplace(k, v);
+  }
+  if (http_headers != nullptr) {
+    for (const auto& [k, v] : *http_headers) out.emplace(k, v);
+  }
+  return out;
+}
+
 absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view target,
                                                           const HeaderLookup& headers,
                                                           std::string body,
@@ -159,7 +195,9 @@ HttpReply HttpPublishReply(const absl::Status& status, absl::string_view trace_i
   nlohmann::json body;
   body["message"] = status.ok() ? "OK" : std::string(status.message());
   body["traceId"] = std::string(trace_id);
-  reply.body = body.dump();
+  // The message may quote the request (an unknown parameter's name): bytes that are not
+  // UTF-8 become U+FFFD. nlohmann would throw on them, ending the gateway.
+  reply.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   switch (status.code()) {
     case absl::StatusCode::kOk: reply.status = 200; break;
     case absl::StatusCode::kInvalidArgument: reply.status = 400; break;

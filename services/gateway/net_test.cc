@@ -128,5 +128,15 @@ TEST(HttpPublishReplyTest, StatusCodes) {
   EXPECT_EQ(HttpPublishReply(absl::PermissionDeniedError("x"), "t").status, 403);
 }
 
+// Found by gateway_input_fuzzer: a parameter name that is not UTF-8 was quoted in the error,
+// and printing it as JSON threw, which ended the gateway.
+TEST_F(HttpPublishTest, AnErrorQuotingBytesThatAreNotUtf8IsStillAnAnswer) {
+  absl::StatusOr<std::shared_ptr<Message>> m = Parse("/topics/es&x\xff=1");
+  ASSERT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument);
+  const HttpReply reply = HttpPublishReply(m.status(), "t");
+  EXPECT_EQ(reply.status, 400);
+  EXPECT_THAT(reply.body, HasSubstr("\xef\xbf\xbd"));  // U+FFFD
+}
+
 }  // namespace
 }  // namespace fleetcore::gateway

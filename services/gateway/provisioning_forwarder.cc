@@ -90,7 +90,7 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
       const std::vector<uint8_t> bytes = json::to_cbor(doc);
       m->payload.assign(bytes.begin(), bytes.end());
     } else {
-      m->payload = doc.dump();
+      m->payload = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     }
     m->qos = 1;
     impl->broker->Publish(m, asker.get());

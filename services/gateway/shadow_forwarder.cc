@@ -102,7 +102,7 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
     const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, false);
     Answer(r.prefix + "/" + r.operation + "/rejected",
-           shadow::ErrorDocument(status, NowSeconds(), client_token).dump());
+           shadow::ErrorDocument(status, NowSeconds(), client_token).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   };
   auto prepare = [this](grpc::ClientContext* ctx) {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -240,7 +240,9 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
   }
   auto fail = [done](const grpc::Status& s) {
     const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
-    done(shadow::HttpStatus(status), shadow::ErrorDocument(status, NowSeconds(), std::nullopt).dump());
+    // Error messages may quote what a client sent: text that is not UTF-8 becomes U+FFFD.
+    done(shadow::HttpStatus(status),
+         shadow::ErrorDocument(status, NowSeconds(), std::nullopt).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   };
   if (t.bad_query) {
     return fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Invalid query string"));

@@ -274,6 +274,8 @@ TEST_F(GatewayMosquittoTest, HttpsPublishWithCurl) {
   EXPECT_THAT(curl("/topics/e2e/http/state?qos=1&retain=true", "on"), HasSubstr("\n200"));
   // Wildcards and over-long payloads are refused with a reason.
   EXPECT_THAT(curl("/topics/e2e/http/%2B", "x"), HasSubstr("\n400"));
+  // A topic that is not UTF-8 once decoded: refused, and the gateway serves on.
+  EXPECT_THAT(curl("/topics/e2e/http/%FF", "x"), HasSubstr("\n400"));
   EXPECT_THAT(curl("/topics/e2e/http/big", std::string(131073, 'x')), HasSubstr("\n413"));
   // A body far over the limit, still coming after the 413: the client can send on and read
   // the answer (the gateway reads and drops the rest a while before it closes).
