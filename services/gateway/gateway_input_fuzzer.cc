@@ -3,8 +3,9 @@
 //   - the first TLS record (ALPN routing on one port): the answer depends on that record
 //     only, so bytes after a decided answer change nothing, and a prefix of the bytes
 //     either says "incomplete" or gives the same answer;
-//   - the CONNECT user name and password, an HTTP query string and headers (custom
-//     authorizer parameters) decode without crashing;
+//   - the CONNECT user name, an HTTP query string and headers (custom authorizer
+//     parameters) decode without crashing, and an HTTPS publish request that parses is a
+//     message within the limits;
 //   - a shadow or fleet provisioning request topic that parses names a thing, shadow or
 //     template that is really in it, and the client may publish to it.
 #include <cstddef>
@@ -17,7 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "services/gateway/broker_limits.h"
 #include "services/gateway/client_hello.h"
-#include "services/gateway/grpc_authenticator.h"
+#include "common/mqtt/codec.h"
+#include "services/gateway/http_publish.h"
 
 namespace {
 
@@ -61,21 +63,37 @@ void CheckTopic(absl::string_view topic) {
   }
 }
 
+void CheckHttpPublish(absl::string_view input) {
+  // The first line is the request target, the rest the body; headers echo the target.
+  const size_t nl = input.find('\n');
+  const absl::string_view target = input.substr(0, nl);
+  const std::string body(nl == absl::string_view::npos ? "" : input.substr(nl + 1));
+  const BrokerLimits limits;
+  auto headers = [&](absl::string_view) { return std::string(target); };
+  absl::StatusOr<std::shared_ptr<Message>> m =
+      ParseHttpPublish(target, headers, body, limits, 1700000000000);
+  if (m.ok()) {
+    const Message& msg = **m;
+    if (!fleetcore::mqtt::ValidTopicName(msg.topic) || !WithinTopicLimits(limits, msg.topic) ||
+        msg.payload != body || msg.qos > 1 ||
+        msg.payload.size() > static_cast<size_t>(limits.max_payload_bytes)) {
+      std::abort();
+    }
+  }
+  (void)HttpPublishReply(m.status(), "trace");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   CheckClientHello(input);
   CheckTopic(input);
-  Credentials c;
-  c.username = std::string(input);
-  c.password = std::string(input.substr(input.size() / 2));
-  (void)AuthorizerParams(c);
-  c.username.reset();
-  c.http_query = std::string(input);
-  c.http_headers = std::map<std::string, std::string>{
+  CheckHttpPublish(input);
+  const std::map<std::string, std::string> headers{
       {"x-amz-customauthorizer-name", std::string(input.substr(0, input.size() / 3))},
       {"token", std::string(input)}};
-  (void)AuthorizerParams(c);
+  (void)AuthorizerParams(input, input.substr(input.size() / 2), &headers);
+  (void)AuthorizerParams("", input, nullptr);
   return 0;
 }

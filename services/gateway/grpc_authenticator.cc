@@ -131,40 +131,10 @@ absl::Status FromGrpc(const grpc::Status& s, absl::string_view what) {
 
 namespace {
 
-// The query part of a user name ("dev?x-amz-customauthorizer-name=a&token=t"),
-// percent-decoded with '+' kept (a base64 signature sent unencoded).
-std::map<std::string, std::string> UsernameParams(absl::string_view username) {
-  std::map<std::string, std::string> out;
-  const size_t q = username.find('?');
-  if (q == absl::string_view::npos) return out;
-  for (absl::string_view kv : absl::StrSplit(username.substr(q + 1), '&', absl::SkipEmpty())) {
-    const size_t eq = kv.find('=');
-    std::string key, value;
-    if (!UrlDecode(kv.substr(0, eq), /*query=*/false, &key) ||
-        !UrlDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), /*query=*/false,
-                   &value)) {
-      continue;
-    }
-    out[key] = value;
-  }
-  return out;
-}
-
 constexpr char kAuthorizerName[] = "x-amz-customauthorizer-name";
 constexpr char kAuthorizerSignature[] = "x-amz-customauthorizer-signature";
 
 }  // namespace
-
-std::map<std::string, std::string> AuthorizerParams(const Credentials& c) {
-  std::map<std::string, std::string> out = UsernameParams(c.username.value_or(""));
-  if (!c.http_query.empty()) {
-    for (auto& [k, v] : UsernameParams("?" + c.http_query)) out.emplace(k, v);
-  }
-  if (c.http_headers.has_value()) {
-    for (const auto& [k, v] : *c.http_headers) out.emplace(k, v);
-  }
-  return out;
-}
 
 void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
   if (credentials.chain_der.empty() &&

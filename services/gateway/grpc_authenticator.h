@@ -8,6 +8,7 @@
 #include <string>
 
 #include "services/gateway/authenticator.h"
+#include "services/gateway/http_publish.h"
 
 namespace grpc {
 class Channel;
@@ -19,12 +20,11 @@ class GatewayMetrics;
 
 namespace fleetcore::gateway {
 
-// The custom-authorizer values a client presented (authorizer name, token, signature), from
-// its MQTT user name's query string, an HTTP request's (or WebSocket upgrade's) query string,
-// and its headers, the first found winning in that order. Values are percent-decoded and a
-// '+' stays a '+': the AWS IoT Device SDKs put the base64 signature into the user name
-// unencoded when it is given so (their WebSocket builders always do), and AWS accepts it.
-std::map<std::string, std::string> AuthorizerParams(const Credentials& c);
+// The custom-authorizer values `c` presented (http_publish.h).
+inline std::map<std::string, std::string> AuthorizerParams(const Credentials& c) {
+  return AuthorizerParams(c.username.value_or(""), c.http_query,
+                          c.http_headers.has_value() ? &*c.http_headers : nullptr);
+}
 
 // Authenticator over the CA service (ca.ResolvePeer) and the policy service
 // (policy.GetEffectivePolicies for certificates, policy.Authorize for custom authorizers).

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -43,5 +44,15 @@ HttpReply HttpPublishReply(const absl::Status& status, absl::string_view trace_i
 // %XX-decoding of a URL path segment or query value ('+' is a space only in queries).
 // false for a malformed escape.
 bool UrlDecode(absl::string_view in, bool query, std::string* out);
+
+// The custom-authorizer values a client presented (authorizer name, token, signature), from
+// its MQTT user name's query string ("dev?x-amz-customauthorizer-name=a&token=t"), an HTTP
+// request's (or WebSocket upgrade's) query string, and its headers (may be null), the first
+// found winning in that order. Values are percent-decoded and a '+' stays a '+': the AWS IoT
+// Device SDKs put the base64 signature into the user name unencoded when it is given so
+// (their WebSocket builders always do), and AWS accepts it.
+std::map<std::string, std::string> AuthorizerParams(
+    absl::string_view username, absl::string_view http_query,
+    const std::map<std::string, std::string>* http_headers);
 
 }  // namespace fleetcore::gateway
