@@ -492,6 +492,9 @@ class Parser {
           if (!AcceptSymbol(")")) return Error(Peek(), "expected ')' after the arguments");
         }
         if (absl::Status s = CheckCall(t, *e); !s.ok()) return s;
+        if (e->op == "sourceip" && version_ != SqlVersion::k2016_03_23) {
+          return Error(t, "sourceip() needs SQL version 2016-03-23");
+        }
         if (e->op == "get_thing_shadow" || e->op == "get_registry_data") {
           if (version_ != SqlVersion::k2016_03_23) {
             return Error(t, absl::StrCat(e->op, "() needs SQL version 2016-03-23"));
@@ -628,7 +631,7 @@ class Parser {
         {"sha224", 1, 1},     {"sha384", 1, 1},
         {"parse_time", 2, 3}, {"time_to_epoch", 2, 2},
         {"get_mqtt_property", 1, 1}, {"get_user_properties", 1, 1},
-        {"get_thing_shadow", 2, 3}, {"get_registry_data", 3, 3}};
+        {"get_thing_shadow", 2, 3}, {"get_registry_data", 3, 3}, {"sourceip", 0, 0}};
     for (const Arity& f : kFunctions) {
       if (e.op == f.name) {
         const int n = static_cast<int>(e.args.size());
@@ -853,6 +856,10 @@ Value EvalCall(const Expr& e, const Env& env) {
     return json(std::string(parts[static_cast<size_t>(*n) - 1]));
   }
   if (f == "clientid") return json(env.ctx->client_id.empty() ? "n/a" : env.ctx->client_id);
+  if (f == "sourceip") {
+    if (env.ctx->source_ip.empty()) return std::nullopt;
+    return json(env.ctx->source_ip);
+  }
   if (f == "get_thing_shadow" || f == "get_registry_data") return Lookup(e, env);
   // MQTT 5: get_mqtt_property('content_type' | 'format_indicator' | 'response_topic' |
   // 'correlation_data' (base64)), and the values of one user property, in order.

@@ -62,6 +62,7 @@ struct MessageContext {
   std::string topic;
   std::string client_id;  // empty: "n/a"
   std::string principal;
+  std::string source_ip;  // sourceip(); empty: Undefined
   int64_t timestamp_ms = 0;
   // The MQTT 5 PUBLISH properties, for get_mqtt_property() and get_user_properties().
   std::optional<bool> utf8_payload;  // Payload Format Indicator: true for UTF8_DATA

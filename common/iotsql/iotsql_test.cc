@@ -285,6 +285,21 @@ TEST(IotSql, SubstitutionTemplates) {
   EXPECT_FALSE(Statement::Substitute("${topic(", "{}", kContext).ok());
 }
 
+TEST(IotSql, SourceIp) {
+  MessageContext context = kContext;
+  context.source_ip = "192.0.2.7";
+  ASSERT_OK_AND_ASSIGN(Statement st,
+                       Statement::Parse("SELECT sourceip() AS ip, * FROM 'sensors/#'"));
+  EXPECT_EQ(json::parse(st.Evaluate(R"({"t": 1})", context).output),
+            json::parse(R"({"ip": "192.0.2.7", "t": 1})"));
+  // A message from a service has no address: Undefined.
+  EXPECT_EQ(json::parse(st.Evaluate(R"({"t": 1})", kContext).output), json::parse(R"({"t": 1})"));
+  EXPECT_THAT(Statement::Parse("SELECT sourceip() AS ip FROM 't'", SqlVersion::k2015_10_08)
+                  .status()
+                  .message(),
+              HasSubstr("sourceip() needs SQL version 2016-03-23"));
+}
+
 TEST(IotSql, TemplatesParseOnceAndRenderOnEachMessage) {
   ASSERT_OK_AND_ASSIGN(Template t, Template::Parse("alerts/${topic(2)}/${upper(unit)}${n}"));
   EXPECT_THAT(t.Render(Payload(R"({"unit": "c"})"), kContext),

@@ -2,6 +2,7 @@
 
 #include "nlohmann/json.hpp"
 #include "services/gateway/authenticator.h"
+#include "services/gateway/transports.h"
 
 #include <algorithm>
 #include <utility>
@@ -509,7 +510,8 @@ void Connection::FinishConnect(PendingConnect pending,
       .client_id = info_.client_id,
       .principal = !info_.certificate_id.empty()
                        ? info_.certificate_id
-                       : (identity_ != nullptr ? identity_->principal() : std::string())});
+                       : (identity_ != nullptr ? identity_->principal() : std::string()),
+      .source_ip = ClientIp()});
   version_number_ = session_->generation();
   Lifecycle("presence", "connected", {{"ipAddress", ClientIp()}});
   // Packets that came while the CONNECT was being authenticated; OnData flushes.
@@ -553,12 +555,7 @@ bool Connection::Authorized(policy::Action action, absl::string_view resource) {
   return false;
 }
 
-std::string Connection::ClientIp() const {
-  const std::string& remote = info_.remote_address;
-  std::string ip = remote.substr(0, remote.rfind(':'));
-  if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
-  return ip;
-}
+std::string Connection::ClientIp() const { return IpOf(info_.remote_address); }
 
 bool Connection::PublishTopicAllowed(absl::string_view topic) const {
   if (!WithinTopicLimits(limits_, topic)) return false;

@@ -18,6 +18,7 @@ namespace fleetcore::gateway {
 struct Publisher {
   std::string client_id;  // empty: not MQTT (HTTPS, services)
   std::string principal;  // certificate id, custom authorizer principalId, or empty
+  std::string source_ip;  // the client's address (the rules' sourceip()); empty: a service
 };
 
 struct Message {

@@ -108,6 +108,7 @@ struct RulesFeeder::Impl {
       if (m->publisher != nullptr) {
         in->set_client_id(m->publisher->client_id);
         in->set_principal(RulesPrincipal(m->publisher->principal));
+        in->set_source_ip(m->publisher->source_ip);
       }
       in->set_timestamp_ms(m->published_at_ms != 0 ? m->published_at_ms : now_ms);
       rpb::MessageProperties* props = in->mutable_properties();

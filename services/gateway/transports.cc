@@ -331,6 +331,12 @@ std::string RemoteAddress(const tcp::socket& s) {
                               : absl::StrCat(ep.address().to_string(), ":", ep.port());
 }
 
+std::string IpOf(absl::string_view remote_address) {
+  absl::string_view ip = remote_address.substr(0, remote_address.rfind(':'));
+  if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
+  return std::string(ip);
+}
+
 PeerCertificates PeerCertificatesOf(SSL* ssl) {
   PeerCertificates out;
   if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) out.server_name = sni;

@@ -21,8 +21,10 @@ void StartMqttConnection(boost::asio::ip::tcp::socket socket, IoThread* thread,
 void StartWebConnection(boost::asio::ip::tcp::socket socket, IoThread* thread,
                         const ConnectionContext& context, boost::asio::ssl::context* tls);
 
-// "ip:port" of the peer.
+// "ip:port" of the peer ("[ip]:port" for IPv6).
 std::string RemoteAddress(const boost::asio::ip::tcp::socket& socket);
+// The ip of a RemoteAddress, without brackets.
+std::string IpOf(absl::string_view remote_address);
 // The client certificate chain of a TLS connection, read once the handshake is done.
 PeerCertificates PeerCertificatesOf(SSL* ssl);
 

@@ -266,11 +266,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                     std::function<void(absl::StatusOr<IdentityPtr>)> then) {
     if (context_.authenticator == nullptr) return then(IdentityPtr());
     if (identity_ != nullptr) return then(identity_);
-    std::string ip = remote_.substr(0, remote_.rfind(':'));
-    if (ip.size() > 2 && ip.front() == '[') ip = ip.substr(1, ip.size() - 2);
     Credentials credentials{.chain_der = peer_.chain_der,
                             .certificate_id = peer_.certificate_id,
-                            .source_ip = std::move(ip),
+                            .source_ip = IpOf(remote_),
                             .server_name = peer_.server_name};
     // A custom authorizer's values may come in headers or the query string; such an
     // identity is asked for again on every request (the policy service caches answers),
@@ -335,7 +333,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       (*m)->received_ns = IoThread::MonotonicNs();
       (*m)->published_at_ms = absl::ToUnixMillis(absl::Now());
       if (id != nullptr) {
-        (*m)->publisher = std::make_shared<Publisher>(Publisher{.principal = id->principal()});
+        (*m)->publisher = std::make_shared<Publisher>(
+            Publisher{.principal = id->principal(), .source_ip = IpOf(remote_)});
       }
       context_.broker->Publish(*m);
       ++thread_->stats().received[(*m)->qos];

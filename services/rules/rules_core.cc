@@ -313,6 +313,7 @@ absl::StatusOr<pb::EvaluateRuleResponse> RulesCore::Evaluate(const pb::EvaluateR
   iotsql::MessageContext context{.topic = req.topic(),
                                  .client_id = req.client_id(),
                                  .principal = req.principal(),
+                                 .source_ip = req.source_ip(),
                                  .timestamp_ms = absl::ToUnixMillis(clock_->Now()),
                                  .lookups = lookups_};
   AddProperties(req.properties(), &context);

@@ -176,6 +176,11 @@ TEST_F(RulesCoreTest, EvaluateRuleIsADryRun) {
   EXPECT_EQ(r.output(), R"({"ct":"text/plain","s":["north"]})");
   req.set_sql("SELECT FROM");
   EXPECT_EQ(core_.Evaluate(req).status().code(), absl::StatusCode::kInvalidArgument);
+  // The publisher's address, as a device's message would carry it.
+  req.set_sql("SELECT sourceip() AS ip FROM 'sensors/#'");
+  req.set_source_ip("192.0.2.1");
+  ASSERT_OK_AND_ASSIGN(r, core_.Evaluate(req));
+  EXPECT_EQ(r.output(), R"({"ip":"192.0.2.1"})");
   // A shadow that cannot be read is the dry run's error, naming the call.
   req.set_sql("SELECT get_thing_shadow(topic(2), 'role') AS s FROM 'sensors/#'");
   EXPECT_THAT(core_.Evaluate(req).status(),

@@ -434,6 +434,7 @@ struct RulesEngine::Impl {
     iotsql::MessageContext context{.topic = std::string(topic),
                                    .client_id = m.client_id(),
                                    .principal = m.principal(),
+                                   .source_ip = m.source_ip(),
                                    .timestamp_ms = m.timestamp_ms(),
                                    .lookups = options.lookups};
     AddProperties(m.properties(), &context);

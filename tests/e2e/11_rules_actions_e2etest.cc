@@ -225,7 +225,7 @@ TEST_F(RulesActionsTest, RepublishUpsertAndBasicIngest) {
              1);
   // Basic Ingest: no FROM needed; the rule sees the topic without $aws/rules/ingest/.
   CreateRule("ingest",
-             {{"sql", "SELECT topic() AS t, topic(1) AS first, * WHERE n > 0"},
+             {{"sql", "SELECT topic() AS t, topic(1) AS first, sourceip() AS ip, * WHERE n > 0"},
               {"actions", {{{"republish", {{"topic", "ingested"}, {"qos", 0}}}}}}},
              1);
   auto alerts = Subscribe({"alerts/#"}, 2, "alert-watcher");
@@ -258,7 +258,8 @@ TEST_F(RulesActionsTest, RepublishUpsertAndBasicIngest) {
   EXPECT_EQ(code, 0) << ingested->output();
   EXPECT_EQ(Lines(ingested->output()),
             (std::vector<std::pair<std::string, json>>{
-                {"ingested", json::parse(R"({"t": "plant/line-4", "first": "plant", "n": 7})")}}));
+                {"ingested", json::parse(R"({"t": "plant/line-4", "first": "plant",
+                                             "ip": "127.0.0.1", "n": 7})")}}));
 
   // The upsert kept one row per device, with the last reading.
   std::vector<json> rows = WaitForRows("SELECT doc::text FROM public.latest", 1);
