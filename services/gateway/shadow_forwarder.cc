@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
 #include "common/log/log.h"
+#include "common/mqtt/codec.h"
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/gateway/in_flight_calls.h"
@@ -245,6 +246,14 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
          shadow::ErrorDocument(status, NowSeconds(), std::nullopt).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   };
   if (t.bad_query) {
+    return fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Invalid query string"));
+  }
+  // Names travel in gRPC strings, which must be UTF-8 (%FF decodes to a byte that is not).
+  if (!mqtt::ValidUtf8(t.thing_name)) {
+    return fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                             "Invalid thing name: not UTF-8 once decoded"));
+  }
+  if (!mqtt::ValidUtf8(t.shadow_name) || !mqtt::ValidUtf8(t.next_token)) {
     return fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Invalid query string"));
   }
   auto prepare = [this](grpc::ClientContext* ctx) {

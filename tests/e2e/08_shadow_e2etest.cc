@@ -155,6 +155,11 @@ TEST_F(ShadowTest, RestApiWithCurl) {
   EXPECT_EQ(json::parse(body)["message"], "State node must be an object") << body;
   std::tie(status, body) = curl({"-X", "PUT", base + "/things/lamp-3/shadow"});
   EXPECT_EQ(status, 405);
+  // Names that are not UTF-8 once decoded are the client's error, not the service's.
+  std::tie(status, body) = curl({base + "/things/%FF/shadow"});
+  EXPECT_EQ(status, 400) << body;
+  std::tie(status, body) = curl({base + "/things/lamp-3/shadow?name=%FF"});
+  EXPECT_EQ(status, 400) << body;
   std::tie(status, body) = curl({"-X", "DELETE", base + "/things/lamp-3/shadow?name=climate"});
   EXPECT_EQ(status, 200);
   EXPECT_EQ(json::parse(body)["version"], 1) << body;
