@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/mqtt/codec.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "absl/container/flat_hash_map.h"
@@ -314,6 +315,18 @@ using DescribeDefaultCall = TrackedCall<ppb::DescribeDefaultAuthorizerRequest, p
 
 void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
   std::map<std::string, std::string> params = AuthorizerParams(credentials);
+  // What goes to the authorizer travels in gRPC strings (and on to its JSON event), which
+  // must be UTF-8: parameters that are not (%FF decodes to such a byte) are refused here,
+  // and other headers that are not are left out of the event.
+  for (const auto& [k, v] : params) {
+    if (!mqtt::ValidUtf8(k) || !mqtt::ValidUtf8(v)) {
+      return done(absl::UnauthenticatedError(
+          "the custom authorizer's parameters are not UTF-8 once decoded"));
+    }
+  }
+  if (!mqtt::ValidUtf8(credentials.http_query)) {
+    return done(absl::UnauthenticatedError("the query string is not UTF-8 once decoded"));
+  }
   const std::string name = params[kAuthorizerName];
   auto* call = new AuthorizeCall(&impl_->calls);
   impl_->Prepare(&call->ctx);
@@ -326,7 +339,9 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
   if (credentials.http_headers.has_value()) {
     call->req.add_protocols("http");
     ppb::HttpContext* http = call->req.mutable_http_context();
-    for (const auto& [k, v] : *credentials.http_headers) (*http->mutable_headers())[k] = v;
+    for (const auto& [k, v] : *credentials.http_headers) {
+      if (mqtt::ValidUtf8(k) && mqtt::ValidUtf8(v)) (*http->mutable_headers())[k] = v;
+    }
     if (!credentials.http_query.empty()) http->set_query_string("?" + credentials.http_query);
   }
   if (!credentials.client_id.empty() || credentials.username.has_value() ||

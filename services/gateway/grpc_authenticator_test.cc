@@ -252,6 +252,24 @@ TEST_F(GrpcAuthenticatorTest, InvalidateAsksAgain) {
 
 // The SDKs send a base64 signature in the user name percent-encoded or as it is (their
 // WebSocket builders never encode it): both are the same signature, '+' included.
+// A token that is not UTF-8 once decoded cannot travel to the authorizer: refused here,
+// without asking the policy service (it used to fail there as an internal error).
+TEST_F(GrpcAuthenticatorTest, CustomAuthorizerParametersThatAreNotUtf8AreRefused) {
+  for (const std::string& query :
+       {std::string("x-amz-customauthorizer-name=a&token=%FF"),
+        std::string("x-amz-customauthorizer-name=%C3%28")}) {
+    SCOPED_TRACE(query);
+    std::promise<absl::StatusOr<IdentityPtr>> answer;
+    auth_->Authenticate({.client_id = "c", .http_headers = std::map<std::string, std::string>{},
+                         .http_query = query},
+                        [&](absl::StatusOr<IdentityPtr> r) { answer.set_value(std::move(r)); });
+    absl::StatusOr<IdentityPtr> r = answer.get_future().get();
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("not UTF-8"));
+  }
+  EXPECT_EQ(policy_->calls, 0);
+}
+
 TEST(AuthorizerParamsTest, ASignatureReadsTheSameEncodedOrNot) {
   const std::string signature = "ab+c/d==";
   for (const std::string& sent : {std::string("ab%2Bc%2Fd%3D%3D"), signature}) {
