@@ -102,7 +102,7 @@ struct Invocation {
 };
 
 // An action to run, or (action null) the SQL of a rule that reads other services
-// (get_thing_shadow), evaluated here rather than on the evaluating thread, which it would
+// (get_thing_shadow, get_registry_data), evaluated here rather than on the evaluating thread, which it would
 // hold up while the other service answers.
 struct ActionJob {
   std::shared_ptr<Invocation> invocation;
