@@ -375,17 +375,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);  // the answer is complete
     }
     beast::get_lowest_layer(stream_).expires_after(kLingerTime);
+    drop_buffer_ = std::make_unique<std::array<char, 16384>>();
     Drop();
   }
   void Drop() {
-    auto chunk = std::make_shared<std::array<char, 16384>>();
-    stream_.async_read_some(
-        asio::buffer(*chunk), [self = this->shared_from_this(), chunk](beast::error_code ec,
-                                                                        size_t n) {
-          self->lingered_ += n;
-          if (ec || self->lingered_ > kLingerBytes) return self->Close();
-          self->Drop();
-        });
+    stream_.async_read_some(asio::buffer(*drop_buffer_), [self = this->shared_from_this()](
+                                                             beast::error_code ec, size_t n) {
+      self->lingered_ += n;
+      if (ec || self->lingered_ > kLingerBytes) return self->Close();
+      self->Drop();
+    });
   }
 
   void Close() {
@@ -410,7 +409,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   std::string remote_;
   PeerCertificates peer_;
   IdentityPtr identity_;
-  size_t lingered_ = 0;  // bytes dropped after a 413
+  // After a 413: what the client still sends is read into drop_buffer_ and dropped.
+  std::unique_ptr<std::array<char, 16384>> drop_buffer_;
+  size_t lingered_ = 0;
 };
 
 }  // namespace
