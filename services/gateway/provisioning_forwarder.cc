@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "common/mqtt/codec.h"
 #include "common/nesting/nesting.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
@@ -26,6 +27,10 @@ namespace {
 
 template <typename Req, typename Resp>
 using Call = TrackedCall<Req, Resp>;
+
+// CBOR text strings are not checked as they are read; what goes on to the CA (in gRPC
+// strings) must be UTF-8.
+constexpr char kNotText[] = "the payload's strings must be UTF-8 text";
 
 json Rejection(int status, const std::string& code, const std::string& message) {
   return json{{"statusCode", status}, {"errorCode", code}, {"errorMessage", message}};
@@ -145,6 +150,9 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
       return answer(false, Rejection(400, "InvalidPayload",
                                      "certificateSigningRequest (a PEM CSR) is required"));
     }
+    if (!mqtt::ValidUtf8(csr->get_ref<const std::string&>())) {
+      return answer(false, Rejection(400, "InvalidPayload", kNotText));
+    }
     auto* c = new Call<capb::FleetCreateCertificateFromCsrRequest,
                        capb::FleetCreateCertificateFromCsrResponse>(&impl_->calls);
     prepare(&c->ctx);
@@ -165,6 +173,9 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
       return answer(false,
                     Rejection(400, "InvalidPayload", "certificateOwnershipToken is required"));
     }
+    if (!mqtt::ValidUtf8(token->get_ref<const std::string&>())) {
+      return answer(false, Rejection(400, "InvalidPayload", kNotText));
+    }
     capb::RegisterThingRequest req;
     if (auto params = request.find("parameters"); params != request.end()) {
       if (!params->is_object()) {
@@ -174,6 +185,10 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
         if (!it.value().is_string()) {
           return answer(false, Rejection(400, "InvalidPayload",
                                          "parameter " + it.key() + " must be a string"));
+        }
+        if (!mqtt::ValidUtf8(it.key()) ||
+            !mqtt::ValidUtf8(it.value().get_ref<const std::string&>())) {
+          return answer(false, Rejection(400, "InvalidPayload", kNotText));
         }
         (*req.mutable_parameters())[it.key()] = it.value().get<std::string>();
       }

@@ -512,6 +512,17 @@ TEST_F(GatewaySecurityTest, FleetProvisioningInCbor) {
   EXPECT_EQ(refused, "rejected");
   EXPECT_EQ(rejection["statusCode"], 400) << rejection.dump();
   EXPECT_EQ(rejection["errorCode"], "InvalidPayload");
+  // CBOR text is not checked as it is read: a token that is not UTF-8 is the device's error
+  // (it used to fail inside the CA call, as an internal error).
+  std::vector<uint8_t> not_text = {0xa1, 0x78, 25};
+  for (char c : std::string("certificateOwnershipToken")) not_text.push_back(c);
+  not_text.insert(not_text.end(), {0x62, 0xff, 0xfe});
+  auto [refused_text, text_rejection] =
+      ask("$aws/provisioning-templates/sensors/provision/cbor", not_text);
+  EXPECT_EQ(refused_text, "rejected");
+  EXPECT_EQ(text_rejection["statusCode"], 400) << text_rejection.dump();
+  EXPECT_EQ(text_rejection["errorMessage"], "the payload's strings must be UTF-8 text")
+      << text_rejection.dump(-1, ' ', false, json::error_handler_t::replace);
   // CBOR nests a level per byte: a payload of the largest size nests 131,000 levels, which
   // overflows the stack of a parser that recurses into them. Refused before parsing, and
   // the gateway goes on.
