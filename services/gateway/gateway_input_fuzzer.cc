@@ -74,8 +74,11 @@ void CheckHttpPublish(absl::string_view input) {
       ParseHttpPublish(target, headers, body, limits, 1700000000000);
   if (m.ok()) {
     const Message& msg = **m;
+    // What travels on as MQTT 5 UTF-8 strings must be UTF-8.
+    const bool text = (!msg.content_type || fleetcore::mqtt::ValidUtf8(*msg.content_type)) &&
+                      (!msg.response_topic || fleetcore::mqtt::ValidUtf8(*msg.response_topic));
     if (!fleetcore::mqtt::ValidTopicName(msg.topic) || !WithinTopicLimits(limits, msg.topic) ||
-        msg.payload != body || msg.qos > 1 ||
+        !text || msg.payload != body || msg.qos > 1 ||
         msg.payload.size() > static_cast<size_t>(limits.max_payload_bytes)) {
       std::abort();
     }

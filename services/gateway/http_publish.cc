@@ -127,6 +127,8 @@ absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view targ
       if (value != "true" && value != "false") return Invalid("retain must be true or false");
       m->retain = value == "true";
     } else if (name == "contentType") {
+      // An MQTT 5 UTF-8 string property: subscribers (and the rules) get it as such.
+      if (!mqtt::ValidUtf8(value)) return Invalid("contentType must be UTF-8 text");
       m->content_type = value;
     } else if (name == "responseTopic") {
       if (!mqtt::ValidTopicName(value)) return Invalid("responseTopic is not a valid topic");

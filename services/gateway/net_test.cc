@@ -116,6 +116,9 @@ TEST_F(HttpPublishTest, RefusesWhatAwsRefuses) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Parse("/topics/a", std::string(limits_.max_payload_bytes + 1, 'x')).status().code(),
             absl::StatusCode::kResourceExhausted);
+  // contentType is an MQTT 5 UTF-8 string (it goes on to subscribers and the rules).
+  EXPECT_THAT(Parse("/topics/a?contentType=%FF").status().message(),
+              HasSubstr("contentType must be UTF-8 text"));
   headers_["x-amz-mqtt5-payload-format-indicator"] = "UTF8_DATA";
   EXPECT_THAT(Parse("/topics/a", "\xff").status().message(), HasSubstr("UTF-8"));
 }
