@@ -782,6 +782,24 @@ struct Env {
 
 Value Eval(const Expr& e, const Env& env);
 
+// The characters (code points) of UTF-8 text: its bytes that do not continue a character.
+size_t CharCount(absl::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// The byte offset where character `chars` begins (the size when there are no more).
+size_t ByteOffsetOfChar(absl::string_view s, size_t chars) {
+  size_t i = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) continue;
+    if (chars == 0) return i;
+    --chars;
+  }
+  return s.size();
+}
+
 // get_thing_shadow(thing[, shadow], roleArn) and get_registry_data(api, thing, roleArn).
 // The role is the IAM role AWS reads with; fleetcore's rules service reads with its own
 // credentials, so it is not used.
@@ -1012,24 +1030,25 @@ Value EvalCall(const Expr& e, const Env& env) {
     std::optional<std::string> s = str_arg(0);
     if (!s) return std::nullopt;
     if (f == "numbytes") return json(static_cast<int64_t>(s->size()));
-    int64_t n = 0;
-    for (unsigned char c : *s) n += (c & 0xC0) != 0x80;
-    return json(n);
+    return json(static_cast<int64_t>(CharCount(*s)));
   }
   if (f == "substring") {
+    // In characters, as length() counts them (not bytes: a cut through a character would
+    // leave text that is not UTF-8).
     std::optional<std::string> s = str_arg(0);
     std::optional<double> from = AsNumber(arg(1));
     if (!s || !from) return std::nullopt;
-    const int64_t size = static_cast<int64_t>(s->size());
-    int64_t a = static_cast<int64_t>(std::clamp<double>(*from, 0, static_cast<double>(size)));
-    int64_t b = size;
+    const double size = static_cast<double>(CharCount(*s));
+    const size_t a = static_cast<size_t>(std::clamp<double>(*from, 0, size));
+    size_t b = static_cast<size_t>(size);
     if (e.args.size() == 3) {
       std::optional<double> to = AsNumber(arg(2));
       if (!to) return std::nullopt;
-      b = static_cast<int64_t>(std::clamp<double>(*to, 0, static_cast<double>(size)));
+      b = static_cast<size_t>(std::clamp<double>(*to, 0, size));
     }
     if (b < a) return json("");
-    return json(s->substr(static_cast<size_t>(a), static_cast<size_t>(b - a)));
+    const size_t begin = ByteOffsetOfChar(*s, a);
+    return json(s->substr(begin, ByteOffsetOfChar(*s, b) - begin));
   }
   if (f == "lpad" || f == "rpad") {
     // lpad('hello', 2) = '  hello': that many spaces on one side.
@@ -1066,8 +1085,9 @@ Value EvalCall(const Expr& e, const Env& env) {
     if (!s || !p) return std::nullopt;
     if (f == "startswith") return json(absl::StartsWith(*s, *p));
     if (f == "endswith") return json(absl::EndsWith(*s, *p));
-    const size_t at = s->find(*p);
-    return json(at == std::string::npos ? int64_t{-1} : static_cast<int64_t>(at));
+    const size_t at = s->find(*p);  // a character's index, as substring() takes it
+    return json(at == std::string::npos ? int64_t{-1}
+                                        : static_cast<int64_t>(CharCount(s->substr(0, at))));
   }
   if (f == "replace") {
     std::optional<std::string> s = str_arg(0), from = str_arg(1), to = str_arg(2);

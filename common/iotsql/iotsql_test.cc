@@ -106,6 +106,11 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"name": "lamp"})",
             R"({"u": "LAMP", "l": "abc", "c": "lamp-2", "s": "am", "n": 4, "sw": true, "r": "lomp",
                 "t": "x"})"},
+        // Characters, not bytes: "é" and "ü" are two bytes each in UTF-8.
+        Row{"string_functions_count_characters",
+            "SELECT substring(name, 1, 3) AS s, length(name) AS n, indexof(name, 'l') AS i, "
+            "substring(name, 4) AS rest FROM 't'",
+            R"({"name": "héllü!"})", R"({"s": "él", "n": 6, "i": 2, "rest": "ü!"})"},
         Row{"math_functions",
             "SELECT abs(-3) AS a, ceil(1.2) AS c, floor(1.8) AS f, round(2.5) AS r, "
             "power(2, 10) AS p, mod(7, 3) AS m, sqrt(16) AS s FROM 't'",
