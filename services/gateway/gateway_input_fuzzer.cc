@@ -16,9 +16,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/mqtt/codec.h"
 #include "services/gateway/broker_limits.h"
 #include "services/gateway/client_hello.h"
-#include "common/mqtt/codec.h"
 #include "services/gateway/http_publish.h"
 
 namespace {
