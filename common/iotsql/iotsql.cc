@@ -3,11 +3,15 @@
 #include "common/iotsql/joda_time.h"
 #include "common/nesting/nesting.h"
 
+#include <locale.h>
 #include <openssl/evp.h>
+#include <wchar.h>
+#include <wctype.h>
 
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cwchar>
 #include <functional>
 #include <map>
 #include <random>
@@ -782,6 +786,50 @@ struct Env {
 
 Value Eval(const Expr& e, const Env& env);
 
+// upper() and lower() on any letter, as AWS's (Java's) do: "é" -> "É". Unicode's simple case
+// mappings (one letter for one: Java's special cases such as "ß" -> "SS" are not made) from
+// glibc's built-in C.UTF-8 locale, whatever the process's own locale; bytes that are not
+// UTF-8 stay as they are.
+std::string ChangeCase(absl::string_view s, bool upper) {
+  static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
+  if (utf8 == static_cast<locale_t>(0)) {
+    return upper ? absl::AsciiStrToUpper(s) : absl::AsciiStrToLower(s);
+  }
+  std::string out;
+  out.reserve(s.size());
+  std::mbstate_t in{};
+  size_t i = 0;
+  while (i < s.size()) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {  // ASCII: no conversion needed
+      out += static_cast<char>(upper ? absl::ascii_toupper(c) : absl::ascii_tolower(c));
+      ++i;
+      continue;
+    }
+    wchar_t wc = 0;
+    const locale_t old = uselocale(utf8);
+    const size_t n = mbrtowc(&wc, s.data() + i, s.size() - i, &in);
+    if (n == static_cast<size_t>(-1) || n == static_cast<size_t>(-2) || n == 0) {
+      uselocale(old);
+      in = std::mbstate_t{};
+      out += s[i++];  // not UTF-8: kept
+      continue;
+    }
+    const wint_t changed = upper ? towupper_l(wc, utf8) : towlower_l(wc, utf8);
+    char buf[MB_LEN_MAX];
+    std::mbstate_t st{};
+    const size_t m = wcrtomb(buf, static_cast<wchar_t>(changed), &st);
+    uselocale(old);
+    if (m == static_cast<size_t>(-1)) {
+      out.append(s.data() + i, n);
+    } else {
+      out.append(buf, m);
+    }
+    i += n;
+  }
+  return out;
+}
+
 // The characters (code points) of UTF-8 text: its bytes that do not continue a character.
 size_t CharCount(absl::string_view s) {
   size_t n = 0;
@@ -1019,8 +1067,8 @@ Value EvalCall(const Expr& e, const Env& env) {
   if (f == "upper" || f == "lower" || f == "trim" || f == "ltrim" || f == "rtrim") {
     std::optional<std::string> s = str_arg(0);
     if (!s) return std::nullopt;
-    if (f == "upper") return json(absl::AsciiStrToUpper(*s));
-    if (f == "lower") return json(absl::AsciiStrToLower(*s));
+    if (f == "upper") return json(ChangeCase(*s, /*upper=*/true));
+    if (f == "lower") return json(ChangeCase(*s, /*upper=*/false));
     absl::string_view v = *s;
     if (f != "rtrim") v = absl::StripLeadingAsciiWhitespace(v);
     if (f != "ltrim") v = absl::StripTrailingAsciiWhitespace(v);
