@@ -17,7 +17,7 @@ FROM debian:12-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libabsl20220623 libgrpc++1.51 \
       libgrpc29 libprotobuf32 libpqxx-6.4 libpq5 libprometheus-cpp-core1.0 \
-      libprometheus-cpp-pull1.0 libspdlog1.10 libfmt9 libssl3 \
+      libprometheus-cpp-pull1.0 libspdlog1.10 libfmt9 libssl3 libre2-9 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fleetcore \
  && install -d -o 10001 -g 10001 -m 0700 /var/lib/fleetcore/ca

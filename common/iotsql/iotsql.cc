@@ -15,7 +15,6 @@
 #include <functional>
 #include <map>
 #include <random>
-#include <regex>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -24,6 +23,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "re2/re2.h"
 
 namespace fleetcore::iotsql {
 
@@ -681,14 +681,36 @@ class Parser {
 
 // ---- values -------------------------------------------------------------------------------
 
+// Whether `s` is -?\d+(\.\d+)?([eE]-?\d+)?, AWS's numeric strings. A scan: std::regex
+// recursed once per character, and a device's string of 100,000 digits overflowed the stack.
+bool IsNumeric(absl::string_view s) {
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < s.size() && absl::ascii_isdigit(s[i])) ++i;
+    return i > start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (!digits()) return false;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && s[i] == '-') ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
 // A number, or a string that reads as one (AWS's implicit String -> Decimal).
 std::optional<double> AsNumber(const Value& v) {
   if (!v.has_value()) return std::nullopt;
   if (v->is_number()) return v->get<double>();
   if (v->is_string()) {
-    static const std::regex kNumeric(R"(^-?\d+(\.\d+)?([eE]-?\d+)?$)");
     const std::string& s = v->get_ref<const std::string&>();
-    if (std::regex_match(s, kNumeric)) {
+    if (IsNumeric(s)) {
       double d;
       if (absl::SimpleAtod(s, &d)) return d;
     }
@@ -826,6 +848,30 @@ std::string ChangeCase(absl::string_view s, bool upper) {
       out.append(buf, m);
     }
     i += n;
+  }
+  return out;
+}
+
+// A Java replacement ("$1", "\\$" for a dollar) as an RE2 rewrite ("\\1", "\\\\" for a backslash).
+std::string Re2Rewrite(absl::string_view java) {
+  std::string out;
+  for (size_t i = 0; i < java.size(); ++i) {
+    const char c = java[i];
+    if (c == '\\' && i + 1 < java.size()) {
+      const char next = java[++i];  // taken literally
+      if (next == '\\') {
+        out += "\\\\";
+      } else {
+        out += next;
+      }
+    } else if (c == '$' && i + 1 < java.size() && absl::ascii_isdigit(java[i + 1])) {
+      out += '\\';
+      out += java[++i];
+    } else if (c == '\\') {
+      out += "\\\\";
+    } else {
+      out += c;
+    }
   }
   return out;
 }
@@ -1148,21 +1194,28 @@ Value EvalCall(const Expr& e, const Env& env) {
     return json(out + s->substr(i));
   }
   if (f == "regexp_matches" || f == "regexp_replace" || f == "regexp_substr") {
+    // RE2: time linear in the text, and no recursion. (std::regex recursed once per
+    // character: '(a|b)*c' on a device's 100 KB string overflowed the stack.) Java's
+    // lookaround and backreferences are not supported: such a pattern is Undefined.
     std::optional<std::string> s = str_arg(0), pattern = str_arg(1);
     if (!s || !pattern) return std::nullopt;
-    try {
-      const std::regex re(*pattern, std::regex::ECMAScript);
-      if (f == "regexp_matches") return json(std::regex_search(*s, re));
-      if (f == "regexp_substr") {
-        std::smatch m;
-        return std::regex_search(*s, m, re) ? json(m.str(0)) : json("");
-      }
-      std::optional<std::string> with = str_arg(2);
-      if (!with) return std::nullopt;
-      return json(std::regex_replace(*s, re, *with));
-    } catch (const std::regex_error&) {
-      return std::nullopt;
+    RE2::Options options;
+    options.set_log_errors(false);
+    const RE2 re(*pattern, options);
+    if (!re.ok()) return std::nullopt;
+    if (f == "regexp_matches") return json(RE2::PartialMatch(*s, re));
+    if (f == "regexp_substr") {
+      re2::StringPiece whole;
+      if (!re.Match(*s, 0, s->size(), RE2::UNANCHORED, &whole, 1)) return json("");
+      return json(std::string(whole.data(), whole.size()));
     }
+    std::optional<std::string> with = str_arg(2);
+    if (!with) return std::nullopt;
+    const std::string rewrite = Re2Rewrite(*with);
+    if (std::string error; !re.CheckRewriteString(rewrite, &error)) return std::nullopt;
+    std::string out = *s;
+    RE2::GlobalReplace(&out, re, rewrite);
+    return json(std::move(out));
   }
   if (f == "chr") {
     std::optional<double> n = AsNumber(arg(0));

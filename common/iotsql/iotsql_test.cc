@@ -190,6 +190,13 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"regexp", "SELECT regexp_matches(id, '^lamp-[0-9]+$') AS m, "
             "regexp_replace(id, '[0-9]', 'N') AS r FROM 't'",
             R"({"id": "lamp-12"})", R"({"m": true, "r": "lamp-NN"})"},
+        // Java's replacement syntax ($1 a group, \$ a dollar), the whole match, characters.
+        Row{"regexp_groups",
+            "SELECT regexp_replace(id, '([a-z]+)-([0-9]+)', '$2:$1 \\$') AS r, "
+            "regexp_substr(id, '[0-9]+') AS s, regexp_matches(id, 'é.p') AS u, "
+            "regexp_substr(id, 'x') AS none FROM 't'",
+            R"({"id": "lé-lamp-12"})",
+            R"({"r": "lé-12:lamp $", "s": "12", "u": false, "none": ""})"},
         // Non-JSON payloads: * passes the bytes through; fields are Undefined; functions work.
         Row{"binary_star", "SELECT * FROM 't'", "\x01\x02raw", "\x01\x02raw"},
         Row{"binary_fields_undefined", "SELECT temperature FROM 't' WHERE timestamp() > 0",
@@ -249,6 +256,19 @@ TEST(IotSql, DeepStatementsAreRefusedNotOverflowingTheStack) {
   EXPECT_TRUE(Statement::Parse("SELECT " + std::string(30, '(') + "1" + std::string(30, ')') +
                                " AS n FROM 't'")
                   .ok());
+}
+
+// A device's long string: numeric conversion and regexps take time in proportion to it,
+// never stack (std::regex recursed per character and a 100 KB string overflowed the stack).
+TEST(IotSql, LongStringsFromDevices) {
+  const std::string digits(200000, '1');
+  const std::string payload = R"({"t": ")" + digits + R"(", "s": ")" +
+                              std::string(200000, 'a') + R"("})";
+  ASSERT_OK_AND_ASSIGN(Statement st,
+                       Statement::Parse("SELECT t > 30 AS hot, regexp_matches(s, '(a|b)*c') AS m "
+                                        "FROM 'sensors/#'"));
+  EXPECT_EQ(json::parse(st.Evaluate(payload, kContext).output),
+            json::parse(R"({"hot": true, "m": false})"));
 }
 
 TEST(IotSql, IntegerOverflowBecomesDecimal) {

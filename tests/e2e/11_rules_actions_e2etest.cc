@@ -210,6 +210,19 @@ TEST_F(RulesActionsTest, HighTemperatureReadingsBecomeRows) {
   for (const std::string& line : expected) EXPECT_THAT(metrics, HasSubstr(line));
 }
 
+// A device's reading as a string of 100,000 digits is a number to the SQL, as on AWS (it
+// used to overflow the rules service's stack in the numeric check).
+TEST_F(RulesActionsTest, AHugeNumericStringIsANumber) {
+  CreateRule("hot", {{"sql", "SELECT topic(2) AS device FROM 'long/+' WHERE t > 30"},
+                     {"actions", {{{"postgres", {{"tableName", "public.high_temperatures"}}}}}}},
+             1);
+  Publish("long/a", absl::StrCat(R"({"t": ")", std::string(100000, '9'), R"("})"));
+  Publish("long/b", R"({"t": 31})");
+  std::vector<json> rows = WaitForRows(
+      "SELECT payload::text FROM public.high_temperatures ORDER BY payload->>'device'", 2);
+  EXPECT_EQ(json(rows), json::parse(R"([{"device": "a"}, {"device": "b"}])"));
+}
+
 TEST_F(RulesActionsTest, RepublishUpsertAndBasicIngest) {
   Exec("CREATE TABLE public.latest (device text PRIMARY KEY, doc jsonb NOT NULL)");
   CreateRule("alerts",
