@@ -14,6 +14,7 @@
 #include <cwchar>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 
@@ -852,6 +853,17 @@ std::string ChangeCase(absl::string_view s, bool upper) {
   return out;
 }
 
+// `pattern` compiled, kept per thread for the next messages (a rule's pattern is nearly
+// always a literal; compiling costs far more than matching a reading).
+const RE2& CompiledRegexp(const std::string& pattern) {
+  thread_local std::map<std::string, std::unique_ptr<RE2>> cache;
+  if (auto it = cache.find(pattern); it != cache.end()) return *it->second;
+  if (cache.size() >= 256) cache.clear();  // bounded: patterns computed from messages
+  RE2::Options options;
+  options.set_log_errors(false);
+  return *cache.emplace(pattern, std::make_unique<RE2>(pattern, options)).first->second;
+}
+
 // A Java replacement ("$1", "\\$" for a dollar) as an RE2 rewrite ("\\1", "\\\\" for a backslash).
 std::string Re2Rewrite(absl::string_view java) {
   std::string out;
@@ -1199,9 +1211,7 @@ Value EvalCall(const Expr& e, const Env& env) {
     // lookaround and backreferences are not supported: such a pattern is Undefined.
     std::optional<std::string> s = str_arg(0), pattern = str_arg(1);
     if (!s || !pattern) return std::nullopt;
-    RE2::Options options;
-    options.set_log_errors(false);
-    const RE2 re(*pattern, options);
+    const RE2& re = CompiledRegexp(*pattern);
     if (!re.ok()) return std::nullopt;
     if (f == "regexp_matches") return json(RE2::PartialMatch(*s, re));
     if (f == "regexp_substr") {

@@ -44,6 +44,12 @@ void BM_ProjectionFiveFunctions(benchmark::State& state) {
 }
 BENCHMARK(BM_ProjectionFiveFunctions);
 
+void BM_RegexpRule(benchmark::State& state) {
+  Run(state,
+      "SELECT * FROM 'sensors/+/data' WHERE regexp_matches(device, '^lamp-[0-9]{4}$')");
+}
+BENCHMARK(BM_RegexpRule);
+
 // A reading of about 4 KB: 64 samples besides the fields the template reads.
 std::string LargeReading() {
   std::string samples;
