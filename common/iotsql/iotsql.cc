@@ -854,14 +854,15 @@ std::string ChangeCase(absl::string_view s, bool upper) {
 }
 
 // `pattern` compiled, kept per thread for the next messages (a rule's pattern is nearly
-// always a literal; compiling costs far more than matching a reading).
-const RE2& CompiledRegexp(const std::string& pattern) {
-  thread_local std::map<std::string, std::unique_ptr<RE2>> cache;
-  if (auto it = cache.find(pattern); it != cache.end()) return *it->second;
+// always a literal; compiling costs far more than matching a reading). Shared: evaluating
+// another argument may compile, and evict, patterns while this one is in use.
+std::shared_ptr<const RE2> CompiledRegexp(const std::string& pattern) {
+  thread_local std::map<std::string, std::shared_ptr<const RE2>> cache;
+  if (auto it = cache.find(pattern); it != cache.end()) return it->second;
   if (cache.size() >= 256) cache.clear();  // bounded: patterns computed from messages
   RE2::Options options;
   options.set_log_errors(false);
-  return *cache.emplace(pattern, std::make_unique<RE2>(pattern, options)).first->second;
+  return cache.emplace(pattern, std::make_shared<const RE2>(pattern, options)).first->second;
 }
 
 // A Java replacement ("$1", "\\$" for a dollar) as an RE2 rewrite ("\\1", "\\\\" for a backslash).
@@ -1211,7 +1212,8 @@ Value EvalCall(const Expr& e, const Env& env) {
     // lookaround and backreferences are not supported: such a pattern is Undefined.
     std::optional<std::string> s = str_arg(0), pattern = str_arg(1);
     if (!s || !pattern) return std::nullopt;
-    const RE2& re = CompiledRegexp(*pattern);
+    const std::shared_ptr<const RE2> compiled = CompiledRegexp(*pattern);
+    const RE2& re = *compiled;
     if (!re.ok()) return std::nullopt;
     if (f == "regexp_matches") return json(RE2::PartialMatch(*s, re));
     if (f == "regexp_substr") {

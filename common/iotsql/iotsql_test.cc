@@ -258,6 +258,19 @@ TEST(IotSql, DeepStatementsAreRefusedNotOverflowingTheStack) {
                   .ok());
 }
 
+// A pattern stays usable while another argument compiles more than the per-thread cache
+// holds (found reading the cache: the third argument used to be evaluated after the lookup).
+TEST(IotSql, RegexpsComputedFromMessagesDoNotOutliveTheirUse) {
+  ASSERT_OK_AND_ASSIGN(
+      Statement st,
+      Statement::Parse("SELECT regexp_replace('aXb', 'X', (SELECT VALUE regexp_substr(v, v) "
+                       "FROM e)[0]) AS r FROM 't'"));
+  std::string items;
+  for (int i = 0; i < 300; ++i) absl::StrAppend(&items, i == 0 ? "" : ",", R"({"v": "p)", i, R"("})");
+  const std::string payload = absl::StrCat(R"({"e": [)", items, "]}");
+  EXPECT_EQ(json::parse(st.Evaluate(payload, kContext).output), json::parse(R"({"r": "ap0b"})"));
+}
+
 // A device's long string: numeric conversion and regexps take time in proportion to it,
 // never stack (std::regex recursed per character and a 100 KB string overflowed the stack).
 TEST(IotSql, LongStringsFromDevices) {
