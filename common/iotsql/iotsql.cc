@@ -1,6 +1,7 @@
 #include "common/iotsql/iotsql.h"
 
 #include "common/iotsql/joda_time.h"
+#include "common/json/json_text.h"
 #include "common/nesting/nesting.h"
 
 #include <locale.h>
@@ -729,15 +730,10 @@ std::optional<bool> AsBool(const Value& v) {
   return std::nullopt;
 }
 
-// JSON text; bytes that are not UTF-8 (a binary payload, a cut multi-byte character)
-// become U+FFFD instead of failing.
-std::string Dump(const json& j) {
-  return j.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 std::string AsText(const json& j) {
   if (j.is_string()) return j.get<std::string>();
-  return Dump(j);
+  return json_text::JsonText(j);
 }
 
 // `d` as an Int64 when it is finite and in range (casting anything else is undefined).
@@ -1600,7 +1596,7 @@ Result Statement::Evaluate(const Payload& payload, const MessageContext& context
     }
     if (!v.has_value()) return r;
     Normalize(*v, version_);
-    r.output = v->is_string() ? v->get<std::string>() : Dump(*v);
+    r.output = v->is_string() ? v->get<std::string>() : json_text::JsonText(*v);
     return r;
   }
   if (items_.size() == 1 && items_[0].expr == nullptr) {
@@ -1615,7 +1611,7 @@ Result Statement::Evaluate(const Payload& payload, const MessageContext& context
     return r;
   }
   Normalize(out, version_);
-  r.output = Dump(out);
+  r.output = json_text::JsonText(out);
   return r;
 }
 

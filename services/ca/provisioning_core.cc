@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json/json_text.h"
 #include "common/log/log.h"
 #include "common/nesting/nesting.h"
 #include "common/pagination/page_token.h"
@@ -494,7 +495,7 @@ absl::StatusOr<std::map<std::string, std::string>> ProvisioningCore::CallHook(
       hooks_->Send({.method = "POST",
                     .url = t.hook_url,
                     .headers = {{"content-type", "application/json"}},
-                    .body = event.dump(-1, ' ', false, json::error_handler_t::replace),
+                    .body = json_text::JsonText(event),
                     .timeout = absl::Seconds(5)});
   if (!r.ok()) return denied(r.status().message());
   if (r->status < 200 || r->status > 299)

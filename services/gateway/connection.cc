@@ -1,5 +1,6 @@
 #include "services/gateway/connection.h"
 
+#include "common/json/json_text.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/authenticator.h"
 #include "services/gateway/transports.h"
@@ -536,7 +537,7 @@ void Connection::Lifecycle(absl::string_view kind, absl::string_view event,
   }
   auto m = std::make_shared<Message>();
   m->topic = absl::StrCat("$aws/events/", kind, "/", event, "/", info_.client_id);
-  m->payload = fields.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  m->payload = json_text::JsonText(fields);
   m->qos = 1;
   broker_->Publish(m);
 }

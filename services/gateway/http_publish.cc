@@ -10,6 +10,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json/json_text.h"
 #include "common/mqtt/codec.h"
 #include "nlohmann/json.hpp"
 
@@ -199,7 +200,7 @@ HttpReply HttpPublishReply(const absl::Status& status, absl::string_view trace_i
   body["traceId"] = std::string(trace_id);
   // The message may quote the request (an unknown parameter's name): bytes that are not
   // UTF-8 become U+FFFD. nlohmann would throw on them, ending the gateway.
-  reply.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  reply.body = json_text::JsonText(body);
   switch (status.code()) {
     case absl::StatusCode::kOk: reply.status = 200; break;
     case absl::StatusCode::kInvalidArgument: reply.status = 400; break;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "common/json/json_text.h"
 #include "common/mqtt/codec.h"
 #include "common/nesting/nesting.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
@@ -95,7 +96,7 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
       const std::vector<uint8_t> bytes = json::to_cbor(doc);
       m->payload.assign(bytes.begin(), bytes.end());
     } else {
-      m->payload = doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      m->payload = json_text::JsonText(doc);
     }
     m->qos = 1;
     impl->broker->Publish(m, asker.get());

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_split.h"
+#include "common/json/json_text.h"
 #include "common/log/log.h"
 #include "common/mqtt/codec.h"
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
@@ -103,7 +104,7 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
     const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, false);
     Answer(r.prefix + "/" + r.operation + "/rejected",
-           shadow::ErrorDocument(status, NowSeconds(), client_token).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+           json_text::JsonText(shadow::ErrorDocument(status, NowSeconds(), client_token)));
   };
   auto prepare = [this](grpc::ClientContext* ctx) {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
@@ -243,7 +244,7 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
     const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     // Error messages may quote what a client sent: text that is not UTF-8 becomes U+FFFD.
     done(shadow::HttpStatus(status),
-         shadow::ErrorDocument(status, NowSeconds(), std::nullopt).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+         json_text::JsonText(shadow::ErrorDocument(status, NowSeconds(), std::nullopt)));
   };
   if (t.bad_query) {
     return fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Invalid query string"));

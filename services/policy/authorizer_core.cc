@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/json/json_text.h"
 #include "common/nesting/nesting.h"
 #include "common/pagination/page_token.h"
 #include "common/policy/policy.h"
@@ -361,7 +362,7 @@ absl::StatusOr<AuthorizerAnswer> AuthorizerCore::Invoke(const Authorizer& a,
     event["protocolData"]["mqtt"] = mqtt;
   }
   // Invalid UTF-8 from a client must not throw out of here.
-  const std::string body = event.dump(-1, ' ', false, json::error_handler_t::replace);
+  const std::string body = json_text::JsonText(event);
   FLEETCORE_ASSIGN_OR_RETURN(http::Response response,
                              http_->Send({.method = "POST",
                                           .url = a.function_url,

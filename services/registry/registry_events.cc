@@ -1,6 +1,7 @@
 #include "services/registry/registry_events.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/json/json_text.h"
 #include "nlohmann/json.hpp"
 
 namespace fleetcore::registry {
@@ -53,8 +54,6 @@ json AttributesJson(const Attributes& a) {
 
 json NameOrNull(const std::string& name) { return name.empty() ? json(nullptr) : json(name); }
 
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
 // A stable id for the membership of a thing in a group (the same when it is added and
 // removed): the hex digits of the two ids combined, in a UUID's shape.
 std::string MembershipId(absl::string_view group_id, absl::string_view thing_id) {
@@ -97,7 +96,7 @@ EventMessage ThingEvent(const EventStamp& s, Operation op, const Thing& thing) {
   j["thingTypeName"] = NameOrNull(thing.type_name);
   j["attributes"] = AttributesJson(thing.attributes);
   return {absl::StrCat("$aws/events/thing/", thing.name, "/", Lower(OperationName(op))),
-          Dump(j)};
+          json_text::JsonText(j)};
 }
 
 EventMessage ThingTypeEvent(const EventStamp& s, Operation op, const ThingType& type) {
@@ -111,7 +110,7 @@ EventMessage ThingTypeEvent(const EventStamp& s, Operation op, const ThingType& 
   j["propagatingAttributes"] = json::array();
   j["description"] = type.description;
   return {absl::StrCat("$aws/events/thingType/", type.name, "/", Lower(OperationName(op))),
-          Dump(j)};
+          json_text::JsonText(j)};
 }
 
 EventMessage ThingTypeAssociationEvent(const EventStamp& s, Change change, const Thing& thing,
@@ -124,7 +123,7 @@ EventMessage ThingTypeAssociationEvent(const EventStamp& s, Change change, const
          {"thingTypeName", type_name},
          {"timestamp", absl::ToUnixMillis(s.at)}};
   return {absl::StrCat("$aws/events/thingTypeAssociation/thing/", thing.name, "/", type_name),
-          Dump(j)};
+          json_text::JsonText(j)};
 }
 
 EventMessage ThingGroupEvent(const EventStamp& s, Operation op, const ThingGroup& group,
@@ -144,7 +143,7 @@ EventMessage ThingGroupEvent(const EventStamp& s, Operation op, const ThingGroup
   j["attributes"] = AttributesJson(group.attributes);
   j["dynamicGroupMappingId"] = nullptr;
   return {absl::StrCat("$aws/events/thingGroup/", group.name, "/", Lower(OperationName(op))),
-          Dump(j)};
+          json_text::JsonText(j)};
 }
 
 EventMessage ThingGroupMembershipEvent(const EventStamp& s, Change change,
@@ -157,7 +156,7 @@ EventMessage ThingGroupMembershipEvent(const EventStamp& s, Change change,
   j["membershipId"] = MembershipId(group.id, thing.id);
   return {absl::StrCat("$aws/events/thingGroupMembership/thingGroup/", group.name, "/thing/",
                        thing.name, "/", Lower(ChangeName(change))),
-          Dump(j)};
+          json_text::JsonText(j)};
 }
 
 EventMessage ThingGroupHierarchyEvent(const EventStamp& s, Change change,
@@ -169,7 +168,7 @@ EventMessage ThingGroupHierarchyEvent(const EventStamp& s, Change change,
   j["childGroupName"] = child.name;
   return {absl::StrCat("$aws/events/thingGroupHierarchy/thingGroup/", parent.name,
                        "/childThingGroup/", child.name, "/", Lower(ChangeName(change))),
-          Dump(j)};
+          json_text::JsonText(j)};
 }
 
 }  // namespace fleetcore::registry

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/iotsql/iotsql.h"
+#include "common/json/json_text.h"
 #include "common/log/log.h"
 #include "common/log/throttle.h"
 #include "common/status/status_macros.h"
@@ -617,7 +618,7 @@ struct RulesEngine::Impl {
     }
     // Run here, on this action thread: it is one more action of the same invocation.
     RunJob(ActionJob{invocation, &inv.rule->payload.error_action(), true,
-                     doc.dump(-1, ' ', false, json::error_handler_t::replace)});
+                     json_text::JsonText(doc)});
   }
 };
 
