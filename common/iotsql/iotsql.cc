@@ -1625,6 +1625,11 @@ absl::StatusOr<std::string> Statement::Substitute(absl::string_view template_tex
   return t->Render(Payload(std::string(payload)), context, variables);
 }
 
+absl::Status LookupFailure::NamedStatus() const {
+  return absl::Status(status.code(),
+                      absl::StrCat(function, "(", resource, "): ", status.message()));
+}
+
 absl::StatusOr<Template> Template::Parse(absl::string_view text, SqlVersion version) {
   Template t;
   t.version_ = version;
@@ -1664,11 +1669,7 @@ absl::StatusOr<std::string> Template::Render(const Payload& payload,
   std::string out = text_[0];
   for (size_t k = 0; k < exprs_.size(); ++k) {
     Value v = Eval(*exprs_[k], env);
-    if (failure.has_value()) {
-      return absl::Status(failure->status.code(),
-                          absl::StrCat(failure->function, "(", failure->resource,
-                                       "): ", failure->status.message()));
-    }
+    if (failure.has_value()) return failure->NamedStatus();
     if (v.has_value()) out += AsText(*v);
     out += text_[k + 1];
   }

@@ -80,6 +80,9 @@ struct LookupFailure {
   std::string function;  // "get_thing_shadow", "get_registry_data"
   std::string resource;  // what it asked for: "lamp-1", "lamp-1/shadow/name/config"
   absl::Status status;
+
+  // `status` with the call named: "get_thing_shadow(lamp-1): the shadow service: ...".
+  absl::Status NamedStatus() const;
 };
 
 struct Result {

@@ -318,11 +318,7 @@ absl::StatusOr<pb::EvaluateRuleResponse> RulesCore::Evaluate(const pb::EvaluateR
                                  .lookups = lookups_};
   AddProperties(req.properties(), &context);
   iotsql::Result r = st->Evaluate(req.payload(), context);
-  if (r.failure.has_value()) {
-    return absl::Status(r.failure->status.code(),
-                        absl::StrCat(r.failure->function, "(", r.failure->resource,
-                                     "): ", r.failure->status.message()));
-  }
+  if (r.failure.has_value()) return r.failure->NamedStatus();
   pb::EvaluateRuleResponse out;
   out.set_selected(r.selected);
   out.set_output(std::move(r.output));
