@@ -185,7 +185,7 @@ absl::StatusOr<std::vector<Token>> Lex(absl::string_view sql) {
 // ---- parser -----------------------------------------------------------------------------
 
 // The registry APIs get_registry_data() reads.
-bool IsRegistryApi(const json& name) {
+bool IsRegistryApi(absl::string_view name) {
   return name == "DescribeThing" || name == "ListThingGroupsForThing";
 }
 
@@ -198,7 +198,8 @@ class Parser {
   // may name any of its rule's variables (`strict_variables` false).
   std::set<std::string> variables;
   bool strict_variables = true;
-  // Set once a function that reads another service (get_thing_shadow) is parsed.
+  // Set once a function that reads another service (get_thing_shadow, get_registry_data)
+  // is parsed.
   bool calls_services = false;
 
   absl::Status Error(const Token& at, absl::string_view what) const {
@@ -505,8 +506,10 @@ class Parser {
           if (version_ != SqlVersion::k2016_03_23) {
             return Error(t, absl::StrCat(e->op, "() needs SQL version 2016-03-23"));
           }
-          if (e->op == "get_registry_data" && e->args[0]->kind == Expr::Kind::kLiteral &&
-              !IsRegistryApi(e->args[0]->literal)) {
+          const Expr& api = *e->args[0];
+          if (e->op == "get_registry_data" && api.kind == Expr::Kind::kLiteral &&
+              !(api.literal.is_string() &&
+                IsRegistryApi(api.literal.get_ref<const std::string&>()))) {
             return Error(t, "get_registry_data() reads 'DescribeThing' or "
                             "'ListThingGroupsForThing'");
           }
