@@ -1,6 +1,7 @@
 #include "common/iotsql/iotsql.h"
 
 #include "common/iotsql/joda_time.h"
+#include "common/iotsql/md2.h"
 #include "common/json/json_text.h"
 #include "common/nesting/nesting.h"
 
@@ -499,8 +500,9 @@ class Parser {
           if (!AcceptSymbol(")")) return Error(Peek(), "expected ')' after the arguments");
         }
         if (absl::Status s = CheckCall(t, *e); !s.ok()) return s;
-        if (e->op == "sourceip" && version_ != SqlVersion::k2016_03_23) {
-          return Error(t, "sourceip() needs SQL version 2016-03-23");
+        if ((e->op == "sourceip" || e->op == "transform") &&
+            version_ != SqlVersion::k2016_03_23) {
+          return Error(t, absl::StrCat(e->op, "() needs SQL version 2016-03-23"));
         }
         if (e->op == "get_thing_shadow" || e->op == "get_registry_data") {
           if (version_ != SqlVersion::k2016_03_23) {
@@ -626,7 +628,7 @@ class Parser {
         {"substring", 2, 3},  {"length", 1, 1},     {"startswith", 2, 2},
         {"endswith", 2, 2},   {"replace", 3, 3},    {"indexof", 2, 2},
         {"isnull", 1, 1},     {"isundefined", 1, 1}, {"get", 2, 2},
-        {"encode", 2, 2},     {"decode", 2, 2},     {"md5", 1, 1},
+        {"encode", 2, 2},     {"decode", 2, 2},     {"md2", 1, 1},        {"md5", 1, 1},
         {"sha1", 1, 1},       {"sha256", 1, 1},     {"sha512", 1, 1},
         {"regexp_matches", 2, 2}, {"regexp_replace", 3, 3}, {"regexp_substr", 2, 2},
         {"numbytes", 1, 1},   {"chr", 1, 1},
@@ -640,7 +642,8 @@ class Parser {
         {"sha224", 1, 1},     {"sha384", 1, 1},
         {"parse_time", 2, 3}, {"time_to_epoch", 2, 2},
         {"get_mqtt_property", 1, 1}, {"get_user_properties", 1, 1},
-        {"get_thing_shadow", 2, 3}, {"get_registry_data", 3, 3}, {"sourceip", 0, 0}};
+        {"get_thing_shadow", 2, 3}, {"get_registry_data", 3, 3}, {"sourceip", 0, 0},
+        {"get_or_default", 1, 2}, {"transform", 3, 3}};
     for (const Arity& f : kFunctions) {
       if (e.op == f.name) {
         const int n = static_cast<int>(e.args.size());
@@ -956,6 +959,32 @@ Value Lookup(const Expr& e, const Env& env) {
   return answer;
 }
 
+// transform('enrichArray', object, array): each object of the array with the object's
+// attributes added (replacing those of the same name). Undefined for another mode, an
+// element that is not an object, or a result over AWS's 128 KiB, which is checked while it
+// grows: a few hundred elements times a large object would otherwise take megabytes.
+Value Transform(const Expr& e, const Env& env) {
+  constexpr size_t kMaxResultBytes = 128 * 1024;
+  Value mode = Eval(*e.args[0], env);
+  if (!mode.has_value() || *mode != "enrichArray") return std::nullopt;
+  Value attributes = Eval(*e.args[1], env);
+  Value elements = Eval(*e.args[2], env);
+  if (!attributes.has_value() || !attributes->is_object() || !elements.has_value() ||
+      !elements->is_array()) {
+    return std::nullopt;
+  }
+  json out = json::array();
+  size_t bytes = 2;  // []
+  for (json& element : *elements) {
+    if (!element.is_object()) return std::nullopt;
+    for (const auto& [key, value] : attributes->items()) element[key] = value;
+    bytes += json_text::JsonText(element).size() + 1;
+    if (bytes > kMaxResultBytes) return std::nullopt;
+    out.push_back(std::move(element));
+  }
+  return out;
+}
+
 Value EvalCall(const Expr& e, const Env& env) {
   const std::string& f = e.op;
   auto arg = [&](size_t i) -> Value { return Eval(*e.args[i], env); };
@@ -985,6 +1014,18 @@ Value EvalCall(const Expr& e, const Env& env) {
     return json(env.ctx->source_ip);
   }
   if (f == "get_thing_shadow" || f == "get_registry_data") return Lookup(e, env);
+  // The default (or Undefined without one) when the expression is Undefined or null, or
+  // fails: a lookup that got no answer is then not the rule's failure.
+  if (f == "get_or_default") {
+    std::optional<LookupFailure> failed;
+    Env inner = env;
+    inner.failure = &failed;
+    Value v = Eval(*e.args[0], inner);
+    if (!failed.has_value() && v.has_value() && !v->is_null()) return v;
+    if (e.args.size() < 2) return std::nullopt;
+    return arg(1);
+  }
+  if (f == "transform") return Transform(e, env);
   // MQTT 5: get_mqtt_property('content_type' | 'format_indicator' | 'response_topic' |
   // 'correlation_data' (base64)), and the values of one user property, in order.
   if (f == "get_mqtt_property") {
@@ -1271,10 +1312,15 @@ Value EvalCall(const Expr& e, const Env& env) {
     if (!parsed.is_discarded() && parsed.is_object()) return parsed;
     return json(out);
   }
-  if (f == "md5" || f == "sha1" || f == "sha224" || f == "sha256" || f == "sha384" ||
-      f == "sha512") {
+  if (f == "md2" || f == "md5" || f == "sha1" || f == "sha224" || f == "sha256" ||
+      f == "sha384" || f == "sha512") {
     std::optional<std::string> s = str_arg(0);
     if (!s) return std::nullopt;
+    if (f == "md2") {
+      const std::array<uint8_t, 16> digest = Md2(*s);
+      return json(absl::BytesToHexString(absl::string_view(
+          reinterpret_cast<const char*>(digest.data()), digest.size())));
+    }
     const EVP_MD* md = f == "md5"      ? EVP_md5()
                        : f == "sha1"   ? EVP_sha1()
                        : f == "sha224" ? EVP_sha224()

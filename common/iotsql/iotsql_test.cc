@@ -3,9 +3,11 @@
 #include "common/iotsql/iotsql.h"
 
 #include "common/iotsql/joda_time.h"
+#include "common/iotsql/md2.h"
 
 #include <map>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -160,6 +162,28 @@ INSTANTIATE_TEST_SUITE_P(
             "SELECT (SELECT *, 1 AS one FROM e WHERE v > 100) AS bright, "
             "(SELECT VALUE n FROM nothere) AS none FROM 'my/topic'",
             kSenml, R"({"bright": [{"n": "light", "u": "lm", "t": 1235, "v": 135, "one": 1}]})"},
+        // AWS's transform() example, then its result as a nested query's FROM.
+        Row{"transform_enrich_array",
+            R"(SELECT VALUE transform("enrichArray", attributes, values) FROM 't')",
+            R"({"attributes": {"data1": 1, "data2": 2}, "values": [{"a": 3}, {"b": 4}, {"c": 5}]})",
+            R"([{"a": 3, "data1": 1, "data2": 2}, {"b": 4, "data1": 1, "data2": 2},
+                {"c": 5, "data1": 1, "data2": 2}])"},
+        Row{"transform_in_a_nested_query",
+            "SELECT (SELECT VALUE v + offset FROM transform('enrichArray', cal, e)) AS fixed "
+            "FROM 't'",
+            R"({"cal": {"offset": 10, "v": 0}, "e": [{"v": 1}, {"v": 2}]})",
+            // The object's attributes replace the element's of the same name.
+            R"({"fixed": [10, 10]})"},
+        Row{"transform_undefined",
+            "SELECT transform('enrichArray', a, nums) AS n, transform('other', a, objs) AS m, "
+            "transform('enrichArray', nums, objs) AS o, transform('enrichArray', a, a) AS p, "
+            "transform('enrichArray', a, objs) AS ok FROM 't'",
+            R"({"a": {"k": 1}, "nums": [1, 2], "objs": [{}]})", R"({"ok": [{"k": 1}]})"},
+        Row{"get_or_default",
+            "SELECT get_or_default(missing, 'none') AS m, get_or_default(n, 0) AS n, "
+            "get_or_default(x, 0) AS x, get_or_default(missing) AS u, "
+            "get_or_default(sqrt('x'), 'bad') AS b FROM 't'",
+            R"({"n": null, "x": 5})", R"({"m": "none", "n": 0, "x": 5, "b": "bad"})"},
         Row{"case_with_subject",
             "SELECT CASE color WHEN 'red' THEN 'stop' WHEN 'green' THEN 'go' ELSE 'wait' END AS "
             "action FROM 't'",
@@ -181,10 +205,10 @@ INSTANTIATE_TEST_SUITE_P(
         Row{"object_and_array_literals", "SELECT {'lat': lat, 'long': lng} AS pos, [lat, lng] AS "
             "pair FROM 't'",
             R"({"lat": 1.5, "lng": 2.5})", R"({"pos": {"lat": 1.5, "long": 2.5}, "pair": [1.5, 2.5]})"},
-        Row{"hashes_and_base64", "SELECT md5('abc') AS m, sha256('abc') AS s, "
+        Row{"hashes_and_base64", "SELECT md5('abc') AS m, sha256('abc') AS s, md2('abc') AS m2, "
             "encode('hello', 'base64') AS e, decode('aGVsbG8=', 'base64') AS d FROM 't'",
             "{}",
-            R"({"m": "900150983cd24fb0d6963f7d28e17f72",
+            R"({"m": "900150983cd24fb0d6963f7d28e17f72", "m2": "da853b0d3f88d99b30283a69e6ded6bb",
                 "s": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
                 "e": "aGVsbG8=", "d": "hello"})"},
         Row{"regexp", "SELECT regexp_matches(id, '^lamp-[0-9]+$') AS m, "
@@ -282,6 +306,24 @@ TEST(IotSql, LongStringsFromDevices) {
                                         "FROM 'sensors/#'"));
   EXPECT_EQ(json::parse(st.Evaluate(payload, kContext).output),
             json::parse(R"({"hot": true, "m": false})"));
+}
+
+// transform()'s result is at most 128 KiB, as AWS's: beyond, Undefined, found before the
+// whole result is built (each element gets a copy of the object's attributes).
+TEST(IotSql, TransformIsBounded) {
+  ASSERT_OK_AND_ASSIGN(Statement st,
+                       Statement::Parse("SELECT transform('enrichArray', a, e) AS t FROM 't'"));
+  auto payload = [](int elements) {
+    json p = {{"a", {{"note", std::string(2000, 'x')}}}, {"e", json::array()}};
+    for (int i = 0; i < elements; ++i) p["e"].push_back({{"i", i}});
+    return p.dump();
+  };
+  Result r = st.Evaluate(payload(60), kContext);
+  ASSERT_TRUE(r.selected);
+  EXPECT_EQ(json::parse(r.output)["t"].size(), 60u);
+  r = st.Evaluate(payload(70), kContext);  // 70 copies of 2 KB: over 128 KiB
+  ASSERT_TRUE(r.selected);
+  EXPECT_EQ(r.output, "{}");
 }
 
 TEST(IotSql, IntegerOverflowBecomesDecimal) {
@@ -448,6 +490,11 @@ TEST(IotSql, SqlVersions) {
   ASSERT_TRUE(old.ok());
   EXPECT_EQ(old->Evaluate("{}", kContext).output, R"({"w":10.0})");
   EXPECT_FALSE(Statement::Parse("SELECT {'a': 1} AS o FROM 't'", SqlVersion::k2015_10_08).ok());
+  EXPECT_THAT(Statement::Parse("SELECT transform('enrichArray', a, b) AS t FROM 't'",
+                               SqlVersion::k2015_10_08)
+                  .status()
+                  .message(),
+              HasSubstr("transform() needs SQL version 2016-03-23"));
 }
 
 // Shadows and registry answers as the services would give them, and the calls made.
@@ -565,6 +612,40 @@ TEST(IotSql, AFailedShadowLookupFailsTheEvaluation) {
   EXPECT_EQ(topic, "alarms/hall");
 }
 
+// get_or_default() turns a lookup that got no answer into its default: the rule runs.
+TEST(IotSql, GetOrDefaultCatchesAFailedLookup) {
+  FakeLookups lookups;
+  lookups.answer = absl::UnavailableError("the shadow service: connection refused");
+  MessageContext context = kContext;
+  context.lookups = &lookups;
+  ASSERT_OK_AND_ASSIGN(
+      Statement st,
+      Statement::Parse("SELECT get_or_default(get_thing_shadow('lamp-1', 'r').state.reported.mode,"
+                       " 'auto') AS mode, get_or_default(get_thing_shadow('lamp-2', 'r')) AS s "
+                       "FROM 't' WHERE get_or_default(get_thing_shadow('lamp-1', 'r').version, "
+                       "0) = 0"));
+  EXPECT_TRUE(st.calls_services());
+  Result r = st.Evaluate("{}", context);
+  EXPECT_FALSE(r.failure.has_value()) << r.failure->NamedStatus();
+  ASSERT_TRUE(r.selected);
+  EXPECT_EQ(json::parse(r.output), json::parse(R"({"mode": "auto"})"));
+
+  // With an answer, the value; a lookup outside get_or_default still fails the statement.
+  lookups.answer = absl::OkStatus();
+  lookups.shadows["lamp-1|"] = {{"state", {{"reported", {{"mode", "eco"}}}}}, {"version", 0}};
+  r = st.Evaluate("{}", context);
+  ASSERT_TRUE(r.selected);
+  EXPECT_EQ(json::parse(r.output), json::parse(R"({"mode": "eco"})"));
+  lookups.answer = absl::UnavailableError("down");
+  ASSERT_OK_AND_ASSIGN(
+      st, Statement::Parse("SELECT get_or_default(get_thing_shadow('lamp-1', 'r'), 1) AS a, "
+                           "get_thing_shadow('lamp-1', 'r') AS b FROM 't'"));
+  r = st.Evaluate("{}", context);
+  EXPECT_FALSE(r.selected);
+  ASSERT_TRUE(r.failure.has_value());
+  EXPECT_EQ(r.failure->function, "get_thing_shadow");
+}
+
 // AWS's get_registry_data() example: the threshold comes from the thing's attributes, and
 // its groups from ListThingGroupsForThing.
 TEST(IotSql, GetRegistryDataReadsTheThingAndItsGroups) {
@@ -625,6 +706,25 @@ TEST(IotSql, GetThingShadowIsCheckedAtCreation) {
                   .status()
                   .message(),
               HasSubstr("get_thing_shadow() needs SQL version 2016-03-23"));
+}
+
+// RFC 1319's test suite (appendix A.5): short, block-sized and multi-block messages.
+TEST(Md2, MatchesTheRfc) {
+  auto hex = [](absl::string_view m) {
+    const std::array<uint8_t, 16> d = Md2(m);
+    return absl::BytesToHexString(
+        absl::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+  };
+  EXPECT_EQ(hex(""), "8350e5a3e24c153df2275c9f80692773");
+  EXPECT_EQ(hex("a"), "32ec01ec4a6dac72c0ab96fb34c0b5d1");
+  EXPECT_EQ(hex("abc"), "da853b0d3f88d99b30283a69e6ded6bb");
+  EXPECT_EQ(hex("message digest"), "ab4f496bfb2a530b219ff33031fe06b0");
+  EXPECT_EQ(hex("abcdefghijklmnopqrstuvwxyz"), "4e8ddff3650292ab5a4108c3aa47940b");
+  EXPECT_EQ(hex("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"),
+            "da33def2a42df13975352846c30338cd");
+  EXPECT_EQ(hex("1234567890123456789012345678901234567890123456789012345678901234567890123456"
+                "7890"),
+            "d5976f79d83d3a0dc9806c3c66f3efd8");
 }
 
 TEST(JodaTime, FormatsEveryField) {

@@ -708,6 +708,14 @@ TEST_F(RulesWithPeersTest, GetThingShadowGatesTheRuleOnTheDevicesReportedState) 
                   return absl::StrContains(l, "rule not run: its SQL could not read");
                 }, absl::Seconds(10))
                 .status());
+  // get_or_default() turns the unanswered call into its default, and the rule runs.
+  r = PeersCtl().Json(
+      {"evaluate-rule", "--sql",
+       "SELECT get_or_default(get_thing_shadow(topic(2), 'r').state.reported.armed, true) AS "
+       "armed FROM 'doors/+/opened'",
+       "--topic", "doors/door-2/opened", "--payload", "{}"});
+  EXPECT_EQ(r["selected"], true) << r.dump();
+  EXPECT_EQ(r["output"], json::parse(R"({"armed": true})")) << r.dump();
 }
 
 TEST_F(RulesActionsTest, ADeadRulesServiceCostsOnlyTheRulesTheirMessages) {

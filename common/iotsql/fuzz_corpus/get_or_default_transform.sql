@@ -1,0 +1,1 @@
+SELECT get_or_default(get_thing_shadow('lamp-1', 'down', 'r').state, {'on': false}) AS s, (SELECT VALUE v FROM transform("enrichArray", {'v': 1}, e)) AS t FROM '#' WHERE get_or_default(x, 1) = 1
