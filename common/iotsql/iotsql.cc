@@ -2,6 +2,7 @@
 
 #include "common/iotsql/joda_time.h"
 #include "common/iotsql/md2.h"
+#include "common/iotsql/special_casing.h"
 #include "common/json/json_text.h"
 #include "common/nesting/nesting.h"
 
@@ -11,6 +12,7 @@
 #include <wctype.h>
 
 #include <algorithm>
+#include <iterator>
 #include <climits>
 #include <cmath>
 #include <cwchar>
@@ -811,45 +813,72 @@ struct Env {
 
 Value Eval(const Expr& e, const Env& env);
 
-// upper() and lower() on any letter, as AWS's (Java's) do: "é" -> "É". Unicode's simple case
-// mappings (one letter for one: Java's special cases such as "ß" -> "SS" are not made) from
-// glibc's built-in C.UTF-8 locale, whatever the process's own locale; bytes that are not
-// UTF-8 stay as they are.
+// upper() and lower() on any letter, as AWS's (Java's String.toUpperCase() and
+// toLowerCase()) do: "é" -> "É", "ß" -> "SS", "ﬁ" -> "FI", "İ" -> "i̇", and a word's final
+// "Σ" -> "ς". Unicode's case mappings: the one-for-one ones from glibc's built-in C.UTF-8
+// locale (whatever the process's own locale), the longer ones from SpecialCasing
+// (special_casing.h). Bytes that are not UTF-8 stay as they are.
 std::string ChangeCase(absl::string_view s, bool upper) {
   static const locale_t utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", static_cast<locale_t>(0));
   if (utf8 == static_cast<locale_t>(0)) {
     return upper ? absl::AsciiStrToUpper(s) : absl::AsciiStrToLower(s);
   }
-  std::string out;
-  out.reserve(s.size());
-  std::mbstate_t in{};
-  size_t i = 0;
-  while (i < s.size()) {
+  // The character at byte i and its length; 0 for a byte that does not begin one.
+  auto decode = [&](size_t i, wchar_t* wc) -> size_t {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {  // ASCII: no conversion needed
-      out += static_cast<char>(upper ? absl::ascii_toupper(c) : absl::ascii_tolower(c));
-      ++i;
-      continue;
+    if (c < 0x80) {
+      *wc = c;
+      return 1;
     }
-    wchar_t wc = 0;
+    std::mbstate_t st{};
     const locale_t old = uselocale(utf8);
-    const size_t n = mbrtowc(&wc, s.data() + i, s.size() - i, &in);
-    if (n == static_cast<size_t>(-1) || n == static_cast<size_t>(-2) || n == 0) {
-      uselocale(old);
-      in = std::mbstate_t{};
-      out += s[i++];  // not UTF-8: kept
-      continue;
-    }
-    const wint_t changed = upper ? towupper_l(wc, utf8) : towlower_l(wc, utf8);
+    const size_t n = mbrtowc(wc, s.data() + i, s.size() - i, &st);
+    uselocale(old);
+    return n == static_cast<size_t>(-1) || n == static_cast<size_t>(-2) ? 0 : n;
+  };
+  auto append = [&](std::string& out, wint_t wc) {
     char buf[MB_LEN_MAX];
     std::mbstate_t st{};
-    const size_t m = wcrtomb(buf, static_cast<wchar_t>(changed), &st);
+    const locale_t old = uselocale(utf8);
+    const size_t m = wcrtomb(buf, static_cast<wchar_t>(wc), &st);
     uselocale(old);
-    if (m == static_cast<size_t>(-1)) {
-      out.append(s.data() + i, n);
-    } else {
-      out.append(buf, m);
+    if (m != static_cast<size_t>(-1)) out.append(buf, m);
+  };
+  std::string out;
+  out.reserve(s.size());
+  bool after_letter = false;  // for the final sigma
+  size_t i = 0;
+  while (i < s.size()) {
+    wchar_t wc = 0;
+    const size_t n = decode(i, &wc);
+    if (n == 0) {
+      out += s[i++];  // not UTF-8: kept
+      after_letter = false;
+      continue;
     }
+    if (wc < 0x80) {
+      out += static_cast<char>(upper ? absl::ascii_toupper(static_cast<unsigned char>(wc))
+                                     : absl::ascii_tolower(static_cast<unsigned char>(wc)));
+    } else if (upper) {
+      const auto* special = std::lower_bound(
+          std::begin(kSpecialUpper), std::end(kSpecialUpper), static_cast<char32_t>(wc),
+          [](const SpecialUpper& row, char32_t c) { return row.letter < c; });
+      if (special != std::end(kSpecialUpper) && special->letter == static_cast<char32_t>(wc)) {
+        out += special->upper;
+      } else {
+        append(out, towupper_l(static_cast<wint_t>(wc), utf8));
+      }
+    } else if (wc == 0x130) {  // "İ": an i and a combining dot above
+      out += "i\u0307";
+    } else if (wc == 0x3A3) {  // "Σ": "ς" ending a word, "σ" elsewhere
+      wchar_t next = 0;
+      const bool letter_follows = i + n < s.size() && decode(i + n, &next) != 0 &&
+                                  iswalpha_l(static_cast<wint_t>(next), utf8);
+      append(out, after_letter && !letter_follows ? 0x3C2 : 0x3C3);
+    } else {
+      append(out, towlower_l(static_cast<wint_t>(wc), utf8));
+    }
+    after_letter = iswalpha_l(static_cast<wint_t>(wc), utf8) != 0;
     i += n;
   }
   return out;

@@ -108,11 +108,17 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"name": "lamp"})",
             R"({"u": "LAMP", "l": "abc", "c": "lamp-2", "s": "am", "n": 4, "sw": true, "r": "lomp",
                 "t": "x"})"},
-        // Any letter changes case, as in Java (one letter for one: not ß to SS).
+        // Any letter changes case, as in Java.
         Row{"upper_lower_unicode",
             "SELECT upper(a) AS u, lower(b) AS l FROM 't'",
             R"({"a": "Grün, élan, ωmega", "b": "ÀÉÎ ÕÜ ΣΤΟΑ"})",
             R"({"u": "GRÜN, ÉLAN, ΩMEGA", "l": "àéî õü στοα"})"},
+        // Java's longer mappings (SpecialCasing), and the final sigma.
+        Row{"upper_lower_special_casing",
+            "SELECT upper(a) AS u, lower(b) AS l, lower(c) AS g FROM 't'",
+            R"({"a": "Straße, ﬁle, ﬃ, ᾳ, ŉ", "b": "İSTANBUL", "c": "ΟΔΟΣ ΚΑΙ ΣΑΣ. Σ ΑΣ, ΑΣ"})",
+            R"({"u": "STRASSE, FILE, FFI, ΑΙ, ʼN", "l": "i̇stanbul",
+                "g": "οδος και σας. σ ας, ας"})"},
         // Characters, not bytes: "é" and "ü" are two bytes each in UTF-8.
         Row{"string_functions_count_characters",
             "SELECT substring(name, 1, 3) AS s, length(name) AS n, indexof(name, 'l') AS i, "
