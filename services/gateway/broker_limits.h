@@ -50,6 +50,12 @@ struct BrokerLimits {
   // Encoded bytes a connection may have waiting for its socket before the broker stops
   // moving messages from the session's queue to it.
   size_t max_outbound_bytes = 1 << 20;
+  // Inbound rate limits per connection, 0 for none: PUBLISH packets a second, and bytes a
+  // second of any packets, each with one second's worth of burst. A client over either is
+  // not read until it is under again: TCP slows it down and nothing is dropped. (AWS: 100
+  // publishes and 512 KB a second, dropping the publishes over.)
+  uint32_t max_publishes_per_second = 0;
+  uint32_t max_inbound_bytes_per_second = 0;
   // How long a new connection has to send CONNECT.
   absl::Duration connect_timeout = absl::Seconds(10);
 };

@@ -6,6 +6,7 @@
 #include "services/gateway/transports.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -189,7 +190,9 @@ void Connection::OnData(const char* data, size_t size) {
                  "CLIENT_ERROR");
   }
   size_t consumed = 0;
-  while (!closing_ && !paused_) {
+  const bool rate_limited =
+      limits_.max_publishes_per_second > 0 || limits_.max_inbound_bytes_per_second > 0;
+  while (!closing_ && !paused_ && !throttled_) {
     if (state_ == State::kAwaitConnect && consumed < buffer.size() &&
         (static_cast<uint8_t>(buffer[consumed]) >> 4) !=
             static_cast<uint8_t>(mqtt::PacketType::kConnect)) {
@@ -212,6 +215,11 @@ void Connection::OnData(const char* data, size_t size) {
             "CLIENT_ERROR");
       break;
     }
+    if (rate_limited && state_ == State::kConnected &&
+        !Admit((h.first_byte >> 4) == static_cast<uint8_t>(mqtt::PacketType::kPublish),
+               h.total_size())) {
+      break;
+    }
     const absl::string_view body = buffer.substr(consumed + h.header_size, h.remaining_length);
     consumed += h.total_size();
     HandlePacket(h.first_byte, body);
@@ -226,6 +234,46 @@ void Connection::OnData(const char* data, size_t size) {
     if (in_.empty() && in_.capacity() > 256) in_ = std::string();
   }
   Flush();
+}
+
+bool Connection::Admit(bool publish, size_t bytes) {
+  const int64_t now = IoThread::MonotonicNs();
+  // Refills `b` for the time since it was last used; the seconds until it holds `need` (a
+  // packet larger than a second's worth waits for a full bucket).
+  auto wait_s = [now](RateBucket& b, double rate, double need) {
+    b.tokens = b.refilled_ns == 0
+                   ? rate
+                   : std::min(rate, b.tokens + static_cast<double>(now - b.refilled_ns) * 1e-9 *
+                                                   rate);
+    b.refilled_ns = now;
+    need = std::min(need, rate);
+    return b.tokens >= need ? 0.0 : (need - b.tokens) / rate;
+  };
+  const auto publish_rate = static_cast<double>(limits_.max_publishes_per_second);
+  const auto byte_rate = static_cast<double>(limits_.max_inbound_bytes_per_second);
+  const double publish_wait = publish && publish_rate > 0 ? wait_s(publish_tokens_, publish_rate, 1) : 0;
+  const double byte_wait =
+      byte_rate > 0 ? wait_s(byte_tokens_, byte_rate, static_cast<double>(bytes)) : 0;
+  if (publish_wait == 0 && byte_wait == 0) {
+    if (publish && publish_rate > 0) publish_tokens_.tokens -= 1;
+    if (byte_rate > 0) byte_tokens_.tokens -= std::min(static_cast<double>(bytes), byte_rate);
+    return true;
+  }
+  throttled_ = true;
+  if (context_.metrics != nullptr) {
+    context_.metrics->Throttled(publish_wait >= byte_wait ? "publishes" : "bytes");
+  }
+  const auto delay_ms =
+      static_cast<int64_t>(std::ceil(std::max(publish_wait, byte_wait) * 1000));
+  thread_->RunAfter(std::max<int64_t>(delay_ms, 1), [weak = weak_from_this()] {
+    const std::shared_ptr<Connection> self = weak.lock();
+    if (self == nullptr || self->state_ == State::kClosed) return;
+    IoThread::EventScope scope(self->thread_);
+    self->throttled_ = false;
+    self->OnData("", 0);  // the packets that waited
+    if (!self->throttled_ && !self->closing_) self->ResumeReading();
+  });
+  return false;
 }
 
 void Connection::HandlePacket(uint8_t first_byte, absl::string_view body) {

@@ -122,6 +122,9 @@ class Connection : public Outlet, public ThreadClient,
   // `error`: a transport failure (a lost connection), not a close we asked for.
   void OnClosed(bool error);
   bool closing() const { return closing_; }
+  // False while the client is over an inbound rate limit: the transport does not read
+  // then, and ResumeReading is called when the client may send again.
+  bool reading_allowed() const { return !throttled_; }
   IoThread* thread() const { return thread_; }
   const BrokerLimits& limits() const { return limits_; }
 
@@ -134,6 +137,8 @@ class Connection : public Outlet, public ThreadClient,
   virtual void Abort() = 0;
   // Whether large payloads may go by reference (gathered writes); TLS wants them copied.
   virtual bool gather() const = 0;
+  // Read again after a pause for a rate limit (the socket may hold data already).
+  virtual void ResumeReading() = 0;
 
   OutputQueue out_;
 
@@ -168,6 +173,9 @@ class Connection : public Outlet, public ThreadClient,
   void Close(uint8_t reason, const char* why, WillPolicy will, absl::string_view lifecycle);
   void RequestFlush();
   bool PublishTopicAllowed(absl::string_view topic) const;
+  // Whether a packet of `bytes` (a PUBLISH or another) is within the inbound rate limits
+  // now. If not, reading pauses until it is, and the packet waits in in_.
+  bool Admit(bool publish, size_t bytes);
 
   const ConnectionContext context_;
   Broker* const broker_;
@@ -206,6 +214,15 @@ class Connection : public Outlet, public ThreadClient,
   std::string thing_name_;  // set before the session is attached, then fixed
   // While a CONNECT is being authenticated, later packets wait in in_.
   bool paused_ = false;
+  // The inbound rate limits' token buckets, each holding one second's worth at most.
+  struct RateBucket {
+    double tokens = 0;
+    int64_t refilled_ns = 0;  // 0: not used yet (full)
+  };
+  RateBucket publish_tokens_;
+  RateBucket byte_tokens_;
+  // Over a rate limit: packets wait in in_ and the transport does not read.
+  bool throttled_ = false;
   // Who the client is and what it may do; null when the gateway authorizes nothing.
   std::shared_ptr<const Identity> identity_;
   // The lifecycle events' sessionIdentifier and versionNumber of this connection.

@@ -49,6 +49,11 @@ struct GatewayMetrics::Impl {
                             .Name("fleetcore_gateway_protocol_errors_total")
                             .Help("Packets refused, by MQTT 5 reason.")
                             .Register(r)),
+        throttled(prometheus::BuildCounter()
+                      .Name("fleetcore_gateway_throttled_total")
+                      .Help("Pauses in reading a connection over an inbound rate limit "
+                            "(--max-publishes-per-second, --max-inbound-kb-per-second).")
+                      .Register(r)),
         received(prometheus::BuildCounter()
                      .Name("fleetcore_gateway_messages_received_total")
                      .Help("PUBLISH packets received from clients, by QoS.")
@@ -155,12 +160,14 @@ struct GatewayMetrics::Impl {
     for (const char* reason : {"queue_full", "expired", "too_large_for_client"}) {
       dropped.Add({{"reason", reason}});
     }
+    for (const char* limit : {"publishes", "bytes"}) throttled.Add({{"limit", limit}});
   }
 
   prometheus::Family<prometheus::Gauge>& connections;
   prometheus::Family<prometheus::Counter>& connects;
   prometheus::Family<prometheus::Counter>& disconnects;
   prometheus::Family<prometheus::Counter>& protocol_errors;
+  prometheus::Family<prometheus::Counter>& throttled;
   prometheus::Family<prometheus::Counter>& received;
   prometheus::Family<prometheus::Counter>& sent;
   prometheus::Family<prometheus::Counter>& bytes;
@@ -222,6 +229,10 @@ void GatewayMetrics::Connect(ListenerKind listener, absl::string_view result) {
 
 void GatewayMetrics::ProtocolError(absl::string_view reason) {
   impl_->protocol_errors.Add({{"reason", std::string(reason)}}).Increment();
+}
+
+void GatewayMetrics::Throttled(absl::string_view limit) {
+  impl_->throttled.Add({{"limit", std::string(limit)}}).Increment();
 }
 
 void GatewayMetrics::TlsHandshake(ListenerKind listener, absl::string_view result) {

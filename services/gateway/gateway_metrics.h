@@ -48,6 +48,8 @@ class GatewayMetrics {
   void Connect(ListenerKind listener, absl::string_view result);
   // A packet the codec or the broker refused, by MQTT 5 reason name.
   void ProtocolError(absl::string_view reason);
+  // A connection's reading paused for an inbound rate limit: "publishes" or "bytes".
+  void Throttled(absl::string_view limit);
   void HttpPublish(absl::string_view result);
   void ShadowRequest(absl::string_view operation, bool accepted);
   // An action the client's policies refused (connect, publish, subscribe, ...).

@@ -83,6 +83,14 @@ void IoThread::ScheduleTick() {
 
 void IoThread::Post(std::function<void()> fn) { boost::asio::post(*context_, std::move(fn)); }
 
+void IoThread::RunAfter(int64_t delay_ms, std::function<void()> fn) {
+  auto timer = std::make_shared<Timer>(*context_);
+  timer->timer.expires_after(std::chrono::milliseconds(delay_ms));
+  timer->timer.async_wait([timer, fn = std::move(fn)](const boost::system::error_code& ec) {
+    if (!ec) fn();
+  });
+}
+
 void IoThread::RequestFlush(std::shared_ptr<ThreadClient> client) {
   if (current_thread == this) {
     flushes_.push_back(std::move(client));

@@ -66,6 +66,9 @@ class IoThread {
 
   // Runs `fn` on the thread. Any thread.
   void Post(std::function<void()> fn);
+  // Runs `fn` on the thread after `delay_ms` (a rare path: each call makes a timer). On
+  // the thread.
+  void RunAfter(int64_t delay_ms, std::function<void()> fn);
   // Flushes `client` on the thread after the current batch. Any thread.
   void RequestFlush(std::shared_ptr<ThreadClient> client);
 

@@ -64,6 +64,8 @@ int Run(int argc, char** argv) {
   int max_aliases = limits.max_topic_aliases;
   int max_queued = static_cast<int>(limits.max_queued_messages);
   int max_outbound_kb = static_cast<int>(limits.max_outbound_bytes / 1024);
+  int max_publish_rate = 0;
+  int max_inbound_kb_rate = 0;
   int store_max_pending = 1000000;
   absl::Duration drain_timeout = absl::Seconds(10);
 
@@ -130,6 +132,14 @@ int Run(int argc, char** argv) {
                "KiB a connection may have waiting for its socket before its queue stops "
                "draining into it.",
                16, 1 << 20);
+  flags.AddInt("max-publishes-per-second", &max_publish_rate,
+               "PUBLISH packets a connection may send a second; a client over it is read more "
+               "slowly, losing nothing (AWS: 100, dropping the excess). 0: no limit.",
+               0, 10000000);
+  flags.AddInt("max-inbound-kb-per-second", &max_inbound_kb_rate,
+               "KiB a connection may send a second; a client over it is read more slowly "
+               "(AWS: 512). 0: no limit.",
+               0, 1 << 20);
   flags.AddDuration("connect-timeout", &limits.connect_timeout,
                     "How long a new connection has for its TLS handshake and CONNECT.");
   flags.AddInt("store-max-pending", &store_max_pending,
@@ -214,6 +224,8 @@ int Run(int argc, char** argv) {
   limits.max_topic_aliases = static_cast<uint16_t>(max_aliases);
   limits.max_queued_messages = static_cast<uint32_t>(max_queued);
   limits.max_outbound_bytes = static_cast<size_t>(max_outbound_kb) * 1024;
+  limits.max_publishes_per_second = static_cast<uint32_t>(max_publish_rate);
+  limits.max_inbound_bytes_per_second = static_cast<uint32_t>(max_inbound_kb_rate) * 1024;
 
   service::Process process;
   if (std::optional<int> code = service::Start(common, nullptr, &process)) return *code;

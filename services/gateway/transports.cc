@@ -149,7 +149,7 @@ class TcpConnection final : public SocketConnection {
   void OnReadEvent() override {
     IoThread* t = thread();
     // A few reads per wake-up, so one busy client does not starve the others.
-    for (int i = 0; i < 4 && !closed_ && !closing(); ++i) {
+    for (int i = 0; i < 4 && !closed_ && !closing() && reading_allowed(); ++i) {
       const ssize_t n = ::recv(fd(), t->scratch(), t->scratch_size(), 0);
       if (n > 0) {
         OnData(t->scratch(), static_cast<size_t>(n));
@@ -160,6 +160,10 @@ class TcpConnection final : public SocketConnection {
       if (n < 0 && errno == EINTR) continue;
       return Finish(/*error=*/true);  // 0: the peer closed without DISCONNECT
     }
+    if (!closing() && reading_allowed()) ArmRead();
+  }
+
+  void ResumeReading() override {
     if (!closing()) ArmRead();
   }
 
@@ -211,6 +215,10 @@ class TlsConnection final : public SocketConnection {
  private:
   bool gather() const override { return false; }
 
+  void ResumeReading() override {
+    if (handshaken_ && !closing()) ReadLoop();  // OpenSSL may hold a record already
+  }
+
   void OnReadEvent() override {
     if (!handshaken_) return Handshake();
     if (write_wants_read_) {
@@ -256,7 +264,7 @@ class TlsConnection final : public SocketConnection {
   void ReadLoop() {
     IoThread* t = thread();
     for (int i = 0; i < 16; ++i) {
-      if (closed_ || closing()) return;
+      if (closed_ || closing() || !reading_allowed()) return;
       ERR_clear_error();
       const int n = SSL_read(ssl_, t->scratch(), static_cast<int>(t->scratch_size()));
       if (n > 0) {

@@ -108,14 +108,20 @@ class WsConnection final : public Connection {
     return std::static_pointer_cast<WsConnection>(shared_from_this());
   }
   void Read() {
+    reading_ = true;
     ws_.async_read(buffer_, [self = Self()](beast::error_code ec, size_t) {
+      self->reading_ = false;
       if (ec) return self->Finish(ec != websocket::error::closed);
       const auto data = self->buffer_.cdata();
       self->OnData(static_cast<const char*>(data.data()), data.size());
       self->buffer_.consume(self->buffer_.size());
       if (self->buffer_.capacity() > 64 * 1024) self->buffer_.shrink_to_fit();
-      if (!self->closing()) self->Read();
+      if (!self->closing() && self->reading_allowed()) self->Read();
     });
+  }
+
+  void ResumeReading() override {
+    if (!reading_ && !closed_ && !closing()) Read();
   }
 
   bool gather() const override { return false; }
@@ -170,6 +176,7 @@ class WsConnection final : public Connection {
   beast::flat_buffer buffer_;
   std::string writing_bytes_;
   bool writing_ = false;
+  bool reading_ = false;  // an async_read is pending
   bool closed_ = false;
   bool close_after_write_ = false;
   bool close_sent_ = false;

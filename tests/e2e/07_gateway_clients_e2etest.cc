@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/testing/http.h"
@@ -409,6 +410,31 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, GatewayLimitsTest,
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            return info.param;
                          });
+
+// --- inbound rate limits: a client over them is read more slowly, losing nothing -------------
+
+TEST(GatewayThrottleTest, ClientsOverTheirRateAreSlowedNotDropped) {
+  ASSERT_OK_AND_ASSIGN(
+      Gateway g,
+      Gateway::Start({"--max-publishes-per-second=50", "--max-inbound-kb-per-second=64"}));
+  for (const char* scenario : {"throttled_tcp", "throttled_tls", "throttled_ws"}) {
+    ExpectScenario(
+        Paho(g, scenario, {"--prefix", "thr", "--ws-port", std::to_string(g.port("http"))}),
+        scenario);
+  }
+  // Each limit paused the publisher at least once.
+  const std::string metrics = testing::HttpGet(g.service.metrics_port, "/metrics");
+  for (const char* limit : {"publishes", "bytes"}) {
+    const std::string line =
+        absl::StrCat("fleetcore_gateway_throttled_total{limit=\"", limit, "\"} ");
+    const size_t at = metrics.find(line);
+    ASSERT_NE(at, std::string::npos) << metrics;
+    double count = 0;
+    ASSERT_TRUE(absl::SimpleAtod(
+        metrics.substr(at + line.size(), metrics.find('\n', at) - at - line.size()), &count));
+    EXPECT_GT(count, 0) << limit;
+  }
+}
 
 // --- restart: drain, then sessions and retained messages come back from Postgres ------------
 

@@ -44,19 +44,21 @@ class Client:
     """A paho client whose events land in queues the scenario reads with timeouts."""
 
     def __init__(self, client_id="", v5=False, clean=True, tls=False, will=None,
-                 keepalive=60, connect_props=None, expect_connack=True):
+                 keepalive=60, connect_props=None, expect_connack=True, ws=False):
         self.v5 = v5
         self.messages = queue.Queue()
         self.connacks = queue.Queue()
         self.disconnects = queue.Queue()
         self.subacks = queue.Queue()
         self.acked = queue.Queue()
+        transport = "websockets" if ws else "tcp"
         if v5:
             self.c = mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv5,
-                                 reconnect_on_failure=False)
+                                 reconnect_on_failure=False, transport=transport)
         else:
             self.c = mqtt.Client(client_id=client_id, clean_session=clean,
-                                 protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+                                 protocol=mqtt.MQTTv311, reconnect_on_failure=False,
+                                 transport=transport)
         self.c.on_connect = lambda c, u, flags, rc, props=None: self.connacks.put(
             (flags.get("session present", 0), rc, props))
         self.c.on_message = lambda c, u, m: self.messages.put(m)
@@ -68,6 +70,9 @@ class Client:
             self.c.will_set(topic, payload, qos, retain,
                             properties=will[4] if len(will) > 4 else None)
         port = args.port
+        if ws:
+            self.c.ws_set_options(path="/mqtt")
+            port = args.ws_port
         if tls:
             self.c.tls_set(ca_certs=args.cafile)
             port = args.tls_port
@@ -601,6 +606,58 @@ def inflight_and_queue():
     pub.close()
 
 
+def throttled(transport):
+    # --max-publishes-per-second 50, --max-inbound-kb-per-second 64: a client sending faster
+    # is read more slowly and loses nothing; one second's worth goes through at once. Over
+    # TCP and TLS with raw packets, over WebSocket with paho.
+    sub = Client(uid("thrsub"))
+    sub.subscribe(topic("thr/#"), 1)
+    if transport == "ws":
+        pub = Client(uid("thrws"), ws=True)
+        started = time.time()
+        for i in range(200):
+            pub.publish(topic("thr/n"), str(i).encode(), 0)
+        got = [sub.receive().payload for _ in range(200)]
+        elapsed = time.time() - started
+        check(got == [str(i).encode() for i in range(200)], "every publish, in order")
+        check(elapsed >= 2.5, f"200 publishes at 50 a second took {elapsed:.2f}s")
+        pub.close()
+        sub.close()
+        return
+    pub = wire.Raw(args.tls_port, tls_ca=args.cafile) if transport == "tls" else wire.Raw(args.port)
+    pub.connect(uid("thrpub"))
+    started = time.time()
+    # 200 QoS 0 publishes in one write: 150 beyond the burst, 3 s at 50 a second.
+    pub.send(b"".join(wire.packet(0x30, wire.mqtt_str(topic("thr/n")) + str(i).encode())
+                      for i in range(200)))
+    got = [sub.receive().payload for _ in range(200)]
+    elapsed = time.time() - started
+    check(got == [str(i).encode() for i in range(200)], "every publish, in order")
+    check(elapsed >= 2.5, f"200 publishes at 50 a second took {elapsed:.2f}s")
+    # The client is still served while it waits: a PINGREQ behind the backlog is answered.
+    pub.send(b"".join(wire.packet(0x30, wire.mqtt_str(topic("thr/m")) + str(i).encode())
+                      for i in range(100)))
+    pub.pingreq()
+    deadline = time.time() + 10
+    while True:
+        p = pub.read(timeout=max(0.1, deadline - time.time()))
+        if p.type == wire.PINGRESP:
+            break
+    for _ in range(100):
+        sub.receive()
+    # Bytes: 24 publishes of 8 KiB (192 KiB), 128 KiB beyond the burst: 2 s at 64 KiB/s.
+    started = time.time()
+    blob = b"x" * 8192
+    pub.send(b"".join(wire.packet(0x30, wire.mqtt_str(topic("thr/b")) + blob)
+                      for _ in range(24)))
+    for _ in range(24):
+        check(sub.receive().payload == blob, "the 8 KiB payload")
+    elapsed = time.time() - started
+    check(elapsed >= 1.5, f"192 KiB at 64 KiB a second took {elapsed:.2f}s")
+    pub.close()
+    sub.close()
+
+
 def malformed():
     cases = [
         ("reserved packet type 0", b"\x00\x00"),
@@ -1113,6 +1170,9 @@ SCENARIOS = {
     "takeover_v311": lambda: takeover(False),
     "takeover_v5": lambda: takeover(True),
     "keepalive": keepalive,
+    "throttled_tcp": lambda: throttled("tcp"),
+    "throttled_tls": lambda: throttled("tls"),
+    "throttled_ws": lambda: throttled("ws"),
     "shared": shared,
     "v5_properties": v5_properties,
     "message_expiry": message_expiry,
@@ -1146,6 +1206,7 @@ def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tls-port", type=int)
     parser.add_argument("--https-port", type=int)
+    parser.add_argument("--ws-port", type=int)
     parser.add_argument("--cafile")
     parser.add_argument("--prefix", default=f"e2e/{uuid.uuid4().hex[:6]}")
     parser.add_argument("--topic")
