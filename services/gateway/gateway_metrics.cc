@@ -136,6 +136,18 @@ struct GatewayMetrics::Impl {
                      .Help("QoS 1/2 messages sent and not yet acknowledged (sampled).")
                      .Register(r)
                      .Add({})),
+        certificate_reloads(prometheus::BuildCounter()
+                                .Name("fleetcore_gateway_endpoint_certificate_reloads_total")
+                                .Help("Reloads of the endpoint's TLS certificate and key after "
+                                      "their files changed or SIGHUP, by result.")
+                                .Register(r)),
+        certificate_expiry(
+            prometheus::BuildGauge()
+                .Name("fleetcore_gateway_endpoint_certificate_expiry_timestamp_seconds")
+                .Help("When the endpoint's TLS certificate in use expires (notAfter), Unix "
+                      "seconds.")
+                .Register(r)
+                .Add({})),
         store_pending(prometheus::BuildGauge()
                           .Name("fleetcore_gateway_store_pending_writes")
                           .Help("Session and retained writes waiting for Postgres.")
@@ -161,6 +173,7 @@ struct GatewayMetrics::Impl {
       dropped.Add({{"reason", reason}});
     }
     for (const char* limit : {"publishes", "bytes"}) throttled.Add({{"limit", limit}});
+    for (const char* result : {"ok", "failed"}) certificate_reloads.Add({{"result", result}});
   }
 
   prometheus::Family<prometheus::Gauge>& connections;
@@ -185,6 +198,8 @@ struct GatewayMetrics::Impl {
   prometheus::Gauge& retained;
   prometheus::Gauge& queued;
   prometheus::Gauge& inflight;
+  prometheus::Family<prometheus::Counter>& certificate_reloads;
+  prometheus::Gauge& certificate_expiry;
   prometheus::Gauge& store_pending;
   prometheus::Counter& store_errors;
   prometheus::Histogram& latency;
@@ -308,6 +323,14 @@ void GatewayMetrics::UpdateBroker(const BrokerCounters& c, size_t sessions, size
 void GatewayMetrics::SetSessionQueues(size_t queued, size_t inflight) {
   impl_->queued.Set(static_cast<double>(queued));
   impl_->inflight.Set(static_cast<double>(inflight));
+}
+
+void GatewayMetrics::EndpointCertificateReload(absl::string_view result) {
+  impl_->certificate_reloads.Add({{"result", std::string(result)}}).Increment();
+}
+
+void GatewayMetrics::SetEndpointCertificateExpiry(absl::Time not_after) {
+  impl_->certificate_expiry.Set(absl::ToDoubleSeconds(not_after - absl::UnixEpoch()));
 }
 
 void GatewayMetrics::SetStorePending(size_t pending) {

@@ -12,6 +12,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/mqtt/packet.h"
 
 namespace prometheus {
@@ -66,6 +67,10 @@ class GatewayMetrics {
   void UpdateBroker(const BrokerCounters& counters, size_t sessions, size_t retained);
   void SetSessionQueues(size_t queued, size_t inflight);
   void SetStorePending(size_t pending);
+  // The endpoint's TLS certificate: a reload's `result` ("ok" or "failed"), and the
+  // notAfter of the one in use.
+  void EndpointCertificateReload(absl::string_view result);
+  void SetEndpointCertificateExpiry(absl::Time not_after);
   void StoreError();
 
  private:

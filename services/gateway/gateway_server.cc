@@ -1,11 +1,25 @@
 #include "services/gateway/gateway_server.h"
 
+#include <signal.h>
+
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 
 namespace fleetcore::gateway {
+namespace {
+
+// Whether a SIGHUP came (main blocks it, so it waits here as pending).
+bool TakeHangup() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  const timespec now{};
+  return sigtimedwait(&set, nullptr, &now) == SIGHUP;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(
     const GatewayOptions& options, const ConnectionContext& context,
@@ -15,6 +29,7 @@ absl::StatusOr<std::unique_ptr<GatewayServer>> GatewayServer::Start(
     absl::StatusOr<std::unique_ptr<TlsContext>> tls = TlsContext::Create(options.tls);
     if (!tls.ok()) return tls.status();
     server->tls_ = *std::move(tls);
+    context.metrics->SetEndpointCertificateExpiry(server->tls_->not_after());
   }
   const int n = options.io_threads > 0
                     ? options.io_threads
@@ -63,6 +78,7 @@ void GatewayServer::Maintain() {
   Broker* broker = context_.broker;
   int tick = 0;
   while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+    if (tls_ != nullptr) ReloadEndpointCertificate(/*force=*/TakeHangup());
     broker->Sweep();
     context_.metrics->UpdateBroker(broker->counters(), broker->session_count(),
                                    broker->retained().size());
@@ -78,6 +94,22 @@ void GatewayServer::Maintain() {
       context_.metrics->SetSessionQueues(queued, inflight);
     }
   }
+}
+
+void GatewayServer::ReloadEndpointCertificate(bool force) {
+  const absl::StatusOr<bool> reloaded = tls_->ReloadIfChanged(force);
+  if (reloaded.ok() && !*reloaded) return;
+  if (!reloaded.ok()) {
+    context_.metrics->EndpointCertificateReload("failed");
+    log::Error("the endpoint certificate was not reloaded; the one in use stays",
+               {{"error", std::string(reloaded.status().message())}});
+    return;
+  }
+  const absl::Time not_after = tls_->not_after();
+  context_.metrics->EndpointCertificateReload("ok");
+  context_.metrics->SetEndpointCertificateExpiry(not_after);
+  log::Info("endpoint certificate reloaded: new TLS handshakes present it",
+            {{"not_after", absl::FormatTime(absl::RFC3339_sec, not_after, absl::UTCTimeZone())}});
 }
 
 void GatewayServer::Drain(absl::Duration timeout) {

@@ -1,5 +1,6 @@
 // The gateway's moving parts around the broker: the I/O threads, the listeners, and a
-// maintenance thread (session expiry, delayed wills, metrics), with the shutdown that
+// maintenance thread (session expiry, delayed wills, metrics, the endpoint certificate's
+// renewal: its files are looked at every second, and SIGHUP reloads them), with the shutdown that
 // drains them: stop accepting, send every client MQTT 5 DISCONNECT 0x8B (server shutting
 // down), let their sessions be stored, stop, all within a deadline.
 #pragma once
@@ -52,6 +53,9 @@ class GatewayServer {
   GatewayServer(const ConnectionContext& context, std::function<size_t()> store_pending)
       : context_(context), store_pending_(std::move(store_pending)) {}
   void Maintain();
+  // Reloads the endpoint certificate if its files changed (or always with `force`), and
+  // says how it went in the log and the metrics.
+  void ReloadEndpointCertificate(bool force);
 
   const ConnectionContext context_;
   const std::function<size_t()> store_pending_;

@@ -1,6 +1,8 @@
 // fleetcore-gateway: the MQTT broker (MQTT 3.1.1 and 5 over TCP, TLS and WebSocket, HTTPS
 // publish) and fleetcore.gateway.v1.Broker. Reads flags and FLEETCORE_* environment, builds
-// the objects, serves until SIGTERM/SIGINT, then drains.
+// the objects, serves until SIGTERM/SIGINT, then drains; SIGHUP reloads the endpoint
+// certificate.
+#include <signal.h>
 #include <sys/resource.h>
 
 #include <fstream>
@@ -47,6 +49,12 @@ void RaiseFileLimit() {
 
 int Run(int argc, char** argv) {
   grpc_util::BlockShutdownSignals();
+  // SIGHUP reloads the endpoint certificate (GatewayServer's maintenance thread takes it)
+  // instead of ending the process.
+  sigset_t hangup;
+  sigemptyset(&hangup);
+  sigaddset(&hangup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hangup, nullptr);
   grpc_util::ConfigureRuntime();
 
   service::CommonOptions common{.service = "gateway"};
@@ -86,7 +94,8 @@ int Run(int argc, char** argv) {
                   "and MQTT over TLS for clients that ask for it by ALPN (x-amzn-mqtt-ca, "
                   "mqtt), as AWS's port 443 (AWS: 443 and 8443); empty: off.");
   flags.AddString("endpoint-cert-file", &options.tls.cert_file,
-                  "The certificate devices see on the TLS listeners (PEM, with its chain).");
+                  "The certificate devices see on the TLS listeners (PEM, with its chain); "
+                  "read again when it or the key file changes, or on SIGHUP.");
   flags.AddString("endpoint-key-file", &options.tls.key_file,
                   "Its private key (PEM, mode 0600).");
   flags.AddInt("tls-session-cache", &options.tls.session_cache_size,

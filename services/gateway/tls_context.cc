@@ -3,7 +3,12 @@
 #include <sys/stat.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <ctime>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
@@ -43,34 +48,121 @@ int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const uns
 
 }  // namespace
 
+struct TlsContext::Pair {
+  X509* leaf = nullptr;
+  STACK_OF(X509)* chain = nullptr;  // the certificates after the leaf
+  EVP_PKEY* key = nullptr;
+  Pair() = default;
+  Pair(const Pair&) = delete;
+  Pair& operator=(const Pair&) = delete;
+  ~Pair() {
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(key);
+  }
+};
+
+// What says a file changed: a renewal rewrites it, or (Kubernetes) swaps a link to it.
+struct TlsContext::FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileStamp& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime_ns == o.mtime_ns;
+  }
+};
+
+namespace {
+
+bool Stat(const std::string& file, TlsContext::FileStamp* out) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return false;
+  out->dev = st.st_dev;
+  out->ino = st.st_ino;
+  out->size = st.st_size;
+  out->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
+  return true;
+}
+
+// No passphrase prompt on the terminal: an encrypted key is refused.
+int NoPassphrase(char*, int, int, void*) { return 0; }
+
+// The endpoint's certificate (the first in the file), its chain (the rest) and its key,
+// which must match.
+absl::StatusOr<std::shared_ptr<const TlsContext::Pair>> ReadPair(const TlsOptions& options) {
+  auto pair = std::make_shared<TlsContext::Pair>();
+  auto cannot = [](const char* flag, const std::string& file, const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", file, ": cannot use it: ", why));
+  };
+  BIO* bio = BIO_new_file(options.cert_file.c_str(), "r");
+  if (bio == nullptr) return cannot("--endpoint-cert-file", options.cert_file, OpensslError());
+  pair->leaf = PEM_read_bio_X509(bio, nullptr, NoPassphrase, nullptr);
+  pair->chain = sk_X509_new_null();
+  while (pair->leaf != nullptr) {
+    X509* next = PEM_read_bio_X509(bio, nullptr, NoPassphrase, nullptr);
+    if (next == nullptr) break;
+    sk_X509_push(pair->chain, next);
+  }
+  BIO_free(bio);
+  ERR_clear_error();  // the end of the file
+  if (pair->leaf == nullptr) {
+    return cannot("--endpoint-cert-file", options.cert_file, "no PEM certificate in it");
+  }
+  bio = BIO_new_file(options.key_file.c_str(), "r");
+  if (bio == nullptr) return cannot("--endpoint-key-file", options.key_file, OpensslError());
+  pair->key = PEM_read_bio_PrivateKey(bio, nullptr, NoPassphrase, nullptr);
+  BIO_free(bio);
+  if (pair->key == nullptr) {
+    return cannot("--endpoint-key-file", options.key_file,
+                  "no PEM private key in it (an encrypted key is not supported): " +
+                      OpensslError());
+  }
+  if (X509_check_private_key(pair->leaf, pair->key) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--endpoint-key-file ", options.key_file, " does not match the certificate of ",
+        "--endpoint-cert-file ", options.cert_file));
+  }
+  return std::shared_ptr<const TlsContext::Pair>(std::move(pair));
+}
+
+// A container secret is often mounted readable by all; say so rather than refuse.
+void WarnIfReadableByOthers(const std::string& key_file) {
+  struct stat st {};
+  if (::stat(key_file.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    log::Warn("the endpoint's private key is readable by group or others; chmod 600 it",
+              {{"file", key_file}});
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions& options) {
+  absl::StatusOr<std::shared_ptr<const Pair>> pair = ReadPair(options);
+  if (!pair.ok()) return pair.status();
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (ctx == nullptr) return absl::InternalError("SSL_CTX_new: " + OpensslError());
-  auto out = std::unique_ptr<TlsContext>(new TlsContext(ctx));
+  auto out = std::unique_ptr<TlsContext>(new TlsContext(ctx, options));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Idle connections give their 16 KB record buffers back; partial writes and moving
   // buffers suit the non-blocking writer (transports.cc).
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                             SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-  if (SSL_CTX_use_certificate_chain_file(ctx, options.cert_file.c_str()) != 1) {
+  if (SSL_CTX_use_cert_and_key(ctx, (*pair)->leaf, (*pair)->key, (*pair)->chain, 1) != 1) {
     return absl::InvalidArgumentError(absl::StrCat("--endpoint-cert-file ", options.cert_file,
                                                    ": cannot use it: ", OpensslError()));
   }
-  if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("--endpoint-key-file ", options.key_file,
-                                                   ": cannot use it: ", OpensslError()));
+  WarnIfReadableByOthers(options.key_file);
+  {
+    absl::MutexLock lock(&out->mu_);
+    out->pair_ = *std::move(pair);
+    Stat(options.cert_file, out->cert_stamp_.get());
+    Stat(options.key_file, out->key_stamp_.get());
   }
-  // A container secret is often mounted readable by all; say so rather than refuse.
-  struct stat st {};
-  if (::stat(options.key_file.c_str(), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    log::Warn("the endpoint's private key is readable by group or others; chmod 600 it",
-              {{"file", options.key_file}});
-  }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
-    return absl::InvalidArgumentError(
-        "--endpoint-key-file does not match the certificate of --tls-cert-file");
-  }
+  // A renewed pair replaces the SSL_CTX's own in each handshake (ReloadIfChanged).
+  SSL_CTX_set_cert_cb(ctx, UseCurrentPair, out.get());
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, AcceptAnyChain);
   SSL_CTX_set_alpn_select_cb(ctx, SelectAlpn, nullptr);
   // Resumption for reconnecting devices, one ticket per handshake. With a session cache the
@@ -92,6 +184,56 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions&
   return out;
 }
 
+TlsContext::TlsContext(SSL_CTX* ctx, TlsOptions options)
+    : ctx_(ctx),
+      options_(std::move(options)),
+      cert_stamp_(std::make_unique<FileStamp>()),
+      key_stamp_(std::make_unique<FileStamp>()) {}
+
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
+
+absl::StatusOr<bool> TlsContext::ReloadIfChanged(bool force) {
+  FileStamp cert, key;
+  if (!Stat(options_.cert_file, &cert) || !Stat(options_.key_file, &key)) {
+    return false;  // being replaced: the next call looks again
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (!force && cert == *cert_stamp_ && key == *key_stamp_) return false;
+    *cert_stamp_ = cert;
+    *key_stamp_ = key;
+  }
+  absl::StatusOr<std::shared_ptr<const Pair>> pair = ReadPair(options_);
+  if (!pair.ok()) return pair.status();
+  WarnIfReadableByOthers(options_.key_file);
+  {
+    absl::MutexLock lock(&mu_);
+    pair_ = *std::move(pair);
+  }
+  replaced_.store(true, std::memory_order_release);
+  return true;
+}
+
+int TlsContext::UseCurrentPair(SSL* ssl, void* self) {
+  auto* tls = static_cast<TlsContext*>(self);
+  if (!tls->replaced_.load(std::memory_order_acquire)) return 1;
+  std::shared_ptr<const Pair> pair;
+  {
+    absl::MutexLock lock(&tls->mu_);
+    pair = tls->pair_;
+  }
+  return SSL_use_cert_and_key(ssl, pair->leaf, pair->key, pair->chain, 1) == 1 ? 1 : 0;
+}
+
+absl::Time TlsContext::not_after() const {
+  std::shared_ptr<const Pair> pair;
+  {
+    absl::MutexLock lock(&mu_);
+    pair = pair_;
+  }
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notAfter(pair->leaf), &tm) != 1) return absl::InfinitePast();
+  return absl::FromTimeT(timegm(&tm));
+}
 
 }  // namespace fleetcore::gateway

@@ -4,12 +4,17 @@
 // change at run time), not verified by OpenSSL.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 typedef struct ssl_ctx_st SSL_CTX;  // openssl/ssl.h, not included from headers
+typedef struct ssl_st SSL;
 
 namespace fleetcore::gateway {
 
@@ -30,9 +35,34 @@ class TlsContext {
 
   SSL_CTX* get() const { return ctx_; }
 
+  // Reads the certificate and key files again when either changed since they were last
+  // read (a renewal: cert-manager, certbot), or always with `force` (SIGHUP). Handshakes
+  // from then on present the new pair; connections made before keep theirs. True when a new
+  // pair is in use; false when nothing changed (or a file cannot be read right now: the
+  // next call tries again); INVALID_ARGUMENT when the files do not make a pair (the
+  // previous one stays, and the files are not read again until they change). Any thread.
+  absl::StatusOr<bool> ReloadIfChanged(bool force);
+
+  // The notAfter of the certificate in use.
+  absl::Time not_after() const;
+
+  // Defined in tls_context.cc: a certificate, its chain and key; a file's identity.
+  struct Pair;
+  struct FileStamp;
+
  private:
-  explicit TlsContext(SSL_CTX* ctx) : ctx_(ctx) {}
+  TlsContext(SSL_CTX* ctx, TlsOptions options);
+  static int UseCurrentPair(SSL* ssl, void* self);
+
   SSL_CTX* ctx_;
+  const TlsOptions options_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<const Pair> pair_ ABSL_GUARDED_BY(mu_);
+  // Set once a pair replaced the one the SSL_CTX was made with; until then handshakes use
+  // the SSL_CTX's own at no cost.
+  std::atomic<bool> replaced_{false};
+  std::unique_ptr<FileStamp> cert_stamp_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<FileStamp> key_stamp_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fleetcore::gateway

@@ -436,6 +436,120 @@ TEST(GatewayThrottleTest, ClientsOverTheirRateAreSlowedNotDropped) {
   }
 }
 
+// --- the endpoint certificate renewed in place ------------------------------------------------
+
+// Whether a TLS client trusting `ca` completes a handshake with the gateway on `port`.
+bool TrustedBy(int port, const std::string& ca) {
+  absl::StatusOr<testing::RunResult> r =
+      testing::Run({"/usr/bin/openssl", "s_client", "-connect", absl::StrCat("127.0.0.1:", port),
+                    "-servername", "localhost", "-CAfile", ca, "-verify_return_error", "-brief"},
+                   {}, absl::Seconds(20));
+  return r.ok() && r->exit_code == 0;
+}
+
+// Replaces `to` with a copy of `from` in one step (a renewal tool writes, then renames).
+void ReplaceFile(const std::string& from, const std::string& to) {
+  std::filesystem::copy_file(from, to + ".new", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::rename(to + ".new", to);
+}
+
+double MetricValue(const std::string& metrics, const std::string& series) {
+  const std::string line = "\n" + series + " ";  // not its # HELP line
+  const size_t at = metrics.find(line);
+  if (at == std::string::npos) return -1;
+  double v = -1;
+  const size_t end = metrics.find('\n', at + line.size());
+  return absl::SimpleAtod(metrics.substr(at + line.size(), end - at - line.size()), &v) ? v : -1;
+}
+
+// A renewal (certbot, cert-manager) rewrites the files: new handshakes present the new
+// certificate within seconds, devices already connected stay, a pair that does not match is
+// refused with the one in use kept, and SIGHUP reloads at once instead of ending the gateway.
+TEST(GatewayCertificateTest, ARenewedEndpointCertificateIsServedWithoutARestart) {
+  ASSERT_OK_AND_ASSIGN(Gateway g, Gateway::Start({}));
+  const int port = g.port("mqtts");
+  const std::string cert = g.dir->path() + "/endpoint.pem";
+  const std::string key = g.dir->path() + "/endpoint.key";
+  TempDir renewed;  // the same names, signed by another CA
+  ASSERT_OK_AND_ASSIGN(testing::RunResult made,
+                       testing::Run({SourcePath("tools/dev/endpoint-cert.sh"), renewed.path()}));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string old_ca = g.ca();
+  const std::string new_ca = renewed.path() + "/ca.pem";
+  ASSERT_TRUE(TrustedBy(port, old_ca));
+  ASSERT_FALSE(TrustedBy(port, new_ca));
+  auto metrics = [&] { return testing::HttpGet(g.service.metrics_port, "/metrics"); };
+  const std::string ok = R"(fleetcore_gateway_endpoint_certificate_reloads_total{result="ok"})";
+  const std::string failed =
+      R"(fleetcore_gateway_endpoint_certificate_reloads_total{result="failed"})";
+  const std::string expiry = "fleetcore_gateway_endpoint_certificate_expiry_timestamp_seconds";
+  const double first_expiry = MetricValue(metrics(), expiry);
+  EXPECT_GT(first_expiry, absl::ToUnixSeconds(absl::Now()));
+
+  // A device connected over TLS before the renewal.
+  ASSERT_OK_AND_ASSIGN(
+      auto device,
+      testing::Subprocess::Start({"/usr/bin/stdbuf", "-oL", Tool("mosquitto_sub"), "-h", "localhost", "-p",
+                                  std::to_string(port), "--cafile", old_ca, "-i", "renew-dev",
+                                  "-t", "renew/x", "-C", "1", "-d"}));
+  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return absl::StrContains(l, "SUBACK"); })
+                .status());
+
+  std::filesystem::copy_file(key, renewed.path() + "/old.key");
+  ReplaceFile(renewed.path() + "/endpoint.key", key);
+  ReplaceFile(renewed.path() + "/endpoint.pem", cert);
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  while (!TrustedBy(port, new_ca) && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
+  EXPECT_TRUE(TrustedBy(port, new_ca));
+  EXPECT_FALSE(TrustedBy(port, old_ca));
+  EXPECT_TRUE(TrustedBy(g.port("https"), new_ca));  // HTTPS and WSS share the context
+  EXPECT_GE(MetricValue(metrics(), ok), 1);
+  EXPECT_GT(MetricValue(metrics(), expiry), 0);
+
+  // The device connected before still gets its messages.
+  ASSERT_OK_AND_ASSIGN(testing::RunResult pub,
+                       testing::Run({Tool("mosquitto_pub"), "-h", "127.0.0.1", "-p",
+                                     std::to_string(g.port("mqtt")), "-t", "renew/x", "-m",
+                                     "still here"}));
+  EXPECT_EQ(pub.exit_code, 0) << pub.err;
+  ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0) << device->output();
+  EXPECT_THAT(device->output(), HasSubstr("still here"));
+
+  // A key that does not match the certificate: refused, the renewed pair stays in use.
+  const double failed_before = MetricValue(metrics(), failed);
+  ReplaceFile(renewed.path() + "/old.key", key);
+  absl::Time until = absl::Now() + absl::Seconds(15);
+  while (MetricValue(metrics(), failed) <= failed_before && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_GT(MetricValue(metrics(), failed), failed_before);
+  EXPECT_TRUE(TrustedBy(port, new_ca));
+
+  // SIGHUP reads the files again at once (they still do not make a pair), and the gateway
+  // serves on.
+  const double failed_after = MetricValue(metrics(), failed);
+  g.service.process->Signal(SIGHUP);
+  until = absl::Now() + absl::Seconds(15);
+  while (MetricValue(metrics(), failed) <= failed_after && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_GT(MetricValue(metrics(), failed), failed_after);
+  ReplaceFile(renewed.path() + "/endpoint.key", key);
+  until = absl::Now() + absl::Seconds(15);
+  const double ok_before = MetricValue(metrics(), ok);
+  while (MetricValue(metrics(), ok) <= ok_before && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_GT(MetricValue(metrics(), ok), ok_before);
+  EXPECT_TRUE(TrustedBy(port, new_ca));
+  EXPECT_OK(g.service.process
+                ->WaitForLine([](absl::string_view l) {
+                  return absl::StrContains(l, "endpoint certificate was not reloaded");
+                }, absl::Seconds(5))
+                .status());
+}
+
 // --- restart: drain, then sessions and retained messages come back from Postgres ------------
 
 TEST(GatewayRestartTest, DrainsThenRestoresSessionsFromPostgres) {
