@@ -42,6 +42,9 @@ class GatewayServer {
                                                               std::function<size_t()> store_pending);
   ~GatewayServer();
 
+  // The TLS listeners' context; null when they are off.
+  const TlsContext* tls() const { return tls_.get(); }
+
   // The bound port of each listener that is on, as {"mqtt_port", 1883}.
   std::vector<std::pair<std::string, int>> ports() const;
 

@@ -39,8 +39,9 @@ const Connection* ConnectionOf(const Session& s, std::shared_ptr<Outlet>* keep) 
 
 }  // namespace
 
-GatewayService::GatewayService(Broker* broker, grpc_util::CallRunner* calls)
-    : broker_(broker), calls_(calls) {}
+GatewayService::GatewayService(Broker* broker, grpc_util::CallRunner* calls,
+                               std::function<std::string()> endpoint_address)
+    : broker_(broker), calls_(calls), endpoint_address_(std::move(endpoint_address)) {}
 
 template <typename Fn>
 grpc::ServerUnaryReactor* GatewayService::Answer(grpc::CallbackServerContext* ctx, Fn fn) {
@@ -274,6 +275,27 @@ grpc::ServerUnaryReactor* GatewayService::GetRetainedMessage(
       u->set_key(p.key);
       u->set_value(p.value);
     }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* GatewayService::DescribeEndpoint(
+    grpc::CallbackServerContext* ctx, const pb::DescribeEndpointRequest* req,
+    pb::DescribeEndpointResponse* resp) {
+  return Answer(ctx, [&]() -> absl::Status {
+    const std::string& type = req->endpoint_type();
+    if (type == "iot:CredentialProvider" || type == "iot:Jobs") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "endpoint type ", type, ": fleetcore has no ",
+          type == "iot:Jobs" ? "jobs service" : "credential provider",
+          "; devices connect to iot:Data-ATS"));
+    }
+    if (!type.empty() && type != "iot:Data-ATS" && type != "iot:Data") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "endpoint type \"", type, "\" is not one of iot:Data-ATS, iot:Data, "
+          "iot:CredentialProvider, iot:Jobs"));
+    }
+    resp->set_endpoint_address(endpoint_address_());
     return absl::OkStatus();
   });
 }

@@ -3,6 +3,9 @@
 // broker's memory, so calls are answered on gRPC's thread (CallRunner's fast path).
 #pragma once
 
+#include <functional>
+#include <string>
+
 #include "common/grpc/call_runner.h"
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
 #include "services/gateway/broker.h"
@@ -13,8 +16,9 @@ namespace pb = ::fleetcore::gateway::v1;
 
 class GatewayService final : public pb::Broker::CallbackService {
  public:
-  // Nothing is owned.
-  GatewayService(Broker* broker, grpc_util::CallRunner* calls);
+  // Nothing is owned. `endpoint_address` answers DescribeEndpoint (any thread).
+  GatewayService(Broker* broker, grpc_util::CallRunner* calls,
+                 std::function<std::string()> endpoint_address);
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const pb::PublishRequest* req,
                                     pb::PublishResponse* resp) override;
@@ -36,6 +40,9 @@ class GatewayService final : public pb::Broker::CallbackService {
   grpc::ServerUnaryReactor* GetRetainedMessage(grpc::CallbackServerContext* ctx,
                                                const pb::GetRetainedMessageRequest* req,
                                                pb::GetRetainedMessageResponse* resp) override;
+  grpc::ServerUnaryReactor* DescribeEndpoint(grpc::CallbackServerContext* ctx,
+                                             const pb::DescribeEndpointRequest* req,
+                                             pb::DescribeEndpointResponse* resp) override;
 
   // The message a PublishRequest asks for; the checks a client's PUBLISH gets.
   static absl::StatusOr<std::shared_ptr<Message>> ToMessage(const pb::PublishRequest& req,
@@ -50,6 +57,7 @@ class GatewayService final : public pb::Broker::CallbackService {
 
   Broker* const broker_;
   grpc_util::CallRunner* const calls_;
+  const std::function<std::string()> endpoint_address_;
 };
 
 }  // namespace fleetcore::gateway

@@ -4,6 +4,7 @@
 // certificate.
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <memory>
@@ -72,6 +73,7 @@ int Run(int argc, char** argv) {
   int max_aliases = limits.max_topic_aliases;
   int max_queued = static_cast<int>(limits.max_queued_messages);
   int max_outbound_kb = static_cast<int>(limits.max_outbound_bytes / 1024);
+  std::string endpoint_address;
   int max_publish_rate = 0;
   int max_inbound_kb_rate = 0;
   int store_max_pending = 1000000;
@@ -98,6 +100,10 @@ int Run(int argc, char** argv) {
                   "read again when it or the key file changes, or on SIGHUP.");
   flags.AddString("endpoint-key-file", &options.tls.key_file,
                   "Its private key (PEM, mode 0600).");
+  flags.AddString("endpoint-address", &endpoint_address,
+                  "The host name DescribeEndpoint gives devices (AWS: "
+                  "PREFIX-ats.iot.REGION.amazonaws.com); empty: the DNS name in "
+                  "--endpoint-cert-file, else this machine's host name.");
   flags.AddInt("tls-session-cache", &options.tls.session_cache_size,
                "TLS sessions kept for devices' resumption (about 6 KB each with its "
                "client's certificate); 0: stateless tickets (slower to resume).",
@@ -391,7 +397,16 @@ int Run(int argc, char** argv) {
   grpc_util::Executor executor(2, /*max_queued=*/1000);
   grpc_util::AdminAuth auth(common.server.admin_token);
   grpc_util::CallRunner calls(&executor, &auth);
-  GatewayService service(&broker, &calls);
+  const GatewayServer* gateway_server = server->get();
+  GatewayService service(&broker, &calls, [&endpoint_address, gateway_server]() -> std::string {
+    if (!endpoint_address.empty()) return endpoint_address;
+    if (gateway_server->tls() != nullptr) {
+      if (std::string name = gateway_server->tls()->DnsName(); !name.empty()) return name;
+    }
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    return host;
+  });
 
   return service::Serve(common, {&service}, process,
                         {.ports = (*server)->ports(), .drain = [&] {

@@ -6,6 +6,7 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <ctime>
 #include <utility>
@@ -223,6 +224,27 @@ int TlsContext::UseCurrentPair(SSL* ssl, void* self) {
     pair = tls->pair_;
   }
   return SSL_use_cert_and_key(ssl, pair->leaf, pair->key, pair->chain, 1) == 1 ? 1 : 0;
+}
+
+std::string TlsContext::DnsName() const {
+  std::shared_ptr<const Pair> pair;
+  {
+    absl::MutexLock lock(&mu_);
+    pair = pair_;
+  }
+  auto* names = static_cast<GENERAL_NAMES*>(
+      X509_get_ext_d2i(pair->leaf, NID_subject_alt_name, nullptr, nullptr));
+  std::string out;
+  for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names) && out.empty(); ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type != GEN_DNS) continue;
+    const ASN1_IA5STRING* dns = name->d.dNSName;
+    std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                     static_cast<size_t>(ASN1_STRING_length(dns)));
+    if (text.find('*') == std::string::npos) out = std::move(text);
+  }
+  GENERAL_NAMES_free(names);
+  return out;
 }
 
 absl::Time TlsContext::not_after() const {

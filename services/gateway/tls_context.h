@@ -45,6 +45,9 @@ class TlsContext {
 
   // The notAfter of the certificate in use.
   absl::Time not_after() const;
+  // The first DNS name (not a wildcard) among the subjectAltNames of the certificate in
+  // use; empty if none.
+  std::string DnsName() const;
 
   // Defined in tls_context.cc: a certificate, its chain and key; a file's identity.
   struct Pair;

@@ -351,6 +351,12 @@ TEST_F(GatewayMosquittoTest, FleetctlConnectionsPublishAndRetained) {
                       "topic");
   Ctl().ExpectFailure({"delete-connection", "--client-id", "nobody-here"}, "NOT_FOUND",
                       "nobody-here");
+
+  // aws iot describe-endpoint: the DNS name of the endpoint certificate (localhost here).
+  EXPECT_EQ(Ctl().Json({"describe-endpoint", "--endpoint-type", "iot:Data-ATS"}),
+            json::parse(R"({"endpointAddress": "localhost"})"));
+  Ctl().ExpectFailure({"describe-endpoint", "--endpoint-type", "iot:Jobs"}, "INVALID_ARGUMENT",
+                      "no jobs service");
   ASSERT_OK_AND_ASSIGN(testing::RunResult r,
                        testing::Run({testing::BuildPath("tools/fleetctl/fleetctl"), "--endpoint",
                                      g.service.endpoint, "list-connections"}));
@@ -416,7 +422,12 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, GatewayLimitsTest,
 TEST(GatewayThrottleTest, ClientsOverTheirRateAreSlowedNotDropped) {
   ASSERT_OK_AND_ASSIGN(
       Gateway g,
-      Gateway::Start({"--max-publishes-per-second=50", "--max-inbound-kb-per-second=64"}));
+      Gateway::Start({"--max-publishes-per-second=50", "--max-inbound-kb-per-second=64",
+                      "--endpoint-address=iot.example.test"}));
+  // (A gateway set up for its devices' own name answers describe-endpoint with it.)
+  EXPECT_EQ(Fleetctl(kToken, {{"FLEETCORE_GATEWAY_ENDPOINT", g.service.endpoint}})
+                .Json({"describe-endpoint"}),
+            json::parse(R"({"endpointAddress": "iot.example.test"})"));
   for (const char* scenario : {"throttled_tcp", "throttled_tls", "throttled_ws"}) {
     ExpectScenario(
         Paho(g, scenario, {"--prefix", "thr", "--ws-port", std::to_string(g.port("http"))}),
