@@ -12,6 +12,9 @@
 //   --tls-ca FILE             verify the service's TLS certificate (FLEETCORE_TLS_CA)
 //   --timeout DURATION        per call (default 30s)
 //   --no-paginate             list commands return one page instead of all of them
+//   --query EXPR              print only what the JMESPath EXPR selects, as the AWS CLI
+//                             (a.b, a[0], a[*].b, a[].b: tools/fleetctl/output.h)
+//   --output json|text        JSON (the default) or the AWS CLI's tab-separated text
 //
 // `fleetctl --endpoint HOST:PORT health-check` asks the standard gRPC health service and
 // exits 0 when the service is SERVING (container and Kubernetes health checks use it).
@@ -44,6 +47,7 @@
 #include "grpcpp/grpcpp.h"
 #include "nlohmann/json.hpp"
 #include "tools/fleetctl/cli.h"
+#include "tools/fleetctl/output.h"
 #include "tools/fleetctl/provision_bulk.h"
 
 namespace fleetcore::fleetctl {
@@ -56,6 +60,8 @@ struct Globals {
   std::string token;
   std::string tls_ca;
   absl::Duration timeout = absl::Seconds(30);
+  std::string query;          // --query; empty: the whole answer
+  std::string output = "json";  // --output: json or text
 };
 
 std::string Env(const char* name) {
@@ -82,7 +88,8 @@ std::vector<ServiceEntry> Services() {
 }
 
 int Usage(const std::vector<Verb>& verbs, std::ostream& out) {
-  out << "usage: fleetctl [--endpoint HOST:PORT] [--admin-token T] <command> [options]\n"
+  out << "usage: fleetctl [--endpoint HOST:PORT] [--admin-token T] [--query EXPR] "
+         "[--output json|text] <command> [options]\n"
          "       fleetctl <command> help\n"
          "       fleetctl --endpoint HOST:PORT health-check\n\ncommands:\n";
   for (const Verb& v : verbs) {
@@ -258,7 +265,8 @@ int Run(int argc, char** argv) {
     };
     std::string timeout;
     if (take("--endpoint", &g.endpoint) || take("--admin-token", &g.token) ||
-        take("--admin-token-file", &token_file) || take("--tls-ca", &g.tls_ca)) {
+        take("--admin-token-file", &token_file) || take("--tls-ca", &g.tls_ca) ||
+        take("--query", &g.query) || take("--output", &g.output)) {
       continue;
     }
     if (take("--timeout", &timeout)) {
@@ -269,6 +277,16 @@ int Run(int argc, char** argv) {
       continue;
     }
     rest.push_back(a);
+  }
+  if (g.output != "json" && g.output != "text") {
+    std::cerr << "fleetctl: --output: json or text, not " << g.output << "\n";
+    return 2;
+  }
+  if (!g.query.empty()) {
+    if (absl::Status s = ApplyQuery(nlohmann::json::object(), g.query).status(); !s.ok()) {
+      std::cerr << "fleetctl: " << s.message() << "\n";
+      return 2;
+    }
   }
   if (g.token.empty() && !token_file.empty()) {
     std::ifstream in(token_file);
@@ -380,7 +398,10 @@ int Run(int argc, char** argv) {
     std::cerr << "fleetctl " << verb->name << ": " << s.message() << "\n";
     return 1;
   }
-  if (!out.empty()) {
+  if (!g.query.empty()) out = *ApplyQuery(out, g.query);  // checked above
+  if (g.output == "text") {
+    std::cout << TextOutput(out);
+  } else if (!out.empty() || !g.query.empty()) {
     std::cout << out.dump(4) << "\n";
   }
   return 0;
