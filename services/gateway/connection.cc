@@ -72,9 +72,25 @@ Connection::Connection(const ConnectionContext& context, IoThread* thread,
   info_.listener = listener;
   info_.remote_address = std::move(remote_address);
   started_ms_ = thread_->now_ms();
+  if (context_.connections != nullptr) context_.connections->Add();
 }
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  if (context_.connections != nullptr) context_.connections->Remove();
+}
+
+bool RefuseOverLimit(ConnectionCount* count, GatewayMetrics* metrics, ListenerKind listener) {
+  if (count == nullptr || !count->full()) return false;
+  if (metrics != nullptr) metrics->Connect(listener, "max_connections");
+  static std::atomic<int64_t> last_log_ms{0};
+  const int64_t now = absl::ToUnixMillis(absl::Now());
+  int64_t last = last_log_ms.load(std::memory_order_relaxed);
+  if (now - last >= 10000 && last_log_ms.compare_exchange_strong(last, now)) {
+    log::Warn("connections refused: --max-connections reached",
+              {{"open", count->open()}, {"max", count->max()}});
+  }
+  return true;
+}
 
 void Connection::Open() {
   started_ms_ = last_packet_ms_ = thread_->now_ms();

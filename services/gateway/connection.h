@@ -60,6 +60,29 @@ class HttpApi {
                       const Identity* identity, Done done) = 0;
 };
 
+// The MQTT connections open across the I/O threads (TCP, TLS, WebSocket; from accept to
+// close, CONNECT or not), against --max-connections. Any thread.
+class ConnectionCount {
+ public:
+  explicit ConnectionCount(int64_t max) : max_(max) {}
+  // Whether a new connection must be refused (0: no limit). Checked before a connection is
+  // made, so concurrent accepts on several listeners may pass the limit by a few.
+  bool full() const { return max_ > 0 && open_.load(std::memory_order_relaxed) >= max_; }
+  int64_t open() const { return open_.load(std::memory_order_relaxed); }
+  int64_t max() const { return max_; }
+  void Add() { open_.fetch_add(1, std::memory_order_relaxed); }
+  void Remove() { open_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  const int64_t max_;
+  std::atomic<int64_t> open_{0};
+};
+
+// Refuses a connection over --max-connections: counted in
+// fleetcore_gateway_connects_total{result="max_connections"}, logged at most every 10 s.
+// True when `count` is full (the caller then closes the socket).
+bool RefuseOverLimit(ConnectionCount* count, GatewayMetrics* metrics, ListenerKind listener);
+
 struct ConnectionContext {
   Broker* broker = nullptr;
   GatewayMetrics* metrics = nullptr;
@@ -68,6 +91,8 @@ struct ConnectionContext {
   HttpApi* http_api = nullptr;
   // Decides who a client is and what it may do; null: everyone may do everything (tests).
   Authenticator* authenticator = nullptr;
+  // Open connections against --max-connections; null: not counted (tests).
+  ConnectionCount* connections = nullptr;
 };
 
 // What the admin API shows of a connection. Fixed once the connection is attached.

@@ -66,6 +66,15 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
             });
             return;
           }
+          // Over --max-connections an MQTT socket is closed at once, before any TLS work.
+          const bool mqtt = self->kind == Kind::kMqtt || self->kind == Kind::kMqtts;
+          if (mqtt && RefuseOverLimit(self->context.connections, self->context.metrics,
+                                      self->kind == Kind::kMqtt ? ListenerKind::kMqtt
+                                                                : ListenerKind::kMqtts)) {
+            boost::system::error_code ignored;
+            socket.close(ignored);
+            return self->Accept();
+          }
           target->Post([self, target, s = std::make_shared<tcp::socket>(std::move(socket))] {
             self->StartConnection(std::move(*s), target);
           });
@@ -113,6 +122,10 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
         return;
       }
       if (OffersMqtt(hello)) {
+        if (RefuseOverLimit(self->context.connections, self->context.metrics,
+                            ListenerKind::kMqtts)) {
+          return;  // the socket closes with c
+        }
         StartMqttConnection(std::move(c->socket), c->thread, self->context, self->tls);
       } else {
         StartWebConnection(std::move(c->socket), c->thread, self->context, self->asio_tls.get());

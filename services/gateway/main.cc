@@ -74,6 +74,7 @@ int Run(int argc, char** argv) {
   int max_queued = static_cast<int>(limits.max_queued_messages);
   int max_outbound_kb = static_cast<int>(limits.max_outbound_bytes / 1024);
   std::string endpoint_address;
+  int max_connections = 0;
   int max_publish_rate = 0;
   int max_inbound_kb_rate = 0;
   int store_max_pending = 1000000;
@@ -147,6 +148,11 @@ int Run(int argc, char** argv) {
                "KiB a connection may have waiting for its socket before its queue stops "
                "draining into it.",
                16, 1 << 20);
+  flags.AddInt("max-connections", &max_connections,
+               "MQTT connections (TCP, TLS, WebSocket) the gateway holds at once; more are "
+               "closed at accept, before any TLS work, as Mosquitto's max_connections. 0: no "
+               "limit but the process's file descriptors.",
+               0, 100000000);
   flags.AddInt("max-publishes-per-second", &max_publish_rate,
                "PUBLISH packets a connection may send a second; a client over it is read more "
                "slowly, losing nothing (AWS: 100, dropping the excess). 0: no limit.",
@@ -378,11 +384,13 @@ int Run(int argc, char** argv) {
     log::Error("cannot start", {{"error", listener.status()}});
     return 1;
   }
+  ConnectionCount connections(max_connections);
   ConnectionContext context{.broker = &broker,
                             .metrics = &metrics,
                             .ids = &ids,
                             .http_api = shadow.get(),
-                            .authenticator = &authenticator};
+                            .authenticator = &authenticator,
+                            .connections = &connections};
   absl::StatusOr<std::unique_ptr<GatewayServer>> server =
       GatewayServer::Start(options, context, [&store] { return store.pending(); });
   if (!server.ok()) {

@@ -250,6 +250,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                                      : R"({"message":"the WebSocket subprotocol must be mqtt"})",
                      false);
       }
+      if (RefuseOverLimit(context_.connections, context_.metrics,
+                          kIsTls<Stream> ? ListenerKind::kWss : ListenerKind::kWs)) {
+        return Reply(503, R"({"message":"the gateway has as many connections as it takes"})",
+                     false);
+      }
       Credentials upgrade;
       HttpAuth(request, &upgrade);
       peer_.http_headers = std::move(upgrade.http_headers);

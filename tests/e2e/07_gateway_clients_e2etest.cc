@@ -460,7 +460,8 @@ bool TrustedBy(int port, const std::string& ca) {
 
 // Replaces `to` with a copy of `from` in one step (a renewal tool writes, then renames).
 void ReplaceFile(const std::string& from, const std::string& to) {
-  std::filesystem::copy_file(from, to + ".new", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(from, to + ".new",
+                             std::filesystem::copy_options::overwrite_existing);
   std::filesystem::rename(to + ".new", to);
 }
 
@@ -500,17 +501,20 @@ TEST(GatewayCertificateTest, ARenewedEndpointCertificateIsServedWithoutARestart)
   // A device connected over TLS before the renewal.
   ASSERT_OK_AND_ASSIGN(
       auto device,
-      testing::Subprocess::Start({"/usr/bin/stdbuf", "-oL", Tool("mosquitto_sub"), "-h", "localhost", "-p",
-                                  std::to_string(port), "--cafile", old_ca, "-i", "renew-dev",
-                                  "-t", "renew/x", "-C", "1", "-d"}));
-  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return absl::StrContains(l, "SUBACK"); })
+      testing::Subprocess::Start({"/usr/bin/stdbuf", "-oL", Tool("mosquitto_sub"), "-h",
+                                  "localhost", "-p", std::to_string(port), "--cafile", old_ca,
+                                  "-i", "renew-dev", "-t", "renew/x", "-C", "1", "-d"}));
+  ASSERT_OK(device
+                ->WaitForLine([](absl::string_view l) { return absl::StrContains(l, "SUBACK"); })
                 .status());
 
   std::filesystem::copy_file(key, renewed.path() + "/old.key");
   ReplaceFile(renewed.path() + "/endpoint.key", key);
   ReplaceFile(renewed.path() + "/endpoint.pem", cert);
   const absl::Time deadline = absl::Now() + absl::Seconds(15);
-  while (!TrustedBy(port, new_ca) && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(200));
+  while (!TrustedBy(port, new_ca) && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
   EXPECT_TRUE(TrustedBy(port, new_ca));
   EXPECT_FALSE(TrustedBy(port, old_ca));
   EXPECT_TRUE(TrustedBy(g.port("https"), new_ca));  // HTTPS and WSS share the context
@@ -559,6 +563,66 @@ TEST(GatewayCertificateTest, ARenewedEndpointCertificateIsServedWithoutARestart)
                   return absl::StrContains(l, "endpoint certificate was not reloaded");
                 }, absl::Seconds(5))
                 .status());
+}
+
+// --- --max-connections ---------------------------------------------------------------------
+
+// Over the limit a connection is closed at accept on every transport, and counted; once a
+// client leaves, the next gets in.
+TEST(GatewayConnectionLimitTest, ConnectionsOverTheLimitAreRefused) {
+  ASSERT_OK_AND_ASSIGN(Gateway g, Gateway::Start({"--max-connections=2"}));
+  auto subscriber = [&](const std::string& id, bool tls) {
+    std::vector<std::string> argv{"/usr/bin/stdbuf", "-oL", Tool("mosquitto_sub"), "-h",
+                                  "localhost", "-t", "limit/x", "-i", id, "-d", "-p",
+                                  std::to_string(g.port(tls ? "mqtts" : "mqtt"))};
+    if (tls) argv.insert(argv.end(), {"--cafile", g.ca()});
+    auto p = testing::Subprocess::Start(argv);
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (p.ok()) {
+      EXPECT_OK((*p)->WaitForLine([](absl::string_view l) {
+                   return absl::StrContains(l, "SUBACK");
+                 }).status());
+    }
+    return p.ok() ? *std::move(p) : nullptr;
+  };
+  auto a = subscriber("limit-a", false);
+  auto b = subscriber("limit-b", true);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto publish = [&] {
+    absl::StatusOr<testing::RunResult> r =
+        testing::Run({Tool("mosquitto_pub"), "-h", "127.0.0.1", "-p",
+                      std::to_string(g.port("mqtt")), "-t", "limit/x", "-m", "hi"});
+    return r.ok() ? r->exit_code : -1;
+  };
+  EXPECT_NE(publish(), 0);
+  // A WebSocket upgrade is answered 503.
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult ws,
+      testing::Run({"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                    "Connection: Upgrade", "-H", "Upgrade: websocket", "-H",
+                    "Sec-WebSocket-Version: 13", "-H",
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "-H",
+                    "Sec-WebSocket-Protocol: mqtt",
+                    absl::StrCat("http://127.0.0.1:", g.port("http"), "/mqtt")}));
+  EXPECT_EQ(ws.out, "503");
+  const std::string metrics = testing::HttpGet(g.service.metrics_port, "/metrics");
+  for (const char* listener : {"mqtt", "ws"}) {
+    EXPECT_GE(MetricValue(metrics, absl::StrCat("fleetcore_gateway_connects_total{listener=\"",
+                                                listener, "\",result=\"max_connections\"}")),
+              1)
+        << listener;
+  }
+  // One leaves: the next gets in.
+  a->Signal(SIGTERM);
+  ASSERT_OK(a->Wait().status());
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  int code = publish();
+  while (code != 0 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(200));
+    code = publish();
+  }
+  EXPECT_EQ(code, 0);
 }
 
 // --- restart: drain, then sessions and retained messages come back from Postgres ------------
