@@ -267,7 +267,8 @@ bool Connection::Admit(bool publish, size_t bytes) {
   };
   const auto publish_rate = static_cast<double>(limits_.max_publishes_per_second);
   const auto byte_rate = static_cast<double>(limits_.max_inbound_bytes_per_second);
-  const double publish_wait = publish && publish_rate > 0 ? wait_s(publish_tokens_, publish_rate, 1) : 0;
+  const double publish_wait =
+      publish && publish_rate > 0 ? wait_s(publish_tokens_, publish_rate, 1) : 0;
   const double byte_wait =
       byte_rate > 0 ? wait_s(byte_tokens_, byte_rate, static_cast<double>(bytes)) : 0;
   if (publish_wait == 0 && byte_wait == 0) {

@@ -31,8 +31,9 @@ absl::StatusOr<std::vector<Step>> ParseQuery(absl::string_view q) {
   std::vector<Step> steps;
   size_t i = 0;
   auto refuse = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--query: ", why, " at \"", q.substr(i), "\" (fleetctl takes a.b, a[0], a[*].b and a[].b)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--query: ", why, " at \"", q.substr(i),
+                     "\" (fleetctl takes a.b, a[0], a[*].b and a[].b)"));
   };
   bool expect_name = true;  // at the start and after '.'
   while (i < q.size()) {
