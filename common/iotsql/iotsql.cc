@@ -843,6 +843,7 @@ std::string ChangeCase(absl::string_view s, bool upper) {
     const size_t m = wcrtomb(buf, static_cast<wchar_t>(wc), &st);
     uselocale(old);
     if (m != static_cast<size_t>(-1)) out.append(buf, m);
+    return m != static_cast<size_t>(-1);
   };
   std::string out;
   out.reserve(s.size());
@@ -866,7 +867,7 @@ std::string ChangeCase(absl::string_view s, bool upper) {
       if (special != std::end(kSpecialUpper) && special->letter == static_cast<char32_t>(wc)) {
         out += special->upper;
       } else {
-        append(out, towupper_l(static_cast<wint_t>(wc), utf8));
+        if (!append(out, towupper_l(static_cast<wint_t>(wc), utf8))) out.append(s.data() + i, n);
       }
     } else if (wc == 0x130) {  // "İ": an i and a combining dot above
       out += "i\u0307";
@@ -876,7 +877,7 @@ std::string ChangeCase(absl::string_view s, bool upper) {
                                   iswalpha_l(static_cast<wint_t>(next), utf8);
       append(out, after_letter && !letter_follows ? 0x3C2 : 0x3C3);
     } else {
-      append(out, towlower_l(static_cast<wint_t>(wc), utf8));
+      if (!append(out, towlower_l(static_cast<wint_t>(wc), utf8))) out.append(s.data() + i, n);
     }
     after_letter = iswalpha_l(static_cast<wint_t>(wc), utf8) != 0;
     i += n;
