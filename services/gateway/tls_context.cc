@@ -31,11 +31,12 @@ std::string OpensslError() {
 int AcceptAnyChain(int, X509_STORE_CTX*) { return 1; }
 
 // ALPN as AWS IoT Core answers it on port 443: "x-amzn-mqtt-ca" (MQTT with a client
-// certificate) and "mqtt" (MQTT with a custom authorizer). A client that offers neither
-// goes on without ALPN, as on 8883.
+// certificate), "mqtt" (MQTT with a custom authorizer) and "x-amzn-http-ca" (HTTPS publish
+// with a client certificate, as the device SDKs' HTTP clients ask on 443). A client that
+// offers none goes on without ALPN, as on 8883 and 8443.
 int SelectAlpn(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
                unsigned int inlen, void*) {
-  static const unsigned char kServed[] = "\x0ex-amzn-mqtt-ca\x04mqtt";
+  static const unsigned char kServed[] = "\x0ex-amzn-mqtt-ca\x04mqtt\x0ex-amzn-http-ca";
   unsigned char* chosen = nullptr;
   unsigned char chosen_len = 0;
   if (SSL_select_next_proto(&chosen, &chosen_len, kServed, sizeof(kServed) - 1, in, inlen) ==

@@ -273,6 +273,24 @@ TEST_F(GatewaySecurityTest, MqttAndHttpsShareThePortByAlpnAsAws443) {
                     dir_ + "/lamp-3.key", "--data-binary", "over-https",
                     "https://localhost:" + https_port + "/topics/things/lamp-3/telemetry?qos=1"}));
   EXPECT_EQ(curl.out, "403");
+  // So does a client that asks for HTTP by ALPN x-amzn-http-ca, as the SDKs' HTTP clients
+  // do on AWS's 443: the protocol is agreed and the request is HTTP's.
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult alpn,
+      testing::Run({"/usr/bin/python3", "-c", R"(
+import socket, ssl, sys
+port, ca, cert, key = sys.argv[1:]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.load_cert_chain(cert, key)
+ctx.set_alpn_protocols(["x-amzn-http-ca"])
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port))), server_hostname="localhost")
+s.sendall(b"POST /topics/things/lamp-3/telemetry?qos=1 HTTP/1.1\r\nHost: localhost\r\n"
+          b"Content-Length: 3\r\nConnection: close\r\n\r\nabc")
+print(s.selected_alpn_protocol(), s.recv(4096).split(b"\r\n")[0].decode())
+)",
+                    https_port, dir_ + "/ep/ca.pem", dir_ + "/lamp-3.pem",
+                    dir_ + "/lamp-3.key"}));
+  EXPECT_EQ(alpn.out, "x-amzn-http-ca HTTP/1.1 403 Forbidden\n") << alpn.err;
   // The MQTT subscriber on that port gets what the cloud sends it.
   Ctl().Json({"publish", "--topic", "things/lamp-3/cmd", "--payload", "over-443", "--qos", "1"});
   ASSERT_OK_AND_ASSIGN(int code, (*sub)->Wait(absl::Seconds(30)));
