@@ -13,7 +13,7 @@
 //   --timeout DURATION        per call (default 30s)
 //   --no-paginate             list commands return one page instead of all of them
 //   --query EXPR              print only what the JMESPath EXPR selects, as the AWS CLI
-//                             (a.b, a[0], a[*].b, a[].b: tools/fleetctl/output.h)
+//                             (a.b, a[0], a[*].b, a[].[b, c]: tools/fleetctl/output.h)
 //   --output json|text        JSON (the default) or the AWS CLI's tab-separated text
 //
 // `fleetctl --endpoint HOST:PORT health-check` asks the standard gRPC health service and

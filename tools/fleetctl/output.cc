@@ -16,6 +16,9 @@ namespace {
 
 using json = nlohmann::json;
 
+struct Step;
+using Path = std::vector<Step>;
+
 struct Field {
   std::string name;
 };
@@ -25,59 +28,158 @@ struct Index {
 struct Project {
   bool flatten;  // "[]" rather than "[*]"
 };
-using Step = std::variant<Field, Index, Project>;
+// "[a, b]" and "{x: a, y: b}": each expression applied to the value.
+struct MultiList {
+  std::vector<Path> items;
+};
+struct MultiHash {
+  std::vector<std::pair<std::string, Path>> items;
+};
+struct Step {
+  std::variant<Field, Index, Project, MultiList, MultiHash> kind;
+};
 
-absl::StatusOr<std::vector<Step>> ParseQuery(absl::string_view q) {
-  std::vector<Step> steps;
-  size_t i = 0;
-  auto refuse = [&](absl::string_view why) {
+class QueryParser {
+ public:
+  explicit QueryParser(absl::string_view q) : q_(q) {}
+
+  absl::StatusOr<Path> Parse() {
+    absl::StatusOr<Path> path = ParsePath();
+    if (!path.ok()) return path;
+    if (i_ < q_.size()) return Refuse("unexpected text");
+    return path;
+  }
+
+ private:
+  absl::Status Refuse(absl::string_view why) const {
     return absl::InvalidArgumentError(
-        absl::StrCat("--query: ", why, " at \"", q.substr(i),
-                     "\" (fleetctl takes a.b, a[0], a[*].b and a[].b)"));
-  };
-  bool expect_name = true;  // at the start and after '.'
-  while (i < q.size()) {
-    const char c = q[i];
-    if (expect_name && c == '"') {
-      const size_t end = q.find('"', i + 1);
-      if (end == absl::string_view::npos) return refuse("an unclosed quote");
-      steps.push_back(Field{std::string(q.substr(i + 1, end - i - 1))});
-      i = end + 1;
-      expect_name = false;
-    } else if (expect_name && (absl::ascii_isalpha(c) || c == '_')) {
-      size_t end = i;
-      while (end < q.size() && (absl::ascii_isalnum(q[end]) || q[end] == '_')) ++end;
-      steps.push_back(Field{std::string(q.substr(i, end - i))});
-      i = end;
-      expect_name = false;
-    } else if (c == '[') {
-      const size_t end = q.find(']', i);
-      if (end == absl::string_view::npos) return refuse("an unclosed [");
-      const absl::string_view inside = absl::StripAsciiWhitespace(q.substr(i + 1, end - i - 1));
-      long long n = 0;
-      if (inside.empty() || inside == "*") {
-        steps.push_back(Project{inside.empty()});
-      } else if (absl::SimpleAtoi(inside, &n)) {
-        steps.push_back(Index{n});
+        absl::StrCat("--query: ", why, " at \"", q_.substr(i_),
+                     "\" (fleetctl takes a.b, a[0], a[*].b, a[].b, [a, b] and {x: a, y: b})"));
+  }
+  void SkipSpaces() {
+    while (i_ < q_.size() && q_[i_] == ' ') ++i_;
+  }
+  bool At(char c) {
+    SkipSpaces();
+    return i_ < q_.size() && q_[i_] == c;
+  }
+
+  // A path up to the end, or to the ',', ']' or '}' that ends it inside a multiselect.
+  absl::StatusOr<Path> ParsePath() {
+    Path path;
+    bool expect_name = true;  // at the start and after '.'
+    for (;;) {
+      SkipSpaces();
+      if (i_ >= q_.size() || At(',') || At(']') || At('}')) break;
+      const char c = q_[i_];
+      if (expect_name && (c == '"' || absl::ascii_isalpha(c) || c == '_')) {
+        absl::StatusOr<std::string> name = ParseName();
+        if (!name.ok()) return name.status();
+        path.push_back({Field{*std::move(name)}});
+        expect_name = false;
+      } else if (expect_name && c == '{') {
+        absl::StatusOr<Step> hash = ParseHash();
+        if (!hash.ok()) return hash.status();
+        path.push_back(*std::move(hash));
+        expect_name = false;
+      } else if (c == '[') {
+        absl::StatusOr<Step> bracket = ParseBracket(/*multiselect_allowed=*/expect_name);
+        if (!bracket.ok()) return bracket.status();
+        path.push_back(*std::move(bracket));
+        expect_name = false;
+      } else if (!expect_name && c == '.') {
+        ++i_;
+        expect_name = true;
       } else {
-        return refuse("not an index");
+        return Refuse("unexpected text");
       }
-      i = end + 1;
-      expect_name = false;
-    } else if (!expect_name && c == '.') {
-      ++i;
-      expect_name = true;
-    } else {
-      return refuse("unexpected text");
+    }
+    if (expect_name) {
+      return Refuse(path.empty() ? "an empty expression" : "a '.' with no name after it");
+    }
+    return path;
+  }
+
+  absl::StatusOr<std::string> ParseName() {
+    if (q_[i_] == '"') {
+      const size_t end = q_.find('"', i_ + 1);
+      if (end == absl::string_view::npos) return Refuse("an unclosed quote");
+      std::string name(q_.substr(i_ + 1, end - i_ - 1));
+      i_ = end + 1;
+      return name;
+    }
+    const size_t start = i_;
+    while (i_ < q_.size() && (absl::ascii_isalnum(q_[i_]) || q_[i_] == '_')) ++i_;
+    if (i_ == start) return Refuse("expected a name");
+    return std::string(q_.substr(start, i_ - start));
+  }
+
+  // "[N]", "[*]", "[]", or (where a name may stand) a multiselect list "[a, b]".
+  absl::StatusOr<Step> ParseBracket(bool multiselect_allowed) {
+    ++i_;  // '['
+    SkipSpaces();
+    const size_t close = q_.find(']', i_);
+    if (close == absl::string_view::npos) return Refuse("an unclosed [");
+    const absl::string_view inside = absl::StripAsciiWhitespace(q_.substr(i_, close - i_));
+    long long n = 0;
+    if (inside.empty() || inside == "*") {
+      i_ = close + 1;
+      return Step{Project{inside.empty()}};
+    }
+    if (absl::SimpleAtoi(inside, &n)) {
+      i_ = close + 1;
+      return Step{Index{n}};
+    }
+    if (!multiselect_allowed) return Refuse("not an index (a list [a, b] goes after a '.')");
+    MultiList list;
+    for (;;) {
+      absl::StatusOr<Path> item = ParsePath();
+      if (!item.ok()) return item.status();
+      list.items.push_back(*std::move(item));
+      if (At(',')) {
+        ++i_;
+        continue;
+      }
+      if (At(']')) {
+        ++i_;
+        return Step{std::move(list)};
+      }
+      return Refuse("expected ',' or ']'");
     }
   }
-  if (expect_name) return refuse(steps.empty() ? "an empty query" : "a '.' with no name after it");
-  return steps;
-}
 
-json Apply(const std::vector<Step>& steps, size_t at, const json& v) {
+  absl::StatusOr<Step> ParseHash() {
+    ++i_;  // '{'
+    MultiHash hash;
+    for (;;) {
+      SkipSpaces();
+      if (i_ >= q_.size()) return Refuse("an unclosed {");
+      absl::StatusOr<std::string> key = ParseName();
+      if (!key.ok()) return key.status();
+      if (!At(':')) return Refuse("expected ':' after the key");
+      ++i_;
+      absl::StatusOr<Path> value = ParsePath();
+      if (!value.ok()) return value.status();
+      hash.items.emplace_back(*std::move(key), *std::move(value));
+      if (At(',')) {
+        ++i_;
+        continue;
+      }
+      if (At('}')) {
+        ++i_;
+        return Step{std::move(hash)};
+      }
+      return Refuse("expected ',' or '}'");
+    }
+  }
+
+  absl::string_view q_;
+  size_t i_ = 0;
+};
+
+json Apply(const Path& steps, size_t at, const json& v) {
   if (at == steps.size()) return v;
-  const Step& step = steps[at];
+  const auto& step = steps[at].kind;
   if (const auto* f = std::get_if<Field>(&step)) {
     if (!v.is_object()) return nullptr;
     auto it = v.find(f->name);
@@ -89,6 +191,18 @@ json Apply(const std::vector<Step>& steps, size_t at, const json& v) {
     const long long n = ix->n < 0 ? size + ix->n : ix->n;
     if (n < 0 || n >= size) return nullptr;
     return Apply(steps, at + 1, v[static_cast<size_t>(n)]);
+  }
+  if (const auto* list = std::get_if<MultiList>(&step)) {
+    if (v.is_null()) return nullptr;
+    json out = json::array();
+    for (const Path& item : list->items) out.push_back(Apply(item, 0, v));
+    return Apply(steps, at + 1, out);
+  }
+  if (const auto* hash = std::get_if<MultiHash>(&step)) {
+    if (v.is_null()) return nullptr;
+    json out = json::object();
+    for (const auto& [key, item] : hash->items) out[key] = Apply(item, 0, v);
+    return Apply(steps, at + 1, out);
   }
   const auto& p = std::get<Project>(step);
   if (!v.is_array()) return nullptr;
@@ -193,9 +307,9 @@ void Text(const json& v, const std::string& name, const std::vector<std::string>
 }  // namespace
 
 absl::StatusOr<json> ApplyQuery(const json& doc, absl::string_view query) {
-  absl::StatusOr<std::vector<Step>> steps = ParseQuery(query);
-  if (!steps.ok()) return steps.status();
-  return Apply(*steps, 0, doc);
+  absl::StatusOr<Path> path = QueryParser(query).Parse();
+  if (!path.ok()) return path.status();
+  return Apply(*path, 0, doc);
 }
 
 std::string TextOutput(const json& value) {

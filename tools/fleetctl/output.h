@@ -6,8 +6,10 @@
 //
 // --query takes the JMESPath that such scripts use: identifiers (a "quoted-name" too),
 // ".field", "[N]" (negative counts from the end), "[*]" (each element) and "[]" (each
-// element, nested lists flattened one level); after a projection the rest applies to each
-// element and what is null is left out. Anything else is refused, naming the part.
+// element, nested lists flattened one level), and multiselect lists "[a, b]" and hashes
+// "{x: a, y: b}" where a name may stand (`things[].[thingName, version]`); after a
+// projection the rest applies to each element and what is null is left out. Anything else
+// (filters, pipes, functions) is refused, naming the part.
 //
 // Thread safety: pure functions.
 #pragma once

@@ -41,8 +41,24 @@ TEST(QueryTest, FieldsIndexesAndProjections) {
   EXPECT_EQ(Query(kCertificates, "\"x-y\""), "dash");
 }
 
+// Multiselect lists and hashes, as in `aws iot list-things --query
+// 'things[].[thingName, version]' --output text`.
+TEST(QueryTest, MultiselectListsAndHashes) {
+  const json things = json::parse(R"({"things": [
+      {"thingName": "t1", "version": 1, "attributes": {"room": "hall"}},
+      {"thingName": "t2", "version": 3}]})");
+  EXPECT_EQ(Query(things, "things[].[thingName, version]"),
+            json::parse(R"([["t1", 1], ["t2", 3]])"));
+  EXPECT_EQ(Query(things, "things[*].{name: thingName, room: attributes.room}"),
+            json::parse(R"([{"name": "t1", "room": "hall"}, {"name": "t2", "room": null}])"));
+  EXPECT_EQ(Query(things, "[things[0].thingName, things[-1].version]"),
+            json::parse(R"(["t1", 3])"));
+  EXPECT_EQ(TextOutput(Query(things, "things[].[thingName, version]")), "t1\t1\nt2\t3\n");
+}
+
 TEST(QueryTest, RefusesWhatItDoesNotTake) {
-  for (const char* q : {"", "a.", "a | b", "a[?x == `1`]", "[a, b]", "a[", "\"a"}) {
+  for (const char* q : {"", "a.", "a | b", "a[?x == `1`]", "a[b, c]", "a[", "\"a", "{a b}",
+                        "[a, b", "a.{x: b"}) {
     absl::StatusOr<json> r = ApplyQuery(kCertificates, q);
     ASSERT_FALSE(r.ok()) << q;
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
