@@ -105,6 +105,9 @@ int Run(int argc, char** argv) {
                   "The host name DescribeEndpoint gives devices (AWS: "
                   "PREFIX-ats.iot.REGION.amazonaws.com); empty: the DNS name in "
                   "--endpoint-cert-file, else this machine's host name.");
+  flags.AddString("tls-min-version", &options.tls.min_version,
+                  "The oldest TLS version devices may use: 1.2 (as AWS's default security "
+                  "policy) or 1.3 (as its TLS13 policies).");
   flags.AddInt("tls-session-cache", &options.tls.session_cache_size,
                "TLS sessions kept for devices' resumption (about 6 KB each with its "
                "client's certificate); 0: stateless tickets (slower to resume).",
@@ -217,6 +220,9 @@ int Run(int argc, char** argv) {
               "the TLS listeners (--mqtts-listen, --https-listen) need --endpoint-cert-file "
               "and --endpoint-key-file; set them, or turn the listeners off with "
               "--mqtts-listen= --https-listen=");
+        }
+        if (options.tls.min_version != "1.2" && options.tls.min_version != "1.3") {
+          return absl::InvalidArgumentError("--tls-min-version must be 1.2 or 1.3");
         }
         if (options.mqtt_listen.empty() && options.mqtts_listen.empty() &&
             options.http_listen.empty() && options.https_listen.empty()) {

@@ -146,7 +146,12 @@ absl::StatusOr<std::unique_ptr<TlsContext>> TlsContext::Create(const TlsOptions&
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (ctx == nullptr) return absl::InternalError("SSL_CTX_new: " + OpensslError());
   auto out = std::unique_ptr<TlsContext>(new TlsContext(ctx, options));
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (options.min_version != "1.2" && options.min_version != "1.3") {
+    return absl::InvalidArgumentError(absl::StrCat("--tls-min-version ", options.min_version,
+                                                   ": 1.2 or 1.3"));
+  }
+  SSL_CTX_set_min_proto_version(ctx,
+                                options.min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Idle connections give their 16 KB record buffers back; partial writes and moving
   // buffers suit the non-blocking writer (transports.cc).

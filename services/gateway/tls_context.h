@@ -24,6 +24,8 @@ struct TlsOptions {
   // Sessions kept in memory for resumption (the ticket names one); 0: stateless tickets,
   // which carry the session, client certificate included, encrypted to the client.
   int session_cache_size = 10000;
+  // The oldest TLS version a client may use: "1.2" (AWS's default policy) or "1.3".
+  std::string min_version = "1.2";
 };
 
 class TlsContext {

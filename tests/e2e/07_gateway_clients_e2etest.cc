@@ -565,6 +565,23 @@ TEST(GatewayCertificateTest, ARenewedEndpointCertificateIsServedWithoutARestart)
                 .status());
 }
 
+// --tls-min-version 1.3 refuses TLS 1.2 handshakes on every TLS listener; 1.3 goes on.
+TEST(GatewayTlsVersionTest, TlsOlderThanTheMinimumIsRefused) {
+  ASSERT_OK_AND_ASSIGN(Gateway g, Gateway::Start({"--tls-min-version=1.3"}));
+  for (const char* listener : {"mqtts", "https"}) {
+    auto handshake = [&](const char* version) {
+      absl::StatusOr<testing::RunResult> r = testing::Run(
+          {"/usr/bin/openssl", "s_client", "-connect",
+           absl::StrCat("127.0.0.1:", g.port(listener)), "-servername", "localhost", "-CAfile",
+           g.ca(), "-verify_return_error", "-brief", version},
+          {}, absl::Seconds(20));
+      return r.ok() && r->exit_code == 0;
+    };
+    EXPECT_FALSE(handshake("-tls1_2")) << listener;
+    EXPECT_TRUE(handshake("-tls1_3")) << listener;
+  }
+}
+
 // --- --max-connections ---------------------------------------------------------------------
 
 // Over the limit a connection is closed at accept on every transport, and counted; once a
