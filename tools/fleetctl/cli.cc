@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -228,6 +229,54 @@ absl::StatusOr<std::string> RequestJson(const gp::Descriptor& request,
   return body.dump();
 }
 
+namespace {
+
+nlohmann::json SkeletonOf(const gp::Descriptor& message, std::vector<const gp::Descriptor*>* path);
+
+nlohmann::json PlaceholderOf(const gp::FieldDescriptor& f,
+                             std::vector<const gp::Descriptor*>* path) {
+  switch (f.cpp_type()) {
+    case gp::FieldDescriptor::CPPTYPE_STRING:
+      return "";
+    case gp::FieldDescriptor::CPPTYPE_BOOL:
+      return true;
+    case gp::FieldDescriptor::CPPTYPE_ENUM:
+      return f.enum_type()->value(0)->name();
+    case gp::FieldDescriptor::CPPTYPE_MESSAGE:
+      if (f.message_type()->full_name() == "google.protobuf.Timestamp") {
+        return "1970-01-01T00:00:00Z";
+      }
+      return SkeletonOf(*f.message_type(), path);
+    default:
+      return 0;
+  }
+}
+
+nlohmann::json SkeletonOf(const gp::Descriptor& message, std::vector<const gp::Descriptor*>* path) {
+  nlohmann::json out = nlohmann::json::object();
+  if (std::find(path->begin(), path->end(), &message) != path->end()) return out;
+  path->push_back(&message);
+  for (int i = 0; i < message.field_count(); ++i) {
+    const gp::FieldDescriptor& f = *message.field(i);
+    if (f.is_map()) {
+      out[f.json_name()] = {{"KeyName", PlaceholderOf(*f.message_type()->map_value(), path)}};
+    } else if (f.is_repeated()) {
+      out[f.json_name()] = nlohmann::json::array({PlaceholderOf(f, path)});
+    } else {
+      out[f.json_name()] = PlaceholderOf(f, path);
+    }
+  }
+  path->pop_back();
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json Skeleton(const gp::Descriptor& message) {
+  std::vector<const gp::Descriptor*> path;
+  return SkeletonOf(message, &path);
+}
+
 std::string VerbHelp(const Verb& verb) {
   const gp::Descriptor& req = *verb.method->input_type();
   std::string out = absl::StrCat("fleetctl ", verb.name, " (", verb.service->service->full_name(),
@@ -236,7 +285,9 @@ std::string VerbHelp(const Verb& verb) {
     const gp::FieldDescriptor& f = *req.field(i);
     absl::StrAppend(&out, "  --", KebabFromSnake(f.name()), "  ", TypeName(f), "\n");
   }
-  absl::StrAppend(&out, "  --cli-input-json  JSON of the whole request (or file://PATH)\n");
+  absl::StrAppend(&out, "  --cli-input-json  JSON of the whole request (or file://PATH)\n"
+                       "  --generate-cli-skeleton [input|output]  print that JSON with every "
+                       "field, without calling\n");
   if (verb.method->output_type()->FindFieldByName("certificate_pem") != nullptr) {
     absl::StrAppend(&out,
                     "  --certificate-pem-outfile PATH  write the certificate there\n"

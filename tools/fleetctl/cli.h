@@ -44,6 +44,12 @@ absl::StatusOr<std::string> RequestJson(const google::protobuf::Descriptor& requ
 // The fields of a request as help text.
 std::string VerbHelp(const Verb& verb);
 
+// The AWS CLI's --generate-cli-skeleton: every field of `message` with a placeholder ("" for
+// text and bytes, 0 for numbers, true for booleans, the first name of an enum, one element
+// for a list, {"KeyName": ...} for a map), for --cli-input-json to take back. A message
+// that contains itself is cut at its second appearance.
+nlohmann::json Skeleton(const google::protobuf::Descriptor& message);
+
 // Like the AWS CLI's create-keys-and-certificate: where to write the certificate and keys of
 // a response (--certificate-pem-outfile, --public-key-outfile, --private-key-outfile).
 struct OutFiles {

@@ -3,6 +3,8 @@
 #include <fstream>
 
 #include "fleetcore/registry/v1/registry.pb.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -73,6 +75,28 @@ TEST(RequestJsonTest, ClearErrors) {
                               .status()
                               .message()),
               HasSubstr("needs a value"));
+}
+
+// --generate-cli-skeleton: every field, placeholders as the AWS CLI's, ready for
+// --cli-input-json; a message that contains itself is cut.
+TEST(SkeletonTest, EveryFieldWithAPlaceholder) {
+  EXPECT_EQ(Skeleton(*pb::CreateThingRequest::descriptor()), nlohmann::json::parse(R"({
+      "thingName": "", "thingTypeName": "",
+      "attributePayload": {"attributes": {"KeyName": ""}, "merge": true}})"));
+  const nlohmann::json s = Skeleton(*google::protobuf::Struct::descriptor());
+  ASSERT_TRUE(s.contains("fields")) << s.dump();
+  EXPECT_TRUE(s["fields"]["KeyName"].contains("structValue")) << s.dump();
+  EXPECT_EQ(s["fields"]["KeyName"]["structValue"], nlohmann::json::object()) << s.dump();
+  // Every skeleton of the registry's requests is a request the proto JSON parser takes.
+  const google::protobuf::ServiceDescriptor* registry =
+      pb::CreateThingRequest::descriptor()->file()->service(0);
+  for (int i = 0; i < registry->method_count(); ++i) {
+    const google::protobuf::Descriptor* in = registry->method(i)->input_type();
+    std::unique_ptr<google::protobuf::Message> m(
+        google::protobuf::MessageFactory::generated_factory()->GetPrototype(in)->New());
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(Skeleton(*in).dump(), m.get()).ok())
+        << in->full_name();
+  }
 }
 
 }  // namespace

@@ -16,6 +16,9 @@
 //                             (a.b, a[0], a[*].b, a[].[b, c]: tools/fleetctl/output.h)
 //   --output json|text        JSON (the default) or the AWS CLI's tab-separated text
 //
+// After the command, --generate-cli-skeleton [input|output] prints the request (or the
+// answer) with every field, as the AWS CLI does, without calling the service.
+//
 // `fleetctl --endpoint HOST:PORT health-check` asks the standard gRPC health service and
 // exits 0 when the service is SERVING (container and Kubernetes health checks use it).
 // Exit status: 0 on success, 1 when the call failed (the gRPC code and message on stderr),
@@ -331,6 +334,22 @@ int Run(int argc, char** argv) {
   std::vector<std::string> args(rest.begin() + 1, rest.end());
   if (!args.empty() && (args[0] == "help" || args[0] == "--help")) {
     std::cout << VerbHelp(*verb);
+    return 0;
+  }
+  // --generate-cli-skeleton [input|output]: the request (or the answer) with every field,
+  // as the AWS CLI prints it, and no call.
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] != "--generate-cli-skeleton") continue;
+    const std::string which = i + 1 < args.size() ? args[i + 1] : "input";
+    if (which != "input" && which != "output") {
+      std::cerr << "fleetctl " << verb->name << ": --generate-cli-skeleton takes input or "
+                << "output\n";
+      return 2;
+    }
+    std::cout << Skeleton(which == "input" ? *verb->method->input_type()
+                                           : *verb->method->output_type())
+                     .dump(4)
+              << "\n";
     return 0;
   }
 
