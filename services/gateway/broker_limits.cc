@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 
@@ -36,7 +37,7 @@ bool ClientMayPublishTo(absl::string_view topic) {
   if (parts.size() >= 3 && parts[0] == "$aws" && parts[1] == "rules" && !parts[2].empty()) {
     return true;
   }
-  return ParseShadowTopic(topic).has_value();
+  return ParseShadowTopic(topic).has_value() || ParseJobsTopic(topic).has_value();
 }
 
 std::optional<ShadowTopic> ParseShadowTopic(absl::string_view topic) {
@@ -58,6 +59,32 @@ std::optional<ShadowTopic> ParseShadowTopic(absl::string_view topic) {
   if (op != "get" && op != "update" && op != "delete") return std::nullopt;
   out.operation = std::string(op);
   out.prefix = std::string(topic.substr(0, topic.size() - op.size() - 1));
+  return out;
+}
+
+std::optional<JobsTopic> ParseJobsTopic(absl::string_view topic) {
+  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  if (parts.size() < 5 || parts.size() > 6 || parts[0] != "$aws" || parts[1] != "things" ||
+      parts[2].empty() || parts[3] != "jobs") {
+    return std::nullopt;
+  }
+  JobsTopic out{.thing_name = std::string(parts[2])};
+  if (parts.size() == 5) {
+    if (parts[4] != "get" && parts[4] != "start-next") return std::nullopt;
+    out.operation = std::string(parts[4]);
+    return out;
+  }
+  // A job id: [a-zA-Z0-9_-]{1,64}, or $next for the next pending execution.
+  const absl::string_view id = parts[4];
+  if (id.empty() || id.size() > 64) return std::nullopt;
+  if (id != "$next") {
+    for (char c : id) {
+      if (!absl::ascii_isalnum(c) && c != '_' && c != '-') return std::nullopt;
+    }
+  }
+  if (parts[5] != "get" && parts[5] != "update") return std::nullopt;
+  out.job_id = std::string(id);
+  out.operation = parts[5] == "get" ? "describe" : "update";
   return out;
 }
 

@@ -70,7 +70,8 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic);
 // Whether a client may publish to `topic` at all (before its policies): any topic not
 // starting with '$', and of AWS's reserved $aws/ topics the requests a service answers (the
 // shadow's get, update and delete; fleet provisioning's create, create-from-csr and
-// provision, in JSON or CBOR). Clients cannot publish to other $ topics, as on AWS.
+// provision, in JSON or CBOR; the jobs requests). Clients cannot publish to other $ topics,
+// as on AWS.
 bool ClientMayPublishTo(absl::string_view topic);
 
 // A shadow request (reference §1.2):
@@ -96,5 +97,17 @@ struct ProvisioningTopic {
   bool cbor = false;
 };
 std::optional<ProvisioningTopic> ParseProvisioningTopic(absl::string_view topic);
+
+// A device's request to AWS IoT Jobs:
+//   $aws/things/{thing}/jobs/get                operation "get" (GetPendingJobExecutions)
+//   $aws/things/{thing}/jobs/start-next         operation "start-next"
+//   $aws/things/{thing}/jobs/{jobId}/get        operation "describe" ({jobId} may be $next)
+//   $aws/things/{thing}/jobs/{jobId}/update     operation "update"
+struct JobsTopic {
+  std::string thing_name;
+  std::string job_id;     // describe and update only
+  std::string operation;
+};
+std::optional<JobsTopic> ParseJobsTopic(absl::string_view topic);
 
 }  // namespace fleetcore::gateway

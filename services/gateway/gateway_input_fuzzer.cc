@@ -6,8 +6,8 @@
 //   - the CONNECT user name, an HTTP query string and headers (custom authorizer
 //     parameters) decode without crashing, and an HTTPS publish request that parses is a
 //     message within the limits;
-//   - a shadow or fleet provisioning request topic that parses names a thing, shadow or
-//     template that is really in it, and the client may publish to it.
+//   - a shadow, fleet provisioning or jobs request topic that parses names a thing, shadow,
+//     template or job that is really in it, and the client may publish to it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -58,6 +58,16 @@ void CheckTopic(absl::string_view topic) {
     if (!absl::EndsWith(topic, p->cbor ? "/cbor" : "/json") || !ClientMayPublishTo(topic) ||
         (p->operation == "provision") == p->template_name.empty() ||
         !absl::StrContains(topic, p->template_name)) {
+      std::abort();
+    }
+  }
+  if (std::optional<JobsTopic> j = ParseJobsTopic(topic)) {
+    const bool named = j->operation == "describe" || j->operation == "update";
+    if (j->thing_name.empty() || !ClientMayPublishTo(topic) || named == j->job_id.empty() ||
+        ParseShadowTopic(topic).has_value() ||
+        topic != absl::StrCat("$aws/things/", j->thing_name, "/jobs/",
+                              named ? absl::StrCat(j->job_id, "/") : "",
+                              j->operation == "describe" ? "get" : j->operation)) {
       std::abort();
     }
   }

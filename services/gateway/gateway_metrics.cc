@@ -116,6 +116,11 @@ struct GatewayMetrics::Impl {
                             .Help("Shadow get/update/delete requests forwarded to the shadow "
                                   "service, by operation and result (accepted or rejected).")
                             .Register(r)),
+        jobs_requests(prometheus::BuildCounter()
+                          .Name("fleetcore_gateway_jobs_requests_total")
+                          .Help("AWS IoT Jobs requests of devices, answered with no job pending, "
+                                "by operation and result (accepted or rejected).")
+                          .Register(r)),
         sessions(prometheus::BuildGauge()
                      .Name("fleetcore_gateway_sessions")
                      .Help("Sessions held, connected or not.")
@@ -194,6 +199,7 @@ struct GatewayMetrics::Impl {
   prometheus::Family<prometheus::Counter>& tls_handshakes;
   prometheus::Family<prometheus::Counter>& identity_cache;
   prometheus::Family<prometheus::Counter>& shadow_requests;
+  prometheus::Family<prometheus::Counter>& jobs_requests;
   prometheus::Gauge& sessions;
   prometheus::Gauge& retained;
   prometheus::Gauge& queued;
@@ -262,6 +268,12 @@ void GatewayMetrics::IdentityCache(absl::string_view cache, absl::string_view re
 
 void GatewayMetrics::Denied(absl::string_view action) {
   impl_->denied.Add({{"action", std::string(action)}}).Increment();
+}
+
+void GatewayMetrics::JobsRequest(absl::string_view operation, bool accepted) {
+  impl_->jobs_requests
+      .Add({{"operation", std::string(operation)}, {"result", accepted ? "accepted" : "rejected"}})
+      .Increment();
 }
 
 void GatewayMetrics::ShadowRequest(absl::string_view operation, bool accepted) {

@@ -53,6 +53,8 @@ class GatewayMetrics {
   void Throttled(absl::string_view limit);
   void HttpPublish(absl::string_view result);
   void ShadowRequest(absl::string_view operation, bool accepted);
+  // A device's AWS IoT Jobs request (JobsResponder): get, start-next, describe, update.
+  void JobsRequest(absl::string_view operation, bool accepted);
   // An action the client's policies refused (connect, publish, subscribe, ...).
   void Denied(absl::string_view action);
   // A TLS handshake's end: "full", "resumed" or "failed".

@@ -28,6 +28,7 @@
 #include "services/gateway/gateway_server.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/grpc_authenticator.h"
+#include "services/gateway/jobs_responder.h"
 #include "services/gateway/pg_gateway_store.h"
 #include "services/gateway/provisioning_forwarder.h"
 #include "services/gateway/rules_feeder.h"
@@ -328,9 +329,11 @@ int Run(int argc, char** argv) {
   // The AWS services' request topics: the shadow's to the shadow service, fleet
   // provisioning's to the CA service.
   ProvisioningForwarder provisioning(ca_channel->channel(), common.server.admin_token, &broker);
-  broker.SetServiceHook([s = shadow.get(), p = &provisioning](const MessagePtr& m) {
+  JobsResponder jobs(&broker, &metrics);
+  broker.SetServiceHook([s = shadow.get(), p = &provisioning, j = &jobs](const MessagePtr& m) {
     if (s != nullptr) s->MaybeForward(m);
     p->MaybeForward(m);
+    j->MaybeAnswer(m);
   });
   // A certificate revoked, deactivated or deleted (here or by any CA replica) ends its
   // connections at once: the CA service announces every change on "fleetcore_ca". A policy

@@ -659,9 +659,11 @@ TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WorksUnchanged) {
     "Version": "2012-10-17",
     "Statement": [
       {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
-       "Resource": "arn:aws:iot:us-east-1:000000000000:topic/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"},
+       "Resource": ["arn:aws:iot:us-east-1:000000000000:topic/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*",
+                    "arn:aws:iot:us-east-1:000000000000:topic/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"]},
       {"Effect": "Allow", "Action": "iot:Subscribe",
-       "Resource": "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*"}
+       "Resource": ["arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/shadow/*",
+                    "arn:aws:iot:us-east-1:000000000000:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"]}
     ]})";
   Ctl().Run({"create-policy", "--policy-name", "shadow", "--policy-document",
              "file://" + dir_ + "/shadow-policy.json"});
@@ -678,6 +680,7 @@ TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WorksUnchanged) {
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->exit_code, 0) << protocol << ": " << r->out << r->err;
     EXPECT_THAT(r->out, HasSubstr("MQTT " + protocol + ": published and received"));
+    EXPECT_THAT(r->out, HasSubstr("jobs: none pending"));
     EXPECT_THAT(r->out, HasSubstr("ok device_sdk")) << gateway_.process->output();
   }
   // The SDK's updates reached the shadow service, the 3.1.1 one last.

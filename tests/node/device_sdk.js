@@ -3,13 +3,14 @@
 // package-lock.json) against fleetcore, unchanged but for the endpoint and the CA: a client
 // over mutual TLS publishes and receives on its thing's topics, then the SDK's shadow client
 // updates the shadow (desired color green over MQTT 5, blue over
-// 3.1.1) and sees the accepted document and the delta. PROTOCOL is 5 (the SDK's
+// 3.1.1) and sees the accepted document and the delta, and the SDK's jobs client asks for
+// its pending jobs and the next one (fleetcore has none). PROTOCOL is 5 (the SDK's
 // Mqtt5Client, the default) or 3.1.1 (its MqttClientConnection, which older samples use).
 //
 //   node device_sdk.js PORT CA_FILE CERT_FILE KEY_FILE THING [PROTOCOL]
 'use strict';
 
-const { mqtt, mqtt5, iot, iotshadow } = require('aws-iot-device-sdk-v2');
+const { mqtt, mqtt5, iot, iotjobs, iotshadow } = require('aws-iot-device-sdk-v2');
 const { connectMtls } = require('./sdk_mtls');
 
 const [, , port, ca, cert, key, thing, protocol = '5'] = process.argv;
@@ -34,6 +35,7 @@ async function connectMqtt5(onMessage) {
       topicName: topic, qos: mqtt5.QoS.AtLeastOnce, payload,
     }),
     shadow: () => iotshadow.IotShadowClient.newFromMqtt5Client(client),
+    jobs: () => iotjobs.IotJobsClient.newFromMqtt5Client(client),
     stop: () => client.stop(),
   };
 }
@@ -59,6 +61,7 @@ async function connectMqtt311(onMessage) {
     },
     publish: (topic, payload) => connection.publish(topic, payload, mqtt.QoS.AtLeastOnce),
     shadow: () => new iotshadow.IotShadowClient(connection),
+    jobs: () => new iotjobs.IotJobsClient(connection),
     stop: () => connection.disconnect(),
   };
 }
@@ -106,6 +109,30 @@ async function main() {
   if (d.error || !d.response || d.response.state.color !== color) {
     fail(`delta ${JSON.stringify(d)}`);
   }
+
+  // The SDK's jobs client, as its jobs sample starts: the pending jobs, then the next one.
+  const jobs = client.jobs();
+  const pending = new Promise((resolve) => {
+    jobs.subscribeToGetPendingJobExecutionsAccepted({ thingName: thing }, qos,
+      (error, response) => resolve({ error, response }));
+  });
+  const next = new Promise((resolve) => {
+    jobs.subscribeToStartNextPendingJobExecutionAccepted({ thingName: thing }, qos,
+      (error, response) => resolve({ error, response }));
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  await jobs.publishGetPendingJobExecutions({ thingName: thing, clientToken: token }, qos);
+  const p = await pending;
+  if (p.error || !p.response || p.response.clientToken !== token ||
+      p.response.inProgressJobs.length !== 0 || p.response.queuedJobs.length !== 0) {
+    fail(`pending jobs ${JSON.stringify(p)}`);
+  }
+  await jobs.publishStartNextPendingJobExecution({ thingName: thing, clientToken: token }, qos);
+  const n = await next;
+  if (n.error || !n.response || n.response.execution !== undefined) {
+    fail(`start-next ${JSON.stringify(n)}`);
+  }
+  console.log('jobs: none pending');
   console.log('ok device_sdk');
   await client.stop();
   setTimeout(() => process.exit(0), 200);
