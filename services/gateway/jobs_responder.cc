@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/json/json_text.h"
+#include "common/nesting/nesting.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/broker_limits.h"
 
@@ -14,12 +15,16 @@ void JobsResponder::MaybeAnswer(const MessagePtr& message) {
   const std::optional<JobsTopic> topic = ParseJobsTopic(message->topic);
   if (!topic.has_value()) return;
   using json = nlohmann::json;
-  // The request: optional (an empty payload is an empty request), else a JSON object.
+  // The request: optional (an empty payload is an empty request), else a JSON object of a
+  // few levels (a device's deeply nested document is refused before it is parsed: copying
+  // or freeing one recurses once per level).
+  constexpr int kMaxNesting = 8;
   json request = json::object();
   bool valid = true;
   if (!message->payload.empty()) {
-    request = json::parse(message->payload, nullptr, /*allow_exceptions=*/false);
-    valid = request.is_object();
+    valid = nesting::JsonNestingWithin(message->payload, kMaxNesting);
+    if (valid) request = json::parse(message->payload, nullptr, /*allow_exceptions=*/false);
+    valid = valid && request.is_object();
   }
   json answer = {{"timestamp", broker_->NowMs()}};
   if (valid) {
@@ -31,7 +36,7 @@ void JobsResponder::MaybeAnswer(const MessagePtr& message) {
   if (!valid) {
     accepted = false;
     answer["code"] = "InvalidJson";
-    answer["message"] = "the request is not a JSON object";
+    answer["message"] = "the request is not a JSON object (of at most 8 levels)";
   } else if (topic->operation == "get") {
     answer["inProgressJobs"] = json::array();
     answer["queuedJobs"] = json::array();

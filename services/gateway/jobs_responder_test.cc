@@ -103,6 +103,12 @@ TEST_F(JobsResponderTest, NamedJobsAreNotFoundAndBadJsonIsSaid) {
   std::tie(topic, doc) = Ask("$aws/things/lamp-1/jobs/get", "not json");
   EXPECT_EQ(topic, "$aws/things/lamp-1/jobs/get/rejected");
   EXPECT_EQ(doc["code"], "InvalidJson");
+  // A request nested 60,000 levels deep (what fits a payload) is refused unparsed.
+  std::tie(topic, doc) = Ask("$aws/things/lamp-1/jobs/start-next",
+                             R"({"statusDetails": )" + std::string(60000, '[') +
+                                 std::string(60000, ']') + "}");
+  EXPECT_EQ(topic, "$aws/things/lamp-1/jobs/start-next/rejected");
+  EXPECT_EQ(doc["code"], "InvalidJson");
 }
 
 }  // namespace
