@@ -141,6 +141,12 @@ struct GatewayMetrics::Impl {
                      .Help("QoS 1/2 messages sent and not yet acknowledged (sampled).")
                      .Register(r)
                      .Add({})),
+        max_connections(prometheus::BuildGauge()
+                            .Name("fleetcore_gateway_max_connections")
+                            .Help("--max-connections: the connections the gateway holds at "
+                                  "most (0: no limit).")
+                            .Register(r)
+                            .Add({})),
         certificate_reloads(prometheus::BuildCounter()
                                 .Name("fleetcore_gateway_endpoint_certificate_reloads_total")
                                 .Help("Reloads of the endpoint's TLS certificate and key after "
@@ -204,6 +210,7 @@ struct GatewayMetrics::Impl {
   prometheus::Gauge& retained;
   prometheus::Gauge& queued;
   prometheus::Gauge& inflight;
+  prometheus::Gauge& max_connections;
   prometheus::Family<prometheus::Counter>& certificate_reloads;
   prometheus::Gauge& certificate_expiry;
   prometheus::Gauge& store_pending;
@@ -343,6 +350,10 @@ void GatewayMetrics::EndpointCertificateReload(absl::string_view result) {
 
 void GatewayMetrics::SetEndpointCertificateExpiry(absl::Time not_after) {
   impl_->certificate_expiry.Set(absl::ToDoubleSeconds(not_after - absl::UnixEpoch()));
+}
+
+void GatewayMetrics::SetMaxConnections(int64_t max) {
+  impl_->max_connections.Set(static_cast<double>(max));
 }
 
 void GatewayMetrics::SetStorePending(size_t pending) {

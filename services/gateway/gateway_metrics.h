@@ -69,6 +69,8 @@ class GatewayMetrics {
   void UpdateBroker(const BrokerCounters& counters, size_t sessions, size_t retained);
   void SetSessionQueues(size_t queued, size_t inflight);
   void SetStorePending(size_t pending);
+  // --max-connections (0: no limit), for alerting before devices are turned away.
+  void SetMaxConnections(int64_t max);
   // The endpoint's TLS certificate: a reload's `result` ("ok" or "failed"), and the
   // notAfter of the one in use.
   void EndpointCertificateReload(absl::string_view result);

@@ -394,6 +394,7 @@ int Run(int argc, char** argv) {
     return 1;
   }
   ConnectionCount connections(max_connections);
+  metrics.SetMaxConnections(max_connections);
   ConnectionContext context{.broker = &broker,
                             .metrics = &metrics,
                             .ids = &ids,

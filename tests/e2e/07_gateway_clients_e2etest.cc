@@ -624,6 +624,7 @@ TEST(GatewayConnectionLimitTest, ConnectionsOverTheLimitAreRefused) {
                     absl::StrCat("http://127.0.0.1:", g.port("http"), "/mqtt")}));
   EXPECT_EQ(ws.out, "503");
   const std::string metrics = testing::HttpGet(g.service.metrics_port, "/metrics");
+  EXPECT_EQ(MetricValue(metrics, "fleetcore_gateway_max_connections"), 2);
   for (const char* listener : {"mqtt", "ws"}) {
     EXPECT_GE(MetricValue(metrics, absl::StrCat("fleetcore_gateway_connects_total{listener=\"",
                                                 listener, "\",result=\"max_connections\"}")),
