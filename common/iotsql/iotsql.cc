@@ -977,8 +977,7 @@ Value Lookup(const Expr& e, const Env& env) {
                              : env.ctx->lookups->GetRegistryData(*second, *thing);
              doc.ok()) {
     answer = *std::move(doc);
-  } else if (doc.status().code() != absl::StatusCode::kNotFound &&
-             doc.status().code() != absl::StatusCode::kInvalidArgument) {
+  } else if (!LookupFoundNothing(doc.status())) {
     failed = doc.status();
   }
   if (!failed.ok()) {
@@ -1702,6 +1701,11 @@ absl::StatusOr<std::string> Statement::Substitute(absl::string_view template_tex
   absl::StatusOr<Template> t = Template::Parse(template_text, version);
   if (!t.ok()) return t.status();
   return t->Render(Payload(std::string(payload)), context, variables);
+}
+
+bool LookupFoundNothing(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kNotFound ||
+         status.code() == absl::StatusCode::kInvalidArgument;
 }
 
 absl::Status LookupFailure::NamedStatus() const {

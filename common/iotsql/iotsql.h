@@ -47,9 +47,8 @@ class ServiceLookups {
  public:
   virtual ~ServiceLookups() = default;
   // get_thing_shadow(): the document GetThingShadow answers for `thing`'s shadow `shadow`
-  // ("" for the classic shadow). NOT_FOUND (no such shadow) and INVALID_ARGUMENT (not a
-  // thing or shadow name) make the call Undefined; any other error fails the evaluation
-  // (Result::failure).
+  // ("" for the classic shadow). An error LookupFoundNothing accepts makes the call
+  // Undefined; any other fails the evaluation (Result::failure).
   virtual absl::StatusOr<nlohmann::json> GetThingShadow(absl::string_view thing,
                                                         absl::string_view shadow) = 0;
   // get_registry_data(): the answer of the registry's `api` ("DescribeThing" or
@@ -57,6 +56,11 @@ class ServiceLookups {
   virtual absl::StatusOr<nlohmann::json> GetRegistryData(absl::string_view api,
                                                          absl::string_view thing) = 0;
 };
+
+// Whether a lookup's error only says there is nothing to read: NOT_FOUND (no such shadow or
+// thing) or INVALID_ARGUMENT (not a thing or shadow name). The call is then Undefined, not a
+// failure of the evaluation.
+bool LookupFoundNothing(const absl::Status& status);
 
 struct MessageContext {
   std::string topic;

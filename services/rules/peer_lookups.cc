@@ -37,11 +37,9 @@ struct Counts {
   }
   // Counts the answer and passes it on.
   absl::StatusOr<json> Count(absl::StatusOr<json> answer) const {
-    prometheus::Counter* c = answer.ok() ? found
-                             : answer.status().code() == absl::StatusCode::kNotFound ||
-                                     answer.status().code() == absl::StatusCode::kInvalidArgument
-                                 ? not_found
-                                 : failed;
+    prometheus::Counter* c = answer.ok()                                 ? found
+                             : iotsql::LookupFoundNothing(answer.status()) ? not_found
+                                                                           : failed;
     if (c != nullptr) c->Increment();
     return answer;
   }
@@ -61,14 +59,11 @@ struct PeerLookups::Impl {
     if (!peers.token.empty()) c->AddMetadata("authorization", "Bearer " + peers.token);
   }
 
-  // NOT_FOUND and INVALID_ARGUMENT (the call's own arguments) as they are; any other
-  // failure names the service.
+  // An answer of nothing to read (iotsql::LookupFoundNothing) as it is; any other failure
+  // names the service.
   static absl::Status Failure(const grpc::Status& s, absl::string_view service) {
     absl::Status status = grpc_util::FromGrpcStatus(s);
-    if (status.code() == absl::StatusCode::kNotFound ||
-        status.code() == absl::StatusCode::kInvalidArgument) {
-      return status;
-    }
+    if (iotsql::LookupFoundNothing(status)) return status;
     return absl::Status(status.code(), absl::StrCat("the ", service, ": ", status.message()));
   }
 
