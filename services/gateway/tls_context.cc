@@ -221,23 +221,20 @@ absl::StatusOr<bool> TlsContext::ReloadIfChanged(bool force) {
   return true;
 }
 
+std::shared_ptr<const TlsContext::Pair> TlsContext::Current() const {
+  absl::MutexLock lock(&mu_);
+  return pair_;
+}
+
 int TlsContext::UseCurrentPair(SSL* ssl, void* self) {
   auto* tls = static_cast<TlsContext*>(self);
   if (!tls->replaced_.load(std::memory_order_acquire)) return 1;
-  std::shared_ptr<const Pair> pair;
-  {
-    absl::MutexLock lock(&tls->mu_);
-    pair = tls->pair_;
-  }
+  const std::shared_ptr<const Pair> pair = tls->Current();
   return SSL_use_cert_and_key(ssl, pair->leaf, pair->key, pair->chain, 1) == 1 ? 1 : 0;
 }
 
 std::string TlsContext::DnsName() const {
-  std::shared_ptr<const Pair> pair;
-  {
-    absl::MutexLock lock(&mu_);
-    pair = pair_;
-  }
+  const std::shared_ptr<const Pair> pair = Current();
   auto* names = static_cast<GENERAL_NAMES*>(
       X509_get_ext_d2i(pair->leaf, NID_subject_alt_name, nullptr, nullptr));
   std::string out;
@@ -254,11 +251,7 @@ std::string TlsContext::DnsName() const {
 }
 
 absl::Time TlsContext::not_after() const {
-  std::shared_ptr<const Pair> pair;
-  {
-    absl::MutexLock lock(&mu_);
-    pair = pair_;
-  }
+  const std::shared_ptr<const Pair> pair = Current();
   std::tm tm{};
   if (ASN1_TIME_to_tm(X509_get0_notAfter(pair->leaf), &tm) != 1) return absl::InfinitePast();
   return absl::FromTimeT(timegm(&tm));

@@ -58,6 +58,8 @@ class TlsContext {
  private:
   TlsContext(SSL_CTX* ctx, TlsOptions options);
   static int UseCurrentPair(SSL* ssl, void* self);
+  // The pair in use (a reload may replace it at any time).
+  std::shared_ptr<const Pair> Current() const;
 
   SSL_CTX* ctx_;
   const TlsOptions options_;
