@@ -1,5 +1,6 @@
 #include "common/aws/sigv4.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -10,7 +11,10 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 
 namespace fleetcore::aws {
 namespace {
@@ -123,15 +127,265 @@ SigV4Result SignV4(const SigV4Request& request, const Credentials& credentials,
       absl::StrCat(date, "/", scope.region, "/", scope.service, "/aws4_request");
   r.string_to_sign = absl::StrCat("AWS4-HMAC-SHA256\n", r.amz_date, "\n", credential_scope, "\n",
                                   Sha256Hex(r.canonical_request));
-  Digest key = Hmac(absl::StrCat("AWS4", credentials.secret_access_key), date);
-  key = Hmac(View(key), scope.region);
-  key = Hmac(View(key), scope.service);
-  key = Hmac(View(key), "aws4_request");
-  const std::string signature = absl::BytesToHexString(View(Hmac(View(key), r.string_to_sign)));
+  const std::string signature = SigV4Signature(credentials.secret_access_key, date, scope.region,
+                                               scope.service, r.string_to_sign);
   r.authorization = absl::StrCat("AWS4-HMAC-SHA256 Credential=", credentials.access_key_id, "/",
                                  credential_scope, ", SignedHeaders=", signed_headers,
                                  ", Signature=", signature);
   return r;
+}
+
+std::string SigV4Signature(absl::string_view secret, absl::string_view date,
+                           absl::string_view region, absl::string_view service,
+                           absl::string_view string_to_sign) {
+  std::string k_secret = absl::StrCat("AWS4", secret);
+  Digest key = Hmac(k_secret, date);
+  OPENSSL_cleanse(k_secret.data(), k_secret.size());
+  key = Hmac(View(key), region);
+  key = Hmac(View(key), service);
+  key = Hmac(View(key), "aws4_request");
+  return absl::BytesToHexString(View(Hmac(View(key), string_to_sign)));
+}
+
+namespace {
+
+constexpr absl::string_view kAlgorithm = "AWS4-HMAC-SHA256";
+constexpr absl::Duration kSkew = absl::Minutes(15);
+
+// %XX-decoding ('+' stays '+'); nullopt for a malformed escape.
+std::optional<std::string> PercentDecode(absl::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out.push_back(in[i]);
+      continue;
+    }
+    if (i + 2 >= in.size() || !absl::ascii_isxdigit(in[i + 1]) ||
+        !absl::ascii_isxdigit(in[i + 2])) {
+      return std::nullopt;
+    }
+    auto nibble = [](char c) { return absl::ascii_isdigit(c) ? c - '0' : (c | 0x20) - 'a' + 10; };
+    out.push_back(static_cast<char>(nibble(in[i + 1]) * 16 + nibble(in[i + 2])));
+    i += 2;
+  }
+  return out;
+}
+
+// yyyymmddThhmmssZ (absl::ParseTime's %Y would take every digit).
+bool ParseAmzDate(absl::string_view s, absl::Time* out) {
+  if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z') return false;
+  int f[6];
+  const size_t at[6] = {0, 4, 6, 9, 11, 13}, len[6] = {4, 2, 2, 2, 2, 2};
+  for (int i = 0; i < 6; ++i) {
+    const absl::string_view part = s.substr(at[i], len[i]);
+    for (char c : part) {
+      if (!absl::ascii_isdigit(c)) return false;
+    }
+    if (!absl::SimpleAtoi(part, &f[i])) return false;
+  }
+  const absl::CivilSecond civil(f[0], f[1], f[2], f[3], f[4], f[5]);
+  if (civil.month() != f[1] || civil.day() != f[2] || civil.hour() != f[3] ||
+      civil.minute() != f[4] || civil.second() != f[5]) {
+    return false;  // normalized: not a real date
+  }
+  *out = absl::FromCivil(civil, absl::UTCTimeZone());
+  return true;
+}
+
+absl::Status Refused(absl::string_view why) { return absl::UnauthenticatedError(why); }
+
+std::string AmzDate(absl::Time t) {
+  return absl::FormatTime("%Y%m%dT%H%M%SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace
+
+bool CarriesSigV4(absl::string_view target, absl::string_view authorization_header) {
+  if (absl::StartsWith(authorization_header, kAlgorithm)) return true;
+  const size_t q = target.find('?');
+  if (q == absl::string_view::npos) return false;
+  for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&')) {
+    if (absl::StartsWithIgnoreCase(pair, "X-Amz-Algorithm=")) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request, absl::Time now,
+                                         absl::string_view region,
+                                         absl::Span<const absl::string_view> services) {
+  const absl::string_view target = request.target;
+  const size_t q = target.find('?');
+  const absl::string_view path = target.substr(0, q);
+  const absl::string_view raw_query = q == absl::string_view::npos ? "" : target.substr(q + 1);
+
+  // The query, decoded; the authentication's own parameters by name.
+  std::vector<std::pair<std::string, std::string>> query;
+  std::optional<std::string> algorithm, credential, amz_date, signed_headers, signature,
+      expires, token;
+  for (absl::string_view pair : absl::StrSplit(raw_query, '&', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    std::optional<std::string> name = PercentDecode(pair.substr(0, eq));
+    std::optional<std::string> value =
+        PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1));
+    if (!name.has_value() || !value.has_value()) {
+      return Refused("the query string has a malformed %-escape");
+    }
+    if (*name == "X-Amz-Algorithm") algorithm = *value;
+    if (*name == "X-Amz-Credential") credential = *value;
+    if (*name == "X-Amz-Date") amz_date = *value;
+    if (*name == "X-Amz-SignedHeaders") signed_headers = *value;
+    if (*name == "X-Amz-Expires") expires = *value;
+    if (*name == "X-Amz-Security-Token") token = *value;
+    if (*name == "X-Amz-Signature") {
+      signature = *value;
+      continue;  // not signed: it is the signature
+    }
+    query.emplace_back(std::move(*name), std::move(*value));
+  }
+  const bool presigned = algorithm.has_value();
+  if (!presigned) {
+    // Authorization: AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...
+    std::string authorization = request.header("authorization").value_or("");
+    absl::string_view rest = authorization;
+    if (!absl::ConsumePrefix(&rest, kAlgorithm) || (!rest.empty() && rest[0] != ' ')) {
+      return Refused("Authorization header requires the AWS4-HMAC-SHA256 algorithm");
+    }
+    for (absl::string_view part : absl::StrSplit(rest, ',')) {
+      part = absl::StripAsciiWhitespace(part);
+      const size_t eq = part.find('=');
+      if (eq == absl::string_view::npos) continue;
+      const absl::string_view k = part.substr(0, eq);
+      const std::string v(part.substr(eq + 1));
+      if (k == "Credential") credential = v;
+      if (k == "SignedHeaders") signed_headers = v;
+      if (k == "Signature") signature = v;
+    }
+    amz_date = request.header("x-amz-date");
+    token = request.header("x-amz-security-token");
+    algorithm = std::string(kAlgorithm);
+  }
+  if (*algorithm != kAlgorithm) {
+    return Refused(absl::StrCat("X-Amz-Algorithm must be ", kAlgorithm));
+  }
+  if (!credential.has_value() || !signed_headers.has_value() || !signature.has_value()) {
+    return Refused(presigned ? "a presigned request needs X-Amz-Credential, "
+                               "X-Amz-SignedHeaders and X-Amz-Signature"
+                             : "Authorization header requires Credential, SignedHeaders and "
+                               "Signature parameters");
+  }
+  if (!amz_date.has_value()) {
+    return Refused(presigned ? "a presigned request needs X-Amz-Date"
+                             : "Authorization header requires existence of an X-Amz-Date header");
+  }
+  if (token.has_value()) {
+    return Refused(
+        "temporary credentials (X-Amz-Security-Token) are not accepted: there is no STS to "
+        "check them; sign with an access key made by CreateAccessKey");
+  }
+
+  SigV4Presented p;
+  const std::vector<std::string> scope = absl::StrSplit(*credential, '/');
+  if (scope.size() != 5 || scope[0].empty() || scope[4] != "aws4_request") {
+    return Refused(absl::StrCat("Credential should be KEYID/yyyymmdd/region/service/"
+                                "aws4_request, not '",
+                                absl::CHexEscape(credential->substr(0, 128)), "'"));
+  }
+  p.access_key_id = scope[0];
+  p.date = scope[1];
+  p.region = scope[2];
+  p.service = scope[3];
+  p.signature = absl::AsciiStrToLower(*signature);
+  if (!ParseAmzDate(*amz_date, &p.time)) {
+    return Refused(absl::StrCat("X-Amz-Date must be yyyymmddThhmmssZ, not '",
+                                absl::CHexEscape(amz_date->substr(0, 32)), "'"));
+  }
+  if (amz_date->substr(0, 8) != p.date) {
+    return Refused(absl::StrCat("Date in Credential scope does not match YYYYMMDD from ISO-8601 "
+                                "version of date from HTTP: '",
+                                p.date, "' != '", amz_date->substr(0, 8), "'"));
+  }
+  if (p.region != region) {
+    return Refused(absl::StrCat("Credential should be scoped to a valid region, not '",
+                                absl::CHexEscape(p.region), "'. Use '", region, "'."));
+  }
+  if (std::find(services.begin(), services.end(), p.service) == services.end()) {
+    return Refused(absl::StrCat("Credential should be scoped to correct service: '",
+                                services.empty() ? "" : services[0], "'."));
+  }
+  absl::Duration valid_for = kSkew;
+  if (presigned && expires.has_value()) {
+    int64_t seconds = 0;
+    if (!absl::SimpleAtoi(*expires, &seconds) || seconds < 1 || seconds > 604800) {
+      return Refused("X-Amz-Expires must be a number of seconds from 1 to 604800");
+    }
+    valid_for = absl::Seconds(seconds);
+  }
+  if (p.time > now + kSkew) {
+    return Refused(absl::StrCat("Signature not yet current: ", *amz_date,
+                                " is still later than ", AmzDate(now + kSkew), " (",
+                                AmzDate(now), " + 15 min.)"));
+  }
+  if (now > p.time + valid_for) {
+    return Refused(presigned && expires.has_value()
+                       ? std::string("Request has expired")
+                       : absl::StrCat("Signature expired: ", *amz_date,
+                                      " is now earlier than ", AmzDate(now - kSkew), " (",
+                                      AmzDate(now), " - 15 min.)"));
+  }
+
+  // Canonical headers, in the order signed.
+  std::string canonical_headers;
+  bool has_host = false;
+  for (absl::string_view name : absl::StrSplit(*signed_headers, ';')) {
+    const std::string lower = absl::AsciiStrToLower(name);
+    has_host = has_host || lower == "host";
+    std::optional<std::string> value = request.header(lower);
+    if (!value.has_value()) {
+      return Refused(absl::StrCat("the signed header '", absl::CHexEscape(lower),
+                                  "' is not in the request"));
+    }
+    absl::StrAppend(&canonical_headers, lower, ":", CanonicalValue(*value), "\n");
+  }
+  if (!has_host) return Refused("the host header must be signed");
+
+  std::vector<std::pair<std::string, std::string>> encoded;
+  for (const auto& [k, v] : query) encoded.emplace_back(UriEncode(k, false), UriEncode(v, false));
+  std::sort(encoded.begin(), encoded.end());
+  std::vector<std::string> pairs;
+  for (const auto& [k, v] : encoded) pairs.push_back(absl::StrCat(k, "=", v));
+  const std::string canonical_query = absl::StrJoin(pairs, "&");
+
+  std::vector<std::string> uris;
+  const std::string wire_path = path.empty() ? "/" : std::string(path);
+  uris.push_back(UriEncode(wire_path, true));  // encoded again (botocore, the AWS CRT)
+  uris.push_back(wire_path);                   // as sent (curl)
+  if (std::optional<std::string> decoded = PercentDecode(wire_path)) {
+    uris.push_back(UriEncode(*decoded, true));  // sent unencoded, signed encoded
+  }
+  std::vector<std::string> payloads;
+  if (std::optional<std::string> declared = request.header("x-amz-content-sha256")) {
+    payloads.push_back(*declared);
+  } else {
+    payloads.push_back(Sha256Hex(request.body));
+    payloads.push_back("UNSIGNED-PAYLOAD");
+  }
+  const std::string scope_line =
+      absl::StrCat(p.date, "/", p.region, "/", p.service, "/aws4_request");
+  for (const std::string& uri : uris) {
+    for (const std::string& payload : payloads) {
+      const std::string canonical =
+          absl::StrCat(request.method, "\n", uri, "\n", canonical_query, "\n",
+                       canonical_headers, "\n", *signed_headers, "\n", payload);
+      std::string s = absl::StrCat(kAlgorithm, "\n", *amz_date, "\n", scope_line, "\n",
+                                   Sha256Hex(canonical));
+      if (std::find(p.strings_to_sign.begin(), p.strings_to_sign.end(), s) ==
+          p.strings_to_sign.end()) {
+        p.strings_to_sign.push_back(std::move(s));
+      }
+    }
+  }
+  return p;
 }
 
 }  // namespace fleetcore::aws

@@ -14,15 +14,32 @@
 // value, header names are lower-cased and sorted and values trimmed with inner runs of
 // spaces folded. host and x-amz-date are always signed.
 //
+// The server's side, for requests that arrive signed (MQTT over WebSocket, HTTPS publish):
+//
+//   if (aws::CarriesSigV4(target, authorization)) {
+//     absl::StatusOr<aws::SigV4Presented> p = aws::ReadSigV4(request, now, region, services);
+//     // p->strings_to_sign go, with p->signature, to whoever holds the secret:
+//     //   aws::SigV4Signature(secret, p->date, p->region, p->service, s) == p->signature
+//   }
+//
+// Clients disagree on the canonical URI (botocore and the AWS CRT encode the path a second
+// time, curl and others sign it as sent) and on the payload hash of a presigned request
+// (the body's hash, or UNSIGNED-PAYLOAD), so ReadSigV4 offers each plausible string to sign;
+// a signature over any of them proves the secret as well.
+//
 // Thread safety: pure functions.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 namespace fleetcore::aws {
 
@@ -59,6 +76,44 @@ struct SigV4Result {
 
 SigV4Result SignV4(const SigV4Request& request, const Credentials& credentials,
                    const SigV4Scope& scope);
+
+// Hex HMAC-SHA256 of `string_to_sign` under the key derived from `secret` for that scope.
+std::string SigV4Signature(absl::string_view secret, absl::string_view date,
+                           absl::string_view region, absl::string_view service,
+                           absl::string_view string_to_sign);
+
+// A request as the server received it.
+struct ReceivedRequest {
+  std::string method;
+  std::string target;  // the path and query as sent: "/mqtt?X-Amz-Algorithm=..."
+  // The value of a header by lower-case name (repeated headers joined with ","); nullopt
+  // when absent.
+  std::function<std::optional<std::string>(absl::string_view name)> header;
+  absl::string_view body;
+};
+
+struct SigV4Presented {
+  std::string access_key_id;
+  std::string date;  // yyyymmdd, of the credential scope
+  std::string region;
+  std::string service;
+  std::string signature;  // lower-case hex
+  absl::Time time;        // X-Amz-Date
+  std::vector<std::string> strings_to_sign;  // candidates, at most 6, without repeats
+};
+
+// Whether a request means to authenticate with SigV4: X-Amz-Algorithm in its query, or an
+// Authorization header of AWS4-HMAC-SHA256.
+bool CarriesSigV4(absl::string_view target, absl::string_view authorization_header);
+
+// Reads the SigV4 authentication of `request` (Authorization header, or presigned query),
+// checks its form, its time against `now` (15 minutes either way, or X-Amz-Expires), its
+// region and that its service is one of `services`, and builds the strings to sign.
+// UNAUTHENTICATED, with AWS's words where it has them, for anything wrong; temporary
+// credentials (X-Amz-Security-Token) are refused, as there is no STS to check them.
+absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request, absl::Time now,
+                                         absl::string_view region,
+                                         absl::Span<const absl::string_view> services);
 
 // RFC 3986 percent-encoding of everything but A-Z a-z 0-9 - . _ ~ (and '/' when
 // `keep_slash`), upper-case hex, as SigV4 wants.

@@ -3,6 +3,9 @@
 // Object with a "$" in the key, a query with a name alone, a sorted query).
 #include "common/aws/sigv4.h"
 
+#include <map>
+#include <memory>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -148,6 +151,166 @@ TEST(SigV4, UriEncode) {
   EXPECT_EQ(UriEncode("a b/c~d$e", true), "a%20b/c~d%24e");
   EXPECT_EQ(UriEncode("a b/c", false), "a%20b%2Fc");
   EXPECT_EQ(UriEncode("\xc3\xa9", false), "%C3%A9");
+}
+
+// The server's side: what a request presented, and whether the secret's signature over one
+// of the strings it offers is the one sent.
+
+using Headers = std::map<std::string, std::string>;
+
+ReceivedRequest Received(std::string method, std::string target, Headers headers,
+                         absl::string_view body = "") {
+  auto shared = std::make_shared<Headers>(std::move(headers));
+  return {.method = std::move(method),
+          .target = std::move(target),
+          .header = [shared](absl::string_view name) -> std::optional<std::string> {
+            auto it = shared->find(std::string(name));
+            if (it == shared->end()) return std::nullopt;
+            return it->second;
+          },
+          .body = body};
+}
+
+// Whether `secret` signed one of the strings `p` offers with p.signature.
+bool Verifies(const SigV4Presented& p, absl::string_view secret) {
+  for (const std::string& s : p.strings_to_sign) {
+    if (SigV4Signature(secret, p.date, p.region, p.service, s) == p.signature) return true;
+  }
+  return false;
+}
+
+constexpr absl::string_view kService[] = {"service"};
+
+TEST(SigV4Server, ReadsTheTestSuitesGetVanilla) {
+  absl::StatusOr<SigV4Presented> p = ReadSigV4(
+      Received("GET", "/",
+               {{"host", "example.amazonaws.com"},
+                {"x-amz-date", "20150830T123600Z"},
+                {"authorization",
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
+                 "aws4_request, SignedHeaders=host;x-amz-date, "
+                 "Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"}}),
+      SuiteScope().time + absl::Minutes(3), "us-east-1", kService);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(p->access_key_id, "AKIDEXAMPLE");
+  EXPECT_EQ(p->date, "20150830");
+  EXPECT_EQ(p->service, "service");
+  EXPECT_TRUE(Verifies(*p, kSuite.secret_access_key));
+  EXPECT_FALSE(Verifies(*p, "another secret"));
+}
+
+// S3's documented presigned URL (UNSIGNED-PAYLOAD, X-Amz-Expires of a day, only host signed).
+TEST(SigV4Server, ReadsAPresignedQuery) {
+  const std::string target =
+      "/test.txt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F"
+      "20130524%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Date=20130524T000000Z&X-Amz-Expires=86400"
+      "&X-Amz-SignedHeaders=host&X-Amz-Signature="
+      "aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404";
+  const absl::string_view s3[] = {"s3"};
+  EXPECT_TRUE(CarriesSigV4(target, ""));
+  absl::StatusOr<SigV4Presented> p =
+      ReadSigV4(Received("GET", target, {{"host", "examplebucket.s3.amazonaws.com"}}),
+                S3Scope().time + absl::Hours(20), "us-east-1", s3);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE(Verifies(*p, kS3.secret_access_key));
+  // A day and a second later it has expired.
+  EXPECT_THAT(ReadSigV4(Received("GET", target, {{"host", "examplebucket.s3.amazonaws.com"}}),
+                        S3Scope().time + absl::Hours(24) + absl::Seconds(1), "us-east-1", s3)
+                  .status()
+                  .message(),
+              ::testing::HasSubstr("expired"));
+}
+
+// What SignV4 signs (header form, a path with characters to encode, a query, a body), the
+// server reads back and verifies.
+TEST(SigV4Server, VerifiesWhatSignV4Signs) {
+  const std::string body = R"({"temperature": 21})";
+  SigV4Request r{.method = "POST",
+                 .host = "iot.example.com:8443",
+                 .path = "/topics/dt/room 1/temp",
+                 .query = {{"qos", "1"}, {"retain", "false"}},
+                 .payload_hash = Sha256Hex(body)};
+  const SigV4Scope scope{.region = "eu-west-1",
+                         .service = "iotdata",
+                         .time = absl::FromUnixSeconds(1790000000)};
+  SigV4Result s = SignV4(r, kSuite, scope);
+  const absl::string_view iotdata[] = {"iotdata"};
+  absl::StatusOr<SigV4Presented> p = ReadSigV4(
+      Received("POST", "/topics/dt/room%201/temp?retain=false&qos=1",
+               {{"host", "iot.example.com:8443"},
+                {"x-amz-date", s.amz_date},
+                {"authorization", s.authorization}},
+               body),
+      scope.time, "eu-west-1", iotdata);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_THAT(p->strings_to_sign, ::testing::Contains(s.string_to_sign));
+  EXPECT_TRUE(Verifies(*p, kSuite.secret_access_key));
+  // Another body is another request.
+  p = ReadSigV4(Received("POST", "/topics/dt/room%201/temp?retain=false&qos=1",
+                         {{"host", "iot.example.com:8443"},
+                          {"x-amz-date", s.amz_date},
+                          {"authorization", s.authorization}},
+                         R"({"temperature": 99})"),
+                scope.time, "eu-west-1", iotdata);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_FALSE(Verifies(*p, kSuite.secret_access_key));
+}
+
+TEST(SigV4Server, RefusesWhatAwsRefuses) {
+  const absl::Time t = SuiteScope().time;
+  auto read = [&](Headers h, absl::Time now, absl::string_view region = "us-east-1") {
+    h.emplace("host", "example.amazonaws.com");
+    h.emplace("x-amz-date", "20150830T123600Z");
+    return ReadSigV4(Received("GET", "/", h), now, region, kService).status();
+  };
+  const std::string good =
+      "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
+      "SignedHeaders=host;x-amz-date, Signature=00";
+  EXPECT_TRUE(read({{"authorization", good}}, t).ok());
+  auto refused = [](const absl::Status& s, absl::string_view words) {
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated) << s;
+    EXPECT_THAT(s.message(), ::testing::HasSubstr(std::string(words))) << s;
+  };
+  refused(read({{"authorization", good}}, t + absl::Minutes(16)), "Signature expired");
+  refused(read({{"authorization", good}}, t - absl::Minutes(16)), "not yet current");
+  refused(read({{"authorization", good}}, t, "eu-west-1"), "valid region");
+  refused(read({{"authorization", good}, {"x-amz-security-token", "t"}}, t), "STS");
+  refused(read({{"authorization",
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iot/aws4_request, "
+                 "SignedHeaders=host;x-amz-date, Signature=00"}},
+               t),
+          "correct service: 'service'");
+  refused(read({{"authorization",
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150831/us-east-1/service/"
+                 "aws4_request, SignedHeaders=host;x-amz-date, Signature=00"}},
+               t),
+          "does not match");
+  refused(read({{"authorization",
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/us-east-1/service/aws4_request, "
+                 "SignedHeaders=host;x-amz-date, Signature=00"}},
+               t),
+          "Credential should be");
+  refused(read({{"authorization",
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
+                 "aws4_request, SignedHeaders=host;x-amz-date;x-custom, Signature=00"}},
+               t),
+          "'x-custom' is not in the request");
+  refused(read({{"authorization",
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
+                 "aws4_request, SignedHeaders=x-amz-date, Signature=00"}},
+               t),
+          "host header must be signed");
+  refused(read({{"authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/"
+                                  "us-east-1/service/aws4_request"}},
+               t),
+          "requires Credential, SignedHeaders and Signature");
+  EXPECT_EQ(ReadSigV4(Received("GET", "/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA1", {}), t,
+                      "us-east-1", kService)
+                .status()
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_FALSE(CarriesSigV4("/mqtt?x-amz-customauthorizer-name=a", ""));
+  EXPECT_TRUE(CarriesSigV4("/topics/a", "AWS4-HMAC-SHA256 Credential=..."));
 }
 
 }  // namespace

@@ -1,81 +1,25 @@
 #include "services/ca/issuing_ca.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/status/status_macros.h"
+#include "common/tls/secret_file.h"
 
 namespace fleetcore::ca {
 namespace {
 
-absl::StatusOr<std::string> ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// The key must be its owner's alone.
-absl::Status CheckKeyPermissions(const std::string& path) {
-  struct stat st;
-  if (stat(path.c_str(), &st) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot stat the CA key ", path, ": ", std::strerror(errno)));
-  }
-  if ((st.st_mode & 077) != 0) {
-    return absl::FailedPreconditionError(absl::StrFormat(
-        "the CA key %s has mode %04o: group or others can read it; make it private with "
-        "`chmod 600 %s` (in Kubernetes: defaultMode: 0400 on the secret volume)",
-        path, st.st_mode & 07777, path));
-  }
-  return absl::OkStatus();
-}
-
-// Writes `data` to a new file with `mode`; ALREADY_EXISTS if it exists.
-absl::Status WriteNew(const std::string& path, const std::string& data, mode_t mode) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) {
-    if (errno == EEXIST) return absl::AlreadyExistsError(path);
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
-  }
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      const std::string why = std::strerror(errno);
-      close(fd);
-      return absl::FailedPreconditionError(absl::StrCat("cannot write ", path, ": ", why));
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (fsync(fd) != 0 || close(fd) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
-
 absl::StatusOr<std::unique_ptr<IssuingCa>> Load(const std::string& cert_file,
                                                 const std::string& key_file,
                                                 const std::string& passphrase) {
-  FLEETCORE_RETURN_IF_ERROR(CheckKeyPermissions(key_file));
-  FLEETCORE_ASSIGN_OR_RETURN(std::string key_pem, ReadAll(key_file));
-  FLEETCORE_ASSIGN_OR_RETURN(std::string cert_pem, ReadAll(cert_file));
+  FLEETCORE_RETURN_IF_ERROR(tls::CheckPrivateFile(key_file, "the CA key"));
+  FLEETCORE_ASSIGN_OR_RETURN(std::string key_pem, tls::ReadFile(key_file));
+  FLEETCORE_ASSIGN_OR_RETURN(std::string cert_pem, tls::ReadFile(cert_file));
   absl::StatusOr<tls::PrivateKey> key = tls::PrivateKey::ParsePem(key_pem, passphrase);
   if (!key.ok()) {
     return absl::FailedPreconditionError(
@@ -143,7 +87,7 @@ absl::StatusOr<std::unique_ptr<IssuingCa>> IssuingCa::LoadOrCreate(const Issuing
                                          .is_ca = true},
                                         nullptr, key));
   FLEETCORE_ASSIGN_OR_RETURN(std::string key_pem, key.ToPem(o.passphrase));
-  absl::Status written = WriteNew(key_file, key_pem, 0600);
+  absl::Status written = tls::WriteNewFile(key_file, key_pem, 0600);
   if (absl::IsAlreadyExists(written)) {
     // Lost the race to another replica's first start: use its CA.
     for (int i = 0; i < 50 && access(cert_file.c_str(), F_OK) != 0; ++i) {
@@ -152,7 +96,7 @@ absl::StatusOr<std::unique_ptr<IssuingCa>> IssuingCa::LoadOrCreate(const Issuing
     return Load(cert_file, key_file, o.passphrase);
   }
   FLEETCORE_RETURN_IF_ERROR(written);
-  FLEETCORE_RETURN_IF_ERROR(WriteNew(cert_file, cert.Pem(), 0644));
+  FLEETCORE_RETURN_IF_ERROR(tls::WriteNewFile(cert_file, cert.Pem(), 0644));
   auto ca = std::make_unique<IssuingCa>(std::move(key), std::move(cert));
   ca->created_ = true;
   return ca;

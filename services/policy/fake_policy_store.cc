@@ -110,6 +110,29 @@ class FakeTx final : public PolicyTx {
     for (auto& [n, a] : s_->authorizers) a.is_default = n == name;
     return absl::OkStatus();
   }
+  absl::StatusOr<std::optional<AccessKey>> GetAccessKey(absl::string_view id, Lock) override {
+    auto it = s_->access_keys.find(id);
+    if (it == s_->access_keys.end()) return std::optional<AccessKey>();
+    return std::optional<AccessKey>(it->second);
+  }
+  absl::Status InsertAccessKey(const AccessKey& k) override {
+    if (!s_->access_keys.emplace(k.id, k).second) return absl::AlreadyExistsError("exists");
+    return absl::OkStatus();
+  }
+  absl::Status SetAccessKeyActive(absl::string_view id, bool active) override {
+    if (auto it = s_->access_keys.find(id); it != s_->access_keys.end()) {
+      it->second.active = active;
+    }
+    return absl::OkStatus();
+  }
+  absl::Status DeleteAccessKey(absl::string_view id) override {
+    s_->access_keys.erase(std::string(id));
+    return absl::OkStatus();
+  }
+  absl::StatusOr<int64_t> CountAccessKeysOfUser(absl::string_view user_name) override {
+    return std::count_if(s_->access_keys.begin(), s_->access_keys.end(),
+                         [&](const auto& kv) { return kv.second.user_name == user_name; });
+  }
   void Publish(const PolicyEvent& e) override { events.push_back(e); }
 
   std::vector<PolicyEvent> events;
@@ -233,6 +256,23 @@ absl::StatusOr<std::vector<Authorizer>> FakePolicyStore::ListAuthorizers(std::op
     if (!active.has_value() || a.active == *active) out.push_back(a);
   }
   return Window(std::move(out), after, limit, [](const Authorizer& a) { return a.name; });
+}
+
+absl::StatusOr<std::optional<AccessKey>> FakePolicyStore::GetAccessKey(absl::string_view id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = state_.access_keys.find(id);
+  if (it == state_.access_keys.end()) return std::optional<AccessKey>();
+  return std::optional<AccessKey>(it->second);
+}
+
+absl::StatusOr<std::vector<AccessKey>> FakePolicyStore::ListAccessKeys(
+    absl::string_view user_name, absl::string_view after, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<AccessKey> out;
+  for (const auto& [id, k] : state_.access_keys) {
+    if (user_name.empty() || k.user_name == user_name) out.push_back(k);
+  }
+  return Window(std::move(out), after, limit, [](const AccessKey& k) { return k.id; });
 }
 
 std::vector<PolicyEvent> FakePolicyStore::events() const {

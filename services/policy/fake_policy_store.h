@@ -33,6 +33,10 @@ class FakePolicyStore final : public PolicyStore {
   absl::StatusOr<std::vector<Authorizer>> ListAuthorizers(std::optional<bool> active,
                                                           absl::string_view after,
                                                           int limit) override;
+  absl::StatusOr<std::optional<AccessKey>> GetAccessKey(absl::string_view id) override;
+  absl::StatusOr<std::vector<AccessKey>> ListAccessKeys(absl::string_view user_name,
+                                                        absl::string_view after,
+                                                        int limit) override;
 
   std::vector<PolicyEvent> events() const;
 
@@ -41,6 +45,7 @@ class FakePolicyStore final : public PolicyStore {
     std::map<std::pair<std::string, int>, PolicyVersionRecord> versions;
     std::set<std::pair<std::string, std::string>> attachments;  // (policy, target)
     std::map<std::string, Authorizer, std::less<>> authorizers;
+    std::map<std::string, AccessKey, std::less<>> access_keys;
   };
 
  private:

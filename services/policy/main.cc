@@ -16,6 +16,8 @@
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
 #include "common/time/clock.h"
+#include "common/tls/secret_box.h"
+#include "services/policy/access_key_core.h"
 #include "services/policy/authorizer_core.h"
 #include "services/policy/grpc_thing_directory.h"
 #include "services/policy/pg_policy_store.h"
@@ -39,6 +41,7 @@ int Run(int argc, char** argv) {
   std::string registry_endpoint = service::kRegistryEndpoint;
   std::string registry_ca_file;
   std::string authorizer_ca_file;
+  std::string sealing_key_file;
   config::FlagSet flags("fleetcore-policy",
                         "The fleetcore policy service: AWS IoT policies and their versions and "
                         "attachments, authorization decisions, and custom authorizers, over "
@@ -59,6 +62,9 @@ int Run(int argc, char** argv) {
                10000000);
   flags.AddString("authorizer-ca-file", &authorizer_ca_file,
                   "CA bundle trusted for https:// authorizer functions; empty: the system's.");
+  flags.AddString("access-key-sealing-key-file", &sealing_key_file,
+                  "File of the 32-byte key (64 hex digits, mode 0600; made when missing) that "
+                  "seals access keys' secrets in Postgres; empty: access keys (SigV4) are off.");
   if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
         FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
         if (authorizer_limits.function_timeout <= absl::ZeroDuration() ||
@@ -81,6 +87,18 @@ int Run(int argc, char** argv) {
       service::ConnectPeer("registry", registry_endpoint, registry_ca_file, common);
   if (!registry.has_value()) return 1;
 
+  std::optional<tls::SecretBox> sealing_key;
+  if (!sealing_key_file.empty()) {
+    absl::StatusOr<tls::SecretBox> box = tls::SecretBox::Load(sealing_key_file, /*create=*/true);
+    if (!box.ok()) {
+      log::Error("cannot start: --access-key-sealing-key-file", {{"error", box.status()}});
+      return 1;
+    }
+    sealing_key.emplace(*std::move(box));
+  } else {
+    log::Info("access keys (SigV4) are off: no --access-key-sealing-key-file");
+  }
+
   aws::Arns arns(common.region, common.account_id);
   SystemClock clock;
   PgPolicyStore store(process.pool.get());
@@ -88,6 +106,8 @@ int Run(int argc, char** argv) {
   http::BeastHttpClient http({.ca_file = authorizer_ca_file});
   PolicyCore policies(&store, &things, &arns, &clock, limits);
   AuthorizerCore authorizers(&store, &http, &arns, &clock, authorizer_limits);
+  AccessKeyCore access_keys(&store, sealing_key.has_value() ? &*sealing_key : nullptr, &arns,
+                            &clock);
 
   // Cached authorizer answers die with their authorizer's change, here or on another replica;
   // after a reconnect some NOTIFYs may have been lost, so everything goes.
@@ -110,7 +130,7 @@ int Run(int argc, char** argv) {
                                /*max_queued=*/10000);
   grpc_util::AdminAuth auth(common.server.admin_token);
   grpc_util::CallRunner calls(&executor, &auth);
-  PolicyService service(&policies, &authorizers, &calls, process.metrics.get());
+  PolicyService service(&policies, &authorizers, &access_keys, &calls, process.metrics.get());
 
   return service::Serve(common, {&service}, process);
 }

@@ -64,6 +64,17 @@ Authorizer AuthorizerFromRow(const pqxx::row& r) {
 
 std::string NameFromRow(const pqxx::row& r) { return r[0].as<std::string>(); }
 
+const std::string kAccessKeyCols =
+    absl::StrCat("access_key_id, user_name, sealed_secret, active, ", MicrosOf("created_at"));
+
+AccessKey AccessKeyFromRow(const pqxx::row& r) {
+  return {.id = r[0].as<std::string>(),
+          .user_name = r[1].as<std::string>(),
+          .sealed_secret = r[2].as<std::string>(),
+          .active = r[3].as<bool>(),
+          .created_at = FromMicros(r[4].as<int64_t>())};
+}
+
 const char* LockClause(Lock lock) { return lock == Lock::kUpdate ? " FOR UPDATE" : ""; }
 
 std::string EventJson(const PolicyEvent& e) {
@@ -71,6 +82,7 @@ std::string EventJson(const PolicyEvent& e) {
   if (!e.policy.empty()) j["policy"] = e.policy;
   if (!e.target.empty()) j["target"] = e.target;
   if (!e.authorizer.empty()) j["authorizer"] = e.authorizer;
+  if (!e.access_key.empty()) j["accessKey"] = e.access_key;
   return j.dump();
 }
 
@@ -198,6 +210,34 @@ class PgTx final : public PolicyTx, private db::TxStatements {
     }
     return absl::OkStatus();
   }
+  absl::StatusOr<std::optional<AccessKey>> GetAccessKey(absl::string_view id,
+                                                        Lock lock) override {
+    return One<AccessKey>(absl::StrCat("SELECT ", kAccessKeyCols,
+                                       " FROM policy.access_keys WHERE access_key_id = $1",
+                                       LockClause(lock)),
+                          AccessKeyFromRow, S(id));
+  }
+  absl::Status InsertAccessKey(const AccessKey& k) override {
+    return Exec(absl::StrCat("INSERT INTO policy.access_keys (access_key_id, user_name, "
+                             "sealed_secret, active, created_at) VALUES ($1, $2, $3, $4, ",
+                             TimestampParam(5), ")"),
+                k.id, k.user_name, k.sealed_secret, k.active, Micros(k.created_at));
+  }
+  absl::Status SetAccessKeyActive(absl::string_view id, bool active) override {
+    return Exec("UPDATE policy.access_keys SET active = $2 WHERE access_key_id = $1", S(id),
+                active);
+  }
+  absl::Status DeleteAccessKey(absl::string_view id) override {
+    return Exec("DELETE FROM policy.access_keys WHERE access_key_id = $1", S(id));
+  }
+  absl::StatusOr<int64_t> CountAccessKeysOfUser(absl::string_view user_name) override {
+    return Guard([&]() -> absl::StatusOr<int64_t> {
+      return tx()
+          .exec_params1("SELECT count(*) FROM policy.access_keys WHERE user_name = $1",
+                        S(user_name))[0]
+          .as<int64_t>();
+    });
+  }
   void Publish(const PolicyEvent& e) override { events_.push_back(e); }
 
   void Finish(bool body_ok) {
@@ -315,6 +355,24 @@ absl::StatusOr<std::vector<Authorizer>> PgPolicyStore::ListAuthorizers(std::opti
       std::string(active.has_value() ? (*active ? "active" : "inactive") : ""), limit);
 }
 
+absl::StatusOr<std::optional<AccessKey>> PgPolicyStore::GetAccessKey(absl::string_view id) {
+  return db::QueryOne<AccessKey>(
+      *pool_,
+      absl::StrCat("SELECT ", kAccessKeyCols, " FROM policy.access_keys WHERE access_key_id = $1"),
+      AccessKeyFromRow, S(id));
+}
+
+absl::StatusOr<std::vector<AccessKey>> PgPolicyStore::ListAccessKeys(absl::string_view user_name,
+                                                                     absl::string_view after,
+                                                                     int limit) {
+  return db::QueryRows<AccessKey>(
+      *pool_,
+      absl::StrCat("SELECT ", kAccessKeyCols, " FROM policy.access_keys WHERE ",
+                   "($1 = '' OR user_name = $1) AND access_key_id > $2 ",
+                   "ORDER BY access_key_id LIMIT $3"),
+      AccessKeyFromRow, S(user_name), S(after), limit);
+}
+
 std::optional<PolicyEvent> PgPolicyStore::ParseEvent(absl::string_view payload) {
   auto j = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
   if (!j.is_object() || !j.contains("type") || !j["type"].is_string()) return std::nullopt;
@@ -324,7 +382,8 @@ std::optional<PolicyEvent> PgPolicyStore::ParseEvent(absl::string_view payload) 
   return PolicyEvent{.type = field("type"),
                      .policy = field("policy"),
                      .target = field("target"),
-                     .authorizer = field("authorizer")};
+                     .authorizer = field("authorizer"),
+                     .access_key = field("accessKey")};
 }
 
 }  // namespace fleetcore::policy_service

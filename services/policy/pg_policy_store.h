@@ -36,6 +36,10 @@ class PgPolicyStore final : public PolicyStore {
   absl::StatusOr<std::vector<Authorizer>> ListAuthorizers(std::optional<bool> active,
                                                           absl::string_view after,
                                                           int limit) override;
+  absl::StatusOr<std::optional<AccessKey>> GetAccessKey(absl::string_view id) override;
+  absl::StatusOr<std::vector<AccessKey>> ListAccessKeys(absl::string_view user_name,
+                                                        absl::string_view after,
+                                                        int limit) override;
 
   // The event a fleetcore_policy NOTIFY payload carries; nullopt if it is not one.
   static std::optional<PolicyEvent> ParseEvent(absl::string_view payload);

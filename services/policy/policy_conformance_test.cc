@@ -9,6 +9,8 @@
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "common/aws/sigv4.h"
+#include "services/policy/access_key_core.h"
 #include "services/policy/authorizer_core.h"
 #include "services/policy/fake_thing_directory.h"
 #include "services/policy/policy_core.h"
@@ -649,6 +651,88 @@ TEST_F(AuthorizerDefinitionTest, ChangesAnnounceTheAuthorizer) {
   EXPECT_EQ(events[1].type, "authorizer.updated");
   EXPECT_EQ(events[2].type, "authorizer.deleted");
   for (const PolicyEvent& e : events) EXPECT_EQ(e.authorizer, "a");
+}
+
+// ---- access keys
+
+TEST_F(PolicyCoreTest, AccessKeysAreStoredSealedListedByUserAndAnnounced) {
+  const tls::SecretBox box = tls::SecretBox::WithKey(std::string(32, 's'));
+  AccessKeyCore keys(sut_->store(), &box, &arns_, &clock_);
+  absl::StatusOr<NewAccessKey> a = keys.CreateAccessKey("alice");
+  ASSERT_OK(a.status());
+  absl::StatusOr<NewAccessKey> a2 = keys.CreateAccessKey("alice");
+  ASSERT_OK(a2.status());
+  EXPECT_THAT(keys.CreateAccessKey("alice").status(), StatusIs(Code::kResourceExhausted));
+  absl::StatusOr<NewAccessKey> b = keys.CreateAccessKey("bob");
+  ASSERT_OK(b.status());
+
+  absl::StatusOr<std::optional<AccessKey>> stored = sut_->store()->GetAccessKey(a->key.id);
+  ASSERT_OK(stored.status());
+  ASSERT_TRUE(stored->has_value());
+  EXPECT_EQ((*stored)->user_name, "alice");
+  EXPECT_THAT((*stored)->sealed_secret, ::testing::Not(HasSubstr(a->secret)));
+  EXPECT_THAT(box.Open((*stored)->sealed_secret, a->key.id), IsOk());
+
+  auto ids = [&](absl::string_view user, int page_size) {
+    std::vector<std::string> out;
+    PageRequest req{.page_size = page_size};
+    for (int pages = 0; pages < 10; ++pages) {
+      absl::StatusOr<Page<AccessKey>> page = keys.ListAccessKeys(user, req);
+      EXPECT_OK(page.status());
+      if (!page.ok()) break;
+      for (const AccessKey& k : page->items) {
+        EXPECT_TRUE(k.sealed_secret.empty());
+        out.push_back(k.id);
+      }
+      if (page->next_marker.empty()) break;
+      req.marker = page->next_marker;
+    }
+    return out;
+  };
+  EXPECT_THAT(ids("alice", 1), UnorderedElementsAre(a->key.id, a2->key.id));
+  EXPECT_THAT(ids("", 2), UnorderedElementsAre(a->key.id, a2->key.id, b->key.id));
+
+  // A signature by the secret verifies until the key is deactivated; deleted, it is gone.
+  const std::string signed_text = "AWS4-HMAC-SHA256\n20261127T000000Z\nscope\nhash";
+  SignatureCheck check{.access_key_id = a->key.id,
+                       .date = "20261127",
+                       .region = "us-east-1",
+                       .service = "iotdevicegateway",
+                       .strings_to_sign = {signed_text},
+                       .signature = aws::SigV4Signature(a->secret, "20261127", "us-east-1",
+                                                        "iotdevicegateway", signed_text)};
+  absl::StatusOr<SignatureVerdict> v = keys.Verify(check);
+  ASSERT_OK(v.status());
+  EXPECT_TRUE(v->authenticated);
+  EXPECT_EQ(v->principal, "arn:aws:iam::123456789012:user/alice");
+  ASSERT_OK(keys.UpdateAccessKey(a->key.id, false));
+  v = keys.Verify(check);
+  ASSERT_OK(v.status());
+  EXPECT_FALSE(v->authenticated);
+  EXPECT_EQ(v->result, "inactive_key");
+  ASSERT_OK(keys.DeleteAccessKey(a->key.id));
+  EXPECT_THAT(keys.DeleteAccessKey(a->key.id), StatusIs(Code::kNotFound));
+  v = keys.Verify(check);
+  ASSERT_OK(v.status());
+  EXPECT_EQ(v->result, "unknown_key");
+
+  std::vector<PolicyEvent> events = sut_->WaitForEvents(5);
+  ASSERT_THAT(events, SizeIs(5));
+  EXPECT_EQ(events[3].type, "access_key.deactivated");
+  EXPECT_EQ(events[3].access_key, a->key.id);
+  EXPECT_EQ(events[3].target, "arn:aws:iam::123456789012:user/alice");
+  EXPECT_EQ(events[4].type, "access_key.deleted");
+
+  // Policies attach to the user's ARN, as to a certificate's.
+  CreatePolicy("dash", Allow("iot:Connect", "*"));
+  Attach("dash", "arn:aws:iam::123456789012:user/alice");
+  absl::StatusOr<EffectivePolicies> effective =
+      core_.GetEffectivePolicies("arn:aws:iam::123456789012:user/alice", "", "browser");
+  ASSERT_OK(effective.status());
+  ASSERT_THAT(effective->policies, SizeIs(1));
+  EXPECT_EQ(effective->policies[0].policy, "dash");
+  EXPECT_THAT(core_.AttachPolicy("dash", "arn:aws:iam::999999999999:user/alice"),
+              StatusIs(Code::kInvalidArgument, HasSubstr("access-key user's ARN")));
 }
 
 }  // namespace

@@ -8,8 +8,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "common/pagination/page_token.h"
 #include "common/status/status_macros.h"
+#include "services/policy/access_key_core.h"
 
 namespace fleetcore::policy_service {
 namespace {
@@ -91,9 +93,16 @@ absl::StatusOr<PolicyCore::Target> PolicyCore::ParseTarget(absl::string_view tar
   if (std::optional<std::string> group = arns_->ParseResource(target, "thinggroup")) {
     return Target{TargetKind::kThingGroup, *group};
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat(field, " ", Q(target), " must be a certificate ARN (", arns_->Cert("<64 hex>"),
-                   ") or a thing-group ARN (", arns_->ThingGroup("<name>"), ")"));
+  // An access-key user (AccessKeyCore): arn:aws:iam::{account}:user/{name}.
+  absl::string_view user = target;
+  if (absl::ConsumePrefix(&user, absl::StrCat("arn:aws:iam::", arns_->account_id(), ":user/")) &&
+      ValidateUserName(user).ok()) {
+    return Target{TargetKind::kUser, std::string(user)};
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      field, " ", Q(target), " must be a certificate ARN (", arns_->Cert("<64 hex>"),
+      "), a thing-group ARN (", arns_->ThingGroup("<name>"), ") or an access-key user's ARN (",
+      "arn:aws:iam::", arns_->account_id(), ":user/<name>)"));
 }
 
 absl::StatusOr<std::vector<std::string>> PolicyCore::GroupTargets(absl::string_view group) {
@@ -289,8 +298,9 @@ absl::Status PolicyCore::AttachPolicy(absl::string_view name, absl::string_view 
     // The group must exist (asked before the transaction: the registry is another service).
     FLEETCORE_RETURN_IF_ERROR(things_->GroupAndAncestors(t.name).status());
   }
-  const int limit = t.kind == TargetKind::kCertificate ? limits_.max_per_certificate
-                                                       : limits_.max_per_thing_group;
+  // A user is a principal like a certificate (AWS: 10 per certificate or identity).
+  const int limit = t.kind == TargetKind::kThingGroup ? limits_.max_per_thing_group
+                                                      : limits_.max_per_certificate;
   return store_->Transact([&](PolicyTx& tx) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<PolicyInfo> p, tx.GetPolicy(name, Lock::kNone));
     if (!p.has_value()) return PolicyNotFound(name);
@@ -302,7 +312,7 @@ absl::Status PolicyCore::AttachPolicy(absl::string_view name, absl::string_view 
     if (static_cast<int>(attached.size()) >= limit) {
       return absl::ResourceExhaustedError(absl::StrCat(
           Q(target), " already has ", attached.size(), " policies attached, the most a ",
-          t.kind == TargetKind::kCertificate ? "certificate" : "thing group", " can have"));
+          t.kind == TargetKind::kThingGroup ? "thing group" : "principal", " can have"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.InsertAttachment(name, target));
     tx.Publish(
@@ -334,7 +344,7 @@ absl::StatusOr<Page<std::string>> PolicyCore::ListAttachedPolicies(absl::string_
   std::vector<std::string> targets = {std::string(target)};
   if (recursive && t.kind == TargetKind::kThingGroup) {
     FLEETCORE_ASSIGN_OR_RETURN(targets, GroupTargets(t.name));
-  } else if (recursive) {
+  } else if (recursive && t.kind == TargetKind::kCertificate) {
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalThing> things,
                                things_->ThingsOfPrincipal(target));
     for (const PrincipalThing& thing : things) {
@@ -370,12 +380,17 @@ absl::StatusOr<EffectivePolicies> PolicyCore::GetEffectivePolicies(absl::string_
                                                                    absl::string_view thing_name,
                                                                    absl::string_view client_id) {
   FLEETCORE_ASSIGN_OR_RETURN(Target t, ParseTarget(principal, "principal"));
-  if (t.kind != TargetKind::kCertificate) {
-    return absl::InvalidArgumentError("principal must be a certificate ARN");
+  if (t.kind == TargetKind::kThingGroup) {
+    return absl::InvalidArgumentError(
+        "principal must be a certificate ARN or an access-key user's ARN");
   }
   // The connection's thing: named, else attached exclusively, else named like the client.
-  FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalThing> attached,
-                             things_->ThingsOfPrincipal(principal));
+  // Things attach to certificates only, so a user's connection has its client id's thing
+  // for the policy variables, never attached (no group policies).
+  std::vector<PrincipalThing> attached;
+  if (t.kind == TargetKind::kCertificate) {
+    FLEETCORE_ASSIGN_OR_RETURN(attached, things_->ThingsOfPrincipal(principal));
+  }
   EffectivePolicies out;
   std::string thing = std::string(thing_name);
   for (const PrincipalThing& a : attached) {
@@ -428,7 +443,7 @@ absl::StatusOr<std::vector<AuthResultOutput>> PolicyCore::TestAuthorization(
   }
   FLEETCORE_ASSIGN_OR_RETURN(Target t, ParseTarget(in.principal, "principal"));
   EffectivePolicies effective;
-  if (t.kind == TargetKind::kCertificate) {
+  if (t.kind != TargetKind::kThingGroup) {
     FLEETCORE_ASSIGN_OR_RETURN(effective, GetEffectivePolicies(in.principal, "", in.client_id));
   } else {
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<std::string> targets, GroupTargets(t.name));

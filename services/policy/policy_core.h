@@ -100,10 +100,10 @@ class PolicyCore {
       const TestAuthorizationInput& input);
 
  private:
-  enum class TargetKind { kCertificate, kThingGroup };
+  enum class TargetKind { kCertificate, kThingGroup, kUser };
   struct Target {
     TargetKind kind;
-    std::string name;  // certificate id or group name
+    std::string name;  // certificate id, group name, or access-key user name
   };
   absl::StatusOr<Target> ParseTarget(absl::string_view target, absl::string_view field) const;
   // The policies of a thing group and its ancestors, as targets.

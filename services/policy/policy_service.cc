@@ -62,6 +62,14 @@ pb::AuthDecision DecisionOf(policy::Effect e) {
   return pb::IMPLICIT_DENY;
 }
 
+void ToProto(const AccessKey& k, const AccessKeyCore& core, pb::AccessKey* out) {
+  out->set_user_name(k.user_name);
+  out->set_access_key_id(k.id);
+  out->set_status(k.active ? pb::AccessKey::ACTIVE : pb::AccessKey::INACTIVE);
+  ToProto(k.created_at, out->mutable_create_date());
+  out->set_user_arn(core.UserArn(k.user_name));
+}
+
 void ToProto(const Authorizer& a, const aws::Arns& arns, pb::AuthorizerDescription* out) {
   out->set_authorizer_name(a.name);
   out->set_authorizer_arn(arns.Make("authorizer", a.name));
@@ -127,7 +135,11 @@ struct PolicyService::Metrics {
                   .Help("Custom authorizer answer cache lookups, by result.")
                   .Register(r)),
         cache_hit(cache.Add({{"result", "hit"}})),
-        cache_miss(cache.Add({{"result", "miss"}})) {}
+        cache_miss(cache.Add({{"result", "miss"}})),
+        verifications(prometheus::BuildCounter()
+                          .Name("fleetcore_policy_access_key_verifications_total")
+                          .Help("SigV4 signatures checked for the gateway, by result.")
+                          .Register(r)) {}
 
   prometheus::Family<prometheus::Counter>& decisions;
   prometheus::Family<prometheus::Counter>& authorizer_calls;
@@ -135,12 +147,15 @@ struct PolicyService::Metrics {
   prometheus::Family<prometheus::Counter>& cache;
   prometheus::Counter& cache_hit;
   prometheus::Counter& cache_miss;
+  prometheus::Family<prometheus::Counter>& verifications;
 };
 
 PolicyService::PolicyService(PolicyCore* policies, AuthorizerCore* authorizers,
-                             grpc_util::CallRunner* calls, prometheus::Registry* metrics)
+                             AccessKeyCore* access_keys, grpc_util::CallRunner* calls,
+                             prometheus::Registry* metrics)
     : policies_(policies),
       authorizers_(authorizers),
+      access_keys_(access_keys),
       calls_(calls),
       metrics_(metrics != nullptr ? std::make_unique<Metrics>(*metrics) : nullptr) {}
 
@@ -559,6 +574,89 @@ grpc::ServerUnaryReactor* PolicyService::Authorize(grpc::CallbackServerContext* 
     resp->set_disconnect_after_in_seconds(o.answer.disconnect_after_seconds);
     resp->set_refresh_after_in_seconds(o.answer.refresh_after_seconds);
     resp->set_deny_reason(o.deny_reason);
+    return absl::OkStatus();
+  });
+}
+
+// ---- access keys
+
+grpc::ServerUnaryReactor* PolicyService::CreateAccessKey(grpc::CallbackServerContext* ctx,
+                                                         const pb::CreateAccessKeyRequest* req,
+                                                         pb::CreateAccessKeyResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext& call) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(NewAccessKey k, access_keys_->CreateAccessKey(req->user_name()));
+    ToProto(k.key, *access_keys_, resp->mutable_access_key());
+    resp->set_secret_access_key(std::move(k.secret));
+    log::Info("access key created", {{"request_id", call.request_id},
+                                     {"user_name", k.key.user_name},
+                                     {"access_key_id", k.key.id}});
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* PolicyService::ListAccessKeys(grpc::CallbackServerContext* ctx,
+                                                        const pb::ListAccessKeysRequest* req,
+                                                        pb::ListAccessKeysResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<AccessKey> page,
+        access_keys_->ListAccessKeys(req->user_name(), Paging(req->marker(), req->page_size())));
+    for (const AccessKey& k : page.items) ToProto(k, *access_keys_, resp->add_access_keys());
+    resp->set_next_marker(page.next_marker);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* PolicyService::UpdateAccessKey(grpc::CallbackServerContext* ctx,
+                                                         const pb::UpdateAccessKeyRequest* req,
+                                                         pb::UpdateAccessKeyResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext& call) -> absl::Status {
+    if (req->status() == pb::AccessKey::STATUS_UNSPECIFIED) {
+      return absl::InvalidArgumentError("status must be ACTIVE or INACTIVE");
+    }
+    FLEETCORE_RETURN_IF_ERROR(access_keys_->UpdateAccessKey(
+        req->access_key_id(), req->status() == pb::AccessKey::ACTIVE));
+    log::Info("access key updated", {{"request_id", call.request_id},
+                                     {"access_key_id", req->access_key_id()},
+                                     {"status", pb::AccessKey::Status_Name(req->status())}});
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* PolicyService::DeleteAccessKey(grpc::CallbackServerContext* ctx,
+                                                         const pb::DeleteAccessKeyRequest* req,
+                                                         pb::DeleteAccessKeyResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext& call) -> absl::Status {
+    FLEETCORE_RETURN_IF_ERROR(access_keys_->DeleteAccessKey(req->access_key_id()));
+    log::Info("access key deleted",
+              {{"request_id", call.request_id}, {"access_key_id", req->access_key_id()}});
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* PolicyService::VerifyAccessKeySignature(
+    grpc::CallbackServerContext* ctx, const pb::VerifyAccessKeySignatureRequest* req,
+    pb::VerifyAccessKeySignatureResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext& call) -> absl::Status {
+    SignatureCheck check{.access_key_id = req->access_key_id(),
+                         .date = req->date(),
+                         .region = req->region(),
+                         .service = req->service(),
+                         .strings_to_sign = {req->strings_to_sign().begin(),
+                                             req->strings_to_sign().end()},
+                         .signature = req->signature()};
+    FLEETCORE_ASSIGN_OR_RETURN(SignatureVerdict v, access_keys_->Verify(check));
+    if (metrics_ != nullptr) metrics_->verifications.Add({{"result", v.result}}).Increment();
+    if (!v.authenticated) {
+      // Refused clients are routine; the key id is not a secret, the signature says nothing.
+      log::Debug("SigV4 signature refused", {{"request_id", call.request_id},
+                                             {"access_key_id", req->access_key_id()},
+                                             {"result", v.result}});
+    }
+    resp->set_is_authenticated(v.authenticated);
+    resp->set_user_name(v.user_name);
+    resp->set_principal(v.principal);
+    resp->set_deny_reason(v.deny_reason);
     return absl::OkStatus();
   });
 }

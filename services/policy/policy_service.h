@@ -4,12 +4,15 @@
 //   fleetcore_policy_authorizer_calls_total{authorizer,result}
 //   fleetcore_policy_authorizer_call_duration_seconds{authorizer}  (function calls)
 //   fleetcore_policy_authorizer_cache_lookups_total{result}   (hit, miss)
+//   fleetcore_policy_access_key_verifications_total{result}   (allow, unknown_key,
+//                                                              inactive_key, signature_mismatch)
 #pragma once
 
 #include <memory>
 
 #include "common/grpc/call_runner.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
+#include "services/policy/access_key_core.h"
 #include "services/policy/authorizer_core.h"
 #include "services/policy/policy_core.h"
 
@@ -24,8 +27,8 @@ namespace pb = ::fleetcore::policy::v1;
 class PolicyService final : public pb::Policy::CallbackService {
  public:
   // Nothing is owned; `metrics` may be null.
-  PolicyService(PolicyCore* policies, AuthorizerCore* authorizers, grpc_util::CallRunner* calls,
-                prometheus::Registry* metrics);
+  PolicyService(PolicyCore* policies, AuthorizerCore* authorizers, AccessKeyCore* access_keys,
+                grpc_util::CallRunner* calls, prometheus::Registry* metrics);
   ~PolicyService() override;
 
   grpc::ServerUnaryReactor* CreatePolicy(grpc::CallbackServerContext* ctx,
@@ -100,11 +103,27 @@ class PolicyService final : public pb::Policy::CallbackService {
   grpc::ServerUnaryReactor* Authorize(grpc::CallbackServerContext* ctx,
                                       const pb::AuthorizeRequest* req,
                                       pb::AuthorizeResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateAccessKey(grpc::CallbackServerContext* ctx,
+                                            const pb::CreateAccessKeyRequest* req,
+                                            pb::CreateAccessKeyResponse* resp) override;
+  grpc::ServerUnaryReactor* ListAccessKeys(grpc::CallbackServerContext* ctx,
+                                           const pb::ListAccessKeysRequest* req,
+                                           pb::ListAccessKeysResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateAccessKey(grpc::CallbackServerContext* ctx,
+                                            const pb::UpdateAccessKeyRequest* req,
+                                            pb::UpdateAccessKeyResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteAccessKey(grpc::CallbackServerContext* ctx,
+                                            const pb::DeleteAccessKeyRequest* req,
+                                            pb::DeleteAccessKeyResponse* resp) override;
+  grpc::ServerUnaryReactor* VerifyAccessKeySignature(
+      grpc::CallbackServerContext* ctx, const pb::VerifyAccessKeySignatureRequest* req,
+      pb::VerifyAccessKeySignatureResponse* resp) override;
 
  private:
   struct Metrics;
   PolicyCore* policies_;
   AuthorizerCore* authorizers_;
+  AccessKeyCore* access_keys_;
   grpc_util::CallRunner* calls_;
   std::unique_ptr<Metrics> metrics_;
 };

@@ -2,6 +2,7 @@
 // mapping, ARN forms, status codes and metrics as a client sees them.
 #include "services/policy/policy_service.h"
 
+#include "common/aws/sigv4.h"
 #include "common/grpc/client.h"
 #include "common/grpc/executor.h"
 #include "common/grpc/server.h"
@@ -77,7 +78,9 @@ class PolicyServiceTest : public ::testing::Test {
   grpc_util::Executor executor_{2, 100};
   grpc_util::AdminAuth auth_{"tok"};
   grpc_util::CallRunner calls_{&executor_, &auth_};
-  PolicyService service_{&policies_, &authorizers_, &calls_, metrics_.get()};
+  tls::SecretBox sealing_key_ = tls::SecretBox::WithKey(std::string(32, 'k'));
+  AccessKeyCore access_keys_{&store_, &sealing_key_, &arns_, &clock_};
+  PolicyService service_{&policies_, &authorizers_, &access_keys_, &calls_, metrics_.get()};
   std::unique_ptr<grpc_util::Server> server_;
   std::unique_ptr<grpc_util::ServiceChannel> channel_;
   std::unique_ptr<pb::Policy::Stub> stub_;
@@ -259,6 +262,126 @@ TEST_F(PolicyServiceTest, AuthorizersAndAuthorize) {
   grpc::Status s = Call(&pb::Policy::Stub::TestInvokeAuthorizer, invoke, &invoked);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_THAT(s.error_message(), HasSubstr("INACTIVE"));
+}
+
+// An access key's life as the operator and the gateway see it: the secret once, a signature
+// of it accepted, policies attached to the user's ARN in force, a deactivated key refused.
+TEST_F(PolicyServiceTest, AccessKeysSignForTheirUserUntilDeactivated) {
+  pb::CreateAccessKeyRequest create;
+  create.set_user_name("dashboard");
+  pb::CreateAccessKeyResponse created;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::CreateAccessKey, create, &created).ok());
+  const pb::AccessKey& key = created.access_key();
+  EXPECT_THAT(key.access_key_id(), ::testing::MatchesRegex("AKIA[A-Z2-7]{16}"));
+  EXPECT_EQ(key.status(), pb::AccessKey::ACTIVE);
+  EXPECT_EQ(key.user_arn(), "arn:aws:iam::123456789012:user/dashboard");
+  EXPECT_EQ(created.secret_access_key().size(), 40u);
+
+  pb::ListAccessKeysRequest list;
+  list.set_user_name("dashboard");
+  pb::ListAccessKeysResponse listed;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::ListAccessKeys, list, &listed).ok());
+  ASSERT_THAT(listed.access_keys(), SizeIs(1));
+  EXPECT_EQ(listed.access_keys(0).access_key_id(), key.access_key_id());
+  // The secret is stored sealed only.
+  absl::StatusOr<std::vector<AccessKey>> stored = store_.ListAccessKeys("", "", 10);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_THAT(*stored, SizeIs(1));
+  for (const AccessKey& k : *stored) {
+    EXPECT_THAT(k.sealed_secret, ::testing::Not(HasSubstr(created.secret_access_key())));
+  }
+
+  pb::VerifyAccessKeySignatureRequest verify;
+  verify.set_access_key_id(key.access_key_id());
+  verify.set_date("20261127");
+  verify.set_region("eu-west-1");
+  verify.set_service("iotdevicegateway");
+  verify.add_strings_to_sign("another candidate");
+  verify.add_strings_to_sign("AWS4-HMAC-SHA256\n20261127T101010Z\nscope\nhash");
+  verify.set_signature(aws::SigV4Signature(created.secret_access_key(), "20261127", "eu-west-1",
+                                           "iotdevicegateway",
+                                           "AWS4-HMAC-SHA256\n20261127T101010Z\nscope\nhash"));
+  pb::VerifyAccessKeySignatureResponse verdict;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::VerifyAccessKeySignature, verify, &verdict).ok());
+  EXPECT_TRUE(verdict.is_authenticated()) << verdict.deny_reason();
+  EXPECT_EQ(verdict.principal(), "arn:aws:iam::123456789012:user/dashboard");
+
+  // Policies attach to the user and are its connections' policies.
+  pb::CreatePolicyRequest policy;
+  policy.set_policy_name("dash");
+  policy.set_policy_document(kConnectAll);
+  pb::CreatePolicyResponse made;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::CreatePolicy, policy, &made).ok());
+  pb::AttachPolicyRequest attach;
+  attach.set_policy_name("dash");
+  attach.set_target(verdict.principal());
+  pb::AttachPolicyResponse attached;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::AttachPolicy, attach, &attached).ok());
+  pb::GetEffectivePoliciesRequest eff;
+  eff.set_principal(verdict.principal());
+  eff.set_client_id("browser-1");
+  pb::GetEffectivePoliciesResponse effective;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::GetEffectivePolicies, eff, &effective).ok());
+  ASSERT_THAT(effective.effective_policies(), SizeIs(1));
+  EXPECT_EQ(effective.effective_policies(0).policy_name(), "dash");
+
+  // Another signature, then the key deactivated: refused, with AWS's words.
+  verify.set_signature(std::string(64, '0'));
+  ASSERT_TRUE(Call(&pb::Policy::Stub::VerifyAccessKeySignature, verify, &verdict).ok());
+  EXPECT_FALSE(verdict.is_authenticated());
+  EXPECT_THAT(verdict.deny_reason(), HasSubstr("does not match the signature you provided"));
+  pb::UpdateAccessKeyRequest update;
+  update.set_access_key_id(key.access_key_id());
+  update.set_status(pb::AccessKey::INACTIVE);
+  pb::UpdateAccessKeyResponse updated;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::UpdateAccessKey, update, &updated).ok());
+  verify.set_signature(aws::SigV4Signature(created.secret_access_key(), "20261127", "eu-west-1",
+                                           "iotdevicegateway", "another candidate"));
+  ASSERT_TRUE(Call(&pb::Policy::Stub::VerifyAccessKeySignature, verify, &verdict).ok());
+  EXPECT_FALSE(verdict.is_authenticated());
+  EXPECT_THAT(verdict.deny_reason(), HasSubstr("security token included in the request is invalid"));
+  const std::vector<PolicyEvent> events = store_.events();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().type, "access_key.deactivated");
+  EXPECT_EQ(events.back().access_key, key.access_key_id());
+  EXPECT_EQ(events.back().target, "arn:aws:iam::123456789012:user/dashboard");
+
+  const std::string metrics = Metrics();
+  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_policy_access_key_verifications_total{result="allow"} 1)"));
+  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_policy_access_key_verifications_total{result="signature_mismatch"} 1)"));
+  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_policy_access_key_verifications_total{result="inactive_key"} 1)"));
+}
+
+TEST_F(PolicyServiceTest, AccessKeyErrorsAreActionable) {
+  pb::CreateAccessKeyRequest create;
+  create.set_user_name("two keys");
+  pb::CreateAccessKeyResponse created;
+  grpc::Status s = Call(&pb::Policy::Stub::CreateAccessKey, create, &created);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("userName"));
+  create.set_user_name("two-keys");
+  ASSERT_TRUE(Call(&pb::Policy::Stub::CreateAccessKey, create, &created).ok());
+  ASSERT_TRUE(Call(&pb::Policy::Stub::CreateAccessKey, create, &created).ok());
+  s = Call(&pb::Policy::Stub::CreateAccessKey, create, &created);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(s.error_message(), HasSubstr("AccessKeysPerUser: 2"));
+
+  pb::DeleteAccessKeyRequest del;
+  del.set_access_key_id("AKIAAAAAAAAAAAAAAAAA");
+  pb::DeleteAccessKeyResponse deleted;
+  s = Call(&pb::Policy::Stub::DeleteAccessKey, del, &deleted);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("cannot be found"));
+  del.set_access_key_id("secret-looking");
+  EXPECT_EQ(Call(&pb::Policy::Stub::DeleteAccessKey, del, &deleted).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  del.set_access_key_id(created.access_key().access_key_id());
+  ASSERT_TRUE(Call(&pb::Policy::Stub::DeleteAccessKey, del, &deleted).ok());
+
+  // Without a sealing key the service has no access keys, and says how to turn them on.
+  AccessKeyCore off(&store_, nullptr, &arns_, &clock_);
+  EXPECT_THAT(off.CreateAccessKey("u").status().message(),
+              HasSubstr("--access-key-sealing-key-file"));
 }
 
 }  // namespace

@@ -55,6 +55,13 @@ class PolicyTx {
   // NOT_FOUND when it does not exist.
   virtual absl::Status SetDefaultAuthorizer(absl::string_view name) = 0;
 
+  virtual absl::StatusOr<std::optional<AccessKey>> GetAccessKey(absl::string_view id,
+                                                                Lock lock) = 0;
+  virtual absl::Status InsertAccessKey(const AccessKey& key) = 0;
+  virtual absl::Status SetAccessKeyActive(absl::string_view id, bool active) = 0;
+  virtual absl::Status DeleteAccessKey(absl::string_view id) = 0;
+  virtual absl::StatusOr<int64_t> CountAccessKeysOfUser(absl::string_view user_name) = 0;
+
   // Delivered when the transaction commits.
   virtual void Publish(const PolicyEvent& event) = 0;
 };
@@ -88,6 +95,11 @@ class PolicyStore {
 
   virtual absl::StatusOr<std::optional<Authorizer>> GetAuthorizer(absl::string_view name) = 0;
   virtual absl::StatusOr<std::optional<Authorizer>> DefaultAuthorizer() = 0;
+  virtual absl::StatusOr<std::optional<AccessKey>> GetAccessKey(absl::string_view id) = 0;
+  // By key id; `user_name` empty: every user's.
+  virtual absl::StatusOr<std::vector<AccessKey>> ListAccessKeys(absl::string_view user_name,
+                                                                absl::string_view after,
+                                                                int limit) = 0;
   // `active`: only authorizers with that status.
   virtual absl::StatusOr<std::vector<Authorizer>> ListAuthorizers(std::optional<bool> active,
                                                                   absl::string_view after,

@@ -48,6 +48,15 @@ struct Authorizer {
   absl::Time updated_at;
 };
 
+// An access key for SigV4, as an IAM user's: the secret only sealed (SecretBox).
+struct AccessKey {
+  std::string id;  // AKIA + 16 base32 characters
+  std::string user_name;
+  std::string sealed_secret;
+  bool active = true;
+  absl::Time created_at;
+};
+
 // Announced on the fleetcore_policy NOTIFY channel, naming what it affects, so caches drop
 // exactly that: e.g. {"type":"policy.attached","policy":"p","target":"arn:...:cert/..."}.
 struct PolicyEvent {
@@ -55,6 +64,7 @@ struct PolicyEvent {
   std::string policy;
   std::string target;
   std::string authorizer;
+  std::string access_key;
 };
 
 inline constexpr char kPolicyChannel[] = "fleetcore_policy";

@@ -1,0 +1,97 @@
+// Access keys for AWS Signature Version 4, as IAM users have them: devices and apps that
+// connect MQTT over WebSocket or publish over HTTPS with SigV4 (the AWS IoT Device SDKs'
+// WebSocket builders with static credentials, `curl --aws-sigv4`, botocore) present an
+// access key id and sign with its secret. fleetcore has no IAM: a user is a name that
+// access keys and IoT policies belong to; the policies attach to the user's ARN,
+// arn:aws:iam::{account}:user/{name}, as to a certificate's.
+//
+//   FLEETCORE_ASSIGN_OR_RETURN(NewAccessKey k, core.CreateAccessKey("dashboard"));
+//   // k.secret is returned this once; only its sealed form is stored
+//   FLEETCORE_ASSIGN_OR_RETURN(SignatureVerdict v, core.Verify(check));  // the gateway's
+//
+// As IAM: at most two keys per user, ids "AKIA" and 16 base32 characters, 40-character
+// secrets, status Active or Inactive; a key is deleted or deactivated at once, and the
+// change is announced (fleetcore_policy NOTIFY, "accessKey") so the gateway ends the
+// connections that signed with it.
+//
+// Verify checks the signature over each candidate string to sign (the gateway cannot know
+// every client's canonical URI and payload conventions, so it offers the plausible ones),
+// comparing in constant time; the request's time, region and service are the gateway's to
+// check. Errors: FAILED_PRECONDITION when the service has no sealing key (access keys off),
+// INVALID_ARGUMENT for bad names or ids, NOT_FOUND, RESOURCE_EXHAUSTED (third key),
+// DATA_LOSS for a stored secret that does not open with the key file in use.
+//
+// Thread safety: all methods may be called concurrently.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "common/aws/arn.h"
+#include "common/time/clock.h"
+#include "common/tls/secret_box.h"
+#include "services/policy/policy_store.h"
+
+namespace fleetcore::policy_service {
+
+struct NewAccessKey {
+  AccessKey key;
+  std::string secret;
+};
+
+// What a SigV4 request presented, as the gateway read it.
+struct SignatureCheck {
+  std::string access_key_id;
+  std::string date;  // yyyymmdd of the credential scope
+  std::string region;
+  std::string service;
+  std::vector<std::string> strings_to_sign;  // candidates, at most kMaxCandidates
+  std::string signature;                     // lower-case hex
+};
+
+struct SignatureVerdict {
+  bool authenticated = false;
+  std::string user_name;
+  std::string principal;  // the user's ARN
+  // "allow", "unknown_key", "inactive_key", "signature_mismatch" (for metrics).
+  std::string result;
+  std::string deny_reason;  // AWS's words, for the client and the logs
+};
+
+class AccessKeyCore {
+ public:
+  static constexpr int kMaxKeysPerUser = 2;  // IAM's AccessKeysPerUser quota
+  static constexpr size_t kMaxCandidates = 8;
+
+  // `box` null: access keys are off (the service was started without a sealing key).
+  AccessKeyCore(PolicyStore* store, const tls::SecretBox* box, const aws::Arns* arns,
+                const Clock* clock);
+
+  // arn:aws:iam::{account}:user/{name}; the user's name when `arn` is such an ARN.
+  std::string UserArn(absl::string_view user_name) const;
+  std::optional<std::string> UserOfArn(absl::string_view arn) const;
+
+  absl::StatusOr<NewAccessKey> CreateAccessKey(absl::string_view user_name);
+  // Without the secrets. `user_name` empty: every user's keys.
+  absl::StatusOr<Page<AccessKey>> ListAccessKeys(absl::string_view user_name,
+                                                 const PageRequest& page);
+  absl::Status UpdateAccessKey(absl::string_view id, bool active);
+  absl::Status DeleteAccessKey(absl::string_view id);
+
+  absl::StatusOr<SignatureVerdict> Verify(const SignatureCheck& check);
+
+ private:
+  absl::Status Enabled() const;
+
+  PolicyStore* store_;
+  const tls::SecretBox* box_;
+  const aws::Arns* arns_;
+  const Clock* clock_;
+};
+
+// IAM's rule for user names: 1 to 64 of A-Z a-z 0-9 and + = , . @ _ -.
+absl::Status ValidateUserName(absl::string_view name);
+
+}  // namespace fleetcore::policy_service
