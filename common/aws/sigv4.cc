@@ -211,8 +211,8 @@ bool CarriesSigV4(absl::string_view target, absl::string_view authorization_head
   return false;
 }
 
-absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request, absl::Time now,
-                                         absl::string_view region,
+absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
+                                         std::optional<absl::Time> now, absl::string_view region,
                                          absl::Span<const absl::string_view> services) {
   const absl::string_view target = request.target;
   const size_t q = target.find('?');
@@ -321,17 +321,17 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request, absl::T
     }
     valid_for = absl::Seconds(seconds);
   }
-  if (p.time > now + kSkew) {
+  if (now.has_value() && p.time > *now + kSkew) {
     return Refused(absl::StrCat("Signature not yet current: ", *amz_date,
-                                " is still later than ", AmzDate(now + kSkew), " (",
-                                AmzDate(now), " + 15 min.)"));
+                                " is still later than ", AmzDate(*now + kSkew), " (",
+                                AmzDate(*now), " + 15 min.)"));
   }
-  if (now > p.time + valid_for) {
+  if (now.has_value() && *now > p.time + valid_for) {
     return Refused(presigned && expires.has_value()
                        ? std::string("Request has expired")
                        : absl::StrCat("Signature expired: ", *amz_date,
-                                      " is now earlier than ", AmzDate(now - kSkew), " (",
-                                      AmzDate(now), " - 15 min.)"));
+                                      " is now earlier than ", AmzDate(*now - kSkew), " (",
+                                      AmzDate(*now), " - 15 min.)"));
   }
 
   // Canonical headers, in the order signed.
@@ -367,7 +367,7 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request, absl::T
   if (std::optional<std::string> declared = request.header("x-amz-content-sha256")) {
     payloads.push_back(*declared);
   } else {
-    payloads.push_back(Sha256Hex(request.body));
+    payloads.push_back(request.body_sha256);
     payloads.push_back("UNSIGNED-PAYLOAD");
   }
   const std::string scope_line =

@@ -89,7 +89,7 @@ struct ReceivedRequest {
   // The value of a header by lower-case name (repeated headers joined with ","); nullopt
   // when absent.
   std::function<std::optional<std::string>(absl::string_view name)> header;
-  absl::string_view body;
+  std::string body_sha256;  // hex SHA-256 of the body (of nothing for a WebSocket upgrade)
 };
 
 struct SigV4Presented {
@@ -107,12 +107,13 @@ struct SigV4Presented {
 bool CarriesSigV4(absl::string_view target, absl::string_view authorization_header);
 
 // Reads the SigV4 authentication of `request` (Authorization header, or presigned query),
-// checks its form, its time against `now` (15 minutes either way, or X-Amz-Expires), its
-// region and that its service is one of `services`, and builds the strings to sign.
+// checks its form, its time against `now` (15 minutes either way, or X-Amz-Expires; nullopt
+// for a request checked before and verified again), its region and that its service is one
+// of `services`, and builds the strings to sign.
 // UNAUTHENTICATED, with AWS's words where it has them, for anything wrong; temporary
 // credentials (X-Amz-Security-Token) are refused, as there is no STS to check them.
-absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request, absl::Time now,
-                                         absl::string_view region,
+absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
+                                         std::optional<absl::Time> now, absl::string_view region,
                                          absl::Span<const absl::string_view> services);
 
 // RFC 3986 percent-encoding of everything but A-Z a-z 0-9 - . _ ~ (and '/' when

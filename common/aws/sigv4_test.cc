@@ -168,7 +168,7 @@ ReceivedRequest Received(std::string method, std::string target, Headers headers
             if (it == shared->end()) return std::nullopt;
             return it->second;
           },
-          .body = body};
+          .body_sha256 = Sha256Hex(body)};
 }
 
 // Whether `secret` signed one of the strings `p` offers with p.signature.
@@ -272,6 +272,13 @@ TEST(SigV4Server, RefusesWhatAwsRefuses) {
     EXPECT_THAT(s.message(), ::testing::HasSubstr(std::string(words))) << s;
   };
   refused(read({{"authorization", good}}, t + absl::Minutes(16)), "Signature expired");
+  // Checked before, verified again later (a connection's credentials after a change).
+  EXPECT_TRUE(ReadSigV4(Received("GET", "/",
+                                 {{"host", "example.amazonaws.com"},
+                                  {"x-amz-date", "20150830T123600Z"},
+                                  {"authorization", good}}),
+                        std::nullopt, "us-east-1", kService)
+                  .ok());
   refused(read({{"authorization", good}}, t - absl::Minutes(16)), "not yet current");
   refused(read({{"authorization", good}}, t, "eu-west-1"), "valid region");
   refused(read({{"authorization", good}, {"x-amz-security-token", "t"}}, t), "STS");

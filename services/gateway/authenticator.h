@@ -44,6 +44,11 @@ struct Credentials {
   // query string, which may name a custom authorizer and carry its token.
   std::optional<std::map<std::string, std::string>> http_headers;
   std::string http_query;
+  // A request signed with SigV4 (aws::CarriesSigV4): the rest of what was signed.
+  bool sigv4 = false;
+  std::string http_method;
+  std::string http_path;
+  std::string http_body_sha256;
 };
 
 class Identity final : public Session::ReceiveCheck {
@@ -67,12 +72,13 @@ class Identity final : public Session::ReceiveCheck {
   // "allowed by policy ...", "no statement allows it (implicit deny)", ...
   std::string Explain(const policy::Decision& d) const { return policies_->Explain(d); }
 
-  // How long a custom authorizer allowed the connection (disconnectAfterInSeconds); 0:
-  // no limit.
+  // How long the connection may last: a custom authorizer's disconnectAfterInSeconds, a
+  // day for SigV4 (as AWS); 0: no limit.
   int64_t disconnect_after_s() const { return disconnect_after_s_; }
   void set_disconnect_after_s(int64_t s) { disconnect_after_s_ = s; }
   // A custom authorizer's refreshAfterInSeconds, and what to present to it again then (the
-  // client's credentials, kept in memory only); 0 and null for other identities.
+  // client's credentials, kept in memory only); for SigV4, no period and the signed request
+  // (verified again when its key or policies change); 0 and null for other identities.
   int64_t refresh_after_s() const { return refresh_after_s_; }
   const std::shared_ptr<const Credentials>& reauthentication() const { return reauth_; }
   void set_refresh(int64_t after_s, std::shared_ptr<const Credentials> credentials) {
@@ -84,8 +90,12 @@ class Identity final : public Session::ReceiveCheck {
   const std::optional<policy::CertificateInfo>& certificate() const { return certificate_; }
   // Whether it came from a client certificate (its policies can be fetched again).
   bool from_certificate() const { return certificate_.has_value(); }
+  // Whether it came from a SigV4 signature by an access key.
+  bool from_access_key() const { return from_access_key_; }
+  void set_from_access_key() { from_access_key_ = true; }
 
-  // The certificate ARN, a custom authorizer's principalId, or "anonymous".
+  // The certificate ARN, an access key's user ARN, a custom authorizer's principalId, or
+  // "anonymous".
   const std::string& principal() const { return principal_; }
   const std::string& client_id() const { return client_id_; }
   // The thing behind iot:Connection.Thing.*, when there is one.
@@ -102,6 +112,7 @@ class Identity final : public Session::ReceiveCheck {
   int64_t disconnect_after_s_ = 0;
   int64_t refresh_after_s_ = 0;
   std::shared_ptr<const Credentials> reauth_;
+  bool from_access_key_ = false;
 };
 using IdentityPtr = std::shared_ptr<const Identity>;
 

@@ -410,10 +410,18 @@ size_t Broker::RefreshAuthorizationIf(absl::FunctionRef<bool(const Outlet&)> con
 }
 
 size_t Broker::RefreshAuthorization(absl::string_view certificate_id) {
-  return RefreshAuthorizationIf([certificate_id](const Outlet& o) {
-    return !o.certificate_id().empty() &&
-           (certificate_id.empty() || o.certificate_id() == certificate_id);
-  });
+  if (certificate_id.empty()) {
+    return RefreshAuthorizationIf([](const Outlet& o) {
+      return !o.certificate_id().empty() || absl::StartsWith(o.principal(), "arn:aws:iam::");
+    });
+  }
+  return RefreshAuthorizationIf(
+      [certificate_id](const Outlet& o) { return o.certificate_id() == certificate_id; });
+}
+
+size_t Broker::RefreshAuthorizationOfPrincipal(absl::string_view principal) {
+  return RefreshAuthorizationIf(
+      [principal](const Outlet& o) { return !principal.empty() && o.principal() == principal; });
 }
 
 size_t Broker::RefreshAuthorizationOfThing(absl::string_view thing) {

@@ -127,9 +127,13 @@ class Broker {
   // Ends the connections made with the certificate `certificate_id` (revoked, deactivated
   // or deleted): MQTT 5 DISCONNECT 0x87, wills published. Returns how many.
   size_t KickCertificate(absl::string_view certificate_id);
-  // Has the connections fetch their policies again: those of one certificate, or all when
-  // `certificate_id` is empty. Returns how many were asked.
+  // Has the connections fetch their policies again: those of one certificate, or all those
+  // of certificates and access keys when `certificate_id` is empty. Returns how many were
+  // asked.
   size_t RefreshAuthorization(absl::string_view certificate_id);
+  // The same for the connections of one principal (an access key's user: its keys or
+  // attachments changed; each verifies its signature again). Returns how many were asked.
+  size_t RefreshAuthorizationOfPrincipal(absl::string_view principal);
   // The same for the connections whose policy variables come from `thing` (its attributes,
   // type or groups changed). Returns how many were asked.
   size_t RefreshAuthorizationOfThing(absl::string_view thing);

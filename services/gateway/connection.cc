@@ -133,8 +133,9 @@ void Connection::RefreshAuthorization() {
     self->context_.authenticator->Refresh(
         self->identity_, [weak = std::weak_ptr<Connection>(self), thread = self->thread_,
                           custom](absl::StatusOr<IdentityPtr> fresh) {
-          // A custom authorizer that refuses the client now ends the connection; any other
-          // failure (a peer down) keeps what it has.
+          // Credentials presented again (a custom authorizer's token, a SigV4 signature)
+          // that are refused now end the connection; any other failure (a peer down) keeps
+          // what it has.
           const bool refused = custom && !fresh.ok() &&
                                (absl::IsUnauthenticated(fresh.status()) ||
                                 absl::IsPermissionDenied(fresh.status()));
@@ -143,7 +144,7 @@ void Connection::RefreshAuthorization() {
             std::shared_ptr<Connection> c = weak.lock();
             if (c == nullptr || c->closing_ || c->session_ == nullptr) return;
             if (refused) {
-              log::Info("disconnected: the custom authorizer no longer admits the client",
+              log::Info("disconnected: the client's credentials are no longer accepted",
                         {{"client_id", c->info_.client_id}, {"error", fresh.status()}});
               return c->Close(reason::kNotAuthorized, "no longer authorized",
                               WillPolicy::kPublish, "AUTH_ERROR");
@@ -174,9 +175,13 @@ void Connection::Tick(int64_t now_ms) {
     return Close(reason::kKeepAliveTimeout, "keep-alive timeout", WillPolicy::kPublish,
                  "MQTT_KEEP_ALIVE_TIMEOUT");
   }
-  // A custom authorizer's disconnectAfterInSeconds.
+  // A custom authorizer's disconnectAfterInSeconds; SigV4's day.
   if (identity_ != nullptr && identity_->disconnect_after_s() > 0 &&
       WallMs() - info_.connected_at_ms > identity_->disconnect_after_s() * 1000) {
+    if (identity_->from_access_key()) {
+      return Close(reason::kMaximumConnectTime, "a SigV4 connection's day is over",
+                   WillPolicy::kPublish, "WEBSOCKET_TTL_EXPIRATION");
+    }
     return Close(reason::kMaximumConnectTime, "the custom authorizer's connection lifetime ended",
                  WillPolicy::kPublish, "CUSTOMAUTH_TTL_EXPIRATION");
   }
@@ -454,7 +459,11 @@ void Connection::HandleConnect(mqtt::Connect& c) {
                           .username = pending.connect.username,
                           .password = pending.connect.password,
                           .http_headers = std::move(peer_.http_headers),
-                          .http_query = std::move(peer_.http_query)};
+                          .http_query = std::move(peer_.http_query),
+                          .sigv4 = peer_.sigv4,
+                          .http_method = std::move(peer_.http_method),
+                          .http_path = std::move(peer_.http_path),
+                          .http_body_sha256 = std::move(peer_.http_body_sha256)};
   auto shared_pending = std::make_shared<PendingConnect>(std::move(pending));
   context_.authenticator->Authenticate(
       std::move(credentials),
@@ -494,6 +503,7 @@ void Connection::FinishConnect(PendingConnect pending,
                          unavailable ? "server_unavailable" : "not_authenticated", why.c_str());
   }
   identity_ = std::move(*identity);
+  if (identity_ != nullptr) principal_ = identity_->principal();
   // The thing whose changes concern this connection: its own, or, for a certificate's
   // connection without one, the thing its client id would name (created or attached later).
   if (identity_ != nullptr && identity_->thing().has_value()) {

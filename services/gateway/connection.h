@@ -43,6 +43,11 @@ struct PeerCertificates {
   std::string server_name;             // SNI
   std::optional<std::map<std::string, std::string>> http_headers;
   std::string http_query;
+  // A WebSocket upgrade signed with SigV4: what else it signed (Credentials).
+  bool sigv4 = false;
+  std::string http_method;
+  std::string http_path;
+  std::string http_body_sha256;
 };
 
 class Authenticator;
@@ -121,6 +126,7 @@ class Connection : public Outlet, public ThreadClient,
   void Kick(uint8_t reason, WillPolicy will) override;
   absl::string_view certificate_id() const override { return certificate_id_; }
   absl::string_view thing_name() const override { return thing_name_; }
+  absl::string_view principal() const override { return principal_; }
   void RefreshAuthorization() override;
 
   // ThreadClient: on the connection's thread.
@@ -237,6 +243,7 @@ class Connection : public Outlet, public ThreadClient,
   // Fixed at Begin, read from any thread (KickCertificate).
   std::string certificate_id_;
   std::string thing_name_;  // set before the session is attached, then fixed
+  std::string principal_;   // likewise
   // While a CONNECT is being authenticated, later packets wait in in_.
   bool paused_ = false;
   // The inbound rate limits' token buckets, each holding one second's worth at most.

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/aws/sigv4.h"
 #include "common/mqtt/codec.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
@@ -138,6 +139,9 @@ constexpr char kAuthorizerSignature[] = "x-amz-customauthorizer-signature";
 }  // namespace
 
 void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
+  if (credentials.chain_der.empty() && credentials.sigv4) {
+    return AuthenticateSigV4(std::move(credentials), /*again=*/false, std::move(done));
+  }
   if (credentials.chain_der.empty() &&
       (AuthorizerParams(credentials).contains(kAuthorizerName) ||
        credentials.password.has_value())) {
@@ -210,6 +214,10 @@ void GrpcAuthenticator::Authenticate(Credentials credentials, Done done) {
 }
 
 void GrpcAuthenticator::Refresh(IdentityPtr current, Done done) {
+  if (current != nullptr && current->from_access_key() &&
+      current->reauthentication() != nullptr) {
+    return AuthenticateSigV4(*current->reauthentication(), /*again=*/true, std::move(done));
+  }
   if (current != nullptr && current->reauthentication() != nullptr) {
     return AuthenticateCustom(*current->reauthentication(), std::move(done));
   }
@@ -424,6 +432,71 @@ void GrpcAuthenticator::AuthenticateCustom(Credentials credentials, Done done) {
           take_token(d->resp.authorizer_description().token_key_name());
         });
   }
+}
+
+namespace {
+
+using VerifyCall = TrackedCall<ppb::VerifyAccessKeySignatureRequest,
+                               ppb::VerifyAccessKeySignatureResponse>;
+
+// The signing names a SigV4 client may use: the WebSocket endpoint's, and the data plane's
+// (botocore's iot-data signs as "iotdata").
+constexpr absl::string_view kSigV4Services[] = {"iotdevicegateway", "iotdata"};
+// AWS ends SigV4 connections within a day.
+constexpr int64_t kSigV4LifetimeS = 24 * 60 * 60;
+
+}  // namespace
+
+void GrpcAuthenticator::AuthenticateSigV4(Credentials credentials, bool again, Done done) {
+  auto headers = std::make_shared<const std::map<std::string, std::string>>(
+      credentials.http_headers.value_or(std::map<std::string, std::string>()));
+  aws::ReceivedRequest request{
+      .method = credentials.http_method,
+      .target = credentials.http_query.empty()
+                    ? credentials.http_path
+                    : absl::StrCat(credentials.http_path, "?", credentials.http_query),
+      .header = [headers](absl::string_view name) -> std::optional<std::string> {
+        auto it = headers->find(std::string(name));
+        if (it == headers->end()) return std::nullopt;
+        return it->second;
+      },
+      .body_sha256 = credentials.http_body_sha256};
+  absl::StatusOr<aws::SigV4Presented> presented =
+      aws::ReadSigV4(request, again ? std::nullopt : std::optional<absl::Time>(absl::Now()),
+                     impl_->arns.region(), kSigV4Services);
+  if (!presented.ok()) return done(presented.status());
+  auto* call = new VerifyCall(&impl_->calls);
+  impl_->Prepare(&call->ctx);
+  call->req.set_access_key_id(presented->access_key_id);
+  call->req.set_date(presented->date);
+  call->req.set_region(presented->region);
+  call->req.set_service(presented->service);
+  for (std::string& s : presented->strings_to_sign) call->req.add_strings_to_sign(std::move(s));
+  call->req.set_signature(presented->signature);
+  Impl* impl = impl_.get();
+  auto kept = std::make_shared<const Credentials>(std::move(credentials));
+  impl->policy->async()->VerifyAccessKeySignature(
+      &call->ctx, &call->req, &call->resp,
+      [this, call, done, kept, again](grpc::Status s) mutable {
+        std::unique_ptr<VerifyCall> owned(call);
+        if (!s.ok()) return done(FromGrpc(s, "verifying the SigV4 signature"));
+        if (!call->resp.is_authenticated()) {
+          return done(absl::UnauthenticatedError(
+              absl::StrCat("SigV4 signature refused: ", call->resp.deny_reason())));
+        }
+        FetchPolicies(call->resp.principal(), kept->client_id, kept->source_ip, std::nullopt,
+                      /*use_cache=*/!again,
+                      [done, kept](absl::StatusOr<IdentityPtr> identity) {
+                        if (!identity.ok() || *identity == nullptr) return done(identity);
+                        // The shared answer stays as it is; this connection's copy carries
+                        // its lifetime and what to verify again.
+                        auto own = std::make_shared<Identity>(**identity);
+                        own->set_from_access_key();
+                        own->set_disconnect_after_s(kSigV4LifetimeS);
+                        own->set_refresh(0, kept);
+                        done(IdentityPtr(std::move(own)));
+                      });
+      });
 }
 
 }  // namespace fleetcore::gateway

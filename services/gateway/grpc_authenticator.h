@@ -27,7 +27,8 @@ inline std::map<std::string, std::string> AuthorizerParams(const Credentials& c)
 }
 
 // Authenticator over the CA service (ca.ResolvePeer) and the policy service
-// (policy.GetEffectivePolicies for certificates, policy.Authorize for custom authorizers).
+// (policy.GetEffectivePolicies for certificates and access keys, policy.Authorize for custom
+// authorizers, policy.VerifyAccessKeySignature for SigV4).
 class GrpcAuthenticator final : public Authenticator {
  public:
   // `anonymous` (may be null): the policy for clients without credentials; without it they
@@ -57,6 +58,10 @@ class GrpcAuthenticator final : public Authenticator {
   void FetchPolicies(std::string principal, std::string client_id, std::string source_ip,
                      std::optional<policy::CertificateInfo> cert, bool use_cache, Done done);
   void AuthenticateCustom(Credentials credentials, Done done);
+  // A SigV4 signature: checked here (form, time, region, service), verified by the policy
+  // service (which holds the secret), then the user's policies. `again`: the credentials
+  // of a connection verified before (no time check; policies fetched anew).
+  void AuthenticateSigV4(Credentials credentials, bool again, Done done);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

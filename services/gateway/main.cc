@@ -10,6 +10,7 @@
 #include <memory>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "common/db/pg_listener.h"
 #include "common/grpc/call_runner.h"
 #include "common/grpc/client.h"
@@ -365,12 +366,23 @@ int Run(int argc, char** argv) {
         if (channel == "fleetcore_policy") {
           if (e.contains("authorizer")) return;  // authorizer changes: next CONNECT
           std::string certificate;
+          std::string target;
           if (e.contains("target") && e["target"].is_string()) {
-            if (auto id = arns.ParseResource(e["target"].get<std::string>(), "cert")) {
-              certificate = *id;
-            }
+            target = e["target"].get<std::string>();
+            if (auto id = arns.ParseResource(target, "cert")) certificate = *id;
           }
           authenticator.Invalidate("");
+          // An access key's user: its keys changed (a deactivated or deleted key's
+          // connections fail to verify again and end) or its attachments did.
+          if (absl::StartsWith(target, "arn:aws:iam::")) {
+            const size_t n = broker.RefreshAuthorizationOfPrincipal(target);
+            if (e.contains("accessKey") && n > 0) {
+              log::Info("access key changed: its user's connections verify again",
+                        {{"principal", target}, {"type", e.value("type", "")},
+                         {"connections", n}});
+            }
+            return;
+          }
           broker.RefreshAuthorization(certificate);
           return;
         }

@@ -50,6 +50,8 @@ class Outlet {
   // The thing behind the connection's policy variables (iot:Connection.Thing.*), as
   // resolved at CONNECT; empty: none. Fixed once the session is attached.
   virtual absl::string_view thing_name() const { return {}; }
+  // The identity's principal (certificate ARN, access key user's ARN, ...); empty: none.
+  virtual absl::string_view principal() const { return {}; }
   // Policies or attachments changed: fetch the client's policies again. Any thread.
   virtual void RefreshAuthorization() {}
 };

@@ -18,6 +18,7 @@
 #include "boost/beast/ssl.hpp"
 #include "boost/beast/websocket.hpp"
 #include "boost/beast/websocket/ssl.hpp"
+#include "common/aws/sigv4.h"
 #include "common/ids/id_generator.h"
 #include "common/log/log.h"
 #include "services/gateway/authenticator.h"
@@ -56,22 +57,35 @@ std::optional<std::string> ChooseSubprotocol(absl::string_view offered) {
   return choice;
 }
 
-// The custom-authorizer values of an HTTP request (or WebSocket upgrade), when it names an
-// authorizer in a header or its query string: every header (lower-case names) and the query.
+// The credentials an HTTP request (or WebSocket upgrade) carries besides a certificate: when
+// it names a custom authorizer in a header or its query string, or is signed with SigV4,
+// every header (lower-case names; repeated ones joined with ","), the query, and for SigV4
+// the method, path and the body's hash.
 void HttpAuth(const http::request<http::string_body>& request, Credentials* out) {
   const std::string target(request.target());
   const size_t q = target.find('?');
   const std::string query = q == std::string::npos ? "" : target.substr(q + 1);
-  if (request.find("x-amz-customauthorizer-name") == request.end() &&
+  const beast::string_view authorization = request[http::field::authorization];
+  const bool sigv4 = aws::CarriesSigV4(
+      target, absl::string_view(authorization.data(), authorization.size()));
+  if (!sigv4 && request.find("x-amz-customauthorizer-name") == request.end() &&
       query.find("x-amz-customauthorizer-name") == std::string::npos) {
     return;
   }
   std::map<std::string, std::string> headers;
   for (const auto& field : request) {
-    headers[absl::AsciiStrToLower(std::string(field.name_string()))] = std::string(field.value());
+    std::string& value = headers[absl::AsciiStrToLower(std::string(field.name_string()))];
+    if (!value.empty()) value.push_back(',');
+    value.append(field.value().data(), field.value().size());
   }
   out->http_headers = std::move(headers);
   out->http_query = query;
+  if (sigv4) {
+    out->sigv4 = true;
+    out->http_method = std::string(request.method_string());
+    out->http_path = target.substr(0, q);
+    out->http_body_sha256 = aws::Sha256Hex(request.body());
+  }
 }
 
 // MQTT over a WebSocket.
@@ -259,6 +273,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       HttpAuth(request, &upgrade);
       peer_.http_headers = std::move(upgrade.http_headers);
       peer_.http_query = std::move(upgrade.http_query);
+      peer_.sigv4 = upgrade.sigv4;
+      peer_.http_method = std::move(upgrade.http_method);
+      peer_.http_path = std::move(upgrade.http_path);
+      peer_.http_body_sha256 = std::move(upgrade.http_body_sha256);
       auto connection = std::make_shared<WsConnection<Stream>>(
           std::move(stream_), thread_, context_, remote_, peer_);
       connection->Start(std::move(request), *subprotocol);
@@ -282,9 +300,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                             .certificate_id = peer_.certificate_id,
                             .source_ip = IpOf(remote_),
                             .server_name = peer_.server_name};
-    // A custom authorizer's values may come in headers or the query string; such an
-    // identity is asked for again on every request (the policy service caches answers),
-    // a certificate's is kept for the connection.
+    // A custom authorizer's values may come in headers or the query string, and each SigV4
+    // request has its own signature; such an identity is asked for again on every request
+    // (the policy service caches authorizers' answers), a certificate's is kept for the
+    // connection.
     HttpAuth(request, &credentials);
     const bool keep = !credentials.http_headers.has_value();
     context_.authenticator->Authenticate(

@@ -67,7 +67,8 @@ class GatewaySecurityTest : public ::testing::Test {
         StartService("services/policy/fleetcore-policy",
                      {"--db-url=" + db_->url(), "--registry-endpoint=" + registry_.endpoint,
                       // Every authorizer refresh reaches the function (see the refresh test).
-                      "--authorizer-cache-size=0"},
+                      "--authorizer-cache-size=0",
+                      "--access-key-sealing-key-file=" + dir_ + "/sealing.key"},
                      env));
     ASSERT_OK_AND_ASSIGN(
         ca_, StartService("services/ca/fleetcore-ca",
@@ -628,7 +629,7 @@ TEST_F(GatewaySecurityTest, ACustomAuthorizerThatNoLongerAdmitsAClientDisconnect
   }
   // Still admitted at the refreshes (every second here, --authorizer-refresh-max)...
   absl::SleepFor(absl::Milliseconds(2500));
-  EXPECT_THAT(gateway_.process->output(), ::testing::Not(HasSubstr("no longer admits")));
+  EXPECT_THAT(gateway_.process->output(), ::testing::Not(HasSubstr("no longer accepted")));
   // ...until the function stops admitting the token: the next refresh disconnects it.
   first->Signal(SIGTERM);
   (void)first->Wait(absl::Seconds(10));
@@ -637,7 +638,7 @@ TEST_F(GatewaySecurityTest, ACustomAuthorizerThatNoLongerAdmitsAClientDisconnect
   bool disconnected = false;
   for (int i = 0; i < 100 && !disconnected; ++i) {
     disconnected = absl::StrContains(gateway_.process->output(),
-                                     "disconnected: the custom authorizer no longer admits");
+                                     "disconnected: the client's credentials are no longer");
     absl::SleepFor(absl::Milliseconds(100));
   }
   EXPECT_TRUE(disconnected) << gateway_.process->output();
@@ -774,6 +775,89 @@ TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WithACustomAuthorizerAndSignedToken
   EXPECT_THAT(r->out, HasSubstr("newDirectMqttBuilderWithCustomAuth: published and received"));
   EXPECT_THAT(r->out, HasSubstr("newWebsocketMqttBuilderWithCustomAuth: published and received"));
   EXPECT_THAT(r->out, HasSubstr("ok device_sdk_custom_auth"));
+}
+
+// SigV4 with an access key, as AWS IoT's WebSocket and HTTPS clients sign: the AWS IoT Device
+// SDK v2's WebSocket builders (MQTT 5 and 3.1.1) with static credentials, and curl
+// --aws-sigv4 publishing over HTTPS. The user's policy decides what it may do; a wrong secret
+// is refused; deactivating the key ends the live connection and refuses the next publish.
+TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
+  ASSERT_TRUE(DeviceSdkInstalled());
+  json key = Ctl().Json({"create-access-key", "--user-name", "dashboard"});
+  ASSERT_TRUE(key.contains("secretAccessKey")) << key.dump();
+  const std::string id = key["accessKey"]["accessKeyId"];
+  const std::string secret = key["secretAccessKey"];
+  const std::string user_arn = key["accessKey"]["userArn"];
+  EXPECT_EQ(user_arn, "arn:aws:iam::000000000000:user/dashboard");
+  std::ofstream(dir_ + "/user.json") << R"({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "iot:Connect",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:client/sigv4-dev"},
+    {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/sigv4-dev/*"},
+    {"Effect": "Allow", "Action": "iot:Subscribe",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topicfilter/things/sigv4-dev/*"}]})";
+  Ctl().Run({"create-policy", "--policy-name", "user", "--policy-document",
+             "file://" + dir_ + "/user.json"});
+  Ctl().Json({"attach-policy", "--policy-name", "user", "--target", user_arn});
+
+  const std::string https_port = std::to_string(gateway_.ports.at("https_port"));
+  ASSERT_OK_AND_ASSIGN(auto sdk, testing::Subprocess::Start(
+                                     {"/usr/bin/node", SourcePath("tests/node/device_sdk_sigv4.js"),
+                                      https_port, dir_ + "/ep/ca.pem", "us-east-1", id, secret,
+                                      "sigv4-dev"}));
+  ASSERT_OK(sdk->WaitForLine([](absl::string_view l) { return l == "holding"; },
+                             absl::Seconds(60))
+                .status())
+      << sdk->output() << gateway_.process->output();
+  const std::string out = sdk->output();
+  EXPECT_THAT(out, HasSubstr("mqtt5 over wss with sigv4: published and received; outside the "
+                             "policy refused"));
+  EXPECT_THAT(out, HasSubstr("mqtt 3.1.1 over wss with sigv4: published and received"));
+  EXPECT_THAT(out, HasSubstr("wrong secret: refused, not authorized"));
+
+  // curl signs as botocore's iot-data does (service iotdata), over HTTPS. The status code;
+  // the body in *body.
+  auto curl = [&](const std::string& user, const std::string& topic,
+                  std::string* body = nullptr) {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {"/usr/bin/curl", "-s", "-w", "\n%{http_code}", "--cacert", dir_ + "/ep/ca.pem",
+         "--aws-sigv4", "aws:amz:us-east-1:iotdata", "--user", user, "-X", "POST", "--data",
+         R"({"temperature": 21})",
+         "https://localhost:" + https_port + "/topics/" + topic + "?qos=1"});
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (!r.ok()) return std::string();
+    const size_t nl = r->out.rfind('\n');
+    if (body != nullptr) *body = r->out.substr(0, nl);
+    return r->out.substr(nl + 1);
+  };
+  EXPECT_EQ(curl(id + ":" + secret, "things%2Fsigv4-dev%2Fhttps"), "200");
+  EXPECT_OK(sdk->WaitForLine([](absl::string_view l) {
+                  return l == R"(received things/sigv4-dev/https {"temperature": 21})";
+                })
+                .status())
+      << sdk->output();
+  // Not the user's to publish: 403; not the key's signature, or no such key: 401, in AWS's
+  // words.
+  EXPECT_EQ(curl(id + ":" + secret, "elsewhere"), "403");
+  std::string body;
+  EXPECT_EQ(curl(id + ":not-the-secret", "things%2Fsigv4-dev%2Fhttps", &body), "401");
+  EXPECT_THAT(body, HasSubstr("does not match the signature you provided"));
+  EXPECT_EQ(curl("AKIAAAAAAAAAAAAAAAAA:" + secret, "things%2Fsigv4-dev%2Fhttps", &body), "401");
+  EXPECT_THAT(body, HasSubstr("security token included in the request is invalid"));
+
+  // The key deactivated: the live connection ends at once, the next request is refused.
+  Ctl().Run({"update-access-key", "--access-key-id", id, "--status", "INACTIVE"});
+  EXPECT_OK(sdk->WaitForLine(
+                   [](absl::string_view l) { return absl::StartsWith(l, "cut: DISCONNECT"); },
+                   absl::Seconds(5))
+                .status())
+      << sdk->output() << gateway_.process->output();
+  EXPECT_THAT(sdk->output(), HasSubstr("cut: DISCONNECT 135"));
+  EXPECT_EQ(curl(id + ":" + secret, "things%2Fsigv4-dev%2Fhttps"), "401");
+  json listed = Ctl().Json({"list-access-keys", "--user-name", "dashboard"});
+  ASSERT_EQ(listed["accessKeys"].size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["accessKeys"][0]["status"], "INACTIVE");
+  EXPECT_FALSE(listed["accessKeys"][0].contains("secretAccessKey"));
 }
 
 }  // namespace
