@@ -20,7 +20,7 @@ RUN apt-get update \
       libprometheus-cpp-pull1.0 libspdlog1.10 libfmt9 libssl3 libre2-9 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fleetcore \
- && install -d -o 10001 -g 10001 -m 0700 /var/lib/fleetcore/ca
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/fleetcore/ca /var/lib/fleetcore/policy
 COPY --from=build /opt/fleetcore/bin/ /usr/local/bin/
 COPY --from=build /opt/fleetcore/share/fleetcore/ /usr/share/fleetcore/
 USER 10001:10001

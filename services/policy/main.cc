@@ -52,7 +52,7 @@ int Run(int argc, char** argv) {
   flags.AddString("registry-tls-ca-file", &registry_ca_file,
                   "CA bundle to verify the registry's TLS certificate; empty: plaintext.");
   flags.AddInt("max-policies-per-certificate", &limits.max_per_certificate,
-               "Policies attachable to one certificate (AWS: 10).", 1, 1000);
+               "Policies attachable to one certificate or access-key user (AWS: 10).", 1, 1000);
   flags.AddInt("max-policies-per-thing-group", &limits.max_per_thing_group,
                "Policies attachable to one thing group (AWS: 2).", 1, 1000);
   flags.AddDuration("authorizer-timeout", &authorizer_limits.function_timeout,
