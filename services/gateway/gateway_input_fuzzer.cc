@@ -7,15 +7,22 @@
 //     parameters) decode without crashing, and an HTTPS publish request that parses is a
 //     message within the limits;
 //   - a shadow, fleet provisioning or jobs request topic that parses names a thing, shadow,
-//     template or job that is really in it, and the client may publish to it.
+//     template or job that is really in it, and the client may publish to it;
+//   - a SigV4 request (target, Authorization and X-Amz-Date from the input's lines) that
+//     reads offers 1 to 6 strings to sign, is within its time, and reads again without the
+//     time check.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/aws/sigv4.h"
 #include "common/mqtt/codec.h"
 #include "services/gateway/broker_limits.h"
 #include "services/gateway/client_hello.h"
@@ -96,6 +103,41 @@ void CheckHttpPublish(absl::string_view input) {
   (void)HttpPublishReply(m.status(), "trace");
 }
 
+void CheckSigV4(absl::string_view input) {
+  // Lines: the target, the Authorization header, X-Amz-Date; every other header is "h".
+  std::vector<std::string> lines = absl::StrSplit(input, absl::MaxSplits('\n', 2));
+  lines.resize(3);
+  if (!fleetcore::aws::CarriesSigV4(lines[0], lines[1])) return;
+  const fleetcore::aws::ReceivedRequest request{
+      .method = "GET",
+      .target = lines[0],
+      .header = [&lines](absl::string_view name) -> std::optional<std::string> {
+        if (name == "authorization") return lines[1];
+        if (name == "x-amz-date") return lines[2];
+        return std::string("h");
+      },
+      .body_sha256 = fleetcore::aws::Sha256Hex("")};
+  const absl::Time now = absl::FromUnixSeconds(1795000000);  // 2026-11-18
+  const absl::string_view services[] = {"iotdevicegateway", "iotdata"};
+  absl::StatusOr<fleetcore::aws::SigV4Presented> p =
+      fleetcore::aws::ReadSigV4(request, now, "us-east-1", services);
+  if (!p.ok()) {
+    if (!absl::IsUnauthenticated(p.status())) std::abort();
+    return;
+  }
+  if (p->strings_to_sign.empty() || p->strings_to_sign.size() > 6 || p->access_key_id.empty() ||
+      p->region != "us-east-1" || p->time > now + absl::Minutes(15) ||
+      now > p->time + absl::Hours(24 * 7)) {
+    std::abort();
+  }
+  for (const std::string& s : p->strings_to_sign) {
+    if (!absl::StartsWith(s, "AWS4-HMAC-SHA256\n")) std::abort();
+  }
+  if (!fleetcore::aws::ReadSigV4(request, std::nullopt, "us-east-1", services).ok()) {
+    std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -103,6 +145,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckClientHello(input);
   CheckTopic(input);
   CheckHttpPublish(input);
+  CheckSigV4(input);
   const std::map<std::string, std::string> headers{
       {"x-amz-customauthorizer-name", std::string(input.substr(0, input.size() / 3))},
       {"token", std::string(input)}};
