@@ -844,6 +844,28 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   EXPECT_THAT(body, HasSubstr("does not match the signature you provided"));
   EXPECT_EQ(curl("AKIAAAAAAAAAAAAAAAAA:" + secret, "things%2Fsigv4-dev%2Fhttps", &body), "401");
   EXPECT_THAT(body, HasSubstr("security token included in the request is invalid"));
+  // A signed GET (the shadow's REST API, an empty body's hash): authenticated, then refused
+  // by the user's policy, which has no iot:GetThingShadow.
+  auto shadow = [&](const std::string& user) {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
+         dir_ + "/ep/ca.pem", "--aws-sigv4", "aws:amz:us-east-1:iotdata", "--user", user,
+         "https://localhost:" + https_port + "/things/sigv4-dev/shadow?name=lamp"});
+    return r.ok() ? r->out : r.status().ToString();
+  };
+  EXPECT_EQ(shadow(id + ":" + secret), "403");
+  EXPECT_EQ(shadow(id + ":not-the-secret"), "401");
+  // test-authorization answers for the user as the gateway decides.
+  json decided = Ctl().Json(
+      {"test-authorization", "--principal", user_arn, "--client-id", "sigv4-dev",
+       "--auth-infos",
+       R"([{"actionType": "PUBLISH", "resources": )"
+       R"(["arn:aws:iot:us-east-1:000000000000:topic/things/sigv4-dev/https"]},)"
+       R"( {"actionType": "PUBLISH", "resources": )"
+       R"(["arn:aws:iot:us-east-1:000000000000:topic/elsewhere"]}])"});
+  ASSERT_EQ(decided["authResults"].size(), 2u) << decided.dump();
+  EXPECT_EQ(decided["authResults"][0]["authDecision"], "ALLOWED") << decided.dump();
+  EXPECT_EQ(decided["authResults"][1]["authDecision"], "IMPLICIT_DENY") << decided.dump();
 
   // The key deactivated: the live connection ends at once, the next request is refused.
   Ctl().Run({"update-access-key", "--access-key-id", id, "--status", "INACTIVE"});
