@@ -778,8 +778,8 @@ TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WithACustomAuthorizerAndSignedToken
 }
 
 // SigV4 with an access key, as AWS IoT's WebSocket and HTTPS clients sign: the AWS IoT Device
-// SDK v2's WebSocket builders (MQTT 5 and 3.1.1) with static credentials, and curl
-// --aws-sigv4 publishing over HTTPS. The user's policy decides what it may do; a wrong secret
+// SDK v2's WebSocket builders (MQTT 5 and 3.1.1) with static credentials, the v1 SDK's own
+// signer, and curl --aws-sigv4 publishing over HTTPS. The user's policy decides what it may do; a wrong secret
 // is refused; deactivating the key ends the live connection and refuses the next publish.
 TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   ASSERT_TRUE(DeviceSdkInstalled());
@@ -801,6 +801,16 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   Ctl().Json({"attach-policy", "--policy-name", "user", "--target", user_arn});
 
   const std::string https_port = std::to_string(gateway_.ports.at("https_port"));
+  // The v1 SDK signs the WebSocket URL with its own code (the port in the signed host); it
+  // goes first, as the v2 client below keeps the same client id connected.
+  absl::StatusOr<testing::RunResult> v1 = testing::Run(
+      {"/usr/bin/node", SourcePath("tests/node/device_sdk_v1_sigv4.js"), https_port, "us-east-1",
+       id, secret, "sigv4-dev"},
+      {{"NODE_EXTRA_CA_CERTS", dir_ + "/ep/ca.pem"}}, absl::Seconds(60));
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_EQ(v1->exit_code, 0) << v1->out << v1->err;
+  EXPECT_THAT(v1->out, HasSubstr("v1 sdk over wss with sigv4: published and received"));
+
   ASSERT_OK_AND_ASSIGN(auto sdk, testing::Subprocess::Start(
                                      {"/usr/bin/node", SourcePath("tests/node/device_sdk_sigv4.js"),
                                       https_port, dir_ + "/ep/ca.pem", "us-east-1", id, secret,
