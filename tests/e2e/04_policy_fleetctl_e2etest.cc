@@ -1,6 +1,8 @@
 // The policy service beside the registry, driven with fleetctl as an operator would: policy
 // documents from files, versions, attachments to certificates and to a three-level group
 // hierarchy, TestAuthorization, GetEffectivePolicies, metrics, and a registry that is down.
+#include <sys/stat.h>
+
 #include <fstream>
 
 #include "common/testing/http.h"
@@ -209,6 +211,32 @@ TEST(PolicyStartupTest, BadOptionsAreRefusedBeforeAnythingStarts) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out + r.err, HasSubstr("2s"));
   EXPECT_THAT(r.out + r.err, ::testing::Not(HasSubstr("secret")));
+}
+
+// The access keys' sealing key is the service's own: made private when missing, refused when
+// others can read it, with the command that fixes it, before the service serves.
+TEST(PolicyStartupTest, TheSealingKeyMustBePrivate) {
+  const std::string dir = ::testing::TempDir() + "/policy-startup-" + std::to_string(getpid());
+  ASSERT_EQ(system(("rm -rf " + dir + " && mkdir -p " + dir).c_str()), 0);
+  ASSERT_OK_AND_ASSIGN(auto db, testing::TestDatabase::Create());
+  std::ofstream(dir + "/open.key") << std::string(64, 'a') << "\n";
+  ASSERT_EQ(chmod((dir + "/open.key").c_str(), 0644), 0);
+  const std::string binary = testing::BuildPath("services/policy/fleetcore-policy");
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult r,
+      testing::Run({binary, "--db-url=" + db->url(), "--listen=127.0.0.1:0", "--metrics-listen=",
+                    "--access-key-sealing-key-file=" + dir + "/open.key"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("chmod 600 " + dir + "/open.key"));
+
+  // Missing: made with mode 0600, and the service serves.
+  ASSERT_OK_AND_ASSIGN(RunningService policy,
+                       StartService("services/policy/fleetcore-policy",
+                                    {"--db-url=" + db->url(), "--registry-endpoint=127.0.0.1:1",
+                                     "--access-key-sealing-key-file=" + dir + "/new.key"}));
+  struct stat st;
+  ASSERT_EQ(stat((dir + "/new.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
 }
 
 }  // namespace
