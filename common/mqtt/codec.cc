@@ -477,7 +477,8 @@ uint8_t V311ConnackCode(uint8_t reason_code) {
     case reason::kClientIdentifierNotValid: return 2;
     case reason::kServerUnavailable:
     case reason::kServerBusy:
-    case reason::kServerShuttingDown: return 3;
+    case reason::kServerShuttingDown:
+    case reason::kConnectionRateExceeded: return 3;
     case reason::kBadUserNameOrPassword: return 4;
     default: return 5;  // not authorized
   }

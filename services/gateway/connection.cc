@@ -3,6 +3,7 @@
 #include "common/json/json_text.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/authenticator.h"
+#include "services/gateway/connect_throttle.h"
 #include "services/gateway/transports.h"
 
 #include <algorithm>
@@ -407,6 +408,12 @@ void Connection::HandleConnect(mqtt::Connect& c) {
     }
     c.client_id = "fc-" + absl::StrReplaceAll(context_.ids->NewUuid(), {{"-", ""}});
     assigned = v5;
+  } else if (context_.connect_throttle != nullptr &&
+             !context_.connect_throttle->Admit(c.client_id, WallMs())) {
+    // Before any work on the client's credentials or its session.
+    info_.client_id = c.client_id;
+    return RefuseConnect(reason::kConnectionRateExceeded, "throttled",
+                         "too many CONNECTs for this client id: retry in a second");
   }
   std::shared_ptr<Message> will;
   if (c.will.has_value()) {

@@ -51,6 +51,7 @@ struct PeerCertificates {
 };
 
 class Authenticator;
+class ConnectThrottle;
 class Identity;
 
 // An API served on the HTTP listeners beside publish (the shadow's REST API).
@@ -98,6 +99,8 @@ struct ConnectionContext {
   Authenticator* authenticator = nullptr;
   // Open connections against --max-connections; null: not counted (tests).
   ConnectionCount* connections = nullptr;
+  // --max-connects-per-client-id-per-second; null: no limit.
+  ConnectThrottle* connect_throttle = nullptr;
 };
 
 // What the admin API shows of a connection. Fixed once the connection is attached.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "services/gateway/connect_throttle.h"
 
 namespace fleetcore::gateway {
 namespace {
@@ -80,6 +81,9 @@ void GatewayServer::Maintain() {
   while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
     if (tls_ != nullptr) ReloadEndpointCertificate(/*force=*/TakeHangup());
     broker->Sweep();
+    if (context_.connect_throttle != nullptr) {
+      context_.connect_throttle->Forget(absl::ToUnixMillis(absl::Now()));
+    }
     context_.metrics->UpdateBroker(broker->counters(), broker->session_count(),
                                    broker->retained().size());
     if (store_pending_) context_.metrics->SetStorePending(store_pending_());

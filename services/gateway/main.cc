@@ -25,6 +25,7 @@
 #include "common/time/clock.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/broker.h"
+#include "services/gateway/connect_throttle.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/gateway_server.h"
 #include "services/gateway/gateway_service.h"
@@ -77,6 +78,7 @@ int Run(int argc, char** argv) {
   int max_outbound_kb = static_cast<int>(limits.max_outbound_bytes / 1024);
   std::string endpoint_address;
   int max_connections = 0;
+  int max_connects_per_client_id = 0;
   int max_publish_rate = 0;
   int max_inbound_kb_rate = 0;
   int store_max_pending = 1000000;
@@ -158,6 +160,11 @@ int Run(int argc, char** argv) {
                "closed at accept, before any TLS work, as Mosquitto's max_connections. 0: no "
                "limit but the process's file descriptors.",
                0, 100000000);
+  flags.AddInt("max-connects-per-client-id-per-second", &max_connects_per_client_id,
+               "CONNECTs one client id may make a second; one sooner is refused (MQTT 5: "
+               "0x9F connection rate exceeded; 3.1.1: server unavailable) before its credentials "
+               "are looked at (AWS: 1). 0: no limit.",
+               0, 1000);
   flags.AddInt("max-publishes-per-second", &max_publish_rate,
                "PUBLISH packets a connection may send a second; a client over it is read more "
                "slowly, losing nothing (AWS: 100, dropping the excess). 0: no limit.",
@@ -407,12 +414,18 @@ int Run(int argc, char** argv) {
   }
   ConnectionCount connections(max_connections);
   metrics.SetMaxConnections(max_connections);
-  ConnectionContext context{.broker = &broker,
-                            .metrics = &metrics,
-                            .ids = &ids,
-                            .http_api = shadow.get(),
-                            .authenticator = &authenticator,
-                            .connections = &connections};
+  std::optional<ConnectThrottle> connect_throttle;
+  if (max_connects_per_client_id > 0) {
+    connect_throttle.emplace(absl::Seconds(1) / max_connects_per_client_id);
+  }
+  ConnectionContext context{
+      .broker = &broker,
+      .metrics = &metrics,
+      .ids = &ids,
+      .http_api = shadow.get(),
+      .authenticator = &authenticator,
+      .connections = &connections,
+      .connect_throttle = connect_throttle.has_value() ? &*connect_throttle : nullptr};
   absl::StatusOr<std::unique_ptr<GatewayServer>> server =
       GatewayServer::Start(options, context, [&store] { return store.pending(); });
   if (!server.ok()) {

@@ -1,4 +1,5 @@
-// The pure parts of the network side: the output queue and HTTPS publish parsing.
+// The pure parts of the network side: the output queue, HTTPS publish parsing, and the
+// per-client-id CONNECT throttle.
 #include <sys/uio.h>
 
 #include <map>
@@ -6,6 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "services/gateway/connect_throttle.h"
 #include "services/gateway/http_publish.h"
 #include "services/gateway/output_queue.h"
 
@@ -139,6 +141,25 @@ TEST_F(HttpPublishTest, AnErrorQuotingBytesThatAreNotUtf8IsStillAnAnswer) {
   const HttpReply reply = HttpPublishReply(m.status(), "t");
   EXPECT_EQ(reply.status, 400);
   EXPECT_THAT(reply.body, HasSubstr("\xef\xbf\xbd"));  // U+FFFD
+}
+
+TEST(ConnectThrottle, OneConnectPerIntervalPerClientId) {
+  ConnectThrottle t(absl::Seconds(1));
+  EXPECT_TRUE(t.Admit("lamp-1", 10'000));
+  EXPECT_TRUE(t.Admit("lamp-2", 10'100));  // another client id is not concerned
+  EXPECT_FALSE(t.Admit("lamp-1", 10'500));
+  // A refused CONNECT does not move the interval: a second after the admitted one, in.
+  EXPECT_FALSE(t.Admit("lamp-1", 10'999));
+  EXPECT_TRUE(t.Admit("lamp-1", 11'000));
+  EXPECT_FALSE(t.Admit("lamp-1", 11'001));
+  // Entries whose interval is over go; those within it stay.
+  EXPECT_EQ(t.size(), 2u);
+  t.Forget(11'500);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_FALSE(t.Admit("lamp-1", 11'500));
+  t.Forget(12'000);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_TRUE(t.Admit("lamp-1", 12'000));
 }
 
 }  // namespace

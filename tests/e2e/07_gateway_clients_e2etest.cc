@@ -643,6 +643,42 @@ TEST(GatewayConnectionLimitTest, ConnectionsOverTheLimitAreRefused) {
   EXPECT_EQ(code, 0);
 }
 
+// --- --max-connects-per-client-id-per-second ------------------------------------------------
+
+// AWS's one CONNECT a second per client id: a second CONNECT within the second is refused
+// (MQTT 5: connection rate exceeded; 3.1.1: server unavailable), another client id is not,
+// and a second later the first gets in again.
+TEST(GatewayConnectThrottleTest, OneConnectASecondPerClientId) {
+  ASSERT_OK_AND_ASSIGN(Gateway g, Gateway::Start({"--max-connects-per-client-id-per-second=1"}));
+  auto publish = [&](const std::string& id, const std::string& version) {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {Tool("mosquitto_pub"), "-h", "127.0.0.1", "-p", std::to_string(g.port("mqtt")), "-V",
+         version, "-i", id, "-t", "throttle/x", "-m", "hi"});
+    return r.ok() ? *r : testing::RunResult{.exit_code = -1, .err = r.status().ToString()};
+  };
+  const absl::Time first = absl::Now();
+  testing::RunResult r = publish("throttled-1", "mqttv5");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = publish("throttled-1", "mqttv5");
+  if (absl::Now() - first < absl::Milliseconds(900)) {  // within the second, as meant
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_THAT(r.err, HasSubstr("rate exceeded")) << r.err;
+  }
+  EXPECT_EQ(publish("throttled-2", "mqttv5").exit_code, 0);
+  absl::SleepFor(absl::Seconds(1) - (absl::Now() - first) + absl::Milliseconds(50));
+  const absl::Time second = absl::Now();
+  EXPECT_EQ(publish("throttled-1", "mqttv311").exit_code, 0);
+  r = publish("throttled-1", "mqttv311");
+  if (absl::Now() - second < absl::Milliseconds(900)) {
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_THAT(r.err, HasSubstr("unavailable")) << r.err;
+  }
+  const std::string metrics = testing::HttpGet(g.service.metrics_port, "/metrics");
+  EXPECT_GE(MetricValue(metrics,
+                        "fleetcore_gateway_connects_total{listener=\"mqtt\",result=\"throttled\"}"),
+            1);
+}
+
 // --- restart: drain, then sessions and retained messages come back from Postgres ------------
 
 TEST(GatewayRestartTest, DrainsThenRestoresSessionsFromPostgres) {
