@@ -646,7 +646,7 @@ TEST_F(GatewaySecurityTest, ACustomAuthorizerThatNoLongerAdmitsAClientDisconnect
   (void)device->Wait(absl::Seconds(5));
 }
 
-TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WorksUnchanged) {
+TEST_F(GatewaySecurityTest, AwsIotDeviceSdksWorkUnchanged) {
   ASSERT_TRUE(DeviceSdkInstalled());
   ASSERT_OK_AND_ASSIGN(RunningService shadow,
                        StartService("services/shadow/fleetcore-shadow",
@@ -687,6 +687,19 @@ TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WorksUnchanged) {
   // The SDK's updates reached the shadow service, the 3.1.1 one last.
   json doc = Ctl().Json({"get-thing-shadow", "--thing-name", "lamp-6"});
   EXPECT_EQ(doc["payload"]["state"]["desired"]["color"], "blue") << doc.dump();
+  // The v1 SDK's thingShadow client, with its version tracking, on the same thing.
+  absl::StatusOr<testing::RunResult> v1 = testing::Run(
+      {"/usr/bin/node", SourcePath("tests/node/device_sdk_v1.js"),
+       std::to_string(gateway_.ports.at("mqtts_port")), dir_ + "/ep/ca.pem",
+       dir_ + "/lamp-6.pem", dir_ + "/lamp-6.key", "lamp-6"},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(v1.ok()) << v1.status();
+  EXPECT_EQ(v1->exit_code, 0) << v1->out << v1->err << gateway_.process->output();
+  EXPECT_THAT(v1->out, HasSubstr(R"(v1 shadow: desired yellow, delta {"color":"yellow"})"));
+  EXPECT_THAT(v1->out, HasSubstr("ok device_sdk_v1"));
+  doc = Ctl().Json({"get-thing-shadow", "--thing-name", "lamp-6"});
+  EXPECT_EQ(doc["payload"]["state"]["desired"]["color"], "yellow") << doc.dump();
+  EXPECT_EQ(doc["payload"]["state"]["reported"]["color"], "yellow") << doc.dump();
 }
 
 TEST_F(GatewaySecurityTest, CustomAuthorizerAdmitsWithItsPolicies) {
