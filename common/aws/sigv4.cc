@@ -278,13 +278,11 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
     return Refused(presigned ? "a presigned request needs X-Amz-Date"
                              : "Authorization header requires existence of an X-Amz-Date header");
   }
-  if (token.has_value()) {
-    return Refused(
-        "temporary credentials (X-Amz-Security-Token) are not accepted: there is no STS to "
-        "check them; sign with an access key made by CreateAccessKey");
-  }
-
   SigV4Presented p;
+  if (token.has_value()) {
+    if (token->empty()) return Refused("X-Amz-Security-Token is empty");
+    p.session_token = *token;
+  }
   const std::vector<std::string> scope = absl::StrSplit(*credential, '/');
   if (scope.size() != 5 || scope[0].empty() || scope[4] != "aws4_request") {
     return Refused(absl::StrCat("Credential should be KEYID/yyyymmdd/region/service/"
@@ -349,12 +347,21 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
   }
   if (!has_host) return Refused("the host header must be signed");
 
-  std::vector<std::pair<std::string, std::string>> encoded;
-  for (const auto& [k, v] : query) encoded.emplace_back(UriEncode(k, false), UriEncode(v, false));
-  std::sort(encoded.begin(), encoded.end());
-  std::vector<std::string> pairs;
-  for (const auto& [k, v] : encoded) pairs.push_back(absl::StrCat(k, "=", v));
-  const std::string canonical_query = absl::StrJoin(pairs, "&");
+  // The canonical query; AWS IoT's presigned WebSocket URLs add the session token after
+  // signing (the AWS CRT's omit_session_token), other presigners sign it: both are offered.
+  auto canonical_query = [&query](bool with_token) {
+    std::vector<std::pair<std::string, std::string>> encoded;
+    for (const auto& [k, v] : query) {
+      if (!with_token && k == "X-Amz-Security-Token") continue;
+      encoded.emplace_back(UriEncode(k, false), UriEncode(v, false));
+    }
+    std::sort(encoded.begin(), encoded.end());
+    std::vector<std::string> pairs;
+    for (const auto& [k, v] : encoded) pairs.push_back(absl::StrCat(k, "=", v));
+    return absl::StrJoin(pairs, "&");
+  };
+  std::vector<std::string> queries = {canonical_query(true)};
+  if (presigned && p.session_token.has_value()) queries.push_back(canonical_query(false));
 
   std::vector<std::string> uris;
   const std::string wire_path = path.empty() ? "/" : std::string(path);
@@ -373,15 +380,17 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
   const std::string scope_line =
       absl::StrCat(p.date, "/", p.region, "/", p.service, "/aws4_request");
   for (const std::string& uri : uris) {
-    for (const std::string& payload : payloads) {
-      const std::string canonical =
-          absl::StrCat(request.method, "\n", uri, "\n", canonical_query, "\n",
-                       canonical_headers, "\n", *signed_headers, "\n", payload);
-      std::string s = absl::StrCat(kAlgorithm, "\n", *amz_date, "\n", scope_line, "\n",
-                                   Sha256Hex(canonical));
-      if (std::find(p.strings_to_sign.begin(), p.strings_to_sign.end(), s) ==
-          p.strings_to_sign.end()) {
-        p.strings_to_sign.push_back(std::move(s));
+    for (const std::string& canonical_query : queries) {
+      for (const std::string& payload : payloads) {
+        const std::string canonical =
+            absl::StrCat(request.method, "\n", uri, "\n", canonical_query, "\n",
+                         canonical_headers, "\n", *signed_headers, "\n", payload);
+        std::string s = absl::StrCat(kAlgorithm, "\n", *amz_date, "\n", scope_line, "\n",
+                                     Sha256Hex(canonical));
+        if (std::find(p.strings_to_sign.begin(), p.strings_to_sign.end(), s) ==
+            p.strings_to_sign.end()) {
+          p.strings_to_sign.push_back(std::move(s));
+        }
       }
     }
   }

@@ -24,8 +24,9 @@
 //
 // Clients disagree on the canonical URI (botocore and the AWS CRT encode the path a second
 // time, curl and others sign it as sent) and on the payload hash of a presigned request
-// (the body's hash, or UNSIGNED-PAYLOAD), so ReadSigV4 offers each plausible string to sign;
-// a signature over any of them proves the secret as well.
+// (the body's hash, or UNSIGNED-PAYLOAD) and on whether a presigned URL's session token is
+// signed (AWS IoT's WebSocket URLs add it after signing), so ReadSigV4 offers each plausible
+// string to sign; a signature over any of them proves the secret as well.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -99,7 +100,10 @@ struct SigV4Presented {
   std::string service;
   std::string signature;  // lower-case hex
   absl::Time time;        // X-Amz-Date
-  std::vector<std::string> strings_to_sign;  // candidates, at most 6, without repeats
+  // X-Amz-Security-Token, for temporary credentials: whoever checks the signature must
+  // check that it belongs to the key.
+  std::optional<std::string> session_token;
+  std::vector<std::string> strings_to_sign;  // candidates, at most 12, without repeats
 };
 
 // Whether a request means to authenticate with SigV4: X-Amz-Algorithm in its query, or an
@@ -110,8 +114,7 @@ bool CarriesSigV4(absl::string_view target, absl::string_view authorization_head
 // checks its form, its time against `now` (15 minutes either way, or X-Amz-Expires; nullopt
 // for a request checked before and verified again), its region and that its service is one
 // of `services`, and builds the strings to sign.
-// UNAUTHENTICATED, with AWS's words where it has them, for anything wrong; temporary
-// credentials (X-Amz-Security-Token) are refused, as there is no STS to check them.
+// UNAUTHENTICATED, with AWS's words where it has them, for anything wrong.
 absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
                                          std::optional<absl::Time> now, absl::string_view region,
                                          absl::Span<const absl::string_view> services);

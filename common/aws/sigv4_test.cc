@@ -281,7 +281,7 @@ TEST(SigV4Server, RefusesWhatAwsRefuses) {
                   .ok());
   refused(read({{"authorization", good}}, t - absl::Minutes(16)), "not yet current");
   refused(read({{"authorization", good}}, t, "eu-west-1"), "valid region");
-  refused(read({{"authorization", good}, {"x-amz-security-token", "t"}}, t), "STS");
+  refused(read({{"authorization", good}, {"x-amz-security-token", ""}}, t), "is empty");
   refused(read({{"authorization",
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iot/aws4_request, "
                  "SignedHeaders=host;x-amz-date, Signature=00"}},
@@ -318,6 +318,47 @@ TEST(SigV4Server, RefusesWhatAwsRefuses) {
             absl::StatusCode::kUnauthenticated);
   EXPECT_FALSE(CarriesSigV4("/mqtt?x-amz-customauthorizer-name=a", ""));
   EXPECT_TRUE(CarriesSigV4("/topics/a", "AWS4-HMAC-SHA256 Credential=..."));
+}
+
+// Temporary credentials: the session token is handed on, and a presigned URL's token may
+// be signed (a generic presigner) or added after signing (the AWS CRT for AWS IoT).
+TEST(SigV4Server, SessionTokensSignedOrAppended) {
+  const absl::Time t = SuiteScope().time;
+  const std::string base =
+      "/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAEXAMPLE%2F20150830%2F"
+      "us-east-1%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z&X-Amz-SignedHeaders=host";
+  // What each signer signs: the canonical request with or without the token.
+  auto sign = [&](bool token_signed) {
+    const std::string query =
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAEXAMPLE%2F20150830%2Fus-east-1"
+        "%2Fservice%2Faws4_request&X-Amz-Date=20150830T123600Z" +
+        std::string(token_signed ? "&X-Amz-Security-Token=tok%2Ben" : "") +
+        "&X-Amz-SignedHeaders=host";
+    const std::string canonical =
+        "GET\n/mqtt\n" + query + "\nhost:example.amazonaws.com\n\nhost\n" + kEmpty;
+    return SigV4Signature("secret", "20150830", "us-east-1", "service",
+                          "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/service/"
+                          "aws4_request\n" +
+                              Sha256Hex(canonical));
+  };
+  for (bool token_signed : {true, false}) {
+    absl::StatusOr<SigV4Presented> p = ReadSigV4(
+        Received("GET",
+                 base + "&X-Amz-Security-Token=tok%2Ben&X-Amz-Signature=" + sign(token_signed),
+                 {{"host", "example.amazonaws.com"}}),
+        t, "us-east-1", kService);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_EQ(p->session_token, "tok+en");
+    EXPECT_EQ(p->access_key_id, "ASIAEXAMPLE");
+    EXPECT_TRUE(Verifies(*p, "secret")) << token_signed;
+  }
+  // Without a token nothing is added.
+  absl::StatusOr<SigV4Presented> p = ReadSigV4(
+      Received("GET", base + "&X-Amz-Signature=00", {{"host", "example.amazonaws.com"}}), t,
+      "us-east-1", kService);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_FALSE(p->session_token.has_value());
+  EXPECT_EQ(p->strings_to_sign.size(), 2u);  // the empty body's hash, UNSIGNED-PAYLOAD
 }
 
 }  // namespace

@@ -93,6 +93,9 @@ class Identity final : public Session::ReceiveCheck {
   // Whether it came from a SigV4 signature by an access key.
   bool from_access_key() const { return from_access_key_; }
   void set_from_access_key() { from_access_key_ = true; }
+  // When its temporary credentials expire (Unix ms); 0: they do not.
+  int64_t expires_at_ms() const { return expires_at_ms_; }
+  void set_expires_at_ms(int64_t ms) { expires_at_ms_ = ms; }
 
   // The certificate ARN, an access key's user ARN, a custom authorizer's principalId, or
   // "anonymous".
@@ -113,6 +116,7 @@ class Identity final : public Session::ReceiveCheck {
   int64_t refresh_after_s_ = 0;
   std::shared_ptr<const Credentials> reauth_;
   bool from_access_key_ = false;
+  int64_t expires_at_ms_ = 0;
 };
 using IdentityPtr = std::shared_ptr<const Identity>;
 

@@ -176,7 +176,13 @@ void Connection::Tick(int64_t now_ms) {
     return Close(reason::kKeepAliveTimeout, "keep-alive timeout", WillPolicy::kPublish,
                  "MQTT_KEEP_ALIVE_TIMEOUT");
   }
-  // A custom authorizer's disconnectAfterInSeconds; SigV4's day.
+  // A custom authorizer's disconnectAfterInSeconds; SigV4's day, or its temporary
+  // credentials' expiry.
+  if (identity_ != nullptr && identity_->expires_at_ms() > 0 &&
+      WallMs() >= identity_->expires_at_ms()) {
+    return Close(reason::kMaximumConnectTime, "the temporary credentials expired",
+                 WillPolicy::kPublish, "WEBSOCKET_TTL_EXPIRATION");
+  }
   if (identity_ != nullptr && identity_->disconnect_after_s() > 0 &&
       WallMs() - info_.connected_at_ms > identity_->disconnect_after_s() * 1000) {
     if (identity_->from_access_key()) {

@@ -9,7 +9,7 @@
 //   - a shadow, fleet provisioning or jobs request topic that parses names a thing, shadow,
 //     template or job that is really in it, and the client may publish to it;
 //   - a SigV4 request (target, Authorization and X-Amz-Date from the input's lines) that
-//     reads offers 1 to 6 strings to sign, is within its time, and reads again without the
+//     reads offers 1 to 12 strings to sign, is within its time, and reads again without the
 //     time check.
 #include <cstddef>
 #include <cstdint>
@@ -125,7 +125,7 @@ void CheckSigV4(absl::string_view input) {
     if (!absl::IsUnauthenticated(p.status())) std::abort();
     return;
   }
-  if (p->strings_to_sign.empty() || p->strings_to_sign.size() > 6 || p->access_key_id.empty() ||
+  if (p->strings_to_sign.empty() || p->strings_to_sign.size() > 12 || p->access_key_id.empty() ||
       p->region != "us-east-1" || p->time > now + absl::Minutes(15) ||
       now > p->time + absl::Hours(24 * 7)) {
     std::abort();

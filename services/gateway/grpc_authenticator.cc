@@ -473,6 +473,7 @@ void GrpcAuthenticator::AuthenticateSigV4(Credentials credentials, bool again, D
   call->req.set_service(presented->service);
   for (std::string& s : presented->strings_to_sign) call->req.add_strings_to_sign(std::move(s));
   call->req.set_signature(presented->signature);
+  if (presented->session_token.has_value()) call->req.set_session_token(*presented->session_token);
   Impl* impl = impl_.get();
   auto kept = std::make_shared<const Credentials>(std::move(credentials));
   impl->policy->async()->VerifyAccessKeySignature(
@@ -484,15 +485,19 @@ void GrpcAuthenticator::AuthenticateSigV4(Credentials credentials, bool again, D
           return done(absl::UnauthenticatedError(
               absl::StrCat("SigV4 signature refused: ", call->resp.deny_reason())));
         }
+        // Temporary credentials: the connection ends when they expire.
+        const int64_t expires_at_ms =
+            call->resp.has_expiration() ? call->resp.expiration().seconds() * 1000 : 0;
         FetchPolicies(call->resp.principal(), kept->client_id, kept->source_ip, std::nullopt,
                       /*use_cache=*/!again,
-                      [done, kept](absl::StatusOr<IdentityPtr> identity) {
+                      [done, kept, expires_at_ms](absl::StatusOr<IdentityPtr> identity) {
                         if (!identity.ok() || *identity == nullptr) return done(identity);
                         // The shared answer stays as it is; this connection's copy carries
                         // its lifetime and what to verify again.
                         auto own = std::make_shared<Identity>(**identity);
                         own->set_from_access_key();
                         own->set_disconnect_after_s(kSigV4LifetimeS);
+                        own->set_expires_at_ms(expires_at_ms);
                         own->set_refresh(0, kept);
                         done(IdentityPtr(std::move(own)));
                       });

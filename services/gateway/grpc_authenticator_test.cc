@@ -9,6 +9,7 @@
 #include <set>
 
 #include "absl/synchronization/mutex.h"
+#include "common/aws/sigv4.h"
 #include "common/tls/x509.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
@@ -84,8 +85,23 @@ class FakePolicy final : public ppb::Policy::Service {
     return grpc::Status::OK;
   }
 
+  // SigV4: every signature is the user u's; temporary credentials expire at 2000000000.
+  grpc::Status VerifyAccessKeySignature(grpc::ServerContext*,
+                                        const ppb::VerifyAccessKeySignatureRequest* req,
+                                        ppb::VerifyAccessKeySignatureResponse* resp) override {
+    ++verifications;
+    absl::MutexLock l(&mu);
+    last_verify = *req;
+    resp->set_is_authenticated(true);
+    resp->set_principal("arn:aws:iam::000000000000:user/u");
+    if (!req->session_token().empty()) resp->mutable_expiration()->set_seconds(2000000000);
+    return grpc::Status::OK;
+  }
+
   std::atomic<int> calls{0};
+  std::atomic<int> verifications{0};
   absl::Mutex mu;
+  ppb::VerifyAccessKeySignatureRequest last_verify;
   std::string document = kOwnPolicy;
   std::set<std::string> attached_things;  // attached, not exclusively
   std::set<std::string> existing_things;  // in the registry, not attached
@@ -113,6 +129,7 @@ class GrpcAuthenticatorTest : public ::testing::Test {
     ASSERT_NE(server_, nullptr);
     ca_->calls = 0;
     policy_->calls = 0;
+    policy_->verifications = 0;
     {
       absl::MutexLock l(&policy_->mu);
       policy_->document = kOwnPolicy;
@@ -268,6 +285,59 @@ TEST_F(GrpcAuthenticatorTest, CustomAuthorizerParametersThatAreNotUtf8AreRefused
     EXPECT_THAT(std::string(r.status().message()), ::testing::HasSubstr("not UTF-8"));
   }
   EXPECT_EQ(policy_->calls, 0);
+}
+
+// A WebSocket upgrade presigned with temporary credentials: the request's form and time
+// are checked here, the signature and token by the policy service, and the identity ends
+// when the credentials expire; a refresh verifies again without the time check.
+TEST_F(GrpcAuthenticatorTest, SigV4WithASessionToken) {
+  auto credentials = [](absl::Time at) {
+    const std::string date = absl::FormatTime("%Y%m%dT%H%M%SZ", at, absl::UTCTimeZone());
+    return Credentials{
+        .client_id = "browser-1",
+        .http_headers = std::map<std::string, std::string>{{"host", "iot.example.com"}},
+        .http_query = absl::StrCat(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAEXAMPLE%2F",
+            date.substr(0, 8), "%2Fus-east-1%2Fiotdevicegateway%2Faws4_request&X-Amz-Date=",
+            date, "&X-Amz-SignedHeaders=host&X-Amz-Signature=00&X-Amz-Security-Token=tok"),
+        .sigv4 = true,
+        .http_method = "GET",
+        .http_path = "/mqtt",
+        .http_body_sha256 = aws::Sha256Hex("")};
+  };
+  auto authenticate = [&](Credentials c) {
+    std::promise<absl::StatusOr<IdentityPtr>> answer;
+    auth_->Authenticate(std::move(c),
+                        [&](absl::StatusOr<IdentityPtr> r) { answer.set_value(std::move(r)); });
+    return answer.get_future().get();
+  };
+  absl::StatusOr<IdentityPtr> id = authenticate(credentials(absl::Now()));
+  ASSERT_TRUE(id.ok()) << id.status();
+  EXPECT_EQ((*id)->principal(), "arn:aws:iam::000000000000:user/u");
+  EXPECT_TRUE((*id)->from_access_key());
+  EXPECT_EQ((*id)->expires_at_ms(), int64_t{2000000000} * 1000);
+  EXPECT_EQ((*id)->disconnect_after_s(), 24 * 60 * 60);
+  EXPECT_EQ(policy_->verifications, 1);
+  {
+    absl::MutexLock l(&policy_->mu);
+    EXPECT_EQ(policy_->last_verify.session_token(), "tok");
+    EXPECT_EQ(policy_->last_verify.access_key_id(), "ASIAEXAMPLE");
+    // The token signed and not: two candidates (the empty body's hash and UNSIGNED-PAYLOAD
+    // each).
+    EXPECT_EQ(policy_->last_verify.strings_to_sign_size(), 4);
+  }
+  // Signed twenty minutes ago: refused before the policy service is asked.
+  absl::StatusOr<IdentityPtr> stale = authenticate(credentials(absl::Now() - absl::Minutes(20)));
+  EXPECT_EQ(stale.status().code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_THAT(std::string(stale.status().message()), ::testing::HasSubstr("Signature expired"));
+  EXPECT_EQ(policy_->verifications, 1);
+  // A refresh (its key or policies changed) verifies again, whatever the time.
+  std::promise<absl::StatusOr<IdentityPtr>> refreshed;
+  auth_->Refresh(*id, [&](absl::StatusOr<IdentityPtr> r) { refreshed.set_value(std::move(r)); });
+  absl::StatusOr<IdentityPtr> again = refreshed.get_future().get();
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(policy_->verifications, 2);
+  EXPECT_EQ((*again)->expires_at_ms(), int64_t{2000000000} * 1000);
 }
 
 TEST(AuthorizerParamsTest, ASignatureReadsTheSameEncodedOrNot) {

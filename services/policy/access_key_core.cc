@@ -11,6 +11,7 @@
 #include "common/aws/sigv4.h"
 #include "common/pagination/page_token.h"
 #include "common/status/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace fleetcore::policy_service {
 namespace {
@@ -43,6 +44,11 @@ absl::Status ValidateKeyId(absl::string_view id) {
   }
   return absl::OkStatus();
 }
+
+// AWS answers an unknown and an inactive key alike (UnrecognizedClientException).
+constexpr char kUnrecognized[] = "The security token included in the request is invalid.";
+// The associated data of a session token: never a key id alone (an access key's).
+constexpr char kSessionContext[] = "session-token:";
 
 absl::Status KeyNotFound(absl::string_view id) {
   return absl::NotFoundError(absl::StrCat("The Access Key with id ", id, " cannot be found."));
@@ -156,28 +162,90 @@ absl::Status AccessKeyCore::DeleteAccessKey(absl::string_view id) {
   });
 }
 
+absl::StatusOr<SessionCredentials> AccessKeyCore::GetSessionToken(absl::string_view user_name,
+                                                                  absl::Duration duration) {
+  FLEETCORE_RETURN_IF_ERROR(Enabled());
+  FLEETCORE_RETURN_IF_ERROR(ValidateUserName(user_name));
+  if (duration == absl::ZeroDuration()) duration = kDefaultSessionDuration;
+  if (duration < kMinSessionDuration || duration > kMaxSessionDuration) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "durationSeconds must be from ", absl::ToInt64Seconds(kMinSessionDuration), " to ",
+        absl::ToInt64Seconds(kMaxSessionDuration), ", not ", absl::ToInt64Seconds(duration)));
+  }
+  SessionCredentials out{.access_key_id = absl::StrCat("ASIA", RandomString(16, kBase32)),
+                         .secret = RandomString(40, kSecretAlphabet),
+                         .expiration = absl::FromUnixSeconds(absl::ToUnixSeconds(
+                             clock_->Now() + duration)),
+                         .user_name = std::string(user_name)};
+  const std::string sealed =
+      box_->Seal(nlohmann::json{{"u", out.user_name},
+                                {"s", out.secret},
+                                {"e", absl::ToUnixSeconds(out.expiration)}}
+                     .dump(),
+                 absl::StrCat(kSessionContext, out.access_key_id));
+  std::string raw;
+  absl::Base64Unescape(sealed, &raw);
+  out.session_token = absl::WebSafeBase64Escape(raw);
+  return out;
+}
+
 absl::StatusOr<SignatureVerdict> AccessKeyCore::Verify(const SignatureCheck& check) {
   FLEETCORE_RETURN_IF_ERROR(Enabled());
   if (check.strings_to_sign.empty() || check.strings_to_sign.size() > kMaxCandidates) {
     return absl::InvalidArgumentError(
         absl::StrCat("stringsToSign must have 1 to ", kMaxCandidates, " entries"));
   }
+  const bool temporary = absl::StartsWith(check.access_key_id, "ASIA");
+  if (temporary || !check.session_token.empty()) return VerifySession(check);
   SignatureVerdict v;
-  // AWS answers an unknown and an inactive key alike (UnrecognizedClientException).
-  const std::string unrecognized = "The security token included in the request is invalid.";
   if (!ValidateKeyId(check.access_key_id).ok()) {
     v.result = "unknown_key";
-    v.deny_reason = unrecognized;
+    v.deny_reason = kUnrecognized;
     return v;
   }
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<AccessKey> k,
                              store_->GetAccessKey(check.access_key_id));
   if (!k.has_value() || !k->active) {
     v.result = k.has_value() ? "inactive_key" : "unknown_key";
-    v.deny_reason = unrecognized;
+    v.deny_reason = kUnrecognized;
     return v;
   }
   FLEETCORE_ASSIGN_OR_RETURN(std::string secret, box_->Open(k->sealed_secret, k->id));
+  return Match(check, std::move(secret), k->user_name);
+}
+
+absl::StatusOr<SignatureVerdict> AccessKeyCore::VerifySession(const SignatureCheck& check) {
+  SignatureVerdict v;
+  v.result = "invalid_token";
+  v.deny_reason = kUnrecognized;
+  // The token opens only with this service's key and for the key id it was made for.
+  std::string raw;
+  if (!absl::StartsWith(check.access_key_id, "ASIA") || check.session_token.empty() ||
+      !absl::WebSafeBase64Unescape(check.session_token, &raw)) {
+    return v;
+  }
+  absl::StatusOr<std::string> opened =
+      box_->Open(absl::Base64Escape(raw), absl::StrCat(kSessionContext, check.access_key_id));
+  if (!opened.ok()) return v;
+  const nlohmann::json j = nlohmann::json::parse(*opened, nullptr, false);
+  if (!j.is_object() || !j.contains("u") || !j["u"].is_string() || !j.contains("s") ||
+      !j["s"].is_string() || !j.contains("e") || !j["e"].is_number_integer()) {
+    return v;  // sealed by this key, so never: a key file shared with something else
+  }
+  const absl::Time expiration = absl::FromUnixSeconds(j["e"].get<int64_t>());
+  if (clock_->Now() >= expiration) {
+    v.result = "expired_token";
+    v.deny_reason = "The security token included in the request is expired";
+    return v;
+  }
+  v = Match(check, j["s"].get<std::string>(), j["u"].get<std::string>());
+  if (v.authenticated) v.expiration = expiration;
+  return v;
+}
+
+SignatureVerdict AccessKeyCore::Match(const SignatureCheck& check, std::string secret,
+                                      absl::string_view user_name) {
+  SignatureVerdict v;
   const std::string presented = absl::AsciiStrToLower(check.signature);
   bool match = false;
   for (const std::string& s : check.strings_to_sign) {
@@ -197,8 +265,8 @@ absl::StatusOr<SignatureVerdict> AccessKeyCore::Verify(const SignatureCheck& che
   }
   v.authenticated = true;
   v.result = "allow";
-  v.user_name = k->user_name;
-  v.principal = UserArn(k->user_name);
+  v.user_name = std::string(user_name);
+  v.principal = UserArn(user_name);
   return v;
 }
 

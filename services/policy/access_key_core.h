@@ -14,6 +14,13 @@
 // change is announced (fleetcore_policy NOTIFY, "accessKey") so the gateway ends the
 // connections that signed with it.
 //
+// GetSessionToken, as AWS STS's: temporary credentials for a user (an "ASIA" key id, a
+// secret and a session token, valid 15 minutes to 12 hours), for clients that must not hold
+// a long-lived key (a browser dashboard gets them from the operator's back end). They are
+// not stored: the token is the user, the secret and the expiry sealed under the service's
+// key (bound to the key id), so any replica checks them and nothing needs cleaning up; they
+// cannot be revoked before they expire, but the user's policies can be changed.
+//
 // Verify checks the signature over each candidate string to sign (the gateway cannot know
 // every client's canonical URI and payload conventions, so it offers the plausible ones),
 // comparing in constant time; the request's time, region and service are the gateway's to
@@ -24,11 +31,13 @@
 // Thread safety: all methods may be called concurrently.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/aws/arn.h"
 #include "common/time/clock.h"
 #include "common/tls/secret_box.h"
@@ -41,6 +50,14 @@ struct NewAccessKey {
   std::string secret;
 };
 
+struct SessionCredentials {
+  std::string access_key_id;  // ASIA + 16 base32 characters
+  std::string secret;
+  std::string session_token;  // URL-safe base64
+  absl::Time expiration;
+  std::string user_name;
+};
+
 // What a SigV4 request presented, as the gateway read it.
 struct SignatureCheck {
   std::string access_key_id;
@@ -49,21 +66,29 @@ struct SignatureCheck {
   std::string service;
   std::vector<std::string> strings_to_sign;  // candidates, at most kMaxCandidates
   std::string signature;                     // lower-case hex
+  std::string session_token;                 // temporary credentials only
 };
 
 struct SignatureVerdict {
   bool authenticated = false;
   std::string user_name;
   std::string principal;  // the user's ARN
-  // "allow", "unknown_key", "inactive_key", "signature_mismatch" (for metrics).
+  // "allow", "unknown_key", "inactive_key", "invalid_token", "expired_token",
+  // "signature_mismatch" (for metrics).
   std::string result;
   std::string deny_reason;  // AWS's words, for the client and the logs
+  // When temporary credentials expire; nullopt for an access key.
+  std::optional<absl::Time> expiration;
 };
 
 class AccessKeyCore {
  public:
   static constexpr int kMaxKeysPerUser = 2;  // IAM's AccessKeysPerUser quota
-  static constexpr size_t kMaxCandidates = 8;
+  static constexpr size_t kMaxCandidates = 12;
+  // STS's bounds are 15 minutes to 36 hours; a SigV4 connection lasts a day at most here.
+  static constexpr absl::Duration kMinSessionDuration = absl::Minutes(15);
+  static constexpr absl::Duration kMaxSessionDuration = absl::Hours(12);
+  static constexpr absl::Duration kDefaultSessionDuration = absl::Hours(1);
 
   // `box` null: access keys are off (the service was started without a sealing key).
   AccessKeyCore(PolicyStore* store, const tls::SecretBox* box, const aws::Arns* arns,
@@ -79,11 +104,17 @@ class AccessKeyCore {
                                                  const PageRequest& page);
   absl::Status UpdateAccessKey(absl::string_view id, bool active);
   absl::Status DeleteAccessKey(absl::string_view id);
+  // `duration` zero: kDefaultSessionDuration. INVALID_ARGUMENT outside the bounds.
+  absl::StatusOr<SessionCredentials> GetSessionToken(absl::string_view user_name,
+                                                     absl::Duration duration);
 
   absl::StatusOr<SignatureVerdict> Verify(const SignatureCheck& check);
 
  private:
   absl::Status Enabled() const;
+  absl::StatusOr<SignatureVerdict> VerifySession(const SignatureCheck& check);
+  SignatureVerdict Match(const SignatureCheck& check, std::string secret,
+                         absl::string_view user_name);
 
   PolicyStore* store_;
   const tls::SecretBox* box_;

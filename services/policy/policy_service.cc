@@ -634,6 +634,29 @@ grpc::ServerUnaryReactor* PolicyService::DeleteAccessKey(grpc::CallbackServerCon
   });
 }
 
+grpc::ServerUnaryReactor* PolicyService::GetSessionToken(grpc::CallbackServerContext* ctx,
+                                                         const pb::GetSessionTokenRequest* req,
+                                                         pb::GetSessionTokenResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext& call) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        SessionCredentials c,
+        access_keys_->GetSessionToken(req->user_name(), absl::Seconds(req->duration_seconds())));
+    pb::SessionCredentials* out = resp->mutable_credentials();
+    out->set_access_key_id(c.access_key_id);
+    out->set_secret_access_key(std::move(c.secret));
+    out->set_session_token(std::move(c.session_token));
+    ToProto(c.expiration, out->mutable_expiration());
+    resp->set_user_arn(access_keys_->UserArn(c.user_name));
+    log::Info("session credentials made",
+              {{"request_id", call.request_id},
+               {"user_name", c.user_name},
+               {"access_key_id", c.access_key_id},
+               {"expiration",
+                absl::FormatTime(absl::RFC3339_sec, c.expiration, absl::UTCTimeZone())}});
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerUnaryReactor* PolicyService::VerifyAccessKeySignature(
     grpc::CallbackServerContext* ctx, const pb::VerifyAccessKeySignatureRequest* req,
     pb::VerifyAccessKeySignatureResponse* resp) {
@@ -644,7 +667,8 @@ grpc::ServerUnaryReactor* PolicyService::VerifyAccessKeySignature(
                          .service = req->service(),
                          .strings_to_sign = {req->strings_to_sign().begin(),
                                              req->strings_to_sign().end()},
-                         .signature = req->signature()};
+                         .signature = req->signature(),
+                         .session_token = req->session_token()};
     FLEETCORE_ASSIGN_OR_RETURN(SignatureVerdict v, access_keys_->Verify(check));
     if (metrics_ != nullptr) metrics_->verifications.Add({{"result", v.result}}).Increment();
     if (!v.authenticated) {
@@ -657,6 +681,7 @@ grpc::ServerUnaryReactor* PolicyService::VerifyAccessKeySignature(
     resp->set_user_name(v.user_name);
     resp->set_principal(v.principal);
     resp->set_deny_reason(v.deny_reason);
+    if (v.expiration.has_value()) ToProto(*v.expiration, resp->mutable_expiration());
     return absl::OkStatus();
   });
 }

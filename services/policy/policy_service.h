@@ -5,7 +5,7 @@
 //   fleetcore_policy_authorizer_call_duration_seconds{authorizer}  (function calls)
 //   fleetcore_policy_authorizer_cache_lookups_total{result}   (hit, miss)
 //   fleetcore_policy_access_key_verifications_total{result}   (allow, unknown_key,
-//                                                              inactive_key, signature_mismatch)
+//       inactive_key, invalid_token, expired_token, signature_mismatch)
 #pragma once
 
 #include <memory>
@@ -115,6 +115,9 @@ class PolicyService final : public pb::Policy::CallbackService {
   grpc::ServerUnaryReactor* DeleteAccessKey(grpc::CallbackServerContext* ctx,
                                             const pb::DeleteAccessKeyRequest* req,
                                             pb::DeleteAccessKeyResponse* resp) override;
+  grpc::ServerUnaryReactor* GetSessionToken(grpc::CallbackServerContext* ctx,
+                                            const pb::GetSessionTokenRequest* req,
+                                            pb::GetSessionTokenResponse* resp) override;
   grpc::ServerUnaryReactor* VerifyAccessKeySignature(
       grpc::CallbackServerContext* ctx, const pb::VerifyAccessKeySignatureRequest* req,
       pb::VerifyAccessKeySignatureResponse* resp) override;

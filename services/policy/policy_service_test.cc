@@ -42,6 +42,12 @@ class Function final : public http::HttpClient {
   std::string last_body;
 };
 
+// The line of fleetcore_policy_access_key_verifications_total{result} with its count.
+std::string Verifications(const std::string& result, int count) {
+  return "fleetcore_policy_access_key_verifications_total{result=\"" + result + "\"} " +
+         std::to_string(count);
+}
+
 class PolicyServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -339,7 +345,8 @@ TEST_F(PolicyServiceTest, AccessKeysSignForTheirUserUntilDeactivated) {
                                            "iotdevicegateway", "another candidate"));
   ASSERT_TRUE(Call(&pb::Policy::Stub::VerifyAccessKeySignature, verify, &verdict).ok());
   EXPECT_FALSE(verdict.is_authenticated());
-  EXPECT_THAT(verdict.deny_reason(), HasSubstr("security token included in the request is invalid"));
+  EXPECT_THAT(verdict.deny_reason(),
+              HasSubstr("security token included in the request is invalid"));
   const std::vector<PolicyEvent> events = store_.events();
   ASSERT_FALSE(events.empty());
   EXPECT_EQ(events.back().type, "access_key.deactivated");
@@ -347,9 +354,9 @@ TEST_F(PolicyServiceTest, AccessKeysSignForTheirUserUntilDeactivated) {
   EXPECT_EQ(events.back().target, "arn:aws:iam::123456789012:user/dashboard");
 
   const std::string metrics = Metrics();
-  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_policy_access_key_verifications_total{result="allow"} 1)"));
-  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_policy_access_key_verifications_total{result="signature_mismatch"} 1)"));
-  EXPECT_THAT(metrics, HasSubstr(R"(fleetcore_policy_access_key_verifications_total{result="inactive_key"} 1)"));
+  EXPECT_THAT(metrics, HasSubstr(Verifications("allow", 1)));
+  EXPECT_THAT(metrics, HasSubstr(Verifications("signature_mismatch", 1)));
+  EXPECT_THAT(metrics, HasSubstr(Verifications("inactive_key", 1)));
 }
 
 TEST_F(PolicyServiceTest, AccessKeyErrorsAreActionable) {
@@ -382,6 +389,70 @@ TEST_F(PolicyServiceTest, AccessKeyErrorsAreActionable) {
   AccessKeyCore off(&store_, nullptr, &arns_, &clock_);
   EXPECT_THAT(off.CreateAccessKey("u").status().message(),
               HasSubstr("--access-key-sealing-key-file"));
+}
+
+// Temporary credentials: a token bound to its key id and its expiry, the user's policies.
+TEST_F(PolicyServiceTest, SessionTokensSignUntilTheyExpire) {
+  pb::GetSessionTokenRequest get;
+  get.set_user_name("browser");
+  get.set_duration_seconds(900);
+  pb::GetSessionTokenResponse got;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::GetSessionToken, get, &got).ok());
+  const pb::SessionCredentials& c = got.credentials();
+  EXPECT_THAT(c.access_key_id(), ::testing::MatchesRegex("ASIA[A-Z2-7]{16}"));
+  EXPECT_EQ(c.secret_access_key().size(), 40u);
+  EXPECT_THAT(c.session_token(), ::testing::MatchesRegex("[A-Za-z0-9_=-]+"));
+  EXPECT_EQ(c.expiration().seconds(), absl::ToUnixSeconds(clock_.Now()) + 900);
+  EXPECT_EQ(got.user_arn(), "arn:aws:iam::123456789012:user/browser");
+
+  const std::string text = "AWS4-HMAC-SHA256\n20261127T101010Z\nscope\nhash";
+  auto verify = [&](const std::string& key_id, const std::string& token,
+                    const std::string& secret) {
+    pb::VerifyAccessKeySignatureRequest req;
+    req.set_access_key_id(key_id);
+    req.set_date("20261127");
+    req.set_region("eu-west-1");
+    req.set_service("iotdevicegateway");
+    req.add_strings_to_sign(text);
+    req.set_signature(
+        aws::SigV4Signature(secret, "20261127", "eu-west-1", "iotdevicegateway", text));
+    req.set_session_token(token);
+    pb::VerifyAccessKeySignatureResponse resp;
+    EXPECT_TRUE(Call(&pb::Policy::Stub::VerifyAccessKeySignature, req, &resp).ok());
+    return resp;
+  };
+  pb::VerifyAccessKeySignatureResponse v =
+      verify(c.access_key_id(), c.session_token(), c.secret_access_key());
+  EXPECT_TRUE(v.is_authenticated()) << v.deny_reason();
+  EXPECT_EQ(v.principal(), "arn:aws:iam::123456789012:user/browser");
+  EXPECT_EQ(v.expiration().seconds(), c.expiration().seconds());
+
+  // Another secret; the token of another key id; no token; a token altered.
+  EXPECT_FALSE(verify(c.access_key_id(), c.session_token(), "another").is_authenticated());
+  pb::GetSessionTokenResponse other;
+  ASSERT_TRUE(Call(&pb::Policy::Stub::GetSessionToken, get, &other).ok());
+  v = verify(other.credentials().access_key_id(), c.session_token(), c.secret_access_key());
+  EXPECT_FALSE(v.is_authenticated());
+  EXPECT_THAT(v.deny_reason(), HasSubstr("security token included in the request is invalid"));
+  EXPECT_FALSE(verify(c.access_key_id(), "", c.secret_access_key()).is_authenticated());
+  std::string altered = c.session_token();
+  altered[10] = altered[10] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(verify(c.access_key_id(), altered, c.secret_access_key()).is_authenticated());
+
+  // Expired: refused in AWS's words.
+  clock_.Advance(absl::Seconds(900));
+  v = verify(c.access_key_id(), c.session_token(), c.secret_access_key());
+  EXPECT_FALSE(v.is_authenticated());
+  EXPECT_THAT(v.deny_reason(), HasSubstr("security token included in the request is expired"));
+  const std::string metrics = Metrics();
+  EXPECT_THAT(metrics, HasSubstr(Verifications("expired_token", 1)));
+  EXPECT_THAT(metrics, HasSubstr(Verifications("invalid_token", 3)));
+
+  // Durations outside 15 minutes to 12 hours are refused.
+  get.set_duration_seconds(60);
+  grpc::Status s = Call(&pb::Policy::Stub::GetSessionToken, get, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("durationSeconds must be from 900 to 43200"));
 }
 
 }  // namespace

@@ -903,6 +903,32 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   ASSERT_EQ(listed["accessKeys"].size(), 1u) << listed.dump();
   EXPECT_EQ(listed["accessKeys"][0]["status"], "INACTIVE");
   EXPECT_FALSE(listed["accessKeys"][0].contains("secretAccessKey"));
+
+  // Temporary credentials for the same user (a browser's), signed with their session token,
+  // which the AWS CRT adds to the URL after signing.
+  json session = Ctl().Json({"get-session-token", "--user-name", "dashboard",
+                             "--duration-seconds", "900"});
+  ASSERT_TRUE(session.contains("credentials")) << session.dump();
+  const json& c = session["credentials"];
+  absl::StatusOr<testing::RunResult> temporary = testing::Run(
+      {"/usr/bin/node", SourcePath("tests/node/device_sdk_sigv4.js"), https_port,
+       dir_ + "/ep/ca.pem", "us-east-1", c["accessKeyId"], c["secretAccessKey"], "sigv4-dev",
+       c["sessionToken"]},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(temporary.ok()) << temporary.status();
+  EXPECT_EQ(temporary->exit_code, 0) << temporary->out << gateway_.process->output();
+  EXPECT_THAT(temporary->out, HasSubstr("mqtt5 over wss with sigv4 and a session token: "
+                                        "published and received"));
+  // The same key id with another user's token is not admitted.
+  json other = Ctl().Json({"get-session-token", "--user-name", "someone-else"});
+  temporary = testing::Run(
+      {"/usr/bin/node", SourcePath("tests/node/device_sdk_sigv4.js"), https_port,
+       dir_ + "/ep/ca.pem", "us-east-1", c["accessKeyId"], c["secretAccessKey"], "sigv4-dev",
+       other["credentials"]["sessionToken"]},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(temporary.ok()) << temporary.status();
+  EXPECT_NE(temporary->exit_code, 0) << temporary->out;
+  EXPECT_THAT(temporary->out, HasSubstr("FAIL mqtt5: connect"));
 }
 
 }  // namespace

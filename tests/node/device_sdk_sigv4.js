@@ -9,12 +9,16 @@
 // arrives (an HTTPS publish), and "cut" when the server ends the connection (its key
 // deactivated).
 //
-//   node device_sdk_sigv4.js WSS_PORT CA_FILE REGION ACCESS_KEY_ID SECRET CLIENT_ID
+// With SESSION_TOKEN (temporary credentials from GetSessionToken), only the MQTT 5 round
+// trip, signed with the three of them, as a browser would.
+//
+//   node device_sdk_sigv4.js WSS_PORT CA_FILE REGION ACCESS_KEY_ID SECRET CLIENT_ID \
+//       [SESSION_TOKEN]
 'use strict';
 
 const { auth, mqtt, mqtt5, iot } = require('aws-iot-device-sdk-v2');
 
-const [, , wssPort, ca, region, accessKeyId, secret, clientId] = process.argv;
+const [, , wssPort, ca, region, accessKeyId, secret, clientId, sessionToken] = process.argv;
 
 function fail(what) {
   console.log(`FAIL ${what}`);
@@ -26,7 +30,8 @@ function connect5(secretKey) {
   const builder = iot.AwsIotMqtt5ClientConfigBuilder.newWebsocketMqttBuilderWithSigv4Auth(
     'localhost', {
       region,
-      credentialsProvider: auth.AwsCredentialsProvider.newStatic(accessKeyId, secretKey),
+      credentialsProvider: auth.AwsCredentialsProvider.newStatic(accessKeyId, secretKey,
+                                                                 sessionToken),
     });
   builder.withPort(Number(wssPort));
   builder.withCertificateAuthorityFromPath(undefined, ca);
@@ -63,7 +68,8 @@ async function roundTrip5() {
   if (denied.reasonCode !== 135) {
     fail(`mqtt5: a publish outside the policy got ${denied.reasonCode}`);
   }
-  console.log('mqtt5 over wss with sigv4: published and received; outside the policy refused');
+  console.log(`mqtt5 over wss with sigv4${sessionToken ? ' and a session token' : ''}: `
+              + 'published and received; outside the policy refused');
   await new Promise((resolve) => {
     client.on('stopped', resolve);
     client.stop();
@@ -100,6 +106,7 @@ async function roundTrip311() {
 async function main() {
   setTimeout(() => fail('timed out'), 90000).unref();
   await roundTrip5();
+  if (sessionToken) process.exit(0);
   await roundTrip311();
   const refused = await connect5(`${secret.slice(0, -1)}x`);
   if (!refused.error) fail('a signature by another secret was admitted');
