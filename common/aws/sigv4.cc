@@ -280,7 +280,12 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
   }
   SigV4Presented p;
   if (token.has_value()) {
-    if (token->empty()) return Refused("X-Amz-Security-Token is empty");
+    // Tokens are base64 (STS's, and GetSessionToken's URL-safe form).
+    bool printable = !token->empty() && token->size() <= 8192;
+    for (char c : *token) printable = printable && c > ' ' && c < 0x7f;
+    if (!printable) {
+      return Refused("X-Amz-Security-Token must be 1 to 8192 printable ASCII characters");
+    }
     p.session_token = *token;
   }
   const std::vector<std::string> scope = absl::StrSplit(*credential, '/');
@@ -294,6 +299,18 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
   p.region = scope[2];
   p.service = scope[3];
   p.signature = absl::AsciiStrToLower(*signature);
+  // What goes on to the key's holder is ASCII: an access key id of letters and digits (AWS's
+  // are 16 to 128; its test suite's AKIDEXAMPLE is 11), a signature of 64 hex digits.
+  bool key_ok = !p.access_key_id.empty() && p.access_key_id.size() <= 128;
+  for (char c : p.access_key_id) key_ok = key_ok && absl::ascii_isalnum(c);
+  if (!key_ok) {
+    return Refused(absl::StrCat("the access key id in Credential must be 1 to 128 letters and "
+                                "digits, not '",
+                                absl::CHexEscape(p.access_key_id.substr(0, 128)), "'"));
+  }
+  bool hex = p.signature.size() == 64;
+  for (char c : p.signature) hex = hex && absl::ascii_isxdigit(c);
+  if (!hex) return Refused("the signature must be 64 hex digits");
   if (!ParseAmzDate(*amz_date, &p.time)) {
     return Refused(absl::StrCat("X-Amz-Date must be yyyymmddThhmmssZ, not '",
                                 absl::CHexEscape(amz_date->substr(0, 32)), "'"));

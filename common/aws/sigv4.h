@@ -94,14 +94,14 @@ struct ReceivedRequest {
 };
 
 struct SigV4Presented {
-  std::string access_key_id;
+  std::string access_key_id;  // 1 to 128 letters and digits
   std::string date;  // yyyymmdd, of the credential scope
   std::string region;
   std::string service;
-  std::string signature;  // lower-case hex
+  std::string signature;  // 64 lower-case hex digits
   absl::Time time;        // X-Amz-Date
-  // X-Amz-Security-Token, for temporary credentials: whoever checks the signature must
-  // check that it belongs to the key.
+  // X-Amz-Security-Token, for temporary credentials (printable ASCII): whoever checks the
+  // signature must check that it belongs to the key.
   std::optional<std::string> session_token;
   std::vector<std::string> strings_to_sign;  // candidates, at most 12, without repeats
 };

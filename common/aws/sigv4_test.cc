@@ -180,6 +180,8 @@ bool Verifies(const SigV4Presented& p, absl::string_view secret) {
 }
 
 constexpr absl::string_view kService[] = {"service"};
+// A signature of the right form, for requests whose reading, not signature, is tested.
+const std::string kZeroSignature(64, '0');
 
 TEST(SigV4Server, ReadsTheTestSuitesGetVanilla) {
   absl::StatusOr<SigV4Presented> p = ReadSigV4(
@@ -265,7 +267,7 @@ TEST(SigV4Server, RefusesWhatAwsRefuses) {
   };
   const std::string good =
       "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, "
-      "SignedHeaders=host;x-amz-date, Signature=00";
+      "SignedHeaders=host;x-amz-date, Signature=" + kZeroSignature;
   EXPECT_TRUE(read({{"authorization", good}}, t).ok());
   auto refused = [](const absl::Status& s, absl::string_view words) {
     EXPECT_EQ(s.code(), absl::StatusCode::kUnauthenticated) << s;
@@ -281,30 +283,44 @@ TEST(SigV4Server, RefusesWhatAwsRefuses) {
                   .ok());
   refused(read({{"authorization", good}}, t - absl::Minutes(16)), "not yet current");
   refused(read({{"authorization", good}}, t, "eu-west-1"), "valid region");
-  refused(read({{"authorization", good}, {"x-amz-security-token", ""}}, t), "is empty");
+  refused(read({{"authorization", good}, {"x-amz-security-token", ""}}, t),
+          "1 to 8192 printable ASCII");
+  refused(read({{"authorization", good}, {"x-amz-security-token", "t\xff"}}, t),
+          "1 to 8192 printable ASCII");
+  // What goes to the key's holder is ASCII: the key id, the signature.
+  refused(read({{"authorization",
+                 "AWS4-HMAC-SHA256 Credential=AKID\xc3\xa9/20150830/us-east-1/service/"
+                 "aws4_request, SignedHeaders=host;x-amz-date, Signature=" + kZeroSignature}},
+               t),
+          "letters and digits");
+  refused(read({{"authorization",
+                 "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
+                 "aws4_request, SignedHeaders=host;x-amz-date, Signature=00"}},
+               t),
+          "64 hex digits");
   refused(read({{"authorization",
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iot/aws4_request, "
-                 "SignedHeaders=host;x-amz-date, Signature=00"}},
+                 "SignedHeaders=host;x-amz-date, Signature=" + kZeroSignature}},
                t),
           "correct service: 'service'");
   refused(read({{"authorization",
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150831/us-east-1/service/"
-                 "aws4_request, SignedHeaders=host;x-amz-date, Signature=00"}},
+                 "aws4_request, SignedHeaders=host;x-amz-date, Signature=" + kZeroSignature}},
                t),
           "does not match");
   refused(read({{"authorization",
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/us-east-1/service/aws4_request, "
-                 "SignedHeaders=host;x-amz-date, Signature=00"}},
+                 "SignedHeaders=host;x-amz-date, Signature=" + kZeroSignature}},
                t),
           "Credential should be");
   refused(read({{"authorization",
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
-                 "aws4_request, SignedHeaders=host;x-amz-date;x-custom, Signature=00"}},
+                 "aws4_request, SignedHeaders=host;x-amz-date;x-custom, Signature=" + kZeroSignature}},
                t),
           "'x-custom' is not in the request");
   refused(read({{"authorization",
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
-                 "aws4_request, SignedHeaders=x-amz-date, Signature=00"}},
+                 "aws4_request, SignedHeaders=x-amz-date, Signature=" + kZeroSignature}},
                t),
           "host header must be signed");
   refused(read({{"authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/"
@@ -354,7 +370,7 @@ TEST(SigV4Server, SessionTokensSignedOrAppended) {
   }
   // Without a token nothing is added.
   absl::StatusOr<SigV4Presented> p = ReadSigV4(
-      Received("GET", base + "&X-Amz-Signature=00", {{"host", "example.amazonaws.com"}}), t,
+      Received("GET", base + "&X-Amz-Signature=" + kZeroSignature, {{"host", "example.amazonaws.com"}}), t,
       "us-east-1", kService);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_FALSE(p->session_token.has_value());

@@ -9,8 +9,8 @@
 //   - a shadow, fleet provisioning or jobs request topic that parses names a thing, shadow,
 //     template or job that is really in it, and the client may publish to it;
 //   - a SigV4 request (target, Authorization and X-Amz-Date from the input's lines) that
-//     reads offers 1 to 12 strings to sign, is within its time, and reads again without the
-//     time check.
+//     reads offers 1 to 12 strings to sign and ASCII credentials, is within its time, and
+//     reads again without the time check.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -133,6 +133,11 @@ void CheckSigV4(absl::string_view input) {
   for (const std::string& s : p->strings_to_sign) {
     if (!absl::StartsWith(s, "AWS4-HMAC-SHA256\n")) std::abort();
   }
+  // What travels on to the policy service in gRPC strings must be UTF-8: it is ASCII.
+  for (char c : p->access_key_id + p->signature + p->session_token.value_or("")) {
+    if (static_cast<unsigned char>(c) >= 0x80) std::abort();
+  }
+  if (p->signature.size() != 64) std::abort();
   if (!fleetcore::aws::ReadSigV4(request, std::nullopt, "us-east-1", services).ok()) {
     std::abort();
   }

@@ -299,7 +299,8 @@ TEST_F(GrpcAuthenticatorTest, SigV4WithASessionToken) {
         .http_query = absl::StrCat(
             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAEXAMPLE%2F",
             date.substr(0, 8), "%2Fus-east-1%2Fiotdevicegateway%2Faws4_request&X-Amz-Date=",
-            date, "&X-Amz-SignedHeaders=host&X-Amz-Signature=00&X-Amz-Security-Token=tok"),
+            date, "&X-Amz-SignedHeaders=host&X-Amz-Signature=", std::string(64, '0'),
+            "&X-Amz-Security-Token=tok"),
         .sigv4 = true,
         .http_method = "GET",
         .http_path = "/mqtt",
