@@ -78,8 +78,8 @@ std::string AccessKeyCore::UserArn(absl::string_view user_name) const {
   return absl::StrCat("arn:aws:iam::", arns_->account_id(), ":user/", user_name);
 }
 
-std::optional<std::string> AccessKeyCore::UserOfArn(absl::string_view arn) const {
-  const std::string prefix = absl::StrCat("arn:aws:iam::", arns_->account_id(), ":user/");
+std::optional<std::string> UserOfArn(const aws::Arns& arns, absl::string_view arn) {
+  const std::string prefix = absl::StrCat("arn:aws:iam::", arns.account_id(), ":user/");
   if (!absl::ConsumePrefix(&arn, prefix) || !ValidateUserName(arn).ok()) return std::nullopt;
   return std::string(arn);
 }

@@ -94,9 +94,8 @@ class AccessKeyCore {
   AccessKeyCore(PolicyStore* store, const tls::SecretBox* box, const aws::Arns* arns,
                 const Clock* clock);
 
-  // arn:aws:iam::{account}:user/{name}; the user's name when `arn` is such an ARN.
+  // arn:aws:iam::{account}:user/{name}.
   std::string UserArn(absl::string_view user_name) const;
-  std::optional<std::string> UserOfArn(absl::string_view arn) const;
 
   absl::StatusOr<NewAccessKey> CreateAccessKey(absl::string_view user_name);
   // Without the secrets. `user_name` empty: every user's keys.
@@ -124,5 +123,8 @@ class AccessKeyCore {
 
 // IAM's rule for user names: 1 to 64 of A-Z a-z 0-9 and + = , . @ _ -.
 absl::Status ValidateUserName(absl::string_view name);
+
+// The user's name when `arn` is arn:aws:iam::{the account}:user/{a valid name}.
+std::optional<std::string> UserOfArn(const aws::Arns& arns, absl::string_view arn);
 
 }  // namespace fleetcore::policy_service

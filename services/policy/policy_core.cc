@@ -8,7 +8,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "common/pagination/page_token.h"
 #include "common/status/status_macros.h"
 #include "services/policy/access_key_core.h"
@@ -94,10 +93,8 @@ absl::StatusOr<PolicyCore::Target> PolicyCore::ParseTarget(absl::string_view tar
     return Target{TargetKind::kThingGroup, *group};
   }
   // An access-key user (AccessKeyCore): arn:aws:iam::{account}:user/{name}.
-  absl::string_view user = target;
-  if (absl::ConsumePrefix(&user, absl::StrCat("arn:aws:iam::", arns_->account_id(), ":user/")) &&
-      ValidateUserName(user).ok()) {
-    return Target{TargetKind::kUser, std::string(user)};
+  if (std::optional<std::string> user = UserOfArn(*arns_, target)) {
+    return Target{TargetKind::kUser, *user};
   }
   return absl::InvalidArgumentError(absl::StrCat(
       field, " ", Q(target), " must be a certificate ARN (", arns_->Cert("<64 hex>"),
