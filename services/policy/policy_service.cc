@@ -669,7 +669,17 @@ grpc::ServerUnaryReactor* PolicyService::VerifyAccessKeySignature(
                                              req->strings_to_sign().end()},
                          .signature = req->signature(),
                          .session_token = req->session_token()};
-    FLEETCORE_ASSIGN_OR_RETURN(SignatureVerdict v, access_keys_->Verify(check));
+    absl::StatusOr<SignatureVerdict> verdict = access_keys_->Verify(check);
+    if (absl::IsDataLoss(verdict.status())) {
+      // The operator's to mend (the key file), and every client of that key is refused.
+      log::Error("an access key's secret does not open: is --access-key-sealing-key-file the "
+                 "key that sealed it?",
+                 {{"request_id", call.request_id},
+                  {"access_key_id", req->access_key_id()},
+                  {"error", verdict.status()}});
+    }
+    if (!verdict.ok()) return verdict.status();
+    const SignatureVerdict& v = *verdict;
     if (metrics_ != nullptr) metrics_->verifications.Add({{"result", v.result}}).Increment();
     if (!v.authenticated) {
       // Refused clients are routine; the key id is not a secret, the signature says nothing.

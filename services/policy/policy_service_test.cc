@@ -385,6 +385,22 @@ TEST_F(PolicyServiceTest, AccessKeyErrorsAreActionable) {
   del.set_access_key_id(created.access_key().access_key_id());
   ASSERT_TRUE(Call(&pb::Policy::Stub::DeleteAccessKey, del, &deleted).ok());
 
+  // Another sealing key than the one that sealed the secret: an error for the operator, not
+  // a refusal of the client.
+  const tls::SecretBox other_key = tls::SecretBox::WithKey(std::string(32, 'o'));
+  AccessKeyCore wrong(&store_, &other_key, &arns_, &clock_);
+  absl::StatusOr<NewAccessKey> made = access_keys_.CreateAccessKey("sealed");
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(wrong.Verify({.access_key_id = made->key.id,
+                          .date = "20261127",
+                          .region = "eu-west-1",
+                          .service = "iotdata",
+                          .strings_to_sign = {"x"},
+                          .signature = std::string(64, '0')})
+                .status()
+                .code(),
+            absl::StatusCode::kDataLoss);
+
   // Without a sealing key the service has no access keys, and says how to turn them on.
   AccessKeyCore off(&store_, nullptr, &arns_, &clock_);
   EXPECT_THAT(off.CreateAccessKey("u").status().message(),
