@@ -27,17 +27,10 @@ const unsigned char* U(absl::string_view s) {
 
 }  // namespace
 
-absl::StatusOr<SecretBox> SecretBox::Load(const std::string& path, bool create) {
-  if (create && access(path.c_str(), F_OK) != 0) {
-    std::string key(kKeyBytes, '\0');
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), kKeyBytes) != 1) {
-      return absl::InternalError("no randomness for a new sealing key");
-    }
-    absl::Status written = WriteNewFile(path, absl::StrCat(absl::BytesToHexString(key), "\n"),
-                                        0600);
-    // Another process that created it first wins; its key is read below.
-    if (!written.ok() && !absl::IsAlreadyExists(written)) return written;
-  }
+namespace {
+
+// The key in `path`: 64 hex digits in a file private to its owner.
+absl::StatusOr<std::string> ReadKey(const std::string& path) {
   absl::Status private_file = CheckPrivateFile(path, "the sealing key");
   if (!private_file.ok()) return private_file;
   absl::StatusOr<std::string> text = ReadFile(path);
@@ -50,10 +43,38 @@ absl::StatusOr<SecretBox> SecretBox::Load(const std::string& path, bool create) 
         "the sealing key ", path, " must hold 64 hex digits (32 random bytes); make one with "
         "`openssl rand -hex 32 > ", path, "`"));
   }
-  return SecretBox(absl::HexStringToBytes(hex));
+  return absl::HexStringToBytes(hex);
 }
 
-SecretBox SecretBox::WithKey(std::string key) { return SecretBox(std::move(key)); }
+}  // namespace
+
+absl::StatusOr<SecretBox> SecretBox::Load(const std::string& path, bool create,
+                                          const std::vector<std::string>& previous) {
+  if (create && access(path.c_str(), F_OK) != 0) {
+    std::string key(kKeyBytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), kKeyBytes) != 1) {
+      return absl::InternalError("no randomness for a new sealing key");
+    }
+    absl::Status written = WriteNewFile(path, absl::StrCat(absl::BytesToHexString(key), "\n"),
+                                        0600);
+    // Another process that created it first wins; its key is read below.
+    if (!written.ok() && !absl::IsAlreadyExists(written)) return written;
+  }
+  std::vector<std::string> paths = {path};
+  paths.insert(paths.end(), previous.begin(), previous.end());
+  std::vector<std::string> keys;
+  for (const std::string& p : paths) {
+    absl::StatusOr<std::string> key = ReadKey(p);
+    if (!key.ok()) return key.status();
+    keys.push_back(*std::move(key));
+  }
+  return SecretBox(std::move(keys));
+}
+
+SecretBox SecretBox::WithKey(std::string key, std::vector<std::string> previous) {
+  previous.insert(previous.begin(), std::move(key));
+  return SecretBox(std::move(previous));
+}
 
 std::string SecretBox::Seal(absl::string_view plaintext, absl::string_view context) const {
   std::string out(kNonceBytes + plaintext.size() + kTagBytes, '\0');
@@ -62,7 +83,7 @@ std::string SecretBox::Seal(absl::string_view plaintext, absl::string_view conte
   int n = 0;
   // Failures here are out of memory or a broken OpenSSL: nothing a caller could handle.
   if (RAND_bytes(bytes, kNonceBytes) != 1 || ctx == nullptr ||
-      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U(key_), bytes) != 1 ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U(keys_[0]), bytes) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &n, U(context), static_cast<int>(context.size())) !=
           1 ||
       EVP_EncryptUpdate(ctx.get(), bytes + kNonceBytes, &n, U(plaintext),
@@ -76,30 +97,33 @@ std::string SecretBox::Seal(absl::string_view plaintext, absl::string_view conte
 }
 
 absl::StatusOr<std::string> SecretBox::Open(absl::string_view sealed,
-                                            absl::string_view context) const {
+                                            absl::string_view context, bool* stale) const {
   std::string raw;
   if (!absl::Base64Unescape(sealed, &raw) || raw.size() < kNonceBytes + kTagBytes) {
     return absl::DataLossError("a sealed secret is not base64 of nonce, ciphertext and tag");
   }
   const size_t size = raw.size() - kNonceBytes - kTagBytes;
-  std::string out(size, '\0');
   auto* bytes = reinterpret_cast<unsigned char*>(raw.data());
-  CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
-  int n = 0;
-  if (ctx == nullptr ||
-      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U(key_), bytes) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &n, U(context), static_cast<int>(context.size())) !=
-          1 ||
-      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n,
-                        bytes + kNonceBytes, static_cast<int>(size)) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes,
-                          bytes + kNonceBytes + size) != 1 ||
-      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + n, &n) !=
-          1) {
-    return absl::DataLossError(
-        "a sealed secret does not open with this sealing key (another key file, or altered)");
+  for (size_t k = 0; k < keys_.size(); ++k) {
+    std::string out(size, '\0');
+    CipherCtx ctx(EVP_CIPHER_CTX_new(), EVP_CIPHER_CTX_free);
+    int n = 0;
+    if (ctx != nullptr &&
+        EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, U(keys_[k]), bytes) == 1 &&
+        EVP_DecryptUpdate(ctx.get(), nullptr, &n, U(context),
+                          static_cast<int>(context.size())) == 1 &&
+        EVP_DecryptUpdate(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &n,
+                          bytes + kNonceBytes, static_cast<int>(size)) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagBytes,
+                            bytes + kNonceBytes + size) == 1 &&
+        EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()) + n, &n) ==
+            1) {
+      if (stale != nullptr) *stale = k > 0;
+      return out;
+    }
   }
-  return out;
+  return absl::DataLossError(
+      "a sealed secret does not open with this sealing key (another key file, or altered)");
 }
 
 }  // namespace fleetcore::tls

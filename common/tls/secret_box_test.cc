@@ -80,5 +80,38 @@ TEST(SecretBox, RefusesAKeyFileOthersCanReadOrThatIsNotAKey) {
   EXPECT_THAT(WriteNewFile(short_file, "again", 0600), StatusIs(absl::StatusCode::kAlreadyExists));
 }
 
+// Rotation: the previous key opens what it sealed and says so; the current one seals.
+TEST(SecretBox, PreviousKeysOpenWhatTheySealed) {
+  const SecretBox old_box = SecretBox::WithKey(std::string(32, '\x01'));
+  const std::string sealed_before = old_box.Seal("secret", "k");
+  const SecretBox rotated =
+      SecretBox::WithKey(std::string(32, '\x02'), {std::string(32, '\x01')});
+  bool stale = false;
+  absl::StatusOr<std::string> opened = rotated.Open(sealed_before, "k", &stale);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(*opened, "secret");
+  EXPECT_TRUE(stale);
+  const std::string sealed_now = rotated.Seal("secret", "k");
+  opened = rotated.Open(sealed_now, "k", &stale);
+  ASSERT_TRUE(opened.ok());
+  EXPECT_FALSE(stale);
+  // The new key alone opens what was sealed again, not what the old one sealed.
+  const SecretBox new_only = SecretBox::WithKey(std::string(32, '\x02'));
+  EXPECT_TRUE(new_only.Open(sealed_now, "k").ok());
+  EXPECT_THAT(new_only.Open(sealed_before, "k"), StatusIs(absl::StatusCode::kDataLoss));
+
+  // From files: a previous key file is read (and must be private) but never made.
+  const std::string dir = TempDir();
+  ASSERT_TRUE(WriteNewFile(dir + "/old.key", std::string(64, '1') + "\n", 0600).ok());
+  absl::StatusOr<SecretBox> loaded =
+      SecretBox::Load(dir + "/new.key", /*create=*/true, {dir + "/old.key"});
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const std::string sealed_by_old = SecretBox::WithKey(std::string(32, '\x11')).Seal("x", "c");
+  EXPECT_TRUE(loaded->Open(sealed_by_old, "c", &stale).ok());
+  EXPECT_TRUE(stale);
+  EXPECT_THAT(SecretBox::Load(dir + "/new.key", true, {dir + "/missing.key"}),
+              StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("missing.key")));
+}
+
 }  // namespace
 }  // namespace fleetcore::tls

@@ -210,8 +210,17 @@ absl::StatusOr<SignatureVerdict> AccessKeyCore::Verify(const SignatureCheck& che
     v.deny_reason = kUnrecognized;
     return v;
   }
-  FLEETCORE_ASSIGN_OR_RETURN(std::string secret, box_->Open(k->sealed_secret, k->id));
-  return Match(check, std::move(secret), k->user_name);
+  bool stale = false;
+  FLEETCORE_ASSIGN_OR_RETURN(std::string secret, box_->Open(k->sealed_secret, k->id, &stale));
+  // Sealed again for the key's real holder only: a wrong signature changes nothing.
+  const std::string resealed = stale ? box_->Seal(secret, k->id) : "";
+  SignatureVerdict verdict = Match(check, std::move(secret), k->user_name);
+  if (stale && verdict.authenticated) {
+    verdict.resealed = store_->Transact([&](PolicyTx& tx) {
+                               return tx.SetAccessKeySecret(k->id, resealed);
+                             }).ok();  // else: again at the next signature
+  }
+  return verdict;
 }
 
 absl::StatusOr<SignatureVerdict> AccessKeyCore::VerifySession(const SignatureCheck& check) {

@@ -21,6 +21,10 @@
 // key (bound to the key id), so any replica checks them and nothing needs cleaning up; they
 // cannot be revoked before they expire, but the user's policies can be changed.
 //
+// Rotating the sealing key: with the old key among the box's previous ones, a secret it
+// sealed still opens, and a signature verified with it has the secret sealed again with the
+// current key, so the old key can go once every key has been used (or been made anew).
+//
 // Verify checks the signature over each candidate string to sign (the gateway cannot know
 // every client's canonical URI and payload conventions, so it offers the plausible ones),
 // comparing in constant time; the request's time, region and service are the gateway's to
@@ -79,6 +83,9 @@ struct SignatureVerdict {
   std::string deny_reason;  // AWS's words, for the client and the logs
   // When temporary credentials expire; nullopt for an access key.
   std::optional<absl::Time> expiration;
+  // The key's secret had been sealed with a previous sealing key and is now sealed again
+  // with the current one.
+  bool resealed = false;
 };
 
 class AccessKeyCore {

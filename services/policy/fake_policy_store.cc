@@ -125,6 +125,12 @@ class FakeTx final : public PolicyTx {
     }
     return absl::OkStatus();
   }
+  absl::Status SetAccessKeySecret(absl::string_view id, absl::string_view sealed) override {
+    if (auto it = s_->access_keys.find(id); it != s_->access_keys.end()) {
+      it->second.sealed_secret = std::string(sealed);
+    }
+    return absl::OkStatus();
+  }
   absl::Status DeleteAccessKey(absl::string_view id) override {
     s_->access_keys.erase(std::string(id));
     return absl::OkStatus();

@@ -2,6 +2,7 @@
 // Reads flags and FLEETCORE_* environment, builds the objects, serves until SIGTERM/SIGINT.
 #include <memory>
 
+#include "absl/strings/str_split.h"
 #include "common/aws/arn.h"
 #include "common/db/pg_listener.h"
 #include "common/db/pg_pool.h"
@@ -42,6 +43,7 @@ int Run(int argc, char** argv) {
   std::string registry_ca_file;
   std::string authorizer_ca_file;
   std::string sealing_key_file;
+  std::string previous_sealing_key_files;
   config::FlagSet flags("fleetcore-policy",
                         "The fleetcore policy service: AWS IoT policies and their versions and "
                         "attachments, authorization decisions, and custom authorizers, over "
@@ -65,11 +67,18 @@ int Run(int argc, char** argv) {
   flags.AddString("access-key-sealing-key-file", &sealing_key_file,
                   "File of the 32-byte key (64 hex digits, mode 0600; made when missing) that "
                   "seals access keys' secrets in Postgres; empty: access keys (SigV4) are off.");
+  flags.AddString("access-key-previous-sealing-key-files", &previous_sealing_key_files,
+                  "Comma-separated files of earlier sealing keys (rotation): what they sealed "
+                  "still opens, and is sealed again with the current key when its key signs.");
   if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
         FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
         if (authorizer_limits.function_timeout <= absl::ZeroDuration() ||
             authorizer_limits.function_timeout > absl::Seconds(30)) {
           return absl::InvalidArgumentError("--authorizer-timeout must be in (0s, 30s]");
+        }
+        if (!previous_sealing_key_files.empty() && sealing_key_file.empty()) {
+          return absl::InvalidArgumentError(
+              "--access-key-previous-sealing-key-files needs --access-key-sealing-key-file");
         }
         if (registry_endpoint.empty()) {
           return absl::InvalidArgumentError("--registry-endpoint must not be empty");
@@ -89,7 +98,10 @@ int Run(int argc, char** argv) {
 
   std::optional<tls::SecretBox> sealing_key;
   if (!sealing_key_file.empty()) {
-    absl::StatusOr<tls::SecretBox> box = tls::SecretBox::Load(sealing_key_file, /*create=*/true);
+    const std::vector<std::string> previous =
+        absl::StrSplit(previous_sealing_key_files, ',', absl::SkipEmpty());
+    absl::StatusOr<tls::SecretBox> box =
+        tls::SecretBox::Load(sealing_key_file, /*create=*/true, previous);
     if (!box.ok()) {
       log::Error("cannot start: --access-key-sealing-key-file", {{"error", box.status()}});
       return 1;

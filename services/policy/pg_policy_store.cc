@@ -227,6 +227,10 @@ class PgTx final : public PolicyTx, private db::TxStatements {
     return Exec("UPDATE policy.access_keys SET active = $2 WHERE access_key_id = $1", S(id),
                 active);
   }
+  absl::Status SetAccessKeySecret(absl::string_view id, absl::string_view sealed) override {
+    return Exec("UPDATE policy.access_keys SET sealed_secret = $2 WHERE access_key_id = $1",
+                S(id), S(sealed));
+  }
   absl::Status DeleteAccessKey(absl::string_view id) override {
     return Exec("DELETE FROM policy.access_keys WHERE access_key_id = $1", S(id));
   }

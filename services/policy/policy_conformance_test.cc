@@ -735,5 +735,40 @@ TEST_F(PolicyCoreTest, AccessKeysAreStoredSealedListedByUserAndAnnounced) {
               StatusIs(Code::kInvalidArgument, HasSubstr("access-key user's ARN")));
 }
 
+// Rotating the sealing key: a secret the previous key sealed still verifies, and is sealed
+// again with the current key by its holder's signature (not by a wrong one).
+TEST_F(PolicyCoreTest, ARotatedSealingKeyResealsSecretsAsTheyAreUsed) {
+  const tls::SecretBox old_key = tls::SecretBox::WithKey(std::string(32, 'o'));
+  AccessKeyCore before(sut_->store(), &old_key, &arns_, &clock_);
+  absl::StatusOr<NewAccessKey> k = before.CreateAccessKey("rotating");
+  ASSERT_OK(k.status());
+  const tls::SecretBox rotated =
+      tls::SecretBox::WithKey(std::string(32, 'n'), {std::string(32, 'o')});
+  AccessKeyCore after(sut_->store(), &rotated, &arns_, &clock_);
+  const std::string text = "AWS4-HMAC-SHA256\n20261127T000000Z\nscope\nhash";
+  SignatureCheck check{.access_key_id = k->key.id,
+                       .date = "20261127",
+                       .region = "us-east-1",
+                       .service = "iotdata",
+                       .strings_to_sign = {text},
+                       .signature = std::string(64, '0')};
+  absl::StatusOr<SignatureVerdict> v = after.Verify(check);
+  ASSERT_OK(v.status());
+  EXPECT_FALSE(v->authenticated);
+  EXPECT_FALSE(v->resealed);
+  check.signature = aws::SigV4Signature(k->secret, "20261127", "us-east-1", "iotdata", text);
+  v = after.Verify(check);
+  ASSERT_OK(v.status());
+  EXPECT_TRUE(v->authenticated);
+  EXPECT_TRUE(v->resealed);
+  // Now the current key alone opens it.
+  const tls::SecretBox new_only = tls::SecretBox::WithKey(std::string(32, 'n'));
+  AccessKeyCore later(sut_->store(), &new_only, &arns_, &clock_);
+  v = later.Verify(check);
+  ASSERT_OK(v.status());
+  EXPECT_TRUE(v->authenticated);
+  EXPECT_FALSE(v->resealed);
+}
+
 }  // namespace
 }  // namespace fleetcore::policy_service

@@ -681,6 +681,10 @@ grpc::ServerUnaryReactor* PolicyService::VerifyAccessKeySignature(
     if (!verdict.ok()) return verdict.status();
     const SignatureVerdict& v = *verdict;
     if (metrics_ != nullptr) metrics_->verifications.Add({{"result", v.result}}).Increment();
+    if (v.resealed) {
+      log::Info("an access key's secret is sealed with the current sealing key now",
+                {{"request_id", call.request_id}, {"access_key_id", req->access_key_id()}});
+    }
     if (!v.authenticated) {
       // Refused clients are routine; the key id is not a secret, the signature says nothing.
       log::Debug("SigV4 signature refused", {{"request_id", call.request_id},

@@ -59,6 +59,9 @@ class PolicyTx {
                                                                 Lock lock) = 0;
   virtual absl::Status InsertAccessKey(const AccessKey& key) = 0;
   virtual absl::Status SetAccessKeyActive(absl::string_view id, bool active) = 0;
+  // Replaces the sealed secret (sealed again with the current sealing key).
+  virtual absl::Status SetAccessKeySecret(absl::string_view id,
+                                          absl::string_view sealed_secret) = 0;
   virtual absl::Status DeleteAccessKey(absl::string_view id) = 0;
   virtual absl::StatusOr<int64_t> CountAccessKeysOfUser(absl::string_view user_name) = 0;
 
