@@ -30,6 +30,23 @@ absl::Status Invalid(absl::string_view message) {
 
 }  // namespace
 
+absl::string_view AwsErrorType(int status) {
+  switch (status) {
+    case 400: return "InvalidRequestException";
+    case 401: return "UnauthorizedException";
+    case 403: return "ForbiddenException";
+    case 404: return "ResourceNotFoundException";
+    case 405: return "MethodNotAllowedException";
+    case 409: return "ConflictException";
+    case 413: return "RequestEntityTooLargeException";
+    case 415: return "UnsupportedDocumentEncodingException";
+    case 429: return "ThrottlingException";
+    case 500: return "InternalFailureException";
+    case 503: return "ServiceUnavailableException";
+    default: return "";
+  }
+}
+
 bool UrlDecode(absl::string_view in, bool query, std::string* out) {
   out->clear();
   out->reserve(in.size());

@@ -41,6 +41,11 @@ struct HttpReply {
 // 200 for OK; 400, 404, 413, 500 ... for the error's code.
 HttpReply HttpPublishReply(const absl::Status& status, absl::string_view trace_id);
 
+// The AWS IoT data plane's error type for an HTTP status (`x-amzn-ErrorType`, from which the
+// AWS SDKs raise their modeled exceptions: 404 ResourceNotFoundException, 409
+// ConflictException, ...); empty for a status that has none.
+absl::string_view AwsErrorType(int status);
+
 // %XX-decoding of a URL path segment or query value ('+' is a space only in queries).
 // false for a malformed escape.
 bool UrlDecode(absl::string_view in, bool query, std::string* out);

@@ -162,5 +162,14 @@ TEST(ConnectThrottle, OneConnectPerIntervalPerClientId) {
   EXPECT_TRUE(t.Admit("lamp-1", 12'000));
 }
 
+TEST(AwsErrorType, TheDataPlanesExceptionsByStatus) {
+  EXPECT_EQ(AwsErrorType(404), "ResourceNotFoundException");
+  EXPECT_EQ(AwsErrorType(409), "ConflictException");
+  EXPECT_EQ(AwsErrorType(413), "RequestEntityTooLargeException");
+  EXPECT_EQ(AwsErrorType(401), "UnauthorizedException");
+  EXPECT_EQ(AwsErrorType(200), "");
+  EXPECT_EQ(AwsErrorType(101), "");
+}
+
 }  // namespace
 }  // namespace fleetcore::gateway

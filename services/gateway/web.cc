@@ -382,6 +382,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
         static_cast<http::status>(status), 11);
     response->set(http::field::server, "fleetcore-gateway");
     response->set(http::field::content_type, "application/json");
+    if (const absl::string_view type = AwsErrorType(status); !type.empty()) {
+      response->set("x-amzn-ErrorType", beast::string_view(type.data(), type.size()));
+    }
     response->keep_alive(keep_alive);
     response->body() = std::move(body);
     response->prepare_payload();

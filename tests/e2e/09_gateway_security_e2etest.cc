@@ -792,7 +792,7 @@ TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WithACustomAuthorizerAndSignedToken
 
 // SigV4 with an access key, as AWS IoT's WebSocket and HTTPS clients sign: the AWS IoT Device
 // SDK v2's WebSocket builders (MQTT 5 and 3.1.1) with static credentials, the v1 SDK's own
-// signer, and curl --aws-sigv4 publishing over HTTPS. The user's policy decides what it may do; a wrong secret
+// signer, curl --aws-sigv4 publishing over HTTPS, and boto3's iot-data client. The user's policy decides what it may do; a wrong secret
 // is refused; deactivating the key ends the live connection and refuses the next publish.
 TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   ASSERT_TRUE(DeviceSdkInstalled());
@@ -808,7 +808,10 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
     {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
      "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/sigv4-dev/*"},
     {"Effect": "Allow", "Action": "iot:Subscribe",
-     "Resource": "arn:aws:iot:us-east-1:000000000000:topicfilter/things/sigv4-dev/*"}]})";
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topicfilter/things/sigv4-dev/*"},
+    {"Effect": "Allow", "Action": ["iot:GetThingShadow", "iot:UpdateThingShadow"],
+     "Resource": ["arn:aws:iot:us-east-1:000000000000:thing/sigv4-dev",
+                  "arn:aws:iot:us-east-1:000000000000:thing/sigv4-dev/*"]}]})";
   Ctl().Run({"create-policy", "--policy-name", "user", "--policy-document",
              "file://" + dir_ + "/user.json"});
   Ctl().Json({"attach-policy", "--policy-name", "user", "--target", user_arn});
@@ -868,16 +871,42 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   EXPECT_EQ(curl("AKIAAAAAAAAAAAAAAAAA:" + secret, "things%2Fsigv4-dev%2Fhttps", &body), "401");
   EXPECT_THAT(body, HasSubstr("security token included in the request is invalid"));
   // A signed GET (the shadow's REST API, an empty body's hash): authenticated, then refused
-  // by the user's policy, which has no iot:GetThingShadow.
+  // by the user's policy, which allows only sigv4-dev's shadow.
   auto shadow = [&](const std::string& user) {
     absl::StatusOr<testing::RunResult> r = testing::Run(
         {"/usr/bin/curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert",
          dir_ + "/ep/ca.pem", "--aws-sigv4", "aws:amz:us-east-1:iotdata", "--user", user,
-         "https://localhost:" + https_port + "/things/sigv4-dev/shadow?name=lamp"});
+         "https://localhost:" + https_port + "/things/other/shadow?name=lamp"});
     return r.ok() ? r->out : r.status().ToString();
   };
   EXPECT_EQ(shadow(id + ":" + secret), "403");
   EXPECT_EQ(shadow(id + ":not-the-secret"), "401");
+  // The AWS SDK for Python's iot-data client: publish, the shadow, its modeled exceptions.
+  ASSERT_OK_AND_ASSIGN(RunningService shadow_service,
+                       StartService("services/shadow/fleetcore-shadow",
+                                    {"--db-url=" + db_->url(),
+                                     absl::StrCat("--listen=127.0.0.1:", shadow_port_),
+                                     "--gateway-endpoint=" + gateway_.endpoint},
+                                    {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
+  auto boto3 = [&](const std::string& key, const std::string& key_secret,
+                   const std::string& token) {
+    std::vector<std::string> argv{"/usr/bin/python3",
+                                  SourcePath("tests/e2e/clients/boto3_iot_data.py"),
+                                  https_port, dir_ + "/ep/ca.pem", "us-east-1", key, key_secret,
+                                  "sigv4-dev"};
+    if (!token.empty()) argv.push_back(token);
+    absl::StatusOr<testing::RunResult> r = testing::Run(argv, {}, absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : testing::RunResult{};
+  };
+  testing::RunResult py = boto3(id, secret, "");
+  EXPECT_EQ(py.exit_code, 0) << py.out << py.err;
+  EXPECT_THAT(py.out, HasSubstr("ok boto3_iot_data"));
+  EXPECT_OK(sdk->WaitForLine([](absl::string_view l) {
+                  return l == R"(received things/sigv4-dev/boto 1 {"from": "boto3"})";
+                })
+                .status())
+      << sdk->output();
   // test-authorization answers for the user as the gateway decides.
   json decided = Ctl().Json(
       {"test-authorization", "--principal", user_arn, "--client-id", "sigv4-dev",
@@ -919,6 +948,9 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   EXPECT_EQ(temporary->exit_code, 0) << temporary->out << gateway_.process->output();
   EXPECT_THAT(temporary->out, HasSubstr("mqtt5 over wss with sigv4 and a session token: "
                                         "published and received"));
+  py = boto3(c["accessKeyId"], c["secretAccessKey"], c["sessionToken"]);
+  EXPECT_EQ(py.exit_code, 0) << py.out << py.err;
+  EXPECT_THAT(py.out, HasSubstr("ok boto3_iot_data"));
   // The same key id with another user's token is not admitted.
   json other = Ctl().Json({"get-session-token", "--user-name", "someone-else"});
   temporary = testing::Run(

@@ -18,6 +18,8 @@ packages=(
   # test peers and checks; mosquitto is also the benchmark's reference broker
   python3 python3-yaml docker-compose curl openssl yamllint
   mosquitto mosquitto-clients python3-paho-mqtt nodejs
+  # the AWS SDK for Python's iot-data client (SigV4 as botocore signs it, its error types)
+  python3-boto3
 )
 
 missing=()
