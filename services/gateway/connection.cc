@@ -4,6 +4,7 @@
 #include "nlohmann/json.hpp"
 #include "services/gateway/authenticator.h"
 #include "services/gateway/connect_throttle.h"
+#include "services/gateway/http_publish.h"
 #include "services/gateway/transports.h"
 
 #include <algorithm>
@@ -1009,6 +1010,11 @@ void Connection::EncodeOutgoing(const Outgoing& o, int64_t now_ns) {
     ++stats.latency_buckets[bucket];
     stats.latency_sum += seconds;
   }
+}
+
+void HttpApi::Refuse(const absl::Status& status, absl::string_view trace_id, Done done) {
+  HttpReply reply = HttpPublishReply(status, trace_id);
+  done(reply.status, std::move(reply.body));
 }
 
 }  // namespace fleetcore::gateway

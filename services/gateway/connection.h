@@ -58,12 +58,16 @@ class Identity;
 class HttpApi {
  public:
   virtual ~HttpApi() = default;
-  // Called once with the status code and JSON body, from any thread.
+  // Called once with the status code and body (of content_type()), from any thread.
   using Done = std::function<void(int status, std::string body)>;
   virtual bool Handles(absl::string_view target) const = 0;
   // `identity` is the caller's (null when the gateway authorizes nothing).
   virtual void Handle(absl::string_view method, absl::string_view target, std::string body,
                       const Identity* identity, Done done) = 0;
+  virtual absl::string_view content_type() const { return "application/json"; }
+  // The answer to a request whose credentials were refused (`status` says why), in the
+  // API's own error format; by default the HTTPS publish API's JSON.
+  virtual void Refuse(const absl::Status& status, absl::string_view trace_id, Done done);
 };
 
 // The MQTT connections open across the I/O threads (TCP, TLS, WebSocket; from accept to
@@ -93,8 +97,9 @@ struct ConnectionContext {
   Broker* broker = nullptr;
   GatewayMetrics* metrics = nullptr;
   IdGenerator* ids = nullptr;
-  // Served on the HTTP listeners; null: publish only.
-  HttpApi* http_api = nullptr;
+  // Served on the HTTP listeners beside publish, the first that Handles a target answering
+  // it (the shadow's REST API, STS).
+  std::vector<HttpApi*> http_apis;
   // Decides who a client is and what it may do; null: everyone may do everything (tests).
   Authenticator* authenticator = nullptr;
   // Open connections against --max-connections; null: not counted (tests).

@@ -440,8 +440,9 @@ using VerifyCall = TrackedCall<ppb::VerifyAccessKeySignatureRequest,
                                ppb::VerifyAccessKeySignatureResponse>;
 
 // The signing names a SigV4 client may use: the WebSocket endpoint's, and the data plane's
-// (botocore's iot-data signs as "iotdata").
+// (botocore's iot-data signs as "iotdata"); STS's on its path (sts_api.h).
 constexpr absl::string_view kSigV4Services[] = {"iotdevicegateway", "iotdata"};
+constexpr absl::string_view kStsServices[] = {"sts"};
 // AWS ends SigV4 connections within a day.
 constexpr int64_t kSigV4LifetimeS = 24 * 60 * 60;
 
@@ -461,9 +462,12 @@ void GrpcAuthenticator::AuthenticateSigV4(Credentials credentials, bool again, D
         return it->second;
       },
       .body_sha256 = credentials.http_body_sha256};
+  const absl::Span<const absl::string_view> services =
+      credentials.http_path == "/" ? absl::MakeConstSpan(kStsServices)
+                                   : absl::MakeConstSpan(kSigV4Services);
   absl::StatusOr<aws::SigV4Presented> presented =
       aws::ReadSigV4(request, again ? std::nullopt : std::optional<absl::Time>(absl::Now()),
-                     impl_->arns.region(), kSigV4Services);
+                     impl_->arns.region(), services);
   if (!presented.ok()) return done(presented.status());
   auto* call = new VerifyCall(&impl_->calls);
   impl_->Prepare(&call->ctx);

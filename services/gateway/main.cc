@@ -35,6 +35,7 @@
 #include "services/gateway/provisioning_forwarder.h"
 #include "services/gateway/rules_feeder.h"
 #include "services/gateway/shadow_forwarder.h"
+#include "services/gateway/sts_api.h"
 
 namespace fleetcore::gateway {
 namespace {
@@ -414,6 +415,8 @@ int Run(int argc, char** argv) {
   }
   ConnectionCount connections(max_connections);
   metrics.SetMaxConnections(max_connections);
+  // STS's GetSessionToken, for back ends that hand browsers temporary credentials.
+  StsApi sts(policy_channel->channel(), common.server.admin_token);
   std::optional<ConnectThrottle> connect_throttle;
   if (max_connects_per_client_id > 0) {
     connect_throttle.emplace(absl::Seconds(1) / max_connects_per_client_id);
@@ -422,7 +425,7 @@ int Run(int argc, char** argv) {
       .broker = &broker,
       .metrics = &metrics,
       .ids = &ids,
-      .http_api = shadow.get(),
+      .http_apis = {shadow.get(), &sts},
       .authenticator = &authenticator,
       .connections = &connections,
       .connect_throttle = connect_throttle.has_value() ? &*connect_throttle : nullptr};

@@ -9,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "services/gateway/connect_throttle.h"
 #include "services/gateway/http_publish.h"
+#include "services/gateway/sts_api.h"
 #include "services/gateway/output_queue.h"
 
 namespace fleetcore::gateway {
@@ -169,6 +170,21 @@ TEST(AwsErrorType, TheDataPlanesExceptionsByStatus) {
   EXPECT_EQ(AwsErrorType(401), "UnauthorizedException");
   EXPECT_EQ(AwsErrorType(200), "");
   EXPECT_EQ(AwsErrorType(101), "");
+}
+
+TEST(StsApi, ParamsFromQueryAndFormAndErrorsAsXml) {
+  std::optional<std::map<std::string, std::string>> p =
+      StsParams("/?Version=2011-06-15", "Action=GetSessionToken&DurationSeconds=900&X=a+b%2Fc\n");
+  ASSERT_TRUE(p.has_value());
+  EXPECT_EQ((*p)["Action"], "GetSessionToken");
+  EXPECT_EQ((*p)["Version"], "2011-06-15");
+  EXPECT_EQ((*p)["DurationSeconds"], "900");
+  EXPECT_EQ((*p)["X"], "a b/c");
+  EXPECT_FALSE(StsParams("/", "Action=%ZZ").has_value());
+  EXPECT_EQ(StsError("AccessDenied", "a <b> & c", "r-1"),
+            "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>"
+            "Sender</Type><Code>AccessDenied</Code><Message>a &lt;b&gt; &amp; c</Message>"
+            "</Error><RequestId>r-1</RequestId></ErrorResponse>");
 }
 
 }  // namespace

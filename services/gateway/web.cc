@@ -320,21 +320,31 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                 const absl::StatusOr<IdentityPtr>& identity, bool keep_alive) {
     const std::string target(request.target());
     const std::string trace_id = context_.ids->NewUuid();
+    HttpApi* api = nullptr;
+    for (HttpApi* a : context_.http_apis) {
+      if (a != nullptr && a->Handles(target)) {
+        api = a;
+        break;
+      }
+    }
+    // Answered when the API (and the service behind it) has; written on this thread.
+    auto answer = [self = this->shared_from_this(), keep_alive,
+                   type = std::string(api != nullptr ? api->content_type()
+                                                     : "application/json")](int status,
+                                                                            std::string body) {
+      self->thread_->Post([self, status, body = std::move(body), keep_alive, type]() mutable {
+        self->Reply(status, std::move(body), keep_alive, /*linger=*/false, type);
+      });
+    };
     if (!identity.ok()) {
       log::Info("HTTP request refused", {{"remote", remote_}, {"error", identity.status()}});
+      if (api != nullptr) return api->Refuse(identity.status(), trace_id, answer);
       const HttpReply reply = HttpPublishReply(identity.status(), trace_id);
       return Reply(reply.status, reply.body, keep_alive);
     }
-    if (context_.http_api != nullptr && context_.http_api->Handles(target)) {
-      // Answered when the service behind it has; the reply is written on this thread.
-      context_.http_api->Handle(
-          std::string(request.method_string()), target, std::move(request.body()),
-          identity->get(),
-          [self = this->shared_from_this(), keep_alive](int status, std::string body) {
-            self->thread_->Post([self, status, body = std::move(body), keep_alive]() mutable {
-              self->Reply(status, std::move(body), keep_alive);
-            });
-          });
+    if (api != nullptr) {
+      api->Handle(std::string(request.method_string()), target, std::move(request.body()),
+                  identity->get(), answer);
       return;
     }
     if (request.method() != http::verb::post) {
@@ -377,11 +387,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     Reply(reply.status, reply.body, keep_alive);
   }
 
-  void Reply(int status, std::string body, bool keep_alive, bool linger = false) {
+  void Reply(int status, std::string body, bool keep_alive, bool linger = false,
+             absl::string_view content_type = "application/json") {
     auto response = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(status), 11);
     response->set(http::field::server, "fleetcore-gateway");
-    response->set(http::field::content_type, "application/json");
+    response->set(http::field::content_type,
+                  beast::string_view(content_type.data(), content_type.size()));
     if (const absl::string_view type = AwsErrorType(status); !type.empty()) {
       response->set("x-amzn-ErrorType", beast::string_view(type.data(), type.size()));
     }

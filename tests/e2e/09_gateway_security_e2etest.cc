@@ -907,6 +907,22 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
                 })
                 .status())
       << sdk->output();
+  // A back end with only its access key gets temporary credentials from STS on the gateway.
+  absl::StatusOr<testing::RunResult> sts = testing::Run(
+      {"/usr/bin/python3", SourcePath("tests/e2e/clients/boto3_sts.py"), https_port,
+       dir_ + "/ep/ca.pem", "us-east-1", id, secret, "things/sigv4-dev/sts"},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(sts.ok()) << sts.status();
+  EXPECT_EQ(sts->exit_code, 0) << sts->out << sts->err;
+  EXPECT_THAT(sts->out, HasSubstr("caller: arn:aws:iam::000000000000:user/dashboard"));
+  EXPECT_THAT(sts->out, HasSubstr("again with them: AccessDenied"));
+  EXPECT_THAT(sts->out, HasSubstr("another secret: SignatureDoesNotMatch"));
+  EXPECT_THAT(sts->out, HasSubstr("ok boto3_sts"));
+  EXPECT_OK(sdk->WaitForLine([](absl::string_view l) {
+                  return l == "received things/sigv4-dev/sts from sts";
+                })
+                .status())
+      << sdk->output();
   // test-authorization answers for the user as the gateway decides.
   json decided = Ctl().Json(
       {"test-authorization", "--principal", user_arn, "--client-id", "sigv4-dev",
