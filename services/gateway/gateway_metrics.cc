@@ -121,6 +121,11 @@ struct GatewayMetrics::Impl {
                           .Help("AWS IoT Jobs requests of devices, answered with no job pending, "
                                 "by operation and result (accepted or rejected).")
                           .Register(r)),
+        sts_requests(prometheus::BuildCounter()
+                         .Name("fleetcore_gateway_sts_requests_total")
+                         .Help("STS requests (GetSessionToken, GetCallerIdentity) on the HTTP "
+                               "listeners, by action and result (ok or STS's error code).")
+                         .Register(r)),
         sessions(prometheus::BuildGauge()
                      .Name("fleetcore_gateway_sessions")
                      .Help("Sessions held, connected or not.")
@@ -206,6 +211,7 @@ struct GatewayMetrics::Impl {
   prometheus::Family<prometheus::Counter>& identity_cache;
   prometheus::Family<prometheus::Counter>& shadow_requests;
   prometheus::Family<prometheus::Counter>& jobs_requests;
+  prometheus::Family<prometheus::Counter>& sts_requests;
   prometheus::Gauge& sessions;
   prometheus::Gauge& retained;
   prometheus::Gauge& queued;
@@ -280,6 +286,11 @@ void GatewayMetrics::Denied(absl::string_view action) {
 void GatewayMetrics::JobsRequest(absl::string_view operation, bool accepted) {
   impl_->jobs_requests
       .Add({{"operation", std::string(operation)}, {"result", accepted ? "accepted" : "rejected"}})
+      .Increment();
+}
+
+void GatewayMetrics::StsRequest(absl::string_view action, absl::string_view result) {
+  impl_->sts_requests.Add({{"action", std::string(action)}, {"result", std::string(result)}})
       .Increment();
 }
 

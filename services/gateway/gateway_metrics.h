@@ -55,6 +55,8 @@ class GatewayMetrics {
   void ShadowRequest(absl::string_view operation, bool accepted);
   // A device's AWS IoT Jobs request (JobsResponder): get, start-next, describe, update.
   void JobsRequest(absl::string_view operation, bool accepted);
+  // An STS request on the HTTP listeners (StsApi), by action and STS's error code or "ok".
+  void StsRequest(absl::string_view action, absl::string_view result);
   // An action the client's policies refused (connect, publish, subscribe, ...).
   void Denied(absl::string_view action);
   // A TLS handshake's end: "full", "resumed" or "failed".

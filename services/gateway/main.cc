@@ -416,7 +416,7 @@ int Run(int argc, char** argv) {
   ConnectionCount connections(max_connections);
   metrics.SetMaxConnections(max_connections);
   // STS's GetSessionToken, for back ends that hand browsers temporary credentials.
-  StsApi sts(policy_channel->channel(), common.server.admin_token);
+  StsApi sts(policy_channel->channel(), common.server.admin_token, &metrics);
   std::optional<ConnectThrottle> connect_throttle;
   if (max_connects_per_client_id > 0) {
     connect_throttle.emplace(absl::Seconds(1) / max_connects_per_client_id);

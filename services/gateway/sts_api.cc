@@ -13,6 +13,7 @@
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/gateway/authenticator.h"
+#include "services/gateway/gateway_metrics.h"
 #include "services/gateway/http_publish.h"
 #include "services/gateway/in_flight_calls.h"
 
@@ -75,12 +76,19 @@ std::string StsError(absl::string_view code, absl::string_view message,
 struct StsApi::Impl {
   std::unique_ptr<ppb::Policy::Stub> policy;
   std::string token;
+  GatewayMetrics* metrics;
   InFlightCalls calls;  // last: cancelled and waited for first
+
+  void Count(absl::string_view action, absl::string_view result) const {
+    if (metrics != nullptr) metrics->StsRequest(action, result);
+  }
 };
 
-StsApi::StsApi(std::shared_ptr<grpc::Channel> policy, std::string token)
+StsApi::StsApi(std::shared_ptr<grpc::Channel> policy, std::string token,
+               GatewayMetrics* metrics)
     : impl_(new Impl{.policy = ppb::Policy::NewStub(std::move(policy)),
-                     .token = std::move(token)}) {}
+                     .token = std::move(token),
+                     .metrics = metrics}) {}
 
 StsApi::~StsApi() = default;
 
@@ -94,20 +102,26 @@ void StsApi::Refuse(const absl::Status& status, absl::string_view trace_id, Done
   const std::string code = absl::IsUnavailable(status) ? "ServiceUnavailable"
                            : unknown                   ? "InvalidClientTokenId"
                                                        : "SignatureDoesNotMatch";
+  impl_->Count("(unauthenticated)", code);
   done(StatusOf(code), StsError(code, status.message(), trace_id));
 }
 
 void StsApi::Handle(absl::string_view method, absl::string_view target, std::string body,
                     const Identity* identity, Done done) {
   std::optional<std::map<std::string, std::string>> params = StsParams(target, body);
-  auto fail = [&done](absl::string_view code, absl::string_view message) {
+  // Actions are counted by name only when they are STS's two (clients cannot grow the series).
+  std::string action = params.has_value() ? (*params)["Action"] : "";
+  const std::string label =
+      action == "GetSessionToken" || action == "GetCallerIdentity" ? action : "(other)";
+  Impl* impl = impl_.get();
+  auto fail = [&done, impl, &label](absl::string_view code, absl::string_view message) {
+    impl->Count(label, code);
     done(StatusOf(code), StsError(code, message, ""));
   };
   if (method != "POST" && method != "GET") {
     return fail("InvalidAction", "STS is called with POST (or GET) on /");
   }
   if (!params.has_value()) return fail("MalformedQueryString", "a malformed %-escape");
-  const std::string action = (*params)["Action"];
   if (action != "GetSessionToken" && action != "GetCallerIdentity") {
     return fail("InvalidAction",
                 absl::StrCat("Could not find operation ", action.empty() ? "(none)" : action,
@@ -120,12 +134,14 @@ void StsApi::Handle(absl::string_view method, absl::string_view target, std::str
   const size_t slash = arn.rfind(":user/");
   if (identity == nullptr || !identity->from_access_key() ||
       !absl::StartsWith(arn, "arn:aws:iam::") || slash == absl::string_view::npos) {
-    return fail("AccessDenied", absl::StrCat(action, " needs a request signed with an access key"));
+    return fail("AccessDenied",
+                absl::StrCat(action, " needs a request signed with an access key"));
   }
   const absl::string_view user = arn.substr(slash + 6);
   if (action == "GetCallerIdentity") {
     // Who signed: the user (fleetcore's users have no separate unique id: its name is it).
     const absl::string_view account = arn.substr(13, slash - 13);
+    impl_->Count(label, "ok");
     return done(200, absl::StrCat("<GetCallerIdentityResponse xmlns=\"", kNamespace,
                                   "\"><GetCallerIdentityResult><Arn>", Xml(arn), "</Arn><UserId>",
                                   Xml(user), "</UserId><Account>", Xml(account),
@@ -147,9 +163,10 @@ void StsApi::Handle(absl::string_view method, absl::string_view target, std::str
   call->req.set_user_name(std::string(user));
   call->req.set_duration_seconds(duration);
   impl_->policy->async()->GetSessionToken(
-      &call->ctx, &call->req, &call->resp, [call, done](grpc::Status s) {
+      &call->ctx, &call->req, &call->resp, [call, done, impl](grpc::Status s) {
         std::unique_ptr<SessionCall> owned(call);
         if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+          impl->Count("GetSessionToken", "ValidationError");
           return done(400, StsError("ValidationError", s.error_message(), ""));
         }
         if (!s.ok()) {
@@ -157,14 +174,16 @@ void StsApi::Handle(absl::string_view method, absl::string_view target, std::str
                                                {"error", s.error_message()}});
           const bool down = s.error_code() == grpc::StatusCode::UNAVAILABLE ||
                             s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+          impl->Count("GetSessionToken", down ? "ServiceUnavailable" : "InternalFailure");
           return done(down ? 503 : 500,
                       StsError(down ? "ServiceUnavailable" : "InternalFailure",
                                s.error_message(), ""));
         }
+        impl->Count("GetSessionToken", "ok");
         const ppb::SessionCredentials& c = call->resp.credentials();
         const std::string expiration =
-            absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(c.expiration().seconds()),
-                             absl::UTCTimeZone());
+            absl::FormatTime("%Y-%m-%dT%H:%M:%SZ",
+                             absl::FromUnixSeconds(c.expiration().seconds()), absl::UTCTimeZone());
         done(200, absl::StrCat("<GetSessionTokenResponse xmlns=\"", kNamespace,
                                "\"><GetSessionTokenResult><Credentials><SessionToken>",
                                Xml(c.session_token()), "</SessionToken><SecretAccessKey>",

@@ -28,8 +28,8 @@ namespace fleetcore::gateway {
 
 class StsApi final : public HttpApi {
  public:
-  // `policy`: the policy service, called with the admin `token`.
-  StsApi(std::shared_ptr<grpc::Channel> policy, std::string token);
+  // `policy`: the policy service, called with the admin `token`. `metrics` may be null.
+  StsApi(std::shared_ptr<grpc::Channel> policy, std::string token, GatewayMetrics* metrics);
   ~StsApi() override;
 
   bool Handles(absl::string_view target) const override;

@@ -918,6 +918,13 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   EXPECT_THAT(sts->out, HasSubstr("again with them: AccessDenied"));
   EXPECT_THAT(sts->out, HasSubstr("another secret: SignatureDoesNotMatch"));
   EXPECT_THAT(sts->out, HasSubstr("ok boto3_sts"));
+  const std::string gateway_metrics = testing::HttpGet(gateway_.metrics_port, "/metrics");
+  EXPECT_THAT(gateway_metrics, HasSubstr(R"(fleetcore_gateway_sts_requests_total{)"
+                                         R"(action="GetSessionToken",result="ok"} 1)"));
+  EXPECT_THAT(gateway_metrics, HasSubstr(R"(fleetcore_gateway_sts_requests_total{)"
+                                         R"(action="GetSessionToken",result="AccessDenied"} 1)"));
+  EXPECT_THAT(gateway_metrics, HasSubstr(R"(fleetcore_gateway_sts_requests_total{)"
+                                         R"x(action="(other)",result="InvalidAction"} 1)x"));
   EXPECT_OK(sdk->WaitForLine([](absl::string_view l) {
                   return l == "received things/sigv4-dev/sts from sts";
                 })
