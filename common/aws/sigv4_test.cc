@@ -315,7 +315,8 @@ TEST(SigV4Server, RefusesWhatAwsRefuses) {
           "Credential should be");
   refused(read({{"authorization",
                  "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/"
-                 "aws4_request, SignedHeaders=host;x-amz-date;x-custom, Signature=" + kZeroSignature}},
+                 "aws4_request, SignedHeaders=host;x-amz-date;x-custom, Signature=" +
+                     kZeroSignature}},
                t),
           "'x-custom' is not in the request");
   refused(read({{"authorization",
@@ -370,8 +371,9 @@ TEST(SigV4Server, SessionTokensSignedOrAppended) {
   }
   // Without a token nothing is added.
   absl::StatusOr<SigV4Presented> p = ReadSigV4(
-      Received("GET", base + "&X-Amz-Signature=" + kZeroSignature, {{"host", "example.amazonaws.com"}}), t,
-      "us-east-1", kService);
+      Received("GET", base + "&X-Amz-Signature=" + kZeroSignature,
+               {{"host", "example.amazonaws.com"}}),
+      t, "us-east-1", kService);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_FALSE(p->session_token.has_value());
   EXPECT_EQ(p->strings_to_sign.size(), 2u);  // the empty body's hash, UNSIGNED-PAYLOAD

@@ -792,8 +792,9 @@ TEST_F(GatewaySecurityTest, AwsIotDeviceSdkV2WithACustomAuthorizerAndSignedToken
 
 // SigV4 with an access key, as AWS IoT's WebSocket and HTTPS clients sign: the AWS IoT Device
 // SDK v2's WebSocket builders (MQTT 5 and 3.1.1) with static credentials, the v1 SDK's own
-// signer, curl --aws-sigv4 publishing over HTTPS, and boto3's iot-data client. The user's policy decides what it may do; a wrong secret
-// is refused; deactivating the key ends the live connection and refuses the next publish.
+// signer, curl --aws-sigv4 publishing over HTTPS, boto3's iot-data and sts clients. The
+// user's policy decides what it may do; a wrong secret is refused; deactivating the key ends
+// the live connection and refuses the next publish; temporary credentials sign too.
 TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   ASSERT_TRUE(DeviceSdkInstalled());
   json key = Ctl().Json({"create-access-key", "--user-name", "dashboard"});
