@@ -33,6 +33,7 @@
 #include "services/gateway/jobs_responder.h"
 #include "services/gateway/pg_gateway_store.h"
 #include "services/gateway/provisioning_forwarder.h"
+#include "services/gateway/retained_api.h"
 #include "services/gateway/rules_feeder.h"
 #include "services/gateway/shadow_forwarder.h"
 #include "services/gateway/sts_api.h"
@@ -417,6 +418,8 @@ int Run(int argc, char** argv) {
   metrics.SetMaxConnections(max_connections);
   // STS's GetSessionToken, for back ends that hand browsers temporary credentials.
   StsApi sts(policy_channel->channel(), common.server.admin_token, &metrics);
+  // The data plane's GetRetainedMessage and ListRetainedMessages, from memory.
+  RetainedApi retained_api(&broker);
   std::optional<ConnectThrottle> connect_throttle;
   if (max_connects_per_client_id > 0) {
     connect_throttle.emplace(absl::Seconds(1) / max_connects_per_client_id);
@@ -425,7 +428,7 @@ int Run(int argc, char** argv) {
       .broker = &broker,
       .metrics = &metrics,
       .ids = &ids,
-      .http_apis = {shadow.get(), &sts},
+      .http_apis = {shadow.get(), &sts, &retained_api},
       .authenticator = &authenticator,
       .connections = &connections,
       .connect_throttle = connect_throttle.has_value() ? &*connect_throttle : nullptr};

@@ -810,6 +810,9 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
      "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/sigv4-dev/*"},
     {"Effect": "Allow", "Action": "iot:Subscribe",
      "Resource": "arn:aws:iot:us-east-1:000000000000:topicfilter/things/sigv4-dev/*"},
+    {"Effect": "Allow", "Action": ["iot:RetainPublish", "iot:GetRetainedMessage"],
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/sigv4-dev/*"},
+    {"Effect": "Allow", "Action": "iot:ListRetainedMessages", "Resource": "*"},
     {"Effect": "Allow", "Action": ["iot:GetThingShadow", "iot:UpdateThingShadow"],
      "Resource": ["arn:aws:iot:us-east-1:000000000000:thing/sigv4-dev",
                   "arn:aws:iot:us-east-1:000000000000:thing/sigv4-dev/*"]}]})";

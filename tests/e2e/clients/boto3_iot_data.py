@@ -5,9 +5,11 @@ endpoint and CA: botocore signs with SigV4 its own way (the path encoded a secon
 body's hash), and raises its modeled exceptions from the answers' x-amzn-ErrorType.
 
 Publishes to things/THING/boto 1 (a topic whose second level has a space, encoded in the
-path), updates and reads the thing's shadow, and checks the errors app code catches:
-ResourceNotFoundException for a missing shadow, ConflictException for a stale version,
-InvalidRequestException for a bad document, UnauthorizedException for a wrong secret.
+path), publishes a retained message and reads it back (GetRetainedMessage,
+ListRetainedMessages), updates and reads the thing's shadow, and checks the errors app code
+catches: ResourceNotFoundException for a missing shadow or retained message,
+ConflictException for a stale version, InvalidRequestException for a bad document,
+UnauthorizedException for a wrong secret.
 
 usage: boto3_iot_data.py HTTPS_PORT CA_FILE REGION KEY_ID SECRET THING [SESSION_TOKEN]
 """
@@ -40,6 +42,16 @@ r = iot.publish(topic=f"things/{thing}/boto 1", qos=1, payload=b'{"from": "boto3
 assert r["ResponseMetadata"]["HTTPStatusCode"] == 200, r
 print("publish: 200")
 
+# A retained message, read back through the data plane's retained-message API.
+retained_topic = f"things/{thing}/state"
+iot.publish(topic=retained_topic, qos=1, retain=True, payload=b'{"power": "on"}',
+            userProperties=[{"source": "boto3"}])
+kept = iot.get_retained_message(topic=retained_topic)
+assert kept["payload"] == b'{"power": "on"}' and kept["qos"] == 1, kept
+listed = [t["topic"] for t in iot.list_retained_messages()["retainedTopics"]]
+assert retained_topic in listed, listed
+print(f"retained: {kept['payload'].decode()} on {kept['topic']}, listed")
+
 doc = json.loads(iot.update_thing_shadow(
     thingName=thing, payload=json.dumps({"state": {"desired": {"power": "on"}}}))["payload"].read())
 version = doc["version"]
@@ -49,6 +61,8 @@ print(f"shadow: updated to version {version}, delta power {got['state']['delta']
 
 print("missing shadow:", expect(iot.exceptions.ResourceNotFoundException, iot.get_thing_shadow,
                                 thingName=thing, shadowName="nothing-here"))
+print("no retained message:", expect(iot.exceptions.ResourceNotFoundException,
+                                     iot.get_retained_message, topic=f"things/{thing}/none"))
 print("stale version:", expect(iot.exceptions.ConflictException, iot.update_thing_shadow,
                                thingName=thing,
                                payload=json.dumps({"state": {"reported": {"power": "on"}},

@@ -1,0 +1,114 @@
+#include "services/gateway/retained_api.h"
+
+#include <map>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/pagination/page_token.h"
+#include "nlohmann/json.hpp"
+#include "services/gateway/authenticator.h"
+#include "services/gateway/http_publish.h"
+
+namespace fleetcore::gateway {
+namespace {
+
+constexpr absl::string_view kPath = "/retainedMessage";
+constexpr char kPageQuery[] = "retained";
+
+std::string ErrorBody(absl::string_view text) {
+  return nlohmann::json{{"message", text}}.dump();
+}
+
+}  // namespace
+
+bool RetainedApi::Handles(absl::string_view target) const {
+  const absl::string_view path = target.substr(0, target.find('?'));
+  return path == kPath || absl::StartsWith(path, absl::StrCat(kPath, "/"));
+}
+
+void RetainedApi::Handle(absl::string_view method, absl::string_view target, std::string,
+                         const Identity* identity, Done done) {
+  if (method != "GET") {
+    return done(405, ErrorBody("the retained-message API is read with GET"));
+  }
+  const size_t q = target.find('?');
+  const absl::string_view path = target.substr(0, q);
+  std::map<std::string, std::string> query;
+  if (q != absl::string_view::npos) {
+    for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
+      const size_t eq = pair.find('=');
+      std::string name, value;
+      if (!UrlDecode(pair.substr(0, eq), /*query=*/true, &name) ||
+          !UrlDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
+        return done(400, ErrorBody("the query string has a malformed %-escape"));
+      }
+      query[name] = value;
+    }
+  }
+  const int64_t now = broker_->NowMs();
+  if (path == kPath) {
+    if (identity != nullptr && !identity->Allows(policy::Action::kListRetainedMessages, "")) {
+      return done(403, ErrorBody("not authorized to list retained messages "
+                                 "(iot:ListRetainedMessages)"));
+    }
+    int requested = 0;
+    if (query.contains("maxResults") &&
+        (!absl::SimpleAtoi(query["maxResults"], &requested) || requested < 1 ||
+         requested > 200)) {
+      return done(400, ErrorBody("maxResults must be from 1 to 200"));
+    }
+    absl::StatusOr<int> limit = pagination::ResolveMaxResults(requested, 50, 200);
+    absl::StatusOr<std::string> after = pagination::DecodePageToken(query["nextToken"],
+                                                                    kPageQuery);
+    if (!limit.ok() || !after.ok()) {
+      return done(400, ErrorBody(!limit.ok() ? limit.status().message()
+                                             : after.status().message()));
+    }
+    // Expired messages are left out, so a page may hold fewer than the limit.
+    std::vector<MessagePtr> page =
+        broker_->retained().List(*after, static_cast<size_t>(*limit) + 1);
+    nlohmann::json topics = nlohmann::json::array();
+    for (size_t i = 0; i < page.size() && i < static_cast<size_t>(*limit); ++i) {
+      const Message& m = *page[i];
+      if (m.expires_at_ms.has_value() && *m.expires_at_ms <= now) continue;
+      topics.push_back({{"topic", m.topic},
+                        {"payloadSize", m.payload.size()},
+                        {"qos", m.qos},
+                        {"lastModifiedTime", m.published_at_ms}});
+    }
+    nlohmann::json out{{"retainedTopics", std::move(topics)}};
+    if (page.size() > static_cast<size_t>(*limit)) {
+      out["nextToken"] = pagination::EncodePageToken(page[*limit - 1]->topic, kPageQuery);
+    }
+    return done(200, out.dump());
+  }
+  std::string topic;
+  if (!UrlDecode(path.substr(kPath.size() + 1), /*query=*/false, &topic) || topic.empty()) {
+    return done(400, ErrorBody("the topic in the path has a malformed %-escape, or is empty"));
+  }
+  if (identity != nullptr && !identity->Allows(policy::Action::kGetRetainedMessage, topic)) {
+    return done(403, ErrorBody(absl::StrCat("not authorized to read the retained message of ",
+                                            topic, " (iot:GetRetainedMessage)")));
+  }
+  MessagePtr m = broker_->retained().Get(topic);
+  if (m == nullptr || (m->expires_at_ms.has_value() && *m->expires_at_ms <= now)) {
+    return done(404, ErrorBody("The specified resource does not exist"));
+  }
+  nlohmann::json out{{"topic", m->topic},
+                     {"payload", absl::Base64Escape(m->payload)},
+                     {"qos", m->qos},
+                     {"lastModifiedTime", m->published_at_ms}};
+  if (!m->user_properties.empty()) {
+    nlohmann::json properties = nlohmann::json::array();
+    for (const mqtt::UserProperty& p : m->user_properties) {
+      properties.push_back({{p.key, p.value}});
+    }
+    out["userProperties"] = absl::Base64Escape(properties.dump());
+  }
+  done(200, out.dump());
+}
+
+}  // namespace fleetcore::gateway
