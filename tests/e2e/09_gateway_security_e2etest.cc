@@ -813,7 +813,8 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
     {"Effect": "Allow", "Action": ["iot:RetainPublish", "iot:GetRetainedMessage"],
      "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/sigv4-dev/*"},
     {"Effect": "Allow", "Action": "iot:ListRetainedMessages", "Resource": "*"},
-    {"Effect": "Allow", "Action": ["iot:GetThingShadow", "iot:UpdateThingShadow"],
+    {"Effect": "Allow", "Action": ["iot:GetThingShadow", "iot:UpdateThingShadow",
+                                   "iot:DeleteThingShadow", "iot:ListNamedShadowsForThing"],
      "Resource": ["arn:aws:iot:us-east-1:000000000000:thing/sigv4-dev",
                   "arn:aws:iot:us-east-1:000000000000:thing/sigv4-dev/*"]}]})";
   Ctl().Run({"create-policy", "--policy-name", "user", "--policy-document",

@@ -6,7 +6,8 @@ body's hash), and raises its modeled exceptions from the answers' x-amzn-ErrorTy
 
 Publishes to things/THING/boto 1 (a topic whose second level has a space, encoded in the
 path), publishes a retained message and reads it back (GetRetainedMessage,
-ListRetainedMessages), updates and reads the thing's shadow, and checks the errors app code
+ListRetainedMessages), updates and reads the thing's shadow, makes, lists and deletes a named
+shadow, and checks the errors app code
 catches: ResourceNotFoundException for a missing shadow or retained message,
 ConflictException for a stale version, InvalidRequestException for a bad document,
 UnauthorizedException for a wrong secret.
@@ -58,6 +59,14 @@ version = doc["version"]
 got = json.loads(iot.get_thing_shadow(thingName=thing)["payload"].read())
 assert got["state"]["delta"]["power"] == "on", got
 print(f"shadow: updated to version {version}, delta power {got['state']['delta']['power']}")
+
+iot.update_thing_shadow(thingName=thing, shadowName="lamp",
+                        payload=json.dumps({"state": {"reported": {"on": True}}}))
+names = iot.list_named_shadows_for_thing(thingName=thing)["results"]
+assert names == ["lamp"], names
+iot.delete_thing_shadow(thingName=thing, shadowName="lamp")
+assert iot.list_named_shadows_for_thing(thingName=thing)["results"] == []
+print("named shadow: made, listed, deleted")
 
 print("missing shadow:", expect(iot.exceptions.ResourceNotFoundException, iot.get_thing_shadow,
                                 thingName=thing, shadowName="nothing-here"))
