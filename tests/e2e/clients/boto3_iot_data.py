@@ -7,10 +7,9 @@ body's hash), and raises its modeled exceptions from the answers' x-amzn-ErrorTy
 Publishes to things/THING/boto 1 (a topic whose second level has a space, encoded in the
 path), publishes a retained message and reads it back (GetRetainedMessage,
 ListRetainedMessages), updates and reads the thing's shadow, makes, lists and deletes a named
-shadow, and checks the errors app code
-catches: ResourceNotFoundException for a missing shadow or retained message,
-ConflictException for a stale version, InvalidRequestException for a bad document,
-UnauthorizedException for a wrong secret.
+shadow, and checks the errors app code catches: ResourceNotFoundException for a missing
+shadow or retained message, ConflictException for a stale version, InvalidRequestException
+for a bad document, UnauthorizedException for a wrong secret.
 
 usage: boto3_iot_data.py HTTPS_PORT CA_FILE REGION KEY_ID SECRET THING [SESSION_TOKEN]
 """
