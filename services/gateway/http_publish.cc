@@ -30,6 +30,19 @@ absl::Status Invalid(absl::string_view message) {
 
 }  // namespace
 
+bool AddFormParams(absl::string_view form, std::map<std::string, std::string>* out) {
+  for (absl::string_view pair : absl::StrSplit(form, '&', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    std::string name, value;
+    if (!UrlDecode(pair.substr(0, eq), /*query=*/true, &name) ||
+        !UrlDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
+      return false;
+    }
+    (*out)[name] = std::move(value);
+  }
+  return true;
+}
+
 absl::string_view AwsErrorType(int status) {
   switch (status) {
     case 400: return "InvalidRequestException";

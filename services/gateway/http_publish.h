@@ -50,6 +50,10 @@ absl::string_view AwsErrorType(int status);
 // false for a malformed escape.
 bool UrlDecode(absl::string_view in, bool query, std::string* out);
 
+// The parameters of a query string or an application/x-www-form-urlencoded body ('+' is a
+// space; a repeated name keeps its last value), added to `*out`; false for a malformed escape.
+bool AddFormParams(absl::string_view form, std::map<std::string, std::string>* out);
+
 // The custom-authorizer values a client presented (authorizer name, token, signature), from
 // its MQTT user name's query string ("dev?x-amz-customauthorizer-name=a&token=t"), an HTTP
 // request's (or WebSocket upgrade's) query string, and its headers (may be null), the first

@@ -6,7 +6,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "common/pagination/page_token.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/authenticator.h"
@@ -37,16 +36,8 @@ void RetainedApi::Handle(absl::string_view method, absl::string_view target, std
   const size_t q = target.find('?');
   const absl::string_view path = target.substr(0, q);
   std::map<std::string, std::string> query;
-  if (q != absl::string_view::npos) {
-    for (absl::string_view pair : absl::StrSplit(target.substr(q + 1), '&', absl::SkipEmpty())) {
-      const size_t eq = pair.find('=');
-      std::string name, value;
-      if (!UrlDecode(pair.substr(0, eq), /*query=*/true, &name) ||
-          !UrlDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
-        return done(400, ErrorBody("the query string has a malformed %-escape"));
-      }
-      query[name] = value;
-    }
+  if (q != absl::string_view::npos && !AddFormParams(target.substr(q + 1), &query)) {
+    return done(400, ErrorBody("the query string has a malformed %-escape"));
   }
   const int64_t now = broker_->NowMs();
   if (path == kPath) {

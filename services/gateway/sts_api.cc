@@ -47,21 +47,11 @@ int StatusOf(absl::string_view code) {
 std::optional<std::map<std::string, std::string>> StsParams(absl::string_view target,
                                                             absl::string_view body) {
   std::map<std::string, std::string> out;
-  auto add = [&out](absl::string_view form) {
-    for (absl::string_view pair : absl::StrSplit(form, '&', absl::SkipEmpty())) {
-      const size_t eq = pair.find('=');
-      std::string name, value;
-      if (!UrlDecode(pair.substr(0, eq), /*query=*/true, &name) ||
-          !UrlDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
-        return false;
-      }
-      out[name] = value;
-    }
-    return true;
-  };
   const size_t q = target.find('?');
-  if (q != absl::string_view::npos && !add(target.substr(q + 1))) return std::nullopt;
-  if (!add(absl::StripAsciiWhitespace(body))) return std::nullopt;
+  if (q != absl::string_view::npos && !AddFormParams(target.substr(q + 1), &out)) {
+    return std::nullopt;
+  }
+  if (!AddFormParams(absl::StripAsciiWhitespace(body), &out)) return std::nullopt;
   return out;
 }
 
