@@ -106,6 +106,9 @@ struct ConnectionContext {
   ConnectionCount* connections = nullptr;
   // --max-connects-per-client-id-per-second; null: no limit.
   ConnectThrottle* connect_throttle = nullptr;
+  // --max-accepts-per-second: connections each listener takes a second (one second's worth
+  // of burst); more wait in the kernel's backlog. 0: no limit.
+  int max_accepts_per_second = 0;
 };
 
 // What the admin API shows of a connection. Fixed once the connection is attached.

@@ -51,8 +51,9 @@ struct GatewayMetrics::Impl {
                             .Register(r)),
         throttled(prometheus::BuildCounter()
                       .Name("fleetcore_gateway_throttled_total")
-                      .Help("Pauses in reading a connection over an inbound rate limit "
-                            "(--max-publishes-per-second, --max-inbound-kb-per-second).")
+                      .Help("Pauses over a rate limit: in reading a connection "
+                            "(--max-publishes-per-second, --max-inbound-kb-per-second) or in "
+                            "accepting connections (--max-accepts-per-second).")
                       .Register(r)),
         received(prometheus::BuildCounter()
                      .Name("fleetcore_gateway_messages_received_total")

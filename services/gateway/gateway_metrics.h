@@ -49,7 +49,8 @@ class GatewayMetrics {
   void Connect(ListenerKind listener, absl::string_view result);
   // A packet the codec or the broker refused, by MQTT 5 reason name.
   void ProtocolError(absl::string_view reason);
-  // A connection's reading paused for an inbound rate limit: "publishes" or "bytes".
+  // Paused for a rate limit: a connection's reading ("publishes" or "bytes"), or a
+  // listener's accepting ("accepts").
   void Throttled(absl::string_view limit);
   void HttpPublish(absl::string_view result);
   void ShadowRequest(absl::string_view operation, bool accepted);

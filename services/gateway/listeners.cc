@@ -3,7 +3,9 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -78,8 +80,34 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
           target->Post([self, target, s = std::make_shared<tcp::socket>(std::move(socket))] {
             self->StartConnection(std::move(*s), target);
           });
-          self->Accept();
+          self->AcceptWhenAllowed();
         });
+  }
+
+  // --max-accepts-per-second: a token bucket of one second's worth. When it is empty the
+  // next accept waits for a token, and the clients wait in the kernel's backlog, as EMQX's
+  // max_conn_rate has them: after a restart, devices reconnecting all at once reach the CA
+  // and policy services at a pace they can answer, and none is refused.
+  void AcceptWhenAllowed() {
+    const int rate = context.max_accepts_per_second;
+    if (rate <= 0) return Accept();
+    const auto now = std::chrono::steady_clock::now();
+    if (!bucket_started) {  // the first accept: a full bucket
+      bucket_started = true;
+      tokens = rate;
+      refilled = now;
+    }
+    tokens = std::min<double>(
+        rate, tokens + rate * std::chrono::duration<double>(now - refilled).count());
+    refilled = now;
+    tokens -= 1;  // the connection just accepted
+    if (tokens >= 1) return Accept();  // a token for the next one
+    context.metrics->Throttled("accepts");
+    backoff.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+        std::chrono::duration<double>((1 - tokens) / rate)));
+    backoff.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
+      if (!e) self->Accept();
+    });
   }
 
   void StartConnection(tcp::socket socket, IoThread* thread) {
@@ -140,6 +168,10 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   std::unique_ptr<asio::ssl::context> asio_tls;
   tcp::acceptor acceptor;
   asio::steady_timer backoff;
+  // --max-accepts-per-second's bucket (the acceptor's callbacks run one at a time).
+  bool bucket_started = false;
+  double tokens = 0;
+  std::chrono::steady_clock::time_point refilled;
   size_t next = 0;
   int port = 0;
 };

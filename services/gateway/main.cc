@@ -80,6 +80,7 @@ int Run(int argc, char** argv) {
   int max_outbound_kb = static_cast<int>(limits.max_outbound_bytes / 1024);
   std::string endpoint_address;
   int max_connections = 0;
+  int max_accepts_per_second = 0;
   int max_connects_per_client_id = 0;
   int max_publish_rate = 0;
   int max_inbound_kb_rate = 0;
@@ -157,6 +158,11 @@ int Run(int argc, char** argv) {
                "KiB a connection may have waiting for its socket before its queue stops "
                "draining into it.",
                16, 1 << 20);
+  flags.AddInt("max-accepts-per-second", &max_accepts_per_second,
+               "Connections each listener accepts a second (one second's worth at once); more "
+               "wait in the kernel's backlog, none refused, as EMQX's max_conn_rate: a "
+               "reconnect storm reaches the CA and policy services at this pace. 0: no limit.",
+               0, 10000000);
   flags.AddInt("max-connections", &max_connections,
                "MQTT connections (TCP, TLS, WebSocket) the gateway holds at once; more are "
                "closed at accept, before any TLS work, as Mosquitto's max_connections. 0: no "
@@ -431,7 +437,8 @@ int Run(int argc, char** argv) {
       .http_apis = {shadow.get(), &sts, &retained_api},
       .authenticator = &authenticator,
       .connections = &connections,
-      .connect_throttle = connect_throttle.has_value() ? &*connect_throttle : nullptr};
+      .connect_throttle = connect_throttle.has_value() ? &*connect_throttle : nullptr,
+      .max_accepts_per_second = max_accepts_per_second};
   absl::StatusOr<std::unique_ptr<GatewayServer>> server =
       GatewayServer::Start(options, context, [&store] { return store.pending(); });
   if (!server.ok()) {

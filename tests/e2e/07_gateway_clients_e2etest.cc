@@ -679,6 +679,47 @@ TEST(GatewayConnectThrottleTest, OneConnectASecondPerClientId) {
             1);
 }
 
+// --- --max-accepts-per-second --------------------------------------------------------------
+
+// Twelve clients at once against 4 accepts a second: all get in (none refused), the first
+// four at once and the rest no faster than the rate allows, and the pauses are counted.
+TEST(GatewayAcceptRateTest, AReconnectStormIsTakenAtThePaceSet) {
+  ASSERT_OK_AND_ASSIGN(Gateway g, Gateway::Start({"--max-accepts-per-second=4"}));
+  const std::string script = R"(
+import socket, sys, time
+port = int(sys.argv[1])
+start = time.monotonic()
+socks = []
+for i in range(12):
+    s = socket.create_connection(("127.0.0.1", port))
+    cid = ("storm-%02d" % i).encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x3c" + len(cid).to_bytes(2, "big") + cid
+    s.sendall(bytes([0x10, len(body)]) + body)
+    socks.append(s)
+for s in socks:
+    s.settimeout(20)
+    ack = s.recv(4)
+    assert ack == b"\x20\x02\x00\x00", ack
+print("all 12 accepted after %.2f s" % (time.monotonic() - start))
+)";
+  ASSERT_OK_AND_ASSIGN(testing::RunResult r,
+                       testing::Run({"/usr/bin/python3", "-c", script,
+                                     std::to_string(g.port("mqtt"))},
+                                    {}, absl::Seconds(60)));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  double seconds = 0;
+  ASSERT_TRUE(absl::SimpleAtod(
+      absl::StripSuffix(absl::StripPrefix(absl::StripTrailingAsciiWhitespace(r.out),
+                                          "all 12 accepted after "),
+                        " s"),
+      &seconds))
+      << r.out;
+  // A lower bound only: (12 - 4) / 4 = 2 s at the earliest; slowness cannot make it fail.
+  EXPECT_GE(seconds, 1.8) << r.out;
+  const std::string metrics = testing::HttpGet(g.service.metrics_port, "/metrics");
+  EXPECT_GE(MetricValue(metrics, R"(fleetcore_gateway_throttled_total{limit="accepts"})"), 1);
+}
+
 // --- restart: drain, then sessions and retained messages come back from Postgres ------------
 
 TEST(GatewayRestartTest, DrainsThenRestoresSessionsFromPostgres) {
