@@ -237,6 +237,25 @@ TEST(PolicyStartupTest, TheSealingKeyMustBePrivate) {
   struct stat st;
   ASSERT_EQ(stat((dir + "/new.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600);
+
+  // Rotation: a previous key file must exist (it is never made), and needs a current one.
+  ASSERT_OK_AND_ASSIGN(
+      r, testing::Run({binary, "--db-url=" + db->url(), "--listen=127.0.0.1:0",
+                       "--metrics-listen=", "--access-key-sealing-key-file=" + dir + "/new.key",
+                       "--access-key-previous-sealing-key-files=" + dir + "/gone.key"}));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr(dir + "/gone.key"));
+  ASSERT_OK_AND_ASSIGN(
+      r, testing::Run({binary, "--check-config", "--db-url=postgresql://u:p@127.0.0.1:1/x",
+                       "--access-key-previous-sealing-key-files=" + dir + "/new.key"}));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("needs --access-key-sealing-key-file"));
+  ASSERT_OK_AND_ASSIGN(RunningService rotated,
+                       StartService("services/policy/fleetcore-policy",
+                                    {"--db-url=" + db->url(), "--registry-endpoint=127.0.0.1:1",
+                                     "--access-key-sealing-key-file=" + dir + "/newer.key",
+                                     "--access-key-previous-sealing-key-files=" + dir +
+                                         "/new.key"}));
 }
 
 }  // namespace
