@@ -98,7 +98,7 @@ struct ConnectionContext {
   GatewayMetrics* metrics = nullptr;
   IdGenerator* ids = nullptr;
   // Served on the HTTP listeners beside publish, the first that Handles a target answering
-  // it (the shadow's REST API, STS).
+  // it (the shadow's REST API, STS, retained messages).
   std::vector<HttpApi*> http_apis;
   // Decides who a client is and what it may do; null: everyone may do everything (tests).
   Authenticator* authenticator = nullptr;
