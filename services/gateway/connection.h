@@ -54,7 +54,8 @@ class Authenticator;
 class ConnectThrottle;
 class Identity;
 
-// An API served on the HTTP listeners beside publish (the shadow's REST API).
+// An API served on the HTTP listeners beside publish (the shadow's REST API, STS, retained
+// messages).
 class HttpApi {
  public:
   virtual ~HttpApi() = default;
