@@ -267,26 +267,15 @@ void Connection::OnData(const char* data, size_t size) {
 
 bool Connection::Admit(bool publish, size_t bytes) {
   const int64_t now = IoThread::MonotonicNs();
-  // Refills `b` for the time since it was last used; the seconds until it holds `need` (a
-  // packet larger than a second's worth waits for a full bucket).
-  auto wait_s = [now](RateBucket& b, double rate, double need) {
-    b.tokens = b.refilled_ns == 0
-                   ? rate
-                   : std::min(rate, b.tokens + static_cast<double>(now - b.refilled_ns) * 1e-9 *
-                                                   rate);
-    b.refilled_ns = now;
-    need = std::min(need, rate);
-    return b.tokens >= need ? 0.0 : (need - b.tokens) / rate;
-  };
   const auto publish_rate = static_cast<double>(limits_.max_publishes_per_second);
   const auto byte_rate = static_cast<double>(limits_.max_inbound_bytes_per_second);
   const double publish_wait =
-      publish && publish_rate > 0 ? wait_s(publish_tokens_, publish_rate, 1) : 0;
+      publish && publish_rate > 0 ? publish_tokens_.Wait(now, publish_rate, 1) : 0;
   const double byte_wait =
-      byte_rate > 0 ? wait_s(byte_tokens_, byte_rate, static_cast<double>(bytes)) : 0;
+      byte_rate > 0 ? byte_tokens_.Wait(now, byte_rate, static_cast<double>(bytes)) : 0;
   if (publish_wait == 0 && byte_wait == 0) {
-    if (publish && publish_rate > 0) publish_tokens_.tokens -= 1;
-    if (byte_rate > 0) byte_tokens_.tokens -= std::min(static_cast<double>(bytes), byte_rate);
+    if (publish && publish_rate > 0) publish_tokens_.Take(1);
+    if (byte_rate > 0) byte_tokens_.Take(std::min(static_cast<double>(bytes), byte_rate));
     return true;
   }
   throttled_ = true;

@@ -25,6 +25,7 @@
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/io_thread.h"
 #include "services/gateway/output_queue.h"
+#include "services/gateway/rate_bucket.h"
 #include "services/gateway/session.h"
 
 namespace fleetcore {
@@ -258,11 +259,7 @@ class Connection : public Outlet, public ThreadClient,
   std::string principal_;   // likewise
   // While a CONNECT is being authenticated, later packets wait in in_.
   bool paused_ = false;
-  // The inbound rate limits' token buckets, each holding one second's worth at most.
-  struct RateBucket {
-    double tokens = 0;
-    int64_t refilled_ns = 0;  // 0: not used yet (full)
-  };
+  // The inbound rate limits' token buckets.
   RateBucket publish_tokens_;
   RateBucket byte_tokens_;
   // Over a rate limit: packets wait in in_ and the transport does not read.

@@ -3,7 +3,6 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
-#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <utility>
@@ -18,6 +17,7 @@
 #include "common/log/log.h"
 #include "common/net/listen_address.h"
 #include "services/gateway/client_hello.h"
+#include "services/gateway/rate_bucket.h"
 #include "services/gateway/transports.h"
 
 namespace fleetcore::gateway {
@@ -89,22 +89,16 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   // max_conn_rate has them: after a restart, devices reconnecting all at once reach the CA
   // and policy services at a pace they can answer, and none is refused.
   void AcceptWhenAllowed() {
-    const int rate = context.max_accepts_per_second;
+    const auto rate = static_cast<double>(context.max_accepts_per_second);
     if (rate <= 0) return Accept();
-    const auto now = std::chrono::steady_clock::now();
-    if (!bucket_started) {  // the first accept: a full bucket
-      bucket_started = true;
-      tokens = rate;
-      refilled = now;
-    }
-    tokens = std::min<double>(
-        rate, tokens + rate * std::chrono::duration<double>(now - refilled).count());
-    refilled = now;
-    tokens -= 1;  // the connection just accepted
-    if (tokens >= 1) return Accept();  // a token for the next one
+    const int64_t now = IoThread::MonotonicNs();
+    accepts.Wait(now, rate, 1);
+    accepts.Take(1);  // the connection just accepted
+    const double wait_s = accepts.Wait(now, rate, 1);  // a token for the next one
+    if (wait_s == 0) return Accept();
     context.metrics->Throttled("accepts");
     backoff.expires_after(std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-        std::chrono::duration<double>((1 - tokens) / rate)));
+        std::chrono::duration<double>(wait_s)));
     backoff.async_wait([self = shared_from_this()](const boost::system::error_code& e) {
       if (!e) self->Accept();
     });
@@ -169,9 +163,7 @@ struct Listener::Impl : std::enable_shared_from_this<Listener::Impl> {
   tcp::acceptor acceptor;
   asio::steady_timer backoff;
   // --max-accepts-per-second's bucket (the acceptor's callbacks run one at a time).
-  bool bucket_started = false;
-  double tokens = 0;
-  std::chrono::steady_clock::time_point refilled;
+  RateBucket accepts;
   size_t next = 0;
   int port = 0;
 };
