@@ -126,14 +126,8 @@ absl::StatusOr<Page<AccessKey>> AccessKeyCore::ListAccessKeys(absl::string_view 
   FLEETCORE_ASSIGN_OR_RETURN(std::string after, pagination::DecodePageToken(page.marker, query));
   FLEETCORE_ASSIGN_OR_RETURN(std::vector<AccessKey> items,
                              store_->ListAccessKeys(user_name, after, limit + 1));
-  Page<AccessKey> out;
-  if (static_cast<int>(items.size()) > limit) {
-    items.resize(static_cast<size_t>(limit));
-    out.next_marker = pagination::EncodePageToken(items.back().id, query);
-  }
   for (AccessKey& k : items) k.sealed_secret.clear();
-  out.items = std::move(items);
-  return out;
+  return PageOf(std::move(items), limit, query, [](const AccessKey& k) { return k.id; });
 }
 
 absl::Status AccessKeyCore::UpdateAccessKey(absl::string_view id, bool active) {

@@ -229,13 +229,7 @@ absl::StatusOr<Page<Authorizer>> AuthorizerCore::ListAuthorizers(std::optional<b
   FLEETCORE_ASSIGN_OR_RETURN(std::string after, pagination::DecodePageToken(page.marker, query));
   FLEETCORE_ASSIGN_OR_RETURN(std::vector<Authorizer> items,
                              store_->ListAuthorizers(active, after, limit + 1));
-  Page<Authorizer> out;
-  if (static_cast<int>(items.size()) > limit) {
-    items.resize(static_cast<size_t>(limit));
-    out.next_marker = pagination::EncodePageToken(items.back().name, query);
-  }
-  out.items = std::move(items);
-  return out;
+  return PageOf(std::move(items), limit, query, [](const Authorizer& a) { return a.name; });
 }
 
 absl::StatusOr<Authorizer> AuthorizerCore::UpdateAuthorizer(const AuthorizerUpdate& u) {

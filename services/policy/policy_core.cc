@@ -36,13 +36,7 @@ absl::Status PolicyNotFound(absl::string_view name) {
 
 // One page of names from a store read that returned up to limit + 1 of them.
 Page<std::string> NamePage(std::vector<std::string> names, int limit, absl::string_view query) {
-  Page<std::string> page;
-  if (static_cast<int>(names.size()) > limit) {
-    names.resize(static_cast<size_t>(limit));
-    page.next_marker = EncodePageToken(names.back(), query);
-  }
-  page.items = std::move(names);
-  return page;
+  return PageOf(std::move(names), limit, query, [](const std::string& n) { return n; });
 }
 
 }  // namespace

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/pagination/page_token.h"
 
 namespace fleetcore::policy_service {
 
@@ -79,5 +81,19 @@ struct Page {
   std::vector<T> items;
   std::string next_marker;
 };
+
+// One page from a store read that returned up to `limit` + 1 items: the first `limit`, and
+// when there were more, the marker that continues after the last of them (`key` gives an
+// item's name in the marker; `query` is what the marker is bound to).
+template <typename T, typename KeyFn>
+Page<T> PageOf(std::vector<T> items, int limit, absl::string_view query, KeyFn key) {
+  Page<T> page;
+  if (static_cast<int>(items.size()) > limit) {
+    items.resize(static_cast<size_t>(limit));
+    page.next_marker = pagination::EncodePageToken(key(items.back()), query);
+  }
+  page.items = std::move(items);
+  return page;
+}
 
 }  // namespace fleetcore::policy_service
