@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/net/percent.h"
 
 namespace fleetcore::aws {
 namespace {
@@ -152,26 +153,6 @@ namespace {
 constexpr absl::string_view kAlgorithm = "AWS4-HMAC-SHA256";
 constexpr absl::Duration kSkew = absl::Minutes(15);
 
-// %XX-decoding ('+' stays '+'); nullopt for a malformed escape.
-std::optional<std::string> PercentDecode(absl::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out.push_back(in[i]);
-      continue;
-    }
-    if (i + 2 >= in.size() || !absl::ascii_isxdigit(in[i + 1]) ||
-        !absl::ascii_isxdigit(in[i + 2])) {
-      return std::nullopt;
-    }
-    auto nibble = [](char c) { return absl::ascii_isdigit(c) ? c - '0' : (c | 0x20) - 'a' + 10; };
-    out.push_back(static_cast<char>(nibble(in[i + 1]) * 16 + nibble(in[i + 2])));
-    i += 2;
-  }
-  return out;
-}
-
 // yyyymmddThhmmssZ (absl::ParseTime's %Y would take every digit).
 bool ParseAmzDate(absl::string_view s, absl::Time* out) {
   if (s.size() != 16 || s[8] != 'T' || s[15] != 'Z') return false;
@@ -225,23 +206,24 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
       expires, token;
   for (absl::string_view pair : absl::StrSplit(raw_query, '&', absl::SkipEmpty())) {
     const size_t eq = pair.find('=');
-    std::optional<std::string> name = PercentDecode(pair.substr(0, eq));
-    std::optional<std::string> value =
-        PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1));
-    if (!name.has_value() || !value.has_value()) {
+    // '+' stays itself: SigV4 signers encode a space as %20.
+    std::string name, value;
+    if (!net::PercentDecode(pair.substr(0, eq), /*plus_is_space=*/false, &name) ||
+        !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), false,
+                            &value)) {
       return Refused("the query string has a malformed %-escape");
     }
-    if (*name == "X-Amz-Algorithm") algorithm = *value;
-    if (*name == "X-Amz-Credential") credential = *value;
-    if (*name == "X-Amz-Date") amz_date = *value;
-    if (*name == "X-Amz-SignedHeaders") signed_headers = *value;
-    if (*name == "X-Amz-Expires") expires = *value;
-    if (*name == "X-Amz-Security-Token") token = *value;
-    if (*name == "X-Amz-Signature") {
-      signature = *value;
+    if (name == "X-Amz-Algorithm") algorithm = value;
+    if (name == "X-Amz-Credential") credential = value;
+    if (name == "X-Amz-Date") amz_date = value;
+    if (name == "X-Amz-SignedHeaders") signed_headers = value;
+    if (name == "X-Amz-Expires") expires = value;
+    if (name == "X-Amz-Security-Token") token = value;
+    if (name == "X-Amz-Signature") {
+      signature = value;
       continue;  // not signed: it is the signature
     }
-    query.emplace_back(std::move(*name), std::move(*value));
+    query.emplace_back(std::move(name), std::move(value));
   }
   const bool presigned = algorithm.has_value();
   if (!presigned) {
@@ -384,8 +366,8 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
   const std::string wire_path = path.empty() ? "/" : std::string(path);
   uris.push_back(UriEncode(wire_path, true));  // encoded again (botocore, the AWS CRT)
   uris.push_back(wire_path);                   // as sent (curl)
-  if (std::optional<std::string> decoded = PercentDecode(wire_path)) {
-    uris.push_back(UriEncode(*decoded, true));  // sent unencoded, signed encoded
+  if (std::string decoded; net::PercentDecode(wire_path, /*plus_is_space=*/false, &decoded)) {
+    uris.push_back(UriEncode(decoded, true));  // sent unencoded, signed encoded
   }
   std::vector<std::string> payloads;
   if (std::optional<std::string> declared = request.header("x-amz-content-sha256")) {

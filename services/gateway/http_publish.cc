@@ -12,17 +12,11 @@
 #include "absl/strings/str_split.h"
 #include "common/json/json_text.h"
 #include "common/mqtt/codec.h"
+#include "common/net/percent.h"
 #include "nlohmann/json.hpp"
 
 namespace fleetcore::gateway {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 absl::Status Invalid(absl::string_view message) {
   return absl::InvalidArgumentError(message);
@@ -34,8 +28,8 @@ bool AddFormParams(absl::string_view form, std::map<std::string, std::string>* o
   for (absl::string_view pair : absl::StrSplit(form, '&', absl::SkipEmpty())) {
     const size_t eq = pair.find('=');
     std::string name, value;
-    if (!UrlDecode(pair.substr(0, eq), /*query=*/true, &name) ||
-        !UrlDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
+    if (!net::PercentDecode(pair.substr(0, eq), /*query=*/true, &name) ||
+        !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
       return false;
     }
     (*out)[name] = std::move(value);
@@ -60,27 +54,6 @@ absl::string_view AwsErrorType(int status) {
   }
 }
 
-bool UrlDecode(absl::string_view in, bool query, std::string* out) {
-  out->clear();
-  out->reserve(in.size());
-  for (size_t i = 0; i < in.size(); ++i) {
-    const char c = in[i];
-    if (c == '%') {
-      if (i + 2 >= in.size()) return false;
-      const int hi = HexValue(in[i + 1]);
-      const int lo = HexValue(in[i + 2]);
-      if (hi < 0 || lo < 0) return false;
-      out->push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else if (c == '+' && query) {
-      out->push_back(' ');
-    } else {
-      out->push_back(c);
-    }
-  }
-  return true;
-}
-
 namespace {
 
 // The query part of a user name ("dev?x-amz-customauthorizer-name=a&token=t"),
@@ -92,8 +65,8 @@ std::map<std::string, std::string> UsernameParams(absl::string_view username) {
   for (absl::string_view kv : absl::StrSplit(username.substr(q + 1), '&', absl::SkipEmpty())) {
     const size_t eq = kv.find('=');
     std::string key, value;
-    if (!UrlDecode(kv.substr(0, eq), /*query=*/false, &key) ||
-        !UrlDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), /*query=*/false,
+    if (!net::PercentDecode(kv.substr(0, eq), /*query=*/false, &key) ||
+        !net::PercentDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), /*query=*/false,
                    &value)) {
       continue;
     }
@@ -132,7 +105,7 @@ absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view targ
   const absl::string_view query = q == absl::string_view::npos ? "" : target.substr(q + 1);
 
   auto m = std::make_shared<Message>();
-  if (!UrlDecode(path, false, &m->topic) || m->topic.empty()) {
+  if (!net::PercentDecode(path, false, &m->topic) || m->topic.empty()) {
     return Invalid("the topic in the path is empty or badly URL-encoded");
   }
   if (!mqtt::ValidTopicName(m->topic) || !WithinTopicLimits(limits, m->topic) ||
@@ -144,8 +117,8 @@ absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view targ
   for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     const size_t eq = pair.find('=');
     std::string name, value;
-    if (!UrlDecode(pair.substr(0, eq), true, &name) ||
-        !UrlDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
+    if (!net::PercentDecode(pair.substr(0, eq), true, &name) ||
+        !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
       return Invalid("badly URL-encoded query parameter");
     }
     if (name == "qos") {

@@ -46,10 +46,6 @@ HttpReply HttpPublishReply(const absl::Status& status, absl::string_view trace_i
 // ConflictException, ...); empty for a status that has none.
 absl::string_view AwsErrorType(int status);
 
-// %XX-decoding of a URL path segment or query value ('+' is a space only in queries).
-// false for a malformed escape.
-bool UrlDecode(absl::string_view in, bool query, std::string* out);
-
 // The parameters of a query string or an application/x-www-form-urlencoded body ('+' is a
 // space; a repeated name keeps its last value), added to `*out`; false for a malformed escape.
 bool AddFormParams(absl::string_view form, std::map<std::string, std::string>* out);

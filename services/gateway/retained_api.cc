@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/net/percent.h"
 #include "common/pagination/page_token.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/authenticator.h"
@@ -77,7 +78,7 @@ void RetainedApi::Handle(absl::string_view method, absl::string_view target, std
     return done(200, out.dump());
   }
   std::string topic;
-  if (!UrlDecode(path.substr(kPath.size() + 1), /*query=*/false, &topic) || topic.empty()) {
+  if (!net::PercentDecode(path.substr(kPath.size() + 1), /*query=*/false, &topic) || topic.empty()) {
     return done(400, ErrorBody("the topic in the path has a malformed %-escape, or is empty"));
   }
   if (identity != nullptr && !identity->Allows(policy::Action::kGetRetainedMessage, topic)) {

@@ -9,6 +9,7 @@
 #include "common/json/json_text.h"
 #include "common/log/log.h"
 #include "common/mqtt/codec.h"
+#include "common/net/percent.h"
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/gateway/in_flight_calls.h"
@@ -186,10 +187,10 @@ bool ParseHttpTarget(absl::string_view target, HttpTarget* out) {
   std::vector<absl::string_view> parts = absl::StrSplit(path, '/');
   std::string thing;
   if (parts.size() == 4 && parts[0].empty() && parts[1] == "things" && parts[3] == "shadow") {
-    if (!UrlDecode(parts[2], false, &thing)) return false;
+    if (!net::PercentDecode(parts[2], false, &thing)) return false;
   } else if (parts.size() == 6 && parts[0].empty() && parts[1] == "api" && parts[2] == "things" &&
              parts[3] == "shadow" && parts[4] == "ListNamedShadowsForThing") {
-    if (!UrlDecode(parts[5], false, &thing)) return false;
+    if (!net::PercentDecode(parts[5], false, &thing)) return false;
     out->list = true;
   } else {
     return false;
@@ -198,8 +199,8 @@ bool ParseHttpTarget(absl::string_view target, HttpTarget* out) {
   for (absl::string_view kv : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     const size_t eq = kv.find('=');
     std::string key, value;
-    if (!UrlDecode(kv.substr(0, eq), true, &key) ||
-        !UrlDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), true, &value)) {
+    if (!net::PercentDecode(kv.substr(0, eq), true, &key) ||
+        !net::PercentDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), true, &value)) {
       out->bad_query = true;
       continue;
     }
