@@ -449,22 +449,23 @@ constexpr int64_t kSigV4LifetimeS = 24 * 60 * 60;
 }  // namespace
 
 void GrpcAuthenticator::AuthenticateSigV4(Credentials credentials, bool again, Done done) {
-  auto headers = std::make_shared<const std::map<std::string, std::string>>(
-      credentials.http_headers.value_or(std::map<std::string, std::string>()));
+  // Kept with the identity, to verify again; the request is read from it.
+  auto kept = std::make_shared<const Credentials>(std::move(credentials));
   aws::ReceivedRequest request{
-      .method = credentials.http_method,
-      .target = credentials.http_query.empty()
-                    ? credentials.http_path
-                    : absl::StrCat(credentials.http_path, "?", credentials.http_query),
-      .header = [headers](absl::string_view name) -> std::optional<std::string> {
-        auto it = headers->find(std::string(name));
-        if (it == headers->end()) return std::nullopt;
+      .method = kept->http_method,
+      .target = kept->http_query.empty()
+                    ? kept->http_path
+                    : absl::StrCat(kept->http_path, "?", kept->http_query),
+      .header = [&kept](absl::string_view name) -> std::optional<std::string> {
+        if (!kept->http_headers.has_value()) return std::nullopt;
+        auto it = kept->http_headers->find(std::string(name));
+        if (it == kept->http_headers->end()) return std::nullopt;
         return it->second;
       },
-      .body_sha256 = credentials.http_body_sha256};
+      .body_sha256 = kept->http_body_sha256};
   const absl::Span<const absl::string_view> services =
-      credentials.http_path == "/" ? absl::MakeConstSpan(kStsServices)
-                                   : absl::MakeConstSpan(kSigV4Services);
+      kept->http_path == "/" ? absl::MakeConstSpan(kStsServices)
+                             : absl::MakeConstSpan(kSigV4Services);
   absl::StatusOr<aws::SigV4Presented> presented =
       aws::ReadSigV4(request, again ? std::nullopt : std::optional<absl::Time>(absl::Now()),
                      impl_->arns.region(), services);
@@ -479,7 +480,6 @@ void GrpcAuthenticator::AuthenticateSigV4(Credentials credentials, bool again, D
   call->req.set_signature(presented->signature);
   if (presented->session_token.has_value()) call->req.set_session_token(*presented->session_token);
   Impl* impl = impl_.get();
-  auto kept = std::make_shared<const Credentials>(std::move(credentials));
   impl->policy->async()->VerifyAccessKeySignature(
       &call->ctx, &call->req, &call->resp,
       [this, call, done, kept, again](grpc::Status s) mutable {
