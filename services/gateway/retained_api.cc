@@ -18,10 +18,6 @@ namespace {
 constexpr absl::string_view kPath = "/retainedMessage";
 constexpr char kPageQuery[] = "retained";
 
-std::string ErrorBody(absl::string_view text) {
-  return nlohmann::json{{"message", text}}.dump();
-}
-
 }  // namespace
 
 bool RetainedApi::Handles(absl::string_view target) const {
@@ -31,33 +27,39 @@ bool RetainedApi::Handles(absl::string_view target) const {
 
 void RetainedApi::Handle(absl::string_view method, absl::string_view target, std::string,
                          const Identity* identity, Done done) {
+  // Errors as the publish API's (JsonText: a message quoting a topic that is not UTF-8 once
+  // decoded still makes JSON).
+  auto fail = [&done](const absl::Status& status, int http_status = 0) {
+    HttpReply reply = HttpPublishReply(status, "");
+    done(http_status != 0 ? http_status : reply.status, std::move(reply.body));
+  };
   if (method != "GET") {
-    return done(405, ErrorBody("the retained-message API is read with GET"));
+    return fail(absl::InvalidArgumentError("the retained-message API is read with GET"), 405);
   }
   const size_t q = target.find('?');
   const absl::string_view path = target.substr(0, q);
   std::map<std::string, std::string> query;
   if (q != absl::string_view::npos && !AddFormParams(target.substr(q + 1), &query)) {
-    return done(400, ErrorBody("the query string has a malformed %-escape"));
+    return fail(absl::InvalidArgumentError("the query string has a malformed %-escape"));
   }
   const int64_t now = broker_->NowMs();
   if (path == kPath) {
     if (identity != nullptr && !identity->Allows(policy::Action::kListRetainedMessages, "")) {
-      return done(403, ErrorBody("not authorized to list retained messages "
-                                 "(iot:ListRetainedMessages)"));
+      return fail(absl::PermissionDeniedError(
+          "not authorized to list retained messages (iot:ListRetainedMessages)"));
     }
     int requested = 0;
     if (query.contains("maxResults") &&
         (!absl::SimpleAtoi(query["maxResults"], &requested) || requested < 1 ||
          requested > 200)) {
-      return done(400, ErrorBody("maxResults must be from 1 to 200"));
+      return fail(absl::InvalidArgumentError("maxResults must be from 1 to 200"));
     }
     absl::StatusOr<int> limit = pagination::ResolveMaxResults(requested, 50, 200);
     absl::StatusOr<std::string> after = pagination::DecodePageToken(query["nextToken"],
                                                                     kPageQuery);
     if (!limit.ok() || !after.ok()) {
-      return done(400, ErrorBody(!limit.ok() ? limit.status().message()
-                                             : after.status().message()));
+      return fail(absl::InvalidArgumentError(!limit.ok() ? limit.status().message()
+                                                         : after.status().message()));
     }
     // Expired messages are left out, so a page may hold fewer than the limit.
     std::vector<MessagePtr> page =
@@ -79,15 +81,16 @@ void RetainedApi::Handle(absl::string_view method, absl::string_view target, std
   }
   std::string topic;
   if (!net::PercentDecode(path.substr(kPath.size() + 1), /*query=*/false, &topic) || topic.empty()) {
-    return done(400, ErrorBody("the topic in the path has a malformed %-escape, or is empty"));
+    return fail(
+        absl::InvalidArgumentError("the topic in the path has a malformed %-escape, or is empty"));
   }
   if (identity != nullptr && !identity->Allows(policy::Action::kGetRetainedMessage, topic)) {
-    return done(403, ErrorBody(absl::StrCat("not authorized to read the retained message of ",
-                                            topic, " (iot:GetRetainedMessage)")));
+    return fail(absl::PermissionDeniedError(absl::StrCat(
+        "not authorized to read the retained message of ", topic, " (iot:GetRetainedMessage)")));
   }
   MessagePtr m = broker_->retained().Get(topic);
   if (m == nullptr || (m->expires_at_ms.has_value() && *m->expires_at_ms <= now)) {
-    return done(404, ErrorBody("The specified resource does not exist"));
+    return fail(absl::NotFoundError("The specified resource does not exist"));
   }
   nlohmann::json out{{"topic", m->topic},
                      {"payload", absl::Base64Escape(m->payload)},

@@ -8,6 +8,7 @@
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "services/gateway/authenticator.h"
 #include "services/gateway/broker_limits.h"
 #include "services/gateway/fake_gateway_store.h"
 
@@ -75,6 +76,27 @@ TEST_F(RetainedApiTest, GetsOneAndListsThemAll) {
   ASSERT_EQ(second["retainedTopics"].size(), 1u);
   EXPECT_EQ(second["retainedTopics"][0]["topic"], "home/c d");
   EXPECT_FALSE(second.contains("nextToken"));
+}
+
+// A caller whose policies allow nothing is refused in JSON, even when the refusal quotes a
+// topic that is not UTF-8 once decoded (nlohmann's dump would have thrown on it).
+TEST_F(RetainedApiTest, RefusesACallerItsPoliciesDoNotAllow) {
+  const Identity nobody("p", "c", "127.0.0.1", std::nullopt, std::nullopt,
+                        std::make_shared<const policy::PolicySet>(
+                            std::vector<policy::PolicySet::Policy>{},
+                            aws::Arns("us-east-1", "000000000000")));
+  for (const std::string& target :
+       {std::string("/retainedMessage/home%2Fa"), std::string("/retainedMessage/home%FF"),
+        std::string("/retainedMessage")}) {
+    int status = 0;
+    std::string body;
+    api_.Handle("GET", target, "", &nobody, [&](int s, std::string b) {
+      status = s;
+      body = std::move(b);
+    });
+    EXPECT_EQ(status, 403) << target;
+    EXPECT_TRUE(json::parse(body, nullptr, false).contains("message")) << body;
+  }
 }
 
 TEST_F(RetainedApiTest, RefusesWhatAwsRefuses) {
