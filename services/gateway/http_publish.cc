@@ -28,8 +28,9 @@ bool AddFormParams(absl::string_view form, std::map<std::string, std::string>* o
   for (absl::string_view pair : absl::StrSplit(form, '&', absl::SkipEmpty())) {
     const size_t eq = pair.find('=');
     std::string name, value;
-    if (!net::PercentDecode(pair.substr(0, eq), /*query=*/true, &name) ||
-        !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
+    if (!net::PercentDecode(pair.substr(0, eq), /*plus_is_space=*/true, &name) ||
+        !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true,
+                            &value)) {
       return false;
     }
     (*out)[name] = std::move(value);
@@ -65,8 +66,9 @@ std::map<std::string, std::string> UsernameParams(absl::string_view username) {
   for (absl::string_view kv : absl::StrSplit(username.substr(q + 1), '&', absl::SkipEmpty())) {
     const size_t eq = kv.find('=');
     std::string key, value;
-    if (!net::PercentDecode(kv.substr(0, eq), /*query=*/false, &key) ||
-        !net::PercentDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1), /*query=*/false,
+    if (!net::PercentDecode(kv.substr(0, eq), /*plus_is_space=*/false, &key) ||
+        !net::PercentDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1),
+                            /*plus_is_space=*/false,
                    &value)) {
       continue;
     }
@@ -118,7 +120,8 @@ absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view targ
     const size_t eq = pair.find('=');
     std::string name, value;
     if (!net::PercentDecode(pair.substr(0, eq), true, &name) ||
-        !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true, &value)) {
+        !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true,
+                            &value)) {
       return Invalid("badly URL-encoded query parameter");
     }
     if (name == "qos") {

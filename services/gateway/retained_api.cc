@@ -80,7 +80,8 @@ void RetainedApi::Handle(absl::string_view method, absl::string_view target, std
     return done(200, out.dump());
   }
   std::string topic;
-  if (!net::PercentDecode(path.substr(kPath.size() + 1), /*query=*/false, &topic) || topic.empty()) {
+  if (!net::PercentDecode(path.substr(kPath.size() + 1), /*plus_is_space=*/false, &topic) ||
+      topic.empty()) {
     return fail(
         absl::InvalidArgumentError("the topic in the path has a malformed %-escape, or is empty"));
   }
