@@ -68,8 +68,7 @@ std::map<std::string, std::string> UsernameParams(absl::string_view username) {
     std::string key, value;
     if (!net::PercentDecode(kv.substr(0, eq), /*plus_is_space=*/false, &key) ||
         !net::PercentDecode(eq == absl::string_view::npos ? "" : kv.substr(eq + 1),
-                            /*plus_is_space=*/false,
-                   &value)) {
+                            /*plus_is_space=*/false, &value)) {
       continue;
     }
     out[key] = value;
