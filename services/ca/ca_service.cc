@@ -1,5 +1,7 @@
 #include "services/ca/ca_service.h"
 
+#include "common/log/log.h"
+#include "common/status/public_message.h"
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/time_util.h"
 
@@ -115,6 +117,9 @@ void Describe(const CaCertificateRecord& c, const aws::Arns& arns,
 
 template <typename Resp>
 void Reject(const absl::Status& s, Resp* resp) {
+  // The call succeeds, so the service's own failure is logged here: the device is told
+  // only "Service Unavailable" or "Internal service failure".
+  if (IsServerError(s)) log::Warn("fleet provisioning failed", {{"error", s}});
   Rejection r = RejectionOf(s);
   resp->mutable_rejected()->set_status_code(r.status_code);
   resp->mutable_rejected()->set_error_code(r.error_code);

@@ -237,6 +237,8 @@ TEST_F(ProvisioningTest, AFailureHalfWayLeavesNothingBehind) {
             .status();
     EXPECT_THAT(s, StatusIs(Code::kUnavailable, HasSubstr(op)));
     ExpectRejection(s, 503, "ServiceUnavailable");
+    // The device is not told what failed behind the CA service.
+    EXPECT_EQ(RejectionOf(s).error_message, "Service Unavailable");
     ExpectNothingBehind();
     ASSERT_OK_AND_ASSIGN(CertificateRecord c,
                          certificates_.DescribeCertificate(claim.issued.record.id));
@@ -270,10 +272,16 @@ TEST_F(ProvisioningTest, PreProvisioningHookDecides) {
   EXPECT_EQ(event["templateArn"], "arn:aws:iot:us-east-1:123456789012:provisioningtemplate/hooked");
   EXPECT_EQ(hook_.requests()[0].timeout, absl::Seconds(5));
 
-  for (auto script : std::vector<std::function<void()>>{
-           [&] { hook_.Answer(200, R"({"allowProvisioning": false})"); },
-           [&] { hook_.Answer(200, "nonsense"); }, [&] { hook_.Answer(500, "{}"); },
-           [&] { hook_.Fail(absl::DeadlineExceededError("timed out after 5s")); }}) {
+  // Each refusal says why; where the hook lives (a connection's error) is not the device's.
+  for (auto [script, why] : std::vector<std::pair<std::function<void()>, std::string>>{
+           {[&] { hook_.Answer(200, R"({"allowProvisioning": false})"); },
+            "allowProvisioning is false"},
+           {[&] { hook_.Answer(200, "nonsense"); }, "its answer has no allowProvisioning"},
+           {[&] { hook_.Answer(500, "{}"); }, "it answered HTTP 500"},
+           {[&] { hook_.Fail(absl::DeadlineExceededError("hooks.example: timed out after 5s")); },
+            "it did not answer within 5 s"},
+           {[&] { hook_.Fail(absl::UnavailableError("hooks.example:443: connection refused")); },
+            "it could not be called"}}) {
     script();
     FleetCertificate b = Claim();
     absl::Status s =
@@ -281,6 +289,8 @@ TEST_F(ProvisioningTest, PreProvisioningHookDecides) {
             .RegisterThing("hooked", b.ownership_token, {{"SerialNumber", "2"}}, claim_id, "c")
             .status();
     ExpectRejection(s, 403, "AccessDenied");
+    EXPECT_EQ(RejectionOf(s).error_message,
+              "the pre-provisioning hook refused provisioning: " + why);
   }
   EXPECT_THAT(peers_.things(), SizeIs(1));
 }

@@ -15,6 +15,7 @@
 #include "common/log/log.h"
 #include "common/nesting/nesting.h"
 #include "common/pagination/page_token.h"
+#include "common/status/public_message.h"
 #include "common/status/status_macros.h"
 #include "common/tls/x509.h"
 #include "nlohmann/json.hpp"
@@ -102,9 +103,9 @@ Rejection RejectionOf(const absl::Status& status) {
       return {429, "Throttled", r.error_message};
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kDeadlineExceeded:
-      return {503, "ServiceUnavailable", r.error_message};
+      return {503, "ServiceUnavailable", PublicMessage(status)};
     default:
-      return {500, "InternalFailure", "internal error"};
+      return {500, "InternalFailure", PublicMessage(status)};
   }
 }
 
@@ -497,7 +498,12 @@ absl::StatusOr<std::map<std::string, std::string>> ProvisioningCore::CallHook(
                     .headers = {{"content-type", "application/json"}},
                     .body = json_text::JsonText(event),
                     .timeout = absl::Seconds(5)});
-  if (!r.ok()) return denied(r.status().message());
+  if (!r.ok()) {
+    // Where the hook lives is the operator's to know, not the device's.
+    log::Warn("pre-provisioning hook failed", {{"template", t.name}, {"error", r.status()}});
+    return denied(absl::IsDeadlineExceeded(r.status()) ? "it did not answer within 5 s"
+                                                       : "it could not be called");
+  }
   if (r->status < 200 || r->status > 299)
     return denied(absl::StrCat("it answered HTTP ", r->status));
   if (!nesting::JsonNestingWithin(r->body, 64)) return denied("its answer nests too deeply");

@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "common/ids/id_generator.h"
 #include "common/log/log.h"
+#include "common/status/public_message.h"
 
 namespace fleetcore::gateway {
 namespace {
@@ -497,7 +498,8 @@ void Connection::FinishConnect(PendingConnect pending,
     log::Info("connect refused", {{"client_id", c.client_id},
                                   {"remote", info_.remote_address},
                                   {"error", identity.status()}});
-    const std::string why(identity.status().message());
+    // A client is told why it was not admitted, not what is behind the gateway.
+    const std::string why = PublicMessage(identity.status());
     info_.client_id = c.client_id;
     Lifecycle("presence", "connect_failed",
               {{"connectFailureReason", unavailable ? "SERVER_ERROR" : "AUTHENTICATION_FAILED"},

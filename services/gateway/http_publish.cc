@@ -13,6 +13,7 @@
 #include "common/json/json_text.h"
 #include "common/mqtt/codec.h"
 #include "common/net/percent.h"
+#include "common/status/public_message.h"
 #include "nlohmann/json.hpp"
 
 namespace fleetcore::gateway {
@@ -201,7 +202,7 @@ absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view targ
 HttpReply HttpPublishReply(const absl::Status& status, absl::string_view trace_id) {
   HttpReply reply;
   nlohmann::json body;
-  body["message"] = status.ok() ? "OK" : std::string(status.message());
+  body["message"] = status.ok() ? "OK" : PublicMessage(status);
   body["traceId"] = std::string(trace_id);
   // The message may quote the request (an unknown parameter's name): bytes that are not
   // UTF-8 become U+FFFD. nlohmann would throw on them, ending the gateway.

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "common/json/json_text.h"
+#include "common/log/log.h"
 #include "common/mqtt/codec.h"
 #include "common/nesting/nesting.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
@@ -52,8 +53,15 @@ json Rejection(const grpc::Status& s) {
       return Rejection(403, "AccessDenied", s.error_message());
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       return Rejection(429, "Throttled", s.error_message());
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      log::Warn("fleet provisioning: the CA service did not answer",
+                {{"error", s.error_message()}, {"code", static_cast<int>(s.error_code())}});
+      return Rejection(503, "ServiceUnavailable", "Service Unavailable");
     default:
-      return Rejection(500, "InternalError", "the provisioning service failed; try again");
+      log::Warn("fleet provisioning: the CA service failed",
+                {{"error", s.error_message()}, {"code", static_cast<int>(s.error_code())}});
+      return Rejection(500, "InternalFailure", "Internal service failure");
   }
 }
 

@@ -10,6 +10,7 @@
 #include "common/log/log.h"
 #include "common/mqtt/codec.h"
 #include "common/net/percent.h"
+#include "common/status/public_message.h"
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/gateway/in_flight_calls.h"
@@ -38,6 +39,13 @@ struct ShadowForwarder::Impl {
 };
 
 namespace {
+
+// Devices are told only "Service Unavailable" or "Internal service failure" of a failure of
+// the shadow service or of the way to it (shadow::ErrorDocument); the operator is told why.
+void LogServerError(const absl::Status& status, absl::string_view operation) {
+  if (!IsServerError(status)) return;
+  log::Warn("shadow request failed", {{"operation", operation}, {"error", status}});
+}
 
 // One request in flight: its context, messages and what to do with the answer.
 template <typename Req, typename Resp>
@@ -104,6 +112,7 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
   auto reject = [this, r](const grpc::Status& s, const std::optional<std::string>& client_token) {
     const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
     if (impl_->metrics != nullptr) impl_->metrics->ShadowRequest(r.operation, false);
+    LogServerError(status, r.operation);
     Answer(r.prefix + "/" + r.operation + "/rejected",
            json_text::JsonText(shadow::ErrorDocument(status, NowSeconds(), client_token)));
   };
@@ -241,8 +250,9 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
       return done(403, R"({"code":403,"message":"Forbidden"})");
     }
   }
-  auto fail = [done](const grpc::Status& s) {
+  auto fail = [done, method = std::string(method)](const grpc::Status& s) {
     const absl::Status status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+    LogServerError(status, method);
     // Error messages may quote what a client sent: text that is not UTF-8 becomes U+FFFD.
     done(shadow::HttpStatus(status),
          json_text::JsonText(shadow::ErrorDocument(status, NowSeconds(), std::nullopt)));

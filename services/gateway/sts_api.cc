@@ -9,6 +9,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "common/log/log.h"
+#include "common/status/public_message.h"
 #include "fleetcore/policy/v1/policy.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 #include "services/gateway/authenticator.h"
@@ -92,7 +93,7 @@ void StsApi::Refuse(const absl::Status& status, absl::string_view trace_id, Done
                            : unknown                   ? "InvalidClientTokenId"
                                                        : "SignatureDoesNotMatch";
   impl_->Count("(unauthenticated)", code);
-  done(StatusOf(code), StsError(code, status.message(), trace_id));
+  done(StatusOf(code), StsError(code, PublicMessage(status), trace_id));
 }
 
 void StsApi::Handle(absl::string_view method, absl::string_view target, std::string body,
@@ -166,7 +167,10 @@ void StsApi::Handle(absl::string_view method, absl::string_view target, std::str
           impl->Count("GetSessionToken", down ? "ServiceUnavailable" : "InternalFailure");
           return done(down ? 503 : 500,
                       StsError(down ? "ServiceUnavailable" : "InternalFailure",
-                               s.error_message(), ""));
+                               PublicMessage(absl::Status(
+                                   static_cast<absl::StatusCode>(s.error_code()),
+                                   s.error_message())),
+                               ""));
         }
         impl->Count("GetSessionToken", "ok");
         const ppb::SessionCredentials& c = call->resp.credentials();

@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/nesting/nesting.h"
+#include "common/status/public_message.h"
 
 namespace fleetcore::shadow {
 namespace {
@@ -339,7 +340,8 @@ int HttpStatus(const absl::Status& status) {
     case absl::StatusCode::kAborted: return 409;
     case absl::StatusCode::kResourceExhausted: return 413;
     case absl::StatusCode::kFailedPrecondition: return 415;
-    case absl::StatusCode::kUnavailable: return 503;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded: return 503;
     default: return 500;
   }
 }
@@ -347,10 +349,7 @@ int HttpStatus(const absl::Status& status) {
 json ErrorDocument(const absl::Status& status, int64_t now_s,
                    const std::optional<std::string>& client_token) {
   const int code = HttpStatus(status);
-  json out{{"code", code},
-           {"message", code == 500 ? std::string("Internal service failure")
-                                   : std::string(status.message())},
-           {"timestamp", now_s}};
+  json out{{"code", code}, {"message", PublicMessage(status)}, {"timestamp", now_s}};
   if (client_token.has_value()) out["clientToken"] = *client_token;
   return out;
 }

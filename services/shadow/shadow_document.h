@@ -8,7 +8,8 @@
 //
 // Errors carry AWS's message; HttpStatus() gives the code AWS answers with:
 //   INVALID_ARGUMENT 400, NOT_FOUND 404, ABORTED 409 ("Version conflict"),
-//   RESOURCE_EXHAUSTED 413, FAILED_PRECONDITION 415 (not UTF-8).
+//   RESOURCE_EXHAUSTED 413, FAILED_PRECONDITION 415 (not UTF-8), UNAVAILABLE and
+//   DEADLINE_EXCEEDED 503, any other 500.
 #pragma once
 
 #include <cstdint>
@@ -78,7 +79,10 @@ nlohmann::json ApplyDelete(StoredShadow& stored, int64_t now_s,
 // The delta of desired over reported (null when they agree).
 nlohmann::json Delta(const nlohmann::json& desired, const nlohmann::json& reported);
 
-// An error document for /rejected topics and REST bodies.
+// An error document for /rejected topics and REST bodies. The service's own failures
+// (UNAVAILABLE and DEADLINE_EXCEEDED: 503; INTERNAL and the like: 500) say only "Service
+// Unavailable" or "Internal service failure" (PublicMessage): devices are not told what is
+// behind the service.
 nlohmann::json ErrorDocument(const absl::Status& status, int64_t now_s,
                              const std::optional<std::string>& client_token);
 int HttpStatus(const absl::Status& status);

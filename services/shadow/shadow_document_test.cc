@@ -262,6 +262,12 @@ TEST(ShadowDocument, ErrorDocumentsAndNames) {
                             "clientToken":"abc"})"));
   EXPECT_EQ(ErrorDocument(absl::InternalError("db exploded"), kNow, std::nullopt)["message"],
             "Internal service failure");
+  EXPECT_EQ(ErrorDocument(absl::UnavailableError("database unavailable: connection to server "
+                                                 "at \"10.0.0.7\", port 5432 failed"),
+                          kNow, std::nullopt),
+            json::parse(R"({"code":503,"message":"Service Unavailable","timestamp":1700000000})"));
+  EXPECT_EQ(ErrorDocument(absl::DeadlineExceededError("Deadline Exceeded"), kNow, std::nullopt),
+            json::parse(R"({"code":503,"message":"Service Unavailable","timestamp":1700000000})"));
   EXPECT_EQ(NoShadow("lamp-1", "").message(), "No shadow exists with name: 'lamp-1'");
   EXPECT_EQ(NoShadow("lamp-1", "simShadow1").message(),
             "No shadow exists with name: 'simShadow1'");
