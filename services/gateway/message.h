@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/mqtt/packet.h"
 
 namespace fleetcore::gateway {
@@ -38,6 +40,10 @@ struct Message {
   std::optional<int64_t> expires_at_ms;
   // The publishing session (for No Local); 0 for messages from services and HTTPS.
   uint64_t origin = 0;
+  // Among gateway replicas, the message's id: its replica's random tag and its number
+  // there (ClusterId); 0 with one gateway. A session moving between replicas is given
+  // each message once by it.
+  uint64_t cluster_id = 0;
   // Null for messages from services.
   std::shared_ptr<const Publisher> publisher;
   // Monotonic nanoseconds when the gateway received it, for the delivery latency.
@@ -58,5 +64,17 @@ void CopyMessageProperties(const Message& from, mqtt::Properties* to);
 // Encodes the travelling properties into encoded_properties; call once the message is
 // complete, before sharing it.
 void Seal(Message* message);
+
+// A message as an MQTT 5 PUBLISH packet with `qos` and `retain`, its properties included
+// (its expiry not: a packet holds an interval, so that is kept apart as a time): how
+// Postgres keeps messages and how gateway replicas pass them to each other.
+std::string EncodeMessagePacket(const Message& m, uint8_t qos, bool retain);
+struct DecodedMessage {
+  std::shared_ptr<Message> message;  // not sealed yet
+  uint8_t qos = 0;
+  bool retain = false;
+};
+// DATA_LOSS when `packet` is not a whole PUBLISH.
+absl::StatusOr<DecodedMessage> DecodeMessagePacket(absl::string_view packet);
 
 }  // namespace fleetcore::gateway

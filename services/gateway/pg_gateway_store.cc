@@ -76,46 +76,6 @@ std::vector<StoredSubscription> ParseSubscriptions(const std::string& text) {
 
 }  // namespace
 
-std::string PgGatewayStore::EncodeMessage(const Message& m, uint8_t qos, bool retain) {
-  // The packet identifier and subscription identifiers live in their own columns; the
-  // packet carries a placeholder identifier so that it decodes.
-  mqtt::Publish p{.qos = qos,
-                  .retain = retain,
-                  .topic = m.topic,
-                  .packet_id = static_cast<uint16_t>(qos > 0 ? 1 : 0),
-                  .payload = m.payload};
-  CopyMessageProperties(m, &p.properties);
-  std::string out;
-  mqtt::Encode(p, mqtt::Version::kV5, &out);
-  return out;
-}
-
-absl::StatusOr<PgGatewayStore::Decoded> PgGatewayStore::DecodeMessage(absl::string_view packet) {
-  mqtt::FrameHeader h;
-  if (mqtt::ParseFrameHeader(packet, 0xFFFFFFFF, &h) != mqtt::FrameStatus::kComplete ||
-      h.total_size() != packet.size()) {
-    return absl::DataLossError("stored message is not a whole MQTT packet");
-  }
-  mqtt::Packet decoded;
-  mqtt::DecodeError e;
-  if (!mqtt::Decode(h.first_byte, packet.substr(h.header_size), mqtt::Version::kV5, &decoded,
-                    &e) ||
-      !std::holds_alternative<mqtt::Publish>(decoded)) {
-    return absl::DataLossError(absl::StrCat("stored message does not decode: ", e.message));
-  }
-  mqtt::Publish& p = std::get<mqtt::Publish>(decoded);
-  Decoded out;
-  out.message = std::make_shared<Message>();
-  out.message->topic = std::move(p.topic);
-  out.message->payload = std::move(p.payload);
-  out.message->qos = p.qos;
-  out.message->retain = p.retain;
-  out.qos = p.qos;
-  out.retain = p.retain;
-  CopyMessageProperties(std::move(p.properties), out.message.get());
-  return out;
-}
-
 PgGatewayStore::PgGatewayStore(db::PgPool* pool, GatewayMetrics* metrics, size_t max_pending)
     : pool_(pool), metrics_(metrics), max_pending_(max_pending) {
   writer_ = std::thread([this] { Run(); });
@@ -141,7 +101,7 @@ absl::StatusOr<StoreSnapshot> PgGatewayStore::Load() {
     for (const pqxx::row& r : tx.exec(absl::StrCat(
              "SELECT topic, packet, ", db::MicrosOf("expires_at"), ", ",
              db::MicrosOf("updated_at"), " FROM gateway.retained_messages"))) {
-      absl::StatusOr<Decoded> d = DecodeMessage(pqxx::binarystring(r[1]).str());
+      absl::StatusOr<DecodedMessage> d = DecodeMessagePacket(pqxx::binarystring(r[1]).str());
       if (!d.ok()) {
         ++undecodable;
         continue;
@@ -164,7 +124,7 @@ absl::StatusOr<StoreSnapshot> PgGatewayStore::Load() {
       rec.disconnected_at_ms = MsFromField(r[3]);
       rec.subscriptions = ParseSubscriptions(r[4].as<std::string>());
       if (!r[5].is_null() && !r[6].is_null()) {
-        absl::StatusOr<Decoded> d = DecodeMessage(pqxx::binarystring(r[5]).str());
+        absl::StatusOr<DecodedMessage> d = DecodeMessagePacket(pqxx::binarystring(r[5]).str());
         if (d.ok()) {
           Seal(d->message.get());
           rec.will = PendingWill{.message = std::move(d->message), .due_ms = *MsFromField(r[6])};
@@ -184,7 +144,7 @@ absl::StatusOr<StoreSnapshot> PgGatewayStore::Load() {
              " FROM gateway.session_messages ORDER BY client_id, seq"))) {
       auto it = index.find(r[0].as<std::string>());
       if (it == index.end()) continue;
-      absl::StatusOr<Decoded> d = DecodeMessage(pqxx::binarystring(r[2]).str());
+      absl::StatusOr<DecodedMessage> d = DecodeMessagePacket(pqxx::binarystring(r[2]).str());
       if (!d.ok()) {
         ++undecodable;
         continue;
@@ -327,7 +287,7 @@ absl::Status PgGatewayStore::Apply(const std::vector<Op>& batch) {
                                ") ON CONFLICT (topic) DO UPDATE SET packet = "
                                "EXCLUDED.packet, expires_at = EXCLUDED.expires_at, "
                                "updated_at = EXCLUDED.updated_at"),
-                  m.topic, pqxx::binarystring(EncodeMessage(m, m.qos, true)),
+                  m.topic, pqxx::binarystring(EncodeMessagePacket(m, m.qos, true)),
                   MicrosOrNull(m.expires_at_ms), m.published_at_ms * 1000);
             } else if constexpr (std::is_same_v<T, RetainedDelete>) {
               tx.exec_params("DELETE FROM gateway.retained_messages WHERE topic = $1", o.topic);
@@ -337,7 +297,7 @@ absl::Status PgGatewayStore::Apply(const std::vector<Op>& batch) {
               int64_t will_due = -1;
               if (r.will.has_value()) {
                 const Message& w = *r.will->message;
-                will = EncodeMessage(w, w.qos, w.retain);
+                will = EncodeMessagePacket(w, w.qos, w.retain);
                 will_due = r.will->due_ms * 1000;
               }
               std::vector<uint32_t> qos2(r.inbound_qos2.begin(), r.inbound_qos2.end());
@@ -373,7 +333,7 @@ absl::Status PgGatewayStore::Apply(const std::vector<Op>& batch) {
                       "EXCLUDED.packet_id, released = EXCLUDED.released"),
                   o.client_id, m.seq,
                   pqxx::binarystring(
-                      EncodeMessage(*m.message, m.qos, m.retain)),
+                      EncodeMessagePacket(*m.message, m.qos, m.retain)),
                   static_cast<int>(m.packet_id), m.released, PgArray(m.subscription_ids),
                   MicrosOrNull(m.message->expires_at_ms));
             } else if constexpr (std::is_same_v<T, MessageDelete>) {

@@ -40,16 +40,6 @@ class PgGatewayStore final : public GatewayStore {
   size_t pending() const;
   uint64_t dropped() const;
 
-  // The stored form of a message (an MQTT 5 PUBLISH) and back; for tests.
-  static std::string EncodeMessage(const Message& m, uint8_t qos, bool retain);
-  struct Decoded {
-    std::shared_ptr<Message> message;
-    uint8_t qos = 0;
-    bool retain = false;
-    std::vector<uint32_t> subscription_ids;
-  };
-  static absl::StatusOr<Decoded> DecodeMessage(absl::string_view packet);
-
  private:
   struct RetainedPut { MessagePtr message; };
   struct RetainedDelete { std::string topic; };
