@@ -1,6 +1,7 @@
 # fleetcore's container image: every binary, built on Debian 12 from Debian's packages,
 # run as an unprivileged user on a slim runtime. Secrets (database password, admin token,
-# CA key) are mounted at run time, never baked in.
+# CA key) are mounted at run time, never baked in. Debian's nats-server is in it too, for
+# the NATS that gateway replicas share (compose and the chart run it from this image).
 #
 #   docker build -t fleetcore:dev .
 FROM debian:12 AS build
@@ -17,7 +18,8 @@ FROM debian:12-slim AS runtime
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates libabsl20220623 libgrpc++1.51 \
       libgrpc29 libprotobuf32 libpqxx-6.4 libpq5 libprometheus-cpp-core1.0 \
-      libprometheus-cpp-pull1.0 libspdlog1.10 libfmt9 libssl3 libre2-9 \
+      libprometheus-cpp-pull1.0 libspdlog1.10 libfmt9 libssl3 libre2-9 libnats3.4 \
+      nats-server \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin fleetcore \
  && install -d -o 10001 -g 10001 -m 0700 /var/lib/fleetcore/ca /var/lib/fleetcore/policy

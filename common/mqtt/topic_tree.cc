@@ -155,10 +155,12 @@ struct Matcher {
   std::vector<absl::string_view> levels;
   void* ctx;
   TopicTree::MatchFn fn;
+  bool shared;
 
   template <typename NodeT>
   void Emit(const NodeT& node) const {
     for (const Member& m : node.members) fn(ctx, m.subscriber, m.options);
+    if (!shared) return;
     for (const auto& [name, group] : node.groups) {
       if (group->members.empty()) continue;
       const uint64_t turn = group->turn.fetch_add(1, std::memory_order_relaxed);
@@ -184,10 +186,35 @@ struct Matcher {
 
 }  // namespace
 
-void TopicTree::MatchImpl(absl::string_view topic, void* ctx, MatchFn fn) const {
-  Matcher m{{}, ctx, fn};
+void TopicTree::MatchImpl(absl::string_view topic, void* ctx, MatchFn fn, bool shared) const {
+  Matcher m{{}, ctx, fn, shared};
   m.levels = absl::StrSplit(topic, '/');
   m.Walk(*root_, 0);
+}
+
+bool TopicTree::PickShared(absl::string_view filter, absl::string_view share_group,
+                           uint64_t* subscriber, SubscriptionOptions* options) const {
+  const Node* node = root_.get();
+  for (absl::string_view level : absl::StrSplit(filter, '/')) {
+    const Node* next;
+    if (level == "+") {
+      next = node->plus.get();
+    } else if (level == "#") {
+      next = node->hash.get();
+    } else {
+      auto it = node->children.find(level);
+      next = it == node->children.end() ? nullptr : it->second.get();
+    }
+    if (next == nullptr) return false;
+    node = next;
+  }
+  auto it = node->groups.find(share_group);
+  if (it == node->groups.end() || it->second->members.empty()) return false;
+  const Group& g = *it->second;
+  const Member& m = g.members[g.turn.fetch_add(1, std::memory_order_relaxed) % g.members.size()];
+  *subscriber = m.subscriber;
+  *options = m.options;
+  return true;
 }
 
 }  // namespace fleetcore::mqtt

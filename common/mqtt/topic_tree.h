@@ -60,19 +60,28 @@ class TopicTree {
   bool Unsubscribe(absl::string_view filter, absl::string_view share_group, uint64_t subscriber);
 
   using MatchFn = void (*)(void* ctx, uint64_t subscriber, const SubscriptionOptions& options);
+  // `shared` false: shared groups are left out (gateway replicas route those apart).
   template <typename F>
-  void Match(absl::string_view topic, F&& fn) const {
-    MatchImpl(topic, &fn, [](void* ctx, uint64_t s, const SubscriptionOptions& o) {
-      (*static_cast<std::remove_reference_t<F>*>(ctx))(s, o);
-    });
+  void Match(absl::string_view topic, F&& fn, bool shared = true) const {
+    MatchImpl(
+        topic, &fn,
+        [](void* ctx, uint64_t s, const SubscriptionOptions& o) {
+          (*static_cast<std::remove_reference_t<F>*>(ctx))(s, o);
+        },
+        shared);
   }
+
+  // The member of `share_group` on exactly `filter` whose turn it is (the next call gives
+  // the next one); false when the group has no member.
+  bool PickShared(absl::string_view filter, absl::string_view share_group, uint64_t* subscriber,
+                  SubscriptionOptions* options) const;
 
   // Subscriptions (shared members counted one by one).
   size_t size() const { return size_; }
 
  private:
   struct Node;
-  void MatchImpl(absl::string_view topic, void* ctx, MatchFn fn) const;
+  void MatchImpl(absl::string_view topic, void* ctx, MatchFn fn, bool shared) const;
   std::unique_ptr<Node> root_;
   size_t size_ = 0;
 };

@@ -13,6 +13,8 @@ packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libssl-dev libpqxx-dev libpq-dev prometheus-cpp-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libboost-dev libgtest-dev libgmock-dev libbenchmark-dev libre2-dev
+  # NATS: the C client gateway replicas talk through, and the server their tests run
+  libnats-dev nats-server
   # the database and its tools (initdb, pg_ctl, psql, pgbench)
   postgresql-15 postgresql-client-15
   # test peers and checks; mosquitto is also the benchmark's reference broker
