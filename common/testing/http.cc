@@ -25,8 +25,10 @@ std::string HttpGet(int port, const std::string& path) {
     close(fd);
     return "";
   }
+  // HTTP/1.0: the body comes whole, never chunked (nats-server's monitoring chunks large
+  // answers to HTTP/1.1 clients), and the connection ends with it.
   const std::string req =
-      "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+      "GET " + path + " HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n";
   (void)!write(fd, req.data(), req.size());
   std::string out;
   char buf[8192];

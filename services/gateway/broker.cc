@@ -48,28 +48,9 @@ absl::Status Broker::Load() {
   for (StoredSession& stored : snapshot->sessions) {
     // A session stored while attached lost its connection with the previous process.
     if (!stored.record.disconnected_at_ms.has_value()) stored.record.disconnected_at_ms = now;
-    std::shared_ptr<Session> session;
-    {
-      absl::MutexLock l(&sessions_mu_);
-      session = NewSession(stored.record.client_id);
-      sessions_[stored.record.client_id] = session;
-    }
-    session->Restore(stored);
-    for (const StoredSubscription& sub : stored.record.subscriptions) {
-      mqtt::ParsedFilter parsed;
-      if (!mqtt::ParseSharedFilter(sub.filter, &parsed)) continue;
-      Subscribe(session, sub.filter, parsed, sub.options);
-    }
-    const uint32_t expiry = stored.record.expiry_interval;
-    if (expiry != kNeverExpires) {
-      const int64_t due = *stored.record.disconnected_at_ms + int64_t{expiry} * 1000;
-      if (due <= now) {
-        ended.push_back(session);
-        continue;
-      }
-      Schedule(due, session);
-    }
-    if (stored.record.will.has_value()) Schedule(stored.record.will->due_ms, session);
+    bool expired = false;
+    std::shared_ptr<Session> session = Install(stored, now, &expired);
+    if (expired) ended.push_back(std::move(session));
   }
   for (const std::shared_ptr<Session>& s : ended) {
     counters_.sessions_expired.fetch_add(1, std::memory_order_relaxed);
@@ -79,6 +60,33 @@ absl::Status Broker::Load() {
                              {"sessions", static_cast<int64_t>(session_count())},
                              {"expired_sessions", static_cast<int64_t>(ended.size())}});
   return absl::OkStatus();
+}
+
+std::shared_ptr<Session> Broker::Install(StoredSession& stored, int64_t now, bool* expired) {
+  std::shared_ptr<Session> session;
+  {
+    absl::MutexLock l(&sessions_mu_);
+    session = NewSession(stored.record.client_id);
+    sessions_[stored.record.client_id] = session;
+  }
+  session->Restore(stored);
+  for (const StoredSubscription& sub : stored.record.subscriptions) {
+    mqtt::ParsedFilter parsed;
+    if (!mqtt::ParseSharedFilter(sub.filter, &parsed)) continue;
+    Subscribe(session, sub.filter, parsed, sub.options);
+  }
+  *expired = false;
+  const uint32_t expiry = stored.record.expiry_interval;
+  if (expiry != kNeverExpires && stored.record.disconnected_at_ms.has_value()) {
+    const int64_t due = *stored.record.disconnected_at_ms + int64_t{expiry} * 1000;
+    if (due <= now) {
+      *expired = true;
+      return session;
+    }
+    Schedule(due, session);
+  }
+  if (stored.record.will.has_value()) Schedule(stored.record.will->due_ms, session);
+  return session;
 }
 
 std::shared_ptr<Session> Broker::NewSession(const std::string& client_id) {
@@ -114,18 +122,23 @@ Broker::Attached Broker::Attach(std::shared_ptr<Outlet> outlet, const ConnectPar
     s.TakePendingWill();
   }
   s.SetPersistence(params.version, params.expiry_interval);
-  previous = s.Attach(outlet, params.receive_maximum);
+  const int64_t now = NowMs();
+  previous = s.Attach(outlet, params.receive_maximum, now);
   if (previous != nullptr) {
     previous->Kick(mqtt::reason::kSessionTakenOver, WillPolicy::kSessionResumed);
   }
   if (store_ != nullptr) {
-    if (params.expiry_interval > 0) {
+    if (params.expiry_interval > 0 && cluster_ != nullptr && !out.session_present) {
+      // A new session: whatever another replica left stored of the client id goes.
+      store_->ClaimSession(StoredSession{.record = s.Record(std::nullopt)});
+    } else if (params.expiry_interval > 0) {
       store_->PutSession(s.Record(std::nullopt));
     } else if (out.session_present) {
       // A stored session resumed as a non-persistent one is no longer kept.
       store_->DeleteSession(params.client_id);
     }
   }
+  if (cluster_ != nullptr) cluster_->Connected(params.client_id, now);
   return out;
 }
 
@@ -181,8 +194,27 @@ void Broker::Schedule(int64_t due_ms, const std::shared_ptr<Session>& session) {
 void Broker::Sweep() {
   const int64_t now = NowMs();
   std::vector<std::shared_ptr<Session>> due;
+  std::vector<std::shared_ptr<Session>> gone;
   {
     absl::MutexLock l(&timers_mu_);
+    // Sessions handed to another replica stop forwarding; those taken from one stop
+    // deduplicating.
+    for (auto it = moved_out_.begin(); it != moved_out_.end();) {
+      if (it->until_ms > now) {
+        ++it;
+        continue;
+      }
+      gone.push_back(std::move(it->session));
+      it = moved_out_.erase(it);
+    }
+    for (auto it = moved_in_.begin(); it != moved_in_.end();) {
+      if (it->until_ms > now) {
+        ++it;
+        continue;
+      }
+      it->session->EndDedupe();
+      it = moved_in_.erase(it);
+    }
     while (!timers_.empty() && timers_.top().due_ms <= now) {
       Timer t = timers_.top();
       timers_.pop();
@@ -193,6 +225,7 @@ void Broker::Sweep() {
       }
     }
   }
+  for (const std::shared_ptr<Session>& s : gone) RemoveFromTree(*s);
   for (const std::shared_ptr<Session>& s : due) {
     {
       // Still the client id's session (not replaced by a clean start)?
@@ -219,18 +252,46 @@ void Broker::Sweep() {
   }
 }
 
+void Broker::RemoveFromTree(const Session& session) {
+  std::vector<std::pair<std::string, std::string>> changed;
+  {
+    absl::MutexLock l(&tree_mu_);
+    for (const auto& [filter, sub] : session.subscriptions()) {
+      if (tree_.Unsubscribe(sub.topic_filter, sub.share_group, Key(&session)) &&
+          !sub.share_group.empty()) {
+        CountShared(sub.share_group, sub.topic_filter, -1, &changed);
+      }
+    }
+  }
+  TellSharedChanged(changed);
+}
+
+void Broker::CountShared(const std::string& group, const std::string& filter, int delta,
+                         std::vector<std::pair<std::string, std::string>>* changed) {
+  if (cluster_ == nullptr) return;
+  auto key = std::make_pair(group, filter);
+  int& n = shared_counts_[key];
+  n += delta;
+  if ((delta > 0 && n == 1) || n <= 0) changed->push_back(key);
+  if (n <= 0) shared_counts_.erase(key);
+}
+
+void Broker::TellSharedChanged(const std::vector<std::pair<std::string, std::string>>& changed) {
+  for (const auto& [group, filter] : changed) cluster_->SharedGroupChanged(group, filter);
+}
+
+bool Broker::HasSharedMembers(const std::string& group, const std::string& filter) const {
+  absl::ReaderMutexLock l(&tree_mu_);
+  return shared_counts_.contains(std::make_pair(group, filter));
+}
+
 void Broker::EndSession(const std::shared_ptr<Session>& session) {
   {
     absl::MutexLock l(&sessions_mu_);
     auto it = sessions_.find(session->client_id());
     if (it != sessions_.end() && it->second == session) sessions_.erase(it);
   }
-  {
-    absl::MutexLock l(&tree_mu_);
-    for (const auto& [filter, sub] : session->subscriptions()) {
-      tree_.Unsubscribe(sub.topic_filter, sub.share_group, Key(session.get()));
-    }
-  }
+  RemoveFromTree(*session);
   if (store_ != nullptr && session->persistent()) store_->DeleteSession(session->client_id());
   if (std::optional<PendingWill> will = session->TakePendingWill()) {
     PublishWill(std::move(will->message));
@@ -248,16 +309,34 @@ bool Broker::Subscribe(const std::shared_ptr<Session>& session, const std::strin
   session->AddSubscription(filter, Session::Subscription{.share_group = parsed.share_group,
                                                          .topic_filter = parsed.filter,
                                                          .options = options});
-  absl::MutexLock l(&tree_mu_);
-  return tree_.Subscribe(parsed.filter, parsed.share_group, Key(session.get()), options);
+  std::vector<std::pair<std::string, std::string>> changed;
+  bool added;
+  {
+    absl::MutexLock l(&tree_mu_);
+    added = tree_.Subscribe(parsed.filter, parsed.share_group, Key(session.get()), options);
+    if (added && !parsed.share_group.empty()) {
+      CountShared(parsed.share_group, parsed.filter, +1, &changed);
+    }
+  }
+  TellSharedChanged(changed);
+  return added;
 }
 
 bool Broker::Unsubscribe(const std::shared_ptr<Session>& session, const std::string& filter) {
   mqtt::ParsedFilter parsed;
   if (!mqtt::ParseSharedFilter(filter, &parsed)) return false;
   if (!session->RemoveSubscription(filter)) return false;
-  absl::MutexLock l(&tree_mu_);
-  return tree_.Unsubscribe(parsed.filter, parsed.share_group, Key(session.get()));
+  std::vector<std::pair<std::string, std::string>> changed;
+  bool removed;
+  {
+    absl::MutexLock l(&tree_mu_);
+    removed = tree_.Unsubscribe(parsed.filter, parsed.share_group, Key(session.get()));
+    if (removed && !parsed.share_group.empty()) {
+      CountShared(parsed.share_group, parsed.filter, -1, &changed);
+    }
+  }
+  TellSharedChanged(changed);
+  return removed;
 }
 
 void Broker::Persist(const Session& session) {
@@ -271,15 +350,22 @@ size_t Broker::Publish(const MessagePtr& message, const Session* only) {
     if (rules_hook_) rules_hook_(message);  // Basic Ingest: for the rules alone
     return 0;
   }
+  if (cluster_ != nullptr && only == nullptr) {
+    // Publish is where a message is first shared (its publisher made it, no session holds
+    // it yet): its cluster-wide id is stamped here, before Route queues it anywhere.
+    const_cast<Message&>(*message).cluster_id = cluster_->NewMessageId();
+  }
   const size_t queued = Route(message, only);
   if (only != nullptr) return queued;
+  if (cluster_ != nullptr) cluster_->Published(message);
   if (service_hook_ && absl::StartsWith(message->topic, "$aws/")) service_hook_(message);
   if (rules_hook_) rules_hook_(message);
   return queued;
 }
 
-size_t Broker::Route(const MessagePtr& message, const Session* only) {
-  if (message->retain && retained_.Put(message) && store_ != nullptr) {
+size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_replica) {
+  // A retained message from another replica is stored by that replica.
+  if (message->retain && retained_.Put(message) && store_ != nullptr && !from_replica) {
     if (message->payload.empty()) {
       store_->DeleteRetained(message->topic);
     } else {
@@ -291,9 +377,12 @@ size_t Broker::Route(const MessagePtr& message, const Session* only) {
   matches.clear();
   size_t queued = 0;
   absl::ReaderMutexLock l(&tree_mu_);
-  tree_.Match(message->topic, [](uint64_t s, const mqtt::SubscriptionOptions& o) {
-    matches.push_back(MatchEntry{s, &o});
-  });
+  // Among replicas, NATS gives each shared group's messages to one replica in turn
+  // (DeliverShared); here only the plain subscriptions.
+  tree_.Match(
+      message->topic,
+      [](uint64_t s, const mqtt::SubscriptionOptions& o) { matches.push_back(MatchEntry{s, &o}); },
+      /*shared=*/cluster_ == nullptr);
   if (matches.size() > 1) {
     std::sort(matches.begin(), matches.end(),
               [](const MatchEntry& a, const MatchEntry& b) { return a.subscriber < b.subscriber; });
@@ -427,6 +516,119 @@ size_t Broker::RefreshAuthorizationOfPrincipal(absl::string_view principal) {
 size_t Broker::RefreshAuthorizationOfThing(absl::string_view thing) {
   return RefreshAuthorizationIf(
       [thing](const Outlet& o) { return !thing.empty() && o.thing_name() == thing; });
+}
+
+size_t Broker::RouteFromReplica(const MessagePtr& message, absl::string_view target_client_id) {
+  if (target_client_id.empty()) return Route(message, nullptr, /*from_replica=*/true);
+  std::shared_ptr<Session> only = Find(target_client_id);
+  if (only == nullptr) return 0;
+  return Route(message, only.get(), /*from_replica=*/true);
+}
+
+size_t Broker::DeliverShared(const MessagePtr& message, absl::string_view group,
+                             absl::string_view filter) {
+  // NATS matched the subject; MQTT's rule that wildcards do not match '$' topics is ours.
+  if (absl::StartsWith(message->topic, "$") &&
+      (absl::StartsWith(filter, "+") || absl::StartsWith(filter, "#"))) {
+    return 0;
+  }
+  uint64_t key;
+  mqtt::SubscriptionOptions options;
+  const int64_t now = message->expires_at_ms.has_value() ? NowMs() : 0;
+  // As in Route, a session in the tree lives while the lock is held.
+  absl::ReaderMutexLock l(&tree_mu_);
+  if (!tree_.PickShared(filter, group, &key, &options)) return 0;
+  std::vector<uint32_t> ids;
+  if (options.subscription_id != 0) ids.push_back(options.subscription_id);
+  const uint8_t qos = std::min(message->qos, options.qos);
+  const bool retain = options.retain_as_published && message->retain;
+  switch (FromKey(key)->Deliver(message, qos, retain, std::move(ids), now)) {
+    case Session::DeliverResult::kQueued:
+      counters_.routed.fetch_add(1, std::memory_order_relaxed);
+      return 1;
+    case Session::DeliverResult::kDroppedFull:
+      counters_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    case Session::DeliverResult::kExpired:
+      counters_.dropped_expired.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    case Session::DeliverResult::kNotAllowed:
+      counters_.dropped_not_allowed.fetch_add(1, std::memory_order_relaxed);
+      return 0;
+    case Session::DeliverResult::kNotQueued:
+      return 0;
+  }
+  return 0;
+}
+
+bool Broker::EndClaimed(absl::string_view client_id, int64_t connected_at_ms,
+                        bool here_wins_tie) {
+  std::shared_ptr<Session> s = Find(client_id);
+  if (s == nullptr) return false;
+  const int64_t here = s->attached_at_ms();  // 0: detached, older than any connection
+  if (here > connected_at_ms || (here == connected_at_ms && here_wins_tie)) return false;
+  if (std::shared_ptr<Outlet> o = s->outlet()) {
+    o->Kick(mqtt::reason::kSessionTakenOver, WillPolicy::kPublish);
+  }
+  EndSession(s);
+  return true;
+}
+
+std::optional<StoredSession> Broker::HandOver(absl::string_view client_id,
+                                              Session::ForwardFn forward,
+                                              absl::Duration forward_for) {
+  std::shared_ptr<Session> s;
+  {
+    absl::MutexLock l(&sessions_mu_);
+    auto it = sessions_.find(client_id);
+    if (it == sessions_.end()) return std::nullopt;
+    s = std::move(it->second);
+    sessions_.erase(it);
+  }
+  const int64_t now = NowMs();
+  std::shared_ptr<Outlet> kicked;
+  StoredSession out = s->MoveOut(now, std::move(forward), &kicked);
+  // Taken over by a connection resuming the session: a will with a delay is not sent.
+  if (kicked != nullptr) kicked->Kick(mqtt::reason::kSessionTakenOver, WillPolicy::kSessionResumed);
+  absl::MutexLock l(&timers_mu_);
+  moved_out_.push_back(
+      Moving{.until_ms = now + absl::ToInt64Milliseconds(forward_for), .session = std::move(s)});
+  return out;
+}
+
+bool Broker::Adopt(StoredSession stored, absl::Duration dedupe_for) {
+  const int64_t now = NowMs();
+  if (Find(stored.record.client_id) != nullptr) return false;
+  if (!stored.record.disconnected_at_ms.has_value()) stored.record.disconnected_at_ms = now;
+  std::vector<uint64_t> seen;
+  for (const StoredMessage& m : stored.messages) {
+    if (m.message->cluster_id != 0) seen.push_back(m.message->cluster_id);
+  }
+  bool expired = false;
+  std::shared_ptr<Session> session = Install(stored, now, &expired);
+  if (expired) {
+    counters_.sessions_expired.fetch_add(1, std::memory_order_relaxed);
+    EndSession(session);
+    return true;
+  }
+  session->StartDedupe(std::move(seen));
+  if (store_ != nullptr && stored.record.expiry_interval > 0) store_->ClaimSession(stored);
+  absl::MutexLock l(&timers_mu_);
+  moved_in_.push_back(Moving{.until_ms = now + absl::ToInt64Milliseconds(dedupe_for),
+                             .session = std::move(session)});
+  return true;
+}
+
+bool Broker::DeliverForwarded(absl::string_view client_id, const MessagePtr& message,
+                              uint8_t qos, bool retain, std::vector<uint32_t> subscription_ids) {
+  std::shared_ptr<Session> s = Find(client_id);
+  if (s == nullptr) return false;
+  const int64_t now = message->expires_at_ms.has_value() ? NowMs() : 0;
+  if (s->Deliver(message, qos, retain, std::move(subscription_ids), now) ==
+      Session::DeliverResult::kQueued) {
+    counters_.routed.fetch_add(1, std::memory_order_relaxed);
+  }
+  return true;
 }
 
 }  // namespace fleetcore::gateway

@@ -37,6 +37,26 @@
 
 namespace fleetcore::gateway {
 
+// What the broker tells the other gateway replicas (Cluster, over NATS). Without one, a
+// broker routes among its own connections only.
+class BrokerCluster {
+ public:
+  virtual ~BrokerCluster() = default;
+  // A new cluster-wide id for a message published here.
+  virtual uint64_t NewMessageId() = 0;
+  // A message published here (not one for a single session), after it was routed here:
+  // for the other replicas' subscribers, and every replica's shared subscriptions.
+  virtual void Published(const MessagePtr& message) = 0;
+  // A shared subscription group on `filter` gained its first member here, or lost its
+  // last (HasSharedMembers says which, when asked).
+  virtual void SharedGroupChanged(const std::string& group, const std::string& filter) = 0;
+  // A client connected here at `connected_at_ms`: other replicas let go of the client id.
+  virtual void Connected(const std::string& client_id, int64_t connected_at_ms) = 0;
+  // A client resumes a session this replica does not hold: it is brought here if another
+  // replica (or Postgres) has it. `done` runs on another thread once that is settled.
+  virtual void FetchSession(const std::string& client_id, std::function<void()> done) = 0;
+};
+
 // Counters the metrics read; monotonic.
 struct BrokerCounters {
   std::atomic<uint64_t> dropped_queue_full{0};
@@ -141,6 +161,38 @@ class Broker {
   const BrokerCounters& counters() const { return counters_; }
   int64_t NowMs() const;
 
+  // ---- Among gateway replicas (services/gateway/cluster.h).
+  // Set once, before Load and before serving; `cluster` outlives the broker's use of it.
+  void SetCluster(BrokerCluster* cluster) { cluster_ = cluster; }
+  BrokerCluster* cluster() const { return cluster_; }
+  // A message published on another replica: routed to the subscriptions here (not shared
+  // ones: DeliverShared), or only to `target_client_id`'s session when that is set; a
+  // retained one is kept in memory here (its own replica stores it). Returns the number of
+  // sessions it was queued for.
+  size_t RouteFromReplica(const MessagePtr& message, absl::string_view target_client_id);
+  // A message for the shared subscription `group` on `filter`, which NATS gave this
+  // replica's turn: to one member here.
+  size_t DeliverShared(const MessagePtr& message, absl::string_view group,
+                       absl::string_view filter);
+  bool HasSharedMembers(const std::string& group, const std::string& filter) const;
+  // The client id connected on another replica at `connected_at_ms`: the session here
+  // ends, its connection taken over (0x8E), unless that connection is the later one
+  // (`here_wins_tie` when both are of the same millisecond). Returns whether it ended.
+  bool EndClaimed(absl::string_view client_id, int64_t connected_at_ms, bool here_wins_tie);
+  // The session of `client_id` leaves for the replica its client is resuming it on: its
+  // connection here is taken over, it is returned as stored, and for `forward_for` what is
+  // delivered to it goes to `forward`. nullopt: no session here.
+  std::optional<StoredSession> HandOver(absl::string_view client_id, Session::ForwardFn forward,
+                                        absl::Duration forward_for);
+  // A session handed over by another replica (or one left in Postgres by a replica that is
+  // gone) becomes this replica's, detached until its client attaches, and is given no
+  // message twice for `dedupe_for`. False when a session of the client id is here already.
+  bool Adopt(StoredSession session, absl::Duration dedupe_for);
+  // A message the session's previous replica passed on while it moved; false when the
+  // session is not here.
+  bool DeliverForwarded(absl::string_view client_id, const MessagePtr& message, uint8_t qos,
+                        bool retain, std::vector<uint32_t> subscription_ids);
+
  private:
   struct Timer {
     int64_t due_ms;
@@ -156,7 +208,17 @@ class Broker {
   void PublishWill(MessagePtr will);
   // Asks the attached connections `concerned` says yes to to fetch their policies again.
   size_t RefreshAuthorizationIf(absl::FunctionRef<bool(const Outlet&)> concerned);
-  size_t Route(const MessagePtr& message, const Session* only);
+  size_t Route(const MessagePtr& message, const Session* only, bool from_replica = false);
+  // Restores a stored session into the map and the tree, with its timers (Load, Adopt).
+  std::shared_ptr<Session> Install(StoredSession& stored, int64_t now, bool* expired);
+  // Counts `session`'s shared subscription joining (+1) or leaving (-1); the groups whose
+  // first member came or last left go to `changed`.
+  void CountShared(const std::string& group, const std::string& filter, int delta,
+                   std::vector<std::pair<std::string, std::string>>* changed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(tree_mu_);
+  void TellSharedChanged(const std::vector<std::pair<std::string, std::string>>& changed);
+  // Takes every subscription of `session` out of the tree.
+  void RemoveFromTree(const Session& session);
 
   const BrokerLimits limits_;
   GatewayStore* const store_;
@@ -169,6 +231,10 @@ class Broker {
 
   mutable absl::Mutex tree_mu_;
   mqtt::TopicTree tree_ ABSL_GUARDED_BY(tree_mu_);
+  // Members here of each shared group (group, filter); only with a cluster.
+  absl::flat_hash_map<std::pair<std::string, std::string>, int> shared_counts_
+      ABSL_GUARDED_BY(tree_mu_);
+  BrokerCluster* cluster_ = nullptr;
 
   mutable absl::Mutex sessions_mu_;
   absl::flat_hash_map<std::string, std::shared_ptr<Session>> sessions_
@@ -178,6 +244,14 @@ class Broker {
   absl::Mutex timers_mu_;
   std::priority_queue<Timer, std::vector<Timer>, std::greater<Timer>> timers_
       ABSL_GUARDED_BY(timers_mu_);
+  // Sessions handed to another replica, forwarding until `until_ms`, and sessions taken
+  // from one, deduplicating until then.
+  struct Moving {
+    int64_t until_ms;
+    std::shared_ptr<Session> session;
+  };
+  std::vector<Moving> moved_out_ ABSL_GUARDED_BY(timers_mu_);
+  std::vector<Moving> moved_in_ ABSL_GUARDED_BY(timers_mu_);
 };
 
 }  // namespace fleetcore::gateway

@@ -487,12 +487,8 @@ void Connection::FinishConnect(PendingConnect pending,
   if (closing_ || state_ == State::kClosed) return;
   paused_ = false;
   mqtt::Connect& c = pending.connect;
-  const bool v5 = c.version == Version::kV5;
   std::shared_ptr<Message> will = std::move(pending.will);
   const uint32_t expiry = pending.expiry;
-  const bool assigned = pending.assigned;
-  const uint32_t requested_expiry =
-      v5 ? c.properties.session_expiry_interval.value_or(0) : (c.clean_start ? 0 : expiry);
   if (!identity.ok()) {
     const bool unavailable = absl::IsUnavailable(identity.status());
     log::Info("connect refused", {{"client_id", c.client_id},
@@ -541,7 +537,38 @@ void Connection::FinishConnect(PendingConnect pending,
       return RefuseConnect(reason::kNotAuthorized, "not_authorized", why.c_str());
     }
   }
+  pending.will = std::move(will);
+  // Among gateway replicas, a session this one does not hold may be on another: it is
+  // brought here (the connection waits, paused) before the client is admitted.
+  BrokerCluster* cluster = broker_->cluster();
+  if (cluster != nullptr && !c.clean_start && broker_->Find(c.client_id) == nullptr) {
+    paused_ = true;
+    auto shared_pending = std::make_shared<PendingConnect>(std::move(pending));
+    const std::string client_id = shared_pending->connect.client_id;
+    cluster->FetchSession(client_id, [weak = weak_from_this(), thread = thread_,
+                                      shared_pending]() {
+      thread->Post([weak, shared_pending]() mutable {
+        if (std::shared_ptr<Connection> self = weak.lock()) {
+          IoThread::EventScope scope(self->thread_);
+          self->Admit(std::move(*shared_pending));
+        }
+      });
+    });
+    return;
+  }
+  Admit(std::move(pending));
+}
 
+void Connection::Admit(PendingConnect pending) {
+  if (closing_ || state_ == State::kClosed) return;
+  paused_ = false;
+  mqtt::Connect& c = pending.connect;
+  const bool v5 = c.version == Version::kV5;
+  std::shared_ptr<Message> will = std::move(pending.will);
+  const uint32_t expiry = pending.expiry;
+  const bool assigned = pending.assigned;
+  const uint32_t requested_expiry =
+      v5 ? c.properties.session_expiry_interval.value_or(0) : (c.clean_start ? 0 : expiry);
   info_.client_id = std::move(c.client_id);
   info_.clean_start = c.clean_start;
   info_.keep_alive = static_cast<uint32_t>(keep_alive_ms_ / 1000);

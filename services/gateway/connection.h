@@ -199,6 +199,8 @@ class Connection : public Outlet, public ThreadClient,
     bool assigned = false;
   };
   void FinishConnect(PendingConnect p, absl::StatusOr<std::shared_ptr<const Identity>> identity);
+  // The client is who it says and may connect: its session is attached and CONNACK sent.
+  void Admit(PendingConnect p);
   // Whether the client's policies allow `action` on `resource`; logs and counts a denial.
   bool Authorized(policy::Action action, absl::string_view resource);
   // Publishes an AWS lifecycle event on $aws/events/{kind}/{event}/{clientId} with the

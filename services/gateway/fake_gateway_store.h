@@ -1,8 +1,10 @@
 // GatewayStore in memory, with real behaviour: what was written is what Load returns, so
-// broker tests can "restart" on the same store. Writes apply at once.
+// broker tests can "restart" on the same store. Writes apply at once. Stores made with
+// another store's data play replicas sharing one Postgres, with its owner rules.
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
@@ -12,6 +14,10 @@ namespace fleetcore::gateway {
 
 class FakeGatewayStore final : public GatewayStore {
  public:
+  FakeGatewayStore();
+  // The replica `node`'s store on the same data as `shared`.
+  FakeGatewayStore(const FakeGatewayStore& shared, std::string node);
+
   absl::StatusOr<StoreSnapshot> Load() override;
   void PutRetained(MessagePtr message) override;
   void DeleteRetained(std::string topic) override;
@@ -19,16 +25,24 @@ class FakeGatewayStore final : public GatewayStore {
   void DeleteSession(std::string client_id) override;
   void PutMessage(std::string client_id, StoredMessage message) override;
   void DeleteMessage(std::string client_id, int64_t seq) override;
+  void ClaimSession(StoredSession session) override;
   absl::Status Flush(absl::Time deadline) override { return absl::OkStatus(); }
+  absl::StatusOr<std::optional<OwnedSession>> LoadSession(const std::string& client_id) override;
+  absl::StatusOr<int64_t> DeleteExpiredSessionsOf(const std::vector<std::string>& live) override;
 
   // For assertions.
   size_t message_count(const std::string& client_id) const;
   bool has_session(const std::string& client_id) const;
+  std::string owner(const std::string& client_id) const;
 
  private:
-  mutable absl::Mutex mu_;
-  std::map<std::string, MessagePtr> retained_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, StoredSession> sessions_ ABSL_GUARDED_BY(mu_);
+  struct Data {
+    absl::Mutex mu;
+    std::map<std::string, MessagePtr> retained ABSL_GUARDED_BY(mu);
+    std::map<std::string, OwnedSession> sessions ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<Data> data_;
+  std::string node_;
 };
 
 }  // namespace fleetcore::gateway

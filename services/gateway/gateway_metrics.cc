@@ -175,6 +175,37 @@ struct GatewayMetrics::Impl {
                          .Help("Failed batches of writes to Postgres (retried).")
                          .Register(r)
                          .Add({})),
+        cluster_connected(prometheus::BuildGauge()
+                              .Name("fleetcore_gateway_cluster_connected")
+                              .Help("1 while the gateway is connected to the NATS its replicas "
+                                    "share (--cluster-url); 0 otherwise.")
+                              .Register(r)
+                              .Add({})),
+        cluster_replicas(prometheus::BuildGauge()
+                             .Name("fleetcore_gateway_cluster_replicas")
+                             .Help("Gateway replicas heard from in the last seconds, this one "
+                                   "included.")
+                             .Register(r)
+                             .Add({})),
+        cluster_messages(prometheus::BuildCounter()
+                             .Name("fleetcore_gateway_cluster_messages_total")
+                             .Help("Messages sent to and received from the other replicas.")
+                             .Register(r)),
+        cluster_handovers(prometheus::BuildCounter()
+                              .Name("fleetcore_gateway_cluster_handovers_total")
+                              .Help("Sessions a resuming client asked the other replicas for, "
+                                    "by result.")
+                              .Register(r)),
+        cluster_takeovers(prometheus::BuildCounter()
+                              .Name("fleetcore_gateway_cluster_takeovers_total")
+                              .Help("Sessions here ended because their client id connected to "
+                                    "another replica.")
+                              .Register(r)
+                              .Add({})),
+        cluster_errors(prometheus::BuildCounter()
+                           .Name("fleetcore_gateway_cluster_errors_total")
+                           .Help("Trouble between replicas, by kind.")
+                           .Register(r)),
         latency(prometheus::BuildHistogram()
                     .Name("fleetcore_gateway_delivery_latency_seconds")
                     .Help("From a PUBLISH's arrival to its encoding for a subscriber.")
@@ -191,6 +222,8 @@ struct GatewayMetrics::Impl {
     }
     for (const char* limit : {"publishes", "bytes"}) throttled.Add({{"limit", limit}});
     for (const char* result : {"ok", "failed"}) certificate_reloads.Add({{"result", result}});
+    cluster_out = &cluster_messages.Add({{"direction", "out"}});
+    cluster_in = &cluster_messages.Add({{"direction", "in"}});
   }
 
   prometheus::Family<prometheus::Gauge>& connections;
@@ -222,6 +255,14 @@ struct GatewayMetrics::Impl {
   prometheus::Gauge& certificate_expiry;
   prometheus::Gauge& store_pending;
   prometheus::Counter& store_errors;
+  prometheus::Gauge& cluster_connected;
+  prometheus::Gauge& cluster_replicas;
+  prometheus::Family<prometheus::Counter>& cluster_messages;
+  prometheus::Family<prometheus::Counter>& cluster_handovers;
+  prometheus::Counter& cluster_takeovers;
+  prometheus::Family<prometheus::Counter>& cluster_errors;
+  prometheus::Counter* cluster_out = nullptr;
+  prometheus::Counter* cluster_in = nullptr;
   prometheus::Histogram& latency;
   prometheus::Counter* received_qos[3];
   prometheus::Counter* sent_qos[3];
@@ -373,5 +414,27 @@ void GatewayMetrics::SetStorePending(size_t pending) {
 }
 
 void GatewayMetrics::StoreError() { impl_->store_errors.Increment(); }
+
+void GatewayMetrics::SetClusterConnected(bool connected) {
+  impl_->cluster_connected.Set(connected ? 1 : 0);
+}
+
+void GatewayMetrics::SetClusterReplicas(size_t replicas) {
+  impl_->cluster_replicas.Set(static_cast<double>(replicas));
+}
+
+void GatewayMetrics::ClusterMessages(bool out, uint64_t n) {
+  (out ? impl_->cluster_out : impl_->cluster_in)->Increment(static_cast<double>(n));
+}
+
+void GatewayMetrics::ClusterHandover(absl::string_view result) {
+  impl_->cluster_handovers.Add({{"result", std::string(result)}}).Increment();
+}
+
+void GatewayMetrics::ClusterTakeover() { impl_->cluster_takeovers.Increment(); }
+
+void GatewayMetrics::ClusterError(absl::string_view kind) {
+  impl_->cluster_errors.Add({{"kind", std::string(kind)}}).Increment();
+}
 
 }  // namespace fleetcore::gateway

@@ -80,6 +80,18 @@ class GatewayMetrics {
   void SetEndpointCertificateExpiry(absl::Time not_after);
   void StoreError();
 
+  // Among gateway replicas (Cluster): the NATS connection, the replicas heard from (this
+  // one included), messages to and from the others, sessions moved in ("from_replica",
+  // "from_store"; "none": asked for, found nowhere; "late": an answer after the client
+  // went on without it), sessions here ended by their client's connect elsewhere, and
+  // errors ("slow_consumer", "nats", "decode", "duplicate_node").
+  void SetClusterConnected(bool connected);
+  void SetClusterReplicas(size_t replicas);
+  void ClusterMessages(bool out, uint64_t n = 1);
+  void ClusterHandover(absl::string_view result);
+  void ClusterTakeover();
+  void ClusterError(absl::string_view kind);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

@@ -40,8 +40,16 @@ const Connection* ConnectionOf(const Session& s, std::shared_ptr<Outlet>* keep) 
 }  // namespace
 
 GatewayService::GatewayService(Broker* broker, grpc_util::CallRunner* calls,
-                               std::function<std::string()> endpoint_address)
-    : broker_(broker), calls_(calls), endpoint_address_(std::move(endpoint_address)) {}
+                               std::function<std::string()> endpoint_address, Cluster* cluster)
+    : broker_(broker),
+      calls_(calls),
+      endpoint_address_(std::move(endpoint_address)),
+      cluster_(cluster) {
+  if (cluster_ != nullptr) {
+    cluster_->SetAdminHandler(
+        [this](const v1::ClusterAdminRequest& req) { return AnswerReplica(req); });
+  }
+}
 
 template <typename Fn>
 grpc::ServerUnaryReactor* GatewayService::Answer(grpc::CallbackServerContext* ctx, Fn fn) {
@@ -110,36 +118,58 @@ absl::StatusOr<std::shared_ptr<Message>> GatewayService::ToMessage(const pb::Pub
 grpc::ServerUnaryReactor* GatewayService::Publish(grpc::CallbackServerContext* ctx,
                                                   const pb::PublishRequest* req,
                                                   pb::PublishResponse* resp) {
-  return Answer(ctx, [&]() -> absl::Status {
-    FLEETCORE_ASSIGN_OR_RETURN(int32_t matched, PublishOne(*req));
-    resp->set_matched_sessions(matched);
+  auto answer = [this, req, resp](bool ask) -> std::optional<absl::Status> {
+    std::optional<absl::StatusOr<int32_t>> matched = PublishOne(*req, ask);
+    if (!matched.has_value()) return std::nullopt;
+    if (!matched->ok()) return matched->status();
+    resp->set_matched_sessions(**matched);
     return absl::OkStatus();
-  });
+  };
+  return calls_->RunWithFastPath(
+      ctx, [&] { return answer(false); },
+      [answer](const grpc_util::CallContext&) { return *answer(true); });
 }
 
-absl::StatusOr<int32_t> GatewayService::PublishOne(const pb::PublishRequest& req) {
-  FLEETCORE_ASSIGN_OR_RETURN(std::shared_ptr<Message> m,
-                             ToMessage(req, broker_->limits(), broker_->NowMs()));
-  std::shared_ptr<Session> only;
-  if (!req.target_client_id().empty()) {
-    only = broker_->Find(req.target_client_id());
-    if (only == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("client \"", req.target_client_id(), "\" has no session"));
-    }
+std::optional<absl::StatusOr<int32_t>> GatewayService::PublishOne(const pb::PublishRequest& req,
+                                                                  bool ask_replicas) {
+  absl::StatusOr<std::shared_ptr<Message>> m =
+      ToMessage(req, broker_->limits(), broker_->NowMs());
+  if (!m.ok()) return m.status();
+  if (req.target_client_id().empty()) {
+    return static_cast<int32_t>(broker_->Publish(*m, nullptr));
   }
-  return static_cast<int32_t>(broker_->Publish(m, only.get()));
+  if (std::shared_ptr<Session> only = broker_->Find(req.target_client_id())) {
+    return static_cast<int32_t>(broker_->Publish(*m, only.get()));
+  }
+  const absl::Status none = absl::NotFoundError(
+      absl::StrCat("client \"", req.target_client_id(), "\" has no session"));
+  if (cluster_ == nullptr) return none;
+  if (!ask_replicas) return std::nullopt;
+  v1::ClusterAdminRequest ask;
+  *ask.mutable_publish() = req;
+  for (const v1::ClusterAdminResponse& r : cluster_->AskReplicas(std::move(ask))) {
+    if (r.found()) return r.matched_sessions();
+  }
+  return none;
 }
 
 grpc::ServerUnaryReactor* GatewayService::PublishBatch(grpc::CallbackServerContext* ctx,
                                                        const pb::PublishBatchRequest* req,
                                                        pb::PublishBatchResponse* resp) {
-  return Answer(ctx, [&]() -> absl::Status {
+  auto answer = [this, req, resp](bool ask) -> std::optional<absl::Status> {
     if (req->messages_size() > 1000) {
       return absl::InvalidArgumentError("at most 1000 messages per PublishBatch");
     }
+    // A target elsewhere: the whole batch goes to the pool, in order, before any is sent.
+    if (!ask && cluster_ != nullptr) {
+      for (const pb::PublishRequest& m : req->messages()) {
+        if (!m.target_client_id().empty() && broker_->Find(m.target_client_id()) == nullptr) {
+          return std::nullopt;
+        }
+      }
+    }
     for (int i = 0; i < req->messages_size(); ++i) {
-      absl::StatusOr<int32_t> matched = PublishOne(req->messages(i));
+      absl::StatusOr<int32_t> matched = *PublishOne(req->messages(i), /*ask_replicas=*/true);
       resp->add_matched_sessions(matched.ok() ? *matched : 0);
       if (!matched.ok()) {
         pb::PublishBatchResponse::Refusal* r = resp->add_refused();
@@ -148,90 +178,180 @@ grpc::ServerUnaryReactor* GatewayService::PublishBatch(grpc::CallbackServerConte
       }
     }
     return absl::OkStatus();
-  });
+  };
+  return calls_->RunWithFastPath(
+      ctx, [&] { return answer(false); },
+      [answer](const grpc_util::CallContext&) { return *answer(true); });
+}
+
+void GatewayService::ListHere(const std::string& after, int limit,
+                              std::vector<pb::Connection>* out) {
+  std::vector<std::shared_ptr<Session>> sessions = broker_->Sessions();
+  std::sort(sessions.begin(), sessions.end(),
+            [](const auto& a, const auto& b) { return a->client_id() < b->client_id(); });
+  for (const std::shared_ptr<Session>& s : sessions) {
+    if (static_cast<int>(out->size()) == limit) break;
+    if (s->client_id() <= after) continue;
+    std::shared_ptr<Outlet> keep;
+    const Connection* c = ConnectionOf(*s, &keep);
+    if (c == nullptr) continue;
+    ToProto(c->info(), *c, &out->emplace_back());
+  }
 }
 
 grpc::ServerUnaryReactor* GatewayService::ListConnections(grpc::CallbackServerContext* ctx,
                                                           const pb::ListConnectionsRequest* req,
                                                           pb::ListConnectionsResponse* resp) {
-  return Answer(ctx, [&]() -> absl::Status {
+  auto answer = [this, req, resp](bool ask) -> std::optional<absl::Status> {
+    if (!ask && cluster_ != nullptr) return std::nullopt;  // every replica's: on the pool
     FLEETCORE_ASSIGN_OR_RETURN(int limit, pagination::ResolveMaxResults(req->max_results()));
     FLEETCORE_ASSIGN_OR_RETURN(std::string after,
                                pagination::DecodePageToken(req->next_token(), "connections"));
-    std::vector<std::shared_ptr<Session>> sessions = broker_->Sessions();
-    std::sort(sessions.begin(), sessions.end(),
-              [](const auto& a, const auto& b) { return a->client_id() < b->client_id(); });
-    for (const std::shared_ptr<Session>& s : sessions) {
-      if (s->client_id() <= after) continue;
-      std::shared_ptr<Outlet> keep;
-      const Connection* c = ConnectionOf(*s, &keep);
-      if (c == nullptr) continue;
-      if (resp->connections_size() == limit) {
-        resp->set_next_token(pagination::EncodePageToken(
-            resp->connections(limit - 1).client_id(), "connections"));
-        break;
+    // One more than the page, from here and from each replica: the merged first `limit`
+    // are the page, and a next one says there is more.
+    std::vector<pb::Connection> all;
+    ListHere(after, limit + 1, &all);
+    if (cluster_ != nullptr) {
+      v1::ClusterAdminRequest list;
+      list.mutable_list()->set_next_token(after);
+      list.mutable_list()->set_max_results(limit + 1);
+      for (v1::ClusterAdminResponse& r : cluster_->AskReplicas(std::move(list))) {
+        for (pb::Connection& c : *r.mutable_connections()) all.push_back(std::move(c));
       }
-      ToProto(c->info(), *c, resp->add_connections());
+      std::sort(all.begin(), all.end(), [](const pb::Connection& a, const pb::Connection& b) {
+        return a.client_id() < b.client_id();
+      });
+    }
+    for (int i = 0; i < static_cast<int>(all.size()) && i < limit; ++i) {
+      *resp->add_connections() = std::move(all[i]);
+    }
+    if (static_cast<int>(all.size()) > limit) {
+      resp->set_next_token(pagination::EncodePageToken(
+          resp->connections(limit - 1).client_id(), "connections"));
     }
     return absl::OkStatus();
-  });
+  };
+  return calls_->RunWithFastPath(
+      ctx, [&] { return answer(false); },
+      [answer](const grpc_util::CallContext&) { return *answer(true); });
+}
+
+bool GatewayService::DescribeHere(const std::string& client_id,
+                                  pb::DescribeConnectionResponse* resp) {
+  std::shared_ptr<Session> s = broker_->Find(client_id);
+  if (s == nullptr) return false;
+  std::shared_ptr<Outlet> keep;
+  if (const Connection* c = ConnectionOf(*s, &keep)) {
+    resp->set_connected(true);
+    ToProto(c->info(), *c, resp->mutable_connection());
+  }
+  pb::Session* out = resp->mutable_session();
+  out->set_persistent(s->persistent());
+  out->set_session_expiry_seconds(s->expiry_interval());
+  if (std::optional<int64_t> at = s->detached_at_ms()) {
+    SetTime(*at, out->mutable_disconnected_at());
+  }
+  const Session::Stats stats = s->stats();
+  out->set_queued_messages(static_cast<int32_t>(stats.queued));
+  out->set_inflight_messages(static_cast<int32_t>(stats.inflight));
+  auto subscriptions = s->subscriptions();
+  std::vector<std::string> filters;
+  for (const auto& [filter, sub] : subscriptions) filters.push_back(filter);
+  std::sort(filters.begin(), filters.end());
+  for (const std::string& filter : filters) {
+    const Session::Subscription& sub = subscriptions.at(filter);
+    pb::Subscription* p = out->add_subscriptions();
+    p->set_topic_filter(filter);
+    p->set_qos(sub.options.qos);
+    p->set_no_local(sub.options.no_local);
+    p->set_retain_as_published(sub.options.retain_as_published);
+    p->set_retain_handling(sub.options.retain_handling);
+    p->set_subscription_id(sub.options.subscription_id);
+  }
+  return true;
 }
 
 grpc::ServerUnaryReactor* GatewayService::DescribeConnection(
     grpc::CallbackServerContext* ctx, const pb::DescribeConnectionRequest* req,
     pb::DescribeConnectionResponse* resp) {
-  return Answer(ctx, [&]() -> absl::Status {
-    std::shared_ptr<Session> s = broker_->Find(req->client_id());
-    if (s == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat("client \"", req->client_id(), "\" has no connection and no session"));
+  auto answer = [this, req, resp](bool ask) -> std::optional<absl::Status> {
+    if (DescribeHere(req->client_id(), resp)) return absl::OkStatus();
+    if (cluster_ != nullptr) {
+      if (!ask) return std::nullopt;
+      v1::ClusterAdminRequest describe;
+      *describe.mutable_describe() = *req;
+      for (v1::ClusterAdminResponse& r : cluster_->AskReplicas(std::move(describe))) {
+        if (r.found()) {
+          *resp = std::move(*r.mutable_describe());
+          return absl::OkStatus();
+        }
+      }
     }
-    std::shared_ptr<Outlet> keep;
-    if (const Connection* c = ConnectionOf(*s, &keep)) {
-      resp->set_connected(true);
-      ToProto(c->info(), *c, resp->mutable_connection());
-    }
-    pb::Session* out = resp->mutable_session();
-    out->set_persistent(s->persistent());
-    out->set_session_expiry_seconds(s->expiry_interval());
-    if (std::optional<int64_t> at = s->detached_at_ms()) {
-      SetTime(*at, out->mutable_disconnected_at());
-    }
-    const Session::Stats stats = s->stats();
-    out->set_queued_messages(static_cast<int32_t>(stats.queued));
-    out->set_inflight_messages(static_cast<int32_t>(stats.inflight));
-    auto subscriptions = s->subscriptions();
-    std::vector<std::string> filters;
-    for (const auto& [filter, sub] : subscriptions) filters.push_back(filter);
-    std::sort(filters.begin(), filters.end());
-    for (const std::string& filter : filters) {
-      const Session::Subscription& sub = subscriptions.at(filter);
-      pb::Subscription* p = out->add_subscriptions();
-      p->set_topic_filter(filter);
-      p->set_qos(sub.options.qos);
-      p->set_no_local(sub.options.no_local);
-      p->set_retain_as_published(sub.options.retain_as_published);
-      p->set_retain_handling(sub.options.retain_handling);
-      p->set_subscription_id(sub.options.subscription_id);
-    }
-    return absl::OkStatus();
-  });
+    return absl::NotFoundError(
+        absl::StrCat("client \"", req->client_id(), "\" has no connection and no session"));
+  };
+  return calls_->RunWithFastPath(
+      ctx, [&] { return answer(false); },
+      [answer](const grpc_util::CallContext&) { return *answer(true); });
+}
+
+bool GatewayService::DeleteHere(const pb::DeleteConnectionRequest& req) {
+  return broker_->Disconnect(req.client_id(), mqtt::reason::kAdministrativeAction,
+                             req.prevent_will_message() ? WillPolicy::kSuppress
+                                                        : WillPolicy::kPublish,
+                             req.clean_session());
 }
 
 grpc::ServerUnaryReactor* GatewayService::DeleteConnection(grpc::CallbackServerContext* ctx,
                                                            const pb::DeleteConnectionRequest* req,
                                                            pb::DeleteConnectionResponse*) {
-  return Answer(ctx, [&]() -> absl::Status {
-    if (!broker_->Disconnect(req->client_id(), mqtt::reason::kAdministrativeAction,
-                             req->prevent_will_message() ? WillPolicy::kSuppress
-                                                         : WillPolicy::kPublish,
-                             req->clean_session())) {
-      return absl::NotFoundError(absl::StrCat(
-          "client \"", req->client_id(), "\" is not connected",
-          req->clean_session() ? " and has no session" : ""));
+  auto answer = [this, req](bool ask) -> std::optional<absl::Status> {
+    if (DeleteHere(*req)) return absl::OkStatus();
+    if (cluster_ != nullptr) {
+      if (!ask) return std::nullopt;
+      v1::ClusterAdminRequest del;
+      *del.mutable_delete_() = *req;
+      for (const v1::ClusterAdminResponse& r : cluster_->AskReplicas(std::move(del))) {
+        if (r.found()) return absl::OkStatus();
+      }
     }
-    return absl::OkStatus();
-  });
+    return absl::NotFoundError(absl::StrCat("client \"", req->client_id(), "\" is not connected",
+                                            req->clean_session() ? " and has no session" : ""));
+  };
+  return calls_->RunWithFastPath(
+      ctx, [&] { return answer(false); },
+      [answer](const grpc_util::CallContext&) { return *answer(true); });
+}
+
+v1::ClusterAdminResponse GatewayService::AnswerReplica(const v1::ClusterAdminRequest& req) {
+  v1::ClusterAdminResponse resp;
+  switch (req.call_case()) {
+    case v1::ClusterAdminRequest::kDescribe:
+      resp.set_found(DescribeHere(req.describe().client_id(), resp.mutable_describe()));
+      break;
+    case v1::ClusterAdminRequest::kDelete:
+      resp.set_found(DeleteHere(req.delete_()));
+      break;
+    case v1::ClusterAdminRequest::kList: {
+      std::vector<pb::Connection> here;
+      ListHere(req.list().next_token(), std::max(1, req.list().max_results()), &here);
+      for (pb::Connection& c : here) *resp.add_connections() = std::move(c);
+      break;
+    }
+    case v1::ClusterAdminRequest::kPublish: {
+      // Only for a target held here: the asking replica answers NOT_FOUND from nobody's.
+      if (broker_->Find(req.publish().target_client_id()) == nullptr) break;
+      std::optional<absl::StatusOr<int32_t>> matched = PublishOne(req.publish(), false);
+      if (matched.has_value() && matched->ok()) {
+        resp.set_found(true);
+        resp.set_matched_sessions(**matched);
+      }
+      break;
+    }
+    case v1::ClusterAdminRequest::CALL_NOT_SET:
+      break;
+  }
+  return resp;
 }
 
 grpc::ServerUnaryReactor* GatewayService::ListRetainedMessages(

@@ -1,6 +1,8 @@
 // The gRPC adapter of fleetcore.gateway.v1.Broker: Publish for the other services, and
 // the connection and retained-message administration. Everything it reads is in the
 // broker's memory, so calls are answered on gRPC's thread (CallRunner's fast path).
+// Among gateway replicas, a call about a client id held by another replica, and
+// ListConnections, are asked of the others (Cluster) on the worker pool.
 #pragma once
 
 #include <functional>
@@ -9,6 +11,7 @@
 #include "common/grpc/call_runner.h"
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
 #include "services/gateway/broker.h"
+#include "services/gateway/cluster.h"
 
 namespace fleetcore::gateway {
 
@@ -16,9 +19,10 @@ namespace pb = ::fleetcore::gateway::v1;
 
 class GatewayService final : public pb::Broker::CallbackService {
  public:
-  // Nothing is owned. `endpoint_address` answers DescribeEndpoint (any thread).
+  // Nothing is owned. `endpoint_address` answers DescribeEndpoint (any thread). `cluster`:
+  // the other replicas, or null; it is given this service's answers for them.
   GatewayService(Broker* broker, grpc_util::CallRunner* calls,
-                 std::function<std::string()> endpoint_address);
+                 std::function<std::string()> endpoint_address, Cluster* cluster = nullptr);
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const pb::PublishRequest* req,
                                     pb::PublishResponse* resp) override;
@@ -53,11 +57,21 @@ class GatewayService final : public pb::Broker::CallbackService {
   template <typename Fn>
   grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* ctx, Fn fn);
 
-  absl::StatusOr<int32_t> PublishOne(const pb::PublishRequest& req);
+  // Publishes `req`: to every subscription, or to its target client's session. With
+  // replicas, a target held by none here is asked of them when `ask_replicas`; otherwise
+  // nullopt says it cannot be decided here.
+  std::optional<absl::StatusOr<int32_t>> PublishOne(const pb::PublishRequest& req,
+                                                    bool ask_replicas);
+  // This replica's part of each call.
+  bool DescribeHere(const std::string& client_id, pb::DescribeConnectionResponse* resp);
+  bool DeleteHere(const pb::DeleteConnectionRequest& req);
+  void ListHere(const std::string& after, int limit, std::vector<pb::Connection>* out);
+  v1::ClusterAdminResponse AnswerReplica(const v1::ClusterAdminRequest& req);
 
   Broker* const broker_;
   grpc_util::CallRunner* const calls_;
   const std::function<std::string()> endpoint_address_;
+  Cluster* const cluster_;
 };
 
 }  // namespace fleetcore::gateway

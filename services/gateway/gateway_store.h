@@ -3,6 +3,10 @@
 // for the client). Writes are write-behind: the broker submits them from its I/O threads
 // and never waits; the store applies them in order, in batches, on a thread of its own.
 //
+// Among gateway replicas each stored session is one replica's (its owner): a store writes
+// for its own replica, its writes to a session another replica has claimed since are
+// ignored, and Load reads its own replica's sessions only.
+//
 // Thread safety: every method may be called from any thread.
 #pragma once
 
@@ -83,9 +87,26 @@ class GatewayStore {
   virtual void PutMessage(std::string client_id, StoredMessage message) = 0;
   virtual void DeleteMessage(std::string client_id, int64_t seq) = 0;
 
+  // Makes the client id's stored session this replica's, replacing what was stored of it
+  // (by any replica) with `session`, messages and all. Write-behind, in order.
+  virtual void ClaimSession(StoredSession session) = 0;
+
   // Waits until every mutation submitted before the call is written. DEADLINE_EXCEEDED
   // (with what is left unwritten logged) when `deadline` passes first.
   virtual absl::Status Flush(absl::Time deadline) = 0;
+
+  // Reads now: one client id's stored session and its owner; nullopt when none is stored.
+  // UNAVAILABLE when Postgres is down.
+  struct OwnedSession {
+    std::string owner;
+    StoredSession session;
+  };
+  virtual absl::StatusOr<std::optional<OwnedSession>> LoadSession(
+      const std::string& client_id) = 0;
+  // Deletes now the expired sessions of replicas not in `live` (gone for good: nobody
+  // else would end them). Returns how many.
+  virtual absl::StatusOr<int64_t> DeleteExpiredSessionsOf(
+      const std::vector<std::string>& live) = 0;
 };
 
 }  // namespace fleetcore::gateway

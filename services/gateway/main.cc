@@ -25,12 +25,14 @@
 #include "common/time/clock.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/broker.h"
+#include "services/gateway/cluster.h"
 #include "services/gateway/connect_throttle.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/gateway_server.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/grpc_authenticator.h"
 #include "services/gateway/jobs_responder.h"
+#include "services/gateway/nats_cluster_bus.h"
 #include "services/gateway/pg_gateway_store.h"
 #include "services/gateway/provisioning_forwarder.h"
 #include "services/gateway/retained_api.h"
@@ -221,6 +223,23 @@ int Run(int argc, char** argv) {
   flags.AddString("policy-endpoint", &policy_endpoint,
                   "host:port of the policy service, which gives a client's IoT policies at "
                   "CONNECT (they are then enforced in the gateway).");
+  std::string cluster_url;
+  std::string cluster_ca_file;
+  std::string cluster_node;
+  ClusterOptions cluster_options;
+  flags.AddString("cluster-url", &cluster_url,
+                  "NATS server(s) the gateway replicas share (nats://host:4222, or tls://; "
+                  "comma-separated; user:password@ allowed): messages, client ids and "
+                  "sessions then span every replica. Empty: this gateway serves alone.");
+  flags.AddString("cluster-node-id", &cluster_node,
+                  "This replica's name among the others, unique and kept across restarts (a "
+                  "StatefulSet pod's name): the sessions it holds are stored under it. Empty: "
+                  "this machine's host name.");
+  flags.AddString("cluster-tls-ca-file", &cluster_ca_file,
+                  "CA bundle to verify a tls:// NATS server; empty: the system's.");
+  flags.AddDuration("cluster-handover-timeout", &cluster_options.handover_timeout,
+                    "How long a client resuming its session on this replica waits for the "
+                    "other replicas to hand it over (and the Broker API for their answers).");
   flags.AddString("anonymous-policy-file", &anonymous_policy_file,
                   "An IoT policy document (JSON) for clients that present no certificate; "
                   "empty: such clients are refused. For development only, like Mosquitto's "
@@ -255,6 +274,17 @@ int Run(int argc, char** argv) {
         if (limits.max_session_expiry < absl::ZeroDuration()) {
           return absl::InvalidArgumentError("--max-session-expiry must not be negative");
         }
+        if (!cluster_url.empty() && cluster_node.empty()) {
+          char host[256] = {};
+          gethostname(host, sizeof(host) - 1);
+          cluster_node = host;
+          if (cluster_node.empty()) {
+            return absl::InvalidArgumentError("--cluster-url needs a --cluster-node-id");
+          }
+        }
+        if (cluster_options.handover_timeout <= absl::ZeroDuration()) {
+          return absl::InvalidArgumentError("--cluster-handover-timeout must be positive");
+        }
         return absl::OkStatus();
       })) {
     return *code;
@@ -278,12 +308,34 @@ int Run(int argc, char** argv) {
   SystemClock clock;
   RandomIdGenerator ids;
   GatewayMetrics metrics(*process.metrics);
-  PgGatewayStore store(process.pool.get(), &metrics, static_cast<size_t>(store_max_pending));
+  // Sessions are stored under this replica's node id ("" for a gateway alone).
+  PgGatewayStore store(process.pool.get(), &metrics, static_cast<size_t>(store_max_pending),
+                       cluster_url.empty() ? "" : cluster_node);
   Broker broker(limits, &store, &clock);
+  // Among replicas: NATS first, so that nothing published while this one loads is missed.
+  std::unique_ptr<NatsClusterBus> bus;
+  std::unique_ptr<Cluster> cluster;
+  if (!cluster_url.empty()) {
+    absl::StatusOr<std::unique_ptr<NatsClusterBus>> connected = NatsClusterBus::Connect(
+        {.url = cluster_url, .name = cluster_node, .ca_file = cluster_ca_file}, &metrics);
+    if (!connected.ok()) {
+      log::Error("cannot start", {{"error", connected.status()}});
+      return 1;
+    }
+    bus = *std::move(connected);
+    cluster_options.node = cluster_node;
+    cluster = std::make_unique<Cluster>(bus.get(), &broker, &store, &metrics, cluster_options);
+    broker.SetCluster(cluster.get());
+    if (absl::Status s = cluster->Start(); !s.ok()) {
+      log::Error("cannot start", {{"error", s}});
+      return 1;
+    }
+  }
   if (absl::Status s = broker.Load(); !s.ok()) {
     log::Error("cannot start: loading sessions and retained messages", {{"error", s}});
     return 1;
   }
+  if (cluster != nullptr) cluster->Ready();
   // The AWS services' request topics: the shadow's go to the shadow service.
   std::unique_ptr<ShadowForwarder> shadow;
   // The services the gateway calls (each call sets its own deadline).
@@ -454,15 +506,18 @@ int Run(int argc, char** argv) {
   grpc_util::AdminAuth auth(common.server.admin_token);
   grpc_util::CallRunner calls(&executor, &auth);
   const GatewayServer* gateway_server = server->get();
-  GatewayService service(&broker, &calls, [&endpoint_address, gateway_server]() -> std::string {
-    if (!endpoint_address.empty()) return endpoint_address;
-    if (gateway_server->tls() != nullptr) {
-      if (std::string name = gateway_server->tls()->DnsName(); !name.empty()) return name;
-    }
-    char host[256] = {};
-    gethostname(host, sizeof(host) - 1);
-    return host;
-  });
+  GatewayService service(
+      &broker, &calls,
+      [&endpoint_address, gateway_server]() -> std::string {
+        if (!endpoint_address.empty()) return endpoint_address;
+        if (gateway_server->tls() != nullptr) {
+          if (std::string name = gateway_server->tls()->DnsName(); !name.empty()) return name;
+        }
+        char host[256] = {};
+        gethostname(host, sizeof(host) - 1);
+        return host;
+      },
+      cluster.get());
 
   return service::Serve(common, {&service}, process,
                         {.ports = (*server)->ports(), .drain = [&] {
@@ -471,6 +526,9 @@ int Run(int argc, char** argv) {
                            if (absl::Status s = store.Flush(deadline); s.ok()) {
                              log::Info("sessions and retained messages written");
                            }
+                           // Until here the other replicas could still ask for the
+                           // sessions of the clients that moved to them.
+                           if (cluster != nullptr) cluster->Stop();
                          }});
 }
 

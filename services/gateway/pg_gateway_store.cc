@@ -74,10 +74,65 @@ std::vector<StoredSubscription> ParseSubscriptions(const std::string& text) {
   return out;
 }
 
+// The columns ReadSession and ReadMessage read, in their order.
+const std::string& SessionColumns() {
+  static const std::string* columns = new std::string(absl::StrCat(
+      "SELECT client_id, protocol_version, expiry_interval, ", db::MicrosOf("disconnected_at"),
+      ", subscriptions::text, will_packet, ", db::MicrosOf("will_due"), ", inbound_qos2::text"));
+  return *columns;
+}
+const std::string& MessageColumns() {
+  static const std::string* columns = new std::string(
+      absl::StrCat("SELECT client_id, seq, packet, packet_id, released, subscription_ids::text, ",
+                   db::MicrosOf("expires_at")));
+  return *columns;
+}
+
+StoredSession ReadSession(const pqxx::row& r, size_t* undecodable) {
+  StoredSession session;
+  SessionRecord& rec = session.record;
+  rec.client_id = r[0].as<std::string>();
+  rec.version = r[1].as<int>() == 5 ? mqtt::Version::kV5 : mqtt::Version::kV311;
+  rec.expiry_interval = static_cast<uint32_t>(r[2].as<int64_t>());
+  rec.disconnected_at_ms = MsFromField(r[3]);
+  rec.subscriptions = ParseSubscriptions(r[4].as<std::string>());
+  if (!r[5].is_null() && !r[6].is_null()) {
+    absl::StatusOr<DecodedMessage> d = DecodeMessagePacket(pqxx::binarystring(r[5]).str());
+    if (d.ok()) {
+      Seal(d->message.get());
+      rec.will = PendingWill{.message = std::move(d->message), .due_ms = *MsFromField(r[6])};
+    } else {
+      ++*undecodable;
+    }
+  }
+  for (uint32_t id : ParsePgArray(r[7].as<std::string>())) {
+    rec.inbound_qos2.push_back(static_cast<uint16_t>(id));
+  }
+  return session;
+}
+
+std::optional<StoredMessage> ReadMessage(const pqxx::row& r, size_t* undecodable) {
+  absl::StatusOr<DecodedMessage> d = DecodeMessagePacket(pqxx::binarystring(r[2]).str());
+  if (!d.ok()) {
+    ++*undecodable;
+    return std::nullopt;
+  }
+  d->message->expires_at_ms = MsFromField(r[6]);
+  Seal(d->message.get());
+  return StoredMessage{.seq = r[1].as<int64_t>(),
+                       .message = d->message,
+                       .qos = d->qos,
+                       .retain = d->retain,
+                       .subscription_ids = ParsePgArray(r[5].as<std::string>()),
+                       .packet_id = static_cast<uint16_t>(r[3].as<int>()),
+                       .released = r[4].as<bool>()};
+}
+
 }  // namespace
 
-PgGatewayStore::PgGatewayStore(db::PgPool* pool, GatewayMetrics* metrics, size_t max_pending)
-    : pool_(pool), metrics_(metrics), max_pending_(max_pending) {
+PgGatewayStore::PgGatewayStore(db::PgPool* pool, GatewayMetrics* metrics, size_t max_pending,
+                               std::string node)
+    : pool_(pool), metrics_(metrics), max_pending_(max_pending), node_(std::move(node)) {
   writer_ = std::thread([this] { Run(); });
 }
 
@@ -112,53 +167,24 @@ absl::StatusOr<StoreSnapshot> PgGatewayStore::Load() {
       Seal(d->message.get());
       snapshot.retained.push_back(std::move(d->message));
     }
-    for (const pqxx::row& r : tx.exec(absl::StrCat(
-             "SELECT client_id, protocol_version, expiry_interval, ",
-             db::MicrosOf("disconnected_at"), ", subscriptions::text, will_packet, ",
-             db::MicrosOf("will_due"), ", inbound_qos2::text FROM gateway.sessions"))) {
-      StoredSession session;
-      SessionRecord& rec = session.record;
-      rec.client_id = r[0].as<std::string>();
-      rec.version = r[1].as<int>() == 5 ? mqtt::Version::kV5 : mqtt::Version::kV311;
-      rec.expiry_interval = static_cast<uint32_t>(r[2].as<int64_t>());
-      rec.disconnected_at_ms = MsFromField(r[3]);
-      rec.subscriptions = ParseSubscriptions(r[4].as<std::string>());
-      if (!r[5].is_null() && !r[6].is_null()) {
-        absl::StatusOr<DecodedMessage> d = DecodeMessagePacket(pqxx::binarystring(r[5]).str());
-        if (d.ok()) {
-          Seal(d->message.get());
-          rec.will = PendingWill{.message = std::move(d->message), .due_ms = *MsFromField(r[6])};
-        } else {
-          ++undecodable;
-        }
-      }
-      for (uint32_t id : ParsePgArray(r[7].as<std::string>())) {
-        rec.inbound_qos2.push_back(static_cast<uint16_t>(id));
-      }
-      index[rec.client_id] = snapshot.sessions.size();
+    // This replica's sessions only (all of them for a gateway that runs alone).
+    for (const pqxx::row& r :
+         tx.exec_params(absl::StrCat(SessionColumns(), " FROM gateway.sessions WHERE owner = $1"),
+                        node_)) {
+      StoredSession session = ReadSession(r, &undecodable);
+      index[session.record.client_id] = snapshot.sessions.size();
       snapshot.sessions.push_back(std::move(session));
     }
-    for (const pqxx::row& r : tx.exec(absl::StrCat(
-             "SELECT client_id, seq, packet, packet_id, released, subscription_ids::text, ",
-             db::MicrosOf("expires_at"),
-             " FROM gateway.session_messages ORDER BY client_id, seq"))) {
+    for (const pqxx::row& r : tx.exec_params(
+             absl::StrCat(MessageColumns(),
+                          " FROM gateway.session_messages WHERE client_id IN (SELECT client_id "
+                          "FROM gateway.sessions WHERE owner = $1) ORDER BY client_id, seq"),
+             node_)) {
       auto it = index.find(r[0].as<std::string>());
       if (it == index.end()) continue;
-      absl::StatusOr<DecodedMessage> d = DecodeMessagePacket(pqxx::binarystring(r[2]).str());
-      if (!d.ok()) {
-        ++undecodable;
-        continue;
+      if (std::optional<StoredMessage> m = ReadMessage(r, &undecodable)) {
+        snapshot.sessions[it->second].messages.push_back(*std::move(m));
       }
-      d->message->expires_at_ms = MsFromField(r[6]);
-      Seal(d->message.get());
-      snapshot.sessions[it->second].messages.push_back(
-          StoredMessage{.seq = r[1].as<int64_t>(),
-                        .message = d->message,
-                        .qos = d->qos,
-                        .retain = d->retain,
-                        .subscription_ids = ParsePgArray(r[5].as<std::string>()),
-                        .packet_id = static_cast<uint16_t>(r[3].as<int>()),
-                        .released = r[4].as<bool>()});
     }
     return absl::OkStatus();
   }, db::Isolation::kRepeatableRead);
@@ -168,6 +194,54 @@ absl::StatusOr<StoreSnapshot> PgGatewayStore::Load() {
                {{"count", static_cast<int64_t>(undecodable)}});
   }
   return snapshot;
+}
+
+absl::StatusOr<std::optional<GatewayStore::OwnedSession>> PgGatewayStore::LoadSession(
+    const std::string& client_id) {
+  std::optional<OwnedSession> out;
+  size_t undecodable = 0;
+  absl::Status s = pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
+    out.reset();
+    undecodable = 0;
+    pqxx::result rows = tx.exec_params(
+        absl::StrCat(SessionColumns(), ", owner FROM gateway.sessions WHERE client_id = $1"),
+        client_id);
+    if (rows.empty()) return absl::OkStatus();
+    out.emplace();
+    out->session = ReadSession(rows[0], &undecodable);
+    out->owner = rows[0][8].as<std::string>();
+    for (const pqxx::row& r : tx.exec_params(
+             absl::StrCat(MessageColumns(),
+                          " FROM gateway.session_messages WHERE client_id = $1 ORDER BY seq"),
+             client_id)) {
+      if (std::optional<StoredMessage> m = ReadMessage(r, &undecodable)) {
+        out->session.messages.push_back(*std::move(m));
+      }
+    }
+    return absl::OkStatus();
+  }, db::Isolation::kRepeatableRead);
+  if (!s.ok()) return s;
+  if (undecodable > 0) {
+    log::Error("stored messages that do not decode were skipped",
+               {{"count", static_cast<int64_t>(undecodable)}, {"client_id", client_id}});
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> PgGatewayStore::DeleteExpiredSessionsOf(
+    const std::vector<std::string>& live) {
+  int64_t deleted = 0;
+  absl::Status s = pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
+    deleted = tx.exec_params(
+                    "DELETE FROM gateway.sessions WHERE owner <> ALL($1::text[]) AND "
+                    "disconnected_at IS NOT NULL AND expiry_interval < 4294967295 AND "
+                    "disconnected_at + expiry_interval * interval '1 second' < now()",
+                    db::TextArray(live))
+                  .affected_rows();
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return deleted;
 }
 
 void PgGatewayStore::Submit(Op op) {
@@ -192,6 +266,9 @@ void PgGatewayStore::DeleteRetained(std::string topic) {
   Submit(RetainedDelete{std::move(topic)});
 }
 void PgGatewayStore::PutSession(SessionRecord record) { Submit(SessionPut{std::move(record)}); }
+void PgGatewayStore::ClaimSession(StoredSession session) {
+  Submit(SessionClaim{std::move(session)});
+}
 void PgGatewayStore::DeleteSession(std::string client_id) {
   Submit(SessionDelete{std::move(client_id)});
 }
@@ -272,6 +349,51 @@ void PgGatewayStore::Run() {
   }
 }
 
+void PgGatewayStore::PutSessionRow(pqxx::transaction_base& tx, const SessionRecord& r,
+                                   bool claim) {
+  std::string will;
+  int64_t will_due = -1;
+  if (r.will.has_value()) {
+    const Message& w = *r.will->message;
+    will = EncodeMessagePacket(w, w.qos, w.retain);
+    will_due = r.will->due_ms * 1000;
+  }
+  std::vector<uint32_t> qos2(r.inbound_qos2.begin(), r.inbound_qos2.end());
+  tx.exec_params(
+      absl::StrCat("INSERT INTO gateway.sessions (client_id, protocol_version, "
+                   "expiry_interval, disconnected_at, subscriptions, will_packet, will_due, "
+                   "inbound_qos2, owner, updated_at) VALUES ($1, $2, $3, ",
+                   NullableTimestamp(4), ", $5::jsonb, NULLIF($6, ''::bytea), ",
+                   NullableTimestamp(7),
+                   ", $8::integer[], $9, now()) ON CONFLICT (client_id) DO UPDATE SET "
+                   "protocol_version = EXCLUDED.protocol_version, expiry_interval = "
+                   "EXCLUDED.expiry_interval, disconnected_at = EXCLUDED.disconnected_at, "
+                   "subscriptions = EXCLUDED.subscriptions, will_packet = "
+                   "EXCLUDED.will_packet, will_due = EXCLUDED.will_due, inbound_qos2 = "
+                   "EXCLUDED.inbound_qos2, owner = EXCLUDED.owner, updated_at = now()",
+                   claim ? "" : " WHERE gateway.sessions.owner = EXCLUDED.owner"),
+      r.client_id, static_cast<int>(r.version), static_cast<int64_t>(r.expiry_interval),
+      MicrosOrNull(r.disconnected_at_ms), SubscriptionsJson(r.subscriptions),
+      pqxx::binarystring(will), will_due, PgArray(qos2), node_);
+}
+
+void PgGatewayStore::PutMessageRow(pqxx::transaction_base& tx, const std::string& client_id,
+                                   const StoredMessage& m) {
+  // Only for a session that is stored and this replica's (it may have ended, or moved to
+  // another replica, meanwhile).
+  tx.exec_params(
+      absl::StrCat("INSERT INTO gateway.session_messages (client_id, seq, packet, packet_id, "
+                   "released, subscription_ids, expires_at) SELECT $1, $2, $3, $4, $5, "
+                   "$6::bigint[], ",
+                   NullableTimestamp(7),
+                   " WHERE EXISTS (SELECT 1 FROM gateway.sessions WHERE client_id = $1 AND "
+                   "owner = $8) ON CONFLICT (client_id, seq) DO UPDATE SET packet_id = "
+                   "EXCLUDED.packet_id, released = EXCLUDED.released"),
+      client_id, m.seq, pqxx::binarystring(EncodeMessagePacket(*m.message, m.qos, m.retain)),
+      static_cast<int>(m.packet_id), m.released, PgArray(m.subscription_ids),
+      MicrosOrNull(m.message->expires_at_ms), node_);
+}
+
 absl::Status PgGatewayStore::Apply(const std::vector<Op>& batch) {
   return pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
     for (const Op& op : batch) {
@@ -292,54 +414,26 @@ absl::Status PgGatewayStore::Apply(const std::vector<Op>& batch) {
             } else if constexpr (std::is_same_v<T, RetainedDelete>) {
               tx.exec_params("DELETE FROM gateway.retained_messages WHERE topic = $1", o.topic);
             } else if constexpr (std::is_same_v<T, SessionPut>) {
-              const SessionRecord& r = o.record;
-              std::string will;
-              int64_t will_due = -1;
-              if (r.will.has_value()) {
-                const Message& w = *r.will->message;
-                will = EncodeMessagePacket(w, w.qos, w.retain);
-                will_due = r.will->due_ms * 1000;
+              // Not over a session another replica has claimed since.
+              PutSessionRow(tx, o.record, /*claim=*/false);
+            } else if constexpr (std::is_same_v<T, SessionClaim>) {
+              // This replica's now, whatever was stored and whoever stored it.
+              PutSessionRow(tx, o.session.record, /*claim=*/true);
+              tx.exec_params("DELETE FROM gateway.session_messages WHERE client_id = $1",
+                             o.session.record.client_id);
+              for (const StoredMessage& m : o.session.messages) {
+                PutMessageRow(tx, o.session.record.client_id, m);
               }
-              std::vector<uint32_t> qos2(r.inbound_qos2.begin(), r.inbound_qos2.end());
-              tx.exec_params(
-                  absl::StrCat(
-                      "INSERT INTO gateway.sessions (client_id, protocol_version, "
-                      "expiry_interval, disconnected_at, subscriptions, will_packet, will_due, "
-                      "inbound_qos2, updated_at) VALUES ($1, $2, $3, ",
-                      NullableTimestamp(4), ", $5::jsonb, NULLIF($6, ''::bytea), ",
-                      NullableTimestamp(7),
-                      ", $8::integer[], now()) ON CONFLICT (client_id) DO UPDATE SET "
-                      "protocol_version = EXCLUDED.protocol_version, expiry_interval = "
-                      "EXCLUDED.expiry_interval, disconnected_at = EXCLUDED.disconnected_at, "
-                      "subscriptions = EXCLUDED.subscriptions, will_packet = "
-                      "EXCLUDED.will_packet, will_due = EXCLUDED.will_due, inbound_qos2 = "
-                      "EXCLUDED.inbound_qos2, updated_at = now()"),
-                  r.client_id, static_cast<int>(r.version), static_cast<int64_t>(r.expiry_interval),
-                  MicrosOrNull(r.disconnected_at_ms), SubscriptionsJson(r.subscriptions),
-                  pqxx::binarystring(will), will_due, PgArray(qos2));
             } else if constexpr (std::is_same_v<T, SessionDelete>) {
-              tx.exec_params("DELETE FROM gateway.sessions WHERE client_id = $1", o.client_id);
+              tx.exec_params("DELETE FROM gateway.sessions WHERE client_id = $1 AND owner = $2",
+                             o.client_id, node_);
             } else if constexpr (std::is_same_v<T, MessagePut>) {
-              const StoredMessage& m = o.message;
-              // Only for a session that is stored (it may have ended meanwhile).
-              tx.exec_params(
-                  absl::StrCat(
-                      "INSERT INTO gateway.session_messages (client_id, seq, packet, packet_id, "
-                      "released, subscription_ids, expires_at) SELECT $1, $2, $3, $4, $5, "
-                      "$6::bigint[], ",
-                      NullableTimestamp(7),
-                      " WHERE EXISTS (SELECT 1 FROM gateway.sessions WHERE client_id = $1) "
-                      "ON CONFLICT (client_id, seq) DO UPDATE SET packet_id = "
-                      "EXCLUDED.packet_id, released = EXCLUDED.released"),
-                  o.client_id, m.seq,
-                  pqxx::binarystring(
-                      EncodeMessagePacket(*m.message, m.qos, m.retain)),
-                  static_cast<int>(m.packet_id), m.released, PgArray(m.subscription_ids),
-                  MicrosOrNull(m.message->expires_at_ms));
+              PutMessageRow(tx, o.client_id, o.message);
             } else if constexpr (std::is_same_v<T, MessageDelete>) {
               tx.exec_params(
-                  "DELETE FROM gateway.session_messages WHERE client_id = $1 AND seq = $2",
-                  o.client_id, o.seq);
+                  "DELETE FROM gateway.session_messages WHERE client_id = $1 AND seq = $2 AND "
+                  "EXISTS (SELECT 1 FROM gateway.sessions WHERE client_id = $1 AND owner = $3)",
+                  o.client_id, o.seq, node_);
             }
           },
           op);

@@ -19,13 +19,19 @@
 namespace fleetcore::db {
 class PgPool;
 }  // namespace fleetcore::db
+namespace pqxx {
+class transaction_base;
+}  // namespace pqxx
 
 namespace fleetcore::gateway {
 
 class PgGatewayStore final : public GatewayStore {
  public:
   // `pool` and `metrics` (may be null) outlive the store. Starts the writer thread.
-  PgGatewayStore(db::PgPool* pool, GatewayMetrics* metrics, size_t max_pending = 1000000);
+  // `node`: this gateway replica's id ("" for a gateway that runs alone), the owner of the
+  // sessions it writes.
+  PgGatewayStore(db::PgPool* pool, GatewayMetrics* metrics, size_t max_pending = 1000000,
+                 std::string node = "");
   ~PgGatewayStore() override;  // stops the writer; unflushed mutations are lost
 
   absl::StatusOr<StoreSnapshot> Load() override;
@@ -35,7 +41,10 @@ class PgGatewayStore final : public GatewayStore {
   void DeleteSession(std::string client_id) override;
   void PutMessage(std::string client_id, StoredMessage message) override;
   void DeleteMessage(std::string client_id, int64_t seq) override;
+  void ClaimSession(StoredSession session) override;
   absl::Status Flush(absl::Time deadline) override;
+  absl::StatusOr<std::optional<OwnedSession>> LoadSession(const std::string& client_id) override;
+  absl::StatusOr<int64_t> DeleteExpiredSessionsOf(const std::vector<std::string>& live) override;
 
   size_t pending() const;
   uint64_t dropped() const;
@@ -47,16 +56,22 @@ class PgGatewayStore final : public GatewayStore {
   struct SessionDelete { std::string client_id; };
   struct MessagePut { std::string client_id; StoredMessage message; };
   struct MessageDelete { std::string client_id; int64_t seq; };
+  struct SessionClaim { StoredSession session; };
   using Op = std::variant<RetainedPut, RetainedDelete, SessionPut, SessionDelete, MessagePut,
-                          MessageDelete>;
+                          MessageDelete, SessionClaim>;
 
   void Submit(Op op);
   void Run();
   absl::Status Apply(const std::vector<Op>& batch);
+  // A session's row: over this replica's own only, or (claim) over any.
+  void PutSessionRow(pqxx::transaction_base& tx, const SessionRecord& r, bool claim);
+  void PutMessageRow(pqxx::transaction_base& tx, const std::string& client_id,
+                     const StoredMessage& m);
 
   db::PgPool* const pool_;
   GatewayMetrics* const metrics_;
   const size_t max_pending_;
+  const std::string node_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -200,5 +200,63 @@ TEST_F(PgGatewayStoreTest, WritesWaitOutAStalledPostgresAndLoseNothingWithinTheB
   EXPECT_THAT(ids, ElementsAre("a", "b", "c", "d"));
 }
 
+// Gateway replicas on one database: each writes and loads only the sessions it owns; a
+// claim takes a session over whoever had it, and the old owner's late writes do nothing.
+TEST_F(PgGatewayStoreTest, ReplicasWriteAndLoadOnlyTheirOwnSessions) {
+  PgGatewayStore a(pool_.get(), nullptr, 1000, "gw-a");
+  PgGatewayStore b(pool_.get(), nullptr, 1000, "gw-b");
+  auto flush = [](PgGatewayStore& s) { ASSERT_OK(s.Flush(absl::Now() + absl::Seconds(10))); };
+  SessionRecord rec{.client_id = "dev",
+                    .version = mqtt::Version::kV5,
+                    .expiry_interval = 3600,
+                    .disconnected_at_ms = 1800000000000,
+                    .subscriptions = {{.filter = "a/#", .options = {.qos = 1}}}};
+  a.PutSession(rec);
+  a.PutMessage("dev", StoredMessage{.seq = 1, .message = Full("a/1"), .qos = 1});
+  a.PutMessage("dev", StoredMessage{.seq = 2, .message = Full("a/2"), .qos = 1});
+  flush(a);
+  ASSERT_OK_AND_ASSIGN(StoreSnapshot on_b, b.Load());
+  EXPECT_THAT(on_b.sessions, SizeIs(0));
+  ASSERT_OK_AND_ASSIGN(std::optional<GatewayStore::OwnedSession> owned, b.LoadSession("dev"));
+  ASSERT_TRUE(owned.has_value());
+  EXPECT_EQ(owned->owner, "gw-a");
+  ASSERT_THAT(owned->session.messages, SizeIs(2));
+
+  // b takes it with one message left; a's writes after that change nothing.
+  StoredSession taken = owned->session;
+  taken.messages.erase(taken.messages.begin());
+  b.ClaimSession(taken);
+  flush(b);
+  SessionRecord late = rec;
+  late.subscriptions.clear();
+  a.PutSession(late);
+  a.PutMessage("dev", StoredMessage{.seq = 3, .message = Full("a/3"), .qos = 1});
+  a.DeleteMessage("dev", 2);
+  a.DeleteSession("dev");
+  flush(a);
+  ASSERT_OK_AND_ASSIGN(owned, a.LoadSession("dev"));
+  ASSERT_TRUE(owned.has_value());
+  EXPECT_EQ(owned->owner, "gw-b");
+  EXPECT_THAT(owned->session.record.subscriptions, SizeIs(1));
+  ASSERT_THAT(owned->session.messages, SizeIs(1));
+  EXPECT_EQ(owned->session.messages[0].seq, 2);
+  ASSERT_OK_AND_ASSIGN(StoreSnapshot on_a, a.Load());
+  EXPECT_THAT(on_a.sessions, SizeIs(0));
+  ASSERT_OK_AND_ASSIGN(on_b, b.Load());
+  EXPECT_THAT(on_b.sessions, SizeIs(1));
+
+  // Expired sessions of replicas that are gone are deleted; the live ones' are not.
+  SessionRecord old{.client_id = "old", .version = mqtt::Version::kV311, .expiry_interval = 60,
+                    .disconnected_at_ms = 1000};
+  a.PutSession(old);
+  flush(a);
+  ASSERT_OK_AND_ASSIGN(int64_t deleted, b.DeleteExpiredSessionsOf({"gw-a", "gw-b"}));
+  EXPECT_EQ(deleted, 0);
+  ASSERT_OK_AND_ASSIGN(deleted, b.DeleteExpiredSessionsOf({"gw-b"}));
+  EXPECT_EQ(deleted, 1);  // "old" (expired, gw-a gone); "dev" is gw-b's and not expired
+  ASSERT_OK_AND_ASSIGN(owned, b.LoadSession("old"));
+  EXPECT_FALSE(owned.has_value());
+}
+
 }  // namespace
 }  // namespace fleetcore::gateway

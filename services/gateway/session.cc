@@ -48,7 +48,20 @@ Session::DeliverResult Session::Deliver(const MessagePtr& message, uint8_t qos, 
   if (Expired(*message, now_ms)) return DeliverResult::kExpired;
   std::shared_ptr<Outlet> wake;
   std::shared_ptr<Outlet> kick;
+  ForwardFn forward;
   DeliverResult result = DeliverResult::kQueued;
+  {
+    absl::MutexLock l(&mu_);
+    if (forward_) {
+      forward = forward_;  // moved to another replica: called below, unlocked
+    } else if (dedupe_ && message->cluster_id != 0 && !seen_.insert(message->cluster_id).second) {
+      return DeliverResult::kNotQueued;  // given once already
+    }
+  }
+  if (forward) {
+    forward(message, qos, retain, std::move(subscription_ids));
+    return DeliverResult::kQueued;
+  }
   {
     absl::MutexLock l(&mu_);
     if (outlet_ == nullptr && qos == 0) return DeliverResult::kNotQueued;
@@ -99,12 +112,13 @@ void Session::Forget(const Entry& e) {
 }
 
 std::shared_ptr<Outlet> Session::Attach(std::shared_ptr<Outlet> outlet,
-                                        uint16_t receive_maximum) {
+                                        uint16_t receive_maximum, int64_t now_ms) {
   std::shared_ptr<Outlet> previous;
   {
     absl::MutexLock l(&mu_);
     previous = std::move(outlet_);
     outlet_ = outlet;
+    attached_at_ms_ = now_ms;
     ++generation_;
     detached_at_ms_.reset();
     kicked_ = false;
@@ -121,6 +135,7 @@ bool Session::Detach(const Outlet* outlet, int64_t now_ms) {
   absl::MutexLock l(&mu_);
   if (outlet_.get() != outlet) return false;
   outlet_.reset();
+  attached_at_ms_ = 0;
   woken_ = false;
   detached_at_ms_ = now_ms;
   if (!persistent_locked()) {
@@ -166,6 +181,53 @@ std::shared_ptr<Outlet> Session::outlet() const {
 std::optional<int64_t> Session::detached_at_ms() const {
   absl::MutexLock l(&mu_);
   return detached_at_ms_;
+}
+
+int64_t Session::attached_at_ms() const {
+  absl::MutexLock l(&mu_);
+  return attached_at_ms_;
+}
+
+StoredSession Session::MoveOut(int64_t now_ms, ForwardFn forward,
+                               std::shared_ptr<Outlet>* kicked) {
+  absl::MutexLock l(&mu_);
+  StoredSession out;
+  out.record = RecordLocked(detached_at_ms_.has_value() ? detached_at_ms_ : now_ms);
+  will_.reset();
+  auto add = [&](Entry& e) {
+    if (e.qos == 0 || Expired(*e.message, now_ms)) return;
+    if (e.seq == 0) e.seq = next_seq_++;
+    out.messages.push_back(StoredMessage{.seq = e.seq,
+                                         .message = e.message,
+                                         .qos = e.qos,
+                                         .retain = e.retain,
+                                         .subscription_ids = e.subscription_ids,
+                                         .packet_id = e.packet_id,
+                                         .released = e.released});
+  };
+  for (Entry& e : inflight_) add(e);
+  for (Entry& e : queue_) add(e);
+  // Nothing of it is this replica's to store any more: no Forget.
+  inflight_.clear();
+  queue_.clear();
+  *kicked = std::move(outlet_);
+  outlet_.reset();
+  attached_at_ms_ = 0;
+  ++generation_;
+  forward_ = std::move(forward);
+  return out;
+}
+
+void Session::StartDedupe(std::vector<uint64_t> seen) {
+  absl::MutexLock l(&mu_);
+  dedupe_ = true;
+  seen_.insert(seen.begin(), seen.end());
+}
+
+void Session::EndDedupe() {
+  absl::MutexLock l(&mu_);
+  dedupe_ = false;
+  seen_.clear();
 }
 
 uint16_t Session::NextPacketId() {
@@ -339,6 +401,10 @@ std::optional<PendingWill> Session::TakePendingWill() {
 
 SessionRecord Session::Record(std::optional<int64_t> disconnected_at_ms) const {
   absl::MutexLock l(&mu_);
+  return RecordLocked(disconnected_at_ms);
+}
+
+SessionRecord Session::RecordLocked(std::optional<int64_t> disconnected_at_ms) const {
   SessionRecord r{.client_id = client_id_,
                   .version = version_,
                   .expiry_interval = expiry_interval_,

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -117,11 +118,12 @@ class Session {
   DeliverResult Deliver(const MessagePtr& message, uint8_t qos, bool retain,
                         std::vector<uint32_t> subscription_ids, int64_t now_ms);
 
-  // Attaches a connection: the in-flight window becomes min(`receive_maximum`, the
-  // setting), every message sent before and not acknowledged is to be sent again with DUP
-  // (PUBREL for released QoS 2), and `outlet` is woken. Returns the previous outlet, if
-  // any (the broker kicks it).
-  std::shared_ptr<Outlet> Attach(std::shared_ptr<Outlet> outlet, uint16_t receive_maximum);
+  // Attaches a connection made at `now_ms`: the in-flight window becomes
+  // min(`receive_maximum`, the setting), every message sent before and not acknowledged is
+  // to be sent again with DUP (PUBREL for released QoS 2), and `outlet` is woken. Returns
+  // the previous outlet, if any (the broker kicks it).
+  std::shared_ptr<Outlet> Attach(std::shared_ptr<Outlet> outlet, uint16_t receive_maximum,
+                                 int64_t now_ms = 0);
   // Detaches `outlet` if it is still the attached one (a connection that was taken over
   // is not). Returns whether it was. A persistent session then stores what it holds.
   bool Detach(const Outlet* outlet, int64_t now_ms);
@@ -133,6 +135,22 @@ class Session {
   std::shared_ptr<Outlet> outlet() const;
   // When the last connection detached (Unix ms); nullopt while attached.
   std::optional<int64_t> detached_at_ms() const;
+  // When the attached connection was made (Unix ms); 0 while detached.
+  int64_t attached_at_ms() const;
+
+  // Among gateway replicas. The session leaves for the replica its client resumed it on:
+  // returns everything it holds as stored (in-flight messages first; QoS 0 ones go, as
+  // when a connection ends), emptied and detached (`*kicked`: its connection, for the
+  // broker to end), and from now on what is delivered to it goes to `forward`, which the
+  // session's new replica dedupes.
+  using ForwardFn = std::function<void(const MessagePtr& message, uint8_t qos, bool retain,
+                                       std::vector<uint32_t> subscription_ids)>;
+  StoredSession MoveOut(int64_t now_ms, ForwardFn forward, std::shared_ptr<Outlet>* kicked);
+  // The session came from another replica, which forwards what reached it meanwhile: a
+  // message whose cluster id it was given (`seen`, or delivered since) is not queued again
+  // until EndDedupe.
+  void StartDedupe(std::vector<uint64_t> seen);
+  void EndDedupe();
 
   // On the attached connection's thread: moves up to `max` messages that may be sent now
   // into `out` (resends first, then queued messages while the window allows), giving
@@ -194,6 +212,8 @@ class Session {
   bool persistent_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return expiry_interval_ > 0;
   }
+  SessionRecord RecordLocked(std::optional<int64_t> disconnected_at_ms) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint16_t NextPacketId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StoreEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -222,6 +242,10 @@ class Session {
   absl::flat_hash_set<uint16_t> inbound_qos2_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Subscription> subscriptions_ ABSL_GUARDED_BY(mu_);
   std::optional<PendingWill> will_ ABSL_GUARDED_BY(mu_);
+  int64_t attached_at_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  ForwardFn forward_ ABSL_GUARDED_BY(mu_);
+  bool dedupe_ ABSL_GUARDED_BY(mu_) = false;
+  absl::flat_hash_set<uint64_t> seen_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fleetcore::gateway

@@ -1,0 +1,398 @@
+// Gateway replicas against one in-memory NATS (FakeBusServer) and one shared in-memory
+// store: messages, retained messages, shared subscriptions, client-id takeover, sessions
+// moving between replicas (with messages arriving all the while), sessions left by a
+// replica that is gone, the administration's questions, and a duplicate node id.
+#include "services/gateway/cluster.h"
+
+#include <atomic>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "services/gateway/fake_cluster_bus.h"
+#include "services/gateway/fake_gateway_store.h"
+#include "services/gateway/nats_cluster_bus.h"
+
+namespace fleetcore::gateway {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::SizeIs;
+using ::testing::UnorderedElementsAre;
+
+class FakeOutlet final : public Outlet {
+ public:
+  void Wake() override {}
+  void Kick(uint8_t reason, WillPolicy) override {
+    absl::MutexLock l(&mu);
+    kicks.push_back(reason);
+  }
+  std::vector<uint8_t> Kicks() {
+    absl::MutexLock l(&mu);
+    return kicks;
+  }
+  absl::Mutex mu;
+  std::vector<uint8_t> kicks ABSL_GUARDED_BY(mu);
+};
+
+MessagePtr Msg(std::string topic, std::string payload, uint8_t qos = 1, bool retain = false) {
+  auto m = std::make_shared<Message>();
+  m->topic = std::move(topic);
+  m->payload = std::move(payload);
+  m->qos = qos;
+  m->retain = retain;
+  Seal(m.get());
+  return m;
+}
+
+// Waits up to 5 s for `done`.
+template <typename F>
+bool Eventually(F done) {
+  const absl::Time until = absl::Now() + absl::Seconds(5);
+  while (absl::Now() < until) {
+    if (done()) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return done();
+}
+
+ClusterOptions Options(const std::string& node) {
+  return ClusterOptions{.node = node,
+                        .heartbeat = absl::Milliseconds(100),
+                        .node_timeout = absl::Milliseconds(500),
+                        .handover_timeout = absl::Milliseconds(500),
+                        .forward_for = absl::Seconds(1),
+                        .orphan_sweep = absl::Hours(1)};
+}
+
+struct Replica {
+  Replica(FakeBusServer* server, const FakeGatewayStore& shared, const std::string& node)
+      : bus(server),
+        store(shared, node),
+        broker(BrokerLimits{}, &store, &clock),
+        cluster(&bus, &broker, &store, nullptr, Options(node)) {
+    broker.SetCluster(&cluster);
+  }
+  absl::Status Start() {
+    if (absl::Status s = cluster.Start(); !s.ok()) return s;
+    if (absl::Status s = broker.Load(); !s.ok()) return s;
+    cluster.Ready();
+    return absl::OkStatus();
+  }
+
+  struct Client {
+    std::shared_ptr<FakeOutlet> outlet = std::make_shared<FakeOutlet>();
+    std::shared_ptr<Session> session;
+    bool present = false;
+  };
+  Client Connect(const std::string& id, bool clean = true, uint32_t expiry = 0) {
+    Client c;
+    Broker::Attached a = broker.Attach(c.outlet, {.client_id = id,
+                                                  .version = mqtt::Version::kV5,
+                                                  .clean_start = clean,
+                                                  .expiry_interval = expiry});
+    c.session = a.session;
+    c.present = a.session_present;
+    return c;
+  }
+  // As a connection does: the session is fetched from the others first.
+  Client Resume(const std::string& id, uint32_t expiry = 3600) {
+    if (broker.Find(id) == nullptr) {
+      absl::Notification fetched;
+      cluster.FetchSession(id, [&] { fetched.Notify(); });
+      fetched.WaitForNotification();
+    }
+    return Connect(id, /*clean=*/false, expiry);
+  }
+  void Sub(Client& c, const std::string& filter, uint8_t qos = 1) {
+    mqtt::ParsedFilter parsed;
+    ASSERT_TRUE(mqtt::ParseSharedFilter(filter, &parsed));
+    broker.Subscribe(c.session, filter, parsed, {.qos = qos});
+    broker.Persist(*c.session);
+  }
+  // Payloads the client would be sent now, acknowledging each.
+  std::vector<std::string> Take(Client& c) {
+    std::vector<std::string> payloads;
+    for (;;) {  // a window's worth at a time
+      std::vector<Outgoing> out;
+      size_t expired = 0;
+      c.session->TakeSendable(100000, broker.NowMs(), &out, &expired);
+      if (out.empty()) return payloads;
+      for (const Outgoing& o : out) {
+        payloads.push_back(o.message->payload);
+        if (o.qos == 1) c.session->Puback(o.packet_id);
+      }
+    }
+  }
+  void Leave(Client& c) {
+    broker.Detach(c.session, c.outlet.get(), nullptr, 0, WillPolicy::kPublish);
+  }
+
+  FakeClusterBus bus;
+  FakeGatewayStore store;
+  SystemClock clock;
+  Broker broker;
+  Cluster cluster;
+};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  Replica& Add(const std::string& node) {
+    replicas_.push_back(std::make_unique<Replica>(&server_, shared_, node));
+    EXPECT_TRUE(replicas_.back()->Start().ok());
+    return *replicas_.back();
+  }
+  // Every replica knows every other.
+  void Joined() {
+    for (const auto& r : replicas_) {
+      ASSERT_TRUE(Eventually([&] { return r->cluster.LiveNodes().size() == replicas_.size(); }));
+    }
+  }
+  void Settle() { server_.Settle(); }
+
+  FakeBusServer server_;
+  FakeGatewayStore shared_;
+  std::vector<std::unique_ptr<Replica>> replicas_;
+};
+
+TEST_F(ClusterTest, MessagesReachSubscribersOnEveryReplicaOnce) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  Replica::Client on_a = a.Connect("sub-a");
+  a.Sub(on_a, "t/#");
+  Replica::Client on_b = b.Connect("sub-b");
+  b.Sub(on_b, "t/+");
+  b.broker.Publish(Msg("t/1", "from b"));
+  a.broker.Publish(Msg("t/2", "from a"));
+  Settle();
+  // Once each; from two publishers, in no particular order.
+  EXPECT_THAT(a.Take(on_a), UnorderedElementsAre("from b", "from a"));
+  EXPECT_THAT(b.Take(on_b), UnorderedElementsAre("from b", "from a"));
+}
+
+TEST_F(ClusterTest, RetainedMessagesAreInEveryReplicasMemoryAndStoredByTheirOwn) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  a.broker.Publish(Msg("r/1", "kept", 1, /*retain=*/true));
+  Settle();
+  ASSERT_NE(b.broker.retained().Get("r/1"), nullptr);
+  EXPECT_EQ(b.broker.retained().Get("r/1")->payload, "kept");
+  ASSERT_TRUE(shared_.Load().ok());
+  EXPECT_THAT(shared_.Load()->retained, SizeIs(1));
+  // Deleted on the other replica: gone from both memories and the store.
+  b.broker.Publish(Msg("r/1", "", 1, /*retain=*/true));
+  Settle();
+  EXPECT_EQ(a.broker.retained().Get("r/1"), nullptr);
+  EXPECT_THAT(shared_.Load()->retained, SizeIs(0));
+}
+
+TEST_F(ClusterTest, SharedSubscriptionGivesEachMessageToOneMemberInTheCluster) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  Replica::Client m1 = a.Connect("m1");
+  a.Sub(m1, "$share/g/s/#");
+  Replica::Client m2 = b.Connect("m2");
+  b.Sub(m2, "$share/g/s/#");
+  Replica::Client plain = b.Connect("plain");
+  b.Sub(plain, "s/#");
+  // The queue subscriptions are made on the replicas' workers.
+  ASSERT_TRUE(Eventually([&] {
+    Settle();
+    return a.broker.HasSharedMembers("g", "s/#") && b.broker.HasSharedMembers("g", "s/#");
+  }));
+  absl::SleepFor(absl::Milliseconds(100));
+  for (int i = 0; i < 20; ++i) a.broker.Publish(Msg(absl::StrCat("s/", i), absl::StrCat(i)));
+  Settle();
+  std::vector<std::string> got_1 = a.Take(m1);
+  std::vector<std::string> got_2 = b.Take(m2);
+  std::set<std::string> all(got_1.begin(), got_1.end());
+  all.insert(got_2.begin(), got_2.end());
+  EXPECT_EQ(got_1.size() + got_2.size(), 20u);
+  EXPECT_EQ(all.size(), 20u);
+  EXPECT_FALSE(got_1.empty());
+  EXPECT_FALSE(got_2.empty());
+  EXPECT_THAT(b.Take(plain), SizeIs(20));
+}
+
+TEST_F(ClusterTest, SharedSubscriptionsDoNotTakeDollarTopicsThroughAWildcard) {
+  Replica& a = Add("a");
+  Replica::Client m = a.Connect("m");
+  a.Sub(m, "$share/g/#");
+  ASSERT_TRUE(Eventually([&] { return a.broker.HasSharedMembers("g", "#"); }));
+  EXPECT_EQ(a.broker.DeliverShared(Msg("$aws/x", "no"), "g", "#"), 0u);
+  EXPECT_EQ(a.broker.DeliverShared(Msg("x", "yes"), "g", "#"), 1u);
+}
+
+TEST_F(ClusterTest, AConnectOnAnotherReplicaTakesTheClientIdOver) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  Replica::Client first = a.Connect("dev-1");
+  absl::SleepFor(absl::Milliseconds(2));  // the second connect is the later one
+  Replica::Client second = b.Connect("dev-1");
+  Settle();
+  ASSERT_TRUE(Eventually([&] { return a.broker.Find("dev-1") == nullptr; }));
+  EXPECT_THAT(first.outlet->Kicks(), ElementsAre(mqtt::reason::kSessionTakenOver));
+  EXPECT_TRUE(second.outlet->Kicks().empty());
+  EXPECT_NE(b.broker.Find("dev-1"), nullptr);
+}
+
+TEST_F(ClusterTest, ResumingOnAnotherReplicaBringsTheSessionAndItsMessages) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  Replica::Client dev = a.Connect("dev-2", /*clean=*/true, /*expiry=*/3600);
+  a.Sub(dev, "q/#");
+  a.Leave(dev);
+  for (int i = 0; i < 3; ++i) b.broker.Publish(Msg("q/1", absl::StrCat("m", i)));
+  Settle();
+  Replica::Client back = b.Resume("dev-2");
+  EXPECT_TRUE(back.present);
+  EXPECT_THAT(b.Take(back), ElementsAre("m0", "m1", "m2"));
+  EXPECT_EQ(a.broker.Find("dev-2"), nullptr);
+  EXPECT_EQ(shared_.owner("dev-2"), "b");
+  // Its subscription came too: later messages arrive at its new replica.
+  a.broker.Publish(Msg("q/2", "later"));
+  Settle();
+  EXPECT_THAT(b.Take(back), ElementsAre("later"));
+}
+
+TEST_F(ClusterTest, NothingIsLostOrGivenTwiceWhileASessionMoves) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Replica& c = Add("c");
+  Joined();
+  Replica::Client dev = a.Connect("dev-3", /*clean=*/true, /*expiry=*/3600);
+  a.Sub(dev, "flow/#");
+  int n = 0;
+  auto publish = [&](Replica& on, int count) {
+    for (int i = 0; i < count; ++i) on.broker.Publish(Msg("flow/x", absl::StrCat(n++)));
+  };
+  // Before the move: queued on a (its connection there never reads), handed over.
+  publish(c, 100);
+  Settle();
+  // During: behind the handover request, so a has let go of the session and b does not
+  // have it yet; a forwards them.
+  server_.Hold(true);
+  Replica::Client moved;
+  std::thread resume([&] { moved = b.Resume("dev-3"); });
+  ASSERT_TRUE(Eventually([&] { return server_.pending() > 0; }));  // the request
+  publish(c, 100);
+  publish(a, 50);
+  server_.Hold(false);
+  resume.join();
+  // After: b routes them itself, and a still forwards them (b drops the second copy).
+  publish(c, 100);
+  publish(a, 50);
+  Settle();
+  EXPECT_TRUE(moved.present);
+  EXPECT_THAT(dev.outlet->Kicks(), ElementsAre(mqtt::reason::kSessionTakenOver));
+  std::vector<std::string> got = b.Take(moved);
+  std::set<std::string> unique(got.begin(), got.end());
+  EXPECT_EQ(unique.size(), got.size()) << "a message was given twice";
+  EXPECT_EQ(got.size(), static_cast<size_t>(n)) << "a message was lost";
+}
+
+TEST_F(ClusterTest, ASessionLeftByAGoneReplicaIsTakenFromTheStore) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  Replica::Client dev = a.Connect("dev-4", /*clean=*/true, /*expiry=*/3600);
+  a.Sub(dev, "g/#");
+  a.Leave(dev);
+  a.broker.Publish(Msg("g/1", "stored"));
+  Settle();
+  a.cluster.Stop();  // a leaves; its sessions stay in the store under its name
+  ASSERT_TRUE(Eventually([&] { return b.cluster.LiveNodes().size() == 1; }));
+  EXPECT_EQ(shared_.owner("dev-4"), "a");
+  Replica::Client back = b.Resume("dev-4");
+  EXPECT_TRUE(back.present);
+  EXPECT_THAT(b.Take(back), ElementsAre("stored"));
+  EXPECT_EQ(shared_.owner("dev-4"), "b");
+}
+
+TEST_F(ClusterTest, ASessionNobodyHasStartsAfresh) {
+  Replica& a = Add("a");
+  Add("b");
+  Joined();
+  Replica::Client dev = a.Resume("dev-5");
+  EXPECT_FALSE(dev.present);
+}
+
+TEST_F(ClusterTest, TheAdministrationAsksEveryReplica) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  a.cluster.SetAdminHandler([](const v1::ClusterAdminRequest& req) {
+    v1::ClusterAdminResponse r;
+    r.set_found(req.describe().client_id() == "on-a");
+    return r;
+  });
+  v1::ClusterAdminRequest ask;
+  ask.mutable_describe()->set_client_id("on-a");
+  std::vector<v1::ClusterAdminResponse> answers = b.cluster.AskReplicas(ask);
+  ASSERT_THAT(answers, SizeIs(1));
+  EXPECT_TRUE(answers[0].found());
+  EXPECT_EQ(answers[0].node(), "a");
+}
+
+TEST_F(ClusterTest, ADuplicateNodeIdIsRefusedAtStart) {
+  Add("a");
+  Replica twin(&server_, shared_, "a");
+  absl::Status s = twin.cluster.Start();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("--cluster-node-id"));
+}
+
+TEST_F(ClusterTest, SessionsSurviveTheirEncoding) {
+  StoredSession s;
+  s.record.client_id = "c";
+  s.record.version = mqtt::Version::kV5;
+  s.record.expiry_interval = 60;
+  s.record.disconnected_at_ms = 1234;
+  s.record.subscriptions.push_back({.filter = "a/+", .options = {.qos = 1, .no_local = true}});
+  s.record.will = PendingWill{.message = Msg("w", "bye"), .due_ms = 99};
+  s.record.inbound_qos2 = {7};
+  auto m = std::make_shared<Message>(*Msg("a/b", "x", 2));
+  m->cluster_id = 42;
+  m->expires_at_ms = 5000;
+  s.messages.push_back({.seq = 3, .message = m, .qos = 2, .packet_id = 9, .released = true});
+  v1::ClusterSession proto;
+  ASSERT_TRUE(proto.ParseFromString(Cluster::EncodeSession(s)));
+  absl::StatusOr<StoredSession> back = Cluster::DecodeSession(proto);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->record.client_id, "c");
+  EXPECT_EQ(back->record.expiry_interval, 60u);
+  EXPECT_EQ(back->record.disconnected_at_ms, 1234);
+  ASSERT_THAT(back->record.subscriptions, SizeIs(1));
+  EXPECT_TRUE(back->record.subscriptions[0].options.no_local);
+  ASSERT_TRUE(back->record.will.has_value());
+  EXPECT_EQ(back->record.will->message->payload, "bye");
+  EXPECT_EQ(back->record.will->due_ms, 99);
+  EXPECT_THAT(back->record.inbound_qos2, ElementsAre(7));
+  ASSERT_THAT(back->messages, SizeIs(1));
+  EXPECT_EQ(back->messages[0].message->cluster_id, 42u);
+  EXPECT_EQ(back->messages[0].message->expires_at_ms, 5000);
+  EXPECT_EQ(back->messages[0].packet_id, 9);
+  EXPECT_TRUE(back->messages[0].released);
+}
+
+TEST(NatsClusterBusTest, CredentialsStayOutOfLogs) {
+  EXPECT_EQ(NatsClusterBus::Redact("nats://gw:s3cret@nats-0:4222,tls://t0ken@nats-1:4222"),
+            "nats://***@nats-0:4222,tls://***@nats-1:4222");
+  EXPECT_EQ(NatsClusterBus::Redact("nats://nats:4222"), "nats://nats:4222");
+}
+
+}  // namespace
+}  // namespace fleetcore::gateway

@@ -1,0 +1,265 @@
+// Two gateway replicas on one Postgres and one NATS (Debian's nats-server, started here),
+// driven with mosquitto_pub/mosquitto_sub, paho and fleetctl as a fleet behind a load
+// balancer would be: messages, retained messages and shared subscriptions across replicas,
+// a client id taken over from one replica by a connect to the other, a persistent session
+// following its client, the Broker API seeing every replica's connections, NATS restarting
+// under them, and a clear error when NATS cannot be reached.
+#include <signal.h>
+
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/testing/http.h"
+#include "common/testing/status_matchers.h"
+#include "common/testing/subprocess.h"
+#include "common/testing/test_database.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/e2e/e2e_util.h"
+
+namespace fleetcore::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+constexpr char kToken[] = "e2e-admin-token";
+
+class GatewayReplicasTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_OK_AND_ASSIGN(db_, testing::TestDatabase::Create());
+    anonymous_ = WriteAllowAllPolicy(::testing::TempDir() + "replicas-anonymous-policy.json");
+    nats_port_ = FreePort();
+    nats_monitor_port_ = FreePort();
+    ASSERT_NO_FATAL_FAILURE(StartNats());
+    ASSERT_OK_AND_ASSIGN(a_, StartGateway("gw-a"));
+    ASSERT_OK_AND_ASSIGN(b_, StartGateway("gw-b"));
+    // Each has heard the other.
+    for (RunningService* g : {&a_, &b_}) {
+      const std::string two = "fleetcore_gateway_cluster_replicas 2";
+      ASSERT_THAT(MetricsWith(g->metrics_port, {two}), HasSubstr(two));
+    }
+  }
+
+  void StartNats() {
+    ASSERT_OK_AND_ASSIGN(
+        nats_, testing::Subprocess::Start({Tool("nats-server"), "-a", "127.0.0.1", "-p",
+                                           std::to_string(nats_port_), "-m",
+                                           std::to_string(nats_monitor_port_)}));
+    ASSERT_OK(nats_->WaitForLine([](absl::string_view l) {
+                    return absl::StrContains(l, "Server is ready");
+                  }).status());
+  }
+
+  absl::StatusOr<RunningService> StartGateway(const std::string& node) {
+    return StartService("services/gateway/fleetcore-gateway",
+                        {"--db-url=" + db_->url(), "--mqtt-listen=127.0.0.1:0", "--mqtts-listen=",
+                         "--anonymous-policy-file=" + anonymous_, "--shadow-endpoint=",
+                         "--rules-endpoint=",
+                         absl::StrCat("--cluster-url=nats://127.0.0.1:", nats_port_),
+                         "--cluster-node-id=" + node},
+                        {{"FLEETCORE_ADMIN_TOKEN", kToken}});
+  }
+
+  Fleetctl Ctl(const RunningService& g) const {
+    return Fleetctl(kToken, {{"FLEETCORE_GATEWAY_ENDPOINT", g.endpoint}});
+  }
+  static std::string Port(const RunningService& g) {
+    return std::to_string(g.ports.at("mqtt_port"));
+  }
+  testing::RunResult Pub(const RunningService& g, std::vector<std::string> args) {
+    std::vector<std::string> argv{Tool("mosquitto_pub"), "-p", Port(g)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    absl::StatusOr<testing::RunResult> r = testing::Run(argv);
+    EXPECT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r.ok() ? r->exit_code : -1, 0) << (r.ok() ? r->err : "");
+    return r.ok() ? *r : testing::RunResult{};
+  }
+  testing::RunResult Paho(const RunningService& g, const std::string& scenario) {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"), scenario,
+         "--port", Port(g), "--prefix", "replicas"},
+        {}, absl::Seconds(60));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : testing::RunResult{};
+  }
+  // The NATS queue subscriptions on `subject` (one per replica with a member of the
+  // group), as nats-server's monitoring shows them.
+  int QueueSubscriptions(const std::string& subject) {
+    const json connz = json::parse(
+        testing::HttpGet(nats_monitor_port_, "/connz?subs=detail"), nullptr, false);
+    int n = 0;
+    if (!connz.is_object()) return 0;
+    for (const json& c : connz.value("connections", json::array())) {
+      for (const json& s : c.value("subscriptions_list_detail", json::array())) {
+        if (s.value("subject", "") == subject && !s.value("qgroup", "").empty()) ++n;
+      }
+    }
+    return n;
+  }
+
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::string anonymous_;
+  int nats_port_ = 0;
+  int nats_monitor_port_ = 0;
+  std::unique_ptr<testing::Subprocess> nats_;
+  RunningService a_;
+  RunningService b_;
+};
+
+TEST_F(GatewayReplicasTest, MessagesRetainedMessagesAndSharedSubscriptionsSpanReplicas) {
+  auto sub = StartSubscriber(Ctl(a_), {"-p", Port(a_), "-t", "t/#", "-v", "-q", "1", "-C", "2"},
+                             "sub-on-a");
+  ASSERT_NE(sub, nullptr);
+  Pub(b_, {"-t", "t/1", "-m", "from b", "-q", "1"});
+  Pub(b_, {"-t", "t/kept", "-m", "retained on b", "-q", "1", "-r"});
+  ASSERT_OK_AND_ASSIGN(int code, sub->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0) << sub->output();
+  EXPECT_THAT(sub->output(), HasSubstr("t/1 from b"));
+  // A new subscriber on the other replica gets the retained message.
+  ASSERT_OK_AND_ASSIGN(testing::RunResult late,
+                       testing::Run({Tool("mosquitto_sub"), "-p", Port(a_), "-t", "t/kept",
+                                     "-C", "1", "-W", "10"}));
+  EXPECT_EQ(late.out, "retained on b\n");  // Run keeps the output as it came
+
+  // One member of a shared group on each replica: each message reaches one of them.
+  auto m1 = StartSubscriber(Ctl(a_), {"-p", Port(a_), "-t", "$share/g/s/#", "-q", "1", "-W", "8"},
+                            "member-a");
+  auto m2 = StartSubscriber(Ctl(b_), {"-p", Port(b_), "-t", "$share/g/s/#", "-q", "1", "-W", "8"},
+                            "member-b");
+  ASSERT_NE(m1, nullptr);
+  ASSERT_NE(m2, nullptr);
+  for (int i = 0; i < 100 && QueueSubscriptions("fleetcore.gw.m.s.>") < 2; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(QueueSubscriptions("fleetcore.gw.m.s.>"), 2)
+      << testing::HttpGet(nats_monitor_port_, "/connz?subs=detail");
+  std::string lines;
+  for (int i = 0; i < 20; ++i) absl::StrAppend(&lines, "m", i, "\n");
+  ASSERT_OK_AND_ASSIGN(testing::RunResult r,
+                       testing::Run({Tool("mosquitto_pub"), "-p", Port(a_), "-t", "s/x", "-q",
+                                     "1", "-l"},
+                                    {}, absl::Seconds(30), lines));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_OK(m1->Wait(absl::Seconds(15)).status());
+  ASSERT_OK(m2->Wait(absl::Seconds(15)).status());
+  // The messages (mosquitto_sub's "Timed out" at -W is on the same output).
+  auto messages = [](const std::string& output) {
+    std::vector<std::string> out;
+    for (absl::string_view line : absl::StrSplit(output, '\n', absl::SkipEmpty())) {
+      if (absl::StartsWith(line, "m")) out.emplace_back(line);
+    }
+    return out;
+  };
+  std::vector<std::string> got_1 = messages(m1->output());
+  std::vector<std::string> got_2 = messages(m2->output());
+  std::set<std::string> all(got_1.begin(), got_1.end());
+  all.insert(got_2.begin(), got_2.end());
+  EXPECT_EQ(got_1.size() + got_2.size(), 20u) << m1->output() << "--\n" << m2->output();
+  EXPECT_EQ(all.size(), 20u);
+  EXPECT_FALSE(got_1.empty());
+  EXPECT_FALSE(got_2.empty());
+}
+
+TEST_F(GatewayReplicasTest, AConnectToTheOtherReplicaTakesTheClientIdOver) {
+  auto first = StartSubscriber(Ctl(a_),
+                               {"-p", Port(a_), "-t", "d/#", "-V", "mqttv5", "-d"}, "dup-1");
+  ASSERT_NE(first, nullptr);
+  auto second = StartSubscriber(Ctl(b_),
+                                {"-p", Port(b_), "-t", "d/#", "-V", "mqttv5", "-W", "5"},
+                                "dup-1");
+  ASSERT_NE(second, nullptr);
+  ASSERT_OK(first->Wait(absl::Seconds(10)).status());
+  EXPECT_THAT(first->output(), HasSubstr("Received DISCONNECT (142)"));  // session taken over
+  const std::string takeover = "fleetcore_gateway_cluster_takeovers_total 1";
+  EXPECT_THAT(MetricsWith(a_.metrics_port, {takeover}), HasSubstr(takeover));
+}
+
+TEST_F(GatewayReplicasTest, APersistentSessionFollowsItsClientToTheOtherReplica) {
+  // paho: a session subscribes on a and leaves; ten QoS 1 messages and a retained one are
+  // published on a; the client comes back to b and gets all of it.
+  testing::RunResult r = Paho(a_, "persist_subscribe");
+  EXPECT_THAT(r.out, HasSubstr("ok persist_subscribe")) << r.err;
+  r = Paho(b_, "persist_receive");
+  EXPECT_THAT(r.out, HasSubstr("ok persist_receive")) << r.err;
+  const std::string moved = "fleetcore_gateway_cluster_handovers_total{result=\"from_replica\"} 1";
+  EXPECT_THAT(MetricsWith(b_.metrics_port, {moved}), HasSubstr(moved));
+}
+
+TEST_F(GatewayReplicasTest, TheBrokerApiSeesEveryReplicasConnections) {
+  auto on_a = StartSubscriber(Ctl(a_), {"-p", Port(a_), "-t", "x/#", "-V", "mqttv5", "-d"},
+                              "admin-on-a");
+  auto on_b = StartSubscriber(Ctl(b_), {"-p", Port(b_), "-t", "x/#"}, "admin-on-b");
+  ASSERT_NE(on_a, nullptr);
+  ASSERT_NE(on_b, nullptr);
+  json list = Ctl(b_).Json({"list-connections"});
+  std::set<std::string> ids;
+  for (const json& c : list["connections"]) ids.insert(c["clientId"].get<std::string>());
+  EXPECT_EQ(ids, (std::set<std::string>{"admin-on-a", "admin-on-b"})) << list.dump();
+  json described = Ctl(b_).Json({"describe-connection", "--client-id", "admin-on-a"});
+  EXPECT_EQ(described["connection"]["clientId"], "admin-on-a") << described.dump();
+  EXPECT_EQ(described["session"]["subscriptions"][0]["topicFilter"], "x/#");
+  // A message to that one client, and then its disconnection, through the other replica.
+  json sent = Ctl(b_).Json({"publish", "--topic", "x/direct", "--payload", "for you",
+                            "--target-client-id", "admin-on-a"});
+  EXPECT_EQ(sent["matchedSessions"], 1) << sent.dump();
+  Ctl(b_).Json({"delete-connection", "--client-id", "admin-on-a"});
+  ASSERT_OK(on_a->Wait(absl::Seconds(10)).status());
+  EXPECT_THAT(on_a->output(), HasSubstr("for you"));
+  EXPECT_THAT(on_a->output(), HasSubstr("Received DISCONNECT (152)"));  // administrative
+  Ctl(b_).ExpectFailure({"describe-connection", "--client-id", "nobody"}, "NOT_FOUND",
+                        "has no connection and no session");
+}
+
+TEST_F(GatewayReplicasTest, NatsRestartsAndTheReplicasCarryOn) {
+  nats_->Signal(SIGTERM);
+  ASSERT_OK(nats_->Wait().status());
+  // Meanwhile each replica serves its own clients.
+  auto local = StartSubscriber(Ctl(a_), {"-p", Port(a_), "-t", "n/#", "-C", "1"}, "local-sub");
+  ASSERT_NE(local, nullptr);
+  Pub(a_, {"-t", "n/1", "-m", "still here"});
+  ASSERT_OK(local->Wait(absl::Seconds(10)).status());
+  EXPECT_EQ(local->output(), "still here");
+  const std::string cut = "fleetcore_gateway_cluster_connected 0";
+  EXPECT_THAT(MetricsWith(a_.metrics_port, {cut}), HasSubstr(cut));
+
+  ASSERT_NO_FATAL_FAILURE(StartNats());
+  for (RunningService* g : {&a_, &b_}) {
+    const std::string back = "fleetcore_gateway_cluster_connected 1";
+    ASSERT_THAT(MetricsWith(g->metrics_port, {back}), HasSubstr(back));
+  }
+  auto across = StartSubscriber(Ctl(a_), {"-p", Port(a_), "-t", "n/#", "-C", "1", "-W", "10"},
+                                "across-sub");
+  ASSERT_NE(across, nullptr);
+  // The replica's subscriptions to NATS are made again on reconnecting; try until one
+  // message gets across (each is a new message, none is resent).
+  std::string got;
+  for (int i = 0; i < 40 && got.empty(); ++i) {
+    Pub(b_, {"-t", "n/2", "-m", "across again"});
+    absl::SleepFor(absl::Milliseconds(100));
+    got = across->output();
+  }
+  ASSERT_OK(across->Wait(absl::Seconds(10)).status());
+  EXPECT_EQ(across->output(), "across again");
+}
+
+TEST(GatewayReplicasStartupTest, AnUnreachableNatsIsAClearError) {
+  ASSERT_OK_AND_ASSIGN(auto db, testing::TestDatabase::Create());
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult r,
+      testing::Run({testing::BuildPath("services/gateway/fleetcore-gateway"),
+                    "--listen=127.0.0.1:0", "--metrics-listen=", "--db-url=" + db->url(),
+                    "--mqtt-listen=127.0.0.1:0", "--mqtts-listen=",
+                    "--cluster-url=nats://gw:s3cret@127.0.0.1:1", "--cluster-node-id=gw-x"},
+                   {}, absl::Seconds(30)));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("cannot connect to NATS at nats://***@127.0.0.1:1"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("s3cret")));
+}
+
+}  // namespace
+}  // namespace fleetcore::e2e
