@@ -122,8 +122,7 @@ Broker::Attached Broker::Attach(std::shared_ptr<Outlet> outlet, const ConnectPar
     s.TakePendingWill();
   }
   s.SetPersistence(params.version, params.expiry_interval);
-  const int64_t now = NowMs();
-  previous = s.Attach(outlet, params.receive_maximum, now);
+  previous = s.Attach(outlet, params.receive_maximum);
   if (previous != nullptr) {
     previous->Kick(mqtt::reason::kSessionTakenOver, WillPolicy::kSessionResumed);
   }
@@ -138,7 +137,7 @@ Broker::Attached Broker::Attach(std::shared_ptr<Outlet> outlet, const ConnectPar
       store_->DeleteSession(params.client_id);
     }
   }
-  if (cluster_ != nullptr) cluster_->Connected(params.client_id, now);
+  if (cluster_ != nullptr) cluster_->Connected(params.client_id, NowMs());
   return out;
 }
 
@@ -422,7 +421,10 @@ size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_r
     }
   }
   counters_.routed.fetch_add(queued, std::memory_order_relaxed);
-  if (matches.empty()) counters_.no_subscriber.fetch_add(1, std::memory_order_relaxed);
+  // Another replica's message with no subscriber here is no news.
+  if (matches.empty() && !from_replica) {
+    counters_.no_subscriber.fetch_add(1, std::memory_order_relaxed);
+  }
   return queued;
 }
 
@@ -561,12 +563,9 @@ size_t Broker::DeliverShared(const MessagePtr& message, absl::string_view group,
   return 0;
 }
 
-bool Broker::EndClaimed(absl::string_view client_id, int64_t connected_at_ms,
-                        bool here_wins_tie) {
+bool Broker::EndClaimed(absl::string_view client_id) {
   std::shared_ptr<Session> s = Find(client_id);
   if (s == nullptr) return false;
-  const int64_t here = s->attached_at_ms();  // 0: detached, older than any connection
-  if (here > connected_at_ms || (here == connected_at_ms && here_wins_tie)) return false;
   if (std::shared_ptr<Outlet> o = s->outlet()) {
     o->Kick(mqtt::reason::kSessionTakenOver, WillPolicy::kPublish);
   }

@@ -175,10 +175,11 @@ class Broker {
   size_t DeliverShared(const MessagePtr& message, absl::string_view group,
                        absl::string_view filter);
   bool HasSharedMembers(const std::string& group, const std::string& filter) const;
-  // The client id connected on another replica at `connected_at_ms`: the session here
-  // ends, its connection taken over (0x8E), unless that connection is the later one
-  // (`here_wins_tie` when both are of the same millisecond). Returns whether it ended.
-  bool EndClaimed(absl::string_view client_id, int64_t connected_at_ms, bool here_wins_tie);
+  // The client id connected on another replica: the session here ends, its connection
+  // taken over (0x8E). Returns whether there was one. (Two connects of one client id on
+  // two replicas within the moment their announcements cross both end; clocks are not
+  // compared, so a replica whose clock is ahead cannot keep a stale connection.)
+  bool EndClaimed(absl::string_view client_id);
   // The session of `client_id` leaves for the replica its client is resuming it on: its
   // connection here is taken over, it is returned as stored, and for `forward_for` what is
   // delivered to it goes to `forward`. nullopt: no session here.

@@ -349,9 +349,7 @@ void Cluster::OnClaim(const BusMessage& m) {
   if (!claim.ParseFromArray(m.data.data(), static_cast<int>(m.data.size()))) return;
   if (claim.node() == options_.node) return;
   WhenReady([this, claim = std::move(claim)] {
-    // Two connects of one client id in the same millisecond: the greater node id keeps it.
-    if (broker_->EndClaimed(claim.client_id(), claim.connected_at_ms(),
-                            /*here_wins_tie=*/options_.node > claim.node())) {
+    if (broker_->EndClaimed(claim.client_id())) {
       if (metrics_ != nullptr) metrics_->ClusterTakeover();
       log::Debug("cluster: client connected to another replica; its session here ended",
                  {{"client_id", claim.client_id()}, {"node", claim.node()}});

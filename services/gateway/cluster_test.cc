@@ -239,13 +239,28 @@ TEST_F(ClusterTest, AConnectOnAnotherReplicaTakesTheClientIdOver) {
   Replica& b = Add("b");
   Joined();
   Replica::Client first = a.Connect("dev-1");
-  absl::SleepFor(absl::Milliseconds(2));  // the second connect is the later one
+  Settle();  // its announcement went round before the client connects again
   Replica::Client second = b.Connect("dev-1");
   Settle();
   ASSERT_TRUE(Eventually([&] { return a.broker.Find("dev-1") == nullptr; }));
   EXPECT_THAT(first.outlet->Kicks(), ElementsAre(mqtt::reason::kSessionTakenOver));
   EXPECT_TRUE(second.outlet->Kicks().empty());
   EXPECT_NE(b.broker.Find("dev-1"), nullptr);
+}
+
+TEST_F(ClusterTest, TwoConnectsOfOneClientIdWhoseAnnouncementsCrossBothEnd) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  server_.Hold(true);  // neither hears of the other's connect before its own
+  Replica::Client one = a.Connect("dev-6");
+  Replica::Client two = b.Connect("dev-6");
+  server_.Hold(false);
+  Settle();
+  ASSERT_TRUE(Eventually(
+      [&] { return a.broker.Find("dev-6") == nullptr && b.broker.Find("dev-6") == nullptr; }));
+  EXPECT_THAT(one.outlet->Kicks(), ElementsAre(mqtt::reason::kSessionTakenOver));
+  EXPECT_THAT(two.outlet->Kicks(), ElementsAre(mqtt::reason::kSessionTakenOver));
 }
 
 TEST_F(ClusterTest, ResumingOnAnotherReplicaBringsTheSessionAndItsMessages) {

@@ -73,7 +73,8 @@ struct GatewayMetrics::Impl {
                     .Register(r)),
         unrouted(prometheus::BuildCounter()
                      .Name("fleetcore_gateway_unrouted_messages_total")
-                     .Help("Published messages that matched no subscription.")
+                     .Help("Messages published here that matched no subscription here "
+                           "(with replicas, another replica's may have).")
                      .Register(r)
                      .Add({})),
         routed(prometheus::BuildCounter()

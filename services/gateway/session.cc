@@ -112,13 +112,12 @@ void Session::Forget(const Entry& e) {
 }
 
 std::shared_ptr<Outlet> Session::Attach(std::shared_ptr<Outlet> outlet,
-                                        uint16_t receive_maximum, int64_t now_ms) {
+                                        uint16_t receive_maximum) {
   std::shared_ptr<Outlet> previous;
   {
     absl::MutexLock l(&mu_);
     previous = std::move(outlet_);
     outlet_ = outlet;
-    attached_at_ms_ = now_ms;
     ++generation_;
     detached_at_ms_.reset();
     kicked_ = false;
@@ -135,7 +134,6 @@ bool Session::Detach(const Outlet* outlet, int64_t now_ms) {
   absl::MutexLock l(&mu_);
   if (outlet_.get() != outlet) return false;
   outlet_.reset();
-  attached_at_ms_ = 0;
   woken_ = false;
   detached_at_ms_ = now_ms;
   if (!persistent_locked()) {
@@ -183,11 +181,6 @@ std::optional<int64_t> Session::detached_at_ms() const {
   return detached_at_ms_;
 }
 
-int64_t Session::attached_at_ms() const {
-  absl::MutexLock l(&mu_);
-  return attached_at_ms_;
-}
-
 StoredSession Session::MoveOut(int64_t now_ms, ForwardFn forward,
                                std::shared_ptr<Outlet>* kicked) {
   absl::MutexLock l(&mu_);
@@ -212,7 +205,6 @@ StoredSession Session::MoveOut(int64_t now_ms, ForwardFn forward,
   queue_.clear();
   *kicked = std::move(outlet_);
   outlet_.reset();
-  attached_at_ms_ = 0;
   ++generation_;
   forward_ = std::move(forward);
   return out;

@@ -118,12 +118,11 @@ class Session {
   DeliverResult Deliver(const MessagePtr& message, uint8_t qos, bool retain,
                         std::vector<uint32_t> subscription_ids, int64_t now_ms);
 
-  // Attaches a connection made at `now_ms`: the in-flight window becomes
-  // min(`receive_maximum`, the setting), every message sent before and not acknowledged is
-  // to be sent again with DUP (PUBREL for released QoS 2), and `outlet` is woken. Returns
-  // the previous outlet, if any (the broker kicks it).
-  std::shared_ptr<Outlet> Attach(std::shared_ptr<Outlet> outlet, uint16_t receive_maximum,
-                                 int64_t now_ms = 0);
+  // Attaches a connection: the in-flight window becomes min(`receive_maximum`, the
+  // setting), every message sent before and not acknowledged is to be sent again with DUP
+  // (PUBREL for released QoS 2), and `outlet` is woken. Returns the previous outlet, if
+  // any (the broker kicks it).
+  std::shared_ptr<Outlet> Attach(std::shared_ptr<Outlet> outlet, uint16_t receive_maximum);
   // Detaches `outlet` if it is still the attached one (a connection that was taken over
   // is not). Returns whether it was. A persistent session then stores what it holds.
   bool Detach(const Outlet* outlet, int64_t now_ms);
@@ -135,8 +134,6 @@ class Session {
   std::shared_ptr<Outlet> outlet() const;
   // When the last connection detached (Unix ms); nullopt while attached.
   std::optional<int64_t> detached_at_ms() const;
-  // When the attached connection was made (Unix ms); 0 while detached.
-  int64_t attached_at_ms() const;
 
   // Among gateway replicas. The session leaves for the replica its client resumed it on:
   // returns everything it holds as stored (in-flight messages first; QoS 0 ones go, as
@@ -242,7 +239,6 @@ class Session {
   absl::flat_hash_set<uint16_t> inbound_qos2_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, Subscription> subscriptions_ ABSL_GUARDED_BY(mu_);
   std::optional<PendingWill> will_ ABSL_GUARDED_BY(mu_);
-  int64_t attached_at_ms_ ABSL_GUARDED_BY(mu_) = 0;
   ForwardFn forward_ ABSL_GUARDED_BY(mu_);
   bool dedupe_ ABSL_GUARDED_BY(mu_) = false;
   absl::flat_hash_set<uint64_t> seen_ ABSL_GUARDED_BY(mu_);
