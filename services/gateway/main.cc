@@ -227,7 +227,7 @@ int Run(int argc, char** argv) {
   std::string cluster_ca_file;
   std::string cluster_node;
   ClusterOptions cluster_options;
-  flags.AddString("cluster-url", &cluster_url,
+  flags.AddSecret("cluster-url", &cluster_url,
                   "NATS server(s) the gateway replicas share (nats://host:4222, or tls://; "
                   "comma-separated; user:password@ allowed): messages, client ids and "
                   "sessions then span every replica. Empty: this gateway serves alone.");

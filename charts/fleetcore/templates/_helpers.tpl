@@ -75,3 +75,11 @@ rules: {grpc: 6056, metrics: 9106}
 - name: FLEETCORE_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
 {{- end -}}
+
+{{/* "true" when gateway replicas need the chart's own NATS (no nats.url given). */}}
+{{- define "fleetcore.natsInChart" -}}
+{{- $gw := .Values.services.gateway -}}
+{{- if and (not .Values.nats.url) (not .Values.nats.existingSecret) (or (gt (int $gw.replicas) 1) $gw.autoscaling.enabled) -}}
+true
+{{- end -}}
+{{- end -}}
