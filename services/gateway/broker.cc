@@ -375,13 +375,14 @@ size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_r
   thread_local std::vector<MatchEntry> matches;
   matches.clear();
   size_t queued = 0;
-  absl::ReaderMutexLock l(&tree_mu_);
   // Among replicas, NATS gives each shared group's messages to one replica in turn
-  // (DeliverShared); here only the plain subscriptions.
+  // (DeliverShared); here only the plain subscriptions, unless NATS is out of reach.
+  const bool shared = cluster_ == nullptr || (!from_replica && !cluster_->SharesAcrossReplicas());
+  absl::ReaderMutexLock l(&tree_mu_);
   tree_.Match(
       message->topic,
       [](uint64_t s, const mqtt::SubscriptionOptions& o) { matches.push_back(MatchEntry{s, &o}); },
-      /*shared=*/cluster_ == nullptr);
+      shared);
   if (matches.size() > 1) {
     std::sort(matches.begin(), matches.end(),
               [](const MatchEntry& a, const MatchEntry& b) { return a.subscriber < b.subscriber; });

@@ -55,6 +55,9 @@ class BrokerCluster {
   // A client resumes a session this replica does not hold: it is brought here if another
   // replica (or Postgres) has it. `done` runs on another thread once that is settled.
   virtual void FetchSession(const std::string& client_id, std::function<void()> done) = 0;
+  // Whether the replicas share shared subscriptions' messages now (NATS is reachable);
+  // otherwise this replica gives its own publishers' messages to its own members.
+  virtual bool SharesAcrossReplicas() const = 0;
 };
 
 // Counters the metrics read; monotonic.

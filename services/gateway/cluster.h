@@ -95,6 +95,7 @@ class Cluster final : public BrokerCluster {
   // when none has it, Postgres for one a gone replica left; adopts it here if found.
   // `done` runs (on a cluster thread) once the session is here or known to be nowhere.
   void FetchSession(const std::string& client_id, std::function<void()> done) override;
+  bool SharesAcrossReplicas() const override { return bus_->connected(); }
 
   // The Broker API's calls about connections held elsewhere: asks every other live
   // replica, and returns the answers that came within the handover timeout.

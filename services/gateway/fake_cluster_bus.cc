@@ -1,5 +1,6 @@
 #include "services/gateway/fake_cluster_bus.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -64,6 +65,13 @@ void FakeBusServer::Hold(bool held) {
 size_t FakeBusServer::pending() {
   std::lock_guard<std::mutex> l(queue_mu_);
   return queue_.size();
+}
+
+size_t FakeBusServer::queue_subscriptions(const std::string& subject) {
+  std::lock_guard<std::recursive_mutex> l(subs_mu_);
+  return static_cast<size_t>(std::count_if(subs_.begin(), subs_.end(), [&](const auto& s) {
+    return s->active && !s->queue.empty() && s->subject == subject;
+  }));
 }
 
 void FakeBusServer::Run() {

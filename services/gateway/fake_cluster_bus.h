@@ -31,6 +31,8 @@ class FakeBusServer {
   void Hold(bool held);
   // Messages published and not delivered yet.
   size_t pending();
+  // Live queue-group subscriptions to exactly `subject`.
+  size_t queue_subscriptions(const std::string& subject);
 
   struct Sub {
     const void* owner;

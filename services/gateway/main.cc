@@ -519,17 +519,21 @@ int Run(int argc, char** argv) {
       },
       cluster.get());
 
-  return service::Serve(common, {&service}, process,
-                        {.ports = (*server)->ports(), .drain = [&] {
-                           const absl::Time deadline = absl::Now() + drain_timeout;
-                           (*server)->Drain(drain_timeout * 0.8);
-                           if (absl::Status s = store.Flush(deadline); s.ok()) {
-                             log::Info("sessions and retained messages written");
-                           }
-                           // Until here the other replicas could still ask for the
-                           // sessions of the clients that moved to them.
-                           if (cluster != nullptr) cluster->Stop();
-                         }});
+  const int code = service::Serve(
+      common, {&service}, process,
+      {.ports = (*server)->ports(), .drain = [&] {
+         const absl::Time deadline = absl::Now() + drain_timeout;
+         (*server)->Drain(drain_timeout * 0.8);
+         if (absl::Status s = store.Flush(deadline); s.ok()) {
+           log::Info("sessions and retained messages written");
+         }
+         // Until here the other replicas could still ask for the sessions of the clients
+         // that moved to them.
+         if (cluster != nullptr) cluster->Stop();
+       }});
+  // Whatever way Serve ended, nothing from NATS reaches the service once it is gone.
+  if (cluster != nullptr) cluster->Stop();
+  return code;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <nats/nats.h>
 #include <openssl/rand.h>
 
+#include <future>
 #include <regex>
 
 #include "absl/strings/escaping.h"
@@ -27,6 +28,7 @@ absl::Status Failed(absl::string_view what, natsStatus s) {
 struct Delivery {
   ClusterBus::Handler handler;
   std::atomic<bool> active{true};
+  std::shared_ptr<std::promise<void>> completed = std::make_shared<std::promise<void>>();
 };
 
 void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
@@ -42,20 +44,31 @@ void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) 
   natsMsg_Destroy(msg);
 }
 
-void OnComplete(void* closure) { delete static_cast<Delivery*>(closure); }
+void OnComplete(void* closure) {
+  auto* d = static_cast<Delivery*>(closure);
+  std::shared_ptr<std::promise<void>> completed = d->completed;
+  delete d;
+  completed->set_value();
+}
 
+// Ends the subscription and waits (a few seconds at most) for a message callback that is
+// running to return, so that nothing calls into its owner once it is gone. Never destroyed
+// on a NATS delivery thread (the cluster changes subscriptions on its own threads).
 class NatsSubscription final : public ClusterBus::Subscription {
  public:
-  NatsSubscription(natsSubscription* sub, Delivery* delivery) : sub_(sub), delivery_(delivery) {}
+  NatsSubscription(natsSubscription* sub, Delivery* delivery)
+      : sub_(sub), delivery_(delivery), completed_(delivery->completed->get_future()) {}
   ~NatsSubscription() override {
     delivery_->active.store(false, std::memory_order_release);
     natsSubscription_Unsubscribe(sub_);  // the completion callback frees delivery_
     natsSubscription_Destroy(sub_);
+    completed_.wait_for(std::chrono::seconds(5));
   }
 
  private:
   natsSubscription* sub_;
   Delivery* delivery_;
+  std::future<void> completed_;
 };
 
 void OnDisconnected(natsConnection*, void* closure) {

@@ -54,21 +54,14 @@ Session::DeliverResult Session::Deliver(const MessagePtr& message, uint8_t qos, 
     absl::MutexLock l(&mu_);
     if (forward_) {
       forward = forward_;  // moved to another replica: called below, unlocked
-    } else if (dedupe_ && message->cluster_id != 0 && !seen_.insert(message->cluster_id).second) {
+    } else if (dedupe_ && message->cluster_id != 0 &&
+               !seen_.insert(message->cluster_id).second) {
       return DeliverResult::kNotQueued;  // given once already
-    }
-  }
-  if (forward) {
-    forward(message, qos, retain, std::move(subscription_ids));
-    return DeliverResult::kQueued;
-  }
-  {
-    absl::MutexLock l(&mu_);
-    if (outlet_ == nullptr && qos == 0) return DeliverResult::kNotQueued;
-    if (receive_check_ != nullptr && !receive_check_->MayReceive(message->topic)) {
+    } else if (outlet_ == nullptr && qos == 0) {
+      return DeliverResult::kNotQueued;
+    } else if (receive_check_ != nullptr && !receive_check_->MayReceive(message->topic)) {
       return DeliverResult::kNotAllowed;
-    }
-    if (queue_.size() >= settings_.max_queued) {
+    } else if (queue_.size() >= settings_.max_queued) {
       // A connected client that lets QoS 1/2 messages pile up cannot keep up: it is
       // disconnected (once); a persistent session keeps what it holds.
       if (qos > 0 && outlet_ != nullptr && !kicked_) {
@@ -89,6 +82,10 @@ Session::DeliverResult Session::Deliver(const MessagePtr& message, uint8_t qos, 
         wake = outlet_;
       }
     }
+  }
+  if (forward) {
+    forward(message, qos, retain, std::move(subscription_ids));
+    return DeliverResult::kQueued;
   }
   if (wake != nullptr) wake->Wake();
   if (kick != nullptr) kick->Kick(mqtt::reason::kQuotaExceeded, WillPolicy::kPublish);
