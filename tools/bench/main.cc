@@ -11,6 +11,7 @@
 //   fleetcore-bench mqtt-p2p|mqtt-fanin|mqtt-fanout --port 1883 --clients 10 --qos 1
 //       --payload-size 64 [--rate 10000] [--mqtt-version 5] [--tls --cafile F [--cert F
 //       --key F]] --duration 10s              MQTT brokers (the gateway, Mosquitto)
+//       [--subscriber-port 1884]      subscribers on another gateway replica than publishers
 //   fleetcore-bench mqtt-connect --port 8883 --tls --cafile F --clients 8 [--rate 500]
 //       [--devices 1000 [--resume]]        reconnects of 1000 devices (resuming TLS sessions)
 //   fleetcore-bench mqtt-idle --port 8883 --tls --cafile F --clients 15000 --sources 4
@@ -234,6 +235,8 @@ absl::StatusOr<MqttOptions> ParseMqtt(int argc, char** argv) {
       o.host = v;
     } else if (a == "--port") {
       s = number(&o.port, 1);
+    } else if (a == "--subscriber-port") {
+      s = number(&o.subscriber_port, 1);
     } else if (a == "--mqtt-version") {
       s = number(&o.version, 4);
     } else if (a == "--clients") {

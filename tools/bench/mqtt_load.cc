@@ -124,7 +124,11 @@ class Load {
   const MqttOptions& options() const { return o_; }
   asio::io_context& io() { return io_; }
   asio::ssl::context* tls() { return tls_.get(); }
-  tcp::endpoint server() const { return server_; }
+  tcp::endpoint server(bool subscriber) const {
+    return subscriber && o_.subscriber_port != 0
+               ? tcp::endpoint(server_.address(), static_cast<uint16_t>(o_.subscriber_port))
+               : server_;
+  }
   asio::ip::address source(int index) const {
     const int n = std::max(o_.sources, 1);
     return asio::ip::make_address_v4(0x7F000001u + static_cast<uint32_t>(index % n));
@@ -192,7 +196,8 @@ void Client::Start() {
   s.open(tcp::v4(), ec);
   if (!ec && load_->options().sources > 1) s.bind(tcp::endpoint(load_->source(index_), 0), ec);
   if (ec) return Fail("socket: " + ec.message());
-  s.async_connect(load_->server(), [self = shared_from_this()](const error_code& e) {
+  s.async_connect(load_->server(role_ == Role::kSubscriber),
+                  [self = shared_from_this()](const error_code& e) {
     if (e) return self->Fail("connect: " + e.message());
     self->OnTcpConnected();
   });

@@ -26,6 +26,8 @@ struct MqttOptions {
   std::string scenario;
   std::string host = "127.0.0.1";
   int port = 1883;
+  // Subscribers connect here instead (another gateway replica than the publishers'); 0: port.
+  int subscriber_port = 0;
   int version = 4;  // 4: MQTT 3.1.1, 5: MQTT 5
   int clients = 10;
   int qos = 0;
