@@ -48,9 +48,10 @@ struct Cluster::Ask {
   std::condition_variable cv;
 };
 
-Cluster::Cluster(ClusterBus* bus, Broker* broker, GatewayStore* store, GatewayMetrics* metrics,
-                 ClusterOptions options)
+Cluster::Cluster(ClusterBus* bus, ClusterBus* shared_bus, Broker* broker, GatewayStore* store,
+                 GatewayMetrics* metrics, ClusterOptions options)
     : bus_(bus),
+      shared_bus_(shared_bus),
       broker_(broker),
       store_(store),
       metrics_(metrics),
@@ -300,8 +301,8 @@ void Cluster::OnMessage(const BusMessage& m, bool shared, const std::string& gro
     if (metrics_ != nullptr) metrics_->ClusterError("decode");
     return;
   }
-  // This replica routed its own messages already (but NATS's turn for a shared group may
-  // well be this replica's).
+  // This replica routed its own messages already (its bus does not echo them; the check
+  // stands for a bus that does), but NATS's turn for a shared group may well be its own.
   if (!shared && proto.origin() == options_.node) return;
   absl::StatusOr<MessagePtr> message = Decode(proto);
   if (!message.ok()) {
@@ -667,7 +668,7 @@ void Cluster::ReconcileShared(const std::string& group, const std::string& filte
   std::vector<std::unique_ptr<ClusterBus::Subscription>>& subs = shared_subs_[key];
   for (const std::string& subject :
        SubjectsOfFilter(absl::StrCat(options_.prefix, ".m"), filter)) {
-    absl::StatusOr<std::unique_ptr<ClusterBus::Subscription>> sub = bus_->Subscribe(
+    absl::StatusOr<std::unique_ptr<ClusterBus::Subscription>> sub = shared_bus_->Subscribe(
         subject, QueueOfShare(group, filter),
         [this, group, filter](const BusMessage& m) { OnMessage(m, true, group, filter); });
     if (!sub.ok()) {

@@ -70,9 +70,12 @@ struct ClusterOptions {
 
 class Cluster final : public BrokerCluster {
  public:
-  // None is owned; all outlive the cluster. `metrics` may be null.
-  Cluster(ClusterBus* bus, Broker* broker, GatewayStore* store, GatewayMetrics* metrics,
-          ClusterOptions options);
+  // None is owned; all outlive the cluster. `metrics` may be null. `bus` carries everything
+  // but the shared subscriptions' queue groups, which are on `shared_bus`: `bus` does not
+  // echo what it publishes (each replica routed its own messages already), a queue group
+  // must (this replica's turn may be its own).
+  Cluster(ClusterBus* bus, ClusterBus* shared_bus, Broker* broker, GatewayStore* store,
+          GatewayMetrics* metrics, ClusterOptions options);
   ~Cluster() override;
 
   // Subscribes, and listens for one heartbeat and a half so that the first resuming client
@@ -95,7 +98,9 @@ class Cluster final : public BrokerCluster {
   // when none has it, Postgres for one a gone replica left; adopts it here if found.
   // `done` runs (on a cluster thread) once the session is here or known to be nowhere.
   void FetchSession(const std::string& client_id, std::function<void()> done) override;
-  bool SharesAcrossReplicas() const override { return bus_->connected(); }
+  bool SharesAcrossReplicas() const override {
+    return bus_->connected() && shared_bus_->connected();
+  }
 
   // The Broker API's calls about connections held elsewhere: asks every other live
   // replica, and returns the answers that came within the handover timeout.
@@ -142,6 +147,7 @@ class Cluster final : public BrokerCluster {
             const std::string& reply = "");
 
   ClusterBus* const bus_;
+  ClusterBus* const shared_bus_;
   Broker* const broker_;
   GatewayStore* const store_;
   GatewayMetrics* const metrics_;

@@ -75,10 +75,11 @@ ClusterOptions Options(const std::string& node) {
 
 struct Replica {
   Replica(FakeBusServer* server, const FakeGatewayStore& shared, const std::string& node)
-      : bus(server),
+      : bus(server, /*no_echo=*/true),
+        shared_bus(server),
         store(shared, node),
         broker(BrokerLimits{}, &store, &clock),
-        cluster(&bus, &broker, &store, nullptr, Options(node)) {
+        cluster(&bus, &shared_bus, &broker, &store, nullptr, Options(node)) {
     broker.SetCluster(&cluster);
   }
   absl::Status Start() {
@@ -137,6 +138,7 @@ struct Replica {
   }
 
   FakeClusterBus bus;
+  FakeClusterBus shared_bus;
   FakeGatewayStore store;
   SystemClock clock;
   Broker broker;

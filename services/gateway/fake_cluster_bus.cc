@@ -91,6 +91,7 @@ void FakeBusServer::Run() {
       std::map<std::string, std::vector<std::shared_ptr<Sub>>> queues;
       for (const std::shared_ptr<Sub>& s : subs_) {
         if (!Matches(s->subject, p.subject)) continue;
+        if (p.no_echo && s->owner == p.from) continue;
         if (s->queue.empty()) {
           plain.push_back(s);
         } else {
@@ -126,7 +127,7 @@ absl::Status FakeClusterBus::Publish(absl::string_view subject, absl::string_vie
   {
     std::lock_guard<std::mutex> l(server_->queue_mu_);
     server_->queue_.push_back(FakeBusServer::Pending{
-        this, std::string(subject), std::string(data), std::string(reply)});
+        this, no_echo_, std::string(subject), std::string(data), std::string(reply)});
     ++server_->published_;
   }
   server_->queue_cv_.notify_all();

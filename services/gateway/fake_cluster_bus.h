@@ -46,6 +46,7 @@ class FakeBusServer {
   friend class FakeClusterBus;
   struct Pending {
     const void* from;
+    bool no_echo = false;
     std::string subject;
     std::string data;
     std::string reply;
@@ -68,7 +69,9 @@ class FakeBusServer {
 
 class FakeClusterBus final : public ClusterBus {
  public:
-  explicit FakeClusterBus(FakeBusServer* server) : server_(server) {}
+  // `no_echo`: what it publishes does not reach its own subscriptions (NATS's no_echo).
+  explicit FakeClusterBus(FakeBusServer* server, bool no_echo = false)
+      : server_(server), no_echo_(no_echo) {}
   ~FakeClusterBus() override;
 
   absl::Status Publish(absl::string_view subject, absl::string_view data,
@@ -84,6 +87,7 @@ class FakeClusterBus final : public ClusterBus {
 
  private:
   FakeBusServer* const server_;
+  const bool no_echo_;
   std::atomic<bool> cut_{false};
   std::atomic<uint64_t> inboxes_{0};
 };

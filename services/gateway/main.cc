@@ -314,17 +314,28 @@ int Run(int argc, char** argv) {
   Broker broker(limits, &store, &clock);
   // Among replicas: NATS first, so that nothing published while this one loads is missed.
   std::unique_ptr<NatsClusterBus> bus;
+  std::unique_ptr<NatsClusterBus> shared_bus;
   std::unique_ptr<Cluster> cluster;
   if (!cluster_url.empty()) {
+    // Two connections: one that does not echo this replica's messages back to it, and one
+    // for shared subscriptions' queue groups, whose turn may be this replica's own.
     absl::StatusOr<std::unique_ptr<NatsClusterBus>> connected = NatsClusterBus::Connect(
-        {.url = cluster_url, .name = cluster_node, .ca_file = cluster_ca_file}, &metrics);
+        {.url = cluster_url, .name = cluster_node, .ca_file = cluster_ca_file, .no_echo = true},
+        &metrics);
+    if (connected.ok()) {
+      bus = *std::move(connected);
+      connected = NatsClusterBus::Connect(
+          {.url = cluster_url, .name = cluster_node + " shared", .ca_file = cluster_ca_file},
+          &metrics);
+    }
     if (!connected.ok()) {
       log::Error("cannot start", {{"error", connected.status()}});
       return 1;
     }
-    bus = *std::move(connected);
+    shared_bus = *std::move(connected);
     cluster_options.node = cluster_node;
-    cluster = std::make_unique<Cluster>(bus.get(), &broker, &store, &metrics, cluster_options);
+    cluster = std::make_unique<Cluster>(bus.get(), shared_bus.get(), &broker, &store, &metrics,
+                                        cluster_options);
     broker.SetCluster(cluster.get());
     if (absl::Status s = cluster->Start(); !s.ok()) {
       log::Error("cannot start", {{"error", s}});

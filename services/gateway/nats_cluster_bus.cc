@@ -127,6 +127,7 @@ absl::StatusOr<std::unique_ptr<NatsClusterBus>> NatsClusterBus::Connect(
   // One pool of delivery threads rather than a thread per subscription (one per shared
   // subscription group would be many).
   natsOptions_UseGlobalMessageDelivery(opts, true);
+  natsOptions_SetNoEcho(opts, options.no_echo);
   natsOptions_SetDisconnectedCB(opts, OnDisconnected, metrics);
   natsOptions_SetReconnectedCB(opts, OnReconnected, metrics);
   natsOptions_SetErrorHandler(opts, OnError, metrics);

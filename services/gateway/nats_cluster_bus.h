@@ -27,6 +27,8 @@ struct NatsOptions {
   std::string name;
   // CA bundle for tls:// servers; empty: the system's.
   std::string ca_file;
+  // What this connection publishes does not come back to its own subscriptions.
+  bool no_echo = false;
 };
 
 class NatsClusterBus final : public ClusterBus {
