@@ -104,10 +104,8 @@ bool TopicTree::Subscribe(absl::string_view filter, absl::string_view share_grou
   return added;
 }
 
-bool TopicTree::Unsubscribe(absl::string_view filter, absl::string_view share_group,
-                            uint64_t subscriber) {
-  // The path, to prune empty nodes afterwards.
-  std::vector<std::pair<Node*, std::string>> path;
+TopicTree::Node* TopicTree::Find(absl::string_view filter,
+                                 std::vector<std::pair<Node*, std::string>>* path) const {
   Node* node = root_.get();
   for (absl::string_view level : absl::StrSplit(filter, '/')) {
     Node* next;
@@ -119,10 +117,19 @@ bool TopicTree::Unsubscribe(absl::string_view filter, absl::string_view share_gr
       auto it = node->children.find(level);
       next = it == node->children.end() ? nullptr : it->second.get();
     }
-    if (next == nullptr) return false;
-    path.emplace_back(node, std::string(level));
+    if (next == nullptr) return nullptr;
+    if (path != nullptr) path->emplace_back(node, std::string(level));
     node = next;
   }
+  return node;
+}
+
+bool TopicTree::Unsubscribe(absl::string_view filter, absl::string_view share_group,
+                            uint64_t subscriber) {
+  // The path, to prune empty nodes afterwards.
+  std::vector<std::pair<Node*, std::string>> path;
+  Node* node = Find(filter, &path);
+  if (node == nullptr) return false;
   bool removed;
   if (share_group.empty()) {
     removed = Remove(node->members, subscriber);
@@ -194,20 +201,8 @@ void TopicTree::MatchImpl(absl::string_view topic, void* ctx, MatchFn fn, bool s
 
 bool TopicTree::PickShared(absl::string_view filter, absl::string_view share_group,
                            uint64_t* subscriber, SubscriptionOptions* options) const {
-  const Node* node = root_.get();
-  for (absl::string_view level : absl::StrSplit(filter, '/')) {
-    const Node* next;
-    if (level == "+") {
-      next = node->plus.get();
-    } else if (level == "#") {
-      next = node->hash.get();
-    } else {
-      auto it = node->children.find(level);
-      next = it == node->children.end() ? nullptr : it->second.get();
-    }
-    if (next == nullptr) return false;
-    node = next;
-  }
+  const Node* node = Find(filter, nullptr);
+  if (node == nullptr) return false;
   auto it = node->groups.find(share_group);
   if (it == node->groups.end() || it->second->members.empty()) return false;
   const Group& g = *it->second;

@@ -82,6 +82,9 @@ class TopicTree {
  private:
   struct Node;
   void MatchImpl(absl::string_view topic, void* ctx, MatchFn fn, bool shared) const;
+  // The node of exactly `filter`, or null; `path` (may be null) gets each parent and the
+  // level taken from it.
+  Node* Find(absl::string_view filter, std::vector<std::pair<Node*, std::string>>* path) const;
   std::unique_ptr<Node> root_;
   size_t size_ = 0;
 };

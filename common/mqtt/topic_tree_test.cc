@@ -105,5 +105,30 @@ TEST(TopicTreeTest, ManySubscriptionsStayCorrect) {
   EXPECT_THAT(Matches(t, "devices/123/other"), IsEmpty());
 }
 
+// Gateway replicas route shared groups apart: plain matches only, and one member of a
+// given group and filter at a time.
+TEST(TopicTreeTest, MatchesWithoutSharedGroupsAndPicksSharedMembersByFilter) {
+  TopicTree t;
+  ASSERT_TRUE(t.Subscribe("jobs/+", "", 1, {}));
+  ASSERT_TRUE(t.Subscribe("jobs/+", "g", 10, {.qos = 1}));
+  ASSERT_TRUE(t.Subscribe("jobs/+", "g", 20, {.qos = 1}));
+  std::vector<uint64_t> plain;
+  t.Match("jobs/x", [&](uint64_t s, const SubscriptionOptions&) { plain.push_back(s); },
+          /*shared=*/false);
+  EXPECT_THAT(plain, ElementsAre(1));
+  std::set<uint64_t> picked;
+  uint64_t who;
+  SubscriptionOptions options;
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(t.PickShared("jobs/+", "g", &who, &options));
+    EXPECT_EQ(options.qos, 1);
+    picked.insert(who);
+  }
+  EXPECT_THAT(picked, UnorderedElementsAre(10, 20));
+  EXPECT_FALSE(t.PickShared("jobs/+", "other", &who, &options));
+  EXPECT_FALSE(t.PickShared("jobs/#", "g", &who, &options));
+  EXPECT_FALSE(t.PickShared("nothing/here", "g", &who, &options));
+}
+
 }  // namespace
 }  // namespace fleetcore::mqtt

@@ -403,22 +403,9 @@ size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_r
       if (o.subscription_id != 0) ids.push_back(o.subscription_id);
     }
     if (qos < 0 || (only != nullptr && session != only)) continue;
-    switch (session->Deliver(message, static_cast<uint8_t>(qos), retain_flag, std::move(ids),
-                             now)) {
-      case Session::DeliverResult::kQueued:
-        ++queued;
-        break;
-      case Session::DeliverResult::kDroppedFull:
-        counters_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
-        break;
-      case Session::DeliverResult::kExpired:
-        counters_.dropped_expired.fetch_add(1, std::memory_order_relaxed);
-        break;
-      case Session::DeliverResult::kNotAllowed:
-        counters_.dropped_not_allowed.fetch_add(1, std::memory_order_relaxed);
-        break;
-      case Session::DeliverResult::kNotQueued:
-        break;
+    if (Tally(session->Deliver(message, static_cast<uint8_t>(qos), retain_flag, std::move(ids),
+                               now))) {
+      ++queued;
     }
   }
   counters_.routed.fetch_add(queued, std::memory_order_relaxed);
@@ -545,23 +532,28 @@ size_t Broker::DeliverShared(const MessagePtr& message, absl::string_view group,
   if (options.subscription_id != 0) ids.push_back(options.subscription_id);
   const uint8_t qos = std::min(message->qos, options.qos);
   const bool retain = options.retain_as_published && message->retain;
-  switch (FromKey(key)->Deliver(message, qos, retain, std::move(ids), now)) {
+  if (!Tally(FromKey(key)->Deliver(message, qos, retain, std::move(ids), now))) return 0;
+  counters_.routed.fetch_add(1, std::memory_order_relaxed);
+  return 1;
+}
+
+bool Broker::Tally(Session::DeliverResult result) {
+  switch (result) {
     case Session::DeliverResult::kQueued:
-      counters_.routed.fetch_add(1, std::memory_order_relaxed);
-      return 1;
+      return true;
     case Session::DeliverResult::kDroppedFull:
       counters_.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
-      return 0;
+      break;
     case Session::DeliverResult::kExpired:
       counters_.dropped_expired.fetch_add(1, std::memory_order_relaxed);
-      return 0;
+      break;
     case Session::DeliverResult::kNotAllowed:
       counters_.dropped_not_allowed.fetch_add(1, std::memory_order_relaxed);
-      return 0;
+      break;
     case Session::DeliverResult::kNotQueued:
-      return 0;
+      break;
   }
-  return 0;
+  return false;
 }
 
 bool Broker::EndClaimed(absl::string_view client_id) {
@@ -624,8 +616,7 @@ bool Broker::DeliverForwarded(absl::string_view client_id, const MessagePtr& mes
   std::shared_ptr<Session> s = Find(client_id);
   if (s == nullptr) return false;
   const int64_t now = message->expires_at_ms.has_value() ? NowMs() : 0;
-  if (s->Deliver(message, qos, retain, std::move(subscription_ids), now) ==
-      Session::DeliverResult::kQueued) {
+  if (Tally(s->Deliver(message, qos, retain, std::move(subscription_ids), now))) {
     counters_.routed.fetch_add(1, std::memory_order_relaxed);
   }
   return true;

@@ -213,6 +213,8 @@ class Broker {
   // Asks the attached connections `concerned` says yes to to fetch their policies again.
   size_t RefreshAuthorizationIf(absl::FunctionRef<bool(const Outlet&)> concerned);
   size_t Route(const MessagePtr& message, const Session* only, bool from_replica = false);
+  // Counts a delivery that was dropped, by why; true when it was queued.
+  bool Tally(Session::DeliverResult result);
   // Restores a stored session into the map and the tree, with its timers (Load, Adopt).
   std::shared_ptr<Session> Install(StoredSession& stored, int64_t now, bool* expired);
   // Counts `session`'s shared subscription joining (+1) or leaving (-1); the groups whose

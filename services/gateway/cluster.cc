@@ -185,7 +185,7 @@ void Cluster::Tick() {
       hb.set_tag(tag_);
       Send(absl::StrCat(options_.prefix, ".node"), hb);
     }
-    std::vector<std::shared_ptr<Fetch>> timed_out;
+    std::vector<std::pair<std::shared_ptr<Fetch>, size_t>> timed_out;  // and unanswered
     size_t replicas;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -202,16 +202,15 @@ void Cluster::Tick() {
       for (auto& [id, f] : fetches_) {
         if (f->state == Fetch::State::kAsking && f->deadline <= now) {
           f->state = Fetch::State::kFromStore;
-          timed_out.push_back(f);
+          timed_out.emplace_back(f, f->waiting.size());
         }
       }
     }
     if (metrics_ != nullptr) metrics_->SetClusterReplicas(replicas);
-    for (const std::shared_ptr<Fetch>& f : timed_out) {
+    for (const auto& [f, unanswered] : timed_out) {
       log::Warn("cluster: not every replica answered about a resuming client's session",
-                {{"client_id", f->client_id},
-                 {"unanswered", static_cast<int64_t>(f->waiting.size())}});
-      Work([this, f] { FromStore(f); });
+                {{"client_id", f->client_id}, {"unanswered", static_cast<int64_t>(unanswered)}});
+      Work([this, f = f] { FromStore(f); });
     }
     {
       std::lock_guard<std::mutex> l(forwards_mu_);

@@ -92,16 +92,20 @@ Session::DeliverResult Session::Deliver(const MessagePtr& message, uint8_t qos, 
   return result;
 }
 
+StoredMessage Session::ToStored(Entry& e) {
+  if (e.seq == 0) e.seq = next_seq_++;
+  return StoredMessage{.seq = e.seq,
+                       .message = e.message,
+                       .qos = e.qos,
+                       .retain = e.retain,
+                       .subscription_ids = e.subscription_ids,
+                       .packet_id = e.packet_id,
+                       .released = e.released};
+}
+
 void Session::StoreEntry(Entry& e) {
   if (store_ == nullptr || !persistent_locked() || e.qos == 0) return;
-  if (e.seq == 0) e.seq = next_seq_++;
-  store_->PutMessage(client_id_, StoredMessage{.seq = e.seq,
-                                               .message = e.message,
-                                               .qos = e.qos,
-                                               .retain = e.retain,
-                                               .subscription_ids = e.subscription_ids,
-                                               .packet_id = e.packet_id,
-                                               .released = e.released});
+  store_->PutMessage(client_id_, ToStored(e));
 }
 
 void Session::Forget(const Entry& e) {
@@ -185,15 +189,7 @@ StoredSession Session::MoveOut(int64_t now_ms, ForwardFn forward,
   out.record = RecordLocked(detached_at_ms_.has_value() ? detached_at_ms_ : now_ms);
   will_.reset();
   auto add = [&](Entry& e) {
-    if (e.qos == 0 || Expired(*e.message, now_ms)) return;
-    if (e.seq == 0) e.seq = next_seq_++;
-    out.messages.push_back(StoredMessage{.seq = e.seq,
-                                         .message = e.message,
-                                         .qos = e.qos,
-                                         .retain = e.retain,
-                                         .subscription_ids = e.subscription_ids,
-                                         .packet_id = e.packet_id,
-                                         .released = e.released});
+    if (e.qos > 0 && !Expired(*e.message, now_ms)) out.messages.push_back(ToStored(e));
   };
   for (Entry& e : inflight_) add(e);
   for (Entry& e : queue_) add(e);

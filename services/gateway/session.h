@@ -212,6 +212,8 @@ class Session {
   SessionRecord RecordLocked(std::optional<int64_t> disconnected_at_ms) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint16_t NextPacketId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The stored form of an entry (given its sequence number first if it has none).
+  StoredMessage ToStored(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StoreEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::deque<Entry>::iterator FindInflight(uint16_t packet_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
