@@ -5,7 +5,8 @@
 //   T topic          a message on topic: the trie must deliver it to exactly the plain
 //                    subscriptions the reference matches, and to one member of each
 //                    matching shared group (group member n of the k-th group and filter
-//                    seen is subscriber 100 + 16k + n)
+//                    seen is subscriber 100 + 16k + n); matching without the groups gives
+//                    the plain ones alone, and each group with members picks one of them
 // Invalid filters and topics are skipped, as the broker refuses them before the trie.
 #include <algorithm>
 #include <cstddef>
@@ -77,6 +78,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         delivered.erase(first);
       }
       if (!delivered.empty()) std::abort();  // deliveries nobody subscribed for
+      // Gateway replicas match without the shared groups (the plain subscriptions alone)
+      // and pick a group's member by its filter.
+      std::multiset<uint64_t> plain, expected_plain;
+      tree.Match(
+          topic, [&](uint64_t s, const SubscriptionOptions&) { plain.insert(s); },
+          /*shared=*/false);
+      for (const auto& [group, filter, s] : subs) {
+        if (group.empty() && Matches(filter, topic)) expected_plain.insert(s);
+      }
+      if (plain != expected_plain) std::abort();
+      for (const auto& entry : group_numbers) {
+        const std::pair<std::string, std::string>& key = entry.first;
+        const uint64_t number = entry.second;
+        const bool members = std::any_of(subs.begin(), subs.end(), [&](const auto& sub) {
+          return std::get<0>(sub) == key.first && std::get<1>(sub) == key.second;
+        });
+        uint64_t who = 0;
+        SubscriptionOptions options;
+        if (tree.PickShared(key.second, key.first, &who, &options) != members) std::abort();
+        if (members && (who < 100 + 16 * number || who >= 100 + 16 * (number + 1))) {
+          std::abort();  // someone outside the group
+        }
+      }
       continue;
     }
     if (op != 'S' && op != 'U') continue;
