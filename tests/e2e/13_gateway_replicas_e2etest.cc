@@ -2,8 +2,9 @@
 // driven with mosquitto_pub/mosquitto_sub, paho and fleetctl as a fleet behind a load
 // balancer would be: messages, retained messages and shared subscriptions across replicas,
 // a client id taken over from one replica by a connect to the other, a persistent session
-// following its client, the Broker API seeing every replica's connections, NATS restarting
-// under them, and a clear error when NATS cannot be reached.
+// following its client (from the other replica, or from Postgres when that replica has
+// stopped), the Broker API seeing every replica's connections, NATS restarting under them,
+// and a clear error when NATS cannot be reached.
 #include <signal.h>
 
 #include <set>
@@ -188,6 +189,22 @@ TEST_F(GatewayReplicasTest, APersistentSessionFollowsItsClientToTheOtherReplica)
   EXPECT_THAT(r.out, HasSubstr("ok persist_receive")) << r.err;
   const std::string moved = "fleetcore_gateway_cluster_handovers_total{result=\"from_replica\"} 1";
   EXPECT_THAT(MetricsWith(b_.metrics_port, {moved}), HasSubstr(moved));
+}
+
+TEST_F(GatewayReplicasTest, ASessionOnAReplicaThatStoppedIsTakenFromPostgres) {
+  // As in a rolling update: the replica holding a persistent session (its messages queued)
+  // stops; its client comes back to the other one.
+  testing::RunResult r = Paho(a_, "persist_subscribe");
+  EXPECT_THAT(r.out, HasSubstr("ok persist_subscribe")) << r.err;
+  a_.process->Signal(SIGTERM);
+  ASSERT_OK_AND_ASSIGN(int code, a_.process->Wait());
+  EXPECT_EQ(code, 0) << a_.process->output();
+  const std::string alone = "fleetcore_gateway_cluster_replicas 1";
+  ASSERT_THAT(MetricsWith(b_.metrics_port, {alone}), HasSubstr(alone));
+  r = Paho(b_, "persist_receive");
+  EXPECT_THAT(r.out, HasSubstr("ok persist_receive")) << r.err;
+  const std::string taken = "fleetcore_gateway_cluster_handovers_total{result=\"from_store\"} 1";
+  EXPECT_THAT(MetricsWith(b_.metrics_port, {taken}), HasSubstr(taken));
 }
 
 TEST_F(GatewayReplicasTest, TheBrokerApiSeesEveryReplicasConnections) {
