@@ -50,7 +50,7 @@ absl::Status Broker::Load() {
     if (!stored.record.disconnected_at_ms.has_value()) stored.record.disconnected_at_ms = now;
     bool expired = false;
     std::shared_ptr<Session> session = Install(stored, now, &expired);
-    if (expired) ended.push_back(std::move(session));
+    if (session != nullptr && expired) ended.push_back(std::move(session));
   }
   for (const std::shared_ptr<Session>& s : ended) {
     counters_.sessions_expired.fetch_add(1, std::memory_order_relaxed);
@@ -66,8 +66,10 @@ std::shared_ptr<Session> Broker::Install(StoredSession& stored, int64_t now, boo
   std::shared_ptr<Session> session;
   {
     absl::MutexLock l(&sessions_mu_);
+    std::shared_ptr<Session>& slot = sessions_[stored.record.client_id];
+    if (slot != nullptr) return nullptr;  // a connection made one meanwhile
     session = NewSession(stored.record.client_id);
-    sessions_[stored.record.client_id] = session;
+    slot = session;
   }
   session->Restore(stored);
   for (const StoredSubscription& sub : stored.record.subscriptions) {
@@ -590,7 +592,6 @@ std::optional<StoredSession> Broker::HandOver(absl::string_view client_id,
 
 bool Broker::Adopt(StoredSession stored, absl::Duration dedupe_for) {
   const int64_t now = NowMs();
-  if (Find(stored.record.client_id) != nullptr) return false;
   if (!stored.record.disconnected_at_ms.has_value()) stored.record.disconnected_at_ms = now;
   std::vector<uint64_t> seen;
   for (const StoredMessage& m : stored.messages) {
@@ -598,6 +599,7 @@ bool Broker::Adopt(StoredSession stored, absl::Duration dedupe_for) {
   }
   bool expired = false;
   std::shared_ptr<Session> session = Install(stored, now, &expired);
+  if (session == nullptr) return false;
   if (expired) {
     counters_.sessions_expired.fetch_add(1, std::memory_order_relaxed);
     EndSession(session);

@@ -215,7 +215,8 @@ class Broker {
   size_t Route(const MessagePtr& message, const Session* only, bool from_replica = false);
   // Counts a delivery that was dropped, by why; true when it was queued.
   bool Tally(Session::DeliverResult result);
-  // Restores a stored session into the map and the tree, with its timers (Load, Adopt).
+  // Restores a stored session into the map and the tree, with its timers (Load, Adopt);
+  // null when the client id has a session already.
   std::shared_ptr<Session> Install(StoredSession& stored, int64_t now, bool* expired);
   // Counts `session`'s shared subscription joining (+1) or leaving (-1); the groups whose
   // first member came or last left go to `changed`.
