@@ -186,6 +186,7 @@ void Cluster::Tick() {
       Send(absl::StrCat(options_.prefix, ".node"), hb);
     }
     std::vector<std::pair<std::shared_ptr<Fetch>, size_t>> timed_out;  // and unanswered
+    std::vector<std::string> gone;
     size_t replicas;
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -196,8 +197,11 @@ void Cluster::Tick() {
         }
         log::Warn("cluster: a replica went silent; it counts as gone",
                   {{"node", it->first}});
+        gone.push_back(it->first);
         it = peers_.erase(it);
       }
+      std::erase_if(claimed_,
+                    [&](const auto& c) { return now - c.second.at > absl::Minutes(1); });
       replicas = peers_.size() + 1;
       for (auto& [id, f] : fetches_) {
         if (f->state == Fetch::State::kAsking && f->deadline <= now) {
@@ -207,6 +211,7 @@ void Cluster::Tick() {
       }
     }
     if (metrics_ != nullptr) metrics_->SetClusterReplicas(replicas);
+    for (const std::string& node : gone) PeerGone(node);
     for (const auto& [f, unanswered] : timed_out) {
       log::Warn("cluster: not every replica answered about a resuming client's session",
                 {{"client_id", f->client_id}, {"unanswered", static_cast<int64_t>(unanswered)}});
@@ -323,7 +328,7 @@ void Cluster::OnMessage(const BusMessage& m, bool shared, const std::string& gro
 void Cluster::OnHeartbeat(const BusMessage& m) {
   v1::ClusterHeartbeat hb;
   if (!hb.ParseFromArray(m.data.data(), static_cast<int>(m.data.size()))) return;
-  std::lock_guard<std::mutex> l(mu_);
+  std::unique_lock<std::mutex> l(mu_);
   if (hb.node() == options_.node) {
     if (hb.tag() != tag_ && !hb.leaving()) {
       if (!duplicate_node_) {
@@ -337,7 +342,10 @@ void Cluster::OnHeartbeat(const BusMessage& m) {
     return;
   }
   if (hb.leaving()) {
-    if (peers_.erase(hb.node()) > 0) log::Info("cluster: a replica left", {{"node", hb.node()}});
+    if (peers_.erase(hb.node()) == 0) return;
+    l.unlock();
+    log::Info("cluster: a replica left", {{"node", hb.node()}});
+    PeerGone(hb.node());
     return;
   }
   auto [it, added] = peers_.insert_or_assign(hb.node(), Peer{.tag = hb.tag(), .seen = Now()});
@@ -348,6 +356,10 @@ void Cluster::OnClaim(const BusMessage& m) {
   v1::ClusterClaim claim;
   if (!claim.ParseFromArray(m.data.data(), static_cast<int>(m.data.size()))) return;
   if (claim.node() == options_.node) return;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    claimed_[claim.client_id()] = Claimed{.node = claim.node(), .at = Now()};
+  }
   WhenReady([this, claim = std::move(claim)] {
     if (broker_->EndClaimed(claim.client_id())) {
       if (metrics_ != nullptr) metrics_->ClusterTakeover();
@@ -541,6 +553,37 @@ void Cluster::FromStore(const std::shared_ptr<Fetch>& fetch) {
     }
   }
   FinishFetch(fetch, "from_store");
+}
+
+void Cluster::PeerGone(const std::string& node) {
+  const std::vector<std::string> live = LiveNodes();
+  if (live.empty() || live.front() != options_.node) return;  // the first live replica's
+  Work([this, node] { AdoptSessionsOf(node); });
+}
+
+void Cluster::AdoptSessionsOf(const std::string& node) {
+  absl::StatusOr<std::vector<StoredSession>> sessions = store_->LoadSessionsOf(node);
+  if (!sessions.ok()) {
+    log::Warn("cluster: cannot read the sessions of a replica that is gone; each is taken "
+              "when its client returns",
+              {{"node", node}, {"error", sessions.status()}});
+    return;
+  }
+  int64_t adopted = 0;
+  for (StoredSession& s : *sessions) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = claimed_.find(s.record.client_id);
+      if (it != claimed_.end() && it->second.node != node) continue;  // connected elsewhere
+    }
+    std::lock_guard<std::mutex> l(forwards_mu_);
+    if (broker_->Adopt(std::move(s), absl::ZeroDuration())) ++adopted;
+  }
+  if (metrics_ != nullptr) metrics_->ClusterAdopted(adopted);
+  if (adopted > 0) {
+    log::Info("cluster: took over the sessions of a replica that is gone",
+              {{"node", node}, {"sessions", adopted}});
+  }
 }
 
 bool Cluster::AdoptFrom(const v1::ClusterSession& proto) {

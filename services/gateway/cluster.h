@@ -18,7 +18,9 @@
 //   - Administration. DescribeConnection, DeleteConnection, ListConnections and a publish
 //     to one client are asked of every replica.
 //   - Liveness. Each replica says it is there every second; one silent for three seconds is
-//     gone. The first replica by node id deletes the expired sessions of gone replicas.
+//     gone. The first live replica by node id then takes over the sessions stored under the
+//     gone one (or one that said it leaves), so they are fed while their clients are away,
+//     and deletes the expired sessions of gone replicas.
 //
 //   Cluster cluster(&bus, &broker, &store, &metrics, {.node = "gateway-0"});
 //   broker.SetCluster(&cluster);
@@ -136,7 +138,9 @@ class Cluster final : public BrokerCluster {
   void FinishFetch(const std::shared_ptr<Fetch>& fetch, absl::string_view result);
   void FromStore(const std::shared_ptr<Fetch>& fetch);
   bool AdoptFrom(const v1::ClusterSession& proto);
-  void FlushForwards(const std::string& client_id);
+  // A replica left or went silent: the first live one takes over its stored sessions.
+  void PeerGone(const std::string& node);
+  void AdoptSessionsOf(const std::string& node);
   void ReconcileShared(const std::string& group, const std::string& filter);
   void Tick();
   void Work(std::function<void()> task);
@@ -169,6 +173,14 @@ class Cluster final : public BrokerCluster {
   std::map<std::string, Peer> peers_;  // the other live replicas
   bool duplicate_node_ = false;
   std::map<uint64_t, std::shared_ptr<Fetch>> fetches_;
+  // Client ids that connected to another replica lately, which one and when: their
+  // sessions there are theirs, whatever a gone replica's rows say (the claim may not be in
+  // Postgres yet).
+  struct Claimed {
+    std::string node;
+    absl::Time at;
+  };
+  std::map<std::string, Claimed> claimed_;
   std::map<uint64_t, std::shared_ptr<Ask>> asks_;
   // Messages forwarded for sessions not adopted yet (their handover answer is on its way).
   struct Forwarded {

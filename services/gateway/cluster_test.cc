@@ -333,22 +333,42 @@ TEST_F(ClusterTest, NothingIsLostOrGivenTwiceWhileASessionMoves) {
   EXPECT_EQ(got.size(), static_cast<size_t>(n)) << "a message was lost";
 }
 
-TEST_F(ClusterTest, ASessionLeftByAGoneReplicaIsTakenFromTheStore) {
+TEST_F(ClusterTest, ASessionNoLiveReplicaHoldsIsTakenFromTheStore) {
+  Replica& a = Add("a");
+  Add("b");
+  Joined();
+  // Stored under a replica none has heard of (one gone before these started, or a gateway
+  // that ran alone before replicas: owner "").
+  FakeGatewayStore ghost(shared_, "ghost");
+  ghost.ClaimSession(StoredSession{
+      .record = {.client_id = "dev-4",
+                 .version = mqtt::Version::kV5,
+                 .expiry_interval = 3600,
+                 .disconnected_at_ms = absl::ToUnixMillis(absl::Now()),
+                 .subscriptions = {{.filter = "g/#", .options = {.qos = 1}}}},
+      .messages = {{.seq = 1, .message = Msg("g/1", "stored"), .qos = 1}}});
+  Replica::Client back = a.Resume("dev-4");
+  EXPECT_TRUE(back.present);
+  EXPECT_THAT(a.Take(back), ElementsAre("stored"));
+  EXPECT_EQ(shared_.owner("dev-4"), "a");
+}
+
+TEST_F(ClusterTest, TheSessionsOfAReplicaThatLeavesAreTakenOverAndFedMeanwhile) {
   Replica& a = Add("a");
   Replica& b = Add("b");
   Joined();
-  Replica::Client dev = a.Connect("dev-4", /*clean=*/true, /*expiry=*/3600);
-  a.Sub(dev, "g/#");
+  Replica::Client dev = a.Connect("dev-7", /*clean=*/true, /*expiry=*/3600);
+  a.Sub(dev, "h/#");
   a.Leave(dev);
-  a.broker.Publish(Msg("g/1", "stored"));
+  a.broker.Publish(Msg("h/1", "before"));
   Settle();
-  a.cluster.Stop();  // a leaves; its sessions stay in the store under its name
-  ASSERT_TRUE(Eventually([&] { return b.cluster.LiveNodes().size() == 1; }));
-  EXPECT_EQ(shared_.owner("dev-4"), "a");
-  Replica::Client back = b.Resume("dev-4");
+  a.cluster.Stop();  // b is the first live replica now: it takes dev-7's session
+  ASSERT_TRUE(Eventually([&] { return b.broker.Find("dev-7") != nullptr; }));
+  EXPECT_EQ(shared_.owner("dev-7"), "b");
+  b.broker.Publish(Msg("h/2", "while away"));
+  Replica::Client back = b.Connect("dev-7", /*clean=*/false, /*expiry=*/3600);
   EXPECT_TRUE(back.present);
-  EXPECT_THAT(b.Take(back), ElementsAre("stored"));
-  EXPECT_EQ(shared_.owner("dev-4"), "b");
+  EXPECT_THAT(b.Take(back), ElementsAre("before", "while away"));
 }
 
 TEST_F(ClusterTest, ASessionNobodyHasStartsAfresh) {

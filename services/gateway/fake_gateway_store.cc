@@ -86,6 +86,16 @@ absl::StatusOr<std::optional<GatewayStore::OwnedSession>> FakeGatewayStore::Load
   return it->second;
 }
 
+absl::StatusOr<std::vector<StoredSession>> FakeGatewayStore::LoadSessionsOf(
+    const std::string& owner) {
+  absl::MutexLock l(&data_->mu);
+  std::vector<StoredSession> out;
+  for (const auto& [id, owned] : data_->sessions) {
+    if (owned.owner == owner) out.push_back(owned.session);
+  }
+  return out;
+}
+
 absl::StatusOr<int64_t> FakeGatewayStore::DeleteExpiredSessionsOf(
     const std::vector<std::string>& live) {
   absl::MutexLock l(&data_->mu);

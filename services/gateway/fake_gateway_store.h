@@ -28,6 +28,7 @@ class FakeGatewayStore final : public GatewayStore {
   void ClaimSession(StoredSession session) override;
   absl::Status Flush(absl::Time deadline) override { return absl::OkStatus(); }
   absl::StatusOr<std::optional<OwnedSession>> LoadSession(const std::string& client_id) override;
+  absl::StatusOr<std::vector<StoredSession>> LoadSessionsOf(const std::string& owner) override;
   absl::StatusOr<int64_t> DeleteExpiredSessionsOf(const std::vector<std::string>& live) override;
 
   // For assertions.

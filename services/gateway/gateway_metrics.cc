@@ -203,6 +203,12 @@ struct GatewayMetrics::Impl {
                                     "another replica.")
                               .Register(r)
                               .Add({})),
+        cluster_adopted(prometheus::BuildCounter()
+                            .Name("fleetcore_gateway_cluster_sessions_adopted_total")
+                            .Help("Sessions of replicas that left or went silent, taken over "
+                                  "here.")
+                            .Register(r)
+                            .Add({})),
         cluster_errors(prometheus::BuildCounter()
                            .Name("fleetcore_gateway_cluster_errors_total")
                            .Help("Trouble between replicas, by kind.")
@@ -261,6 +267,7 @@ struct GatewayMetrics::Impl {
   prometheus::Family<prometheus::Counter>& cluster_messages;
   prometheus::Family<prometheus::Counter>& cluster_handovers;
   prometheus::Counter& cluster_takeovers;
+  prometheus::Counter& cluster_adopted;
   prometheus::Family<prometheus::Counter>& cluster_errors;
   prometheus::Counter* cluster_out = nullptr;
   prometheus::Counter* cluster_in = nullptr;
@@ -433,6 +440,10 @@ void GatewayMetrics::ClusterHandover(absl::string_view result) {
 }
 
 void GatewayMetrics::ClusterTakeover() { impl_->cluster_takeovers.Increment(); }
+
+void GatewayMetrics::ClusterAdopted(int64_t sessions) {
+  impl_->cluster_adopted.Increment(static_cast<double>(sessions));
+}
 
 void GatewayMetrics::ClusterError(absl::string_view kind) {
   impl_->cluster_errors.Add({{"kind", std::string(kind)}}).Increment();

@@ -90,6 +90,8 @@ class GatewayMetrics {
   void ClusterMessages(bool out, uint64_t n = 1);
   void ClusterHandover(absl::string_view result);
   void ClusterTakeover();
+  // Sessions of a replica that left or went silent, taken over here.
+  void ClusterAdopted(int64_t sessions);
   void ClusterError(absl::string_view kind);
 
  private:

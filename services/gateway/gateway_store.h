@@ -103,6 +103,8 @@ class GatewayStore {
   };
   virtual absl::StatusOr<std::optional<OwnedSession>> LoadSession(
       const std::string& client_id) = 0;
+  // Reads now: the sessions stored under replica `owner` (one that left or went silent).
+  virtual absl::StatusOr<std::vector<StoredSession>> LoadSessionsOf(const std::string& owner) = 0;
   // Deletes now the expired sessions of replicas not in `live` (gone for good: nobody
   // else would end them). Returns how many.
   virtual absl::StatusOr<int64_t> DeleteExpiredSessionsOf(

@@ -147,11 +147,9 @@ PgGatewayStore::~PgGatewayStore() {
 
 absl::StatusOr<StoreSnapshot> PgGatewayStore::Load() {
   StoreSnapshot snapshot;
-  std::map<std::string, size_t> index;
   size_t undecodable = 0;
   absl::Status s = pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
     snapshot = StoreSnapshot();
-    index.clear();
     undecodable = 0;
     for (const pqxx::row& r : tx.exec(absl::StrCat(
              "SELECT topic, packet, ", db::MicrosOf("expires_at"), ", ",
@@ -168,24 +166,7 @@ absl::StatusOr<StoreSnapshot> PgGatewayStore::Load() {
       snapshot.retained.push_back(std::move(d->message));
     }
     // This replica's sessions only (all of them for a gateway that runs alone).
-    for (const pqxx::row& r :
-         tx.exec_params(absl::StrCat(SessionColumns(), " FROM gateway.sessions WHERE owner = $1"),
-                        node_)) {
-      StoredSession session = ReadSession(r, &undecodable);
-      index[session.record.client_id] = snapshot.sessions.size();
-      snapshot.sessions.push_back(std::move(session));
-    }
-    for (const pqxx::row& r : tx.exec_params(
-             absl::StrCat(MessageColumns(),
-                          " FROM gateway.session_messages WHERE client_id IN (SELECT client_id "
-                          "FROM gateway.sessions WHERE owner = $1) ORDER BY client_id, seq"),
-             node_)) {
-      auto it = index.find(r[0].as<std::string>());
-      if (it == index.end()) continue;
-      if (std::optional<StoredMessage> m = ReadMessage(r, &undecodable)) {
-        snapshot.sessions[it->second].messages.push_back(*std::move(m));
-      }
-    }
+    snapshot.sessions = ReadSessionsOf(tx, node_, &undecodable);
     return absl::OkStatus();
   }, db::Isolation::kRepeatableRead);
   if (!s.ok()) return s;
@@ -194,6 +175,49 @@ absl::StatusOr<StoreSnapshot> PgGatewayStore::Load() {
                {{"count", static_cast<int64_t>(undecodable)}});
   }
   return snapshot;
+}
+
+std::vector<StoredSession> PgGatewayStore::ReadSessionsOf(pqxx::transaction_base& tx,
+                                                          const std::string& owner,
+                                                          size_t* undecodable) {
+  std::vector<StoredSession> sessions;
+  std::map<std::string, size_t> index;
+  for (const pqxx::row& r :
+       tx.exec_params(absl::StrCat(SessionColumns(), " FROM gateway.sessions WHERE owner = $1"),
+                      owner)) {
+    StoredSession session = ReadSession(r, undecodable);
+    index[session.record.client_id] = sessions.size();
+    sessions.push_back(std::move(session));
+  }
+  for (const pqxx::row& r : tx.exec_params(
+           absl::StrCat(MessageColumns(),
+                        " FROM gateway.session_messages WHERE client_id IN (SELECT client_id "
+                        "FROM gateway.sessions WHERE owner = $1) ORDER BY client_id, seq"),
+           owner)) {
+    auto it = index.find(r[0].as<std::string>());
+    if (it == index.end()) continue;
+    if (std::optional<StoredMessage> m = ReadMessage(r, undecodable)) {
+      sessions[it->second].messages.push_back(*std::move(m));
+    }
+  }
+  return sessions;
+}
+
+absl::StatusOr<std::vector<StoredSession>> PgGatewayStore::LoadSessionsOf(
+    const std::string& owner) {
+  std::vector<StoredSession> sessions;
+  size_t undecodable = 0;
+  absl::Status s = pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
+    undecodable = 0;
+    sessions = ReadSessionsOf(tx, owner, &undecodable);
+    return absl::OkStatus();
+  }, db::Isolation::kRepeatableRead);
+  if (!s.ok()) return s;
+  if (undecodable > 0) {
+    log::Error("stored messages that do not decode were skipped",
+               {{"count", static_cast<int64_t>(undecodable)}, {"owner", owner}});
+  }
+  return sessions;
 }
 
 absl::StatusOr<std::optional<GatewayStore::OwnedSession>> PgGatewayStore::LoadSession(

@@ -44,6 +44,7 @@ class PgGatewayStore final : public GatewayStore {
   void ClaimSession(StoredSession session) override;
   absl::Status Flush(absl::Time deadline) override;
   absl::StatusOr<std::optional<OwnedSession>> LoadSession(const std::string& client_id) override;
+  absl::StatusOr<std::vector<StoredSession>> LoadSessionsOf(const std::string& owner) override;
   absl::StatusOr<int64_t> DeleteExpiredSessionsOf(const std::vector<std::string>& live) override;
 
   size_t pending() const;
@@ -63,6 +64,10 @@ class PgGatewayStore final : public GatewayStore {
   void Submit(Op op);
   void Run();
   absl::Status Apply(const std::vector<Op>& batch);
+  // The sessions stored under `owner`, with their messages, read in `tx`.
+  static std::vector<StoredSession> ReadSessionsOf(pqxx::transaction_base& tx,
+                                                   const std::string& owner,
+                                                   size_t* undecodable);
   // A session's row: over this replica's own only, or (claim) over any.
   void PutSessionRow(pqxx::transaction_base& tx, const SessionRecord& r, bool claim);
   void PutMessageRow(pqxx::transaction_base& tx, const std::string& client_id,

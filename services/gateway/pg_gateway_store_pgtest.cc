@@ -244,6 +244,13 @@ TEST_F(PgGatewayStoreTest, ReplicasWriteAndLoadOnlyTheirOwnSessions) {
   EXPECT_THAT(on_a.sessions, SizeIs(0));
   ASSERT_OK_AND_ASSIGN(on_b, b.Load());
   EXPECT_THAT(on_b.sessions, SizeIs(1));
+  // What a replica taking over gw-b's sessions would read.
+  ASSERT_OK_AND_ASSIGN(std::vector<StoredSession> of_b, a.LoadSessionsOf("gw-b"));
+  ASSERT_THAT(of_b, SizeIs(1));
+  EXPECT_EQ(of_b[0].record.client_id, "dev");
+  EXPECT_THAT(of_b[0].messages, SizeIs(1));
+  ASSERT_OK_AND_ASSIGN(std::vector<StoredSession> of_a, b.LoadSessionsOf("gw-a"));
+  EXPECT_THAT(of_a, SizeIs(0));
 
   // Expired sessions of replicas that are gone are deleted; the live ones' are not.
   SessionRecord old{.client_id = "old", .version = mqtt::Version::kV311, .expiry_interval = 60,
