@@ -3,8 +3,9 @@
 // balancer would be: messages, retained messages and shared subscriptions across replicas,
 // a client id taken over from one replica by a connect to the other, a persistent session
 // following its client (handed over by the other replica, or taken over when that replica
-// stopped), the Broker API seeing every replica's connections, NATS restarting under them,
-// and a clear error when NATS cannot be reached.
+// stopped), a device following its shadow through a replica other than the one the shadow
+// service publishes through, the Broker API seeing every replica's connections, NATS
+// restarting under them, and a clear error when NATS cannot be reached.
 #include <signal.h>
 
 #include <set>
@@ -203,6 +204,42 @@ TEST_F(GatewayReplicasTest, TheSessionsOfAStoppedReplicaAreTakenOverByTheOther) 
   ASSERT_THAT(MetricsWith(b_.metrics_port, {adopted}), HasSubstr(adopted));
   r = Paho(b_, "persist_receive");
   EXPECT_THAT(r.out, HasSubstr("ok persist_receive")) << r.err;
+}
+
+TEST_F(GatewayReplicasTest, ADeviceOnOneReplicaFollowsItsShadowPublishedThroughAnother) {
+  // The shadow service publishes its answers through replica a; the device is on a third
+  // replica, c, whose shadow requests go to the shadow service: AWS's shadow tutorial
+  // across replicas (paho's shadow_device, the app's update over gRPC).
+  const int shadow_port = FreePort();
+  ASSERT_OK_AND_ASSIGN(
+      RunningService shadow,
+      StartService("services/shadow/fleetcore-shadow",
+                   {"--db-url=" + db_->url(), absl::StrCat("--listen=127.0.0.1:", shadow_port),
+                    "--gateway-endpoint=" + a_.endpoint},
+                   {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
+  ASSERT_OK_AND_ASSIGN(
+      RunningService c,
+      StartService("services/gateway/fleetcore-gateway",
+                   {"--db-url=" + db_->url(), "--mqtt-listen=127.0.0.1:0", "--mqtts-listen=",
+                    "--anonymous-policy-file=" + anonymous_,
+                    absl::StrCat("--shadow-endpoint=127.0.0.1:", shadow_port),
+                    "--rules-endpoint=",
+                    absl::StrCat("--cluster-url=nats://127.0.0.1:", nats_port_),
+                    "--cluster-node-id=gw-c"},
+                   {{"FLEETCORE_ADMIN_TOKEN", kToken}}));
+  ASSERT_OK_AND_ASSIGN(
+      auto device,
+      testing::Subprocess::Start({"/usr/bin/python3",
+                                  SourcePath("tests/e2e/clients/paho_scenarios.py"),
+                                  "shadow_device", "--port", Port(c), "--topic", "lamp-9"}));
+  ASSERT_OK(device->WaitForLine([](absl::string_view l) { return l == "subscribed"; }).status());
+  Fleetctl app(kToken, {{"FLEETCORE_SHADOW_ENDPOINT", shadow.endpoint}});
+  json accepted = app.Json({"update-thing-shadow", "--thing-name", "lamp-9", "--payload",
+                            R"({"state":{"desired":{"color":"red"}},"clientToken":"app-1"})"});
+  EXPECT_EQ(accepted["payload"]["version"], 1) << accepted.dump();
+  ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(60)));
+  EXPECT_EQ(code, 0) << device->output();
+  EXPECT_THAT(device->output(), HasSubstr("ok shadow_device"));
 }
 
 TEST_F(GatewayReplicasTest, TheBrokerApiSeesEveryReplicasConnections) {
