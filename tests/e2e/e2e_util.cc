@@ -76,7 +76,9 @@ std::string SourcePath(const std::string& relative) {
 
 std::string Tool(const std::string& name) {
   const char* path = std::getenv("PATH");
-  for (absl::string_view dir : absl::StrSplit(path != nullptr ? path : "/usr/bin", ':')) {
+  // Servers Debian puts in sbin (nats-server), which a user's PATH may not include.
+  const std::string dirs = absl::StrCat(path != nullptr ? path : "/usr/bin", ":/usr/sbin:/sbin");
+  for (absl::string_view dir : absl::StrSplit(dirs, ':', absl::SkipEmpty())) {
     std::string candidate = absl::StrCat(dir, "/", name);
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }

@@ -30,7 +30,8 @@ absl::StatusOr<RunningService> StartService(const std::string& binary,
 
 // A file of the source tree (FLEETCORE_SOURCE_DIR, set by CTest).
 std::string SourcePath(const std::string& relative);
-// A program on the PATH (the subprocess helper runs absolute paths only).
+// A program on the PATH, or in /usr/sbin or /sbin (the subprocess helper runs absolute
+// paths only).
 std::string Tool(const std::string& name);
 // A loopback port free now, for services that must know each other's port before both run.
 int FreePort();

@@ -29,7 +29,9 @@ source "$ROOT/tools/bench/lib.sh"
 bench_postgres_start replicas
 
 nats_port=$(pg_free_port)
-taskset -c 0 nats-server -a 127.0.0.1 -p "$nats_port" 2>>"$dir/nats.log" &
+# Debian installs it in /usr/sbin, which a user's PATH may lack.
+nats_server=$(command -v nats-server || echo /usr/sbin/nats-server)
+taskset -c 0 "$nats_server" -a 127.0.0.1 -p "$nats_port" 2>>"$dir/nats.log" &
 nats_pid=$!
 pids+=("$nats_pid")
 wait_port "$nats_port" nats
