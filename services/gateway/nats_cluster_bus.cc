@@ -71,23 +71,35 @@ class NatsSubscription final : public ClusterBus::Subscription {
   std::future<void> completed_;
 };
 
+}  // namespace
+
+struct NatsClusterBus::State {
+  GatewayMetrics* metrics = nullptr;
+  std::atomic<bool> connected{false};
+
+  void Set(bool now) {
+    connected.store(now, std::memory_order_release);
+    if (metrics != nullptr) metrics->SetClusterConnected(now);
+  }
+};
+
+namespace {
+
 void OnDisconnected(natsConnection*, void* closure) {
-  auto* metrics = static_cast<GatewayMetrics*>(closure);
-  if (metrics != nullptr) metrics->SetClusterConnected(false);
+  static_cast<NatsClusterBus::State*>(closure)->Set(false);
   log::Error("cluster: lost the connection to NATS; reconnecting (messages between replicas "
              "wait, up to 64 MiB, and those sent to this replica meanwhile are lost)");
 }
 
 void OnReconnected(natsConnection* nc, void* closure) {
-  auto* metrics = static_cast<GatewayMetrics*>(closure);
-  if (metrics != nullptr) metrics->SetClusterConnected(true);
+  static_cast<NatsClusterBus::State*>(closure)->Set(true);
   char url[256] = {};
   natsConnection_GetConnectedUrl(nc, url, sizeof(url));
   log::Info("cluster: connected to NATS again", {{"server", NatsClusterBus::Redact(url)}});
 }
 
 void OnError(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
-  auto* metrics = static_cast<GatewayMetrics*>(closure);
+  GatewayMetrics* metrics = static_cast<NatsClusterBus::State*>(closure)->metrics;
   if (metrics != nullptr) {
     metrics->ClusterError(err == NATS_SLOW_CONSUMER ? "slow_consumer" : "nats");
   }
@@ -105,7 +117,7 @@ std::string NatsClusterBus::Redact(absl::string_view url) {
 absl::StatusOr<std::unique_ptr<NatsClusterBus>> NatsClusterBus::Connect(
     const NatsOptions& options, GatewayMetrics* metrics) {
   auto bus = std::unique_ptr<NatsClusterBus>(new NatsClusterBus());
-  bus->metrics_ = metrics;
+  bus->state_->metrics = metrics;
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   if (s != NATS_OK) return Failed("NATS options", s);
@@ -128,9 +140,9 @@ absl::StatusOr<std::unique_ptr<NatsClusterBus>> NatsClusterBus::Connect(
   // subscription group would be many).
   natsOptions_UseGlobalMessageDelivery(opts, true);
   natsOptions_SetNoEcho(opts, options.no_echo);
-  natsOptions_SetDisconnectedCB(opts, OnDisconnected, metrics);
-  natsOptions_SetReconnectedCB(opts, OnReconnected, metrics);
-  natsOptions_SetErrorHandler(opts, OnError, metrics);
+  natsOptions_SetDisconnectedCB(opts, OnDisconnected, bus->state_.get());
+  natsOptions_SetReconnectedCB(opts, OnReconnected, bus->state_.get());
+  natsOptions_SetErrorHandler(opts, OnError, bus->state_.get());
   if (absl::StrContains(options.url, "tls://") || !options.ca_file.empty()) {
     natsOptions_SetSecure(opts, true);
     if (!options.ca_file.empty() &&
@@ -145,9 +157,11 @@ absl::StatusOr<std::unique_ptr<NatsClusterBus>> NatsClusterBus::Connect(
   RAND_bytes(random, sizeof(random));
   bus->inbox_ = absl::StrCat(
       "_INBOX.", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(random), 8)));
-  if (metrics != nullptr) metrics->SetClusterConnected(true);
+  bus->state_->Set(true);
   return bus;
 }
+
+NatsClusterBus::NatsClusterBus() : state_(std::make_unique<State>()) {}
 
 NatsClusterBus::~NatsClusterBus() {
   if (nc_ != nullptr) {
@@ -197,7 +211,8 @@ std::string NatsClusterBus::NewInbox() {
 }
 
 bool NatsClusterBus::connected() const {
-  return natsConnection_Status(nc_) == NATS_CONN_STATUS_CONNECTED;
+  // Kept by the callbacks: asking libnats would take its connection's lock per message.
+  return state_->connected.load(std::memory_order_acquire);
 }
 
 }  // namespace fleetcore::gateway

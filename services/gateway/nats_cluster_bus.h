@@ -49,10 +49,14 @@ class NatsClusterBus final : public ClusterBus {
   // The URL with any credentials (user:password@, token@) replaced by "***@", for logs.
   static std::string Redact(absl::string_view url);
 
+  // What NATS's connection callbacks update (internal): the connection state, which
+  // connected() reads on every routed message, and the metrics.
+  struct State;
+
  private:
-  NatsClusterBus() = default;
+  NatsClusterBus();
+  std::unique_ptr<State> state_;
   __natsConnection* nc_ = nullptr;
-  GatewayMetrics* metrics_ = nullptr;
   std::string inbox_;
   std::atomic<uint64_t> inboxes_{0};
 };
