@@ -139,7 +139,7 @@ Broker::Attached Broker::Attach(std::shared_ptr<Outlet> outlet, const ConnectPar
       store_->DeleteSession(params.client_id);
     }
   }
-  if (cluster_ != nullptr) cluster_->Connected(params.client_id, NowMs());
+  if (cluster_ != nullptr) cluster_->Connected(params.client_id);
   return out;
 }
 

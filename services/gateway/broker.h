@@ -50,8 +50,8 @@ class BrokerCluster {
   // A shared subscription group on `filter` gained its first member here, or lost its
   // last (HasSharedMembers says which, when asked).
   virtual void SharedGroupChanged(const std::string& group, const std::string& filter) = 0;
-  // A client connected here at `connected_at_ms`: other replicas let go of the client id.
-  virtual void Connected(const std::string& client_id, int64_t connected_at_ms) = 0;
+  // A client connected here: other replicas let go of the client id.
+  virtual void Connected(const std::string& client_id) = 0;
   // A client resumes a session this replica does not hold: it is brought here if another
   // replica (or Postgres) has it. `done` runs on another thread once that is settled.
   virtual void FetchSession(const std::string& client_id, std::function<void()> done) = 0;

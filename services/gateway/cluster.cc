@@ -115,7 +115,7 @@ absl::Status Cluster::Start() {
 
 void Cluster::Ready() {
   for (;;) {
-    std::vector<Buffered> batch;
+    std::vector<std::function<void()>> batch;
     {
       std::lock_guard<std::mutex> l(ready_mu_);
       if (before_ready_.empty()) {
@@ -124,7 +124,7 @@ void Cluster::Ready() {
       }
       batch.swap(before_ready_);
     }
-    for (Buffered& b : batch) b.apply();
+    for (std::function<void()>& apply : batch) apply();
   }
 }
 
@@ -132,7 +132,7 @@ void Cluster::WhenReady(std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> l(ready_mu_);
     if (!ready_) {
-      before_ready_.push_back(Buffered{std::move(fn)});
+      before_ready_.push_back(std::move(fn));
       return;
     }
   }
@@ -191,7 +191,7 @@ void Cluster::Tick() {
     {
       std::lock_guard<std::mutex> l(mu_);
       for (auto it = peers_.begin(); it != peers_.end();) {
-        if (now - it->second.seen < options_.node_timeout) {
+        if (now - it->second < options_.node_timeout) {
           ++it;
           continue;
         }
@@ -287,12 +287,10 @@ void Cluster::Published(const MessagePtr& message) {
   if (metrics_ != nullptr) metrics_->ClusterMessages(/*out=*/true);
 }
 
-void Cluster::Connected(const std::string& client_id, int64_t connected_at_ms) {
+void Cluster::Connected(const std::string& client_id) {
   v1::ClusterClaim claim;
   claim.set_client_id(client_id);
   claim.set_node(options_.node);
-  claim.set_tag(tag_);
-  claim.set_connected_at_ms(connected_at_ms);
   Send(absl::StrCat(options_.prefix, ".claim"), claim);
 }
 
@@ -348,7 +346,7 @@ void Cluster::OnHeartbeat(const BusMessage& m) {
     PeerGone(hb.node());
     return;
   }
-  auto [it, added] = peers_.insert_or_assign(hb.node(), Peer{.tag = hb.tag(), .seen = Now()});
+  auto [it, added] = peers_.insert_or_assign(hb.node(), Now());
   if (added) log::Info("cluster: a replica joined", {{"node", hb.node()}});
 }
 
@@ -753,7 +751,7 @@ std::vector<v1::ClusterAdminResponse> Cluster::AskReplicas(v1::ClusterAdminReque
 std::vector<std::string> Cluster::OtherLiveNodes() const {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<std::string> out;
-  for (const auto& [node, peer] : peers_) out.push_back(node);
+  for (const auto& [node, seen] : peers_) out.push_back(node);
   return out;
 }
 

@@ -94,7 +94,7 @@ class Cluster final : public BrokerCluster {
   uint64_t NewMessageId() override;
   void Published(const MessagePtr& message) override;
   void SharedGroupChanged(const std::string& group, const std::string& filter) override;
-  void Connected(const std::string& client_id, int64_t connected_at_ms) override;
+  void Connected(const std::string& client_id) override;
 
   // A client resumes a session this replica does not hold: asks the others for it and,
   // when none has it, Postgres for one a gone replica left; adopts it here if found.
@@ -122,9 +122,6 @@ class Cluster final : public BrokerCluster {
  private:
   struct Fetch;
   struct Ask;
-  struct Buffered {
-    std::function<void()> apply;
-  };
   // Runs `fn` now, or after Ready when not ready yet.
   void WhenReady(std::function<void()> fn);
   void OnMessage(const BusMessage& m, bool shared, const std::string& group,
@@ -163,14 +160,10 @@ class Cluster final : public BrokerCluster {
 
   std::mutex ready_mu_;
   bool ready_ = false;
-  std::vector<Buffered> before_ready_;
+  std::vector<std::function<void()>> before_ready_;
 
   mutable std::mutex mu_;
-  struct Peer {
-    uint32_t tag = 0;
-    absl::Time seen;
-  };
-  std::map<std::string, Peer> peers_;  // the other live replicas
+  std::map<std::string, absl::Time> peers_;  // the other live replicas, last heard from
   bool duplicate_node_ = false;
   std::map<uint64_t, std::shared_ptr<Fetch>> fetches_;
   // Client ids that connected to another replica lately, which one and when: their

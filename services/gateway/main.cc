@@ -538,11 +538,10 @@ int Run(int argc, char** argv) {
          if (absl::Status s = store.Flush(deadline); s.ok()) {
            log::Info("sessions and retained messages written");
          }
-         // Until here the other replicas could still ask for the sessions of the clients
-         // that moved to them.
-         if (cluster != nullptr) cluster->Stop();
        }});
-  // Whatever way Serve ended, nothing from NATS reaches the service once it is gone.
+  // Only now, however Serve ended: during the drain the other replicas could still ask for
+  // the sessions of the clients that moved to them, and nothing from NATS reaches the
+  // service once it is gone.
   if (cluster != nullptr) cluster->Stop();
   return code;
 }
