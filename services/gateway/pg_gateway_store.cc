@@ -74,6 +74,15 @@ std::vector<StoredSubscription> ParseSubscriptions(const std::string& text) {
   return out;
 }
 
+// Stored messages that do not decode are skipped and said so, once per read; `key` and
+// `value` name the sessions read (none: all of this replica's).
+void ReportUndecodable(size_t count, absl::string_view key = {}, absl::string_view value = {}) {
+  if (count == 0) return;
+  const log::Field fields[] = {{"count", static_cast<int64_t>(count)}, {key, value}};
+  log::Write(log::Level::kError, "stored messages that do not decode were skipped",
+             absl::MakeConstSpan(fields, key.empty() ? 1 : 2));
+}
+
 // The columns ReadSession and ReadMessage read, in their order.
 const std::string& SessionColumns() {
   static const std::string* columns = new std::string(absl::StrCat(
@@ -170,10 +179,7 @@ absl::StatusOr<StoreSnapshot> PgGatewayStore::Load() {
     return absl::OkStatus();
   }, db::Isolation::kRepeatableRead);
   if (!s.ok()) return s;
-  if (undecodable > 0) {
-    log::Error("stored messages that do not decode were skipped",
-               {{"count", static_cast<int64_t>(undecodable)}});
-  }
+  ReportUndecodable(undecodable);
   return snapshot;
 }
 
@@ -213,10 +219,7 @@ absl::StatusOr<std::vector<StoredSession>> PgGatewayStore::LoadSessionsOf(
     return absl::OkStatus();
   }, db::Isolation::kRepeatableRead);
   if (!s.ok()) return s;
-  if (undecodable > 0) {
-    log::Error("stored messages that do not decode were skipped",
-               {{"count", static_cast<int64_t>(undecodable)}, {"owner", owner}});
-  }
+  ReportUndecodable(undecodable, "owner", owner);
   return sessions;
 }
 
@@ -245,10 +248,7 @@ absl::StatusOr<std::optional<GatewayStore::OwnedSession>> PgGatewayStore::LoadSe
     return absl::OkStatus();
   }, db::Isolation::kRepeatableRead);
   if (!s.ok()) return s;
-  if (undecodable > 0) {
-    log::Error("stored messages that do not decode were skipped",
-               {{"count", static_cast<int64_t>(undecodable)}, {"client_id", client_id}});
-  }
+  ReportUndecodable(undecodable, "client_id", client_id);
   return out;
 }
 
