@@ -52,9 +52,80 @@ class FakeRulesStore final : public RulesStore {
     return out;
   }
 
+  absl::Status InsertDestination(const StoredDestination& d,
+                                 const std::string& token_sha256) override {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [id, e] : destinations_) {
+      if (e.d.confirmation_url == d.confirmation_url) {
+        return absl::AlreadyExistsError("a destination has " + d.confirmation_url);
+      }
+    }
+    destinations_[d.id] = Destination{d, token_sha256};
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::optional<StoredDestination>> GetDestination(absl::string_view id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = destinations_.find(std::string(id));
+    if (it == destinations_.end()) return std::optional<StoredDestination>();
+    return std::optional<StoredDestination>(it->second.d);
+  }
+  absl::StatusOr<std::optional<StoredDestination>> FindDestination(
+      absl::string_view confirmation_url) override {
+    std::lock_guard<std::mutex> l(mu_);
+    for (const auto& [id, e] : destinations_) {
+      if (e.d.confirmation_url == confirmation_url) return std::optional<StoredDestination>(e.d);
+    }
+    return std::optional<StoredDestination>();
+  }
+  absl::StatusOr<std::vector<StoredDestination>> ListDestinations(absl::string_view after_id,
+                                                                  int limit) override {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<StoredDestination> out;
+    for (auto it = destinations_.upper_bound(std::string(after_id));
+         it != destinations_.end() && static_cast<int>(out.size()) < limit; ++it) {
+      out.push_back(it->second.d);
+    }
+    return out;
+  }
+  absl::StatusOr<bool> ChangeDestination(absl::string_view id,
+                                         const DestinationChange& change) override {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = destinations_.find(std::string(id));
+    if (it == destinations_.end() || it->second.d.status != change.expected_status ||
+        (change.expected_token_sha256 && it->second.token != *change.expected_token_sha256)) {
+      return false;
+    }
+    it->second.d.status = change.status;
+    it->second.d.status_reason = change.status_reason;
+    it->second.token = change.token_sha256;
+    return true;
+  }
+  absl::StatusOr<std::optional<StoredDestination>> ConfirmDestination(
+      const std::string& token_sha256) override {
+    std::lock_guard<std::mutex> l(mu_);
+    for (auto& [id, e] : destinations_) {
+      if (!token_sha256.empty() && e.token == token_sha256 && e.d.status == "IN_PROGRESS") {
+        e.d.status = "ENABLED";
+        e.d.status_reason.clear();
+        e.token.clear();
+        return std::optional<StoredDestination>(e.d);
+      }
+    }
+    return std::optional<StoredDestination>();
+  }
+  absl::StatusOr<bool> DeleteDestination(absl::string_view id) override {
+    std::lock_guard<std::mutex> l(mu_);
+    return destinations_.erase(std::string(id)) > 0;
+  }
+
  private:
+  struct Destination {
+    StoredDestination d;
+    std::string token;
+  };
   std::mutex mu_;
   std::map<std::string, StoredRule> rules_;
+  std::map<std::string, Destination> destinations_;
 };
 
 }  // namespace fleetcore::rules

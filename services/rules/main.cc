@@ -1,8 +1,11 @@
 // fleetcore-rules: the rules service (fleetcore.rules.v1.Rules). Reads flags and
 // FLEETCORE_* environment, builds the objects, serves until SIGTERM/SIGINT.
+#include <atomic>
 #include <optional>
 #include <tuple>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/aws/arn.h"
 #include "common/db/pg_listener.h"
 #include "common/grpc/call_runner.h"
@@ -10,12 +13,15 @@
 #include "common/grpc/executor.h"
 #include "common/grpc/runtime.h"
 #include "common/http/http_client.h"
+#include "common/http/http_server.h"
+#include "common/ids/id_generator.h"
 #include "common/log/log.h"
 #include "common/service/endpoints.h"
 #include "common/service/process.h"
 #include "common/service/service_options.h"
 #include "common/status/status_macros.h"
 #include "common/time/clock.h"
+#include "services/rules/destinations.h"
 #include "services/rules/pg_rules_store.h"
 #include "services/rules/rules_core.h"
 #include "services/rules/rules_engine.h"
@@ -38,6 +44,8 @@ int Run(int argc, char** argv) {
   std::string registry_endpoint = service::kRegistryEndpoint;
   std::string peers_ca_file;
   std::string http_ca_file;
+  std::string confirm_listen = "127.0.0.1:9186";
+  std::string confirm_url;
   RulesEngine::Options engine_options;
   int max_messages = 10000;
   int max_actions = 10000;
@@ -62,6 +70,13 @@ int Run(int argc, char** argv) {
                   "the registry; empty: plaintext.");
   flags.AddString("http-ca-file", &http_ca_file,
                   "CA bundle trusted for https:// http actions; empty: the system's.");
+  flags.AddString("confirm-listen", &confirm_listen,
+                  "Address (host:port) of the HTTP endpoint where a topic rule destination's "
+                  "confirmation is completed by a GET of the enableUrl its confirmation "
+                  "request carries (/confirmdestination/{token}); empty disables it.");
+  flags.AddString("confirm-url", &confirm_url,
+                  "Public base URL of --confirm-listen, as the destinations' endpoints reach "
+                  "it (the enableUrl's start); empty: http://{--confirm-listen}.");
   flags.AddString("s3-access-key-id", &engine_options.s3_credentials.access_key_id,
                   "Access key id s3 actions sign with (AWS Signature V4).");
   flags.AddSecret("s3-secret-access-key", &engine_options.s3_credentials.secret_access_key,
@@ -86,6 +101,10 @@ int Run(int argc, char** argv) {
         FLEETCORE_RETURN_IF_ERROR(service::Validate(common));
         if (gateway_endpoint.empty()) {
           return absl::InvalidArgumentError("--gateway-endpoint must not be empty");
+        }
+        if (!confirm_url.empty() && !absl::StartsWith(confirm_url, "http://") &&
+            !absl::StartsWith(confirm_url, "https://")) {
+          return absl::InvalidArgumentError("--confirm-url must be an http:// or https:// URL");
         }
         if (engine_options.s3_credentials.access_key_id.empty() !=
             engine_options.s3_credentials.secret_access_key.empty()) {
@@ -118,9 +137,64 @@ int Run(int argc, char** argv) {
 
   aws::Arns arns(common.region, common.account_id);
   SystemClock clock;
+  RandomIdGenerator ids;
   PgRulesStore store(process.pool.get());
-  RulesCore core(&store, &arns, &clock, &lookups);
   http::BeastHttpClient http({.ca_file = http_ca_file});
+  // The enableUrl of a destination's confirmation request: a GET with the token confirms.
+  // Started before the destinations, whose enableUrl names its bound port; it answers 503
+  // until they exist.
+  std::atomic<DestinationsCore*> confirmer{nullptr};
+  std::unique_ptr<DestinationsCore> destinations;  // declared first: outlives the server
+  std::unique_ptr<http::HttpServer> confirm_server;
+  if (!confirm_listen.empty()) {
+    constexpr absl::string_view kPath = "/confirmdestination/";
+    auto started = http::HttpServer::Start(confirm_listen, [&](const http::ServerRequest& r) {
+      if (r.method != "GET") return http::ServerResponse{405, "text/plain", "GET only\n"};
+      if (!absl::StartsWith(r.target, kPath)) {
+        return http::ServerResponse{404, "text/plain", "try /confirmdestination/{token}\n"};
+      }
+      absl::string_view token = absl::string_view(r.target).substr(kPath.size());
+      DestinationsCore* core = confirmer.load();
+      if (core == nullptr) return http::ServerResponse{503, "text/plain", "starting; try again\n"};
+      absl::StatusOr<std::string> arn =
+          core->Confirm(std::string(token.substr(0, token.find('?'))));
+      if (arn.ok()) {
+        return http::ServerResponse{200, "text/plain",
+                                    absl::StrCat("topic rule destination ", *arn,
+                                                 " confirmed: ENABLED\n")};
+      }
+      if (absl::IsInvalidArgument(arn.status())) {
+        return http::ServerResponse{404, "text/plain",
+                                    absl::StrCat(arn.status().message(), "\n")};
+      }
+      log::Warn("destination confirmation failed", {{"error", arn.status()}});
+      return http::ServerResponse{503, "text/plain", "try again later\n"};
+    });
+    if (!started.ok()) {
+      log::Error("cannot start the destination confirmation endpoint",
+                 {{"error", started.status()}});
+      return 1;
+    }
+    confirm_server = std::move(*started);
+  }
+  std::string enable_url_base = confirm_url;
+  if (enable_url_base.empty() && confirm_server != nullptr) {
+    const absl::string_view host =
+        absl::string_view(confirm_listen).substr(0, confirm_listen.rfind(':'));
+    if (host.empty() || host == "0.0.0.0" || host == "[::]") {
+      log::Warn("confirmation requests carry no enableUrl: --confirm-listen names no host "
+                "their receivers can reach; set --confirm-url",
+                {{"confirm_listen", confirm_listen}});
+    } else {
+      enable_url_base = absl::StrCat("http://", host, ":", confirm_server->port());
+    }
+  }
+  while (absl::EndsWith(enable_url_base, "/")) enable_url_base.pop_back();
+  destinations = std::make_unique<DestinationsCore>(
+      &store, &arns, &clock, &ids, &http,
+      DestinationsCore::Options{.enable_url_base = enable_url_base}, process.metrics.get());
+  confirmer = destinations.get();
+  RulesCore core(&store, &arns, &clock, &lookups, destinations.get());
   engine_options.pool = process.pool.get();
   engine_options.gateway = gateway->channel();
   engine_options.gateway_token = common.server.admin_token;
@@ -143,20 +217,22 @@ int Run(int argc, char** argv) {
     }
   };
   auto listener = db::PgListener::Start(
-      common.db.url, {kRulesChannel}, [&](absl::string_view, absl::string_view) { reload(); },
-      reload);
+      common.db.url, {kRulesChannel, kDestinationsChannel},
+      [&](absl::string_view, absl::string_view) { reload(); }, reload);
   if (!listener.ok()) {
     log::Error("cannot start", {{"error", listener.status()}});
     return 1;
   }
 
+
   grpc_util::Executor executor(common.workers > 0 ? common.workers : common.db.pool_size,
                                /*max_queued=*/10000);
   grpc_util::AdminAuth auth(common.server.admin_token);
   grpc_util::CallRunner calls(&executor, &auth);
-  RulesService service(&core, &engine, &calls);
-  return service::Serve(common, {&service}, process,
-                        {.drain = [&] { engine.Drain(absl::Seconds(5)); }});
+  RulesService service(&core, destinations.get(), &engine, &calls);
+  service::ServeExtras extras{.drain = [&] { engine.Drain(absl::Seconds(5)); }};
+  if (confirm_server != nullptr) extras.ports.emplace_back("confirm_port", confirm_server->port());
+  return service::Serve(common, {&service}, process, extras);
 }
 
 }  // namespace

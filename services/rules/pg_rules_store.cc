@@ -1,5 +1,6 @@
 #include "services/rules/pg_rules_store.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "nlohmann/json.hpp"
 #include "pqxx/pqxx"
@@ -23,6 +24,50 @@ StoredRule FromRow(const pqxx::row& r) {
 // and the gateways fetch the FROM filters again.
 void Announce(pqxx::transaction_base& tx, absl::string_view name) {
   db::Notify(tx, kRulesChannel, nlohmann::json{{"rule", name}}.dump());
+}
+
+constexpr char kDestinationColumns[] =
+    "id::text, confirmation_url, status, status_reason, "
+    "(extract(epoch from created_at) * 1000000)::bigint, "
+    "(extract(epoch from updated_at) * 1000000)::bigint";
+
+StoredDestination DestinationFromRow(const pqxx::row& r) {
+  return StoredDestination{.id = r[0].c_str(),
+                           .confirmation_url = r[1].c_str(),
+                           .status = r[2].c_str(),
+                           .status_reason = r[3].c_str(),
+                           .created_at = absl::FromUnixMicros(r[4].as<int64_t>()),
+                           .updated_at = absl::FromUnixMicros(r[5].as<int64_t>())};
+}
+
+void AnnounceDestination(pqxx::transaction_base& tx, absl::string_view id) {
+  db::Notify(tx, kDestinationsChannel, nlohmann::json{{"destination", id}}.dump());
+}
+
+// A destination id is a UUID; anything else names none (and must not reach a uuid cast).
+bool IsUuid(absl::string_view id) {
+  if (id.size() != 36) return false;
+  for (size_t i = 0; i < id.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash != (id[i] == '-')) return false;
+    if (!dash && !absl::ascii_isxdigit(static_cast<unsigned char>(id[i]))) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::optional<StoredDestination>> QueryDestination(db::PgPool* pool,
+                                                                  const std::string& where,
+                                                                  const std::string& value) {
+  std::optional<StoredDestination> out;
+  absl::Status s = pool->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("SELECT ", kDestinationColumns, " FROM rules.destinations WHERE ", where),
+        value);
+    if (!r.empty()) out = DestinationFromRow(r[0]);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
 }
 
 }  // namespace
@@ -103,6 +148,105 @@ absl::StatusOr<std::vector<StoredRule>> PgRulesStore::List(absl::string_view aft
   });
   if (!s.ok()) return s;
   return out;
+}
+
+absl::Status PgRulesStore::InsertDestination(const StoredDestination& d,
+                                             const std::string& token_sha256) {
+  absl::Status s = pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
+    tx.exec_params(
+        "INSERT INTO rules.destinations (id, confirmation_url, status, status_reason, "
+        "token_sha256, created_at, updated_at) VALUES ($1::uuid, $2, $3, $4, NULLIF($5, ''), "
+        "to_timestamp($6::double precision / 1e6), to_timestamp($6::double precision / 1e6))",
+        d.id, d.confirmation_url, d.status, d.status_reason, token_sha256,
+        absl::ToUnixMicros(d.created_at));
+    AnnounceDestination(tx, d.id);
+    return absl::OkStatus();
+  });
+  if (absl::IsAlreadyExists(s)) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("a topic rule destination for ", d.confirmation_url, " exists"));
+  }
+  return s;
+}
+
+absl::StatusOr<std::optional<StoredDestination>> PgRulesStore::GetDestination(
+    absl::string_view id) {
+  if (!IsUuid(id)) return std::optional<StoredDestination>();
+  return QueryDestination(pool_, "id = $1::uuid", std::string(id));
+}
+
+absl::StatusOr<std::optional<StoredDestination>> PgRulesStore::FindDestination(
+    absl::string_view confirmation_url) {
+  return QueryDestination(pool_, "confirmation_url = $1", std::string(confirmation_url));
+}
+
+absl::StatusOr<std::vector<StoredDestination>> PgRulesStore::ListDestinations(
+    absl::string_view after_id, int limit) {
+  std::vector<StoredDestination> out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("SELECT ", kDestinationColumns,
+                     " FROM rules.destinations WHERE id::text > $1 ORDER BY id::text LIMIT $2"),
+        std::string(after_id), limit);
+    for (const pqxx::row& row : r) out.push_back(DestinationFromRow(row));
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<bool> PgRulesStore::ChangeDestination(absl::string_view id,
+                                                     const DestinationChange& change) {
+  if (!IsUuid(id)) return false;
+  bool changed = false;
+  absl::Status s = pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
+    pqxx::result r = tx.exec_params(
+        "UPDATE rules.destinations SET status = $4, status_reason = $5, "
+        "token_sha256 = NULLIF($6, ''), updated_at = now() WHERE id = $1::uuid AND status = $2 "
+        "AND ($3::text IS NULL OR token_sha256 = $3)",
+        std::string(id), change.expected_status, change.expected_token_sha256, change.status,
+        change.status_reason, change.token_sha256);
+    changed = r.affected_rows() == 1;
+    if (changed) AnnounceDestination(tx, id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return changed;
+}
+
+absl::StatusOr<std::optional<StoredDestination>> PgRulesStore::ConfirmDestination(
+    const std::string& token_sha256) {
+  std::optional<StoredDestination> out;
+  if (token_sha256.empty()) return out;
+  absl::Status s = pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
+    pqxx::result r = tx.exec_params(
+        absl::StrCat("UPDATE rules.destinations SET status = 'ENABLED', status_reason = '', "
+                     "token_sha256 = NULL, updated_at = now() WHERE token_sha256 = $1 AND "
+                     "status = 'IN_PROGRESS' RETURNING ",
+                     kDestinationColumns),
+        token_sha256);
+    if (!r.empty()) {
+      out = DestinationFromRow(r[0]);
+      AnnounceDestination(tx, out->id);
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<bool> PgRulesStore::DeleteDestination(absl::string_view id) {
+  if (!IsUuid(id)) return false;
+  bool existed = false;
+  absl::Status s = pool_->Transact([&](pqxx::transaction_base& tx) -> absl::Status {
+    pqxx::result r =
+        tx.exec_params("DELETE FROM rules.destinations WHERE id = $1::uuid", std::string(id));
+    existed = r.affected_rows() == 1;
+    if (existed) AnnounceDestination(tx, id);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return existed;
 }
 
 }  // namespace fleetcore::rules

@@ -9,6 +9,7 @@
 #include "common/status/status_macros.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
+#include "services/rules/destinations.h"
 #include "services/rules/republish_headers.h"
 
 namespace fleetcore::rules {
@@ -136,7 +137,25 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a, iotsql::S
     if (h.timeout_ms() < 0 || h.timeout_ms() > 60000) {
       return Invalid(absl::StrCat(where, ".http.timeoutMs"), "is 0 (3000) to 60000");
     }
-    return CheckTemplate(absl::StrCat(where, ".http.url"), h.url(), version);
+    FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(where, ".http.url"), h.url(), version));
+    const std::string confirmation = absl::StrCat(where, ".http.confirmationUrl");
+    if (h.confirmation_url().empty()) {
+      if (absl::StrContains(h.url(), "${")) {
+        return Invalid(confirmation,
+                       "is required when url has a substitution template (the destination "
+                       "its URLs are sent under)");
+      }
+      return absl::OkStatus();
+    }
+    if (absl::StrContains(h.confirmation_url(), "${")) {
+      // Then every URL it can take needs an ENABLED destination of its own, as on AWS.
+      return CheckTemplate(confirmation, h.confirmation_url(), version);
+    }
+    FLEETCORE_RETURN_IF_ERROR(ValidateConfirmationUrl(confirmation, h.confirmation_url()));
+    if (!DestinationCovers(h.confirmation_url(), h.url())) {
+      return Invalid(confirmation, "must be a prefix of url (ending where a path segment does)");
+    }
+    return absl::OkStatus();
   }
   const pb::S3Action& s = a.s3();
   if (s.bucket_name().empty()) return Invalid(absl::StrCat(where, ".s3.bucketName"), "is required");
@@ -210,7 +229,9 @@ absl::Status RulesCore::Create(const std::string& name, const pb::TopicRulePaylo
   StoredRule r{.name = name, .disabled = payload.rule_disabled(), .created_at = clock_->Now()};
   if (absl::Status s = Validate(payload, &r.topic_pattern); !s.ok()) return s;
   (void)gp::util::MessageToJsonString(payload, &r.payload_json);
-  return store_->Insert(r);
+  FLEETCORE_RETURN_IF_ERROR(store_->Insert(r));
+  if (destinations_ != nullptr) destinations_->EnsureFor(payload);
+  return absl::OkStatus();
 }
 
 absl::Status RulesCore::Replace(const std::string& name, const pb::TopicRulePayload& payload) {
@@ -218,7 +239,9 @@ absl::Status RulesCore::Replace(const std::string& name, const pb::TopicRulePayl
   StoredRule r{.name = name, .disabled = payload.rule_disabled()};
   if (absl::Status s = Validate(payload, &r.topic_pattern); !s.ok()) return s;
   (void)gp::util::MessageToJsonString(payload, &r.payload_json);
-  return store_->Update(r);
+  FLEETCORE_RETURN_IF_ERROR(store_->Update(r));
+  if (destinations_ != nullptr) destinations_->EnsureFor(payload);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<pb::GetTopicRuleResponse> RulesCore::Get(const std::string& name) {

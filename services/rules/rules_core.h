@@ -22,6 +22,8 @@ class ServiceLookups;
 
 namespace fleetcore::rules {
 
+class DestinationsCore;
+
 namespace pb = ::fleetcore::rules::v1;
 
 // A message's MQTT 5 properties into the context its rules are evaluated in.
@@ -30,10 +32,15 @@ void AddProperties(const pb::MessageProperties& properties, iotsql::MessageConte
 class RulesCore {
  public:
   // `lookups` answers get_thing_shadow() in EvaluateRule's dry runs; null: such a dry run
-  // is FAILED_PRECONDITION.
+  // is FAILED_PRECONDITION. `destinations`, when set, gets the destinations of the http
+  // actions of rules created and replaced (DestinationsCore::EnsureFor).
   RulesCore(RulesStore* store, const aws::Arns* arns, const Clock* clock,
-            iotsql::ServiceLookups* lookups = nullptr)
-      : store_(store), arns_(arns), clock_(clock), lookups_(lookups) {}
+            iotsql::ServiceLookups* lookups = nullptr, DestinationsCore* destinations = nullptr)
+      : store_(store),
+        arns_(arns),
+        clock_(clock),
+        lookups_(lookups),
+        destinations_(destinations) {}
 
   absl::Status Create(const std::string& name, const pb::TopicRulePayload& payload);
   absl::Status Replace(const std::string& name, const pb::TopicRulePayload& payload);
@@ -53,6 +60,7 @@ class RulesCore {
   const aws::Arns* arns_;
   const Clock* clock_;
   iotsql::ServiceLookups* lookups_;
+  DestinationsCore* destinations_;
 };
 
 }  // namespace fleetcore::rules

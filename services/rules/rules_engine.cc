@@ -29,6 +29,7 @@
 #include "prometheus/gauge.h"
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
+#include "services/rules/destinations.h"
 #include "services/rules/republish_headers.h"
 #include "services/rules/rules_core.h"
 
@@ -136,6 +137,8 @@ struct RulesEngine::Impl {
 
   mutable std::mutex rules_mu;
   std::vector<RulePtr> rules;  // enabled only
+  // The confirmation URLs of the ENABLED destinations: what http actions may send to.
+  std::vector<std::string> destinations;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -160,6 +163,7 @@ struct RulesEngine::Impl {
   prometheus::Family<prometheus::Counter>* actions = nullptr;
   prometheus::Family<prometheus::Counter>* dropped = nullptr;
   prometheus::Family<prometheus::Gauge>* depth = nullptr;
+  prometheus::Family<prometheus::Gauge>* destination_count = nullptr;
   prometheus::Histogram* evaluation = nullptr;
 
   void CountDropped(const char* what) {
@@ -270,6 +274,15 @@ struct RulesEngine::Impl {
     });
   }
 
+  // Whether an ENABLED destination covers `url`.
+  bool Admitted(absl::string_view url) const {
+    std::lock_guard<std::mutex> l(rules_mu);
+    for (const std::string& d : destinations) {
+      if (DestinationCovers(d, url)) return true;
+    }
+    return false;
+  }
+
   // Sends `request` up to http_attempts times: again after a transport error, a 429 or a
   // 5xx, backing off; any other status ends it.
   absl::Status SendWithRetries(const http::Request& request) {
@@ -307,6 +320,12 @@ struct RulesEngine::Impl {
     absl::StatusOr<std::string> url = Template(a.url(), inv);
     if (!url.ok()) return url.status();
     *resource = *url;
+    if (!Admitted(*url)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "no ENABLED topic rule destination covers ", *url,
+          ": its confirmation request must be answered (ConfirmTopicRuleDestination) or the "
+          "destination enabled"));
+    }
     http::Request req{.method = "POST",
                       .url = *url,
                       .body = output,
@@ -655,6 +674,10 @@ RulesEngine::RulesEngine(RulesStore* store, Options options) : impl_(std::make_u
                         .Name("fleetcore_rules_queue_depth")
                         .Help("Messages waiting for evaluation and actions waiting to run.")
                         .Register(*r);
+    impl_->destination_count = &prometheus::BuildGauge()
+                                    .Name("fleetcore_rules_destinations")
+                                    .Help("Topic rule destinations by status.")
+                                    .Register(*r);
     impl_->evaluation =
         &prometheus::BuildHistogram()
              .Name("fleetcore_rules_evaluation_seconds")
@@ -717,11 +740,31 @@ absl::Status RulesEngine::Reload() {
     if (page->size() < kPage) break;
     after = page->back().name;
   }
+  std::vector<std::string> enabled;
+  std::map<std::string, int> by_status = {
+      {"IN_PROGRESS", 0}, {"ENABLED", 0}, {"DISABLED", 0}, {"ERROR", 0}};
+  for (std::string after_id;;) {
+    absl::StatusOr<std::vector<StoredDestination>> page =
+        impl_->store->ListDestinations(after_id, kPage);
+    if (!page.ok()) return page.status();
+    for (const StoredDestination& d : *page) {
+      ++by_status[d.status];
+      if (d.status == "ENABLED") enabled.push_back(d.confirmation_url);
+    }
+    if (page->size() < kPage) break;
+    after_id = page->back().id;
+  }
+  if (impl_->destination_count != nullptr) {
+    for (const auto& [status, n] : by_status) {
+      impl_->destination_count->Add({{"status", status}}).Set(n);
+    }
+  }
   std::lock_guard<std::mutex> l(impl_->rules_mu);
   if (loaded.size() != impl_->rules.size()) {
     log::Info("topic rules loaded", {{"enabled", loaded.size()}});
   }
   impl_->rules = std::move(loaded);
+  impl_->destinations = std::move(enabled);
   return absl::OkStatus();
 }
 

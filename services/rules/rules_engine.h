@@ -3,7 +3,8 @@
 // to that rule alone), evaluated, and what a rule selects goes to its actions:
 //   republish  through the gateway's Broker API ($$aws/... names a reserved topic);
 //   postgres   insert or upsert into a table, of the fleetcore database or another;
-//   http       POST to a URL with configured headers, retried with backoff;
+//   http       POST to a URL with configured headers, retried with backoff, when an ENABLED
+//              topic rule destination covers the URL (destinations.h);
 //   s3         PUT an object to an S3-compatible endpoint, signed with SigV4.
 // An action that still fails after its retries runs the rule's errorAction with AWS's error
 // payload. Messages wait in a bounded queue for the evaluating thread, actions in a second
@@ -12,7 +13,7 @@
 // counted, so a slow or dead target never holds up the gateway or the other rules' intake.
 //
 //   RulesEngine engine(&store, {.pool = pool, .gateway = channel, .http = &client});
-//   engine.Reload();                  // at start and on every rule change (NOTIFY)
+//   engine.Reload();                  // at start and on every rule or destination change
 //   engine.Enqueue(message);          // from Ingest
 //
 // Thread safety: all public methods may be called from any thread.
@@ -76,8 +77,8 @@ class RulesEngine {
   RulesEngine(const RulesEngine&) = delete;
   RulesEngine& operator=(const RulesEngine&) = delete;
 
-  // Loads the enabled rules again (at start, when a rule changes, and before answering
-  // the gateway's ListRuleFilters).
+  // Loads the enabled rules and the destinations again (at start, when a rule or a
+  // destination changes, and before answering the gateway's ListRuleFilters).
   absl::Status Reload();
   // The FROM filters of the enabled rules (Basic-Ingest-only rules have none).
   std::vector<std::string> Filters() const;

@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "prometheus/registry.h"
+#include "services/rules/fake_http_client.h"
 #include "services/rules/fake_rules_store.h"
 
 namespace fleetcore::rules {
@@ -24,37 +25,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using json = nlohmann::json;
-
-// Answers each URL with a status from `statuses` (200 when not listed); records requests.
-class FakeHttp final : public http::HttpClient {
- public:
-  absl::StatusOr<http::Response> Send(const http::Request& r) override {
-    std::unique_lock<std::mutex> l(mu);
-    cv.wait(l, [this] { return !gate_closed; });
-    requests.push_back(r);
-    auto it = statuses.find(r.url);
-    if (it != statuses.end() && it->second < 0) return absl::UnavailableError("refused");
-    return http::Response{.status = it == statuses.end() ? 200 : it->second};
-  }
-  std::vector<std::string> Urls() {
-    std::lock_guard<std::mutex> l(mu);
-    std::vector<std::string> out;
-    for (const http::Request& r : requests) out.push_back(r.url);
-    return out;
-  }
-  void Open() {
-    {
-      std::lock_guard<std::mutex> l(mu);
-      gate_closed = false;
-    }
-    cv.notify_all();
-  }
-  std::mutex mu;
-  std::condition_variable cv;
-  bool gate_closed = false;
-  std::map<std::string, int> statuses;
-  std::vector<http::Request> requests;
-};
 
 // Shadows for get_thing_shadow(): thing -> document, or an error; `Hold` makes calls wait.
 class FakeLookups final : public iotsql::ServiceLookups {
@@ -89,6 +59,9 @@ class FakeLookups final : public iotsql::ServiceLookups {
 class RulesEngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
+    // The fake endpoint's owner confirmed it.
+    ASSERT_OK(store_.InsertDestination(
+        {.id = "d-x", .confirmation_url = "http://x", .status = "ENABLED"}, ""));
     engine_ = std::make_unique<RulesEngine>(
         &store_, RulesEngine::Options{.http = &http_,
                                       .lookups = &lookups_,
@@ -279,6 +252,41 @@ TEST_F(RulesEngineTest, ActionsWithoutTheirTargetFailClearly) {
   EXPECT_THAT(body, HasSubstr("no S3 credentials"));
 }
 
+// An http action sends only under an ENABLED destination (prefix at a boundary): the
+// others fail, unsent, and the errorAction says why; enabling the destination lets it send.
+TEST_F(RulesEngineTest, HttpActionsSendOnlyUnderAnEnabledDestination) {
+  AddRule("r", R"({"sql": "SELECT * FROM 'in'",
+                   "actions": [{"http": {"url": "http://y/hook"}},
+                               {"http": {"url": "http://x.evil/steal"}},
+                               {"http": {"url": "http://x/ok?a=1"}}],
+                   "errorAction": {"http": {"url": "http://x/errors"}}})");
+  Feed("in", "{}");
+  ASSERT_THAT(http_.Urls(), ::testing::UnorderedElementsAre("http://x/ok?a=1", "http://x/errors"));
+  json err = json::parse(http_.requests.back().body);
+  ASSERT_EQ(err["failures"].size(), 2u) << err;
+  for (const json& f : err["failures"]) {
+    EXPECT_THAT(f["errorMessage"].get<std::string>(),
+                HasSubstr("no ENABLED topic rule destination covers"));
+  }
+
+  http_.requests.clear();
+  ASSERT_OK(store_.InsertDestination(
+      {.id = "d-y", .confirmation_url = "http://y", .status = "DISABLED"}, ""));
+  ASSERT_OK(engine_->Reload());
+  Feed("in", "{}");
+  EXPECT_THAT(http_.Urls(), ::testing::Contains("http://x/errors"));  // DISABLED sends nothing
+
+  http_.requests.clear();
+  ASSERT_OK_AND_ASSIGN(bool changed, store_.ChangeDestination(
+                                         "d-y", {.expected_status = "DISABLED",
+                                                 .status = "ENABLED"}));
+  ASSERT_TRUE(changed);
+  ASSERT_OK(engine_->Reload());
+  Feed("in", "{}");
+  EXPECT_THAT(http_.Urls(), ::testing::UnorderedElementsAre("http://y/hook", "http://x/ok?a=1",
+                                                           "http://x/errors"));
+}
+
 // Counter or gauge value of `family`{label=value} in `registry`; 0 when absent.
 double Metric(prometheus::Registry& registry, const std::string& family,
               const std::string& label, const std::string& value) {
@@ -295,6 +303,8 @@ double Metric(prometheus::Registry& registry, const std::string& family,
 
 TEST(RulesEngineQueues, ASlowTargetFillsTheBoundedQueuesAndTheRestIsDroppedAndCounted) {
   FakeRulesStore store;
+  ASSERT_OK(store.InsertDestination(
+      {.id = "d-x", .confirmation_url = "http://x", .status = "ENABLED"}, ""));
   FakeHttp http;
   http.gate_closed = true;  // the target does not answer until the gate opens
   prometheus::Registry registry;

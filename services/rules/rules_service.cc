@@ -101,4 +101,57 @@ grpc::ServerUnaryReactor* RulesService::ListRuleFilters(grpc::CallbackServerCont
   });
 }
 
+grpc::ServerUnaryReactor* RulesService::CreateTopicRuleDestination(
+    grpc::CallbackServerContext* ctx, const pb::CreateTopicRuleDestinationRequest* req,
+    pb::CreateTopicRuleDestinationResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(*resp->mutable_topic_rule_destination(),
+                               destinations_->Create(*req));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::GetTopicRuleDestination(
+    grpc::CallbackServerContext* ctx, const pb::GetTopicRuleDestinationRequest* req,
+    pb::GetTopicRuleDestinationResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(*resp->mutable_topic_rule_destination(),
+                               destinations_->Get(req->arn()));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::ListTopicRuleDestinations(
+    grpc::CallbackServerContext* ctx, const pb::ListTopicRuleDestinationsRequest* req,
+    pb::ListTopicRuleDestinationsResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(*resp, destinations_->List(*req));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::UpdateTopicRuleDestination(
+    grpc::CallbackServerContext* ctx, const pb::UpdateTopicRuleDestinationRequest* req,
+    pb::UpdateTopicRuleDestinationResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) {
+    return destinations_->Update(req->arn(), req->status());
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::ConfirmTopicRuleDestination(
+    grpc::CallbackServerContext* ctx, const pb::ConfirmTopicRuleDestinationRequest* req,
+    pb::ConfirmTopicRuleDestinationResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) {
+    return destinations_->Confirm(req->confirmation_token()).status();
+  });
+}
+
+grpc::ServerUnaryReactor* RulesService::DeleteTopicRuleDestination(
+    grpc::CallbackServerContext* ctx, const pb::DeleteTopicRuleDestinationRequest* req,
+    pb::DeleteTopicRuleDestinationResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) {
+    return destinations_->Delete(req->arn());
+  });
+}
+
 }  // namespace fleetcore::rules

@@ -3,6 +3,7 @@
 
 #include "common/grpc/call_runner.h"
 #include "fleetcore/rules/v1/rules.grpc.pb.h"
+#include "services/rules/destinations.h"
 #include "services/rules/rules_core.h"
 #include "services/rules/rules_engine.h"
 
@@ -11,8 +12,9 @@ namespace fleetcore::rules {
 class RulesService final : public pb::Rules::CallbackService {
  public:
   // Nothing is owned.
-  RulesService(RulesCore* core, RulesEngine* engine, grpc_util::CallRunner* calls)
-      : core_(core), engine_(engine), calls_(calls) {}
+  RulesService(RulesCore* core, DestinationsCore* destinations, RulesEngine* engine,
+               grpc_util::CallRunner* calls)
+      : core_(core), destinations_(destinations), engine_(engine), calls_(calls) {}
 
   grpc::ServerUnaryReactor* CreateTopicRule(grpc::CallbackServerContext* ctx,
                                             const pb::CreateTopicRuleRequest* req,
@@ -44,9 +46,28 @@ class RulesService final : public pb::Rules::CallbackService {
   grpc::ServerUnaryReactor* ListRuleFilters(grpc::CallbackServerContext* ctx,
                                             const pb::ListRuleFiltersRequest* req,
                                             pb::ListRuleFiltersResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateTopicRuleDestination(
+      grpc::CallbackServerContext* ctx, const pb::CreateTopicRuleDestinationRequest* req,
+      pb::CreateTopicRuleDestinationResponse* resp) override;
+  grpc::ServerUnaryReactor* GetTopicRuleDestination(
+      grpc::CallbackServerContext* ctx, const pb::GetTopicRuleDestinationRequest* req,
+      pb::GetTopicRuleDestinationResponse* resp) override;
+  grpc::ServerUnaryReactor* ListTopicRuleDestinations(
+      grpc::CallbackServerContext* ctx, const pb::ListTopicRuleDestinationsRequest* req,
+      pb::ListTopicRuleDestinationsResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateTopicRuleDestination(
+      grpc::CallbackServerContext* ctx, const pb::UpdateTopicRuleDestinationRequest* req,
+      pb::UpdateTopicRuleDestinationResponse* resp) override;
+  grpc::ServerUnaryReactor* ConfirmTopicRuleDestination(
+      grpc::CallbackServerContext* ctx, const pb::ConfirmTopicRuleDestinationRequest* req,
+      pb::ConfirmTopicRuleDestinationResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteTopicRuleDestination(
+      grpc::CallbackServerContext* ctx, const pb::DeleteTopicRuleDestinationRequest* req,
+      pb::DeleteTopicRuleDestinationResponse* resp) override;
 
  private:
   RulesCore* const core_;
+  DestinationsCore* const destinations_;
   RulesEngine* const engine_;
   grpc_util::CallRunner* const calls_;
 };

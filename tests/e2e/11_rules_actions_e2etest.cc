@@ -161,6 +161,32 @@ class RulesActionsTest : public ::testing::Test {
     return MetricsWith(rules_.metrics_port, lines);
   }
 
+  // The confirmation request `server` last received (a rule's http action created its
+  // destination), as JSON with the query's path; null when none came.
+  static json ConfirmationRequest(const testing::HttpTestServer& server) {
+    json found;
+    for (const std::string& line : server.Requests()) {
+      json r = json::parse(line);
+      if (absl::StrContains(r["path"].get<std::string>(), "?confirmationToken=")) found = r;
+    }
+    return found;
+  }
+
+  // Confirms, as its owner would with fleetctl, the destination `server` was asked to
+  // confirm, and waits until the rules engine has `enabled` ENABLED destinations.
+  void ConfirmDestination(const testing::HttpTestServer& server, int enabled) {
+    json request = ConfirmationRequest(server);
+    ASSERT_FALSE(request.is_null()) << "no confirmation request reached " << server.base_url;
+    json body = json::parse(request["body"].get<std::string>());
+    Ctl().Json({"confirm-topic-rule-destination", "--confirmation-token",
+                body["confirmationToken"].get<std::string>()});
+    WaitForEnabledDestinations(enabled);
+  }
+  void WaitForEnabledDestinations(int n) {
+    const std::string line = absl::StrCat(R"(fleetcore_rules_destinations{status="ENABLED"} )", n);
+    EXPECT_THAT(RulesMetricsWith({line}), HasSubstr(line));
+  }
+
   std::unique_ptr<testing::TestDatabase> db_;
   RunningService gateway_;
   RunningService rules_;
@@ -371,13 +397,16 @@ TEST_F(RulesActionsTest, HttpActionRetriesAndTheErrorActionGetsAwsErrorPayload) 
               {"actions",
                {{{"http",
                   {{"url", server.base_url + "/hook/${topic(2)}"},
+                   {"confirmationUrl", server.base_url + "/hook"},
                    {"headers", {{{"key", "x-device"}, {"value", "${topic(2)}"}}}}}}}}}},
              1);
+  // Under the destination the first rule created.
   CreateRule("to_broken_http",
              {{"sql", "SELECT * FROM 'devices/+/alarms'"},
               {"actions", {{{"http", {{"url", server.base_url + "/hook?status=503"}}}}}},
               {"errorAction", {{"republish", {{"topic", "errors/${topic(2)}"}}}}}},
              2);
+  ConfirmDestination(server, 1);
   auto errors = Subscribe({"errors/#"}, 1, "error-watcher");
   ASSERT_NE(errors, nullptr);
 
@@ -421,6 +450,89 @@ TEST_F(RulesActionsTest, HttpActionRetriesAndTheErrorActionGetsAwsErrorPayload) 
       R"(fleetcore_rules_actions_total{action="republish",error_action="true",result="ok"} 1)"};
   const std::string metrics = RulesMetricsWith(expected);
   for (const std::string& line : expected) EXPECT_THAT(metrics, HasSubstr(line));
+}
+
+// AWS's destination lifecycle: a rule's http action to a new URL creates a destination and
+// POSTs its confirmation request there; nothing is sent until the endpoint's owner confirms
+// (here by a GET of the enableUrl); a DISABLED destination sends nothing again.
+TEST_F(RulesActionsTest, AnHttpEndpointGetsNothingUntilItsOwnerConfirms) {
+  ASSERT_OK_AND_ASSIGN(testing::HttpTestServer server, testing::HttpTestServer::Start());
+  CreateRule("to_webhook",
+             {{"sql", "SELECT * FROM 'webhook/+'"},
+              {"actions", {{{"http", {{"url", server.base_url + "/iot/in"}}}}}},
+              {"errorAction", {{"republish", {{"topic", "errors/${topic(2)}"}}}}}},
+             1);
+  const json request = ConfirmationRequest(server);
+  ASSERT_FALSE(request.is_null()) << "no confirmation request";
+  const json body = json::parse(request["body"].get<std::string>());
+  const std::string token = body["confirmationToken"];
+  const std::string arn = body["arn"];
+  EXPECT_EQ(request["method"], "POST");
+  EXPECT_EQ(request["path"], "/iot/in/?confirmationToken=" + token);
+  EXPECT_EQ(request["headers"]["x-amz-rules-engine-message-type"], "DestinationConfirmation");
+  EXPECT_EQ(request["headers"]["x-amz-rules-engine-destination-arn"], arn);
+  EXPECT_EQ(body["messageType"], "DestinationConfirmation");
+  const std::string enable_url = body["enableUrl"];
+  EXPECT_EQ(enable_url, absl::StrCat("http://127.0.0.1:", rules_.ports.at("confirm_port"),
+                                     "/confirmdestination/", token));
+
+  json listed = Ctl().Json({"list-topic-rule-destinations"});
+  ASSERT_EQ(listed["destinationSummaries"].size(), 1u) << listed;
+  EXPECT_EQ(listed["destinationSummaries"][0]["arn"], arn);
+  EXPECT_EQ(listed["destinationSummaries"][0]["status"], "IN_PROGRESS");
+  EXPECT_EQ(listed["destinationSummaries"][0]["httpUrlProperties"]["confirmationUrl"],
+            server.base_url + "/iot/in");
+
+  // Unconfirmed: the message is not sent, and the errorAction says why.
+  auto publish_and_expect_error = [&](const std::string& payload) {
+    auto errors = Subscribe({"errors/#"}, 1, "error-watcher");
+    ASSERT_NE(errors, nullptr);
+    Publish("webhook/d1", payload, "d1");
+    ASSERT_OK_AND_ASSIGN(int code, errors->Wait(absl::Seconds(20)));
+    EXPECT_EQ(code, 0) << errors->output();
+    std::vector<std::pair<std::string, json>> lines = Lines(errors->output());
+    ASSERT_EQ(lines.size(), 1u) << errors->output();
+    EXPECT_THAT(lines[0].second["failures"][0]["errorMessage"].get<std::string>(),
+                HasSubstr("no ENABLED topic rule destination covers " + server.base_url +
+                          "/iot/in"));
+  };
+  publish_and_expect_error(R"({"n": 1})");
+
+  // The owner follows the enableUrl; the token works once.
+  ASSERT_OK_AND_ASSIGN(testing::RunResult get, testing::Run({Tool("curl"), "-s", enable_url}));
+  EXPECT_THAT(get.out, HasSubstr(arn + " confirmed: ENABLED"));
+  ASSERT_OK_AND_ASSIGN(get, testing::Run({Tool("curl"), "-s", "-w", "\n%{http_code}",
+                                          enable_url}));
+  EXPECT_THAT(get.out, AllOf(HasSubstr("no topic rule destination awaits"), HasSubstr("\n404")));
+  WaitForEnabledDestinations(1);
+  Publish("webhook/d1", R"({"n": 2})", "d1");
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  bool delivered = false;
+  while (!delivered && absl::Now() < deadline) {
+    for (const std::string& line : server.Requests()) {
+      json r = json::parse(line);
+      delivered = delivered || (r["path"] == "/iot/in" &&
+                                json::parse(r["body"].get<std::string>())["n"] == 2);
+    }
+    if (!delivered) absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_TRUE(delivered) << "the confirmed destination never got the message";
+
+  // DISABLED: nothing is sent again, without a new confirmation.
+  Ctl().Json({"update-topic-rule-destination", "--arn", arn, "--status", "DISABLED"});
+  WaitForEnabledDestinations(0);
+  publish_and_expect_error(R"({"n": 3})");
+  EXPECT_EQ(Ctl().Json({"get-topic-rule-destination", "--arn", arn})["topicRuleDestination"]
+                      ["status"],
+            "DISABLED");
+  Ctl().ExpectFailure({"update-topic-rule-destination", "--arn", arn, "--status", "DISABLED"},
+                      "FAILED_PRECONDITION", "only an ENABLED destination can be disabled");
+  Ctl().Json({"delete-topic-rule-destination", "--arn", arn});
+  Ctl().ExpectFailure({"get-topic-rule-destination", "--arn", arn}, "NOT_FOUND",
+                      "no topic rule destination");
+  const std::string metric =
+      R"(fleetcore_rules_destination_confirmations_total{result="confirmed"} 1)";
+  EXPECT_THAT(RulesMetricsWith({metric}), HasSubstr(metric));
 }
 
 TEST_F(RulesActionsTest, S3ActionPutsSignedObjects) {
@@ -555,6 +667,7 @@ TEST_F(RulesBackpressureTest, ASlowTargetDropsRuleWorkButNeverHoldsUpDevices) {
               {"actions", {{{"http", {{"url", slow.base_url + "/hook?delay=2"},
                                       {"timeoutMs", 5000}}}}}}},
              1);
+  ConfirmDestination(slow, 1);
   auto watcher = Subscribe({"flood/#"}, 1000, "flood-watcher");
   ASSERT_NE(watcher, nullptr);
   ASSERT_OK_AND_ASSIGN(

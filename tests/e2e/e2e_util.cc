@@ -50,6 +50,13 @@ absl::StatusOr<RunningService> StartService(const std::string& binary,
     });
     if (!given && PeerFlags(binary).contains(peer)) argv.push_back(flag + "127.0.0.1:1");
   }
+  // Nor may a test's rules service take the local stack's confirmation port.
+  if (absl::EndsWith(binary, "fleetcore-rules") &&
+      std::none_of(args.begin(), args.end(), [](const std::string& a) {
+        return absl::StartsWith(a, "--confirm-listen=");
+      })) {
+    argv.push_back("--confirm-listen=127.0.0.1:0");
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   auto proc = testing::Subprocess::Start(std::move(argv), std::move(env));
   if (!proc.ok()) return proc.status();

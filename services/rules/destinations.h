@@ -1,0 +1,106 @@
+// Topic rule destinations, as AWS IoT's: an http action sends only to a URL that starts
+// with the confirmation URL of an ENABLED destination, so a rule cannot send a fleet's data
+// to an endpoint whose owner never agreed to receive it.
+//
+// Creating a destination (or setting it back to IN_PROGRESS) POSTs a confirmation request,
+// AWS's, to {confirmationUrl}/?confirmationToken={token}: headers
+// x-amz-rules-engine-message-type: DestinationConfirmation and
+// x-amz-rules-engine-destination-arn, and a JSON body with arn, confirmationToken, enableUrl
+// and messageType. Whoever receives it enables the destination by passing the token to
+// Confirm (ConfirmTopicRuleDestination) or by a GET of the enableUrl. A request that cannot
+// be delivered leaves the destination in ERROR with the reason. Only the token's SHA-256 is
+// stored, and a token confirms once.
+//
+//   DestinationsCore destinations(&store, &arns, &clock, &ids, &http, {.enable_url_base = b});
+//   destinations.Create(request);     // IN_PROGRESS, the confirmation request sent
+//   destinations.Confirm(token);      // ENABLED
+//
+// Thread safety: all methods may be called concurrently; Create, Update and EnsureFor block
+// while the confirmation request is sent (at most `confirmation_timeout`).
+#pragma once
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "common/aws/arn.h"
+#include "common/http/http_client.h"
+#include "common/ids/id_generator.h"
+#include "common/time/clock.h"
+#include "fleetcore/rules/v1/rules.pb.h"
+#include "services/rules/rules_store.h"
+
+namespace prometheus {
+template <typename T>
+class Family;
+class Counter;
+class Registry;
+}  // namespace prometheus
+
+namespace fleetcore::rules {
+
+namespace pb = ::fleetcore::rules::v1;
+
+// Whether a destination with `confirmation_url` admits a request to `url`: url starts with
+// it, and at a boundary (the whole URL, or followed by /, ? or #, or it ends with /), so
+// https://a.example does not admit https://a.example.net.
+bool DestinationCovers(absl::string_view confirmation_url, absl::string_view url);
+
+// The destination an http action sends under: its confirmationUrl, or its url without the
+// query and fragment.
+std::string DestinationUrlOf(const pb::HttpAction& action);
+
+// INVALID_ARGUMENT, naming `where`, unless `url` is an http(s) URL of at most 2000
+// characters with a host and no query or fragment.
+absl::Status ValidateConfirmationUrl(absl::string_view where, absl::string_view url);
+
+class DestinationsCore {
+ public:
+  struct Options {
+    // The public base of the enableUrl sent in confirmation requests
+    // ({base}/confirmdestination/{token}); empty: none is sent.
+    std::string enable_url_base;
+    absl::Duration confirmation_timeout = absl::Seconds(5);
+  };
+
+  // Nothing is owned; `metrics` may be null.
+  DestinationsCore(RulesStore* store, const aws::Arns* arns, const Clock* clock,
+                   IdGenerator* ids, http::HttpClient* http, Options options,
+                   prometheus::Registry* metrics = nullptr);
+
+  absl::StatusOr<pb::TopicRuleDestination> Create(
+      const pb::CreateTopicRuleDestinationRequest& request);
+  absl::StatusOr<pb::TopicRuleDestination> Get(const std::string& arn);
+  absl::StatusOr<pb::ListTopicRuleDestinationsResponse> List(
+      const pb::ListTopicRuleDestinationsRequest& request);
+  absl::Status Update(const std::string& arn, const std::string& status);
+  // INVALID_ARGUMENT when no destination awaits the token. Returns the destination's ARN.
+  absl::StatusOr<std::string> Confirm(const std::string& token);
+  absl::Status Delete(const std::string& arn);
+
+  // For a rule being created or replaced: each http action whose destination URL
+  // (DestinationUrlOf, without a substitution template) no destination covers gets one,
+  // IN_PROGRESS, and its confirmation request, as AWS does. Failures are logged: the rule
+  // stands, and its http actions fail until a destination covers them.
+  void EnsureFor(const pb::TopicRulePayload& payload);
+
+ private:
+  std::string Arn(absl::string_view id) const;
+  absl::StatusOr<StoredDestination> Find(const std::string& arn);
+  absl::StatusOr<pb::TopicRuleDestination> Insert(const std::string& confirmation_url);
+  // POSTs the confirmation request; when it is not delivered, the destination goes to ERROR
+  // (unless it moved on meanwhile) and so does `d`.
+  void SendConfirmation(StoredDestination* d, const std::string& token);
+  pb::TopicRuleDestination ToProto(const StoredDestination& d) const;
+
+  RulesStore* store_;
+  const aws::Arns* arns_;
+  const Clock* clock_;
+  IdGenerator* ids_;
+  http::HttpClient* http_;
+  Options options_;
+  prometheus::Family<prometheus::Counter>* confirmations_ = nullptr;
+};
+
+}  // namespace fleetcore::rules
