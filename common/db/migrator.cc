@@ -137,4 +137,29 @@ absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& url,
   return report;
 }
 
+absl::Status SetLoginPasswords(const std::string& url,
+                               const std::vector<std::pair<std::string, std::string>>& roles) {
+  try {
+    pqxx::connection conn(url);
+    pqxx::work tx(conn);
+    for (const auto& [role, password] : roles) {
+      if (tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", role).empty()) {
+        return absl::NotFoundError(absl::StrCat("no role ", role, " in the database cluster"));
+      }
+      // ALTER ROLE takes no parameters: the name and the password are quoted. Postgres
+      // stores the password as SCRAM (password_encryption's default).
+      tx.exec(absl::StrCat("ALTER ROLE ", tx.quote_name(role), " LOGIN PASSWORD ",
+                           tx.quote(password)));
+    }
+    tx.commit();
+  } catch (const pqxx::sql_error&) {
+    // The statement holds the password: say what failed, not the statement.
+    return absl::FailedPreconditionError(
+        "cannot set the services' login passwords: the migrating user needs CREATEROLE");
+  } catch (const std::exception& e) {
+    return StatusFromPqxx(e);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace fleetcore::db

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -34,5 +35,11 @@ struct MigrationReport {
 
 absl::StatusOr<MigrationReport> ApplyMigrations(const std::string& url,
                                                 const std::vector<Migration>& migrations);
+
+// Lets each role log in with its password (ALTER ROLE ... LOGIN PASSWORD), e.g. the
+// services' roles of migration 0011 with passwords from secret files. NOT_FOUND names a
+// role that does not exist; the passwords are never logged or put in an error.
+absl::Status SetLoginPasswords(const std::string& url,
+                               const std::vector<std::pair<std::string, std::string>>& roles);
 
 }  // namespace fleetcore::db

@@ -1,4 +1,5 @@
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <thread>
 
@@ -110,6 +111,59 @@ TEST_F(MigratorTest, TheRepositoryMigrationsApply) {
   ASSERT_FALSE(migrations.empty());
   ASSERT_OK(ApplyMigrations(db_->url(), migrations));
   EXPECT_TRUE(TableExists("registry.things"));
+}
+
+// Migration 0011: each service's role reads and writes its own schema's tables, and is
+// refused everything else (another schema, DDL). The harness lets the roles log in.
+TEST(ServiceRoles, EachReachesItsOwnSchemaOnly) {
+  ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create());
+  const std::map<std::string, std::string> own_table = {
+      {"registry", "registry.things"},   {"policy", "policy.policies"},
+      {"ca", "ca.certificates"},          {"gateway", "gateway.sessions"},
+      {"shadow", "shadow.shadows"},       {"rules", "rules.topic_rules"}};
+  const testing::TestPostgres& pg = db->server();
+  for (const auto& [service, table] : own_table) {
+    testing::TestPostgres as_role = pg;
+    as_role.user = "fleetcore_" + service;
+    pqxx::connection c(as_role.Url(db->name()));
+    {
+      pqxx::work tx(c);
+      EXPECT_NO_THROW(tx.exec("SELECT count(*) FROM " + table)) << service;
+      // Writing: a DELETE that matches nothing still needs the privilege.
+      EXPECT_NO_THROW(tx.exec("DELETE FROM " + table + " WHERE false")) << service;
+    }
+    for (const auto& [other, other_table] : own_table) {
+      if (other == service) continue;
+      pqxx::work tx(c);
+      EXPECT_THROW(tx.exec("SELECT count(*) FROM " + other_table), pqxx::insufficient_privilege)
+          << service << " read " << other_table;
+    }
+    pqxx::work tx(c);
+    EXPECT_THROW(tx.exec("CREATE TABLE " + service + ".extra (a int)"),
+                 pqxx::insufficient_privilege)
+        << service;
+  }
+}
+
+TEST(ServiceRoles, SetLoginPasswordsLetsARoleLogIn) {
+  ASSERT_OK_AND_ASSIGN(auto db, TestDatabase::Create(false));
+  const std::string role = "fleetcore_test_" + db->name();
+  {
+    pqxx::connection c(db->url());
+    pqxx::nontransaction n(c);
+    n.exec("CREATE ROLE " + c.quote_name(role) + " NOLOGIN");
+  }
+  testing::TestPostgres as_role = db->server();
+  as_role.user = role;
+  as_role.password = "pw'with'quotes";  // quotes must not break the statement
+  EXPECT_THROW(pqxx::connection(as_role.Url(db->name())), pqxx::broken_connection);
+  ASSERT_OK(SetLoginPasswords(db->url(), {{role, as_role.password}}));
+  EXPECT_NO_THROW(pqxx::connection(as_role.Url(db->name())));
+  EXPECT_THAT(SetLoginPasswords(db->url(), {{"no_such_role_here", "x"}}),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no_such_role_here")));
+  pqxx::connection c(db->url());
+  pqxx::nontransaction n(c);
+  n.exec("DROP ROLE " + c.quote_name(role));
 }
 
 }  // namespace

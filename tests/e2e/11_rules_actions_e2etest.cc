@@ -81,7 +81,10 @@ class RulesActionsTest : public ::testing::Test {
                              {{"FLEETCORE_ADMIN_TOKEN", kToken},
                               {"FLEETCORE_S3_SECRET_ACCESS_KEY", kS3Secret},
                               {"PGPASSFILE", passfile}}));
-    Exec("CREATE TABLE public.high_temperatures (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
+    CreateTableForRules(
+        "CREATE TABLE public.high_temperatures (id bigserial PRIMARY KEY, "
+        "payload jsonb NOT NULL)",
+        "public.high_temperatures");
   }
 
   // More flags for the rules service (a subclass's).
@@ -93,6 +96,13 @@ class RulesActionsTest : public ::testing::Test {
   }
 
   void Exec(const std::string& sql) { Exec(db_->url(), sql); }
+  // A table of the operator's for postgres actions, which the rules service's role must be
+  // granted (as an AWS rule's role must allow dynamodb:PutItem).
+  void CreateTableForRules(const std::string& sql, const std::string& table) {
+    Exec(sql);
+    Exec(absl::StrCat("GRANT SELECT, INSERT, UPDATE ON ", table, " TO fleetcore_rules; ",
+                      "GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO fleetcore_rules"));
+  }
   void Exec(const std::string& url, const std::string& sql) {
     pqxx::connection c(url);
     pqxx::work tx(c);
@@ -250,7 +260,9 @@ TEST_F(RulesActionsTest, AHugeNumericStringIsANumber) {
 }
 
 TEST_F(RulesActionsTest, RepublishUpsertAndBasicIngest) {
-  Exec("CREATE TABLE public.latest (device text PRIMARY KEY, doc jsonb NOT NULL)");
+  CreateTableForRules(
+      "CREATE TABLE public.latest (device text PRIMARY KEY, doc jsonb NOT NULL)",
+      "public.latest");
   CreateRule("alerts",
              {{"sql", "SELECT temperature, topic(2) AS device FROM 'sensors/+/data' WHERE "
                       "temperature > 30"},
@@ -310,7 +322,9 @@ TEST_F(RulesActionsTest, RepublishUpsertAndBasicIngest) {
   EXPECT_EQ(rows[0], json::parse(R"({"temperature": 33, "device": "t1"})"));
 
   // DynamoDB's hash and range keys: one row per device and day.
-  Exec("CREATE TABLE daily (device text, day text, doc jsonb, PRIMARY KEY (device, day))");
+  CreateTableForRules(
+      "CREATE TABLE daily (device text, day text, doc jsonb, PRIMARY KEY (device, day))",
+      "daily");
   CreateRule("daily",
              {{"sql", "SELECT temperature FROM 'plants/+/data'"},
               {"actions",
@@ -729,7 +743,9 @@ class RulesWithPeersTest : public RulesActionsTest {
 // AWS's get_registry_data() example: each device's threshold is an attribute of its thing,
 // and the reading is tagged with the thing's group.
 TEST_F(RulesWithPeersTest, GetRegistryDataReadsEachThingsThresholdAndGroups) {
-  Exec("CREATE TABLE public.over_threshold (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
+  CreateTableForRules(
+      "CREATE TABLE public.over_threshold (id bigserial PRIMARY KEY, payload jsonb NOT NULL)",
+      "public.over_threshold");
   PeersCtl().Json({"create-thing-group", "--thing-group-name", "cold-room"});
   for (const auto& [thing, threshold] : {std::pair("s1", "30"), std::pair("s2", "20")}) {
     PeersCtl().Json({"create-thing", "--thing-name", thing, "--attribute-payload",
@@ -766,8 +782,12 @@ TEST_F(RulesWithPeersTest, GetRegistryDataReadsEachThingsThresholdAndGroups) {
 // reports the alarm armed. Doors without a shadow raise none; when the shadow service
 // cannot answer, the errorAction gets AWS's error payload naming the call.
 TEST_F(RulesWithPeersTest, GetThingShadowGatesTheRuleOnTheDevicesReportedState) {
-  Exec("CREATE TABLE public.alarms (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
-  Exec("CREATE TABLE public.rule_errors (id bigserial PRIMARY KEY, payload jsonb NOT NULL)");
+  CreateTableForRules(
+      "CREATE TABLE public.alarms (id bigserial PRIMARY KEY, payload jsonb NOT NULL)",
+      "public.alarms");
+  CreateTableForRules(
+      "CREATE TABLE public.rule_errors (id bigserial PRIMARY KEY, payload jsonb NOT NULL)",
+      "public.rule_errors");
   const std::string sql =
       "SELECT *, topic(2) AS door FROM 'doors/+/opened' WHERE get_thing_shadow(topic(2), "
       "'arn:aws:iam::123456789012:role/ShadowRead').state.reported.armed = true";

@@ -57,6 +57,19 @@ absl::StatusOr<RunningService> StartService(const std::string& binary,
       })) {
     argv.push_back("--confirm-listen=127.0.0.1:0");
   }
+  // Each service logs in as its own role (migration 0011; the harness gives the roles its
+  // password), as in the local stack: a query outside the service's schema fails its test.
+  absl::StatusOr<testing::TestPostgres> pg = testing::TestPostgres::FromHarness();
+  for (const char* service : {"registry", "policy", "ca", "gateway", "shadow", "rules"}) {
+    if (!pg.ok() || !absl::EndsWith(binary, absl::StrCat("fleetcore-", service))) continue;
+    const std::string as_owner = absl::StrCat("--db-url=postgresql://", pg->user, ":");
+    for (std::string& a : args) {
+      if (absl::StartsWith(a, as_owner)) {
+        a = absl::StrCat("--db-url=postgresql://fleetcore_", service, ":",
+                         a.substr(as_owner.size()));
+      }
+    }
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   auto proc = testing::Subprocess::Start(std::move(argv), std::move(env));
   if (!proc.ok()) return proc.status();

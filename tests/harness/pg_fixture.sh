@@ -36,6 +36,12 @@ case "$action" in
     pg_init "$dir/data" "$dir/password"
     pg_start "$dir/data" "$port" "$dir/postgres.log" fsync=off synchronous_commit=off \
       full_page_writes=off
+    # The services' roles (migration 0011 grants them their schemas), able to log in with
+    # the harness's password: the e2e tests run each service as its own role.
+    for service in registry policy ca gateway shadow rules; do
+      PGPASSWORD=$(cat "$dir/password") "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U fleetcore \
+        -d postgres -qc "CREATE ROLE fleetcore_$service LOGIN PASSWORD '$(cat "$dir/password")'"
+    done
     mkdir -p "$(dirname "$env_file")"
     cat >"$env_file" <<EOF
 FLEETCORE_TEST_PG_DIR=$dir

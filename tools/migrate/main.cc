@@ -2,6 +2,12 @@
 // under an advisory lock (see common/db/migrator.h). Safe to run from several places at
 // once (a compose one-shot, a Kubernetes Job, every `./fleetcore up`). Exit status 0 when
 // the database is up to date, 1 when it is not, 2 for a configuration error.
+//
+// With --service-passwords-dir it then lets each service's role (migration 0011) log in
+// with the password in that folder's pg_password_<service>, so each service connects as a
+// role that reaches its own schema only.
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/config/flag_set.h"
 #include "common/db/migrator.h"
@@ -24,6 +30,11 @@ int Run(int argc, char** argv) {
   flags.AddDuration("db-connect-timeout", &db.connect_timeout,
                     "How long to wait for Postgres to accept connections.");
   flags.AddString("migrations-dir", &dir, "Folder with the NNNN_<service>_<what>.sql files.");
+  std::string passwords_dir;
+  flags.AddString("service-passwords-dir", &passwords_dir,
+                  "Folder with a file pg_password_<service> per service (registry, policy, "
+                  "ca, gateway, shadow, rules): after migrating, the role fleetcore_<service> "
+                  "may log in with that password. Empty: the roles are left as they are.");
   log::RegisterFlags(flags, &log_options);
   if (std::optional<int> code = service::ParseFlags(flags, argc, argv, [&]() -> absl::Status {
         db::FinishFlags(&db);
@@ -59,6 +70,26 @@ int Run(int argc, char** argv) {
             {{"applied", static_cast<int>(report->applied.size())},
              {"already_applied", report->already_applied},
              {"database", db::RedactUrl(db.url)}});
+  if (passwords_dir.empty()) return 0;
+  std::vector<std::pair<std::string, std::string>> logins;
+  for (const char* service : {"registry", "policy", "ca", "gateway", "shadow", "rules"}) {
+    const std::string path = absl::StrCat(passwords_dir, "/pg_password_", service);
+    absl::StatusOr<std::string> password = config::ReadFile(path, "password file");
+    // As the services read their --db-password-file: without one trailing line break.
+    if (password.ok() && absl::EndsWith(*password, "\n")) password->pop_back();
+    if (password.ok() && absl::EndsWith(*password, "\r")) password->pop_back();
+    if (!password.ok() || password->empty()) {
+      log::Error("cannot set the services' logins: a password file is missing or empty",
+                 {{"file", path}});
+      return 2;
+    }
+    logins.emplace_back(absl::StrCat("fleetcore_", service), *std::move(password));
+  }
+  if (absl::Status s = db::SetLoginPasswords(db.url, logins); !s.ok()) {
+    log::Error("cannot set the services' logins", {{"error", s}});
+    return 1;
+  }
+  log::Info("the services' roles may log in", {{"roles", static_cast<int>(logins.size())}});
   return 0;
 }
 

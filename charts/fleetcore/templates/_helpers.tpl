@@ -50,15 +50,23 @@ rules: {grpc: 6056, metrics: 9106}
 {{ include "fleetcore.fullname" .root }}-{{ .name }}:{{ (get $ports .name).grpc }}
 {{- end -}}
 
-{{/* The settings every service reads: database, admin token, ARNs, logs. */}}
+{{- define "fleetcore.serviceLoginsSecret" -}}
+{{ printf "%s-service-logins" (include "fleetcore.fullname" .) }}
+{{- end -}}
+
+{{/* The settings every service reads: database (as the service's own role,
+fleetcore_<name>, with its password from the service-logins Secret), admin token, ARNs,
+logs. Called with (dict "root" $ "name" "<service>"). */}}
 {{- define "fleetcore.commonEnv" -}}
+{{- $url := required "postgres.url is required (postgresql://USER@HOST:5432/DB)" .root.Values.postgres.url -}}
 - name: FLEETCORE_DB_URL
-  value: {{ required "postgres.url is required (postgresql://USER@HOST:5432/DB)" .Values.postgres.url | quote }}
+  value: {{ regexReplaceAll "^(postgres(?:ql)?://)(?:[^@/]*@)?" $url (printf "${1}fleetcore_%s@" .name) | quote }}
 - name: FLEETCORE_DB_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ include "fleetcore.postgresSecret" . }}
-      key: {{ .Values.postgres.passwordKey }}
+      name: {{ include "fleetcore.serviceLoginsSecret" .root }}
+      key: pg_password_{{ .name }}
+{{- with .root }}
 - name: FLEETCORE_DB_POOL_SIZE
   value: {{ .Values.postgres.poolSize | quote }}
 - name: FLEETCORE_ADMIN_TOKEN
@@ -74,6 +82,7 @@ rules: {grpc: 6056, metrics: 9106}
   value: json
 - name: FLEETCORE_LOG_LEVEL
   value: {{ .Values.logLevel | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* "true" when gateway replicas need the chart's own NATS (no nats.url given). */}}
