@@ -78,7 +78,8 @@ int Run(int argc, char** argv) {
                   "Public base URL of --confirm-listen, as the destinations' endpoints reach "
                   "it (the enableUrl's start); empty: http://{--confirm-listen}.");
   flags.AddString("s3-access-key-id", &engine_options.s3_credentials.access_key_id,
-                  "Access key id s3 actions sign with (AWS Signature V4).");
+                  "Access key id s3 actions, and http actions with auth.sigv4, sign with "
+                  "(AWS Signature V4).");
   flags.AddSecret("s3-secret-access-key", &engine_options.s3_credentials.secret_access_key,
                   "Secret access key of --s3-access-key-id.");
   flags.AddSecret("s3-session-token", &engine_options.s3_credentials.session_token,

@@ -138,6 +138,16 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a, iotsql::S
       return Invalid(absl::StrCat(where, ".http.timeoutMs"), "is 0 (3000) to 60000");
     }
     FLEETCORE_RETURN_IF_ERROR(CheckTemplate(absl::StrCat(where, ".http.url"), h.url(), version));
+    if (h.has_auth()) {
+      const std::string at = absl::StrCat(where, ".http.auth");
+      if (!h.auth().has_sigv4()) return Invalid(at, "sigv4 is the one method");
+      if (h.auth().sigv4().signing_region().empty()) {
+        return Invalid(absl::StrCat(at, ".sigv4.signingRegion"), "is required");
+      }
+      if (h.auth().sigv4().service_name().empty()) {
+        return Invalid(absl::StrCat(at, ".sigv4.serviceName"), "is required");
+      }
+    }
     const std::string confirmation = absl::StrCat(where, ".http.confirmationUrl");
     if (h.confirmation_url().empty()) {
       if (absl::StrContains(h.url(), "${")) {

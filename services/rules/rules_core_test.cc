@@ -106,6 +106,17 @@ TEST_F(RulesCoreTest, InvalidRulesAreRefusedWithTheReason) {
                               "actions": [{"http": {"url": "ftp://x"}}]})"),
               HasSubstr("actions[0].http.url: must be an http:// or https:// URL"));
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
+                              "actions": [{"http": {"url": "https://x", "auth": {"sigv4": {
+                                  "serviceName": "execute-api"}}}}]})"),
+              HasSubstr("actions[0].http.auth.sigv4.signingRegion: is required"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
+                              "actions": [{"http": {"url": "https://x", "auth": {"sigv4": {
+                                  "signingRegion": "eu-west-1"}}}}]})"),
+              HasSubstr("actions[0].http.auth.sigv4.serviceName: is required"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
+                              "actions": [{"http": {"url": "https://x", "auth": {}}}]})"),
+              HasSubstr("actions[0].http.auth: sigv4 is the one method"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
                               "actions": [{"postgres": {"tableName": "x; drop"}}]})"),
               HasSubstr("actions[0].postgres.tableName"));
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "awsIotSqlVersion": "beta",

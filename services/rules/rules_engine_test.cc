@@ -287,6 +287,43 @@ TEST_F(RulesEngineTest, HttpActionsSendOnlyUnderAnEnabledDestination) {
                                                            "http://x/errors"));
 }
 
+// auth.sigv4 signs the POST as sent (its query, headers and body hash) for the configured
+// region and service; without credentials the action fails and says what is missing. (The
+// signature itself is checked by an independent verifier in e2e 11.)
+TEST_F(RulesEngineTest, HttpActionsSignWithSigV4WhenAsked) {
+  const char kRule[] = R"({"sql": "SELECT * FROM 'in'",
+      "actions": [{"http": {"url": "http://x/api/in?b=2&a=1",
+                            "headers": [{"key": "X-Site", "value": "north"}],
+                            "auth": {"sigv4": {"signingRegion": "eu-west-1",
+                                               "serviceName": "execute-api",
+                                               "roleArn": "arn:aws:iam::1:role/r"}}}}],
+      "errorAction": {"http": {"url": "http://x/errors"}}})";
+  AddRule("signed", kRule);
+  Feed("in", R"({"t": 1})");
+  ASSERT_THAT(http_.Urls(), ElementsAre("http://x/errors"));
+  EXPECT_THAT(http_.requests[0].body, HasSubstr("no AWS credentials to sign with"));
+
+  http_.requests.clear();
+  engine_ = std::make_unique<RulesEngine>(
+      &store_, RulesEngine::Options{.http = &http_,
+                                    .s3_credentials = {.access_key_id = "AKIDEXAMPLE",
+                                                       .secret_access_key = "secret",
+                                                       .session_token = "token-1"}});
+  ASSERT_OK(engine_->Reload());
+  Feed("in", R"({"t": 1})");
+  ASSERT_THAT(http_.Urls(), ElementsAre("http://x/api/in?b=2&a=1"));
+  http::Response sent{.headers = http_.requests[0].headers};
+  EXPECT_THAT(sent.Header("authorization"),
+              ::testing::StartsWith("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/"));
+  EXPECT_THAT(sent.Header("authorization"), HasSubstr("/eu-west-1/execute-api/aws4_request, "
+                                                      "SignedHeaders=content-type;host;"
+                                                      "x-amz-content-sha256;x-amz-date;"
+                                                      "x-amz-security-token;x-site, "));
+  EXPECT_EQ(sent.Header("x-amz-content-sha256"), aws::Sha256Hex(http_.requests[0].body));
+  EXPECT_EQ(sent.Header("x-amz-security-token"), "token-1");
+  EXPECT_THAT(sent.Header("x-amz-date"), ::testing::MatchesRegex("[0-9]{8}T[0-9]{6}Z"));
+}
+
 // Counter or gauge value of `family`{label=value} in `registry`; 0 when absent.
 double Metric(prometheus::Registry& registry, const std::string& family,
               const std::string& label, const std::string& value) {

@@ -549,6 +549,42 @@ TEST_F(RulesActionsTest, AnHttpEndpointGetsNothingUntilItsOwnerConfirms) {
   EXPECT_THAT(RulesMetricsWith({metric}), HasSubstr(metric));
 }
 
+// An http action with auth.sigv4 (an API behind IAM authorization): the endpoint checks
+// the signature with its own SigV4 code, for the rule's region and service.
+TEST_F(RulesActionsTest, HttpActionSignedWithSigV4) {
+  ASSERT_OK_AND_ASSIGN(testing::HttpTestServer api,
+                       testing::HttpTestServer::StartS3(kS3KeyId, kS3Secret));
+  CreateRule("to_signed_api",
+             {{"sql", "SELECT * FROM 'signed/+'"},
+              {"actions",
+               {{{"http",
+                  {{"url", api.base_url + "/api/readings/${topic(2)}?site=north&b=1"},
+                   {"confirmationUrl", api.base_url + "/api"},
+                   {"headers", {{{"key", "x-device"}, {"value", "${topic(2)}"}}}},
+                   {"auth",
+                    {{"sigv4",
+                      {{"signingRegion", "eu-west-1"},
+                       {"serviceName", "execute-api"},
+                       {"roleArn", "arn:aws:iam::000000000000:role/iot-http"}}}}}}}}}}},
+             1);
+  ConfirmDestination(api, 1);
+  Publish("signed/d9", R"({"t": 7})", "d9");
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  json got;
+  while (got.is_null() && absl::Now() < deadline) {
+    for (const std::string& line : api.Requests()) {
+      json r = json::parse(line);
+      if (r["path"] == "/api/readings/d9?site=north&b=1") got = r;
+    }
+    if (got.is_null()) absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_FALSE(got.is_null()) << "the signed request never came";
+  EXPECT_EQ(got["signature"], "ok") << got;
+  EXPECT_EQ(got["service"], "execute-api");
+  EXPECT_EQ(got["method"], "POST");
+  EXPECT_EQ(json::parse(got["body"].get<std::string>()), json::parse(R"({"t": 7})"));
+}
+
 TEST_F(RulesActionsTest, S3ActionPutsSignedObjects) {
   // A local S3-compatible endpoint that checks each request's SigV4 signature itself.
   ASSERT_OK_AND_ASSIGN(testing::HttpTestServer s3,

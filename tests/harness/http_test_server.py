@@ -17,7 +17,10 @@ With --log, each request is appended to FILE as one JSON line: method, path, hea
 With --s3-key and --s3-secret it is an S3-compatible endpoint that checks every request's
 AWS Signature V4 the way S3 does, computed here independently of fleetcore's signer (hmac,
 hashlib): a missing or wrong signature, or a body that does not match x-amz-content-sha256,
-gets S3's 403 error document, and the log line says "signature": "ok" or why not.
+gets S3's 403 error document, and the log line says "signature": "ok" or why not. The
+signature may be for any service (an API behind SigV4, for http rule actions), and the log
+line has "service". A topic rule destination's confirmation request (header
+x-amz-rules-engine-message-type), which nobody signs, passes unchecked.
 """
 import argparse
 import base64
@@ -39,11 +42,11 @@ log_lock = threading.Lock()
 def check_sigv4(method, raw_path, headers, body):
     """"ok", or why S3 would refuse the request."""
     auth = headers.get("authorization", "")
-    m = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/s3/aws4_request, "
+    m = re.fullmatch(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/aws4_request, "
                      r"SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})", auth)
     if not m:
         return "no SigV4 authorization header"
-    key_id, date, region, signed, signature = m.groups()
+    key_id, date, region, service, signed, signature = m.groups()
     if key_id != args.s3_key:
         return "unknown access key"
     amz_date = headers.get("x-amz-date", "")
@@ -62,11 +65,11 @@ def check_sigv4(method, raw_path, headers, body):
     canonical_headers = "".join(
         f"{n}:{' '.join(headers.get(n, '').split())}\n" for n in names)
     canonical = "\n".join([method, path, canonical_query, canonical_headers, signed, payload_hash])
-    scope = f"{date}/{region}/s3/aws4_request"
+    scope = f"{date}/{region}/{service}/aws4_request"
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
                          hashlib.sha256(canonical.encode()).hexdigest()])
     k = ("AWS4" + args.s3_secret).encode()
-    for part in (date, region, "s3", "aws4_request"):
+    for part in (date, region, service, "aws4_request"):
         k = hmac.new(k, part.encode(), hashlib.sha256).digest()
     want = hmac.new(k, to_sign.encode(), hashlib.sha256).hexdigest()
     return "ok" if hmac.compare_digest(want, signature) else "SignatureDoesNotMatch"
@@ -85,13 +88,15 @@ class Handler(BaseHTTPRequestHandler):
         record = {"method": self.command, "path": self.path,
                   "headers": {k.lower(): v for k, v in self.headers.items()},
                   "body": body.decode("utf-8", "replace")}
-        if args.s3_key:
+        if args.s3_key and "x-amz-rules-engine-message-type" not in record["headers"]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             record["signature"] = check_sigv4(self.command, self.path, headers, body)
+            scope = re.search(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/", headers.get("authorization", ""))
+            record["service"] = scope.group(1) if scope else ""
         if args.log:
             with log_lock, open(args.log, "a") as f:
                 f.write(json.dumps(record) + "\n")
-        if args.s3_key and record["signature"] != "ok":
+        if args.s3_key and record.get("signature", "ok") != "ok":
             error = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>"
                      "SignatureDoesNotMatch</Code><Message>" + record["signature"] +
                      "</Message></Error>").encode()
