@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "absl/container/flat_hash_set.h"
+#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -106,15 +107,25 @@ std::string Tool(const std::string& name) {
 }
 
 int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
+  // Below Linux's ephemeral range (32768-60999), which the kernel hands to every outgoing
+  // connection of the test processes: a port taken from there (bind to port 0) could be
+  // given to one of them before the service it was chosen for listens on it. Above the
+  // local stack's ports. Random, so that concurrent tests rarely try the same one, and
+  // checked free now.
+  thread_local absl::BitGen gen;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = absl::Uniform(gen, 20000, 32000);
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
+    close(fd);
+    if (free) return port;
+  }
+  ADD_FAILURE() << "no free loopback port between 20000 and 32000";
+  return 0;
 }
 
 std::string MetricsWith(int metrics_port, const std::vector<std::string>& lines) {

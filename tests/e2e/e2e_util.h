@@ -33,7 +33,8 @@ std::string SourcePath(const std::string& relative);
 // A program on the PATH, or in /usr/sbin or /sbin (the subprocess helper runs absolute
 // paths only).
 std::string Tool(const std::string& name);
-// A loopback port free now, for services that must know each other's port before both run.
+// A loopback port free now (below the ephemeral range), for services that must know each
+// other's port before both run.
 int FreePort();
 // The /metrics text of the service whose metrics port is `metrics_port`, once it holds
 // every one of `lines`, or as it is after 10 s: a counter may move just after what the test
