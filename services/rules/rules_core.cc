@@ -85,6 +85,21 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a, iotsql::S
       return Invalid(absl::StrCat(where, ".postgres.tableName"),
                      "is required: schema.table or table, of letters, digits and _");
     }
+    // fleetcore's own schemas are its services' alone: a rule must not write into them
+    // (the rules service's role could write its own, the destinations among them).
+    if (const size_t dot = p.table_name().find('.');
+        p.database_url().empty() && dot != std::string::npos) {
+      const std::string schema = absl::AsciiStrToLower(p.table_name().substr(0, dot));
+      for (const char* own : {"registry", "policy", "ca", "gateway", "shadow", "rules",
+                              "fleetcore_migrate", "pg_catalog", "information_schema"}) {
+        if (schema == own) {
+          return Invalid(absl::StrCat(where, ".postgres.tableName"),
+                         absl::StrCat("\"", schema,
+                                      "\" is a schema of fleetcore's own: write to a table "
+                                      "of yours (in public or a schema you made)"));
+        }
+      }
+    }
     if (!p.payload_column().empty() && !identifier(p.payload_column())) {
       return Invalid(absl::StrCat(where, ".postgres.payloadColumn"), "is not a column name");
     }

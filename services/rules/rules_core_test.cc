@@ -2,6 +2,7 @@
 // rule's life (create, get, list by topic, replace, disable, delete) and EvaluateRule.
 #include "services/rules/rules_core.h"
 
+#include "absl/strings/str_cat.h"
 #include "common/testing/fake_clock.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -119,6 +120,12 @@ TEST_F(RulesCoreTest, InvalidRulesAreRefusedWithTheReason) {
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
                               "actions": [{"postgres": {"tableName": "x; drop"}}]})"),
               HasSubstr("actions[0].postgres.tableName"));
+  for (const char* own : {"rules.destinations", "CA.certificates", "fleetcore_migrate.applied"}) {
+    EXPECT_THAT(refused("r", absl::StrCat(R"({"sql": "SELECT * FROM 't'",
+                              "actions": [{"postgres": {"tableName": ")", own, R"("}}]})")),
+                HasSubstr("is a schema of fleetcore's own"))
+        << own;
+  }
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "awsIotSqlVersion": "beta",
                               "actions": [{"republish": {"topic": "x"}}]})"),
               HasSubstr("awsIotSqlVersion"));
