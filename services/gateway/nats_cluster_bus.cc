@@ -76,6 +76,9 @@ class NatsSubscription final : public ClusterBus::Subscription {
 struct NatsClusterBus::State {
   GatewayMetrics* metrics = nullptr;
   std::atomic<bool> connected{false};
+  // Set before the bus closes its connection: the callbacks that libnats runs for the close
+  // (on its thread, possibly after the bus and the metrics are gone) do nothing.
+  std::atomic<bool> closing{false};
 
   void Set(bool now) {
     connected.store(now, std::memory_order_release);
@@ -85,26 +88,42 @@ struct NatsClusterBus::State {
 
 namespace {
 
+// The connection callbacks' closure: a reference to the bus's State of their own, which the
+// closed callback (libnats's last for a connection) drops.
+using StateRef = std::shared_ptr<NatsClusterBus::State>;
+
+NatsClusterBus::State* Open(void* closure) {
+  NatsClusterBus::State* state = static_cast<StateRef*>(closure)->get();
+  return state->closing.load(std::memory_order_acquire) ? nullptr : state;
+}
+
 void OnDisconnected(natsConnection*, void* closure) {
-  static_cast<NatsClusterBus::State*>(closure)->Set(false);
+  NatsClusterBus::State* state = Open(closure);
+  if (state == nullptr) return;
+  state->Set(false);
   log::Error("cluster: lost the connection to NATS; reconnecting (messages between replicas "
              "wait, up to 64 MiB, and those sent to this replica meanwhile are lost)");
 }
 
 void OnReconnected(natsConnection* nc, void* closure) {
-  static_cast<NatsClusterBus::State*>(closure)->Set(true);
+  NatsClusterBus::State* state = Open(closure);
+  if (state == nullptr) return;
+  state->Set(true);
   char url[256] = {};
   natsConnection_GetConnectedUrl(nc, url, sizeof(url));
   log::Info("cluster: connected to NATS again", {{"server", NatsClusterBus::Redact(url)}});
 }
 
 void OnError(natsConnection*, natsSubscription*, natsStatus err, void* closure) {
-  GatewayMetrics* metrics = static_cast<NatsClusterBus::State*>(closure)->metrics;
-  if (metrics != nullptr) {
-    metrics->ClusterError(err == NATS_SLOW_CONSUMER ? "slow_consumer" : "nats");
+  NatsClusterBus::State* state = Open(closure);
+  if (state == nullptr) return;
+  if (state->metrics != nullptr) {
+    state->metrics->ClusterError(err == NATS_SLOW_CONSUMER ? "slow_consumer" : "nats");
   }
   log::Error("cluster: NATS reports an error", {{"error", natsStatus_GetText(err)}});
 }
+
+void OnClosed(natsConnection*, void* closure) { delete static_cast<StateRef*>(closure); }
 
 }  // namespace
 
@@ -140,9 +159,13 @@ absl::StatusOr<std::unique_ptr<NatsClusterBus>> NatsClusterBus::Connect(
   // subscription group would be many).
   natsOptions_UseGlobalMessageDelivery(opts, true);
   natsOptions_SetNoEcho(opts, options.no_echo);
-  natsOptions_SetDisconnectedCB(opts, OnDisconnected, bus->state_.get());
-  natsOptions_SetReconnectedCB(opts, OnReconnected, bus->state_.get());
-  natsOptions_SetErrorHandler(opts, OnError, bus->state_.get());
+  // Freed by OnClosed; left to the process when the connection never came up (whether
+  // libnats then calls OnClosed is not promised, and a failed connect ends the process).
+  auto* closure = new StateRef(bus->state_);
+  natsOptions_SetDisconnectedCB(opts, OnDisconnected, closure);
+  natsOptions_SetReconnectedCB(opts, OnReconnected, closure);
+  natsOptions_SetErrorHandler(opts, OnError, closure);
+  natsOptions_SetClosedCB(opts, OnClosed, closure);
   if (absl::StrContains(options.url, "tls://") || !options.ca_file.empty()) {
     natsOptions_SetSecure(opts, true);
     if (!options.ca_file.empty() &&
@@ -161,9 +184,10 @@ absl::StatusOr<std::unique_ptr<NatsClusterBus>> NatsClusterBus::Connect(
   return bus;
 }
 
-NatsClusterBus::NatsClusterBus() : state_(std::make_unique<State>()) {}
+NatsClusterBus::NatsClusterBus() : state_(std::make_shared<State>()) {}
 
 NatsClusterBus::~NatsClusterBus() {
+  state_->closing.store(true, std::memory_order_release);
   if (nc_ != nullptr) {
     natsConnection_FlushTimeout(nc_, 1000);
     natsConnection_Close(nc_);

@@ -50,12 +50,13 @@ class NatsClusterBus final : public ClusterBus {
   static std::string Redact(absl::string_view url);
 
   // What NATS's connection callbacks update (internal): the connection state, which
-  // connected() reads on every routed message, and the metrics.
+  // connected() reads on every routed message, and the metrics. Shared with those
+  // callbacks, which libnats may still run (on its own thread) after the bus is destroyed.
   struct State;
 
  private:
   NatsClusterBus();
-  std::unique_ptr<State> state_;
+  std::shared_ptr<State> state_;
   __natsConnection* nc_ = nullptr;
   std::string inbox_;
   std::atomic<uint64_t> inboxes_{0};
