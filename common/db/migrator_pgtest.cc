@@ -113,6 +113,42 @@ TEST_F(MigratorTest, TheRepositoryMigrationsApply) {
   EXPECT_TRUE(TableExists("registry.things"));
 }
 
+// Migration 0010, on a database with rules from before it: each http action's URL (without
+// a template; query and fragment left off) becomes an ENABLED destination, so the rules
+// keep sending after the upgrade.
+TEST_F(MigratorTest, ExistingHttpActionsKeepTheirDestinationsThroughTheUpgrade) {
+  ASSERT_OK_AND_ASSIGN(auto all, LoadMigrations(testing::MigrationsDir()));
+  std::vector<Migration> before;
+  for (const Migration& m : all) {
+    if (m.version < 10) before.push_back(m);
+  }
+  ASSERT_OK(ApplyMigrations(db_->url(), before));
+  {
+    pqxx::connection c(db_->url());
+    pqxx::work tx(c);
+    tx.exec(R"(INSERT INTO rules.topic_rules VALUES
+      ('a', '{"sql": "x", "actions": [{"http": {"url": "https://h.example/a?q=1"}},
+                                      {"http": {"url": "https://h.example/${topic()}"}},
+                                      {"republish": {"topic": "t"}}],
+              "errorAction": {"http": {"url": "https://e.example/err#f"}}}', 'x', false,
+       now(), now()),
+      ('b', '{"sql": "y", "actions": [{"http": {"url": "https://h.example/a"}}]}', 'y', false,
+       now(), now()),
+      ('c', '{"sql": "z"}', 'z', false, now(), now()))");
+    tx.commit();
+  }
+  ASSERT_OK(ApplyMigrations(db_->url(), all));
+  pqxx::connection c(db_->url());
+  pqxx::nontransaction n(c);
+  std::vector<std::string> rows;
+  for (const auto& r : n.exec("SELECT confirmation_url || ' ' || status || ' ' || "
+                              "(token_sha256 IS NULL)::text FROM rules.destinations ORDER BY 1")) {
+    rows.push_back(r[0].c_str());
+  }
+  EXPECT_THAT(rows, ElementsAre("https://e.example/err ENABLED true",
+                                "https://h.example/a ENABLED true"));
+}
+
 // Migration 0011: each service's role reads and writes its own schema's tables, and is
 // refused everything else (another schema, DDL). The harness lets the roles log in.
 TEST(ServiceRoles, EachReachesItsOwnSchemaOnly) {
