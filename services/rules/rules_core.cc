@@ -68,6 +68,12 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a, iotsql::S
     }
     FLEETCORE_RETURN_IF_ERROR(
         CheckTemplate(absl::StrCat(where, ".republish.topic"), r.topic(), version));
+    // A literal topic is checked now; a templated one when it is rendered.
+    if (absl::StartsWith(r.topic(), "$$") &&
+        !RepublishTopicAllowed(absl::string_view(r.topic()).substr(1))) {
+      return Invalid(absl::StrCat(where, ".republish.topic"),
+                     "AWS IoT Jobs' topics ($aws/things/{thing}/jobs/...) are not allowed");
+    }
     return CheckHeaders(absl::StrCat(where, ".republish.headers"), r.headers(), version);
   }
   if (a.has_postgres()) {
@@ -341,6 +347,16 @@ absl::Status RulesCore::SetDisabled(const std::string& name, bool disabled) {
   rule.payload_json.clear();
   (void)gp::util::MessageToJsonString(*p, &rule.payload_json);
   return store_->Update(rule);
+}
+
+bool RepublishTopicAllowed(absl::string_view topic) {
+  constexpr absl::string_view kThings = "$aws/things/";
+  if (!absl::StartsWith(topic, kThings)) return true;
+  absl::string_view rest = topic.substr(kThings.size());
+  const size_t slash = rest.find('/');
+  if (slash == absl::string_view::npos) return true;
+  rest = rest.substr(slash + 1);
+  return !(rest == "jobs" || absl::StartsWith(rest, "jobs/"));
 }
 
 void AddProperties(const pb::MessageProperties& p, iotsql::MessageContext* c) {

@@ -26,6 +26,11 @@ class DestinationsCore;
 
 namespace pb = ::fleetcore::rules::v1;
 
+// Whether a republish action may publish to `topic` (after "$$" became "$"): anything but
+// AWS IoT Jobs' topics ($aws/things/{thing}/jobs/...), which AWS refuses too: devices must
+// not get job documents or notifications a rule made up.
+bool RepublishTopicAllowed(absl::string_view topic);
+
 // A message's MQTT 5 properties into the context its rules are evaluated in.
 void AddProperties(const pb::MessageProperties& properties, iotsql::MessageContext* context);
 

@@ -103,6 +103,14 @@ TEST_F(RulesCoreTest, InvalidRulesAreRefusedWithTheReason) {
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
                               "actions": [{"republish": {"topic": "a/${topic("}}]})"),
               HasSubstr("actions[0].republish.topic"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "actions": [{"republish": {
+                                  "topic": "$$aws/things/lamp-1/jobs/notify-next"}}]})"),
+              HasSubstr("actions[0].republish.topic: AWS IoT Jobs' topics"));
+  EXPECT_TRUE(RepublishTopicAllowed("$aws/things/lamp-1/shadow/update"));
+  EXPECT_TRUE(RepublishTopicAllowed("$aws/things/lamp-1/jobsx"));
+  EXPECT_TRUE(RepublishTopicAllowed("things/lamp-1/jobs/x"));
+  EXPECT_FALSE(RepublishTopicAllowed("$aws/things/lamp-1/jobs"));
+  EXPECT_FALSE(RepublishTopicAllowed("$aws/things/lamp-1/jobs/j1/update"));
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
                               "actions": [{"http": {"url": "ftp://x"}}]})"),
               HasSubstr("actions[0].http.url: must be an http:// or https:// URL"));

@@ -188,12 +188,16 @@ struct RulesEngine::Impl {
 
   absl::Status Republish(const pb::RepublishAction& a, const std::string& output,
                          const Invocation& inv, std::string* resource) {
-    if (gateway == nullptr) return absl::FailedPreconditionError("no gateway to publish to");
     absl::StatusOr<std::string> topic = Template(a.topic(), inv);
     if (!topic.ok()) return topic.status();
     // $$aws/... names a reserved $aws topic, as on AWS.
     if (absl::StartsWith(*topic, "$$")) topic->erase(0, 1);
     *resource = *topic;
+    if (!RepublishTopicAllowed(*topic)) {
+      return absl::InvalidArgumentError(
+          "AWS IoT Jobs' topics ($aws/things/{thing}/jobs/...) are not allowed");
+    }
+    if (gateway == nullptr) return absl::FailedPreconditionError("no gateway to publish to");
     gw::PublishBatchRequest req;
     gw::PublishRequest* m = req.add_messages();
     m->set_topic(*topic);

@@ -252,6 +252,20 @@ TEST_F(RulesEngineTest, ActionsWithoutTheirTargetFailClearly) {
   EXPECT_THAT(body, HasSubstr("no S3 credentials"));
 }
 
+// A republish topic that a template turns into an AWS IoT Jobs topic is refused when it is
+// rendered (a literal one already at creation).
+TEST_F(RulesEngineTest, RepublishNeverReachesJobsTopics) {
+  AddRule("r", R"({"sql": "SELECT * FROM 'in/+'",
+                   "actions": [{"republish": {"topic": "$$aws/things/${topic(2)}/jobs/notify"}}],
+                   "errorAction": {"http": {"url": "http://x/errors"}}})");
+  Feed("in/lamp-1", "{}");
+  ASSERT_EQ(http_.requests.size(), 1u);
+  json err = json::parse(http_.requests[0].body);
+  EXPECT_EQ(err["failures"][0]["failedResource"], "$aws/things/lamp-1/jobs/notify");
+  EXPECT_THAT(err["failures"][0]["errorMessage"].get<std::string>(),
+              HasSubstr("AWS IoT Jobs' topics"));
+}
+
 // An http action sends only under an ENABLED destination (prefix at a boundary): the
 // others fail, unsent, and the errorAction says why; enabling the destination lets it send.
 TEST_F(RulesEngineTest, HttpActionsSendOnlyUnderAnEnabledDestination) {
