@@ -18,6 +18,7 @@ namespace {
 namespace gp = google::protobuf;
 
 constexpr int kMaxActions = 10;
+constexpr size_t kMaxPayloadBytes = 128 * 1024;
 
 absl::Status Invalid(absl::string_view where, absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
@@ -155,6 +156,12 @@ absl::Status CheckAction(absl::string_view where, const pb::Action& a, iotsql::S
     }
     if (h.url().size() > 2048) return Invalid(absl::StrCat(where, ".http.url"), "is over 2 KB");
     if (h.headers_size() > 100) return Invalid(absl::StrCat(where, ".http.headers"), "at most 100");
+    for (int i = 0; i < h.headers_size(); ++i) {
+      const std::string& key = h.headers(i).key();
+      if (key.empty() || key.size() > 256) {
+        return Invalid(absl::StrCat(where, ".http.headers[", i, "].key"), "is 1 to 256 bytes");
+      }
+    }
     if (h.timeout_ms() < 0 || h.timeout_ms() > 60000) {
       return Invalid(absl::StrCat(where, ".http.timeoutMs"), "is 0 (3000) to 60000");
     }
@@ -229,6 +236,11 @@ absl::Status RulesCore::ValidateName(absl::string_view name) {
 }
 
 absl::Status RulesCore::Validate(const pb::TopicRulePayload& payload, std::string* topic_pattern) {
+  // AWS's limit on a rule's payload (SQL, actions and all), as JSON.
+  if (std::string json; !gp::util::MessageToJsonString(payload, &json).ok() ||
+                        json.size() > kMaxPayloadBytes) {
+    return Invalid("topicRulePayload", "is over 128 KB (AWS's limit for a rule)");
+  }
   absl::StatusOr<iotsql::SqlVersion> version =
       iotsql::ParseSqlVersion(payload.aws_iot_sql_version());
   if (!version.ok()) return version.status();

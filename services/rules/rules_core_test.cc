@@ -111,6 +111,13 @@ TEST_F(RulesCoreTest, InvalidRulesAreRefusedWithTheReason) {
   EXPECT_TRUE(RepublishTopicAllowed("things/lamp-1/jobs/x"));
   EXPECT_FALSE(RepublishTopicAllowed("$aws/things/lamp-1/jobs"));
   EXPECT_FALSE(RepublishTopicAllowed("$aws/things/lamp-1/jobs/j1/update"));
+  EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'", "actions": [{"http": {
+                                  "url": "https://x", "headers": [{"value": "v"}]}}]})"),
+              HasSubstr("actions[0].http.headers[0].key: is 1 to 256 bytes"));
+  EXPECT_THAT(refused("r", absl::StrCat(R"({"sql": "SELECT * FROM 't'", "description": ")",
+                                        std::string(130 * 1024, 'd'),
+                                        R"(", "actions": [{"republish": {"topic": "x"}}]})")),
+              HasSubstr("topicRulePayload: is over 128 KB"));
   EXPECT_THAT(refused("r", R"({"sql": "SELECT * FROM 't'",
                               "actions": [{"http": {"url": "ftp://x"}}]})"),
               HasSubstr("actions[0].http.url: must be an http:// or https:// URL"));
