@@ -88,7 +88,8 @@ DestinationsCore::DestinationsCore(RulesStore* store, const aws::Arns* arns, con
                           .Name("fleetcore_rules_destination_confirmations_total")
                           .Help("Topic rule destination confirmation requests by result: sent "
                                 "(delivered), failed (not delivered: the destination is in "
-                                "ERROR), confirmed (its token came back)")
+                                "ERROR), confirmed (its token came back), refused (a token "
+                                "no destination awaits)")
                           .Register(*metrics);
   }
 }
@@ -279,6 +280,7 @@ absl::StatusOr<std::string> DestinationsCore::Confirm(const std::string& token) 
       store_->ConfirmDestination(aws::Sha256Hex(token));
   if (!d.ok()) return d.status();
   if (!d->has_value()) {
+    if (confirmations_ != nullptr) confirmations_->Add({{"result", "refused"}}).Increment();
     return absl::InvalidArgumentError(
         "no topic rule destination awaits this confirmation token: it is not one fleetcore "
         "sent, was used already, or a newer confirmation request replaced it");

@@ -93,6 +93,17 @@ TEST_F(DestinationsTest, CreateSendsAwsConfirmationRequestAndItsTokenEnablesOnce
   EXPECT_EQ(arn, d.arn());
   EXPECT_EQ(Status(d.arn()), "ENABLED");
   EXPECT_THAT(destinations_.Confirm(token), StatusIs(Code::kInvalidArgument));
+  for (const auto& [result, n] : {std::pair("sent", 1.0), std::pair("confirmed", 1.0),
+                                  std::pair("refused", 2.0)}) {
+    double got = 0;
+    for (const prometheus::MetricFamily& f : metrics_.Collect()) {
+      if (f.name != "fleetcore_rules_destination_confirmations_total") continue;
+      for (const prometheus::ClientMetric& m : f.metric) {
+        if (m.label.size() == 1 && m.label[0].value == result) got = m.counter.value;
+      }
+    }
+    EXPECT_EQ(got, n) << result;
+  }
   // Each request has a token of its own.
   Create("https://hooks.example/other");
   EXPECT_NE(LastBody()["confirmationToken"], token);
