@@ -222,7 +222,14 @@ absl::StatusOr<pb::ListTopicRuleDestinationsResponse> DestinationsCore::List(
   if (!rows.ok()) return rows.status();
   pb::ListTopicRuleDestinationsResponse out;
   for (size_t i = 0; i < rows->size() && i < static_cast<size_t>(*limit); ++i) {
-    *out.add_destination_summaries() = ToProto((*rows)[i]);
+    const StoredDestination& d = (*rows)[i];
+    pb::TopicRuleDestinationSummary* summary = out.add_destination_summaries();
+    summary->set_arn(Arn(d.id));
+    summary->set_status(d.status);
+    summary->set_status_reason(d.status_reason);
+    summary->mutable_http_url_summary()->set_confirmation_url(d.confirmation_url);
+    *summary->mutable_created_at() = Timestamp(d.created_at);
+    *summary->mutable_last_updated_at() = Timestamp(d.updated_at);
   }
   if (rows->size() > static_cast<size_t>(*limit)) {
     out.set_next_token(pagination::EncodePageToken((*rows)[*limit - 1].id, kQuery));

@@ -185,7 +185,7 @@ TEST_F(DestinationsTest, ListPages) {
   for (int page = 0; page < 5; ++page) {
     ASSERT_OK_AND_ASSIGN(pb::ListTopicRuleDestinationsResponse r, destinations_.List(req));
     for (const auto& d : r.destination_summaries()) {
-      seen.push_back(d.http_url_properties().confirmation_url());
+      seen.push_back(d.http_url_summary().confirmation_url());
     }
     if (r.next_token().empty()) break;
     req.set_next_token(r.next_token());
@@ -222,7 +222,7 @@ TEST_F(DestinationsTest, RulesGetDestinationsForTheirHttpActions) {
   std::vector<std::string> urls;
   for (const auto& d : r.destination_summaries()) {
     EXPECT_EQ(d.status(), "IN_PROGRESS");
-    urls.push_back(d.http_url_properties().confirmation_url());
+    urls.push_back(d.http_url_summary().confirmation_url());
   }
   EXPECT_THAT(urls, ::testing::UnorderedElementsAre("https://hooks.example/iot/a",
                                                     "https://hooks.example/iot",

@@ -494,7 +494,7 @@ TEST_F(RulesActionsTest, AnHttpEndpointGetsNothingUntilItsOwnerConfirms) {
   ASSERT_EQ(listed["destinationSummaries"].size(), 1u) << listed;
   EXPECT_EQ(listed["destinationSummaries"][0]["arn"], arn);
   EXPECT_EQ(listed["destinationSummaries"][0]["status"], "IN_PROGRESS");
-  EXPECT_EQ(listed["destinationSummaries"][0]["httpUrlProperties"]["confirmationUrl"],
+  EXPECT_EQ(listed["destinationSummaries"][0]["httpUrlSummary"]["confirmationUrl"],
             server.base_url + "/iot/in");
 
   // Unconfirmed: the message is not sent, and the errorAction says why.
