@@ -66,16 +66,30 @@ std::shared_ptr<Session> Broker::Install(StoredSession& stored, int64_t now, boo
   std::shared_ptr<Session> session;
   {
     absl::MutexLock l(&sessions_mu_);
-    std::shared_ptr<Session>& slot = sessions_[stored.record.client_id];
-    if (slot != nullptr) return nullptr;  // a connection made one meanwhile
+    if (sessions_.contains(stored.record.client_id)) return nullptr;  // a connection made one
     session = NewSession(stored.record.client_id);
-    slot = session;
   }
+  // Complete before a connection can find it: one that attaches the moment it appears (a
+  // client resuming on the replica that is adopting its session) gets the queued messages,
+  // and what is published meanwhile reaches it through its subscriptions.
   session->Restore(stored);
   for (const StoredSubscription& sub : stored.record.subscriptions) {
     mqtt::ParsedFilter parsed;
     if (!mqtt::ParseSharedFilter(sub.filter, &parsed)) continue;
     Subscribe(session, sub.filter, parsed, sub.options);
+  }
+  bool installed = false;
+  {
+    absl::MutexLock l(&sessions_mu_);
+    std::shared_ptr<Session>& slot = sessions_[stored.record.client_id];
+    if (slot == nullptr) {
+      slot = session;
+      installed = true;
+    }
+  }
+  if (!installed) {  // a connection made one meanwhile: that is the client's session now
+    RemoveFromTree(*session);
+    return nullptr;
   }
   *expired = false;
   const uint32_t expiry = stored.record.expiry_interval;

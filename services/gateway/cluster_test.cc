@@ -363,8 +363,9 @@ TEST_F(ClusterTest, TheSessionsOfAReplicaThatLeavesAreTakenOverAndFedMeanwhile) 
   a.broker.Publish(Msg("h/1", "before"));
   Settle();
   a.cluster.Stop();  // b is the first live replica now: it takes dev-7's session
-  ASSERT_TRUE(Eventually([&] { return b.broker.Find("dev-7") != nullptr; }));
-  EXPECT_EQ(shared_.owner("dev-7"), "b");
+  // Taken over: installed in b's broker, then claimed in the store (in that order).
+  ASSERT_TRUE(Eventually([&] { return shared_.owner("dev-7") == "b"; }));
+  ASSERT_NE(b.broker.Find("dev-7"), nullptr);
   b.broker.Publish(Msg("h/2", "while away"));
   Replica::Client back = b.Connect("dev-7", /*clean=*/false, /*expiry=*/3600);
   EXPECT_TRUE(back.present);
