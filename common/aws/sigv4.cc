@@ -204,15 +204,12 @@ absl::StatusOr<SigV4Presented> ReadSigV4(const ReceivedRequest& request,
   std::vector<std::pair<std::string, std::string>> query;
   std::optional<std::string> algorithm, credential, amz_date, signed_headers, signature,
       expires, token;
-  for (absl::string_view pair : absl::StrSplit(raw_query, '&', absl::SkipEmpty())) {
-    const size_t eq = pair.find('=');
-    // '+' stays itself: SigV4 signers encode a space as %20.
-    std::string name, value;
-    if (!net::PercentDecode(pair.substr(0, eq), /*plus_is_space=*/false, &name) ||
-        !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), false,
-                            &value)) {
-      return Refused("the query string has a malformed %-escape");
-    }
+  std::vector<std::pair<std::string, std::string>> pairs;
+  // '+' stays itself: SigV4 signers encode a space as %20.
+  if (!net::DecodeQuery(raw_query, /*plus_is_space=*/false, &pairs)) {
+    return Refused("the query string has a malformed %-escape");
+  }
+  for (auto& [name, value] : pairs) {
     if (name == "X-Amz-Algorithm") algorithm = value;
     if (name == "X-Amz-Credential") credential = value;
     if (name == "X-Amz-Date") amz_date = value;

@@ -1,5 +1,7 @@
 #include "common/net/percent.h"
 
+#include "absl/strings/str_split.h"
+
 namespace fleetcore::net {
 namespace {
 
@@ -30,6 +32,23 @@ bool PercentDecode(absl::string_view in, bool plus_is_space, std::string* out) {
       out->push_back(c);
     }
   }
+  return true;
+}
+
+bool DecodeQuery(absl::string_view query, bool plus_is_space,
+                 std::vector<std::pair<std::string, std::string>>* out) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    std::string name, value;
+    if (!PercentDecode(pair.substr(0, eq), plus_is_space, &name) ||
+        !PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), plus_is_space,
+                       &value)) {
+      return false;
+    }
+    pairs.emplace_back(std::move(name), std::move(value));
+  }
+  for (auto& p : pairs) out->push_back(std::move(p));
   return true;
 }
 

@@ -18,5 +18,17 @@ TEST(PercentDecode, EscapesAndPlusAndWhatIsRefused) {
   EXPECT_EQ(out, "");
 }
 
+TEST(DecodeQuery, PairsInOrderAndNothingOnAMalformedEscape) {
+  std::vector<std::pair<std::string, std::string>> out = {{"kept", "1"}};
+  ASSERT_TRUE(DecodeQuery("b=2&&a=x%20y+z&flag&a=", /*plus_is_space=*/true, &out));
+  using Pairs = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(out, (Pairs{{"kept", "1"}, {"b", "2"}, {"a", "x y z"}, {"flag", ""}, {"a", ""}}));
+  out.clear();
+  ASSERT_TRUE(DecodeQuery("a=1+2", /*plus_is_space=*/false, &out));
+  EXPECT_EQ(out, (Pairs{{"a", "1+2"}}));
+  EXPECT_FALSE(DecodeQuery("ok=1&bad=%zz", false, &out));
+  EXPECT_EQ(out, (Pairs{{"a", "1+2"}}));
+}
+
 }  // namespace
 }  // namespace fleetcore::net

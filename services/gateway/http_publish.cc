@@ -26,16 +26,9 @@ absl::Status Invalid(absl::string_view message) {
 }  // namespace
 
 bool AddFormParams(absl::string_view form, std::map<std::string, std::string>* out) {
-  for (absl::string_view pair : absl::StrSplit(form, '&', absl::SkipEmpty())) {
-    const size_t eq = pair.find('=');
-    std::string name, value;
-    if (!net::PercentDecode(pair.substr(0, eq), /*plus_is_space=*/true, &name) ||
-        !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), true,
-                            &value)) {
-      return false;
-    }
-    (*out)[name] = std::move(value);
-  }
+  std::vector<std::pair<std::string, std::string>> pairs;
+  if (!net::DecodeQuery(form, /*plus_is_space=*/true, &pairs)) return false;
+  for (auto& [name, value] : pairs) (*out)[name] = std::move(value);
   return true;
 }
 

@@ -368,15 +368,8 @@ struct RulesEngine::Impl {
       return absl::InvalidArgumentError("the URL's path has a malformed %-escape");
     }
     const absl::string_view query = q == absl::string_view::npos ? "" : target.substr(q + 1);
-    for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
-      const size_t eq = pair.find('=');
-      std::string name, value;
-      if (!net::PercentDecode(pair.substr(0, eq), false, &name) ||
-          !net::PercentDecode(eq == absl::string_view::npos ? "" : pair.substr(eq + 1), false,
-                              &value)) {
-        return absl::InvalidArgumentError("the URL's query has a malformed %-escape");
-      }
-      to_sign.query.emplace_back(std::move(name), std::move(value));
+    if (!net::DecodeQuery(query, /*plus_is_space=*/false, &to_sign.query)) {
+      return absl::InvalidArgumentError("the URL's query has a malformed %-escape");
     }
     to_sign.payload_hash = aws::Sha256Hex(req->body);
     req->headers.emplace_back("x-amz-content-sha256", to_sign.payload_hash);
