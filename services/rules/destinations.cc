@@ -58,6 +58,18 @@ std::string DestinationUrlOf(const pb::HttpAction& action) {
   return std::string(url.substr(0, url.find_first_of("?#")));
 }
 
+absl::StatusOr<std::vector<StoredDestination>> AllDestinations(RulesStore* store) {
+  constexpr int kPage = 500;
+  std::vector<StoredDestination> all;
+  for (std::string after;;) {
+    absl::StatusOr<std::vector<StoredDestination>> page = store->ListDestinations(after, kPage);
+    if (!page.ok()) return page.status();
+    for (StoredDestination& d : *page) all.push_back(std::move(d));
+    if (page->size() < kPage) return all;
+    after = all.back().id;
+  }
+}
+
 absl::Status ValidateConfirmationUrl(absl::string_view where, absl::string_view url) {
   auto invalid = [&](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat(where, ": ", what));
@@ -320,19 +332,14 @@ void DestinationsCore::EnsureFor(const pb::TopicRulePayload& payload) {
   for (const pb::Action& a : payload.actions()) add(a);
   if (payload.has_error_action()) add(payload.error_action());
   if (urls.empty()) return;
-  std::vector<std::string> known;
-  for (std::string after;;) {
-    constexpr int kPage = 500;
-    absl::StatusOr<std::vector<StoredDestination>> page = store_->ListDestinations(after, kPage);
-    if (!page.ok()) {
-      log::Warn("topic rule destinations not created for a rule's http actions",
-                {{"error", page.status()}});
-      return;
-    }
-    for (const StoredDestination& d : *page) known.push_back(d.confirmation_url);
-    if (page->size() < kPage) break;
-    after = page->back().id;
+  absl::StatusOr<std::vector<StoredDestination>> existing = AllDestinations(store_);
+  if (!existing.ok()) {
+    log::Warn("topic rule destinations not created for a rule's http actions",
+              {{"error", existing.status()}});
+    return;
   }
+  std::vector<std::string> known;
+  for (const StoredDestination& d : *existing) known.push_back(d.confirmation_url);
   for (const std::string& url : urls) {
     bool covered = false;
     for (const std::string& k : known) covered = covered || DestinationCovers(k, url);

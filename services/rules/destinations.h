@@ -20,6 +20,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -50,6 +51,9 @@ bool DestinationCovers(absl::string_view confirmation_url, absl::string_view url
 // The destination an http action sends under: its confirmationUrl, or its url without the
 // query and fragment.
 std::string DestinationUrlOf(const pb::HttpAction& action);
+
+// Every destination in the store, a page at a time.
+absl::StatusOr<std::vector<StoredDestination>> AllDestinations(RulesStore* store);
 
 // INVALID_ARGUMENT, naming `where`, unless `url` is an http(s) URL of at most 2000
 // characters with a host and no query or fragment.

@@ -790,16 +790,11 @@ absl::Status RulesEngine::Reload() {
   std::vector<std::string> enabled;
   std::map<std::string, int> by_status = {
       {"IN_PROGRESS", 0}, {"ENABLED", 0}, {"DISABLED", 0}, {"ERROR", 0}};
-  for (std::string after_id;;) {
-    absl::StatusOr<std::vector<StoredDestination>> page =
-        impl_->store->ListDestinations(after_id, kPage);
-    if (!page.ok()) return page.status();
-    for (const StoredDestination& d : *page) {
-      ++by_status[d.status];
-      if (d.status == "ENABLED") enabled.push_back(d.confirmation_url);
-    }
-    if (page->size() < kPage) break;
-    after_id = page->back().id;
+  absl::StatusOr<std::vector<StoredDestination>> destinations = AllDestinations(impl_->store);
+  if (!destinations.ok()) return destinations.status();
+  for (const StoredDestination& d : *destinations) {
+    ++by_status[d.status];
+    if (d.status == "ENABLED") enabled.push_back(d.confirmation_url);
   }
   if (impl_->destination_count != nullptr) {
     for (const auto& [status, n] : by_status) {
