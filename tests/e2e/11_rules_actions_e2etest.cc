@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -171,15 +172,32 @@ class RulesActionsTest : public ::testing::Test {
     return MetricsWith(rules_.metrics_port, lines);
   }
 
-  // The confirmation request `server` last received (a rule's http action created its
-  // destination), as JSON with the query's path; null when none came.
-  static json ConfirmationRequest(const testing::HttpTestServer& server) {
-    json found;
-    for (const std::string& line : server.Requests()) {
-      json r = json::parse(line);
-      if (absl::StrContains(r["path"].get<std::string>(), "?confirmationToken=")) found = r;
+  // The last request `server` logged that `match` accepts, as JSON, waiting up to `wait`
+  // for one; null when none came.
+  static json LastRequest(const testing::HttpTestServer& server,
+                          const std::function<bool(const json&)>& match,
+                          absl::Duration wait = absl::Seconds(20)) {
+    const absl::Time deadline = absl::Now() + wait;
+    for (;;) {
+      json found;
+      for (const std::string& line : server.Requests()) {
+        json r = json::parse(line);
+        if (match(r)) found = r;
+      }
+      if (!found.is_null() || absl::Now() >= deadline) return found;
+      absl::SleepFor(absl::Milliseconds(50));
     }
-    return found;
+  }
+
+  // The confirmation request `server` last received (a rule's http action created its
+  // destination: it was sent before the rule's creation returned); null when none came.
+  static json ConfirmationRequest(const testing::HttpTestServer& server) {
+    return LastRequest(
+        server,
+        [](const json& r) {
+          return absl::StrContains(r["path"].get<std::string>(), "?confirmationToken=");
+        },
+        absl::ZeroDuration());
   }
 
   // Confirms, as its owner would with fleetctl, the destination `server` was asked to
@@ -520,17 +538,10 @@ TEST_F(RulesActionsTest, AnHttpEndpointGetsNothingUntilItsOwnerConfirms) {
   EXPECT_THAT(get.out, AllOf(HasSubstr("no topic rule destination awaits"), HasSubstr("\n404")));
   WaitForEnabledDestinations(1);
   Publish("webhook/d1", R"({"n": 2})", "d1");
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  bool delivered = false;
-  while (!delivered && absl::Now() < deadline) {
-    for (const std::string& line : server.Requests()) {
-      json r = json::parse(line);
-      delivered = delivered || (r["path"] == "/iot/in" &&
-                                json::parse(r["body"].get<std::string>())["n"] == 2);
-    }
-    if (!delivered) absl::SleepFor(absl::Milliseconds(50));
-  }
-  EXPECT_TRUE(delivered) << "the confirmed destination never got the message";
+  const json delivered = LastRequest(server, [](const json& r) {
+    return r["path"] == "/iot/in" && json::parse(r["body"].get<std::string>())["n"] == 2;
+  });
+  EXPECT_FALSE(delivered.is_null()) << "the confirmed destination never got the message";
 
   // DISABLED: nothing is sent again, without a new confirmation.
   Ctl().Json({"update-topic-rule-destination", "--arn", arn, "--status", "DISABLED"});
@@ -569,15 +580,8 @@ TEST_F(RulesActionsTest, HttpActionSignedWithSigV4) {
              1);
   ConfirmDestination(api, 1);
   Publish("signed/d9", R"({"t": 7})", "d9");
-  const absl::Time deadline = absl::Now() + absl::Seconds(20);
-  json got;
-  while (got.is_null() && absl::Now() < deadline) {
-    for (const std::string& line : api.Requests()) {
-      json r = json::parse(line);
-      if (r["path"] == "/api/readings/d9?site=north&b=1") got = r;
-    }
-    if (got.is_null()) absl::SleepFor(absl::Milliseconds(50));
-  }
+  const json got = LastRequest(
+      api, [](const json& r) { return r["path"] == "/api/readings/d9?site=north&b=1"; });
   ASSERT_FALSE(got.is_null()) << "the signed request never came";
   EXPECT_EQ(got["signature"], "ok") << got;
   EXPECT_EQ(got["service"], "execute-api");
