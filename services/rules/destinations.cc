@@ -104,6 +104,59 @@ DestinationsCore::DestinationsCore(RulesStore* store, const aws::Arns* arns, con
                                 "no destination awaits)")
                           .Register(*metrics);
   }
+  for (int i = 0; i < options_.sender_threads; ++i) senders_.emplace_back([this] { Sender(); });
+}
+
+DestinationsCore::~DestinationsCore() {
+  std::deque<Waiting> unsent;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+    unsent.swap(waiting_);
+  }
+  cv_.notify_all();
+  for (Waiting& w : unsent) {
+    MarkError(&w.destination, w.token,
+              "the rules service stopped before it sent the confirmation request; set the "
+              "status to IN_PROGRESS to send another");
+  }
+  for (std::thread& t : senders_) t.join();
+}
+
+void DestinationsCore::Sender() {
+  for (;;) {
+    Waiting w;
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      cv_.wait(l, [this] { return stopping_ || !waiting_.empty(); });
+      if (waiting_.empty()) return;
+      w = std::move(waiting_.front());
+      waiting_.pop_front();
+    }
+    SendConfirmation(&w.destination, w.token);
+  }
+}
+
+void DestinationsCore::RequestConfirmation(StoredDestination* d, const std::string& token) {
+  if (senders_.empty()) {
+    SendConfirmation(d, token);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (waiting_.size() < options_.max_waiting) {
+      waiting_.push_back({*d, token});
+      cv_.notify_one();
+      return;
+    }
+  }
+  if (confirmations_ != nullptr) confirmations_->Add({{"result", "failed"}}).Increment();
+  log::Warn("topic rule destination: confirmation request not sent, too many are waiting",
+            {{"destination", Arn(d->id)}, {"waiting", options_.max_waiting}});
+  MarkError(d, token,
+            absl::StrCat("the confirmation request was not sent: ", options_.max_waiting,
+                         " others were waiting to be; set the status to IN_PROGRESS to send "
+                         "another"));
 }
 
 std::string DestinationsCore::Arn(absl::string_view id) const {
@@ -168,11 +221,15 @@ void DestinationsCore::SendConfirmation(StoredDestination* d, const std::string&
     return;
   }
   if (confirmations_ != nullptr) confirmations_->Add({{"result", "failed"}}).Increment();
-  const std::string reason =
-      absl::StrCat("the confirmation request to ", d->confirmation_url, " failed: ", failure,
-                   "; set the status to IN_PROGRESS to send another");
   log::Warn("topic rule destination: confirmation request not delivered",
             {{"destination", arn}, {"confirmation_url", d->confirmation_url}, {"error", failure}});
+  MarkError(d, token,
+            absl::StrCat("the confirmation request to ", d->confirmation_url, " failed: ",
+                         failure, "; set the status to IN_PROGRESS to send another"));
+}
+
+void DestinationsCore::MarkError(StoredDestination* d, const std::string& token,
+                                 const std::string& reason) {
   absl::StatusOr<bool> changed =
       store_->ChangeDestination(d->id, {.expected_status = kInProgress,
                                         .expected_token_sha256 = aws::Sha256Hex(token),
@@ -180,7 +237,7 @@ void DestinationsCore::SendConfirmation(StoredDestination* d, const std::string&
                                         .status_reason = reason});
   if (!changed.ok()) {
     log::Warn("topic rule destination: ERROR not recorded",
-              {{"destination", arn}, {"error", changed.status()}});
+              {{"destination", Arn(d->id)}, {"reason", reason}, {"error", changed.status()}});
   } else if (*changed) {
     d->status = kError;
     d->status_reason = reason;
@@ -200,7 +257,7 @@ absl::StatusOr<pb::TopicRuleDestination> DestinationsCore::Insert(
                       .created_at = now,
                       .updated_at = now};
   if (absl::Status s = store_->InsertDestination(d, aws::Sha256Hex(*token)); !s.ok()) return s;
-  SendConfirmation(&d, *token);
+  RequestConfirmation(&d, *token);
   return ToProto(d);
 }
 
@@ -285,7 +342,7 @@ absl::Status DestinationsCore::Update(const std::string& arn, const std::string&
   }
   if (status == kInProgress) {
     d->status = kInProgress;
-    SendConfirmation(&*d, token);
+    RequestConfirmation(&*d, token);
   }
   log::Info("topic rule destination updated", {{"destination", arn}, {"status", d->status}});
   return absl::OkStatus();

@@ -12,14 +12,23 @@
 // stored, and a token confirms once.
 //
 //   DestinationsCore destinations(&store, &arns, &clock, &ids, &http, {.enable_url_base = b});
-//   destinations.Create(request);     // IN_PROGRESS, the confirmation request sent
+//   destinations.Create(request);     // IN_PROGRESS; its confirmation request follows
 //   destinations.Confirm(token);      // ENABLED
 //
-// Thread safety: all methods may be called concurrently; Create, Update and EnsureFor block
-// while the confirmation request is sent (at most `confirmation_timeout`).
+// As on AWS, the confirmation request is sent after the call that made it returns (by
+// `sender_threads` threads of the core's own, or by the caller when that is 0): an endpoint
+// that is slow or down delays no API call. Requests not yet sent when the core is
+// destroyed, or beyond `max_waiting`, are not sent: their destinations go to ERROR saying
+// so, and setting them to IN_PROGRESS sends a new one.
+//
+// Thread safety: all methods may be called concurrently.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -66,12 +75,19 @@ class DestinationsCore {
     // ({base}/confirmdestination/{token}); empty: none is sent.
     std::string enable_url_base;
     absl::Duration confirmation_timeout = absl::Seconds(5);
+    // 0: Create, Update and EnsureFor send the request themselves before they return.
+    int sender_threads = 2;
+    size_t max_waiting = 1000;
   };
 
   // Nothing is owned; `metrics` may be null.
   DestinationsCore(RulesStore* store, const aws::Arns* arns, const Clock* clock,
                    IdGenerator* ids, http::HttpClient* http, Options options,
                    prometheus::Registry* metrics = nullptr);
+  // Joins the senders after the request each is sending; the waiting ones go to ERROR.
+  ~DestinationsCore();
+  DestinationsCore(const DestinationsCore&) = delete;
+  DestinationsCore& operator=(const DestinationsCore&) = delete;
 
   absl::StatusOr<pb::TopicRuleDestination> Create(
       const pb::CreateTopicRuleDestinationRequest& request);
@@ -93,9 +109,15 @@ class DestinationsCore {
   std::string Arn(absl::string_view id) const;
   absl::StatusOr<StoredDestination> Find(const std::string& arn);
   absl::StatusOr<pb::TopicRuleDestination> Insert(const std::string& confirmation_url);
+  // Has the confirmation request sent: now (no senders; `d` goes to ERROR with the
+  // destination when it is not delivered), or by a sender.
+  void RequestConfirmation(StoredDestination* d, const std::string& token);
   // POSTs the confirmation request; when it is not delivered, the destination goes to ERROR
   // (unless it moved on meanwhile) and so does `d`.
   void SendConfirmation(StoredDestination* d, const std::string& token);
+  // ERROR with `reason`, unless the destination moved on from awaiting `token`.
+  void MarkError(StoredDestination* d, const std::string& token, const std::string& reason);
+  void Sender();
   pb::TopicRuleDestination ToProto(const StoredDestination& d) const;
 
   RulesStore* store_;
@@ -105,6 +127,16 @@ class DestinationsCore {
   http::HttpClient* http_;
   Options options_;
   prometheus::Family<prometheus::Counter>* confirmations_ = nullptr;
+
+  struct Waiting {
+    StoredDestination destination;
+    std::string token;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Waiting> waiting_;  // guarded by mu_
+  bool stopping_ = false;        // guarded by mu_
+  std::vector<std::thread> senders_;
 };
 
 }  // namespace fleetcore::rules

@@ -2,7 +2,12 @@
 // allows, and the destinations rules get for their http actions.
 #include "services/rules/destinations.h"
 
+#include <functional>
+#include <memory>
+#include <thread>
+
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "common/testing/fake_clock.h"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
@@ -28,8 +33,10 @@ class DestinationsTest : public ::testing::Test {
  protected:
   DestinationsTest()
       : arns_("eu-west-1", "123456789012"),
+        // Sent by the calls themselves, so that each test sees its requests at once.
         destinations_(&store_, &arns_, &clock_, &ids_, &http_,
-                      {.enable_url_base = "https://rules.example:9186"}, &metrics_),
+                      {.enable_url_base = "https://rules.example:9186", .sender_threads = 0},
+                      &metrics_),
         rules_(&store_, &arns_, &clock_, nullptr, &destinations_) {}
 
   pb::TopicRuleDestination Create(const std::string& url) {
@@ -194,6 +201,73 @@ TEST_F(DestinationsTest, ListPages) {
                         "https://hooks.example/0", "https://hooks.example/1",
                         "https://hooks.example/2", "https://hooks.example/3",
                         "https://hooks.example/4"));
+}
+
+pb::CreateTopicRuleDestinationRequest CreateRequest(const std::string& url) {
+  pb::CreateTopicRuleDestinationRequest req;
+  req.mutable_destination_configuration()->mutable_http_url_configuration()->set_confirmation_url(
+      url);
+  return req;
+}
+
+// Polls `done` for up to 10 s (the senders are other threads).
+bool Eventually(const std::function<bool()>& done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
+}
+
+// As AWS: the call that creates a destination answers before its confirmation request is
+// sent, so an endpoint that is slow or down delays nobody; the request still goes out, and
+// one that cannot be sent is an ERROR that says why.
+TEST(DestinationSenders, AnswerFirstThenSendAndNeverDropARequestSilently) {
+  FakeRulesStore store;
+  aws::Arns arns("eu-west-1", "123456789012");
+  testing::FakeClock clock;
+  testing::FakeIdGenerator ids;
+  FakeHttp http;
+  http.gate_closed = true;  // every send waits until Open()
+  auto core = std::make_unique<DestinationsCore>(
+      &store, &arns, &clock, &ids, &http,
+      DestinationsCore::Options{.sender_threads = 1, .max_waiting = 1});
+  auto status = [&](const pb::TopicRuleDestination& d) {
+    const std::string& arn = d.arn();
+    absl::StatusOr<std::optional<StoredDestination>> got =
+        store.GetDestination(arn.substr(arn.rfind('/') + 1));
+    return got.ok() && got->has_value() ? (*got)->status + ": " + (*got)->status_reason
+                                        : std::string("none");
+  };
+
+  // The sender takes the first and waits at the gate, the second waits its turn, the
+  // third finds no room: an ERROR at once.
+  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination sending,
+                       core->Create(CreateRequest("https://a.example")));
+  EXPECT_EQ(sending.status(), "IN_PROGRESS");
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> l(http.mu);
+    return http.at_gate == 1;
+  }));
+  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination waiting,
+                       core->Create(CreateRequest("https://b.example")));
+  EXPECT_EQ(waiting.status(), "IN_PROGRESS");
+  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination refused,
+                       core->Create(CreateRequest("https://c.example")));
+  EXPECT_EQ(refused.status(), "ERROR");
+  EXPECT_THAT(status(refused), HasSubstr("1 others were waiting to be; set the status to "
+                                         "IN_PROGRESS to send another"));
+
+  // Stopping: the waiting one is an ERROR before the sender finishes the one it sends.
+  std::thread stop([&core] { core.reset(); });
+  EXPECT_TRUE(Eventually([&] { return absl::StartsWith(status(waiting), "ERROR"); }));
+  EXPECT_THAT(status(waiting), HasSubstr("stopped before it sent the confirmation request"));
+  http.Open();
+  stop.join();
+  ASSERT_THAT(http.Urls(), SizeIs(1));
+  EXPECT_THAT(http.Urls()[0], StartsWith("https://a.example/?confirmationToken="));
+  EXPECT_EQ(status(sending), "IN_PROGRESS: awaiting confirmation");
 }
 
 TEST(DestinationCovers, PrefixAtABoundary) {

@@ -1,6 +1,7 @@
 // An HttpClient for the rules service's tests: answers each URL with a status from
 // `statuses` (200 when not listed; a negative status is a transport failure) and records
-// the requests; while `gate_closed`, sends wait for Open(); with `refuse_all`, none connects.
+// the requests; while `gate_closed`, sends wait for Open() (`at_gate` of them); with
+// `refuse_all`, none connects.
 #pragma once
 
 #include <condition_variable>
@@ -17,7 +18,9 @@ class FakeHttp final : public http::HttpClient {
  public:
   absl::StatusOr<http::Response> Send(const http::Request& r) override {
     std::unique_lock<std::mutex> l(mu);
+    ++at_gate;
     cv.wait(l, [this] { return !gate_closed; });
+    --at_gate;
     requests.push_back(r);
     if (refuse_all) return absl::UnavailableError("connection refused");
     auto it = statuses.find(r.url);
@@ -40,6 +43,7 @@ class FakeHttp final : public http::HttpClient {
   std::mutex mu;
   std::condition_variable cv;
   bool gate_closed = false;
+  int at_gate = 0;  // sends waiting for Open()
   bool refuse_all = false;
   std::map<std::string, int> statuses;
   std::vector<http::Request> requests;
