@@ -42,12 +42,12 @@ pgbench_run "pgbench simple-update (-N)" -N 0
 pgbench_run "pgbench simple-update (-N)" -N "$ISSUE_RATE"
 
 registry_port=$(pg_free_port)
-FLEETCORE_DB_URL=$url "$BUILD/services/registry/fleetcore-registry" \
+FLEETCORE_DB_URL=$(service_db_url registry) "$BUILD/services/registry/fleetcore-registry" \
   --listen "127.0.0.1:$registry_port" --metrics-listen= --log-level warn 2>>"$dir/registry.log" &
 pids+=($!)
 wait_port "$registry_port" registry
 policy_port=$(pg_free_port)
-FLEETCORE_DB_URL=$url "$BUILD/services/policy/fleetcore-policy" \
+FLEETCORE_DB_URL=$(service_db_url policy) "$BUILD/services/policy/fleetcore-policy" \
   --listen "127.0.0.1:$policy_port" --metrics-listen= --log-level warn \
   --registry-endpoint "127.0.0.1:$registry_port" 2>>"$dir/policy.log" &
 pids+=($!)
@@ -55,7 +55,8 @@ wait_port "$policy_port" policy
 ca_port=$(pg_free_port)
 ca_metrics=$(pg_free_port)
 start_ca() {
-  FLEETCORE_DB_URL=$url "$BUILD/services/ca/fleetcore-ca" --listen "127.0.0.1:$ca_port" \
+  FLEETCORE_DB_URL=$(service_db_url ca) "$BUILD/services/ca/fleetcore-ca" \
+    --listen "127.0.0.1:$ca_port" \
     --metrics-listen "127.0.0.1:$ca_metrics" --crl-listen= --log-level warn --ca-dir "$dir/ca" \
     --db-pool-size "$CLIENTS" --registry-endpoint "127.0.0.1:$registry_port" \
     --policy-endpoint "127.0.0.1:$policy_port" "$@" 2>>"$dir/ca.log" &

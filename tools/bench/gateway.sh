@@ -82,7 +82,8 @@ printf '%s\n' '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"
   >"$dir/anonymous-policy.json"
 g_plain=$(pg_free_port)
 g_tls=$(pg_free_port)
-FLEETCORE_DB_URL=$url taskset -c 0 "$BUILD/services/gateway/fleetcore-gateway" \
+FLEETCORE_DB_URL=$(service_db_url gateway) \
+  taskset -c 0 "$BUILD/services/gateway/fleetcore-gateway" \
   --listen "127.0.0.1:$(pg_free_port)" --metrics-listen= --log-level warn --io-threads 1 \
   --mqtt-listen "127.0.0.1:$g_plain" --mqtts-listen "127.0.0.1:$g_tls" \
   --endpoint-cert-file "$tls/endpoint.pem" --endpoint-key-file "$tls/endpoint.key" \

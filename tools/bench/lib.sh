@@ -1,7 +1,8 @@
 # What the benchmark scripts share: a private Postgres, CPU accounting from /proc, result
 # lines, and pgbench as the Postgres anchor. bench_postgres_start sets $dir (scratch
-# folder), $port, $url, $results (JSON lines), $postmaster (Postgres's pid) and the pgbench
-# command in ${pgbench[@]}; the others expect $CLIENTS and $seconds too.
+# folder), $port, $url (the owner's; services use `service_db_url`), $results (JSON
+# lines), $postmaster (Postgres's pid) and the pgbench command in ${pgbench[@]}; the others
+# expect $CLIENTS and $seconds too.
 
 # bench_postgres_start NAME: a private Postgres 15 with durable defaults in a new scratch
 # folder, databases fleetcore (migrated) and pgbench; stopped and removed on exit, after
@@ -22,8 +23,20 @@ bench_postgres_start() {
   pgbench=("$PG_BIN/pgbench" -h 127.0.0.1 -p "$port" -U fleetcore)
   results="$dir/results.jsonl"
   url="postgresql://fleetcore:$PGPASSWORD@127.0.0.1:$port/fleetcore"
+  # As deployed: the owner migrates, each service logs in as its own role (migration 0011).
+  install -d -m 0700 "$dir/logins"
+  local svc
+  for svc in registry policy ca gateway shadow rules; do
+    (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$dir/logins/pg_password_$svc")
+  done
   FLEETCORE_DB_URL=$url "$BUILD/tools/migrate/fleetcore-migrate" \
-    --migrations-dir "$ROOT/migrations" --log-format json 2>/dev/null
+    --migrations-dir "$ROOT/migrations" --service-passwords-dir "$dir/logins" \
+    --log-format json 2>/dev/null
+}
+
+# service_db_url SERVICE: the URL SERVICE connects with, as its own role.
+service_db_url() {
+  echo "postgresql://fleetcore_$1:$(cat "$dir/logins/pg_password_$1")@127.0.0.1:$port/fleetcore"
 }
 
 bench_cleanup() {

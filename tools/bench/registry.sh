@@ -44,7 +44,7 @@ pgbench_run "pgbench simple-update (-N)" -N "$WRITE_RATE"
 
 grpc_port=$(pg_free_port)
 start_registry() {
-  FLEETCORE_DB_URL=$url "$BUILD/services/registry/fleetcore-registry" \
+  FLEETCORE_DB_URL=$(service_db_url registry) "$BUILD/services/registry/fleetcore-registry" \
     --listen "127.0.0.1:$grpc_port" --metrics-listen= --db-pool-size "$CLIENTS" \
     --log-level warn "$@" 2>>"$dir/registry.log" &
   registry_pid=$!

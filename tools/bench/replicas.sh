@@ -44,7 +44,8 @@ start_gateway() {
   local name=$1
   shift
   mqtt_port=$(pg_free_port)
-  FLEETCORE_DB_URL=$url taskset -c 0 "$BUILD/services/gateway/fleetcore-gateway" \
+  FLEETCORE_DB_URL=$(service_db_url gateway) \
+    taskset -c 0 "$BUILD/services/gateway/fleetcore-gateway" \
     --listen "127.0.0.1:$(pg_free_port)" --metrics-listen= --log-level warn --io-threads 1 \
     --mqtt-listen "127.0.0.1:$mqtt_port" --mqtts-listen= --shadow-endpoint= --rules-endpoint= \
     --anonymous-policy-file "$dir/anonymous-policy.json" "$@" 2>>"$dir/$name.log" &

@@ -40,7 +40,7 @@ export FLEETCORE_ADMIN_TOKEN=$token
 start() {  # NAME PORT ARGS...
   local name=$1 port=$2
   shift 2
-  FLEETCORE_DB_URL=$url taskset -c 0 "$BUILD/services/$name/fleetcore-$name" \
+  FLEETCORE_DB_URL=$(service_db_url "$name") taskset -c 0 "$BUILD/services/$name/fleetcore-$name" \
     --listen "127.0.0.1:$port" --metrics-listen= --log-level warn "$@" 2>>"$dir/$name.log" &
   pids+=($!)
   wait_port "$port" "$name"
@@ -81,7 +81,8 @@ chmod 644 "$tls"/*.key && chmod 755 "$tls"
 
 g_tls=$(pg_free_port)
 gateway_grpc=$(pg_free_port)
-FLEETCORE_DB_URL=$url taskset -c 0 "$BUILD/services/gateway/fleetcore-gateway" \
+FLEETCORE_DB_URL=$(service_db_url gateway) \
+  taskset -c 0 "$BUILD/services/gateway/fleetcore-gateway" \
   --listen "127.0.0.1:$gateway_grpc" --metrics-listen= --log-level warn --io-threads 1 \
   --mqtts-listen "127.0.0.1:$g_tls" --shadow-endpoint= \
   --endpoint-cert-file "$tls/endpoint.pem" --endpoint-key-file "$tls/endpoint.key" \

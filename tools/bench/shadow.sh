@@ -46,13 +46,13 @@ pgbench_run "pgbench 1 KB JSONB upsert" "--file=$dir/upsert.sql" "$RATE"
 gateway_port=$(pg_free_port)
 shadow_port=$(pg_free_port)
 shadow_metrics=$(pg_free_port)
-FLEETCORE_DB_URL=$url "$BUILD/services/gateway/fleetcore-gateway" \
+FLEETCORE_DB_URL=$(service_db_url gateway) "$BUILD/services/gateway/fleetcore-gateway" \
   --listen "127.0.0.1:$gateway_port" --metrics-listen= --log-level warn --io-threads 1 \
   --mqtt-listen "127.0.0.1:$(pg_free_port)" --mqtts-listen= \
   --shadow-endpoint "127.0.0.1:$shadow_port" 2>>"$dir/gateway.log" &
 gateway_pid=$!
 wait_port "$gateway_port" gateway
-FLEETCORE_DB_URL=$url "$BUILD/services/shadow/fleetcore-shadow" \
+FLEETCORE_DB_URL=$(service_db_url shadow) "$BUILD/services/shadow/fleetcore-shadow" \
   --listen "127.0.0.1:$shadow_port" --metrics-listen "127.0.0.1:$shadow_metrics" --log-level warn \
   --db-pool-size "$CLIENTS" --gateway-endpoint "127.0.0.1:$gateway_port" \
   2>>"$dir/shadow.log" &
