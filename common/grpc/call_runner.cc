@@ -5,6 +5,8 @@
 #include <openssl/rand.h>
 
 #include <array>
+#include <atomic>
+#include <memory>
 #include <exception>
 
 #include "absl/strings/ascii.h"
@@ -88,11 +90,8 @@ std::string CallRunner::NewRequestId() {
   return absl::StrCat(id_prefix_, "-", absl::Hex(next_id_.fetch_add(1, std::memory_order_relaxed)));
 }
 
-grpc::ServerUnaryReactor* CallRunner::Dispatch(
-    grpc::CallbackServerContext* ctx,
-    std::optional<absl::FunctionRef<std::optional<absl::Status>()>> fast,
-    absl::AnyInvocable<absl::Status(const CallContext&) &&> body) {
-  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+std::optional<CallContext> CallRunner::Begin(grpc::CallbackServerContext* ctx,
+                                             grpc::ServerUnaryReactor* reactor) {
   CallContext call;
   const absl::string_view sent_id = Metadata(*ctx, kRequestIdHeader);
   call.request_id = IsSaneRequestId(sent_id) ? std::string(sent_id) : NewRequestId();
@@ -105,9 +104,52 @@ grpc::ServerUnaryReactor* CallRunner::Dispatch(
                                        {"peer", call.peer},
                                        {"reason", s.message()}});
       reactor->Finish(ToGrpcStatus(s));
-      return reactor;
+      return std::nullopt;
     }
   }
+  return call;
+}
+
+void CallRunner::End(grpc::ServerUnaryReactor* reactor, const CallContext& call,
+                     absl::Status status) {
+  if (status.code() == absl::StatusCode::kInternal) {
+    log::Error("internal error", {{"request_id", call.request_id}, {"error", status}});
+    status = absl::InternalError(absl::StrCat(
+        "internal error; the server log has the details under request id ", call.request_id));
+  } else if (status.code() == absl::StatusCode::kUnavailable) {
+    log::Warn("call failed: dependency unavailable",
+              {{"request_id", call.request_id}, {"error", status}});
+  }
+  reactor->Finish(ToGrpcStatus(status));
+}
+
+grpc::ServerUnaryReactor* CallRunner::DispatchAsync(
+    grpc::CallbackServerContext* ctx,
+    absl::AnyInvocable<void(const CallContext&, Finish) &&> fn) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  std::optional<CallContext> call = Begin(ctx, reactor);
+  if (!call.has_value()) return reactor;
+  // Once: a body that throws after handing `finish` on must not finish the call twice.
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  Finish finish = [reactor, call = *call, finished](absl::Status status) {
+    if (!finished->exchange(true)) End(reactor, call, std::move(status));
+  };
+  try {
+    std::move(fn)(*call, finish);
+  } catch (const std::exception& e) {
+    finish(absl::InternalError(absl::StrCat("uncaught exception: ", e.what())));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* CallRunner::Dispatch(
+    grpc::CallbackServerContext* ctx,
+    std::optional<absl::FunctionRef<std::optional<absl::Status>()>> fast,
+    absl::AnyInvocable<absl::Status(const CallContext&) &&> body) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  std::optional<CallContext> started = Begin(ctx, reactor);
+  if (!started.has_value()) return reactor;
+  CallContext call = *std::move(started);
 
   if (fast.has_value()) {
     std::optional<absl::Status> answered;
@@ -139,15 +181,7 @@ grpc::ServerUnaryReactor* CallRunner::Dispatch(
       // service goes on serving the others.
       status = absl::InternalError(absl::StrCat("uncaught exception: ", e.what()));
     }
-    if (status.code() == absl::StatusCode::kInternal) {
-      log::Error("internal error", {{"request_id", call.request_id}, {"error", status}});
-      status = absl::InternalError(absl::StrCat(
-          "internal error; the server log has the details under request id ", call.request_id));
-    } else if (status.code() == absl::StatusCode::kUnavailable) {
-      log::Warn("call failed: dependency unavailable",
-                {{"request_id", call.request_id}, {"error", status}});
-    }
-    reactor->Finish(ToGrpcStatus(status));
+    End(reactor, call, std::move(status));
   };
   if (!executor_->TrySubmit(std::move(task))) {
     reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,

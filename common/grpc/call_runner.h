@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "absl/functional/any_invocable.h"
@@ -91,7 +92,26 @@ class CallRunner {
         });
   }
 
+  // For calls answered later (waiting on something else than a thread): `fn` runs on the
+  // calling thread and calls `finish` once, then or later from any thread, after writing
+  // the response. The status is mapped as Run maps it.
+  using Finish = std::function<void(absl::Status)>;
+  template <typename Fn>
+  grpc::ServerUnaryReactor* RunAsync(grpc::CallbackServerContext* ctx, Fn fn) {
+    return DispatchAsync(ctx,
+                         absl::AnyInvocable<void(const CallContext&, Finish) &&>(std::move(fn)));
+  }
+
  private:
+  // The call's context, or nullopt when the admin token refused it (the call is finished).
+  std::optional<CallContext> Begin(grpc::CallbackServerContext* ctx,
+                                   grpc::ServerUnaryReactor* reactor);
+  // Finishes the call with `status`, INTERNAL details logged and replaced.
+  static void End(grpc::ServerUnaryReactor* reactor, const CallContext& call,
+                  absl::Status status);
+  grpc::ServerUnaryReactor* DispatchAsync(
+      grpc::CallbackServerContext* ctx,
+      absl::AnyInvocable<void(const CallContext&, Finish) &&> fn);
   grpc::ServerUnaryReactor* Dispatch(
       grpc::CallbackServerContext* ctx,
       std::optional<absl::FunctionRef<std::optional<absl::Status>()>> fast,

@@ -30,6 +30,7 @@ constexpr std::array<ActionInfo, kActionCount> kActions = {{
     {"iot:UpdateJobExecution", "thing"},
     {"iot:StartNextPendingJobExecution", "thing"},
     {"iot:AssumeRoleWithCertificate", "rolealias"},
+    {"iot:SendDirectMessage", "client"},
 }};
 
 }  // namespace

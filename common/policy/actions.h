@@ -25,8 +25,9 @@ enum class Action : uint8_t {
   kUpdateJobExecution,
   kStartNextPendingJobExecution,
   kAssumeRoleWithCertificate,
+  kSendDirectMessage,
 };
-inline constexpr int kActionCount = 16;
+inline constexpr int kActionCount = 17;
 
 using ActionMask = uint32_t;
 inline constexpr ActionMask kAllActions = (ActionMask{1} << kActionCount) - 1;

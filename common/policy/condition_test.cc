@@ -92,6 +92,16 @@ TEST(ConditionTest, BoolAndArns) {
   EXPECT_TRUE(Eval("ArnNotLike", "iot:LastWillTopic", {"arn:aws:iot:*:*:topic/other"}, will));
 }
 
+// iot:Topic, a direct message's topic, as AWS's direct-messaging policy examples use it.
+TEST(ConditionTest, TopicOfADirectMessage) {
+  Context dm{.topic = "commands/reboot"};
+  EXPECT_TRUE(Eval("StringEquals", "iot:Topic", {"commands/update", "commands/reboot"}, dm));
+  EXPECT_FALSE(Eval("StringEquals", "iot:Topic", {"commands/update"}, dm));
+  EXPECT_TRUE(Eval("StringLike", "iot:Topic", {"commands/*"}, dm));
+  EXPECT_FALSE(Eval("StringEquals", "iot:Topic", {"commands/reboot"}, {}));  // not a DM
+  EXPECT_TRUE(Eval("Null", "iot:Topic", {"true"}, {}));
+}
+
 TEST(ConditionTest, RefusesUnknownOperatorsAndBadLiterals) {
   EXPECT_FALSE(Condition::Create("StringEqual", "k", {"v"}, true).ok());
   EXPECT_FALSE(Condition::Create("NullIfExists", "k", {"true"}, true).ok());

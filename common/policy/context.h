@@ -81,6 +81,8 @@ struct Context {
   absl::Span<const std::string> connect_attributes;
   // iot:LastWillTopic: the will's topic ARN (CONNECT with a will only).
   absl::string_view last_will_topic;
+  // iot:Topic: the topic of a direct message (iot:SendDirectMessage only).
+  absl::string_view topic;
   // aws:CurrentTime and aws:EpochTime.
   absl::Time now = absl::InfinitePast();
 };

@@ -48,6 +48,25 @@ ThingInfo Thing(std::string name, bool attached = true) {
   return t;
 }
 
+// docs: direct-messaging-policy-examples.html, "Policy to send a direct message to a
+// specific client on specific topics": iot:SendDirectMessage on the client, iot:Topic in a
+// condition; iot:* grants it too.
+TEST(AwsExamplesTest, DirectMessagesToOneClientOnSomeTopics) {
+  const std::string policy = R"({"Version":"2012-10-17","Statement":[
+    {"Effect":"Allow","Action":"iot:SendDirectMessage",
+     "Resource":"arn:aws:iot:us-east-1:123456789012:client/myDevice",
+     "Condition":{"StringEquals":{"iot:Topic":["commands/reboot","commands/update"]}}}]})";
+  Check(policy, {.client_id = "device1", .topic = "commands/reboot"},
+        {{Action::kSendDirectMessage, "myDevice", A},
+         {Action::kSendDirectMessage, "otherDevice", D},
+         {Action::kPublish, "commands/reboot", D}});
+  Check(policy, {.client_id = "device1", .topic = "commands/erase"},
+        {{Action::kSendDirectMessage, "myDevice", D}});
+  Check(R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*",
+            "Resource":"*"}]})",
+        {.topic = "t"}, {{Action::kSendDirectMessage, "anyone", A}});
+}
+
 // docs: pub-sub-policy.html, "Registered devices (5)".
 TEST(AwsExamplesTest, RegisteredDevicePublishesUnderItsThingName) {
   const std::string policy = R"({"Version":"2012-10-17","Statement":[

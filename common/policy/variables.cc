@@ -110,6 +110,8 @@ VarRef ParseVariable(absl::string_view name) {
     v.index = -1;
   } else if (absl::EqualsIgnoreCase(r, "iot:LastWillTopic")) {
     v.kind = VarKind::kLastWillTopic;
+  } else if (absl::EqualsIgnoreCase(r, "iot:Topic")) {
+    v.kind = VarKind::kTopic;
   } else if (absl::EqualsIgnoreCase(r, "aws:CurrentTime")) {
     v.kind = VarKind::kCurrentTime;
   } else if (absl::EqualsIgnoreCase(r, "aws:EpochTime")) {
@@ -183,6 +185,8 @@ std::optional<absl::string_view> SingleValue(const VarRef& v, const Context& ctx
       return ctx.domain_name.empty() ? std::nullopt : std::optional(ctx.domain_name);
     case VarKind::kLastWillTopic:
       return ctx.last_will_topic.empty() ? std::nullopt : std::optional(ctx.last_will_topic);
+    case VarKind::kTopic:
+      return ctx.topic.empty() ? std::nullopt : std::optional(ctx.topic);
     case VarKind::kThingName:
       if (ctx.thing == nullptr) return std::nullopt;
       return absl::string_view(ctx.thing->name);

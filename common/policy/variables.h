@@ -28,6 +28,7 @@ enum class VarKind : uint8_t {
   kCertAvailableKeys,
   kConnectAttributes,
   kLastWillTopic,
+  kTopic,  // iot:Topic: a direct message's topic (SendDirectMessage only)
   kCurrentTime,
   kEpochTime,
   kLiteral,  // ${*}, ${?}, ${$}: the character itself

@@ -20,13 +20,15 @@ Identity::Identity(std::string principal, std::string client_id, std::string sou
 
 policy::Decision Identity::Decide(policy::Action action, absl::string_view resource,
                                   absl::Span<const std::string> connect_attributes,
-                                  absl::string_view last_will_topic) const {
+                                  absl::string_view last_will_topic,
+                                  absl::string_view topic) const {
   policy::Context ctx{.client_id = client_id_,
                       .source_ip = source_ip_,
                       .thing = thing_.has_value() ? &*thing_ : nullptr,
                       .certificate = certificate_.has_value() ? &*certificate_ : nullptr,
                       .connect_attributes = connect_attributes,
                       .last_will_topic = last_will_topic,
+                      .topic = topic,
                       .now = absl::Now()};
   return policies_->Evaluate(action, resource, ctx);
 }

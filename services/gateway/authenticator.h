@@ -58,10 +58,12 @@ class Identity final : public Session::ReceiveCheck {
            std::optional<policy::CertificateInfo> certificate,
            std::shared_ptr<const policy::PolicySet> policies);
 
-  // Decides `action` on `resource` (a client id, topic or topic filter) for this identity.
+  // Decides `action` on `resource` (a client id, topic or topic filter) for this identity;
+  // `topic` is iot:Topic's value (a direct message's topic).
   policy::Decision Decide(policy::Action action, absl::string_view resource,
                           absl::Span<const std::string> connect_attributes = {},
-                          absl::string_view last_will_topic = "") const;
+                          absl::string_view last_will_topic = "",
+                          absl::string_view topic = "") const;
   bool Allows(policy::Action action, absl::string_view resource) const {
     return Decide(action, resource).allowed();
   }

@@ -553,6 +553,17 @@ size_t Broker::DeliverShared(const MessagePtr& message, absl::string_view group,
   return 1;
 }
 
+Session::DeliverResult Broker::SendDirect(absl::string_view client_id,
+                                          const MessagePtr& message) {
+  std::shared_ptr<Session> s = Find(client_id);
+  // Not queued for a client that is not connected (kNotQueued), whatever its session.
+  if (s == nullptr || !s->attached()) return Session::DeliverResult::kNotQueued;
+  const Session::DeliverResult r =
+      s->Deliver(message, message->qos, /*retain=*/false, {}, NowMs());
+  if (Tally(r)) counters_.routed.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
 bool Broker::Tally(Session::DeliverResult result) {
   switch (result) {
     case Session::DeliverResult::kQueued:

@@ -118,6 +118,12 @@ class Broker {
   // retained. Returns the number of sessions it was queued for.
   size_t Publish(const MessagePtr& message, const Session* only = nullptr);
 
+  // A direct message (AWS's SendDirectMessage): to `client_id`'s session only, at the
+  // message's QoS, whatever it subscribes to; never retained, never to the rules, and only
+  // while the client is connected here. kNotAllowed: its policies refuse iot:Receive on
+  // the topic; kDroppedFull: its queue is full.
+  Session::DeliverResult SendDirect(absl::string_view client_id, const MessagePtr& message);
+
   // Called with every message published to a topic under "$aws/" (the request topics the
   // AWS services answer, e.g. the shadow's), after it is routed, on the publisher's
   // thread. Set once, before traffic starts.

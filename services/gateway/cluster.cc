@@ -425,15 +425,17 @@ void Cluster::OnAdmin(const BusMessage& m) {
   v1::ClusterAdminRequest req;
   if (!req.ParseFromArray(m.data.data(), static_cast<int>(m.data.size()))) return;
   if (req.node() == options_.node || m.reply.empty()) return;
-  AdminHandler handler;
+  AsyncAdminHandler handler;
   {
     std::lock_guard<std::mutex> l(mu_);
     handler = admin_handler_;
   }
-  v1::ClusterAdminResponse resp;
-  if (handler) resp = handler(req);
-  resp.set_node(options_.node);
-  Send(std::string(m.reply), resp);
+  Reply reply = [this, to = std::string(m.reply)](v1::ClusterAdminResponse resp) {
+    resp.set_node(options_.node);
+    Send(to, resp);
+  };
+  if (!handler) return reply(v1::ClusterAdminResponse());
+  handler(req, std::move(reply));
 }
 
 void Cluster::OnReply(const BusMessage& m) {
@@ -724,11 +726,17 @@ void Cluster::ReconcileShared(const std::string& group, const std::string& filte
 // ---- administration
 
 void Cluster::SetAdminHandler(AdminHandler handler) {
+  SetAsyncAdminHandler([handler = std::move(handler)](const v1::ClusterAdminRequest& req,
+                                                      Reply reply) { reply(handler(req)); });
+}
+
+void Cluster::SetAsyncAdminHandler(AsyncAdminHandler handler) {
   std::lock_guard<std::mutex> l(mu_);
   admin_handler_ = std::move(handler);
 }
 
-std::vector<v1::ClusterAdminResponse> Cluster::AskReplicas(v1::ClusterAdminRequest request) {
+std::vector<v1::ClusterAdminResponse> Cluster::AskReplicas(v1::ClusterAdminRequest request,
+                                                           absl::Duration longer) {
   const std::vector<std::string> others = OtherLiveNodes();
   if (others.empty()) return {};
   auto ask = std::make_shared<Ask>();
@@ -742,7 +750,7 @@ std::vector<v1::ClusterAdminResponse> Cluster::AskReplicas(v1::ClusterAdminReque
   Send(absl::StrCat(options_.prefix, ".admin"), request, absl::StrCat(inbox_, ".", id));
   std::unique_lock<std::mutex> l(mu_);
   ask->cv.wait_for(l, std::chrono::milliseconds(absl::ToInt64Milliseconds(
-                          options_.handover_timeout)),
+                          options_.handover_timeout + longer)),
                    [&] { return ask->answers.size() >= ask->expected; });
   asks_.erase(id);
   return std::move(ask->answers);

@@ -105,11 +105,17 @@ class Cluster final : public BrokerCluster {
   }
 
   // The Broker API's calls about connections held elsewhere: asks every other live
-  // replica, and returns the answers that came within the handover timeout.
-  std::vector<v1::ClusterAdminResponse> AskReplicas(v1::ClusterAdminRequest request);
-  // How this replica answers such a call (the gateway service's, from memory).
+  // replica, and returns the answers that came within the handover timeout (plus `longer`,
+  // for a call answered once something happens there: a direct message's PUBACK).
+  std::vector<v1::ClusterAdminResponse> AskReplicas(v1::ClusterAdminRequest request,
+                                                    absl::Duration longer = absl::ZeroDuration());
+  // How this replica answers such a call (the gateway service's, from memory): at once,
+  // or later (any thread, once) through `reply`.
   using AdminHandler = std::function<v1::ClusterAdminResponse(const v1::ClusterAdminRequest&)>;
+  using Reply = std::function<void(v1::ClusterAdminResponse)>;
+  using AsyncAdminHandler = std::function<void(const v1::ClusterAdminRequest&, Reply reply)>;
   void SetAdminHandler(AdminHandler handler);
+  void SetAsyncAdminHandler(AsyncAdminHandler handler);
 
   // The live replicas, this one included, sorted.
   std::vector<std::string> LiveNodes() const;
@@ -185,7 +191,7 @@ class Cluster final : public BrokerCluster {
   };
   std::mutex forwards_mu_;  // also held across adopting a session and giving it these
   std::map<std::string, std::vector<Forwarded>> forwards_;
-  AdminHandler admin_handler_;  // under mu_
+  AsyncAdminHandler admin_handler_;  // under mu_
 
   std::mutex shared_mu_;  // serializes ReconcileShared
   std::map<std::pair<std::string, std::string>,

@@ -23,6 +23,7 @@
 #include "nlohmann/json_fwd.hpp"
 #include "services/gateway/broker.h"
 #include "services/gateway/gateway_metrics.h"
+#include "services/gateway/http_publish.h"
 #include "services/gateway/io_thread.h"
 #include "services/gateway/output_queue.h"
 #include "services/gateway/rate_bucket.h"
@@ -63,9 +64,11 @@ class HttpApi {
   // Called once with the status code and body (of content_type()), from any thread.
   using Done = std::function<void(int status, std::string body)>;
   virtual bool Handles(absl::string_view target) const = 0;
-  // `identity` is the caller's (null when the gateway authorizes nothing).
-  virtual void Handle(absl::string_view method, absl::string_view target, std::string body,
-                      const Identity* identity, Done done) = 0;
+  // `identity` is the caller's (null when the gateway authorizes nothing); `headers` are
+  // valid during the call only.
+  virtual void Handle(absl::string_view method, absl::string_view target,
+                      const HeaderLookup& headers, std::string body, const Identity* identity,
+                      Done done) = 0;
   virtual absl::string_view content_type() const { return "application/json"; }
   // The answer to a request whose credentials were refused (`status` says why), in the
   // API's own error format; by default the HTTPS publish API's JSON.

@@ -40,14 +40,18 @@ const Connection* ConnectionOf(const Session& s, std::shared_ptr<Outlet>* keep) 
 }  // namespace
 
 GatewayService::GatewayService(Broker* broker, grpc_util::CallRunner* calls,
-                               std::function<std::string()> endpoint_address, Cluster* cluster)
+                               std::function<std::string()> endpoint_address, Cluster* cluster,
+                               DirectMessages* direct)
     : broker_(broker),
       calls_(calls),
       endpoint_address_(std::move(endpoint_address)),
-      cluster_(cluster) {
+      cluster_(cluster),
+      direct_(direct) {
   if (cluster_ != nullptr) {
-    cluster_->SetAdminHandler(
-        [this](const v1::ClusterAdminRequest& req) { return AnswerReplica(req); });
+    cluster_->SetAsyncAdminHandler(
+        [this](const v1::ClusterAdminRequest& req, Cluster::Reply reply) {
+          AnswerReplica(req, std::move(reply));
+        });
   }
 }
 
@@ -323,9 +327,21 @@ grpc::ServerUnaryReactor* GatewayService::DeleteConnection(grpc::CallbackServerC
       [answer](const grpc_util::CallContext&) { return *answer(true); });
 }
 
-v1::ClusterAdminResponse GatewayService::AnswerReplica(const v1::ClusterAdminRequest& req) {
+void GatewayService::AnswerReplica(const v1::ClusterAdminRequest& req, Cluster::Reply reply) {
   v1::ClusterAdminResponse resp;
   switch (req.call_case()) {
+    case v1::ClusterAdminRequest::kDirect: {
+      // Answered once delivered (with confirmation: once acknowledged, or not in time).
+      auto answer = [reply](absl::Status s) {
+        v1::ClusterAdminResponse r;
+        r.set_found(true);
+        r.set_error_code(static_cast<int32_t>(s.code()));
+        r.set_error_message(std::string(s.message()));
+        reply(std::move(r));
+      };
+      if (direct_ != nullptr && direct_->SendHere(req.direct(), std::move(answer))) return;
+      break;
+    }
     case v1::ClusterAdminRequest::kDescribe:
       resp.set_found(DescribeHere(req.describe().client_id(), resp.mutable_describe()));
       break;
@@ -351,7 +367,25 @@ v1::ClusterAdminResponse GatewayService::AnswerReplica(const v1::ClusterAdminReq
     case v1::ClusterAdminRequest::CALL_NOT_SET:
       break;
   }
-  return resp;
+  reply(std::move(resp));
+}
+
+grpc::ServerUnaryReactor* GatewayService::SendDirectMessage(
+    grpc::CallbackServerContext* ctx, const pb::SendDirectMessageRequest* req,
+    pb::SendDirectMessageResponse* resp) {
+  return calls_->RunAsync(ctx, [this, req, resp](const grpc_util::CallContext& call,
+                                                 grpc_util::CallRunner::Finish finish) {
+    if (direct_ == nullptr) {
+      return finish(absl::UnavailableError("this gateway sends no direct messages"));
+    }
+    direct_->Send(*req, [resp, finish, trace = call.request_id](absl::Status s) {
+      if (s.ok()) {
+        resp->set_message("OK");
+        resp->set_trace_id(trace);
+      }
+      finish(std::move(s));
+    });
+  });
 }
 
 grpc::ServerUnaryReactor* GatewayService::ListRetainedMessages(

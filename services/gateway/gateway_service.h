@@ -12,6 +12,7 @@
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
 #include "services/gateway/broker.h"
 #include "services/gateway/cluster.h"
+#include "services/gateway/direct_messages.h"
 
 namespace fleetcore::gateway {
 
@@ -20,9 +21,11 @@ namespace pb = ::fleetcore::gateway::v1;
 class GatewayService final : public pb::Broker::CallbackService {
  public:
   // Nothing is owned. `endpoint_address` answers DescribeEndpoint (any thread). `cluster`:
-  // the other replicas, or null; it is given this service's answers for them.
+  // the other replicas, or null; it is given this service's answers for them. `direct`
+  // sends direct messages (null: SendDirectMessage is UNAVAILABLE).
   GatewayService(Broker* broker, grpc_util::CallRunner* calls,
-                 std::function<std::string()> endpoint_address, Cluster* cluster = nullptr);
+                 std::function<std::string()> endpoint_address, Cluster* cluster = nullptr,
+                 DirectMessages* direct = nullptr);
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const pb::PublishRequest* req,
                                     pb::PublishResponse* resp) override;
@@ -38,6 +41,9 @@ class GatewayService final : public pb::Broker::CallbackService {
   grpc::ServerUnaryReactor* DeleteConnection(grpc::CallbackServerContext* ctx,
                                              const pb::DeleteConnectionRequest* req,
                                              pb::DeleteConnectionResponse* resp) override;
+  grpc::ServerUnaryReactor* SendDirectMessage(grpc::CallbackServerContext* ctx,
+                                              const pb::SendDirectMessageRequest* req,
+                                              pb::SendDirectMessageResponse* resp) override;
   grpc::ServerUnaryReactor* ListRetainedMessages(grpc::CallbackServerContext* ctx,
                                                  const pb::ListRetainedMessagesRequest* req,
                                                  pb::ListRetainedMessagesResponse* resp) override;
@@ -66,12 +72,13 @@ class GatewayService final : public pb::Broker::CallbackService {
   bool DescribeHere(const std::string& client_id, pb::DescribeConnectionResponse* resp);
   bool DeleteHere(const pb::DeleteConnectionRequest& req);
   void ListHere(const std::string& after, int limit, std::vector<pb::Connection>* out);
-  v1::ClusterAdminResponse AnswerReplica(const v1::ClusterAdminRequest& req);
+  void AnswerReplica(const v1::ClusterAdminRequest& req, Cluster::Reply reply);
 
   Broker* const broker_;
   grpc_util::CallRunner* const calls_;
   const std::function<std::string()> endpoint_address_;
   Cluster* const cluster_;
+  DirectMessages* const direct_;
 };
 
 }  // namespace fleetcore::gateway

@@ -45,6 +45,7 @@ absl::string_view AwsErrorType(int status) {
     case 429: return "ThrottlingException";
     case 500: return "InternalFailureException";
     case 503: return "ServiceUnavailableException";
+    case 504: return "GatewayTimeoutException";
     default: return "";
   }
 }
@@ -83,6 +84,48 @@ std::map<std::string, std::string> AuthorizerParams(
     for (const auto& [k, v] : *http_headers) out.emplace(k, v);
   }
   return out;
+}
+
+absl::Status ReadMqtt5Headers(const HeaderLookup& headers, absl::string_view body, Message* m) {
+  if (const std::string pfi = headers("x-amz-mqtt5-payload-format-indicator"); !pfi.empty()) {
+    if (pfi == "UTF8_DATA") {
+      m->payload_format_indicator = 1;
+      if (!mqtt::ValidUtf8(body)) return Invalid("the payload is not the UTF-8 it says it is");
+    } else if (pfi == "UNSPECIFIED_BYTES") {
+      m->payload_format_indicator = 0;
+    } else {
+      return Invalid("x-amz-mqtt5-payload-format-indicator must be UNSPECIFIED_BYTES or UTF8_DATA");
+    }
+  }
+  if (const std::string cd = headers("x-amz-mqtt5-correlation-data"); !cd.empty()) {
+    std::string data;
+    if (!absl::Base64Unescape(cd, &data)) {
+      return Invalid("x-amz-mqtt5-correlation-data must be base64");
+    }
+    m->correlation_data = std::move(data);
+  }
+  if (const std::string up = headers("x-amz-mqtt5-user-properties"); !up.empty()) {
+    std::string json;
+    if (!absl::Base64Unescape(up, &json)) {
+      return Invalid("x-amz-mqtt5-user-properties must be base64");
+    }
+    const nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_array()) {
+      return Invalid("x-amz-mqtt5-user-properties must hold a JSON array of objects");
+    }
+    for (const nlohmann::json& item : doc) {
+      if (!item.is_object()) {
+        return Invalid("x-amz-mqtt5-user-properties must hold a JSON array of objects");
+      }
+      for (auto it = item.begin(); it != item.end(); ++it) {
+        if (!it.value().is_string()) {
+          return Invalid("x-amz-mqtt5-user-properties values must be strings");
+        }
+        m->user_properties.push_back({it.key(), it.value().get<std::string>()});
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view target,
@@ -149,44 +192,7 @@ absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view targ
         absl::StrCat("payload of ", body.size(), " bytes is over the limit of ",
                      limits.max_payload_bytes));
   }
-  if (const std::string pfi = headers("x-amz-mqtt5-payload-format-indicator"); !pfi.empty()) {
-    if (pfi == "UTF8_DATA") {
-      m->payload_format_indicator = 1;
-      if (!mqtt::ValidUtf8(body)) return Invalid("the payload is not the UTF-8 it says it is");
-    } else if (pfi == "UNSPECIFIED_BYTES") {
-      m->payload_format_indicator = 0;
-    } else {
-      return Invalid("x-amz-mqtt5-payload-format-indicator must be UNSPECIFIED_BYTES or UTF8_DATA");
-    }
-  }
-  if (const std::string cd = headers("x-amz-mqtt5-correlation-data"); !cd.empty()) {
-    std::string data;
-    if (!absl::Base64Unescape(cd, &data)) {
-      return Invalid("x-amz-mqtt5-correlation-data must be base64");
-    }
-    m->correlation_data = std::move(data);
-  }
-  if (const std::string up = headers("x-amz-mqtt5-user-properties"); !up.empty()) {
-    std::string json;
-    if (!absl::Base64Unescape(up, &json)) {
-      return Invalid("x-amz-mqtt5-user-properties must be base64");
-    }
-    const nlohmann::json doc = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-    if (!doc.is_array()) {
-      return Invalid("x-amz-mqtt5-user-properties must hold a JSON array of objects");
-    }
-    for (const nlohmann::json& item : doc) {
-      if (!item.is_object()) {
-        return Invalid("x-amz-mqtt5-user-properties must hold a JSON array of objects");
-      }
-      for (auto it = item.begin(); it != item.end(); ++it) {
-        if (!it.value().is_string()) {
-          return Invalid("x-amz-mqtt5-user-properties values must be strings");
-        }
-        m->user_properties.push_back({it.key(), it.value().get<std::string>()});
-      }
-    }
-  }
+  if (absl::Status s = ReadMqtt5Headers(headers, body, m.get()); !s.ok()) return s;
   m->payload = std::move(body);
   Seal(m.get());
   return m;

@@ -34,6 +34,11 @@ absl::StatusOr<std::shared_ptr<Message>> ParseHttpPublish(absl::string_view targ
                                                           const BrokerLimits& limits,
                                                           int64_t now_ms);
 
+// The MQTT 5 properties AWS's data plane takes as headers (x-amz-mqtt5-user-properties,
+// -payload-format-indicator, -correlation-data), checked against `body` and set on `*m`;
+// INVALID_ARGUMENT says which is wrong.
+absl::Status ReadMqtt5Headers(const HeaderLookup& headers, absl::string_view body, Message* m);
+
 struct HttpReply {
   int status = 200;
   std::string body;  // JSON

@@ -26,6 +26,8 @@
 #include "nlohmann/json.hpp"
 #include "services/gateway/broker.h"
 #include "services/gateway/cluster.h"
+#include "services/gateway/direct_api.h"
+#include "services/gateway/direct_messages.h"
 #include "services/gateway/connect_throttle.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/gateway_server.h"
@@ -489,6 +491,10 @@ int Run(int argc, char** argv) {
   StsApi sts(policy_channel->channel(), common.server.admin_token, &metrics);
   // The data plane's GetRetainedMessage and ListRetainedMessages, from memory.
   RetainedApi retained_api(&broker);
+  // SendDirectMessage (HTTP and gRPC); stopped in the drain, before the servers it answers
+  // through.
+  DirectMessages direct(&broker, cluster.get(), process.metrics.get());
+  DirectApi direct_api(&direct, &ids);
   std::optional<ConnectThrottle> connect_throttle;
   if (max_connects_per_client_id > 0) {
     connect_throttle.emplace(absl::Seconds(1) / max_connects_per_client_id);
@@ -497,7 +503,7 @@ int Run(int argc, char** argv) {
       .broker = &broker,
       .metrics = &metrics,
       .ids = &ids,
-      .http_apis = {shadow.get(), &sts, &retained_api},
+      .http_apis = {shadow.get(), &sts, &retained_api, &direct_api},
       .authenticator = &authenticator,
       .connections = &connections,
       .connect_throttle = connect_throttle.has_value() ? &*connect_throttle : nullptr,
@@ -528,11 +534,12 @@ int Run(int argc, char** argv) {
         gethostname(host, sizeof(host) - 1);
         return host;
       },
-      cluster.get());
+      cluster.get(), &direct);
 
   const int code = service::Serve(
       common, {&service}, process,
       {.ports = (*server)->ports(), .drain = [&] {
+         direct.Stop();
          const absl::Time deadline = absl::Now() + drain_timeout;
          (*server)->Drain(drain_timeout * 0.8);
          if (absl::Status s = store.Flush(deadline); s.ok()) {
@@ -542,6 +549,7 @@ int Run(int argc, char** argv) {
   // Only now, however Serve ended: during the drain the other replicas could still ask for
   // the sessions of the clients that moved to them, and nothing from NATS reaches the
   // service once it is gone.
+  direct.Stop();  // (when Serve ended without a drain)
   if (cluster != nullptr) cluster->Stop();
   return code;
 }

@@ -23,6 +23,14 @@ struct Publisher {
   std::string source_ip;  // the client's address (the rules' sourceip()); empty: a service
 };
 
+// Told when the client acknowledges (PUBACK) a message sent to its session at QoS 1:
+// SendDirectMessage's delivery confirmation. Any thread; at most once per delivery.
+class DeliveryReceipt {
+ public:
+  virtual ~DeliveryReceipt() = default;
+  virtual void Acknowledged() = 0;
+};
+
 struct Message {
   std::string topic;
   std::string payload;
@@ -53,6 +61,8 @@ struct Message {
   int64_t published_at_ms = 0;
   // The travelling properties above, encoded once for every MQTT 5 delivery (Seal).
   std::string encoded_properties;
+  // Set for a direct message whose sender waits for the client's PUBACK; null otherwise.
+  std::shared_ptr<DeliveryReceipt> receipt;
 };
 
 using MessagePtr = std::shared_ptr<const Message>;

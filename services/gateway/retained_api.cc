@@ -25,8 +25,8 @@ bool RetainedApi::Handles(absl::string_view target) const {
   return path == kPath || absl::StartsWith(path, absl::StrCat(kPath, "/"));
 }
 
-void RetainedApi::Handle(absl::string_view method, absl::string_view target, std::string,
-                         const Identity* identity, Done done) {
+void RetainedApi::Handle(absl::string_view method, absl::string_view target,
+                         const HeaderLookup&, std::string, const Identity* identity, Done done) {
   // Errors as the publish API's (JsonText: a message quoting a topic that is not UTF-8 once
   // decoded still makes JSON).
   auto fail = [&done](const absl::Status& status, int http_status = 0) {

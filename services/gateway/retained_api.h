@@ -25,8 +25,8 @@ class RetainedApi final : public HttpApi {
   explicit RetainedApi(Broker* broker) : broker_(broker) {}
 
   bool Handles(absl::string_view target) const override;
-  void Handle(absl::string_view method, absl::string_view target, std::string body,
-              const Identity* identity, Done done) override;
+  void Handle(absl::string_view method, absl::string_view target, const HeaderLookup& headers,
+              std::string body, const Identity* identity, Done done) override;
 
  private:
   Broker* broker_;

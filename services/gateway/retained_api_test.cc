@@ -17,6 +17,8 @@ namespace {
 
 using json = nlohmann::json;
 
+const HeaderLookup NoHeaders = [](absl::string_view) { return std::string(); };
+
 class RetainedApiTest : public ::testing::Test {
  protected:
   RetainedApiTest() : broker_(BrokerLimits{}, &store_, &clock_), api_(&broker_) {
@@ -34,7 +36,7 @@ class RetainedApiTest : public ::testing::Test {
   std::pair<int, json> Get(const std::string& target, const std::string& method = "GET") {
     int status = 0;
     std::string body;
-    api_.Handle(method, target, "", nullptr, [&](int s, std::string b) {
+    api_.Handle(method, target, NoHeaders, "", nullptr, [&](int s, std::string b) {
       status = s;
       body = std::move(b);
     });
@@ -90,7 +92,7 @@ TEST_F(RetainedApiTest, RefusesACallerItsPoliciesDoNotAllow) {
         std::string("/retainedMessage")}) {
     int status = 0;
     std::string body;
-    api_.Handle("GET", target, "", &nobody, [&](int s, std::string b) {
+    api_.Handle("GET", target, NoHeaders, "", &nobody, [&](int s, std::string b) {
       status = s;
       body = std::move(b);
     });

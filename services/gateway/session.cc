@@ -276,10 +276,12 @@ std::deque<Session::Entry>::iterator Session::FindInflight(uint16_t packet_id) {
 
 bool Session::Puback(uint16_t packet_id) {
   std::shared_ptr<Outlet> wake;
+  std::shared_ptr<DeliveryReceipt> receipt;
   {
     absl::MutexLock l(&mu_);
     auto it = FindInflight(packet_id);
     if (it == inflight_.end() || it->qos != 1) return false;
+    receipt = it->message->receipt;
     Forget(*it);
     inflight_.erase(it);
     if (!queue_.empty() && outlet_ != nullptr && !woken_) {
@@ -289,6 +291,7 @@ bool Session::Puback(uint16_t packet_id) {
   }
   // The window opened: the connection takes more on its next flush.
   if (wake != nullptr) wake->Wake();
+  if (receipt != nullptr) receipt->Acknowledged();
   return true;
 }
 

@@ -232,7 +232,8 @@ bool ShadowForwarder::Handles(absl::string_view target) const {
 }
 
 void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
-                             std::string body, const Identity* identity, Done done) {
+                             const HeaderLookup&, std::string body, const Identity* identity,
+                             Done done) {
   HttpTarget t;
   ParseHttpTarget(target, &t);
   if (identity != nullptr) {

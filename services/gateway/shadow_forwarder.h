@@ -43,8 +43,8 @@ class ShadowForwarder final : public HttpApi {
   // Handles says whether `target` is one of those paths; Handle calls `done(status, body)`
   // once, on a gRPC thread, with AWS's status code and document (or error document).
   bool Handles(absl::string_view target) const override;
-  void Handle(absl::string_view method, absl::string_view target, std::string body,
-              const Identity* identity, Done done) override;
+  void Handle(absl::string_view method, absl::string_view target, const HeaderLookup& headers,
+              std::string body, const Identity* identity, Done done) override;
 
  private:
   struct Impl;

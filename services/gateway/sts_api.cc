@@ -96,8 +96,8 @@ void StsApi::Refuse(const absl::Status& status, absl::string_view trace_id, Done
   done(StatusOf(code), StsError(code, PublicMessage(status), trace_id));
 }
 
-void StsApi::Handle(absl::string_view method, absl::string_view target, std::string body,
-                    const Identity* identity, Done done) {
+void StsApi::Handle(absl::string_view method, absl::string_view target, const HeaderLookup&,
+                    std::string body, const Identity* identity, Done done) {
   std::optional<std::map<std::string, std::string>> params = StsParams(target, body);
   // Actions are counted by name only when they are STS's two (clients cannot grow the series).
   std::string action = params.has_value() ? (*params)["Action"] : "";

@@ -33,8 +33,8 @@ class StsApi final : public HttpApi {
   ~StsApi() override;
 
   bool Handles(absl::string_view target) const override;
-  void Handle(absl::string_view method, absl::string_view target, std::string body,
-              const Identity* identity, Done done) override;
+  void Handle(absl::string_view method, absl::string_view target, const HeaderLookup& headers,
+              std::string body, const Identity* identity, Done done) override;
   absl::string_view content_type() const override { return "text/xml"; }
   void Refuse(const absl::Status& status, absl::string_view trace_id, Done done) override;
 

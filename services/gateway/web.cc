@@ -342,18 +342,18 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       const HttpReply reply = HttpPublishReply(identity.status(), trace_id);
       return Reply(reply.status, reply.body, keep_alive);
     }
+    const HeaderLookup headers = [&request](absl::string_view name) {
+      auto it = request.find(beast::string_view(name.data(), name.size()));
+      return it == request.end() ? std::string() : std::string(it->value());
+    };
     if (api != nullptr) {
-      api->Handle(std::string(request.method_string()), target, std::move(request.body()),
-                  identity->get(), answer);
+      api->Handle(std::string(request.method_string()), target, headers,
+                  std::move(request.body()), identity->get(), answer);
       return;
     }
     if (request.method() != http::verb::post) {
       return Reply(405, R"({"message":"publish with POST /topics/{topic}"})", keep_alive);
     }
-    auto headers = [&request](absl::string_view name) {
-      auto it = request.find(beast::string_view(name.data(), name.size()));
-      return it == request.end() ? std::string() : std::string(it->value());
-    };
     absl::StatusOr<std::shared_ptr<Message>> m =
         ParseHttpPublish(target, headers, std::move(request.body()), limits(),
                          thread_->now_ms());

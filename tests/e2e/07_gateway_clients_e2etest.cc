@@ -377,6 +377,78 @@ TEST_F(GatewayMosquittoTest, FleetctlDeleteConnectionDisconnectsAndCleans) {
                       "del-device");
 }
 
+// AWS's SendDirectMessage: one client gets the message on a topic it never subscribed to,
+// over the data plane's HTTP API (as the AWS SDKs send it) and over gRPC (fleetctl); with
+// confirmation the answer waits for the client's PUBACK, and a client that never sends one
+// makes it time out (504); a client that is not connected gets nothing queued (404).
+TEST_F(GatewayMosquittoTest, DirectMessagesReachOneClientWithoutASubscription) {
+  ASSERT_NE(gateway_, nullptr);
+  const Gateway& g = *gateway_;
+  auto device = Sub({"-p", Port("mqtt"), "-t", "e2e/dm/unused", "-q", "1", "-v", "-C", "2",
+                     "-V", "mqttv5"},
+                    "dm-device");
+  ASSERT_NE(device, nullptr);
+  auto other = Sub({"-p", Port("mqtt"), "-t", "e2e/dm/#", "-q", "1", "-v", "-W", "5"},
+                   "dm-other");
+  ASSERT_NE(other, nullptr);
+  auto post = [&](const std::string& path, const std::string& body) {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {Tool("curl"), "-s", "-i", "--data-binary", body,
+         absl::StrCat("http://127.0.0.1:", g.port("http"), path)},
+        {}, absl::Seconds(30));
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->out : std::string();
+  };
+  std::string answer =
+      post("/connections/dm-device/messages?topic=e2e/dm/reboot&confirmation=true&timeout=5",
+           "now");
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 200")) << answer;
+  EXPECT_THAT(answer, HasSubstr(R"("message":"OK")"));
+  json sent = Ctl().Json({"send-direct-message", "--client-id", "dm-device", "--topic",
+                          "e2e/dm/update", "--payload", "v2", "--confirmation"});
+  EXPECT_EQ(sent.value("message", ""), "OK") << sent.dump();
+  ASSERT_OK_AND_ASSIGN(int code, device->Wait(absl::Seconds(15)));
+  EXPECT_EQ(code, 0) << device->output();
+  EXPECT_THAT(device->output(), HasSubstr("e2e/dm/reboot now"));
+  EXPECT_THAT(device->output(), HasSubstr("e2e/dm/update v2"));
+  // Not routed: a subscriber of the topic got neither.
+  ASSERT_OK(other->Wait(absl::Seconds(15)).status());
+  EXPECT_THAT(other->output(), ::testing::Not(HasSubstr("e2e/dm/")));
+
+  // Not connected: nothing queued, AWS's error type.
+  answer = post("/connections/dm-nobody/messages?topic=e2e/dm/reboot", "x");
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 404"));
+  EXPECT_THAT(answer, HasSubstr("x-amzn-ErrorType: ResourceNotFoundException"));
+  Ctl().ExpectFailure({"send-direct-message", "--client-id", "dm-nobody", "--topic", "a",
+                       "--payload", "x"},
+                      "NOT_FOUND", "not connected");
+  EXPECT_THAT(post("/connections/dm-device/messages?topic=%24aws/x", "x"),
+              HasSubstr("HTTP/1.1 400"));
+  EXPECT_THAT(post("/connections/dm-device/messages", "x"), HasSubstr("topic parameter"));
+
+  // A client that never acknowledges: the sender waiting for the PUBACK gets 504.
+  ASSERT_OK_AND_ASSIGN(
+      auto mute, testing::Subprocess::Start({"/usr/bin/python3",
+                                             SourcePath("tests/e2e/clients/paho_scenarios.py"),
+                                             "direct_no_ack", "--port", Port("mqtt"),
+                                             "--client-id", "dm-mute"}));
+  ASSERT_OK(mute->WaitForLine([](absl::string_view l) { return l == "connected"; }).status());
+  answer = post("/connections/dm-mute/messages?topic=e2e/dm/ping&confirmation=true&timeout=1",
+                "p");
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 504"));
+  EXPECT_THAT(answer, HasSubstr("x-amzn-ErrorType: GatewayTimeoutException"));
+  EXPECT_THAT(answer, HasSubstr("did not acknowledge"));
+  ASSERT_OK_AND_ASSIGN(std::string line, mute->WaitForLine([](absl::string_view l) {
+    return absl::StartsWith(l, "message ");
+  }));
+  EXPECT_EQ(line, "message e2e/dm/ping p qos=1 retain=False");
+  Ctl().Json({"delete-connection", "--client-id", "dm-mute"});
+  ASSERT_OK(mute->Wait(absl::Seconds(15)).status());
+  const std::string unconfirmed =
+      R"(fleetcore_gateway_direct_messages_total{result="unconfirmed"} 1)";
+  EXPECT_THAT(MetricsWith(g.service.metrics_port, {unconfirmed}), HasSubstr(unconfirmed));
+}
+
 TEST_F(GatewayMosquittoTest, MetricsCountTheTraffic) {
   ASSERT_NE(gateway_, nullptr);
   ASSERT_OK_AND_ASSIGN(testing::RunResult r,

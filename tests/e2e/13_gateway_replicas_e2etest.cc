@@ -263,9 +263,18 @@ TEST_F(GatewayReplicasTest, TheBrokerApiSeesEveryReplicasConnections) {
   json sent = Ctl(b_).Json({"publish", "--topic", "x/direct", "--payload", "for you",
                             "--target-client-id", "admin-on-a"});
   EXPECT_EQ(sent["matchedSessions"], 1) << sent.dump();
+  // A direct message, on a topic it does not subscribe to, answered once it acknowledged
+  // on the other replica.
+  json direct = Ctl(b_).Json({"send-direct-message", "--client-id", "admin-on-a", "--topic",
+                              "y/cmd", "--payload", "only you", "--confirmation"});
+  EXPECT_EQ(direct["message"], "OK") << direct.dump();
+  Ctl(b_).ExpectFailure({"send-direct-message", "--client-id", "nobody", "--topic", "y/cmd",
+                         "--payload", "x", "--confirmation"},
+                        "NOT_FOUND", "not connected");
   Ctl(b_).Json({"delete-connection", "--client-id", "admin-on-a"});
   ASSERT_OK(on_a->Wait(absl::Seconds(10)).status());
   EXPECT_THAT(on_a->output(), HasSubstr("for you"));
+  EXPECT_THAT(on_a->output(), HasSubstr("only you"));
   EXPECT_THAT(on_a->output(), HasSubstr("Received DISCONNECT (152)"));  // administrative
   Ctl(b_).ExpectFailure({"describe-connection", "--client-id", "nobody"}, "NOT_FOUND",
                         "has no connection and no session");

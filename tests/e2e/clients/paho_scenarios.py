@@ -829,6 +829,23 @@ def wait_message():
     c.close()
 
 
+def direct_no_ack():
+    # A client that subscribes to nothing and never acknowledges: prints each PUBLISH it gets
+    # (direct messages need no subscription), so that a sender waiting for a PUBACK times out.
+    r = wire.Raw(args.port, v5=True)
+    ack = r.connect(args.client_id)
+    check(ack.type == wire.CONNACK and ack.body[1] == 0, f"CONNACK {ack}")
+    print("connected", flush=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        p = r.read(timeout=deadline - time.time())
+        if p is None:
+            return
+        if p.type == wire.PUBLISH:
+            t, _, payload, qos, _, retain = wire.parse_publish(p, True)
+            print(f"message {t} {payload.decode()} qos={qos} retain={retain}", flush=True)
+
+
 def shadow_device():
     # The device side of AWS's shadow tutorial: it waits for the delta an app causes (the C++
     # test updates desired over gRPC once this prints "subscribed"), reports, and uses get,
@@ -1186,6 +1203,7 @@ SCENARIOS = {
     "drain_watch": drain_watch,
     "lifecycle": lifecycle,
     "wait_message": wait_message,
+    "direct_no_ack": direct_no_ack,
     "shadow_device": shadow_device,
     "shadow_flood": shadow_flood,
     "secure_device": secure_device,
