@@ -31,6 +31,9 @@ constexpr std::array<ActionInfo, kActionCount> kActions = {{
     {"iot:StartNextPendingJobExecution", "thing"},
     {"iot:AssumeRoleWithCertificate", "rolealias"},
     {"iot:SendDirectMessage", "client"},
+    {"iot:GetConnection", "client"},
+    {"iot:DeleteConnection", "client"},
+    {"iot:ListSubscriptions", "client"},
 }};
 
 }  // namespace

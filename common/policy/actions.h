@@ -26,8 +26,11 @@ enum class Action : uint8_t {
   kStartNextPendingJobExecution,
   kAssumeRoleWithCertificate,
   kSendDirectMessage,
+  kGetConnection,
+  kDeleteConnection,
+  kListSubscriptions,
 };
-inline constexpr int kActionCount = 17;
+inline constexpr int kActionCount = 20;
 
 using ActionMask = uint32_t;
 inline constexpr ActionMask kAllActions = (ActionMask{1} << kActionCount) - 1;

@@ -66,6 +66,11 @@ DirectMessages::~DirectMessages() {
   timer_.join();
 }
 
+bool DirectMessages::Stopping() {
+  std::lock_guard<std::mutex> l(mu_);
+  return stopping_;
+}
+
 void DirectMessages::Count(absl::string_view result) {
   if (results_ != nullptr) results_->Add({{"result", std::string(result)}}).Increment();
 }
@@ -101,6 +106,7 @@ absl::StatusOr<std::shared_ptr<Message>> DirectMessages::ToMessage(
 void DirectMessages::Send(const v1::SendDirectMessageRequest& request, Done done) {
   absl::StatusOr<std::shared_ptr<Message>> m = ToMessage(request);
   if (!m.ok()) return done(m.status());
+  if (Stopping()) return done(absl::UnavailableError("the gateway is stopping"));
   std::shared_ptr<Session> s = broker_->Find(request.client_id());
   if (cluster_ == nullptr || (s != nullptr && s->attached())) {
     return Deliver(request.client_id(), *std::move(m), ConfirmWithin(request), std::move(done));
@@ -143,8 +149,7 @@ void DirectMessages::Deliver(absl::string_view client_id, std::shared_ptr<Messag
   message->retain = false;
   std::shared_ptr<Waiting> waiting;
   if (confirm) {
-    std::lock_guard<std::mutex> l(mu_);
-    if (stopping_) return done(absl::UnavailableError("the gateway is stopping"));
+    if (Stopping()) return done(absl::UnavailableError("the gateway is stopping"));
     waiting = std::make_shared<Waiting>(
         std::move(done),
         results_ != nullptr ? &results_->Add({{"result", "confirmed"}}) : nullptr);

@@ -82,6 +82,7 @@ class DirectMessages {
   absl::StatusOr<std::shared_ptr<Message>> ToMessage(const v1::SendDirectMessageRequest& request);
   void Deliver(absl::string_view client_id, std::shared_ptr<Message> message,
                absl::Duration confirm_within, Done done);
+  bool Stopping();
   void Count(absl::string_view result);
   void Timer();
 

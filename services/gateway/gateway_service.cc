@@ -30,6 +30,7 @@ void ToProto(const ConnectionInfo& info, const Connection& c, pb::Connection* ou
   out->set_certificate_id(info.certificate_id);
   out->set_messages_received(static_cast<int64_t>(c.messages_in()));
   out->set_messages_sent(static_cast<int64_t>(c.messages_out()));
+  out->set_thing_name(std::string(c.thing_name()));
 }
 
 const Connection* ConnectionOf(const Session& s, std::shared_ptr<Outlet>* keep) {
@@ -280,19 +281,8 @@ grpc::ServerUnaryReactor* GatewayService::DescribeConnection(
     pb::DescribeConnectionResponse* resp) {
   auto answer = [this, req, resp](bool ask) -> std::optional<absl::Status> {
     if (DescribeHere(req->client_id(), resp)) return absl::OkStatus();
-    if (cluster_ != nullptr) {
-      if (!ask) return std::nullopt;
-      v1::ClusterAdminRequest describe;
-      *describe.mutable_describe() = *req;
-      for (v1::ClusterAdminResponse& r : cluster_->AskReplicas(std::move(describe))) {
-        if (r.found()) {
-          *resp = std::move(*r.mutable_describe());
-          return absl::OkStatus();
-        }
-      }
-    }
-    return absl::NotFoundError(
-        absl::StrCat("client \"", req->client_id(), "\" has no connection and no session"));
+    if (cluster_ != nullptr && !ask) return std::nullopt;
+    return DescribeElsewhere(req->client_id(), resp);
   };
   return calls_->RunWithFastPath(
       ctx, [&] { return answer(false); },
@@ -311,20 +301,63 @@ grpc::ServerUnaryReactor* GatewayService::DeleteConnection(grpc::CallbackServerC
                                                            pb::DeleteConnectionResponse*) {
   auto answer = [this, req](bool ask) -> std::optional<absl::Status> {
     if (DeleteHere(*req)) return absl::OkStatus();
-    if (cluster_ != nullptr) {
-      if (!ask) return std::nullopt;
-      v1::ClusterAdminRequest del;
-      *del.mutable_delete_() = *req;
-      for (const v1::ClusterAdminResponse& r : cluster_->AskReplicas(std::move(del))) {
-        if (r.found()) return absl::OkStatus();
-      }
-    }
-    return absl::NotFoundError(absl::StrCat("client \"", req->client_id(), "\" is not connected",
-                                            req->clean_session() ? " and has no session" : ""));
+    if (cluster_ != nullptr && !ask) return std::nullopt;
+    return DeleteElsewhere(*req);
   };
   return calls_->RunWithFastPath(
       ctx, [&] { return answer(false); },
       [answer](const grpc_util::CallContext&) { return *answer(true); });
+}
+
+absl::Status GatewayService::DescribeElsewhere(const std::string& client_id,
+                                              pb::DescribeConnectionResponse* resp) {
+  if (cluster_ != nullptr) {
+    v1::ClusterAdminRequest describe;
+    describe.mutable_describe()->set_client_id(client_id);
+    for (v1::ClusterAdminResponse& r : cluster_->AskReplicas(std::move(describe))) {
+      if (r.found()) {
+        *resp = std::move(*r.mutable_describe());
+        return absl::OkStatus();
+      }
+    }
+  }
+  return absl::NotFoundError(
+      absl::StrCat("client \"", client_id, "\" has no connection and no session"));
+}
+
+absl::Status GatewayService::DeleteElsewhere(const pb::DeleteConnectionRequest& req) {
+  if (cluster_ != nullptr) {
+    v1::ClusterAdminRequest del;
+    *del.mutable_delete_() = req;
+    for (const v1::ClusterAdminResponse& r : cluster_->AskReplicas(std::move(del))) {
+      if (r.found()) return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("client \"", req.client_id(), "\" is not connected",
+                                          req.clean_session() ? " and has no session" : ""));
+}
+
+void GatewayService::Describe(const std::string& client_id, DescribeDone done) {
+  pb::DescribeConnectionResponse resp;
+  if (DescribeHere(client_id, &resp)) return done(std::move(resp));
+  if (cluster_ == nullptr) return done(DescribeElsewhere(client_id, &resp));
+  if (!askers_.TrySubmit([this, client_id, done] {
+        pb::DescribeConnectionResponse r;
+        absl::Status s = DescribeElsewhere(client_id, &r);
+        if (s.ok()) return done(std::move(r));
+        done(s);
+      })) {
+    done(absl::UnavailableError("too many connection requests on their way; try again"));
+  }
+}
+
+void GatewayService::Delete(const pb::DeleteConnectionRequest& req,
+                            std::function<void(absl::Status)> done) {
+  if (DeleteHere(req)) return done(absl::OkStatus());
+  if (cluster_ == nullptr) return done(DeleteElsewhere(req));
+  if (!askers_.TrySubmit([this, req, done] { done(DeleteElsewhere(req)); })) {
+    done(absl::UnavailableError("too many connection requests on their way; try again"));
+  }
 }
 
 void GatewayService::AnswerReplica(const v1::ClusterAdminRequest& req, Cluster::Reply reply) {

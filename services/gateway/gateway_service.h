@@ -54,6 +54,14 @@ class GatewayService final : public pb::Broker::CallbackService {
                                              const pb::DescribeEndpointRequest* req,
                                              pb::DescribeEndpointResponse* resp) override;
 
+  // For the data plane's HTTP API (services/gateway/connections_api.h): a client's
+  // connection and session, and its disconnection, wherever its replica; NOT_FOUND when
+  // it has neither. Any thread; `done` runs once, here or on a thread that asked the other
+  // replicas.
+  using DescribeDone = std::function<void(absl::StatusOr<pb::DescribeConnectionResponse>)>;
+  void Describe(const std::string& client_id, DescribeDone done);
+  void Delete(const pb::DeleteConnectionRequest& req, std::function<void(absl::Status)> done);
+
   // The message a PublishRequest asks for; the checks a client's PUBLISH gets.
   static absl::StatusOr<std::shared_ptr<Message>> ToMessage(const pb::PublishRequest& req,
                                                             const BrokerLimits& limits,
@@ -72,6 +80,10 @@ class GatewayService final : public pb::Broker::CallbackService {
   bool DescribeHere(const std::string& client_id, pb::DescribeConnectionResponse* resp);
   bool DeleteHere(const pb::DeleteConnectionRequest& req);
   void ListHere(const std::string& after, int limit, std::vector<pb::Connection>* out);
+  // The other replicas' part (blocks while they answer); NOT_FOUND from none.
+  absl::Status DescribeElsewhere(const std::string& client_id,
+                                 pb::DescribeConnectionResponse* resp);
+  absl::Status DeleteElsewhere(const pb::DeleteConnectionRequest& req);
   void AnswerReplica(const v1::ClusterAdminRequest& req, Cluster::Reply reply);
 
   Broker* const broker_;
@@ -79,6 +91,8 @@ class GatewayService final : public pb::Broker::CallbackService {
   const std::function<std::string()> endpoint_address_;
   Cluster* const cluster_;
   DirectMessages* const direct_;
+  // Asks the other replicas for the HTTP API, off the I/O threads.
+  grpc_util::Executor askers_{2, /*max_queued=*/1000};
 };
 
 }  // namespace fleetcore::gateway

@@ -26,7 +26,7 @@
 #include "nlohmann/json.hpp"
 #include "services/gateway/broker.h"
 #include "services/gateway/cluster.h"
-#include "services/gateway/direct_api.h"
+#include "services/gateway/connections_api.h"
 #include "services/gateway/direct_messages.h"
 #include "services/gateway/connect_throttle.h"
 #include "services/gateway/gateway_metrics.h"
@@ -491,10 +491,31 @@ int Run(int argc, char** argv) {
   StsApi sts(policy_channel->channel(), common.server.admin_token, &metrics);
   // The data plane's GetRetainedMessage and ListRetainedMessages, from memory.
   RetainedApi retained_api(&broker);
+  // Declared before what answers through its I/O threads (direct messages, the Broker
+  // API's askers), so that those finish before it goes.
+  std::unique_ptr<GatewayServer> server;
   // SendDirectMessage (HTTP and gRPC); stopped in the drain, before the servers it answers
   // through.
   DirectMessages direct(&broker, cluster.get(), process.metrics.get());
-  DirectApi direct_api(&direct, &ids);
+  // The Broker API (gRPC, served from service::Serve below) and the data plane's connection
+  // management over HTTP, which answers through it.
+  grpc_util::Executor executor(2, /*max_queued=*/1000);
+  grpc_util::AdminAuth auth(common.server.admin_token);
+  grpc_util::CallRunner calls(&executor, &auth);
+  const GatewayServer* gateway_server = nullptr;  // set once the listeners are up
+  GatewayService service(
+      &broker, &calls,
+      [&endpoint_address, &gateway_server]() -> std::string {
+        if (!endpoint_address.empty()) return endpoint_address;
+        if (gateway_server != nullptr && gateway_server->tls() != nullptr) {
+          if (std::string name = gateway_server->tls()->DnsName(); !name.empty()) return name;
+        }
+        char host[256] = {};
+        gethostname(host, sizeof(host) - 1);
+        return host;
+      },
+      cluster.get(), &direct);
+  ConnectionsApi connections_api(&service, &direct, &ids);
   std::optional<ConnectThrottle> connect_throttle;
   if (max_connects_per_client_id > 0) {
     connect_throttle.emplace(absl::Seconds(1) / max_connects_per_client_id);
@@ -503,15 +524,15 @@ int Run(int argc, char** argv) {
       .broker = &broker,
       .metrics = &metrics,
       .ids = &ids,
-      .http_apis = {shadow.get(), &sts, &retained_api, &direct_api},
+      .http_apis = {shadow.get(), &sts, &retained_api, &connections_api},
       .authenticator = &authenticator,
       .connections = &connections,
       .connect_throttle = connect_throttle.has_value() ? &*connect_throttle : nullptr,
       .max_accepts_per_second = max_accepts_per_second};
-  absl::StatusOr<std::unique_ptr<GatewayServer>> server =
+  absl::StatusOr<std::unique_ptr<GatewayServer>> started =
       GatewayServer::Start(options, context, [&store] { return store.pending(); });
-  if (!server.ok()) {
-    log::Error("cannot start", {{"error", server.status()}});
+  if (!started.ok()) {
+    log::Error("cannot start", {{"error", started.status()}});
     return 1;
   }
   if (!options.mqtt_listen.empty() || !options.http_listen.empty()) {
@@ -519,29 +540,15 @@ int Run(int argc, char** argv) {
               {{"mqtt_listen", options.mqtt_listen}, {"http_listen", options.http_listen}});
   }
 
-  grpc_util::Executor executor(2, /*max_queued=*/1000);
-  grpc_util::AdminAuth auth(common.server.admin_token);
-  grpc_util::CallRunner calls(&executor, &auth);
-  const GatewayServer* gateway_server = server->get();
-  GatewayService service(
-      &broker, &calls,
-      [&endpoint_address, gateway_server]() -> std::string {
-        if (!endpoint_address.empty()) return endpoint_address;
-        if (gateway_server->tls() != nullptr) {
-          if (std::string name = gateway_server->tls()->DnsName(); !name.empty()) return name;
-        }
-        char host[256] = {};
-        gethostname(host, sizeof(host) - 1);
-        return host;
-      },
-      cluster.get(), &direct);
+  server = *std::move(started);
+  gateway_server = server.get();
 
   const int code = service::Serve(
       common, {&service}, process,
-      {.ports = (*server)->ports(), .drain = [&] {
+      {.ports = server->ports(), .drain = [&] {
          direct.Stop();
          const absl::Time deadline = absl::Now() + drain_timeout;
-         (*server)->Drain(drain_timeout * 0.8);
+         server->Drain(drain_timeout * 0.8);
          if (absl::Status s = store.Flush(deadline); s.ok()) {
            log::Info("sessions and retained messages written");
          }
@@ -549,7 +556,10 @@ int Run(int argc, char** argv) {
   // Only now, however Serve ended: during the drain the other replicas could still ask for
   // the sessions of the clients that moved to them, and nothing from NATS reaches the
   // service once it is gone.
-  direct.Stop();  // (when Serve ended without a drain)
+  // (When Serve ended without its drain.) No request reaches the APIs below once the I/O
+  // threads have stopped; what still answers through them finishes before they are freed.
+  server->Drain(absl::Seconds(1));
+  direct.Stop();
   if (cluster != nullptr) cluster->Stop();
   return code;
 }

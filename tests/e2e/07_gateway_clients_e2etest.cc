@@ -449,6 +449,45 @@ TEST_F(GatewayMosquittoTest, DirectMessagesReachOneClientWithoutASubscription) {
   EXPECT_THAT(MetricsWith(g.service.metrics_port, {unconfirmed}), HasSubstr(unconfirmed));
 }
 
+// The rest of AWS's connection management on the data plane, as the SDKs' iot-data
+// clients call it: GetConnection, ListSubscriptions and DeleteConnection over HTTP.
+TEST_F(GatewayMosquittoTest, DataPlaneConnectionManagementWithCurl) {
+  ASSERT_NE(gateway_, nullptr);
+  const Gateway& g = *gateway_;
+  auto device = Sub({"-p", Port("mqtt"), "-t", "e2e/cm/b", "-t", "e2e/cm/a/#", "-q", "1",
+                     "-k", "45", "-V", "mqttv5", "-c", "-x", "600"},
+                    "cm-device");
+  ASSERT_NE(device, nullptr);
+  auto call = [&](const std::string& method, const std::string& path) {
+    absl::StatusOr<testing::RunResult> r = testing::Run(
+        {Tool("curl"), "-s", "-X", method, "-w", "\n%{http_code}",
+         absl::StrCat("http://127.0.0.1:", g.port("http"), path)});
+    EXPECT_TRUE(r.ok()) << r.status();
+    const std::string out = r.ok() ? r->out : "";
+    const size_t nl = out.rfind('\n');
+    return std::pair<std::string, json>(out.substr(nl + 1),
+                                        json::parse(out.substr(0, nl), nullptr, false));
+  };
+  auto [code, got] = call("GET", "/connections/cm-device?includeSocketInformation=true");
+  EXPECT_EQ(code, "200") << got.dump();
+  EXPECT_EQ(got["connected"], true);
+  EXPECT_EQ(got["cleanSession"], false);
+  EXPECT_EQ(got["keepAliveDuration"], 45);
+  EXPECT_EQ(got["sessionExpiry"], 600);
+  EXPECT_EQ(got["sourceIp"], "127.0.0.1");
+  EXPECT_GT(got.value("sourcePort", 0), 0);
+  EXPECT_GT(got.value("connectedSince", int64_t{0}), int64_t{1700000000000}) << "Unix ms";
+  auto [lcode, listed] = call("GET", "/connections/cm-device/subscriptions");
+  EXPECT_EQ(lcode, "200");
+  EXPECT_EQ(listed["subscriptions"],
+            json::parse(R"([{"topicFilter":"e2e/cm/a/#","qos":1},
+                            {"topicFilter":"e2e/cm/b","qos":1}])"));
+  auto [dcode, deleted] = call("DELETE", "/connections/cm-device?cleanSession=true");
+  EXPECT_EQ(dcode, "200") << deleted.dump();
+  ASSERT_OK(device->Wait(absl::Seconds(15)).status());  // disconnected
+  EXPECT_EQ(call("GET", "/connections/cm-device").first, "404");
+}
+
 TEST_F(GatewayMosquittoTest, MetricsCountTheTraffic) {
   ASSERT_NE(gateway_, nullptr);
   ASSERT_OK_AND_ASSIGN(testing::RunResult r,
