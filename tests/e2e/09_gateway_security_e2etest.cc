@@ -813,6 +813,13 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
     {"Effect": "Allow", "Action": ["iot:RetainPublish", "iot:GetRetainedMessage"],
      "Resource": "arn:aws:iot:us-east-1:000000000000:topic/things/sigv4-dev/*"},
     {"Effect": "Allow", "Action": "iot:ListRetainedMessages", "Resource": "*"},
+    {"Effect": "Allow", "Action": "iot:Receive",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:topic/direct/sigv4-dev/*"},
+    {"Effect": "Allow", "Action": ["iot:GetConnection", "iot:ListSubscriptions"],
+     "Resource": "arn:aws:iot:us-east-1:000000000000:client/sigv4-*"},
+    {"Effect": "Allow", "Action": "iot:SendDirectMessage",
+     "Resource": "arn:aws:iot:us-east-1:000000000000:client/sigv4-*",
+     "Condition": {"StringLike": {"iot:Topic": "direct/*"}}},
     {"Effect": "Allow", "Action": ["iot:GetThingShadow", "iot:UpdateThingShadow",
                                    "iot:DeleteThingShadow", "iot:ListNamedShadowsForThing"],
      "Resource": ["arn:aws:iot:us-east-1:000000000000:thing/sigv4-dev",
@@ -909,6 +916,21 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   EXPECT_THAT(py.out, HasSubstr("ok boto3_iot_data"));
   EXPECT_OK(sdk->WaitForLine([](absl::string_view l) {
                   return l == R"(received things/sigv4-dev/boto 1 {"from": "boto3"})";
+                })
+                .status())
+      << sdk->output();
+  // The AWS SDK for JavaScript v3's iot-data client: the connection management calls on the
+  // live client, and a direct message on a topic it does not subscribe to.
+  absl::StatusOr<testing::RunResult> js = testing::Run(
+      {"/usr/bin/node", SourcePath("tests/node/iot_data_plane.js"), https_port,
+       dir_ + "/ep/ca.pem", "us-east-1", id, secret, "sigv4-dev"},
+      {}, absl::Seconds(60));
+  ASSERT_TRUE(js.ok()) << js.status();
+  EXPECT_EQ(js->exit_code, 0) << js->out << js->err;
+  EXPECT_THAT(js->out, HasSubstr("subscriptions: things/sigv4-dev/#@1"));
+  EXPECT_THAT(js->out, HasSubstr("ok iot_data_plane"));
+  EXPECT_OK(sdk->WaitForLine([](absl::string_view l) {
+                  return l == "received direct/sigv4-dev/reboot reboot now";
                 })
                 .status())
       << sdk->output();
