@@ -213,6 +213,7 @@ void ConnectionsApi::Handle(absl::string_view method, absl::string_view target,
     const policy::Decision d = identity->Decide(action, t->client_id, {}, "", topic);
     if (!d.allowed()) {
       const absl::string_view name = policy::ActionName(action);
+      if (metrics_ != nullptr) metrics_->Denied(name);
       log::Info("action denied", {{"principal", identity->principal()},
                                   {"action", name},
                                   {"resource", t->client_id},

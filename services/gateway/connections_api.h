@@ -31,9 +31,10 @@ namespace fleetcore::gateway {
 
 class ConnectionsApi final : public HttpApi {
  public:
-  // Nothing is owned.
-  ConnectionsApi(GatewayService* service, DirectMessages* direct, IdGenerator* ids)
-      : service_(service), direct_(direct), ids_(ids) {}
+  // Nothing is owned; `metrics` (refusals by action) may be null.
+  ConnectionsApi(GatewayService* service, DirectMessages* direct, IdGenerator* ids,
+                 GatewayMetrics* metrics = nullptr)
+      : service_(service), direct_(direct), ids_(ids), metrics_(metrics) {}
 
   bool Handles(absl::string_view target) const override;
   void Handle(absl::string_view method, absl::string_view target, const HeaderLookup& headers,
@@ -43,6 +44,7 @@ class ConnectionsApi final : public HttpApi {
   GatewayService* service_;
   DirectMessages* direct_;
   IdGenerator* ids_;
+  GatewayMetrics* metrics_;
 };
 
 }  // namespace fleetcore::gateway

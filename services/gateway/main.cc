@@ -515,7 +515,7 @@ int Run(int argc, char** argv) {
         return host;
       },
       cluster.get(), &direct);
-  ConnectionsApi connections_api(&service, &direct, &ids);
+  ConnectionsApi connections_api(&service, &direct, &ids, &metrics);
   std::optional<ConnectThrottle> connect_throttle;
   if (max_connects_per_client_id > 0) {
     connect_throttle.emplace(absl::Seconds(1) / max_connects_per_client_id);

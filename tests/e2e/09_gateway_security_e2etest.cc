@@ -929,6 +929,9 @@ TEST_F(GatewaySecurityTest, AccessKeysSignWebSocketAndHttpsRequests) {
   EXPECT_EQ(js->exit_code, 0) << js->out << js->err;
   EXPECT_THAT(js->out, HasSubstr("subscriptions: things/sigv4-dev/#@1"));
   EXPECT_THAT(js->out, HasSubstr("ok iot_data_plane"));
+  const std::string denied_dm =
+      R"(fleetcore_gateway_authorization_denied_total{action="iot:SendDirectMessage"} 1)";
+  EXPECT_THAT(MetricsWith(gateway_.metrics_port, {denied_dm}), HasSubstr(denied_dm));
   EXPECT_OK(sdk->WaitForLine([](absl::string_view l) {
                   return l == "received direct/sigv4-dev/reboot reboot now";
                 })
