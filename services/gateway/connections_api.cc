@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/log/log.h"
-#include "common/mqtt/codec.h"
 #include "common/net/percent.h"
 #include "common/pagination/page_token.h"
 #include "google/protobuf/util/time_util.h"
@@ -39,11 +38,7 @@ absl::StatusOr<Target> ParseTarget(absl::string_view target) {
   if (!net::PercentDecode(path.substr(0, slash), /*plus_is_space=*/false, &t.client_id)) {
     return absl::InvalidArgumentError("the client id in the path is badly URL-encoded");
   }
-  if (t.client_id.empty() || t.client_id.size() > 128 || t.client_id[0] == '$' ||
-      !mqtt::ValidUtf8(t.client_id)) {
-    return absl::InvalidArgumentError(
-        "the client id must be 1 to 128 characters of UTF-8 that do not start with $");
-  }
+  if (absl::Status s = CheckApiClientId(t.client_id); !s.ok()) return s;
   if (q != absl::string_view::npos && !AddFormParams(target.substr(q + 1), &t.query)) {
     return absl::InvalidArgumentError("the query string has a malformed %-escape");
   }

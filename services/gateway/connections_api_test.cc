@@ -44,6 +44,12 @@ class ConnectionsApiTest : public ::testing::Test {
         service_(&broker_, &calls_, [] { return std::string("localhost"); }, nullptr, &direct_),
         api_(&service_, &direct_, &ids_) {}
 
+  // A connected client (its connection a fake).
+  std::shared_ptr<Session> Connect(const std::string& id) {
+    outlets_.push_back(std::make_shared<FakeOutlet>());
+    return broker_.Attach(outlets_.back(), {.client_id = id, .version = mqtt::Version::kV5})
+        .session;
+  }
   // A persistent session whose client went away, subscribed to `filters`.
   std::shared_ptr<Session> Offline(const std::string& id, const std::vector<std::string>& filters) {
     auto outlet = std::make_shared<FakeOutlet>();
@@ -93,6 +99,7 @@ class ConnectionsApiTest : public ::testing::Test {
   GatewayService service_;
   FixedIds ids_;
   ConnectionsApi api_;
+  std::vector<std::shared_ptr<FakeOutlet>> outlets_;
 };
 
 TEST_F(ConnectionsApiTest, GetConnectionOfAnOfflinePersistentSession) {
@@ -146,6 +153,10 @@ TEST_F(ConnectionsApiTest, RefusesWhatAwsRefuses) {
   EXPECT_EQ(Call("GET", "/connections/x/messages").first, 405);
   EXPECT_EQ(Call("GET", "/connections/x/other").first, 404);
   EXPECT_EQ(Call("POST", "/connections/x/messages").first, 400);  // no topic
+  // contentType becomes an MQTT 5 UTF-8 string: checked as a publish's.
+  Connect("x");
+  EXPECT_EQ(Call("POST", "/connections/x/messages?topic=t&contentType=%FF").first, 400);
+  EXPECT_EQ(Call("POST", "/connections/x/messages?topic=t&contentType=text%2Fplain").first, 200);
 }
 
 // Each call needs its own action on client/{clientId}; a direct message's topic is

@@ -25,6 +25,15 @@ absl::Duration ConfirmWithin(const v1::SendDirectMessageRequest& r) {
 
 }  // namespace
 
+absl::Status CheckApiClientId(absl::string_view client_id) {
+  if (client_id.empty() || client_id.size() > 128 || client_id[0] == '$' ||
+      !mqtt::ValidUtf8(client_id)) {
+    return absl::InvalidArgumentError(
+        "clientId must be 1 to 128 characters of UTF-8 that do not start with $");
+  }
+  return absl::OkStatus();
+}
+
 // One send waiting for its PUBACK: answered once, by the PUBACK, the timer or Stop.
 class DirectMessages::Waiting final : public DeliveryReceipt {
  public:
@@ -77,11 +86,7 @@ void DirectMessages::Count(absl::string_view result) {
 
 absl::StatusOr<std::shared_ptr<Message>> DirectMessages::ToMessage(
     const v1::SendDirectMessageRequest& request) {
-  const std::string& id = request.client_id();
-  if (id.empty() || id.size() > 128 || id[0] == '$' || !mqtt::ValidUtf8(id)) {
-    return absl::InvalidArgumentError(
-        "clientId must be 1 to 128 characters of UTF-8 that do not start with $");
-  }
+  if (absl::Status s = CheckApiClientId(request.client_id()); !s.ok()) return s;
   if (!request.topic().empty() && request.topic()[0] == '$') {
     return absl::InvalidArgumentError(absl::StrCat(
         "topic \"", request.topic(), "\": direct messages cannot go to reserved $ topics"));
@@ -107,8 +112,7 @@ void DirectMessages::Send(const v1::SendDirectMessageRequest& request, Done done
   absl::StatusOr<std::shared_ptr<Message>> m = ToMessage(request);
   if (!m.ok()) return done(m.status());
   if (Stopping()) return done(absl::UnavailableError("the gateway is stopping"));
-  std::shared_ptr<Session> s = broker_->Find(request.client_id());
-  if (cluster_ == nullptr || (s != nullptr && s->attached())) {
+  if (cluster_ == nullptr || ConnectedHere(request.client_id())) {
     return Deliver(request.client_id(), *std::move(m), ConfirmWithin(request), std::move(done));
   }
   // Connected to another replica, if any: it delivers, and answers when it has.
@@ -130,9 +134,13 @@ void DirectMessages::Send(const v1::SendDirectMessageRequest& request, Done done
   }
 }
 
+bool DirectMessages::ConnectedHere(const std::string& client_id) const {
+  std::shared_ptr<Session> s = broker_->Find(client_id);
+  return s != nullptr && s->attached();
+}
+
 bool DirectMessages::SendHere(const v1::SendDirectMessageRequest& request, Done done) {
-  std::shared_ptr<Session> s = broker_->Find(request.client_id());
-  if (s == nullptr || !s->attached()) return false;
+  if (!ConnectedHere(request.client_id())) return false;
   absl::StatusOr<std::shared_ptr<Message>> m = ToMessage(request);
   if (!m.ok()) {
     done(m.status());

@@ -50,6 +50,10 @@ namespace fleetcore::gateway {
 
 class Cluster;
 
+// INVALID_ARGUMENT unless `client_id` is one AWS's connection APIs take: 1 to 128
+// characters of UTF-8, not starting with $.
+absl::Status CheckApiClientId(absl::string_view client_id);
+
 class DirectMessages {
  public:
   using Done = std::function<void(absl::Status)>;
@@ -82,6 +86,8 @@ class DirectMessages {
   absl::StatusOr<std::shared_ptr<Message>> ToMessage(const v1::SendDirectMessageRequest& request);
   void Deliver(absl::string_view client_id, std::shared_ptr<Message> message,
                absl::Duration confirm_within, Done done);
+  // Whether the client is connected to this replica.
+  bool ConnectedHere(const std::string& client_id) const;
   bool Stopping();
   void Count(absl::string_view result);
   void Timer();

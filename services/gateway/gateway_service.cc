@@ -84,6 +84,11 @@ absl::StatusOr<std::shared_ptr<Message>> GatewayService::ToMessage(const pb::Pub
   if (!req.response_topic().empty() && !mqtt::ValidTopicName(req.response_topic())) {
     return absl::InvalidArgumentError("response_topic is not a valid topic name");
   }
+  // An MQTT 5 UTF-8 string property (gRPC's strings are UTF-8 already; a direct message's
+  // contentType from an HTTP query string may not be).
+  if (!mqtt::ValidUtf8(req.content_type())) {
+    return absl::InvalidArgumentError("content_type must be UTF-8 text");
+  }
   if (req.message_expiry_seconds() < 0) {
     return absl::InvalidArgumentError("message_expiry_seconds must not be negative");
   }
