@@ -2,6 +2,7 @@
 #
 #   fleetcore_library(NAME fleetcore_x SRCS a.cc b.cc [HDRS ...] DEPS ... [PUBLIC_DEPS ...])
 #   fleetcore_test(NAME x_test SRCS x_test.cc DEPS ... LABELS unit|pg|e2e [PG])
+#   fleetcore_test_objects(NAME x_suite SRCS x_conformance_test.cc DEPS ...)
 #
 # Libraries are static, compiled with warnings as errors, and linked PRIVATE unless a
 # public header needs the dependency. Tests are GoogleTest binaries registered with
@@ -48,13 +49,33 @@ function(fleetcore_binary)
   set_property(GLOBAL APPEND PROPERTY FLEETCORE_BINARIES ${ARG_NAME})
 endfunction()
 
+# A test's own code is compiled without optimization: GoogleTest's and gMock's templates cost
+# twice the compile time at -O3 and gain nothing, while the libraries under test (and the
+# benchmarks and fuzz targets) keep the build type's flags. Half the build is tests.
+function(fleetcore_apply_test_options target)
+  fleetcore_apply_options(${target})
+  if(NOT FLEETCORE_FUZZ)
+    target_compile_options(${target} PRIVATE -O0)
+  endif()
+endfunction()
+
+# Test sources that more than one test binary runs (a conformance suite run against the fake
+# store and against Postgres), compiled once. Linking the object library adds its objects, so
+# every TEST in it registers in each binary.
+function(fleetcore_test_objects)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_library(${ARG_NAME} OBJECT ${ARG_SRCS})
+  fleetcore_apply_test_options(${ARG_NAME})
+  target_link_libraries(${ARG_NAME} PUBLIC ${ARG_DEPS} GTest::gtest GTest::gmock)
+endfunction()
+
 # LABELS: unit (in-process, fakes only), pg (needs the test Postgres), e2e (real binaries).
 # Tests labelled pg or e2e require the CTest fixture that starts a throwaway Postgres
 # (tests/harness), so `ctest -L pg` starts it by itself.
 function(fleetcore_test)
   cmake_parse_arguments(ARG "" "NAME;LABEL;TIMEOUT" "SRCS;DEPS;ENV" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
-  fleetcore_apply_options(${ARG_NAME})
+  fleetcore_apply_test_options(${ARG_NAME})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   add_test(NAME ${ARG_NAME} COMMAND ${ARG_NAME})
   if(NOT ARG_LABEL)

@@ -13,9 +13,12 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=${FLEETCORE_FUZZ_BUILD_DIR:-$ROOT/build-fuzz}
 
+# OSS-Fuzz's flags: -O1 with line tables only (symbolized reports for a third less compile
+# time than -O2 -g), and assertions on, so the libraries' own checks (nlohmann's, Abseil's)
+# catch misuse as a crash.
 configure() {
   CXX=clang++ cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DFLEETCORE_FUZZ=ON >/dev/null
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -gline-tables-only" -DFLEETCORE_FUZZ=ON >/dev/null
 }
 
 if [[ "${1:-}" == --build-only ]]; then
