@@ -95,6 +95,11 @@ absl::StatusOr<std::shared_ptr<Message>> DirectMessages::ToMessage(
     return absl::InvalidArgumentError(
         absl::StrCat("timeout must be 1 to ", kMaxTimeoutSeconds, " seconds"));
   }
+  if (request.confirmation() && broker_->limits().max_qos < 1) {
+    return absl::InvalidArgumentError(
+        "confirmation needs QoS 1, and this gateway runs with --max-qos 0; send without "
+        "confirmation");
+  }
   // Checked as a publish is (topic, payload size, properties).
   v1::PublishRequest publish;
   publish.set_topic(request.topic());

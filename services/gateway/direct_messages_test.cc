@@ -196,5 +196,28 @@ TEST_F(DirectMessagesTest, RefusesWhatCannotBeSent) {
   }
 }
 
+TEST_F(DirectMessagesTest, ConfirmationOnAGatewayWithoutQos1SaysWhy) {
+  BrokerLimits limits;
+  limits.max_qos = 0;
+  Broker broker(limits, &store_, &clock_);
+  auto outlet = std::make_shared<FakeOutlet>();
+  std::shared_ptr<Session> device =
+      broker.Attach(outlet, {.client_id = "device", .version = mqtt::Version::kV5,
+                             .clean_start = true})
+          .session;
+  DirectMessages direct(&broker, nullptr, nullptr);
+  std::promise<absl::Status> confirmed;
+  direct.Send(Request("device", "t", true, 1), [&](absl::Status s) { confirmed.set_value(s); });
+  EXPECT_THAT(confirmed.get_future().get(),
+              StatusIs(Code::kInvalidArgument, HasSubstr("--max-qos 0")));
+  EXPECT_THAT(Take(*device, broker.NowMs()), SizeIs(0));
+
+  std::promise<absl::Status> sent;
+  direct.Send(Request("device", "t"), [&](absl::Status s) { sent.set_value(s); });
+  EXPECT_OK(sent.get_future().get());
+  EXPECT_THAT(Take(*device, broker.NowMs()), SizeIs(1));
+  direct.Stop();
+}
+
 }  // namespace
 }  // namespace fleetcore::gateway
