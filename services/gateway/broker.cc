@@ -158,9 +158,10 @@ Broker::Attached Broker::Attach(std::shared_ptr<Outlet> outlet, const ConnectPar
 }
 
 void Broker::Detach(const std::shared_ptr<Session>& session, const Outlet* outlet,
-                    MessagePtr will, uint32_t will_delay, WillPolicy policy) {
+                    MessagePtr will, uint32_t will_delay, WillPolicy policy,
+                    std::string reason) {
   const int64_t now = NowMs();
-  const bool was_attached = session->Detach(outlet, now);
+  const bool was_attached = session->Detach(outlet, now, std::move(reason));
   // A session ended by a clean start or DeleteConnection while this connection was on it
   // is no longer the client id's: nothing of it is kept.
   bool current;

@@ -102,8 +102,9 @@ class Broker {
   // The connection `outlet` of `session` ended. `will` (null: none) is published now,
   // kept until `will_delay` seconds pass while the session lives on, or dropped, per
   // `policy`. A session without expiry ends here; a persistent one is stored.
+  // `reason`: AWS's lifecycle disconnectReason, kept on a session that lives on.
   void Detach(const std::shared_ptr<Session>& session, const Outlet* outlet, MessagePtr will,
-              uint32_t will_delay, WillPolicy policy);
+              uint32_t will_delay, WillPolicy policy, std::string reason = {});
 
   // Subscribes `session` to `filter` (as the client sent it; `parsed` is its share group
   // and topic filter). Returns whether the subscription is new. Persist() afterwards

@@ -67,13 +67,15 @@ uint32_t ClampExpiry(uint32_t seconds) { return std::clamp<uint32_t>(seconds, 1,
 }  // namespace
 
 Connection::Connection(const ConnectionContext& context, IoThread* thread,
-                       ListenerKind listener, std::string remote_address)
+                       ListenerKind listener, std::string remote_address,
+                       std::string local_address)
     : context_(context),
       broker_(context.broker),
       limits_(context.broker->limits()),
       thread_(thread) {
   info_.listener = listener;
   info_.remote_address = std::move(remote_address);
+  info_.local_address = std::move(local_address);
   started_ms_ = thread_->now_ms();
   if (context_.connections != nullptr) context_.connections->Add();
 }
@@ -940,7 +942,7 @@ void Connection::OnClosed(bool error) {
       timed->expires_at_ms = WallMs() + (int64_t{will_delay_} + *will_expiry_s_) * 1000;
       will = std::move(timed);
     }
-    broker_->Detach(session_, this, std::move(will), will_delay_, will_policy_);
+    broker_->Detach(session_, this, std::move(will), will_delay_, will_policy_, close_reason_);
     Lifecycle("presence", "disconnected",
               {{"clientInitiatedDisconnect", close_reason_ == "CLIENT_INITIATED_DISCONNECT"},
                {"disconnectReason", close_reason_}});

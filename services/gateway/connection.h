@@ -121,6 +121,7 @@ struct ConnectionInfo {
   std::string client_id;
   ListenerKind listener = ListenerKind::kMqtt;
   std::string remote_address;  // "ip:port"
+  std::string local_address;   // "ip:port" of the gateway's end
   mqtt::Version version = mqtt::Version::kV311;
   bool clean_start = true;
   uint32_t keep_alive = 0;  // seconds, after clamping
@@ -134,7 +135,7 @@ class Connection : public Outlet, public ThreadClient,
                    public std::enable_shared_from_this<Connection> {
  public:
   Connection(const ConnectionContext& context, IoThread* thread, ListenerKind listener,
-             std::string remote_address);
+             std::string remote_address, std::string local_address);
   ~Connection() override;
 
   // Outlet: any thread.

@@ -113,6 +113,22 @@ absl::StatusOr<v1::SendDirectMessageRequest> DirectRequest(const Target& t,
   return req;
 }
 
+// Splits "ip:port" ("[ip]:port" for IPv6) into `out`'s ipKey and portKey; nothing when it
+// is not an address ("unknown").
+void PutAddress(absl::string_view address, const char* ip_key, const char* port_key,
+                nlohmann::json* out) {
+  const size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
+    return;
+  }
+  absl::string_view ip = address.substr(0, colon);
+  absl::ConsumePrefix(&ip, "[");
+  absl::ConsumeSuffix(&ip, "]");
+  (*out)[ip_key] = std::string(ip);
+  (*out)[port_key] = port;
+}
+
 int64_t Millis(const google::protobuf::Timestamp& t) {
   return google::protobuf::util::TimeUtil::TimestampToMilliseconds(t);
 }
@@ -127,20 +143,17 @@ nlohmann::json ConnectionJson(const std::string& client_id,
     out["keepAliveDuration"] = c.keep_alive_seconds();
     out["connectedSince"] = Millis(c.connected_at());
     if (!c.thing_name().empty()) out["thingName"] = c.thing_name();
-    const size_t colon = c.remote_address().rfind(':');
-    int port = 0;
-    if (socket && colon != std::string::npos &&
-        absl::SimpleAtoi(absl::string_view(c.remote_address()).substr(colon + 1), &port)) {
-      absl::string_view ip = absl::string_view(c.remote_address()).substr(0, colon);
-      absl::ConsumePrefix(&ip, "[");
-      absl::ConsumeSuffix(&ip, "]");
-      out["sourceIp"] = std::string(ip);
-      out["sourcePort"] = port;
+    if (socket) {
+      PutAddress(c.remote_address(), "sourceIp", "sourcePort", &out);
+      PutAddress(c.local_address(), "targetIp", "targetPort", &out);
     }
   } else {
     out["cleanSession"] = !d.session().persistent();
     if (d.session().has_disconnected_at()) {
       out["disconnectedSince"] = Millis(d.session().disconnected_at());
+    }
+    if (!d.session().disconnect_reason().empty()) {
+      out["disconnectReason"] = d.session().disconnect_reason();
     }
   }
   if (d.session().persistent()) out["sessionExpiry"] = d.session().session_expiry_seconds();

@@ -4,8 +4,9 @@
 //
 //   GET    /connections/{clientId}?includeSocketInformation=true|false     iot:GetConnection
 //          -> {"clientId", "connected", "cleanSession", "keepAliveDuration", "thingName",
-//              "connectedSince" | "disconnectedSince" (Unix ms), "sessionExpiry",
-//              "sourceIp", "sourcePort" (with includeSocketInformation)}
+//              "connectedSince" | "disconnectedSince" (Unix ms) and "disconnectReason",
+//              "sessionExpiry", "sourceIp", "sourcePort", "targetIp", "targetPort" (with
+//              includeSocketInformation)}
 //   GET    /connections/{clientId}/subscriptions?maxResults=N&nextToken=T  iot:ListSubscriptions
 //          -> {"subscriptions": [{"topicFilter", "qos"}], "nextToken"}
 //   DELETE /connections/{clientId}?cleanSession=..&preventWillMessage=..  iot:DeleteConnection

@@ -63,7 +63,7 @@ class ConnectionsApiTest : public ::testing::Test {
       EXPECT_TRUE(mqtt::ParseSharedFilter(f, &parsed));
       broker_.Subscribe(s, f, parsed, {.qos = 1});
     }
-    broker_.Detach(s, outlet.get(), nullptr, 0, WillPolicy::kPublish);
+    broker_.Detach(s, outlet.get(), nullptr, 0, WillPolicy::kPublish, "MQTT_KEEP_ALIVE_TIMEOUT");
     return s;
   }
   std::pair<int, json> Call(const std::string& method, const std::string& target,
@@ -111,6 +111,7 @@ TEST_F(ConnectionsApiTest, GetConnectionOfAnOfflinePersistentSession) {
   EXPECT_EQ(body["cleanSession"], false);
   EXPECT_EQ(body["sessionExpiry"], 3600);
   EXPECT_TRUE(body.contains("disconnectedSince")) << body.dump();
+  EXPECT_EQ(body["disconnectReason"], "MQTT_KEEP_ALIVE_TIMEOUT");
   auto [none, error] = Call("GET", "/connections/nobody");
   EXPECT_EQ(none, 404);
   EXPECT_THAT(error.value("message", ""), HasSubstr("no connection and no session"));

@@ -22,6 +22,7 @@ void ToProto(const ConnectionInfo& info, const Connection& c, pb::Connection* ou
   out->set_client_id(info.client_id);
   out->set_listener(ListenerName(info.listener));
   out->set_remote_address(info.remote_address);
+  out->set_local_address(info.local_address);
   out->set_protocol_version(info.version == mqtt::Version::kV5 ? "5" : "3.1.1");
   out->set_clean_start(info.clean_start);
   out->set_keep_alive_seconds(static_cast<int32_t>(info.keep_alive));
@@ -260,6 +261,7 @@ bool GatewayService::DescribeHere(const std::string& client_id,
   out->set_session_expiry_seconds(s->expiry_interval());
   if (std::optional<int64_t> at = s->detached_at_ms()) {
     SetTime(*at, out->mutable_disconnected_at());
+    out->set_disconnect_reason(s->disconnect_reason());
   }
   const Session::Stats stats = s->stats();
   out->set_queued_messages(static_cast<int32_t>(stats.queued));

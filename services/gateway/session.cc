@@ -121,6 +121,7 @@ std::shared_ptr<Outlet> Session::Attach(std::shared_ptr<Outlet> outlet,
     outlet_ = outlet;
     ++generation_;
     detached_at_ms_.reset();
+    disconnect_reason_.clear();
     kicked_ = false;
     woken_ = true;
     window_ = std::min<uint16_t>(receive_maximum == 0 ? 65535 : receive_maximum,
@@ -131,12 +132,13 @@ std::shared_ptr<Outlet> Session::Attach(std::shared_ptr<Outlet> outlet,
   return previous;
 }
 
-bool Session::Detach(const Outlet* outlet, int64_t now_ms) {
+bool Session::Detach(const Outlet* outlet, int64_t now_ms, std::string reason) {
   absl::MutexLock l(&mu_);
   if (outlet_.get() != outlet) return false;
   outlet_.reset();
   woken_ = false;
   detached_at_ms_ = now_ms;
+  disconnect_reason_ = std::move(reason);
   if (!persistent_locked()) {
     // The session ends with its connection: nothing to keep.
     for (const Entry& e : inflight_) Forget(e);
@@ -175,6 +177,11 @@ uint64_t Session::generation() const {
 std::shared_ptr<Outlet> Session::outlet() const {
   absl::MutexLock l(&mu_);
   return outlet_;
+}
+
+std::string Session::disconnect_reason() const {
+  absl::MutexLock l(&mu_);
+  return disconnect_reason_;
 }
 
 std::optional<int64_t> Session::detached_at_ms() const {

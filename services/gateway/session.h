@@ -125,7 +125,9 @@ class Session {
   std::shared_ptr<Outlet> Attach(std::shared_ptr<Outlet> outlet, uint16_t receive_maximum);
   // Detaches `outlet` if it is still the attached one (a connection that was taken over
   // is not). Returns whether it was. A persistent session then stores what it holds.
-  bool Detach(const Outlet* outlet, int64_t now_ms);
+  // `reason`: why the connection ended (AWS's lifecycle disconnectReason), told until the
+  // next attachment.
+  bool Detach(const Outlet* outlet, int64_t now_ms, std::string reason = {});
   bool attached() const;
   // Counts attachments, so that a timer set at a detachment can tell whether the session
   // was attached again since.
@@ -134,6 +136,9 @@ class Session {
   std::shared_ptr<Outlet> outlet() const;
   // When the last connection detached (Unix ms); nullopt while attached.
   std::optional<int64_t> detached_at_ms() const;
+  // Why its last connection ended, while detached; empty when this process did not see it
+  // end (a session restored from the store).
+  std::string disconnect_reason() const;
 
   // Among gateway replicas. The session leaves for the replica its client resumed it on:
   // returns everything it holds as stored (in-flight messages first; QoS 0 ones go, as
@@ -233,6 +238,7 @@ class Session {
   bool kicked_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::optional<int64_t> detached_at_ms_ ABSL_GUARDED_BY(mu_);
+  std::string disconnect_reason_ ABSL_GUARDED_BY(mu_);
   uint16_t window_ ABSL_GUARDED_BY(mu_) = 0;
   std::deque<Entry> inflight_ ABSL_GUARDED_BY(mu_);  // in send order
   std::deque<Entry> queue_ ABSL_GUARDED_BY(mu_);

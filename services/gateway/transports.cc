@@ -33,7 +33,8 @@ class SocketConnection : public Connection {
  public:
   SocketConnection(tcp::socket socket, IoThread* thread, const ConnectionContext& context,
                    ListenerKind kind)
-      : Connection(context, thread, kind, RemoteAddress(socket)), socket_(std::move(socket)) {
+      : Connection(context, thread, kind, RemoteAddress(socket), LocalAddress(socket)),
+        socket_(std::move(socket)) {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
     socket_.set_option(tcp::no_delay(true), ec);
@@ -331,12 +332,26 @@ class TlsConnection final : public SocketConnection {
 
 }  // namespace
 
-std::string RemoteAddress(const tcp::socket& s) {
-  boost::system::error_code ec;
-  const tcp::endpoint ep = s.remote_endpoint(ec);
+namespace {
+
+std::string AddressText(const tcp::endpoint& ep, const boost::system::error_code& ec) {
   if (ec) return "unknown";
   return ep.address().is_v6() ? absl::StrCat("[", ep.address().to_string(), "]:", ep.port())
                               : absl::StrCat(ep.address().to_string(), ":", ep.port());
+}
+
+}  // namespace
+
+std::string RemoteAddress(const tcp::socket& s) {
+  boost::system::error_code ec;
+  const tcp::endpoint ep = s.remote_endpoint(ec);
+  return AddressText(ep, ec);
+}
+
+std::string LocalAddress(const tcp::socket& s) {
+  boost::system::error_code ec;
+  const tcp::endpoint ep = s.local_endpoint(ec);
+  return AddressText(ep, ec);
 }
 
 std::string IpOf(absl::string_view remote_address) {

@@ -23,6 +23,8 @@ void StartWebConnection(boost::asio::ip::tcp::socket socket, IoThread* thread,
 
 // "ip:port" of the peer ("[ip]:port" for IPv6).
 std::string RemoteAddress(const boost::asio::ip::tcp::socket& socket);
+// "ip:port" of this end: the gateway's address the peer reached.
+std::string LocalAddress(const boost::asio::ip::tcp::socket& socket);
 // The ip of a RemoteAddress, without brackets.
 std::string IpOf(absl::string_view remote_address);
 // The client certificate chain of a TLS connection, read once the handshake is done.

@@ -95,7 +95,7 @@ class WsConnection final : public Connection {
   WsConnection(Stream stream, IoThread* thread, const ConnectionContext& context,
                std::string remote, PeerCertificates peer)
       : Connection(context, thread, kIsTls<Stream> ? ListenerKind::kWss : ListenerKind::kWs,
-                   std::move(remote)),
+                   std::move(remote), LocalAddress(beast::get_lowest_layer(stream).socket())),
         ws_(std::move(stream)),
         peer_(std::move(peer)) {}
 

@@ -476,15 +476,25 @@ TEST_F(GatewayMosquittoTest, DataPlaneConnectionManagementWithCurl) {
   EXPECT_EQ(got["sessionExpiry"], 600);
   EXPECT_EQ(got["sourceIp"], "127.0.0.1");
   EXPECT_GT(got.value("sourcePort", 0), 0);
+  EXPECT_EQ(got["targetIp"], "127.0.0.1");
+  EXPECT_EQ(absl::StrCat(got.value("targetPort", 0)), Port("mqtt")) << "the listener it reached";
   EXPECT_GT(got.value("connectedSince", int64_t{0}), int64_t{1700000000000}) << "Unix ms";
   auto [lcode, listed] = call("GET", "/connections/cm-device/subscriptions");
   EXPECT_EQ(lcode, "200");
   EXPECT_EQ(listed["subscriptions"],
             json::parse(R"([{"topicFilter":"e2e/cm/a/#","qos":1},
                             {"topicFilter":"e2e/cm/b","qos":1}])"));
-  auto [dcode, deleted] = call("DELETE", "/connections/cm-device?cleanSession=true");
+  // Disconnected, its persistent session kept: GetConnection says why it ended.
+  auto [dcode, deleted] = call("DELETE", "/connections/cm-device");
   EXPECT_EQ(dcode, "200") << deleted.dump();
-  ASSERT_OK(device->Wait(absl::Seconds(15)).status());  // disconnected
+  ASSERT_OK(device->Wait(absl::Seconds(15)).status());
+  auto [ocode, offline] = call("GET", "/connections/cm-device?includeSocketInformation=true");
+  EXPECT_EQ(ocode, "200") << offline.dump();
+  EXPECT_EQ(offline["connected"], false);
+  EXPECT_EQ(offline["disconnectReason"], "API_INITIATED_DISCONNECT");
+  EXPECT_FALSE(offline.contains("sourceIp")) << "no socket while disconnected";
+  // cleanSession=true ends the session as well.
+  EXPECT_EQ(call("DELETE", "/connections/cm-device?cleanSession=true").first, "200");
   EXPECT_EQ(call("GET", "/connections/cm-device").first, "404");
 }
 

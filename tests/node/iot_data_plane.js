@@ -46,7 +46,10 @@ async function main() {
   setTimeout(() => fail('timed out'), 60000).unref();
   const c = await client.send(new GetConnectionCommand({ clientId, includeSocketInformation: true }));
   if (c.connected !== true || c.clientId !== clientId) fail(`GetConnection: ${JSON.stringify(c)}`);
-  if (c.sourceIp !== '127.0.0.1' || !(c.sourcePort > 0)) fail(`no socket: ${JSON.stringify(c)}`);
+  if (c.sourceIp !== '127.0.0.1' || !(c.sourcePort > 0) || c.targetIp !== '127.0.0.1'
+      || !(c.targetPort > 0)) {
+    fail(`no socket: ${JSON.stringify(c)}`);
+  }
   console.log(`connection: connected, keep-alive ${c.keepAliveDuration}`);
 
   const s = await client.send(new ListSubscriptionsCommand({ clientId }));
