@@ -34,14 +34,27 @@ absl::Status CheckApiClientId(absl::string_view client_id) {
   return absl::OkStatus();
 }
 
-// One send waiting for its PUBACK: answered once, by the PUBACK, the timer or Stop.
+// One send waiting for its PUBACK: answered once, by the PUBACK, the end of the client's
+// connection, the timer or Stop.
 class DirectMessages::Waiting final : public DeliveryReceipt {
  public:
-  Waiting(Done done, prometheus::Counter* confirmed)
-      : done_(std::move(done)), confirmed_(confirmed) {}
+  Waiting(std::string client_id, Done done, prometheus::Counter* confirmed,
+          prometheus::Counter* lost)
+      : client_id_(std::move(client_id)),
+        done_(std::move(done)),
+        confirmed_(confirmed),
+        lost_(lost) {}
 
   void Acknowledged() override {
     if (Answer(absl::OkStatus()) && confirmed_ != nullptr) confirmed_->Increment();
+  }
+  // As for no PUBACK in time (AWS's GatewayTimeoutException: not confirmed), but at once.
+  void Lost() override {
+    const bool answered = Answer(absl::DeadlineExceededError(absl::StrCat(
+        "client \"", client_id_,
+        "\" disconnected before acknowledging the message, which is dropped, not kept for "
+        "its return; send it again once it is connected")));
+    if (answered && lost_ != nullptr) lost_->Increment();
   }
   // False when it was answered already.
   bool Answer(const absl::Status& status) {
@@ -52,9 +65,11 @@ class DirectMessages::Waiting final : public DeliveryReceipt {
   }
 
  private:
+  const std::string client_id_;
   std::atomic<bool> answered_{false};
   Done done_;  // moved out by the one Answer that wins
   prometheus::Counter* const confirmed_;
+  prometheus::Counter* const lost_;
 };
 
 DirectMessages::DirectMessages(Broker* broker, Cluster* cluster, prometheus::Registry* metrics)
@@ -64,6 +79,7 @@ DirectMessages::DirectMessages(Broker* broker, Cluster* cluster, prometheus::Reg
                     .Name("fleetcore_gateway_direct_messages_total")
                     .Help("Direct messages (SendDirectMessage) by result: sent (QoS 0, queued), "
                           "confirmed (QoS 1, acknowledged), unconfirmed (no PUBACK in time), "
+                          "disconnected (the connection ended before the PUBACK), "
                           "not_connected, not_allowed (no iot:Receive), queue_full")
                     .Register(*metrics);
   }
@@ -164,8 +180,9 @@ void DirectMessages::Deliver(absl::string_view client_id, std::shared_ptr<Messag
   if (confirm) {
     if (Stopping()) return done(absl::UnavailableError("the gateway is stopping"));
     waiting = std::make_shared<Waiting>(
-        std::move(done),
-        results_ != nullptr ? &results_->Add({{"result", "confirmed"}}) : nullptr);
+        std::string(client_id), std::move(done),
+        results_ != nullptr ? &results_->Add({{"result", "confirmed"}}) : nullptr,
+        results_ != nullptr ? &results_->Add({{"result", "disconnected"}}) : nullptr);
     message->receipt = waiting;
   }
   const std::string topic = message->topic;

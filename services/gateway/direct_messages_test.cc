@@ -137,6 +137,36 @@ TEST_F(DirectMessagesTest, NoPubackInTimeIsDeadlineExceeded) {
   EXPECT_EQ(Counted("unconfirmed"), 1);
 }
 
+TEST_F(DirectMessagesTest, ADisconnectBeforeThePubackDropsItAndTellsTheSender) {
+  // A persistent session: its other QoS 1 messages outlive the connection, the direct
+  // message does not.
+  std::shared_ptr<Session> device = Connect("device", /*expiry=*/3600);
+  mqtt::ParsedFilter parsed;
+  ASSERT_TRUE(mqtt::ParseSharedFilter("telemetry/#", &parsed));
+  broker_.Subscribe(device, "telemetry/#", parsed, {.qos = 1});
+  std::future<absl::Status> sent = Send(Request("device", "commands/reboot", true, 60));
+  auto m = std::make_shared<Message>();
+  m->topic = "telemetry/1";
+  m->qos = 1;
+  broker_.Publish(m);
+  ASSERT_THAT(Take(*device, broker_.NowMs()), SizeIs(2)) << "both in flight";
+  std::future<absl::Status> queued = Send(Request("device", "commands/update", true, 60));
+
+  broker_.Detach(device, outlets_.back().get(), nullptr, 0, WillPolicy::kPublish);
+  EXPECT_THAT(Wait(sent), StatusIs(Code::kDeadlineExceeded, HasSubstr("disconnected before")));
+  EXPECT_THAT(Wait(queued), StatusIs(Code::kDeadlineExceeded, HasSubstr("disconnected before")));
+  EXPECT_EQ(Counted("disconnected"), 2);
+
+  outlets_.push_back(std::make_shared<FakeOutlet>());
+  device = broker_
+               .Attach(outlets_.back(), {.client_id = "device", .version = mqtt::Version::kV5,
+                                         .clean_start = false, .expiry_interval = 3600})
+               .session;
+  std::vector<Outgoing> again = Take(*device, broker_.NowMs());
+  ASSERT_THAT(again, SizeIs(1)) << "only the published message is sent again";
+  EXPECT_EQ(again[0].message->topic, "telemetry/1");
+}
+
 TEST_F(DirectMessagesTest, StopAnswersWhatStillWaits) {
   std::shared_ptr<Session> device = Connect("device");
   std::future<absl::Status> f = Send(Request("device", "commands/reboot", true, 60));

@@ -24,11 +24,14 @@ struct Publisher {
 };
 
 // Told when the client acknowledges (PUBACK) a message sent to its session at QoS 1:
-// SendDirectMessage's delivery confirmation. Any thread; at most once per delivery.
+// SendDirectMessage's delivery confirmation. Any thread, never under the session's lock.
 class DeliveryReceipt {
  public:
   virtual ~DeliveryReceipt() = default;
   virtual void Acknowledged() = 0;
+  // The connection ended first: the message was dropped with it (a direct message is for
+  // a connected client only, never sent again when the client returns).
+  virtual void Lost() = 0;
 };
 
 struct Message {

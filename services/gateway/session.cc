@@ -133,12 +133,25 @@ std::shared_ptr<Outlet> Session::Attach(std::shared_ptr<Outlet> outlet,
 }
 
 bool Session::Detach(const Outlet* outlet, int64_t now_ms, std::string reason) {
+  std::vector<std::shared_ptr<DeliveryReceipt>> lost;
+  const bool detached = DetachAndCollect(outlet, now_ms, std::move(reason), &lost);
+  for (const std::shared_ptr<DeliveryReceipt>& r : lost) r->Lost();
+  return detached;
+}
+
+bool Session::DetachAndCollect(const Outlet* outlet, int64_t now_ms, std::string reason,
+                           std::vector<std::shared_ptr<DeliveryReceipt>>* lost) {
   absl::MutexLock l(&mu_);
   if (outlet_.get() != outlet) return false;
   outlet_.reset();
   woken_ = false;
   detached_at_ms_ = now_ms;
   disconnect_reason_ = std::move(reason);
+  for (const std::deque<Entry>* entries : {&inflight_, &queue_}) {
+    for (const Entry& e : *entries) {
+      if (e.message->receipt != nullptr) lost->push_back(e.message->receipt);
+    }
+  }
   if (!persistent_locked()) {
     // The session ends with its connection: nothing to keep.
     for (const Entry& e : inflight_) Forget(e);
@@ -149,10 +162,15 @@ bool Session::Detach(const Outlet* outlet, int64_t now_ms, std::string reason) {
   }
   // QoS 0 messages not yet written go with the connection, as they would if they had
   // arrived a moment later (AWS keeps QoS 1 only); kept, they would reach the client on its
-  // return but not after a gateway restart, since they are never stored.
-  queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
-                              [](const Entry& e) { return e.qos == 0; }),
-               queue_.end());
+  // return but not after a gateway restart, since they are never stored. So do direct
+  // messages waiting for their PUBACK: they are for the connected client only, and their
+  // sender is told (DeliveryReceipt::Lost) rather than the client surprised on its return.
+  auto gone = [](const Entry& e) { return e.qos == 0 || e.message->receipt != nullptr; };
+  for (const Entry& e : inflight_) {
+    if (gone(e)) Forget(e);
+  }
+  queue_.erase(std::remove_if(queue_.begin(), queue_.end(), gone), queue_.end());
+  inflight_.erase(std::remove_if(inflight_.begin(), inflight_.end(), gone), inflight_.end());
   // Messages queued while connected were only in memory; from now on they are stored.
   // Entries already stored keep their row (their packet identifier is updated).
   for (Entry& e : inflight_) {

@@ -217,6 +217,10 @@ class Session {
   SessionRecord RecordLocked(std::optional<int64_t> disconnected_at_ms) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   uint16_t NextPacketId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Detach's work under the lock; the receipts of direct messages it drops go to `lost`.
+  bool DetachAndCollect(const Outlet* outlet, int64_t now_ms, std::string reason,
+                    std::vector<std::shared_ptr<DeliveryReceipt>>* lost)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // The stored form of an entry (given its sequence number first if it has none).
   StoredMessage ToStored(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StoreEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -380,7 +380,8 @@ TEST_F(GatewayMosquittoTest, FleetctlDeleteConnectionDisconnectsAndCleans) {
 // AWS's SendDirectMessage: one client gets the message on a topic it never subscribed to,
 // over the data plane's HTTP API (as the AWS SDKs send it) and over gRPC (fleetctl); with
 // confirmation the answer waits for the client's PUBACK, and a client that never sends one
-// makes it time out (504); a client that is not connected gets nothing queued (404).
+// makes it time out (504), at once when it disconnects first; a client that
+// is not connected gets nothing queued (404).
 TEST_F(GatewayMosquittoTest, DirectMessagesReachOneClientWithoutASubscription) {
   ASSERT_NE(gateway_, nullptr);
   const Gateway& g = *gateway_;
@@ -442,11 +443,31 @@ TEST_F(GatewayMosquittoTest, DirectMessagesReachOneClientWithoutASubscription) {
     return absl::StartsWith(l, "message ");
   }));
   EXPECT_EQ(line, "message e2e/dm/ping p qos=1 retain=False");
+  // Its connection ends while a sender waits: the sender is told at once (504, not
+  // confirmed), and the message is dropped rather than kept for the client's return.
+  ASSERT_OK_AND_ASSIGN(
+      auto waiting,
+      testing::Subprocess::Start(
+          {Tool("curl"), "-s", "-i", "--data-binary", "again",
+           absl::StrCat("http://127.0.0.1:", g.port("http"),
+                        "/connections/dm-mute/messages?topic=e2e/dm/again&confirmation=true"
+                        "&timeout=60")}));
+  ASSERT_OK(mute->WaitForLine([](absl::string_view l) {
+                  return absl::StartsWith(l, "message e2e/dm/again");
+                }).status());
   Ctl().Json({"delete-connection", "--client-id", "dm-mute"});
   ASSERT_OK(mute->Wait(absl::Seconds(15)).status());
+  ASSERT_OK_AND_ASSIGN(int curl_exit, waiting->Wait(absl::Seconds(15)));
+  EXPECT_EQ(curl_exit, 0);
+  EXPECT_THAT(waiting->output(), HasSubstr("HTTP/1.1 504"));
+  EXPECT_THAT(waiting->output(), HasSubstr("disconnected before acknowledging"));
   const std::string unconfirmed =
       R"(fleetcore_gateway_direct_messages_total{result="unconfirmed"} 1)";
-  EXPECT_THAT(MetricsWith(g.service.metrics_port, {unconfirmed}), HasSubstr(unconfirmed));
+  const std::string disconnected =
+      R"(fleetcore_gateway_direct_messages_total{result="disconnected"} 1)";
+  const std::string metrics = MetricsWith(g.service.metrics_port, {unconfirmed, disconnected});
+  EXPECT_THAT(metrics, HasSubstr(unconfirmed));
+  EXPECT_THAT(metrics, HasSubstr(disconnected));
 }
 
 // The rest of AWS's connection management on the data plane, as the SDKs' iot-data
