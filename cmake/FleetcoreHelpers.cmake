@@ -51,7 +51,7 @@ endfunction()
 
 # A test's own code is compiled without optimization: GoogleTest's and gMock's templates cost
 # twice the compile time at -O3 and gain nothing, while the libraries under test (and the
-# benchmarks and fuzz targets) keep the build type's flags. Half the build is tests.
+# benchmarks and fuzz targets) keep the build type's flags. Tests were 40% of the build.
 function(fleetcore_apply_test_options target)
   fleetcore_apply_options(${target})
   if(NOT FLEETCORE_FUZZ)

@@ -113,8 +113,8 @@ absl::StatusOr<v1::SendDirectMessageRequest> DirectRequest(const Target& t,
   return req;
 }
 
-// Splits "ip:port" ("[ip]:port" for IPv6) into `out`'s ipKey and portKey; nothing when it
-// is not an address ("unknown").
+// Splits "ip:port" ("[ip]:port" for IPv6) into `out`'s `ip_key` and `port_key`; nothing
+// when it is not an address ("unknown").
 void PutAddress(absl::string_view address, const char* ip_key, const char* port_key,
                 nlohmann::json* out) {
   const size_t colon = address.rfind(':');

@@ -140,7 +140,7 @@ bool Session::Detach(const Outlet* outlet, int64_t now_ms, std::string reason) {
 }
 
 bool Session::DetachAndCollect(const Outlet* outlet, int64_t now_ms, std::string reason,
-                           std::vector<std::shared_ptr<DeliveryReceipt>>* lost) {
+                               std::vector<std::shared_ptr<DeliveryReceipt>>* lost) {
   absl::MutexLock l(&mu_);
   if (outlet_.get() != outlet) return false;
   outlet_.reset();
@@ -166,11 +166,12 @@ bool Session::DetachAndCollect(const Outlet* outlet, int64_t now_ms, std::string
   // messages waiting for their PUBACK: they are for the connected client only, and their
   // sender is told (DeliveryReceipt::Lost) rather than the client surprised on its return.
   auto gone = [](const Entry& e) { return e.qos == 0 || e.message->receipt != nullptr; };
-  for (const Entry& e : inflight_) {
-    if (gone(e)) Forget(e);
+  for (std::deque<Entry>* entries : {&inflight_, &queue_}) {
+    for (const Entry& e : *entries) {
+      if (gone(e)) Forget(e);
+    }
+    entries->erase(std::remove_if(entries->begin(), entries->end(), gone), entries->end());
   }
-  queue_.erase(std::remove_if(queue_.begin(), queue_.end(), gone), queue_.end());
-  inflight_.erase(std::remove_if(inflight_.begin(), inflight_.end(), gone), inflight_.end());
   // Messages queued while connected were only in memory; from now on they are stored.
   // Entries already stored keep their row (their packet identifier is updated).
   for (Entry& e : inflight_) {

@@ -124,9 +124,10 @@ class Session {
   // any (the broker kicks it).
   std::shared_ptr<Outlet> Attach(std::shared_ptr<Outlet> outlet, uint16_t receive_maximum);
   // Detaches `outlet` if it is still the attached one (a connection that was taken over
-  // is not). Returns whether it was. A persistent session then stores what it holds.
-  // `reason`: why the connection ended (AWS's lifecycle disconnectReason), told until the
-  // next attachment.
+  // is not). Returns whether it was. A persistent session then stores what it holds, but
+  // for QoS 0 and direct messages (those waiting for their PUBACK are dropped and their
+  // senders told: DeliveryReceipt::Lost). `reason`: why the connection ended (AWS's
+  // lifecycle disconnectReason), told until the next attachment.
   bool Detach(const Outlet* outlet, int64_t now_ms, std::string reason = {});
   bool attached() const;
   // Counts attachments, so that a timer set at a detachment can tell whether the session
@@ -219,7 +220,7 @@ class Session {
   uint16_t NextPacketId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Detach's work under the lock; the receipts of direct messages it drops go to `lost`.
   bool DetachAndCollect(const Outlet* outlet, int64_t now_ms, std::string reason,
-                    std::vector<std::shared_ptr<DeliveryReceipt>>* lost)
+                        std::vector<std::shared_ptr<DeliveryReceipt>>* lost)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The stored form of an entry (given its sequence number first if it has none).
   StoredMessage ToStored(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -380,8 +380,8 @@ TEST_F(GatewayMosquittoTest, FleetctlDeleteConnectionDisconnectsAndCleans) {
 // AWS's SendDirectMessage: one client gets the message on a topic it never subscribed to,
 // over the data plane's HTTP API (as the AWS SDKs send it) and over gRPC (fleetctl); with
 // confirmation the answer waits for the client's PUBACK, and a client that never sends one
-// makes it time out (504), at once when it disconnects first; a client that
-// is not connected gets nothing queued (404).
+// makes it time out (504), at once when it disconnects first; a client that is not
+// connected gets nothing queued (404).
 TEST_F(GatewayMosquittoTest, DirectMessagesReachOneClientWithoutASubscription) {
   ASSERT_NE(gateway_, nullptr);
   const Gateway& g = *gateway_;
