@@ -107,6 +107,16 @@ DestinationsCore::DestinationsCore(RulesStore* store, const aws::Arns* arns, con
   for (int i = 0; i < options_.sender_threads; ++i) senders_.emplace_back([this] { Sender(); });
 }
 
+namespace {
+
+// The status reason of a destination whose request a stopping rules service did not send;
+// ResendInterrupted looks for it.
+constexpr char kStoppedReason[] =
+    "the rules service stopped before it sent the confirmation request; set the status to "
+    "IN_PROGRESS to send another";
+
+}  // namespace
+
 DestinationsCore::~DestinationsCore() {
   std::deque<Waiting> unsent;
   {
@@ -115,11 +125,7 @@ DestinationsCore::~DestinationsCore() {
     unsent.swap(waiting_);
   }
   cv_.notify_all();
-  for (Waiting& w : unsent) {
-    MarkError(&w.destination, w.token,
-              "the rules service stopped before it sent the confirmation request; set the "
-              "status to IN_PROGRESS to send another");
-  }
+  for (Waiting& w : unsent) MarkError(&w.destination, w.token, kStoppedReason);
   for (std::thread& t : senders_) t.join();
 }
 
@@ -346,6 +352,31 @@ absl::Status DestinationsCore::Update(const std::string& arn, const std::string&
   }
   log::Info("topic rule destination updated", {{"destination", arn}, {"status", d->status}});
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> DestinationsCore::ResendInterrupted() {
+  absl::StatusOr<std::vector<StoredDestination>> all = AllDestinations(store_);
+  if (!all.ok()) return all.status();
+  int resent = 0;
+  for (StoredDestination& d : *all) {
+    if (d.status != kError || d.status_reason != kStoppedReason) continue;
+    absl::StatusOr<std::string> token = NewToken();
+    if (!token.ok()) return token.status();
+    absl::StatusOr<bool> changed =
+        store_->ChangeDestination(d.id, {.expected_status = kError,
+                                         .status = kInProgress,
+                                         .status_reason = "awaiting confirmation",
+                                         .token_sha256 = aws::Sha256Hex(*token)});
+    if (!changed.ok()) return changed.status();
+    if (!*changed) continue;  // moved on meanwhile, or another replica took it
+    d.status = kInProgress;
+    d.status_reason = "awaiting confirmation";
+    log::Info("topic rule destination: sending the confirmation request a stop interrupted",
+              {{"destination", Arn(d.id)}});
+    RequestConfirmation(&d, *token);
+    ++resent;
+  }
+  return resent;
 }
 
 absl::StatusOr<std::string> DestinationsCore::Confirm(const std::string& token) {

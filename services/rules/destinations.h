@@ -84,7 +84,8 @@ class DestinationsCore {
   DestinationsCore(RulesStore* store, const aws::Arns* arns, const Clock* clock,
                    IdGenerator* ids, http::HttpClient* http, Options options,
                    prometheus::Registry* metrics = nullptr);
-  // Joins the senders after the request each is sending; the waiting ones go to ERROR.
+  // Joins the senders after the request each is sending; the waiting ones go to ERROR
+  // (and ResendInterrupted at the next start sends them).
   ~DestinationsCore();
   DestinationsCore(const DestinationsCore&) = delete;
   DestinationsCore& operator=(const DestinationsCore&) = delete;
@@ -104,6 +105,11 @@ class DestinationsCore {
   // IN_PROGRESS, and its confirmation request, as AWS does. Failures are logged: the rule
   // stands, and its http actions fail until a destination covers them.
   void EnsureFor(const pb::TopicRulePayload& payload);
+
+  // At start: each destination a stopping rules service left in ERROR with its request
+  // unsent is IN_PROGRESS again with a new request, as if set so by hand. Another replica
+  // doing the same at once changes each only once. Returns how many.
+  absl::StatusOr<int> ResendInterrupted();
 
  private:
   std::string Arn(absl::string_view id) const;

@@ -268,6 +268,19 @@ TEST(DestinationSenders, AnswerFirstThenSendAndNeverDropARequestSilently) {
   ASSERT_THAT(http.Urls(), SizeIs(1));
   EXPECT_THAT(http.Urls()[0], StartsWith("https://a.example/?confirmationToken="));
   EXPECT_EQ(status(sending), "IN_PROGRESS: awaiting confirmation");
+
+  // The next start sends what the stop interrupted, and only that: the one refused for
+  // lack of room stays in ERROR until someone sets it to IN_PROGRESS.
+  auto restarted = std::make_unique<DestinationsCore>(
+      &store, &arns, &clock, &ids, &http, DestinationsCore::Options{.sender_threads = 0});
+  ASSERT_OK_AND_ASSIGN(int resent, restarted->ResendInterrupted());
+  EXPECT_EQ(resent, 1);
+  EXPECT_EQ(status(waiting), "IN_PROGRESS: awaiting confirmation");
+  EXPECT_THAT(status(refused), StartsWith("ERROR"));
+  ASSERT_THAT(http.Urls(), SizeIs(2));
+  EXPECT_THAT(http.Urls()[1], StartsWith("https://b.example/?confirmationToken="));
+  ASSERT_OK_AND_ASSIGN(int again, restarted->ResendInterrupted());
+  EXPECT_EQ(again, 0) << "nothing twice";
 }
 
 TEST(DestinationCovers, PrefixAtABoundary) {

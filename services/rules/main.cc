@@ -210,6 +210,12 @@ int Run(int argc, char** argv) {
     log::Error("cannot start: the topic rules cannot be loaded", {{"error", s}});
     return 1;
   }
+  // Confirmation requests the last stop left unsent go now (the destinations say so until).
+  if (absl::StatusOr<int> resent = destinations->ResendInterrupted(); !resent.ok()) {
+    log::Warn("confirmation requests a stop interrupted are not sent again; set their "
+              "destinations to IN_PROGRESS by hand",
+              {{"error", resent.status()}});
+  }
   // Rule changes (here or on another replica) reload the rules; after a reconnect some
   // NOTIFYs may have been lost, so they reload too.
   auto reload = [&engine] {
