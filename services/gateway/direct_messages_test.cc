@@ -167,6 +167,23 @@ TEST_F(DirectMessagesTest, ADisconnectBeforeThePubackDropsItAndTellsTheSender) {
   EXPECT_EQ(again[0].message->topic, "telemetry/1");
 }
 
+// A session moving to another replica (its client resumed it there) goes without the
+// direct message, whose sender is answered then rather than at its timeout.
+TEST_F(DirectMessagesTest, ASessionMovingAwayLeavesItsDirectMessageBehind) {
+  std::shared_ptr<Session> device = Connect("device", /*expiry=*/3600);
+  std::future<absl::Status> sent = Send(Request("device", "commands/reboot", true, 60));
+  auto m = std::make_shared<Message>();
+  m->topic = "telemetry/1";
+  m->qos = 1;
+  ASSERT_EQ(device->Deliver(m, 1, false, {}, broker_.NowMs()), Session::DeliverResult::kQueued);
+  ASSERT_THAT(Take(*device, broker_.NowMs()), SizeIs(2));
+  std::shared_ptr<Outlet> kicked;
+  StoredSession moved = device->MoveOut(broker_.NowMs(), nullptr, &kicked);
+  EXPECT_THAT(Wait(sent), StatusIs(Code::kDeadlineExceeded, HasSubstr("disconnected before")));
+  ASSERT_THAT(moved.messages, SizeIs(1));
+  EXPECT_EQ(moved.messages[0].message->topic, "telemetry/1");
+}
+
 TEST_F(DirectMessagesTest, StopAnswersWhatStillWaits) {
   std::shared_ptr<Session> device = Connect("device");
   std::future<absl::Status> f = Send(Request("device", "commands/reboot", true, 60));

@@ -210,22 +210,30 @@ std::optional<int64_t> Session::detached_at_ms() const {
 
 StoredSession Session::MoveOut(int64_t now_ms, ForwardFn forward,
                                std::shared_ptr<Outlet>* kicked) {
-  absl::MutexLock l(&mu_);
   StoredSession out;
-  out.record = RecordLocked(detached_at_ms_.has_value() ? detached_at_ms_ : now_ms);
-  will_.reset();
-  auto add = [&](Entry& e) {
-    if (e.qos > 0 && !Expired(*e.message, now_ms)) out.messages.push_back(ToStored(e));
-  };
-  for (Entry& e : inflight_) add(e);
-  for (Entry& e : queue_) add(e);
-  // Nothing of it is this replica's to store any more: no Forget.
-  inflight_.clear();
-  queue_.clear();
-  *kicked = std::move(outlet_);
-  outlet_.reset();
-  ++generation_;
-  forward_ = std::move(forward);
+  std::vector<std::shared_ptr<DeliveryReceipt>> lost;
+  {
+    absl::MutexLock l(&mu_);
+    out.record = RecordLocked(detached_at_ms_.has_value() ? detached_at_ms_ : now_ms);
+    will_.reset();
+    auto add = [&](Entry& e) {
+      if (e.message->receipt != nullptr) {
+        lost.push_back(e.message->receipt);  // ended with the connection, as in Detach
+      } else if (e.qos > 0 && !Expired(*e.message, now_ms)) {
+        out.messages.push_back(ToStored(e));
+      }
+    };
+    for (Entry& e : inflight_) add(e);
+    for (Entry& e : queue_) add(e);
+    // Nothing of it is this replica's to store any more: no Forget.
+    inflight_.clear();
+    queue_.clear();
+    *kicked = std::move(outlet_);
+    outlet_.reset();
+    ++generation_;
+    forward_ = std::move(forward);
+  }
+  for (const std::shared_ptr<DeliveryReceipt>& r : lost) r->Lost();
   return out;
 }
 

@@ -142,10 +142,10 @@ class Session {
   std::string disconnect_reason() const;
 
   // Among gateway replicas. The session leaves for the replica its client resumed it on:
-  // returns everything it holds as stored (in-flight messages first; QoS 0 ones go, as
-  // when a connection ends), emptied and detached (`*kicked`: its connection, for the
-  // broker to end), and from now on what is delivered to it goes to `forward`, which the
-  // session's new replica dedupes.
+  // returns everything it holds as stored (in-flight messages first; QoS 0 and direct
+  // messages go, as when a connection ends, the latter's senders told), emptied and
+  // detached (`*kicked`: its connection, for the broker to end), and from now on what is
+  // delivered to it goes to `forward`, which the session's new replica dedupes.
   using ForwardFn = std::function<void(const MessagePtr& message, uint8_t qos, bool retain,
                                        std::vector<uint32_t> subscription_ids)>;
   StoredSession MoveOut(int64_t now_ms, ForwardFn forward, std::shared_ptr<Outlet>* kicked);
