@@ -26,6 +26,11 @@ constexpr char kError[] = "ERROR";
 // The ARN's resource: ruledestination/http/{id}.
 constexpr char kArnType[] = "ruledestination";
 constexpr char kArnPrefix[] = "http/";
+// The status reason of a destination whose request a stopping rules service did not send;
+// ResendInterrupted looks for it.
+constexpr char kStoppedReason[] =
+    "the rules service stopped before it sent the confirmation request; set the status to "
+    "IN_PROGRESS to send another";
 
 // 32 random bytes, base64url: the confirmation token.
 absl::StatusOr<std::string> NewToken() {
@@ -106,16 +111,6 @@ DestinationsCore::DestinationsCore(RulesStore* store, const aws::Arns* arns, con
   }
   for (int i = 0; i < options_.sender_threads; ++i) senders_.emplace_back([this] { Sender(); });
 }
-
-namespace {
-
-// The status reason of a destination whose request a stopping rules service did not send;
-// ResendInterrupted looks for it.
-constexpr char kStoppedReason[] =
-    "the rules service stopped before it sent the confirmation request; set the status to "
-    "IN_PROGRESS to send another";
-
-}  // namespace
 
 DestinationsCore::~DestinationsCore() {
   std::deque<Waiting> unsent;
