@@ -5,6 +5,7 @@
 #include <array>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
@@ -33,6 +34,17 @@ absl::StatusOr<int> ResolveMaxResults(int requested, int default_value, int max_
   if (requested < 0 || requested > max_allowed) {
     return absl::InvalidArgumentError(
         absl::StrCat("maxResults must be between 1 and ", max_allowed, ", got ", requested));
+  }
+  return requested;
+}
+
+absl::StatusOr<int> ParseMaxResults(std::optional<absl::string_view> text, int default_value,
+                                    int max_allowed) {
+  if (!text.has_value()) return default_value;
+  int requested = 0;
+  if (!absl::SimpleAtoi(*text, &requested) || requested < 1 || requested > max_allowed) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("maxResults must be from 1 to ", max_allowed));
   }
   return requested;
 }

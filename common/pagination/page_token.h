@@ -14,6 +14,7 @@
 // out of range.
 #pragma once
 
+#include <optional>
 #include <string>
 #include "absl/strings/string_view.h"
 
@@ -27,6 +28,11 @@ inline constexpr int kMaxMaxResults = 250;
 // 0 means "the default"; otherwise 1..max_allowed.
 absl::StatusOr<int> ResolveMaxResults(int requested, int default_value = kDefaultMaxResults,
                                       int max_allowed = kMaxMaxResults);
+
+// maxResults as an HTTP query parameter's text: absent (nullopt) means the default;
+// present, it must be a number from 1 to max_allowed ("0" is refused, not the default).
+absl::StatusOr<int> ParseMaxResults(std::optional<absl::string_view> text, int default_value,
+                                    int max_allowed);
 
 std::string EncodePageToken(absl::string_view last_key, absl::string_view query);
 

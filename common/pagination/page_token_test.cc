@@ -44,5 +44,16 @@ TEST(ResolveMaxResultsTest, AppliesDefaultAndBounds) {
   EXPECT_EQ(ResolveMaxResults(-1).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ParseMaxResultsTest, AQueryParameterIsANumberInRangeOrAbsent) {
+  EXPECT_EQ(*ParseMaxResults(std::nullopt, 50, 200), 50);
+  EXPECT_EQ(*ParseMaxResults("1", 50, 200), 1);
+  EXPECT_EQ(*ParseMaxResults("200", 50, 200), 200);
+  for (const char* bad : {"0", "201", "-1", "", "ten", "5x"}) {
+    absl::StatusOr<int> got = ParseMaxResults(bad, 50, 200);
+    EXPECT_EQ(got.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(got.status().message(), "maxResults must be from 1 to 200") << bad;
+  }
+}
+
 }  // namespace
 }  // namespace fleetcore::pagination

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "common/log/log.h"
+#include "common/net/listen_address.h"
 #include "common/net/percent.h"
 #include "common/pagination/page_token.h"
 #include "google/protobuf/util/time_util.h"
@@ -117,16 +118,10 @@ absl::StatusOr<v1::SendDirectMessageRequest> DirectRequest(const Target& t,
 // when it is not an address ("unknown").
 void PutAddress(absl::string_view address, const char* ip_key, const char* port_key,
                 nlohmann::json* out) {
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == absl::string_view::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port)) {
-    return;
-  }
-  absl::string_view ip = address.substr(0, colon);
-  absl::ConsumePrefix(&ip, "[");
-  absl::ConsumeSuffix(&ip, "]");
-  (*out)[ip_key] = std::string(ip);
-  (*out)[port_key] = port;
+  absl::StatusOr<net::HostPort> hp = net::ParseHostPort(address);
+  if (!hp.ok()) return;
+  (*out)[ip_key] = std::move(hp->host);
+  (*out)[port_key] = hp->port;
 }
 
 int64_t Millis(const google::protobuf::Timestamp& t) {
@@ -271,13 +266,11 @@ void ConnectionsApi::Handle(absl::string_view method, absl::string_view target,
       if (absl::Status s = OnlyParameters(*t, {"maxResults", "nextToken"}); !s.ok()) {
         return fail(s);
       }
-      int requested = 0;
-      if (t->query.contains("maxResults") &&
-          (!absl::SimpleAtoi(t->query["maxResults"], &requested) || requested < 1 ||
-           requested > 250)) {
-        return fail(absl::InvalidArgumentError("maxResults must be from 1 to 250"));
-      }
-      absl::StatusOr<int> limit = pagination::ResolveMaxResults(requested, 50, 250);
+      auto max_results = t->query.find("maxResults");
+      absl::StatusOr<int> limit = pagination::ParseMaxResults(
+          max_results == t->query.end() ? std::nullopt
+                                        : std::optional<absl::string_view>(max_results->second),
+          50, 250);
       absl::StatusOr<std::string> after =
           pagination::DecodePageToken(t->query["nextToken"], kPageQuery);
       if (!limit.ok()) return fail(limit.status());

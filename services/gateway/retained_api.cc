@@ -4,7 +4,6 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/net/percent.h"
 #include "common/pagination/page_token.h"
@@ -48,13 +47,11 @@ void RetainedApi::Handle(absl::string_view method, absl::string_view target,
       return fail(absl::PermissionDeniedError(
           "not authorized to list retained messages (iot:ListRetainedMessages)"));
     }
-    int requested = 0;
-    if (query.contains("maxResults") &&
-        (!absl::SimpleAtoi(query["maxResults"], &requested) || requested < 1 ||
-         requested > 200)) {
-      return fail(absl::InvalidArgumentError("maxResults must be from 1 to 200"));
-    }
-    absl::StatusOr<int> limit = pagination::ResolveMaxResults(requested, 50, 200);
+    auto max_results = query.find("maxResults");
+    absl::StatusOr<int> limit = pagination::ParseMaxResults(
+        max_results == query.end() ? std::nullopt
+                                   : std::optional<absl::string_view>(max_results->second),
+        50, 200);
     absl::StatusOr<std::string> after = pagination::DecodePageToken(query["nextToken"],
                                                                     kPageQuery);
     if (!limit.ok() || !after.ok()) {
