@@ -37,7 +37,8 @@ bool ClientMayPublishTo(absl::string_view topic) {
   if (parts.size() >= 3 && parts[0] == "$aws" && parts[1] == "rules" && !parts[2].empty()) {
     return true;
   }
-  return ParseShadowTopic(topic).has_value() || ParseJobsTopic(topic).has_value();
+  return ParseShadowTopic(topic).has_value() || ParseJobsTopic(topic).has_value() ||
+         ParseDefenderTopic(topic).has_value();
 }
 
 std::optional<ShadowTopic> ParseShadowTopic(absl::string_view topic) {
@@ -86,6 +87,16 @@ std::optional<JobsTopic> ParseJobsTopic(absl::string_view topic) {
   out.job_id = std::string(id);
   out.operation = parts[5] == "get" ? "describe" : "update";
   return out;
+}
+
+std::optional<DefenderTopic> ParseDefenderTopic(absl::string_view topic) {
+  std::vector<absl::string_view> parts = absl::StrSplit(topic, '/');
+  if (parts.size() != 6 || parts[0] != "$aws" || parts[1] != "things" || parts[2].empty() ||
+      parts[3] != "defender" || parts[4] != "metrics" ||
+      (parts[5] != "json" && parts[5] != "cbor")) {
+    return std::nullopt;
+  }
+  return DefenderTopic{.thing_name = std::string(parts[2]), .cbor = parts[5] == "cbor"};
 }
 
 std::optional<ProvisioningTopic> ParseProvisioningTopic(absl::string_view topic) {

@@ -70,8 +70,8 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic);
 // Whether a client may publish to `topic` at all (before its policies): any topic not
 // starting with '$', and of AWS's reserved $aws/ topics the requests a service answers (the
 // shadow's get, update and delete; fleet provisioning's create, create-from-csr and
-// provision, in JSON or CBOR; the jobs requests). Clients cannot publish to other $ topics,
-// as on AWS.
+// provision, in JSON or CBOR; the jobs requests; Device Defender's metrics reports). Clients
+// cannot publish to other $ topics, as on AWS.
 bool ClientMayPublishTo(absl::string_view topic);
 
 // A shadow request (reference §1.2):
@@ -109,5 +109,13 @@ struct JobsTopic {
   std::string operation;
 };
 std::optional<JobsTopic> ParseJobsTopic(absl::string_view topic);
+
+// A Device Defender agent's metrics report (reference §7.8):
+//   $aws/things/{thing}/defender/metrics/{json|cbor}
+struct DefenderTopic {
+  std::string thing_name;
+  bool cbor = false;
+};
+std::optional<DefenderTopic> ParseDefenderTopic(absl::string_view topic);
 
 }  // namespace fleetcore::gateway

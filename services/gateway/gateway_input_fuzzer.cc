@@ -6,8 +6,10 @@
 //   - the CONNECT user name, an HTTP query string and headers (custom authorizer
 //     parameters) decode without crashing, and an HTTPS publish request that parses is a
 //     message within the limits;
-//   - a shadow, fleet provisioning or jobs request topic that parses names a thing, shadow,
-//     template or job that is really in it, and the client may publish to it;
+//   - a shadow, fleet provisioning, jobs or Device Defender topic that parses names a thing,
+//     shadow, template or job that is really in it, and the client may publish to it;
+//   - a Device Defender report (the input as JSON, then as CBOR) that is well-formed has a
+//     report id, and one that is not says why;
 //   - a SigV4 request (target, Authorization and X-Amz-Date from the input's lines) that
 //     reads offers 1 to 12 strings to sign and ASCII credentials, is within its time, and
 //     reads again without the time check.
@@ -26,6 +28,7 @@
 #include "common/mqtt/codec.h"
 #include "services/gateway/broker_limits.h"
 #include "services/gateway/client_hello.h"
+#include "services/gateway/defender_report.h"
 #include "services/gateway/http_publish.h"
 
 namespace {
@@ -68,6 +71,13 @@ void CheckTopic(absl::string_view topic) {
       std::abort();
     }
   }
+  if (std::optional<DefenderTopic> d = ParseDefenderTopic(topic)) {
+    if (!ClientMayPublishTo(topic) || ParseJobsTopic(topic).has_value() ||
+        topic != absl::StrCat("$aws/things/", d->thing_name, "/defender/metrics/",
+                              d->cbor ? "cbor" : "json")) {
+      std::abort();
+    }
+  }
   if (std::optional<JobsTopic> j = ParseJobsTopic(topic)) {
     const bool named = j->operation == "describe" || j->operation == "update";
     if (j->thing_name.empty() || !ClientMayPublishTo(topic) || named == j->job_id.empty() ||
@@ -77,6 +87,15 @@ void CheckTopic(absl::string_view topic) {
                               j->operation == "describe" ? "get" : j->operation)) {
       std::abort();
     }
+  }
+}
+
+void CheckDefender(absl::string_view input) {
+  for (const bool cbor : {false, true}) {
+    const DefenderReportCheck c = fleetcore::gateway::CheckDefenderReport(input, cbor);
+    if (c.error.empty() != c.error_code.empty()) std::abort();
+    if (c.error.empty() && !c.report_id.has_value()) std::abort();
+    if (c.error_code == "InvalidJson" && c.report_id.has_value()) std::abort();
   }
 }
 
@@ -150,6 +169,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   CheckClientHello(input);
   CheckTopic(input);
   CheckHttpPublish(input);
+  CheckDefender(input);
   CheckSigV4(input);
   const std::map<std::string, std::string> headers{
       {"x-amz-customauthorizer-name", std::string(input.substr(0, input.size() / 3))},

@@ -123,6 +123,11 @@ struct GatewayMetrics::Impl {
                           .Help("AWS IoT Jobs requests of devices, answered with no job pending, "
                                 "by operation and result (accepted or rejected).")
                           .Register(r)),
+        defender_reports(prometheus::BuildCounter()
+                             .Name("fleetcore_gateway_defender_reports_total")
+                             .Help("Device Defender metrics reports of devices, by format (json "
+                                   "or cbor) and result (accepted or rejected).")
+                             .Register(r)),
         sts_requests(prometheus::BuildCounter()
                          .Name("fleetcore_gateway_sts_requests_total")
                          .Help("STS requests (GetSessionToken, GetCallerIdentity) on the HTTP "
@@ -252,6 +257,7 @@ struct GatewayMetrics::Impl {
   prometheus::Family<prometheus::Counter>& identity_cache;
   prometheus::Family<prometheus::Counter>& shadow_requests;
   prometheus::Family<prometheus::Counter>& jobs_requests;
+  prometheus::Family<prometheus::Counter>& defender_reports;
   prometheus::Family<prometheus::Counter>& sts_requests;
   prometheus::Gauge& sessions;
   prometheus::Gauge& retained;
@@ -336,6 +342,12 @@ void GatewayMetrics::Denied(absl::string_view action) {
 void GatewayMetrics::JobsRequest(absl::string_view operation, bool accepted) {
   impl_->jobs_requests
       .Add({{"operation", std::string(operation)}, {"result", accepted ? "accepted" : "rejected"}})
+      .Increment();
+}
+
+void GatewayMetrics::DefenderReport(absl::string_view format, bool accepted) {
+  impl_->defender_reports
+      .Add({{"format", std::string(format)}, {"result", accepted ? "accepted" : "rejected"}})
       .Increment();
 }
 

@@ -56,6 +56,8 @@ class GatewayMetrics {
   void ShadowRequest(absl::string_view operation, bool accepted);
   // A device's AWS IoT Jobs request (JobsResponder): get, start-next, describe, update.
   void JobsRequest(absl::string_view operation, bool accepted);
+  // A Device Defender metrics report (DefenderResponder), by format (json or cbor).
+  void DefenderReport(absl::string_view format, bool accepted);
   // An STS request on the HTTP listeners (StsApi), by action and STS's error code or "ok".
   void StsRequest(absl::string_view action, absl::string_view result);
   // An action the client's policies refused (connect, publish, subscribe, ...).

@@ -33,6 +33,7 @@
 #include "services/gateway/gateway_server.h"
 #include "services/gateway/gateway_service.h"
 #include "services/gateway/grpc_authenticator.h"
+#include "services/gateway/defender_responder.h"
 #include "services/gateway/jobs_responder.h"
 #include "services/gateway/nats_cluster_bus.h"
 #include "services/gateway/pg_gateway_store.h"
@@ -408,14 +409,17 @@ int Run(int argc, char** argv) {
       },
       authorizer_refresh_max, &metrics);
   // The AWS services' request topics: the shadow's to the shadow service, fleet
-  // provisioning's to the CA service.
+  // provisioning's to the CA service; AWS IoT Jobs' and Device Defender's answered here.
   ProvisioningForwarder provisioning(ca_channel->channel(), common.server.admin_token, &broker);
   JobsResponder jobs(&broker, &metrics);
-  broker.SetServiceHook([s = shadow.get(), p = &provisioning, j = &jobs](const MessagePtr& m) {
-    if (s != nullptr) s->MaybeForward(m);
-    p->MaybeForward(m);
-    j->MaybeAnswer(m);
-  });
+  DefenderResponder defender(&broker, &metrics);
+  broker.SetServiceHook(
+      [s = shadow.get(), p = &provisioning, j = &jobs, d = &defender](const MessagePtr& m) {
+        if (s != nullptr) s->MaybeForward(m);
+        p->MaybeForward(m);
+        j->MaybeAnswer(m);
+        d->MaybeAnswer(m);
+      });
   // A certificate revoked, deactivated or deleted (here or by any CA replica) ends its
   // connections at once: the CA service announces every change on "fleetcore_ca". A policy
   // change ("fleetcore_policy") has the connections it concerns fetch their policies again:

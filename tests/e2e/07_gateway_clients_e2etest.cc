@@ -150,7 +150,7 @@ INSTANTIATE_TEST_SUITE_P(
                       "offline_queue", "redelivery_v311", "redelivery_v5", "retained_v311",
                       "retained_v5", "retain_options", "will", "will_delay", "takeover_v311",
                       "takeover_v5", "keepalive", "shared", "v5_properties", "message_expiry",
-                      "malformed", "tls", "lifecycle"),
+                      "malformed", "tls", "lifecycle", "defender"),
     [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // --- MQTT.js over every transport ---------------------------------------------------------

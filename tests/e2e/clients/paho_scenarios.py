@@ -808,6 +808,57 @@ def lifecycle():
     watcher.close()
 
 
+def defender():
+    # A Device Defender agent, as the AWS IoT Device SDK's client does it: subscribe to the
+    # answers, publish a metrics report, match the answer's reportId; a malformed report is
+    # rejected saying why, and the connection stays up throughout.
+    thing = uid("dd")
+    base = f"$aws/things/{thing}/defender/metrics/json"
+    dev = Client(uid("ddc"), v5=False)
+    dev.subscribe(base + "/accepted", 1)
+    dev.subscribe(base + "/rejected", 1)
+    dev.subscribe(topic("dd/after"), 1)
+
+    def answer():
+        while True:
+            m = dev.receive()
+            if m.topic.startswith(base + "/"):
+                return m.topic[len(base) + 1:], json.loads(m.payload)
+
+    report_id = int(time.time())
+    report = {"header": {"report_id": report_id, "version": "1.0"},
+              "metrics": {"listening_tcp_ports": {"ports": [{"interface": "eth0", "port": 22}],
+                                                  "total": 1},
+                          "network_stats": {"bytes_in": 100, "bytes_out": 200, "packets_in": 3,
+                                            "packets_out": 4}},
+              "custom_metrics": {"cpu_usage": [{"number": 7}]}}
+    dev.publish(base, json.dumps(report), 1)
+    kind, doc = answer()
+    check(kind == "accepted" and doc["reportId"] == report_id and doc["status"] == "ACCEPTED" and
+          doc["thingName"] == thing, f"report: {kind} {doc}")
+    # FreeRTOS's defender library writes the short keys.
+    dev.publish(base, json.dumps({"hed": {"rid": report_id + 1, "v": "1.0"},
+                                  "met": {"tp": {"pts": [{"pt": 443}], "t": 1}}}), 1)
+    kind, doc = answer()
+    check(kind == "accepted" and doc["reportId"] == report_id + 1, f"short keys: {kind} {doc}")
+    report["header"]["report_id"] = report_id + 2
+    report["metrics"]["listening_tcp_ports"]["ports"][0]["port"] = 70000
+    dev.publish(base, json.dumps(report), 1)
+    kind, doc = answer()
+    check(kind == "rejected" and doc["reportId"] == report_id + 2 and
+          doc["statusDetails"]["ErrorCode"] == "InvalidReport" and
+          "ports[0].port" in doc["statusDetails"]["ErrorMessage"], f"bad port: {kind} {doc}")
+    dev.publish(base, b"not json", 1)
+    kind, doc = answer()
+    check(kind == "rejected" and doc["statusDetails"]["ErrorCode"] == "InvalidJson",
+          f"not json: {kind} {doc}")
+    dev.publish(topic("dd/after"), b"still here", 1)
+    m = dev.receive()
+    check(m.topic == topic("dd/after") and m.payload == b"still here",
+          f"after the reports: {m.topic} {m.payload!r}")
+    dev.close()
+
+
 def drain_watch():
     # Connects with MQTT 5 and waits for the gateway's shutdown: DISCONNECT 0x8B.
     r = wire.Raw(args.port, v5=True)
@@ -1202,6 +1253,7 @@ SCENARIOS = {
     "persist_receive": persist_receive,
     "drain_watch": drain_watch,
     "lifecycle": lifecycle,
+    "defender": defender,
     "wait_message": wait_message,
     "direct_no_ack": direct_no_ack,
     "shadow_device": shadow_device,
