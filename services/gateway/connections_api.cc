@@ -166,15 +166,16 @@ void ConnectionsApi::Handle(absl::string_view method, absl::string_view target,
                             const Identity* identity, Done done) {
   const std::string trace_id = ids_->NewUuid();
   // Errors as the publish API's, and AWS's codes for those it has not: 429 for a client
-  // whose queue is full, 504 for no PUBACK in time.
-  auto fail = [done, trace_id](const absl::Status& status, bool delivering = false) {
+  // whose queue is full or a DeleteConnection over its quota (`busy`: RESOURCE_EXHAUSTED is
+  // not a payload too large there), 504 for no PUBACK in time.
+  auto fail = [done, trace_id](const absl::Status& status, bool busy = false) {
     if (status.code() == absl::StatusCode::kDeadlineExceeded) {
       // The client's doing, not a server failure: said as it is (our own words, ASCII).
       const nlohmann::json b{{"message", std::string(status.message())}, {"traceId", trace_id}};
       return done(504, b.dump());
     }
     HttpReply r = HttpPublishReply(status, trace_id);
-    if (delivering && status.code() == absl::StatusCode::kResourceExhausted) r.status = 429;
+    if (busy && status.code() == absl::StatusCode::kResourceExhausted) r.status = 429;
     done(r.status, std::move(r.body));
   };
   absl::StatusOr<Target> t = ParseTarget(target);
@@ -230,7 +231,7 @@ void ConnectionsApi::Handle(absl::string_view method, absl::string_view target,
 
   switch (action) {
     case policy::Action::kSendDirectMessage:
-      return direct_->Send(*direct, [fail](absl::Status s) { fail(s, /*delivering=*/true); });
+      return direct_->Send(*direct, [fail](absl::Status s) { fail(s, /*busy=*/true); });
     case policy::Action::kDeleteConnection: {
       if (absl::Status s = OnlyParameters(*t, {"cleanSession", "preventWillMessage"});
           !s.ok()) {
@@ -245,7 +246,7 @@ void ConnectionsApi::Handle(absl::string_view method, absl::string_view target,
       req.set_clean_session(*clean);
       req.set_prevent_will_message(*no_will);
       return service_->Delete(req, [fail, done](absl::Status s) {
-        if (!s.ok()) return fail(s);
+        if (!s.ok()) return fail(s, /*busy=*/true);
         done(200, "{}");
       });
     }

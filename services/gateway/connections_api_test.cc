@@ -138,10 +138,29 @@ TEST_F(ConnectionsApiTest, DeleteConnectionWithCleanSessionDiscardsTheSession) {
   Offline("lamp-1", {"cmd/#"});
   // Not connected: without cleanSession there is nothing to end.
   EXPECT_EQ(Call("DELETE", "/connections/lamp-1").first, 404);
+  clock_.Advance(absl::Seconds(1));
   auto [status, body] = Call("DELETE", "/connections/lamp-1?cleanSession=true");
   EXPECT_EQ(status, 200) << body.dump();
   EXPECT_EQ(Call("GET", "/connections/lamp-1").first, 404);
   EXPECT_EQ(Call("DELETE", "/connections/lamp-1?cleanSession=maybe").first, 400);
+}
+
+// AWS IoT's quota: one DeleteConnection a second per client id, answered 429 beyond it
+// (whatever the call's outcome would be), and other client ids are not held up.
+TEST_F(ConnectionsApiTest, DeleteConnectionIsOneASecondPerClientId) {
+  Connect("lamp-1");
+  Connect("lamp-2");
+  EXPECT_EQ(Call("DELETE", "/connections/lamp-1").first, 200);
+  auto [status, body] = Call("DELETE", "/connections/lamp-1?cleanSession=true");
+  EXPECT_EQ(status, 429);
+  EXPECT_THAT(body.value("message", ""), HasSubstr("one a second per client id"));
+  EXPECT_EQ(Call("DELETE", "/connections/lamp-2").first, 200);
+  clock_.Advance(absl::Milliseconds(999));
+  EXPECT_EQ(Call("DELETE", "/connections/lamp-1?cleanSession=true").first, 429);
+  // A refused call does not restart the second.
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(Call("DELETE", "/connections/lamp-1?cleanSession=true").first, 200);
+  EXPECT_EQ(Call("GET", "/connections/lamp-1").first, 404);
 }
 
 TEST_F(ConnectionsApiTest, RefusesWhatAwsRefuses) {

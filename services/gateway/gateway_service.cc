@@ -303,10 +303,23 @@ bool GatewayService::DeleteHere(const pb::DeleteConnectionRequest& req) {
                              req.clean_session());
 }
 
+absl::Status GatewayService::AdmitDelete(const std::string& client_id) {
+  const int64_t now = broker_->NowMs();
+  // Client ids deleted a second ago or more are forgotten now and then.
+  if (delete_throttle_.size() > 10000) delete_throttle_.Forget(now);
+  if (delete_throttle_.Admit(client_id, now)) return absl::OkStatus();
+  return absl::ResourceExhaustedError(
+      absl::StrCat("DeleteConnection of client \"", client_id,
+                   "\" was asked less than a second ago: one a second per client id (AWS IoT's "
+                   "quota); try again in a second"));
+}
+
 grpc::ServerUnaryReactor* GatewayService::DeleteConnection(grpc::CallbackServerContext* ctx,
                                                            const pb::DeleteConnectionRequest* req,
                                                            pb::DeleteConnectionResponse*) {
-  auto answer = [this, req](bool ask) -> std::optional<absl::Status> {
+  const absl::Status admitted = AdmitDelete(req->client_id());
+  auto answer = [this, req, admitted](bool ask) -> std::optional<absl::Status> {
+    if (!admitted.ok()) return admitted;
     if (DeleteHere(*req)) return absl::OkStatus();
     if (cluster_ != nullptr && !ask) return std::nullopt;
     return DeleteElsewhere(*req);
@@ -360,6 +373,7 @@ void GatewayService::Describe(const std::string& client_id, DescribeDone done) {
 
 void GatewayService::Delete(const pb::DeleteConnectionRequest& req,
                             std::function<void(absl::Status)> done) {
+  if (absl::Status s = AdmitDelete(req.client_id()); !s.ok()) return done(s);
   if (DeleteHere(req)) return done(absl::OkStatus());
   if (cluster_ == nullptr) return done(DeleteElsewhere(req));
   if (!askers_.TrySubmit([this, req, done] { done(DeleteElsewhere(req)); })) {

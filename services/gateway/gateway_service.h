@@ -12,6 +12,7 @@
 #include "fleetcore/gateway/v1/gateway.grpc.pb.h"
 #include "services/gateway/broker.h"
 #include "services/gateway/cluster.h"
+#include "services/gateway/connect_throttle.h"
 #include "services/gateway/direct_messages.h"
 
 namespace fleetcore::gateway {
@@ -60,6 +61,9 @@ class GatewayService final : public pb::Broker::CallbackService {
   // replicas.
   using DescribeDone = std::function<void(absl::StatusOr<pb::DescribeConnectionResponse>)>;
   void Describe(const std::string& client_id, DescribeDone done);
+  // RESOURCE_EXHAUSTED within a second of the last DeleteConnection of the same client id
+  // (gRPC's or HTTP's): AWS IoT's quota of one a second per client id, so a caller in a loop
+  // cannot keep a device off (each replica counts the calls made to it).
   void Delete(const pb::DeleteConnectionRequest& req, std::function<void(absl::Status)> done);
 
   // The message a PublishRequest asks for; the checks a client's PUBLISH gets.
@@ -85,6 +89,8 @@ class GatewayService final : public pb::Broker::CallbackService {
                                  pb::DescribeConnectionResponse* resp);
   absl::Status DeleteElsewhere(const pb::DeleteConnectionRequest& req);
   void AnswerReplica(const v1::ClusterAdminRequest& req, Cluster::Reply reply);
+  // Counts a DeleteConnection of `client_id` against the quota (Delete).
+  absl::Status AdmitDelete(const std::string& client_id);
 
   Broker* const broker_;
   grpc_util::CallRunner* const calls_;
@@ -93,6 +99,7 @@ class GatewayService final : public pb::Broker::CallbackService {
   DirectMessages* const direct_;
   // Asks the other replicas for the HTTP API, off the I/O threads.
   grpc_util::Executor askers_{2, /*max_queued=*/1000};
+  ConnectThrottle delete_throttle_{absl::Seconds(1)};
 };
 
 }  // namespace fleetcore::gateway
