@@ -26,8 +26,12 @@ constexpr char kError[] = "ERROR";
 // The ARN's resource: ruledestination/http/{id}.
 constexpr char kArnType[] = "ruledestination";
 constexpr char kArnPrefix[] = "http/";
+// Where an IN_PROGRESS destination's confirmation request is (destinations.h).
+constexpr char kWaitingReason[] = "waiting to send the confirmation request";
+constexpr char kSendingReason[] = "sending the confirmation request";
+constexpr char kAwaitingReason[] = "awaiting confirmation";
 // The status reason of a destination whose request a stopping rules service did not send;
-// ResendInterrupted looks for it.
+// ResendUnsent looks for it.
 constexpr char kStoppedReason[] =
     "the rules service stopped before it sent the confirmation request; set the status to "
     "IN_PROGRESS to send another";
@@ -106,10 +110,12 @@ DestinationsCore::DestinationsCore(RulesStore* store, const aws::Arns* arns, con
                           .Help("Topic rule destination confirmation requests by result: sent "
                                 "(delivered), failed (not delivered: the destination is in "
                                 "ERROR), confirmed (its token came back), refused (a token "
-                                "no destination awaits)")
+                                "no destination awaits), resent (one a stop or a crash left "
+                                "unsent, made again)")
                           .Register(*metrics);
   }
   for (int i = 0; i < options_.sender_threads; ++i) senders_.emplace_back([this] { Sender(); });
+  if (options_.sweep_every > absl::ZeroDuration()) sweeper_ = std::thread([this] { Sweeper(); });
 }
 
 DestinationsCore::~DestinationsCore() {
@@ -120,8 +126,24 @@ DestinationsCore::~DestinationsCore() {
     unsent.swap(waiting_);
   }
   cv_.notify_all();
+  sweep_cv_.notify_all();
   for (Waiting& w : unsent) MarkError(&w.destination, w.token, kStoppedReason);
   for (std::thread& t : senders_) t.join();
+  if (sweeper_.joinable()) sweeper_.join();
+}
+
+void DestinationsCore::Sweeper() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (!sweep_cv_.wait_for(l, absl::ToChronoMilliseconds(options_.sweep_every),
+                             [this] { return stopping_; })) {
+    l.unlock();
+    absl::StatusOr<int> resent = ResendUnsent();
+    if (!resent.ok()) {
+      log::Warn("topic rule destinations: unsent confirmation requests not looked for",
+                {{"error", resent.status()}});
+    }
+    l.lock();
+  }
 }
 
 void DestinationsCore::Sender() {
@@ -145,6 +167,10 @@ void DestinationsCore::RequestConfirmation(StoredDestination* d, const std::stri
   }
   {
     std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) {
+      // (The sweeper, resending as the core stops.)
+      return MarkError(d, token, kStoppedReason);
+    }
     if (waiting_.size() < options_.max_waiting) {
       waiting_.push_back({*d, token});
       cv_.notify_one();
@@ -191,8 +217,33 @@ absl::StatusOr<StoredDestination> DestinationsCore::Find(const std::string& arn)
   return *std::move(d);
 }
 
+bool DestinationsCore::Advance(StoredDestination* d, const std::string& token,
+                               const char* reason) {
+  const std::string hash = aws::Sha256Hex(token);
+  absl::StatusOr<bool> changed =
+      store_->ChangeDestination(d->id, {.expected_status = kInProgress,
+                                        .expected_token_sha256 = hash,
+                                        .status = kInProgress,
+                                        .status_reason = reason,
+                                        .token_sha256 = hash});
+  if (!changed.ok()) {
+    log::Warn("topic rule destination: status reason not recorded",
+              {{"destination", Arn(d->id)}, {"reason", reason}, {"error", changed.status()}});
+    return false;
+  }
+  if (*changed) d->status_reason = reason;
+  return *changed;
+}
+
 void DestinationsCore::SendConfirmation(StoredDestination* d, const std::string& token) {
   const std::string arn = Arn(d->id);
+  // The claim: not sent when a newer request replaced this one (or the store cannot say;
+  // ResendUnsent sends it later then).
+  if (!Advance(d, token, kSendingReason)) {
+    log::Info("topic rule destination: confirmation request not sent, it no longer awaits it",
+              {{"destination", arn}});
+    return;
+  }
   nlohmann::json body = {{"arn", arn},
                          {"confirmationToken", token},
                          {"messageType", "DestinationConfirmation"}};
@@ -216,6 +267,7 @@ void DestinationsCore::SendConfirmation(StoredDestination* d, const std::string&
     failure = absl::StrCat("HTTP ", r->status);
   }
   if (failure.empty()) {
+    Advance(d, token, kAwaitingReason);
     if (confirmations_ != nullptr) confirmations_->Add({{"result", "sent"}}).Increment();
     log::Info("topic rule destination: confirmation request sent",
               {{"destination", arn}, {"confirmation_url", d->confirmation_url}});
@@ -254,7 +306,7 @@ absl::StatusOr<pb::TopicRuleDestination> DestinationsCore::Insert(
   StoredDestination d{.id = ids_->NewUuid(),
                       .confirmation_url = confirmation_url,
                       .status = kInProgress,
-                      .status_reason = "awaiting confirmation",
+                      .status_reason = kWaitingReason,
                       .created_at = now,
                       .updated_at = now};
   if (absl::Status s = store_->InsertDestination(d, aws::Sha256Hex(*token)); !s.ok()) return s;
@@ -332,7 +384,7 @@ absl::Status DestinationsCore::Update(const std::string& arn, const std::string&
     absl::StatusOr<std::string> t = NewToken();
     if (!t.ok()) return t.status();
     token = *std::move(t);
-    change.status_reason = "awaiting confirmation";
+    change.status_reason = kWaitingReason;
     change.token_sha256 = aws::Sha256Hex(token);
   }
   absl::StatusOr<bool> changed = store_->ChangeDestination(d->id, change);
@@ -343,31 +395,44 @@ absl::Status DestinationsCore::Update(const std::string& arn, const std::string&
   }
   if (status == kInProgress) {
     d->status = kInProgress;
+    d->status_reason = kWaitingReason;
     RequestConfirmation(&*d, token);
   }
   log::Info("topic rule destination updated", {{"destination", arn}, {"status", d->status}});
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> DestinationsCore::ResendInterrupted() {
+absl::StatusOr<int> DestinationsCore::ResendUnsent() {
   absl::StatusOr<std::vector<StoredDestination>> all = AllDestinations(store_);
   if (!all.ok()) return all.status();
+  const absl::Time now = clock_->Now();
   int resent = 0;
   for (StoredDestination& d : *all) {
-    if (d.status != kError || d.status_reason != kStoppedReason) continue;
+    const bool interrupted = d.status == kError && d.status_reason == kStoppedReason;
+    const bool lost = d.status == kInProgress &&
+                      (d.status_reason == kWaitingReason || d.status_reason == kSendingReason) &&
+                      now - d.updated_at >= options_.unsent_after;
+    if (!interrupted && !lost) continue;
     absl::StatusOr<std::string> token = NewToken();
     if (!token.ok()) return token.status();
+    // Only from what was read: a request claimed, delivered or replaced meanwhile (here or
+    // on another replica) is left alone.
     absl::StatusOr<bool> changed =
-        store_->ChangeDestination(d.id, {.expected_status = kError,
+        store_->ChangeDestination(d.id, {.expected_status = d.status,
+                                         .expected_status_reason = d.status_reason,
                                          .status = kInProgress,
-                                         .status_reason = "awaiting confirmation",
+                                         .status_reason = kWaitingReason,
                                          .token_sha256 = aws::Sha256Hex(*token)});
     if (!changed.ok()) return changed.status();
-    if (!*changed) continue;  // moved on meanwhile, or another replica took it
+    if (!*changed) continue;
+    log::Info(interrupted ? "topic rule destination: sending the confirmation request a stop "
+                            "interrupted"
+                          : "topic rule destination: sending again a confirmation request "
+                            "left unsent (its rules service ended before it was delivered)",
+              {{"destination", Arn(d.id)}, {"was", d.status_reason}});
     d.status = kInProgress;
-    d.status_reason = "awaiting confirmation";
-    log::Info("topic rule destination: sending the confirmation request a stop interrupted",
-              {{"destination", Arn(d.id)}});
+    d.status_reason = kWaitingReason;
+    if (confirmations_ != nullptr) confirmations_->Add({{"result", "resent"}}).Increment();
     RequestConfirmation(&d, *token);
     ++resent;
   }

@@ -17,9 +17,17 @@
 //
 // As on AWS, the confirmation request is sent after the call that made it returns (by
 // `sender_threads` threads of the core's own, or by the caller when that is 0): an endpoint
-// that is slow or down delays no API call. Requests not yet sent when the core is
-// destroyed, or beyond `max_waiting`, are not sent: their destinations go to ERROR saying
-// so, and setting them to IN_PROGRESS sends a new one.
+// that is slow or down delays no API call. Requests beyond `max_waiting` are not sent: their
+// destinations go to ERROR saying so, and setting them to IN_PROGRESS sends a new one.
+//
+// No request is lost with the rules service that was to send it. An IN_PROGRESS
+// destination's status reason says where its request is: "waiting to send the confirmation
+// request", "sending the confirmation request" (a sender claims it just before the POST, a
+// compare-and-set that fails when a newer request replaced it, so that one is not sent), then
+// "awaiting confirmation" once delivered. Requests still waiting when the core is destroyed
+// leave their destinations in ERROR saying the stop interrupted them; ResendUnsent, at start
+// and every `sweep_every`, sends those again, and those left waiting or sending for
+// `unsent_after` (their rules service crashed or hung), on whichever replica runs it first.
 //
 // Thread safety: all methods may be called concurrently.
 #pragma once
@@ -78,6 +86,12 @@ class DestinationsCore {
     // 0: Create, Update and EnsureFor send the request themselves before they return.
     int sender_threads = 2;
     size_t max_waiting = 1000;
+    // How long a request may stay waiting or sending before ResendUnsent takes it as lost
+    // (far above a request's time in a live replica: the claim before each POST renews it).
+    absl::Duration unsent_after = absl::Minutes(1);
+    // How often a thread of the core's own runs ResendUnsent; zero: never (tests, and
+    // callers that run it themselves).
+    absl::Duration sweep_every = absl::ZeroDuration();
   };
 
   // Nothing is owned; `metrics` may be null.
@@ -85,7 +99,7 @@ class DestinationsCore {
                    IdGenerator* ids, http::HttpClient* http, Options options,
                    prometheus::Registry* metrics = nullptr);
   // Joins the senders after the request each is sending; the waiting ones go to ERROR
-  // (and ResendInterrupted at the next start sends them).
+  // (and ResendUnsent at the next start sends them).
   ~DestinationsCore();
   DestinationsCore(const DestinationsCore&) = delete;
   DestinationsCore& operator=(const DestinationsCore&) = delete;
@@ -106,10 +120,11 @@ class DestinationsCore {
   // stands, and its http actions fail until a destination covers them.
   void EnsureFor(const pb::TopicRulePayload& payload);
 
-  // At start: each destination a stopping rules service left in ERROR with its request
-  // unsent is IN_PROGRESS again with a new request, as if set so by hand. Another replica
-  // doing the same at once changes each only once. Returns how many.
-  absl::StatusOr<int> ResendInterrupted();
+  // Each destination whose request a stop interrupted (ERROR saying so), or that has waited
+  // or been sending for `unsent_after`, is IN_PROGRESS again with a new token and request,
+  // as if set so by hand. Another replica doing the same at once changes each only once.
+  // Returns how many.
+  absl::StatusOr<int> ResendUnsent();
 
  private:
   std::string Arn(absl::string_view id) const;
@@ -118,12 +133,17 @@ class DestinationsCore {
   // Has the confirmation request sent: now (no senders; `d` goes to ERROR with the
   // destination when it is not delivered), or by a sender.
   void RequestConfirmation(StoredDestination* d, const std::string& token);
-  // POSTs the confirmation request; when it is not delivered, the destination goes to ERROR
-  // (unless it moved on meanwhile) and so does `d`.
+  // Claims the request, POSTs it, and records it delivered; when it is not delivered, the
+  // destination goes to ERROR (unless it moved on meanwhile) and so does `d`. Nothing is
+  // sent when a newer request replaced this one.
   void SendConfirmation(StoredDestination* d, const std::string& token);
+  // Moves the destination awaiting `token` from one IN_PROGRESS reason to another; false
+  // when it no longer awaits it (or the store failed: logged).
+  bool Advance(StoredDestination* d, const std::string& token, const char* reason);
   // ERROR with `reason`, unless the destination moved on from awaiting `token`.
   void MarkError(StoredDestination* d, const std::string& token, const std::string& reason);
   void Sender();
+  void Sweeper();
   pb::TopicRuleDestination ToProto(const StoredDestination& d) const;
 
   RulesStore* store_;
@@ -139,10 +159,12 @@ class DestinationsCore {
     std::string token;
   };
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;        // wakes the senders
+  std::condition_variable sweep_cv_;  // wakes the sweeper to stop
   std::deque<Waiting> waiting_;  // guarded by mu_
   bool stopping_ = false;        // guarded by mu_
   std::vector<std::thread> senders_;
+  std::thread sweeper_;
 };
 
 }  // namespace fleetcore::rules

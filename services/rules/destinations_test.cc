@@ -273,14 +273,97 @@ TEST(DestinationSenders, AnswerFirstThenSendAndNeverDropARequestSilently) {
   // lack of room stays in ERROR until someone sets it to IN_PROGRESS.
   auto restarted = std::make_unique<DestinationsCore>(
       &store, &arns, &clock, &ids, &http, DestinationsCore::Options{.sender_threads = 0});
-  ASSERT_OK_AND_ASSIGN(int resent, restarted->ResendInterrupted());
+  ASSERT_OK_AND_ASSIGN(int resent, restarted->ResendUnsent());
   EXPECT_EQ(resent, 1);
   EXPECT_EQ(status(waiting), "IN_PROGRESS: awaiting confirmation");
   EXPECT_THAT(status(refused), StartsWith("ERROR"));
   ASSERT_THAT(http.Urls(), SizeIs(2));
   EXPECT_THAT(http.Urls()[1], StartsWith("https://b.example/?confirmationToken="));
-  ASSERT_OK_AND_ASSIGN(int again, restarted->ResendInterrupted());
+  ASSERT_OK_AND_ASSIGN(int again, restarted->ResendUnsent());
   EXPECT_EQ(again, 0) << "nothing twice";
+}
+
+// A rules service that dies with requests waiting or being sent loses none: after
+// unsent_after another replica (or its own next start) sends them again, with new tokens;
+// the dead one's requests, if it ever wakes, are not sent (claims fail) or confirm nothing.
+TEST(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
+  FakeRulesStore store;
+  aws::Arns arns("eu-west-1", "123456789012");
+  testing::FakeClock clock;
+  store.clock = &clock;
+  testing::FakeIdGenerator ids;
+  FakeHttp hung_http;
+  hung_http.gate_closed = true;  // the first replica hangs in its POST
+  auto hung = std::make_unique<DestinationsCore>(
+      &store, &arns, &clock, &ids, &hung_http, DestinationsCore::Options{.sender_threads = 1});
+  auto reason = [&](const pb::TopicRuleDestination& d) {
+    const std::string& arn = d.arn();
+    absl::StatusOr<std::optional<StoredDestination>> got =
+        store.GetDestination(arn.substr(arn.rfind('/') + 1));
+    return got.ok() && got->has_value() ? (*got)->status + ": " + (*got)->status_reason
+                                        : std::string("none");
+  };
+  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination a, hung->Create(CreateRequest("https://a.example")));
+  ASSERT_TRUE(Eventually([&] {
+    std::lock_guard<std::mutex> l(hung_http.mu);
+    return hung_http.at_gate == 1;
+  }));
+  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination b, hung->Create(CreateRequest("https://b.example")));
+  EXPECT_EQ(reason(a), "IN_PROGRESS: sending the confirmation request");
+  EXPECT_EQ(reason(b), "IN_PROGRESS: waiting to send the confirmation request");
+
+  FakeHttp http;
+  DestinationsCore other(&store, &arns, &clock, &ids, &http,
+                         DestinationsCore::Options{.sender_threads = 0});
+  ASSERT_OK_AND_ASSIGN(int early, other.ResendUnsent());
+  EXPECT_EQ(early, 0) << "a request is someone's for unsent_after";
+  clock.Advance(absl::Seconds(59));
+  ASSERT_OK_AND_ASSIGN(early, other.ResendUnsent());
+  EXPECT_EQ(early, 0);
+  clock.Advance(absl::Seconds(1));
+  ASSERT_OK_AND_ASSIGN(int resent, other.ResendUnsent());
+  EXPECT_EQ(resent, 2);
+  EXPECT_EQ(reason(a), "IN_PROGRESS: awaiting confirmation");
+  EXPECT_EQ(reason(b), "IN_PROGRESS: awaiting confirmation");
+  ASSERT_THAT(http.Urls(), SizeIs(2));
+  ASSERT_OK_AND_ASSIGN(int again, other.ResendUnsent());
+  EXPECT_EQ(again, 0) << "delivered requests are not sent again";
+
+  // The hung replica wakes: its POST of a's old request ends, and b's is never sent.
+  hung_http.Open();
+  hung.reset();
+  ASSERT_THAT(hung_http.Urls(), SizeIs(1));
+  EXPECT_THAT(hung_http.Urls()[0], StartsWith("https://a.example/?confirmationToken="));
+  const std::string stale_token =
+      hung_http.Urls()[0].substr(hung_http.Urls()[0].find('=') + 1);
+  EXPECT_THAT(other.Confirm(stale_token), StatusIs(Code::kInvalidArgument));
+  for (const std::string& url : http.Urls()) {
+    ASSERT_OK(other.Confirm(url.substr(url.find('=') + 1)).status());
+  }
+  EXPECT_EQ(reason(a), "ENABLED: ");
+  EXPECT_EQ(reason(b), "ENABLED: ");
+}
+
+// With sweep_every, the core looks for unsent requests by itself.
+TEST(DestinationSenders, TheSweeperResendsWithoutBeingAsked) {
+  FakeRulesStore store;
+  aws::Arns arns("eu-west-1", "123456789012");
+  testing::FakeClock clock;
+  testing::FakeIdGenerator ids;
+  FakeHttp http;
+  // A destination a crashed replica left waiting, long ago.
+  ASSERT_OK(store.InsertDestination({.id = "6f1d1c1e-0000-4000-8000-000000000001",
+                                     .confirmation_url = "https://a.example",
+                                     .status = "IN_PROGRESS",
+                                     .status_reason = "waiting to send the confirmation request",
+                                     .created_at = clock.Now() - absl::Hours(1),
+                                     .updated_at = clock.Now() - absl::Hours(1)},
+                                    "lost-token-hash"));
+  DestinationsCore core(&store, &arns, &clock, &ids, &http,
+                        DestinationsCore::Options{.sender_threads = 1,
+                                                  .sweep_every = absl::Milliseconds(10)});
+  EXPECT_TRUE(Eventually([&] { return http.Urls().size() == 1; }));
+  EXPECT_THAT(http.Urls()[0], StartsWith("https://a.example/?confirmationToken="));
 }
 
 TEST(DestinationCovers, PrefixAtABoundary) {

@@ -4,12 +4,17 @@
 #include <map>
 #include <mutex>
 
+#include "common/time/clock.h"
 #include "services/rules/rules_store.h"
 
 namespace fleetcore::rules {
 
 class FakeRulesStore final : public RulesStore {
  public:
+  // When set, a destination's change sets its updated_at to this clock's now (Postgres's
+  // now() in the real store); otherwise updated_at stays as inserted.
+  const Clock* clock = nullptr;
+
   absl::Status Insert(const StoredRule& rule) override {
     std::lock_guard<std::mutex> l(mu_);
     if (rules_.contains(rule.name)) {
@@ -92,12 +97,15 @@ class FakeRulesStore final : public RulesStore {
     std::lock_guard<std::mutex> l(mu_);
     auto it = destinations_.find(std::string(id));
     if (it == destinations_.end() || it->second.d.status != change.expected_status ||
-        (change.expected_token_sha256 && it->second.token != *change.expected_token_sha256)) {
+        (change.expected_token_sha256 && it->second.token != *change.expected_token_sha256) ||
+        (change.expected_status_reason &&
+         it->second.d.status_reason != *change.expected_status_reason)) {
       return false;
     }
     it->second.d.status = change.status;
     it->second.d.status_reason = change.status_reason;
     it->second.token = change.token_sha256;
+    if (clock != nullptr) it->second.d.updated_at = clock->Now();
     return true;
   }
   absl::StatusOr<std::optional<StoredDestination>> ConfirmDestination(

@@ -193,7 +193,9 @@ int Run(int argc, char** argv) {
   while (absl::EndsWith(enable_url_base, "/")) enable_url_base.pop_back();
   destinations = std::make_unique<DestinationsCore>(
       &store, &arns, &clock, &ids, &http,
-      DestinationsCore::Options{.enable_url_base = enable_url_base}, process.metrics.get());
+      DestinationsCore::Options{.enable_url_base = enable_url_base,
+                                .sweep_every = absl::Minutes(1)},
+      process.metrics.get());
   confirmer = destinations.get();
   RulesCore core(&store, &arns, &clock, &lookups, destinations.get());
   engine_options.pool = process.pool.get();
@@ -210,10 +212,11 @@ int Run(int argc, char** argv) {
     log::Error("cannot start: the topic rules cannot be loaded", {{"error", s}});
     return 1;
   }
-  // Confirmation requests the last stop left unsent go now (the destinations say so until).
-  if (absl::StatusOr<int> resent = destinations->ResendInterrupted(); !resent.ok()) {
-    log::Warn("confirmation requests a stop interrupted are not sent again; set their "
-              "destinations to IN_PROGRESS by hand",
+  // Confirmation requests the last stop left unsent go now (the destinations say so until),
+  // and those a crashed replica left (then every minute, by the core's sweeper).
+  if (absl::StatusOr<int> resent = destinations->ResendUnsent(); !resent.ok()) {
+    log::Warn("unsent confirmation requests are not sent again yet (the sweeper tries "
+              "again each minute)",
               {{"error", resent.status()}});
   }
   // Rule changes (here or on another replica) reload the rules; after a reconnect some

@@ -203,9 +203,9 @@ absl::StatusOr<bool> PgRulesStore::ChangeDestination(absl::string_view id,
     pqxx::result r = tx.exec_params(
         "UPDATE rules.destinations SET status = $4, status_reason = $5, "
         "token_sha256 = NULLIF($6, ''), updated_at = now() WHERE id = $1::uuid AND status = $2 "
-        "AND ($3::text IS NULL OR token_sha256 = $3)",
+        "AND ($3::text IS NULL OR token_sha256 = $3) AND ($7::text IS NULL OR status_reason = $7)",
         std::string(id), change.expected_status, change.expected_token_sha256, change.status,
-        change.status_reason, change.token_sha256);
+        change.status_reason, change.token_sha256, change.expected_status_reason);
     changed = r.affected_rows() == 1;
     if (changed) AnnounceDestination(tx, id);
     return absl::OkStatus();

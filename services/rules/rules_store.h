@@ -30,10 +30,12 @@ struct StoredDestination {
 };
 
 // A compare-and-set of a destination's status: made only while the destination's status is
-// `expected_status` and, when set, its token's hash is `expected_token_sha256`.
+// `expected_status` and, when set, its token's hash is `expected_token_sha256` and its status
+// reason `expected_status_reason`. It sets updated_at to the store's now.
 struct DestinationChange {
   std::string expected_status;
   std::optional<std::string> expected_token_sha256;
+  std::optional<std::string> expected_status_reason;
   std::string status;
   std::string status_reason;
   // The new token's SHA-256 (hex); empty: none (a token is only kept while IN_PROGRESS).
