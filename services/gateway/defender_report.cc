@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/json/json_text.h"
 #include "common/nesting/nesting.h"
 #include "nlohmann/json.hpp"
 
@@ -48,7 +49,8 @@ constexpr Key kNetworkCounters[] = {
     {"bytes_in", "bi"}, {"bytes_out", "bo"}, {"packets_in", "pi"}, {"packets_out", "po"}};
 
 // Checks one report, naming the first thing wrong with it by its path in the report
-// ("metrics.listening_tcp_ports.ports[1].port").
+// ("metrics.listening_tcp_ports.ports[1].port"). A CBOR report's strings may not be UTF-8
+// (nlohmann reads them unchecked): the messages quote them with JsonText, never dump().
 class ReportChecker {
  public:
   // The field of `object` under `key` (either form), or null; `path` gets its name.
@@ -211,7 +213,7 @@ class ReportChecker {
       for (char c : name) name_ok = name_ok && (absl::ascii_isalnum(c) || c == ':' ||
                                                 c == '_' || c == '-');
       if (!name_ok) {
-        return Fail(absl::StrCat(path, " names ", json(name).dump(),
+        return Fail(absl::StrCat(path, " names ", json_text::JsonText(json(name)),
                                  ": a custom metric's name is 1 to 128 of [a-zA-Z0-9:_-] and "
                                  "does not start with aws:"));
       }
@@ -235,7 +237,7 @@ class ReportChecker {
                                               : IpAddress(e));
         }
       } else {
-        return Fail(absl::StrCat(at, "[0] has ", json(kind).dump(),
+        return Fail(absl::StrCat(at, "[0] has ", json_text::JsonText(json(kind)),
                                  ": number, number_list, string_list or ip_list"));
       }
       if (!ok) {

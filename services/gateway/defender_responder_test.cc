@@ -230,6 +230,25 @@ TEST_F(DefenderResponderTest, ACborReportIsAnsweredInCbor) {
   EXPECT_EQ(doc["status"], "ACCEPTED");
 }
 
+// CBOR strings are not checked as they are read: a name that is not UTF-8 is said as
+// U+FFFD, and the JSON answer of a JSON-topic report stays JSON (nlohmann's dump() throws).
+TEST_F(DefenderResponderTest, NamesThatAreNotUtf8AreRefusedNotThrown) {
+  json report = ShortReport();
+  report["cmet"]["aws:\xff\xfe"] = json::parse(R"([{"number": 1}])");
+  const std::vector<uint8_t> cbor = json::to_cbor(report);
+  const std::string bytes(cbor.begin(), cbor.end());
+  const DefenderReportCheck c = CheckDefenderReport(bytes, true);
+  EXPECT_EQ(c.error_code, "InvalidReport");
+  EXPECT_THAT(c.error, HasSubstr("cmet names \"aws:\xef\xbf\xbd"));
+  report["cmet"] = json::object();
+  report["cmet"]["ok"] = json::array({json::object({{"\xff", 1}})});
+  const std::vector<uint8_t> kind = json::to_cbor(report);
+  EXPECT_THAT(CheckDefenderReport(std::string(kind.begin(), kind.end()), true).error,
+              HasSubstr("has \"\xef\xbf\xbd\""));
+  std::vector<MessagePtr> out = Report("$aws/things/lamp-1/defender/metrics/cbor", bytes);
+  ASSERT_EQ(out.size(), 2u);
+}
+
 TEST_F(DefenderResponderTest, OtherTopicsAreNotAnswered) {
   EXPECT_EQ(Report("$aws/things/lamp-1/jobs/get", "{}").size(), 1u);
   EXPECT_EQ(Report("things/lamp-1/defender/metrics/json", LongReport().dump()).size(), 1u);
