@@ -46,8 +46,12 @@ absl::Status Broker::Load() {
   }
   std::vector<std::shared_ptr<Session>> ended;
   for (StoredSession& stored : snapshot->sessions) {
-    // A session stored while attached lost its connection with the previous process.
-    if (!stored.record.disconnected_at_ms.has_value()) stored.record.disconnected_at_ms = now;
+    // A session stored while attached lost its connection with the previous process, which
+    // ended without saying so (a graceful stop detaches them first): a server error.
+    if (!stored.record.disconnected_at_ms.has_value()) {
+      stored.record.disconnected_at_ms = now;
+      stored.record.disconnect_reason = "SERVER_ERROR";
+    }
     bool expired = false;
     std::shared_ptr<Session> session = Install(stored, now, &expired);
     if (session != nullptr && expired) ended.push_back(std::move(session));

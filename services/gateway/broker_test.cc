@@ -410,6 +410,22 @@ TEST_F(BrokerTest, ARestartRestoresSessionsSubscriptionsMessagesAndRetained) {
   EXPECT_EQ(broker_->Publish(Msg("t/3", "live", 1)), 1u);
 }
 
+// GetConnection's disconnectReason outlives the process: it is stored with the session; a
+// session the previous process held attached when it ended says SERVER_ERROR.
+TEST_F(BrokerTest, ARestartKeepsWhyTheConnectionEnded) {
+  Client a = Connect("kept", false, 3600);
+  broker_->Detach(a.session, a.outlet.get(), nullptr, 0, WillPolicy::kPublish,
+                  "MQTT_KEEP_ALIVE_TIMEOUT");
+  Client b = Connect("held", false, 3600);
+  Restart();
+  ASSERT_NE(broker_->Find("kept"), nullptr);
+  EXPECT_EQ(broker_->Find("kept")->disconnect_reason(), "MQTT_KEEP_ALIVE_TIMEOUT");
+  ASSERT_NE(broker_->Find("held"), nullptr);
+  EXPECT_EQ(broker_->Find("held")->disconnect_reason(), "SERVER_ERROR");
+  Client again = Connect("kept", false, 3600);
+  EXPECT_EQ(again.session->disconnect_reason(), "");
+}
+
 TEST_F(BrokerTest, ExpiredSessionsEndAtLoad) {
   Client a = Connect("old", false, 60);
   Leave(a);

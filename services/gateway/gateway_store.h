@@ -43,6 +43,9 @@ struct SessionRecord {
   uint32_t expiry_interval = 0;
   // Unix milliseconds; nullopt while a connection is attached.
   std::optional<int64_t> disconnected_at_ms;
+  // Why its last connection ended, as the lifecycle event said (GetConnection's
+  // disconnectReason); empty while a connection is attached.
+  std::string disconnect_reason;
   std::vector<StoredSubscription> subscriptions;
   std::optional<PendingWill> will;
   // QoS 2 packet identifiers received but not yet released by the client.

@@ -83,11 +83,14 @@ void ReportUndecodable(size_t count, absl::string_view key = {}, absl::string_vi
              absl::MakeConstSpan(fields, key.empty() ? 1 : 2));
 }
 
-// The columns ReadSession and ReadMessage read, in their order.
+// The columns ReadSession and ReadMessage read, in their order; a query may add its own
+// after them, from kSessionColumnCount.
+constexpr int kSessionColumnCount = 9;
 const std::string& SessionColumns() {
   static const std::string* columns = new std::string(absl::StrCat(
       "SELECT client_id, protocol_version, expiry_interval, ", db::MicrosOf("disconnected_at"),
-      ", subscriptions::text, will_packet, ", db::MicrosOf("will_due"), ", inbound_qos2::text"));
+      ", subscriptions::text, will_packet, ", db::MicrosOf("will_due"),
+      ", inbound_qos2::text, disconnect_reason"));
   return *columns;
 }
 const std::string& MessageColumns() {
@@ -117,6 +120,7 @@ StoredSession ReadSession(const pqxx::row& r, size_t* undecodable) {
   for (uint32_t id : ParsePgArray(r[7].as<std::string>())) {
     rec.inbound_qos2.push_back(static_cast<uint16_t>(id));
   }
+  rec.disconnect_reason = r[8].as<std::string>();
   return session;
 }
 
@@ -236,7 +240,7 @@ absl::StatusOr<std::optional<GatewayStore::OwnedSession>> PgGatewayStore::LoadSe
     if (rows.empty()) return absl::OkStatus();
     out.emplace();
     out->session = ReadSession(rows[0], &undecodable);
-    out->owner = rows[0][8].as<std::string>();
+    out->owner = rows[0][kSessionColumnCount].as<std::string>();
     for (const pqxx::row& r : tx.exec_params(
              absl::StrCat(MessageColumns(),
                           " FROM gateway.session_messages WHERE client_id = $1 ORDER BY seq"),
@@ -386,19 +390,20 @@ void PgGatewayStore::PutSessionRow(pqxx::transaction_base& tx, const SessionReco
   tx.exec_params(
       absl::StrCat("INSERT INTO gateway.sessions (client_id, protocol_version, "
                    "expiry_interval, disconnected_at, subscriptions, will_packet, will_due, "
-                   "inbound_qos2, owner, updated_at) VALUES ($1, $2, $3, ",
+                   "inbound_qos2, owner, disconnect_reason, updated_at) VALUES ($1, $2, $3, ",
                    NullableTimestamp(4), ", $5::jsonb, NULLIF($6, ''::bytea), ",
                    NullableTimestamp(7),
-                   ", $8::integer[], $9, now()) ON CONFLICT (client_id) DO UPDATE SET "
+                   ", $8::integer[], $9, $10, now()) ON CONFLICT (client_id) DO UPDATE SET "
                    "protocol_version = EXCLUDED.protocol_version, expiry_interval = "
                    "EXCLUDED.expiry_interval, disconnected_at = EXCLUDED.disconnected_at, "
                    "subscriptions = EXCLUDED.subscriptions, will_packet = "
                    "EXCLUDED.will_packet, will_due = EXCLUDED.will_due, inbound_qos2 = "
-                   "EXCLUDED.inbound_qos2, owner = EXCLUDED.owner, updated_at = now()",
+                   "EXCLUDED.inbound_qos2, owner = EXCLUDED.owner, disconnect_reason = "
+                   "EXCLUDED.disconnect_reason, updated_at = now()",
                    claim ? "" : " WHERE gateway.sessions.owner = EXCLUDED.owner"),
       r.client_id, static_cast<int>(r.version), static_cast<int64_t>(r.expiry_interval),
       MicrosOrNull(r.disconnected_at_ms), SubscriptionsJson(r.subscriptions),
-      pqxx::binarystring(will), will_due, PgArray(qos2), node_);
+      pqxx::binarystring(will), will_due, PgArray(qos2), node_, r.disconnect_reason);
 }
 
 void PgGatewayStore::PutMessageRow(pqxx::transaction_base& tx, const std::string& client_id,

@@ -87,6 +87,7 @@ TEST_F(PgGatewayStoreTest, SessionsAndTheirMessagesRoundTripInOrder) {
                     .version = mqtt::Version::kV5,
                     .expiry_interval = 0xFFFFFFFF,
                     .disconnected_at_ms = 1700000000999,
+                    .disconnect_reason = "MQTT_KEEP_ALIVE_TIMEOUT",
                     .subscriptions = {{"$share/g/a/#", {.qos = 1, .subscription_id = 3}},
                                       {"b/+", {.qos = 2,
                                                .no_local = true,
@@ -115,6 +116,7 @@ TEST_F(PgGatewayStoreTest, SessionsAndTheirMessagesRoundTripInOrder) {
   EXPECT_EQ(got.record.version, mqtt::Version::kV5);
   EXPECT_EQ(got.record.expiry_interval, 0xFFFFFFFFu);
   EXPECT_EQ(got.record.disconnected_at_ms, 1700000000999);
+  EXPECT_EQ(got.record.disconnect_reason, "MQTT_KEEP_ALIVE_TIMEOUT");
   ASSERT_THAT(got.record.subscriptions, SizeIs(2));
   EXPECT_EQ(got.record.subscriptions[0].filter, "$share/g/a/#");
   EXPECT_EQ(got.record.subscriptions[0].options, (mqtt::SubscriptionOptions{.qos = 1, .subscription_id = 3}));

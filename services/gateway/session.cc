@@ -431,6 +431,7 @@ SessionRecord Session::RecordLocked(std::optional<int64_t> disconnected_at_ms) c
                   .version = version_,
                   .expiry_interval = expiry_interval_,
                   .disconnected_at_ms = disconnected_at_ms,
+                  .disconnect_reason = disconnected_at_ms.has_value() ? disconnect_reason_ : "",
                   .will = will_};
   r.subscriptions.reserve(subscriptions_.size());
   for (const auto& [filter, s] : subscriptions_) {
@@ -450,6 +451,7 @@ void Session::Restore(const StoredSession& stored) {
   version_ = stored.record.version;
   expiry_interval_ = stored.record.expiry_interval;
   detached_at_ms_ = stored.record.disconnected_at_ms;
+  disconnect_reason_ = stored.record.disconnect_reason;
   will_ = stored.record.will;
   inbound_qos2_.insert(stored.record.inbound_qos2.begin(), stored.record.inbound_qos2.end());
   for (const StoredMessage& m : stored.messages) {

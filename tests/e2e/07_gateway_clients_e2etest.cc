@@ -889,6 +889,13 @@ TEST(GatewayRestartTest, DrainsThenRestoresSessionsFromPostgres) {
 
   ASSERT_OK_AND_ASSIGN(Gateway second,
                        Gateway::Start({}, std::move(first.db), std::move(first.dir)));
+  // Why the session's connection ended survives the restart (GetConnection's
+  // disconnectReason): its client disconnected itself.
+  json d = Fleetctl(kToken, {{"FLEETCORE_GATEWAY_ENDPOINT", second.service.endpoint}})
+               .Json({"describe-connection", "--client-id", "restart-sub"});
+  EXPECT_FALSE(d.contains("connection")) << d.dump();
+  EXPECT_EQ(d["session"].value("disconnectReason", ""), "CLIENT_INITIATED_DISCONNECT")
+      << d.dump();
   ExpectScenario(Paho(second, "persist_receive", {"--prefix", "restart"}), "persist_receive");
 }
 
