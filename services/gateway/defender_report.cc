@@ -94,8 +94,8 @@ class ReportChecker {
   }
 
   // An optional object field; `out` is null when absent.
-  bool OptionalObject(const json& parent, const Key& key, const std::string& at,
-                      const json** out, std::string* path) {
+  bool OptionalObject(const json& parent, const Key& key, const std::string& at, const json** out,
+                      std::string* path) {
     *out = Find(parent, key, at, path);
     if (*out != nullptr && !(*out)->is_object()) {
       return Fail(absl::StrCat(*path, " must be an object"));
@@ -196,6 +196,8 @@ class ReportChecker {
   static bool IpAddress(const json& v) {
     if (!v.is_string()) return false;
     const std::string& s = v.get_ref<const std::string&>();
+    // (A CBOR string may hold a NUL, where inet_pton would stop reading.)
+    if (s.find('\0') != std::string::npos) return false;
     unsigned char buf[16];
     return inet_pton(AF_INET, s.c_str(), buf) == 1 || inet_pton(AF_INET6, s.c_str(), buf) == 1;
   }
@@ -209,18 +211,19 @@ class ReportChecker {
     if (custom == nullptr) return true;
     for (const auto& [name, value] : custom->items()) {
       const std::string at = absl::StrCat(path, ".", name);
-      bool name_ok = !name.empty() && name.size() <= 128 && !absl::StartsWith(name, "aws:");
-      for (char c : name) name_ok = name_ok && (absl::ascii_isalnum(c) || c == ':' ||
-                                                c == '_' || c == '-');
+      const bool name_ok = !name.empty() && name.size() <= 128 && !absl::StartsWith(name, "aws:") &&
+                           std::all_of(name.begin(), name.end(), [](char c) {
+                             return absl::ascii_isalnum(c) || c == ':' || c == '_' || c == '-';
+                           });
       if (!name_ok) {
         return Fail(absl::StrCat(path, " names ", json_text::JsonText(json(name)),
                                  ": a custom metric's name is 1 to 128 of [a-zA-Z0-9:_-] and "
                                  "does not start with aws:"));
       }
-      if (!value.is_array() || value.size() != 1 || !value[0].is_object() ||
-          value[0].size() != 1) {
-        return Fail(absl::StrCat(at, " must be an array of one object with one of number, "
-                                     "number_list, string_list or ip_list"));
+      if (!value.is_array() || value.size() != 1 || !value[0].is_object() || value[0].size() != 1) {
+        return Fail(absl::StrCat(at,
+                                 " must be an array of one object with one of number, "
+                                 "number_list, string_list or ip_list"));
       }
       // (Not a structured binding of items(): its element is a reference into a temporary.)
       const auto entry = value[0].begin();
@@ -261,15 +264,17 @@ class ReportChecker {
     const json* id = Find(*header, kReportId, path, &id_path);
     if (id == nullptr || !NonNegativeInteger(*id) ||
         id->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
-      return Fail(absl::StrCat(path, " needs report_id, a non-negative integer (AWS suggests "
-                                     "the report's Unix time: each report's is larger)"));
+      return Fail(absl::StrCat(path,
+                               " needs report_id, a non-negative integer (AWS suggests "
+                               "the report's Unix time: each report's is larger)"));
     }
     *report_id = id->get<int64_t>();
     std::string version_path;
     const json* version = Find(*header, kVersion, path, &version_path);
     if (version == nullptr || !MajorVersionOne(*version)) {
-      return Fail(absl::StrCat(path, " needs version \"1.0\" (the document's major version "
-                                     "is 1)"));
+      return Fail(absl::StrCat(path,
+                               " needs version \"1.0\" (the document's major version "
+                               "is 1)"));
     }
     std::string metrics_path;
     const json* metrics = Find(report, kMetrics, "", &metrics_path);

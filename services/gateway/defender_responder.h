@@ -27,8 +27,7 @@ namespace fleetcore::gateway {
 class DefenderResponder {
  public:
   // Nothing is owned; `metrics` may be null.
-  DefenderResponder(Broker* broker, GatewayMetrics* metrics)
-      : broker_(broker), metrics_(metrics) {}
+  DefenderResponder(Broker* broker, GatewayMetrics* metrics) : broker_(broker), metrics_(metrics) {}
 
   // Answers the message when its topic is a metrics report (ParseDefenderTopic).
   void MaybeAnswer(const MessagePtr& message);

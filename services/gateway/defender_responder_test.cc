@@ -132,6 +132,10 @@ TEST(DefenderReports, EachProblemIsNamedByItsPath) {
        "custom_metrics.cpu_usage must be an array of one object"},
       {[](json& r) { r["custom_metrics"]["peers"][0]["ip_list"][1] = "10.0.0.300"; },
        "custom_metrics.peers[0].ip_list must be an array of IP addresses"},
+      {[](json& r) {
+         r["custom_metrics"]["peers"][0]["ip_list"][0] = std::string("10.0.0.1\0x", 10);
+       },
+       "custom_metrics.peers[0].ip_list must be an array of IP addresses"},
       {[](json& r) { r["custom_metrics"]["tasks"][0] = json::parse(R"({"count": 3})"); },
        "custom_metrics.tasks[0] has \"count\""},
   };

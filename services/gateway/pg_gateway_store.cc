@@ -87,10 +87,10 @@ void ReportUndecodable(size_t count, absl::string_view key = {}, absl::string_vi
 // after them, from kSessionColumnCount.
 constexpr int kSessionColumnCount = 9;
 const std::string& SessionColumns() {
-  static const std::string* columns = new std::string(absl::StrCat(
-      "SELECT client_id, protocol_version, expiry_interval, ", db::MicrosOf("disconnected_at"),
-      ", subscriptions::text, will_packet, ", db::MicrosOf("will_due"),
-      ", inbound_qos2::text, disconnect_reason"));
+  static const std::string* columns = new std::string(
+      absl::StrCat("SELECT client_id, protocol_version, expiry_interval, ",
+                   db::MicrosOf("disconnected_at"), ", subscriptions::text, will_packet, ",
+                   db::MicrosOf("will_due"), ", inbound_qos2::text, disconnect_reason"));
   return *columns;
 }
 const std::string& MessageColumns() {

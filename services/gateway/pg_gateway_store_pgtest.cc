@@ -83,18 +83,18 @@ TEST_F(PgGatewayStoreTest, RetainedMessagesRoundTrip) {
 }
 
 TEST_F(PgGatewayStoreTest, SessionsAndTheirMessagesRoundTripInOrder) {
-  SessionRecord rec{.client_id = "dev-1",
-                    .version = mqtt::Version::kV5,
-                    .expiry_interval = 0xFFFFFFFF,
-                    .disconnected_at_ms = 1700000000999,
-                    .disconnect_reason = "MQTT_KEEP_ALIVE_TIMEOUT",
-                    .subscriptions = {{"$share/g/a/#", {.qos = 1, .subscription_id = 3}},
-                                      {"b/+", {.qos = 2,
-                                               .no_local = true,
-                                               .retain_as_published = true,
-                                               .retain_handling = 2}}},
-                    .will = PendingWill{.message = Full("status/dev-1"), .due_ms = 1700000060000},
-                    .inbound_qos2 = {4, 9}};
+  SessionRecord rec{
+      .client_id = "dev-1",
+      .version = mqtt::Version::kV5,
+      .expiry_interval = 0xFFFFFFFF,
+      .disconnected_at_ms = 1700000000999,
+      .disconnect_reason = "MQTT_KEEP_ALIVE_TIMEOUT",
+      .subscriptions =
+          {{"$share/g/a/#", {.qos = 1, .subscription_id = 3}},
+           {"b/+",
+            {.qos = 2, .no_local = true, .retain_as_published = true, .retain_handling = 2}}},
+      .will = PendingWill{.message = Full("status/dev-1"), .due_ms = 1700000060000},
+      .inbound_qos2 = {4, 9}};
   store_->PutSession(rec);
   for (int64_t seq = 1; seq <= 3; ++seq) {
     store_->PutMessage("dev-1", StoredMessage{.seq = seq,

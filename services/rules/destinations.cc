@@ -107,11 +107,12 @@ DestinationsCore::DestinationsCore(RulesStore* store, const aws::Arns* arns, con
   if (metrics != nullptr) {
     confirmations_ = &prometheus::BuildCounter()
                           .Name("fleetcore_rules_destination_confirmations_total")
-                          .Help("Topic rule destination confirmation requests by result: sent "
-                                "(delivered), failed (not delivered: the destination is in "
-                                "ERROR), confirmed (its token came back), refused (a token "
-                                "no destination awaits), resent (one a stop or a crash left "
-                                "unsent, made again)")
+                          .Help(
+                              "Topic rule destination confirmation requests by result: sent "
+                              "(delivered), failed (not delivered: the destination is in "
+                              "ERROR), confirmed (its token came back), refused (a token "
+                              "no destination awaits), resent (one a stop or a crash left "
+                              "unsent, made again)")
                           .Register(*metrics);
   }
   for (int i = 0; i < options_.sender_threads; ++i) senders_.emplace_back([this] { Sender(); });
@@ -217,15 +218,13 @@ absl::StatusOr<StoredDestination> DestinationsCore::Find(const std::string& arn)
   return *std::move(d);
 }
 
-bool DestinationsCore::Advance(StoredDestination* d, const std::string& token,
-                               const char* reason) {
+bool DestinationsCore::Advance(StoredDestination* d, const std::string& token, const char* reason) {
   const std::string hash = aws::Sha256Hex(token);
-  absl::StatusOr<bool> changed =
-      store_->ChangeDestination(d->id, {.expected_status = kInProgress,
-                                        .expected_token_sha256 = hash,
-                                        .status = kInProgress,
-                                        .status_reason = reason,
-                                        .token_sha256 = hash});
+  absl::StatusOr<bool> changed = store_->ChangeDestination(d->id, {.expected_status = kInProgress,
+                                                                   .expected_token_sha256 = hash,
+                                                                   .status = kInProgress,
+                                                                   .status_reason = reason,
+                                                                   .token_sha256 = hash});
   if (!changed.ok()) {
     log::Warn("topic rule destination: status reason not recorded",
               {{"destination", Arn(d->id)}, {"reason", reason}, {"error", changed.status()}});

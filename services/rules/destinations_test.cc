@@ -294,8 +294,8 @@ TEST(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
   testing::FakeIdGenerator ids;
   FakeHttp hung_http;
   hung_http.gate_closed = true;  // the first replica hangs in its POST
-  auto hung = std::make_unique<DestinationsCore>(
-      &store, &arns, &clock, &ids, &hung_http, DestinationsCore::Options{.sender_threads = 1});
+  auto hung = std::make_unique<DestinationsCore>(&store, &arns, &clock, &ids, &hung_http,
+                                                 DestinationsCore::Options{.sender_threads = 1});
   auto reason = [&](const pb::TopicRuleDestination& d) {
     const std::string& arn = d.arn();
     absl::StatusOr<std::optional<StoredDestination>> got =
@@ -303,12 +303,14 @@ TEST(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
     return got.ok() && got->has_value() ? (*got)->status + ": " + (*got)->status_reason
                                         : std::string("none");
   };
-  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination a, hung->Create(CreateRequest("https://a.example")));
+  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination a,
+                       hung->Create(CreateRequest("https://a.example")));
   ASSERT_TRUE(Eventually([&] {
     std::lock_guard<std::mutex> l(hung_http.mu);
     return hung_http.at_gate == 1;
   }));
-  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination b, hung->Create(CreateRequest("https://b.example")));
+  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination b,
+                       hung->Create(CreateRequest("https://b.example")));
   EXPECT_EQ(reason(a), "IN_PROGRESS: sending the confirmation request");
   EXPECT_EQ(reason(b), "IN_PROGRESS: waiting to send the confirmation request");
 
@@ -334,8 +336,7 @@ TEST(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
   hung.reset();
   ASSERT_THAT(hung_http.Urls(), SizeIs(1));
   EXPECT_THAT(hung_http.Urls()[0], StartsWith("https://a.example/?confirmationToken="));
-  const std::string stale_token =
-      hung_http.Urls()[0].substr(hung_http.Urls()[0].find('=') + 1);
+  const std::string stale_token = hung_http.Urls()[0].substr(hung_http.Urls()[0].find('=') + 1);
   EXPECT_THAT(other.Confirm(stale_token), StatusIs(Code::kInvalidArgument));
   for (const std::string& url : http.Urls()) {
     ASSERT_OK(other.Confirm(url.substr(url.find('=') + 1)).status());
@@ -359,9 +360,9 @@ TEST(DestinationSenders, TheSweeperResendsWithoutBeingAsked) {
                                      .created_at = clock.Now() - absl::Hours(1),
                                      .updated_at = clock.Now() - absl::Hours(1)},
                                     "lost-token-hash"));
-  DestinationsCore core(&store, &arns, &clock, &ids, &http,
-                        DestinationsCore::Options{.sender_threads = 1,
-                                                  .sweep_every = absl::Milliseconds(10)});
+  DestinationsCore core(
+      &store, &arns, &clock, &ids, &http,
+      DestinationsCore::Options{.sender_threads = 1, .sweep_every = absl::Milliseconds(10)});
   EXPECT_TRUE(Eventually([&] { return http.Urls().size() == 1; }));
   EXPECT_THAT(http.Urls()[0], StartsWith("https://a.example/?confirmationToken="));
 }

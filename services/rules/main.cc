@@ -215,9 +215,10 @@ int Run(int argc, char** argv) {
   // Confirmation requests the last stop left unsent go now (the destinations say so until),
   // and those a crashed replica left (then every minute, by the core's sweeper).
   if (absl::StatusOr<int> resent = destinations->ResendUnsent(); !resent.ok()) {
-    log::Warn("unsent confirmation requests are not sent again yet (the sweeper tries "
-              "again each minute)",
-              {{"error", resent.status()}});
+    log::Warn(
+        "unsent confirmation requests are not sent again yet (the sweeper tries "
+        "again each minute)",
+        {{"error", resent.status()}});
   }
   // Rule changes (here or on another replica) reload the rules; after a reconnect some
   // NOTIFYs may have been lost, so they reload too.

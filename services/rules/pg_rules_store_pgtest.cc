@@ -85,22 +85,20 @@ TEST_F(PgDestinationsTest, ChangesAreCompareAndSetAndATokenConfirmsOnce) {
                                                         .status = "DISABLED"}));
   EXPECT_FALSE(changed);
   // ... and, when asked, while its status reason is the one read (ResendUnsent).
-  ASSERT_OK_AND_ASSIGN(changed,
-                       store_->ChangeDestination(kId1, {.expected_status = "IN_PROGRESS",
-                                                        .expected_status_reason = "other",
-                                                        .status = "IN_PROGRESS",
-                                                        .token_sha256 = "hash-x"}));
+  ASSERT_OK_AND_ASSIGN(changed, store_->ChangeDestination(kId1, {.expected_status = "IN_PROGRESS",
+                                                                 .expected_status_reason = "other",
+                                                                 .status = "IN_PROGRESS",
+                                                                 .token_sha256 = "hash-x"}));
   EXPECT_FALSE(changed);
   ASSERT_OK_AND_ASSIGN(std::optional<StoredDestination> before, store_->GetDestination(kId1));
   ASSERT_TRUE(before.has_value());
-  ASSERT_OK_AND_ASSIGN(changed,
-                       store_->ChangeDestination(kId1, {.expected_status = "IN_PROGRESS",
-                                                        .expected_token_sha256 = "hash-1",
-                                                        .expected_status_reason =
-                                                            "awaiting confirmation",
-                                                        .status = "IN_PROGRESS",
-                                                        .status_reason = "awaiting confirmation",
-                                                        .token_sha256 = "hash-1"}));
+  ASSERT_OK_AND_ASSIGN(
+      changed, store_->ChangeDestination(kId1, {.expected_status = "IN_PROGRESS",
+                                                .expected_token_sha256 = "hash-1",
+                                                .expected_status_reason = "awaiting confirmation",
+                                                .status = "IN_PROGRESS",
+                                                .status_reason = "awaiting confirmation",
+                                                .token_sha256 = "hash-1"}));
   EXPECT_TRUE(changed);
   ASSERT_OK_AND_ASSIGN(std::optional<StoredDestination> after, store_->GetDestination(kId1));
   ASSERT_TRUE(after.has_value());

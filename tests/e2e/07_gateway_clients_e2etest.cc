@@ -894,8 +894,7 @@ TEST(GatewayRestartTest, DrainsThenRestoresSessionsFromPostgres) {
   json d = Fleetctl(kToken, {{"FLEETCORE_GATEWAY_ENDPOINT", second.service.endpoint}})
                .Json({"describe-connection", "--client-id", "restart-sub"});
   EXPECT_FALSE(d.contains("connection")) << d.dump();
-  EXPECT_EQ(d["session"].value("disconnectReason", ""), "CLIENT_INITIATED_DISCONNECT")
-      << d.dump();
+  EXPECT_EQ(d["session"].value("disconnectReason", ""), "CLIENT_INITIATED_DISCONNECT") << d.dump();
   ExpectScenario(Paho(second, "persist_receive", {"--prefix", "restart"}), "persist_receive");
 }
 
