@@ -44,6 +44,10 @@ struct Cluster::Fetch {
 
 struct Cluster::Ask {
   size_t expected = 0;
+  // Whether the first answer that found the client ends the wait (all but ListConnections:
+  // one replica holds a client id).
+  bool one_suffices = false;
+  bool found = false;                             // under mu_
   std::vector<v1::ClusterAdminResponse> answers;  // under mu_
   std::condition_variable cv;
 };
@@ -450,6 +454,7 @@ void Cluster::OnReply(const BusMessage& m) {
     if (auto it = asks_.find(id); it != asks_.end()) {
       v1::ClusterAdminResponse resp;
       if (resp.ParseFromArray(m.data.data(), static_cast<int>(m.data.size()))) {
+        it->second->found = it->second->found || resp.found();
         it->second->answers.push_back(std::move(resp));
         it->second->cv.notify_all();
       }
@@ -741,6 +746,7 @@ std::vector<v1::ClusterAdminResponse> Cluster::AskReplicas(v1::ClusterAdminReque
   if (others.empty()) return {};
   auto ask = std::make_shared<Ask>();
   ask->expected = others.size();
+  ask->one_suffices = request.call_case() != v1::ClusterAdminRequest::kList;
   const uint64_t id = next_request_.fetch_add(1);
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -749,9 +755,9 @@ std::vector<v1::ClusterAdminResponse> Cluster::AskReplicas(v1::ClusterAdminReque
   request.set_node(options_.node);
   Send(absl::StrCat(options_.prefix, ".admin"), request, absl::StrCat(inbox_, ".", id));
   std::unique_lock<std::mutex> l(mu_);
-  ask->cv.wait_for(l, std::chrono::milliseconds(absl::ToInt64Milliseconds(
-                          options_.handover_timeout + longer)),
-                   [&] { return ask->answers.size() >= ask->expected; });
+  ask->cv.wait_for(
+      l, std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.handover_timeout + longer)),
+      [&] { return ask->answers.size() >= ask->expected || (ask->one_suffices && ask->found); });
   asks_.erase(id);
   return std::move(ask->answers);
 }

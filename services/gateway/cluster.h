@@ -106,7 +106,10 @@ class Cluster final : public BrokerCluster {
 
   // The Broker API's calls about connections held elsewhere: asks every other live
   // replica, and returns the answers that came within the handover timeout (plus `longer`,
-  // for a call answered once something happens there: a direct message's PUBACK).
+  // for a call answered once something happens there: a direct message's PUBACK). A call
+  // about one client id returns at the first answer that found it, so a replica that is
+  // slow to answer (or dead, and not yet known to be) holds up no call about the others'
+  // clients; ListConnections waits for every answer.
   std::vector<v1::ClusterAdminResponse> AskReplicas(v1::ClusterAdminRequest request,
                                                     absl::Duration longer = absl::ZeroDuration());
   // How this replica answers such a call (the gateway service's, from memory): at once,

@@ -5,7 +5,9 @@
 #include "services/gateway/cluster.h"
 
 #include <atomic>
+#include <future>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -395,6 +397,39 @@ TEST_F(ClusterTest, TheAdministrationAsksEveryReplica) {
   ASSERT_THAT(answers, SizeIs(1));
   EXPECT_TRUE(answers[0].found());
   EXPECT_EQ(answers[0].node(), "a");
+}
+
+// A replica that does not answer (hung, or dead and not yet known to be) holds up no call
+// about a client another replica holds: the first answer that found it ends the wait.
+TEST_F(ClusterTest, TheHolderAnswersWithoutWaitingForASilentReplica) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Replica& c = Add("c");
+  Joined();
+  a.cluster.SetAdminHandler([](const v1::ClusterAdminRequest& req) {
+    v1::ClusterAdminResponse r;
+    r.set_found(req.describe().client_id() == "on-a");
+    return r;
+  });
+  std::mutex mu;
+  std::vector<Cluster::Reply> held;  // c's answers, held back
+  c.cluster.SetAsyncAdminHandler([&](const v1::ClusterAdminRequest&, Cluster::Reply reply) {
+    std::lock_guard<std::mutex> l(mu);
+    held.push_back(std::move(reply));
+  });
+  v1::ClusterAdminRequest ask;
+  ask.mutable_describe()->set_client_id("on-a");
+  // A minute to wait at most, as a direct message's longest timeout gives.
+  std::future<std::vector<v1::ClusterAdminResponse>> answers =
+      std::async(std::launch::async, [&] { return b.cluster.AskReplicas(ask, absl::Minutes(1)); });
+  const bool returned = answers.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  EXPECT_TRUE(returned) << "the call waited for the silent replica";
+  std::vector<v1::ClusterAdminResponse> got = answers.get();
+  ASSERT_THAT(got, SizeIs(1));
+  EXPECT_TRUE(got[0].found());
+  EXPECT_EQ(got[0].node(), "a");
+  std::lock_guard<std::mutex> l(mu);
+  for (Cluster::Reply& r : held) r(v1::ClusterAdminResponse());
 }
 
 TEST_F(ClusterTest, ADuplicateNodeIdIsRefusedAtStart) {
