@@ -30,6 +30,16 @@ uint32_t RandomTag() {
 
 absl::Time Now() { return absl::Now(); }
 
+// The id after a reply subject's last dot.
+std::optional<uint64_t> ReplyId(absl::string_view subject) {
+  const size_t dot = subject.rfind('.');
+  uint64_t id;
+  if (dot == absl::string_view::npos || !absl::SimpleAtoi(subject.substr(dot + 1), &id)) {
+    return std::nullopt;
+  }
+  return id;
+}
+
 }  // namespace
 
 struct Cluster::Fetch {
@@ -83,6 +93,7 @@ absl::Status Cluster::Start() {
        [this](const BusMessage& m) { OnForward(m); }},
       {absl::StrCat(p, ".admin"), [this](const BusMessage& m) { OnAdmin(m); }},
       {absl::StrCat(inbox_, ".*"), [this](const BusMessage& m) { OnReply(m); }},
+      {absl::StrCat(inbox_, ".admin.*"), [this](const BusMessage& m) { OnAdminReply(m); }},
   };
   for (Wanted& w : wanted) {
     absl::StatusOr<std::unique_ptr<ClusterBus::Subscription>> sub =
@@ -442,25 +453,28 @@ void Cluster::OnAdmin(const BusMessage& m) {
   handler(req, std::move(reply));
 }
 
+void Cluster::OnAdminReply(const BusMessage& m) {
+  const std::optional<uint64_t> id = ReplyId(m.subject);
+  if (!id.has_value()) return;
+  std::lock_guard<std::mutex> l(mu_);
+  // An answer after the call returned (another replica found the client first, or the
+  // wait ended) has no one to tell.
+  auto it = asks_.find(*id);
+  if (it == asks_.end()) return;
+  v1::ClusterAdminResponse resp;
+  if (!resp.ParseFromArray(m.data.data(), static_cast<int>(m.data.size()))) return;
+  it->second->found = it->second->found || resp.found();
+  it->second->answers.push_back(std::move(resp));
+  it->second->cv.notify_all();
+}
+
 void Cluster::OnReply(const BusMessage& m) {
-  const size_t dot = m.subject.rfind('.');
-  uint64_t id;
-  if (dot == absl::string_view::npos || !absl::SimpleAtoi(m.subject.substr(dot + 1), &id)) {
-    return;
-  }
+  const std::optional<uint64_t> id = ReplyId(m.subject);
+  if (!id.has_value()) return;
   std::shared_ptr<Fetch> fetch;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (auto it = asks_.find(id); it != asks_.end()) {
-      v1::ClusterAdminResponse resp;
-      if (resp.ParseFromArray(m.data.data(), static_cast<int>(m.data.size()))) {
-        it->second->found = it->second->found || resp.found();
-        it->second->answers.push_back(std::move(resp));
-        it->second->cv.notify_all();
-      }
-      return;
-    }
-    if (auto it = fetches_.find(id); it != fetches_.end()) fetch = it->second;
+    if (auto it = fetches_.find(*id); it != fetches_.end()) fetch = it->second;
   }
   v1::HandoverResponse resp;
   if (!resp.ParseFromArray(m.data.data(), static_cast<int>(m.data.size()))) return;
@@ -753,7 +767,8 @@ std::vector<v1::ClusterAdminResponse> Cluster::AskReplicas(v1::ClusterAdminReque
     asks_[id] = ask;
   }
   request.set_node(options_.node);
-  Send(absl::StrCat(options_.prefix, ".admin"), request, absl::StrCat(inbox_, ".", id));
+  // (Their own reply subject: a late answer is never read as a handover answer.)
+  Send(absl::StrCat(options_.prefix, ".admin"), request, absl::StrCat(inbox_, ".admin.", id));
   std::unique_lock<std::mutex> l(mu_);
   ask->cv.wait_for(
       l, std::chrono::milliseconds(absl::ToInt64Milliseconds(options_.handover_timeout + longer)),

@@ -140,7 +140,10 @@ class Cluster final : public BrokerCluster {
   void OnHandoverRequest(const BusMessage& m);
   void OnForward(const BusMessage& m);
   void OnAdmin(const BusMessage& m);
+  // Answers to this replica's handover requests (FetchSession) and admin calls
+  // (AskReplicas), each on its own reply subject.
   void OnReply(const BusMessage& m);
+  void OnAdminReply(const BusMessage& m);
   void FinishFetch(const std::shared_ptr<Fetch>& fetch, absl::string_view result);
   void FromStore(const std::shared_ptr<Fetch>& fetch);
   bool AdoptFrom(const v1::ClusterSession& proto);
