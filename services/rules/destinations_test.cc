@@ -350,6 +350,7 @@ TEST(DestinationSenders, TheSweeperResendsWithoutBeingAsked) {
   FakeRulesStore store;
   aws::Arns arns("eu-west-1", "123456789012");
   testing::FakeClock clock;
+  store.clock = &clock;  // a change renews updated_at, so the request is sent once
   testing::FakeIdGenerator ids;
   FakeHttp http;
   // A destination a crashed replica left waiting, long ago.
@@ -365,6 +366,8 @@ TEST(DestinationSenders, TheSweeperResendsWithoutBeingAsked) {
       DestinationsCore::Options{.sender_threads = 1, .sweep_every = absl::Milliseconds(10)});
   EXPECT_TRUE(Eventually([&] { return http.Urls().size() == 1; }));
   EXPECT_THAT(http.Urls()[0], StartsWith("https://a.example/?confirmationToken="));
+  absl::SleepFor(absl::Milliseconds(50));  // several more sweeps
+  EXPECT_THAT(http.Urls(), SizeIs(1)) << "a request the sweeper made is not made again";
 }
 
 TEST(DestinationCovers, PrefixAtABoundary) {
