@@ -374,6 +374,32 @@ TEST_F(RulesActionsTest, RepublishUpsertAndBasicIngest) {
   EXPECT_THAT(snoop->output(), HasSubstr("alerts/t1"));
 }
 
+// A rule on a reserved topic, as AWS's rules on shadow topics: a Device Defender report,
+// which the gateway answers, reaches the rules like any message (fleetcore has no Detect,
+// so this is how its reports are kept), here one row per thing.
+TEST_F(RulesActionsTest, ARuleKeepsDeviceDefenderReports) {
+  CreateTableForRules("CREATE TABLE public.defender (thing text PRIMARY KEY, doc jsonb NOT NULL)",
+                      "public.defender");
+  CreateRule("defender",
+             {{"sql",
+               "SELECT header.report_id AS report_id, metrics.network_stats.bytes_in AS "
+               "bytes_in, topic(3) AS thing FROM '$aws/things/+/defender/metrics/json'"},
+              {"actions",
+               {{{"postgres",
+                  {{"tableName", "defender"},
+                   {"payloadColumn", "doc"},
+                   {"keyColumn", "thing"},
+                   {"keyValue", "${topic(3)}"}}}}}}},
+             1);
+  Publish("$aws/things/lamp-9/defender/metrics/json",
+          R"({"header": {"report_id": 1700000001, "version": "1.0"},
+              "metrics": {"network_stats": {"bytes_in": 42}}})");
+  std::vector<json> rows = WaitForRows("SELECT doc::text FROM public.defender", 1);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0],
+            json::parse(R"({"report_id": 1700000001, "bytes_in": 42, "thing": "lamp-9"})"));
+}
+
 // MQTT 5 end to end: the rule reads the publisher's properties (get_mqtt_property,
 // get_user_properties) and republishes with headers of its own, which an MQTT 5 subscriber
 // receives as properties.
