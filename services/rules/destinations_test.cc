@@ -210,6 +210,15 @@ pb::CreateTopicRuleDestinationRequest CreateRequest(const std::string& url) {
   return req;
 }
 
+// "STATUS: status reason" of `d` as stored, or "none".
+std::string StatusInStore(FakeRulesStore& store, const pb::TopicRuleDestination& d) {
+  const std::string& arn = d.arn();
+  absl::StatusOr<std::optional<StoredDestination>> got =
+      store.GetDestination(arn.substr(arn.rfind('/') + 1));
+  return got.ok() && got->has_value() ? (*got)->status + ": " + (*got)->status_reason
+                                      : std::string("none");
+}
+
 // Polls `done` for up to 10 s (the senders are other threads).
 bool Eventually(const std::function<bool()>& done) {
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
@@ -233,13 +242,7 @@ TEST(DestinationSenders, AnswerFirstThenSendAndNeverDropARequestSilently) {
   auto core = std::make_unique<DestinationsCore>(
       &store, &arns, &clock, &ids, &http,
       DestinationsCore::Options{.sender_threads = 1, .max_waiting = 1});
-  auto status = [&](const pb::TopicRuleDestination& d) {
-    const std::string& arn = d.arn();
-    absl::StatusOr<std::optional<StoredDestination>> got =
-        store.GetDestination(arn.substr(arn.rfind('/') + 1));
-    return got.ok() && got->has_value() ? (*got)->status + ": " + (*got)->status_reason
-                                        : std::string("none");
-  };
+  auto status = [&](const pb::TopicRuleDestination& d) { return StatusInStore(store, d); };
 
   // The sender takes the first and waits at the gate, the second waits its turn, the
   // third finds no room: an ERROR at once.
@@ -296,13 +299,7 @@ TEST(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
   hung_http.gate_closed = true;  // the first replica hangs in its POST
   auto hung = std::make_unique<DestinationsCore>(&store, &arns, &clock, &ids, &hung_http,
                                                  DestinationsCore::Options{.sender_threads = 1});
-  auto reason = [&](const pb::TopicRuleDestination& d) {
-    const std::string& arn = d.arn();
-    absl::StatusOr<std::optional<StoredDestination>> got =
-        store.GetDestination(arn.substr(arn.rfind('/') + 1));
-    return got.ok() && got->has_value() ? (*got)->status + ": " + (*got)->status_reason
-                                        : std::string("none");
-  };
+  auto reason = [&](const pb::TopicRuleDestination& d) { return StatusInStore(store, d); };
   ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination a,
                        hung->Create(CreateRequest("https://a.example")));
   ASSERT_TRUE(Eventually([&] {
