@@ -19,6 +19,16 @@ struct MatchEntry {
   const mqtt::SubscriptionOptions* options;
 };
 
+// A session stored while attached lost its connection with the process that held it, which
+// ended without saying so (a graceful stop detaches its connections first): a server error,
+// as GetConnection's disconnectReason says (a session handed over for its returning client
+// is attached again at once, which clears it).
+void EndedWithItsProcess(SessionRecord* record, int64_t now_ms) {
+  if (record->disconnected_at_ms.has_value()) return;
+  record->disconnected_at_ms = now_ms;
+  record->disconnect_reason = "SERVER_ERROR";
+}
+
 }  // namespace
 
 Broker::Broker(BrokerLimits limits, GatewayStore* store, const Clock* clock)
@@ -46,12 +56,7 @@ absl::Status Broker::Load() {
   }
   std::vector<std::shared_ptr<Session>> ended;
   for (StoredSession& stored : snapshot->sessions) {
-    // A session stored while attached lost its connection with the previous process, which
-    // ended without saying so (a graceful stop detaches them first): a server error.
-    if (!stored.record.disconnected_at_ms.has_value()) {
-      stored.record.disconnected_at_ms = now;
-      stored.record.disconnect_reason = "SERVER_ERROR";
-    }
+    EndedWithItsProcess(&stored.record, now);
     bool expired = false;
     std::shared_ptr<Session> session = Install(stored, now, &expired);
     if (session != nullptr && expired) ended.push_back(std::move(session));
@@ -622,7 +627,7 @@ std::optional<StoredSession> Broker::HandOver(absl::string_view client_id,
 
 bool Broker::Adopt(StoredSession stored, absl::Duration dedupe_for) {
   const int64_t now = NowMs();
-  if (!stored.record.disconnected_at_ms.has_value()) stored.record.disconnected_at_ms = now;
+  EndedWithItsProcess(&stored.record, now);
   std::vector<uint64_t> seen;
   for (const StoredMessage& m : stored.messages) {
     if (m.message->cluster_id != 0) seen.push_back(m.message->cluster_id);

@@ -374,6 +374,20 @@ TEST_F(ClusterTest, TheSessionsOfAReplicaThatLeavesAreTakenOverAndFedMeanwhile) 
   EXPECT_THAT(b.Take(back), ElementsAre("before", "while away"));
 }
 
+// A replica that dies with a client connected: the replica taking its session says why the
+// connection ended as a restart would (GetConnection's disconnectReason).
+TEST_F(ClusterTest, ASessionTakenFromADeadReplicaWhileConnectedSaysServerError) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  Replica::Client dev = a.Connect("dev-8", /*clean=*/true, /*expiry=*/3600);
+  Settle();
+  a.cluster.Stop();  // its connection never ended: stored attached
+  ASSERT_TRUE(Eventually([&] { return b.broker.Find("dev-8") != nullptr; }));
+  EXPECT_EQ(b.broker.Find("dev-8")->disconnect_reason(), "SERVER_ERROR");
+  EXPECT_FALSE(b.broker.Find("dev-8")->attached());
+}
+
 TEST_F(ClusterTest, ASessionNobodyHasStartsAfresh) {
   Replica& a = Add("a");
   Add("b");
