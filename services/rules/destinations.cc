@@ -218,29 +218,36 @@ absl::StatusOr<StoredDestination> DestinationsCore::Find(const std::string& arn)
   return *std::move(d);
 }
 
-bool DestinationsCore::Advance(StoredDestination* d, const std::string& token, const char* reason) {
+absl::StatusOr<bool> DestinationsCore::Advance(StoredDestination* d, const std::string& token,
+                                               const char* reason) {
   const std::string hash = aws::Sha256Hex(token);
   absl::StatusOr<bool> changed = store_->ChangeDestination(d->id, {.expected_status = kInProgress,
                                                                    .expected_token_sha256 = hash,
                                                                    .status = kInProgress,
                                                                    .status_reason = reason,
                                                                    .token_sha256 = hash});
-  if (!changed.ok()) {
-    log::Warn("topic rule destination: status reason not recorded",
-              {{"destination", Arn(d->id)}, {"reason", reason}, {"error", changed.status()}});
-    return false;
-  }
+  if (!changed.ok()) return changed.status();
   if (*changed) d->status_reason = reason;
   return *changed;
 }
 
 void DestinationsCore::SendConfirmation(StoredDestination* d, const std::string& token) {
   const std::string arn = Arn(d->id);
-  // The claim: not sent when a newer request replaced this one (or the store cannot say;
-  // ResendUnsent sends it later then).
-  if (!Advance(d, token, kSendingReason)) {
-    log::Info("topic rule destination: confirmation request not sent, it no longer awaits it",
-              {{"destination", arn}});
+  // The claim: not sent when a newer request replaced this one, nor while the store cannot
+  // say (ResendUnsent sends it once the store answers again).
+  absl::StatusOr<bool> claimed = Advance(d, token, kSendingReason);
+  if (!claimed.ok()) {
+    log::Warn(
+        "topic rule destination: confirmation request not sent now, its claim cannot be "
+        "recorded; it is sent again within two minutes of the store's return",
+        {{"destination", arn}, {"error", claimed.status()}});
+    return;
+  }
+  if (!*claimed) {
+    log::Info(
+        "topic rule destination: confirmation request not sent, the destination no "
+        "longer awaits it (a newer request replaced it, or it was deleted)",
+        {{"destination", arn}});
     return;
   }
   nlohmann::json body = {{"arn", arn},
@@ -266,7 +273,11 @@ void DestinationsCore::SendConfirmation(StoredDestination* d, const std::string&
     failure = absl::StrCat("HTTP ", r->status);
   }
   if (failure.empty()) {
-    Advance(d, token, kAwaitingReason);
+    // Not recorded (the store is away): left "sending", it is sent again after a minute.
+    if (absl::StatusOr<bool> r = Advance(d, token, kAwaitingReason); !r.ok()) {
+      log::Warn("topic rule destination: delivered confirmation request not recorded",
+                {{"destination", arn}, {"error", r.status()}});
+    }
     if (confirmations_ != nullptr) confirmations_->Add({{"result", "sent"}}).Increment();
     log::Info("topic rule destination: confirmation request sent",
               {{"destination", arn}, {"confirmation_url", d->confirmation_url}});

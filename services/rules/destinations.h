@@ -138,8 +138,8 @@ class DestinationsCore {
   // sent when a newer request replaced this one.
   void SendConfirmation(StoredDestination* d, const std::string& token);
   // Moves the destination awaiting `token` from one IN_PROGRESS reason to another; false
-  // when it no longer awaits it (or the store failed: logged).
-  bool Advance(StoredDestination* d, const std::string& token, const char* reason);
+  // when it no longer awaits it.
+  absl::StatusOr<bool> Advance(StoredDestination* d, const std::string& token, const char* reason);
   // ERROR with `reason`, unless the destination moved on from awaiting `token`.
   void MarkError(StoredDestination* d, const std::string& token, const std::string& reason);
   void Sender();

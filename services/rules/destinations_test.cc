@@ -342,6 +342,31 @@ TEST(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
   EXPECT_EQ(reason(b), "ENABLED: ");
 }
 
+// A claim the store cannot record sends nothing (a sender cannot know whether a newer
+// request replaced its own); once the store is back, the request goes after unsent_after.
+TEST(DestinationSenders, NothingIsSentWhileTheStoreIsAwayAndItGoesAfter) {
+  FakeRulesStore store;
+  aws::Arns arns("eu-west-1", "123456789012");
+  testing::FakeClock clock;
+  store.clock = &clock;
+  testing::FakeIdGenerator ids;
+  FakeHttp http;
+  DestinationsCore core(&store, &arns, &clock, &ids, &http,
+                        DestinationsCore::Options{.sender_threads = 0});
+  store.changes_fail = true;
+  ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination d, core.Create(CreateRequest("https://a.example")));
+  EXPECT_THAT(http.Urls(), SizeIs(0));
+  EXPECT_EQ(StatusInStore(store, d), "IN_PROGRESS: waiting to send the confirmation request");
+  clock.Advance(absl::Minutes(1));
+  EXPECT_THAT(core.ResendUnsent(), StatusIs(Code::kUnavailable));  // still away
+  EXPECT_THAT(http.Urls(), SizeIs(0));
+  store.changes_fail = false;
+  ASSERT_OK_AND_ASSIGN(int resent, core.ResendUnsent());
+  EXPECT_EQ(resent, 1);
+  ASSERT_THAT(http.Urls(), SizeIs(1));
+  EXPECT_EQ(StatusInStore(store, d), "IN_PROGRESS: awaiting confirmation");
+}
+
 // With sweep_every, the core looks for unsent requests by itself.
 TEST(DestinationSenders, TheSweeperResendsWithoutBeingAsked) {
   FakeRulesStore store;

@@ -1,6 +1,7 @@
 // An in-memory RulesStore for tests.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -14,6 +15,8 @@ class FakeRulesStore final : public RulesStore {
   // When set, a destination's change sets its updated_at to this clock's now (Postgres's
   // now() in the real store); otherwise updated_at stays as inserted.
   const Clock* clock = nullptr;
+  // When set, ChangeDestination fails as a store that cannot be reached.
+  std::atomic<bool> changes_fail{false};
 
   absl::Status Insert(const StoredRule& rule) override {
     std::lock_guard<std::mutex> l(mu_);
@@ -94,6 +97,7 @@ class FakeRulesStore final : public RulesStore {
   }
   absl::StatusOr<bool> ChangeDestination(absl::string_view id,
                                          const DestinationChange& change) override {
+    if (changes_fail) return absl::UnavailableError("the store is away");
     std::lock_guard<std::mutex> l(mu_);
     auto it = destinations_.find(std::string(id));
     if (it == destinations_.end() || it->second.d.status != change.expected_status ||
