@@ -21,6 +21,7 @@
 #include "gtest/gtest.h"
 #include "services/gateway/fake_cluster_bus.h"
 #include "services/gateway/fake_gateway_store.h"
+#include "services/gateway/gateway_service.h"
 #include "services/gateway/nats_cluster_bus.h"
 
 namespace fleetcore::gateway {
@@ -444,6 +445,36 @@ TEST_F(ClusterTest, TheHolderAnswersWithoutWaitingForASilentReplica) {
   EXPECT_EQ(got[0].node(), "a");
   std::lock_guard<std::mutex> l(mu);
   for (Cluster::Reply& r : held) r(v1::ClusterAdminResponse());
+}
+
+// DeleteConnection's quota (one call per client id a second, as AWS's) is counted by the
+// replica holding the client, so calls made to different replicas count together.
+TEST_F(ClusterTest, TheDeleteConnectionQuotaIsCountedWhereTheClientIs) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  grpc_util::Executor executor(1, 10);
+  grpc_util::CallRunner calls(&executor, nullptr);
+  // An hour's interval: the test does not depend on how fast it runs.
+  GatewayService on_a(
+      &a.broker, &calls, [] { return std::string("a"); }, &a.cluster, nullptr, absl::Hours(1));
+  GatewayService on_b(
+      &b.broker, &calls, [] { return std::string("b"); }, &b.cluster, nullptr, absl::Hours(1));
+  Replica::Client dev = b.Connect("dev-9", /*clean=*/false, /*expiry=*/3600);
+  auto del = [](GatewayService& service) {
+    v1::DeleteConnectionRequest req;
+    req.set_client_id("dev-9");
+    auto answered = std::make_shared<std::promise<absl::Status>>();
+    std::future<absl::Status> f = answered->get_future();
+    service.Delete(req, [answered](absl::Status s) { answered->set_value(std::move(s)); });
+    return f.get();
+  };
+  EXPECT_TRUE(del(on_a).ok());  // asked of b, which ends the connection
+  const absl::Status again = del(on_b);
+  EXPECT_EQ(again.code(), absl::StatusCode::kResourceExhausted) << again;
+  const absl::Status via_a = del(on_a);
+  EXPECT_EQ(via_a.code(), absl::StatusCode::kResourceExhausted) << via_a;
+  EXPECT_THAT(std::string(via_a.message()), ::testing::HasSubstr("per client id"));
 }
 
 TEST_F(ClusterTest, ADuplicateNodeIdIsRefusedAtStart) {

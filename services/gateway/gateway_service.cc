@@ -43,12 +43,13 @@ const Connection* ConnectionOf(const Session& s, std::shared_ptr<Outlet>* keep) 
 
 GatewayService::GatewayService(Broker* broker, grpc_util::CallRunner* calls,
                                std::function<std::string()> endpoint_address, Cluster* cluster,
-                               DirectMessages* direct)
+                               DirectMessages* direct, absl::Duration delete_interval)
     : broker_(broker),
       calls_(calls),
       endpoint_address_(std::move(endpoint_address)),
       cluster_(cluster),
-      direct_(direct) {
+      direct_(direct),
+      delete_throttle_(delete_interval) {
   if (cluster_ != nullptr) {
     cluster_->SetAsyncAdminHandler(
         [this](const v1::ClusterAdminRequest& req, Cluster::Reply reply) {
@@ -296,11 +297,16 @@ grpc::ServerUnaryReactor* GatewayService::DescribeConnection(
       [answer](const grpc_util::CallContext&) { return *answer(true); });
 }
 
-bool GatewayService::DeleteHere(const pb::DeleteConnectionRequest& req) {
-  return broker_->Disconnect(req.client_id(), mqtt::reason::kAdministrativeAction,
-                             req.prevent_will_message() ? WillPolicy::kSuppress
-                                                        : WillPolicy::kPublish,
-                             req.clean_session());
+std::optional<absl::Status> GatewayService::DeleteHere(const pb::DeleteConnectionRequest& req) {
+  // The replica holding the client counts the quota, so calls made to any replica count.
+  if (broker_->Find(req.client_id()) == nullptr) return std::nullopt;
+  if (absl::Status s = AdmitDelete(req.client_id()); !s.ok()) return s;
+  if (broker_->Disconnect(req.client_id(), mqtt::reason::kAdministrativeAction,
+                          req.prevent_will_message() ? WillPolicy::kSuppress : WillPolicy::kPublish,
+                          req.clean_session())) {
+    return absl::OkStatus();
+  }
+  return std::nullopt;
 }
 
 absl::Status GatewayService::AdmitDelete(const std::string& client_id) {
@@ -317,10 +323,8 @@ absl::Status GatewayService::AdmitDelete(const std::string& client_id) {
 grpc::ServerUnaryReactor* GatewayService::DeleteConnection(grpc::CallbackServerContext* ctx,
                                                            const pb::DeleteConnectionRequest* req,
                                                            pb::DeleteConnectionResponse*) {
-  const absl::Status admitted = AdmitDelete(req->client_id());
-  auto answer = [this, req, admitted](bool ask) -> std::optional<absl::Status> {
-    if (!admitted.ok()) return admitted;
-    if (DeleteHere(*req)) return absl::OkStatus();
+  auto answer = [this, req](bool ask) -> std::optional<absl::Status> {
+    if (std::optional<absl::Status> here = DeleteHere(*req)) return *here;
     if (cluster_ != nullptr && !ask) return std::nullopt;
     return DeleteElsewhere(*req);
   };
@@ -350,7 +354,8 @@ absl::Status GatewayService::DeleteElsewhere(const pb::DeleteConnectionRequest& 
     v1::ClusterAdminRequest del;
     *del.mutable_delete_() = req;
     for (const v1::ClusterAdminResponse& r : cluster_->AskReplicas(std::move(del))) {
-      if (r.found()) return absl::OkStatus();
+      if (!r.found()) continue;
+      return absl::Status(static_cast<absl::StatusCode>(r.error_code()), r.error_message());
     }
   }
   return absl::NotFoundError(absl::StrCat("client \"", req.client_id(), "\" is not connected",
@@ -373,8 +378,7 @@ void GatewayService::Describe(const std::string& client_id, DescribeDone done) {
 
 void GatewayService::Delete(const pb::DeleteConnectionRequest& req,
                             std::function<void(absl::Status)> done) {
-  if (absl::Status s = AdmitDelete(req.client_id()); !s.ok()) return done(s);
-  if (DeleteHere(req)) return done(absl::OkStatus());
+  if (std::optional<absl::Status> here = DeleteHere(req)) return done(*here);
   if (cluster_ == nullptr) return done(DeleteElsewhere(req));
   if (!askers_.TrySubmit([this, req, done] { done(DeleteElsewhere(req)); })) {
     done(absl::UnavailableError("too many connection requests on their way; try again"));
@@ -399,9 +403,15 @@ void GatewayService::AnswerReplica(const v1::ClusterAdminRequest& req, Cluster::
     case v1::ClusterAdminRequest::kDescribe:
       resp.set_found(DescribeHere(req.describe().client_id(), resp.mutable_describe()));
       break;
-    case v1::ClusterAdminRequest::kDelete:
-      resp.set_found(DeleteHere(req.delete_()));
+    case v1::ClusterAdminRequest::kDelete: {
+      const std::optional<absl::Status> here = DeleteHere(req.delete_());
+      resp.set_found(here.has_value());
+      if (here.has_value() && !here->ok()) {
+        resp.set_error_code(static_cast<int32_t>(here->code()));
+        resp.set_error_message(std::string(here->message()));
+      }
       break;
+    }
     case v1::ClusterAdminRequest::kList: {
       std::vector<pb::Connection> here;
       ListHere(req.list().next_token(), std::max(1, req.list().max_results()), &here);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "common/grpc/call_runner.h"
@@ -23,10 +24,13 @@ class GatewayService final : public pb::Broker::CallbackService {
  public:
   // Nothing is owned. `endpoint_address` answers DescribeEndpoint (any thread). `cluster`:
   // the other replicas, or null; it is given this service's answers for them. `direct`
-  // sends direct messages (null: SendDirectMessage is UNAVAILABLE).
+  // sends direct messages (null: SendDirectMessage is UNAVAILABLE). `delete_interval`:
+  // DeleteConnection's quota, one call per client id in it (AWS's second; tests may set a
+  // longer one, which the refusal's words do not follow).
   GatewayService(Broker* broker, grpc_util::CallRunner* calls,
                  std::function<std::string()> endpoint_address, Cluster* cluster = nullptr,
-                 DirectMessages* direct = nullptr);
+                 DirectMessages* direct = nullptr,
+                 absl::Duration delete_interval = absl::Seconds(1));
 
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* ctx, const pb::PublishRequest* req,
                                     pb::PublishResponse* resp) override;
@@ -62,8 +66,8 @@ class GatewayService final : public pb::Broker::CallbackService {
   using DescribeDone = std::function<void(absl::StatusOr<pb::DescribeConnectionResponse>)>;
   void Describe(const std::string& client_id, DescribeDone done);
   // RESOURCE_EXHAUSTED within a second of the last DeleteConnection of the same client id
-  // (gRPC's or HTTP's): AWS IoT's quota of one a second per client id, so a caller in a loop
-  // cannot keep a device off (each replica counts the calls made to it).
+  // (gRPC's or HTTP's, made to any replica: the one holding the client counts them): AWS
+  // IoT's quota of one a second per client id, so a caller in a loop cannot keep a device off.
   void Delete(const pb::DeleteConnectionRequest& req, std::function<void(absl::Status)> done);
 
   // The message a PublishRequest asks for; the checks a client's PUBLISH gets.
@@ -82,14 +86,15 @@ class GatewayService final : public pb::Broker::CallbackService {
                                                     bool ask_replicas);
   // This replica's part of each call.
   bool DescribeHere(const std::string& client_id, pb::DescribeConnectionResponse* resp);
-  bool DeleteHere(const pb::DeleteConnectionRequest& req);
+  // nullopt when nothing of the client is here to end; else the call's answer.
+  std::optional<absl::Status> DeleteHere(const pb::DeleteConnectionRequest& req);
   void ListHere(const std::string& after, int limit, std::vector<pb::Connection>* out);
   // The other replicas' part (blocks while they answer); NOT_FOUND from none.
   absl::Status DescribeElsewhere(const std::string& client_id,
                                  pb::DescribeConnectionResponse* resp);
   absl::Status DeleteElsewhere(const pb::DeleteConnectionRequest& req);
   void AnswerReplica(const v1::ClusterAdminRequest& req, Cluster::Reply reply);
-  // Counts a DeleteConnection of `client_id` against the quota (Delete).
+  // Counts a DeleteConnection of `client_id`, held here, against the quota (Delete).
   absl::Status AdmitDelete(const std::string& client_id);
 
   Broker* const broker_;
@@ -99,7 +104,7 @@ class GatewayService final : public pb::Broker::CallbackService {
   DirectMessages* const direct_;
   // Asks the other replicas for the HTTP API, off the I/O threads.
   grpc_util::Executor askers_{2, /*max_queued=*/1000};
-  ConnectThrottle delete_throttle_{absl::Seconds(1)};
+  ConnectThrottle delete_throttle_;
 };
 
 }  // namespace fleetcore::gateway
