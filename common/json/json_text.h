@@ -14,4 +14,8 @@ namespace fleetcore::json_text {
 // Compact (no spaces), as dump() writes it.
 std::string JsonText(const nlohmann::json& doc);
 
+// A service's answer as a message payload, in its request's format: CBOR for AWS's /cbor
+// request topics (strings written as they are), else JsonText.
+std::string AnswerPayload(const nlohmann::json& doc, bool cbor);
+
 }  // namespace fleetcore::json_text

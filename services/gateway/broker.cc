@@ -388,6 +388,15 @@ size_t Broker::Publish(const MessagePtr& message, const Session* only) {
   return queued;
 }
 
+void Broker::PublishAnswer(std::string topic, std::string payload, const Session* only) {
+  auto m = std::make_shared<Message>();
+  m->topic = std::move(topic);
+  m->payload = std::move(payload);
+  m->qos = 1;
+  m->published_at_ms = NowMs();
+  Publish(m, only);
+}
+
 size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_replica) {
   // A retained message from another replica is stored by that replica.
   if (message->retain && retained_.Put(message) && store_ != nullptr && !from_replica) {

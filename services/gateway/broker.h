@@ -118,6 +118,10 @@ class Broker {
   // at the highest matching QoS, and stores or deletes the retained message when it is
   // retained. Returns the number of sessions it was queued for.
   size_t Publish(const MessagePtr& message, const Session* only = nullptr);
+  // Publishes a service's answer to a device's request (a shadow's, fleet provisioning's,
+  // AWS IoT Jobs', Device Defender's): QoS 1, published now; to `only`'s session alone
+  // when given.
+  void PublishAnswer(std::string topic, std::string payload, const Session* only = nullptr);
 
   // A direct message (AWS's SendDirectMessage): to `client_id`'s session only, at the
   // message's QoS, whatever it subscribes to; never retained, never to the rules, and only

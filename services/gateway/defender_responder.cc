@@ -1,8 +1,6 @@
 #include "services/gateway/defender_responder.h"
 
-#include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "common/json/json_text.h"
@@ -27,17 +25,8 @@ void DefenderResponder::MaybeAnswer(const MessagePtr& message) {
     answer["statusDetails"] = {{"ErrorCode", check.error_code}, {"ErrorMessage", check.error}};
   }
   if (metrics_ != nullptr) metrics_->DefenderReport(topic->cbor ? "cbor" : "json", accepted);
-  auto reply = std::make_shared<Message>();
-  reply->topic = absl::StrCat(message->topic, accepted ? "/accepted" : "/rejected");
-  if (topic->cbor) {
-    const std::vector<uint8_t> bytes = json::to_cbor(answer);
-    reply->payload.assign(bytes.begin(), bytes.end());
-  } else {
-    reply->payload = json_text::JsonText(answer);
-  }
-  reply->qos = 1;
-  reply->published_at_ms = broker_->NowMs();
-  broker_->Publish(reply);
+  broker_->PublishAnswer(absl::StrCat(message->topic, accepted ? "/accepted" : "/rejected"),
+                         json_text::AnswerPayload(answer, topic->cbor));
 }
 
 }  // namespace fleetcore::gateway

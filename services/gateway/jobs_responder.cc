@@ -1,6 +1,5 @@
 #include "services/gateway/jobs_responder.h"
 
-#include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -49,12 +48,8 @@ void JobsResponder::MaybeAnswer(const MessagePtr& message) {
   }
   // start-next and $next/get: accepted, without an execution (none is pending).
   if (metrics_ != nullptr) metrics_->JobsRequest(topic->operation, accepted);
-  auto reply = std::make_shared<Message>();
-  reply->topic = absl::StrCat(message->topic, accepted ? "/accepted" : "/rejected");
-  reply->payload = json_text::JsonText(answer);
-  reply->qos = 1;
-  reply->published_at_ms = broker_->NowMs();
-  broker_->Publish(reply);
+  broker_->PublishAnswer(absl::StrCat(message->topic, accepted ? "/accepted" : "/rejected"),
+                         json_text::JsonText(answer));
 }
 
 }  // namespace fleetcore::gateway

@@ -98,16 +98,8 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
   Impl* impl = impl_.get();
   const std::string topic = message->topic;
   auto answer = [impl, asker, topic, cbor](bool accepted, const json& doc) {
-    auto m = std::make_shared<Message>();
-    m->topic = topic + (accepted ? "/accepted" : "/rejected");
-    if (cbor) {
-      const std::vector<uint8_t> bytes = json::to_cbor(doc);
-      m->payload.assign(bytes.begin(), bytes.end());
-    } else {
-      m->payload = json_text::JsonText(doc);
-    }
-    m->qos = 1;
-    impl->broker->Publish(m, asker.get());
+    impl->broker->PublishAnswer(topic + (accepted ? "/accepted" : "/rejected"),
+                                json_text::AnswerPayload(doc, cbor), asker.get());
   };
   auto prepare = [impl](grpc::ClientContext* ctx) {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));

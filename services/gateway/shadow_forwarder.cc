@@ -67,11 +67,7 @@ ShadowForwarder::ShadowForwarder(std::shared_ptr<grpc::Channel> channel, std::st
 ShadowForwarder::~ShadowForwarder() = default;
 
 void ShadowForwarder::Answer(const std::string& topic, std::string payload) {
-  auto m = std::make_shared<Message>();
-  m->topic = topic;
-  m->payload = std::move(payload);
-  m->qos = 1;
-  impl_->broker->Publish(m);
+  impl_->broker->PublishAnswer(topic, std::move(payload));
 }
 
 void ShadowForwarder::MaybeForward(const MessagePtr& message) {
