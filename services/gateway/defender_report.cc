@@ -119,30 +119,38 @@ class ReportChecker {
     return true;
   }
 
+  // An optional array of objects under `key`, each checked by `item` (given its path).
+  template <typename Item>
+  bool OptionalObjects(const json& parent, const Key& key, const std::string& at, Item item) {
+    std::string path;
+    const json* list = Find(parent, key, at, &path);
+    if (list == nullptr) return true;
+    if (!list->is_array()) return Fail(absl::StrCat(path, " must be an array"));
+    for (size_t i = 0; i < list->size(); ++i) {
+      const json& e = (*list)[i];
+      const std::string item_path = absl::StrCat(path, "[", i, "]");
+      if (!e.is_object()) return Fail(absl::StrCat(item_path, " must be an object"));
+      if (!item(e, item_path)) return false;
+    }
+    return true;
+  }
+
   // listening_tcp_ports or listening_udp_ports: {ports: [{port, interface}], total}.
   bool ListeningPorts(const json& metrics, const Key& key, const std::string& at) {
     std::string path;
     const json* block = nullptr;
     if (!OptionalObject(metrics, key, at, &block, &path)) return false;
     if (block == nullptr) return true;
-    std::string ports_path;
-    const json* ports = Find(*block, kPorts, path, &ports_path);
-    if (ports != nullptr) {
-      if (!ports->is_array()) return Fail(absl::StrCat(ports_path, " must be an array"));
-      for (size_t i = 0; i < ports->size(); ++i) {
-        const json& p = (*ports)[i];
-        const std::string item = absl::StrCat(ports_path, "[", i, "]");
-        if (!p.is_object()) return Fail(absl::StrCat(item, " must be an object"));
-        std::string port_path;
-        const json* port = Find(p, kPort, item, &port_path);
-        if (port == nullptr) return Fail(absl::StrCat(item, " has no port"));
-        if (!PortNumber(*port)) {
-          return Fail(absl::StrCat(port_path, " must be an integer from 0 to 65535"));
-        }
-        if (!OptionalString(p, kInterface, item)) return false;
+    auto port_entry = [this](const json& p, const std::string& item) {
+      std::string port_path;
+      const json* port = Find(p, kPort, item, &port_path);
+      if (port == nullptr) return Fail(absl::StrCat(item, " has no port"));
+      if (!PortNumber(*port)) {
+        return Fail(absl::StrCat(port_path, " must be an integer from 0 to 65535"));
       }
-    }
-    return OptionalTotal(*block, path);
+      return OptionalString(p, kInterface, item);
+    };
+    return OptionalObjects(*block, kPorts, path, port_entry) && OptionalTotal(*block, path);
   }
 
   bool NetworkStats(const json& metrics, const std::string& at) {
@@ -170,27 +178,20 @@ class ReportChecker {
     const json* established = nullptr;
     if (!OptionalObject(*tcp, kEstablished, path, &established, &est_path)) return false;
     if (established == nullptr) return true;
-    std::string conns_path;
-    const json* conns = Find(*established, kConnections, est_path, &conns_path);
-    if (conns != nullptr) {
-      if (!conns->is_array()) return Fail(absl::StrCat(conns_path, " must be an array"));
-      for (size_t i = 0; i < conns->size(); ++i) {
-        const json& c = (*conns)[i];
-        const std::string item = absl::StrCat(conns_path, "[", i, "]");
-        if (!c.is_object()) return Fail(absl::StrCat(item, " must be an object"));
-        std::string field;
-        const json* remote = Find(c, kRemoteAddr, item, &field);
-        if (remote == nullptr || !remote->is_string() || remote->get<std::string>().empty()) {
-          return Fail(absl::StrCat(item, " needs remote_addr, the remote \"address:port\""));
-        }
-        const json* local_port = Find(c, kLocalPort, item, &field);
-        if (local_port != nullptr && !PortNumber(*local_port)) {
-          return Fail(absl::StrCat(field, " must be an integer from 0 to 65535"));
-        }
-        if (!OptionalString(c, kLocalInterface, item)) return false;
+    auto connection = [this](const json& c, const std::string& item) {
+      std::string field;
+      const json* remote = Find(c, kRemoteAddr, item, &field);
+      if (remote == nullptr || !remote->is_string() || remote->get<std::string>().empty()) {
+        return Fail(absl::StrCat(item, " needs remote_addr, the remote \"address:port\""));
       }
-    }
-    return OptionalTotal(*established, est_path);
+      const json* local_port = Find(c, kLocalPort, item, &field);
+      if (local_port != nullptr && !PortNumber(*local_port)) {
+        return Fail(absl::StrCat(field, " must be an integer from 0 to 65535"));
+      }
+      return OptionalString(c, kLocalInterface, item);
+    };
+    return OptionalObjects(*established, kConnections, est_path, connection) &&
+           OptionalTotal(*established, est_path);
   }
 
   static bool IpAddress(const json& v) {
