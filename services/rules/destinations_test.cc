@@ -232,17 +232,25 @@ bool Eventually(const std::function<bool()>& done) {
 // As AWS: the call that creates a destination answers before its confirmation request is
 // sent, so an endpoint that is slow or down delays nobody; the request still goes out, and
 // one that cannot be sent is an ERROR that says why.
-TEST(DestinationSenders, AnswerFirstThenSendAndNeverDropARequestSilently) {
-  FakeRulesStore store;
-  aws::Arns arns("eu-west-1", "123456789012");
-  testing::FakeClock clock;
-  testing::FakeIdGenerator ids;
+// The senders' tests: a store whose changes renew updated_at from the fake clock, as
+// Postgres's now() does.
+class DestinationSenders : public ::testing::Test {
+ protected:
+  DestinationSenders() { store_.clock = &clock_; }
+
+  FakeRulesStore store_;
+  aws::Arns arns_{"eu-west-1", "123456789012"};
+  testing::FakeClock clock_;
+  testing::FakeIdGenerator ids_;
+};
+
+TEST_F(DestinationSenders, AnswerFirstThenSendAndNeverDropARequestSilently) {
   FakeHttp http;
   http.gate_closed = true;  // every send waits until Open()
   auto core = std::make_unique<DestinationsCore>(
-      &store, &arns, &clock, &ids, &http,
+      &store_, &arns_, &clock_, &ids_, &http,
       DestinationsCore::Options{.sender_threads = 1, .max_waiting = 1});
-  auto status = [&](const pb::TopicRuleDestination& d) { return StatusInStore(store, d); };
+  auto status = [&](const pb::TopicRuleDestination& d) { return StatusInStore(store_, d); };
 
   // The sender takes the first and waits at the gate, the second waits its turn, the
   // third finds no room: an ERROR at once.
@@ -275,7 +283,7 @@ TEST(DestinationSenders, AnswerFirstThenSendAndNeverDropARequestSilently) {
   // The next start sends what the stop interrupted, and only that: the one refused for
   // lack of room stays in ERROR until someone sets it to IN_PROGRESS.
   auto restarted = std::make_unique<DestinationsCore>(
-      &store, &arns, &clock, &ids, &http, DestinationsCore::Options{.sender_threads = 0});
+      &store_, &arns_, &clock_, &ids_, &http, DestinationsCore::Options{.sender_threads = 0});
   ASSERT_OK_AND_ASSIGN(int resent, restarted->ResendUnsent());
   EXPECT_EQ(resent, 1);
   EXPECT_EQ(status(waiting), "IN_PROGRESS: awaiting confirmation");
@@ -289,17 +297,12 @@ TEST(DestinationSenders, AnswerFirstThenSendAndNeverDropARequestSilently) {
 // A rules service that dies with requests waiting or being sent loses none: after
 // unsent_after another replica (or its own next start) sends them again, with new tokens;
 // the dead one's requests, if it ever wakes, are not sent (claims fail) or confirm nothing.
-TEST(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
-  FakeRulesStore store;
-  aws::Arns arns("eu-west-1", "123456789012");
-  testing::FakeClock clock;
-  store.clock = &clock;
-  testing::FakeIdGenerator ids;
+TEST_F(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
   FakeHttp hung_http;
   hung_http.gate_closed = true;  // the first replica hangs in its POST
-  auto hung = std::make_unique<DestinationsCore>(&store, &arns, &clock, &ids, &hung_http,
+  auto hung = std::make_unique<DestinationsCore>(&store_, &arns_, &clock_, &ids_, &hung_http,
                                                  DestinationsCore::Options{.sender_threads = 1});
-  auto reason = [&](const pb::TopicRuleDestination& d) { return StatusInStore(store, d); };
+  auto reason = [&](const pb::TopicRuleDestination& d) { return StatusInStore(store_, d); };
   ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination a,
                        hung->Create(CreateRequest("https://a.example")));
   ASSERT_TRUE(Eventually([&] {
@@ -312,14 +315,14 @@ TEST(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
   EXPECT_EQ(reason(b), "IN_PROGRESS: waiting to send the confirmation request");
 
   FakeHttp http;
-  DestinationsCore other(&store, &arns, &clock, &ids, &http,
+  DestinationsCore other(&store_, &arns_, &clock_, &ids_, &http,
                          DestinationsCore::Options{.sender_threads = 0});
   ASSERT_OK_AND_ASSIGN(int early, other.ResendUnsent());
   EXPECT_EQ(early, 0) << "a request is someone's for unsent_after";
-  clock.Advance(absl::Seconds(59));
+  clock_.Advance(absl::Seconds(59));
   ASSERT_OK_AND_ASSIGN(early, other.ResendUnsent());
   EXPECT_EQ(early, 0);
-  clock.Advance(absl::Seconds(1));
+  clock_.Advance(absl::Seconds(1));
   ASSERT_OK_AND_ASSIGN(int resent, other.ResendUnsent());
   EXPECT_EQ(resent, 2);
   EXPECT_EQ(reason(a), "IN_PROGRESS: awaiting confirmation");
@@ -344,47 +347,37 @@ TEST(DestinationSenders, RequestsADeadReplicaLeftAreSentByAnother) {
 
 // A claim the store cannot record sends nothing (a sender cannot know whether a newer
 // request replaced its own); once the store is back, the request goes after unsent_after.
-TEST(DestinationSenders, NothingIsSentWhileTheStoreIsAwayAndItGoesAfter) {
-  FakeRulesStore store;
-  aws::Arns arns("eu-west-1", "123456789012");
-  testing::FakeClock clock;
-  store.clock = &clock;
-  testing::FakeIdGenerator ids;
+TEST_F(DestinationSenders, NothingIsSentWhileTheStoreIsAwayAndItGoesAfter) {
   FakeHttp http;
-  DestinationsCore core(&store, &arns, &clock, &ids, &http,
+  DestinationsCore core(&store_, &arns_, &clock_, &ids_, &http,
                         DestinationsCore::Options{.sender_threads = 0});
-  store.changes_fail = true;
+  store_.changes_fail = true;
   ASSERT_OK_AND_ASSIGN(pb::TopicRuleDestination d, core.Create(CreateRequest("https://a.example")));
   EXPECT_THAT(http.Urls(), SizeIs(0));
-  EXPECT_EQ(StatusInStore(store, d), "IN_PROGRESS: waiting to send the confirmation request");
-  clock.Advance(absl::Minutes(1));
+  EXPECT_EQ(StatusInStore(store_, d), "IN_PROGRESS: waiting to send the confirmation request");
+  clock_.Advance(absl::Minutes(1));
   EXPECT_THAT(core.ResendUnsent(), StatusIs(Code::kUnavailable));  // still away
   EXPECT_THAT(http.Urls(), SizeIs(0));
-  store.changes_fail = false;
+  store_.changes_fail = false;
   ASSERT_OK_AND_ASSIGN(int resent, core.ResendUnsent());
   EXPECT_EQ(resent, 1);
   ASSERT_THAT(http.Urls(), SizeIs(1));
-  EXPECT_EQ(StatusInStore(store, d), "IN_PROGRESS: awaiting confirmation");
+  EXPECT_EQ(StatusInStore(store_, d), "IN_PROGRESS: awaiting confirmation");
 }
 
 // With sweep_every, the core looks for unsent requests by itself.
-TEST(DestinationSenders, TheSweeperResendsWithoutBeingAsked) {
-  FakeRulesStore store;
-  aws::Arns arns("eu-west-1", "123456789012");
-  testing::FakeClock clock;
-  store.clock = &clock;  // a change renews updated_at, so the request is sent once
-  testing::FakeIdGenerator ids;
+TEST_F(DestinationSenders, TheSweeperResendsWithoutBeingAsked) {
   FakeHttp http;
   // A destination a crashed replica left waiting, long ago.
-  ASSERT_OK(store.InsertDestination({.id = "6f1d1c1e-0000-4000-8000-000000000001",
-                                     .confirmation_url = "https://a.example",
-                                     .status = "IN_PROGRESS",
-                                     .status_reason = "waiting to send the confirmation request",
-                                     .created_at = clock.Now() - absl::Hours(1),
-                                     .updated_at = clock.Now() - absl::Hours(1)},
-                                    "lost-token-hash"));
+  ASSERT_OK(store_.InsertDestination({.id = "6f1d1c1e-0000-4000-8000-000000000001",
+                                      .confirmation_url = "https://a.example",
+                                      .status = "IN_PROGRESS",
+                                      .status_reason = "waiting to send the confirmation request",
+                                      .created_at = clock_.Now() - absl::Hours(1),
+                                      .updated_at = clock_.Now() - absl::Hours(1)},
+                                     "lost-token-hash"));
   DestinationsCore core(
-      &store, &arns, &clock, &ids, &http,
+      &store_, &arns_, &clock_, &ids_, &http,
       DestinationsCore::Options{.sender_threads = 1, .sweep_every = absl::Milliseconds(10)});
   EXPECT_TRUE(Eventually([&] { return http.Urls().size() == 1; }));
   EXPECT_THAT(http.Urls()[0], StartsWith("https://a.example/?confirmationToken="));
