@@ -137,8 +137,8 @@ class Session {
   std::shared_ptr<Outlet> outlet() const;
   // When the last connection detached (Unix ms); nullopt while attached.
   std::optional<int64_t> detached_at_ms() const;
-  // Why its last connection ended, while detached; empty when this process did not see it
-  // end (a session restored from the store).
+  // Why its last connection ended, while detached (kept in the store with the session);
+  // empty for a session stored before the reason was.
   std::string disconnect_reason() const;
 
   // Among gateway replicas. The session leaves for the replica its client resumed it on:
