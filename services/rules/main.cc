@@ -148,7 +148,8 @@ int Run(int argc, char** argv) {
   std::unique_ptr<DestinationsCore> destinations;  // declared first: outlives the server
   std::unique_ptr<http::HttpServer> confirm_server;
   if (!confirm_listen.empty()) {
-    constexpr absl::string_view kPath = "/confirmdestination/";
+    // Static: the handler runs long after this block, and must not refer to its stack.
+    static constexpr absl::string_view kPath = "/confirmdestination/";
     auto started = http::HttpServer::Start(confirm_listen, [&](const http::ServerRequest& r) {
       if (r.method != "GET") return http::ServerResponse{405, "text/plain", "GET only\n"};
       if (!absl::StartsWith(r.target, kPath)) {
