@@ -45,7 +45,10 @@ class PgGatewayStoreTest : public ::testing::Test {
 std::shared_ptr<Message> Full(const std::string& topic) {
   auto m = std::make_shared<Message>();
   m->topic = topic;
-  m->payload = std::string("\x00\x01binary\xff", 10);
+  m->payload = std::string(
+      "\x00\x01"
+      "binary\xff",
+      9);
   m->qos = 1;
   m->payload_format_indicator = 0;
   m->content_type = "application/octet-stream";
