@@ -4,7 +4,9 @@
 #include <openssl/rand.h>
 
 #include <future>
+#include <memory>
 #include <regex>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -159,13 +161,12 @@ absl::StatusOr<std::unique_ptr<NatsClusterBus>> NatsClusterBus::Connect(
   // subscription group would be many).
   natsOptions_UseGlobalMessageDelivery(opts, true);
   natsOptions_SetNoEcho(opts, options.no_echo);
-  // Freed by OnClosed; left to the process when the connection never came up (whether
-  // libnats then calls OnClosed is not promised, and a failed connect ends the process).
-  auto* closure = new StateRef(bus->state_);
-  natsOptions_SetDisconnectedCB(opts, OnDisconnected, closure);
-  natsOptions_SetReconnectedCB(opts, OnReconnected, closure);
-  natsOptions_SetErrorHandler(opts, OnError, closure);
-  natsOptions_SetClosedCB(opts, OnClosed, closure);
+  // Once a connection holds it, freed by OnClosed. Freed here when no connection was made.
+  auto closure = std::make_unique<StateRef>(bus->state_);
+  natsOptions_SetDisconnectedCB(opts, OnDisconnected, closure.get());
+  natsOptions_SetReconnectedCB(opts, OnReconnected, closure.get());
+  natsOptions_SetErrorHandler(opts, OnError, closure.get());
+  natsOptions_SetClosedCB(opts, OnClosed, closure.get());
   if (absl::StrContains(options.url, "tls://") || !options.ca_file.empty()) {
     natsOptions_SetSecure(opts, true);
     if (!options.ca_file.empty() &&
@@ -174,8 +175,13 @@ absl::StatusOr<std::unique_ptr<NatsClusterBus>> NatsClusterBus::Connect(
     }
   }
   if ((s = natsConnection_Connect(&bus->nc_, opts)) != NATS_OK) {
+    // Whether libnats calls OnClosed after a failed connect is not promised: the closure is
+    // kept for the process's life (a failed connect ends it) rather than risk a double free.
+    static auto* const kAbandoned = new std::vector<std::unique_ptr<StateRef>>;
+    kAbandoned->push_back(std::move(closure));
     return Failed(absl::StrCat("cannot connect to NATS at ", Redact(options.url)), s);
   }
+  closure.release();  // the connection's now: OnClosed frees it
   unsigned char random[8];
   RAND_bytes(random, sizeof(random));
   bus->inbox_ = absl::StrCat(
