@@ -2,8 +2,9 @@
 # Builds fleetcore with clang, AddressSanitizer, LeakSanitizer and UBSan in its own build
 # tree (build-address/) and runs the suite there: the unit and Postgres tests and the
 # end-to-end tests, whose services then run sanitized too, driven by the real clients. The
-# fuzzers (their own sanitized tree) and the walkthrough (the local stack's fixed ports)
-# are left to ./fleetcore test. No ThreadSanitizer: see FLEETCORE_SANITIZE in CMakeLists.txt.
+# fuzzers (their own sanitized tree) and the walkthrough (./fleetcore up builds its own
+# Release tree) are left to ./fleetcore test. No ThreadSanitizer: see FLEETCORE_SANITIZE in
+# CMakeLists.txt.
 #
 #   tools/dev/sanitize.sh address [CTEST ARGS...]
 #   (./fleetcore sanitize address ... does the same; e.g. ./fleetcore sanitize address -R gateway)
@@ -41,13 +42,13 @@ export ASAN_OPTIONS="$common:detect_leaks=1:detect_stack_use_after_return=1"
 export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
 status=0
 (cd "$BUILD" && ctest --output-on-failure -LE fuzz -E '^walkthrough$' "$@") || status=$?
-found=$(find "$reports" -type f | sort)
-if [[ -n "$found" ]]; then
-  for f in $found; do
+mapfile -t found < <(find "$reports" -type f | sort)
+if ((${#found[@]} > 0)); then
+  for f in "${found[@]}"; do
     echo "=== $f"
     cat "$f"
   done
-  echo "sanitize.sh: $(echo "$found" | wc -l) sanitizer report(s) above" >&2
+  echo "sanitize.sh: ${#found[@]} sanitizer report(s) above" >&2
   exit 1
 fi
 exit "$status"
