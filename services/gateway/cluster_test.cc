@@ -56,6 +56,15 @@ MessagePtr Msg(std::string topic, std::string payload, uint8_t qos = 1, bool ret
   return m;
 }
 
+// An admin handler that holds one client: found for `client_id`, not for any other.
+Cluster::AdminHandler Holds(std::string client_id) {
+  return [client_id = std::move(client_id)](const v1::ClusterAdminRequest& req) {
+    v1::ClusterAdminResponse r;
+    r.set_found(req.describe().client_id() == client_id);
+    return r;
+  };
+}
+
 // Waits up to 5 s for `done`.
 template <typename F>
 bool Eventually(F done) {
@@ -401,11 +410,7 @@ TEST_F(ClusterTest, TheAdministrationAsksEveryReplica) {
   Replica& a = Add("a");
   Replica& b = Add("b");
   Joined();
-  a.cluster.SetAdminHandler([](const v1::ClusterAdminRequest& req) {
-    v1::ClusterAdminResponse r;
-    r.set_found(req.describe().client_id() == "on-a");
-    return r;
-  });
+  a.cluster.SetAdminHandler(Holds("on-a"));
   v1::ClusterAdminRequest ask;
   ask.mutable_describe()->set_client_id("on-a");
   std::vector<v1::ClusterAdminResponse> answers = b.cluster.AskReplicas(ask);
@@ -421,11 +426,7 @@ TEST_F(ClusterTest, TheHolderAnswersWithoutWaitingForASilentReplica) {
   Replica& b = Add("b");
   Replica& c = Add("c");
   Joined();
-  a.cluster.SetAdminHandler([](const v1::ClusterAdminRequest& req) {
-    v1::ClusterAdminResponse r;
-    r.set_found(req.describe().client_id() == "on-a");
-    return r;
-  });
+  a.cluster.SetAdminHandler(Holds("on-a"));
   std::mutex mu;
   std::vector<Cluster::Reply> held;  // c's answers, held back
   c.cluster.SetAsyncAdminHandler([&](const v1::ClusterAdminRequest&, Cluster::Reply reply) {
