@@ -39,6 +39,15 @@ std::string HttpGet(int port, const std::string& path) {
   return body == std::string::npos ? "" : out.substr(body + 4);
 }
 
+double MetricValue(const std::string& metrics, const std::string& series) {
+  const std::string line = "\n" + series + " ";  // not its # HELP line
+  const size_t at = metrics.find(line);
+  if (at == std::string::npos) return -1;
+  double v = -1;
+  const size_t end = metrics.find('\n', at + line.size());
+  return absl::SimpleAtod(metrics.substr(at + line.size(), end - at - line.size()), &v) ? v : -1;
+}
+
 absl::StatusOr<HttpTestServer> HttpTestServer::Start(const std::string& tls_cert,
                                                     const std::string& tls_key) {
   if (tls_cert.empty()) return Launch({}, false);

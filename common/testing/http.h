@@ -13,6 +13,10 @@ namespace fleetcore::testing {
 // The response body of GET http://127.0.0.1:<port><path>, or "" when the request failed.
 std::string HttpGet(int port, const std::string& path);
 
+// The value of one series in a Prometheus text page (`series` as it is printed, labels and
+// all: `name{label="value"}`), or -1 when the page has no such series.
+double MetricValue(const std::string& metrics, const std::string& series);
+
 // tests/harness/http_test_server.py, running: answers as each request's query string says
 // (?status=, ?delay=, ?body_b64=, ?echo=1, ?trickle=1) and logs requests to `log_file`.
 struct HttpTestServer {

@@ -118,6 +118,14 @@ struct GatewayMetrics::Impl {
                             .Help("Shadow get/update/delete requests forwarded to the shadow "
                                   "service, by operation and result (accepted or rejected).")
                             .Register(r)),
+        provisioning_requests(
+            prometheus::BuildCounter()
+                .Name("fleetcore_gateway_provisioning_requests_total")
+                .Help("Fleet provisioning requests of devices ($aws/certificates/create..., "
+                      "$aws/provisioning-templates/.../provision), by operation (AWS's API name) "
+                      "and result (accepted, rejected, or throttled: over the gateway's rate "
+                      "limit).")
+                .Register(r)),
         jobs_requests(prometheus::BuildCounter()
                           .Name("fleetcore_gateway_jobs_requests_total")
                           .Help("AWS IoT Jobs requests of devices, answered with no job pending, "
@@ -256,6 +264,7 @@ struct GatewayMetrics::Impl {
   prometheus::Family<prometheus::Counter>& tls_handshakes;
   prometheus::Family<prometheus::Counter>& identity_cache;
   prometheus::Family<prometheus::Counter>& shadow_requests;
+  prometheus::Family<prometheus::Counter>& provisioning_requests;
   prometheus::Family<prometheus::Counter>& jobs_requests;
   prometheus::Family<prometheus::Counter>& defender_reports;
   prometheus::Family<prometheus::Counter>& sts_requests;
@@ -337,6 +346,12 @@ void GatewayMetrics::IdentityCache(absl::string_view cache, absl::string_view re
 
 void GatewayMetrics::Denied(absl::string_view action) {
   impl_->denied.Add({{"action", std::string(action)}}).Increment();
+}
+
+void GatewayMetrics::ProvisioningRequest(absl::string_view operation, absl::string_view result) {
+  impl_->provisioning_requests
+      .Add({{"operation", std::string(operation)}, {"result", std::string(result)}})
+      .Increment();
 }
 
 void GatewayMetrics::JobsRequest(absl::string_view operation, bool accepted) {

@@ -54,6 +54,10 @@ class GatewayMetrics {
   void Throttled(absl::string_view limit);
   void HttpPublish(absl::string_view result);
   void ShadowRequest(absl::string_view operation, bool accepted);
+  // A fleet provisioning request (ProvisioningForwarder), by AWS's API name
+  // (CreateKeysAndCertificate, ...), and `result` "accepted", "rejected" or "throttled" (over
+  // its rate limit, rejected with 429).
+  void ProvisioningRequest(absl::string_view operation, absl::string_view result);
   // A device's AWS IoT Jobs request (JobsResponder): get, start-next, describe, update.
   void JobsRequest(absl::string_view operation, bool accepted);
   // A Device Defender metrics report (DefenderResponder), by format (json or cbor).

@@ -186,6 +186,22 @@ int Run(int argc, char** argv) {
                "KiB a connection may send a second; a client over it is read more slowly "
                "(AWS: 512). 0: no limit.",
                0, 1 << 20);
+  ProvisioningLimits provisioning_limits;
+  flags.AddInt("max-create-keys-and-certificate-per-second",
+               &provisioning_limits.create_keys_and_certificate_per_second,
+               "Fleet provisioning's CreateKeysAndCertificate requests ($aws/certificates/create/"
+               "...) this gateway passes to the CA service a second, from all its devices; "
+               "more are rejected with 429 Throttled (AWS: 10 per account). 0: no limit.",
+               0, 1000000);
+  flags.AddInt("max-create-certificate-from-csr-per-second",
+               &provisioning_limits.create_certificate_from_csr_per_second,
+               "The same for CreateCertificateFromCsr ($aws/certificates/create-from-csr/...; "
+               "AWS: 20). 0: no limit.",
+               0, 1000000);
+  flags.AddInt("max-register-thing-per-second", &provisioning_limits.register_thing_per_second,
+               "The same for RegisterThing ($aws/provisioning-templates/.../provision/...; AWS: "
+               "10). 0: no limit.",
+               0, 1000000);
   flags.AddDuration("connect-timeout", &limits.connect_timeout,
                     "How long a new connection has for its TLS handshake and CONNECT.");
   flags.AddInt("store-max-pending", &store_max_pending,
@@ -410,7 +426,8 @@ int Run(int argc, char** argv) {
       authorizer_refresh_max, &metrics);
   // The AWS services' request topics: the shadow's to the shadow service, fleet
   // provisioning's to the CA service; AWS IoT Jobs' and Device Defender's answered here.
-  ProvisioningForwarder provisioning(ca_channel->channel(), common.server.admin_token, &broker);
+  ProvisioningForwarder provisioning(ca_channel->channel(), common.server.admin_token, &broker,
+                                     provisioning_limits, &clock, &metrics);
   JobsResponder jobs(&broker, &metrics);
   DefenderResponder defender(&broker, &metrics);
   broker.SetServiceHook(

@@ -2,15 +2,20 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "common/json/json_text.h"
 #include "common/log/log.h"
+#include "common/log/throttle.h"
 #include "common/mqtt/codec.h"
 #include "common/nesting/nesting.h"
+#include "common/time/clock.h"
 #include "fleetcore/ca/v1/ca.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "services/gateway/broker_limits.h"
-#include "services/gateway/in_flight_calls.h"
 #include "nlohmann/json.hpp"
+#include "services/gateway/broker_limits.h"
+#include "services/gateway/gateway_metrics.h"
+#include "services/gateway/in_flight_calls.h"
+#include "services/gateway/rate_bucket.h"
 
 namespace fleetcore::gateway {
 
@@ -18,9 +23,20 @@ namespace capb = ::fleetcore::ca::v1;
 using json = nlohmann::json;
 
 struct ProvisioningForwarder::Impl {
+  explicit Impl(const ProvisioningLimits& limits)
+      : create_keys(limits.create_keys_and_certificate_per_second),
+        from_csr(limits.create_certificate_from_csr_per_second),
+        register_thing(limits.register_thing_per_second) {}
+
   std::unique_ptr<capb::Ca::Stub> ca;
   std::string token;
   Broker* broker = nullptr;
+  const Clock* clock = nullptr;
+  GatewayMetrics* metrics = nullptr;
+  SharedRateLimit create_keys;
+  SharedRateLimit from_csr;
+  SharedRateLimit register_thing;
+  log::Throttle refused_log{absl::Seconds(10)};
   // Last: destroyed first, cancelling the calls still waiting and waiting for them.
   InFlightCalls calls;
 };
@@ -68,11 +84,14 @@ json Rejection(const grpc::Status& s) {
 }  // namespace
 
 ProvisioningForwarder::ProvisioningForwarder(std::shared_ptr<grpc::Channel> ca, std::string token,
-                                             Broker* broker)
-    : impl_(std::make_unique<Impl>()) {
+                                             Broker* broker, const ProvisioningLimits& limits,
+                                             const Clock* clock, GatewayMetrics* metrics)
+    : impl_(std::make_unique<Impl>(limits)) {
   impl_->ca = capb::Ca::NewStub(std::move(ca));
   impl_->token = std::move(token);
   impl_->broker = broker;
+  impl_->clock = clock;
+  impl_->metrics = metrics;
 }
 
 ProvisioningForwarder::~ProvisioningForwarder() = default;
@@ -97,9 +116,33 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
   const std::string claim(outlet != nullptr ? outlet->certificate_id() : absl::string_view());
   Impl* impl = impl_.get();
   const std::string topic = message->topic;
-  auto answer = [impl, asker, topic, cbor](bool accepted, const json& doc) {
+  // AWS's names, for the metrics and the logs.
+  const char* api = op == "create"            ? "CreateKeysAndCertificate"
+                    : op == "create-from-csr" ? "CreateCertificateFromCsr"
+                                              : "RegisterThing";
+  auto reply = [impl, asker, topic, cbor, api](const char* result, const json& doc) {
+    if (impl->metrics != nullptr) impl->metrics->ProvisioningRequest(api, result);
+    const bool accepted = std::string_view(result) == "accepted";
     impl->broker->PublishAnswer(topic + (accepted ? "/accepted" : "/rejected"),
                                 json_text::AnswerPayload(doc, cbor), asker.get());
+  };
+  auto answer = [reply](bool accepted, const json& doc) {
+    reply(accepted ? "accepted" : "rejected", doc);
+  };
+  // Whether the request is within its API's quota; one over it is answered here, 429.
+  SharedRateLimit& limit = op == "create"            ? impl->create_keys
+                           : op == "create-from-csr" ? impl->from_csr
+                                                     : impl->register_thing;
+  auto admitted = [impl, &limit, api, reply]() {
+    if (limit.Admit(absl::ToUnixNanos(impl->clock->Now()))) return true;
+    if (uint64_t n = 0; impl->refused_log.Allow(&n)) {
+      log::Warn("fleet provisioning requests refused over the rate limit",
+                {{"operation", api}, {"per_second", limit.rate()}, {"refused", n}});
+    }
+    reply("throttled", Rejection(429, "Throttled",
+                                 absl::StrCat("Rate exceeded: this endpoint takes ", limit.rate(),
+                                              " ", api, " requests a second; try again later")));
+    return false;
   };
   auto prepare = [impl](grpc::ClientContext* ctx) {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
@@ -131,6 +174,7 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
     }
   }
   if (op == "create") {
+    if (!admitted()) return;
     auto* c = new Call<capb::FleetCreateKeysAndCertificateRequest,
                        capb::FleetCreateKeysAndCertificateResponse>(&impl_->calls);
     prepare(&c->ctx);
@@ -154,6 +198,7 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
     if (!mqtt::ValidUtf8(csr->get_ref<const std::string&>())) {
       return answer(false, Rejection(400, "InvalidPayload", kNotText));
     }
+    if (!admitted()) return;
     auto* c = new Call<capb::FleetCreateCertificateFromCsrRequest,
                        capb::FleetCreateCertificateFromCsrResponse>(&impl_->calls);
     prepare(&c->ctx);
@@ -198,6 +243,7 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
     req.set_certificate_ownership_token(token->get<std::string>());
     req.set_claim_certificate_id(claim);
     req.set_client_id(asker->client_id());
+    if (!admitted()) return;
     auto* c = new Call<capb::RegisterThingRequest, capb::RegisterThingResponse>(&impl_->calls);
     prepare(&c->ctx);
     c->req = std::move(req);

@@ -4,11 +4,18 @@
 //   const double wait_s = bucket.Wait(now_ns, rate, 1);
 //   if (wait_s == 0) bucket.Take(1); else come back in wait_s seconds
 //
-// Thread safety: none; each bucket belongs to one connection or acceptor.
+// SharedRateLimit is one for threads to share, for a limit that refuses what is over it
+// (fleet provisioning's requests) instead of waiting.
+//
+// Thread safety: RateBucket none, each belongs to one connection or acceptor;
+// SharedRateLimit's Admit may be called from any thread.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace fleetcore::gateway {
 
@@ -27,6 +34,28 @@ struct RateBucket {
     return tokens >= need ? 0.0 : (need - tokens) / rate;
   }
   void Take(double n) { tokens -= n; }
+};
+
+class SharedRateLimit {
+ public:
+  // `per_second` 0: no limit.
+  explicit SharedRateLimit(double per_second) : rate_(per_second) {}
+
+  double rate() const { return rate_; }
+
+  // Whether one more fits at `now_ns` (taking it); false: it is over the limit and refused.
+  bool Admit(int64_t now_ns) {
+    if (rate_ <= 0) return true;
+    absl::MutexLock lock(&mu_);
+    if (bucket_.Wait(now_ns, rate_, 1) > 0) return false;
+    bucket_.Take(1);
+    return true;
+  }
+
+ private:
+  const double rate_;
+  absl::Mutex mu_;
+  RateBucket bucket_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace fleetcore::gateway

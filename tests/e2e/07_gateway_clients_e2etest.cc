@@ -27,6 +27,7 @@ namespace fleetcore::e2e {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::MetricValue;
 using json = nlohmann::json;
 
 constexpr char kToken[] = "e2e-admin-token";
@@ -586,14 +587,11 @@ TEST(GatewayThrottleTest, ClientsOverTheirRateAreSlowedNotDropped) {
   // Each limit paused the publisher at least once.
   const std::string metrics = testing::HttpGet(g.service.metrics_port, "/metrics");
   for (const char* limit : {"publishes", "bytes"}) {
-    const std::string line =
-        absl::StrCat("fleetcore_gateway_throttled_total{limit=\"", limit, "\"} ");
-    const size_t at = metrics.find(line);
-    ASSERT_NE(at, std::string::npos) << metrics;
-    double count = 0;
-    ASSERT_TRUE(absl::SimpleAtod(
-        metrics.substr(at + line.size(), metrics.find('\n', at) - at - line.size()), &count));
-    EXPECT_GT(count, 0) << limit;
+    EXPECT_GT(MetricValue(metrics,
+                          absl::StrCat("fleetcore_gateway_throttled_total{limit=\"", limit, "\"}")),
+              0)
+        << limit << "\n"
+        << metrics;
   }
 }
 
@@ -613,15 +611,6 @@ void ReplaceFile(const std::string& from, const std::string& to) {
   std::filesystem::copy_file(from, to + ".new",
                              std::filesystem::copy_options::overwrite_existing);
   std::filesystem::rename(to + ".new", to);
-}
-
-double MetricValue(const std::string& metrics, const std::string& series) {
-  const std::string line = "\n" + series + " ";  // not its # HELP line
-  const size_t at = metrics.find(line);
-  if (at == std::string::npos) return -1;
-  double v = -1;
-  const size_t end = metrics.find('\n', at + line.size());
-  return absl::SimpleAtod(metrics.substr(at + line.size(), end - at - line.size()), &v) ? v : -1;
 }
 
 // A renewal (certbot, cert-manager) rewrites the files: new handshakes present the new

@@ -556,6 +556,54 @@ TEST_F(GatewaySecurityTest, FleetProvisioningInCbor) {
   EXPECT_EQ(again, "accepted") << more_keys.dump();
 }
 
+// AWS's quota of 10 CreateKeysAndCertificate requests a second: of a burst from a claim
+// certificate the first second's worth reach the CA, the rest are rejected with 429 before
+// they cost it a key, and a request a second later is served again.
+TEST_F(GatewaySecurityTest, FleetProvisioningOverItsQuotaIsThrottled) {
+  SetUpProvisioningByClaim();
+  absl::StatusOr<testing::RunResult> r =
+      testing::Run(ScenarioArgv("request_burst", "$aws/certificates/create/json",
+                                {"--cert", dir_ + "/claim.pem", "--key", dir_ + "/claim.key"}),
+                   {}, absl::Seconds(120));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->exit_code, 0) << r->out << r->err;
+  int accepted = 0;
+  int throttled = 0;
+  std::string late;
+  for (absl::string_view line : absl::StrSplit(r->out, '\n', absl::SkipEmpty())) {
+    std::vector<std::string> words = absl::StrSplit(line, absl::MaxSplits(' ', 2));
+    if (words.size() != 3) continue;
+    if (words[0] == "late") late = words[1];
+    if (words[0] != "answer") continue;
+    const json doc = json::parse(words[2], nullptr, /*allow_exceptions=*/false);
+    if (words[1] == "accepted") {
+      ++accepted;
+      EXPECT_TRUE(doc["certificateId"].is_string()) << line;
+      continue;
+    }
+    ++throttled;
+    EXPECT_EQ(doc["statusCode"], 429) << line;
+    EXPECT_EQ(doc["errorCode"], "Throttled") << line;
+    EXPECT_THAT(doc.value("errorMessage", ""),
+                HasSubstr("10 CreateKeysAndCertificate requests a second"));
+  }
+  // The 30 were written at once: 10 pass, more only if reading them took the gateway
+  // longer than two seconds.
+  EXPECT_EQ(accepted + throttled, 30);
+  EXPECT_GE(accepted, 10);
+  EXPECT_GE(throttled, 1);
+  EXPECT_EQ(late, "accepted") << r->out;
+  // The CA made a certificate for each request served and none for the others (the claim
+  // certificate is the one more).
+  json certs = Ctl().Json({"list-certificates", "--page-size", "100"});
+  EXPECT_EQ(certs["certificates"].size(), static_cast<size_t>(accepted + 2));
+  const std::string metrics = testing::HttpGet(gateway_.metrics_port, "/metrics");
+  const std::string series =
+      R"(fleetcore_gateway_provisioning_requests_total{operation="CreateKeysAndCertificate",result=")";
+  EXPECT_EQ(testing::MetricValue(metrics, series + R"(throttled"})"), throttled) << metrics;
+  EXPECT_EQ(testing::MetricValue(metrics, series + R"(accepted"})"), accepted + 1) << metrics;
+}
+
 TEST_F(GatewaySecurityTest, DetachingThePolicyAppliesToTheLiveConnection) {
   ProvisionDevice("lamp-5");
   json certs = Ctl().Json({"list-certificates"});

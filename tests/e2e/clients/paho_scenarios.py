@@ -1143,16 +1143,22 @@ def fleet_provision():
     n.close()
 
 
-def request():
-    # One request on --topic (a service's request topic) with the bytes of --payload-file, from
-    # a connection with --cert/--key; prints "answer accepted|rejected HEX" for the caller
-    # to decode (the payload may be CBOR).
+def requester(name):
+    # A raw MQTT 5 connection with --cert/--key, subscribed to the answers of --topic (a
+    # service's request topic).
     r = wire.Raw(args.tls_port, v5=True, tls_ca=args.cafile, cert=args.cert, key=args.key)
-    ack = r.connect(uid("request"))
+    ack = r.connect(uid(name))
     check(ack.body[1] == 0, f"CONNACK {ack}")
     codes = wire.suback_codes(r.subscribe(1, [(args.topic + "/accepted", 1),
                                               (args.topic + "/rejected", 1)]), True)
     check(codes == [1, 1], f"SUBACK {codes}")
+    return r
+
+
+def request():
+    # One request on --topic with the bytes of --payload-file; prints "answer
+    # accepted|rejected HEX" for the caller to decode (the payload may be CBOR).
+    r = requester("request")
     payload = b""
     if args.payload_file:
         with open(args.payload_file, "rb") as f:
@@ -1160,6 +1166,23 @@ def request():
     r.publish(args.topic, payload, qos=1, packet_id=2)
     t, answer = service_answer(r, args.topic + "/")
     print(f"answer {t[len(args.topic) + 1:]} {answer.hex()}", flush=True)
+    r.close()
+
+
+def request_burst():
+    # --topic's request (empty payload) 30 times in one write, then once more a second after
+    # the last answer: prints "answer accepted|rejected JSON" for each, the last one's line
+    # starting "late".
+    r = requester("burst")
+    request = wire.packet(0x30, wire.mqtt_str(args.topic) + wire.varint(0))  # QoS 0, no props
+    r.send(request * 30)
+    for _ in range(30):
+        t, answer = service_answer(r, args.topic + "/")
+        print(f"answer {t[len(args.topic) + 1:]} {answer.decode()}", flush=True)
+    time.sleep(1)
+    r.send(request)
+    t, answer = service_answer(r, args.topic + "/")
+    print(f"late {t[len(args.topic) + 1:]} {answer.decode()}", flush=True)
     r.close()
 
 
@@ -1264,6 +1287,7 @@ SCENARIOS = {
     "secure_wait_revoked": secure_wait_revoked,
     "fleet_provision": fleet_provision,
     "request": request,
+    "request_burst": request_burst,
     "custom_auth_device": custom_auth_device,
     "secure_policy_change": secure_policy_change,
 }
