@@ -38,12 +38,14 @@ token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 export FLEETCORE_ADMIN_TOKEN=$token
 
 start() {  # NAME PORT ARGS...
-  local name=$1 port=$2
+  # Not `port`: service_db_url reads that global (Postgres's).
+  local name=$1 listen_port=$2
   shift 2
   FLEETCORE_DB_URL=$(service_db_url "$name") taskset -c 0 "$BUILD/services/$name/fleetcore-$name" \
-    --listen "127.0.0.1:$port" --metrics-listen= --log-level warn "$@" 2>>"$dir/$name.log" &
+    --listen "127.0.0.1:$listen_port" --metrics-listen= --log-level warn "$@" \
+    2>>"$dir/$name.log" &
   pids+=($!)
-  wait_port "$port" "$name"
+  wait_port "$listen_port" "$name"
 }
 registry_port=$(pg_free_port)
 policy_port=$(pg_free_port)
