@@ -115,8 +115,9 @@ struct GatewayMetrics::Impl {
                            .Register(r)),
         shadow_requests(prometheus::BuildCounter()
                             .Name("fleetcore_gateway_shadow_requests_total")
-                            .Help("Shadow get/update/delete requests forwarded to the shadow "
-                                  "service, by operation and result (accepted or rejected).")
+                            .Help("Shadow get/update/delete/list requests of devices and "
+                                  "apps (MQTT, HTTPS), by operation and result (accepted, "
+                                  "rejected, or throttled: over the shadow's rate limit).")
                             .Register(r)),
         provisioning_requests(
             prometheus::BuildCounter()
@@ -374,6 +375,11 @@ void GatewayMetrics::StsRequest(absl::string_view action, absl::string_view resu
 void GatewayMetrics::ShadowRequest(absl::string_view operation, bool accepted) {
   impl_->shadow_requests
       .Add({{"operation", std::string(operation)}, {"result", accepted ? "accepted" : "rejected"}})
+      .Increment();
+}
+
+void GatewayMetrics::ShadowThrottled(absl::string_view operation) {
+  impl_->shadow_requests.Add({{"operation", std::string(operation)}, {"result", "throttled"}})
       .Increment();
 }
 

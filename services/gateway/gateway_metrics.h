@@ -54,6 +54,8 @@ class GatewayMetrics {
   void Throttled(absl::string_view limit);
   void HttpPublish(absl::string_view result);
   void ShadowRequest(absl::string_view operation, bool accepted);
+  // A shadow request over its shadow's quota (--max-shadow-requests-per-second), refused 429.
+  void ShadowThrottled(absl::string_view operation);
   // A fleet provisioning request (ProvisioningForwarder), by AWS's API name
   // (CreateKeysAndCertificate, ...), and `result` "accepted", "rejected" or "throttled" (over
   // its rate limit, rejected with 429).

@@ -213,9 +213,15 @@ int Run(int argc, char** argv) {
                     "written.");
   std::string shadow_endpoint = service::kShadowEndpoint;
   std::string peers_ca_file;
+  int max_shadow_requests = 20;
   flags.AddString("shadow-endpoint", &shadow_endpoint,
                   "host:port of the shadow service, which answers $aws/things/+/shadow/... "
                   "requests; empty: those topics are plain topics.");
+  flags.AddInt("max-shadow-requests-per-second", &max_shadow_requests,
+               "Get, update and delete requests one shadow takes a second over MQTT and HTTPS "
+               "(list requests: one thing), one second's worth at once; more are rejected with "
+               "429 before they reach the shadow service (AWS: 20). 0: no limit.",
+               0, 1000000);
   flags.AddString("peers-tls-ca-file", &peers_ca_file,
                   "CA bundle to verify the TLS of the services the gateway calls; empty: "
                   "plaintext.");
@@ -374,7 +380,7 @@ int Run(int argc, char** argv) {
         service::ConnectPeer("shadow", shadow_endpoint, peers_ca_file, common);
     if (!channel.has_value()) return 1;
     shadow = std::make_unique<ShadowForwarder>(channel->channel(), common.server.admin_token,
-                                               &broker, &metrics);
+                                               &broker, &metrics, max_shadow_requests);
   }
   std::unique_ptr<RulesFeeder> rules;
   if (!rules_endpoint.empty()) {

@@ -1,12 +1,14 @@
-// The gateway's token buckets: how much they hold, how fast they refill, and a shared limit's
-// refusals (fleet provisioning's quotas).
+// The gateway's token buckets: how much they hold, how fast they refill, and the refusals of
+// a shared limit (fleet provisioning's quotas) and of one bucket per key (the shadows').
 #include "services/gateway/rate_bucket.h"
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "services/gateway/keyed_rate_limit.h"
 
 namespace fleetcore::gateway {
 namespace {
@@ -66,6 +68,38 @@ TEST(SharedRateLimit, ThreadsShareOneBudget) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(admitted.load(), 1000);
+}
+
+TEST(KeyedRateLimit, EachKeyHasItsOwnBudget) {
+  KeyedRateLimit limit(20);
+  int lamp = 0;
+  for (int i = 0; i < 30; ++i) lamp += limit.Admit("lamp-1/", kStart) ? 1 : 0;
+  EXPECT_EQ(lamp, 20);
+  // Another shadow of the same thing, and the same shadow's name on another thing, are not
+  // held back by it.
+  EXPECT_TRUE(limit.Admit("lamp-1/cfg", kStart));
+  EXPECT_TRUE(limit.Admit("lamp-2/", kStart));
+  // 50 ms later, one more (20/s).
+  EXPECT_TRUE(limit.Admit("lamp-1/", kStart + kSecond / 20));
+  EXPECT_FALSE(limit.Admit("lamp-1/", kStart + kSecond / 20));
+}
+
+TEST(KeyedRateLimit, KeysIdleForASecondAreDropped) {
+  KeyedRateLimit limit(20);
+  for (int i = 0; i < 1000; ++i)
+    ASSERT_TRUE(limit.Admit("thing-" + std::to_string(i) + "/", kStart));
+  EXPECT_EQ(limit.size(), 1000u);
+  // A second on, the next request sweeps them: only its own key is left, with a full budget.
+  int admitted = 0;
+  for (int i = 0; i < 25; ++i) admitted += limit.Admit("thing-0/", kStart + kSecond) ? 1 : 0;
+  EXPECT_EQ(admitted, 20);
+  EXPECT_EQ(limit.size(), 1u);
+}
+
+TEST(KeyedRateLimit, ZeroIsNoLimit) {
+  KeyedRateLimit limit(0);
+  for (int i = 0; i < 10000; ++i) ASSERT_TRUE(limit.Admit("lamp-1/", kStart)) << i;
+  EXPECT_EQ(limit.size(), 0u);
 }
 
 }  // namespace

@@ -4,20 +4,23 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
-#include "absl/synchronization/mutex.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/json/json_text.h"
 #include "common/log/log.h"
+#include "common/log/throttle.h"
 #include "common/mqtt/codec.h"
 #include "common/net/percent.h"
 #include "common/status/public_message.h"
 #include "fleetcore/shadow/v1/shadow.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
-#include "services/gateway/in_flight_calls.h"
 #include "nlohmann/json.hpp"
 #include "services/gateway/authenticator.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/http_publish.h"
+#include "services/gateway/in_flight_calls.h"
+#include "services/gateway/keyed_rate_limit.h"
 #include "services/shadow/shadow_document.h"
 
 namespace fleetcore::gateway {
@@ -28,12 +31,17 @@ namespace spb = ::fleetcore::shadow::v1;
 constexpr int kMaxInFlightPerConnection = 10;
 
 struct ShadowForwarder::Impl {
+  explicit Impl(int max_requests_per_shadow) : per_shadow(max_requests_per_shadow) {}
+
   std::unique_ptr<spb::Shadow::Stub> stub;
   std::string token;
   Broker* broker = nullptr;
   GatewayMetrics* metrics = nullptr;
   absl::Mutex mu;
   absl::flat_hash_map<uint64_t, int> in_flight ABSL_GUARDED_BY(mu);  // by session id
+  // By ShadowKey.
+  KeyedRateLimit per_shadow;
+  log::Throttle throttled_log{absl::Seconds(10)};
   // Last: destroyed first, cancelling the calls still waiting and waiting for them.
   InFlightCalls calls;
 };
@@ -53,11 +61,20 @@ using Call = TrackedCall<Req, Resp>;
 
 int64_t NowSeconds() { return absl::ToUnixSeconds(absl::Now()); }
 
+// The quota's key: a thing's shadow (classic: no name), or, with `list`, the thing's list
+// requests ('/' is in no name).
+std::string ShadowKey(absl::string_view thing, absl::string_view shadow, bool list = false) {
+  return absl::StrCat(thing, "/", shadow, list ? "/list" : "");
+}
+
+constexpr char kRateExceeded[] = "Rate exceeded";
+
 }  // namespace
 
 ShadowForwarder::ShadowForwarder(std::shared_ptr<grpc::Channel> channel, std::string token,
-                                 Broker* broker, GatewayMetrics* metrics)
-    : impl_(std::make_unique<Impl>()) {
+                                 Broker* broker, GatewayMetrics* metrics,
+                                 int max_requests_per_shadow)
+    : impl_(std::make_unique<Impl>(max_requests_per_shadow)) {
   impl_->stub = spb::Shadow::NewStub(std::move(channel));
   impl_->token = std::move(token);
   impl_->broker = broker;
@@ -65,6 +82,16 @@ ShadowForwarder::ShadowForwarder(std::shared_ptr<grpc::Channel> channel, std::st
 }
 
 ShadowForwarder::~ShadowForwarder() = default;
+
+bool ShadowForwarder::Admit(const std::string& key, absl::string_view operation) {
+  if (impl_->per_shadow.Admit(key, absl::ToUnixNanos(absl::Now()))) return true;
+  if (impl_->metrics != nullptr) impl_->metrics->ShadowThrottled(operation);
+  if (uint64_t n = 0; impl_->throttled_log.Allow(&n)) {
+    log::Warn("shadow requests refused over the per-shadow rate limit",
+              {{"shadow", key}, {"per_second", impl_->per_shadow.rate()}, {"refused", n}});
+  }
+  return false;
+}
 
 void ShadowForwarder::Answer(const std::string& topic, std::string payload) {
   impl_->broker->PublishAnswer(topic, std::move(payload));
@@ -80,8 +107,15 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
     absl::StatusOr<std::optional<std::string>> t = shadow::ParseClientToken(message->payload);
     if (t.ok()) token = *t;
   }
+  // Messages not from a client (origin 0) are not limited.
+  if (message->origin != 0 && !Admit(ShadowKey(r.thing_name, r.shadow_name), r.operation)) {
+    nlohmann::json doc{{"code", 429}, {"message", kRateExceeded}, {"timestamp", NowSeconds()}};
+    if (token) doc["clientToken"] = *token;
+    Answer(r.prefix + "/" + r.operation + "/rejected", doc.dump());
+    return;
+  }
   // A slot among the connection's requests in flight, given back when the call's callback
-  // (which holds it) is destroyed. Messages not from a client (origin 0) are not limited.
+  // (which holds it) is destroyed.
   std::shared_ptr<void> slot;
   if (message->origin != 0) {
     const uint64_t origin = message->origin;
@@ -264,6 +298,15 @@ void ShadowForwarder::Handle(absl::string_view method, absl::string_view target,
   }
   if (!mqtt::ValidUtf8(t.shadow_name) || !mqtt::ValidUtf8(t.next_token)) {
     return fail(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "Invalid query string"));
+  }
+  // The quota counts the requests that would reach the shadow service (not a 405).
+  const char* operation = t.list               ? (method == "GET" ? "list" : nullptr)
+                          : method == "GET"    ? "get"
+                          : method == "POST"   ? "update"
+                          : method == "DELETE" ? "delete"
+                                               : nullptr;
+  if (operation != nullptr && !Admit(ShadowKey(t.thing_name, t.shadow_name, t.list), operation)) {
+    return done(429, nlohmann::json{{"code", 429}, {"message", kRateExceeded}}.dump());
   }
   auto prepare = [this](grpc::ClientContext* ctx) {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));

@@ -5,7 +5,10 @@
 // changes made over gRPC reach devices too); this publishes get/accepted and the
 // rejections.
 //
-// Requests run asynchronously on gRPC's threads: a publisher never waits for them.
+// Requests run asynchronously on gRPC's threads: a publisher never waits for them. Each
+// shadow takes at most `max_requests_per_shadow` a second (AWS's quota: 20), get, update and
+// delete together over MQTT and HTTPS, and each thing as many list requests; one over it is
+// rejected with 429 before it reaches the shadow service.
 //
 // Thread safety: Forward may be called from any thread.
 #pragma once
@@ -28,10 +31,10 @@ class GatewayMetrics;
 
 class ShadowForwarder final : public HttpApi {
  public:
-  // `channel` reaches the shadow service; `token` is its admin token. Nothing is owned but
-  // the stub.
+  // `channel` reaches the shadow service; `token` is its admin token;
+  // `max_requests_per_shadow` 0: no limit. Nothing is owned but the stub.
   ShadowForwarder(std::shared_ptr<grpc::Channel> channel, std::string token, Broker* broker,
-                  GatewayMetrics* metrics);
+                  GatewayMetrics* metrics, int max_requests_per_shadow);
   ~ShadowForwarder() override;
 
   // Forwards the message when its topic is a shadow request; else does nothing.
@@ -49,6 +52,8 @@ class ShadowForwarder final : public HttpApi {
  private:
   struct Impl;
   void Answer(const std::string& topic, std::string payload);
+  // Whether the request is within the quota of `key` (ShadowKey); counts and logs one over.
+  bool Admit(const std::string& key, absl::string_view operation);
   std::unique_ptr<Impl> impl_;
 };
 

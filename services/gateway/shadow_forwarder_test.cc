@@ -46,7 +46,7 @@ TEST(ShadowForwarder, AnswersAndOtherTopicsAreNotRequests) {
 TEST(ShadowForwarder, RestTargets) {
   // A channel to nowhere: Handles only looks at the path.
   ShadowForwarder f(grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()), "",
-                    nullptr, nullptr);
+                    nullptr, nullptr, 20);
   EXPECT_TRUE(f.Handles("/things/lamp-1/shadow"));
   EXPECT_TRUE(f.Handles("/things/lamp-1/shadow?name=cfg"));
   EXPECT_TRUE(f.Handles("/things/lamp%3A1/shadow"));

@@ -3,10 +3,13 @@
 // paho-mqtt seeing the delta, reporting, and using get, a named shadow, a rejected update
 // and delete over MQTT (tests/e2e/clients/paho_scenarios.py shadow_device).
 
+#include <algorithm>
+#include <cstdio>
 #include <fstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/testing/http.h"
 #include "common/testing/status_matchers.h"
 #include "common/testing/subprocess.h"
@@ -109,8 +112,6 @@ TEST_F(ShadowTest, ApiErrorsCarryAwsMessages) {
 }
 
 TEST_F(ShadowTest, TooManyRequestsInFlightOnOneConnectionAre429) {
-  Ctl().Json({"update-thing-shadow", "--thing-name", "lamp-4", "--payload",
-              R"({"state":{"reported":{"on":true}}})"});
   ASSERT_OK_AND_ASSIGN(
       testing::RunResult r,
       testing::Run({"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"),
@@ -119,6 +120,54 @@ TEST_F(ShadowTest, TooManyRequestsInFlightOnOneConnectionAre429) {
                    {}, absl::Seconds(60)));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_THAT(r.out, HasSubstr("ok shadow_flood"));
+}
+
+// AWS's quota of 20 requests a second per shadow, over MQTT and HTTPS together: a burst gets
+// one second's worth, the rest are rejected with 429 "Rate exceeded" before they reach the
+// shadow service, and a request a second later is served.
+TEST_F(ShadowTest, RequestsOverAShadowsQuotaAre429) {
+  Ctl().Json({"update-thing-shadow", "--thing-name", "lamp-6", "--payload",
+              R"({"state":{"reported":{"on":true}}})"});
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult r,
+      testing::Run(
+          {"/usr/bin/python3", SourcePath("tests/e2e/clients/paho_scenarios.py"), "shadow_rate",
+           "--port", std::to_string(gateway_.ports.at("mqtt_port")), "--topic", "lamp-6"},
+          {}, absl::Seconds(60)));
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  int accepted = 0;
+  int exceeded = 0;
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "answers %d %d", &accepted, &exceeded), 2) << r.out;
+  // The 50 were sent at once: 20 pass, more only if they took the gateway longer than 1.5 s.
+  EXPECT_EQ(accepted + exceeded, 50);
+  EXPECT_GE(accepted, 20);
+  EXPECT_GE(exceeded, 1);
+  EXPECT_THAT(r.out, HasSubstr("late accepted"));
+
+  // The same quota over HTTP, on another shadow: 50 GETs at once (curl --parallel, a
+  // connection each).
+  Ctl().Json({"update-thing-shadow", "--thing-name", "lamp-7", "--payload",
+              R"({"state":{"reported":{"on":true}}})"});
+  const std::string url =
+      absl::StrCat("http://127.0.0.1:", gateway_.ports.at("http_port"), "/things/lamp-7/shadow");
+  std::vector<std::string> argv{"/usr/bin/curl",  "-s",         "-w",
+                                "%{http_code}\n", "--parallel", "--parallel-immediate",
+                                "--parallel-max", "50"};
+  for (int i = 0; i < 50; ++i) argv.insert(argv.end(), {"-o", "/dev/null", url});
+  ASSERT_OK_AND_ASSIGN(testing::RunResult curl, testing::Run(argv, {}, absl::Seconds(60)));
+  const std::vector<std::string> codes = absl::StrSplit(curl.out, '\n', absl::SkipEmpty());
+  const int ok = static_cast<int>(std::count(codes.begin(), codes.end(), "200"));
+  const int throttled = static_cast<int>(std::count(codes.begin(), codes.end(), "429"));
+  EXPECT_EQ(ok + throttled, 50) << curl.out;
+  EXPECT_GE(ok, 20) << curl.out;
+  EXPECT_GE(throttled, 1) << curl.out;
+
+  const std::string metrics = testing::HttpGet(gateway_.metrics_port, "/metrics");
+  EXPECT_EQ(testing::MetricValue(
+                metrics,
+                R"(fleetcore_gateway_shadow_requests_total{operation="get",result="throttled"})"),
+            exceeded + throttled)
+      << metrics;
 }
 
 TEST_F(ShadowTest, RestApiWithCurl) {

@@ -951,22 +951,60 @@ def shadow_device():
 
 def shadow_flood():
     # 100 get requests in one burst on one connection: AWS answers 429 beyond 10 in flight.
+    # They ask for 10 named shadows (none exists: each is answered 404), 10 each, within
+    # each shadow's quota of requests a second.
     thing = args.topic
-    p = f"$aws/things/{thing}/shadow"
+    p = f"$aws/things/{thing}/shadow/name"
     watcher = Client(uid("flood-watch"))
-    watcher.subscribe(f"{p}/get/+", 1)
+    watcher.subscribe(f"{p}/+/get/+", 1)
     r = wire.Raw(args.port)
     r.connect(uid("flood"))
-    r.send(b"".join(wire.packet(0x30, wire.mqtt_str(f"{p}/get")) for _ in range(100)))
-    codes = []
+    r.send(b"".join(wire.packet(0x30, wire.mqtt_str(f"{p}/s{i % 10}/get")) for i in range(100)))
+    answers = []
     for _ in range(100):
         m = watcher.receive()
-        doc = json.loads(m.payload)
-        codes.append(200 if m.topic.endswith("/accepted") else doc["code"])
-    check(codes.count(429) > 0, f"no 429 among {codes}")
-    check(codes.count(200) >= 10, f"fewer than 10 answered: {codes}")
-    check(set(codes) <= {200, 429}, f"unexpected answers {set(codes)}")
+        answers.append((json.loads(m.payload)["code"], json.loads(m.payload)["message"]))
+    in_flight = [a for a in answers if a == (429, "Too many requests in flight on this connection")]
+    check(len(in_flight) > 0, f"no 429 among {answers}")
+    check(len(answers) - len(in_flight) >= 10, f"fewer than 10 answered: {answers}")
+    check(all(a[0] == 404 for a in answers if a not in in_flight), f"unexpected {answers}")
     r.close()
+    watcher.close()
+
+
+def shadow_rate():
+    # 50 get requests on one shadow at once, 10 from each of 5 connections (within each
+    # connection's 10 in flight): AWS's quota is 20 a second per shadow. Prints
+    # "answers ACCEPTED RATE_EXCEEDED", then "late accepted|rejected" for one more a second
+    # after the last answer.
+    thing = args.topic
+    p = f"$aws/things/{thing}/shadow"
+    watcher = Client(uid("rate-watch"))
+    watcher.subscribe(f"{p}/get/+", 1)
+    conns = []
+    for i in range(5):
+        r = wire.Raw(args.port)
+        r.connect(uid(f"rate-{i}"))
+        conns.append(r)
+    burst = b"".join(wire.packet(0x30, wire.mqtt_str(f"{p}/get")) for _ in range(10))
+    for r in conns:
+        r.send(burst)
+    accepted = exceeded = 0
+    for _ in range(50):
+        m = watcher.receive()
+        if m.topic.endswith("/accepted"):
+            accepted += 1
+            continue
+        doc = json.loads(m.payload)
+        check(doc["code"] == 429 and doc["message"] == "Rate exceeded", f"rejected: {doc}")
+        exceeded += 1
+    print(f"answers {accepted} {exceeded}", flush=True)
+    time.sleep(1)
+    conns[0].send(wire.packet(0x30, wire.mqtt_str(f"{p}/get")))
+    m = watcher.receive()
+    print(f"late {m.topic.rsplit('/', 1)[1]}", flush=True)
+    for r in conns:
+        r.close()
     watcher.close()
 
 
@@ -1281,6 +1319,7 @@ SCENARIOS = {
     "direct_no_ack": direct_no_ack,
     "shadow_device": shadow_device,
     "shadow_flood": shadow_flood,
+    "shadow_rate": shadow_rate,
     "secure_device": secure_device,
     "unknown_certificate": unknown_certificate,
     "secure_resume": secure_resume,
