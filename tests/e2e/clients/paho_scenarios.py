@@ -962,9 +962,10 @@ def shadow_flood():
     r.send(b"".join(wire.packet(0x30, wire.mqtt_str(f"{p}/s{i % 10}/get")) for i in range(100)))
     answers = []
     for _ in range(100):
-        m = watcher.receive()
-        answers.append((json.loads(m.payload)["code"], json.loads(m.payload)["message"]))
-    in_flight = [a for a in answers if a == (429, "Too many requests in flight on this connection")]
+        doc = json.loads(watcher.receive().payload)
+        answers.append((doc["code"], doc["message"]))
+    too_many = (429, "Too many requests in flight on this connection")
+    in_flight = [a for a in answers if a == too_many]
     check(len(in_flight) > 0, f"no 429 among {answers}")
     check(len(answers) - len(in_flight) >= 10, f"fewer than 10 answered: {answers}")
     check(all(a[0] == 404 for a in answers if a not in in_flight), f"unexpected {answers}")
