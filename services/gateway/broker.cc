@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "common/log/log.h"
+#include "common/log/throttle.h"
 
 namespace fleetcore::gateway {
 namespace {
@@ -52,7 +53,8 @@ absl::Status Broker::Load() {
   if (!snapshot.ok()) return snapshot.status();
   const int64_t now = NowMs();
   for (const MessagePtr& m : snapshot->retained) {
-    if (!m->expires_at_ms.has_value() || *m->expires_at_ms > now) retained_.Put(m);
+    // All of them, whatever the limit now: it holds back new topics only.
+    if (!m->expires_at_ms.has_value() || *m->expires_at_ms > now) retained_.Put(m, 0);
   }
   std::vector<std::shared_ptr<Session>> ended;
   for (StoredSession& stored : snapshot->sessions) {
@@ -388,6 +390,23 @@ size_t Broker::Publish(const MessagePtr& message, const Session* only) {
   return queued;
 }
 
+bool Broker::RetainedRoomFor(absl::string_view topic) {
+  if (retained_.HasRoomFor(topic, limits_.max_retained_messages)) return true;
+  RetainedRefused(topic);
+  return false;
+}
+
+void Broker::RetainedRefused(absl::string_view topic) {
+  counters_.retained_refused.fetch_add(1, std::memory_order_relaxed);
+  static log::Throttle full_log(absl::Seconds(10));
+  if (uint64_t n = 0; full_log.Allow(&n)) {
+    log::Warn("retained messages not kept: the gateway holds as many as it may",
+              {{"topic", topic},
+               {"max_retained_messages", static_cast<int64_t>(limits_.max_retained_messages)},
+               {"refused", n}});
+  }
+}
+
 void Broker::PublishAnswer(std::string topic, std::string payload, const Session* only) {
   auto m = std::make_shared<Message>();
   m->topic = std::move(topic);
@@ -398,12 +417,19 @@ void Broker::PublishAnswer(std::string topic, std::string payload, const Session
 }
 
 size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_replica) {
-  // A retained message from another replica is stored by that replica.
-  if (message->retain && retained_.Put(message) && store_ != nullptr && !from_replica) {
-    if (message->payload.empty()) {
-      store_->DeleteRetained(message->topic);
-    } else {
-      store_->PutRetained(message);
+  // A retained message from another replica is stored by that replica, which held it to
+  // the limit.
+  if (message->retain) {
+    const RetainedStore::PutResult put =
+        retained_.Put(message, from_replica ? 0 : limits_.max_retained_messages);
+    if (put == RetainedStore::PutResult::kFull) {
+      RetainedRefused(message->topic);
+    } else if (put == RetainedStore::PutResult::kChanged && store_ != nullptr && !from_replica) {
+      if (message->payload.empty()) {
+        store_->DeleteRetained(message->topic);
+      } else {
+        store_->PutRetained(message);
+      }
     }
   }
   const int64_t now = message->expires_at_ms.has_value() ? NowMs() : 0;

@@ -69,6 +69,7 @@ struct BrokerCounters {
   std::atomic<uint64_t> no_subscriber{0};
   std::atomic<uint64_t> sessions_expired{0};
   std::atomic<uint64_t> wills_published{0};
+  std::atomic<uint64_t> retained_refused{0};  // over max_retained_messages
 };
 
 class Broker {
@@ -142,6 +143,9 @@ class Broker {
   using RulesHook = std::function<void(const MessagePtr&)>;
   void SetRulesHook(RulesHook hook) { rules_hook_ = std::move(hook); }
 
+  // Whether a retained message for `topic` would be kept (max_retained_messages); when not,
+  // counts it refused.
+  bool RetainedRoomFor(absl::string_view topic);
   // The retained messages a new subscription to `topic_filter` receives.
   void RetainedFor(absl::string_view topic_filter, std::vector<MessagePtr>* out) const;
   const RetainedStore& retained() const { return retained_; }
@@ -226,6 +230,8 @@ class Broker {
   size_t Route(const MessagePtr& message, const Session* only, bool from_replica = false);
   // Counts a delivery that was dropped, by why; true when it was queued.
   bool Tally(Session::DeliverResult result);
+  // Counts (and now and then logs) a retained message not kept for the limit.
+  void RetainedRefused(absl::string_view topic);
   // Restores a stored session into the map and the tree, with its timers (Load, Adopt);
   // null when the client id has a session already.
   std::shared_ptr<Session> Install(StoredSession& stored, int64_t now, bool* expired);

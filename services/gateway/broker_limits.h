@@ -56,6 +56,11 @@ struct BrokerLimits {
   // publishes and 512 KB a second, dropping the publishes over.)
   uint32_t max_publishes_per_second = 0;
   uint32_t max_inbound_bytes_per_second = 0;
+  // Retained messages held, 0 for no limit (AWS: 500,000 per account). At the limit a
+  // retained message for a topic that has none is not kept: an MQTT 5 QoS 1/2 PUBLISH is
+  // refused (0x97 quota exceeded), others are delivered without being retained. Replacing
+  // or deleting a topic's retained message always works.
+  uint32_t max_retained_messages = 0;
   // How long a new connection has to send CONNECT.
   absl::Duration connect_timeout = absl::Seconds(10);
 };

@@ -290,6 +290,36 @@ TEST_F(BrokerTest, RetainedMessagesAreSetReplacedAndDeleted) {
   EXPECT_EQ(broker_->retained().size(), 2u);
 }
 
+TEST_F(BrokerTest, RetainedMessagesBeyondTheLimitAreDeliveredNotKept) {
+  limits_.max_retained_messages = 2;
+  Restart();
+  Client sub = Connect("sub");
+  Sub(sub, "home/#", 1);
+  broker_->Publish(Msg("home/a", "1", 1, true));
+  broker_->Publish(Msg("home/b", "2", 1, true));
+  // Full: a new topic's retained message reaches the subscriber, and is not kept.
+  EXPECT_FALSE(broker_->RetainedRoomFor("home/c"));
+  EXPECT_EQ(broker_->Publish(Msg("home/c", "3", 1, true)), 1u);
+  EXPECT_THAT(Take(sub), SizeIs(3));
+  std::vector<MessagePtr> out;
+  broker_->RetainedFor("home/#", &out);
+  EXPECT_THAT(out, SizeIs(2));
+  EXPECT_EQ(broker_->counters().retained_refused.load(), 2u);  // the check and the publish
+  // Replacing a topic's message works at the limit; deleting one makes room.
+  EXPECT_TRUE(broker_->RetainedRoomFor("home/a"));
+  broker_->Publish(Msg("home/a", "1b", 1, true));
+  EXPECT_EQ(broker_->retained().Get("home/a")->payload, "1b");
+  broker_->Publish(Msg("home/b", "", 1, true));
+  EXPECT_TRUE(broker_->RetainedRoomFor("home/c"));
+  broker_->Publish(Msg("home/c", "3", 1, true));
+  EXPECT_EQ(broker_->retained().Get("home/c")->payload, "3");
+  EXPECT_EQ(broker_->counters().retained_refused.load(), 2u);
+  // What the store holds is what was kept.
+  Restart();
+  EXPECT_EQ(broker_->retained().size(), 2u);
+  EXPECT_EQ(broker_->retained().Get("home/b"), nullptr);
+}
+
 TEST_F(BrokerTest, RetainedMessagesExpire) {
   auto m = std::make_shared<Message>(*Msg("r", "soon", 0, true));
   m->expires_at_ms = broker_->NowMs() + 5000;

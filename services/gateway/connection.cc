@@ -728,6 +728,14 @@ void Connection::HandlePublish(mqtt::Publish& p) {
     return Close(reason::kNotAuthorized, "publish not authorized", WillPolicy::kPublish,
                  "AUTH_ERROR");
   }
+  if (v5 && p.qos > 0 && p.retain && !p.payload.empty() && !broker_->RetainedRoomFor(p.topic)) {
+    // The broker holds as many retained messages as it may (--max-retained-messages): MQTT 5
+    // refuses this one, as AWS does at its quota; others are delivered, not retained.
+    Send(mqtt::Ack{.type = p.qos == 1 ? mqtt::PacketType::kPuback : mqtt::PacketType::kPubrec,
+                   .packet_id = p.packet_id,
+                   .reason_code = reason::kQuotaExceeded});
+    return;
+  }
   if (p.qos == 2) {
     switch (session_->Qos2Received(p.packet_id, limits_.max_inflight)) {
       case Session::InboundQos2::kDuplicate:

@@ -92,6 +92,12 @@ struct GatewayMetrics::Impl {
                   .Help("Will messages published.")
                   .Register(r)
                   .Add({})),
+        retained_refused(prometheus::BuildCounter()
+                             .Name("fleetcore_gateway_retained_refused_total")
+                             .Help("Retained messages not kept, --max-retained-messages being "
+                                   "held: refused (MQTT 5 QoS 1/2) or delivered unretained.")
+                             .Register(r)
+                             .Add({})),
         http_publish(prometheus::BuildCounter()
                          .Name("fleetcore_gateway_http_publishes_total")
                          .Help("HTTPS publish requests by result.")
@@ -260,6 +266,7 @@ struct GatewayMetrics::Impl {
   prometheus::Counter& routed;
   prometheus::Counter& sessions_expired;
   prometheus::Counter& wills;
+  prometheus::Counter& retained_refused;
   prometheus::Family<prometheus::Counter>& http_publish;
   prometheus::Family<prometheus::Counter>& denied;
   prometheus::Family<prometheus::Counter>& tls_handshakes;
@@ -297,7 +304,7 @@ struct GatewayMetrics::Impl {
   absl::Mutex mu;
   uint64_t seen_not_allowed = 0;
   uint64_t seen_queue_full = 0, seen_expired = 0, seen_routed = 0, seen_unrouted = 0,
-           seen_sessions_expired = 0, seen_wills = 0;
+           seen_sessions_expired = 0, seen_wills = 0, seen_retained_refused = 0;
 };
 
 GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
@@ -429,6 +436,8 @@ void GatewayMetrics::UpdateBroker(const BrokerCounters& c, size_t sessions, size
   add(impl_->sessions_expired, c.sessions_expired.load(std::memory_order_relaxed),
       impl_->seen_sessions_expired);
   add(impl_->wills, c.wills_published.load(std::memory_order_relaxed), impl_->seen_wills);
+  add(impl_->retained_refused, c.retained_refused.load(std::memory_order_relaxed),
+      impl_->seen_retained_refused);
   impl_->sessions.Set(static_cast<double>(sessions));
   impl_->retained.Set(static_cast<double>(retained));
 }

@@ -89,6 +89,7 @@ int Run(int argc, char** argv) {
   int max_connects_per_client_id = 0;
   int max_publish_rate = 0;
   int max_inbound_kb_rate = 0;
+  int max_retained = 0;
   int store_max_pending = 1000000;
   absl::Duration drain_timeout = absl::Seconds(10);
 
@@ -143,6 +144,12 @@ int Run(int argc, char** argv) {
   flags.AddInt("max-qos", &max_qos,
                "Highest QoS accepted: 2, or 1 to refuse QoS 2 as AWS does.", 1, 2);
   flags.AddBool("retain-available", &limits.retain_available, "Whether retained messages work.");
+  flags.AddInt("max-retained-messages", &max_retained,
+               "Retained messages the gateway holds (in memory and in Postgres); at the limit "
+               "one for a topic that has none is refused (MQTT 5 QoS 1/2: 0x97 quota "
+               "exceeded) or delivered without being retained (AWS: 500000 per account). 0: "
+               "no limit.",
+               0, 2000000000);
   flags.AddDuration("keep-alive-min", &limits.keep_alive_min,
                     "Shorter keep-alives are raised to this (AWS: 30s).");
   flags.AddDuration("keep-alive-max", &limits.keep_alive_max,
@@ -325,6 +332,7 @@ int Run(int argc, char** argv) {
   limits.max_outbound_bytes = static_cast<size_t>(max_outbound_kb) * 1024;
   limits.max_publishes_per_second = static_cast<uint32_t>(max_publish_rate);
   limits.max_inbound_bytes_per_second = static_cast<uint32_t>(max_inbound_kb_rate) * 1024;
+  limits.max_retained_messages = static_cast<uint32_t>(max_retained);
 
   service::Process process;
   if (std::optional<int> code = service::Start(common, nullptr, &process)) return *code;

@@ -24,7 +24,7 @@ bool Live(const MessagePtr& m, int64_t now_ms) {
 RetainedStore::RetainedStore() : root_(std::make_unique<Node>()) {}
 RetainedStore::~RetainedStore() = default;
 
-bool RetainedStore::Put(const MessagePtr& message) {
+RetainedStore::PutResult RetainedStore::Put(const MessagePtr& message, size_t max_messages) {
   const std::vector<absl::string_view> levels = absl::StrSplit(message->topic, '/');
   absl::MutexLock l(&mu_);
   if (message->payload.empty()) {
@@ -33,11 +33,11 @@ bool RetainedStore::Put(const MessagePtr& message) {
     Node* node = root_.get();
     for (absl::string_view level : levels) {
       auto it = node->children.find(level);
-      if (it == node->children.end()) return false;
+      if (it == node->children.end()) return PutResult::kUnchanged;
       path.emplace_back(node, level);
       node = it->second.get();
     }
-    if (node->message == nullptr) return false;
+    if (node->message == nullptr) return PutResult::kUnchanged;
     node->message.reset();
     --size_;
     for (auto it = path.rbegin(); it != path.rend(); ++it) {
@@ -45,7 +45,10 @@ bool RetainedStore::Put(const MessagePtr& message) {
       if (child->second->message != nullptr || !child->second->children.empty()) break;
       it->first->children.erase(child);
     }
-    return true;
+    return PutResult::kChanged;
+  }
+  if (max_messages != 0 && size_ >= max_messages && FindLocked(levels) == nullptr) {
+    return PutResult::kFull;
   }
   Node* node = root_.get();
   for (absl::string_view level : levels) {
@@ -55,7 +58,24 @@ bool RetainedStore::Put(const MessagePtr& message) {
   }
   if (node->message == nullptr) ++size_;
   node->message = message;
-  return true;
+  return PutResult::kChanged;
+}
+
+bool RetainedStore::HasRoomFor(absl::string_view topic, size_t max_messages) const {
+  if (max_messages == 0) return true;
+  const std::vector<absl::string_view> levels = absl::StrSplit(topic, '/');
+  absl::MutexLock l(&mu_);
+  return size_ < max_messages || FindLocked(levels) != nullptr;
+}
+
+const MessagePtr* RetainedStore::FindLocked(const std::vector<absl::string_view>& levels) const {
+  const Node* node = root_.get();
+  for (absl::string_view level : levels) {
+    auto it = node->children.find(level);
+    if (it == node->children.end()) return nullptr;
+    node = it->second.get();
+  }
+  return node->message != nullptr ? &node->message : nullptr;
 }
 
 void RetainedStore::Match(absl::string_view filter, int64_t now_ms,
@@ -103,14 +123,10 @@ void RetainedStore::Match(absl::string_view filter, int64_t now_ms,
 }
 
 MessagePtr RetainedStore::Get(absl::string_view topic) const {
+  const std::vector<absl::string_view> levels = absl::StrSplit(topic, '/');
   absl::MutexLock l(&mu_);
-  const Node* node = root_.get();
-  for (absl::string_view level : absl::StrSplit(topic, '/')) {
-    auto it = node->children.find(level);
-    if (it == node->children.end()) return nullptr;
-    node = it->second.get();
-  }
-  return node->message;
+  const MessagePtr* found = FindLocked(levels);
+  return found != nullptr ? *found : nullptr;
 }
 
 std::vector<MessagePtr> RetainedStore::List(absl::string_view after, size_t limit) const {

@@ -22,9 +22,14 @@ class RetainedStore {
   RetainedStore();
   ~RetainedStore();
 
+  enum class PutResult { kUnchanged, kChanged, kFull };
   // Stores `message` as its topic's retained message, or deletes that when the payload is
-  // empty. Returns whether a message was stored or deleted.
-  bool Put(const MessagePtr& message);
+  // empty: kChanged when a message was stored or deleted. With `max_messages` (0: no
+  // limit) held already, a message for a topic that has none is not stored: kFull.
+  PutResult Put(const MessagePtr& message, size_t max_messages);
+
+  // Whether Put(`topic`'s message, `max_messages`) would store it now.
+  bool HasRoomFor(absl::string_view topic, size_t max_messages) const;
 
   // Appends the unexpired retained messages whose topics match `filter` (MQTT matching,
   // with '$' topics hidden from leading wildcards).
@@ -40,6 +45,10 @@ class RetainedStore {
 
  private:
   struct Node;
+  // The retained message of the topic of `levels`, or null.
+  const MessagePtr* FindLocked(const std::vector<absl::string_view>& levels) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   mutable absl::Mutex mu_;
   std::unique_ptr<Node> root_ ABSL_GUARDED_BY(mu_);
   size_t size_ ABSL_GUARDED_BY(mu_) = 0;

@@ -568,6 +568,29 @@ INSTANTIATE_TEST_SUITE_P(Scenarios, GatewayLimitsTest,
                            return info.param;
                          });
 
+// At --max-retained-messages, a new topic's retained message is refused to MQTT 5 (0x97) and
+// delivered unretained to MQTT 3.1.1; replacing and deleting still work.
+TEST(GatewayRetainedLimitTest, RetainedMessagesBeyondTheLimitAreNotKept) {
+  ASSERT_OK_AND_ASSIGN(Gateway g, Gateway::Start({"--max-retained-messages=2"}));
+  ExpectScenario(Paho(g, "retained_limit", {"--prefix", "rl"}), "retained_limit");
+  // The Broker API says why.
+  Fleetctl(kToken, {{"FLEETCORE_GATEWAY_ENDPOINT", g.service.endpoint}})
+      .ExpectFailure({"publish", "--topic", "rl/e", "--payload", "e", "--retain"},
+                     "RESOURCE_EXHAUSTED",
+                     "holds 2 retained messages, its --max-retained-messages");
+  // The broker's counters reach /metrics once a second.
+  auto refused = [&] {
+    return MetricValue(testing::HttpGet(g.service.metrics_port, "/metrics"),
+                       "fleetcore_gateway_retained_refused_total");
+  };
+  for (const absl::Time until = absl::Now() + absl::Seconds(10);
+       refused() < 3 && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  // The MQTT 5 refusal, the 3.1.1 message delivered unretained, the API's refusal.
+  EXPECT_EQ(refused(), 3);
+}
+
 // --- inbound rate limits: a client over them is read more slowly, losing nothing -------------
 
 TEST(GatewayThrottleTest, ClientsOverTheirRateAreSlowedNotDropped) {

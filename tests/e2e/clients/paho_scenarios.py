@@ -506,6 +506,48 @@ def message_expiry():
     pub.close()
 
 
+def retained_limit():
+    # The gateway under test holds 2 retained messages (--max-retained-messages 2).
+    watcher = Client(uid("rl-watch"), v5=True)
+    watcher.subscribe(topic("rl/#"), 1)
+    pub = Client(uid("rl-pub"), v5=True)
+    pub.publish(topic("rl/a"), b"a", 1, retain=True)
+    pub.publish(topic("rl/b"), b"b", 1, retain=True)
+    # MQTT 5 QoS 1: a third topic's retained message is refused, 0x97 quota exceeded, and
+    # not delivered.
+    r = wire.Raw(args.port, v5=True)
+    r.connect(uid("rl-raw5"))
+    r.publish(topic("rl/c"), b"c", qos=1, packet_id=1, retain=True)
+    p = r.read()
+    check(p.type == wire.PUBACK and len(p.body) >= 3 and p.body[2] == 0x97, f"PUBACK {p}")
+    r.close()
+    # MQTT 3.1.1 cannot be told: delivered, not retained.
+    r = wire.Raw(args.port)
+    r.connect(uid("rl-raw3"))
+    r.publish(topic("rl/d"), b"d", qos=1, packet_id=1, retain=True)
+    p = r.read()
+    check(p.type == wire.PUBACK, f"3.1.1 PUBACK {p}")
+    r.close()
+    live = [watcher.receive() for _ in range(3)]
+    check([m.payload for m in live] == [b"a", b"b", b"d"], f"live {[m.payload for m in live]}")
+    late = Client(uid("rl-late"), v5=True)
+    late.subscribe(topic("rl/#"), 1)
+    kept = sorted(late.receive().payload for _ in range(2))
+    check(kept == [b"a", b"b"], f"retained kept {kept}")
+    time.sleep(0.3)
+    check(late.messages.empty(), "more than 2 retained messages kept")
+    # Replacing works at the limit; deleting one makes room for another topic.
+    pub.publish(topic("rl/a"), b"a2", 1, retain=True)
+    pub.publish(topic("rl/b"), b"", 1, retain=True)
+    pub.publish(topic("rl/c"), b"c", 1, retain=True)
+    later = Client(uid("rl-later"), v5=True)
+    later.subscribe(topic("rl/#"), 1)
+    kept = sorted(later.receive().payload for _ in range(2))
+    check(kept == [b"a2", b"c"], f"retained after replace and delete {kept}")
+    for c in (watcher, pub, late, later):
+        c.close()
+
+
 def limits():
     # The gateway under test runs with small limits (see the C++ test).
     c = Client(uid("lim"), v5=True)
@@ -1294,6 +1336,7 @@ SCENARIOS = {
     "redelivery_v5": lambda: redelivery(True),
     "retained_v311": lambda: retained(False),
     "retained_v5": lambda: retained(True),
+    "retained_limit": retained_limit,
     "retain_options": retain_options,
     "will": will,
     "will_delay": will_delay,
