@@ -424,6 +424,9 @@ size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_r
         retained_.Put(message, from_replica ? 0 : limits_.max_retained_messages);
     if (put == RetainedStore::PutResult::kFull) {
       RetainedRefused(message->topic);
+      // Delivered as what it is, a message not retained, here and on the other replicas
+      // (which would keep it otherwise). It is not shared yet: Publish passes it on after.
+      const_cast<Message&>(*message).retain = false;
     } else if (put == RetainedStore::PutResult::kChanged && store_ != nullptr && !from_replica) {
       if (message->payload.empty()) {
         store_->DeleteRetained(message->topic);

@@ -86,11 +86,12 @@ ClusterOptions Options(const std::string& node) {
 }
 
 struct Replica {
-  Replica(FakeBusServer* server, const FakeGatewayStore& shared, const std::string& node)
+  Replica(FakeBusServer* server, const FakeGatewayStore& shared, const std::string& node,
+          const BrokerLimits& limits)
       : bus(server, /*no_echo=*/true),
         shared_bus(server),
         store(shared, node),
-        broker(BrokerLimits{}, &store, &clock),
+        broker(limits, &store, &clock),
         cluster(&bus, &shared_bus, &broker, &store, nullptr, Options(node)) {
     broker.SetCluster(&cluster);
   }
@@ -159,8 +160,8 @@ struct Replica {
 
 class ClusterTest : public ::testing::Test {
  protected:
-  Replica& Add(const std::string& node) {
-    replicas_.push_back(std::make_unique<Replica>(&server_, shared_, node));
+  Replica& Add(const std::string& node, const BrokerLimits& limits = {}) {
+    replicas_.push_back(std::make_unique<Replica>(&server_, shared_, node, limits));
     EXPECT_TRUE(replicas_.back()->Start().ok());
     return *replicas_.back();
   }
@@ -208,6 +209,26 @@ TEST_F(ClusterTest, RetainedMessagesAreInEveryReplicasMemoryAndStoredByTheirOwn)
   Settle();
   EXPECT_EQ(a.broker.retained().Get("r/1"), nullptr);
   EXPECT_THAT(shared_.Load()->retained, SizeIs(0));
+}
+
+// A retained message its replica does not keep (--max-retained-messages) reaches the others
+// as a plain message: no replica keeps it.
+TEST_F(ClusterTest, ARetainedMessageOverTheLimitIsKeptNowhere) {
+  const BrokerLimits limits{.max_retained_messages = 1};
+  Replica& a = Add("a", limits);
+  Replica& b = Add("b", limits);
+  Joined();
+  Replica::Client on_b = b.Connect("sub-b");
+  b.Sub(on_b, "r/#");
+  a.broker.Publish(Msg("r/1", "kept", 1, /*retain=*/true));
+  a.broker.Publish(Msg("r/2", "not kept", 1, /*retain=*/true));
+  Settle();
+  EXPECT_THAT(b.Take(on_b), UnorderedElementsAre("kept", "not kept"));
+  EXPECT_NE(b.broker.retained().Get("r/1"), nullptr);
+  EXPECT_EQ(a.broker.retained().Get("r/2"), nullptr);
+  EXPECT_EQ(b.broker.retained().Get("r/2"), nullptr);
+  ASSERT_TRUE(shared_.Load().ok());
+  EXPECT_THAT(shared_.Load()->retained, SizeIs(1));
 }
 
 TEST_F(ClusterTest, SharedSubscriptionGivesEachMessageToOneMemberInTheCluster) {
@@ -480,7 +501,7 @@ TEST_F(ClusterTest, TheDeleteConnectionQuotaIsCountedWhereTheClientIs) {
 
 TEST_F(ClusterTest, ADuplicateNodeIdIsRefusedAtStart) {
   Add("a");
-  Replica twin(&server_, shared_, "a");
+  Replica twin(&server_, shared_, "a", BrokerLimits{});
   absl::Status s = twin.cluster.Start();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("--cluster-node-id"));
