@@ -222,8 +222,14 @@ void Broker::Sweep() {
   const int64_t now = NowMs();
   std::vector<std::shared_ptr<Session>> due;
   std::vector<std::shared_ptr<Session>> gone;
+  bool drop_retained = false;
   {
     absl::MutexLock l(&timers_mu_);
+    // Expired retained messages go every 10 s (a walk of every retained topic).
+    if (now >= next_retained_drop_ms_) {
+      drop_retained = true;
+      next_retained_drop_ms_ = now + 10000;
+    }
     // Sessions handed to another replica stop forwarding; those taken from one stop
     // deduplicating.
     for (auto it = moved_out_.begin(); it != moved_out_.end();) {
@@ -252,6 +258,7 @@ void Broker::Sweep() {
       }
     }
   }
+  if (drop_retained) retained_.DropExpired(now);
   for (const std::shared_ptr<Session>& s : gone) RemoveFromTree(*s);
   for (const std::shared_ptr<Session>& s : due) {
     {

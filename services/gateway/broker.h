@@ -276,6 +276,7 @@ class Broker {
   };
   std::vector<Moving> moved_out_ ABSL_GUARDED_BY(timers_mu_);
   std::vector<Moving> moved_in_ ABSL_GUARDED_BY(timers_mu_);
+  int64_t next_retained_drop_ms_ ABSL_GUARDED_BY(timers_mu_) = 0;
 };
 
 }  // namespace fleetcore::gateway

@@ -331,6 +331,28 @@ TEST_F(BrokerTest, RetainedMessagesExpire) {
   out.clear();
   broker_->RetainedFor("r", &out);
   EXPECT_THAT(out, IsEmpty());
+  // The sweep lets it go, and with it its place under a limit.
+  EXPECT_EQ(broker_->retained().size(), 1u);
+  broker_->Sweep();
+  EXPECT_EQ(broker_->retained().size(), 0u);
+}
+
+TEST_F(BrokerTest, ExpiredRetainedMessagesMakeRoomUnderTheLimit) {
+  limits_.max_retained_messages = 2;
+  Restart();
+  auto soon = std::make_shared<Message>(*Msg("a/soon", "x", 0, true));
+  soon->expires_at_ms = broker_->NowMs() + 5000;
+  broker_->Publish(soon);
+  broker_->Publish(Msg("a/b/kept", "y", 0, true));
+  broker_->Sweep();  // nothing has expired yet
+  EXPECT_FALSE(broker_->RetainedRoomFor("c"));
+  clock_.Advance(absl::Seconds(11));
+  broker_->Sweep();
+  EXPECT_TRUE(broker_->RetainedRoomFor("c"));
+  broker_->Publish(Msg("c", "z", 0, true));
+  EXPECT_EQ(broker_->retained().size(), 2u);
+  EXPECT_NE(broker_->retained().Get("a/b/kept"), nullptr);
+  EXPECT_EQ(broker_->retained().Get("a/soon"), nullptr);
 }
 
 TEST_F(BrokerTest, WillIsPublishedAtOnceWithoutDelay) {

@@ -38,6 +38,7 @@ RetainedStore::PutResult RetainedStore::Put(const MessagePtr& message, size_t ma
       node = it->second.get();
     }
     if (node->message == nullptr) return PutResult::kUnchanged;
+    if (node->message->expires_at_ms.has_value()) --expiring_;
     node->message.reset();
     --size_;
     for (auto it = path.rbegin(); it != path.rend(); ++it) {
@@ -56,9 +57,43 @@ RetainedStore::PutResult RetainedStore::Put(const MessagePtr& message, size_t ma
     if (child == nullptr) child = std::make_unique<Node>();
     node = child.get();
   }
-  if (node->message == nullptr) ++size_;
+  if (node->message == nullptr) {
+    ++size_;
+  } else if (node->message->expires_at_ms.has_value()) {
+    --expiring_;
+  }
+  if (message->expires_at_ms.has_value()) ++expiring_;
   node->message = message;
   return PutResult::kChanged;
+}
+
+size_t RetainedStore::DropExpired(int64_t now_ms) {
+  absl::MutexLock l(&mu_);
+  if (expiring_ == 0) return 0;
+  // Every node, parents before children, without recursion (topics may be deep, as in
+  // Match); then children before parents: a node left with nothing is erased by its parent.
+  std::vector<Node*> order;
+  std::vector<Node*> stack{root_.get()};
+  while (!stack.empty()) {
+    Node* node = stack.back();
+    stack.pop_back();
+    order.push_back(node);
+    for (auto& [level, child] : node->children) stack.push_back(child.get());
+  }
+  size_t dropped = 0;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* node = *it;
+    absl::erase_if(node->children, [](const auto& child) {
+      return child.second->message == nullptr && child.second->children.empty();
+    });
+    if (node->message != nullptr && !Live(node->message, now_ms)) {
+      node->message.reset();
+      ++dropped;
+    }
+  }
+  size_ -= dropped;
+  expiring_ -= dropped;
+  return dropped;
 }
 
 bool RetainedStore::HasRoomFor(absl::string_view topic, size_t max_messages) const {

@@ -31,6 +31,11 @@ class RetainedStore {
   // Whether Put(`topic`'s message, `max_messages`) would store it now.
   bool HasRoomFor(absl::string_view topic, size_t max_messages) const;
 
+  // Removes the messages expired at `now_ms` (no subscriber gets them any more, but they
+  // took memory and counted against a limit); returns how many. Walks every topic, when
+  // any message held has an expiry.
+  size_t DropExpired(int64_t now_ms);
+
   // Appends the unexpired retained messages whose topics match `filter` (MQTT matching,
   // with '$' topics hidden from leading wildcards).
   void Match(absl::string_view filter, int64_t now_ms, std::vector<MessagePtr>* out) const;
@@ -52,6 +57,7 @@ class RetainedStore {
   mutable absl::Mutex mu_;
   std::unique_ptr<Node> root_ ABSL_GUARDED_BY(mu_);
   size_t size_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t expiring_ ABSL_GUARDED_BY(mu_) = 0;  // messages held that have an expiry
 };
 
 }  // namespace fleetcore::gateway
