@@ -15,10 +15,7 @@ bool KeyedRateLimit::Admit(absl::string_view key, int64_t now_ns) {
                    [&](const auto& kv) { return now_ns - kv.second.refilled_ns >= kSecondNs; });
     next_sweep_ns_ = now_ns + kSecondNs;
   }
-  RateBucket& bucket = buckets_[key];
-  if (bucket.Wait(now_ns, rate_, 1) > 0) return false;
-  bucket.Take(1);
-  return true;
+  return buckets_[key].TryTake(now_ns, rate_);
 }
 
 size_t KeyedRateLimit::size() const {

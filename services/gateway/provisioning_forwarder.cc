@@ -116,12 +116,16 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
   const std::string claim(outlet != nullptr ? outlet->certificate_id() : absl::string_view());
   Impl* impl = impl_.get();
   const std::string topic = message->topic;
-  // AWS's names, for the metrics and the logs.
-  const char* api = op == "create"            ? "CreateKeysAndCertificate"
-                    : op == "create-from-csr" ? "CreateCertificateFromCsr"
-                                              : "RegisterThing";
+  // The request's API: AWS's name for it (in the metrics and the logs), and its quota.
+  struct Api {
+    const char* name;
+    SharedRateLimit* limit;
+  };
+  const Api api = op == "create"            ? Api{"CreateKeysAndCertificate", &impl->create_keys}
+                  : op == "create-from-csr" ? Api{"CreateCertificateFromCsr", &impl->from_csr}
+                                            : Api{"RegisterThing", &impl->register_thing};
   auto reply = [impl, asker, topic, cbor, api](const char* result, const json& doc) {
-    if (impl->metrics != nullptr) impl->metrics->ProvisioningRequest(api, result);
+    if (impl->metrics != nullptr) impl->metrics->ProvisioningRequest(api.name, result);
     const bool accepted = std::string_view(result) == "accepted";
     impl->broker->PublishAnswer(topic + (accepted ? "/accepted" : "/rejected"),
                                 json_text::AnswerPayload(doc, cbor), asker.get());
@@ -130,18 +134,16 @@ void ProvisioningForwarder::MaybeForward(const MessagePtr& message) {
     reply(accepted ? "accepted" : "rejected", doc);
   };
   // Whether the request is within its API's quota; one over it is answered here, 429.
-  SharedRateLimit& limit = op == "create"            ? impl->create_keys
-                           : op == "create-from-csr" ? impl->from_csr
-                                                     : impl->register_thing;
-  auto admitted = [impl, &limit, api, reply]() {
-    if (limit.Admit(absl::ToUnixNanos(impl->clock->Now()))) return true;
+  auto admitted = [impl, api, reply]() {
+    if (api.limit->Admit(absl::ToUnixNanos(impl->clock->Now()))) return true;
     if (uint64_t n = 0; impl->refused_log.Allow(&n)) {
       log::Warn("fleet provisioning requests refused over the rate limit",
-                {{"operation", api}, {"per_second", limit.rate()}, {"refused", n}});
+                {{"operation", api.name}, {"per_second", api.limit->rate()}, {"refused", n}});
     }
-    reply("throttled", Rejection(429, "Throttled",
-                                 absl::StrCat("Rate exceeded: this endpoint takes ", limit.rate(),
-                                              " ", api, " requests a second; try again later")));
+    reply("throttled",
+          Rejection(429, "Throttled",
+                    absl::StrCat("Rate exceeded: this endpoint takes ", api.limit->rate(), " ",
+                                 api.name, " requests a second; try again later")));
     return false;
   };
   auto prepare = [impl](grpc::ClientContext* ctx) {

@@ -34,6 +34,13 @@ struct RateBucket {
     return tokens >= need ? 0.0 : (need - tokens) / rate;
   }
   void Take(double n) { tokens -= n; }
+  // For a limit that refuses instead of waiting: takes one when it holds one now; false
+  // (nothing taken) when not.
+  bool TryTake(int64_t now_ns, double rate) {
+    if (Wait(now_ns, rate, 1) > 0) return false;
+    Take(1);
+    return true;
+  }
 };
 
 class SharedRateLimit {
@@ -47,9 +54,7 @@ class SharedRateLimit {
   bool Admit(int64_t now_ns) {
     if (rate_ <= 0) return true;
     absl::MutexLock lock(&mu_);
-    if (bucket_.Wait(now_ns, rate_, 1) > 0) return false;
-    bucket_.Take(1);
-    return true;
+    return bucket_.TryTake(now_ns, rate_);
   }
 
  private:
