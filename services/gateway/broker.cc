@@ -52,10 +52,16 @@ absl::Status Broker::Load() {
   absl::StatusOr<StoreSnapshot> snapshot = store_->Load();
   if (!snapshot.ok()) return snapshot.status();
   const int64_t now = NowMs();
+  bool expired = false;
   for (const MessagePtr& m : snapshot->retained) {
     // All of them, whatever the limit now: it holds back new topics only.
-    if (!m->expires_at_ms.has_value() || *m->expires_at_ms > now) retained_.Put(m, 0);
+    if (!m->expires_at_ms.has_value() || *m->expires_at_ms > now) {
+      retained_.Put(m, 0);
+    } else {
+      expired = true;
+    }
   }
+  if (expired) store_->DeleteExpiredRetained(now);
   std::vector<std::shared_ptr<Session>> ended;
   for (StoredSession& stored : snapshot->sessions) {
     EndedWithItsProcess(&stored.record, now);
@@ -258,7 +264,10 @@ void Broker::Sweep() {
       }
     }
   }
-  if (drop_retained) retained_.DropExpired(now);
+  // Their rows too (those of any replica: an expired message is expired everywhere).
+  if (drop_retained && retained_.DropExpired(now) > 0 && store_ != nullptr) {
+    store_->DeleteExpiredRetained(now);
+  }
   for (const std::shared_ptr<Session>& s : gone) RemoveFromTree(*s);
   for (const std::shared_ptr<Session>& s : due) {
     {

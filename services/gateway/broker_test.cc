@@ -331,10 +331,24 @@ TEST_F(BrokerTest, RetainedMessagesExpire) {
   out.clear();
   broker_->RetainedFor("r", &out);
   EXPECT_THAT(out, IsEmpty());
-  // The sweep lets it go, and with it its place under a limit.
+  // The sweep lets it go, and with it its place under a limit and its stored copy.
   EXPECT_EQ(broker_->retained().size(), 1u);
+  EXPECT_TRUE(store_.has_retained("r"));
   broker_->Sweep();
   EXPECT_EQ(broker_->retained().size(), 0u);
+  EXPECT_FALSE(store_.has_retained("r"));
+}
+
+TEST_F(BrokerTest, RetainedMessagesThatExpiredWhileDownAreDeletedAtLoad) {
+  auto m = std::make_shared<Message>(*Msg("r", "soon", 0, true));
+  m->expires_at_ms = broker_->NowMs() + 5000;
+  broker_->Publish(m);
+  broker_->Publish(Msg("kept", "k", 0, true));
+  clock_.Advance(absl::Seconds(6));
+  Restart();
+  EXPECT_EQ(broker_->retained().size(), 1u);
+  EXPECT_FALSE(store_.has_retained("r"));
+  EXPECT_TRUE(store_.has_retained("kept"));
 }
 
 TEST_F(BrokerTest, ExpiredRetainedMessagesMakeRoomUnderTheLimit) {

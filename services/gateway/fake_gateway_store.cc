@@ -1,6 +1,7 @@
 #include "services/gateway/fake_gateway_store.h"
 
 #include <algorithm>
+#include <map>
 #include <utility>
 
 namespace fleetcore::gateway {
@@ -28,6 +29,14 @@ void FakeGatewayStore::PutRetained(MessagePtr message) {
 void FakeGatewayStore::DeleteRetained(std::string topic) {
   absl::MutexLock l(&data_->mu);
   data_->retained.erase(topic);
+}
+
+void FakeGatewayStore::DeleteExpiredRetained(int64_t now_ms) {
+  absl::MutexLock l(&data_->mu);
+  std::erase_if(data_->retained, [&](const auto& entry) {
+    const std::optional<int64_t>& expires = entry.second->expires_at_ms;
+    return expires.has_value() && *expires <= now_ms;
+  });
 }
 
 void FakeGatewayStore::PutSession(SessionRecord record) {
@@ -107,6 +116,11 @@ absl::StatusOr<int64_t> FakeGatewayStore::DeleteExpiredSessionsOf(
            r.disconnected_at_ms.has_value() && r.expiry_interval != 0xFFFFFFFF &&
            *r.disconnected_at_ms + int64_t{r.expiry_interval} * 1000 < now;
   }));
+}
+
+bool FakeGatewayStore::has_retained(const std::string& topic) const {
+  absl::MutexLock l(&data_->mu);
+  return data_->retained.contains(topic);
 }
 
 size_t FakeGatewayStore::message_count(const std::string& client_id) const {

@@ -21,6 +21,7 @@ class FakeGatewayStore final : public GatewayStore {
   absl::StatusOr<StoreSnapshot> Load() override;
   void PutRetained(MessagePtr message) override;
   void DeleteRetained(std::string topic) override;
+  void DeleteExpiredRetained(int64_t now_ms) override;
   void PutSession(SessionRecord record) override;
   void DeleteSession(std::string client_id) override;
   void PutMessage(std::string client_id, StoredMessage message) override;
@@ -32,6 +33,7 @@ class FakeGatewayStore final : public GatewayStore {
   absl::StatusOr<int64_t> DeleteExpiredSessionsOf(const std::vector<std::string>& live) override;
 
   // For assertions.
+  bool has_retained(const std::string& topic) const;
   size_t message_count(const std::string& client_id) const;
   bool has_session(const std::string& client_id) const;
   std::string owner(const std::string& client_id) const;

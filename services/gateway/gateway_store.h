@@ -83,6 +83,9 @@ class GatewayStore {
   // Write-behind mutations, applied in submission order.
   virtual void PutRetained(MessagePtr message) = 0;
   virtual void DeleteRetained(std::string topic) = 0;
+  // Deletes the retained messages that expired at or before `now_ms` (Unix milliseconds),
+  // whichever replica stored them.
+  virtual void DeleteExpiredRetained(int64_t now_ms) = 0;
   // Creates or replaces the session's record (its messages stay).
   virtual void PutSession(SessionRecord record) = 0;
   // Deletes the session and its messages.

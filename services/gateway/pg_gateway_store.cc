@@ -293,6 +293,7 @@ void PgGatewayStore::PutRetained(MessagePtr message) { Submit(RetainedPut{std::m
 void PgGatewayStore::DeleteRetained(std::string topic) {
   Submit(RetainedDelete{std::move(topic)});
 }
+void PgGatewayStore::DeleteExpiredRetained(int64_t now_ms) { Submit(RetainedExpire{now_ms}); }
 void PgGatewayStore::PutSession(SessionRecord record) { Submit(SessionPut{std::move(record)}); }
 void PgGatewayStore::ClaimSession(StoredSession session) {
   Submit(SessionClaim{std::move(session)});
@@ -442,6 +443,12 @@ absl::Status PgGatewayStore::Apply(const std::vector<Op>& batch) {
                   MicrosOrNull(m.expires_at_ms), m.published_at_ms * 1000);
             } else if constexpr (std::is_same_v<T, RetainedDelete>) {
               tx.exec_params("DELETE FROM gateway.retained_messages WHERE topic = $1", o.topic);
+            } else if constexpr (std::is_same_v<T, RetainedExpire>) {
+              // By the gateway's clock, which decided they expired (not Postgres's).
+              tx.exec_params(absl::StrCat("DELETE FROM gateway.retained_messages WHERE "
+                                          "expires_at <= ",
+                                          db::TimestampParam(1)),
+                             o.now_ms * 1000);
             } else if constexpr (std::is_same_v<T, SessionPut>) {
               // Not over a session another replica has claimed since.
               PutSessionRow(tx, o.record, /*claim=*/false);

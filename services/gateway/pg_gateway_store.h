@@ -37,6 +37,7 @@ class PgGatewayStore final : public GatewayStore {
   absl::StatusOr<StoreSnapshot> Load() override;
   void PutRetained(MessagePtr message) override;
   void DeleteRetained(std::string topic) override;
+  void DeleteExpiredRetained(int64_t now_ms) override;
   void PutSession(SessionRecord record) override;
   void DeleteSession(std::string client_id) override;
   void PutMessage(std::string client_id, StoredMessage message) override;
@@ -53,13 +54,16 @@ class PgGatewayStore final : public GatewayStore {
  private:
   struct RetainedPut { MessagePtr message; };
   struct RetainedDelete { std::string topic; };
+  struct RetainedExpire {
+    int64_t now_ms;
+  };
   struct SessionPut { SessionRecord record; };
   struct SessionDelete { std::string client_id; };
   struct MessagePut { std::string client_id; StoredMessage message; };
   struct MessageDelete { std::string client_id; int64_t seq; };
   struct SessionClaim { StoredSession session; };
-  using Op = std::variant<RetainedPut, RetainedDelete, SessionPut, SessionDelete, MessagePut,
-                          MessageDelete, SessionClaim>;
+  using Op = std::variant<RetainedPut, RetainedDelete, RetainedExpire, SessionPut, SessionDelete,
+                          MessagePut, MessageDelete, SessionClaim>;
 
   void Submit(Op op);
   void Run();

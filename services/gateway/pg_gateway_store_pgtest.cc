@@ -85,6 +85,26 @@ TEST_F(PgGatewayStoreTest, RetainedMessagesRoundTrip) {
   EXPECT_EQ(r.encoded_properties, m->encoded_properties);
 }
 
+TEST_F(PgGatewayStoreTest, ExpiredRetainedMessagesAreDeletedByTheGatewaysClock) {
+  auto expiring = [](const std::string& topic, std::optional<int64_t> at) {
+    auto m = Full(topic);
+    m->expires_at_ms = at;
+    return m;
+  };
+  store_->PutRetained(expiring("gone", 1800000000000));
+  store_->PutRetained(expiring("just-gone", 1800000005000));
+  store_->PutRetained(expiring("later", 1800000005001));
+  store_->PutRetained(expiring("never", std::nullopt));
+  // All lie in 2027, ahead of Postgres's now(): the instant the gateway passes decides.
+  store_->DeleteExpiredRetained(1800000005000);
+  Flush();
+  ASSERT_OK_AND_ASSIGN(StoreSnapshot s, store_->Load());
+  std::vector<std::string> topics;
+  for (const MessagePtr& m : s.retained) topics.push_back(m->topic);
+  std::sort(topics.begin(), topics.end());
+  EXPECT_THAT(topics, ElementsAre("later", "never"));
+}
+
 TEST_F(PgGatewayStoreTest, SessionsAndTheirMessagesRoundTripInOrder) {
   SessionRecord rec{
       .client_id = "dev-1",
