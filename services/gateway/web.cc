@@ -370,6 +370,15 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
                                   {"resource", (*m)->topic},
                                   {"remote", remote_}});
     }
+    // At --max-retained-messages a retained message for a new topic is refused, as to an
+    // MQTT 5 client that can be told, with AWS's answer to a request over a quota.
+    const bool retained_full = status.ok() && (*m)->retain && !(*m)->payload.empty() &&
+                               !context_.broker->RetainedRoomFor((*m)->topic);
+    if (retained_full) {
+      status = absl::ResourceExhaustedError(
+          "the gateway holds as many retained messages as it may: replace or delete one, or "
+          "publish without retain");
+    }
     if (status.ok()) {
       (*m)->received_ns = IoThread::MonotonicNs();
       (*m)->published_at_ms = absl::ToUnixMillis(absl::Now());
@@ -382,8 +391,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     } else {
       log::Debug("HTTP publish refused", {{"remote", remote_}, {"error", status}});
     }
-    context_.metrics->HttpPublish(status.ok() ? "ok" : absl::StatusCodeToString(status.code()));
-    const HttpReply reply = HttpPublishReply(status, trace_id);
+    context_.metrics->HttpPublish(status.ok()     ? "ok"
+                                  : retained_full ? "retained_full"
+                                                  : absl::StatusCodeToString(status.code()));
+    HttpReply reply = HttpPublishReply(status, trace_id);
+    if (retained_full) reply.status = 429;  // not 413: the payload is not at fault
     Reply(reply.status, reply.body, keep_alive);
   }
 
