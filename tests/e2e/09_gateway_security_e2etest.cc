@@ -458,9 +458,11 @@ TEST_F(GatewaySecurityTest, FleetProvisioningByClaimWithTheAwsIotDeviceSdkV2) {
   ASSERT_TRUE(DeviceSdkInstalled());
   SetUpProvisioningByClaim();
   // A new key from fleetcore ($aws/certificates/create/json), then a key the device made
-  // itself and a CSR ($aws/certificates/create-from-csr/json).
+  // itself and a CSR ($aws/certificates/create-from-csr/json), then a new key again through
+  // the SDK's request-response identity client.
   for (const auto& [mode, serial] : {std::pair<std::string, std::string>{"keys", "88"},
-                                     std::pair<std::string, std::string>{"csr", "89"}}) {
+                                     std::pair<std::string, std::string>{"csr", "89"},
+                                     std::pair<std::string, std::string>{"v2", "90"}}) {
     absl::StatusOr<testing::RunResult> r = testing::Run(
         {"/usr/bin/node", SourcePath("tests/node/device_sdk_provision.js"),
          std::to_string(gateway_.ports.at("mqtts_port")), dir_ + "/ep/ca.pem",
@@ -730,6 +732,8 @@ TEST_F(GatewaySecurityTest, AwsIotDeviceSdksWorkUnchanged) {
     EXPECT_EQ(r->exit_code, 0) << protocol << ": " << r->out << r->err;
     EXPECT_THAT(r->out, HasSubstr("MQTT " + protocol + ": published and received"));
     EXPECT_THAT(r->out, HasSubstr("jobs: none pending"));
+    EXPECT_THAT(r->out, HasSubstr("shadow v2 client: v2-mqtt"));
+    EXPECT_THAT(r->out, HasSubstr("jobs v2 client: none pending"));
     EXPECT_THAT(r->out, HasSubstr("ok device_sdk")) << gateway_.process->output();
   }
   // The SDK's updates reached the shadow service, the 3.1.1 one last.

@@ -4,13 +4,21 @@
 // over mutual TLS publishes and receives on its thing's topics, then the SDK's shadow client
 // updates the shadow (desired color green over MQTT 5, blue over
 // 3.1.1) and sees the accepted document and the delta, and the SDK's jobs client asks for
-// its pending jobs and the next one (fleetcore has none). PROTOCOL is 5 (the SDK's
-// Mqtt5Client, the default) or 3.1.1 (its MqttClientConnection, which older samples use).
+// its pending jobs and the next one (fleetcore has none). Then the SDK's request-response
+// service clients, which its current samples use (IotShadowClientv2, IotJobsClientv2): they
+// subscribe to `.../get/+`-style filters, match answers to requests by clientToken, and read
+// AWS's error documents into `modeledError`. PROTOCOL is 5 (the SDK's Mqtt5Client, the
+// default) or 3.1.1 (its MqttClientConnection, which older samples use).
 //
 //   node device_sdk.js PORT CA_FILE CERT_FILE KEY_FILE THING [PROTOCOL]
 'use strict';
 
-const { mqtt, mqtt5, iot, iotjobs, iotshadow } = require('aws-iot-device-sdk-v2');
+const { once } = require('events');
+
+const { mqtt, mqtt5, iot, iotjobs, iotshadow, mqtt_request_response: rr } =
+  require('aws-iot-device-sdk-v2');
+// The SDK's own runtime (pinned with it in package-lock.json), for its subscription events.
+const { SubscriptionStatusEventType } = require('aws-crt').mqtt_request_response;
 const { connectMtls } = require('./sdk_mtls');
 
 const [, , port, ca, cert, key, thing, protocol = '5'] = process.argv;
@@ -19,6 +27,13 @@ function fail(what) {
   console.log(`FAIL ${what}`);
   process.exit(1);
 }
+
+// The request-response clients' options, as the SDK's samples set them.
+const rrOptions = {
+  maxRequestResponseSubscriptions: 4,
+  maxStreamingSubscriptions: 2,
+  operationTimeoutInSeconds: 10,
+};
 
 // The same three operations over either client: subscribe (resolving on the SUBACK with
 // whether it was granted), publish at QoS 1, and the SDK's shadow client.
@@ -36,6 +51,8 @@ async function connectMqtt5(onMessage) {
     }),
     shadow: () => iotshadow.IotShadowClient.newFromMqtt5Client(client),
     jobs: () => iotjobs.IotJobsClient.newFromMqtt5Client(client),
+    shadowV2: () => iotshadow.IotShadowClientv2.newFromMqtt5(client, rrOptions),
+    jobsV2: () => iotjobs.IotJobsClientv2.newFromMqtt5(client, rrOptions),
     stop: () => client.stop(),
   };
 }
@@ -62,6 +79,8 @@ async function connectMqtt311(onMessage) {
     publish: (topic, payload) => connection.publish(topic, payload, mqtt.QoS.AtLeastOnce),
     shadow: () => new iotshadow.IotShadowClient(connection),
     jobs: () => new iotjobs.IotJobsClient(connection),
+    shadowV2: () => iotshadow.IotShadowClientv2.newFromMqtt311(connection, rrOptions),
+    jobsV2: () => iotjobs.IotJobsClientv2.newFromMqtt311(connection, rrOptions),
     stop: () => connection.disconnect(),
   };
 }
@@ -133,9 +152,74 @@ async function main() {
     fail(`start-next ${JSON.stringify(n)}`);
   }
   console.log('jobs: none pending');
+  await serviceClientsV2(client);
   console.log('ok device_sdk');
   await client.stop();
   setTimeout(() => process.exit(0), 200);
+}
+
+// `promise`, a request of a v2 service client, is rejected with AWS's error document.
+async function expectRejected(what, promise, code, message) {
+  try {
+    await promise;
+  } catch (e) {
+    const m = e.modeledError;
+    if (!m || m.code !== code || m.message !== message) fail(`${what}: ${e} ${JSON.stringify(m)}`);
+    return;
+  }
+  fail(`${what}: accepted`);
+}
+
+async function serviceClientsV2(client) {
+  const shadow = client.shadowV2();
+  const name = `v2-mqtt${protocol.replaceAll('.', '')}`;  // no dots in shadow names
+  const request = { thingName: thing, shadowName: name };
+  await expectRejected('get before any update', shadow.getNamedShadow(request), 404,
+    `No shadow exists with name: '${name}'`);
+  // The delta stream, open before the update that makes a delta.
+  const deltas = shadow.createNamedShadowDeltaUpdatedStream(request);
+  const established = once(deltas, rr.StreamingOperation.SUBSCRIPTION_STATUS);
+  deltas.open();
+  const [status] = await established;
+  if (status.type !== SubscriptionStatusEventType.SubscriptionEstablished) {
+    fail(`delta stream ${JSON.stringify(status)}`);
+  }
+  const delta = once(deltas, rr.StreamingOperation.INCOMING_PUBLISH);
+  const first = await shadow.updateNamedShadow({
+    ...request,
+    state: { desired: { color: 'green', on: true }, reported: { color: 'red', on: true } },
+  });
+  if (first.state.desired.color !== 'green' || first.version !== 1) {
+    fail(`v2 update ${JSON.stringify(first)}`);
+  }
+  const [event] = await delta;
+  if (JSON.stringify(event.message.state) !== '{"color":"green"}') {
+    fail(`v2 delta ${JSON.stringify(event.message)}`);
+  }
+  await shadow.updateNamedShadow({ ...request, state: { reported: { color: 'green' } } });
+  const got = await shadow.getNamedShadow(request);
+  if (got.state.reported.color !== 'green' || got.state.delta !== undefined || got.version !== 2) {
+    fail(`v2 get ${JSON.stringify(got)}`);
+  }
+  // A writer behind the shadow's version is told so.
+  await expectRejected('stale version',
+    shadow.updateNamedShadow({ ...request, version: 1, state: { desired: { on: false } } }), 409,
+    'Version conflict');
+  const deleted = await shadow.deleteNamedShadow(request);
+  if (deleted.version !== 2) fail(`v2 delete ${JSON.stringify(deleted)}`);
+  await expectRejected('get after delete', shadow.getNamedShadow(request), 404,
+    `No shadow exists with name: '${name}'`);
+  deltas.close();
+  shadow.close();
+  console.log(`shadow v2 client: ${name} created, delta, reported, conflict, deleted`);
+
+  const jobs = client.jobsV2();
+  const pending = await jobs.getPendingJobExecutions({ thingName: thing });
+  if (pending.inProgressJobs.length !== 0 || pending.queuedJobs.length !== 0) {
+    fail(`v2 pending jobs ${JSON.stringify(pending)}`);
+  }
+  jobs.close();
+  console.log('jobs v2 client: none pending');
 }
 
 setTimeout(() => fail('timeout'), 30000).unref();

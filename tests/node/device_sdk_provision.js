@@ -4,7 +4,9 @@
 // CreateKeysAndCertificate (MODE keys) or CreateCertificateFromCsr with a key the device
 // made itself (MODE csr), and RegisterThing, through the SDK's identity client (which parses
 // fleetcore's answers with the SDK's own models), then connect again with the new
-// certificate as the new thing and publish.
+// certificate as the new thing and publish. MODE v2 does the first with the SDK's
+// request-response identity client (IotIdentityClientv2), as its current sample does, and
+// has it read a rejection (a token that is not one) into AWS's error model.
 //
 //   node device_sdk_provision.js PORT CA_FILE CLAIM_CERT CLAIM_KEY TEMPLATE SERIAL OUT_DIR [MODE]
 'use strict';
@@ -45,7 +47,33 @@ async function main() {
 
   let k;
   let privateKey;
-  if (mode === 'csr') {
+  let registerThing;  // resolves with RegisterThing's answer, as { accepted, error, response }
+  if (mode === 'v2') {
+    const v2 = iotidentity.IotIdentityClientv2.newFromMqtt5(claim, {
+      maxRequestResponseSubscriptions: 2, maxStreamingSubscriptions: 0,
+      operationTimeoutInSeconds: 10,
+    });
+    k = { accepted: true, response: await v2.createKeysAndCertificate({}) };
+    for (const field of ['certificateId', 'certificatePem', 'privateKey',
+      'certificateOwnershipToken']) {
+      if (!k.response[field]) fail(`v2 CreateKeysAndCertificate answer lacks ${field}`);
+    }
+    privateKey = k.response.privateKey;
+    try {
+      await v2.registerThing({ templateName: template, certificateOwnershipToken: 'not-a-token',
+        parameters: { SerialNumber: serial } });
+      fail('v2 RegisterThing accepted a token that is not one');
+    } catch (e) {
+      const m = e.modeledError;
+      if (!m || m.statusCode !== 400 || m.errorCode !== 'InvalidCertificateOwnershipToken') {
+        fail(`v2 RegisterThing rejection: ${e} ${JSON.stringify(m)}`);
+      }
+    }
+    registerThing = async (request) => {
+      const response = await v2.registerThing(request);
+      return { accepted: true, response };
+    };
+  } else if (mode === 'csr') {
     // The device's own key, which never leaves it; only the CSR is sent.
     const keyFile = path.join(outDir, `device-${serial}.key`);
     const csr = execFileSync('openssl', [
@@ -78,15 +106,20 @@ async function main() {
   }
   console.log('new certificate', k.response.certificateId);
 
-  const registered = answerOf(
-    (h) => identity.subscribeToRegisterThingAccepted({ templateName: template }, qos, h),
-    (h) => identity.subscribeToRegisterThingRejected({ templateName: template }, qos, h));
-  await identity.publishRegisterThing({
+  if (registerThing === undefined) {
+    registerThing = async (request) => {
+      const registered = answerOf(
+        (h) => identity.subscribeToRegisterThingAccepted({ templateName: template }, qos, h),
+        (h) => identity.subscribeToRegisterThingRejected({ templateName: template }, qos, h));
+      await identity.publishRegisterThing(request, qos);
+      return registered;
+    };
+  }
+  const r = await registerThing({
     templateName: template,
     certificateOwnershipToken: k.response.certificateOwnershipToken,
     parameters: { SerialNumber: serial },
-  }, qos);
-  const r = await registered;
+  });
   if (!r.accepted || r.error || !r.response.thingName) fail(`RegisterThing: ${JSON.stringify(r)}`);
   const thing = r.response.thingName;
   console.log('registered thing', thing);
