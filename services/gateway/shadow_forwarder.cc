@@ -107,8 +107,10 @@ void ShadowForwarder::MaybeForward(const MessagePtr& message) {
     absl::StatusOr<std::optional<std::string>> t = shadow::ParseClientToken(message->payload);
     if (t.ok()) token = *t;
   }
-  // Messages not from a client (origin 0) are not limited.
-  if (message->origin != 0 && !Admit(ShadowKey(r.thing_name, r.shadow_name), r.operation)) {
+  // Requests of devices and apps, over MQTT (a session: origin) or HTTPS publish (a
+  // publisher, no session), are held to the quota; the services' own messages are not.
+  const bool from_client = message->origin != 0 || message->publisher != nullptr;
+  if (from_client && !Admit(ShadowKey(r.thing_name, r.shadow_name), r.operation)) {
     nlohmann::json doc{{"code", 429}, {"message", kRateExceeded}, {"timestamp", NowSeconds()}};
     if (token) doc["clientToken"] = *token;
     Answer(r.prefix + "/" + r.operation + "/rejected", doc.dump());

@@ -162,12 +162,35 @@ TEST_F(ShadowTest, RequestsOverAShadowsQuotaAre429) {
   EXPECT_GE(ok, 20) << curl.out;
   EXPECT_GE(throttled, 1) << curl.out;
 
-  const std::string metrics = testing::HttpGet(gateway_.metrics_port, "/metrics");
-  EXPECT_EQ(testing::MetricValue(
-                metrics,
-                R"(fleetcore_gateway_shadow_requests_total{operation="get",result="throttled"})"),
-            exceeded + throttled)
-      << metrics;
+  auto gets = [&](const std::string& result) {
+    return static_cast<int64_t>(testing::MetricValue(
+        testing::HttpGet(gateway_.metrics_port, "/metrics"),
+        absl::StrCat(R"(fleetcore_gateway_shadow_requests_total{operation="get",result=")", result,
+                     R"("})")));
+  };
+  const int64_t throttled_before = gets("throttled");
+  EXPECT_EQ(throttled_before, exceeded + throttled);
+
+  // And over HTTPS publish to the request topic (no MQTT connection): 50 at once.
+  Ctl().Json({"update-thing-shadow", "--thing-name", "lamp-8", "--payload",
+              R"({"state":{"reported":{"on":true}}})"});
+  const int64_t accepted_before = gets("accepted");
+  const std::string topic_url = absl::StrCat("http://127.0.0.1:", gateway_.ports.at("http_port"),
+                                             "/topics/%24aws%2Fthings%2Flamp-8%2Fshadow%2Fget");
+  argv.resize(8);  // curl's options above, without its URLs
+  for (int i = 0; i < 50; ++i) argv.insert(argv.end(), {"-o", "/dev/null", "-d", "{}", topic_url});
+  ASSERT_OK_AND_ASSIGN(curl, testing::Run(argv, {}, absl::Seconds(60)));
+  const std::vector<std::string> published = absl::StrSplit(curl.out, '\n', absl::SkipEmpty());
+  EXPECT_EQ(std::count(published.begin(), published.end(), "200"), 50) << curl.out;
+  // Each publish is answered 200 at once; the shadow's answers follow.
+  int64_t answered = 0;
+  for (const absl::Time until = absl::Now() + absl::Seconds(10);
+       answered < 50 && absl::Now() < until; absl::SleepFor(absl::Milliseconds(100))) {
+    answered = gets("accepted") - accepted_before + gets("throttled") - throttled_before;
+  }
+  EXPECT_EQ(answered, 50);
+  EXPECT_GE(gets("accepted") - accepted_before, 20);
+  EXPECT_GE(gets("throttled") - throttled_before, 1);
 }
 
 TEST_F(ShadowTest, RestApiWithCurl) {
