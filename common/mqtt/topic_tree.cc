@@ -16,6 +16,19 @@ struct Member {
 struct Group {
   std::vector<Member> members;
   mutable std::atomic<uint64_t> turn{0};
+
+  // The member whose turn it is, or the first after it that is available; not empty.
+  const Member& Next(TopicTree::Available available) const {
+    const size_t n = members.size();
+    const uint64_t t = turn.fetch_add(1, std::memory_order_relaxed);
+    const Member& first = members[t % n];
+    if (available == nullptr || available(first.subscriber)) return first;
+    for (size_t k = 1; k < n; ++k) {
+      const Member& m = members[(t + k) % n];
+      if (available(m.subscriber)) return m;
+    }
+    return first;
+  }
 };
 
 struct TopicTree::Node {
@@ -163,6 +176,7 @@ struct Matcher {
   void* ctx;
   TopicTree::MatchFn fn;
   bool shared;
+  TopicTree::Available available;
 
   template <typename NodeT>
   void Emit(const NodeT& node) const {
@@ -170,8 +184,7 @@ struct Matcher {
     if (!shared) return;
     for (const auto& [name, group] : node.groups) {
       if (group->members.empty()) continue;
-      const uint64_t turn = group->turn.fetch_add(1, std::memory_order_relaxed);
-      const Member& m = group->members[turn % group->members.size()];
+      const Member& m = group->Next(available);
       fn(ctx, m.subscriber, m.options);
     }
   }
@@ -193,20 +206,21 @@ struct Matcher {
 
 }  // namespace
 
-void TopicTree::MatchImpl(absl::string_view topic, void* ctx, MatchFn fn, bool shared) const {
-  Matcher m{{}, ctx, fn, shared};
+void TopicTree::MatchImpl(absl::string_view topic, void* ctx, MatchFn fn, bool shared,
+                          Available available) const {
+  Matcher m{{}, ctx, fn, shared, available};
   m.levels = absl::StrSplit(topic, '/');
   m.Walk(*root_, 0);
 }
 
 bool TopicTree::PickShared(absl::string_view filter, absl::string_view share_group,
-                           uint64_t* subscriber, SubscriptionOptions* options) const {
+                           uint64_t* subscriber, SubscriptionOptions* options,
+                           Available available) const {
   const Node* node = Find(filter, nullptr);
   if (node == nullptr) return false;
   auto it = node->groups.find(share_group);
   if (it == node->groups.end() || it->second->members.empty()) return false;
-  const Group& g = *it->second;
-  const Member& m = g.members[g.turn.fetch_add(1, std::memory_order_relaxed) % g.members.size()];
+  const Member& m = it->second->Next(available);
   *subscriber = m.subscriber;
   *options = m.options;
   return true;

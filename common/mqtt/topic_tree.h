@@ -1,7 +1,8 @@
 // The subscriptions of a broker as a trie of topic levels: matching a topic walks its levels
 // once, whatever the number of subscriptions ('+' and '#' are children of their level), so
 // it stays fast with a million of them. Shared subscriptions ($share/{group}/{filter}) sit
-// at their filter's node as groups, each matching topic going to one member in turn.
+// at their filter's node as groups, each matching topic going to one member in turn (the
+// next member that can take it now, when the caller says which can: see Available).
 //
 //   TopicTree tree;
 //   tree.Subscribe("sensors/+/temp", "", /*subscriber=*/42, {.qos = 1});
@@ -60,28 +61,36 @@ class TopicTree {
   bool Unsubscribe(absl::string_view filter, absl::string_view share_group, uint64_t subscriber);
 
   using MatchFn = void (*)(void* ctx, uint64_t subscriber, const SubscriptionOptions& options);
+  // Whether a shared group's member can take a message now (a broker: its client is
+  // connected). A member that cannot is passed over for the next one in turn that can; when
+  // none can, the member whose turn it is takes it (a broker queues it in its session).
+  using Available = bool (*)(uint64_t subscriber);
   // `shared` false: shared groups are left out (gateway replicas route those apart).
+  // `available` null: every member can.
   template <typename F>
-  void Match(absl::string_view topic, F&& fn, bool shared = true) const {
+  void Match(absl::string_view topic, F&& fn, bool shared = true,
+             Available available = nullptr) const {
     MatchImpl(
         topic, &fn,
         [](void* ctx, uint64_t s, const SubscriptionOptions& o) {
           (*static_cast<std::remove_reference_t<F>*>(ctx))(s, o);
         },
-        shared);
+        shared, available);
   }
 
   // The member of `share_group` on exactly `filter` whose turn it is (the next call gives
-  // the next one); false when the group has no member.
+  // the next one), passing over those not `available` as Match does; false when the group
+  // has no member.
   bool PickShared(absl::string_view filter, absl::string_view share_group, uint64_t* subscriber,
-                  SubscriptionOptions* options) const;
+                  SubscriptionOptions* options, Available available = nullptr) const;
 
   // Subscriptions (shared members counted one by one).
   size_t size() const { return size_; }
 
  private:
   struct Node;
-  void MatchImpl(absl::string_view topic, void* ctx, MatchFn fn, bool shared) const;
+  void MatchImpl(absl::string_view topic, void* ctx, MatchFn fn, bool shared,
+                 Available available) const;
   // The node of exactly `filter`, or null; `path` (may be null) gets each parent and the
   // level taken from it.
   Node* Find(absl::string_view filter, std::vector<std::pair<Node*, std::string>>* path) const;

@@ -130,5 +130,33 @@ TEST(TopicTreeTest, MatchesWithoutSharedGroupsAndPicksSharedMembersByFilter) {
   EXPECT_FALSE(t.PickShared("nothing/here", "g", &who, &options));
 }
 
+TEST(TopicTreeTest, SharedGroupsPassOverMembersThatCannotTakeAMessage) {
+  TopicTree t;
+  for (uint64_t member : {10, 20, 30}) ASSERT_TRUE(t.Subscribe("jobs/#", "g", member, {}));
+  // 20 cannot take messages now: the others take turns, in Match and in PickShared.
+  TopicTree::Available all_but_20 = [](uint64_t s) { return s != 20; };
+  std::multiset<uint64_t> got;
+  for (int i = 0; i < 6; ++i) {
+    t.Match(
+        "jobs/x", [&](uint64_t s, const SubscriptionOptions&) { got.insert(s); }, true, all_but_20);
+    uint64_t who;
+    SubscriptionOptions options;
+    ASSERT_TRUE(t.PickShared("jobs/#", "g", &who, &options, all_but_20));
+    got.insert(who);
+  }
+  EXPECT_EQ(got.count(20), 0u);
+  EXPECT_EQ(got.count(10) + got.count(30), 12u);
+  EXPECT_GE(got.count(10), 4u);
+  EXPECT_GE(got.count(30), 4u);
+  // None can: each still goes to one member, in turn.
+  TopicTree::Available none = [](uint64_t) { return false; };
+  std::set<uint64_t> turns;
+  for (int i = 0; i < 3; ++i) {
+    t.Match(
+        "jobs/x", [&](uint64_t s, const SubscriptionOptions&) { turns.insert(s); }, true, none);
+  }
+  EXPECT_THAT(turns, UnorderedElementsAre(10, 20, 30));
+}
+
 }  // namespace
 }  // namespace fleetcore::mqtt

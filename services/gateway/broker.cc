@@ -14,6 +14,9 @@ constexpr uint32_t kNeverExpires = 0xFFFFFFFF;
 
 uint64_t Key(const Session* s) { return reinterpret_cast<uint64_t>(s); }
 Session* FromKey(uint64_t key) { return reinterpret_cast<Session*>(key); }
+// A shared group's message goes to a member whose client is connected while one is, as on
+// AWS IoT Core; only when none is does it wait in a (persistent) member's session.
+bool Connected(uint64_t key) { return FromKey(key)->attached(); }
 
 struct MatchEntry {
   uint64_t subscriber;
@@ -461,8 +464,10 @@ size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_r
   absl::ReaderMutexLock l(&tree_mu_);
   tree_.Match(
       message->topic,
-      [](uint64_t s, const mqtt::SubscriptionOptions& o) { matches.push_back(MatchEntry{s, &o}); },
-      shared);
+      [](uint64_t s, const mqtt::SubscriptionOptions& o) {
+        matches.push_back(MatchEntry{s, &o});
+      },
+      shared, &Connected);
   if (matches.size() > 1) {
     std::sort(matches.begin(), matches.end(),
               [](const MatchEntry& a, const MatchEntry& b) { return a.subscriber < b.subscriber; });
@@ -607,7 +612,7 @@ size_t Broker::DeliverShared(const MessagePtr& message, absl::string_view group,
   const int64_t now = message->expires_at_ms.has_value() ? NowMs() : 0;
   // As in Route, a session in the tree lives while the lock is held.
   absl::ReaderMutexLock l(&tree_mu_);
-  if (!tree_.PickShared(filter, group, &key, &options)) return 0;
+  if (!tree_.PickShared(filter, group, &key, &options, &Connected)) return 0;
   std::vector<uint32_t> ids;
   if (options.subscription_id != 0) ids.push_back(options.subscription_id);
   const uint8_t qos = std::min(message->qos, options.qos);

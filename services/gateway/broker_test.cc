@@ -441,6 +441,23 @@ TEST_F(BrokerTest, SharedSubscriptionsTakeTurns) {
   EXPECT_THAT(Take(b), SizeIs(2));
 }
 
+TEST_F(BrokerTest, SharedSubscriptionsGoToConnectedMembersWhileThereAreAny) {
+  Client a = Connect("a", false, 3600);
+  Client b = Connect("b", false, 3600);
+  Sub(a, "$share/g/jobs/#", 1);
+  Sub(b, "$share/g/jobs/#", 1);
+  Leave(b);  // its session stays, and its membership with it
+  for (int i = 0; i < 4; ++i) broker_->Publish(Msg("jobs/x", std::to_string(i), 0));
+  EXPECT_THAT(Take(a), SizeIs(4));
+  // With no member connected, each waits in one member's session, in turn.
+  Leave(a);
+  for (int i = 4; i < 8; ++i) broker_->Publish(Msg("jobs/x", std::to_string(i), 1));
+  Client a2 = Connect("a", false, 3600);
+  Client b2 = Connect("b", false, 3600);
+  EXPECT_THAT(Take(a2), SizeIs(2));
+  EXPECT_THAT(Take(b2), SizeIs(2));
+}
+
 TEST_F(BrokerTest, TargetedPublishReachesOnlyThatSession) {
   Client a = Connect("a");
   Client b = Connect("b");

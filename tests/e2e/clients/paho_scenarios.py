@@ -435,6 +435,30 @@ def shared():
     payloads = sorted(int(p) for _, p in got if p)
     check(payloads == list(range(40)), f"the group got {payloads}, wanted each of 40 once")
     check(all(any(c is x for x, _ in got) for c in (a, b)), "one member got nothing")
+    # A member with a persistent session that is away takes no turn while others are
+    # connected: its share would wait for it instead of going to them.
+    away_id = uid("saway")
+    away = Client(away_id, clean=False)
+    away.subscribe(f"$share/g1/{topic('sh/#')}", 1)
+    away.close()
+    for i in range(20):
+        pub.publish(topic("sh/y"), str(i).encode(), 1)
+    pub.publish(topic("sh/end"), b"", 1)
+    plain.receive_until(topic("sh/end"))
+    got = []
+    for c in (a, b):
+        while True:
+            try:
+                got.append(c.messages.get(timeout=1).payload.decode())
+            except queue.Empty:
+                break
+    payloads = sorted(int(p) for p in got if p)
+    check(payloads == list(range(20)), f"the connected members got {payloads}, wanted all 20")
+    back = Client(away_id, clean=False)
+    time.sleep(1)
+    check(back.messages.empty(), "the away member's session held a share of the messages")
+    back.close()
+    Client(away_id).close()  # a clean start ends the session
     for c in (a, b, plain, pub):
         c.close()
 
