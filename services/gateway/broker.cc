@@ -18,6 +18,13 @@ Session* FromKey(uint64_t key) { return reinterpret_cast<Session*>(key); }
 // AWS IoT Core; only when none is does it wait in a (persistent) member's session.
 bool Connected(uint64_t key) { return FromKey(key)->attached(); }
 
+// Lifecycle versions count seconds from 2020-01-01T00:00:00Z: they fit a signed 32-bit
+// column (as subscribers may store them) until 2088.
+uint64_t LifecycleClock(int64_t now_ms) {
+  constexpr int64_t kEpochMs = 1577836800000;
+  return static_cast<uint64_t>(std::max<int64_t>(0, now_ms - kEpochMs) / 1000);
+}
+
 struct MatchEntry {
   uint64_t subscriber;
   const mqtt::SubscriptionOptions* options;
@@ -49,6 +56,14 @@ Broker::~Broker() {
 }
 
 int64_t Broker::NowMs() const { return absl::ToUnixMillis(clock_->Now()); }
+
+uint64_t Broker::LifecycleVersion(const std::string& client_id) {
+  const uint64_t clock = LifecycleClock(NowMs());
+  absl::MutexLock l(&versions_mu_);
+  auto [it, added] = versions_.try_emplace(client_id, clock);
+  if (!added) it->second = std::max(clock, it->second + 1);
+  return it->second;
+}
 
 absl::Status Broker::Load() {
   if (store_ == nullptr) return absl::OkStatus();
@@ -266,6 +281,12 @@ void Broker::Sweep() {
         due.push_back(std::move(s));
       }
     }
+  }
+  {
+    // Versions the clock has passed need no memory: the next is the clock's.
+    const uint64_t clock = LifecycleClock(now);
+    absl::MutexLock l(&versions_mu_);
+    absl::erase_if(versions_, [clock](const auto& entry) { return entry.second < clock; });
   }
   // Their rows too (those of any replica: an expired message is expired everywhere).
   if (drop_retained && retained_.DropExpired(now) > 0 && store_ != nullptr) {

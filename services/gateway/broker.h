@@ -179,6 +179,13 @@ class Broker {
   const BrokerCounters& counters() const { return counters_; }
   int64_t NowMs() const;
 
+  // The versionNumber of a new connection's lifecycle events, which AWS makes increase with
+  // each connection of a client id (its connected and disconnected events share one) so
+  // that subscribers can order them: the seconds since 2020 at the connect, or one more
+  // than the client id's last when that is as high. It so increases across gateway
+  // restarts and replicas (whose clocks agree within a second) without any stored state.
+  uint64_t LifecycleVersion(const std::string& client_id);
+
   // ---- Among gateway replicas (services/gateway/cluster.h).
   // Set once, before Load and before serving; `cluster` outlives the broker's use of it.
   void SetCluster(BrokerCluster* cluster) { cluster_ = cluster; }
@@ -277,6 +284,11 @@ class Broker {
   std::vector<Moving> moved_out_ ABSL_GUARDED_BY(timers_mu_);
   std::vector<Moving> moved_in_ ABSL_GUARDED_BY(timers_mu_);
   int64_t next_retained_drop_ms_ ABSL_GUARDED_BY(timers_mu_) = 0;
+
+  // The last lifecycle version of client ids that connected in about the last second; the
+  // sweep lets go of those the clock has passed.
+  absl::Mutex versions_mu_;
+  absl::flat_hash_map<std::string, uint64_t> versions_ ABSL_GUARDED_BY(versions_mu_);
 };
 
 }  // namespace fleetcore::gateway

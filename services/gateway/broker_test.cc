@@ -458,6 +458,23 @@ TEST_F(BrokerTest, SharedSubscriptionsGoToConnectedMembersWhileThereAreAny) {
   EXPECT_THAT(Take(b2), SizeIs(2));
 }
 
+TEST_F(BrokerTest, LifecycleVersionsIncreaseWithEachConnectionOfAClientId) {
+  // The clock's seconds since 2020 (the fake clock starts at 2023-11-14T22:13:20Z).
+  const uint64_t first = broker_->LifecycleVersion("a");
+  EXPECT_EQ(first, 1700000000u - 1577836800u);
+  // Reconnecting within the second, and again: each is higher.
+  EXPECT_EQ(broker_->LifecycleVersion("a"), first + 1);
+  EXPECT_EQ(broker_->LifecycleVersion("a"), first + 2);
+  EXPECT_EQ(broker_->LifecycleVersion("b"), first);  // each client id its own
+  // Later, the clock's again; and a restarted gateway (nothing remembered) goes on from it.
+  clock_.Advance(absl::Seconds(5));
+  broker_->Sweep();
+  EXPECT_EQ(broker_->LifecycleVersion("a"), first + 5);
+  clock_.Advance(absl::Seconds(1));
+  Restart();
+  EXPECT_EQ(broker_->LifecycleVersion("a"), first + 6);
+}
+
 TEST_F(BrokerTest, TargetedPublishReachesOnlyThatSession) {
   Client a = Connect("a");
   Client b = Connect("b");

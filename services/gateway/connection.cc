@@ -622,7 +622,7 @@ void Connection::Admit(PendingConnect pending) {
                        ? info_.certificate_id
                        : (identity_ != nullptr ? identity_->principal() : std::string()),
       .source_ip = ClientIp()});
-  version_number_ = session_->generation();
+  version_number_ = broker_->LifecycleVersion(info_.client_id);
   Lifecycle("presence", "connected", {{"ipAddress", ClientIp()}});
   // Packets that came while the CONNECT was being authenticated; OnData flushes.
   OnData("", 0);
