@@ -52,16 +52,16 @@ class PgGatewayStore final : public GatewayStore {
   uint64_t dropped() const;
 
  private:
+  // clang-format off
   struct RetainedPut { MessagePtr message; };
   struct RetainedDelete { std::string topic; };
-  struct RetainedExpire {
-    int64_t now_ms;
-  };
+  struct RetainedExpire { int64_t now_ms; };
   struct SessionPut { SessionRecord record; };
   struct SessionDelete { std::string client_id; };
   struct MessagePut { std::string client_id; StoredMessage message; };
   struct MessageDelete { std::string client_id; int64_t seq; };
   struct SessionClaim { StoredSession session; };
+  // clang-format on
   using Op = std::variant<RetainedPut, RetainedDelete, RetainedExpire, SessionPut, SessionDelete,
                           MessagePut, MessageDelete, SessionClaim>;
 
