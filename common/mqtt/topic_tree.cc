@@ -25,7 +25,12 @@ struct Group {
     if (available == nullptr || available(first.subscriber)) return first;
     for (size_t k = 1; k < n; ++k) {
       const Member& m = members[(t + k) % n];
-      if (available(m.subscriber)) return m;
+      if (available(m.subscriber)) {
+        // The next turn is the one after it: the turns of the members passed over are
+        // shared by all the others, not all taken by the first one after them.
+        turn.fetch_add(k, std::memory_order_relaxed);
+        return m;
+      }
     }
     return first;
   }
