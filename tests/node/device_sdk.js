@@ -170,21 +170,29 @@ async function expectRejected(what, promise, code, message) {
   fail(`${what}: accepted`);
 }
 
+// Opens a v2 client's event stream and waits until its subscription is established.
+async function openStream(what, stream) {
+  const established = once(stream, rr.StreamingOperation.SUBSCRIPTION_STATUS);
+  stream.open();
+  const [status] = await established;
+  if (status.type !== SubscriptionStatusEventType.SubscriptionEstablished) {
+    fail(`${what} stream ${JSON.stringify(status)}`);
+  }
+  return stream;
+}
+
 async function serviceClientsV2(client) {
   const shadow = client.shadowV2();
   const name = `v2-mqtt${protocol.replaceAll('.', '')}`;  // no dots in shadow names
   const request = { thingName: thing, shadowName: name };
   await expectRejected('get before any update', shadow.getNamedShadow(request), 404,
     `No shadow exists with name: '${name}'`);
-  // The delta stream, open before the update that makes a delta.
-  const deltas = shadow.createNamedShadowDeltaUpdatedStream(request);
-  const established = once(deltas, rr.StreamingOperation.SUBSCRIPTION_STATUS);
-  deltas.open();
-  const [status] = await established;
-  if (status.type !== SubscriptionStatusEventType.SubscriptionEstablished) {
-    fail(`delta stream ${JSON.stringify(status)}`);
-  }
+  // The delta and documents streams, open before the update that makes a delta.
+  const deltas = await openStream('delta', shadow.createNamedShadowDeltaUpdatedStream(request));
+  const documents =
+    await openStream('documents', shadow.createNamedShadowUpdatedStream(request));
   const delta = once(deltas, rr.StreamingOperation.INCOMING_PUBLISH);
+  const documented = once(documents, rr.StreamingOperation.INCOMING_PUBLISH);
   const first = await shadow.updateNamedShadow({
     ...request,
     state: { desired: { color: 'green', on: true }, reported: { color: 'red', on: true } },
@@ -195,6 +203,12 @@ async function serviceClientsV2(client) {
   const [event] = await delta;
   if (JSON.stringify(event.message.state) !== '{"color":"green"}') {
     fail(`v2 delta ${JSON.stringify(event.message)}`);
+  }
+  const [doc] = await documented;
+  const current = doc.message.current;
+  if (!current || current.version !== 1 || current.state.desired.color !== 'green' ||
+      current.state.reported.color !== 'red') {
+    fail(`v2 documents ${JSON.stringify(doc.message)}`);
   }
   await shadow.updateNamedShadow({ ...request, state: { reported: { color: 'green' } } });
   const got = await shadow.getNamedShadow(request);
@@ -210,14 +224,19 @@ async function serviceClientsV2(client) {
   await expectRejected('get after delete', shadow.getNamedShadow(request), 404,
     `No shadow exists with name: '${name}'`);
   deltas.close();
+  documents.close();
   shadow.close();
-  console.log(`shadow v2 client: ${name} created, delta, reported, conflict, deleted`);
+  console.log(`shadow v2 client: ${name} created, delta, documents, reported, conflict, deleted`);
 
   const jobs = client.jobsV2();
+  // As the SDK's jobs sample starts: the next-job stream, then the pending jobs.
+  const next = await openStream('next job',
+    jobs.createNextJobExecutionChangedStream({ thingName: thing }));
   const pending = await jobs.getPendingJobExecutions({ thingName: thing });
   if (pending.inProgressJobs.length !== 0 || pending.queuedJobs.length !== 0) {
     fail(`v2 pending jobs ${JSON.stringify(pending)}`);
   }
+  next.close();
   jobs.close();
   console.log('jobs v2 client: none pending');
 }
