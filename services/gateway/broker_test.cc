@@ -351,6 +351,41 @@ TEST_F(BrokerTest, RetainedMessagesThatExpiredWhileDownAreDeletedAtLoad) {
   EXPECT_TRUE(store_.has_retained("kept"));
 }
 
+// A retained message that expires at `at_ms`.
+MessagePtr Expiring(std::string topic, std::optional<int64_t> at_ms) {
+  auto m = std::make_shared<Message>(*Msg(std::move(topic), "x", 0, true));
+  m->expires_at_ms = at_ms;
+  return m;
+}
+
+TEST(RetainedStoreTest, ExpiredMessagesGoAtTheirTimeAndNotThoseThatReplacedThem) {
+  RetainedStore store;
+  store.Put(Expiring("a/b/c", 1000), 0);
+  store.Put(Expiring("a/b/c", 5000), 0);  // replaced: it goes at 5000, not 1000
+  store.Put(Expiring("x", 2000), 0);
+  store.Put(Expiring("x", std::nullopt), 0);  // replaced by one that never expires
+  store.Put(Expiring("y", 3000), 0);
+  store.Put(Msg("y", "", 0, true), 0);  // deleted, then kept anew without an expiry
+  store.Put(Expiring("y", std::nullopt), 0);
+  EXPECT_EQ(store.DropExpired(4999), 0u);
+  EXPECT_EQ(store.size(), 3u);
+  EXPECT_EQ(store.DropExpired(5000), 1u);
+  EXPECT_EQ(store.Get("a/b/c"), nullptr);
+  std::vector<std::string> left;
+  for (const MessagePtr& m : store.List("", 10)) left.push_back(m->topic);
+  EXPECT_THAT(left, ElementsAre("x", "y"));  // and a/b's empty levels are gone
+}
+
+TEST(RetainedStoreTest, ATopicRewrittenOftenExpiresOnceAtItsLastTime) {
+  RetainedStore store;
+  // Each rewrite leaves an entry for the message it replaced; past 1024 of them the index
+  // is made again from what is held (several times here).
+  for (int64_t i = 1; i <= 5000; ++i) store.Put(Expiring("t", 1000000 + i), 0);
+  EXPECT_EQ(store.DropExpired(1004999), 0u);
+  EXPECT_EQ(store.DropExpired(1005000), 1u);
+  EXPECT_EQ(store.size(), 0u);
+}
+
 TEST_F(BrokerTest, ExpiredRetainedMessagesMakeRoomUnderTheLimit) {
   limits_.max_retained_messages = 2;
   Restart();

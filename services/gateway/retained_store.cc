@@ -28,25 +28,7 @@ RetainedStore::PutResult RetainedStore::Put(const MessagePtr& message, size_t ma
   const std::vector<absl::string_view> levels = absl::StrSplit(message->topic, '/');
   absl::MutexLock l(&mu_);
   if (message->payload.empty()) {
-    // Walk down remembering the path, then prune the nodes left empty.
-    std::vector<std::pair<Node*, absl::string_view>> path;
-    Node* node = root_.get();
-    for (absl::string_view level : levels) {
-      auto it = node->children.find(level);
-      if (it == node->children.end()) return PutResult::kUnchanged;
-      path.emplace_back(node, level);
-      node = it->second.get();
-    }
-    if (node->message == nullptr) return PutResult::kUnchanged;
-    if (node->message->expires_at_ms.has_value()) --expiring_;
-    node->message.reset();
-    --size_;
-    for (auto it = path.rbegin(); it != path.rend(); ++it) {
-      auto child = it->first->children.find(it->second);
-      if (child->second->message != nullptr || !child->second->children.empty()) break;
-      it->first->children.erase(child);
-    }
-    return PutResult::kChanged;
+    return EraseLocked(levels, std::nullopt) ? PutResult::kChanged : PutResult::kUnchanged;
   }
   if (max_messages != 0 && size_ >= max_messages && FindLocked(levels) == nullptr) {
     return PutResult::kFull;
@@ -62,37 +44,66 @@ RetainedStore::PutResult RetainedStore::Put(const MessagePtr& message, size_t ma
   } else if (node->message->expires_at_ms.has_value()) {
     --expiring_;
   }
-  if (message->expires_at_ms.has_value()) ++expiring_;
+  if (message->expires_at_ms.has_value()) {
+    ++expiring_;
+    expiries_.push(Expiry{*message->expires_at_ms, message->topic});
+    // Entries of messages replaced since are skipped when their time comes; when they
+    // outnumber the live ones, the index is made again from the messages held.
+    if (expiries_.size() > 2 * expiring_ + 1024) RebuildExpiriesLocked();
+  }
   node->message = message;
   return PutResult::kChanged;
 }
 
+bool RetainedStore::EraseLocked(const std::vector<absl::string_view>& levels,
+                                std::optional<int64_t> expired_at) {
+  // Walk down remembering the path, then prune the nodes left empty.
+  std::vector<std::pair<Node*, absl::string_view>> path;
+  Node* node = root_.get();
+  for (absl::string_view level : levels) {
+    auto it = node->children.find(level);
+    if (it == node->children.end()) return false;
+    path.emplace_back(node, level);
+    node = it->second.get();
+  }
+  if (node->message == nullptr) return false;
+  // Only the message that expired, not one that replaced it since.
+  if (expired_at.has_value() && node->message->expires_at_ms != expired_at) return false;
+  if (node->message->expires_at_ms.has_value()) --expiring_;
+  node->message.reset();
+  --size_;
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    auto child = it->first->children.find(it->second);
+    if (child->second->message != nullptr || !child->second->children.empty()) break;
+    it->first->children.erase(child);
+  }
+  return true;
+}
+
+void RetainedStore::RebuildExpiriesLocked() {
+  std::vector<Expiry> live;
+  live.reserve(expiring_);
+  std::vector<const Node*> stack{root_.get()};
+  while (!stack.empty()) {
+    const Node* n = stack.back();
+    stack.pop_back();
+    if (n->message != nullptr && n->message->expires_at_ms.has_value()) {
+      live.push_back(Expiry{*n->message->expires_at_ms, n->message->topic});
+    }
+    for (const auto& [level, child] : n->children) stack.push_back(child.get());
+  }
+  expiries_ = decltype(expiries_)(std::greater<Expiry>(), std::move(live));
+}
+
 size_t RetainedStore::DropExpired(int64_t now_ms) {
   absl::MutexLock l(&mu_);
-  if (expiring_ == 0) return 0;
-  // Every node, parents before children, without recursion (topics may be deep, as in
-  // Match); then children before parents: a node left with nothing is erased by its parent.
-  std::vector<Node*> order;
-  std::vector<Node*> stack{root_.get()};
-  while (!stack.empty()) {
-    Node* node = stack.back();
-    stack.pop_back();
-    order.push_back(node);
-    for (auto& [level, child] : node->children) stack.push_back(child.get());
-  }
   size_t dropped = 0;
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    Node* node = *it;
-    absl::erase_if(node->children, [](const auto& child) {
-      return child.second->message == nullptr && child.second->children.empty();
-    });
-    if (node->message != nullptr && !Live(node->message, now_ms)) {
-      node->message.reset();
-      ++dropped;
-    }
+  // By the expiry index: only the topics whose time has come are visited.
+  while (!expiries_.empty() && expiries_.top().at_ms <= now_ms) {
+    const Expiry e = expiries_.top();
+    expiries_.pop();
+    if (EraseLocked(absl::StrSplit(e.topic, '/'), e.at_ms)) ++dropped;
   }
-  size_ -= dropped;
-  expiring_ -= dropped;
   return dropped;
 }
 
