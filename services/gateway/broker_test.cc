@@ -377,13 +377,16 @@ TEST(RetainedStoreTest, ExpiredMessagesGoAtTheirTimeAndNotThoseThatReplacedThem)
 }
 
 TEST(RetainedStoreTest, ATopicRewrittenOftenExpiresOnceAtItsLastTime) {
-  RetainedStore store;
   // Each rewrite leaves an entry for the message it replaced; past 1024 of them the index
-  // is made again from what is held (several times here).
-  for (int64_t i = 1; i <= 5000; ++i) store.Put(Expiring("t", 1000000 + i), 0);
-  EXPECT_EQ(store.DropExpired(1004999), 0u);
-  EXPECT_EQ(store.DropExpired(1005000), 1u);
-  EXPECT_EQ(store.size(), 0u);
+  // is made again from what is held: here at the 1027th write (the last one, which must be
+  // in it), and several times over 5000.
+  for (int64_t writes : {1027, 5000}) {
+    RetainedStore store;
+    for (int64_t i = 1; i <= writes; ++i) store.Put(Expiring("t", 1000000 + i), 0);
+    EXPECT_EQ(store.DropExpired(1000000 + writes - 1), 0u) << writes;
+    EXPECT_EQ(store.DropExpired(1000000 + writes), 1u) << writes;
+    EXPECT_EQ(store.size(), 0u) << writes;
+  }
 }
 
 TEST_F(BrokerTest, ExpiredRetainedMessagesMakeRoomUnderTheLimit) {

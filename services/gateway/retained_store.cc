@@ -44,14 +44,15 @@ RetainedStore::PutResult RetainedStore::Put(const MessagePtr& message, size_t ma
   } else if (node->message->expires_at_ms.has_value()) {
     --expiring_;
   }
+  node->message = message;
   if (message->expires_at_ms.has_value()) {
     ++expiring_;
     expiries_.push(Expiry{*message->expires_at_ms, message->topic});
     // Entries of messages replaced since are skipped when their time comes; when they
-    // outnumber the live ones, the index is made again from the messages held.
+    // outnumber the live ones, the index is made again from the messages held (this one
+    // included: it is in place already).
     if (expiries_.size() > 2 * expiring_ + 1024) RebuildExpiriesLocked();
   }
-  node->message = message;
   return PutResult::kChanged;
 }
 
