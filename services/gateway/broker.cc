@@ -436,6 +436,10 @@ bool Broker::RetainedRoomFor(absl::string_view topic) {
   return false;
 }
 
+bool Broker::RetainedRoomFor(const Message& message) {
+  return !message.retain || message.payload.empty() || RetainedRoomFor(message.topic);
+}
+
 void Broker::RetainedRefused(absl::string_view topic) {
   counters_.retained_refused.fetch_add(1, std::memory_order_relaxed);
   static log::Throttle full_log(absl::Seconds(10));

@@ -147,7 +147,7 @@ std::optional<absl::StatusOr<int32_t>> GatewayService::PublishOne(const pb::Publ
   absl::StatusOr<std::shared_ptr<Message>> m =
       ToMessage(req, broker_->limits(), broker_->NowMs());
   if (!m.ok()) return m.status();
-  if ((*m)->retain && !(*m)->payload.empty() && !broker_->RetainedRoomFor((*m)->topic)) {
+  if (!broker_->RetainedRoomFor(**m)) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the gateway holds ", broker_->limits().max_retained_messages,
         " retained messages, its --max-retained-messages: replace or delete one, or publish ",

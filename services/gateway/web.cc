@@ -372,8 +372,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
     }
     // At --max-retained-messages a retained message for a new topic is refused, as to an
     // MQTT 5 client that can be told, with AWS's answer to a request over a quota.
-    const bool retained_full = status.ok() && (*m)->retain && !(*m)->payload.empty() &&
-                               !context_.broker->RetainedRoomFor((*m)->topic);
+    const bool retained_full = status.ok() && !context_.broker->RetainedRoomFor(**m);
     if (retained_full) {
       status = absl::ResourceExhaustedError(
           "the gateway holds as many retained messages as it may: replace or delete one, or "
