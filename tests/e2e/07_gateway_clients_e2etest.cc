@@ -275,16 +275,13 @@ TEST_F(GatewayMosquittoTest, HttpsPublishWithCurl) {
   const Gateway& g = *gateway_;
   auto sub = Sub({"-p", Port("mqtt"), "-t", "e2e/http/#", "-v", "-C", "2"}, "http-sub");
   ASSERT_NE(sub, nullptr);
-  auto curl = [&](const std::string& path, const std::string& body) {
-    return g.PostHttps(path, body);
-  };
-  EXPECT_THAT(curl("/topics/e2e/http/t1?qos=1", R"({"t":21})"), HasSubstr("\n200"));
-  EXPECT_THAT(curl("/topics/e2e/http/state?qos=1&retain=true", "on"), HasSubstr("\n200"));
+  EXPECT_THAT(g.PostHttps("/topics/e2e/http/t1?qos=1", R"({"t":21})"), HasSubstr("\n200"));
+  EXPECT_THAT(g.PostHttps("/topics/e2e/http/state?qos=1&retain=true", "on"), HasSubstr("\n200"));
   // Wildcards and over-long payloads are refused with a reason.
-  EXPECT_THAT(curl("/topics/e2e/http/%2B", "x"), HasSubstr("\n400"));
+  EXPECT_THAT(g.PostHttps("/topics/e2e/http/%2B", "x"), HasSubstr("\n400"));
   // A topic that is not UTF-8 once decoded: refused, and the gateway serves on.
-  EXPECT_THAT(curl("/topics/e2e/http/%FF", "x"), HasSubstr("\n400"));
-  EXPECT_THAT(curl("/topics/e2e/http/big", std::string(131073, 'x')), HasSubstr("\n413"));
+  EXPECT_THAT(g.PostHttps("/topics/e2e/http/%FF", "x"), HasSubstr("\n400"));
+  EXPECT_THAT(g.PostHttps("/topics/e2e/http/big", std::string(131073, 'x')), HasSubstr("\n413"));
   // A body far over the limit, still coming after the 413: the client can send on and read
   // the answer (the gateway reads and drops the rest a while before it closes).
   ExpectScenario(Paho(g, "https_body_after_refusal",

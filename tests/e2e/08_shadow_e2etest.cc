@@ -150,9 +150,11 @@ TEST_F(ShadowTest, RequestsOverAShadowsQuotaAre429) {
               R"({"state":{"reported":{"on":true}}})"});
   const std::string url =
       absl::StrCat("http://127.0.0.1:", gateway_.ports.at("http_port"), "/things/lamp-7/shadow");
-  std::vector<std::string> argv{"/usr/bin/curl",  "-s",         "-w",
-                                "%{http_code}\n", "--parallel", "--parallel-immediate",
-                                "--parallel-max", "50"};
+  // curl sending 50 requests at once, a connection each, printing each status.
+  const std::vector<std::string> parallel_curl{
+      "/usr/bin/curl",  "-s", "-w", "%{http_code}\n", "--parallel", "--parallel-immediate",
+      "--parallel-max", "50"};
+  std::vector<std::string> argv = parallel_curl;
   for (int i = 0; i < 50; ++i) argv.insert(argv.end(), {"-o", "/dev/null", url});
   ASSERT_OK_AND_ASSIGN(testing::RunResult curl, testing::Run(argv, {}, absl::Seconds(60)));
   const std::vector<std::string> codes = absl::StrSplit(curl.out, '\n', absl::SkipEmpty());
@@ -177,7 +179,7 @@ TEST_F(ShadowTest, RequestsOverAShadowsQuotaAre429) {
   const int64_t accepted_before = gets("accepted");
   const std::string topic_url = absl::StrCat("http://127.0.0.1:", gateway_.ports.at("http_port"),
                                              "/topics/%24aws%2Fthings%2Flamp-8%2Fshadow%2Fget");
-  argv.resize(8);  // curl's options above, without its URLs
+  argv = parallel_curl;
   for (int i = 0; i < 50; ++i) argv.insert(argv.end(), {"-o", "/dev/null", "-d", "{}", topic_url});
   ASSERT_OK_AND_ASSIGN(curl, testing::Run(argv, {}, absl::Seconds(60)));
   const std::vector<std::string> published = absl::StrSplit(curl.out, '\n', absl::SkipEmpty());

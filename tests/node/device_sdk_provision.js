@@ -26,6 +26,14 @@ function fail(what) {
 }
 const timer = setTimeout(() => fail('timeout'), 45000);
 
+// The fields a certificate answer carries (CreateKeysAndCertificate's with its private key).
+const CERTIFICATE_FIELDS = ['certificateId', 'certificatePem', 'certificateOwnershipToken'];
+const KEYS_FIELDS = [...CERTIFICATE_FIELDS, 'privateKey'];
+
+function requireFields(what, response, fields) {
+  for (const field of fields) if (!response[field]) fail(`${what} answer lacks ${field}`);
+}
+
 // Starts an MQTT 5 client over mutual TLS and resolves once it is connected.
 function connect(certPath, keyPath, clientId) {
   return connectMtls({ port, ca, cert: certPath, key: keyPath, clientId, fail });
@@ -54,10 +62,7 @@ async function main() {
       operationTimeoutInSeconds: 10,
     });
     k = { accepted: true, response: await v2.createKeysAndCertificate({}) };
-    for (const field of ['certificateId', 'certificatePem', 'privateKey',
-      'certificateOwnershipToken']) {
-      if (!k.response[field]) fail(`v2 CreateKeysAndCertificate answer lacks ${field}`);
-    }
+    requireFields('v2 CreateKeysAndCertificate', k.response, KEYS_FIELDS);
     privateKey = k.response.privateKey;
     try {
       await v2.registerThing({ templateName: template, certificateOwnershipToken: 'not-a-token',
@@ -88,9 +93,7 @@ async function main() {
     k = await created;
     if (!k.accepted || k.error) fail(`CreateCertificateFromCsr: ${JSON.stringify(k)}`);
     if (k.response.privateKey) fail('CreateCertificateFromCsr answered with a private key');
-    for (const field of ['certificateId', 'certificatePem', 'certificateOwnershipToken']) {
-      if (!k.response[field]) fail(`CreateCertificateFromCsr answer lacks ${field}`);
-    }
+    requireFields('CreateCertificateFromCsr', k.response, CERTIFICATE_FIELDS);
   } else {
     const keys = answerOf(
       (h) => identity.subscribeToCreateKeysAndCertificateAccepted({}, qos, h),
@@ -98,10 +101,7 @@ async function main() {
     await identity.publishCreateKeysAndCertificate({}, qos);
     k = await keys;
     if (!k.accepted || k.error) fail(`CreateKeysAndCertificate: ${JSON.stringify(k)}`);
-    for (const field of ['certificateId', 'certificatePem', 'privateKey',
-      'certificateOwnershipToken']) {
-      if (!k.response[field]) fail(`CreateKeysAndCertificate answer lacks ${field}`);
-    }
+    requireFields('CreateKeysAndCertificate', k.response, KEYS_FIELDS);
     privateKey = k.response.privateKey;
   }
   console.log('new certificate', k.response.certificateId);
