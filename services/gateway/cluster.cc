@@ -166,6 +166,7 @@ void Cluster::Stop() {
     stopping_ = true;
   }
   work_cv_.notify_all();
+  tick_cv_.notify_all();
   if (ticker_.joinable()) ticker_.join();
   if (worker_.joinable()) worker_.join();
   subs_.clear();
@@ -188,7 +189,7 @@ void Cluster::Tick() {
   for (;;) {
     {
       std::unique_lock<std::mutex> l(work_mu_);
-      if (work_cv_.wait_for(l, std::chrono::milliseconds(100), [&] { return stopping_; })) {
+      if (tick_cv_.wait_for(l, std::chrono::milliseconds(100), [&] { return stopping_; })) {
         return;
       }
     }

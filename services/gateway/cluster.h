@@ -207,7 +207,8 @@ class Cluster final : public BrokerCluster {
   std::vector<std::unique_ptr<ClusterBus::Subscription>> subs_;
 
   std::mutex work_mu_;
-  std::condition_variable work_cv_;
+  std::condition_variable work_cv_;  // the worker waits for work
+  std::condition_variable tick_cv_;  // the ticker waits for its next tick (or the stop)
   std::deque<std::function<void()>> work_;
   bool stopping_ = false;
   std::thread worker_;

@@ -257,6 +257,18 @@ TEST_F(ClusterTest, SharedSubscriptionGivesEachMessageToOneMemberInTheCluster) {
   EXPECT_THAT(b.Take(plain), SizeIs(20));
 }
 
+TEST_F(ClusterTest, EachSharedGroupIsSubscribedToWithoutWaitingForTheNext) {
+  // The subscriptions are made by the cluster's worker, which must wake for each one
+  // (the heartbeat ticker, waiting beside it, must not take its wake-up).
+  Replica& a = Add("a");
+  for (int i = 0; i < 30; ++i) {
+    Replica::Client m = a.Connect(absl::StrCat("m", i));
+    a.Sub(m, absl::StrCat("$share/g/s", i));
+    const std::string subject = absl::StrCat("fleetcore.gw.m.s", i);
+    ASSERT_TRUE(Eventually([&] { return server_.queue_subscriptions(subject) == 1; })) << i;
+  }
+}
+
 TEST_F(ClusterTest, SharedMembersHereStillGetMessagesWhileNatsIsAway) {
   Replica& a = Add("a");
   Replica::Client m = a.Connect("m");
