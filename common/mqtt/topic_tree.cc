@@ -231,4 +231,14 @@ bool TopicTree::PickShared(absl::string_view filter, absl::string_view share_gro
   return true;
 }
 
+bool TopicTree::HasAvailableShared(absl::string_view filter, absl::string_view share_group,
+                                   Available available) const {
+  const Node* node = Find(filter, nullptr);
+  if (node == nullptr) return false;
+  auto it = node->groups.find(share_group);
+  if (it == node->groups.end()) return false;
+  return std::any_of(it->second->members.begin(), it->second->members.end(),
+                     [&](const Member& m) { return available(m.subscriber); });
+}
+
 }  // namespace fleetcore::mqtt

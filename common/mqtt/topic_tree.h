@@ -83,6 +83,10 @@ class TopicTree {
   // has no member.
   bool PickShared(absl::string_view filter, absl::string_view share_group, uint64_t* subscriber,
                   SubscriptionOptions* options, Available available = nullptr) const;
+  // Whether `share_group` on exactly `filter` has a member `available` says can take a
+  // message now. The turn is left as it is.
+  bool HasAvailableShared(absl::string_view filter, absl::string_view share_group,
+                          Available available) const;
 
   // Subscriptions (shared members counted one by one).
   size_t size() const { return size_; }

@@ -155,6 +155,12 @@ TEST(TopicTreeTest, SharedGroupsPassOverMembersThatCannotTakeAMessage) {
         "jobs/x", [&](uint64_t s, const SubscriptionOptions&) { turns.insert(s); }, true, none);
   }
   EXPECT_THAT(turns, UnorderedElementsAre(10, 20, 30));
+  // Whether any can, on exactly the group's filter.
+  EXPECT_TRUE(t.HasAvailableShared("jobs/#", "g", all_but_20));
+  EXPECT_TRUE(t.HasAvailableShared("jobs/#", "g", [](uint64_t s) { return s == 20; }));
+  EXPECT_FALSE(t.HasAvailableShared("jobs/#", "g", none));
+  EXPECT_FALSE(t.HasAvailableShared("jobs/#", "other", all_but_20));
+  EXPECT_FALSE(t.HasAvailableShared("jobs/x", "g", all_but_20));
 }
 
 }  // namespace

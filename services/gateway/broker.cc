@@ -352,6 +352,15 @@ bool Broker::HasSharedMembers(const std::string& group, const std::string& filte
   return shared_counts_.contains(std::make_pair(group, filter));
 }
 
+std::vector<std::pair<std::string, std::string>> Broker::SharedGroupsConnectedHere() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  absl::ReaderMutexLock l(&tree_mu_);
+  for (const auto& [key, members] : shared_counts_) {
+    if (tree_.HasAvailableShared(key.second, key.first, &Connected)) out.push_back(key);
+  }
+  return out;
+}
+
 void Broker::EndSession(const std::shared_ptr<Session>& session) {
   {
     absl::MutexLock l(&sessions_mu_);
@@ -625,19 +634,23 @@ size_t Broker::RouteFromReplica(const MessagePtr& message, absl::string_view tar
   return Route(message, only.get(), /*from_replica=*/true);
 }
 
-size_t Broker::DeliverShared(const MessagePtr& message, absl::string_view group,
-                             absl::string_view filter) {
+bool Broker::SharedFilterTakes(absl::string_view topic, absl::string_view filter) {
   // NATS matched the subject; MQTT's rule that wildcards do not match '$' topics is ours.
-  if (absl::StartsWith(message->topic, "$") &&
-      (absl::StartsWith(filter, "+") || absl::StartsWith(filter, "#"))) {
-    return 0;
-  }
+  return !absl::StartsWith(topic, "$") ||
+         !(absl::StartsWith(filter, "+") || absl::StartsWith(filter, "#"));
+}
+
+size_t Broker::DeliverShared(const MessagePtr& message, absl::string_view group,
+                             absl::string_view filter, SharedTurn turn) {
+  if (!SharedFilterTakes(message->topic, filter)) return 0;
   uint64_t key;
   mqtt::SubscriptionOptions options;
   const int64_t now = message->expires_at_ms.has_value() ? NowMs() : 0;
   // As in Route, a session in the tree lives while the lock is held.
   absl::ReaderMutexLock l(&tree_mu_);
   if (!tree_.PickShared(filter, group, &key, &options, &Connected)) return 0;
+  // PickShared passes over away members while there is a connected one.
+  if (turn == SharedTurn::kConnectedMember && !Connected(key)) return 0;
   std::vector<uint32_t> ids;
   if (options.subscription_id != 0) ids.push_back(options.subscription_id);
   const uint8_t qos = std::min(message->qos, options.qos);

@@ -198,11 +198,22 @@ class Broker {
   // retained one is kept in memory here (its own replica stores it). Returns the number of
   // sessions it was queued for.
   size_t RouteFromReplica(const MessagePtr& message, absl::string_view target_client_id);
+  // Which members of a shared group DeliverShared may give a message to.
+  enum class SharedTurn {
+    kAnyMember,        // a connected one, else one whose client is away (its session queues)
+    kConnectedMember,  // a connected one only; with none here it is not delivered
+  };
   // A message for the shared subscription `group` on `filter`, which NATS gave this
-  // replica's turn: to one member here.
-  size_t DeliverShared(const MessagePtr& message, absl::string_view group,
-                       absl::string_view filter);
+  // replica's turn (or another replica passed on): to one member here. Returns 1 when it
+  // was queued for one.
+  size_t DeliverShared(const MessagePtr& message, absl::string_view group, absl::string_view filter,
+                       SharedTurn turn = SharedTurn::kAnyMember);
   bool HasSharedMembers(const std::string& group, const std::string& filter) const;
+  // Whether a shared group's `filter` takes a message on `topic` that NATS matched to it:
+  // not when a wildcard would match a '$' topic, which MQTT forbids.
+  static bool SharedFilterTakes(absl::string_view topic, absl::string_view filter);
+  // The shared groups (share group, filter) with a member here whose client is connected.
+  std::vector<std::pair<std::string, std::string>> SharedGroupsConnectedHere() const;
   // The client id connected on another replica: the session here ends, its connection
   // taken over (0x8E). Returns whether there was one. (Two connects of one client id on
   // two replicas within the moment their announcements cross both end; clocks are not

@@ -91,6 +91,8 @@ absl::Status Cluster::Start() {
       {absl::StrCat(p, ".handover"), [this](const BusMessage& m) { OnHandoverRequest(m); }},
       {absl::StrCat(p, ".fwd.", SubjectToken(options_.node)),
        [this](const BusMessage& m) { OnForward(m); }},
+      {absl::StrCat(p, ".share.", SubjectToken(options_.node)),
+       [this](const BusMessage& m) { OnSharedTurn(m); }},
       {absl::StrCat(p, ".admin"), [this](const BusMessage& m) { OnAdmin(m); }},
       {absl::StrCat(inbox_, ".*"), [this](const BusMessage& m) { OnReply(m); }},
       {absl::StrCat(inbox_, ".admin.*"), [this](const BusMessage& m) { OnAdminReply(m); }},
@@ -199,7 +201,13 @@ void Cluster::Tick() {
       v1::ClusterHeartbeat hb;
       hb.set_node(options_.node);
       hb.set_tag(tag_);
+      for (const auto& [group, filter] : broker_->SharedGroupsConnectedHere()) {
+        hb.add_connected_shares(QueueOfShare(group, filter));
+      }
       Send(absl::StrCat(options_.prefix, ".node"), hb);
+      if (metrics_ != nullptr) {
+        metrics_->SetClusterSharedGroups(hb.connected_shares_size(), SharedGroupsElsewhere());
+      }
     }
     std::vector<std::pair<std::shared_ptr<Fetch>, size_t>> timed_out;  // and unanswered
     std::vector<std::string> gone;
@@ -207,7 +215,7 @@ void Cluster::Tick() {
     {
       std::lock_guard<std::mutex> l(mu_);
       for (auto it = peers_.begin(); it != peers_.end();) {
-        if (now - it->second < options_.node_timeout) {
+        if (now - it->second.heard < options_.node_timeout) {
           ++it;
           continue;
         }
@@ -332,10 +340,86 @@ void Cluster::OnMessage(const BusMessage& m, bool shared, const std::string& gro
   if (metrics_ != nullptr) metrics_->ClusterMessages(/*out=*/false);
   WhenReady([this, message = *std::move(message), shared, group, filter] {
     if (shared) {
-      broker_->DeliverShared(message, group, filter);
+      TakeSharedTurn(message, group, filter, /*passed=*/false);
     } else {
       broker_->RouteFromReplica(message, "");
     }
+  });
+}
+
+void Cluster::TakeSharedTurn(const MessagePtr& message, const std::string& group,
+                             const std::string& filter, bool passed) {
+  using SharedTurn = Broker::SharedTurn;
+  if (!Broker::SharedFilterTakes(message->topic, filter)) return;
+  // A member connected here takes it. When all are away, and another replica has one
+  // connected, that replica takes it (as AWS gives a group's messages to its connected
+  // members); else an away member's session here queues it. A turn passed on is not
+  // passed again: the heartbeats it was passed by may be a second old.
+  if (broker_->DeliverShared(message, group, filter, SharedTurn::kConnectedMember) == 1) {
+    if (metrics_ != nullptr) metrics_->ClusterSharedTurn(GatewayMetrics::SharedTurnResult::kHere);
+    return;
+  }
+  const std::string to = passed ? "" : NextReplicaConnectedTo(group, filter);
+  if (!to.empty()) {
+    v1::ClusterSharedTurn turn;
+    turn.set_group(group);
+    turn.set_filter(filter);
+    *turn.mutable_message() = Encode(*message);
+    Send(absl::StrCat(options_.prefix, ".share.", SubjectToken(to)), turn);
+    if (metrics_ != nullptr) {
+      metrics_->ClusterMessages(/*out=*/true);
+      metrics_->ClusterSharedTurn(GatewayMetrics::SharedTurnResult::kPassed);
+    }
+    return;
+  }
+  const bool queued = broker_->DeliverShared(message, group, filter) == 1;
+  if (metrics_ != nullptr) {
+    metrics_->ClusterSharedTurn(queued ? GatewayMetrics::SharedTurnResult::kHere
+                                       : GatewayMetrics::SharedTurnResult::kDropped);
+  }
+}
+
+std::vector<std::string> Cluster::ReplicasConnectedTo(const std::string& group,
+                                                      const std::string& filter) const {
+  const std::string queue = QueueOfShare(group, filter);
+  std::vector<std::string> out;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [node, peer] : peers_) {
+    if (peer.connected_shares.contains(queue)) out.push_back(node);
+  }
+  return out;
+}
+
+size_t Cluster::SharedGroupsElsewhere() const {
+  std::set<absl::string_view> queues;
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto& [node, peer] : peers_) {
+    queues.insert(peer.connected_shares.begin(), peer.connected_shares.end());
+  }
+  return queues.size();
+}
+
+std::string Cluster::NextReplicaConnectedTo(const std::string& group, const std::string& filter) {
+  std::vector<std::string> candidates = ReplicasConnectedTo(group, filter);
+  if (candidates.empty()) return "";
+  return candidates[shared_turns_passed_.fetch_add(1, std::memory_order_relaxed) %
+                    candidates.size()];
+}
+
+void Cluster::OnSharedTurn(const BusMessage& m) {
+  v1::ClusterSharedTurn turn;
+  if (!turn.ParseFromArray(m.data.data(), static_cast<int>(m.data.size()))) {
+    if (metrics_ != nullptr) metrics_->ClusterError("decode");
+    return;
+  }
+  absl::StatusOr<MessagePtr> message = Decode(turn.message());
+  if (!message.ok()) {
+    if (metrics_ != nullptr) metrics_->ClusterError("decode");
+    return;
+  }
+  if (metrics_ != nullptr) metrics_->ClusterMessages(/*out=*/false);
+  WhenReady([this, message = *std::move(message), group = turn.group(), filter = turn.filter()] {
+    TakeSharedTurn(message, group, filter, /*passed=*/true);
   });
 }
 
@@ -362,7 +446,10 @@ void Cluster::OnHeartbeat(const BusMessage& m) {
     PeerGone(hb.node());
     return;
   }
-  auto [it, added] = peers_.insert_or_assign(hb.node(), Now());
+  auto [it, added] = peers_.insert_or_assign(
+      hb.node(),
+      Peer{.heard = Now(),
+           .connected_shares = {hb.connected_shares().begin(), hb.connected_shares().end()}});
   if (added) log::Info("cluster: a replica joined", {{"node", hb.node()}});
 }
 

@@ -6,7 +6,8 @@
 //     <prefix>.m.<topic levels>), which route it to their subscribers; a retained one is
 //     kept in every replica's memory (its own replica stores it). A shared subscription
 //     group is a NATS queue group on its filter, so each message reaches one member of the
-//     group in the whole cluster.
+//     group in the whole cluster; a replica given a turn while its members are all away
+//     passes it to one with a member connected (their heartbeats say which).
 //   - Client ids. A connect announces its client id; a replica that holds the client id
 //     ends that connection (0x8E, session taken over) and the session there.
 //   - Sessions. A client resuming a session (clean start 0) on a replica that does not hold
@@ -39,6 +40,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -122,6 +124,10 @@ class Cluster final : public BrokerCluster {
 
   // The live replicas, this one included, sorted.
   std::vector<std::string> LiveNodes() const;
+  // The other live replicas with a member of a shared group connected, as their last
+  // heartbeat said, sorted.
+  std::vector<std::string> ReplicasConnectedTo(const std::string& group,
+                                               const std::string& filter) const;
   const std::string& node() const { return options_.node; }
 
   // The encoded forms, for tests.
@@ -139,6 +145,15 @@ class Cluster final : public BrokerCluster {
   void OnClaim(const BusMessage& m);
   void OnHandoverRequest(const BusMessage& m);
   void OnForward(const BusMessage& m);
+  // A shared group's turn, given here by NATS (`passed` false) or passed on by another
+  // replica (true).
+  void TakeSharedTurn(const MessagePtr& message, const std::string& group,
+                      const std::string& filter, bool passed);
+  void OnSharedTurn(const BusMessage& m);
+  // How many shared groups have a member connected on another replica.
+  size_t SharedGroupsElsewhere() const;
+  // One of ReplicasConnectedTo, each in turn ("" for none).
+  std::string NextReplicaConnectedTo(const std::string& group, const std::string& filter);
   void OnAdmin(const BusMessage& m);
   // Answers to this replica's handover requests (FetchSession) and admin calls
   // (AskReplicas), each on its own reply subject.
@@ -169,13 +184,19 @@ class Cluster final : public BrokerCluster {
   const std::string inbox_;
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> next_request_{1};
+  std::atomic<uint64_t> shared_turns_passed_{0};  // picks the replica a turn is passed to
 
   std::mutex ready_mu_;
   bool ready_ = false;
   std::vector<std::function<void()>> before_ready_;
 
   mutable std::mutex mu_;
-  std::map<std::string, absl::Time> peers_;  // the other live replicas, last heard from
+  struct Peer {
+    absl::Time heard;  // last
+    // Its shared groups with a connected member, by NATS queue group (QueueOfShare).
+    std::set<std::string> connected_shares;
+  };
+  std::map<std::string, Peer> peers_;  // the other live replicas
   bool duplicate_node_ = false;
   std::map<uint64_t, std::shared_ptr<Fetch>> fetches_;
   // Client ids that connected to another replica lately, which one and when: their

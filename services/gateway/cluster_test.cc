@@ -28,6 +28,7 @@ namespace fleetcore::gateway {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 using ::testing::SizeIs;
 using ::testing::UnorderedElementsAre;
 
@@ -255,6 +256,40 @@ TEST_F(ClusterTest, SharedSubscriptionGivesEachMessageToOneMemberInTheCluster) {
   EXPECT_FALSE(got_1.empty());
   EXPECT_FALSE(got_2.empty());
   EXPECT_THAT(b.Take(plain), SizeIs(20));
+}
+
+TEST_F(ClusterTest, ASharedGroupsTurnPassesOverAReplicaWhoseMembersAreAllAway) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  Replica::Client away = a.Connect("away", /*clean=*/false, 3600);
+  a.Sub(away, "$share/g/s/#");
+  a.Leave(away);  // its session, and its membership, stay
+  Replica::Client here = b.Connect("here");
+  b.Sub(here, "$share/g/s/#");
+  ASSERT_TRUE(Eventually([&] { return server_.queue_subscriptions("fleetcore.gw.m.s.>") == 2; }));
+  // a hears from b's heartbeat that b has a member connected.
+  ASSERT_TRUE(Eventually([&] { return a.cluster.ReplicasConnectedTo("g", "s/#").size() == 1; }));
+  EXPECT_THAT(b.cluster.ReplicasConnectedTo("g", "s/#"), IsEmpty());
+  for (int i = 0; i < 20; ++i) a.broker.Publish(Msg(absl::StrCat("s/", i), absl::StrCat(i)));
+  Settle();
+  // Every one reaches the connected member, none waits for the away one.
+  EXPECT_THAT(b.Take(here), SizeIs(20));
+  Replica::Client back = a.Resume("away");
+  EXPECT_THAT(a.Take(back), IsEmpty());
+  a.Leave(back);
+
+  // With no member connected anywhere, each waits in an away member's session.
+  Replica::Client later = b.Connect("later", /*clean=*/false, 3600);
+  b.Sub(later, "$share/g/s/#");
+  b.broker.Unsubscribe(here.session, "$share/g/s/#");
+  b.Leave(later);
+  ASSERT_TRUE(Eventually([&] { return a.cluster.ReplicasConnectedTo("g", "s/#").empty(); }));
+  for (int i = 0; i < 10; ++i) b.broker.Publish(Msg(absl::StrCat("s/", i), absl::StrCat(i)));
+  Settle();
+  Replica::Client back_a = a.Resume("away");
+  Replica::Client back_b = b.Resume("later");
+  EXPECT_EQ(a.Take(back_a).size() + b.Take(back_b).size(), 10u);
 }
 
 TEST_F(ClusterTest, EachSharedGroupIsSubscribedToWithoutWaitingForTheNext) {

@@ -208,6 +208,11 @@ struct GatewayMetrics::Impl {
                                    "included.")
                              .Register(r)
                              .Add({})),
+        cluster_shared_groups(prometheus::BuildGauge()
+                                  .Name("fleetcore_gateway_cluster_shared_groups")
+                                  .Help("Shared subscription groups with a member connected "
+                                        "here, and on the other replicas.")
+                                  .Register(r)),
         cluster_messages(prometheus::BuildCounter()
                              .Name("fleetcore_gateway_cluster_messages_total")
                              .Help("Messages sent to and received from the other replicas.")
@@ -229,6 +234,14 @@ struct GatewayMetrics::Impl {
                                   "here.")
                             .Register(r)
                             .Add({})),
+        cluster_shared_turns(prometheus::BuildCounter()
+                                 .Name("fleetcore_gateway_cluster_shared_turns_total")
+                                 .Help("Shared subscription messages NATS or another replica "
+                                       "gave this replica, by what became of them: here (a "
+                                       "member here has it), passed (on to a replica with a "
+                                       "member connected, those here all away), dropped (no "
+                                       "member here could take it).")
+                                 .Register(r)),
         cluster_errors(prometheus::BuildCounter()
                            .Name("fleetcore_gateway_cluster_errors_total")
                            .Help("Trouble between replicas, by kind.")
@@ -251,6 +264,11 @@ struct GatewayMetrics::Impl {
     for (const char* result : {"ok", "failed"}) certificate_reloads.Add({{"result", result}});
     cluster_out = &cluster_messages.Add({{"direction", "out"}});
     cluster_in = &cluster_messages.Add({{"direction", "in"}});
+    shared_groups_here = &cluster_shared_groups.Add({{"where", "here"}});
+    shared_groups_elsewhere = &cluster_shared_groups.Add({{"where", "elsewhere"}});
+    shared_here = &cluster_shared_turns.Add({{"result", "here"}});
+    shared_passed = &cluster_shared_turns.Add({{"result", "passed"}});
+    shared_dropped = &cluster_shared_turns.Add({{"result", "dropped"}});
   }
 
   prometheus::Family<prometheus::Gauge>& connections;
@@ -287,10 +305,17 @@ struct GatewayMetrics::Impl {
   prometheus::Counter& store_errors;
   prometheus::Gauge& cluster_connected;
   prometheus::Gauge& cluster_replicas;
+  prometheus::Family<prometheus::Gauge>& cluster_shared_groups;
+  prometheus::Gauge* shared_groups_here = nullptr;
+  prometheus::Gauge* shared_groups_elsewhere = nullptr;
   prometheus::Family<prometheus::Counter>& cluster_messages;
   prometheus::Family<prometheus::Counter>& cluster_handovers;
   prometheus::Counter& cluster_takeovers;
   prometheus::Counter& cluster_adopted;
+  prometheus::Family<prometheus::Counter>& cluster_shared_turns;
+  prometheus::Counter* shared_here = nullptr;
+  prometheus::Counter* shared_passed = nullptr;
+  prometheus::Counter* shared_dropped = nullptr;
   prometheus::Family<prometheus::Counter>& cluster_errors;
   prometheus::Counter* cluster_out = nullptr;
   prometheus::Counter* cluster_in = nullptr;
@@ -473,6 +498,11 @@ void GatewayMetrics::SetClusterReplicas(size_t replicas) {
   impl_->cluster_replicas.Set(static_cast<double>(replicas));
 }
 
+void GatewayMetrics::SetClusterSharedGroups(size_t here, size_t elsewhere) {
+  impl_->shared_groups_here->Set(static_cast<double>(here));
+  impl_->shared_groups_elsewhere->Set(static_cast<double>(elsewhere));
+}
+
 void GatewayMetrics::ClusterMessages(bool out, uint64_t n) {
   (out ? impl_->cluster_out : impl_->cluster_in)->Increment(static_cast<double>(n));
 }
@@ -485,6 +515,17 @@ void GatewayMetrics::ClusterTakeover() { impl_->cluster_takeovers.Increment(); }
 
 void GatewayMetrics::ClusterAdopted(int64_t sessions) {
   impl_->cluster_adopted.Increment(static_cast<double>(sessions));
+}
+
+void GatewayMetrics::ClusterSharedTurn(SharedTurnResult result) {
+  switch (result) {
+    case SharedTurnResult::kHere:
+      return impl_->shared_here->Increment();
+    case SharedTurnResult::kPassed:
+      return impl_->shared_passed->Increment();
+    case SharedTurnResult::kDropped:
+      return impl_->shared_dropped->Increment();
+  }
 }
 
 void GatewayMetrics::ClusterError(absl::string_view kind) {

@@ -95,11 +95,19 @@ class GatewayMetrics {
   // errors ("slow_consumer", "nats", "decode", "duplicate_node").
   void SetClusterConnected(bool connected);
   void SetClusterReplicas(size_t replicas);
+  // Shared subscription groups with a member connected here, and on other replicas (as
+  // their heartbeats said).
+  void SetClusterSharedGroups(size_t here, size_t elsewhere);
   void ClusterMessages(bool out, uint64_t n = 1);
   void ClusterHandover(absl::string_view result);
   void ClusterTakeover();
   // Sessions of a replica that left or went silent, taken over here.
   void ClusterAdopted(int64_t sessions);
+  // A shared group's turn taken here: a member here has it, it went on to a replica with a
+  // member connected (those here all away), or no member here could take it (none is
+  // left, or its session's queue is full: the broker's drops say which).
+  enum class SharedTurnResult { kHere, kPassed, kDropped };
+  void ClusterSharedTurn(SharedTurnResult result);
   void ClusterError(absl::string_view kind);
 
  private:

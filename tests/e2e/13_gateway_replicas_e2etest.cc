@@ -1,11 +1,12 @@
 // Two gateway replicas on one Postgres and one NATS (Debian's nats-server, started here),
 // driven with mosquitto_pub/mosquitto_sub, paho and fleetctl as a fleet behind a load
-// balancer would be: messages, retained messages and shared subscriptions across replicas,
-// a client id taken over from one replica by a connect to the other, a persistent session
-// following its client (handed over by the other replica, or taken over when that replica
-// stopped), a device following its shadow through a replica other than the one the shadow
-// service publishes through, the Broker API seeing every replica's connections, NATS
-// restarting under them, and a clear error when NATS cannot be reached.
+// balancer would be: messages, retained messages and shared subscriptions across replicas
+// (a group's messages going to its member connected to one replica, not to its member away
+// from the other), a client id taken over from one replica by a connect to the other, a
+// persistent session following its client (handed over by the other replica, or taken over
+// when that replica stopped), a device following its shadow through a replica other than
+// the one the shadow service publishes through, the Broker API seeing every replica's
+// connections, NATS restarting under them, and a clear error when NATS cannot be reached.
 #include <signal.h>
 
 #include <set>
@@ -104,6 +105,14 @@ class GatewayReplicasTest : public ::testing::Test {
     }
     return n;
   }
+  // Waits up to 5 s for `n` of them.
+  void ExpectQueueSubscriptions(const std::string& subject, int n) {
+    for (int i = 0; i < 100 && QueueSubscriptions(subject) != n; ++i) {
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+    ASSERT_EQ(QueueSubscriptions(subject), n)
+        << testing::HttpGet(nats_monitor_port_, "/connz?subs=detail");
+  }
 
   std::unique_ptr<testing::TestDatabase> db_;
   std::string anonymous_;
@@ -136,11 +145,7 @@ TEST_F(GatewayReplicasTest, MessagesRetainedMessagesAndSharedSubscriptionsSpanRe
                             "member-b");
   ASSERT_NE(m1, nullptr);
   ASSERT_NE(m2, nullptr);
-  for (int i = 0; i < 100 && QueueSubscriptions("fleetcore.gw.m.s.>") < 2; ++i) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  ASSERT_EQ(QueueSubscriptions("fleetcore.gw.m.s.>"), 2)
-      << testing::HttpGet(nats_monitor_port_, "/connz?subs=detail");
+  ASSERT_NO_FATAL_FAILURE(ExpectQueueSubscriptions("fleetcore.gw.m.s.>", 2));
   std::string lines;
   for (int i = 0; i < 20; ++i) absl::StrAppend(&lines, "m", i, "\n");
   ASSERT_OK_AND_ASSIGN(testing::RunResult r,
@@ -166,6 +171,41 @@ TEST_F(GatewayReplicasTest, MessagesRetainedMessagesAndSharedSubscriptionsSpanRe
   EXPECT_EQ(all.size(), 20u);
   EXPECT_FALSE(got_1.empty());
   EXPECT_FALSE(got_2.empty());
+}
+
+TEST_F(GatewayReplicasTest, ASharedGroupsMessagesGoToItsMemberConnectedToAnotherReplica) {
+  // A member with a persistent session subscribes on a and leaves (-E: once subscribed).
+  const std::vector<std::string> away = {
+      Tool("mosquitto_sub"), "-p", Port(a_), "-i", "away-member", "-c", "-q", "1", "-t",
+      "$share/g/w/#"};
+  std::vector<std::string> leave = away;
+  leave.push_back("-E");
+  ASSERT_OK_AND_ASSIGN(testing::RunResult left, testing::Run(leave));
+  ASSERT_EQ(left.exit_code, 0) << left.err;
+  absl::SleepFor(absl::Seconds(1));
+  // One connected on b.
+  auto here = StartSubscriber(
+      Ctl(b_), {"-p", Port(b_), "-t", "$share/g/w/#", "-q", "1", "-C", "20", "-W", "20"},
+      "member-b");
+  ASSERT_NE(here, nullptr);
+  // a hears of it in b's heartbeat.
+  const std::string heard = "fleetcore_gateway_cluster_shared_groups{where=\"elsewhere\"} 1";
+  ASSERT_THAT(MetricsWith(a_.metrics_port, {heard}), HasSubstr(heard));
+  ASSERT_NO_FATAL_FAILURE(ExpectQueueSubscriptions("fleetcore.gw.m.w.>", 2));
+  std::string lines;
+  for (int i = 0; i < 20; ++i) absl::StrAppend(&lines, "m", i, "\n");
+  ASSERT_OK_AND_ASSIGN(testing::RunResult r, testing::Run({Tool("mosquitto_pub"), "-p", Port(a_),
+                                                           "-t", "w/x", "-q", "1", "-l"},
+                                                          {}, absl::Seconds(30), lines));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Every one reaches the connected member, whichever replica NATS gave it to.
+  ASSERT_OK_AND_ASSIGN(int code, here->Wait(absl::Seconds(25)));
+  EXPECT_EQ(code, 0) << here->output();
+  // None waited for the member that was away.
+  std::vector<std::string> back = away;
+  back.insert(back.end(), {"-W", "2"});
+  ASSERT_OK_AND_ASSIGN(testing::RunResult resumed, testing::Run(back));
+  EXPECT_EQ(resumed.out, "");
 }
 
 TEST_F(GatewayReplicasTest, AConnectToTheOtherReplicaTakesTheClientIdOver) {
