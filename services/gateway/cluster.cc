@@ -198,12 +198,7 @@ void Cluster::Tick() {
     const absl::Time now = Now();
     if (now - last_heartbeat >= options_.heartbeat) {
       last_heartbeat = now;
-      v1::ClusterHeartbeat hb;
-      hb.set_node(options_.node);
-      hb.set_tag(tag_);
-      for (const auto& [group, filter] : broker_->SharedGroupsConnectedHere()) {
-        hb.add_connected_shares(QueueOfShare(group, filter));
-      }
+      const v1::ClusterHeartbeat hb = Heartbeat();
       Send(absl::StrCat(options_.prefix, ".node"), hb);
       if (metrics_ != nullptr) {
         metrics_->SetClusterSharedGroups(hb.connected_shares_size(), SharedGroupsElsewhere());
@@ -266,6 +261,29 @@ void Cluster::Tick() {
       }
     }
   }
+}
+
+v1::ClusterHeartbeat Cluster::Heartbeat() {
+  v1::ClusterHeartbeat hb;
+  hb.set_node(options_.node);
+  hb.set_tag(tag_);
+  const std::vector<std::pair<std::string, std::string>> shares =
+      broker_->SharedGroupsConnectedHere();
+  for (const auto& [group, filter] : shares) {
+    if (static_cast<size_t>(hb.connected_shares_size()) == options_.heartbeat_shares) break;
+    hb.add_connected_shares(ShareId(group, filter));
+  }
+  const bool capped = shares.size() > options_.heartbeat_shares;
+  if (capped && !shares_capped_) {
+    log::Warn(
+        "cluster: more shared subscription groups have a member connected here than a "
+        "heartbeat can name; for the rest, replicas whose own members are away queue "
+        "their turns in those members' sessions instead of passing them here",
+        {{"groups", static_cast<int64_t>(shares.size())},
+         {"named", static_cast<int64_t>(options_.heartbeat_shares)}});
+  }
+  shares_capped_ = capped;
+  return hb;
 }
 
 // ---- sending
@@ -381,22 +399,22 @@ void Cluster::TakeSharedTurn(const MessagePtr& message, const std::string& group
 
 std::vector<std::string> Cluster::ReplicasConnectedTo(const std::string& group,
                                                       const std::string& filter) const {
-  const std::string queue = QueueOfShare(group, filter);
+  const uint64_t id = ShareId(group, filter);
   std::vector<std::string> out;
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [node, peer] : peers_) {
-    if (peer.connected_shares.contains(queue)) out.push_back(node);
+    if (peer.connected_shares.contains(id)) out.push_back(node);
   }
   return out;
 }
 
 size_t Cluster::SharedGroupsElsewhere() const {
-  std::set<absl::string_view> queues;
+  absl::flat_hash_set<uint64_t> ids;
   std::lock_guard<std::mutex> l(mu_);
   for (const auto& [node, peer] : peers_) {
-    queues.insert(peer.connected_shares.begin(), peer.connected_shares.end());
+    ids.insert(peer.connected_shares.begin(), peer.connected_shares.end());
   }
-  return queues.size();
+  return ids.size();
 }
 
 std::string Cluster::NextReplicaConnectedTo(const std::string& group, const std::string& filter) {

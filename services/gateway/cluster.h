@@ -40,11 +40,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "fleetcore/gateway/v1/cluster.pb.h"
@@ -64,6 +64,9 @@ struct ClusterOptions {
   absl::Duration heartbeat = absl::Seconds(1);
   // A replica not heard from for this long is gone.
   absl::Duration node_timeout = absl::Seconds(3);
+  // A heartbeat names at most this many shared groups with a member connected here (8
+  // bytes each): it must never be too large for NATS.
+  size_t heartbeat_shares = 16384;
   // How long a resuming client's connect waits for the replicas' answers.
   absl::Duration handover_timeout = absl::Seconds(2);
   // How long a session that moved away forwards what still reaches it.
@@ -128,6 +131,8 @@ class Cluster final : public BrokerCluster {
   // heartbeat said, sorted.
   std::vector<std::string> ReplicasConnectedTo(const std::string& group,
                                                const std::string& filter) const;
+  // How many shared groups have a member connected on another replica.
+  size_t SharedGroupsElsewhere() const;
   const std::string& node() const { return options_.node; }
 
   // The encoded forms, for tests.
@@ -150,8 +155,8 @@ class Cluster final : public BrokerCluster {
   void TakeSharedTurn(const MessagePtr& message, const std::string& group,
                       const std::string& filter, bool passed);
   void OnSharedTurn(const BusMessage& m);
-  // How many shared groups have a member connected on another replica.
-  size_t SharedGroupsElsewhere() const;
+  // The heartbeat: this replica is there, and its shared groups with a member connected.
+  v1::ClusterHeartbeat Heartbeat();
   // One of ReplicasConnectedTo, each in turn ("" for none).
   std::string NextReplicaConnectedTo(const std::string& group, const std::string& filter);
   void OnAdmin(const BusMessage& m);
@@ -185,6 +190,7 @@ class Cluster final : public BrokerCluster {
   std::atomic<uint64_t> next_id_{1};
   std::atomic<uint64_t> next_request_{1};
   std::atomic<uint64_t> shared_turns_passed_{0};  // picks the replica a turn is passed to
+  bool shares_capped_ = false;  // the last heartbeat left groups out (the ticker's own)
 
   std::mutex ready_mu_;
   bool ready_ = false;
@@ -193,8 +199,8 @@ class Cluster final : public BrokerCluster {
   mutable std::mutex mu_;
   struct Peer {
     absl::Time heard;  // last
-    // Its shared groups with a connected member, by NATS queue group (QueueOfShare).
-    std::set<std::string> connected_shares;
+    // Its shared groups with a connected member (ShareId).
+    absl::flat_hash_set<uint64_t> connected_shares;
   };
   std::map<std::string, Peer> peers_;  // the other live replicas
   bool duplicate_node_ = false;

@@ -48,12 +48,29 @@ std::vector<std::string> SubjectsOfFilter(absl::string_view prefix, absl::string
   return out;
 }
 
+namespace {
+
+struct ShareDigest {
+  ShareDigest(absl::string_view group, absl::string_view filter) {
+    const std::string key = absl::StrCat(group, std::string(1, '\0'), filter);
+    SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), bytes);
+  }
+  unsigned char bytes[SHA256_DIGEST_LENGTH];
+};
+
+}  // namespace
+
 std::string QueueOfShare(absl::string_view group, absl::string_view filter) {
-  const std::string key = absl::StrCat(group, std::string(1, '\0'), filter);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), digest);
+  const ShareDigest d(group, filter);
   return absl::StrCat(
-      "q", absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), 16)));
+      "q", absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(d.bytes), 16)));
+}
+
+uint64_t ShareId(absl::string_view group, absl::string_view filter) {
+  const ShareDigest d(group, filter);
+  uint64_t id = 0;
+  for (int i = 0; i < 8; ++i) id = (id << 8) | d.bytes[i];
+  return id;
 }
 
 }  // namespace fleetcore::gateway

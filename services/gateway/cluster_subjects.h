@@ -15,6 +15,7 @@
 // Thread safety: pure functions.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,5 +31,8 @@ std::string SubjectOfTopic(absl::string_view prefix, absl::string_view topic);
 std::vector<std::string> SubjectsOfFilter(absl::string_view prefix, absl::string_view filter);
 // A NATS queue group name for a share group and its filter: letters and digits only.
 std::string QueueOfShare(absl::string_view group, absl::string_view filter);
+// A share group and filter as a number (the same hash as QueueOfShare's), for the
+// replicas' heartbeats.
+uint64_t ShareId(absl::string_view group, absl::string_view filter);
 
 }  // namespace fleetcore::gateway

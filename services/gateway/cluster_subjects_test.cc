@@ -36,6 +36,10 @@ TEST(ClusterSubjectsTest, QueuesAreOnePerGroupAndFilter) {
   // The separator keeps "g" + "a/b" apart from "ga" + "/b".
   EXPECT_NE(QueueOfShare("g", "a/b"), QueueOfShare("ga", "/b"));
   EXPECT_EQ(QueueOfShare("g", "a/b").size(), 33u);
+  // The heartbeats' number for them: the same hash (SHA-256 of "g\0a/b"), its first 8 bytes.
+  EXPECT_EQ(QueueOfShare("g", "a/b"), "q04a1563cb37dd25e33909f651d5c7e0d");
+  EXPECT_EQ(ShareId("g", "a/b"), 0x04a1563cb37dd25eu);
+  EXPECT_NE(ShareId("g", "a/b"), ShareId("ga", "/b"));
 }
 
 }  // namespace

@@ -81,6 +81,7 @@ ClusterOptions Options(const std::string& node) {
   return ClusterOptions{.node = node,
                         .heartbeat = absl::Milliseconds(100),
                         .node_timeout = absl::Milliseconds(500),
+                        .heartbeat_shares = 3,
                         .handover_timeout = absl::Milliseconds(500),
                         .forward_for = absl::Seconds(1),
                         .orphan_sweep = absl::Hours(1)};
@@ -290,6 +291,27 @@ TEST_F(ClusterTest, ASharedGroupsTurnPassesOverAReplicaWhoseMembersAreAllAway) {
   Replica::Client back_a = a.Resume("away");
   Replica::Client back_b = b.Resume("later");
   EXPECT_EQ(a.Take(back_a).size() + b.Take(back_b).size(), 10u);
+}
+
+TEST_F(ClusterTest, AHeartbeatNamesNoMoreConnectedSharedGroupsThanItsLimit) {
+  Replica& a = Add("a");
+  Replica& b = Add("b");
+  Joined();
+  std::vector<Replica::Client> members;
+  for (int i = 0; i < 5; ++i) {
+    members.push_back(b.Connect(absl::StrCat("m", i)));
+    b.Sub(members.back(), absl::StrCat("$share/g/s", i));
+  }
+  auto named = [&] {
+    int n = 0;
+    for (int i = 0; i < 5; ++i)
+      n += a.cluster.ReplicasConnectedTo("g", absl::StrCat("s", i)).size();
+    return n;
+  };
+  ASSERT_TRUE(Eventually([&] { return named() == 3; }));  // Options: heartbeat_shares 3
+  absl::SleepFor(absl::Milliseconds(300));                // three heartbeats more
+  EXPECT_EQ(named(), 3);
+  EXPECT_EQ(a.cluster.SharedGroupsElsewhere(), 3u);
 }
 
 TEST_F(ClusterTest, EachSharedGroupIsSubscribedToWithoutWaitingForTheNext) {
