@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log/log.h"
+#include "common/log/throttle.h"
 #include "services/gateway/cluster_subjects.h"
 #include "services/gateway/gateway_metrics.h"
 #include "services/gateway/io_thread.h"
@@ -293,7 +294,12 @@ void Cluster::Send(const std::string& subject, const google::protobuf::MessageLi
   absl::Status s = bus_->Publish(subject, message.SerializeAsString(), reply);
   if (!s.ok()) {
     if (metrics_ != nullptr) metrics_->ClusterError("nats");
-    log::Debug("cluster: not sent", {{"subject", subject}, {"error", s}});
+    // While NATS is away its client buffers what is sent: this is a message lost.
+    static log::Throttle throttle(absl::Seconds(10));
+    if (uint64_t n = 0; throttle.Allow(&n)) {
+      log::Warn("cluster: a message for the other replicas could not be sent",
+                {{"subject", subject}, {"error", s}, {"not_sent", static_cast<int64_t>(n)}});
+    }
   }
 }
 

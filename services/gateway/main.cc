@@ -366,6 +366,21 @@ int Run(int argc, char** argv) {
       return 1;
     }
     shared_bus = *std::move(connected);
+    // A message travels between replicas as its MQTT packet plus the node's id and its own
+    // (and, passed on for a shared group, the group and its filter): 1 KiB covers them
+    // within AWS's limits (share names of 128 bytes, filters of 256).
+    const int64_t needed = int64_t{limits.max_packet_bytes} + 1024;
+    if (bus->max_payload() < needed) {
+      log::Error("cannot start",
+                 {{"error", absl::StrCat("NATS takes messages of at most ", bus->max_payload(),
+                                         " bytes (its max_payload), and a message of "
+                                         "--max-packet-size (",
+                                         limits.max_packet_bytes, ") needs ", needed,
+                                         " between replicas: raise "
+                                         "max_payload in nats-server's configuration or lower "
+                                         "--max-packet-size")}});
+      return 1;
+    }
     cluster_options.node = cluster_node;
     cluster = std::make_unique<Cluster>(bus.get(), shared_bus.get(), &broker, &store, &metrics,
                                         cluster_options);

@@ -201,6 +201,8 @@ NatsClusterBus::~NatsClusterBus() {
   }
 }
 
+int64_t NatsClusterBus::max_payload() const { return natsConnection_GetMaxPayload(nc_); }
+
 absl::Status NatsClusterBus::Publish(absl::string_view subject, absl::string_view data,
                                      absl::string_view reply) {
   const std::string subj(subject);

@@ -45,6 +45,8 @@ class NatsClusterBus final : public ClusterBus {
                                                           Handler handler) override;
   std::string NewInbox() override;
   bool connected() const override;
+  // The largest message the server takes (its max_payload), as it said when connecting.
+  int64_t max_payload() const;
 
   // The URL with any credentials (user:password@, token@) replaced by "***@", for logs.
   static std::string Redact(absl::string_view url);

@@ -6,7 +6,8 @@
 // persistent session following its client (handed over by the other replica, or taken over
 // when that replica stopped), a device following its shadow through a replica other than
 // the one the shadow service publishes through, the Broker API seeing every replica's
-// connections, NATS restarting under them, and a clear error when NATS cannot be reached.
+// connections, NATS restarting under them, and a clear error when NATS cannot be reached or
+// cannot carry the gateway's largest packet.
 #include <signal.h>
 
 #include <set>
@@ -350,6 +351,21 @@ TEST_F(GatewayReplicasTest, NatsRestartsAndTheReplicasCarryOn) {
   }
   ASSERT_OK(across->Wait(absl::Seconds(10)).status());
   EXPECT_EQ(across->output(), "across again");
+}
+
+TEST_F(GatewayReplicasTest, APacketSizeNatsCannotCarryIsAClearError) {
+  // nats-server's max_payload is 1 MiB by default.
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult r,
+      testing::Run(
+          {testing::BuildPath("services/gateway/fleetcore-gateway"), "--listen=127.0.0.1:0",
+           "--metrics-listen=", "--db-url=" + db_->url(), "--mqtt-listen=127.0.0.1:0",
+           "--mqtts-listen=", absl::StrCat("--cluster-url=nats://127.0.0.1:", nats_port_),
+           "--cluster-node-id=gw-big", "--max-packet-size=2097152"},
+          {}, absl::Seconds(30)));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("NATS takes messages of at most 1048576 bytes (its "
+                               "max_payload), and a message of --max-packet-size (2097152)"));
 }
 
 TEST(GatewayReplicasStartupTest, AnUnreachableNatsIsAClearError) {
