@@ -199,11 +199,7 @@ void Cluster::Tick() {
     const absl::Time now = Now();
     if (now - last_heartbeat >= options_.heartbeat) {
       last_heartbeat = now;
-      const v1::ClusterHeartbeat hb = Heartbeat();
-      Send(absl::StrCat(options_.prefix, ".node"), hb);
-      if (metrics_ != nullptr) {
-        metrics_->SetClusterSharedGroups(hb.connected_shares_size(), SharedGroupsElsewhere());
-      }
+      Send(absl::StrCat(options_.prefix, ".node"), Heartbeat());
     }
     std::vector<std::pair<std::shared_ptr<Fetch>, size_t>> timed_out;  // and unanswered
     std::vector<std::string> gone;
@@ -284,6 +280,7 @@ v1::ClusterHeartbeat Cluster::Heartbeat() {
          {"named", static_cast<int64_t>(options_.heartbeat_shares)}});
   }
   shares_capped_ = capped;
+  if (metrics_ != nullptr) metrics_->SetClusterSharedGroups(shares.size(), SharedGroupsElsewhere());
   return hb;
 }
 

@@ -156,6 +156,7 @@ class Cluster final : public BrokerCluster {
                       const std::string& filter, bool passed);
   void OnSharedTurn(const BusMessage& m);
   // The heartbeat: this replica is there, and its shared groups with a member connected.
+  // Sets the shared-group gauges.
   v1::ClusterHeartbeat Heartbeat();
   // One of ReplicasConnectedTo, each in turn ("" for none).
   std::string NextReplicaConnectedTo(const std::string& group, const std::string& filter);
