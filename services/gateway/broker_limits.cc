@@ -29,6 +29,12 @@ bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic) {
   return slashes <= limits.max_topic_slashes;
 }
 
+bool WithinShareNameLimit(absl::string_view name) {
+  size_t chars = 0;
+  for (char c : name) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return chars <= kMaxShareNameChars;
+}
+
 bool ClientMayPublishTo(absl::string_view topic) {
   if (topic.empty() || topic[0] != '$') return true;
   if (ParseProvisioningTopic(topic).has_value()) return true;

@@ -72,6 +72,11 @@ absl::Duration EffectiveKeepAlive(const BrokerLimits& limits, uint16_t requested
 // checked by the codec). `filter` is the topic filter without any $share/{group}/ prefix.
 bool WithinTopicLimits(const BrokerLimits& limits, absl::string_view topic);
 
+// AWS's longest share name in a $share/{name}/{filter} subscription, in characters.
+inline constexpr size_t kMaxShareNameChars = 128;
+// Whether `name` (UTF-8) is that short.
+bool WithinShareNameLimit(absl::string_view name);
+
 // Whether a client may publish to `topic` at all (before its policies): any topic not
 // starting with '$', and of AWS's reserved $aws/ topics the requests a service answers (the
 // shadow's get, update and delete; fleet provisioning's create, create-from-csr and

@@ -605,6 +605,13 @@ TEST(BrokerLimitsTest, TopicLimits) {
   EXPECT_TRUE(WithinTopicLimits(l, "$aws/rules/r/a/b/c/d/e/f/g/h"));  // prefix not counted
   EXPECT_FALSE(WithinTopicLimits(l, std::string(257, 'x')));
   EXPECT_FALSE(WithinTopicLimits(l, ""));
+  // Share names: 128 characters, not bytes ("é" is two).
+  EXPECT_TRUE(WithinShareNameLimit(std::string(128, 'g')));
+  EXPECT_FALSE(WithinShareNameLimit(std::string(129, 'g')));
+  std::string accented;
+  for (int i = 0; i < 128; ++i) accented += "é";
+  EXPECT_TRUE(WithinShareNameLimit(accented));
+  EXPECT_FALSE(WithinShareNameLimit(accented + "g"));
 }
 
 }  // namespace

@@ -827,6 +827,7 @@ void Connection::HandleSubscribe(const mqtt::Subscribe& s) {
     } else if (!mqtt::ParseSharedFilter(req.filter, &parsed) ||
                !mqtt::ValidTopicFilter(parsed.filter) ||
                !WithinTopicLimits(limits_, parsed.filter) ||
+               !WithinShareNameLimit(parsed.share_group) ||
                (parsed.filter[0] == '$' && !absl::StartsWith(parsed.filter, "$aws/"))) {
       code = reason::kTopicFilterInvalid;
     } else if (!parsed.share_group.empty() && req.no_local) {

@@ -367,15 +367,18 @@ int Run(int argc, char** argv) {
     }
     shared_bus = *std::move(connected);
     // A message travels between replicas as its MQTT packet plus the node's id and its own
-    // (and, passed on for a shared group, the group and its filter): 1 KiB covers them
-    // within AWS's limits (share names of 128 bytes, filters of 256).
-    const int64_t needed = int64_t{limits.max_packet_bytes} + 1024;
+    // and, passed on for a shared group, the group (128 characters at most) and its filter.
+    const int64_t needed =
+        int64_t{limits.max_packet_bytes} + int64_t{limits.max_topic_bytes} + 1024;
     if (bus->max_payload() < needed) {
       log::Error("cannot start",
                  {{"error", absl::StrCat("NATS takes messages of at most ", bus->max_payload(),
                                          " bytes (its max_payload), and a message of "
                                          "--max-packet-size (",
-                                         limits.max_packet_bytes, ") needs ", needed,
+                                         limits.max_packet_bytes,
+                                         "), with a filter of "
+                                         "--max-topic-length (",
+                                         limits.max_topic_bytes, "), needs ", needed,
                                          " between replicas: raise "
                                          "max_payload in nats-server's configuration or lower "
                                          "--max-packet-size")}});

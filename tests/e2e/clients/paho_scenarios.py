@@ -459,6 +459,11 @@ def shared():
     check(back.messages.empty(), "the away member's session held a share of the messages")
     back.close()
     Client(away_id).close()  # a clean start ends the session
+    # AWS's share names are 128 characters at most.
+    long_ok = a.subscribe(f"$share/{'n' * 128}/{topic('sh/#')}", 1)
+    check(long_ok == [1], f"a share name of 128 characters was refused: {long_ok}")
+    too_long = a.subscribe(f"$share/{'n' * 129}/{topic('sh/#')}", 1)
+    check(too_long == [0x8F], f"a share name of 129 characters got {too_long}, not 0x8F")
     for c in (a, b, plain, pub):
         c.close()
 
