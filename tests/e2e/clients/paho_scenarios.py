@@ -440,7 +440,7 @@ def shared():
     away_id = uid("saway")
     away = Client(away_id, clean=False)
     away.subscribe(f"$share/g1/{topic('sh/#')}", 1)
-    away.close()
+    closed_and_seen(away, away_id)  # else the first message may find it still connected
     for i in range(20):
         pub.publish(topic("sh/y"), str(i).encode(), 1)
     pub.publish(topic("sh/end"), b"", 1)
