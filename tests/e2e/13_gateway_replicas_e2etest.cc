@@ -183,7 +183,10 @@ TEST_F(GatewayReplicasTest, ASharedGroupsMessagesGoToItsMemberConnectedToAnother
   leave.push_back("-E");
   ASSERT_OK_AND_ASSIGN(testing::RunResult left, testing::Run(leave));
   ASSERT_EQ(left.exit_code, 0) << left.err;
-  absl::SleepFor(absl::Seconds(1));
+  // a's heartbeats say it has none connected (a heartbeat sent while the member was there
+  // would have b pass turns back to a).
+  const std::string none = "fleetcore_gateway_cluster_shared_groups{where=\"here\"} 0";
+  ASSERT_THAT(MetricsWith(a_.metrics_port, {none}), HasSubstr(none));
   // One connected on b.
   auto here = StartSubscriber(
       Ctl(b_), {"-p", Port(b_), "-t", "$share/g/w/#", "-q", "1", "-C", "20", "-W", "20"},
