@@ -445,8 +445,8 @@ bool Broker::RetainedRoomFor(absl::string_view topic) {
   return false;
 }
 
-bool Broker::RetainedRoomFor(const Message& message) {
-  return !message.retain || message.payload.empty() || RetainedRoomFor(message.topic);
+bool Broker::RetainedRoomFor(bool retain, absl::string_view payload, absl::string_view topic) {
+  return !retain || payload.empty() || RetainedRoomFor(topic);
 }
 
 void Broker::RetainedRefused(absl::string_view topic) {

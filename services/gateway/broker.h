@@ -146,9 +146,12 @@ class Broker {
   // Whether a retained message for `topic` would be kept (max_retained_messages); when not,
   // counts it refused.
   bool RetainedRoomFor(absl::string_view topic);
-  // The same for a whole message: false (counted) only for a retained message with a
-  // payload for a topic refused as above (an empty payload deletes: always room).
-  bool RetainedRoomFor(const Message& message);
+  // The same for a message: false (counted) only for a retained message with a payload for
+  // a topic refused as above (an empty payload deletes: always room).
+  bool RetainedRoomFor(bool retain, absl::string_view payload, absl::string_view topic);
+  bool RetainedRoomFor(const Message& message) {
+    return RetainedRoomFor(message.retain, message.payload, message.topic);
+  }
   // The retained messages a new subscription to `topic_filter` receives.
   void RetainedFor(absl::string_view topic_filter, std::vector<MessagePtr>* out) const;
   const RetainedStore& retained() const { return retained_; }

@@ -728,7 +728,7 @@ void Connection::HandlePublish(mqtt::Publish& p) {
     return Close(reason::kNotAuthorized, "publish not authorized", WillPolicy::kPublish,
                  "AUTH_ERROR");
   }
-  if (v5 && p.qos > 0 && p.retain && !p.payload.empty() && !broker_->RetainedRoomFor(p.topic)) {
+  if (v5 && p.qos > 0 && !broker_->RetainedRoomFor(p.retain, p.payload, p.topic)) {
     // The broker holds as many retained messages as it may (--max-retained-messages): MQTT 5
     // refuses this one, as AWS does at its quota; others are delivered, not retained.
     Send(mqtt::Ack{.type = p.qos == 1 ? mqtt::PacketType::kPuback : mqtt::PacketType::kPubrec,
