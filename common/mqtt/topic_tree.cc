@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/mqtt/codec.h"
 
@@ -14,6 +15,7 @@ struct Member {
 };
 
 struct Group {
+  std::string share;  // "$share/{group}/{filter}"
   std::vector<Member> members;
   mutable std::atomic<uint64_t> turn{0};
 
@@ -115,7 +117,10 @@ bool TopicTree::Subscribe(absl::string_view filter, absl::string_view share_grou
     added = Upsert(node->members, subscriber, options);
   } else {
     std::unique_ptr<Group>& g = node->groups[share_group];
-    if (g == nullptr) g = std::make_unique<Group>();
+    if (g == nullptr) {
+      g = std::make_unique<Group>();
+      g->share = absl::StrCat("$share/", share_group, "/", filter);
+    }
     added = Upsert(g->members, subscriber, options);
   }
   if (added) ++size_;
@@ -185,12 +190,12 @@ struct Matcher {
 
   template <typename NodeT>
   void Emit(const NodeT& node) const {
-    for (const Member& m : node.members) fn(ctx, m.subscriber, m.options);
+    for (const Member& m : node.members) fn(ctx, m.subscriber, m.options, {});
     if (!shared) return;
     for (const auto& [name, group] : node.groups) {
       if (group->members.empty()) continue;
       const Member& m = group->Next(available);
-      fn(ctx, m.subscriber, m.options);
+      fn(ctx, m.subscriber, m.options, group->share);
     }
   }
 
@@ -239,6 +244,15 @@ bool TopicTree::HasAvailableShared(absl::string_view filter, absl::string_view s
   if (it == node->groups.end()) return false;
   return std::any_of(it->second->members.begin(), it->second->members.end(),
                      [&](const Member& m) { return available(m.subscriber); });
+}
+
+void TopicTree::SharedMembers(absl::string_view filter, absl::string_view share_group,
+                              std::vector<uint64_t>* out) const {
+  const Node* node = Find(filter, nullptr);
+  if (node == nullptr) return;
+  auto it = node->groups.find(share_group);
+  if (it == node->groups.end()) return;
+  for (const Member& m : it->second->members) out->push_back(m.subscriber);
 }
 
 }  // namespace fleetcore::mqtt

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -60,20 +61,30 @@ class TopicTree {
   // Returns whether there was such a subscription.
   bool Unsubscribe(absl::string_view filter, absl::string_view share_group, uint64_t subscriber);
 
-  using MatchFn = void (*)(void* ctx, uint64_t subscriber, const SubscriptionOptions& options);
+  // `share`: for a shared group's member, the group's filter as its clients send it
+  // ("$share/{group}/{filter}"); empty for a plain subscription.
+  using MatchFn = void (*)(void* ctx, uint64_t subscriber, const SubscriptionOptions& options,
+                           absl::string_view share);
   // Whether a shared group's member can take a message now (a broker: its client is
   // connected). A member that cannot is passed over for the next one in turn that can; when
   // none can, the member whose turn it is takes it (a broker queues it in its session).
   using Available = bool (*)(uint64_t subscriber);
   // `shared` false: shared groups are left out (gateway replicas route those apart).
-  // `available` null: every member can.
+  // `available` null: every member can. `fn(subscriber, options)`, or with a third
+  // argument, the `share` of MatchFn.
   template <typename F>
   void Match(absl::string_view topic, F&& fn, bool shared = true,
              Available available = nullptr) const {
     MatchImpl(
         topic, &fn,
-        [](void* ctx, uint64_t s, const SubscriptionOptions& o) {
-          (*static_cast<std::remove_reference_t<F>*>(ctx))(s, o);
+        [](void* ctx, uint64_t s, const SubscriptionOptions& o, absl::string_view share) {
+          auto& f = *static_cast<std::remove_reference_t<F>*>(ctx);
+          if constexpr (std::is_invocable_v<decltype(f), uint64_t, const SubscriptionOptions&,
+                                            absl::string_view>) {
+            f(s, o, share);
+          } else {
+            f(s, o);
+          }
         },
         shared, available);
   }
@@ -87,6 +98,10 @@ class TopicTree {
   // message now. The turn is left as it is.
   bool HasAvailableShared(absl::string_view filter, absl::string_view share_group,
                           Available available) const;
+
+  // Every member of `share_group` on exactly `filter` (none: the group has none).
+  void SharedMembers(absl::string_view filter, absl::string_view share_group,
+                     std::vector<uint64_t>* out) const;
 
   // Subscriptions (shared members counted one by one).
   size_t size() const { return size_; }

@@ -83,6 +83,29 @@ TEST(TopicTreeTest, SharedGroupsTakeTurns) {
   EXPECT_THAT(seen, UnorderedElementsAre(1, 3, 10, 20));
 }
 
+// A match tells which shared group (as its clients write it) a member was picked for, and
+// a group's members can be listed (a broker hands a group's waiting messages among them).
+TEST(TopicTreeTest, MatchesNameTheirGroupAndGroupsListTheirMembers) {
+  TopicTree t;
+  ASSERT_TRUE(t.Subscribe("jobs/#", "workers", 1, {}));
+  ASSERT_TRUE(t.Subscribe("jobs/#", "workers", 2, {}));
+  ASSERT_TRUE(t.Subscribe("jobs/#", "", 3, {}));
+  std::map<uint64_t, std::string> shares;
+  t.Match("jobs/x", [&](uint64_t s, const SubscriptionOptions&, absl::string_view share) {
+    shares[s] = std::string(share);
+  });
+  ASSERT_EQ(shares.size(), 2u);
+  EXPECT_EQ(shares[3], "");
+  EXPECT_EQ(shares.count(1) ? shares[1] : shares[2], "$share/workers/jobs/#");
+  std::vector<uint64_t> members;
+  t.SharedMembers("jobs/#", "workers", &members);
+  EXPECT_THAT(members, UnorderedElementsAre(1, 2));
+  members.clear();
+  t.SharedMembers("jobs/#", "others", &members);
+  t.SharedMembers("jobs/+", "workers", &members);
+  EXPECT_THAT(members, IsEmpty());
+}
+
 TEST(TopicTreeTest, ParsesSharedFilters) {
   ParsedFilter p;
   ASSERT_TRUE(ParseSharedFilter("$share/g1/a/+/c", &p));

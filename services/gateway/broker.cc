@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/log/throttle.h"
 
@@ -28,6 +29,7 @@ uint64_t LifecycleClock(int64_t now_ms) {
 struct MatchEntry {
   uint64_t subscriber;
   const mqtt::SubscriptionOptions* options;
+  absl::string_view share;  // the shared group it was picked for; empty: none
 };
 
 // A session stored while attached lost its connection with the process that held it, which
@@ -173,6 +175,7 @@ Broker::Attached Broker::Attach(std::shared_ptr<Outlet> outlet, const ConnectPar
     s.TakePendingWill();
   }
   s.SetPersistence(params.version, params.expiry_interval);
+  s.SetReceiveCheck(params.receive_check);
   previous = s.Attach(outlet, params.receive_maximum);
   if (previous != nullptr) {
     previous->Kick(mqtt::reason::kSessionTakenOver, WillPolicy::kSessionResumed);
@@ -189,7 +192,39 @@ Broker::Attached Broker::Attach(std::shared_ptr<Outlet> outlet, const ConnectPar
     }
   }
   if (cluster_ != nullptr) cluster_->Connected(params.client_id);
+  if (out.session_present) TakeSharedQueue(out.session);
   return out;
+}
+
+void Broker::TakeSharedQueue(const std::shared_ptr<Session>& to, absl::string_view share) {
+  const int64_t now = NowMs();
+  size_t moved = 0;
+  std::vector<uint64_t> members;
+  const std::shared_ptr<const Session::ReceiveCheck> check = to->receive_check();
+  auto may_receive = [&](const Message& m) {
+    return check == nullptr || check->MayReceive(m.topic);
+  };
+  // As in Route, a session in the tree lives while the lock is held.
+  absl::ReaderMutexLock l(&tree_mu_);
+  for (const auto& [filter, sub] : to->subscriptions()) {
+    if (sub.share_group.empty() || (!share.empty() && filter != share)) continue;
+    members.clear();
+    tree_.SharedMembers(sub.topic_filter, sub.share_group, &members);
+    for (uint64_t key : members) {
+      Session* from = FromKey(key);
+      if (from == to.get() || from->attached()) continue;
+      const size_t room = to->QueueRoom();
+      if (room == 0) break;  // the rest waits where it is, for the next member to come
+      for (const MessagePtr& m : from->TakeShared(filter, room, may_receive)) {
+        std::vector<uint32_t> ids;
+        if (sub.options.subscription_id != 0) ids.push_back(sub.options.subscription_id);
+        const uint8_t qos = std::min(m->qos, sub.options.qos);
+        const bool retain = sub.options.retain_as_published && m->retain;
+        if (Tally(to->Deliver(m, qos, retain, std::move(ids), now, filter))) ++moved;
+      }
+    }
+  }
+  counters_.shared_queue_moved.fetch_add(moved, std::memory_order_relaxed);
 }
 
 void Broker::Detach(const std::shared_ptr<Session>& session, const Outlet* outlet,
@@ -395,6 +430,9 @@ bool Broker::Subscribe(const std::shared_ptr<Session>& session, const std::strin
     }
   }
   TellSharedChanged(changed);
+  if (added && !parsed.share_group.empty() && session->attached()) {
+    TakeSharedQueue(session, filter);
+  }
   return added;
 }
 
@@ -498,8 +536,8 @@ size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_r
   absl::ReaderMutexLock l(&tree_mu_);
   tree_.Match(
       message->topic,
-      [](uint64_t s, const mqtt::SubscriptionOptions& o) {
-        matches.push_back(MatchEntry{s, &o});
+      [](uint64_t s, const mqtt::SubscriptionOptions& o, absl::string_view share) {
+        matches.push_back(MatchEntry{s, &o, share});
       },
       shared, &Connected);
   if (matches.size() > 1) {
@@ -514,6 +552,13 @@ size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_r
     int qos = -1;
     bool retain_flag = false;
     std::vector<uint32_t> ids;
+    // A shared group's message for a member whose client is away waits as the group's (it
+    // was picked with no member connected): any member that comes may take it. Not when
+    // the delivery is also the session's own by another subscription.
+    const bool group_queued = !matches[i].share.empty() &&
+                              (i + 1 == matches.size() || matches[i + 1].subscriber != key) &&
+                              !session->attached();
+    const absl::string_view share = group_queued ? matches[i].share : absl::string_view();
     for (; i < matches.size() && matches[i].subscriber == key; ++i) {
       const mqtt::SubscriptionOptions& o = *matches[i].options;
       if (o.no_local && message->origin == session->id()) continue;
@@ -522,8 +567,8 @@ size_t Broker::Route(const MessagePtr& message, const Session* only, bool from_r
       if (o.subscription_id != 0) ids.push_back(o.subscription_id);
     }
     if (qos < 0 || (only != nullptr && session != only)) continue;
-    if (Tally(session->Deliver(message, static_cast<uint8_t>(qos), retain_flag, std::move(ids),
-                               now))) {
+    if (Tally(session->Deliver(message, static_cast<uint8_t>(qos), retain_flag, std::move(ids), now,
+                               share))) {
       ++queued;
     }
   }
@@ -655,7 +700,11 @@ size_t Broker::DeliverShared(const MessagePtr& message, absl::string_view group,
   if (options.subscription_id != 0) ids.push_back(options.subscription_id);
   const uint8_t qos = std::min(message->qos, options.qos);
   const bool retain = options.retain_as_published && message->retain;
-  if (!Tally(FromKey(key)->Deliver(message, qos, retain, std::move(ids), now))) return 0;
+  // With no member connected, it waits as the group's (Route).
+  Session* session = FromKey(key);
+  const std::string share =
+      session->attached() ? std::string() : absl::StrCat("$share/", group, "/", filter);
+  if (!Tally(session->Deliver(message, qos, retain, std::move(ids), now, share))) return 0;
   counters_.routed.fetch_add(1, std::memory_order_relaxed);
   return 1;
 }

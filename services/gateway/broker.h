@@ -70,6 +70,8 @@ struct BrokerCounters {
   std::atomic<uint64_t> sessions_expired{0};
   std::atomic<uint64_t> wills_published{0};
   std::atomic<uint64_t> retained_refused{0};  // over max_retained_messages
+  // Messages a shared group queued for an away member, given to one that came.
+  std::atomic<uint64_t> shared_queue_moved{0};
 };
 
 class Broker {
@@ -90,6 +92,8 @@ class Broker {
     bool clean_start = true;
     uint32_t expiry_interval = 0;  // seconds the session outlives the connection
     uint16_t receive_maximum = 0;  // the client's (0: not given)
+    // Its policies' iot:Receive (null: no check), set before anything reaches it.
+    std::shared_ptr<const Session::ReceiveCheck> receive_check;
   };
   struct Attached {
     std::shared_ptr<Session> session;
@@ -97,7 +101,9 @@ class Broker {
   };
   // Attaches `outlet` to the client id's session: resumes it unless clean_start (its
   // unacknowledged messages go again), or starts a new one. A connection already attached
-  // to the client id is kicked (0x8E, session taken over).
+  // to the client id is kicked (0x8E, session taken over). A resumed session's shared
+  // groups give it the messages they queued in other members' sessions while no member
+  // was connected (AWS IoT Core's group queue: to whichever member comes first).
   Attached Attach(std::shared_ptr<Outlet> outlet, const ConnectParams& params);
 
   // The connection `outlet` of `session` ended. `will` (null: none) is published now,
@@ -108,8 +114,9 @@ class Broker {
               uint32_t will_delay, WillPolicy policy, std::string reason = {});
 
   // Subscribes `session` to `filter` (as the client sent it; `parsed` is its share group
-  // and topic filter). Returns whether the subscription is new. Persist() afterwards
-  // stores a persistent session's subscriptions (once per SUBSCRIBE packet).
+  // and topic filter). Returns whether the subscription is new; a connected client's new
+  // shared subscription takes what its group queued meanwhile, as in Attach. Persist()
+  // afterwards stores a persistent session's subscriptions (once per SUBSCRIBE packet).
   bool Subscribe(const std::shared_ptr<Session>& session, const std::string& filter,
                  const mqtt::ParsedFilter& parsed, const mqtt::SubscriptionOptions& options);
   bool Unsubscribe(const std::shared_ptr<Session>& session, const std::string& filter);
@@ -265,6 +272,9 @@ class Broker {
                    std::vector<std::pair<std::string, std::string>>* changed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(tree_mu_);
   void TellSharedChanged(const std::vector<std::pair<std::string, std::string>>& changed);
+  // Moves to `to` (whose client is connected) what its shared groups queued in the
+  // sessions of members whose clients are away: all its groups, or only `share`'s.
+  void TakeSharedQueue(const std::shared_ptr<Session>& to, absl::string_view share = {});
   // Takes every subscription of `session` out of the tree.
   void RemoveFromTree(const Session& session);
 

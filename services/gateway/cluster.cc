@@ -772,6 +772,7 @@ std::string Cluster::EncodeSession(const StoredSession& session) {
     sm->set_released(m.released);
     sm->set_expires_at_ms(m.message->expires_at_ms.value_or(0));
     sm->set_cluster_id(m.message->cluster_id);
+    sm->set_share(m.share);
   }
   return out.SerializeAsString();
 }
@@ -813,7 +814,8 @@ absl::StatusOr<StoredSession> Cluster::DecodeSession(const v1::ClusterSession& p
         .retain = sm.retain(),
         .subscription_ids = {sm.subscription_ids().begin(), sm.subscription_ids().end()},
         .packet_id = static_cast<uint16_t>(sm.packet_id()),
-        .released = sm.released()});
+        .released = sm.released(),
+        .share = sm.share()});
   }
   return out;
 }

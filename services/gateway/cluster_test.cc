@@ -593,6 +593,7 @@ TEST_F(ClusterTest, SessionsSurviveTheirEncoding) {
   m->cluster_id = 42;
   m->expires_at_ms = 5000;
   s.messages.push_back({.seq = 3, .message = m, .qos = 2, .packet_id = 9, .released = true});
+  s.messages.push_back({.seq = 4, .message = m, .qos = 1, .share = "$share/g/a/+"});
   v1::ClusterSession proto;
   ASSERT_TRUE(proto.ParseFromString(Cluster::EncodeSession(s)));
   absl::StatusOr<StoredSession> back = Cluster::DecodeSession(proto);
@@ -606,11 +607,13 @@ TEST_F(ClusterTest, SessionsSurviveTheirEncoding) {
   EXPECT_EQ(back->record.will->message->payload, "bye");
   EXPECT_EQ(back->record.will->due_ms, 99);
   EXPECT_THAT(back->record.inbound_qos2, ElementsAre(7));
-  ASSERT_THAT(back->messages, SizeIs(1));
+  ASSERT_THAT(back->messages, SizeIs(2));
   EXPECT_EQ(back->messages[0].message->cluster_id, 42u);
   EXPECT_EQ(back->messages[0].message->expires_at_ms, 5000);
   EXPECT_EQ(back->messages[0].packet_id, 9);
   EXPECT_TRUE(back->messages[0].released);
+  EXPECT_EQ(back->messages[0].share, "");
+  EXPECT_EQ(back->messages[1].share, "$share/g/a/+");  // still the group's
 }
 
 TEST(NatsClusterBusTest, CredentialsStayOutOfLogs) {

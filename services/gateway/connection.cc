@@ -579,14 +579,14 @@ void Connection::Admit(PendingConnect pending) {
   info_.username = std::move(c.username);
   state_ = State::kConnected;
 
-  Broker::Attached attached =
-      broker_->Attach(shared_from_this(), {.client_id = info_.client_id,
-                                           .version = c.version,
-                                           .clean_start = c.clean_start,
-                                           .expiry_interval = expiry,
-                                           .receive_maximum = c.properties.receive_maximum.value_or(0)});
+  Broker::Attached attached = broker_->Attach(
+      shared_from_this(), {.client_id = info_.client_id,
+                           .version = c.version,
+                           .clean_start = c.clean_start,
+                           .expiry_interval = expiry,
+                           .receive_maximum = c.properties.receive_maximum.value_or(0),
+                           .receive_check = identity_});
   session_ = std::move(attached.session);
-  session_->SetReceiveCheck(identity_);
   if (will != nullptr) {
     will->origin = session_->id();
     will_ = std::move(will);

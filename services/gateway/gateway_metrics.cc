@@ -98,6 +98,13 @@ struct GatewayMetrics::Impl {
                                    "held: refused (MQTT 5 QoS 1/2) or delivered unretained.")
                              .Register(r)
                              .Add({})),
+        shared_queue_moved(prometheus::BuildCounter()
+                               .Name("fleetcore_gateway_shared_queue_moved_total")
+                               .Help("Messages a shared subscription group queued while no "
+                                     "member was connected, in an away member's session, "
+                                     "given to another member that came first.")
+                               .Register(r)
+                               .Add({})),
         http_publish(prometheus::BuildCounter()
                          .Name("fleetcore_gateway_http_publishes_total")
                          .Help("HTTPS publish requests by result.")
@@ -285,6 +292,7 @@ struct GatewayMetrics::Impl {
   prometheus::Counter& sessions_expired;
   prometheus::Counter& wills;
   prometheus::Counter& retained_refused;
+  prometheus::Counter& shared_queue_moved;
   prometheus::Family<prometheus::Counter>& http_publish;
   prometheus::Family<prometheus::Counter>& denied;
   prometheus::Family<prometheus::Counter>& tls_handshakes;
@@ -329,7 +337,8 @@ struct GatewayMetrics::Impl {
   absl::Mutex mu;
   uint64_t seen_not_allowed = 0;
   uint64_t seen_queue_full = 0, seen_expired = 0, seen_routed = 0, seen_unrouted = 0,
-           seen_sessions_expired = 0, seen_wills = 0, seen_retained_refused = 0;
+           seen_sessions_expired = 0, seen_wills = 0, seen_retained_refused = 0,
+           seen_shared_queue_moved = 0;
 };
 
 GatewayMetrics::GatewayMetrics(prometheus::Registry& registry)
@@ -463,6 +472,8 @@ void GatewayMetrics::UpdateBroker(const BrokerCounters& c, size_t sessions, size
   add(impl_->wills, c.wills_published.load(std::memory_order_relaxed), impl_->seen_wills);
   add(impl_->retained_refused, c.retained_refused.load(std::memory_order_relaxed),
       impl_->seen_retained_refused);
+  add(impl_->shared_queue_moved, c.shared_queue_moved.load(std::memory_order_relaxed),
+      impl_->seen_shared_queue_moved);
   impl_->sessions.Set(static_cast<double>(sessions));
   impl_->retained.Set(static_cast<double>(retained));
 }

@@ -61,6 +61,7 @@ struct StoredMessage {
   std::vector<uint32_t> subscription_ids;
   uint16_t packet_id = 0;  // 0: not sent yet
   bool released = false;   // QoS 2: PUBREC received, PUBREL sent
+  std::string share;       // Session::Deliver's; empty: none
 };
 
 struct StoredSession {

@@ -96,7 +96,7 @@ const std::string& SessionColumns() {
 const std::string& MessageColumns() {
   static const std::string* columns = new std::string(
       absl::StrCat("SELECT client_id, seq, packet, packet_id, released, subscription_ids::text, ",
-                   db::MicrosOf("expires_at")));
+                   db::MicrosOf("expires_at"), ", share"));
   return *columns;
 }
 
@@ -138,7 +138,8 @@ std::optional<StoredMessage> ReadMessage(const pqxx::row& r, size_t* undecodable
                        .retain = d->retain,
                        .subscription_ids = ParsePgArray(r[5].as<std::string>()),
                        .packet_id = static_cast<uint16_t>(r[3].as<int>()),
-                       .released = r[4].as<bool>()};
+                       .released = r[4].as<bool>(),
+                       .share = r[7].as<std::string>()};
 }
 
 }  // namespace
@@ -413,15 +414,15 @@ void PgGatewayStore::PutMessageRow(pqxx::transaction_base& tx, const std::string
   // another replica, meanwhile).
   tx.exec_params(
       absl::StrCat("INSERT INTO gateway.session_messages (client_id, seq, packet, packet_id, "
-                   "released, subscription_ids, expires_at) SELECT $1, $2, $3, $4, $5, "
-                   "$6::bigint[], ",
-                   NullableTimestamp(7),
+                   "released, subscription_ids, expires_at, share) SELECT $1, $2, $3, $4, "
+                   "$5, $6::bigint[], ",
+                   NullableTimestamp(7), ", $9",
                    " WHERE EXISTS (SELECT 1 FROM gateway.sessions WHERE client_id = $1 AND "
                    "owner = $8) ON CONFLICT (client_id, seq) DO UPDATE SET packet_id = "
                    "EXCLUDED.packet_id, released = EXCLUDED.released"),
       client_id, m.seq, pqxx::binarystring(EncodeMessagePacket(*m.message, m.qos, m.retain)),
       static_cast<int>(m.packet_id), m.released, PgArray(m.subscription_ids),
-      MicrosOrNull(m.message->expires_at_ms), node_);
+      MicrosOrNull(m.message->expires_at_ms), node_, m.share);
 }
 
 absl::Status PgGatewayStore::Apply(const std::vector<Op>& batch) {

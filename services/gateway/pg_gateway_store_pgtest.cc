@@ -124,7 +124,8 @@ TEST_F(PgGatewayStoreTest, SessionsAndTheirMessagesRoundTripInOrder) {
                                               .message = Full("a/" + std::to_string(seq)),
                                               .qos = 1,
                                               .retain = seq == 2,
-                                              .subscription_ids = {3, 5}});
+                                              .subscription_ids = {3, 5},
+                                              .share = seq == 3 ? "$share/g/a/#" : ""});
   }
   // Sent, then released: the row is updated in place.
   store_->PutMessage("dev-1", StoredMessage{.seq = 1, .message = Full("a/1"), .qos = 2,
@@ -156,6 +157,8 @@ TEST_F(PgGatewayStoreTest, SessionsAndTheirMessagesRoundTripInOrder) {
   EXPECT_EQ(got.messages[1].message->topic, "a/3");
   EXPECT_THAT(got.messages[1].subscription_ids, ElementsAre(3, 5));
   EXPECT_EQ(got.messages[1].message->expires_at_ms, 1900000000123);
+  EXPECT_EQ(got.messages[0].share, "");
+  EXPECT_EQ(got.messages[1].share, "$share/g/a/#");  // its shared group's, for any member
 
   store_->DeleteSession("dev-1");  // its messages go with it
   Flush();

@@ -43,8 +43,8 @@ mqtt::Version Session::version() const {
 }
 
 Session::DeliverResult Session::Deliver(const MessagePtr& message, uint8_t qos, bool retain,
-                                        std::vector<uint32_t> subscription_ids,
-                                        int64_t now_ms) {
+                                        std::vector<uint32_t> subscription_ids, int64_t now_ms,
+                                        absl::string_view share) {
   if (Expired(*message, now_ms)) return DeliverResult::kExpired;
   std::shared_ptr<Outlet> wake;
   std::shared_ptr<Outlet> kick;
@@ -75,6 +75,7 @@ Session::DeliverResult Session::Deliver(const MessagePtr& message, uint8_t qos, 
       e.qos = qos;
       e.retain = retain;
       e.subscription_ids = std::move(subscription_ids);
+      e.share = std::string(share);
       if (outlet_ == nullptr) {
         StoreEntry(e);
       } else if (!woken_) {
@@ -92,6 +93,34 @@ Session::DeliverResult Session::Deliver(const MessagePtr& message, uint8_t qos, 
   return result;
 }
 
+std::shared_ptr<const Session::ReceiveCheck> Session::receive_check() const {
+  absl::MutexLock l(&mu_);
+  return receive_check_;
+}
+
+size_t Session::QueueRoom() const {
+  absl::MutexLock l(&mu_);
+  return queue_.size() >= settings_.max_queued ? 0 : settings_.max_queued - queue_.size();
+}
+
+std::vector<MessagePtr> Session::TakeShared(absl::string_view share, size_t max,
+                                            absl::FunctionRef<bool(const Message&)> take) {
+  std::vector<MessagePtr> out;
+  absl::MutexLock l(&mu_);
+  if (outlet_ != nullptr || forward_) return out;
+  std::deque<Entry> kept;
+  for (Entry& e : queue_) {
+    if (out.size() < max && e.share == share && take(*e.message)) {
+      Forget(e);
+      out.push_back(std::move(e.message));
+    } else {
+      kept.push_back(std::move(e));
+    }
+  }
+  queue_.swap(kept);
+  return out;
+}
+
 StoredMessage Session::ToStored(Entry& e) {
   if (e.seq == 0) e.seq = next_seq_++;
   return StoredMessage{.seq = e.seq,
@@ -100,7 +129,8 @@ StoredMessage Session::ToStored(Entry& e) {
                        .retain = e.retain,
                        .subscription_ids = e.subscription_ids,
                        .packet_id = e.packet_id,
-                       .released = e.released};
+                       .released = e.released,
+                       .share = e.share};
 }
 
 void Session::StoreEntry(Entry& e) {
@@ -461,7 +491,8 @@ void Session::Restore(const StoredSession& stored) {
             .subscription_ids = m.subscription_ids,
             .seq = m.seq,
             .packet_id = m.packet_id,
-            .released = m.released};
+            .released = m.released,
+            .share = m.share};
     next_seq_ = std::max(next_seq_, m.seq + 1);
     if (m.packet_id != 0) {
       last_packet_id_ = m.packet_id;

@@ -21,6 +21,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "common/mqtt/packet.h"
 #include "common/mqtt/topic_tree.h"
@@ -114,9 +115,23 @@ class Session {
   // Queues `message` for the client at `qos` (already the minimum of the message's and
   // the subscription's). Stores QoS 1/2 messages of a persistent session that has no
   // connection. `now_ms`: Unix milliseconds, for message expiry.
-  // Queues `message` unless the receive check refuses it (kNotAllowed).
+  // Queues `message` unless the receive check refuses it (kNotAllowed). `share`: the
+  // shared group ("$share/{group}/{filter}") it was given to this session for while no
+  // member's client was connected; another member that comes first may take it
+  // (TakeShared).
   DeliverResult Deliver(const MessagePtr& message, uint8_t qos, bool retain,
-                        std::vector<uint32_t> subscription_ids, int64_t now_ms);
+                        std::vector<uint32_t> subscription_ids, int64_t now_ms,
+                        absl::string_view share = {});
+  // The attached connection's receive check (null: none).
+  std::shared_ptr<const ReceiveCheck> receive_check() const;
+  // How many more messages the queue takes before it is full.
+  size_t QueueRoom() const;
+  // The messages queued here for the shared group `share` (Deliver) that `take` says yes
+  // to, up to `max`, taken out (and out of the store) for another member of the group
+  // whose client came; none while this session's client is connected, and none sent yet.
+  // `take` runs under this session's lock: it must not lock another session.
+  std::vector<MessagePtr> TakeShared(absl::string_view share, size_t max,
+                                     absl::FunctionRef<bool(const Message&)> take);
 
   // Attaches a connection: the in-flight window becomes min(`receive_maximum`, the
   // setting), every message sent before and not acknowledged is to be sent again with DUP
@@ -211,6 +226,7 @@ class Session {
     uint16_t packet_id = 0;
     bool released = false;
     bool resend = false;  // sent on an earlier connection, not yet again on this one
+    std::string share;    // queued for a shared group while no member was connected
   };
   bool persistent_locked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return expiry_interval_ > 0;

@@ -459,6 +459,34 @@ def shared():
     check(back.messages.empty(), "the away member's session held a share of the messages")
     back.close()
     Client(away_id).close()  # a clean start ends the session
+    # With every member away, the group queues for whichever member comes first (AWS's
+    # group queue), not for the member whose turn it was: a returning member takes it all,
+    # and so does a member that joins.
+    g2 = f"$share/g2/{topic('sh2/#')}"
+    ids = [uid("sq1"), uid("sq2")]
+    for cid in ids:
+        m = Client(cid, clean=False)
+        m.subscribe(g2, 1)
+        closed_and_seen(m, cid)
+    for i in range(6):
+        pub.publish(topic("sh2/x"), str(i).encode(), 1)
+    first = Client(ids[1], clean=False)
+    got = sorted(int(first.receive().payload) for _ in range(6))
+    check(got == list(range(6)), f"the member that came back first got {got}, wanted all 6")
+    closed_and_seen(first, ids[1])
+    for i in range(6, 10):
+        pub.publish(topic("sh2/x"), str(i).encode(), 1)
+    joiner = Client(uid("sq3"), v5=True)
+    joiner.subscribe(g2, 1)
+    got = sorted(int(joiner.receive().payload) for _ in range(4))
+    check(got == list(range(6, 10)), f"a member that joined got {got}, wanted 6 to 9")
+    last = Client(ids[0], clean=False)
+    time.sleep(1)
+    check(last.messages.empty(), "the last member back found messages another had taken")
+    for c in (last, joiner):
+        c.close()
+    for cid in ids:
+        Client(cid).close()
     # AWS's share names are 128 characters at most.
     long_ok = a.subscribe(f"$share/{'n' * 128}/{topic('sh/#')}", 1)
     check(long_ok == [1], f"a share name of 128 characters was refused: {long_ok}")
