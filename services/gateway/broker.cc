@@ -198,7 +198,9 @@ Broker::Attached Broker::Attach(std::shared_ptr<Outlet> outlet, const ConnectPar
 
 void Broker::TakeSharedQueue(const std::shared_ptr<Session>& to, absl::string_view share) {
   const int64_t now = NowMs();
+  const size_t half = std::max<size_t>(1, limits_.max_queued_messages / 2);
   size_t moved = 0;
+  bool full = false;
   std::vector<uint64_t> members;
   const std::shared_ptr<const Session::ReceiveCheck> check = to->receive_check();
   auto may_receive = [&](const Message& m) {
@@ -207,15 +209,23 @@ void Broker::TakeSharedQueue(const std::shared_ptr<Session>& to, absl::string_vi
   // As in Route, a session in the tree lives while the lock is held.
   absl::ReaderMutexLock l(&tree_mu_);
   for (const auto& [filter, sub] : to->subscriptions()) {
+    if (full) break;
     if (sub.share_group.empty() || (!share.empty() && filter != share)) continue;
     members.clear();
     tree_.SharedMembers(sub.topic_filter, sub.share_group, &members);
     for (uint64_t key : members) {
       Session* from = FromKey(key);
       if (from == to.get() || from->attached()) continue;
-      const size_t room = to->QueueRoom();
-      if (room == 0) break;  // the rest waits where it is, for the next member to come
-      for (const MessagePtr& m : from->TakeShared(filter, room, may_receive)) {
+      const size_t queued = to->stats().queued;
+      const size_t room = queued >= half ? 0 : half - queued;
+      if (room == 0) {
+        to->MarkSharedBacklog();  // the rest waits where it is until `to` has sent these
+        full = true;
+        break;
+      }
+      std::vector<MessagePtr> taken = from->TakeShared(filter, room, may_receive);
+      if (taken.size() == room) to->MarkSharedBacklog();  // there may be more
+      for (const MessagePtr& m : taken) {
         std::vector<uint32_t> ids;
         if (sub.options.subscription_id != 0) ids.push_back(sub.options.subscription_id);
         const uint8_t qos = std::min(m->qos, sub.options.qos);

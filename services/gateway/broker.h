@@ -120,6 +120,12 @@ class Broker {
   bool Subscribe(const std::shared_ptr<Session>& session, const std::string& filter,
                  const mqtt::ParsedFilter& parsed, const mqtt::SubscriptionOptions& options);
   bool Unsubscribe(const std::shared_ptr<Session>& session, const std::string& filter);
+  // Moves to `to` (whose client is connected) what its shared groups queued in the
+  // sessions of members whose clients are away: all its groups, or only `share`'s. It
+  // fills `to`'s queue to half of --max-queued-messages at most (so that live messages
+  // still find room); when there may be more, `to` is marked (Session::SharedBacklogDue)
+  // and its connection asks again once it has sent most of what it took.
+  void TakeSharedQueue(const std::shared_ptr<Session>& to, absl::string_view share = {});
   void Persist(const Session& session);
 
   // Routes `message` to every matching subscription (or only `only`'s), once per session
@@ -272,9 +278,6 @@ class Broker {
                    std::vector<std::pair<std::string, std::string>>* changed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(tree_mu_);
   void TellSharedChanged(const std::vector<std::pair<std::string, std::string>>& changed);
-  // Moves to `to` (whose client is connected) what its shared groups queued in the
-  // sessions of members whose clients are away: all its groups, or only `share`'s.
-  void TakeSharedQueue(const std::shared_ptr<Session>& to, absl::string_view share = {});
   // Takes every subscription of `session` out of the tree.
   void RemoveFromTree(const Session& session);
 

@@ -552,20 +552,38 @@ TEST_F(BrokerTest, AGroupsQueueGoesToAMemberThatJoinsLater) {
   EXPECT_THAT(rest, UnorderedElementsAre("jobs/own", "jobs/own", "jobs/secret"));
 }
 
-// A member takes no more than its queue holds; the rest waits for the next one.
-TEST_F(BrokerTest, AGroupsQueueMovesNoMoreThanTheTakersQueueHolds) {
-  limits_.max_queued_messages = 3;
+// A member that comes takes the group's queue in parts of half its queue at most (live
+// messages still find room), the next part once it has sent most of the last (its
+// connection asks when SharedBacklogDue says so).
+TEST_F(BrokerTest, AGroupsQueueReachesATakerInPartsAsItSends) {
+  limits_.max_queued_messages = 8;
   Restart();
   Client a = Connect("a", false, 3600);
   Client b = Connect("b", false, 3600);
   Client c = Connect("c", false, 3600);
   for (Client* m : {&a, &b, &c}) Sub(*m, "$share/g/t", 1);
   for (Client* m : {&a, &b, &c}) Leave(*m);
-  for (int i = 0; i < 6; ++i) broker_->Publish(Msg("t", std::to_string(i), 1));
+  for (int i = 0; i < 12; ++i) broker_->Publish(Msg("t", std::to_string(i), 1));
   Client c2 = Connect("c", false, 3600);
-  EXPECT_EQ(c2.session->stats().queued, 3u);  // its own two, and one of the others'
-  EXPECT_EQ(broker_->Find("a")->stats().queued + broker_->Find("b")->stats().queued, 3u);
-  EXPECT_EQ(broker_->counters().shared_queue_moved.load(), 1u);
+  // Its own four fill half its queue: nothing taken yet.
+  EXPECT_EQ(c2.session->stats().queued, 4u);
+  EXPECT_FALSE(c2.session->SharedBacklogDue());  // not before it has sent them
+  std::vector<std::string> got;
+  int parts = 0;
+  while (true) {
+    for (const Outgoing& o : Take(c2)) {
+      got.push_back(o.message->payload);
+      ASSERT_TRUE(c2.session->Puback(o.packet_id));
+    }
+    if (!c2.session->SharedBacklogDue()) break;
+    broker_->TakeSharedQueue(c2.session);
+    EXPECT_LE(c2.session->stats().queued, 4u);
+    ++parts;
+  }
+  EXPECT_THAT(got, SizeIs(12));
+  EXPECT_EQ(parts, 3);  // a's four, b's four, and a last look that found none
+  EXPECT_EQ(broker_->counters().shared_queue_moved.load(), 8u);
+  EXPECT_EQ(broker_->Find("a")->stats().queued + broker_->Find("b")->stats().queued, 0u);
 }
 
 TEST_F(BrokerTest, LifecycleVersionsIncreaseWithEachConnectionOfAClientId) {

@@ -982,6 +982,9 @@ void Connection::Flush() {
       batch_.clear();
       if (n < kBatch) break;
     }
+    // What its shared groups queued for absent members comes in parts, as this client
+    // takes it (what is moved wakes this connection again).
+    if (session_->SharedBacklogDue()) broker_->TakeSharedQueue(session_);
   }
   if (!out_.empty()) StartWrite();
 }

@@ -98,9 +98,11 @@ std::shared_ptr<const Session::ReceiveCheck> Session::receive_check() const {
   return receive_check_;
 }
 
-size_t Session::QueueRoom() const {
+bool Session::SharedBacklogDue() {
+  if (!shared_backlog_.load(std::memory_order_relaxed)) return false;
   absl::MutexLock l(&mu_);
-  return queue_.size() >= settings_.max_queued ? 0 : settings_.max_queued - queue_.size();
+  return queue_.size() <= settings_.max_queued / 4 &&
+         shared_backlog_.exchange(false, std::memory_order_relaxed);
 }
 
 std::vector<MessagePtr> Session::TakeShared(absl::string_view share, size_t max,

@@ -10,6 +10,7 @@
 // Thread safety: all methods are safe from any thread (one mutex per session).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -124,8 +125,12 @@ class Session {
                         absl::string_view share = {});
   // The attached connection's receive check (null: none).
   std::shared_ptr<const ReceiveCheck> receive_check() const;
-  // How many more messages the queue takes before it is full.
-  size_t QueueRoom() const;
+  // Its shared groups' queues held more for it than its queue took at once
+  // (Broker::TakeSharedQueue); the connection asks again when SharedBacklogDue says so.
+  void MarkSharedBacklog() { shared_backlog_.store(true, std::memory_order_relaxed); }
+  // Once marked, true (once) when the queue has run down to a quarter of its bound or
+  // less. Cheap while not marked.
+  bool SharedBacklogDue();
   // The messages queued here for the shared group `share` (Deliver) that `take` says yes
   // to, up to `max`, taken out (and out of the store) for another member of the group
   // whose client came; none while this session's client is connected, and none sent yet.
@@ -248,6 +253,7 @@ class Session {
   const uint64_t id_;
   GatewayStore* const store_;
   const SessionSettings settings_;
+  std::atomic<bool> shared_backlog_{false};
 
   mutable absl::Mutex mu_;
 
