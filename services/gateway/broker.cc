@@ -1,6 +1,7 @@
 #include "services/gateway/broker.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -402,6 +403,33 @@ std::vector<std::pair<std::string, std::string>> Broker::SharedGroupsConnectedHe
   absl::ReaderMutexLock l(&tree_mu_);
   for (const auto& [key, members] : shared_counts_) {
     if (tree_.HasAvailableShared(key.second, key.first, &Connected)) out.push_back(key);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> Broker::SharedGroupsAwayHere() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  absl::ReaderMutexLock l(&tree_mu_);
+  for (const auto& [key, members] : shared_counts_) {
+    if (!tree_.HasAvailableShared(key.second, key.first, &Connected)) out.push_back(key);
+  }
+  return out;
+}
+
+std::vector<MessagePtr> Broker::TakeSharedQueueOf(const std::string& group,
+                                                  const std::string& filter, size_t max) {
+  std::vector<MessagePtr> out;
+  const std::string share = absl::StrCat("$share/", group, "/", filter);
+  std::vector<uint64_t> members;
+  absl::ReaderMutexLock l(&tree_mu_);
+  tree_.SharedMembers(filter, group, &members);
+  if (std::any_of(members.begin(), members.end(), &Connected)) return out;
+  for (uint64_t key : members) {
+    if (out.size() == max) break;
+    std::vector<MessagePtr> taken =
+        FromKey(key)->TakeShared(share, max - out.size(), [](const Message&) { return true; });
+    out.insert(out.end(), std::make_move_iterator(taken.begin()),
+               std::make_move_iterator(taken.end()));
   }
   return out;
 }

@@ -230,6 +230,13 @@ class Broker {
   static bool SharedFilterTakes(absl::string_view topic, absl::string_view filter);
   // The shared groups (share group, filter) with a member here whose client is connected.
   std::vector<std::pair<std::string, std::string>> SharedGroupsConnectedHere() const;
+  // The shared groups with members here, none of whose clients is connected.
+  std::vector<std::pair<std::string, std::string>> SharedGroupsAwayHere() const;
+  // Up to `max` of the messages `group` on `filter` queued here while no member was
+  // connected (Session::TakeShared), taken out of its away members' sessions for a
+  // replica with a member connected; none while a member here is connected.
+  std::vector<MessagePtr> TakeSharedQueueOf(const std::string& group, const std::string& filter,
+                                            size_t max);
   // The client id connected on another replica: the session here ends, its connection
   // taken over (0x8E). Returns whether there was one. (Two connects of one client id on
   // two replicas within the moment their announcements cross both end; clocks are not

@@ -200,6 +200,7 @@ void Cluster::Tick() {
     if (now - last_heartbeat >= options_.heartbeat) {
       last_heartbeat = now;
       Send(absl::StrCat(options_.prefix, ".node"), Heartbeat());
+      Work([this] { PassSharedQueues(); });
     }
     std::vector<std::pair<std::shared_ptr<Fetch>, size_t>> timed_out;  // and unanswered
     std::vector<std::string> gone;
@@ -382,21 +383,41 @@ void Cluster::TakeSharedTurn(const MessagePtr& message, const std::string& group
   }
   const std::string to = passed ? "" : NextReplicaConnectedTo(group, filter);
   if (!to.empty()) {
-    v1::ClusterSharedTurn turn;
-    turn.set_group(group);
-    turn.set_filter(filter);
-    *turn.mutable_message() = Encode(*message);
-    Send(absl::StrCat(options_.prefix, ".share.", SubjectToken(to)), turn);
-    if (metrics_ != nullptr) {
-      metrics_->ClusterMessages(/*out=*/true);
-      metrics_->ClusterSharedTurn(GatewayMetrics::SharedTurnResult::kPassed);
-    }
+    PassSharedTurn(*message, group, filter, to);
     return;
   }
   const bool queued = broker_->DeliverShared(message, group, filter) == 1;
   if (metrics_ != nullptr) {
     metrics_->ClusterSharedTurn(queued ? GatewayMetrics::SharedTurnResult::kHere
                                        : GatewayMetrics::SharedTurnResult::kDropped);
+  }
+}
+
+void Cluster::PassSharedTurn(const Message& message, const std::string& group,
+                             const std::string& filter, const std::string& to) {
+  v1::ClusterSharedTurn turn;
+  turn.set_group(group);
+  turn.set_filter(filter);
+  *turn.mutable_message() = Encode(message);
+  Send(absl::StrCat(options_.prefix, ".share.", SubjectToken(to)), turn);
+  if (metrics_ != nullptr) {
+    metrics_->ClusterMessages(/*out=*/true);
+    metrics_->ClusterSharedTurn(GatewayMetrics::SharedTurnResult::kPassed);
+  }
+}
+
+void Cluster::PassSharedQueues() {
+  // Not into a NATS client's buffer while NATS is away: they wait here meanwhile.
+  if (!SharesAcrossReplicas()) return;
+  for (const auto& [group, filter] : broker_->SharedGroupsAwayHere()) {
+    const std::string to = NextReplicaConnectedTo(group, filter);
+    if (to.empty()) continue;
+    // Taken out of the sessions here as they go: NATS carries them at most once, as it
+    // does every message between replicas.
+    for (const MessagePtr& m :
+         broker_->TakeSharedQueueOf(group, filter, options_.shared_queue_per_heartbeat)) {
+      PassSharedTurn(*m, group, filter, to);
+    }
   }
 }
 

@@ -7,7 +7,9 @@
 //     kept in every replica's memory (its own replica stores it). A shared subscription
 //     group is a NATS queue group on its filter, so each message reaches one member of the
 //     group in the whole cluster; a replica given a turn while its members are all away
-//     passes it to one with a member connected (their heartbeats say which).
+//     passes it to one with a member connected (their heartbeats say which), and so does
+//     one whose away members' sessions hold what the group queued while no member was
+//     connected anywhere.
 //   - Client ids. A connect announces its client id; a replica that holds the client id
 //     ends that connection (0x8E, session taken over) and the session there.
 //   - Sessions. A client resuming a session (clean start 0) on a replica that does not hold
@@ -67,6 +69,10 @@ struct ClusterOptions {
   // A heartbeat names at most this many shared groups with a member connected here (8
   // bytes each): it must never be too large for NATS.
   size_t heartbeat_shares = 16384;
+  // What a shared group queued here while no member was connected anywhere goes, once a
+  // member is connected on another replica, to that replica: this many messages a group
+  // a heartbeat (AWS gives a group's queue to a member at 20 a second).
+  size_t shared_queue_per_heartbeat = 100;
   // How long a resuming client's connect waits for the replicas' answers.
   absl::Duration handover_timeout = absl::Seconds(2);
   // How long a session that moved away forwards what still reaches it.
@@ -155,6 +161,12 @@ class Cluster final : public BrokerCluster {
   void TakeSharedTurn(const MessagePtr& message, const std::string& group,
                       const std::string& filter, bool passed);
   void OnSharedTurn(const BusMessage& m);
+  // Sends a shared group's message to replica `to`, where a member takes it.
+  void PassSharedTurn(const Message& message, const std::string& group, const std::string& filter,
+                      const std::string& to);
+  // Passes what the shared groups queued in the sessions of members here, all away, to
+  // replicas with a member connected (on the worker, after each heartbeat).
+  void PassSharedQueues();
   // The heartbeat: this replica is there, and its shared groups with a member connected.
   // Sets the shared-group gauges.
   v1::ClusterHeartbeat Heartbeat();

@@ -244,10 +244,11 @@ struct GatewayMetrics::Impl {
         cluster_shared_turns(prometheus::BuildCounter()
                                  .Name("fleetcore_gateway_cluster_shared_turns_total")
                                  .Help("Shared subscription messages NATS or another replica "
-                                       "gave this replica, by what became of them: here (a "
-                                       "member here has it), passed (on to a replica with a "
-                                       "member connected, those here all away), dropped (no "
-                                       "member here could take it).")
+                                       "gave this replica, or that waited here for a member, "
+                                       "by what became of them: here (a member here has it), "
+                                       "passed (on to a replica with a member connected, "
+                                       "those here all away), dropped (no member here could "
+                                       "take it).")
                                  .Register(r)),
         cluster_errors(prometheus::BuildCounter()
                            .Name("fleetcore_gateway_cluster_errors_total")

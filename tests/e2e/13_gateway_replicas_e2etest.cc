@@ -92,6 +92,40 @@ class GatewayReplicasTest : public ::testing::Test {
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : testing::RunResult{};
   }
+  // A shared group's member with a persistent session subscribes on `g` and leaves (-E:
+  // once subscribed), and `g`'s heartbeats say it has no member connected (one sent while
+  // the member was there would have the other replica pass turns back to it). Returns the
+  // member's command, to come back with; empty on failure.
+  std::vector<std::string> AwayMember(const RunningService& g, const std::string& client_id,
+                                      const std::string& filter) {
+    const std::vector<std::string> member = {
+        Tool("mosquitto_sub"), "-p", Port(g), "-i", client_id, "-c", "-q", "1", "-t", filter};
+    std::vector<std::string> leave = member;
+    leave.push_back("-E");
+    absl::StatusOr<testing::RunResult> left = testing::Run(leave);
+    EXPECT_TRUE(left.ok() && left->exit_code == 0) << (left.ok() ? left->err : "");
+    const std::string none = "fleetcore_gateway_cluster_shared_groups{where=\"here\"} 0";
+    EXPECT_THAT(MetricsWith(g.metrics_port, {none}), HasSubstr(none));
+    if (!left.ok() || left->exit_code != 0) return {};
+    return member;
+  }
+  // What the away member's session holds when it comes back (for 2 s).
+  static std::string ComesBackTo(std::vector<std::string> member) {
+    member.insert(member.end(), {"-W", "2"});
+    absl::StatusOr<testing::RunResult> r = testing::Run(member);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->out : "(did not run)";
+  }
+  // Publishes "<prefix>0" ... "<prefix><n-1>" to `topic` on `g` at QoS 1.
+  void PublishNumbered(const RunningService& g, const std::string& topic, const std::string& prefix,
+                       int n) {
+    std::string lines;
+    for (int i = 0; i < n; ++i) absl::StrAppend(&lines, prefix, i, "\n");
+    ASSERT_OK_AND_ASSIGN(testing::RunResult r, testing::Run({Tool("mosquitto_pub"), "-p", Port(g),
+                                                             "-t", topic, "-q", "1", "-l"},
+                                                            {}, absl::Seconds(30), lines));
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+  }
   // The NATS queue subscriptions on `subject` (one per replica with a member of the
   // group), as nats-server's monitoring shows them.
   int QueueSubscriptions(const std::string& subject) {
@@ -175,18 +209,9 @@ TEST_F(GatewayReplicasTest, MessagesRetainedMessagesAndSharedSubscriptionsSpanRe
 }
 
 TEST_F(GatewayReplicasTest, ASharedGroupsMessagesGoToItsMemberConnectedToAnotherReplica) {
-  // A member with a persistent session subscribes on a and leaves (-E: once subscribed).
-  const std::vector<std::string> away = {
-      Tool("mosquitto_sub"), "-p", Port(a_), "-i", "away-member", "-c", "-q", "1", "-t",
-      "$share/g/w/#"};
-  std::vector<std::string> leave = away;
-  leave.push_back("-E");
-  ASSERT_OK_AND_ASSIGN(testing::RunResult left, testing::Run(leave));
-  ASSERT_EQ(left.exit_code, 0) << left.err;
-  // a's heartbeats say it has none connected (a heartbeat sent while the member was there
-  // would have b pass turns back to a).
-  const std::string none = "fleetcore_gateway_cluster_shared_groups{where=\"here\"} 0";
-  ASSERT_THAT(MetricsWith(a_.metrics_port, {none}), HasSubstr(none));
+  // A member with a persistent session subscribes on a and leaves.
+  const std::vector<std::string> away = AwayMember(a_, "away-member", "$share/g/w/#");
+  ASSERT_FALSE(away.empty());
   // One connected on b.
   auto here = StartSubscriber(
       Ctl(b_), {"-p", Port(b_), "-t", "$share/g/w/#", "-q", "1", "-C", "20", "-W", "20"},
@@ -196,20 +221,35 @@ TEST_F(GatewayReplicasTest, ASharedGroupsMessagesGoToItsMemberConnectedToAnother
   const std::string heard = "fleetcore_gateway_cluster_shared_groups{where=\"elsewhere\"} 1";
   ASSERT_THAT(MetricsWith(a_.metrics_port, {heard}), HasSubstr(heard));
   ASSERT_NO_FATAL_FAILURE(ExpectQueueSubscriptions("fleetcore.gw.m.w.>", 2));
-  std::string lines;
-  for (int i = 0; i < 20; ++i) absl::StrAppend(&lines, "m", i, "\n");
-  ASSERT_OK_AND_ASSIGN(testing::RunResult r, testing::Run({Tool("mosquitto_pub"), "-p", Port(a_),
-                                                           "-t", "w/x", "-q", "1", "-l"},
-                                                          {}, absl::Seconds(30), lines));
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_NO_FATAL_FAILURE(PublishNumbered(a_, "w/x", "m", 20));
   // Every one reaches the connected member, whichever replica NATS gave it to.
   ASSERT_OK_AND_ASSIGN(int code, here->Wait(absl::Seconds(25)));
   EXPECT_EQ(code, 0) << here->output();
   // None waited for the member that was away.
-  std::vector<std::string> back = away;
-  back.insert(back.end(), {"-W", "2"});
-  ASSERT_OK_AND_ASSIGN(testing::RunResult resumed, testing::Run(back));
-  EXPECT_EQ(resumed.out, "");
+  EXPECT_EQ(ComesBackTo(away), "");
+}
+
+// What a shared group queued while its only member was away goes to a member that joins
+// on the other replica (AWS's group queue: to whichever member comes first), and no longer
+// waits for the away one.
+TEST_F(GatewayReplicasTest, ASharedGroupsQueueGoesToAMemberJoiningOnAnotherReplica) {
+  const std::vector<std::string> away = AwayMember(a_, "queue-member", "$share/q/v/#");
+  ASSERT_FALSE(away.empty());
+  ASSERT_NO_FATAL_FAILURE(ExpectQueueSubscriptions("fleetcore.gw.m.v.>", 1));
+  ASSERT_NO_FATAL_FAILURE(PublishNumbered(b_, "v/x", "q", 10));
+  // All ten wait in the away member's session on a.
+  const std::string queued = "fleetcore_gateway_routed_messages_total 10";
+  ASSERT_THAT(MetricsWith(a_.metrics_port, {queued}), HasSubstr(queued));
+  // A member joins on b: a hears of it in b's heartbeat and passes the ten there.
+  // (Not StartSubscriber: it may have all ten and be gone before it would be seen.)
+  ASSERT_OK_AND_ASSIGN(
+      auto joiner,
+      testing::Subprocess::Start({Tool("mosquitto_sub"), "-p", Port(b_), "-i", "queue-joiner", "-t",
+                                  "$share/q/v/#", "-q", "1", "-C", "10", "-W", "20"}));
+  ASSERT_OK_AND_ASSIGN(int code, joiner->Wait(absl::Seconds(25)));
+  EXPECT_EQ(code, 0) << joiner->output();
+  for (int i = 0; i < 10; ++i) EXPECT_THAT(joiner->output(), HasSubstr(absl::StrCat("q", i)));
+  EXPECT_EQ(ComesBackTo(away), "");
 }
 
 TEST_F(GatewayReplicasTest, AConnectToTheOtherReplicaTakesTheClientIdOver) {
