@@ -441,6 +441,15 @@ void Broker::EndSession(const std::shared_ptr<Session>& session) {
     if (it != sessions_.end() && it->second == session) sessions_.erase(it);
   }
   RemoveFromTree(*session);
+  // What its shared groups queued in it while no member was connected is the groups', not
+  // its own: it goes to another member (connected, or away and queued there as before).
+  size_t moved = 0;
+  for (auto& [share, message] : session->TakeAllShared()) {
+    mqtt::ParsedFilter parsed;
+    if (!mqtt::ParseSharedFilter(share, &parsed)) continue;
+    moved += DeliverShared(message, parsed.share_group, parsed.filter);
+  }
+  counters_.shared_queue_moved.fetch_add(moved, std::memory_order_relaxed);
   if (store_ != nullptr && session->persistent()) store_->DeleteSession(session->client_id());
   if (std::optional<PendingWill> will = session->TakePendingWill()) {
     PublishWill(std::move(will->message));

@@ -501,6 +501,25 @@ TEST_F(BrokerTest, SharedSubscriptionsGoToConnectedMembersWhileThereAreAny) {
   EXPECT_EQ(store_.message_count("b"), 0u);  // gone from the away member's stored session
 }
 
+// A group's queue outlives the session it waited in: a member that comes back with a clean
+// start (or whose session expires) leaves what it held to the group's other members.
+TEST_F(BrokerTest, AGroupsQueueOutlivesTheSessionItWaitedIn) {
+  Client a = Connect("a", false, 3600);
+  Client b = Connect("b", false, 3600);
+  Client c = Connect("c", false, 60);
+  for (Client* m : {&a, &b, &c}) Sub(*m, "$share/g/t", 1);
+  for (Client* m : {&a, &b, &c}) Leave(*m);
+  for (int i = 0; i < 6; ++i) broker_->Publish(Msg("t", std::to_string(i), 1));
+  Client fresh = Connect("a");  // a clean start: a's session ends
+  clock_.Advance(absl::Seconds(61));
+  broker_->Sweep();  // and c's expires
+  ASSERT_EQ(broker_->Find("c"), nullptr);
+  EXPECT_EQ(broker_->Find("b")->stats().queued, 6u);
+  EXPECT_EQ(store_.message_count("b"), 6u);
+  Client b2 = Connect("b", false, 3600);
+  EXPECT_THAT(Take(b2), SizeIs(6));
+}
+
 class RefuseTopic final : public Session::ReceiveCheck {
  public:
   explicit RefuseTopic(std::string topic) : topic_(std::move(topic)) {}

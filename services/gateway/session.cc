@@ -123,6 +123,22 @@ std::vector<MessagePtr> Session::TakeShared(absl::string_view share, size_t max,
   return out;
 }
 
+std::vector<std::pair<std::string, MessagePtr>> Session::TakeAllShared() {
+  std::vector<std::pair<std::string, MessagePtr>> out;
+  absl::MutexLock l(&mu_);
+  std::deque<Entry> kept;
+  for (Entry& e : queue_) {
+    if (e.share.empty()) {
+      kept.push_back(std::move(e));
+      continue;
+    }
+    Forget(e);
+    out.emplace_back(std::move(e.share), std::move(e.message));
+  }
+  queue_.swap(kept);
+  return out;
+}
+
 StoredMessage Session::ToStored(Entry& e) {
   if (e.seq == 0) e.seq = next_seq_++;
   return StoredMessage{.seq = e.seq,

@@ -209,6 +209,10 @@ class Session {
   void SetPendingWill(std::optional<PendingWill> will);
   std::optional<PendingWill> TakePendingWill();
 
+  // The session ends: every message queued here for a shared group (Deliver's `share`),
+  // taken out for the group's other members, with its group.
+  std::vector<std::pair<std::string, MessagePtr>> TakeAllShared();
+
   // The record persisted for the session; `disconnected_at_ms` as given.
   SessionRecord Record(std::optional<int64_t> disconnected_at_ms) const;
   // Restores messages loaded from the store (after Load, before any Attach).

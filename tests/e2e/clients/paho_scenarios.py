@@ -488,10 +488,18 @@ def shared():
     last = Client(ids[0], clean=False)
     time.sleep(1)
     check(last.messages.empty(), "the last member back found messages another had taken")
-    for c in (last, joiner):
-        c.close()
-    for cid in ids:
-        Client(cid).close()
+    joiner.close()
+    # A member whose session ends (here a clean start) leaves its part of the group's queue
+    # to the other members.
+    closed_and_seen(last, ids[0])
+    for i in range(4):
+        pub.publish(topic("sh2/x"), f"e{i}".encode(), 1)
+    Client(ids[0]).close()
+    other = Client(ids[1], clean=False)
+    got = sorted(other.receive().payload.decode() for _ in range(4))
+    check(got == ["e0", "e1", "e2", "e3"], f"the other member got {got}, wanted all 4")
+    other.close()
+    Client(ids[1]).close()
     # AWS's share names are 128 characters at most.
     long_ok = a.subscribe(f"$share/{'n' * 128}/{topic('sh/#')}", 1)
     check(long_ok == [1], f"a share name of 128 characters was refused: {long_ok}")
