@@ -242,6 +242,12 @@ void Broker::Detach(const std::shared_ptr<Session>& session, const Outlet* outle
                     MessagePtr will, uint32_t will_delay, WillPolicy policy,
                     std::string reason) {
   const int64_t now = NowMs();
+  // A session that ends with its connection would drop what it took of its shared groups'
+  // queues with the rest: that goes back to the groups (EndSession, below).
+  std::vector<std::pair<std::string, MessagePtr>> groups_own;
+  if (session->expiry_interval() == 0 && session->outlet().get() == outlet) {
+    groups_own = session->TakeAllShared();
+  }
   const bool was_attached = session->Detach(outlet, now, std::move(reason));
   // A session ended by a clean start or DeleteConnection while this connection was on it
   // is no longer the client id's: nothing of it is kept.
@@ -273,10 +279,14 @@ void Broker::Detach(const std::shared_ptr<Session>& session, const Outlet* outle
     }
     if (publish_now) PublishWill(std::move(will));
   }
-  if (!was_attached || !current) return;  // taken over, or already ended
+  if (!was_attached || !current) {  // taken over, or already ended
+    GiveToGroups(std::move(groups_own));
+    return;
+  }
   const uint32_t expiry = session->expiry_interval();
   if (expiry == 0) {
     EndSession(session);
+    GiveToGroups(std::move(groups_own));
     return;
   }
   if (store_ != nullptr) store_->PutSession(session->Record(now));
@@ -434,6 +444,16 @@ std::vector<MessagePtr> Broker::TakeSharedQueueOf(const std::string& group,
   return out;
 }
 
+void Broker::GiveToGroups(std::vector<std::pair<std::string, MessagePtr>> messages) {
+  size_t moved = 0;
+  for (auto& [share, message] : messages) {
+    mqtt::ParsedFilter parsed;
+    if (!mqtt::ParseSharedFilter(share, &parsed)) continue;
+    moved += DeliverShared(message, parsed.share_group, parsed.filter);
+  }
+  counters_.shared_queue_moved.fetch_add(moved, std::memory_order_relaxed);
+}
+
 void Broker::EndSession(const std::shared_ptr<Session>& session) {
   {
     absl::MutexLock l(&sessions_mu_);
@@ -441,15 +461,7 @@ void Broker::EndSession(const std::shared_ptr<Session>& session) {
     if (it != sessions_.end() && it->second == session) sessions_.erase(it);
   }
   RemoveFromTree(*session);
-  // What its shared groups queued in it while no member was connected is the groups', not
-  // its own: it goes to another member (connected, or away and queued there as before).
-  size_t moved = 0;
-  for (auto& [share, message] : session->TakeAllShared()) {
-    mqtt::ParsedFilter parsed;
-    if (!mqtt::ParseSharedFilter(share, &parsed)) continue;
-    moved += DeliverShared(message, parsed.share_group, parsed.filter);
-  }
-  counters_.shared_queue_moved.fetch_add(moved, std::memory_order_relaxed);
+  GiveToGroups(session->TakeAllShared());
   if (store_ != nullptr && session->persistent()) store_->DeleteSession(session->client_id());
   if (std::optional<PendingWill> will = session->TakePendingWill()) {
     PublishWill(std::move(will->message));

@@ -266,7 +266,11 @@ class Broker {
   std::shared_ptr<Session> NewSession(const std::string& client_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(sessions_mu_);
   // Removes the session's subscriptions and its stored state; publishes a pending will.
+  // What it held of its shared groups' queues goes to their other members.
   void EndSession(const std::shared_ptr<Session>& session);
+  // Gives each message (with its share, "$share/{group}/{filter}") to a member of its
+  // group, as a new turn (DeliverShared).
+  void GiveToGroups(std::vector<std::pair<std::string, MessagePtr>> messages);
   void Schedule(int64_t due_ms, const std::shared_ptr<Session>& session);
   void PublishWill(MessagePtr will);
   // Asks the attached connections `concerned` says yes to to fetch their policies again.

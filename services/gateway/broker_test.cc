@@ -520,6 +520,22 @@ TEST_F(BrokerTest, AGroupsQueueOutlivesTheSessionItWaitedIn) {
   EXPECT_THAT(Take(b2), SizeIs(6));
 }
 
+// A member without a persistent session that took part of the queue and left before
+// acknowledging it gives it back to the group: to the away members, for the next to come.
+TEST_F(BrokerTest, AGroupsQueueTakenByAMemberThatLeavesGoesBackToTheGroup) {
+  Client a = Connect("a", false, 3600);
+  Client b = Connect("b", false, 3600);
+  for (Client* m : {&a, &b}) Sub(*m, "$share/g/t", 1);
+  for (Client* m : {&a, &b}) Leave(*m);
+  for (int i = 0; i < 4; ++i) broker_->Publish(Msg("t", std::to_string(i), 1));
+  Client c = Connect("c");
+  Sub(c, "$share/g/t", 1);
+  EXPECT_THAT(Take(c, 2), SizeIs(2));  // sent, not acknowledged; two more queued
+  Leave(c);
+  Client a2 = Connect("a", false, 3600);
+  EXPECT_THAT(Take(a2), SizeIs(4));
+}
+
 class RefuseTopic final : public Session::ReceiveCheck {
  public:
   explicit RefuseTopic(std::string topic) : topic_(std::move(topic)) {}

@@ -126,16 +126,20 @@ std::vector<MessagePtr> Session::TakeShared(absl::string_view share, size_t max,
 std::vector<std::pair<std::string, MessagePtr>> Session::TakeAllShared() {
   std::vector<std::pair<std::string, MessagePtr>> out;
   absl::MutexLock l(&mu_);
-  std::deque<Entry> kept;
-  for (Entry& e : queue_) {
-    if (e.share.empty()) {
-      kept.push_back(std::move(e));
-      continue;
+  // Sent and not acknowledged ones too (a QoS 2 message the client has, released, stays):
+  // the group gets them again, at least once.
+  for (std::deque<Entry>* entries : {&inflight_, &queue_}) {
+    std::deque<Entry> kept;
+    for (Entry& e : *entries) {
+      if (e.share.empty() || e.released) {
+        kept.push_back(std::move(e));
+        continue;
+      }
+      Forget(e);
+      out.emplace_back(std::move(e.share), std::move(e.message));
     }
-    Forget(e);
-    out.emplace_back(std::move(e.share), std::move(e.message));
+    entries->swap(kept);
   }
-  queue_.swap(kept);
   return out;
 }
 

@@ -210,7 +210,7 @@ class Session {
   std::optional<PendingWill> TakePendingWill();
 
   // The session ends: every message queued here for a shared group (Deliver's `share`),
-  // taken out for the group's other members, with its group.
+  // in flight or not, taken out for the group's other members, with its group.
   std::vector<std::pair<std::string, MessagePtr>> TakeAllShared();
 
   // The record persisted for the session; `disconnected_at_ms` as given.
