@@ -471,9 +471,9 @@ def shared():
         closed_and_seen(m, cid)
     n = 1100
     for i in range(n):
-        last = pub.publish(topic("sh2/x"), str(i).encode(), 1, wait=False)
-    last.wait_for_publish(TIMEOUT)
-    check(last.is_published(), "the last of the group's messages was not acknowledged")
+        sent = pub.publish(topic("sh2/x"), str(i).encode(), 1, wait=False)
+    sent.wait_for_publish(TIMEOUT)
+    check(sent.is_published(), "the last of the group's messages was not acknowledged")
     first = Client(ids[1], clean=False)
     got = sorted(int(first.receive().payload) for _ in range(n))
     check(got == list(range(n)), f"the member that came back first got {len(got)} "
