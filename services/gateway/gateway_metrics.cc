@@ -102,7 +102,8 @@ struct GatewayMetrics::Impl {
                                .Name("fleetcore_gateway_shared_queue_moved_total")
                                .Help("Messages a shared subscription group queued while no "
                                      "member was connected, in an away member's session, "
-                                     "given to another member that came first.")
+                                     "given to another member: one that came first, or the "
+                                     "next in turn when the session holding them ended.")
                                .Register(r)
                                .Add({})),
         http_publish(prometheus::BuildCounter()
