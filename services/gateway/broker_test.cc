@@ -86,6 +86,15 @@ class BrokerTest : public ::testing::Test {
     broker_->Detach(c.session, c.outlet.get(), std::move(will), delay, WillPolicy::kPublish);
   }
 
+  // Members of `filter` with persistent sessions that subscribed and left, in this order.
+  void AwayMembers(std::initializer_list<const char*> ids, const std::string& filter) {
+    for (const char* id : ids) {
+      Client c = Connect(id, false, 3600);
+      Sub(c, filter, 1);
+      Leave(c);
+    }
+  }
+
   BrokerLimits limits_;
   FakeGatewayStore store_;
   testing::FakeClock clock_;
@@ -523,10 +532,7 @@ TEST_F(BrokerTest, AGroupsQueueOutlivesTheSessionItWaitedIn) {
 // A member without a persistent session that took part of the queue and left before
 // acknowledging it gives it back to the group: to the away members, for the next to come.
 TEST_F(BrokerTest, AGroupsQueueTakenByAMemberThatLeavesGoesBackToTheGroup) {
-  Client a = Connect("a", false, 3600);
-  Client b = Connect("b", false, 3600);
-  for (Client* m : {&a, &b}) Sub(*m, "$share/g/t", 1);
-  for (Client* m : {&a, &b}) Leave(*m);
+  AwayMembers({"a", "b"}, "$share/g/t");
   for (int i = 0; i < 4; ++i) broker_->Publish(Msg("t", std::to_string(i), 1));
   Client c = Connect("c");
   Sub(c, "$share/g/t", 1);
@@ -534,6 +540,19 @@ TEST_F(BrokerTest, AGroupsQueueTakenByAMemberThatLeavesGoesBackToTheGroup) {
   Leave(c);
   Client a2 = Connect("a", false, 3600);
   EXPECT_THAT(Take(a2), SizeIs(4));
+}
+
+// What a member was sent of the group's queue and left without acknowledging is the
+// group's again: the next member to come takes it with the rest.
+TEST_F(BrokerTest, AGroupsMessagesAnAwayMemberLeftUnacknowledgedGoToTheNext) {
+  AwayMembers({"a", "b"}, "$share/g/t");
+  for (int i = 0; i < 4; ++i) broker_->Publish(Msg("t", std::to_string(i), 1));
+  Client a2 = Connect("a", false, 3600);
+  EXPECT_THAT(Take(a2, 3), SizeIs(3));  // three sent, none acknowledged; one queued
+  Leave(a2);
+  Client b2 = Connect("b", false, 3600);
+  EXPECT_THAT(Take(b2), SizeIs(4));
+  EXPECT_EQ(store_.message_count("a"), 0u);
 }
 
 class RefuseTopic final : public Session::ReceiveCheck {
@@ -593,11 +612,7 @@ TEST_F(BrokerTest, AGroupsQueueGoesToAMemberThatJoinsLater) {
 TEST_F(BrokerTest, AGroupsQueueReachesATakerInPartsAsItSends) {
   limits_.max_queued_messages = 8;
   Restart();
-  Client a = Connect("a", false, 3600);
-  Client b = Connect("b", false, 3600);
-  Client c = Connect("c", false, 3600);
-  for (Client* m : {&a, &b, &c}) Sub(*m, "$share/g/t", 1);
-  for (Client* m : {&a, &b, &c}) Leave(*m);
+  AwayMembers({"a", "b", "c"}, "$share/g/t");
   for (int i = 0; i < 12; ++i) broker_->Publish(Msg("t", std::to_string(i), 1));
   Client c2 = Connect("c", false, 3600);
   // Its own four fill half its queue: nothing taken yet.

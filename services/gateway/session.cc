@@ -110,16 +110,20 @@ std::vector<MessagePtr> Session::TakeShared(absl::string_view share, size_t max,
   std::vector<MessagePtr> out;
   absl::MutexLock l(&mu_);
   if (outlet_ != nullptr || forward_) return out;
-  std::deque<Entry> kept;
-  for (Entry& e : queue_) {
-    if (out.size() < max && e.share == share && take(*e.message)) {
-      Forget(e);
-      out.push_back(std::move(e.message));
-    } else {
-      kept.push_back(std::move(e));
+  // Those sent before the client went away and not acknowledged first (the oldest); a
+  // QoS 2 message the client has (released) stays.
+  for (std::deque<Entry>* entries : {&inflight_, &queue_}) {
+    std::deque<Entry> kept;
+    for (Entry& e : *entries) {
+      if (out.size() < max && !e.released && e.share == share && take(*e.message)) {
+        Forget(e);
+        out.push_back(std::move(e.message));
+      } else {
+        kept.push_back(std::move(e));
+      }
     }
+    entries->swap(kept);
   }
-  queue_.swap(kept);
   return out;
 }
 

@@ -133,7 +133,8 @@ class Session {
   bool SharedBacklogDue();
   // The messages queued here for the shared group `share` (Deliver) that `take` says yes
   // to, up to `max`, taken out (and out of the store) for another member of the group
-  // whose client came; none while this session's client is connected, and none sent yet.
+  // whose client came, those sent before its client went away and not acknowledged too;
+  // none while this session's client is connected.
   // `take` runs under this session's lock: it must not lock another session.
   std::vector<MessagePtr> TakeShared(absl::string_view share, size_t max,
                                      absl::FunctionRef<bool(const Message&)> take);
