@@ -69,6 +69,10 @@ bool ParseSharedFilter(absl::string_view filter, ParsedFilter* out) {
   return true;
 }
 
+std::string SharedFilter(absl::string_view share_group, absl::string_view filter) {
+  return absl::StrCat("$share/", share_group, "/", filter);
+}
+
 TopicTree::TopicTree() : root_(std::make_unique<Node>()) {}
 TopicTree::~TopicTree() = default;
 
@@ -119,7 +123,7 @@ bool TopicTree::Subscribe(absl::string_view filter, absl::string_view share_grou
     std::unique_ptr<Group>& g = node->groups[share_group];
     if (g == nullptr) {
       g = std::make_unique<Group>();
-      g->share = absl::StrCat("$share/", share_group, "/", filter);
+      g->share = SharedFilter(share_group, filter);
     }
     added = Upsert(g->members, subscriber, options);
   }

@@ -46,6 +46,8 @@ struct ParsedFilter {
 // "$share/g/a/b" -> {"g", "a/b"}; other filters unchanged. false when a $share filter is
 // malformed (no group, a group with '+' '#' or '/', or an empty or invalid filter).
 bool ParseSharedFilter(absl::string_view filter, ParsedFilter* out);
+// Its inverse for a shared group: {"g", "a/b"} -> "$share/g/a/b".
+std::string SharedFilter(absl::string_view share_group, absl::string_view filter);
 
 class TopicTree {
  public:

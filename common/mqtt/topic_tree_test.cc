@@ -111,6 +111,7 @@ TEST(TopicTreeTest, ParsesSharedFilters) {
   ASSERT_TRUE(ParseSharedFilter("$share/g1/a/+/c", &p));
   EXPECT_EQ(p.share_group, "g1");
   EXPECT_EQ(p.filter, "a/+/c");
+  EXPECT_EQ(SharedFilter(p.share_group, p.filter), "$share/g1/a/+/c");  // and back
   ASSERT_TRUE(ParseSharedFilter("a/#", &p));
   EXPECT_EQ(p.share_group, "");
   for (const char* bad : {"$share/", "$share//a", "$share/g", "$share/g+/a", "$share/g/a#"}) {

@@ -5,7 +5,6 @@
 #include <utility>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_cat.h"
 #include "common/log/log.h"
 #include "common/log/throttle.h"
 
@@ -429,7 +428,7 @@ std::vector<std::pair<std::string, std::string>> Broker::SharedGroupsAwayHere() 
 std::vector<MessagePtr> Broker::TakeSharedQueueOf(const std::string& group,
                                                   const std::string& filter, size_t max) {
   std::vector<MessagePtr> out;
-  const std::string share = absl::StrCat("$share/", group, "/", filter);
+  const std::string share = mqtt::SharedFilter(group, filter);
   std::vector<uint64_t> members;
   absl::ReaderMutexLock l(&tree_mu_);
   tree_.SharedMembers(filter, group, &members);
@@ -761,8 +760,7 @@ size_t Broker::DeliverShared(const MessagePtr& message, absl::string_view group,
   const bool retain = options.retain_as_published && message->retain;
   // With no member connected, it waits as the group's (Route).
   Session* session = FromKey(key);
-  const std::string share =
-      session->attached() ? std::string() : absl::StrCat("$share/", group, "/", filter);
+  const std::string share = session->attached() ? std::string() : mqtt::SharedFilter(group, filter);
   if (!Tally(session->Deliver(message, qos, retain, std::move(ids), now, share))) return 0;
   counters_.routed.fetch_add(1, std::memory_order_relaxed);
   return 1;
