@@ -105,45 +105,43 @@ bool Session::SharedBacklogDue() {
          shared_backlog_.exchange(false, std::memory_order_relaxed);
 }
 
-std::vector<MessagePtr> Session::TakeShared(absl::string_view share, size_t max,
-                                            absl::FunctionRef<bool(const Message&)> take) {
-  std::vector<MessagePtr> out;
-  absl::MutexLock l(&mu_);
-  if (outlet_ != nullptr || forward_) return out;
+void Session::TakeMarkedLocked(absl::FunctionRef<bool(Entry&)> take) {
   // Those sent before the client went away and not acknowledged first (the oldest); a
   // QoS 2 message the client has (released) stays.
   for (std::deque<Entry>* entries : {&inflight_, &queue_}) {
     std::deque<Entry> kept;
     for (Entry& e : *entries) {
-      if (out.size() < max && !e.released && e.share == share && take(*e.message)) {
+      if (!e.share.empty() && !e.released && take(e)) {
         Forget(e);
-        out.push_back(std::move(e.message));
       } else {
         kept.push_back(std::move(e));
       }
     }
     entries->swap(kept);
   }
+}
+
+std::vector<MessagePtr> Session::TakeShared(absl::string_view share, size_t max,
+                                            absl::FunctionRef<bool(const Message&)> take) {
+  std::vector<MessagePtr> out;
+  absl::MutexLock l(&mu_);
+  if (outlet_ != nullptr || forward_) return out;
+  TakeMarkedLocked([&](Entry& e) {
+    if (out.size() == max || e.share != share || !take(*e.message)) return false;
+    out.push_back(std::move(e.message));
+    return true;
+  });
   return out;
 }
 
 std::vector<std::pair<std::string, MessagePtr>> Session::TakeAllShared() {
   std::vector<std::pair<std::string, MessagePtr>> out;
   absl::MutexLock l(&mu_);
-  // Sent and not acknowledged ones too (a QoS 2 message the client has, released, stays):
-  // the group gets them again, at least once.
-  for (std::deque<Entry>* entries : {&inflight_, &queue_}) {
-    std::deque<Entry> kept;
-    for (Entry& e : *entries) {
-      if (e.share.empty() || e.released) {
-        kept.push_back(std::move(e));
-        continue;
-      }
-      Forget(e);
-      out.emplace_back(std::move(e.share), std::move(e.message));
-    }
-    entries->swap(kept);
-  }
+  // The group gets those sent and not acknowledged again: at least once.
+  TakeMarkedLocked([&](Entry& e) {
+    out.emplace_back(std::move(e.share), std::move(e.message));
+    return true;
+  });
   return out;
 }
 

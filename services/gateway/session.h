@@ -252,6 +252,10 @@ class Session {
   StoredMessage ToStored(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void StoreEntry(Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Forget(const Entry& e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes out of the in-flight window, then the queue, the entries marked for a shared
+  // group (not a released QoS 2 one: the client has it) that `take` says yes to, after it
+  // kept what it needs of them; their stored rows go.
+  void TakeMarkedLocked(absl::FunctionRef<bool(Entry&)> take) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::deque<Entry>::iterator FindInflight(uint16_t packet_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const std::string client_id_;
