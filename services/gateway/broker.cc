@@ -407,20 +407,12 @@ bool Broker::HasSharedMembers(const std::string& group, const std::string& filte
   return shared_counts_.contains(std::make_pair(group, filter));
 }
 
-std::vector<std::pair<std::string, std::string>> Broker::SharedGroupsConnectedHere() const {
-  std::vector<std::pair<std::string, std::string>> out;
+Broker::SharedGroupsHere Broker::SharedGroupsByPresence() const {
+  SharedGroupsHere out;
   absl::ReaderMutexLock l(&tree_mu_);
   for (const auto& [key, members] : shared_counts_) {
-    if (tree_.HasAvailableShared(key.second, key.first, &Connected)) out.push_back(key);
-  }
-  return out;
-}
-
-std::vector<std::pair<std::string, std::string>> Broker::SharedGroupsAwayHere() const {
-  std::vector<std::pair<std::string, std::string>> out;
-  absl::ReaderMutexLock l(&tree_mu_);
-  for (const auto& [key, members] : shared_counts_) {
-    if (!tree_.HasAvailableShared(key.second, key.first, &Connected)) out.push_back(key);
+    (tree_.HasAvailableShared(key.second, key.first, &Connected) ? out.connected : out.away)
+        .push_back(key);
   }
   return out;
 }

@@ -228,10 +228,13 @@ class Broker {
   // Whether a shared group's `filter` takes a message on `topic` that NATS matched to it:
   // not when a wildcard would match a '$' topic, which MQTT forbids.
   static bool SharedFilterTakes(absl::string_view topic, absl::string_view filter);
-  // The shared groups (share group, filter) with a member here whose client is connected.
-  std::vector<std::pair<std::string, std::string>> SharedGroupsConnectedHere() const;
-  // The shared groups with members here, none of whose clients is connected.
-  std::vector<std::pair<std::string, std::string>> SharedGroupsAwayHere() const;
+  // The shared groups (share group, filter) with members here: those with a member whose
+  // client is connected, and those none of whose members' clients is.
+  struct SharedGroupsHere {
+    std::vector<std::pair<std::string, std::string>> connected;
+    std::vector<std::pair<std::string, std::string>> away;
+  };
+  SharedGroupsHere SharedGroupsByPresence() const;
   // Up to `max` of the messages `group` on `filter` queued here while no member was
   // connected (Session::TakeShared), taken out of its away members' sessions for a
   // replica with a member connected; none while a member here is connected.

@@ -199,8 +199,9 @@ void Cluster::Tick() {
     const absl::Time now = Now();
     if (now - last_heartbeat >= options_.heartbeat) {
       last_heartbeat = now;
-      Send(absl::StrCat(options_.prefix, ".node"), Heartbeat());
-      Work([this] { PassSharedQueues(); });
+      Broker::SharedGroupsHere groups = broker_->SharedGroupsByPresence();
+      Send(absl::StrCat(options_.prefix, ".node"), Heartbeat(groups.connected));
+      Work([this, away = std::move(groups.away)] { PassSharedQueues(away); });
     }
     std::vector<std::pair<std::shared_ptr<Fetch>, size_t>> timed_out;  // and unanswered
     std::vector<std::string> gone;
@@ -261,12 +262,11 @@ void Cluster::Tick() {
   }
 }
 
-v1::ClusterHeartbeat Cluster::Heartbeat() {
+v1::ClusterHeartbeat Cluster::Heartbeat(
+    const std::vector<std::pair<std::string, std::string>>& shares) {
   v1::ClusterHeartbeat hb;
   hb.set_node(options_.node);
   hb.set_tag(tag_);
-  const std::vector<std::pair<std::string, std::string>> shares =
-      broker_->SharedGroupsConnectedHere();
   for (const auto& [group, filter] : shares) {
     if (static_cast<size_t>(hb.connected_shares_size()) == options_.heartbeat_shares) break;
     hb.add_connected_shares(ShareId(group, filter));
@@ -406,10 +406,10 @@ void Cluster::PassSharedTurn(const Message& message, const std::string& group,
   }
 }
 
-void Cluster::PassSharedQueues() {
+void Cluster::PassSharedQueues(const std::vector<std::pair<std::string, std::string>>& away) {
   // Not into a NATS client's buffer while NATS is away: they wait here meanwhile.
   if (!SharesAcrossReplicas()) return;
-  for (const auto& [group, filter] : broker_->SharedGroupsAwayHere()) {
+  for (const auto& [group, filter] : away) {
     const std::string to = NextReplicaConnectedTo(group, filter);
     if (to.empty()) continue;
     // Taken out of the sessions here as they go: NATS carries them at most once, as it

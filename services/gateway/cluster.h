@@ -164,12 +164,13 @@ class Cluster final : public BrokerCluster {
   // Sends a shared group's message to replica `to`, where a member takes it.
   void PassSharedTurn(const Message& message, const std::string& group, const std::string& filter,
                       const std::string& to);
-  // Passes what the shared groups queued in the sessions of members here, all away, to
-  // replicas with a member connected (on the worker, after each heartbeat).
-  void PassSharedQueues();
-  // The heartbeat: this replica is there, and its shared groups with a member connected.
-  // Sets the shared-group gauges.
-  v1::ClusterHeartbeat Heartbeat();
+  // Passes what the shared groups `away` (their members here all away, as the heartbeat
+  // found them) queued in those members' sessions to replicas with a member connected (on
+  // the worker, after each heartbeat; TakeSharedQueueOf checks the members again).
+  void PassSharedQueues(const std::vector<std::pair<std::string, std::string>>& away);
+  // The heartbeat: this replica is there, and its shared groups with a member connected
+  // (`shares`, up to heartbeat_shares of them). Sets the shared-group gauges.
+  v1::ClusterHeartbeat Heartbeat(const std::vector<std::pair<std::string, std::string>>& shares);
   // One of ReplicasConnectedTo, each in turn ("" for none).
   std::string NextReplicaConnectedTo(const std::string& group, const std::string& filter);
   void OnAdmin(const BusMessage& m);
