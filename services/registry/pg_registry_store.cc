@@ -8,6 +8,7 @@
 #include "common/db/pg_rows.h"
 #include "nlohmann/json.hpp"
 #include "pqxx/pqxx"
+#include "services/registry/registry_events.h"
 
 namespace fleetcore::registry {
 namespace {
@@ -20,7 +21,7 @@ constexpr char kThingCols[] =
 constexpr char kTypeCols[] =
     "name, id::text, description, searchable_attributes::text, deprecated, "
     "coalesce((extract(epoch FROM deprecated_at) * 1000000)::bigint, 0), "
-    "(extract(epoch FROM created_at) * 1000000)::bigint";
+    "(extract(epoch FROM created_at) * 1000000)::bigint, propagating_attributes::text";
 constexpr char kGroupCols[] =
     "g.name, g.id::text, coalesce(g.parent, ''), g.root, g.depth, g.description, "
     "g.attributes::text, g.version, (extract(epoch FROM g.created_at) * 1000000)::bigint";
@@ -56,6 +57,7 @@ ThingType TypeFromRow(const pqxx::row& r) {
               .description = r[2].as<std::string>(),
               .searchable_attributes =
                   nlohmann::json::parse(r[3].as<std::string>()).get<std::vector<std::string>>(),
+              .propagating_attributes = ParsePropagatingAttributesJson(r[7].c_str()),
               .deprecated = r[4].as<bool>(),
               .created_at = FromMicros(r[6].as<int64_t>())};
   if (t.deprecated) {
@@ -160,18 +162,22 @@ class PgTx final : public RegistryTx, private db::TxStatements {
   absl::Status InsertThingType(const ThingType& t) override {
     return Exec(
         absl::StrCat("INSERT INTO registry.thing_types (name, id, description, "
-                     "searchable_attributes, deprecated, created_at) VALUES ($1, $2::uuid, $3, "
-                     "$4::jsonb, false, ",
-                     TimestampParam(5), ")"),
+                     "searchable_attributes, propagating_attributes, deprecated, created_at) "
+                     "VALUES ($1, $2::uuid, $3, $4::jsonb, $5::jsonb, false, ",
+                     TimestampParam(6), ")"),
         t.name, t.id, t.description, nlohmann::json(t.searchable_attributes).dump(),
-        Micros(t.created_at));
+        PropagatingAttributesJson(t.propagating_attributes), Micros(t.created_at));
   }
 
   absl::Status UpdateThingType(const ThingType& t) override {
     return Exec(absl::StrCat("UPDATE registry.thing_types SET deprecated = $2, deprecated_at = "
                              "CASE WHEN $2 THEN ",
-                             TimestampParam(3), " END WHERE name = $1"),
-                t.name, t.deprecated, Micros(t.deprecated_at));
+                             TimestampParam(3),
+                             " END, description = $4, searchable_attributes = $5::jsonb, "
+                             "propagating_attributes = $6::jsonb WHERE name = $1"),
+                t.name, t.deprecated, Micros(t.deprecated_at), t.description,
+                nlohmann::json(t.searchable_attributes).dump(),
+                PropagatingAttributesJson(t.propagating_attributes));
   }
 
   absl::Status DeleteThingType(absl::string_view name) override {

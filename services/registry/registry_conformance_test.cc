@@ -254,6 +254,82 @@ TEST_F(RegistryCoreTest, ThingTypeLifecycle) {
   EXPECT_THAT(core_.DeprecateThingType("sensor", false), StatusIs(Code::kNotFound));
 }
 
+TEST_F(RegistryCoreTest, ThingTypePropagatingAttributes) {
+  const std::vector<PropagatingAttribute> enrich = {
+      {.user_property_key = "environment", .thing_attribute = "environment"},
+      {.user_property_key = "iot:ClientId", .connection_attribute = "iot:ClientId"},
+      {.user_property_key = "$thing.name", .connection_attribute = "iot:Thing.ThingName"}};
+  ASSERT_OK(core_.CreateThingType({.name = "aircon", .propagating_attributes = enrich}));
+  ASSERT_OK_AND_ASSIGN(ThingType t, core_.DescribeThingType("aircon"));
+  EXPECT_EQ(t.propagating_attributes, enrich);
+  EXPECT_OK(core_.CreateThingType({.name = "aircon", .propagating_attributes = enrich}));
+  EXPECT_THAT(core_.CreateThingType({.name = "aircon"}),
+              StatusIs(Code::kAlreadyExists, HasSubstr("UpdateThingType changes them")));
+
+  auto create = [&](PropagatingAttribute a) {
+    return core_.CreateThingType({.name = "bad", .propagating_attributes = {a}});
+  };
+  EXPECT_THAT(create({.user_property_key = "a b", .thing_attribute = "x"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("a-z A-Z 0-9 : $ .")));
+  EXPECT_THAT(create({.thing_attribute = "x"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("userPropertyKey \"\" must be")));
+  EXPECT_THAT(create({.user_property_key = "k"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("exactly one of thingAttribute")));
+  EXPECT_THAT(create({.user_property_key = "k",
+                      .thing_attribute = "x",
+                      .connection_attribute = "iot:ClientId"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("exactly one of thingAttribute")));
+  EXPECT_THAT(
+      create({.user_property_key = "k", .connection_attribute = "iot:SourceIp"}),
+      StatusIs(Code::kInvalidArgument, HasSubstr("must be iot:ClientId or iot:Thing.ThingName")));
+  EXPECT_THAT(create({.user_property_key = "k", .thing_attribute = "a b"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("attribute name \"a b\"")));
+  std::vector<PropagatingAttribute> many(21, {.user_property_key = "k", .thing_attribute = "x"});
+  EXPECT_THAT(core_.CreateThingType({.name = "bad", .propagating_attributes = many}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("at most 20 are allowed, got 21")));
+  EXPECT_THAT(core_.DescribeThingType("bad"), StatusIs(Code::kNotFound));
+}
+
+TEST_F(RegistryCoreTest, UpdateThingTypeChangesWhatItGives) {
+  ASSERT_OK(core_.CreateThingType(
+      {.name = "aircon", .description = "an air conditioner", .searchable_attributes = {"site"}}));
+  CreateThing("ac-1", "aircon");
+  const std::vector<PropagatingAttribute> enrich = {
+      {.user_property_key = "site", .thing_attribute = "site"}};
+  ASSERT_OK(core_.UpdateThingType({.name = "aircon", .propagating_attributes = enrich}));
+  ASSERT_OK_AND_ASSIGN(ThingType t, core_.DescribeThingType("aircon"));
+  EXPECT_EQ(t.propagating_attributes, enrich);
+  EXPECT_EQ(t.description, "an air conditioner");
+  EXPECT_THAT(t.searchable_attributes, ElementsAre("site"));
+
+  ASSERT_OK(core_.UpdateThingType({.name = "aircon",
+                                   .description = "a cooler",
+                                   .searchable_attributes = std::vector<std::string>{"a", "b"}}));
+  ASSERT_OK_AND_ASSIGN(t, core_.DescribeThingType("aircon"));
+  EXPECT_EQ(t.description, "a cooler");
+  EXPECT_THAT(t.searchable_attributes, ElementsAre("a", "b"));
+  EXPECT_EQ(t.propagating_attributes, enrich);
+  // An empty configuration removes the propagating attributes; the thing keeps its type.
+  ASSERT_OK(core_.UpdateThingType(
+      {.name = "aircon", .propagating_attributes = std::vector<PropagatingAttribute>()}));
+  ASSERT_OK_AND_ASSIGN(t, core_.DescribeThingType("aircon"));
+  EXPECT_TRUE(t.propagating_attributes.empty());
+  ASSERT_OK_AND_ASSIGN(Thing thing, core_.DescribeThing("ac-1"));
+  EXPECT_EQ(thing.type_name, "aircon");
+
+  EXPECT_THAT(core_.UpdateThingType({.name = "nope", .description = "x"}),
+              StatusIs(Code::kNotFound, HasSubstr("thing type \"nope\" does not exist")));
+  EXPECT_THAT(
+      core_.UpdateThingType({.name = "aircon",
+                             .propagating_attributes =
+                                 std::vector<PropagatingAttribute>{{.user_property_key = "k"}}}),
+      StatusIs(Code::kInvalidArgument, HasSubstr("exactly one of")));
+  EXPECT_THAT(core_.UpdateThingType(
+                  {.name = "aircon",
+                   .searchable_attributes = std::vector<std::string>{"a", "b", "c", "d"}}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("at most 3")));
+}
+
 TEST_F(RegistryCoreTest, ThingTypeInUseCannotBeDeleted) {
   CreateType("sensor");
   CreateThing("t", "sensor");
@@ -640,6 +716,23 @@ TEST_F(RegistryEventsTest, ThingTypeEvents) {
   EXPECT_EQ(created["description"], "a sensor");
   EXPECT_EQ(published_.Payload(1)["isDeprecated"], true);
   EXPECT_TRUE(published_.Payload(1)["deprecationDate"].is_number());
+}
+
+TEST_F(RegistryEventsTest, UpdatingAThingTypeIsAnUpdatedEvent) {
+  Enable({"THING_TYPE"});
+  ASSERT_OK(events_.CreateThingType({.name = "aircon"}));
+  const std::vector<PropagatingAttribute> enrich = {
+      {.user_property_key = "environment", .thing_attribute = "environment"},
+      {.user_property_key = "iot:ClientId", .connection_attribute = "iot:ClientId"}};
+  ASSERT_OK(events_.UpdateThingType({.name = "aircon", .propagating_attributes = enrich}));
+  ASSERT_OK(events_.UpdateThingType({.name = "aircon", .propagating_attributes = enrich}));
+  EXPECT_THAT(published_.Topics(), ElementsAre("$aws/events/thingType/aircon/created",
+                                               "$aws/events/thingType/aircon/updated"));
+  EXPECT_EQ(published_.Payload(0)["propagatingAttributes"], nlohmann::json::array());
+  EXPECT_EQ(published_.Payload(1)["operation"], "UPDATED");
+  EXPECT_EQ(published_.Payload(1)["propagatingAttributes"], nlohmann::json::parse(R"([
+      {"userPropertyKey": "environment", "thingAttribute": "environment"},
+      {"userPropertyKey": "iot:ClientId", "connectionAttribute": "iot:ClientId"}])"));
 }
 
 TEST_F(RegistryEventsTest, GroupHierarchyAndMembershipEvents) {

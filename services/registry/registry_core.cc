@@ -404,31 +404,28 @@ absl::StatusOr<Page<Thing>> RegistryCore::ListThings(const ThingQuery& query,
 absl::StatusOr<ThingType> RegistryCore::CreateThingType(const CreateThingTypeInput& in) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", in.name));
   FLEETCORE_RETURN_IF_ERROR(ValidateDescription("thingTypeDescription", in.description));
-  if (static_cast<int>(in.searchable_attributes.size()) > kMaxSearchableAttributes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "searchableAttributes: at most 3 are allowed, got ", in.searchable_attributes.size()));
-  }
-  for (const std::string& a : in.searchable_attributes) {
-    FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("searchableAttributes", {{a, ""}}));
-  }
+  FLEETCORE_RETURN_IF_ERROR(ValidateSearchableAttributes(in.searchable_attributes));
+  FLEETCORE_RETURN_IF_ERROR(ValidatePropagatingAttributes(in.propagating_attributes));
   ThingType result;
   FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> existing,
                                tx.GetThingType(in.name, Lock::kNone));
     if (existing.has_value()) {
       if (existing->description == in.description &&
-          existing->searchable_attributes == in.searchable_attributes) {
+          existing->searchable_attributes == in.searchable_attributes &&
+          existing->propagating_attributes == in.propagating_attributes) {
         result = *existing;
         return absl::OkStatus();
       }
-      return absl::AlreadyExistsError(absl::StrCat(
-          "thing type ", Q(in.name),
-          " already exists with other properties (thing types cannot be changed)"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("thing type ", Q(in.name),
+                       " already exists with other properties (UpdateThingType changes them)"));
     }
     result = ThingType{.name = in.name,
                        .id = ids_->NewUuid(),
                        .description = in.description,
                        .searchable_attributes = in.searchable_attributes,
+                       .propagating_attributes = in.propagating_attributes,
                        .created_at = clock_->Now()};
     FLEETCORE_RETURN_IF_ERROR(tx.InsertThingType(result));
     tx.Publish({.type = "thing_type.created", .thing_type = in.name});
@@ -447,6 +444,44 @@ absl::StatusOr<ThingType> RegistryCore::DescribeThingType(absl::string_view name
     return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
   }
   return *std::move(t);
+}
+
+absl::Status RegistryCore::UpdateThingType(const UpdateThingTypeInput& in) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", in.name));
+  if (in.description.has_value()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateDescription("thingTypeDescription", *in.description));
+  }
+  if (in.searchable_attributes.has_value()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateSearchableAttributes(*in.searchable_attributes));
+  }
+  if (in.propagating_attributes.has_value()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidatePropagatingAttributes(*in.propagating_attributes));
+  }
+  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(in.name, Lock::kUpdate));
+    if (!t.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing type ", Q(in.name), " does not exist"));
+    }
+    ThingType updated = *t;
+    if (in.description.has_value()) updated.description = *in.description;
+    if (in.searchable_attributes.has_value()) {
+      updated.searchable_attributes = *in.searchable_attributes;
+    }
+    if (in.propagating_attributes.has_value()) {
+      updated.propagating_attributes = *in.propagating_attributes;
+    }
+    if (updated.description == t->description &&
+        updated.searchable_attributes == t->searchable_attributes &&
+        updated.propagating_attributes == t->propagating_attributes) {
+      return absl::OkStatus();  // nothing changes: no event
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.UpdateThingType(updated));
+    tx.Publish({.type = "thing_type.updated", .thing_type = in.name});
+    if (events.On(EventType::kThingType)) {
+      events.messages.push_back(ThingTypeEvent(Stamp(), Operation::kUpdated, updated));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<Page<ThingType>> RegistryCore::ListThingTypes(absl::string_view name,

@@ -66,6 +66,7 @@ class RegistryCore {
 
   absl::StatusOr<ThingType> CreateThingType(const CreateThingTypeInput& in);
   absl::StatusOr<ThingType> DescribeThingType(absl::string_view name);
+  absl::Status UpdateThingType(const UpdateThingTypeInput& in);
   absl::StatusOr<Page<ThingType>> ListThingTypes(absl::string_view name,
                                                  const PageRequest& page);
   absl::Status DeprecateThingType(absl::string_view name, bool undo);

@@ -99,6 +99,38 @@ EventMessage ThingEvent(const EventStamp& s, Operation op, const Thing& thing) {
           json_text::JsonText(j)};
 }
 
+namespace {
+
+json PropagatingToJson(const std::vector<PropagatingAttribute>& list) {
+  json out = json::array();
+  for (const PropagatingAttribute& a : list) {
+    json j{{"userPropertyKey", a.user_property_key}};
+    if (!a.thing_attribute.empty()) j["thingAttribute"] = a.thing_attribute;
+    if (!a.connection_attribute.empty()) j["connectionAttribute"] = a.connection_attribute;
+    out.push_back(std::move(j));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string PropagatingAttributesJson(const std::vector<PropagatingAttribute>& list) {
+  return PropagatingToJson(list).dump();
+}
+
+std::vector<PropagatingAttribute> ParsePropagatingAttributesJson(absl::string_view text) {
+  std::vector<PropagatingAttribute> out;
+  const json doc = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_array()) return out;
+  for (const json& j : doc) {
+    if (!j.is_object()) continue;
+    out.push_back({.user_property_key = j.value("userPropertyKey", ""),
+                   .thing_attribute = j.value("thingAttribute", ""),
+                   .connection_attribute = j.value("connectionAttribute", "")});
+  }
+  return out;
+}
+
 EventMessage ThingTypeEvent(const EventStamp& s, Operation op, const ThingType& type) {
   json j = Common(s, "THING_TYPE_EVENT", OperationName(op));
   j["thingTypeId"] = type.id;
@@ -107,7 +139,7 @@ EventMessage ThingTypeEvent(const EventStamp& s, Operation op, const ThingType& 
   j["deprecationDate"] =
       type.deprecated ? json(absl::ToUnixMillis(type.deprecated_at)) : json(nullptr);
   j["searchableAttributes"] = type.searchable_attributes;
-  j["propagatingAttributes"] = json::array();
+  j["propagatingAttributes"] = PropagatingToJson(type.propagating_attributes);
   j["description"] = type.description;
   return {absl::StrCat("$aws/events/thingType/", type.name, "/", Lower(OperationName(op))),
           json_text::JsonText(j)};

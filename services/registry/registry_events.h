@@ -55,6 +55,12 @@ struct EventStamp {
   const aws::Arns* arns = nullptr;  // the account id and ARNs
 };
 
+// A thing type's propagating attributes in AWS's JSON shape, [{"userPropertyKey": ...,
+// "thingAttribute" or "connectionAttribute": ...}], as its events carry them (and the
+// registry stores them); and back, from text this wrote.
+std::string PropagatingAttributesJson(const std::vector<PropagatingAttribute>& list);
+std::vector<PropagatingAttribute> ParsePropagatingAttributesJson(absl::string_view text);
+
 EventMessage ThingEvent(const EventStamp& s, Operation op, const Thing& thing);
 EventMessage ThingTypeEvent(const EventStamp& s, Operation op, const ThingType& type);
 EventMessage ThingTypeAssociationEvent(const EventStamp& s, Change change, const Thing& thing,

@@ -35,11 +35,30 @@ PageRequest Paging(const std::string& token, int32_t max_results) {
   return PageRequest{.next_token = token, .max_results = max_results};
 }
 
+std::vector<PropagatingAttribute> FromProto(const pb::Mqtt5Configuration& c) {
+  std::vector<PropagatingAttribute> out;
+  for (const pb::PropagatingAttribute& a : c.propagating_attributes()) {
+    out.push_back({.user_property_key = a.user_property_key(),
+                   .thing_attribute = a.thing_attribute(),
+                   .connection_attribute = a.connection_attribute()});
+  }
+  return out;
+}
+
 void ToProto(const ThingType& t, const aws::Arns& arns, pb::ThingTypeProperties* props,
              pb::ThingTypeMetadata* meta) {
   props->set_thing_type_description(t.description);
   for (const std::string& a : t.searchable_attributes) {
     props->add_searchable_attributes(a);
+  }
+  if (!t.propagating_attributes.empty()) {
+    pb::Mqtt5Configuration* c = props->mutable_mqtt5_configuration();
+    for (const PropagatingAttribute& a : t.propagating_attributes) {
+      pb::PropagatingAttribute* out = c->add_propagating_attributes();
+      out->set_user_property_key(a.user_property_key);
+      out->set_thing_attribute(a.thing_attribute);
+      out->set_connection_attribute(a.connection_attribute);
+    }
   }
   meta->set_deprecated(t.deprecated);
   if (t.deprecated) {
@@ -176,7 +195,8 @@ grpc::ServerUnaryReactor* RegistryService::CreateThingType(grpc::CallbackServerC
         core_->CreateThingType({.name = req->thing_type_name(),
                                 .description = p.thing_type_description(),
                                 .searchable_attributes = {p.searchable_attributes().begin(),
-                                                          p.searchable_attributes().end()}}));
+                                                          p.searchable_attributes().end()},
+                                .propagating_attributes = FromProto(p.mqtt5_configuration())}));
     resp->set_thing_type_name(t.name);
     resp->set_thing_type_arn(core_->arns().ThingType(t.name));
     resp->set_thing_type_id(t.id);
@@ -195,6 +215,24 @@ grpc::ServerUnaryReactor* RegistryService::DescribeThingType(
     ToProto(t, core_->arns(), resp->mutable_thing_type_properties(),
             resp->mutable_thing_type_metadata());
     return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::UpdateThingType(grpc::CallbackServerContext* ctx,
+                                                           const pb::UpdateThingTypeRequest* req,
+                                                           pb::UpdateThingTypeResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    const pb::ThingTypeProperties& p = req->thing_type_properties();
+    UpdateThingTypeInput in{.name = req->thing_type_name()};
+    if (!p.thing_type_description().empty()) in.description = p.thing_type_description();
+    if (!p.searchable_attributes().empty()) {
+      in.searchable_attributes.emplace(p.searchable_attributes().begin(),
+                                       p.searchable_attributes().end());
+    }
+    if (p.has_mqtt5_configuration()) {
+      in.propagating_attributes = FromProto(p.mqtt5_configuration());
+    }
+    return core_->UpdateThingType(in);
   });
 }
 

@@ -39,6 +39,9 @@ class RegistryService final : public pb::Registry::CallbackService {
   grpc::ServerUnaryReactor* DescribeThingType(grpc::CallbackServerContext* ctx,
                                               const pb::DescribeThingTypeRequest* req,
                                               pb::DescribeThingTypeResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateThingType(grpc::CallbackServerContext* ctx,
+                                            const pb::UpdateThingTypeRequest* req,
+                                            pb::UpdateThingTypeResponse* resp) override;
   grpc::ServerUnaryReactor* ListThingTypes(grpc::CallbackServerContext* ctx,
                                            const pb::ListThingTypesRequest* req,
                                            pb::ListThingTypesResponse* resp) override;

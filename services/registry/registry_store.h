@@ -41,7 +41,8 @@ class RegistryTx {
   virtual absl::StatusOr<std::optional<ThingType>> GetThingType(absl::string_view name,
                                                                 Lock lock) = 0;
   virtual absl::Status InsertThingType(const ThingType& type) = 0;
-  // Replaces the deprecation fields.
+  // Replaces the deprecation fields and the properties (description, searchable and
+  // propagating attributes).
   virtual absl::Status UpdateThingType(const ThingType& type) = 0;
   virtual absl::Status DeleteThingType(absl::string_view name) = 0;
 

@@ -23,11 +23,21 @@ struct Thing {
   absl::Time updated_at;
 };
 
+// An MQTT 5 user property a thing type adds to its things' messages: the value of one
+// thing attribute or of one connection attribute ("iot:ClientId", "iot:Thing.ThingName").
+struct PropagatingAttribute {
+  std::string user_property_key;
+  std::string thing_attribute;
+  std::string connection_attribute;
+  bool operator==(const PropagatingAttribute&) const = default;
+};
+
 struct ThingType {
   std::string name;
   std::string id;
   std::string description;
   std::vector<std::string> searchable_attributes;
+  std::vector<PropagatingAttribute> propagating_attributes;
   bool deprecated = false;
   absl::Time deprecated_at;  // meaningful when deprecated
   absl::Time created_at;
@@ -85,6 +95,15 @@ struct CreateThingTypeInput {
   std::string name;
   std::string description;
   std::vector<std::string> searchable_attributes;
+  std::vector<PropagatingAttribute> propagating_attributes;
+};
+
+// What an UpdateThingType changes: each field that is set.
+struct UpdateThingTypeInput {
+  std::string name;
+  std::optional<std::string> description;
+  std::optional<std::vector<std::string>> searchable_attributes;
+  std::optional<std::vector<PropagatingAttribute>> propagating_attributes;
 };
 
 struct CreateThingGroupInput {

@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/status/status_macros.h"
 
 namespace fleetcore::registry {
 namespace {
@@ -102,6 +103,51 @@ absl::Status ValidateDescription(absl::string_view field, absl::string_view valu
   for (char c : value) {
     if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') {
       return absl::InvalidArgumentError(absl::StrCat(field, " contains control characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSearchableAttributes(const std::vector<std::string>& names) {
+  if (static_cast<int>(names.size()) > kMaxSearchableAttributes) {
+    return absl::InvalidArgumentError(absl::StrCat("searchableAttributes: at most ",
+                                                   kMaxSearchableAttributes, " are allowed, got ",
+                                                   names.size()));
+  }
+  for (const std::string& a : names) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("searchableAttributes", {{a, ""}}));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidatePropagatingAttributes(const std::vector<PropagatingAttribute>& list) {
+  constexpr absl::string_view kField = "mqtt5Configuration.propagatingAttributes";
+  if (static_cast<int>(list.size()) > kMaxPropagatingAttributes) {
+    return absl::InvalidArgumentError(absl::StrCat(kField, ": at most ", kMaxPropagatingAttributes,
+                                                   " are allowed, got ", list.size()));
+  }
+  for (const PropagatingAttribute& a : list) {
+    const absl::string_view key = a.user_property_key;
+    bool key_ok = !key.empty() && key.size() <= 128;
+    for (char c : key)
+      key_ok = key_ok && (absl::ascii_isalnum(c) || c == ':' || c == '$' || c == '.');
+    if (!key_ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kField, ": userPropertyKey ", Quote(key),
+                       " must be 1-128 characters of a-z A-Z 0-9 : $ ."));
+    }
+    if (a.thing_attribute.empty() == a.connection_attribute.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kField, ": userPropertyKey ", Quote(key),
+                       " needs exactly one of thingAttribute and connectionAttribute"));
+    }
+    if (!a.thing_attribute.empty()) {
+      FLEETCORE_RETURN_IF_ERROR(ValidateAttributes(kField, {{a.thing_attribute, ""}}));
+    } else if (a.connection_attribute != "iot:ClientId" &&
+               a.connection_attribute != "iot:Thing.ThingName") {
+      return absl::InvalidArgumentError(
+          absl::StrCat(kField, ": connectionAttribute ", Quote(a.connection_attribute),
+                       " must be iot:ClientId or iot:Thing.ThingName"));
     }
   }
   return absl::OkStatus();

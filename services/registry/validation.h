@@ -25,6 +25,7 @@ inline constexpr int kMaxChildGroups = 100;
 inline constexpr int kMaxGroupsPerThing = 10;
 inline constexpr int kMaxSearchableAttributes = 3;
 inline constexpr size_t kMaxDescriptionLength = 2028;
+inline constexpr int kMaxPropagatingAttributes = 20;
 
 // Thing, thing type and thing group names: 1-128 of [a-zA-Z0-9:_-].
 absl::Status ValidateName(absl::string_view field, absl::string_view value);
@@ -36,6 +37,14 @@ absl::Status ValidateAttributes(absl::string_view field, const Attributes& attri
 absl::Status ValidateThingAttributeCount(const Attributes& attributes, bool has_type);
 
 absl::Status ValidateDescription(absl::string_view field, absl::string_view value);
+
+// A thing type's searchableAttributes: at most 3 attribute names.
+absl::Status ValidateSearchableAttributes(const std::vector<std::string>& names);
+
+// A thing type's mqtt5Configuration.propagatingAttributes: at most 20, each with a user
+// property key (1-128 of a-z A-Z 0-9 : $ .) and exactly one of a thing attribute name or a
+// connection attribute (iot:ClientId, iot:Thing.ThingName).
+absl::Status ValidatePropagatingAttributes(const std::vector<PropagatingAttribute>& list);
 
 // A certificate ARN: arn:aws:iot:REGION:ACCOUNT:cert/<64 hex>.
 absl::Status ValidatePrincipal(absl::string_view principal);
