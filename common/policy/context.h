@@ -61,6 +61,16 @@ struct CertificateInfo {
   void ComputeAvailableKeys();
 };
 
+// One of a thing type's propagating attributes: an MQTT 5 user property the gateway adds to
+// the messages of its things' connections, valued by a thing attribute or a connection
+// attribute ("iot:ClientId", "iot:Thing.ThingName").
+struct PropagatingAttribute {
+  std::string user_property_key;
+  std::string thing_attribute;
+  std::string connection_attribute;
+  bool operator==(const PropagatingAttribute&) const = default;
+};
+
 // The thing the connection is associated with (client id == thing name, or an exclusive
 // principal attachment), for iot:Connection.Thing.*.
 struct ThingInfo {
@@ -69,6 +79,8 @@ struct ThingInfo {
   std::map<std::string, std::string, std::less<>> attributes;
   // Whether the connection's principal is attached to this thing.
   bool attached = false;
+  // Its thing type's (message enrichment), in the type's order.
+  std::vector<PropagatingAttribute> propagating_attributes;
 };
 
 struct Context {

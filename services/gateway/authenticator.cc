@@ -16,7 +16,19 @@ Identity::Identity(std::string principal, std::string client_id, std::string sou
       source_ip_(std::move(source_ip)),
       thing_(std::move(thing)),
       certificate_(std::move(certificate)),
-      policies_(std::move(policies)) {}
+      policies_(std::move(policies)) {
+  if (!certificate_.has_value() || !thing_.has_value() || !thing_->attached) return;
+  for (const policy::PropagatingAttribute& a : thing_->propagating_attributes) {
+    if (!a.thing_attribute.empty()) {
+      auto it = thing_->attributes.find(a.thing_attribute);
+      if (it != thing_->attributes.end()) enrichment_.push_back({a.user_property_key, it->second});
+    } else if (a.connection_attribute == "iot:ClientId" && !client_id_.empty()) {
+      enrichment_.push_back({a.user_property_key, client_id_});
+    } else if (a.connection_attribute == "iot:Thing.ThingName") {
+      enrichment_.push_back({a.user_property_key, thing_->name});
+    }
+  }
+}
 
 policy::Decision Identity::Decide(policy::Action action, absl::string_view resource,
                                   absl::Span<const std::string> connect_attributes,

@@ -105,6 +105,11 @@ class Identity final : public Session::ReceiveCheck {
   const std::string& client_id() const { return client_id_; }
   // The thing behind iot:Connection.Thing.*, when there is one.
   const std::optional<policy::ThingInfo>& thing() const { return thing_; }
+  // Message enrichment: the MQTT 5 user properties added to every message this identity
+  // publishes, its thing type's propagating attributes valued for this connection (a thing
+  // attribute the thing lacks is left out). Only for a certificate attached to the thing,
+  // as AWS (a client id naming another's thing must not pass as that thing).
+  const std::vector<mqtt::UserProperty>& message_enrichment() const { return enrichment_; }
 
  private:
   std::string principal_;
@@ -112,6 +117,7 @@ class Identity final : public Session::ReceiveCheck {
   std::string source_ip_;
   std::optional<policy::ThingInfo> thing_;
   std::optional<policy::CertificateInfo> certificate_;
+  std::vector<mqtt::UserProperty> enrichment_;
   // Shared: connections of one certificate and client id use one compiled set.
   std::shared_ptr<const policy::PolicySet> policies_;
   int64_t disconnect_after_s_ = 0;

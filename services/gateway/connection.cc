@@ -764,8 +764,11 @@ void Connection::HandlePublish(mqtt::Publish& p) {
   m->publisher = publisher_;
   m->received_ns = IoThread::MonotonicNs();
   if (m->retain) m->published_at_ms = WallMs();
-  if (v5) {
-    CopyMessageProperties(std::move(p.properties), m.get());
+  if (v5) CopyMessageProperties(std::move(p.properties), m.get());
+  if (identity_ != nullptr && !identity_->message_enrichment().empty()) {
+    AddUserProperties(identity_->message_enrichment(), m.get());
+    ++thread_->stats().enriched;
+  } else if (v5) {
     Seal(m.get());
   }
   broker_->Publish(m);

@@ -71,6 +71,12 @@ struct GatewayMetrics::Impl {
                     .Name("fleetcore_gateway_dropped_messages_total")
                     .Help("Deliveries dropped, by reason.")
                     .Register(r)),
+        enriched(prometheus::BuildCounter()
+                     .Name("fleetcore_gateway_enriched_messages_total")
+                     .Help("Messages published by a thing whose type's propagating attributes "
+                           "the gateway added as MQTT 5 user properties.")
+                     .Register(r)
+                     .Add({})),
         unrouted(prometheus::BuildCounter()
                      .Name("fleetcore_gateway_unrouted_messages_total")
                      .Help("Messages published here that matched no subscription here "
@@ -289,6 +295,7 @@ struct GatewayMetrics::Impl {
   prometheus::Family<prometheus::Counter>& sent;
   prometheus::Family<prometheus::Counter>& bytes;
   prometheus::Family<prometheus::Counter>& dropped;
+  prometheus::Counter& enriched;
   prometheus::Counter& unrouted;
   prometheus::Counter& routed;
   prometheus::Counter& sessions_expired;
@@ -445,7 +452,8 @@ void GatewayMetrics::AddThreadStats(ThreadStats& s) {
   if (s.dropped_expired > 0) {
     impl_->dropped.Add({{"reason", "expired"}}).Increment(static_cast<double>(s.dropped_expired));
   }
-  s.bytes_received = s.bytes_sent = s.dropped_too_large = s.dropped_expired = 0;
+  if (s.enriched > 0) impl_->enriched.Increment(static_cast<double>(s.enriched));
+  s.bytes_received = s.bytes_sent = s.dropped_too_large = s.dropped_expired = s.enriched = 0;
   bool any = false;
   for (double b : s.latency_buckets) any |= b > 0;
   if (any) {

@@ -286,6 +286,12 @@ void GrpcAuthenticator::FetchPolicies(std::string principal, std::string client_
           thing->type_name = t.thing_type_name();
           for (const auto& [k, v] : t.attributes()) thing->attributes[k] = v;
           thing->attached = t.is_attached();
+          for (const auto& a : t.propagating_attributes()) {
+            thing->propagating_attributes.push_back(
+                {.user_property_key = a.user_property_key(),
+                 .thing_attribute = a.thing_attribute(),
+                 .connection_attribute = a.connection_attribute()});
+          }
         }
         auto compiled = std::make_shared<const policy::PolicySet>(std::move(set), impl->arns);
         {

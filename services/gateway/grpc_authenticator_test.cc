@@ -4,6 +4,7 @@
 // variables in the policies, an exclusive thing).
 #include "services/gateway/grpc_authenticator.h"
 
+#include <array>
 #include <atomic>
 #include <future>
 #include <set>
@@ -25,6 +26,8 @@ namespace {
 
 namespace capb = ::fleetcore::ca::v1;
 namespace ppb = ::fleetcore::policy::v1;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
 
 constexpr char kPrincipal[] =
     "arn:aws:iot:us-east-1:000000000000:cert/"
@@ -70,6 +73,18 @@ class FakePolicy final : public ppb::Policy::Service {
       ppb::ThingContext* t = resp->mutable_thing();
       t->set_thing_name(thing);
       t->set_is_attached(attached);
+      (*t->mutable_attributes())["site"] = "berlin";
+      // Its type's propagating attributes; the thing has no "floor".
+      for (const auto& [key, attribute, connection] :
+           std::vector<std::array<std::string, 3>>{{"site", "site", ""},
+                                                   {"floor", "floor", ""},
+                                                   {"client", "", "iot:ClientId"},
+                                                   {"thing", "", "iot:Thing.ThingName"}}) {
+        auto* a = t->add_propagating_attributes();
+        a->set_user_property_key(key);
+        a->set_thing_attribute(attribute);
+        a->set_connection_attribute(connection);
+      }
     }
     if (attached) {
       ppb::EffectivePolicy* group = resp->add_effective_policies();
@@ -248,6 +263,35 @@ TEST_F(GrpcAuthenticatorTest, AnExclusiveThingIsEveryClientIdsThing) {
   EXPECT_EQ(b->thing()->name, "lamp-9");
   EXPECT_TRUE(b->Allows(policy::Action::kConnect, "something-else"));
   EXPECT_TRUE(MayPublish(b, "group/x"));
+}
+
+TEST_F(GrpcAuthenticatorTest, AnAttachedThingsTypeEnrichesItsMessages) {
+  using P = mqtt::UserProperty;
+  policy_->attached_things = {"lamp-1"};
+  policy_->existing_things = {"someone-elses"};
+  IdentityPtr lamp = Connect("lamp-1");
+  ASSERT_NE(lamp, nullptr);
+  EXPECT_THAT(lamp->message_enrichment(),
+              ElementsAre(P{"site", "berlin"}, P{"client", "lamp-1"}, P{"thing", "lamp-1"}));
+  // A client id naming a thing the certificate is not attached to gets nothing of it.
+  IdentityPtr other = Connect("someone-elses");
+  ASSERT_NE(other, nullptr);
+  ASSERT_TRUE(other->thing().has_value());
+  EXPECT_THAT(other->message_enrichment(), IsEmpty());
+}
+
+TEST_F(GrpcAuthenticatorTest, AnExclusiveThingEnrichesEachClientIdWithItsOwn) {
+  using P = mqtt::UserProperty;
+  policy_->exclusive = "lamp-9";
+  IdentityPtr a = Connect("anything");
+  IdentityPtr b = Connect("something-else");
+  EXPECT_EQ(policy_->calls, 1);  // one answer shared, valued for each connection
+  ASSERT_NE(b, nullptr);
+  EXPECT_THAT(a->message_enrichment(),
+              ElementsAre(P{"site", "berlin"}, P{"client", "anything"}, P{"thing", "lamp-9"}));
+  EXPECT_THAT(
+      b->message_enrichment(),
+      ElementsAre(P{"site", "berlin"}, P{"client", "something-else"}, P{"thing", "lamp-9"}));
 }
 
 TEST_F(GrpcAuthenticatorTest, InvalidateAsksAgain) {

@@ -41,6 +41,7 @@ struct ThreadStats {
   uint64_t bytes_sent = 0;
   uint64_t dropped_too_large = 0;    // over a client's Maximum Packet Size
   uint64_t dropped_expired = 0;
+  uint64_t enriched = 0;  // PUBLISH given its thing type's propagating attributes
   // Publish-to-delivery latency, by bucket (GatewayMetrics::kLatencyBounds) and sum.
   std::vector<double> latency_buckets;
   double latency_sum = 0;

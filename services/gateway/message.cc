@@ -35,6 +35,11 @@ void Seal(Message* message) {
   mqtt::EncodePropertiesBody(p, &message->encoded_properties);
 }
 
+void AddUserProperties(const std::vector<mqtt::UserProperty>& extra, Message* message) {
+  message->user_properties.insert(message->user_properties.end(), extra.begin(), extra.end());
+  Seal(message);
+}
+
 std::string EncodeMessagePacket(const Message& m, uint8_t qos, bool retain) {
   // The packet identifier lives apart (a stored message's own column); the packet carries
   // a placeholder so that it decodes.

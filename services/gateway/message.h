@@ -78,6 +78,9 @@ void CopyMessageProperties(const Message& from, mqtt::Properties* to);
 // complete, before sharing it.
 void Seal(Message* message);
 
+// Appends `extra` to the message's user properties (message enrichment) and seals it again.
+void AddUserProperties(const std::vector<mqtt::UserProperty>& extra, Message* message);
+
 // A message as an MQTT 5 PUBLISH packet with `qos` and `retain`, its properties included
 // (its expiry not: a packet holds an interval, so that is kept apart as a time): how
 // Postgres keeps messages and how gateway replicas pass them to each other.

@@ -384,6 +384,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
       if (id != nullptr) {
         (*m)->publisher = std::make_shared<Publisher>(
             Publisher{.principal = id->principal(), .source_ip = IpOf(remote_)});
+        if (!id->message_enrichment().empty()) {
+          AddUserProperties(id->message_enrichment(), m->get());
+          ++thread_->stats().enriched;
+        }
       }
       context_.broker->Publish(*m);
       ++thread_->stats().received[(*m)->qos];

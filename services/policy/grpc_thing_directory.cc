@@ -41,6 +41,22 @@ absl::StatusOr<std::optional<ThingRecord>> GrpcThingDirectory::DescribeThing(
   if (!s.ok()) return FromRegistry(s);
   ThingRecord t{.name = resp.thing_name(), .type_name = resp.thing_type_name()};
   for (const auto& [k, v] : resp.attributes()) t.attributes[k] = v;
+  if (!t.type_name.empty()) {
+    // The type's propagating attributes, for the gateway's message enrichment.
+    rpb::DescribeThingTypeRequest type_req;
+    type_req.set_thing_type_name(t.type_name);
+    rpb::DescribeThingTypeResponse type;
+    auto type_ctx = channel_.NewContext();
+    s = stub_->stub->DescribeThingType(type_ctx.get(), type_req, &type);
+    // A type deleted since (only a type no thing has can be) enriches nothing.
+    if (!s.ok() && s.error_code() != grpc::StatusCode::NOT_FOUND) return FromRegistry(s);
+    for (const rpb::PropagatingAttribute& a :
+         type.thing_type_properties().mqtt5_configuration().propagating_attributes()) {
+      t.propagating_attributes.push_back({.user_property_key = a.user_property_key(),
+                                          .thing_attribute = a.thing_attribute(),
+                                          .connection_attribute = a.connection_attribute()});
+    }
+  }
   return std::optional<ThingRecord>(std::move(t));
 }
 

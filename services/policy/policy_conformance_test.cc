@@ -327,7 +327,9 @@ TEST_F(PolicyCoreTest, EffectivePoliciesInheritThroughThreeGroupLevels) {
 
 TEST_F(PolicyCoreTest, EffectivePoliciesFindTheThingByNameOrClientId) {
   things_.AddGroup("g");
-  things_.AddThing({.name = "lamp-2"});
+  const std::vector<policy::PropagatingAttribute> enrich = {
+      {.user_property_key = "site", .thing_attribute = "site"}};
+  things_.AddThing({.name = "lamp-2", .type_name = "lamp", .propagating_attributes = enrich});
   things_.AddMember("g", "lamp-2");
   CreatePolicy("group-policy", Allow("iot:Connect", "*"));
   CreatePolicy("cert-policy", Allow("iot:Connect", "*"));
@@ -341,6 +343,7 @@ TEST_F(PolicyCoreTest, EffectivePoliciesFindTheThingByNameOrClientId) {
   EXPECT_THAT(Names(by_client.policies), ElementsAre("cert-policy"));
   ASSERT_TRUE(by_client.thing.has_value());
   EXPECT_EQ(by_client.thing->name, "lamp-2");
+  EXPECT_EQ(by_client.thing->propagating_attributes, enrich);  // the gateway's to apply
   EXPECT_FALSE(by_client.thing->attached);
   EXPECT_THAT(by_client.principal_things, IsEmpty());
   EXPECT_FALSE(by_client.exclusive_thing);

@@ -400,6 +400,7 @@ absl::StatusOr<EffectivePolicies> PolicyCore::GetEffectivePolicies(absl::string_
       info.name = record->name;
       info.type_name = record->type_name;
       info.attributes = record->attributes;
+      info.propagating_attributes = record->propagating_attributes;
       info.attached = std::any_of(attached.begin(), attached.end(),
                                   [&](const PrincipalThing& a) { return a.thing_name == thing; });
       // Group policies are those of the thing attached to the principal (a client id

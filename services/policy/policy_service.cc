@@ -352,6 +352,12 @@ grpc::ServerUnaryReactor* PolicyService::GetEffectivePolicies(
       t->set_thing_type_name(e.thing->type_name);
       for (const auto& [k, v] : e.thing->attributes) (*t->mutable_attributes())[k] = v;
       t->set_is_attached(e.thing->attached);
+      for (const policy::PropagatingAttribute& a : e.thing->propagating_attributes) {
+        registry::v1::PropagatingAttribute* out = t->add_propagating_attributes();
+        out->set_user_property_key(a.user_property_key);
+        out->set_thing_attribute(a.thing_attribute);
+        out->set_connection_attribute(a.connection_attribute);
+      }
     }
     for (std::string& name : e.principal_things) resp->add_principal_things(std::move(name));
     resp->set_exclusive_thing(e.exclusive_thing);

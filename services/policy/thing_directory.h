@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/policy/context.h"
 
 namespace fleetcore::policy_service {
 
@@ -16,6 +17,8 @@ struct ThingRecord {
   std::string name;
   std::string type_name;
   std::map<std::string, std::string, std::less<>> attributes;
+  // Its thing type's mqtt5Configuration.propagatingAttributes.
+  std::vector<policy::PropagatingAttribute> propagating_attributes;
 };
 
 struct PrincipalThing {

@@ -645,6 +645,114 @@ TEST_F(GatewaySecurityTest, AThingAttributeChangeAppliesToTheLiveConnection) {
   EXPECT_EQ(code, 0) << device->output();
 }
 
+TEST_F(GatewaySecurityTest, ATypesPropagatingAttributesEnrichItsThingsMessages) {
+  // AWS's message-enrichment example: things of the type Aircon_Unit carry their
+  // "environment" attribute and their client id on every message, as MQTT 5 user
+  // properties, whatever MQTT version they publish with.
+  Ctl().Json({"create-thing-type", "--thing-type-name", "Aircon_Unit", "--thing-type-properties",
+              R"({"mqtt5Configuration": {"propagatingAttributes": [
+                 {"userPropertyKey": "environment", "thingAttribute": "environment"},
+                 {"userPropertyKey": "iot:ClientId", "connectionAttribute": "iot:ClientId"}]}})"});
+  json cert =
+      Ctl().Json({"create-keys-and-certificate", "--set-as-active", "--certificate-pem-outfile",
+                  dir_ + "/aircon-1.pem", "--private-key-outfile", dir_ + "/aircon-1.key"});
+  Ctl().Json({"create-thing", "--thing-name", "aircon-1", "--thing-type-name", "Aircon_Unit",
+              "--attribute-payload", R"({"attributes": {"environment": "prod"}})"});
+  // Exclusively, so that an HTTPS request (which has no client id) is the thing's too.
+  Ctl().Json({"attach-thing-principal", "--thing-name", "aircon-1", "--principal",
+              cert["certificateArn"], "--thing-principal-type", "EXCLUSIVE_THING"});
+  std::ofstream(dir_ + "/policy.json") << kDevicePolicy;
+  Ctl().Run({"create-policy", "--policy-name", "device", "--policy-document",
+             "file://" + dir_ + "/policy.json"});
+  Ctl().Json({"attach-policy", "--policy-name", "device", "--target", cert["certificateArn"]});
+  // An application watching the telemetry over MQTT 5, with a certificate of its own.
+  json app =
+      Ctl().Json({"create-keys-and-certificate", "--set-as-active", "--certificate-pem-outfile",
+                  dir_ + "/app.pem", "--private-key-outfile", dir_ + "/app.key"});
+  std::ofstream(dir_ + "/app-policy.json") << R"({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": ["iot:Connect", "iot:Subscribe", "iot:Receive"],
+     "Resource": "*"}]})";
+  Ctl().Json({"create-policy", "--policy-name", "app", "--policy-document",
+              "file://" + dir_ + "/app-policy.json"});
+  Ctl().Json({"attach-policy", "--policy-name", "app", "--target", app["certificateArn"]});
+  const std::string mqtts_port = std::to_string(gateway_.ports.at("mqtts_port"));
+  ASSERT_OK_AND_ASSIGN(
+      auto watcher,
+      testing::Subprocess::Start({"/usr/bin/mosquitto_sub", "-h", "localhost", "-p", mqtts_port,
+                                  "--cafile", dir_ + "/ep/ca.pem", "--cert", dir_ + "/app.pem",
+                                  "--key", dir_ + "/app.key", "-i", "app", "-t",
+                                  "things/aircon-1/telemetry", "-V", "mqttv5", "-F", "%P|%p"}));
+  for (int i = 0; i < 100; ++i) {
+    testing::RunResult d = Ctl().Run({"describe-connection", "--client-id", "app"});
+    if (d.exit_code == 0 && absl::StrContains(d.out, "topicFilter")) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  // The device: MQTT 3.1.1, one connection, a message every 200 ms until told to stop.
+  ASSERT_OK_AND_ASSIGN(
+      auto device,
+      testing::Subprocess::Start(
+          {"/bin/sh", "-c",
+           absl::StrCat("i=0; while [ ! -e ", dir_,
+                        "/stop ] && [ $i -lt 300 ]; do echo m$i; "
+                        "i=$((i+1)); sleep 0.2; done | /usr/bin/mosquitto_pub -h localhost -p ",
+                        mqtts_port, " --cafile ", dir_, "/ep/ca.pem --cert ", dir_,
+                        "/aircon-1.pem --key ", dir_,
+                        "/aircon-1.key -i aircon-1 -t things/aircon-1/telemetry -q 1 "
+                        "-V mqttv311 -l")}));
+  ASSERT_OK_AND_ASSIGN(std::string enriched, watcher->WaitForLine([](absl::string_view l) {
+    return absl::StrContains(l, "|m");
+  }));
+  EXPECT_THAT(enriched, HasSubstr("environment:prod")) << enriched;
+  EXPECT_THAT(enriched, HasSubstr("iot:ClientId:aircon-1")) << enriched;
+
+  // The type changes while the device stays connected: its next messages carry the new set.
+  json before = Ctl().Json({"describe-connection", "--client-id", "aircon-1"});
+  ASSERT_TRUE(before["connected"].get<bool>()) << before.dump();
+  Ctl().Json({"update-thing-type", "--thing-type-name", "Aircon_Unit", "--thing-type-properties",
+              R"({"mqtt5Configuration": {"propagatingAttributes": [
+                 {"userPropertyKey": "thing", "connectionAttribute": "iot:Thing.ThingName"}]}})"});
+  json described = Ctl().Json({"describe-thing-type", "--thing-type-name", "Aircon_Unit"});
+  EXPECT_EQ(described["thingTypeProperties"]["mqtt5Configuration"]["propagatingAttributes"][0]
+                     ["connectionAttribute"],
+            "iot:Thing.ThingName")
+      << described.dump();
+  ASSERT_OK_AND_ASSIGN(std::string updated, watcher->WaitForLine([](absl::string_view l) {
+    return absl::StrContains(l, "thing:aircon-1|m");
+  }));
+  EXPECT_THAT(updated, ::testing::Not(HasSubstr("environment"))) << updated;
+  // On the same connection.
+  json after = Ctl().Json({"describe-connection", "--client-id", "aircon-1"});
+  EXPECT_EQ(after["connection"]["connectedAt"], before["connection"]["connectedAt"])
+      << after.dump();
+  std::ofstream(dir_ + "/stop") << "stop";
+  ASSERT_OK_AND_ASSIGN(int device_exit, device->Wait(absl::Seconds(10)));
+  EXPECT_EQ(device_exit, 0) << device->output();
+
+  // HTTPS publish: the same enrichment (no client id over HTTP, so no iot:ClientId).
+  ASSERT_OK_AND_ASSIGN(
+      testing::RunResult curl,
+      testing::Run({"/usr/bin/curl", "-s", "-w", " %{http_code}", "--cacert", dir_ + "/ep/ca.pem",
+                    "--cert", dir_ + "/aircon-1.pem", "--key", dir_ + "/aircon-1.key",
+                    "--data-binary", "over-https",
+                    "https://localhost:" + std::to_string(gateway_.ports.at("https_port")) +
+                        "/topics/things/aircon-1/telemetry?qos=1"}));
+  EXPECT_THAT(curl.out, ::testing::EndsWith(" 200")) << curl.out << curl.err;
+  ASSERT_OK_AND_ASSIGN(std::string https, watcher->WaitForLine([](absl::string_view l) {
+    return absl::StrContains(l, "|over-https");
+  }));
+  EXPECT_EQ(https, "thing:aircon-1|over-https");
+  // Counted (the threads add theirs every second).
+  double enriched_total = 0;
+  for (int i = 0; i < 30 && enriched_total < 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    enriched_total = testing::MetricValue(testing::HttpGet(gateway_.metrics_port, "/metrics"),
+                                          "fleetcore_gateway_enriched_messages_total");
+  }
+  EXPECT_GE(enriched_total, 3);
+  watcher->Signal(SIGTERM);
+  (void)watcher->Wait(absl::Seconds(5));
+}
+
 TEST_F(GatewaySecurityTest, ACustomAuthorizerThatNoLongerAdmitsAClientDisconnectsIt) {
   // The tutorial's function on a port of our choosing, admitting one token.
   const int port = FreePort();
