@@ -462,6 +462,44 @@ TEST_F(RegistryCoreTest, MembershipRules) {
   EXPECT_THAT(core_.ListThingGroupsForThing("ghost", false, {}), StatusIs(Code::kNotFound));
 }
 
+TEST_F(RegistryCoreTest, UpdateThingGroupsForThingMovesWithinAHierarchyAtOnce) {
+  CreateGroup("building");
+  CreateGroup("floor-1", "building");
+  CreateGroup("floor-2", "building");
+  CreateGroup("fleet");
+  CreateThing("t");
+  ASSERT_OK(core_.AddThingToThingGroup("floor-1", "t"));
+  auto groups = [&] {
+    std::vector<std::string> out;
+    absl::StatusOr<Page<ThingGroup>> page = core_.ListThingGroupsForThing("t", false, {});
+    EXPECT_OK(page.status());
+    if (page.ok()) {
+      for (const ThingGroup& g : page->items) out.push_back(g.name);
+    }
+    return out;
+  };
+  // One call moves it between groups of one hierarchy, which an add alone cannot.
+  EXPECT_THAT(core_.AddThingToThingGroup("floor-2", "t"),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("same hierarchy")));
+  ASSERT_OK(core_.UpdateThingGroupsForThing("t", {"floor-2", "fleet"}, {"floor-1"}));
+  EXPECT_THAT(groups(), ElementsAre("fleet", "floor-2"));
+
+  // All or nothing: a group that does not exist leaves the removal undone too.
+  EXPECT_THAT(core_.UpdateThingGroupsForThing("t", {"ghost"}, {"floor-2"}),
+              StatusIs(Code::kNotFound, HasSubstr("thing group \"ghost\" does not exist")));
+  EXPECT_THAT(core_.UpdateThingGroupsForThing("t", {"floor-1"}, {}),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("same hierarchy")));
+  EXPECT_THAT(groups(), ElementsAre("fleet", "floor-2"));
+
+  EXPECT_THAT(core_.UpdateThingGroupsForThing("t", {"fleet"}, {"fleet"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("in both")));
+  EXPECT_THAT(core_.UpdateThingGroupsForThing("t", std::vector<std::string>(11, "fleet"), {}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("at most 10")));
+  EXPECT_THAT(core_.UpdateThingGroupsForThing("ghost", {}, {}), StatusIs(Code::kNotFound));
+  EXPECT_OK(core_.UpdateThingGroupsForThing("t", {"fleet"}, {"floor-1"}));  // already so
+  EXPECT_THAT(groups(), ElementsAre("fleet", "floor-2"));
+}
+
 TEST_F(RegistryCoreTest, AThingBelongsToAtMostTenGroups) {
   CreateThing("t");
   for (int i = 0; i < 10; ++i) {
@@ -781,6 +819,22 @@ TEST_F(RegistryEventsTest, GroupHierarchyAndMembershipEvents) {
   EXPECT_EQ(added["membershipId"], published_.Payload(5)["membershipId"]);
   EXPECT_EQ(published_.Payload(4)["versionNumber"], 2);
   EXPECT_EQ(published_.Payload(4)["description"], "first floor");
+}
+
+TEST_F(RegistryEventsTest, UpdateThingGroupsForThingPublishesEachChangeOnlyOnceCommitted) {
+  ASSERT_OK(events_.CreateThingGroup({.name = "floor-1"}));
+  ASSERT_OK(events_.CreateThingGroup({.name = "floor-2"}));
+  CreateThing("lamp-1");
+  ASSERT_OK(events_.AddThingToThingGroup("floor-1", "lamp-1"));
+  Enable({"THING_GROUP_MEMBERSHIP"});
+  EXPECT_THAT(events_.UpdateThingGroupsForThing("lamp-1", {"ghost"}, {"floor-1"}),
+              StatusIs(Code::kNotFound));
+  EXPECT_TRUE(published_.messages.empty());
+  ASSERT_OK(events_.UpdateThingGroupsForThing("lamp-1", {"floor-2"}, {"floor-1"}));
+  EXPECT_THAT(
+      published_.Topics(),
+      ElementsAre("$aws/events/thingGroupMembership/thingGroup/floor-1/thing/lamp-1/removed",
+                  "$aws/events/thingGroupMembership/thingGroup/floor-2/thing/lamp-1/added"));
 }
 
 TEST_F(RegistryEventsTest, ConfigurationErrors) {

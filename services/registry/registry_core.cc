@@ -745,55 +745,92 @@ absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroups(const GroupQuery&
                   [](const ThingGroup& g) { return g.name; });
 }
 
+absl::Status RegistryCore::AddMembership(RegistryTx& tx, Events& events, absl::string_view group,
+                                         absl::string_view thing) {
+  FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
+  if (m.member()) {
+    return absl::OkStatus();  // already a member
+  }
+  if (static_cast<int>(m.current.size()) >= kMaxGroupsPerThing) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("thing ", Q(thing), " already belongs to ", m.current.size(),
+                     " thing groups, the most a thing can belong to"));
+  }
+  for (const ThingGroup& other : m.current) {
+    if (other.root == m.group.root) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("thing ", Q(thing), " already belongs to thing group ", Q(other.name),
+                       " of the same hierarchy (root ", Q(m.group.root),
+                       "); a thing can be in only one group of a hierarchy"));
+    }
+  }
+  FLEETCORE_RETURN_IF_ERROR(tx.AddMember(group, thing));
+  tx.Publish({.type = "thing_group.thing_added",
+              .thing = std::string(thing),
+              .thing_group = std::string(group)});
+  if (events.On(EventType::kThingGroupMembership)) {
+    events.messages.push_back(ThingGroupMembershipEvent(Stamp(), Change::kAdded, m.group, m.thing));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RegistryCore::RemoveMembership(RegistryTx& tx, Events& events, absl::string_view group,
+                                            absl::string_view thing) {
+  FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
+  if (!m.member()) {
+    return absl::OkStatus();
+  }
+  FLEETCORE_RETURN_IF_ERROR(tx.RemoveMember(group, thing));
+  tx.Publish({.type = "thing_group.thing_removed",
+              .thing = std::string(thing),
+              .thing_group = std::string(group)});
+  if (events.On(EventType::kThingGroupMembership)) {
+    events.messages.push_back(
+        ThingGroupMembershipEvent(Stamp(), Change::kRemoved, m.group, m.thing));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RegistryCore::AddThingToThingGroup(absl::string_view group, absl::string_view thing) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
-  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
-    FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
-    if (m.member()) {
-      return absl::OkStatus();  // already a member
-    }
-    if (static_cast<int>(m.current.size()) >= kMaxGroupsPerThing) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "thing ", Q(thing), " already belongs to ", m.current.size(),
-          " thing groups, the most a thing can belong to"));
-    }
-    for (const ThingGroup& other : m.current) {
-      if (other.root == m.group.root) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "thing ", Q(thing), " already belongs to thing group ", Q(other.name),
-            " of the same hierarchy (root ", Q(m.group.root),
-            "); a thing can be in only one group of a hierarchy"));
-      }
-    }
-    FLEETCORE_RETURN_IF_ERROR(tx.AddMember(group, thing));
-    tx.Publish({.type = "thing_group.thing_added",
-                .thing = std::string(thing),
-                .thing_group = std::string(group)});
-    if (events.On(EventType::kThingGroupMembership)) {
-      events.messages.push_back(
-          ThingGroupMembershipEvent(Stamp(), Change::kAdded, m.group, m.thing));
-    }
-    return absl::OkStatus();
-  });
+  return Change(
+      [&](RegistryTx& tx, Events& events) { return AddMembership(tx, events, group, thing); });
 }
 
 absl::Status RegistryCore::RemoveThingFromThingGroup(absl::string_view group,
                                                      absl::string_view thing) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
-  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
-    FLEETCORE_ASSIGN_OR_RETURN(Membership m, ReadMembership(tx, group, thing));
-    if (!m.member()) {
-      return absl::OkStatus();
+  return Change(
+      [&](RegistryTx& tx, Events& events) { return RemoveMembership(tx, events, group, thing); });
+}
+
+absl::Status RegistryCore::UpdateThingGroupsForThing(absl::string_view thing,
+                                                     const std::vector<std::string>& add,
+                                                     const std::vector<std::string>& remove) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
+  for (const auto& [field, list] :
+       {std::pair{"thingGroupsToAdd", &add}, std::pair{"thingGroupsToRemove", &remove}}) {
+    if (static_cast<int>(list->size()) > kMaxGroupsPerThing) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": at most ", kMaxGroupsPerThing,
+                                                     " thing groups, got ", list->size()));
     }
-    FLEETCORE_RETURN_IF_ERROR(tx.RemoveMember(group, thing));
-    tx.Publish({.type = "thing_group.thing_removed",
-                .thing = std::string(thing),
-                .thing_group = std::string(group)});
-    if (events.On(EventType::kThingGroupMembership)) {
-      events.messages.push_back(
-          ThingGroupMembershipEvent(Stamp(), Change::kRemoved, m.group, m.thing));
+    for (const std::string& g : *list) FLEETCORE_RETURN_IF_ERROR(ValidateName(field, g));
+  }
+  for (const std::string& g : add) {
+    if (std::find(remove.begin(), remove.end(), g) != remove.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "thing group ", Q(g), " is in both thingGroupsToAdd and thingGroupsToRemove"));
+    }
+  }
+  FLEETCORE_RETURN_IF_ERROR(RequireThing(thing));
+  return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
+    for (const std::string& g : remove) {
+      FLEETCORE_RETURN_IF_ERROR(RemoveMembership(tx, events, g, thing));
+    }
+    for (const std::string& g : add) {
+      FLEETCORE_RETURN_IF_ERROR(AddMembership(tx, events, g, thing));
     }
     return absl::OkStatus();
   });

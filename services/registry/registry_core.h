@@ -81,6 +81,10 @@ class RegistryCore {
                                                    const PageRequest& page);
   absl::Status AddThingToThingGroup(absl::string_view group, absl::string_view thing);
   absl::Status RemoveThingFromThingGroup(absl::string_view group, absl::string_view thing);
+  // The removals, then the additions, in one transaction.
+  absl::Status UpdateThingGroupsForThing(absl::string_view thing,
+                                         const std::vector<std::string>& add,
+                                         const std::vector<std::string>& remove);
   absl::StatusOr<Page<std::string>> ListThingsInThingGroup(absl::string_view group,
                                                            bool recursive,
                                                            const PageRequest& page);
@@ -118,6 +122,12 @@ class RegistryCore {
   // Runs `body` in a store transaction; the registry events it adds to its Events are
   // published once the transaction commits.
   absl::Status Change(absl::FunctionRef<absl::Status(RegistryTx&, Events&)> body);
+
+  // One membership change inside a Change (no-ops when already so).
+  absl::Status AddMembership(RegistryTx& tx, Events& events, absl::string_view group,
+                             absl::string_view thing);
+  absl::Status RemoveMembership(RegistryTx& tx, Events& events, absl::string_view group,
+                                absl::string_view thing);
 
   // NOT_FOUND unless the thing exists (outside a transaction).
   absl::Status RequireThing(absl::string_view name);

@@ -384,6 +384,16 @@ grpc::ServerUnaryReactor* RegistryService::RemoveThingFromThingGroup(
   });
 }
 
+grpc::ServerUnaryReactor* RegistryService::UpdateThingGroupsForThing(
+    grpc::CallbackServerContext* ctx, const pb::UpdateThingGroupsForThingRequest* req,
+    pb::UpdateThingGroupsForThingResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    return core_->UpdateThingGroupsForThing(
+        req->thing_name(), {req->thing_groups_to_add().begin(), req->thing_groups_to_add().end()},
+        {req->thing_groups_to_remove().begin(), req->thing_groups_to_remove().end()});
+  });
+}
+
 grpc::ServerUnaryReactor* RegistryService::ListThingsInThingGroup(
     grpc::CallbackServerContext* ctx, const pb::ListThingsInThingGroupRequest* req,
     pb::ListThingsInThingGroupResponse* resp) {

@@ -73,6 +73,9 @@ class RegistryService final : public pb::Registry::CallbackService {
   grpc::ServerUnaryReactor* RemoveThingFromThingGroup(
       grpc::CallbackServerContext* ctx, const pb::RemoveThingFromThingGroupRequest* req,
       pb::RemoveThingFromThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateThingGroupsForThing(
+      grpc::CallbackServerContext* ctx, const pb::UpdateThingGroupsForThingRequest* req,
+      pb::UpdateThingGroupsForThingResponse* resp) override;
   grpc::ServerUnaryReactor* ListThingsInThingGroup(
       grpc::CallbackServerContext* ctx, const pb::ListThingsInThingGroupRequest* req,
       pb::ListThingsInThingGroupResponse* resp) override;

@@ -108,6 +108,13 @@ TEST_F(RegistryFleetctlTest, GroupsHierarchyAndPrincipals) {
   EXPECT_EQ(things["things"], nlohmann::json::array({"t"}));
   auto group = CtlJson({"describe-thing-group", "--thing-group-name", "floor"});
   EXPECT_EQ(group["thingGroupMetadata"]["rootToParentThingGroups"][0]["groupName"], "site");
+  // Moved to another floor of the site in one call.
+  CtlJson({"create-thing-group", "--thing-group-name", "floor-b", "--parent-group-name", "site"});
+  CtlJson({"update-thing-groups-for-thing", "--thing-name", "t", "--thing-groups-to-add",
+           R"(["floor-b"])", "--thing-groups-to-remove", R"(["floor"])"});
+  auto groups = CtlJson({"list-thing-groups-for-thing", "--thing-name", "t"});
+  ASSERT_EQ(groups["thingGroups"].size(), 1u) << groups.dump();
+  EXPECT_EQ(groups["thingGroups"][0]["groupName"], "floor-b");
 
   const std::string cert = "arn:aws:iot:us-east-1:000000000000:cert/" + std::string(64, 'a');
   CtlJson({"attach-thing-principal", "--thing-name", "t", "--principal", cert});
