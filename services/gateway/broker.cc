@@ -440,7 +440,12 @@ void Broker::GiveToGroups(std::vector<std::pair<std::string, MessagePtr>> messag
   for (auto& [share, message] : messages) {
     mqtt::ParsedFilter parsed;
     if (!mqtt::ParseSharedFilter(share, &parsed)) continue;
-    moved += DeliverShared(message, parsed.share_group, parsed.filter);
+    if (DeliverShared(message, parsed.share_group, parsed.filter) == 1) {
+      ++moved;
+    } else if (cluster_ != nullptr && !HasSharedMembers(parsed.share_group, parsed.filter)) {
+      // No member here to hold it: a replica with a connected one takes it.
+      cluster_->PassSharedMessage(message, parsed.share_group, parsed.filter);
+    }
   }
   counters_.shared_queue_moved.fetch_add(moved, std::memory_order_relaxed);
 }

@@ -58,6 +58,11 @@ class BrokerCluster {
   // Whether the replicas share shared subscriptions' messages now (NATS is reachable);
   // otherwise this replica gives its own publishers' messages to its own members.
   virtual bool SharesAcrossReplicas() const = 0;
+  // A message a shared group queued here whose holder's session ended with no member of
+  // the group left here: to a replica whose heartbeat names a connected member, at most
+  // once as between replicas always. False when there is none (or NATS is away).
+  virtual bool PassSharedMessage(const MessagePtr& message, const std::string& group,
+                                 const std::string& filter) = 0;
 };
 
 // Counters the metrics read; monotonic.

@@ -406,6 +406,15 @@ void Cluster::PassSharedTurn(const Message& message, const std::string& group,
   }
 }
 
+bool Cluster::PassSharedMessage(const MessagePtr& message, const std::string& group,
+                                const std::string& filter) {
+  if (!SharesAcrossReplicas()) return false;
+  const std::string to = NextReplicaConnectedTo(group, filter);
+  if (to.empty()) return false;
+  PassSharedTurn(*message, group, filter, to);
+  return true;
+}
+
 void Cluster::PassSharedQueues(const std::vector<std::pair<std::string, std::string>>& away) {
   // Not into a NATS client's buffer while NATS is away: they wait here meanwhile.
   if (!SharesAcrossReplicas()) return;

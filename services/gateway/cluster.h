@@ -114,6 +114,8 @@ class Cluster final : public BrokerCluster {
   bool SharesAcrossReplicas() const override {
     return bus_->connected() && shared_bus_->connected();
   }
+  bool PassSharedMessage(const MessagePtr& message, const std::string& group,
+                         const std::string& filter) override;
 
   // The Broker API's calls about connections held elsewhere: asks every other live
   // replica, and returns the answers that came within the handover timeout (plus `longer`,

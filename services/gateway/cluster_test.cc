@@ -8,6 +8,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -89,12 +90,12 @@ ClusterOptions Options(const std::string& node) {
 
 struct Replica {
   Replica(FakeBusServer* server, const FakeGatewayStore& shared, const std::string& node,
-          const BrokerLimits& limits)
+          const BrokerLimits& limits, const ClusterOptions& options)
       : bus(server, /*no_echo=*/true),
         shared_bus(server),
         store(shared, node),
         broker(limits, &store, &clock),
-        cluster(&bus, &shared_bus, &broker, &store, nullptr, Options(node)) {
+        cluster(&bus, &shared_bus, &broker, &store, nullptr, options) {
     broker.SetCluster(&cluster);
   }
   absl::Status Start() {
@@ -162,8 +163,10 @@ struct Replica {
 
 class ClusterTest : public ::testing::Test {
  protected:
-  Replica& Add(const std::string& node, const BrokerLimits& limits = {}) {
-    replicas_.push_back(std::make_unique<Replica>(&server_, shared_, node, limits));
+  Replica& Add(const std::string& node, const BrokerLimits& limits = {},
+               std::optional<ClusterOptions> options = std::nullopt) {
+    replicas_.push_back(std::make_unique<Replica>(&server_, shared_, node, limits,
+                                                  options.value_or(Options(node))));
     EXPECT_TRUE(replicas_.back()->Start().ok());
     return *replicas_.back();
   }
@@ -330,6 +333,37 @@ TEST_F(ClusterTest, AGroupsQueueGoesToAMemberThatConnectsOnAnotherReplica) {
   EXPECT_THAT(got, UnorderedElementsAre("0", "1", "2", "3", "4"));
   EXPECT_EQ(a.broker.Find("away")->stats().queued, 0u);
   EXPECT_EQ(a.store.message_count("away"), 0u);  // nor in its replica's store
+}
+
+// The last member here of a group ending its session (a clean start here) gives what it
+// held for the group to a replica with a connected member, at once (not only on a
+// heartbeat, after which nothing here would hold it any more).
+TEST_F(ClusterTest, AGroupsQueueLeftByItsLastMemberHereGoesToAReplicaWithOne) {
+  ClusterOptions no_heartbeat_passing = Options("a");
+  no_heartbeat_passing.shared_queue_per_heartbeat = 0;
+  Replica& a = Add("a", {}, no_heartbeat_passing);
+  Replica& b = Add("b");
+  Joined();
+  Replica::Client away = a.Connect("away", /*clean=*/false, 3600);
+  a.Sub(away, "$share/g/o/#");
+  ASSERT_TRUE(Eventually([&] { return server_.queue_subscriptions("fleetcore.gw.m.o.>") == 1; }));
+  a.Leave(away);
+  ASSERT_TRUE(Eventually([&] { return b.cluster.ReplicasConnectedTo("g", "o/#").empty(); }));
+  for (int i = 0; i < 5; ++i) b.broker.Publish(Msg(absl::StrCat("o/", i), absl::StrCat(i), 1));
+  Settle();
+  ASSERT_EQ(a.broker.Find("away")->stats().queued, 5u);
+  Replica::Client here = b.Connect("here");
+  b.Sub(here, "$share/g/o/#");
+  ASSERT_TRUE(Eventually([&] { return a.cluster.ReplicasConnectedTo("g", "o/#").size() == 1; }));
+  ASSERT_EQ(a.broker.Find("away")->stats().queued, 5u);  // still here
+  Replica::Client fresh = a.Connect("away", /*clean=*/true);
+  EXPECT_FALSE(fresh.present);
+  std::vector<std::string> got;
+  EXPECT_TRUE(Eventually([&] {
+    for (std::string& p : b.Take(here)) got.push_back(std::move(p));
+    return got.size() >= 5;
+  }));
+  EXPECT_THAT(got, UnorderedElementsAre("0", "1", "2", "3", "4"));
 }
 
 TEST_F(ClusterTest, AHeartbeatNamesNoMoreConnectedSharedGroupsThanItsLimit) {
@@ -609,7 +643,7 @@ TEST_F(ClusterTest, TheDeleteConnectionQuotaIsCountedWhereTheClientIs) {
 
 TEST_F(ClusterTest, ADuplicateNodeIdIsRefusedAtStart) {
   Add("a");
-  Replica twin(&server_, shared_, "a", BrokerLimits{});
+  Replica twin(&server_, shared_, "a", BrokerLimits{}, Options("a"));
   absl::Status s = twin.cluster.Start();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("--cluster-node-id"));
