@@ -741,6 +741,19 @@ TEST_F(GatewaySecurityTest, ATypesPropagatingAttributesEnrichItsThingsMessages) 
     return absl::StrContains(l, "|over-https");
   }));
   EXPECT_EQ(https, "thing:aircon-1|over-https");
+  // An MQTT 5 device's own user properties come first, the type's after them.
+  const std::vector<std::string> own_first = absl::StrSplit(
+      absl::StrCat("/usr/bin/mosquitto_pub -h localhost -p ", mqtts_port, " --cafile ", dir_,
+                   "/ep/ca.pem --cert ", dir_, "/aircon-1.pem --key ", dir_,
+                   "/aircon-1.key -i aircon-1 -t things/aircon-1/telemetry -m own-first -q 1 "
+                   "-V mqttv5 -D publish user-property unit C"),
+      ' ');
+  ASSERT_OK_AND_ASSIGN(testing::RunResult v5, testing::Run(own_first));
+  EXPECT_EQ(v5.exit_code, 0) << v5.err;
+  ASSERT_OK_AND_ASSIGN(std::string own, watcher->WaitForLine([](absl::string_view l) {
+    return absl::StrContains(l, "|own-first");
+  }));
+  EXPECT_EQ(own, "unit:C thing:aircon-1|own-first");
   // Counted (the threads add theirs every second).
   double enriched_total = 0;
   for (int i = 0; i < 30 && enriched_total < 3; ++i) {
