@@ -55,6 +55,13 @@ absl::StatusOr<PageWindow> Window(const PageRequest& page, absl::string_view que
 
 // What a membership change needs, read inside its transaction with the thing's row locked
 // (which serializes concurrent membership changes of one thing).
+// Whether two thing types have the same properties: what CreateThingType asked again must
+// find, and what UpdateThingType changes.
+bool SameProperties(const ThingType& a, const ThingType& b) {
+  return a.description == b.description && a.searchable_attributes == b.searchable_attributes &&
+         a.propagating_attributes == b.propagating_attributes;
+}
+
 struct Membership {
   Thing thing;
   ThingGroup group;
@@ -406,14 +413,16 @@ absl::StatusOr<ThingType> RegistryCore::CreateThingType(const CreateThingTypeInp
   FLEETCORE_RETURN_IF_ERROR(ValidateDescription("thingTypeDescription", in.description));
   FLEETCORE_RETURN_IF_ERROR(ValidateSearchableAttributes(in.searchable_attributes));
   FLEETCORE_RETURN_IF_ERROR(ValidatePropagatingAttributes(in.propagating_attributes));
+  const ThingType wanted{.name = in.name,
+                         .description = in.description,
+                         .searchable_attributes = in.searchable_attributes,
+                         .propagating_attributes = in.propagating_attributes};
   ThingType result;
   FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> existing,
                                tx.GetThingType(in.name, Lock::kNone));
     if (existing.has_value()) {
-      if (existing->description == in.description &&
-          existing->searchable_attributes == in.searchable_attributes &&
-          existing->propagating_attributes == in.propagating_attributes) {
+      if (SameProperties(*existing, wanted)) {
         result = *existing;
         return absl::OkStatus();
       }
@@ -421,12 +430,9 @@ absl::StatusOr<ThingType> RegistryCore::CreateThingType(const CreateThingTypeInp
           absl::StrCat("thing type ", Q(in.name),
                        " already exists with other properties (UpdateThingType changes them)"));
     }
-    result = ThingType{.name = in.name,
-                       .id = ids_->NewUuid(),
-                       .description = in.description,
-                       .searchable_attributes = in.searchable_attributes,
-                       .propagating_attributes = in.propagating_attributes,
-                       .created_at = clock_->Now()};
+    result = wanted;
+    result.id = ids_->NewUuid();
+    result.created_at = clock_->Now();
     FLEETCORE_RETURN_IF_ERROR(tx.InsertThingType(result));
     tx.Publish({.type = "thing_type.created", .thing_type = in.name});
     if (events.On(EventType::kThingType)) {
@@ -470,11 +476,7 @@ absl::Status RegistryCore::UpdateThingType(const UpdateThingTypeInput& in) {
     if (in.propagating_attributes.has_value()) {
       updated.propagating_attributes = *in.propagating_attributes;
     }
-    if (updated.description == t->description &&
-        updated.searchable_attributes == t->searchable_attributes &&
-        updated.propagating_attributes == t->propagating_attributes) {
-      return absl::OkStatus();  // nothing changes: no event
-    }
+    if (SameProperties(updated, *t)) return absl::OkStatus();  // nothing changes: no event
     FLEETCORE_RETURN_IF_ERROR(tx.UpdateThingType(updated));
     tx.Publish({.type = "thing_type.updated", .thing_type = in.name});
     if (events.On(EventType::kThingType)) {
