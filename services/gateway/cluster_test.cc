@@ -177,6 +177,33 @@ class ClusterTest : public ::testing::Test {
     }
   }
   void Settle() { server_.Settle(); }
+  // A persistent member "away" of $share/g/{root}/# on `holder`, its client gone, holding
+  // the five messages ("0".."4" on {root}/i) `publisher` published while no member of the
+  // group was connected anywhere.
+  void QueueFiveForAnAwayMember(Replica& holder, Replica& publisher, const std::string& root) {
+    Replica::Client away = holder.Connect("away", /*clean=*/false, 3600);
+    holder.Sub(away, absl::StrCat("$share/g/", root, "/#"));
+    ASSERT_TRUE(Eventually([&] {
+      return server_.queue_subscriptions(absl::StrCat("fleetcore.gw.m.", root, ".>")) == 1;
+    }));
+    holder.Leave(away);
+    ASSERT_TRUE(Eventually(
+        [&] { return publisher.cluster.ReplicasConnectedTo("g", root + "/#").empty(); }));
+    for (int i = 0; i < 5; ++i) {
+      publisher.broker.Publish(Msg(absl::StrCat(root, "/", i), absl::StrCat(i), 1));
+    }
+    Settle();
+    ASSERT_EQ(holder.broker.Find("away")->stats().queued, 5u);
+  }
+  // What `c` is sent on `r` until it has at least `n` (or 5 s passed).
+  static std::vector<std::string> TakeAtLeast(Replica& r, Replica::Client& c, size_t n) {
+    std::vector<std::string> got;
+    (void)Eventually([&] {
+      for (std::string& p : r.Take(c)) got.push_back(std::move(p));
+      return got.size() >= n;
+    });
+    return got;
+  }
 
   FakeBusServer server_;
   FakeGatewayStore shared_;
@@ -315,22 +342,10 @@ TEST_F(ClusterTest, AGroupsQueueGoesToAMemberThatConnectsOnAnotherReplica) {
   Replica& a = Add("a");
   Replica& b = Add("b");
   Joined();
-  Replica::Client away = a.Connect("away", /*clean=*/false, 3600);
-  a.Sub(away, "$share/g/q/#");
-  ASSERT_TRUE(Eventually([&] { return server_.queue_subscriptions("fleetcore.gw.m.q.>") == 1; }));
-  a.Leave(away);
-  ASSERT_TRUE(Eventually([&] { return b.cluster.ReplicasConnectedTo("g", "q/#").empty(); }));
-  for (int i = 0; i < 5; ++i) b.broker.Publish(Msg(absl::StrCat("q/", i), absl::StrCat(i), 1));
-  Settle();
-  ASSERT_EQ(a.broker.Find("away")->stats().queued, 5u);
+  ASSERT_NO_FATAL_FAILURE(QueueFiveForAnAwayMember(a, b, "q"));
   Replica::Client here = b.Connect("here");
   b.Sub(here, "$share/g/q/#");
-  std::vector<std::string> got;
-  EXPECT_TRUE(Eventually([&] {
-    for (std::string& p : b.Take(here)) got.push_back(std::move(p));
-    return got.size() >= 5;
-  }));
-  EXPECT_THAT(got, UnorderedElementsAre("0", "1", "2", "3", "4"));
+  EXPECT_THAT(TakeAtLeast(b, here, 5), UnorderedElementsAre("0", "1", "2", "3", "4"));
   EXPECT_EQ(a.broker.Find("away")->stats().queued, 0u);
   EXPECT_EQ(a.store.message_count("away"), 0u);  // nor in its replica's store
 }
@@ -344,26 +359,14 @@ TEST_F(ClusterTest, AGroupsQueueLeftByItsLastMemberHereGoesToAReplicaWithOne) {
   Replica& a = Add("a", {}, no_heartbeat_passing);
   Replica& b = Add("b");
   Joined();
-  Replica::Client away = a.Connect("away", /*clean=*/false, 3600);
-  a.Sub(away, "$share/g/o/#");
-  ASSERT_TRUE(Eventually([&] { return server_.queue_subscriptions("fleetcore.gw.m.o.>") == 1; }));
-  a.Leave(away);
-  ASSERT_TRUE(Eventually([&] { return b.cluster.ReplicasConnectedTo("g", "o/#").empty(); }));
-  for (int i = 0; i < 5; ++i) b.broker.Publish(Msg(absl::StrCat("o/", i), absl::StrCat(i), 1));
-  Settle();
-  ASSERT_EQ(a.broker.Find("away")->stats().queued, 5u);
+  ASSERT_NO_FATAL_FAILURE(QueueFiveForAnAwayMember(a, b, "o"));
   Replica::Client here = b.Connect("here");
   b.Sub(here, "$share/g/o/#");
   ASSERT_TRUE(Eventually([&] { return a.cluster.ReplicasConnectedTo("g", "o/#").size() == 1; }));
   ASSERT_EQ(a.broker.Find("away")->stats().queued, 5u);  // still here
   Replica::Client fresh = a.Connect("away", /*clean=*/true);
   EXPECT_FALSE(fresh.present);
-  std::vector<std::string> got;
-  EXPECT_TRUE(Eventually([&] {
-    for (std::string& p : b.Take(here)) got.push_back(std::move(p));
-    return got.size() >= 5;
-  }));
-  EXPECT_THAT(got, UnorderedElementsAre("0", "1", "2", "3", "4"));
+  EXPECT_THAT(TakeAtLeast(b, here, 5), UnorderedElementsAre("0", "1", "2", "3", "4"));
 }
 
 TEST_F(ClusterTest, AHeartbeatNamesNoMoreConnectedSharedGroupsThanItsLimit) {

@@ -246,16 +246,13 @@ TEST_F(GatewaySecurityTest, MqttAndHttpsShareThePortByAlpnAsAws443) {
   ProvisionDevice("lamp-3");
   // MQTT over TLS on the HTTPS listener, chosen by ALPN as AWS's port 443 does.
   const std::string https_port = std::to_string(gateway_.ports.at("https_port"));
-  auto sub = testing::Subprocess::Start(
-      {"/usr/bin/mosquitto_sub", "-h", "localhost", "-p", https_port, "--tls-alpn",
-       "x-amzn-mqtt-ca", "--cafile", dir_ + "/ep/ca.pem", "--cert", dir_ + "/lamp-3.pem", "--key",
-       dir_ + "/lamp-3.key", "-i", "lamp-3", "-t", "things/lamp-3/#", "-v", "-C", "1", "-W", "20"});
-  ASSERT_TRUE(sub.ok()) << sub.status();
-  for (int i = 0; i < 100; ++i) {
-    testing::RunResult d = Ctl().Run({"describe-connection", "--client-id", "lamp-3"});
-    if (d.exit_code == 0 && absl::StrContains(d.out, "topicFilter")) break;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  std::unique_ptr<testing::Subprocess> sub =
+      StartSubscriber(Ctl(),
+                      {"-h", "localhost", "-p", https_port, "--tls-alpn", "x-amzn-mqtt-ca",
+                       "--cafile", dir_ + "/ep/ca.pem", "--cert", dir_ + "/lamp-3.pem", "--key",
+                       dir_ + "/lamp-3.key", "-t", "things/lamp-3/#", "-v", "-C", "1", "-W", "20"},
+                      "lamp-3");
+  ASSERT_NE(sub, nullptr);
   ASSERT_OK_AND_ASSIGN(
       testing::RunResult pub,
       testing::Run({"/usr/bin/mosquitto_pub", "-h", "localhost", "-p", https_port,
@@ -294,9 +291,9 @@ print(s.selected_alpn_protocol(), s.recv(4096).split(b"\r\n")[0].decode())
   EXPECT_EQ(alpn.out, "x-amzn-http-ca HTTP/1.1 403 Forbidden\n") << alpn.err;
   // The MQTT subscriber on that port gets what the cloud sends it.
   Ctl().Json({"publish", "--topic", "things/lamp-3/cmd", "--payload", "over-443", "--qos", "1"});
-  ASSERT_OK_AND_ASSIGN(int code, (*sub)->Wait(absl::Seconds(30)));
-  EXPECT_EQ(code, 0) << (*sub)->output();
-  EXPECT_THAT((*sub)->output(), HasSubstr("things/lamp-3/cmd over-443"));
+  ASSERT_OK_AND_ASSIGN(int code, sub->Wait(absl::Seconds(30)));
+  EXPECT_EQ(code, 0) << sub->output();
+  EXPECT_THAT(sub->output(), HasSubstr("things/lamp-3/cmd over-443"));
   // ALPN "mqtt" (AWS's for custom authentication) is MQTT too; the certificate decides.
   ASSERT_OK_AND_ASSIGN(
       pub, testing::Run({"/usr/bin/mosquitto_pub", "-h", "localhost", "-p", https_port,
@@ -676,17 +673,13 @@ TEST_F(GatewaySecurityTest, ATypesPropagatingAttributesEnrichItsThingsMessages) 
               "file://" + dir_ + "/app-policy.json"});
   Ctl().Json({"attach-policy", "--policy-name", "app", "--target", app["certificateArn"]});
   const std::string mqtts_port = std::to_string(gateway_.ports.at("mqtts_port"));
-  ASSERT_OK_AND_ASSIGN(
-      auto watcher,
-      testing::Subprocess::Start({"/usr/bin/mosquitto_sub", "-h", "localhost", "-p", mqtts_port,
-                                  "--cafile", dir_ + "/ep/ca.pem", "--cert", dir_ + "/app.pem",
-                                  "--key", dir_ + "/app.key", "-i", "app", "-t",
-                                  "things/aircon-1/telemetry", "-V", "mqttv5", "-F", "%P|%p"}));
-  for (int i = 0; i < 100; ++i) {
-    testing::RunResult d = Ctl().Run({"describe-connection", "--client-id", "app"});
-    if (d.exit_code == 0 && absl::StrContains(d.out, "topicFilter")) break;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  std::unique_ptr<testing::Subprocess> watcher =
+      StartSubscriber(Ctl(),
+                      {"-h", "localhost", "-p", mqtts_port, "--cafile", dir_ + "/ep/ca.pem",
+                       "--cert", dir_ + "/app.pem", "--key", dir_ + "/app.key", "-t",
+                       "things/aircon-1/telemetry", "-V", "mqttv5", "-F", "%P|%p"},
+                      "app");
+  ASSERT_NE(watcher, nullptr);
   // The device: MQTT 3.1.1, one connection, a message every 200 ms until told to stop.
   ASSERT_OK_AND_ASSIGN(
       auto device,
@@ -786,18 +779,13 @@ TEST_F(GatewaySecurityTest, ACustomAuthorizerThatNoLongerAdmitsAClientDisconnect
   Ctl().Json({"create-authorizer", "--authorizer-name", "refresher", "--authorizer-function-arn",
               absl::StrCat("http://127.0.0.1:", port, "/authorize"), "--signing-disabled",
               "--token-key-name", "x-token", "--status", "ACTIVE"});
-  ASSERT_OK_AND_ASSIGN(
-      auto device,
-      testing::Subprocess::Start(
-          {"/usr/bin/mosquitto_sub", "-h", "localhost", "-p",
-           std::to_string(gateway_.ports.at("mqtts_port")), "--cafile", dir_ + "/ep/ca.pem",
-           "-i", "dev-9", "-u", "dev?x-amz-customauthorizer-name=refresher", "-P", "first-token",
-           "-t", "things/dev-9/#", "-V", "mqttv5"}));
-  for (int i = 0; i < 100; ++i) {
-    testing::RunResult r = Ctl().Run({"describe-connection", "--client-id", "dev-9"});
-    if (r.exit_code == 0 && absl::StrContains(r.out, "topicFilter")) break;
-    absl::SleepFor(absl::Milliseconds(50));
-  }
+  std::unique_ptr<testing::Subprocess> device = StartSubscriber(
+      Ctl(),
+      {"-h", "localhost", "-p", std::to_string(gateway_.ports.at("mqtts_port")), "--cafile",
+       dir_ + "/ep/ca.pem", "-u", "dev?x-amz-customauthorizer-name=refresher", "-P", "first-token",
+       "-t", "things/dev-9/#", "-V", "mqttv5"},
+      "dev-9");
+  ASSERT_NE(device, nullptr);
   // Still admitted at the refreshes (every second here, --authorizer-refresh-max)...
   absl::SleepFor(absl::Milliseconds(2500));
   EXPECT_THAT(gateway_.process->output(), ::testing::Not(HasSubstr("no longer accepted")));
