@@ -98,6 +98,16 @@ class CachingRegistryStore final : public RegistryStore {
       absl::string_view principal, absl::string_view after, int limit) override {
     return backend_->ListPrincipalThings(principal, after, limit);
   }
+  absl::StatusOr<std::vector<ThingDocument>> SearchThings(const IndexQuery& query,
+                                                          absl::string_view after,
+                                                          int limit) override {
+    return backend_->SearchThings(query, after, limit);
+  }
+  absl::StatusOr<std::vector<ThingGroupDocument>> SearchThingGroups(const IndexQuery& query,
+                                                                    absl::string_view after,
+                                                                    int limit) override {
+    return backend_->SearchThingGroups(query, after, limit);
+  }
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override {
     return backend_->GetEventConfigurations();
   }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 
 namespace fleetcore::registry {
 namespace {
@@ -316,6 +317,47 @@ absl::StatusOr<std::vector<PrincipalAttachment>> FakeRegistryStore::ListPrincipa
   }
   return Window(std::move(out), after, limit,
                 [](const PrincipalAttachment& a) { return a.thing_name; });
+}
+
+absl::StatusOr<std::vector<ThingDocument>> FakeRegistryStore::SearchThings(const IndexQuery& query,
+                                                                           absl::string_view after,
+                                                                           int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, std::vector<std::string>> groups_of;
+  for (const auto& [group, thing] : state_.members) groups_of[thing].push_back(group);
+  std::vector<ThingDocument> out;
+  for (const auto& [name, t] : state_.things) {
+    ThingDocument d{.thing = t, .group_names = groups_of[name]};
+    IndexDocument doc{{"thingName", {t.name}}, {"thingId", {t.id}}};
+    if (!t.type_name.empty()) doc["thingTypeName"] = {t.type_name};
+    doc["thingGroupNames"] = d.group_names;
+    for (const auto& [k, v] : t.attributes) doc["attributes." + k] = {v};
+    if (MatchesIndexQuery(query, doc)) out.push_back(std::move(d));
+  }
+  return Window(std::move(out), after, limit, [](const ThingDocument& d) { return d.thing.name; });
+}
+
+absl::StatusOr<std::vector<ThingGroupDocument>> FakeRegistryStore::SearchThingGroups(
+    const IndexQuery& query, absl::string_view after, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ThingGroupDocument> out;
+  for (const auto& [name, g] : state_.groups) {
+    ThingGroupDocument d{.group = g};
+    for (auto up = state_.groups.find(g.parent); up != state_.groups.end();
+         up = state_.groups.find(up->second.parent)) {
+      d.parent_names.insert(d.parent_names.begin(), up->first);
+    }
+    IndexDocument doc{
+        {"thingGroupName", {g.name}},
+        {"thingGroupId", {g.id}},
+        {"thingGroupDescription",
+         absl::StrSplit(g.description, absl::ByAnyChar(" \t\n\v\f\r"), absl::SkipEmpty())},
+        {"parentGroupNames", d.parent_names}};
+    for (const auto& [k, v] : g.attributes) doc["attributes." + k] = {v};
+    if (MatchesIndexQuery(query, doc)) out.push_back(std::move(d));
+  }
+  return Window(std::move(out), after, limit,
+                [](const ThingGroupDocument& d) { return d.group.name; });
 }
 
 absl::StatusOr<EventConfigurations> FakeRegistryStore::GetEventConfigurations() {

@@ -44,6 +44,12 @@ class FakeRegistryStore final : public RegistryStore {
                                                                        int limit) override;
   absl::StatusOr<std::vector<PrincipalAttachment>> ListPrincipalThings(
       absl::string_view principal, absl::string_view after, int limit) override;
+  absl::StatusOr<std::vector<ThingDocument>> SearchThings(const IndexQuery& query,
+                                                          absl::string_view after,
+                                                          int limit) override;
+  absl::StatusOr<std::vector<ThingGroupDocument>> SearchThingGroups(const IndexQuery& query,
+                                                                    absl::string_view after,
+                                                                    int limit) override;
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override;
 
   // Committed events, oldest first.

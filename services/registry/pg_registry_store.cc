@@ -1,5 +1,6 @@
 #include "services/registry/pg_registry_store.h"
 
+#include <cstring>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
@@ -101,6 +102,59 @@ std::string EventJson(const RegistryEvent& e) {
 }
 
 std::string S(absl::string_view v) { return std::string(v); }
+
+// How the fields of the two indexes (index_query.h) read in SQL, over `t`
+// (registry.things) and `g` (registry.thing_groups).
+std::vector<SqlFieldSource> ThingFieldSql(absl::string_view field, SqlParams& params) {
+  const SqlFieldSource groups{
+      .value = "m.group_name",
+      .exists_select = "SELECT 1 FROM registry.thing_group_members m WHERE m.thing_name = t.name"};
+  if (field == "thingName") return {{.value = "t.name"}};
+  if (field == "thingId") return {{.value = "t.id::text"}};
+  if (field == "thingTypeName") return {{.value = "t.thing_type"}};
+  if (field == "thingGroupNames") return {groups};
+  if (!field.empty()) {
+    return {
+        {.value = absl::StrCat("(t.attributes ->> ",
+                               params.Add(std::string(field.substr(strlen("attributes.")))), ")")}};
+  }
+  return {{.value = "t.name"},
+          {.value = "t.id::text"},
+          {.value = "t.thing_type"},
+          groups,
+          {.value = "a.value",
+           .exists_select = "SELECT 1 FROM jsonb_each_text(t.attributes) a WHERE true"}};
+}
+
+// The ancestors of `g`, as rows of up(name).
+constexpr char kAncestorsCte[] =
+    "WITH RECURSIVE up(name) AS (SELECT g.parent UNION ALL SELECT p.parent "
+    "FROM registry.thing_groups p JOIN up ON p.name = up.name) ";
+
+std::vector<SqlFieldSource> GroupFieldSql(absl::string_view field, SqlParams& params) {
+  const SqlFieldSource words{
+      .value = "w",
+      .exists_select =
+          "SELECT 1 FROM regexp_split_to_table(g.description, '\\s+') w WHERE w <> ''"};
+  const SqlFieldSource parents{
+      .value = "up.name",
+      .exists_select = absl::StrCat(kAncestorsCte, "SELECT 1 FROM up WHERE up.name IS NOT NULL")};
+  if (field == "thingGroupName") return {{.value = "g.name"}};
+  if (field == "thingGroupId") return {{.value = "g.id::text"}};
+  if (field == "thingGroupDescription") return {words};
+  if (field == "parentGroupNames") return {parents};
+  if (!field.empty()) {
+    return {
+        {.value = absl::StrCat("(g.attributes ->> ",
+                               params.Add(std::string(field.substr(strlen("attributes.")))), ")")}};
+  }
+  return {{.value = "g.name"},
+          {.value = "g.id::text"},
+          words,
+          parents,
+          {.value = "a.value",
+           .exists_select = "SELECT 1 FROM jsonb_each_text(g.attributes) a WHERE true"}};
+}
 
 std::string NameFromRow(const pqxx::row& r) { return r[0].as<std::string>(); }
 
@@ -495,6 +549,45 @@ absl::StatusOr<std::vector<PrincipalAttachment>> PgRegistryStore::ListPrincipalT
       "SELECT thing_name, principal, exclusive FROM registry.thing_principals WHERE "
       "principal = $1 AND thing_name > $2 ORDER BY thing_name LIMIT $3",
       AttachmentFromRow, S(principal), S(after), limit);
+}
+
+absl::StatusOr<std::vector<ThingDocument>> PgRegistryStore::SearchThings(const IndexQuery& query,
+                                                                         absl::string_view after,
+                                                                         int limit) {
+  SqlParams params(3);
+  const std::string condition = IndexQueryToSql(query, ThingFieldSql, params);
+  return db::QueryRows<ThingDocument>(
+      *pool_,
+      absl::StrCat("SELECT ", kThingCols,
+                   ", (SELECT coalesce(json_agg(m.group_name ORDER BY m.group_name), '[]')::text "
+                   "FROM registry.thing_group_members m WHERE m.thing_name = t.name) "
+                   "FROM registry.things t WHERE t.name > $1 AND ",
+                   condition, " ORDER BY t.name LIMIT $2"),
+      [](const pqxx::row& r) {
+        return ThingDocument{
+            .thing = ThingFromRow(r),
+            .group_names = nlohmann::json::parse(r[7].c_str()).get<std::vector<std::string>>()};
+      },
+      S(after), limit, pqxx::prepare::make_dynamic_params(params.values()));
+}
+
+absl::StatusOr<std::vector<ThingGroupDocument>> PgRegistryStore::SearchThingGroups(
+    const IndexQuery& query, absl::string_view after, int limit) {
+  SqlParams params(3);
+  const std::string condition = IndexQueryToSql(query, GroupFieldSql, params);
+  return db::QueryRows<ThingGroupDocument>(
+      *pool_,
+      absl::StrCat("SELECT ", kGroupCols, ", (", kAncestorsCte,
+                   "SELECT coalesce(json_agg(a.name ORDER BY a.depth), '[]')::text "
+                   "FROM up JOIN registry.thing_groups a ON a.name = up.name) "
+                   "FROM registry.thing_groups g WHERE g.name > $1 AND ",
+                   condition, " ORDER BY g.name LIMIT $2"),
+      [](const pqxx::row& r) {
+        return ThingGroupDocument{
+            .group = GroupFromRow(r),
+            .parent_names = nlohmann::json::parse(r[9].c_str()).get<std::vector<std::string>>()};
+      },
+      S(after), limit, pqxx::prepare::make_dynamic_params(params.values()));
 }
 
 absl::StatusOr<EventConfigurations> PgRegistryStore::GetEventConfigurations() {

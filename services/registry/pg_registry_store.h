@@ -50,6 +50,12 @@ class PgRegistryStore final : public RegistryStore {
                                                                        int limit) override;
   absl::StatusOr<std::vector<PrincipalAttachment>> ListPrincipalThings(
       absl::string_view principal, absl::string_view after, int limit) override;
+  absl::StatusOr<std::vector<ThingDocument>> SearchThings(const IndexQuery& query,
+                                                          absl::string_view after,
+                                                          int limit) override;
+  absl::StatusOr<std::vector<ThingGroupDocument>> SearchThingGroups(const IndexQuery& query,
+                                                                    absl::string_view after,
+                                                                    int limit) override;
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override;
 
   // The event a fleetcore_registry NOTIFY payload carries; nullopt if it is not one.

@@ -225,6 +225,105 @@ TEST_F(RegistryCoreTest, ListThingsFiltersAndPaginates) {
               StatusIs(Code::kInvalidArgument, HasSubstr("different filters")));
 }
 
+// ---- fleet indexing (SearchIndex): the same queries through the fake's matcher and through
+// Postgres's SQL
+
+class SearchIndexTest : public RegistryCoreTest {
+ protected:
+  void SetUp() override {
+    CreateType("lamp");
+    CreateGroup("europe");
+    CreateGroup("berlin", "europe");
+    ASSERT_OK(core_.CreateThingGroup({.name = "floor-2",
+                                      .parent = "berlin",
+                                      .description = "Second floor, east",
+                                      .attributes = {{"level", "2"}}}));
+    CreateThing("Lamp-1", "lamp", {{"floor", "2"}, {"serial", "abcd"}});
+    CreateThing("lamp-2", "lamp", {{"floor", "10"}, {"serial", "abcf"}});
+    CreateThing("lamp-3", "lamp", {{"floor", "ground"}});
+    CreateThing("fan-1", "", {{"floor", "2"}});
+    ASSERT_OK(core_.AddThingToThingGroup("floor-2", "Lamp-1"));
+    ASSERT_OK(core_.AddThingToThingGroup("europe", "fan-1"));
+  }
+
+  // The names SearchIndex finds in `index`, things or groups.
+  std::vector<std::string> Search(const std::string& index, const std::string& query) {
+    absl::StatusOr<RegistryCore::SearchResult> r = core_.SearchIndex(index, query, {});
+    std::vector<std::string> out;
+    EXPECT_TRUE(r.ok()) << query << ": " << r.status();
+    if (r.ok()) {
+      for (const ThingDocument& d : r->things) out.push_back(d.thing.name);
+      for (const ThingGroupDocument& d : r->thing_groups) out.push_back(d.group.name);
+    }
+    return out;
+  }
+  std::vector<std::string> Things(const std::string& query) { return Search("AWS_Things", query); }
+  std::vector<std::string> Groups(const std::string& query) {
+    return Search("AWS_ThingGroups", query);
+  }
+};
+
+TEST_F(SearchIndexTest, ThingQueriesMatchTheSameInEveryStore) {
+  EXPECT_THAT(Things("*"), ElementsAre("Lamp-1", "fan-1", "lamp-2", "lamp-3"));
+  EXPECT_THAT(Things("thingName:lamp*"), ElementsAre("Lamp-1", "lamp-2", "lamp-3"));
+  EXPECT_THAT(Things("thingName:LAMP-?"), ElementsAre("Lamp-1", "lamp-2", "lamp-3"));
+  EXPECT_THAT(Things("thingTypeName:lamp AND attributes.floor:2"), ElementsAre("Lamp-1"));
+  EXPECT_THAT(Things("attributes.floor:[2 TO 10]"), ElementsAre("Lamp-1", "fan-1", "lamp-2"));
+  EXPECT_THAT(Things("attributes.floor>2"), ElementsAre("lamp-2"));
+  EXPECT_THAT(Things("attributes.floor:{2 TO *]"), ElementsAre("lamp-2"));
+  EXPECT_THAT(Things("attributes.serial:[\"abcd\" TO \"abce\"]"), ElementsAre("Lamp-1"));
+  EXPECT_THAT(Things("attributes.floor:gr*"), ElementsAre("lamp-3"));
+  EXPECT_THAT(Things("thingGroupNames:floor-2"), ElementsAre("Lamp-1"));
+  EXPECT_THAT(Things("NOT thingTypeName:lamp"), ElementsAre("fan-1"));
+  EXPECT_THAT(Things("NOT attributes.serial:abcd"), ElementsAre("fan-1", "lamp-2", "lamp-3"));
+  EXPECT_THAT(Things("thingName:(lamp* AND -lamp-2)"), ElementsAre("Lamp-1", "lamp-3"));
+  EXPECT_THAT(Things("europe OR ground"), ElementsAre("fan-1", "lamp-3"));  // any field
+  EXPECT_THAT(Things("attributes.serial:*"), ElementsAre("Lamp-1", "lamp-2"));
+  EXPECT_THAT(Things("thingName:*-3"), ElementsAre("lamp-3"));
+  EXPECT_THAT(Things("thingName:lamp_1"), SizeIs(0));  // LIKE's _ is a literal here
+
+  ASSERT_OK_AND_ASSIGN(RegistryCore::SearchResult one,
+                       core_.SearchIndex("", "thingGroupNames:floor-2", {}));
+  ASSERT_THAT(one.things, SizeIs(1));
+  EXPECT_EQ(one.things[0].thing.type_name, "lamp");
+  EXPECT_THAT(one.things[0].group_names, ElementsAre("floor-2"));
+  EXPECT_EQ(one.things[0].thing.attributes.at("serial"), "abcd");
+}
+
+TEST_F(SearchIndexTest, ThingGroupQueries) {
+  EXPECT_THAT(Groups("parentGroupNames:europe"), ElementsAre("berlin", "floor-2"));
+  EXPECT_THAT(Groups("thingGroupDescription:second"), ElementsAre("floor-2"));
+  EXPECT_THAT(Groups("thingGroupDescription:*"), ElementsAre("floor-2"));
+  EXPECT_THAT(Groups("attributes.level<3"), ElementsAre("floor-2"));
+  EXPECT_THAT(Groups("NOT parentGroupNames:*"), ElementsAre("europe"));
+  EXPECT_THAT(Groups("berlin"), ElementsAre("berlin", "floor-2"));
+  ASSERT_OK_AND_ASSIGN(RegistryCore::SearchResult r,
+                       core_.SearchIndex("AWS_ThingGroups", "thingGroupName:floor-2", {}));
+  ASSERT_THAT(r.thing_groups, SizeIs(1));
+  EXPECT_THAT(r.thing_groups[0].parent_names, ElementsAre("europe", "berlin"));
+  EXPECT_EQ(r.thing_groups[0].group.description, "Second floor, east");
+}
+
+TEST_F(SearchIndexTest, PaginatesAndRefusesWhatItCannotAnswer) {
+  std::vector<std::string> seen;
+  PageRequest page{.max_results = 3};
+  for (int pages = 0; pages < 5; ++pages) {
+    ASSERT_OK_AND_ASSIGN(RegistryCore::SearchResult r, core_.SearchIndex("", "*", page));
+    for (const ThingDocument& d : r.things) seen.push_back(d.thing.name);
+    if (r.next_token.empty()) break;
+    page.next_token = r.next_token;
+  }
+  EXPECT_THAT(seen, ElementsAre("Lamp-1", "fan-1", "lamp-2", "lamp-3"));
+  EXPECT_THAT(core_.SearchIndex("", "thingName:lamp*", {.next_token = page.next_token}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("different filters")));
+  EXPECT_THAT(core_.SearchIndex("", "*", {.max_results = 101}), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.SearchIndex("AWS_Jobs", "*", {}),
+              StatusIs(Code::kNotFound, HasSubstr("AWS_Things or AWS_ThingGroups")));
+  EXPECT_THAT(core_.SearchIndex("", "shadow.reported.on:true", {}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("registry")));
+  EXPECT_THAT(core_.SearchIndex("", "thingName:(a", {}), StatusIs(Code::kInvalidArgument));
+}
+
 // ---- thing types
 
 TEST_F(RegistryCoreTest, ThingTypeLifecycle) {

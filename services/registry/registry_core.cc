@@ -17,6 +17,10 @@ using pagination::ResolveMaxResults;
 
 std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
+// SearchIndex's page sizes: AWS's maximum is 100.
+constexpr int kDefaultSearchResults = 50;
+constexpr int kMaxSearchResults = 100;
+
 // The attributes a create stores: an empty value means "no such attribute", as on update.
 Attributes WithoutEmptyValues(const Attributes& in) {
   return ApplyAttributeUpdate({}, {.attributes = in, .merge = false});
@@ -404,6 +408,41 @@ absl::StatusOr<Page<Thing>> RegistryCore::ListThings(const ThingQuery& query,
                              store_->ListThings(query, w.after, w.limit + 1));
   return MakePage(std::move(things), w.limit, fingerprint,
                   [](const Thing& t) { return t.name; });
+}
+
+absl::StatusOr<RegistryCore::SearchResult> RegistryCore::SearchIndex(absl::string_view index_name,
+                                                                     absl::string_view query_string,
+                                                                     const PageRequest& page) {
+  if (index_name.empty()) index_name = kThingIndex;
+  const bool things = index_name == kThingIndex;
+  if (!things && index_name != kThingGroupIndex) {
+    return absl::NotFoundError(absl::StrCat("indexName: no index ", Q(index_name), "; use ",
+                                            kThingIndex, " or ", kThingGroupIndex));
+  }
+  FLEETCORE_ASSIGN_OR_RETURN(
+      IndexQuery query,
+      ParseIndexQuery(query_string, things ? ThingIndexSchema() : ThingGroupIndexSchema()));
+  const std::string fingerprint = absl::StrCat("search|", index_name, "|", query_string);
+  FLEETCORE_ASSIGN_OR_RETURN(
+      int limit, ResolveMaxResults(page.max_results, kDefaultSearchResults, kMaxSearchResults));
+  FLEETCORE_ASSIGN_OR_RETURN(std::string after, DecodePageToken(page.next_token, fingerprint));
+  SearchResult result;
+  if (things) {
+    FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingDocument> docs,
+                               store_->SearchThings(query, after, limit + 1));
+    Page<ThingDocument> p = MakePage(std::move(docs), limit, fingerprint,
+                                     [](const ThingDocument& d) { return d.thing.name; });
+    result.things = std::move(p.items);
+    result.next_token = std::move(p.next_token);
+  } else {
+    FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroupDocument> docs,
+                               store_->SearchThingGroups(query, after, limit + 1));
+    Page<ThingGroupDocument> p = MakePage(std::move(docs), limit, fingerprint,
+                                          [](const ThingGroupDocument& d) { return d.group.name; });
+    result.thing_groups = std::move(p.items);
+    result.next_token = std::move(p.next_token);
+  }
+  return result;
 }
 
 // ---- thing types

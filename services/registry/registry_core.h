@@ -100,6 +100,17 @@ class RegistryCore {
   absl::StatusOr<Page<PrincipalAttachment>> ListPrincipalThings(absl::string_view principal,
                                                                 const PageRequest& page);
 
+  // SearchIndex: the things (index "AWS_Things", the default) or thing groups
+  // ("AWS_ThingGroups") that `query_string` (index_query.h) matches, by name; one of the
+  // two lists is filled. At most 100 a page.
+  struct SearchResult {
+    std::vector<ThingDocument> things;
+    std::vector<ThingGroupDocument> thing_groups;
+    std::string next_token;
+  };
+  absl::StatusOr<SearchResult> SearchIndex(absl::string_view index_name,
+                                           absl::string_view query_string, const PageRequest& page);
+
   // AWS's event configurations: which kinds of registry event (by AWS's names, "THING",
   // "THING_GROUP_MEMBERSHIP", ...) are published. Kinds not named keep their setting.
   absl::Status UpdateEventConfigurations(const std::map<std::string, bool>& changes);

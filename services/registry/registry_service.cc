@@ -487,6 +487,36 @@ grpc::ServerUnaryReactor* RegistryService::ListPrincipalThings(
   });
 }
 
+// ---- fleet indexing
+
+grpc::ServerUnaryReactor* RegistryService::SearchIndex(grpc::CallbackServerContext* ctx,
+                                                       const pb::SearchIndexRequest* req,
+                                                       pb::SearchIndexResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(RegistryCore::SearchResult result,
+                               core_->SearchIndex(req->index_name(), req->query_string(),
+                                                  Paging(req->next_token(), req->max_results())));
+    for (const ThingDocument& d : result.things) {
+      pb::ThingDocument* out = resp->add_things();
+      out->set_thing_name(d.thing.name);
+      out->set_thing_id(d.thing.id);
+      out->set_thing_type_name(d.thing.type_name);
+      for (const std::string& g : d.group_names) out->add_thing_group_names(g);
+      ToProto(d.thing.attributes, out->mutable_attributes());
+    }
+    for (const ThingGroupDocument& d : result.thing_groups) {
+      pb::ThingGroupDocument* out = resp->add_thing_groups();
+      out->set_thing_group_name(d.group.name);
+      out->set_thing_group_id(d.group.id);
+      out->set_thing_group_description(d.group.description);
+      ToProto(d.group.attributes, out->mutable_attributes());
+      for (const std::string& p : d.parent_names) out->add_parent_group_names(p);
+    }
+    resp->set_next_token(result.next_token);
+    return absl::OkStatus();
+  });
+}
+
 // ---- event configurations
 
 grpc::ServerUnaryReactor* RegistryService::UpdateEventConfigurations(

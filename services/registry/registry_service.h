@@ -96,6 +96,10 @@ class RegistryService final : public pb::Registry::CallbackService {
                                                 const pb::ListPrincipalThingsRequest* req,
                                                 pb::ListPrincipalThingsResponse* resp) override;
 
+  grpc::ServerUnaryReactor* SearchIndex(grpc::CallbackServerContext* ctx,
+                                        const pb::SearchIndexRequest* req,
+                                        pb::SearchIndexResponse* resp) override;
+
   grpc::ServerUnaryReactor* UpdateEventConfigurations(
       grpc::CallbackServerContext* ctx, const pb::UpdateEventConfigurationsRequest* req,
       pb::UpdateEventConfigurationsResponse* resp) override;

@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "services/registry/index_query.h"
 #include "services/registry/registry_types.h"
 
 namespace fleetcore::registry {
@@ -127,6 +128,15 @@ class RegistryStore {
   // Sorted by thing name.
   virtual absl::StatusOr<std::vector<PrincipalAttachment>> ListPrincipalThings(
       absl::string_view principal, absl::string_view after, int limit) = 0;
+
+  // The documents of AWS_Things (ThingIndexSchema()) and of AWS_ThingGroups
+  // (ThingGroupIndexSchema()) that `query` matches, by name.
+  virtual absl::StatusOr<std::vector<ThingDocument>> SearchThings(const IndexQuery& query,
+                                                                  absl::string_view after,
+                                                                  int limit) = 0;
+  virtual absl::StatusOr<std::vector<ThingGroupDocument>> SearchThingGroups(const IndexQuery& query,
+                                                                            absl::string_view after,
+                                                                            int limit) = 0;
 
   virtual absl::StatusOr<EventConfigurations> GetEventConfigurations() = 0;
 };

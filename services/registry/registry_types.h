@@ -126,6 +126,19 @@ struct GroupQuery {
   std::optional<bool> recursive;
 };
 
+// A thing as SearchIndex answers it: its registry data and the names of the groups it is a
+// direct member of, sorted.
+struct ThingDocument {
+  Thing thing;
+  std::vector<std::string> group_names;
+};
+
+// A thing group as SearchIndex answers it, with the names of its ancestors, root first.
+struct ThingGroupDocument {
+  ThingGroup group;
+  std::vector<std::string> parent_names;
+};
+
 // A group with its ancestors, root first (DescribeThingGroup).
 struct ThingGroupDescription {
   ThingGroup group;

@@ -125,6 +125,43 @@ TEST_F(RegistryFleetctlTest, GroupsHierarchyAndPrincipals) {
   CtlJson({"delete-thing", "--thing-name", "t"});
 }
 
+// Fleet indexing as `aws iot search-index` does it, over the registry's Postgres tables.
+TEST_F(RegistryFleetctlTest, SearchIndexFindsThingsAndGroups) {
+  CtlJson({"create-thing-type", "--thing-type-name", "lamp"});
+  CtlJson({"create-thing-group", "--thing-group-name", "site"});
+  CtlJson({"create-thing-group", "--thing-group-name", "floor-1", "--parent-group-name", "site"});
+  for (int i = 1; i <= 3; ++i) {
+    CtlJson({"create-thing", "--thing-name", "lamp-" + std::to_string(i), "--thing-type-name",
+             "lamp", "--attribute-payload",
+             R"({"attributes":{"floor":")" + std::to_string(i * 5) + R"("}})"});
+  }
+  CtlJson({"add-thing-to-thing-group", "--thing-group-name", "floor-1", "--thing-name", "lamp-1"});
+
+  auto found = CtlJson({"search-index", "--query-string",
+                        "thingTypeName:lamp AND attributes.floor:[5 TO 10} OR lamp-3"});
+  ASSERT_EQ(found["things"].size(), 2u) << found.dump();
+  EXPECT_EQ(found["things"][0]["thingName"], "lamp-1");
+  EXPECT_EQ(found["things"][0]["thingGroupNames"], nlohmann::json::array({"floor-1"}));
+  EXPECT_EQ(found["things"][0]["attributes"]["floor"], "5");
+  EXPECT_EQ(found["things"][1]["thingName"], "lamp-3");
+
+  // fleetctl follows nextToken: one call, every page.
+  auto all = CtlJson({"search-index", "--query-string", "thingName:lamp*", "--max-results", "1"});
+  EXPECT_EQ(all["things"].size(), 3u) << all.dump();
+
+  auto groups = CtlJson({"search-index", "--index-name", "AWS_ThingGroups", "--query-string",
+                         "parentGroupNames:site"});
+  ASSERT_EQ(groups["thingGroups"].size(), 1u) << groups.dump();
+  EXPECT_EQ(groups["thingGroups"][0]["thingGroupName"], "floor-1");
+
+  ExpectFailure({"search-index", "--query-string", "attributes.floor:[5 TO"}, "INVALID_ARGUMENT",
+                "expected the range's upper bound");
+  ExpectFailure({"search-index", "--query-string", "connectivity.connected:true"},
+                "INVALID_ARGUMENT", "thingIndexingMode REGISTRY");
+  ExpectFailure({"search-index", "--index-name", "AWS_Jobs", "--query-string", "*"}, "NOT_FOUND",
+                "no index");
+}
+
 TEST_F(RegistryFleetctlTest, PaginatesOverAThousandThings) {
   auto channel = grpc::CreateChannel(registry_.endpoint, grpc::InsecureChannelCredentials());
   auto stub = pb::Registry::NewStub(channel);
