@@ -57,8 +57,6 @@ absl::StatusOr<PageWindow> Window(const PageRequest& page, absl::string_view que
   return w;
 }
 
-// What a membership change needs, read inside its transaction with the thing's row locked
-// (which serializes concurrent membership changes of one thing).
 // Whether two thing types have the same properties: what CreateThingType asked again must
 // find, and what UpdateThingType changes.
 bool SameProperties(const ThingType& a, const ThingType& b) {
@@ -66,6 +64,8 @@ bool SameProperties(const ThingType& a, const ThingType& b) {
          a.propagating_attributes == b.propagating_attributes;
 }
 
+// What a membership change needs, read inside its transaction with the thing's row locked
+// (which serializes concurrent membership changes of one thing).
 struct Membership {
   Thing thing;
   ThingGroup group;
