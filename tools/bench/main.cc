@@ -66,6 +66,7 @@ struct Options {
   absl::Duration duration = absl::Seconds(10);
   absl::Duration warmup = absl::Seconds(2);
   std::string prefix = "bench";
+  std::string query = "*";  // registry-search
 };
 
 absl::StatusOr<Options> Parse(int argc, char** argv) {
@@ -97,6 +98,8 @@ absl::StatusOr<Options> Parse(int argc, char** argv) {
       o.token = v, ++i;
     } else if (a == "--prefix") {
       o.prefix = v, ++i;
+    } else if (a == "--query") {
+      o.query = v, ++i;
     } else if (a == "--concurrency") {
       s = need_int(&o.concurrency);
     } else if (a == "--channels") {
@@ -301,10 +304,11 @@ int Run(int argc, char** argv) {
   grpc_util::ConfigureRuntime();
   absl::StatusOr<Options> o = Parse(argc, argv);
   if (!o.ok()) {
-    std::cerr << "fleetcore-bench: " << o.status().message()
-              << "\nscenarios: registry-seed, registry-describe, registry-create, ca-keys, "
-                 "ca-csr, ca-resolve, shadow-update, mqtt-p2p, mqtt-fanin, mqtt-fanout, mqtt-connect, "
-                 "mqtt-idle\n";
+    std::cerr
+        << "fleetcore-bench: " << o.status().message()
+        << "\nscenarios: registry-seed, registry-describe, registry-create, registry-search "
+           "(--query), ca-keys, ca-csr, ca-resolve, shadow-update, mqtt-p2p, mqtt-fanin, "
+           "mqtt-fanout, mqtt-connect, mqtt-idle\n";
     return 2;
   }
   auto channel = grpc_util::ServiceChannel::Create({.target = o->endpoint, .token = o->token});
@@ -386,6 +390,22 @@ int Run(int argc, char** argv) {
                                       });
     });
     r["scenario"] = o->scenario;
+    std::cout << r.dump() << "\n";
+    return 0;
+  }
+  if (o->scenario == "registry-search") {
+    nlohmann::json r = RunLoad(load, [&](int64_t seq, std::function<void(bool)> done) {
+      auto* c = new Call<pb::SearchIndexRequest, pb::SearchIndexResponse>();
+      context(&c->ctx);
+      c->req.set_query_string(o->query);
+      stub(seq)->async()->SearchIndex(&c->ctx, &c->req, &c->resp,
+                                      [c, done = std::move(done)](grpc::Status s) {
+                                        delete c;
+                                        done(s.ok());
+                                      });
+    });
+    r["scenario"] = o->scenario;
+    r["query"] = o->query;
     std::cout << r.dump() << "\n";
     return 0;
   }

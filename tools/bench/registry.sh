@@ -3,7 +3,10 @@
 #   - pgbench select-only (-S) and simple-update (-N), 16 clients, prepared statements:
 #     what Postgres itself gives on this machine, at maximum rate and at a fixed rate;
 #   - the registry's DescribeThing (with its thing cache, and without) and CreateThing over
-#     gRPC with 16 concurrent callers (fleetcore-bench), at maximum rate and at a fixed rate.
+#     gRPC with 16 concurrent callers (fleetcore-bench), at maximum rate and at a fixed rate;
+#   - SearchIndex over BENCH_SEARCH_THINGS things (100,000) with 4 callers at maximum rate:
+#     queries that fill a page at once, and queries that match few things or none, which
+#     read every thing (the anchor is pgbench -S: a read by key).
 # For each: operations per second, latency p50/p99, and the CPU seconds per operation the
 # registry and Postgres spent (from /proc), since on 2 cores the load generator's own CPU
 # caps the maximum rate. Prints a Markdown table for docs/benchmarks.md.
@@ -20,6 +23,8 @@ CLIENTS=${BENCH_CLIENTS:-16}
 THINGS=${BENCH_THINGS:-10000}
 RATE=${BENCH_RATE:-5000}
 WRITE_RATE=${BENCH_WRITE_RATE:-1000}
+SEARCH_THINGS=${BENCH_SEARCH_THINGS:-100000}
+SEARCH_CLIENTS=${BENCH_SEARCH_CLIENTS:-4}
 seconds=${DURATION%s}
 
 registry_pid=""
@@ -72,15 +77,32 @@ measure "DescribeThing, thing cache off" registry-describe ""
 measure "DescribeThing, thing cache off" registry-describe "$RATE"
 stop_registry
 
-/usr/bin/python3 - "$results" "$CLIENTS" "$DURATION" <<'EOF'
+# search NAME QUERY: SearchIndex of QUERY at maximum rate.
+search() {
+  echo "registry: $1..." >&2
+  service_measure "$1" 0 "$registry_pid" registry-search --endpoint "127.0.0.1:$grpc_port" \
+    --concurrency "$SEARCH_CLIENTS" --query "$2"
+}
+start_registry
+echo "registry: seeding $SEARCH_THINGS things..." >&2
+"${bench[@]}" registry-seed --endpoint "127.0.0.1:$grpc_port" --things "$SEARCH_THINGS" >/dev/null
+search "SearchIndex thingName:bench-1*, a page at once" "thingName:bench-1*"
+search "SearchIndex attributes.seq:[1000 TO 1999]" "attributes.seq:[1000 TO 1999]"
+search "SearchIndex attributes.seq:$((SEARCH_THINGS - 1)), one of $SEARCH_THINGS" \
+  "attributes.seq:$((SEARCH_THINGS - 1))"
+search "SearchIndex nosuchvalue (any field), none of $SEARCH_THINGS" "nosuchvalue"
+stop_registry
+
+/usr/bin/python3 - "$results" "$CLIENTS" "$DURATION" "$SEARCH_CLIENTS" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-clients, duration = sys.argv[2], sys.argv[3]
+clients, duration, search_clients = sys.argv[2], sys.argv[3], sys.argv[4]
 cores = open('/proc/cpuinfo').read().count('processor')
 def anchor(row):
-    base = "pgbench select-only (-S)" if "Describe" in row["name"] else "pgbench simple-update (-N)"
+    reads = "Describe" in row["name"] or "Search" in row["name"]
+    base = "pgbench select-only (-S)" if reads else "pgbench simple-update (-N)"
     return next(r for r in rows if r["name"] == base and r["rate"] == row["rate"])
-print(f"\n{clients} concurrent clients, {duration} per run, one private Postgres 15, "
+print(f"\n{clients} concurrent clients (SearchIndex: {search_clients}), {duration} per run, one private Postgres 15, "
       f"{cores} cores shared by client, service and Postgres.\n")
 print("| workload | offered rate | achieved /s | p50 | p99 | ratio to pgbench | "
       "registry CPU/op | Postgres CPU/op |")
