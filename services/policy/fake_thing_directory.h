@@ -16,6 +16,10 @@ class FakeThingDirectory final : public ThingDirectory {
   void AddGroup(const std::string& group, const std::string& parent = "") {
     parents_[group] = parent;
   }
+  void AddDynamicGroup(const std::string& group) {
+    parents_[group] = "";
+    dynamic_.insert(group);
+  }
   void AddMember(const std::string& group, const std::string& thing) {
     members_.emplace(group, thing);
   }
@@ -49,6 +53,13 @@ class FakeThingDirectory final : public ThingDirectory {
     for (std::string cur(group); !cur.empty(); cur = parents_[cur]) out.push_back(cur);
     return out;
   }
+  absl::Status CheckPolicyTargetGroup(absl::string_view group) override {
+    if (absl::Status s = GroupAndAncestors(group).status(); !s.ok()) return s;
+    if (dynamic_.count(std::string(group)) > 0) {
+      return absl::InvalidArgumentError(absl::StrCat("thing group \"", group, "\" is dynamic"));
+    }
+    return absl::OkStatus();
+  }
   absl::StatusOr<std::vector<PrincipalThing>> ThingsOfPrincipal(
       absl::string_view principal) override {
     if (!failure_.ok()) return failure_;
@@ -60,6 +71,7 @@ class FakeThingDirectory final : public ThingDirectory {
  private:
   std::map<std::string, ThingRecord> things_;
   std::map<std::string, std::string> parents_;
+  std::set<std::string> dynamic_;
   std::set<std::pair<std::string, std::string>> members_;
   std::map<std::string, std::vector<PrincipalThing>> attached_;
   absl::Status failure_ = absl::OkStatus();

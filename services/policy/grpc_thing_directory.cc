@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc/status.h"
+#include "common/status/status_macros.h"
 #include "fleetcore/registry/v1/registry.grpc.pb.h"
 #include "grpcpp/channel.h"
 #include "grpcpp/client_context.h"
@@ -15,6 +16,16 @@ namespace rpb = ::fleetcore::registry::v1;
 absl::Status FromRegistry(const grpc::Status& s) {
   absl::Status status = grpc_util::FromGrpcStatus(s);
   return absl::Status(status.code(), absl::StrCat("registry: ", status.message()));
+}
+
+// DescribeThingGroup of `group`.
+absl::Status DescribeGroup(grpc_util::ServiceChannel& channel, rpb::Registry::Stub& stub,
+                           absl::string_view group, rpb::DescribeThingGroupResponse* resp) {
+  rpb::DescribeThingGroupRequest req;
+  req.set_thing_group_name(std::string(group));
+  auto ctx = channel.NewContext();
+  grpc::Status s = stub.DescribeThingGroup(ctx.get(), req, resp);
+  return s.ok() ? absl::OkStatus() : FromRegistry(s);
 }
 
 }  // namespace
@@ -81,16 +92,23 @@ absl::StatusOr<std::vector<std::string>> GrpcThingDirectory::GroupsWithAncestors
 
 absl::StatusOr<std::vector<std::string>> GrpcThingDirectory::GroupAndAncestors(
     absl::string_view group) {
-  rpb::DescribeThingGroupRequest req;
-  req.set_thing_group_name(std::string(group));
   rpb::DescribeThingGroupResponse resp;
-  auto ctx = channel_.NewContext();
-  grpc::Status s = stub_->stub->DescribeThingGroup(ctx.get(), req, &resp);
-  if (!s.ok()) return FromRegistry(s);
+  FLEETCORE_RETURN_IF_ERROR(DescribeGroup(channel_, *stub_->stub, group, &resp));
   std::vector<std::string> out = {resp.thing_group_name()};
   const auto& chain = resp.thing_group_metadata().root_to_parent_thing_groups();
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) out.push_back(it->group_name());
   return out;
+}
+
+absl::Status GrpcThingDirectory::CheckPolicyTargetGroup(absl::string_view group) {
+  rpb::DescribeThingGroupResponse resp;
+  FLEETCORE_RETURN_IF_ERROR(DescribeGroup(channel_, *stub_->stub, group, &resp));
+  if (!resp.query_string().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("thing group \"", group,
+                     "\" is dynamic; AWS IoT attaches no policies to dynamic thing groups"));
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<PrincipalThing>> GrpcThingDirectory::ThingsOfPrincipal(

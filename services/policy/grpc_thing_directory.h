@@ -20,6 +20,7 @@ class GrpcThingDirectory final : public ThingDirectory {
   absl::StatusOr<std::optional<ThingRecord>> DescribeThing(absl::string_view name) override;
   absl::StatusOr<std::vector<std::string>> GroupsWithAncestors(absl::string_view thing) override;
   absl::StatusOr<std::vector<std::string>> GroupAndAncestors(absl::string_view group) override;
+  absl::Status CheckPolicyTargetGroup(absl::string_view group) override;
   absl::StatusOr<std::vector<PrincipalThing>> ThingsOfPrincipal(
       absl::string_view principal) override;
 

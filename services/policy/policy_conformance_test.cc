@@ -256,6 +256,9 @@ TEST_F(PolicyCoreTest, AttachChecksPolicyAndTarget) {
               StatusIs(Code::kInvalidArgument));  // another region
   EXPECT_THAT(core_.AttachPolicy("dev", Group("nowhere")),
               StatusIs(Code::kNotFound, HasSubstr("nowhere")));
+  things_.AddDynamicGroup("leased");  // AWS attaches no policies to dynamic groups
+  EXPECT_THAT(core_.AttachPolicy("dev", Group("leased")),
+              StatusIs(Code::kInvalidArgument, HasSubstr("dynamic")));
   things_.FailWith(absl::UnavailableError("registry down"));
   things_.AddGroup("g");
   EXPECT_THAT(core_.AttachPolicy("dev", Group("g")), StatusIs(Code::kUnavailable));

@@ -286,8 +286,9 @@ absl::Status PolicyCore::AttachPolicy(absl::string_view name, absl::string_view 
   FLEETCORE_RETURN_IF_ERROR(ValidatePolicyName(name));
   FLEETCORE_ASSIGN_OR_RETURN(Target t, ParseTarget(target, "target"));
   if (t.kind == TargetKind::kThingGroup) {
-    // The group must exist (asked before the transaction: the registry is another service).
-    FLEETCORE_RETURN_IF_ERROR(things_->GroupAndAncestors(t.name).status());
+    // The group must exist and be static (asked before the transaction: the registry is
+    // another service).
+    FLEETCORE_RETURN_IF_ERROR(things_->CheckPolicyTargetGroup(t.name));
   }
   // A user is a principal like a certificate (AWS: 10 per certificate or identity).
   const int limit = t.kind == TargetKind::kThingGroup ? limits_.max_per_thing_group

@@ -35,6 +35,9 @@ class ThingDirectory {
   virtual absl::StatusOr<std::vector<std::string>> GroupsWithAncestors(absl::string_view thing) = 0;
   // The group and its ancestors (root last); NOT_FOUND when the group does not exist.
   virtual absl::StatusOr<std::vector<std::string>> GroupAndAncestors(absl::string_view group) = 0;
+  // OK when policies can be attached to the group: it exists (NOT_FOUND otherwise) and is
+  // static (INVALID_ARGUMENT for a dynamic group, as AWS IoT refuses).
+  virtual absl::Status CheckPolicyTargetGroup(absl::string_view group) = 0;
   // The things a principal is attached to.
   virtual absl::StatusOr<std::vector<PrincipalThing>> ThingsOfPrincipal(
       absl::string_view principal) = 0;

@@ -37,6 +37,7 @@ class RecordingTx final : public RegistryTx {
   absl::StatusOr<int64_t> CountChildGroups(absl::string_view n) override {
     return inner_.CountChildGroups(n);
   }
+  absl::StatusOr<int64_t> CountDynamicGroups() override { return inner_.CountDynamicGroups(); }
   absl::StatusOr<std::vector<ThingGroup>> GroupsOfThing(absl::string_view t) override {
     return inner_.GroupsOfThing(t);
   }

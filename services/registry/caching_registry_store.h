@@ -98,6 +98,9 @@ class CachingRegistryStore final : public RegistryStore {
       absl::string_view principal, absl::string_view after, int limit) override {
     return backend_->ListPrincipalThings(principal, after, limit);
   }
+  absl::StatusOr<std::vector<ThingGroup>> DynamicGroups() override {
+    return backend_->DynamicGroups();
+  }
   absl::StatusOr<std::vector<ThingDocument>> SearchThings(const IndexQuery& query,
                                                           absl::string_view after,
                                                           int limit) override {

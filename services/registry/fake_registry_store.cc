@@ -3,7 +3,6 @@
 #include <algorithm>
 
 #include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 
 namespace fleetcore::registry {
 namespace {
@@ -105,6 +104,10 @@ class FakeTx final : public RegistryTx {
   absl::StatusOr<int64_t> CountChildGroups(absl::string_view name) override {
     return std::count_if(s_->groups.begin(), s_->groups.end(),
                          [&](const auto& kv) { return kv.second.parent == name; });
+  }
+  absl::StatusOr<int64_t> CountDynamicGroups() override {
+    return std::count_if(s_->groups.begin(), s_->groups.end(),
+                         [&](const auto& kv) { return kv.second.dynamic(); });
   }
   absl::StatusOr<std::vector<ThingGroup>> GroupsOfThing(absl::string_view thing) override {
     std::vector<ThingGroup> out;
@@ -233,6 +236,15 @@ absl::StatusOr<std::optional<ThingGroup>> FakeRegistryStore::GetGroup(absl::stri
   return std::optional<ThingGroup>(it->second);
 }
 
+absl::StatusOr<std::vector<ThingGroup>> FakeRegistryStore::DynamicGroups() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<ThingGroup> out;
+  for (const auto& [name, g] : state_.groups) {
+    if (g.dynamic()) out.push_back(g);
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<ThingGroup>> FakeRegistryStore::Ancestors(absl::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<ThingGroup> out;
@@ -328,11 +340,7 @@ absl::StatusOr<std::vector<ThingDocument>> FakeRegistryStore::SearchThings(const
   std::vector<ThingDocument> out;
   for (const auto& [name, t] : state_.things) {
     ThingDocument d{.thing = t, .group_names = groups_of[name]};
-    IndexDocument doc{{"thingName", {t.name}}, {"thingId", {t.id}}};
-    if (!t.type_name.empty()) doc["thingTypeName"] = {t.type_name};
-    doc["thingGroupNames"] = d.group_names;
-    for (const auto& [k, v] : t.attributes) doc["attributes." + k] = {v};
-    if (MatchesIndexQuery(query, doc)) out.push_back(std::move(d));
+    if (MatchesIndexQuery(query, ThingIndexDocument(d))) out.push_back(std::move(d));
   }
   return Window(std::move(out), after, limit, [](const ThingDocument& d) { return d.thing.name; });
 }
@@ -347,14 +355,7 @@ absl::StatusOr<std::vector<ThingGroupDocument>> FakeRegistryStore::SearchThingGr
          up = state_.groups.find(up->second.parent)) {
       d.parent_names.insert(d.parent_names.begin(), up->first);
     }
-    IndexDocument doc{
-        {"thingGroupName", {g.name}},
-        {"thingGroupId", {g.id}},
-        {"thingGroupDescription",
-         absl::StrSplit(g.description, absl::ByAnyChar(" \t\n\v\f\r"), absl::SkipEmpty())},
-        {"parentGroupNames", d.parent_names}};
-    for (const auto& [k, v] : g.attributes) doc["attributes." + k] = {v};
-    if (MatchesIndexQuery(query, doc)) out.push_back(std::move(d));
+    if (MatchesIndexQuery(query, ThingGroupIndexDocument(d))) out.push_back(std::move(d));
   }
   return Window(std::move(out), after, limit,
                 [](const ThingGroupDocument& d) { return d.group.name; });

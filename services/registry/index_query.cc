@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace fleetcore::registry {
 namespace {
@@ -564,6 +565,27 @@ bool MatchesIndexQuery(const IndexQuery& query, const IndexDocument& doc) {
     }
   }
   return false;
+}
+
+IndexDocument ThingIndexDocument(const ThingDocument& d) {
+  const Thing& t = d.thing;
+  IndexDocument doc{
+      {"thingName", {t.name}}, {"thingId", {t.id}}, {"thingGroupNames", d.group_names}};
+  if (!t.type_name.empty()) doc["thingTypeName"] = {t.type_name};
+  for (const auto& [k, v] : t.attributes) doc["attributes." + k] = {v};
+  return doc;
+}
+
+IndexDocument ThingGroupIndexDocument(const ThingGroupDocument& d) {
+  const ThingGroup& g = d.group;
+  IndexDocument doc{
+      {"thingGroupName", {g.name}},
+      {"thingGroupId", {g.id}},
+      {"thingGroupDescription",
+       absl::StrSplit(g.description, absl::ByAnyChar(" \t\n\v\f\r"), absl::SkipEmpty())},
+      {"parentGroupNames", d.parent_names}};
+  for (const auto& [k, v] : g.attributes) doc["attributes." + k] = {v};
+  return doc;
 }
 
 std::string IndexQueryToSql(const IndexQuery& query, const SqlFieldMapper& fields,

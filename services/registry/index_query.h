@@ -24,6 +24,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "services/registry/registry_types.h"
 
 namespace fleetcore::registry {
 
@@ -79,6 +80,10 @@ absl::StatusOr<IndexQuery> ParseIndexQuery(absl::string_view text, const IndexSc
 using IndexDocument = std::map<std::string, std::vector<std::string>>;
 
 bool MatchesIndexQuery(const IndexQuery& query, const IndexDocument& doc);
+
+// What the two indexes hold of a thing and of a group (see IndexSchema).
+IndexDocument ThingIndexDocument(const ThingDocument& d);
+IndexDocument ThingGroupIndexDocument(const ThingGroupDocument& d);
 
 // What a field's values are in SQL: `value` is an SQL expression of one value (NULL when
 // the row has none); when `exists_select` is set, the field has many values and `value`

@@ -25,7 +25,9 @@ constexpr char kTypeCols[] =
     "(extract(epoch FROM created_at) * 1000000)::bigint, propagating_attributes::text";
 constexpr char kGroupCols[] =
     "g.name, g.id::text, coalesce(g.parent, ''), g.root, g.depth, g.description, "
-    "g.attributes::text, g.version, (extract(epoch FROM g.created_at) * 1000000)::bigint";
+    "g.attributes::text, g.version, (extract(epoch FROM g.created_at) * 1000000)::bigint, "
+    "coalesce(g.query_string, ''), g.query_version";
+constexpr int kGroupColCount = 11;
 using db::FromMicros;
 using db::Micros;
 using db::TimestampParam;
@@ -76,7 +78,9 @@ ThingGroup GroupFromRow(const pqxx::row& r) {
                     .description = r[5].as<std::string>(),
                     .attributes = ParseAttributes(r[6].as<std::string>()),
                     .version = r[7].as<int64_t>(),
-                    .created_at = FromMicros(r[8].as<int64_t>())};
+                    .created_at = FromMicros(r[8].as<int64_t>()),
+                    .query_string = r[9].as<std::string>(),
+                    .query_version = r[10].as<std::string>()};
 }
 
 const char* LockClause(Lock lock) {
@@ -247,18 +251,21 @@ class PgTx final : public RegistryTx, private db::TxStatements {
 
   absl::Status InsertGroup(const ThingGroup& g) override {
     return Exec(absl::StrCat("INSERT INTO registry.thing_groups (name, id, parent, root, depth, "
-                             "description, attributes, version, created_at) VALUES ($1, $2::uuid, "
-                             "nullif($3, ''), $4, $5, $6, $7::jsonb, $8, ",
-                             TimestampParam(9), ")"),
+                             "description, attributes, version, created_at, query_string, "
+                             "query_version) VALUES ($1, $2::uuid, nullif($3, ''), $4, $5, $6, "
+                             "$7::jsonb, $8, ",
+                             TimestampParam(9), ", nullif($10, ''), $11)"),
                 g.name, g.id, g.parent, g.root, g.depth, g.description,
-                AttributesJson(g.attributes), g.version, Micros(g.created_at));
+                AttributesJson(g.attributes), g.version, Micros(g.created_at), g.query_string,
+                g.query_version);
   }
 
   absl::Status UpdateGroup(const ThingGroup& g) override {
     return Exec(
         "UPDATE registry.thing_groups SET description = $2, attributes = $3::jsonb, "
-        "version = $4 WHERE name = $1",
-        g.name, g.description, AttributesJson(g.attributes), g.version);
+        "version = $4, query_string = nullif($5, ''), query_version = $6 WHERE name = $1",
+        g.name, g.description, AttributesJson(g.attributes), g.version, g.query_string,
+        g.query_version);
   }
 
   absl::Status DeleteGroup(absl::string_view name) override {
@@ -269,6 +276,14 @@ class PgTx final : public RegistryTx, private db::TxStatements {
     return Guard([&]() -> absl::StatusOr<int64_t> {
       return tx_
           .exec_params1("SELECT count(*) FROM registry.thing_groups WHERE parent = $1", S(name))[0]
+          .as<int64_t>();
+    });
+  }
+
+  absl::StatusOr<int64_t> CountDynamicGroups() override {
+    return Guard([&]() -> absl::StatusOr<int64_t> {
+      return tx_
+          .exec1("SELECT count(*) FROM registry.thing_groups WHERE query_string IS NOT NULL")[0]
           .as<int64_t>();
     });
   }
@@ -446,6 +461,15 @@ absl::StatusOr<std::optional<ThingGroup>> PgRegistryStore::GetGroup(absl::string
       GroupFromRow, S(name));
 }
 
+absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::DynamicGroups() {
+  return db::QueryRows<ThingGroup>(
+      *pool_,
+      absl::StrCat(
+          "SELECT ", kGroupCols,
+          " FROM registry.thing_groups g WHERE g.query_string IS NOT NULL ORDER BY g.name"),
+      GroupFromRow);
+}
+
 absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::Ancestors(absl::string_view name) {
   return db::QueryRows<ThingGroup>(
       *pool_,
@@ -585,7 +609,8 @@ absl::StatusOr<std::vector<ThingGroupDocument>> PgRegistryStore::SearchThingGrou
       [](const pqxx::row& r) {
         return ThingGroupDocument{
             .group = GroupFromRow(r),
-            .parent_names = nlohmann::json::parse(r[9].c_str()).get<std::vector<std::string>>()};
+            .parent_names =
+                nlohmann::json::parse(r[kGroupColCount].c_str()).get<std::vector<std::string>>()};
       },
       S(after), limit, pqxx::prepare::make_dynamic_params(params.values()));
 }

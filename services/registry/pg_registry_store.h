@@ -32,6 +32,7 @@ class PgRegistryStore final : public RegistryStore {
                                                         absl::string_view after,
                                                         int limit) override;
   absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name) override;
+  absl::StatusOr<std::vector<ThingGroup>> DynamicGroups() override;
   absl::StatusOr<std::vector<ThingGroup>> Ancestors(absl::string_view name) override;
   absl::StatusOr<std::vector<ThingGroup>> ListGroups(absl::string_view parent, bool recursive,
                                                      bool roots_only,

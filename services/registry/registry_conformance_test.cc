@@ -1,14 +1,14 @@
-#include "services/registry/registry_core.h"
-
 #include <set>
 #include <thread>
 
 #include "common/testing/fake_clock.h"
-#include "nlohmann/json.hpp"
 #include "common/testing/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "services/registry/registry_core.h"
 #include "services/registry/store_under_test.h"
+#include "services/registry/validation.h"
 
 namespace fleetcore::registry {
 namespace {
@@ -322,6 +322,102 @@ TEST_F(SearchIndexTest, PaginatesAndRefusesWhatItCannotAnswer) {
   EXPECT_THAT(core_.SearchIndex("", "shadow.reported.on:true", {}),
               StatusIs(Code::kInvalidArgument, HasSubstr("registry")));
   EXPECT_THAT(core_.SearchIndex("", "thingName:(a", {}), StatusIs(Code::kInvalidArgument));
+}
+
+// ---- dynamic thing groups: members are what a query matches, when asked
+
+TEST_F(SearchIndexTest, DynamicGroupsHaveTheThingsTheirQueryMatches) {
+  ASSERT_OK_AND_ASSIGN(ThingGroup g,
+                       core_.CreateThingGroup({.name = "high-lamps",
+                                               .description = "lamps above floor 3",
+                                               .query_string = "thingTypeName:lamp AND "
+                                                               "attributes.floor>3"}));
+  EXPECT_TRUE(g.dynamic());
+  EXPECT_EQ(g.query_version, "2017-09-30");
+  auto members = [&](const std::string& group) {
+    std::vector<std::string> out;
+    absl::StatusOr<Page<std::string>> p = core_.ListThingsInThingGroup(group, false, {});
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (p.ok()) out = p->items;
+    return out;
+  };
+  EXPECT_THAT(members("high-lamps"), ElementsAre("lamp-2"));
+  // A change of the thing changes its groups at once.
+  ASSERT_OK(core_.UpdateThing(
+      {.name = "lamp-3",
+       .attributes = AttributeUpdate{.attributes = {{"floor", "7"}}, .merge = true}}));
+  EXPECT_THAT(members("high-lamps"), ElementsAre("lamp-2", "lamp-3"));
+
+  // ListThingGroupsForThing has both kinds, by name, page by page.
+  ASSERT_OK(core_.CreateThingGroup({.name = "all", .query_string = "*"}));
+  ASSERT_OK(core_.AddThingToThingGroup("europe", "lamp-3"));
+  std::vector<std::string> seen;
+  PageRequest page{.max_results = 1};
+  for (int pages = 0; pages < 5; ++pages) {
+    ASSERT_OK_AND_ASSIGN(Page<ThingGroup> p, core_.ListThingGroupsForThing("lamp-3", false, page));
+    for (const ThingGroup& group : p.items) seen.push_back(group.name);
+    if (p.next_token.empty()) break;
+    page.next_token = p.next_token;
+  }
+  EXPECT_THAT(seen, ElementsAre("all", "europe", "high-lamps"));
+  // A query may name static groups.
+  ASSERT_OK(
+      core_.CreateThingGroup({.name = "in-europe", .query_string = "thingGroupNames:europe"}));
+  EXPECT_THAT(members("in-europe"), ElementsAre("fan-1", "lamp-3"));
+
+  ASSERT_OK_AND_ASSIGN(ThingGroupDescription d, core_.DescribeThingGroup("high-lamps"));
+  EXPECT_EQ(d.group.query_string, "thingTypeName:lamp AND attributes.floor>3");
+  EXPECT_EQ(d.group.description, "lamps above floor 3");
+}
+
+TEST_F(SearchIndexTest, DynamicGroupsKeepTheirOwnRules) {
+  ASSERT_OK(core_.CreateThingGroup({.name = "dyn", .query_string = "thingName:lamp*"}));
+  // Creating it again is idempotent; another query is ALREADY_EXISTS.
+  EXPECT_OK(core_.CreateThingGroup({.name = "dyn", .query_string = "thingName:lamp*"}));
+  EXPECT_THAT(core_.CreateThingGroup({.name = "dyn", .query_string = "thingName:fan*"}),
+              StatusIs(Code::kAlreadyExists));
+  EXPECT_THAT(core_.CreateThingGroup({.name = "bad", .query_string = "thingName:(a"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("queryString")));
+  EXPECT_THAT(
+      core_.CreateThingGroup({.name = "bad", .index_name = "AWS_ThingGroups", .query_string = "*"}),
+      StatusIs(Code::kInvalidArgument, HasSubstr("indexName")));
+  EXPECT_THAT(core_.CreateThingGroup({.name = "child", .parent = "dyn"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("no children")));
+  EXPECT_THAT(core_.AddThingToThingGroup("dyn", "fan-1"),
+              StatusIs(Code::kInvalidArgument, HasSubstr("cannot be added or removed by hand")));
+  EXPECT_THAT(core_.RemoveThingFromThingGroup("dyn", "lamp-2"), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.UpdateThingGroupsForThing("fan-1", {"dyn"}, {}),
+              StatusIs(Code::kInvalidArgument));
+
+  // Each kind is changed by its own RPCs.
+  EXPECT_THAT(core_.UpdateThingGroup({.name = "dyn", .description = "x"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("UpdateDynamicThingGroup")));
+  EXPECT_THAT(core_.UpdateThingGroup({.name = "europe", .description = "x", .dynamic = true}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("UpdateThingGroup")));
+  EXPECT_THAT(core_.DeleteThingGroup("dyn", std::nullopt),
+              StatusIs(Code::kInvalidArgument, HasSubstr("DeleteDynamicThingGroup")));
+  EXPECT_THAT(core_.DeleteThingGroup("europe", std::nullopt, /*dynamic=*/true),
+              StatusIs(Code::kInvalidArgument, HasSubstr("DeleteThingGroup")));
+  EXPECT_THAT(core_.UpdateThingGroup({.name = "dyn", .dynamic = true, .query_string = "x:("}),
+              StatusIs(Code::kInvalidArgument));
+  ASSERT_OK_AND_ASSIGN(int64_t version, core_.UpdateThingGroup({.name = "dyn",
+                                                                .expected_version = 1,
+                                                                .dynamic = true,
+                                                                .query_string = "thingName:fan*"}));
+  EXPECT_EQ(version, 2);
+  ASSERT_OK_AND_ASSIGN(Page<std::string> members, core_.ListThingsInThingGroup("dyn", false, {}));
+  EXPECT_THAT(members.items, ElementsAre("fan-1"));
+  EXPECT_OK(core_.DeleteThingGroup("dyn", 2, /*dynamic=*/true));
+  EXPECT_THAT(core_.DescribeThingGroup("dyn"), StatusIs(Code::kNotFound));
+}
+
+TEST_F(SearchIndexTest, AtMostAHundredDynamicGroups) {
+  for (int i = 0; i < kMaxDynamicGroups; ++i) {
+    ASSERT_OK(core_.CreateThingGroup({.name = "d" + std::to_string(i), .query_string = "*"}));
+  }
+  EXPECT_THAT(core_.CreateThingGroup({.name = "one-more", .query_string = "*"}),
+              StatusIs(Code::kResourceExhausted, HasSubstr("100 dynamic thing groups")));
+  EXPECT_OK(core_.CreateThingGroup({.name = "static"}));
 }
 
 // ---- thing types

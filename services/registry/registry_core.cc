@@ -33,6 +33,24 @@ absl::Status VersionConflict(absl::string_view what, absl::string_view name, int
                                          "; read it again and retry"));
 }
 
+// The other kind's RPC for a group: static and dynamic groups are changed by their own.
+absl::Status WrongKind(const ThingGroup& g, absl::string_view rpc) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("thing group ", Q(g.name), " is ", g.dynamic() ? "dynamic" : "static", "; use ",
+                   rpc, g.dynamic() ? "DynamicThingGroup" : "ThingGroup", " for it"));
+}
+
+// A dynamic group's index and query: AWS_Things (or unnamed) and a query that parses.
+absl::Status ValidateDynamicQuery(absl::string_view index_name, absl::string_view query) {
+  if (!index_name.empty() && index_name != kThingIndex) {
+    return absl::InvalidArgumentError(absl::StrCat("indexName: a dynamic thing group's index is ",
+                                                   kThingIndex, ", not ", Q(index_name)));
+  }
+  return ParseIndexQuery(query, ThingIndexSchema()).status();
+}
+
+constexpr char kDefaultQueryVersion[] = "2017-09-30";
+
 // Cuts a list fetched with limit + 1 to a page, with a token when more remain.
 template <typename T, typename KeyFn>
 Page<T> MakePage(std::vector<T> items, int limit, absl::string_view query, KeyFn key) {
@@ -85,6 +103,11 @@ absl::StatusOr<Membership> ReadMembership(RegistryTx& tx, absl::string_view grou
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(group, Lock::kShare));
   if (!g.has_value()) {
     return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
+  }
+  if (g->dynamic()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "thing group ", Q(group), " is dynamic: its members are the things its query (",
+        g->query_string, ") matches, and cannot be added or removed by hand"));
   }
   Membership m{.thing = *std::move(t), .group = *std::move(g)};
   FLEETCORE_ASSIGN_OR_RETURN(m.current, tx.GroupsOfThing(thing));
@@ -610,13 +633,22 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
         "attributePayload: a thing group can have at most 50 attributes, got ",
         attributes.size()));
   }
+  const bool dynamic = !in.query_string.empty();
+  if (dynamic) FLEETCORE_RETURN_IF_ERROR(ValidateDynamicQuery(in.index_name, in.query_string));
+  if (dynamic && !in.parent.empty()) {
+    return absl::InvalidArgumentError("a dynamic thing group cannot have a parent");
+  }
+  const std::string query_version = !dynamic                   ? ""
+                                    : in.query_version.empty() ? kDefaultQueryVersion
+                                                               : in.query_version;
   ThingGroup result;
   FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> existing,
                                tx.GetGroup(in.name, Lock::kNone));
     if (existing.has_value()) {
       if (existing->parent == in.parent && existing->description == in.description &&
-          existing->attributes == attributes) {
+          existing->attributes == attributes && existing->query_string == in.query_string &&
+          existing->query_version == query_version) {
         result = *existing;
         return absl::OkStatus();
       }
@@ -631,7 +663,16 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
                         .description = in.description,
                         .attributes = attributes,
                         .version = 1,
-                        .created_at = clock_->Now()};
+                        .created_at = clock_->Now(),
+                        .query_string = in.query_string,
+                        .query_version = query_version};
+    if (dynamic) {
+      FLEETCORE_ASSIGN_OR_RETURN(int64_t count, tx.CountDynamicGroups());
+      if (count >= kMaxDynamicGroups) {
+        return absl::ResourceExhaustedError(absl::StrCat(
+            "there are already ", count, " dynamic thing groups, the most there can be"));
+      }
+    }
     if (!in.parent.empty()) {
       // Locking the parent serializes this with its deletion and with sibling creation.
       FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> parent,
@@ -639,6 +680,10 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
       if (!parent.has_value()) {
         return absl::NotFoundError(
             absl::StrCat("parent thing group ", Q(in.parent), " does not exist"));
+      }
+      if (parent->dynamic()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "thing group ", Q(in.parent), " is dynamic, and dynamic groups have no children"));
       }
       if (parent->depth >= kMaxGroupDepth) {
         return absl::ResourceExhaustedError(absl::StrCat(
@@ -695,18 +740,24 @@ absl::StatusOr<int64_t> RegistryCore::UpdateThingGroup(const UpdateThingGroupInp
   if (in.expected_version.has_value() && *in.expected_version < 1) {
     return absl::InvalidArgumentError("expectedVersion must be 1 or more");
   }
+  if (in.dynamic && !in.query_string.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateDynamicQuery(in.index_name, in.query_string));
+  }
   int64_t version = 0;
   FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(in.name, Lock::kUpdate));
     if (!g.has_value()) {
       return absl::NotFoundError(absl::StrCat("thing group ", Q(in.name), " does not exist"));
     }
+    if (g->dynamic() != in.dynamic) return WrongKind(*g, "Update");
     if (in.expected_version.has_value() && *in.expected_version != g->version) {
       return VersionConflict("thing group", in.name, g->version, *in.expected_version);
     }
     if (in.description.has_value()) {
       g->description = *in.description;
     }
+    if (!in.query_string.empty()) g->query_string = in.query_string;
+    if (!in.query_version.empty()) g->query_version = in.query_version;
     if (in.attributes.has_value()) {
       g->attributes = ApplyAttributeUpdate(g->attributes, *in.attributes);
       if (static_cast<int>(g->attributes.size()) > kMaxGroupAttributes) {
@@ -729,13 +780,14 @@ absl::StatusOr<int64_t> RegistryCore::UpdateThingGroup(const UpdateThingGroupInp
 }
 
 absl::Status RegistryCore::DeleteThingGroup(absl::string_view name,
-                                            std::optional<int64_t> expected_version) {
+                                            std::optional<int64_t> expected_version, bool dynamic) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", name));
   return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(name, Lock::kUpdate));
     if (!g.has_value()) {
       return absl::OkStatus();  // like DeleteThing: nothing to delete is success
     }
+    if (g->dynamic() != dynamic) return WrongKind(*g, "Delete");
     if (expected_version.has_value() && *expected_version != g->version) {
       return VersionConflict("thing group", name, g->version, *expected_version);
     }
@@ -887,8 +939,18 @@ absl::StatusOr<Page<std::string>> RegistryCore::ListThingsInThingGroup(absl::str
   }
   const std::string fingerprint = absl::StrCat("group_things|", group, "|", recursive);
   FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
-  FLEETCORE_ASSIGN_OR_RETURN(std::vector<std::string> things,
-                             store_->ListThingsInGroup(group, recursive, w.after, w.limit + 1));
+  std::vector<std::string> things;
+  if (g->dynamic()) {
+    // Its members are what its query matches now (a dynamic group has no descendants).
+    FLEETCORE_ASSIGN_OR_RETURN(IndexQuery query,
+                               ParseIndexQuery(g->query_string, ThingIndexSchema()));
+    FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingDocument> docs,
+                               store_->SearchThings(query, w.after, w.limit + 1));
+    for (ThingDocument& d : docs) things.push_back(std::move(d.thing.name));
+  } else {
+    FLEETCORE_ASSIGN_OR_RETURN(things,
+                               store_->ListThingsInGroup(group, recursive, w.after, w.limit + 1));
+  }
   return MakePage(std::move(things), w.limit, fingerprint,
                   [](const std::string& t) { return t; });
 }
@@ -903,8 +965,37 @@ absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroupsForThing(absl::str
   FLEETCORE_ASSIGN_OR_RETURN(
       std::vector<ThingGroup> groups,
       store_->ListGroupsForThing(thing, include_ancestors, w.after, w.limit + 1));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> dynamic, DynamicGroupsOf(thing, w.after));
+  if (!dynamic.empty()) {
+    groups.insert(groups.end(), std::make_move_iterator(dynamic.begin()),
+                  std::make_move_iterator(dynamic.end()));
+    std::sort(groups.begin(), groups.end(),
+              [](const ThingGroup& a, const ThingGroup& b) { return a.name < b.name; });
+    if (static_cast<int>(groups.size()) > w.limit + 1) groups.resize(w.limit + 1);
+  }
   return MakePage(std::move(groups), w.limit, fingerprint,
                   [](const ThingGroup& g) { return g.name; });
+}
+
+absl::StatusOr<std::vector<ThingGroup>> RegistryCore::DynamicGroupsOf(absl::string_view thing,
+                                                                      absl::string_view after) {
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> all, store_->DynamicGroups());
+  std::vector<ThingGroup> out;
+  if (all.empty()) return out;
+  FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, store_->GetThing(thing));
+  if (!t.has_value()) return out;
+  // The document the index holds of the thing: with the static groups it is directly in.
+  ThingDocument doc{.thing = *std::move(t)};
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> direct,
+                             store_->ListGroupsForThing(thing, false, "", kMaxGroupsPerThing));
+  for (const ThingGroup& g : direct) doc.group_names.push_back(g.name);
+  const IndexDocument indexed = ThingIndexDocument(doc);
+  for (ThingGroup& g : all) {
+    if (g.name <= after) continue;
+    absl::StatusOr<IndexQuery> query = ParseIndexQuery(g.query_string, ThingIndexSchema());
+    if (query.ok() && MatchesIndexQuery(*query, indexed)) out.push_back(std::move(g));
+  }
+  return out;
 }
 
 // ---- principals

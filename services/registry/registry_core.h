@@ -76,7 +76,9 @@ class RegistryCore {
   absl::StatusOr<ThingGroupDescription> DescribeThingGroup(absl::string_view name);
   // Returns the new version.
   absl::StatusOr<int64_t> UpdateThingGroup(const UpdateThingGroupInput& in);
-  absl::Status DeleteThingGroup(absl::string_view name, std::optional<int64_t> expected_version);
+  // DeleteThingGroup, or DeleteDynamicThingGroup when `dynamic`.
+  absl::Status DeleteThingGroup(absl::string_view name, std::optional<int64_t> expected_version,
+                                bool dynamic = false);
   absl::StatusOr<Page<ThingGroup>> ListThingGroups(const GroupQuery& query,
                                                    const PageRequest& page);
   absl::Status AddThingToThingGroup(absl::string_view group, absl::string_view thing);
@@ -127,6 +129,9 @@ class RegistryCore {
     std::vector<broker::Publisher::Message> messages;
     bool On(EventType t) const { return (enabled >> static_cast<int>(t)) & 1u; }
   };
+  // The dynamic groups whose query matches `thing` now, named after `after`, by name.
+  absl::StatusOr<std::vector<ThingGroup>> DynamicGroupsOf(absl::string_view thing,
+                                                          absl::string_view after);
   // The kinds on now (none without a publisher), from memory or the store.
   Events StartEvents();
   EventStamp Stamp();

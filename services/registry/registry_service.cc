@@ -85,6 +85,24 @@ void ToProto(const ThingGroup& g, const aws::Arns& arns, pb::GroupNameAndArn* ou
   out->set_group_arn(arns.ThingGroup(g.name));
 }
 
+// UpdateThingGroup's and UpdateDynamicThingGroup's common fields.
+template <typename Req>
+UpdateThingGroupInput GroupUpdate(const Req& req, bool dynamic) {
+  const pb::ThingGroupProperties& p = req.thing_group_properties();
+  UpdateThingGroupInput in{
+      .name = req.thing_group_name(),
+      .attributes = AttributeUpdateFromProto(p.has_attribute_payload(), p.attribute_payload()),
+      .dynamic = dynamic};
+  if (p.has_thing_group_description()) in.description = p.thing_group_description();
+  if (req.has_expected_version()) in.expected_version = req.expected_version();
+  return in;
+}
+
+template <typename Req>
+std::optional<int64_t> ExpectedVersion(const Req& req) {
+  return req.has_expected_version() ? std::optional(req.expected_version()) : std::nullopt;
+}
+
 }  // namespace
 
 // ---- things
@@ -153,9 +171,7 @@ grpc::ServerUnaryReactor* RegistryService::DeleteThing(grpc::CallbackServerConte
                                                        const pb::DeleteThingRequest* req,
                                                        pb::DeleteThingResponse*) {
   return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
-    return core_->DeleteThing(req->thing_name(), req->has_expected_version()
-                                                     ? std::optional(req->expected_version())
-                                                     : std::nullopt);
+    return core_->DeleteThing(req->thing_name(), ExpectedVersion(*req));
   });
 }
 
@@ -292,6 +308,32 @@ grpc::ServerUnaryReactor* RegistryService::CreateThingGroup(
   });
 }
 
+grpc::ServerUnaryReactor* RegistryService::CreateDynamicThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::CreateDynamicThingGroupRequest* req,
+    pb::CreateDynamicThingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    if (req->query_string().empty()) {
+      return absl::InvalidArgumentError("queryString: required (\"*\" matches every thing)");
+    }
+    const pb::ThingGroupProperties& p = req->thing_group_properties();
+    FLEETCORE_ASSIGN_OR_RETURN(
+        ThingGroup g,
+        core_->CreateThingGroup({.name = req->thing_group_name(),
+                                 .description = p.thing_group_description(),
+                                 .attributes = FromProto(p.attribute_payload().attributes()),
+                                 .index_name = req->index_name(),
+                                 .query_string = req->query_string(),
+                                 .query_version = req->query_version()}));
+    resp->set_thing_group_name(g.name);
+    resp->set_thing_group_arn(core_->arns().ThingGroup(g.name));
+    resp->set_thing_group_id(g.id);
+    resp->set_index_name(kThingIndex);
+    resp->set_query_string(g.query_string);
+    resp->set_query_version(g.query_version);
+    return absl::OkStatus();
+  });
+}
+
 grpc::ServerUnaryReactor* RegistryService::DescribeThingGroup(
     grpc::CallbackServerContext* ctx, const pb::DescribeThingGroupRequest* req,
     pb::DescribeThingGroupResponse* resp) {
@@ -312,6 +354,12 @@ grpc::ServerUnaryReactor* RegistryService::DescribeThingGroup(
       ToProto(a, core_->arns(), meta->add_root_to_parent_thing_groups());
     }
     ToProto(d.group.created_at, meta->mutable_creation_date());
+    if (d.group.dynamic()) {
+      resp->set_index_name(kThingIndex);
+      resp->set_query_string(d.group.query_string);
+      resp->set_query_version(d.group.query_version);
+      resp->set_status("ACTIVE");
+    }
     return absl::OkStatus();
   });
 }
@@ -320,16 +368,21 @@ grpc::ServerUnaryReactor* RegistryService::UpdateThingGroup(
     grpc::CallbackServerContext* ctx, const pb::UpdateThingGroupRequest* req,
     pb::UpdateThingGroupResponse* resp) {
   return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
-    const pb::ThingGroupProperties& p = req->thing_group_properties();
-    UpdateThingGroupInput in{
-        .name = req->thing_group_name(),
-        .attributes = AttributeUpdateFromProto(p.has_attribute_payload(), p.attribute_payload())};
-    if (p.has_thing_group_description()) {
-      in.description = p.thing_group_description();
-    }
-    if (req->has_expected_version()) {
-      in.expected_version = req->expected_version();
-    }
+    FLEETCORE_ASSIGN_OR_RETURN(int64_t version,
+                               core_->UpdateThingGroup(GroupUpdate(*req, /*dynamic=*/false)));
+    resp->set_version(version);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::UpdateDynamicThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::UpdateDynamicThingGroupRequest* req,
+    pb::UpdateDynamicThingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    UpdateThingGroupInput in = GroupUpdate(*req, /*dynamic=*/true);
+    in.index_name = req->index_name();
+    in.query_string = req->query_string();
+    in.query_version = req->query_version();
     FLEETCORE_ASSIGN_OR_RETURN(int64_t version, core_->UpdateThingGroup(in));
     resp->set_version(version);
     return absl::OkStatus();
@@ -340,10 +393,17 @@ grpc::ServerUnaryReactor* RegistryService::DeleteThingGroup(
     grpc::CallbackServerContext* ctx, const pb::DeleteThingGroupRequest* req,
     pb::DeleteThingGroupResponse*) {
   return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
-    return core_->DeleteThingGroup(req->thing_group_name(),
-                                   req->has_expected_version()
-                                       ? std::optional(req->expected_version())
-                                       : std::nullopt);
+    return core_->DeleteThingGroup(req->thing_group_name(), ExpectedVersion(*req),
+                                   /*dynamic=*/false);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DeleteDynamicThingGroup(
+    grpc::CallbackServerContext* ctx, const pb::DeleteDynamicThingGroupRequest* req,
+    pb::DeleteDynamicThingGroupResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    return core_->DeleteThingGroup(req->thing_group_name(), ExpectedVersion(*req),
+                                   /*dynamic=*/true);
   });
 }
 

@@ -64,6 +64,15 @@ class RegistryService final : public pb::Registry::CallbackService {
   grpc::ServerUnaryReactor* DeleteThingGroup(grpc::CallbackServerContext* ctx,
                                              const pb::DeleteThingGroupRequest* req,
                                              pb::DeleteThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* CreateDynamicThingGroup(
+      grpc::CallbackServerContext* ctx, const pb::CreateDynamicThingGroupRequest* req,
+      pb::CreateDynamicThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateDynamicThingGroup(
+      grpc::CallbackServerContext* ctx, const pb::UpdateDynamicThingGroupRequest* req,
+      pb::UpdateDynamicThingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteDynamicThingGroup(
+      grpc::CallbackServerContext* ctx, const pb::DeleteDynamicThingGroupRequest* req,
+      pb::DeleteDynamicThingGroupResponse* resp) override;
   grpc::ServerUnaryReactor* ListThingGroups(grpc::CallbackServerContext* ctx,
                                             const pb::ListThingGroupsRequest* req,
                                             pb::ListThingGroupsResponse* resp) override;

@@ -50,11 +50,12 @@ class RegistryTx {
   virtual absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name,
                                                              Lock lock) = 0;
   virtual absl::Status InsertGroup(const ThingGroup& group) = 0;
-  // Replaces description, attributes and version.
+  // Replaces description, attributes, version and a dynamic group's query.
   virtual absl::Status UpdateGroup(const ThingGroup& group) = 0;
   // Also removes the group's memberships.
   virtual absl::Status DeleteGroup(absl::string_view name) = 0;
   virtual absl::StatusOr<int64_t> CountChildGroups(absl::string_view name) = 0;
+  virtual absl::StatusOr<int64_t> CountDynamicGroups() = 0;
   // The groups `thing` is a direct member of.
   virtual absl::StatusOr<std::vector<ThingGroup>> GroupsOfThing(absl::string_view thing) = 0;
   virtual absl::Status AddMember(absl::string_view group, absl::string_view thing) = 0;
@@ -102,6 +103,8 @@ class RegistryStore {
                                                                 int limit) = 0;
 
   virtual absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name) = 0;
+  // Every dynamic group, by name.
+  virtual absl::StatusOr<std::vector<ThingGroup>> DynamicGroups() = 0;
   // Root first, down to the group's parent.
   virtual absl::StatusOr<std::vector<ThingGroup>> Ancestors(absl::string_view name) = 0;
   // parent empty: all groups (roots only when `roots_only`); otherwise its children, or all
@@ -111,12 +114,13 @@ class RegistryStore {
                                                              absl::string_view name_prefix,
                                                              absl::string_view after,
                                                              int limit) = 0;
-  // Thing names of the group's members (and of its descendants' when `recursive`).
+  // Thing names of a static group's members (and of its descendants' when `recursive`).
   virtual absl::StatusOr<std::vector<std::string>> ListThingsInGroup(absl::string_view group,
                                                                      bool recursive,
                                                                      absl::string_view after,
                                                                      int limit) = 0;
-  // The groups `thing` is a direct member of, and with `include_ancestors` their ancestors.
+  // The static groups `thing` is a direct member of, and with `include_ancestors` their
+  // ancestors.
   virtual absl::StatusOr<std::vector<ThingGroup>> ListGroupsForThing(absl::string_view thing,
                                                                      bool include_ancestors,
                                                                      absl::string_view after,

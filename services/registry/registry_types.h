@@ -53,6 +53,11 @@ struct ThingGroup {
   Attributes attributes;
   int64_t version = 1;
   absl::Time created_at;
+  // A dynamic group's fleet-indexing query over AWS_Things (its members are the things it
+  // matches) and the query's version; empty for a static group.
+  std::string query_string;
+  std::string query_version;
+  bool dynamic() const { return !query_string.empty(); }
 };
 
 enum class PrincipalType { kNonExclusive, kExclusive };
@@ -106,18 +111,27 @@ struct UpdateThingTypeInput {
   std::optional<std::vector<PropagatingAttribute>> propagating_attributes;
 };
 
+// CreateThingGroup, or CreateDynamicThingGroup when query_string is set.
 struct CreateThingGroupInput {
   std::string name;
   std::string parent;
   std::string description;
   Attributes attributes;
+  std::string index_name;  // dynamic: AWS_Things (the default when empty)
+  std::string query_string;
+  std::string query_version;  // dynamic: AWS's "2017-09-30" when empty
 };
 
+// UpdateThingGroup, or UpdateDynamicThingGroup when `dynamic`.
 struct UpdateThingGroupInput {
   std::string name;
   std::optional<std::string> description;  // set: replace the description
   std::optional<AttributeUpdate> attributes;
   std::optional<int64_t> expected_version;
+  bool dynamic = false;
+  std::string index_name;     // dynamic: AWS_Things or empty
+  std::string query_string;   // dynamic: not empty replaces the query
+  std::string query_version;  // dynamic: not empty replaces it
 };
 
 struct GroupQuery {

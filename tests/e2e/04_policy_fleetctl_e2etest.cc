@@ -117,6 +117,57 @@ TEST_F(PolicyFleetctlTest, GroupPoliciesReachAThingThroughThreeLevels) {
   EXPECT_EQ(Decide("PUBLISH", kArn + "topic/things/lamp-1/temp"), "IMPLICIT_DENY");
 }
 
+// A dynamic thing group (a fleet-indexing query) beside a static one: its members follow the
+// registry at once, the thing's groups list it, and no policy can be attached to it.
+TEST_F(PolicyFleetctlTest, DynamicGroupsFollowTheirQueryAndTakeNoPolicies) {
+  CtlJson({"create-thing-group", "--thing-group-name", "fleet"});
+  CtlJson({"create-thing", "--thing-name", "lamp-1", "--attribute-payload",
+           R"({"attributes":{"firmware":"1"}})"});
+  CtlJson({"create-thing", "--thing-name", "lamp-2", "--attribute-payload",
+           R"({"attributes":{"firmware":"3"}})"});
+  CtlJson({"add-thing-to-thing-group", "--thing-group-name", "fleet", "--thing-name", "lamp-1"});
+  json created = CtlJson({"create-dynamic-thing-group", "--thing-group-name", "outdated",
+                          "--query-string", "attributes.firmware<2"});
+  EXPECT_EQ(created["thingGroupArn"], kArn + "thinggroup/outdated");
+  EXPECT_EQ(created["indexName"], "AWS_Things");
+  EXPECT_EQ(created["queryVersion"], "2017-09-30");
+
+  json members = CtlJson({"list-things-in-thing-group", "--thing-group-name", "outdated"});
+  EXPECT_EQ(members["things"], json::array({"lamp-1"}));
+  json groups = CtlJson({"list-thing-groups-for-thing", "--thing-name", "lamp-1"});
+  ASSERT_EQ(groups["thingGroups"].size(), 2u) << groups.dump();
+  EXPECT_EQ(groups["thingGroups"][0]["groupName"], "fleet");
+  EXPECT_EQ(groups["thingGroups"][1]["groupName"], "outdated");
+  json described = CtlJson({"describe-thing-group", "--thing-group-name", "outdated"});
+  EXPECT_EQ(described["queryString"], "attributes.firmware<2");
+  EXPECT_EQ(described["status"], "ACTIVE");
+
+  // An update of the thing takes it out at once.
+  CtlJson({"update-thing", "--thing-name", "lamp-1", "--attribute-payload",
+           R"({"attributes":{"firmware":"2"},"merge":true})"});
+  members = CtlJson({"list-things-in-thing-group", "--thing-group-name", "outdated"});
+  EXPECT_EQ(members["things"], json::array()) << members.dump();
+
+  const std::string doc = File("connect.json", R"({"Version":"2012-10-17","Statement":[
+      {"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]})");
+  CtlJson({"create-policy", "--policy-name", "connect", "--policy-document", doc});
+  ExpectFailure(
+      {"attach-policy", "--policy-name", "connect", "--target", kArn + "thinggroup/outdated"},
+      "INVALID_ARGUMENT", "dynamic");
+  ExpectFailure(
+      {"add-thing-to-thing-group", "--thing-group-name", "outdated", "--thing-name", "lamp-2"},
+      "INVALID_ARGUMENT", "by hand");
+  ExpectFailure({"delete-thing-group", "--thing-group-name", "outdated"}, "INVALID_ARGUMENT",
+                "DeleteDynamicThingGroup");
+  CtlJson({"update-dynamic-thing-group", "--thing-group-name", "outdated", "--query-string",
+           "attributes.firmware<4"});
+  members = CtlJson({"list-things-in-thing-group", "--thing-group-name", "outdated"});
+  EXPECT_EQ(members["things"], json::array({"lamp-1", "lamp-2"}));
+  CtlJson({"delete-dynamic-thing-group", "--thing-group-name", "outdated"});
+  ExpectFailure({"describe-thing-group", "--thing-group-name", "outdated"}, "NOT_FOUND",
+                "does not exist");
+}
+
 TEST_F(PolicyFleetctlTest, VersionsAttachmentsAndTheirErrors) {
   const std::string v1 = File("v1.json", R"({"Version":"2012-10-17","Statement":[
       {"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]})");
