@@ -265,10 +265,20 @@ class Parser {
     return Combine(IndexQuery::Op::kAnd, std::move(items));
   }
 
+  // Each ( and NOT goes one level deeper; the depth is capped so that no query can exhaust
+  // the stack of the parser or of the matchers that walk its tree.
+  absl::Status Deeper(const Token& t) {
+    if (++depth_ > kMaxQueryNesting) {
+      return Fault(absl::StrCat("nested more than ", kMaxQueryNesting, " deep"), t.pos);
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<IndexQuery> ParseUnary(const std::string& field) {
     if (Peek().kind == Tok::kNot || Peek().kind == Tok::kMinus) {
-      Next();
+      if (absl::Status s = Deeper(Next()); !s.ok()) return s;
       absl::StatusOr<IndexQuery> inner = ParseUnary(field);
+      --depth_;
       if (!inner.ok()) return inner;
       IndexQuery q;
       q.op = IndexQuery::Op::kNot;
@@ -280,7 +290,9 @@ class Parser {
 
   absl::StatusOr<IndexQuery> ParseGroup(const std::string& field) {
     const Token open = Next();
+    if (absl::Status s = Deeper(open); !s.ok()) return s;
     absl::StatusOr<IndexQuery> q = ParseOr(field);
+    --depth_;
     if (!q.ok()) return q;
     if (Peek().kind != Tok::kRParen) {
       return Fault(absl::StrCat("expected ) to close the ( at character ", open.pos, ", found ",
@@ -426,6 +438,7 @@ class Parser {
   size_t at_ = 0;
   int terms_ = 0;
   int leading_wildcards_ = 0;
+  int depth_ = 0;
 };
 
 // LIKE's matching: % any run, _ one character, \\ escapes; bytes compared as they are.

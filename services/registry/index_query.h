@@ -9,7 +9,7 @@
 //
 // Matching ignores case. A term without a field looks in every field of the index. A query
 // has at most 12 terms, and at most one of them may start with a wildcard (and then the
-// query is at most 100 characters), as on AWS.
+// query is at most 100 characters), as on AWS; parentheses and NOTs nest at most 16 deep.
 //
 // A parsed query is matched in two ways that must agree: in memory against an
 // IndexDocument (the fake store), and as a SQL condition built by IndexQueryToSql (the
@@ -69,6 +69,7 @@ struct IndexQuery {
 };
 
 inline constexpr int kMaxQueryTerms = 12;
+inline constexpr int kMaxQueryNesting = 16;  // parentheses and NOTs, one inside another
 inline constexpr size_t kMaxLeadingWildcardQueryLength = 100;
 
 // INVALID_ARGUMENT names the fault and where it is, e.g.

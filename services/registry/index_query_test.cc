@@ -130,6 +130,19 @@ TEST(IndexQueryTest, AwsLimits) {
               StatusIs(kInvalid, HasSubstr("at most 100 characters")));
 }
 
+TEST(IndexQueryTest, NestingIsCapped) {
+  const IndexSchema& s = ThingIndexSchema();
+  auto nested = [](int depth) { return std::string(depth, '(') + "a" + std::string(depth, ')'); };
+  EXPECT_TRUE(ParseIndexQuery(nested(kMaxQueryNesting), s).ok());
+  EXPECT_THAT(ParseIndexQuery(nested(kMaxQueryNesting + 1), s),
+              StatusIs(kInvalid, HasSubstr("nested more than 16 deep")));
+  std::string nots;
+  for (int i = 0; i <= kMaxQueryNesting; ++i) nots += "NOT ";
+  EXPECT_THAT(ParseIndexQuery(nots + "a", s), StatusIs(kInvalid, HasSubstr("nested")));
+  // Far deeper than any stack would take, refused at once.
+  EXPECT_THAT(ParseIndexQuery(std::string(1000000, '('), s), StatusIs(kInvalid));
+}
+
 TEST(IndexQueryTest, ThingGroupIndexHasItsOwnFields) {
   const IndexDocument group = {{"thingGroupName", {"floor-2"}},
                                {"thingGroupDescription", {"Second", "floor"}},
