@@ -111,6 +111,10 @@ class CachingRegistryStore final : public RegistryStore {
                                                                     int limit) override {
     return backend_->SearchThingGroups(query, after, limit);
   }
+  absl::StatusOr<IndexStatistics> Statistics(absl::string_view index, const IndexQuery& query,
+                                             absl::string_view numeric_field) override {
+    return backend_->Statistics(index, query, numeric_field);
+  }
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override {
     return backend_->GetEventConfigurations();
   }

@@ -1,6 +1,7 @@
 #include "services/registry/index_query.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <utility>
 
@@ -178,6 +179,26 @@ bool IsNumber(absl::string_view s) {
 
 double ToNumber(absl::string_view s) { return std::strtod(std::string(s).c_str(), nullptr); }
 
+// Why `field` is not one of the schema's, or "" when it is.
+std::string FieldFault(const IndexSchema& schema, absl::string_view field) {
+  if (std::find(schema.fields.begin(), schema.fields.end(), field) != schema.fields.end()) {
+    return "";
+  }
+  if (!schema.open_prefix.empty() && absl::StartsWith(field, schema.open_prefix) &&
+      field.size() > schema.open_prefix.size()) {
+    return "";
+  }
+  for (const std::string& prefix : schema.missing_prefixes) {
+    if (absl::StartsWith(field, prefix)) {
+      return absl::StrCat("field ", field, " is not in index ", schema.index_name, ": ",
+                          schema.missing_reason);
+    }
+  }
+  return absl::StrCat("index ", schema.index_name, " has no field ", field,
+                      " (its fields: ", absl::StrJoin(schema.fields, ", "), ", ",
+                      schema.open_prefix, "<name>)");
+}
+
 class Parser {
  public:
   Parser(std::vector<Token> tokens, const IndexSchema& schema, size_t length)
@@ -322,25 +343,8 @@ class Parser {
 
   absl::Status CheckField(const Token& name) const {
     if (name.wildcard) return Fault("a field name cannot have wildcards", name.pos);
-    const std::string& f = name.text;
-    if (std::find(schema_.fields.begin(), schema_.fields.end(), f) != schema_.fields.end()) {
-      return absl::OkStatus();
-    }
-    if (!schema_.open_prefix.empty() && absl::StartsWith(f, schema_.open_prefix) &&
-        f.size() > schema_.open_prefix.size()) {
-      return absl::OkStatus();
-    }
-    for (const std::string& prefix : schema_.missing_prefixes) {
-      if (absl::StartsWith(f, prefix)) {
-        return Fault(absl::StrCat("field ", f, " is not in index ", schema_.index_name, ": ",
-                                  schema_.missing_reason),
-                     name.pos);
-      }
-    }
-    return Fault(absl::StrCat("index ", schema_.index_name, " has no field ", f,
-                              " (its fields: ", absl::StrJoin(schema_.fields, ", "), ", ",
-                              schema_.open_prefix, "<name>)"),
-                 name.pos);
+    const std::string fault = FieldFault(schema_, name.text);
+    return fault.empty() ? absl::OkStatus() : Fault(fault, name.pos);
   }
 
   IndexQuery MakeTerm(IndexTerm term) {
@@ -509,7 +513,7 @@ std::string TermSql(const IndexTerm& t, const std::string& v, SqlParams& params)
   }
   const std::string left = t.numeric ? SqlNumber(v) : absl::StrCat("lower(", v, ") COLLATE \"C\"");
   const char* cast = t.numeric ? "::numeric" : "";
-  std::vector<std::string> parts = {absl::StrCat(v, " IS NOT NULL")};
+  std::vector<std::string> parts = {absl::StrCat(t.numeric ? left : v, " IS NOT NULL")};
   if (t.lower.has_value()) {
     parts.push_back(
         absl::StrCat(left, t.lower_inclusive ? " >= " : " > ", params.Add(*t.lower), cast));
@@ -542,6 +546,16 @@ const IndexSchema& ThingGroupIndexSchema() {
       .open_prefix = "attributes."};
   return *kSchema;
 }
+
+absl::Status CheckIndexField(const IndexSchema& schema, absl::string_view field) {
+  const std::string fault = FieldFault(schema, field);
+  return fault.empty() ? absl::OkStatus() : absl::InvalidArgumentError(fault);
+}
+
+bool IsIndexNumber(absl::string_view value) { return IsNumber(value); }
+double IndexNumber(absl::string_view value) { return ToNumber(value); }
+
+std::string SqlIndexNumber(const std::string& v) { return SqlNumber(v); }
 
 std::string SqlParams::Add(std::string value) {
   values_.push_back(std::move(value));
@@ -578,6 +592,28 @@ bool MatchesIndexQuery(const IndexQuery& query, const IndexDocument& doc) {
     }
   }
   return false;
+}
+
+IndexStatistics StatisticsOf(const std::vector<double>& values) {
+  IndexStatistics s{.count = static_cast<int64_t>(values.size())};
+  if (values.empty()) return s;
+  double sum = 0, squares = 0;
+  for (double v : values) {
+    sum += v;
+    squares += v * v;
+  }
+  const double n = static_cast<double>(values.size());
+  const double mean = sum / n;
+  double deviations = 0;
+  for (double v : values) deviations += (v - mean) * (v - mean);
+  s.average = mean;
+  s.sum = sum;
+  s.minimum = *std::min_element(values.begin(), values.end());
+  s.maximum = *std::max_element(values.begin(), values.end());
+  s.sum_of_squares = squares;
+  s.variance = deviations / n;
+  s.std_deviation = std::sqrt(*s.variance);
+  return s;
 }
 
 IndexDocument ThingIndexDocument(const ThingDocument& d) {

@@ -58,7 +58,9 @@ struct IndexTerm {
   std::optional<std::string> upper;
   bool lower_inclusive = true;
   bool upper_inclusive = true;
-  bool numeric = false;  // every bound is a number: compare values that are numbers as such
+  // Every bound is a number: compare values that are numbers as such (with no bounds: any
+  // value that is a number).
+  bool numeric = false;
 };
 
 struct IndexQuery {
@@ -76,11 +78,21 @@ inline constexpr size_t kMaxLeadingWildcardQueryLength = 100;
 //   queryString: expected ] or } to close the range at character 24
 absl::StatusOr<IndexQuery> ParseIndexQuery(absl::string_view text, const IndexSchema& schema);
 
+// OK when `field` is one of the schema's fields; INVALID_ARGUMENT saying why not.
+absl::Status CheckIndexField(const IndexSchema& schema, absl::string_view field);
+
+// Numbers as ranges compare them: an optional -, digits, optionally . and digits.
+bool IsIndexNumber(absl::string_view value);
+double IndexNumber(absl::string_view value);  // of an IsIndexNumber value
+
 // A document as a query sees it: each field with its values (a field may hold several,
 // such as thingGroupNames; a missing field holds none).
 using IndexDocument = std::map<std::string, std::vector<std::string>>;
 
 bool MatchesIndexQuery(const IndexQuery& query, const IndexDocument& doc);
+
+// The statistics of `values` (GetStatistics' numbers), count included.
+IndexStatistics StatisticsOf(const std::vector<double>& values);
 
 // What the two indexes hold of a thing and of a group (see IndexSchema).
 IndexDocument ThingIndexDocument(const ThingDocument& d);
@@ -110,6 +122,9 @@ class SqlParams {
 // parameters, such as an attribute's name.
 using SqlFieldMapper =
     std::function<std::vector<SqlFieldSource>(absl::string_view field, SqlParams& params)>;
+
+// The SQL numeric value of text expression `v` when it IsIndexNumber, NULL otherwise.
+std::string SqlIndexNumber(const std::string& v);
 
 // A boolean SQL condition true exactly where MatchesIndexQuery is.
 std::string IndexQueryToSql(const IndexQuery& query, const SqlFieldMapper& fields,

@@ -615,6 +615,45 @@ absl::StatusOr<std::vector<ThingGroupDocument>> PgRegistryStore::SearchThingGrou
       S(after), limit, pqxx::prepare::make_dynamic_params(params.values()));
 }
 
+absl::StatusOr<IndexStatistics> PgRegistryStore::Statistics(absl::string_view index,
+                                                            const IndexQuery& query,
+                                                            absl::string_view numeric_field) {
+  const bool things = index == kThingIndex;
+  const SqlFieldMapper fields = things ? ThingFieldSql : GroupFieldSql;
+  SqlParams params(1);
+  const std::string condition = IndexQueryToSql(query, fields, params);
+  const std::string from =
+      absl::StrCat(things ? "registry.things t" : "registry.thing_groups g", " WHERE ", condition);
+  // Without a numeric field, the count alone (and NULL for the rest).
+  const std::string v = numeric_field.empty()
+                            ? "NULL::numeric"
+                            : SqlIndexNumber(fields(numeric_field, params).front().value);
+  const std::string counted = numeric_field.empty() ? "*" : "v";
+  auto number = [](const pqxx::field& f) {
+    return f.is_null() ? std::optional<double>() : std::optional<double>(f.as<double>());
+  };
+  absl::StatusOr<std::optional<IndexStatistics>> row = db::QueryOne<IndexStatistics>(
+      *pool_,
+      absl::StrCat("SELECT count(", counted,
+                   "), avg(v)::float8, sum(v)::float8, min(v)::float8, "
+                   "max(v)::float8, sum(v * v)::float8, var_pop(v)::float8, "
+                   "stddev_pop(v)::float8 FROM (SELECT ",
+                   v, " AS v FROM ", from, ") x"),
+      [&](const pqxx::row& r) {
+        return IndexStatistics{.count = r[0].as<int64_t>(),
+                               .average = number(r[1]),
+                               .sum = number(r[2]),
+                               .minimum = number(r[3]),
+                               .maximum = number(r[4]),
+                               .sum_of_squares = number(r[5]),
+                               .variance = number(r[6]),
+                               .std_deviation = number(r[7])};
+      },
+      pqxx::prepare::make_dynamic_params(params.values()));
+  if (!row.ok()) return row.status();
+  return row->value_or(IndexStatistics{});
+}
+
 absl::StatusOr<EventConfigurations> PgRegistryStore::GetEventConfigurations() {
   EventConfigurations out;
   absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {

@@ -1,3 +1,4 @@
+#include <cmath>
 #include <set>
 #include <thread>
 
@@ -322,6 +323,44 @@ TEST_F(SearchIndexTest, PaginatesAndRefusesWhatItCannotAnswer) {
   EXPECT_THAT(core_.SearchIndex("", "shadow.reported.on:true", {}),
               StatusIs(Code::kInvalidArgument, HasSubstr("registry")));
   EXPECT_THAT(core_.SearchIndex("", "thingName:(a", {}), StatusIs(Code::kInvalidArgument));
+}
+
+TEST_F(SearchIndexTest, StatisticsCountAndAggregateTheSameInEveryStore) {
+  // Things: Lamp-1 (floor 2), lamp-2 (floor 10), lamp-3 (floor "ground"), fan-1 (floor 2).
+  ASSERT_OK_AND_ASSIGN(IndexStatistics all, core_.GetStatistics("", "*", ""));
+  EXPECT_EQ(all.count, 4);
+  EXPECT_FALSE(all.average.has_value());
+  ASSERT_OK_AND_ASSIGN(IndexStatistics lamps, core_.GetStatistics("", "thingName:lamp*", ""));
+  EXPECT_EQ(lamps.count, 3);
+
+  // The values that are numbers: 2, 10 and 2 ("ground" is left out, and not counted).
+  ASSERT_OK_AND_ASSIGN(IndexStatistics floors,
+                       core_.GetStatistics("AWS_Things", "*", "attributes.floor"));
+  EXPECT_EQ(floors.count, 3);
+  EXPECT_DOUBLE_EQ(floors.sum.value_or(-1), 14);
+  EXPECT_NEAR(floors.average.value_or(-1), 14.0 / 3, 1e-9);
+  EXPECT_DOUBLE_EQ(floors.minimum.value_or(-1), 2);
+  EXPECT_DOUBLE_EQ(floors.maximum.value_or(-1), 10);
+  EXPECT_DOUBLE_EQ(floors.sum_of_squares.value_or(-1), 108);
+  EXPECT_NEAR(floors.variance.value_or(-1), 108.0 / 3 - (14.0 / 3) * (14.0 / 3), 1e-9);
+  EXPECT_NEAR(floors.std_deviation.value_or(-1), std::sqrt(*floors.variance), 1e-9);
+
+  // A text field counts the matches that have it; nothing numeric matched: the count only.
+  ASSERT_OK_AND_ASSIGN(IndexStatistics typed, core_.GetStatistics("", "*", "thingTypeName"));
+  EXPECT_EQ(typed.count, 3);
+  ASSERT_OK_AND_ASSIGN(IndexStatistics none,
+                       core_.GetStatistics("", "thingName:nothing", "attributes.floor"));
+  EXPECT_EQ(none.count, 0);
+  EXPECT_FALSE(none.sum.has_value());
+  ASSERT_OK_AND_ASSIGN(IndexStatistics levels,
+                       core_.GetStatistics("AWS_ThingGroups", "*", "attributes.level"));
+  EXPECT_EQ(levels.count, 1);
+  EXPECT_DOUBLE_EQ(levels.maximum.value_or(-1), 2);
+
+  EXPECT_THAT(core_.GetStatistics("", "*", "colour"),
+              StatusIs(Code::kInvalidArgument, HasSubstr("aggregationField: index AWS_Things")));
+  EXPECT_THAT(core_.GetStatistics("", "a AND", ""), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.GetStatistics("AWS_Jobs", "*", ""), StatusIs(Code::kNotFound));
 }
 
 // ---- dynamic thing groups: members are what a query matches, when asked

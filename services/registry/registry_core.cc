@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/pagination/page_token.h"
 #include "common/status/status_macros.h"
@@ -433,18 +434,46 @@ absl::StatusOr<Page<Thing>> RegistryCore::ListThings(const ThingQuery& query,
                   [](const Thing& t) { return t.name; });
 }
 
+namespace {
+
+// The schema of SearchIndex's and GetStatistics' `index_name` (AWS_Things when empty).
+absl::StatusOr<const IndexSchema*> IndexNamed(absl::string_view index_name) {
+  if (index_name.empty() || index_name == kThingIndex) return &ThingIndexSchema();
+  if (index_name == kThingGroupIndex) return &ThingGroupIndexSchema();
+  return absl::NotFoundError(absl::StrCat("indexName: no index ", Q(index_name), "; use ",
+                                          kThingIndex, " or ", kThingGroupIndex));
+}
+
+}  // namespace
+
+absl::StatusOr<IndexStatistics> RegistryCore::GetStatistics(absl::string_view index_name,
+                                                            absl::string_view query_string,
+                                                            absl::string_view aggregation_field) {
+  FLEETCORE_ASSIGN_OR_RETURN(const IndexSchema* schema, IndexNamed(index_name));
+  FLEETCORE_ASSIGN_OR_RETURN(IndexQuery query, ParseIndexQuery(query_string, *schema));
+  if (aggregation_field.empty()) return store_->Statistics(schema->index_name, query, "");
+  if (absl::Status s = CheckIndexField(*schema, aggregation_field); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("aggregationField: ", s.message()));
+  }
+  if (absl::StartsWith(aggregation_field, schema->open_prefix)) {
+    return store_->Statistics(schema->index_name, query, aggregation_field);
+  }
+  // A text field: the count of the documents that have it.
+  IndexQuery has;
+  has.term = {.field = std::string(aggregation_field), .like = "%"};
+  IndexQuery both;
+  both.op = IndexQuery::Op::kAnd;
+  both.children = {std::move(query), std::move(has)};
+  return store_->Statistics(schema->index_name, both, "");
+}
+
 absl::StatusOr<RegistryCore::SearchResult> RegistryCore::SearchIndex(absl::string_view index_name,
                                                                      absl::string_view query_string,
                                                                      const PageRequest& page) {
-  if (index_name.empty()) index_name = kThingIndex;
+  FLEETCORE_ASSIGN_OR_RETURN(const IndexSchema* schema, IndexNamed(index_name));
+  index_name = schema->index_name;
   const bool things = index_name == kThingIndex;
-  if (!things && index_name != kThingGroupIndex) {
-    return absl::NotFoundError(absl::StrCat("indexName: no index ", Q(index_name), "; use ",
-                                            kThingIndex, " or ", kThingGroupIndex));
-  }
-  FLEETCORE_ASSIGN_OR_RETURN(
-      IndexQuery query,
-      ParseIndexQuery(query_string, things ? ThingIndexSchema() : ThingGroupIndexSchema()));
+  FLEETCORE_ASSIGN_OR_RETURN(IndexQuery query, ParseIndexQuery(query_string, *schema));
   const std::string fingerprint = absl::StrCat("search|", index_name, "|", query_string);
   FLEETCORE_ASSIGN_OR_RETURN(
       int limit, ResolveMaxResults(page.max_results, kDefaultSearchResults, kMaxSearchResults));

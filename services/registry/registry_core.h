@@ -113,6 +113,13 @@ class RegistryCore {
   absl::StatusOr<SearchResult> SearchIndex(absl::string_view index_name,
                                            absl::string_view query_string, const PageRequest& page);
 
+  // GetStatistics: how many things (or groups) `query_string` matches; with an
+  // `aggregation_field`, only those that have it, and for attributes.<name> the statistics
+  // of its values that are numbers.
+  absl::StatusOr<IndexStatistics> GetStatistics(absl::string_view index_name,
+                                                absl::string_view query_string,
+                                                absl::string_view aggregation_field);
+
   // AWS's event configurations: which kinds of registry event (by AWS's names, "THING",
   // "THING_GROUP_MEMBERSHIP", ...) are published. Kinds not named keep their setting.
   absl::Status UpdateEventConfigurations(const std::map<std::string, bool>& changes);

@@ -577,6 +577,26 @@ grpc::ServerUnaryReactor* RegistryService::SearchIndex(grpc::CallbackServerConte
   });
 }
 
+grpc::ServerUnaryReactor* RegistryService::GetStatistics(grpc::CallbackServerContext* ctx,
+                                                         const pb::GetStatisticsRequest* req,
+                                                         pb::GetStatisticsResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        IndexStatistics s,
+        core_->GetStatistics(req->index_name(), req->query_string(), req->aggregation_field()));
+    pb::Statistics* out = resp->mutable_statistics();
+    out->set_count(s.count);
+    if (s.average) out->set_average(*s.average);
+    if (s.sum) out->set_sum(*s.sum);
+    if (s.minimum) out->set_minimum(*s.minimum);
+    if (s.maximum) out->set_maximum(*s.maximum);
+    if (s.sum_of_squares) out->set_sum_of_squares(*s.sum_of_squares);
+    if (s.variance) out->set_variance(*s.variance);
+    if (s.std_deviation) out->set_std_deviation(*s.std_deviation);
+    return absl::OkStatus();
+  });
+}
+
 // ---- event configurations
 
 grpc::ServerUnaryReactor* RegistryService::UpdateEventConfigurations(

@@ -108,6 +108,9 @@ class RegistryService final : public pb::Registry::CallbackService {
   grpc::ServerUnaryReactor* SearchIndex(grpc::CallbackServerContext* ctx,
                                         const pb::SearchIndexRequest* req,
                                         pb::SearchIndexResponse* resp) override;
+  grpc::ServerUnaryReactor* GetStatistics(grpc::CallbackServerContext* ctx,
+                                          const pb::GetStatisticsRequest* req,
+                                          pb::GetStatisticsResponse* resp) override;
 
   grpc::ServerUnaryReactor* UpdateEventConfigurations(
       grpc::CallbackServerContext* ctx, const pb::UpdateEventConfigurationsRequest* req,

@@ -153,6 +153,20 @@ struct ThingGroupDocument {
   std::vector<std::string> parent_names;
 };
 
+// GetStatistics' answer: how many documents matched (and had the aggregation field), and
+// for a numeric field the statistics of its values (set when count > 0; variance and
+// standard deviation are the population's).
+struct IndexStatistics {
+  int64_t count = 0;
+  std::optional<double> average;
+  std::optional<double> sum;
+  std::optional<double> minimum;
+  std::optional<double> maximum;
+  std::optional<double> sum_of_squares;
+  std::optional<double> variance;
+  std::optional<double> std_deviation;
+};
+
 // A group with its ancestors, root first (DescribeThingGroup).
 struct ThingGroupDescription {
   ThingGroup group;

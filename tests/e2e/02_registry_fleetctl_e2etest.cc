@@ -154,6 +154,15 @@ TEST_F(RegistryFleetctlTest, SearchIndexFindsThingsAndGroups) {
   ASSERT_EQ(groups["thingGroups"].size(), 1u) << groups.dump();
   EXPECT_EQ(groups["thingGroups"][0]["thingGroupName"], "floor-1");
 
+  // Floors 5, 10 and 15.
+  auto stats = CtlJson({"get-statistics", "--query-string", "thingTypeName:lamp",
+                        "--aggregation-field", "attributes.floor"});
+  EXPECT_EQ(stats["statistics"]["count"], 3) << stats.dump();
+  EXPECT_EQ(stats["statistics"]["average"], 10.0);
+  EXPECT_EQ(stats["statistics"]["maximum"], 15.0);
+  auto count = CtlJson({"get-statistics", "--query-string", "thingGroupNames:floor-1"});
+  EXPECT_EQ(count["statistics"]["count"], 1) << count.dump();
+
   ExpectFailure({"search-index", "--query-string", "attributes.floor:[5 TO"}, "INVALID_ARGUMENT",
                 "expected the range's upper bound");
   ExpectFailure({"search-index", "--query-string", "connectivity.connected:true"},
