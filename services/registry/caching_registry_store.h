@@ -111,9 +111,9 @@ class CachingRegistryStore final : public RegistryStore {
                                                                     int limit) override {
     return backend_->SearchThingGroups(query, after, limit);
   }
-  absl::StatusOr<IndexStatistics> Statistics(absl::string_view index, const IndexQuery& query,
-                                             absl::string_view numeric_field) override {
-    return backend_->Statistics(index, query, numeric_field);
+  absl::StatusOr<IndexAggregationResult> Aggregate(absl::string_view index, const IndexQuery& query,
+                                                   const IndexAggregation& aggregation) override {
+    return backend_->Aggregate(index, query, aggregation);
   }
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override {
     return backend_->GetEventConfigurations();

@@ -362,29 +362,26 @@ absl::StatusOr<std::vector<ThingGroupDocument>> FakeRegistryStore::SearchThingGr
                 [](const ThingGroupDocument& d) { return d.group.name; });
 }
 
-absl::StatusOr<IndexStatistics> FakeRegistryStore::Statistics(absl::string_view index,
-                                                              const IndexQuery& query,
-                                                              absl::string_view numeric_field) {
+absl::StatusOr<IndexAggregationResult> FakeRegistryStore::Aggregate(
+    absl::string_view index, const IndexQuery& query, const IndexAggregation& aggregation) {
   std::vector<IndexDocument> docs;
   constexpr int kAll = std::numeric_limits<int>::max();
   if (index == kThingIndex) {
     absl::StatusOr<std::vector<ThingDocument>> things = SearchThings(query, "", kAll);
     if (!things.ok()) return things.status();
-    for (const ThingDocument& d : *things) docs.push_back(ThingIndexDocument(d));
+    for (const ThingDocument& d : *things) {
+      docs.push_back(ThingIndexDocument(d));
+      docs.back()["registry.version"] = {std::to_string(d.thing.version)};
+    }
   } else {
     absl::StatusOr<std::vector<ThingGroupDocument>> groups = SearchThingGroups(query, "", kAll);
     if (!groups.ok()) return groups.status();
-    for (const ThingGroupDocument& d : *groups) docs.push_back(ThingGroupIndexDocument(d));
-  }
-  if (numeric_field.empty()) return IndexStatistics{.count = static_cast<int64_t>(docs.size())};
-  std::vector<double> values;
-  for (const IndexDocument& doc : docs) {
-    auto it = doc.find(std::string(numeric_field));
-    if (it != doc.end() && !it->second.empty() && IsIndexNumber(it->second.front())) {
-      values.push_back(IndexNumber(it->second.front()));
+    for (const ThingGroupDocument& d : *groups) {
+      docs.push_back(ThingGroupIndexDocument(d));
+      docs.back()["registry.version"] = {std::to_string(d.group.version)};
     }
   }
-  return StatisticsOf(values);
+  return AggregateDocuments(docs, aggregation);
 }
 
 absl::StatusOr<EventConfigurations> FakeRegistryStore::GetEventConfigurations() {

@@ -51,8 +51,8 @@ class FakeRegistryStore final : public RegistryStore {
   absl::StatusOr<std::vector<ThingGroupDocument>> SearchThingGroups(const IndexQuery& query,
                                                                     absl::string_view after,
                                                                     int limit) override;
-  absl::StatusOr<IndexStatistics> Statistics(absl::string_view index, const IndexQuery& query,
-                                             absl::string_view numeric_field) override;
+  absl::StatusOr<IndexAggregationResult> Aggregate(absl::string_view index, const IndexQuery& query,
+                                                   const IndexAggregation& aggregation) override;
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override;
 
   // Committed events, oldest first.

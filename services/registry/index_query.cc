@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <map>
+#include <set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -594,6 +596,9 @@ bool MatchesIndexQuery(const IndexQuery& query, const IndexDocument& doc) {
   return false;
 }
 
+namespace {
+
+// The statistics of `values`, count included.
 IndexStatistics StatisticsOf(const std::vector<double>& values) {
   IndexStatistics s{.count = static_cast<int64_t>(values.size())};
   if (values.empty()) return s;
@@ -614,6 +619,71 @@ IndexStatistics StatisticsOf(const std::vector<double>& values) {
   s.variance = deviations / n;
   s.std_deviation = std::sqrt(*s.variance);
   return s;
+}
+
+}  // namespace
+
+double PercentileOf(const std::vector<double>& sorted, double percent) {
+  const double position = percent / 100 * static_cast<double>(sorted.size() - 1);
+  const size_t below = static_cast<size_t>(std::floor(position));
+  const size_t above = std::min(below + 1, sorted.size() - 1);
+  return sorted[below] + (position - static_cast<double>(below)) * (sorted[above] - sorted[below]);
+}
+
+IndexAggregationResult AggregateDocuments(const std::vector<IndexDocument>& docs,
+                                          const IndexAggregation& a) {
+  IndexAggregationResult r;
+  std::vector<const std::vector<std::string>*> values;  // of each document that has some
+  for (const IndexDocument& doc : docs) {
+    auto it = doc.find(a.field);
+    if (it != doc.end() && !it->second.empty()) values.push_back(&it->second);
+  }
+  std::vector<double> numbers;
+  bool all_numbers = true;
+  for (const auto* vs : values) {
+    for (const std::string& v : *vs) {
+      if (IsNumber(v)) {
+        numbers.push_back(ToNumber(v));
+      } else {
+        all_numbers = false;
+      }
+    }
+  }
+  switch (a.kind) {
+    case IndexAggregation::Kind::kStatistics:
+      if (a.numeric && all_numbers && !numbers.empty()) {
+        r.statistics = StatisticsOf(numbers);
+      } else {
+        r.statistics.count = static_cast<int64_t>(values.size());
+      }
+      break;
+    case IndexAggregation::Kind::kCardinality: {
+      std::set<std::string> distinct;
+      for (const auto* vs : values) distinct.insert(vs->begin(), vs->end());
+      r.cardinality = static_cast<int64_t>(distinct.size());
+      break;
+    }
+    case IndexAggregation::Kind::kPercentiles:
+      std::sort(numbers.begin(), numbers.end());
+      if (!numbers.empty()) {
+        for (double p : a.percents) r.percentiles.emplace_back(p, PercentileOf(numbers, p));
+      }
+      break;
+    case IndexAggregation::Kind::kBuckets: {
+      std::map<std::string, int64_t> counts;
+      for (const auto* vs : values) {
+        for (const std::string& v : std::set<std::string>(vs->begin(), vs->end())) ++counts[v];
+      }
+      for (const auto& [key, count] : counts) r.buckets.push_back({key, count});
+      std::stable_sort(
+          r.buckets.begin(), r.buckets.end(),
+          [](const IndexBucket& x, const IndexBucket& y) { return x.count > y.count; });
+      if (static_cast<int>(r.buckets.size()) > a.max_buckets) r.buckets.resize(a.max_buckets);
+      r.total_count = static_cast<int64_t>(docs.size());
+      break;
+    }
+  }
+  return r;
 }
 
 IndexDocument ThingIndexDocument(const ThingDocument& d) {
@@ -655,11 +725,12 @@ std::string IndexQueryToSql(const IndexQuery& query, const SqlFieldMapper& field
   }
   for (const SqlFieldSource& source : fields(query.term.field, params)) {
     const std::string condition = TermSql(query.term, source.value, params);
-    if (source.exists_select.empty()) {
+    if (!source.many()) {
       // NULL (no such value) counts as false, so that NOT finds the things without it.
       parts.push_back(absl::StrCat("coalesce((", condition, "), false)"));
     } else {
-      parts.push_back(absl::StrCat("EXISTS (", source.exists_select, " AND ", condition, ")"));
+      parts.push_back(absl::StrCat("EXISTS (", source.with, "SELECT 1 ", source.from_where, " AND ",
+                                   condition, ")"));
     }
   }
   if (parts.empty()) return "false";

@@ -91,19 +91,28 @@ using IndexDocument = std::map<std::string, std::vector<std::string>>;
 
 bool MatchesIndexQuery(const IndexQuery& query, const IndexDocument& doc);
 
-// The statistics of `values` (GetStatistics' numbers), count included.
-IndexStatistics StatisticsOf(const std::vector<double>& values);
+// Fleet indexing's aggregations computed over documents (the fake store's way; the
+// Postgres store computes the same in SQL). Each document also holds "registry.version".
+// See IndexAggregation for what each kind means.
+IndexAggregationResult AggregateDocuments(const std::vector<IndexDocument>& docs,
+                                          const IndexAggregation& aggregation);
+
+// Linear interpolation between the closest ranks (Postgres's percentile_cont) of sorted
+// `values` at `percent` (0-100).
+double PercentileOf(const std::vector<double>& sorted, double percent);
 
 // What the two indexes hold of a thing and of a group (see IndexSchema).
 IndexDocument ThingIndexDocument(const ThingDocument& d);
 IndexDocument ThingGroupIndexDocument(const ThingGroupDocument& d);
 
 // What a field's values are in SQL: `value` is an SQL expression of one value (NULL when
-// the row has none); when `exists_select` is set, the field has many values and `value`
-// ranges over the rows of that SELECT ... WHERE ..., to which a condition can be ANDed.
+// the row has none); when `from_where` is set ("FROM ... WHERE ...", after an optional
+// `with` clause), the field has many values and `value` ranges over those rows.
 struct SqlFieldSource {
   std::string value;
-  std::string exists_select;
+  std::string from_where;
+  std::string with;
+  bool many() const { return !from_where.empty(); }
 };
 
 // The parameters of a statement built piece by piece: Add returns "$n".

@@ -19,8 +19,7 @@ using fleetcore::registry::SqlParams;
 constexpr char kNumberPattern[] = "'^-?[0-9]+(\\.[0-9]+)?$'";
 
 std::vector<SqlFieldSource> Fields(absl::string_view field, SqlParams& params) {
-  if (field.empty())
-    return {{.value = "v"}, {.value = "m.w", .exists_select = "SELECT 1 WHERE true"}};
+  if (field.empty()) return {{.value = "v"}, {.value = "m.w", .from_where = "FROM m WHERE true"}};
   return {{.value = "f(" + params.Add(std::string(field)) + ")"}};
 }
 

@@ -4,7 +4,11 @@
 #include <exception>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/db/pg_pool.h"
 #include "common/db/pg_rows.h"
 #include "nlohmann/json.hpp"
@@ -112,7 +116,8 @@ std::string S(absl::string_view v) { return std::string(v); }
 std::vector<SqlFieldSource> ThingFieldSql(absl::string_view field, SqlParams& params) {
   const SqlFieldSource groups{
       .value = "m.group_name",
-      .exists_select = "SELECT 1 FROM registry.thing_group_members m WHERE m.thing_name = t.name"};
+      .from_where = "FROM registry.thing_group_members m WHERE m.thing_name = t.name"};
+  if (field == "registry.version") return {{.value = "t.version::text"}};
   if (field == "thingName") return {{.value = "t.name"}};
   if (field == "thingId") return {{.value = "t.id::text"}};
   if (field == "thingTypeName") return {{.value = "t.thing_type"}};
@@ -126,8 +131,7 @@ std::vector<SqlFieldSource> ThingFieldSql(absl::string_view field, SqlParams& pa
           {.value = "t.id::text"},
           {.value = "t.thing_type"},
           groups,
-          {.value = "a.value",
-           .exists_select = "SELECT 1 FROM jsonb_each_text(t.attributes) a WHERE true"}};
+          {.value = "a.value", .from_where = "FROM jsonb_each_text(t.attributes) a WHERE true"}};
 }
 
 // The ancestors of `g`, as rows of up(name).
@@ -138,11 +142,10 @@ constexpr char kAncestorsCte[] =
 std::vector<SqlFieldSource> GroupFieldSql(absl::string_view field, SqlParams& params) {
   const SqlFieldSource words{
       .value = "w",
-      .exists_select =
-          "SELECT 1 FROM regexp_split_to_table(g.description, '\\s+') w WHERE w <> ''"};
+      .from_where = "FROM regexp_split_to_table(g.description, '\\s+') w WHERE w <> ''"};
   const SqlFieldSource parents{
-      .value = "up.name",
-      .exists_select = absl::StrCat(kAncestorsCte, "SELECT 1 FROM up WHERE up.name IS NOT NULL")};
+      .value = "up.name", .from_where = "FROM up WHERE up.name IS NOT NULL", .with = kAncestorsCte};
+  if (field == "registry.version") return {{.value = "g.version::text"}};
   if (field == "thingGroupName") return {{.value = "g.name"}};
   if (field == "thingGroupId") return {{.value = "g.id::text"}};
   if (field == "thingGroupDescription") return {words};
@@ -156,8 +159,7 @@ std::vector<SqlFieldSource> GroupFieldSql(absl::string_view field, SqlParams& pa
           {.value = "g.id::text"},
           words,
           parents,
-          {.value = "a.value",
-           .exists_select = "SELECT 1 FROM jsonb_each_text(g.attributes) a WHERE true"}};
+          {.value = "a.value", .from_where = "FROM jsonb_each_text(g.attributes) a WHERE true"}};
 }
 
 std::string NameFromRow(const pqxx::row& r) { return r[0].as<std::string>(); }
@@ -615,43 +617,110 @@ absl::StatusOr<std::vector<ThingGroupDocument>> PgRegistryStore::SearchThingGrou
       S(after), limit, pqxx::prepare::make_dynamic_params(params.values()));
 }
 
-absl::StatusOr<IndexStatistics> PgRegistryStore::Statistics(absl::string_view index,
-                                                            const IndexQuery& query,
-                                                            absl::string_view numeric_field) {
+namespace {
+
+// A float8[] as Postgres writes it, "{1,2.5}".
+std::vector<double> ParseFloatArray(absl::string_view text) {
+  std::vector<double> out;
+  text = absl::StripPrefix(absl::StripSuffix(text, "}"), "{");
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    out.push_back(std::strtod(std::string(part).c_str(), nullptr));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<IndexAggregationResult> PgRegistryStore::Aggregate(absl::string_view index,
+                                                                  const IndexQuery& query,
+                                                                  const IndexAggregation& a) {
   const bool things = index == kThingIndex;
   const SqlFieldMapper fields = things ? ThingFieldSql : GroupFieldSql;
+  const char* table = things ? "registry.things t" : "registry.thing_groups g";
+  const char* key = things ? "t.name" : "g.name";
   SqlParams params(1);
   const std::string condition = IndexQueryToSql(query, fields, params);
-  const std::string from =
-      absl::StrCat(things ? "registry.things t" : "registry.thing_groups g", " WHERE ", condition);
-  // Without a numeric field, the count alone (and NULL for the rest).
-  const std::string v = numeric_field.empty()
-                            ? "NULL::numeric"
-                            : SqlIndexNumber(fields(numeric_field, params).front().value);
-  const std::string counted = numeric_field.empty() ? "*" : "v";
-  auto number = [](const pqxx::field& f) {
-    return f.is_null() ? std::optional<double>() : std::optional<double>(f.as<double>());
-  };
-  absl::StatusOr<std::optional<IndexStatistics>> row = db::QueryOne<IndexStatistics>(
-      *pool_,
-      absl::StrCat("SELECT count(", counted,
-                   "), avg(v)::float8, sum(v)::float8, min(v)::float8, "
-                   "max(v)::float8, sum(v * v)::float8, var_pop(v)::float8, "
-                   "stddev_pop(v)::float8 FROM (SELECT ",
-                   v, " AS v FROM ", from, ") x"),
-      [&](const pqxx::row& r) {
-        return IndexStatistics{.count = r[0].as<int64_t>(),
-                               .average = number(r[1]),
-                               .sum = number(r[2]),
-                               .minimum = number(r[3]),
-                               .maximum = number(r[4]),
-                               .sum_of_squares = number(r[5]),
-                               .variance = number(r[6]),
-                               .std_deviation = number(r[7])};
-      },
-      pqxx::prepare::make_dynamic_params(params.values()));
-  if (!row.ok()) return row.status();
-  return row->value_or(IndexStatistics{});
+  const std::vector<std::string> condition_params = params.values();  // for the count alone
+  const SqlFieldSource source = fields(a.field, params).front();
+  // One row per value of the field in each matching document.
+  const std::string values =
+      source.many() ? absl::StrCat("SELECT ", key, " AS doc, f.val FROM ", table,
+                                   " CROSS JOIN LATERAL (", source.with, "SELECT ", source.value,
+                                   " AS val ", source.from_where, ") f WHERE ", condition)
+                    : absl::StrCat("SELECT ", key, " AS doc, ", source.value, " AS val FROM ",
+                                   table, " WHERE ", condition);
+  const std::string rows = absl::StrCat("(", values, ") x WHERE x.val IS NOT NULL");
+  const std::string numbers =
+      absl::StrCat("(SELECT x.doc, ", SqlIndexNumber("x.val"), " AS num FROM ", rows, ") y");
+  IndexAggregationResult result;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    auto exec = [&](const std::string& sql) {
+      return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params.values()));
+    };
+    auto number = [](const pqxx::field& f) {
+      return f.is_null() ? std::optional<double>() : std::optional<double>(f.as<double>());
+    };
+    switch (a.kind) {
+      case IndexAggregation::Kind::kStatistics: {
+        const pqxx::row r = exec(absl::StrCat(
+            "SELECT count(DISTINCT y.doc), count(y.num), coalesce(bool_and(y.num IS NOT NULL), "
+            "false), avg(y.num)::float8, sum(y.num)::float8, min(y.num)::float8, "
+            "max(y.num)::float8, sum(y.num * y.num)::float8, var_pop(y.num)::float8, "
+            "stddev_pop(y.num)::float8 FROM ",
+            numbers))[0];
+        if (a.numeric && r[2].as<bool>() && r[1].as<int64_t>() > 0) {
+          result.statistics = IndexStatistics{.count = r[1].as<int64_t>(),
+                                              .average = number(r[3]),
+                                              .sum = number(r[4]),
+                                              .minimum = number(r[5]),
+                                              .maximum = number(r[6]),
+                                              .sum_of_squares = number(r[7]),
+                                              .variance = number(r[8]),
+                                              .std_deviation = number(r[9])};
+        } else {
+          result.statistics.count = r[0].as<int64_t>();
+        }
+        break;
+      }
+      case IndexAggregation::Kind::kCardinality:
+        result.cardinality =
+            exec(absl::StrCat("SELECT count(DISTINCT x.val) FROM ", rows))[0][0].as<int64_t>();
+        break;
+      case IndexAggregation::Kind::kPercentiles: {
+        std::vector<std::string> fractions;
+        for (double p : a.percents) fractions.push_back(absl::StrFormat("%.17g", p / 100));
+        const std::string fractions_param =
+            params.Add(absl::StrCat("{", absl::StrJoin(fractions, ","), "}"));
+        const pqxx::row r =
+            exec(absl::StrCat("SELECT (percentile_cont(", fractions_param,
+                              "::float8[]) WITHIN GROUP (ORDER BY y.num))::text FROM ", numbers,
+                              " WHERE y.num IS NOT NULL"))[0];
+        if (!r[0].is_null()) {
+          const std::vector<double> v = ParseFloatArray(r[0].c_str());
+          for (size_t i = 0; i < v.size() && i < a.percents.size(); ++i) {
+            result.percentiles.emplace_back(a.percents[i], v[i]);
+          }
+        }
+        break;
+      }
+      case IndexAggregation::Kind::kBuckets: {
+        const std::string limit = params.Add(std::to_string(a.max_buckets));
+        for (const pqxx::row& r : exec(absl::StrCat(
+                 "SELECT x.val, count(DISTINCT x.doc) FROM ", rows,
+                 " GROUP BY x.val ORDER BY 2 DESC, x.val COLLATE \"C\" LIMIT ", limit, "::int"))) {
+          result.buckets.push_back({r[0].as<std::string>(), r[1].as<int64_t>()});
+        }
+        result.total_count =
+            tx.exec_params(absl::StrCat("SELECT count(*) FROM ", table, " WHERE ", condition),
+                           pqxx::prepare::make_dynamic_params(condition_params))[0][0]
+                .as<int64_t>();
+        break;
+      }
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return result;
 }
 
 absl::StatusOr<EventConfigurations> PgRegistryStore::GetEventConfigurations() {

@@ -57,8 +57,8 @@ class PgRegistryStore final : public RegistryStore {
   absl::StatusOr<std::vector<ThingGroupDocument>> SearchThingGroups(const IndexQuery& query,
                                                                     absl::string_view after,
                                                                     int limit) override;
-  absl::StatusOr<IndexStatistics> Statistics(absl::string_view index, const IndexQuery& query,
-                                             absl::string_view numeric_field) override;
+  absl::StatusOr<IndexAggregationResult> Aggregate(absl::string_view index, const IndexQuery& query,
+                                                   const IndexAggregation& aggregation) override;
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override;
 
   // The event a fleetcore_registry NOTIFY payload carries; nullopt if it is not one.

@@ -325,17 +325,25 @@ TEST_F(SearchIndexTest, PaginatesAndRefusesWhatItCannotAnswer) {
   EXPECT_THAT(core_.SearchIndex("", "thingName:(a", {}), StatusIs(Code::kInvalidArgument));
 }
 
-TEST_F(SearchIndexTest, StatisticsCountAndAggregateTheSameInEveryStore) {
-  // Things: Lamp-1 (floor 2), lamp-2 (floor 10), lamp-3 (floor "ground"), fan-1 (floor 2).
-  ASSERT_OK_AND_ASSIGN(IndexStatistics all, core_.GetStatistics("", "*", ""));
-  EXPECT_EQ(all.count, 4);
-  EXPECT_FALSE(all.average.has_value());
-  ASSERT_OK_AND_ASSIGN(IndexStatistics lamps, core_.GetStatistics("", "thingName:lamp*", ""));
-  EXPECT_EQ(lamps.count, 3);
+// The aggregations, computed in memory by the fake and in SQL by Postgres.
+TEST_F(SearchIndexTest, StatisticsAggregateNumbersAndCountTheRest) {
+  using Kind = IndexAggregation::Kind;
+  auto stats = [&](const std::string& index, const std::string& q, const std::string& field) {
+    absl::StatusOr<IndexAggregationResult> r =
+        core_.Aggregate(index, q, {.kind = Kind::kStatistics, .field = field});
+    EXPECT_TRUE(r.ok()) << q << " " << field << ": " << r.status();
+    return r.ok() ? r->statistics : IndexStatistics{.count = -1};
+  };
+  // Without a field, AWS's registry.version: every thing is at version 1 but fan-1 (2).
+  ASSERT_OK(core_.UpdateThing({.name = "fan-1", .attributes = AttributeUpdate{.merge = true}}));
+  IndexStatistics versions = stats("", "*", "");
+  EXPECT_EQ(versions.count, 4);
+  EXPECT_DOUBLE_EQ(versions.sum.value_or(-1), 5);
+  EXPECT_DOUBLE_EQ(versions.maximum.value_or(-1), 2);
+  EXPECT_EQ(stats("", "thingName:lamp*", "").count, 3);
 
-  // The values that are numbers: 2, 10 and 2 ("ground" is left out, and not counted).
-  ASSERT_OK_AND_ASSIGN(IndexStatistics floors,
-                       core_.GetStatistics("AWS_Things", "*", "attributes.floor"));
+  // Floors 2, 10 and 2 (lamp-3's "ground" left out by the query): all numbers.
+  IndexStatistics floors = stats("AWS_Things", "NOT thingName:lamp-3", "attributes.floor");
   EXPECT_EQ(floors.count, 3);
   EXPECT_DOUBLE_EQ(floors.sum.value_or(-1), 14);
   EXPECT_NEAR(floors.average.value_or(-1), 14.0 / 3, 1e-9);
@@ -343,24 +351,72 @@ TEST_F(SearchIndexTest, StatisticsCountAndAggregateTheSameInEveryStore) {
   EXPECT_DOUBLE_EQ(floors.maximum.value_or(-1), 10);
   EXPECT_DOUBLE_EQ(floors.sum_of_squares.value_or(-1), 108);
   EXPECT_NEAR(floors.variance.value_or(-1), 108.0 / 3 - (14.0 / 3) * (14.0 / 3), 1e-9);
-  EXPECT_NEAR(floors.std_deviation.value_or(-1), std::sqrt(*floors.variance), 1e-9);
-
-  // A text field counts the matches that have it; nothing numeric matched: the count only.
-  ASSERT_OK_AND_ASSIGN(IndexStatistics typed, core_.GetStatistics("", "*", "thingTypeName"));
-  EXPECT_EQ(typed.count, 3);
-  ASSERT_OK_AND_ASSIGN(IndexStatistics none,
-                       core_.GetStatistics("", "thingName:nothing", "attributes.floor"));
+  EXPECT_NEAR(floors.std_deviation.value_or(-1), std::sqrt(floors.variance.value_or(0)), 1e-9);
+  // With "ground" among them the attribute is text, as on AWS: the count of things having it.
+  IndexStatistics text = stats("", "*", "attributes.floor");
+  EXPECT_EQ(text.count, 4);
+  EXPECT_FALSE(text.average.has_value());
+  EXPECT_EQ(stats("", "*", "thingTypeName").count, 3);
+  EXPECT_EQ(stats("", "*", "thingGroupNames").count, 2);
+  IndexStatistics none = stats("", "thingName:nothing", "attributes.floor");
   EXPECT_EQ(none.count, 0);
   EXPECT_FALSE(none.sum.has_value());
-  ASSERT_OK_AND_ASSIGN(IndexStatistics levels,
-                       core_.GetStatistics("AWS_ThingGroups", "*", "attributes.level"));
-  EXPECT_EQ(levels.count, 1);
-  EXPECT_DOUBLE_EQ(levels.maximum.value_or(-1), 2);
+  EXPECT_DOUBLE_EQ(stats("AWS_ThingGroups", "*", "attributes.level").maximum.value_or(-1), 2);
 
-  EXPECT_THAT(core_.GetStatistics("", "*", "colour"),
+  EXPECT_THAT(core_.Aggregate("", "*", {.field = "colour"}),
               StatusIs(Code::kInvalidArgument, HasSubstr("aggregationField: index AWS_Things")));
-  EXPECT_THAT(core_.GetStatistics("", "a AND", ""), StatusIs(Code::kInvalidArgument));
-  EXPECT_THAT(core_.GetStatistics("AWS_Jobs", "*", ""), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.Aggregate("", "a AND", {}), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.Aggregate("AWS_Jobs", "*", {}), StatusIs(Code::kNotFound));
+}
+
+TEST_F(SearchIndexTest, CardinalityPercentilesAndBuckets) {
+  using Kind = IndexAggregation::Kind;
+  ASSERT_OK_AND_ASSIGN(
+      IndexAggregationResult distinct,
+      core_.Aggregate("", "*", {.kind = Kind::kCardinality, .field = "attributes.floor"}));
+  EXPECT_EQ(distinct.cardinality, 3);  // 2, 10, ground
+  ASSERT_OK_AND_ASSIGN(IndexAggregationResult groups,
+                       core_.Aggregate("AWS_ThingGroups", "*",
+                                       {.kind = Kind::kCardinality, .field = "parentGroupNames"}));
+  EXPECT_EQ(groups.cardinality, 2);  // europe, berlin
+  EXPECT_THAT(core_.Aggregate("", "*", {.kind = Kind::kCardinality}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("required")));
+
+  // Numbers 2, 2 and 10 ("ground" is not one): AWS's default percents, interpolated.
+  ASSERT_OK_AND_ASSIGN(
+      IndexAggregationResult p,
+      core_.Aggregate("", "*", {.kind = Kind::kPercentiles, .field = "attributes.floor"}));
+  ASSERT_EQ(p.percentiles.size(), 7u);
+  EXPECT_EQ(p.percentiles[0].first, 1);
+  EXPECT_NEAR(p.percentiles[0].second, 2, 1e-9);
+  EXPECT_NEAR(p.percentiles[3].second, 2, 1e-9);     // the median
+  EXPECT_NEAR(p.percentiles[4].second, 6, 1e-9);     // 75: halfway from 2 to 10
+  EXPECT_NEAR(p.percentiles[6].second, 9.84, 1e-9);  // 99: 2 + 0.98 * 8
+  ASSERT_OK_AND_ASSIGN(IndexAggregationResult none, core_.Aggregate("", "thingName:fan*",
+                                                                    {.kind = Kind::kPercentiles,
+                                                                     .field = "attributes.serial",
+                                                                     .percents = {50}}));
+  EXPECT_TRUE(none.percentiles.empty());
+  EXPECT_THAT(core_.Aggregate("", "*", {.kind = Kind::kPercentiles, .field = "thingName"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("percentiles need numbers")));
+  EXPECT_THAT(
+      core_.Aggregate("", "*",
+                      {.kind = Kind::kPercentiles, .field = "attributes.floor", .percents = {101}}),
+      StatusIs(Code::kInvalidArgument, HasSubstr("0 to 100")));
+
+  ASSERT_OK_AND_ASSIGN(
+      IndexAggregationResult b,
+      core_.Aggregate("", "*",
+                      {.kind = Kind::kBuckets, .field = "attributes.floor", .max_buckets = 2}));
+  EXPECT_EQ(b.total_count, 4);
+  ASSERT_EQ(b.buckets.size(), 2u);
+  EXPECT_EQ(b.buckets[0].key, "2");
+  EXPECT_EQ(b.buckets[0].count, 2);
+  EXPECT_EQ(b.buckets[1].key, "10");  // ties by value, as bytes: "10" < "ground"
+  EXPECT_EQ(b.buckets[1].count, 1);
+  EXPECT_THAT(core_.Aggregate(
+                  "", "*", {.kind = Kind::kBuckets, .field = "attributes.floor", .max_buckets = 0}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("maxBuckets")));
 }
 
 // ---- dynamic thing groups: members are what a query matches, when asked

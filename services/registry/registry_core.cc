@@ -18,6 +18,10 @@ using pagination::ResolveMaxResults;
 
 std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
+// The aggregations' field for a document's version, which no query can name.
+constexpr char kRegistryVersionField[] = "registry.version";
+constexpr int kMaxBuckets = 10000;
+
 // SearchIndex's page sizes: AWS's maximum is 100.
 constexpr int kDefaultSearchResults = 50;
 constexpr int kMaxSearchResults = 100;
@@ -446,25 +450,43 @@ absl::StatusOr<const IndexSchema*> IndexNamed(absl::string_view index_name) {
 
 }  // namespace
 
-absl::StatusOr<IndexStatistics> RegistryCore::GetStatistics(absl::string_view index_name,
-                                                            absl::string_view query_string,
-                                                            absl::string_view aggregation_field) {
+absl::StatusOr<IndexAggregationResult> RegistryCore::Aggregate(absl::string_view index_name,
+                                                               absl::string_view query_string,
+                                                               IndexAggregation a) {
+  using Kind = IndexAggregation::Kind;
   FLEETCORE_ASSIGN_OR_RETURN(const IndexSchema* schema, IndexNamed(index_name));
   FLEETCORE_ASSIGN_OR_RETURN(IndexQuery query, ParseIndexQuery(query_string, *schema));
-  if (aggregation_field.empty()) return store_->Statistics(schema->index_name, query, "");
-  if (absl::Status s = CheckIndexField(*schema, aggregation_field); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("aggregationField: ", s.message()));
+  if (a.field.empty()) {
+    if (a.kind != Kind::kStatistics) {
+      return absl::InvalidArgumentError("aggregationField: required");
+    }
+    a.field = kRegistryVersionField;
+  } else if (a.field != kRegistryVersionField) {
+    if (absl::Status s = CheckIndexField(*schema, a.field); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("aggregationField: ", s.message()));
+    }
   }
-  if (absl::StartsWith(aggregation_field, schema->open_prefix)) {
-    return store_->Statistics(schema->index_name, query, aggregation_field);
+  a.numeric = a.field == kRegistryVersionField || absl::StartsWith(a.field, schema->open_prefix);
+  if (a.kind == Kind::kPercentiles) {
+    if (!a.numeric) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("aggregationField: percentiles need numbers: ", kRegistryVersionField,
+                       " or ", schema->open_prefix, "<name>, not ", a.field));
+    }
+    if (a.percents.empty()) a.percents = {1, 5, 25, 50, 75, 95, 99};
+    for (double p : a.percents) {
+      if (!(p >= 0 && p <= 100)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("percents: each must be from 0 to 100, got ", p));
+      }
+    }
   }
-  // A text field: the count of the documents that have it.
-  IndexQuery has;
-  has.term = {.field = std::string(aggregation_field), .like = "%"};
-  IndexQuery both;
-  both.op = IndexQuery::Op::kAnd;
-  both.children = {std::move(query), std::move(has)};
-  return store_->Statistics(schema->index_name, both, "");
+  if (a.kind == Kind::kBuckets && (a.max_buckets < 1 || a.max_buckets > kMaxBuckets)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bucketsAggregationType.termsAggregation.maxBuckets: 1 to ", kMaxBuckets,
+                     ", got ", a.max_buckets));
+  }
+  return store_->Aggregate(schema->index_name, query, a);
 }
 
 absl::StatusOr<RegistryCore::SearchResult> RegistryCore::SearchIndex(absl::string_view index_name,

@@ -113,12 +113,13 @@ class RegistryCore {
   absl::StatusOr<SearchResult> SearchIndex(absl::string_view index_name,
                                            absl::string_view query_string, const PageRequest& page);
 
-  // GetStatistics: how many things (or groups) `query_string` matches; with an
-  // `aggregation_field`, only those that have it, and for attributes.<name> the statistics
-  // of its values that are numbers.
-  absl::StatusOr<IndexStatistics> GetStatistics(absl::string_view index_name,
-                                                absl::string_view query_string,
-                                                absl::string_view aggregation_field);
+  // Fleet indexing's aggregations (GetStatistics, GetCardinality, GetPercentiles,
+  // GetBucketsAggregation) over the things (or groups) `query_string` matches; see
+  // IndexAggregation. The field defaults to registry.version for statistics, as on AWS, and
+  // is required otherwise; percents default to AWS's 1, 5, 25, 50, 75, 95, 99.
+  absl::StatusOr<IndexAggregationResult> Aggregate(absl::string_view index_name,
+                                                   absl::string_view query_string,
+                                                   IndexAggregation aggregation);
 
   // AWS's event configurations: which kinds of registry event (by AWS's names, "THING",
   // "THING_GROUP_MEMBERSHIP", ...) are published. Kinds not named keep their setting.

@@ -581,9 +581,11 @@ grpc::ServerUnaryReactor* RegistryService::GetStatistics(grpc::CallbackServerCon
                                                          const pb::GetStatisticsRequest* req,
                                                          pb::GetStatisticsResponse* resp) {
   return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
-    FLEETCORE_ASSIGN_OR_RETURN(
-        IndexStatistics s,
-        core_->GetStatistics(req->index_name(), req->query_string(), req->aggregation_field()));
+    FLEETCORE_ASSIGN_OR_RETURN(IndexAggregationResult r,
+                               core_->Aggregate(req->index_name(), req->query_string(),
+                                                {.kind = IndexAggregation::Kind::kStatistics,
+                                                 .field = req->aggregation_field()}));
+    const IndexStatistics& s = r.statistics;
     pb::Statistics* out = resp->mutable_statistics();
     out->set_count(s.count);
     if (s.average) out->set_average(*s.average);
@@ -593,6 +595,58 @@ grpc::ServerUnaryReactor* RegistryService::GetStatistics(grpc::CallbackServerCon
     if (s.sum_of_squares) out->set_sum_of_squares(*s.sum_of_squares);
     if (s.variance) out->set_variance(*s.variance);
     if (s.std_deviation) out->set_std_deviation(*s.std_deviation);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::GetCardinality(grpc::CallbackServerContext* ctx,
+                                                          const pb::GetCardinalityRequest* req,
+                                                          pb::GetCardinalityResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(IndexAggregationResult r,
+                               core_->Aggregate(req->index_name(), req->query_string(),
+                                                {.kind = IndexAggregation::Kind::kCardinality,
+                                                 .field = req->aggregation_field()}));
+    resp->set_cardinality(static_cast<int32_t>(r.cardinality));
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::GetPercentiles(grpc::CallbackServerContext* ctx,
+                                                          const pb::GetPercentilesRequest* req,
+                                                          pb::GetPercentilesResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        IndexAggregationResult r,
+        core_->Aggregate(req->index_name(), req->query_string(),
+                         {.kind = IndexAggregation::Kind::kPercentiles,
+                          .field = req->aggregation_field(),
+                          .percents = {req->percents().begin(), req->percents().end()}}));
+    for (const auto& [percent, value] : r.percentiles) {
+      pb::PercentPair* p = resp->add_percentiles();
+      p->set_percent(percent);
+      p->set_value(value);
+    }
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::GetBucketsAggregation(
+    grpc::CallbackServerContext* ctx, const pb::GetBucketsAggregationRequest* req,
+    pb::GetBucketsAggregationResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    const int max = req->buckets_aggregation_type().terms_aggregation().max_buckets();
+    FLEETCORE_ASSIGN_OR_RETURN(IndexAggregationResult r,
+                               core_->Aggregate(req->index_name(), req->query_string(),
+                                                {.kind = IndexAggregation::Kind::kBuckets,
+                                                 .field = req->aggregation_field(),
+                                                 .max_buckets = max == 0 ? 10 : max}));
+    resp->set_total_count(static_cast<int32_t>(r.total_count));
+    for (const IndexBucket& b : r.buckets) {
+      pb::Bucket* out = resp->add_buckets();
+      out->set_key_value(b.key);
+      out->set_count(static_cast<int32_t>(b.count));
+    }
     return absl::OkStatus();
   });
 }

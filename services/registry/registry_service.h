@@ -111,6 +111,15 @@ class RegistryService final : public pb::Registry::CallbackService {
   grpc::ServerUnaryReactor* GetStatistics(grpc::CallbackServerContext* ctx,
                                           const pb::GetStatisticsRequest* req,
                                           pb::GetStatisticsResponse* resp) override;
+  grpc::ServerUnaryReactor* GetCardinality(grpc::CallbackServerContext* ctx,
+                                           const pb::GetCardinalityRequest* req,
+                                           pb::GetCardinalityResponse* resp) override;
+  grpc::ServerUnaryReactor* GetPercentiles(grpc::CallbackServerContext* ctx,
+                                           const pb::GetPercentilesRequest* req,
+                                           pb::GetPercentilesResponse* resp) override;
+  grpc::ServerUnaryReactor* GetBucketsAggregation(grpc::CallbackServerContext* ctx,
+                                                  const pb::GetBucketsAggregationRequest* req,
+                                                  pb::GetBucketsAggregationResponse* resp) override;
 
   grpc::ServerUnaryReactor* UpdateEventConfigurations(
       grpc::CallbackServerContext* ctx, const pb::UpdateEventConfigurationsRequest* req,

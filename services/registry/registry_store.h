@@ -142,12 +142,11 @@ class RegistryStore {
                                                                             absl::string_view after,
                                                                             int limit) = 0;
 
-  // GetStatistics over the documents of `index` (kThingIndex or kThingGroupIndex) that
-  // `query` matches: their count, or with `numeric_field` (attributes.<name>) the statistics
-  // of that field's values that are numbers, counting only the documents that have one.
-  virtual absl::StatusOr<IndexStatistics> Statistics(absl::string_view index,
-                                                     const IndexQuery& query,
-                                                     absl::string_view numeric_field) = 0;
+  // Fleet indexing's aggregation `aggregation` (see IndexAggregation) over the documents of
+  // `index` (kThingIndex or kThingGroupIndex) that `query` matches.
+  virtual absl::StatusOr<IndexAggregationResult> Aggregate(absl::string_view index,
+                                                           const IndexQuery& query,
+                                                           const IndexAggregation& aggregation) = 0;
 
   virtual absl::StatusOr<EventConfigurations> GetEventConfigurations() = 0;
 };

@@ -167,6 +167,36 @@ struct IndexStatistics {
   std::optional<double> std_deviation;
 };
 
+// What one of fleet indexing's aggregations asks over the values of `field` ("registry.version"
+// or a field of the index) in the documents a query matches:
+//   kStatistics: with `numeric` (registry.version, attributes.*) and every value a number,
+//     IndexStatistics of them; otherwise only the count of documents that have the field;
+//   kCardinality: how many distinct values;
+//   kPercentiles: each of `percents` of the values that are numbers (none without numbers);
+//   kBuckets: the `max_buckets` values most documents have, with how many, and how many
+//     documents matched.
+struct IndexAggregation {
+  enum class Kind { kStatistics, kCardinality, kPercentiles, kBuckets };
+  Kind kind = Kind::kStatistics;
+  std::string field;
+  bool numeric = false;
+  std::vector<double> percents;
+  int max_buckets = 10;
+};
+
+struct IndexBucket {
+  std::string key;
+  int64_t count = 0;
+};
+
+struct IndexAggregationResult {
+  IndexStatistics statistics;
+  int64_t cardinality = 0;
+  std::vector<std::pair<double, double>> percentiles;  // (percent, value)
+  std::vector<IndexBucket> buckets;                    // most documents first, then by value
+  int64_t total_count = 0;
+};
+
 // A group with its ancestors, root first (DescribeThingGroup).
 struct ThingGroupDescription {
   ThingGroup group;

@@ -160,8 +160,24 @@ TEST_F(RegistryFleetctlTest, SearchIndexFindsThingsAndGroups) {
   EXPECT_EQ(stats["statistics"]["count"], 3) << stats.dump();
   EXPECT_EQ(stats["statistics"]["average"], 10.0);
   EXPECT_EQ(stats["statistics"]["maximum"], 15.0);
+  // Without a field: AWS's registry.version (each thing at version 1).
   auto count = CtlJson({"get-statistics", "--query-string", "thingGroupNames:floor-1"});
   EXPECT_EQ(count["statistics"]["count"], 1) << count.dump();
+  EXPECT_EQ(count["statistics"]["maximum"], 1.0) << count.dump();
+  auto distinct =
+      CtlJson({"get-cardinality", "--query-string", "*", "--aggregation-field", "thingTypeName"});
+  EXPECT_EQ(distinct["cardinality"], 1) << distinct.dump();
+  auto median = CtlJson({"get-percentiles", "--query-string", "*", "--aggregation-field",
+                         "attributes.floor", "--percents", "[50, 100]"});
+  EXPECT_EQ(median["percentiles"], nlohmann::json::parse(R"([{"percent": 50.0, "value": 10.0},
+                                      {"percent": 100.0, "value": 15.0}])"))
+      << median.dump();
+  auto buckets = CtlJson({"get-buckets-aggregation", "--query-string", "*", "--aggregation-field",
+                          "thingGroupNames", "--buckets-aggregation-type",
+                          R"({"termsAggregation": {"maxBuckets": 5}})"});
+  EXPECT_EQ(buckets["totalCount"], 3) << buckets.dump();
+  EXPECT_EQ(buckets["buckets"], nlohmann::json::parse(R"([{"keyValue": "floor-1", "count": 1}])"))
+      << buckets.dump();
 
   ExpectFailure({"search-index", "--query-string", "attributes.floor:[5 TO"}, "INVALID_ARGUMENT",
                 "expected the range's upper bound");
