@@ -68,10 +68,12 @@ class RecordingTx final : public RegistryTx {
   }
   void Publish(const RegistryEvent& e) override {
     if (!e.thing.empty()) touched.push_back(e.thing);
+    if (CachingRegistryStore::ChangesGroups(e)) groups_changed = true;
     inner_.Publish(e);
   }
 
   std::vector<std::string> touched;
+  bool groups_changed = false;
 
  private:
   RegistryTx& inner_;
@@ -130,7 +132,34 @@ void CachingRegistryStore::Invalidate(absl::string_view thing) {
   if (s.things.erase(thing) > 0 && entries_ != nullptr) entries_->Decrement();
 }
 
+bool CachingRegistryStore::ChangesGroups(const RegistryEvent& e) {
+  return e.type == "thing_group.created" || e.type == "thing_group.updated" ||
+         e.type == "thing_group.deleted";
+}
+
+void CachingRegistryStore::InvalidateGroups() {
+  std::lock_guard<std::mutex> lock(groups_mu_);
+  ++groups_epoch_;
+  dynamic_groups_.reset();
+}
+
+absl::StatusOr<std::vector<ThingGroup>> CachingRegistryStore::DynamicGroups() {
+  uint64_t epoch;
+  {
+    std::lock_guard<std::mutex> lock(groups_mu_);
+    if (dynamic_groups_.has_value()) return *dynamic_groups_;
+    epoch = groups_epoch_;
+  }
+  absl::StatusOr<std::vector<ThingGroup>> read = backend_->DynamicGroups();
+  if (read.ok()) {
+    std::lock_guard<std::mutex> lock(groups_mu_);
+    if (groups_epoch_ == epoch) dynamic_groups_ = *read;  // no invalidation raced the read
+  }
+  return read;
+}
+
 void CachingRegistryStore::InvalidateAll() {
+  InvalidateGroups();
   for (Shard& s : shards_) {
     std::lock_guard<std::mutex> lock(s.mu);
     ++s.epoch;
@@ -142,16 +171,19 @@ void CachingRegistryStore::InvalidateAll() {
 
 absl::Status CachingRegistryStore::Transact(absl::FunctionRef<absl::Status(RegistryTx&)> body) {
   std::vector<std::string> touched;
+  bool groups_changed = false;
   absl::Status s = backend_->Transact([&](RegistryTx& tx) -> absl::Status {
     RecordingTx recording(tx);
     absl::Status inner = body(recording);
     touched = std::move(recording.touched);  // the last attempt's, if it was retried
+    groups_changed = recording.groups_changed;
     return inner;
   });
   // Also after a failure: the commit's outcome may be unknown (connection lost).
   for (const std::string& t : touched) {
     Invalidate(t);
   }
+  if (groups_changed) InvalidateGroups();
   return s;
 }
 

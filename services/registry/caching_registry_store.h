@@ -1,12 +1,14 @@
 // A RegistryStore in front of another that keeps things read by GetThing in memory, so
 // DescribeThing (asked on every device connect by the services that enforce policy) can be
 // answered without a Postgres round trip, and without leaving gRPC's callback thread (see
-// Peek).
+// Peek). It also keeps the list of dynamic thing groups, which every
+// ListThingGroupsForThing (also asked per connect) matches the thing against.
 //
 // Consistency: an entry is dropped
 //   - when this process commits a transaction that published an event naming the thing
 //     (before the write is acknowledged to the caller),
-//   - when a fleetcore_registry NOTIFY from another replica names it (Invalidate), and
+//   - when a fleetcore_registry NOTIFY from another replica names it (Invalidate; a thing
+//     group's creation, update or deletion: InvalidateGroups, for the dynamic groups), and
 //   - all at once when the NOTIFY listener reconnects, since events may have been missed
 //     (InvalidateAll).
 // A read that raced with an invalidation does not fill the cache (per-shard epochs), so a
@@ -47,7 +49,11 @@ class CachingRegistryStore final : public RegistryStore {
   // The cached thing, if any; never blocks on I/O.
   std::optional<Thing> Peek(absl::string_view name) override;
   void Invalidate(absl::string_view thing);
+  // Drops the dynamic groups kept in memory.
+  void InvalidateGroups();
   void InvalidateAll();
+  // Whether `event` may change the dynamic groups (a group created, updated or deleted).
+  static bool ChangesGroups(const RegistryEvent& event);
 
   absl::Status Transact(absl::FunctionRef<absl::Status(RegistryTx&)> body) override;
   absl::StatusOr<std::optional<Thing>> GetThing(absl::string_view name) override;
@@ -98,9 +104,7 @@ class CachingRegistryStore final : public RegistryStore {
       absl::string_view principal, absl::string_view after, int limit) override {
     return backend_->ListPrincipalThings(principal, after, limit);
   }
-  absl::StatusOr<std::vector<ThingGroup>> DynamicGroups() override {
-    return backend_->DynamicGroups();
-  }
+  absl::StatusOr<std::vector<ThingGroup>> DynamicGroups() override;
   absl::StatusOr<std::vector<ThingDocument>> SearchThings(const IndexQuery& query,
                                                           absl::string_view after,
                                                           int limit) override {
@@ -121,6 +125,9 @@ class CachingRegistryStore final : public RegistryStore {
 
  private:
   static constexpr size_t kShards = 16;
+  std::mutex groups_mu_;
+  uint64_t groups_epoch_ = 0;
+  std::optional<std::vector<ThingGroup>> dynamic_groups_;
   struct Shard {
     std::mutex mu;
     uint64_t epoch = 0;

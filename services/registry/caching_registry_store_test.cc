@@ -86,6 +86,32 @@ TEST_F(CachingRegistryStoreTest, StaysWithinItsCapacity) {
   EXPECT_LE(small.size(), 32u);
 }
 
+TEST_F(CachingRegistryStoreTest, KeepsTheDynamicGroupsUntilAGroupChanges) {
+  ASSERT_OK(core_.CreateThing({.name = "t", .attributes = {{"floor", "2"}}}));
+  ASSERT_OK(core_.CreateThingGroup({.name = "low", .query_string = "attributes.floor<3"}));
+  auto groups_of_t = [&] {
+    std::vector<std::string> names;
+    absl::StatusOr<Page<ThingGroup>> p = core_.ListThingGroupsForThing("t", false, {});
+    EXPECT_TRUE(p.ok()) << p.status();
+    if (p.ok()) {
+      for (const ThingGroup& g : p->items) names.push_back(g.name);
+    }
+    return names;
+  };
+  EXPECT_THAT(groups_of_t(), ::testing::ElementsAre("low"));
+  // Another replica's new group is not seen until its NOTIFY drops the list...
+  ASSERT_OK(other_replica_.CreateThingGroup({.name = "all", .query_string = "*"}));
+  EXPECT_THAT(groups_of_t(), ::testing::ElementsAre("low"));
+  cache_.InvalidateGroups();
+  EXPECT_THAT(groups_of_t(), ::testing::ElementsAre("all", "low"));
+  // ...while this one's own change drops it before returning.
+  ASSERT_OK(core_.UpdateThingGroup(
+      {.name = "low", .dynamic = true, .query_string = "attributes.floor<2"}));
+  EXPECT_THAT(groups_of_t(), ::testing::ElementsAre("all"));
+  EXPECT_TRUE(CachingRegistryStore::ChangesGroups({.type = "thing_group.deleted"}));
+  EXPECT_FALSE(CachingRegistryStore::ChangesGroups({.type = "thing_group.thing_added"}));
+}
+
 TEST_F(CachingRegistryStoreTest, InvalidNamesAreNeverAnsweredFromMemory) {
   EXPECT_EQ(core_.DescribeThingIfCached("bad name"), std::nullopt);
   EXPECT_THAT(core_.DescribeThing("bad name"),

@@ -102,6 +102,7 @@ int Run(int argc, char** argv) {
         [c = cache.get(), &core](absl::string_view, absl::string_view payload) {
           if (std::optional<RegistryEvent> e = PgRegistryStore::ParseEvent(payload)) {
             if (c != nullptr && !e->thing.empty()) c->Invalidate(e->thing);
+            if (c != nullptr && CachingRegistryStore::ChangesGroups(*e)) c->InvalidateGroups();
             if (e->type == kEventConfigurationsUpdated) core.InvalidateEventConfigurations();
           }
         },
