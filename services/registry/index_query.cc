@@ -509,11 +509,19 @@ std::string SqlNumber(const std::string& v) {
   return absl::StrCat("(CASE WHEN ", v, " ~ '^-?[0-9]+(\\.[0-9]+)?$' THEN (", v, ")::numeric END)");
 }
 
+// `v` with A-Z lowered and nothing else, as absl::AsciiStrToLower does in memory (Postgres's
+// lower() would also lower other letters, as the database's locale says).
+std::string SqlAsciiLower(const std::string& v) {
+  return absl::StrCat("translate(", v,
+                      ", 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz')");
+}
+
 std::string TermSql(const IndexTerm& t, const std::string& v, SqlParams& params) {
   if (t.kind == IndexTerm::Kind::kMatch) {
-    return absl::StrCat("lower(", v, ") LIKE ", params.Add(t.like));
+    return absl::StrCat(SqlAsciiLower(v), " LIKE ", params.Add(t.like));
   }
-  const std::string left = t.numeric ? SqlNumber(v) : absl::StrCat("lower(", v, ") COLLATE \"C\"");
+  const std::string left =
+      t.numeric ? SqlNumber(v) : absl::StrCat(SqlAsciiLower(v), " COLLATE \"C\"");
   const char* cast = t.numeric ? "::numeric" : "";
   std::vector<std::string> parts = {absl::StrCat(t.numeric ? left : v, " IS NOT NULL")};
   if (t.lower.has_value()) {

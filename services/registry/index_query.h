@@ -7,9 +7,10 @@
 //   thingName:(lamp* AND -lamp-old) NOT x      field grouping, AND OR NOT and a leading -
 //   "a b"  \:  *                               phrases, escapes, everything
 //
-// Matching ignores case. A term without a field looks in every field of the index. A query
-// has at most 12 terms, and at most one of them may start with a wildcard (and then the
-// query is at most 100 characters), as on AWS; parentheses and NOTs nest at most 16 deep.
+// Matching ignores the case of A-Z (only: the same in memory and whatever the database's
+// locale). A term without a field looks in every field of the index. A query has at most 12
+// terms, and at most one of them may start with a wildcard (and then the query is at most
+// 100 characters), as on AWS; parentheses and NOTs nest at most 16 deep.
 //
 // A parsed query is matched in two ways that must agree: in memory against an
 // IndexDocument (the fake store), and as a SQL condition built by IndexQueryToSql (the

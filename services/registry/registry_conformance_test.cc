@@ -303,6 +303,10 @@ TEST_F(SearchIndexTest, ThingGroupQueries) {
   ASSERT_THAT(r.thing_groups, SizeIs(1));
   EXPECT_THAT(r.thing_groups[0].parent_names, ElementsAre("europe", "berlin"));
   EXPECT_EQ(r.thing_groups[0].group.description, "Second floor, east");
+  // Case is ignored for A-Z only, whatever the database's locale would lower.
+  ASSERT_OK(core_.CreateThingGroup({.name = "annoyed", .description = "Ärger im Büro"}));
+  EXPECT_THAT(Groups("thingGroupDescription:Ärger"), ElementsAre("annoyed"));
+  EXPECT_THAT(Groups("thingGroupDescription:IM"), ElementsAre("annoyed"));
 }
 
 TEST_F(SearchIndexTest, PaginatesAndRefusesWhatItCannotAnswer) {
