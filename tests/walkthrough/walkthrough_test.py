@@ -49,7 +49,14 @@ __expect() {  # FILE REGEX: wait up to 15 s for FILE to match
   cat "$1" >&2 || true
   return 1
 }
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+# A block runs as the script's own commands, so `set -e` stops it at its first failing
+# command (a block on the left of || would not: bash ignores -e there); on the way out, the
+# output of the block that failed is shown, on the stderr saved here (the exit happens
+# inside the block's redirection).
+exec 3>&2
+__out=""
+trap '__rc=$?; if [ $__rc -ne 0 ] && [ -n "$__out" ]; then cat "$__out" >&3; fi
+kill $(jobs -p) 2>/dev/null || true' EXIT
 """
 
 
@@ -104,7 +111,7 @@ def script_of(number, body):
                 lines.append(f"for __try in $(seq 1 30); do\n{{\n{code}\n}} > {out} 2>&1 "
                              f"&& {checks or 'true'} && break\nsleep 0.5\ndone")
             else:
-                lines.append(f"{{\n{code}\n}} > {out} 2>&1 || {{ cat {out} >&2; exit 1; }}")
+                lines.append(f"__out={out}\n{{\n{code}\n}} > {out} 2>&1\n__out=")
             lines.append(f"cat {out} >&2")
             for regex in expects:
                 lines.append(f"__expect {shlex.quote(out)} {shlex.quote(regex)}")
