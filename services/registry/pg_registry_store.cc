@@ -654,6 +654,7 @@ absl::StatusOr<IndexAggregationResult> PgRegistryStore::Aggregate(absl::string_v
       absl::StrCat("(SELECT x.doc, ", SqlIndexNumber("x.val"), " AS num FROM ", rows, ") y");
   IndexAggregationResult result;
   absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    result = IndexAggregationResult{};  // the body may run again on a fresh connection
     auto exec = [&](const std::string& sql) {
       return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(params.values()));
     };

@@ -440,7 +440,7 @@ absl::StatusOr<Page<Thing>> RegistryCore::ListThings(const ThingQuery& query,
 
 namespace {
 
-// The schema of SearchIndex's and GetStatistics' `index_name` (AWS_Things when empty).
+// The schema of SearchIndex's and the aggregations' `index_name` (AWS_Things when empty).
 absl::StatusOr<const IndexSchema*> IndexNamed(absl::string_view index_name) {
   if (index_name.empty() || index_name == kThingIndex) return &ThingIndexSchema();
   if (index_name == kThingGroupIndex) return &ThingGroupIndexSchema();
