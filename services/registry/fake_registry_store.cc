@@ -371,14 +371,14 @@ absl::StatusOr<IndexAggregationResult> FakeRegistryStore::Aggregate(
     if (!things.ok()) return things.status();
     for (const ThingDocument& d : *things) {
       docs.push_back(ThingIndexDocument(d));
-      docs.back()["registry.version"] = {std::to_string(d.thing.version)};
+      docs.back()[kRegistryVersionField] = {std::to_string(d.thing.version)};
     }
   } else {
     absl::StatusOr<std::vector<ThingGroupDocument>> groups = SearchThingGroups(query, "", kAll);
     if (!groups.ok()) return groups.status();
     for (const ThingGroupDocument& d : *groups) {
       docs.push_back(ThingGroupIndexDocument(d));
-      docs.back()["registry.version"] = {std::to_string(d.group.version)};
+      docs.back()[kRegistryVersionField] = {std::to_string(d.group.version)};
     }
   }
   return AggregateDocuments(docs, aggregation);

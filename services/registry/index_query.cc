@@ -562,9 +562,6 @@ absl::Status CheckIndexField(const IndexSchema& schema, absl::string_view field)
   return fault.empty() ? absl::OkStatus() : absl::InvalidArgumentError(fault);
 }
 
-bool IsIndexNumber(absl::string_view value) { return IsNumber(value); }
-double IndexNumber(absl::string_view value) { return ToNumber(value); }
-
 std::string SqlIndexNumber(const std::string& v) { return SqlNumber(v); }
 
 std::string SqlParams::Add(std::string value) {

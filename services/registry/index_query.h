@@ -46,6 +46,9 @@ const IndexSchema& ThingIndexSchema();
 const IndexSchema& ThingGroupIndexSchema();
 inline constexpr char kThingIndex[] = "AWS_Things";
 inline constexpr char kThingGroupIndex[] = "AWS_ThingGroups";
+// The aggregations' field for a document's version: no query can name it (AWS's
+// registry.version is not searchable), but GetStatistics aggregates it by default.
+inline constexpr char kRegistryVersionField[] = "registry.version";
 
 // One condition on the values of one field (or of any field).
 struct IndexTerm {
@@ -82,10 +85,6 @@ absl::StatusOr<IndexQuery> ParseIndexQuery(absl::string_view text, const IndexSc
 // OK when `field` is one of the schema's fields; INVALID_ARGUMENT saying why not.
 absl::Status CheckIndexField(const IndexSchema& schema, absl::string_view field);
 
-// Numbers as ranges compare them: an optional -, digits, optionally . and digits.
-bool IsIndexNumber(absl::string_view value);
-double IndexNumber(absl::string_view value);  // of an IsIndexNumber value
-
 // A document as a query sees it: each field with its values (a field may hold several,
 // such as thingGroupNames; a missing field holds none).
 using IndexDocument = std::map<std::string, std::vector<std::string>>;
@@ -93,7 +92,7 @@ using IndexDocument = std::map<std::string, std::vector<std::string>>;
 bool MatchesIndexQuery(const IndexQuery& query, const IndexDocument& doc);
 
 // Fleet indexing's aggregations computed over documents (the fake store's way; the
-// Postgres store computes the same in SQL). Each document also holds "registry.version".
+// Postgres store computes the same in SQL). Each document also holds kRegistryVersionField.
 // See IndexAggregation for what each kind means.
 IndexAggregationResult AggregateDocuments(const std::vector<IndexDocument>& docs,
                                           const IndexAggregation& aggregation);
@@ -133,7 +132,8 @@ class SqlParams {
 using SqlFieldMapper =
     std::function<std::vector<SqlFieldSource>(absl::string_view field, SqlParams& params)>;
 
-// The SQL numeric value of text expression `v` when it IsIndexNumber, NULL otherwise.
+// The SQL numeric value of text expression `v` when it is a number as ranges read one (an
+// optional -, digits, optionally . and digits), NULL otherwise.
 std::string SqlIndexNumber(const std::string& v);
 
 // A boolean SQL condition true exactly where MatchesIndexQuery is.

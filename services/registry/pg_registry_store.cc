@@ -117,7 +117,7 @@ std::vector<SqlFieldSource> ThingFieldSql(absl::string_view field, SqlParams& pa
   const SqlFieldSource groups{
       .value = "m.group_name",
       .from_where = "FROM registry.thing_group_members m WHERE m.thing_name = t.name"};
-  if (field == "registry.version") return {{.value = "t.version::text"}};
+  if (field == kRegistryVersionField) return {{.value = "t.version::text"}};
   if (field == "thingName") return {{.value = "t.name"}};
   if (field == "thingId") return {{.value = "t.id::text"}};
   if (field == "thingTypeName") return {{.value = "t.thing_type"}};
@@ -145,7 +145,7 @@ std::vector<SqlFieldSource> GroupFieldSql(absl::string_view field, SqlParams& pa
       .from_where = "FROM regexp_split_to_table(g.description, '\\s+') w WHERE w <> ''"};
   const SqlFieldSource parents{
       .value = "up.name", .from_where = "FROM up WHERE up.name IS NOT NULL", .with = kAncestorsCte};
-  if (field == "registry.version") return {{.value = "g.version::text"}};
+  if (field == kRegistryVersionField) return {{.value = "g.version::text"}};
   if (field == "thingGroupName") return {{.value = "g.name"}};
   if (field == "thingGroupId") return {{.value = "g.id::text"}};
   if (field == "thingGroupDescription") return {words};

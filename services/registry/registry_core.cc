@@ -18,8 +18,6 @@ using pagination::ResolveMaxResults;
 
 std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
-// The aggregations' field for a document's version, which no query can name.
-constexpr char kRegistryVersionField[] = "registry.version";
 constexpr int kMaxBuckets = 10000;
 
 // SearchIndex's page sizes: AWS's maximum is 100.
