@@ -10,6 +10,17 @@ namespace {
 
 using State = FakeRegistryStore::State;
 
+// The ancestors of `group`, root first.
+std::vector<ThingGroup> AncestorsIn(const State& s, absl::string_view group) {
+  std::vector<ThingGroup> out;
+  auto it = s.groups.find(group);
+  while (it != s.groups.end() && !it->second.parent.empty()) {
+    it = s.groups.find(it->second.parent);
+    if (it != s.groups.end()) out.insert(out.begin(), it->second);
+  }
+  return out;
+}
+
 // Descendants of `group` (not the group itself).
 std::set<std::string> Descendants(const State& s, absl::string_view group) {
   std::set<std::string> out;
@@ -248,13 +259,7 @@ absl::StatusOr<std::vector<ThingGroup>> FakeRegistryStore::DynamicGroups() {
 
 absl::StatusOr<std::vector<ThingGroup>> FakeRegistryStore::Ancestors(absl::string_view name) {
   std::lock_guard<std::mutex> lock(mu_);
-  std::vector<ThingGroup> out;
-  auto it = state_.groups.find(name);
-  while (it != state_.groups.end() && !it->second.parent.empty()) {
-    it = state_.groups.find(it->second.parent);
-    if (it != state_.groups.end()) out.insert(out.begin(), it->second);
-  }
-  return out;
+  return AncestorsIn(state_, name);
 }
 
 absl::StatusOr<std::vector<ThingGroup>> FakeRegistryStore::ListGroups(
@@ -352,10 +357,7 @@ absl::StatusOr<std::vector<ThingGroupDocument>> FakeRegistryStore::SearchThingGr
   std::vector<ThingGroupDocument> out;
   for (const auto& [name, g] : state_.groups) {
     ThingGroupDocument d{.group = g};
-    for (auto up = state_.groups.find(g.parent); up != state_.groups.end();
-         up = state_.groups.find(up->second.parent)) {
-      d.parent_names.insert(d.parent_names.begin(), up->first);
-    }
+    for (const ThingGroup& up : AncestorsIn(state_, name)) d.parent_names.push_back(up.name);
     if (MatchesIndexQuery(query, ThingGroupIndexDocument(d))) out.push_back(std::move(d));
   }
   return Window(std::move(out), after, limit,

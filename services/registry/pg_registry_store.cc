@@ -1,6 +1,5 @@
 #include "services/registry/pg_registry_store.h"
 
-#include <cstring>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
@@ -111,6 +110,19 @@ std::string EventJson(const RegistryEvent& e) {
 
 std::string S(absl::string_view v) { return std::string(v); }
 
+// An attribute of row `alias` (t or g) as a field (index_query.h): one by its field name
+// ("attributes.<name>"), or every attribute value for a term without a field.
+SqlFieldSource AttributeSql(absl::string_view alias, absl::string_view field, SqlParams& params) {
+  if (field.empty()) {
+    return {
+        .value = "a.value",
+        .from_where = absl::StrCat("FROM jsonb_each_text(", alias, ".attributes) a WHERE true")};
+  }
+  const absl::string_view name = absl::StripPrefix(field, "attributes.");
+  return {.value =
+              absl::StrCat("(", alias, ".attributes ->> ", params.Add(std::string(name)), ")")};
+}
+
 // How the fields of the two indexes (index_query.h) read in SQL, over `t`
 // (registry.things) and `g` (registry.thing_groups).
 std::vector<SqlFieldSource> ThingFieldSql(absl::string_view field, SqlParams& params) {
@@ -122,16 +134,12 @@ std::vector<SqlFieldSource> ThingFieldSql(absl::string_view field, SqlParams& pa
   if (field == "thingId") return {{.value = "t.id::text"}};
   if (field == "thingTypeName") return {{.value = "t.thing_type"}};
   if (field == "thingGroupNames") return {groups};
-  if (!field.empty()) {
-    return {
-        {.value = absl::StrCat("(t.attributes ->> ",
-                               params.Add(std::string(field.substr(strlen("attributes.")))), ")")}};
-  }
+  if (!field.empty()) return {AttributeSql("t", field, params)};
   return {{.value = "t.name"},
           {.value = "t.id::text"},
           {.value = "t.thing_type"},
           groups,
-          {.value = "a.value", .from_where = "FROM jsonb_each_text(t.attributes) a WHERE true"}};
+          AttributeSql("t", "", params)};
 }
 
 // The ancestors of `g`, as rows of up(name).
@@ -150,16 +158,9 @@ std::vector<SqlFieldSource> GroupFieldSql(absl::string_view field, SqlParams& pa
   if (field == "thingGroupId") return {{.value = "g.id::text"}};
   if (field == "thingGroupDescription") return {words};
   if (field == "parentGroupNames") return {parents};
-  if (!field.empty()) {
-    return {
-        {.value = absl::StrCat("(g.attributes ->> ",
-                               params.Add(std::string(field.substr(strlen("attributes.")))), ")")}};
-  }
-  return {{.value = "g.name"},
-          {.value = "g.id::text"},
-          words,
-          parents,
-          {.value = "a.value", .from_where = "FROM jsonb_each_text(g.attributes) a WHERE true"}};
+  if (!field.empty()) return {AttributeSql("g", field, params)};
+  return {
+      {.value = "g.name"}, {.value = "g.id::text"}, words, parents, AttributeSql("g", "", params)};
 }
 
 std::string NameFromRow(const pqxx::row& r) { return r[0].as<std::string>(); }
