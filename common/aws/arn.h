@@ -30,6 +30,7 @@ class Arns {
   std::string Thing(absl::string_view name) const { return Make("thing", name); }
   std::string ThingType(absl::string_view name) const { return Make("thingtype", name); }
   std::string ThingGroup(absl::string_view name) const { return Make("thinggroup", name); }
+  std::string BillingGroup(absl::string_view name) const { return Make("billinggroup", name); }
   std::string Cert(absl::string_view id) const { return Make("cert", id); }
   std::string CaCert(absl::string_view id) const { return Make("cacert", id); }
   std::string Policy(absl::string_view name) const { return Make("policy", name); }

@@ -28,6 +28,10 @@ class FakePeers final : public Peers {
     std::lock_guard<std::mutex> lock(mu_);
     groups_.insert(group);
   }
+  void AddBillingGroup(const std::string& group) {
+    std::lock_guard<std::mutex> lock(mu_);
+    billing_groups_.insert(group);
+  }
   void AddPolicy(const std::string& name, const std::string& document) {
     std::lock_guard<std::mutex> lock(mu_);
     policies_[name] = document;
@@ -66,7 +70,8 @@ class FakePeers final : public Peers {
     std::lock_guard<std::mutex> lock(mu_);
     if (absl::Status s = Check("CreateThing"); !s.ok()) return s;
     if (things_.count(std::string(name)) != 0) return absl::AlreadyExistsError("registry: exists");
-    things_[std::string(name)] = {std::string(name), std::string(type_name), attributes, {}};
+    things_[std::string(name)] = {
+        .name = std::string(name), .type_name = std::string(type_name), .attributes = attributes};
     return absl::OkStatus();
   }
   absl::Status UpdateThing(absl::string_view name, const std::optional<std::string>& type_name,
@@ -113,6 +118,16 @@ class FakePeers final : public Peers {
       auto& g = it->second.groups;
       g.erase(std::remove(g.begin(), g.end(), group), g.end());
     }
+    return absl::OkStatus();
+  }
+  absl::Status AddThingToBillingGroup(absl::string_view thing, absl::string_view group) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (absl::Status s = Check("AddThingToBillingGroup"); !s.ok()) return s;
+    if (billing_groups_.count(std::string(group)) == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("registry: billing group \"", group, "\" does not exist"));
+    }
+    things_.at(std::string(thing)).billing_group = std::string(group);
     return absl::OkStatus();
   }
   absl::Status AttachThingPrincipal(absl::string_view thing, absl::string_view principal,
@@ -199,6 +214,7 @@ class FakePeers final : public Peers {
   mutable std::mutex mu_;
   std::map<std::string, PeerThingRecord> things_;
   std::set<std::string> groups_;
+  std::set<std::string> billing_groups_;
   std::map<std::pair<std::string, std::string>, bool> principals_;  // (thing, principal)
   std::map<std::string, std::string> policies_;
   std::set<std::pair<std::string, std::string>> attachments_;  // (policy, target)

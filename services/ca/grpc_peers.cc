@@ -42,7 +42,9 @@ absl::StatusOr<std::optional<PeerThingRecord>> GrpcPeers::DescribeThing(absl::st
   grpc::Status s = stubs_->registry->DescribeThing(ctx.get(), req, &resp);
   if (s.error_code() == grpc::StatusCode::NOT_FOUND) return std::optional<PeerThingRecord>();
   if (!s.ok()) return From("registry", s);
-  PeerThingRecord t{.name = resp.thing_name(), .type_name = resp.thing_type_name()};
+  PeerThingRecord t{.name = resp.thing_name(),
+                    .type_name = resp.thing_type_name(),
+                    .billing_group = resp.billing_group_name()};
   for (const auto& [k, v] : resp.attributes()) t.attributes[k] = v;
   rpb::ListThingGroupsForThingRequest groups;
   groups.set_thing_name(std::string(name));
@@ -110,6 +112,16 @@ absl::Status GrpcPeers::AddThingToGroup(absl::string_view thing, absl::string_vi
   rpb::AddThingToThingGroupResponse resp;
   auto ctx = registry_.NewContext();
   grpc::Status s = stubs_->registry->AddThingToThingGroup(ctx.get(), req, &resp);
+  return s.ok() ? absl::OkStatus() : From("registry", s);
+}
+
+absl::Status GrpcPeers::AddThingToBillingGroup(absl::string_view thing, absl::string_view group) {
+  rpb::AddThingToBillingGroupRequest req;
+  req.set_thing_name(std::string(thing));
+  req.set_billing_group_name(std::string(group));
+  rpb::AddThingToBillingGroupResponse resp;
+  auto ctx = registry_.NewContext();
+  grpc::Status s = stubs_->registry->AddThingToBillingGroup(ctx.get(), req, &resp);
   return s.ok() ? absl::OkStatus() : From("registry", s);
 }
 

@@ -23,6 +23,7 @@ class GrpcPeers final : public Peers {
   absl::Status DeleteThing(absl::string_view name) override;
   absl::Status AddThingToGroup(absl::string_view thing, absl::string_view group) override;
   absl::Status RemoveThingFromGroup(absl::string_view thing, absl::string_view group) override;
+  absl::Status AddThingToBillingGroup(absl::string_view thing, absl::string_view group) override;
   absl::Status AttachThingPrincipal(absl::string_view thing, absl::string_view principal,
                                     bool exclusive) override;
   absl::Status DetachThingPrincipal(absl::string_view thing, absl::string_view principal) override;

@@ -21,6 +21,7 @@ struct PeerThingRecord {
   std::string type_name;
   std::map<std::string, std::string> attributes;
   std::vector<std::string> groups;  // the groups it is directly in
+  std::string billing_group;        // empty: none
 };
 
 struct PrincipalThingRecord {
@@ -44,6 +45,7 @@ class Peers {
   virtual absl::Status DeleteThing(absl::string_view name) = 0;
   virtual absl::Status AddThingToGroup(absl::string_view thing, absl::string_view group) = 0;
   virtual absl::Status RemoveThingFromGroup(absl::string_view thing, absl::string_view group) = 0;
+  virtual absl::Status AddThingToBillingGroup(absl::string_view thing, absl::string_view group) = 0;
   virtual absl::Status AttachThingPrincipal(absl::string_view thing, absl::string_view principal,
                                             bool exclusive) = 0;
   virtual absl::Status DetachThingPrincipal(absl::string_view thing,

@@ -22,7 +22,7 @@ constexpr char kFleetTemplate[] = R"({
     "thing": {"Type": "AWS::IoT::Thing", "Properties": {
       "ThingName": {"Fn::Join": ["", ["dev_", {"Ref": "SerialNumber"}]]},
       "AttributePayload": {"version": "v1", "serial": {"Ref": "SerialNumber"}},
-      "ThingGroups": ["fleet"]},
+      "ThingGroups": ["fleet"], "BillingGroup": "lab"},
       "OverrideSettings": {"AttributePayload": "MERGE", "ThingGroups": "DO_NOTHING"}},
     "certificate": {"Type": "AWS::IoT::Certificate", "Properties": {
       "CertificateId": {"Ref": "AWS::IoT::Certificate::Id"}, "Status": "ACTIVE"}},
@@ -146,6 +146,7 @@ TEST_F(ProvisioningTest, TemplateLifecycleAndVersions) {
 
 TEST_F(ProvisioningTest, FleetProvisioningEndToEnd) {
   peers_.AddGroup("fleet");
+  peers_.AddBillingGroup("lab");
   CreateFleetTemplate();
   FleetCertificate claim = Claim();
   EXPECT_EQ(claim.issued.record.status, CertStatus::kPendingActivation);
@@ -167,6 +168,7 @@ TEST_F(ProvisioningTest, FleetProvisioningEndToEnd) {
   EXPECT_THAT(things["dev_42"].attributes,
               ElementsAre(Pair("serial", "42"), Pair("version", "v1")));
   EXPECT_THAT(things["dev_42"].groups, ElementsAre("fleet"));
+  EXPECT_EQ(things["dev_42"].billing_group, "lab");
   EXPECT_TRUE(peers_.thing_principals().count({"dev_42", arn}));
   ASSERT_THAT(peers_.policy_targets(), SizeIs(1));
   EXPECT_EQ(peers_.policy_targets().begin()->second, arn);
@@ -190,6 +192,7 @@ TEST_F(ProvisioningTest, FleetProvisioningEndToEnd) {
 
 TEST_F(ProvisioningTest, RegisterThingRejectionsHaveAwsCodes) {
   peers_.AddGroup("fleet");
+  peers_.AddBillingGroup("lab");
   CreateFleetTemplate();
   CreateFleetTemplate("off", /*enabled=*/false);
   FleetCertificate claim = Claim();
@@ -222,13 +225,14 @@ TEST_F(ProvisioningTest, RegisterThingRejectionsHaveAwsCodes) {
 
 TEST_F(ProvisioningTest, AFailureHalfWayLeavesNothingBehind) {
   peers_.AddGroup("fleet");
+  peers_.AddBillingGroup("lab");
   CreateFleetTemplate();
   FleetCertificate claim = Claim();
   const std::string claim_id(64, 'c');
   // Every step of the saga in turn fails once; each time nothing stays behind and the same
   // token still works afterwards.
-  for (const char* op :
-       {"CreateThing", "AddThingToGroup", "AttachThingPrincipal", "CreatePolicy", "AttachPolicy"}) {
+  for (const char* op : {"CreateThing", "AddThingToBillingGroup", "AddThingToGroup",
+                         "AttachThingPrincipal", "CreatePolicy", "AttachPolicy"}) {
     SCOPED_TRACE(op);
     peers_.FailAt(op, 1, absl::UnavailableError(absl::StrCat("injected failure of ", op)));
     absl::Status s =
@@ -254,6 +258,7 @@ TEST_F(ProvisioningTest, AFailureHalfWayLeavesNothingBehind) {
 
 TEST_F(ProvisioningTest, PreProvisioningHookDecides) {
   peers_.AddGroup("fleet");
+  peers_.AddBillingGroup("lab");
   CreateFleetTemplate("hooked", true, "https://hooks.example/check");
   const std::string claim_id(64, 'c');
 
@@ -297,6 +302,7 @@ TEST_F(ProvisioningTest, PreProvisioningHookDecides) {
 
 TEST_F(ProvisioningTest, UnusedClaimCertificatesExpire) {
   peers_.AddGroup("fleet");
+  peers_.AddBillingGroup("lab");
   CreateFleetTemplate();
   FleetCertificate unused = Claim();
   FleetCertificate used = Claim();
@@ -315,6 +321,7 @@ TEST_F(ProvisioningTest, UnusedClaimCertificatesExpire) {
 
 TEST_F(ProvisioningTest, ProvisionDeviceForOperators) {
   peers_.AddGroup("fleet");
+  peers_.AddBillingGroup("lab");
   CreateFleetTemplate();
   ASSERT_OK_AND_ASSIGN(ProvisionedDevice d,
                        provisioning_.ProvisionDevice("fleet-t", {{"SerialNumber", "5"}}, ""));

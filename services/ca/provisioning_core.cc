@@ -405,6 +405,10 @@ absl::Status ProvisioningCore::Execute(const ProvisioningPlan& plan, const std::
           peers->CreateThing(name, t.thing_type_name.value_or(""),
                              t.attributes.value_or(std::map<std::string, std::string>{})));
       saga.Done("create thing " + name, [peers, name] { return peers->DeleteThing(name); });
+      if (t.billing_group.has_value()) {
+        // Undone with the thing.
+        FLEETCORE_RETURN_IF_ERROR(peers->AddThingToBillingGroup(name, *t.billing_group));
+      }
       for (const std::string& g : t.thing_groups.value_or(std::vector<std::string>{})) {
         FLEETCORE_RETURN_IF_ERROR(peers->AddThingToGroup(name, g));
         saga.Done("add to group " + g,

@@ -275,7 +275,8 @@ absl::StatusOr<ProvisioningPlan> ProvisioningTemplate::Impl::Run(
     if (kind == "AWS::IoT::Thing") {
       if (plan.thing.has_value()) return Fault(path, "a template has at most one thing");
       FLEETCORE_RETURN_IF_ERROR(CheckKeys(
-          props, ppath, {"ThingName", "AttributePayload", "ThingTypeName", "ThingGroups"}));
+          props, ppath,
+          {"ThingName", "AttributePayload", "ThingTypeName", "ThingGroups", "BillingGroup"}));
       ThingPlan t{.logical_name = name};
       if (!props.contains("ThingName")) return Fault(Child(ppath, "ThingName"), "required");
       FLEETCORE_ASSIGN_OR_RETURN(t.thing_name,
@@ -297,6 +298,10 @@ absl::StatusOr<ProvisioningPlan> ProvisioningTemplate::Impl::Run(
       if (props.contains("ThingGroups")) {
         FLEETCORE_ASSIGN_OR_RETURN(t.thing_groups,
                                    eval.List(props["ThingGroups"], Child(ppath, "ThingGroups")));
+      }
+      if (props.contains("BillingGroup")) {
+        FLEETCORE_ASSIGN_OR_RETURN(
+            t.billing_group, eval.String(props["BillingGroup"], Child(ppath, "BillingGroup")));
       }
       for (const auto& [k, v] : overrides.items()) {
         const std::string at = Child(opath, k);

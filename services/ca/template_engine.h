@@ -41,6 +41,9 @@ struct ThingPlan {
   std::optional<std::string> thing_type_name;
   std::optional<std::map<std::string, std::string>> attributes;
   std::optional<std::vector<std::string>> thing_groups;
+  // The billing group a new thing starts in (an existing thing's is left as it is: AWS
+  // defines no override setting for it).
+  std::optional<std::string> billing_group;
   Override attributes_override = Override::kDoNothing;
   Override thing_type_override = Override::kDoNothing;
   Override thing_groups_override = Override::kDoNothing;

@@ -90,6 +90,7 @@ TEST(TemplateEngineTest, FleetProvisioningExample) {
   EXPECT_EQ(plan.thing->attributes_override, Override::kMerge);
   EXPECT_EQ(plan.thing->thing_groups_override, Override::kDoNothing);
   EXPECT_FALSE(plan.thing->thing_type_name.has_value());
+  EXPECT_FALSE(plan.thing->billing_group.has_value());
   ASSERT_TRUE(plan.certificate.has_value());
   EXPECT_EQ(plan.certificate->certificate_id, kCertId);
   EXPECT_TRUE(plan.certificate->active);
@@ -180,6 +181,23 @@ TEST(TemplateEngineTest, Intrinsics) {
       StatusIs(Code::kInvalidArgument, HasSubstr("mapping \"Sites\" has no mars.Group")));
   EXPECT_THAT(t.Resolve({{"AWS::IoT::Certificate::Id", kCertId}}),
               StatusIs(Code::kInvalidArgument, HasSubstr("Parameters.Serial: has no value")));
+}
+
+TEST(TemplateEngineTest, ThingBillingGroup) {
+  ASSERT_OK_AND_ASSIGN(auto t, ProvisioningTemplate::Parse(R"({
+    "Parameters": {"Site": {"Type": "String"}},
+    "Resources": {"thing": {"Type": "AWS::IoT::Thing", "Properties": {
+      "ThingName": "lamp", "BillingGroup": {"Fn::Join": ["-", ["site", {"Ref": "Site"}]]}}}}
+  })",
+                                                           TemplateType::kJitp));
+  ASSERT_OK_AND_ASSIGN(ProvisioningPlan plan, t.Resolve({{"Site", "berlin"}}));
+  EXPECT_EQ(plan.thing->billing_group, "site-berlin");
+  EXPECT_THAT(
+      ProvisioningTemplate::Parse(
+          R"({"Resources": {"t": {"Type": "AWS::IoT::Thing", "Properties": {"ThingName": "a", "BillingGroup": ["x"]}}}})",
+          TemplateType::kJitp),
+      StatusIs(Code::kInvalidArgument,
+               HasSubstr("Resources.t.Properties.BillingGroup: expected a string")));
 }
 
 TEST(TemplateEngineTest, FaultsNameTheirPlace) {

@@ -485,6 +485,8 @@ int Run(int argc, char** argv) {
         nlohmann::json e = nlohmann::json::parse(payload.begin(), payload.end(), nullptr, false);
         if (!e.is_object()) return;
         if (channel == "fleetcore_registry") {
+          // Billing groups are behind no policy.
+          if (absl::StartsWith(e.value("type", ""), "billing_group.")) return;
           // Things, types and groups are behind policy variables and group policies: cached
           // policies go, and the live connections concerned fetch theirs again (those of
           // one thing for a thing's change, all for a type's or group's).

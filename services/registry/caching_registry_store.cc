@@ -47,6 +47,23 @@ class RecordingTx final : public RegistryTx {
   absl::Status RemoveMember(absl::string_view g, absl::string_view t) override {
     return inner_.RemoveMember(g, t);
   }
+  absl::StatusOr<std::optional<BillingGroup>> GetBillingGroup(absl::string_view n,
+                                                              Lock l) override {
+    return inner_.GetBillingGroup(n, l);
+  }
+  absl::Status InsertBillingGroup(const BillingGroup& g) override {
+    return inner_.InsertBillingGroup(g);
+  }
+  absl::Status UpdateBillingGroup(const BillingGroup& g) override {
+    return inner_.UpdateBillingGroup(g);
+  }
+  absl::Status DeleteBillingGroup(absl::string_view n) override {
+    return inner_.DeleteBillingGroup(n);
+  }
+  absl::StatusOr<int64_t> CountBillingGroups() override { return inner_.CountBillingGroups(); }
+  absl::Status SetThingBillingGroup(absl::string_view t, absl::string_view g) override {
+    return inner_.SetThingBillingGroup(t, g);
+  }
   absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfThing(
       absl::string_view t) override {
     return inner_.AttachmentsOfThing(t);
@@ -69,11 +86,13 @@ class RecordingTx final : public RegistryTx {
   void Publish(const RegistryEvent& e) override {
     if (!e.thing.empty()) touched.push_back(e.thing);
     if (CachingRegistryStore::ChangesGroups(e)) groups_changed = true;
+    if (CachingRegistryStore::ChangesAllThings(e)) all_changed = true;
     inner_.Publish(e);
   }
 
   std::vector<std::string> touched;
   bool groups_changed = false;
+  bool all_changed = false;
 
  private:
   RegistryTx& inner_;
@@ -137,6 +156,10 @@ bool CachingRegistryStore::ChangesGroups(const RegistryEvent& e) {
          e.type == "thing_group.deleted";
 }
 
+bool CachingRegistryStore::ChangesAllThings(const RegistryEvent& e) {
+  return e.type == kBillingGroupDeleted;
+}
+
 void CachingRegistryStore::InvalidateGroups() {
   std::lock_guard<std::mutex> lock(groups_mu_);
   ++groups_epoch_;
@@ -172,14 +195,20 @@ void CachingRegistryStore::InvalidateAll() {
 absl::Status CachingRegistryStore::Transact(absl::FunctionRef<absl::Status(RegistryTx&)> body) {
   std::vector<std::string> touched;
   bool groups_changed = false;
+  bool all_changed = false;
   absl::Status s = backend_->Transact([&](RegistryTx& tx) -> absl::Status {
     RecordingTx recording(tx);
     absl::Status inner = body(recording);
     touched = std::move(recording.touched);  // the last attempt's, if it was retried
     groups_changed = recording.groups_changed;
+    all_changed = recording.all_changed;
     return inner;
   });
   // Also after a failure: the commit's outcome may be unknown (connection lost).
+  if (all_changed) {
+    InvalidateAll();
+    return s;
+  }
   for (const std::string& t : touched) {
     Invalidate(t);
   }

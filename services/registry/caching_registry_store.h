@@ -9,7 +9,8 @@
 //     (before the write is acknowledged to the caller),
 //   - when a fleetcore_registry NOTIFY from another replica names it (Invalidate; a thing
 //     group's creation, update or deletion: InvalidateGroups, for the dynamic groups), and
-//   - all at once when the NOTIFY listener reconnects, since events may have been missed
+//   - all at once when the NOTIFY listener reconnects, since events may have been missed,
+//     or when a billing group is deleted, which changes things without naming them
 //     (InvalidateAll).
 // A read that raced with an invalidation does not fill the cache (per-shard epochs), so a
 // stale value never outlives the invalidation that should have removed it. Across replicas
@@ -54,6 +55,9 @@ class CachingRegistryStore final : public RegistryStore {
   void InvalidateAll();
   // Whether `event` may change the dynamic groups (a group created, updated or deleted).
   static bool ChangesGroups(const RegistryEvent& event);
+  // Whether `event` may change things it does not name (a billing group deleted: its things
+  // are left in none), so that every cached thing must go.
+  static bool ChangesAllThings(const RegistryEvent& event);
 
   absl::Status Transact(absl::FunctionRef<absl::Status(RegistryTx&)> body) override;
   absl::StatusOr<std::optional<Thing>> GetThing(absl::string_view name) override;
@@ -105,6 +109,19 @@ class CachingRegistryStore final : public RegistryStore {
     return backend_->ListPrincipalThings(principal, after, limit);
   }
   absl::StatusOr<std::vector<ThingGroup>> DynamicGroups() override;
+  absl::StatusOr<std::optional<BillingGroup>> GetBillingGroup(absl::string_view name) override {
+    return backend_->GetBillingGroup(name);
+  }
+  absl::StatusOr<std::vector<BillingGroup>> ListBillingGroups(absl::string_view name_prefix,
+                                                              absl::string_view after,
+                                                              int limit) override {
+    return backend_->ListBillingGroups(name_prefix, after, limit);
+  }
+  absl::StatusOr<std::vector<std::string>> ListThingsInBillingGroup(absl::string_view group,
+                                                                    absl::string_view after,
+                                                                    int limit) override {
+    return backend_->ListThingsInBillingGroup(group, after, limit);
+  }
   absl::StatusOr<std::vector<ThingDocument>> SearchThings(const IndexQuery& query,
                                                           absl::string_view after,
                                                           int limit) override {

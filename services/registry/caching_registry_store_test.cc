@@ -112,6 +112,25 @@ TEST_F(CachingRegistryStoreTest, KeepsTheDynamicGroupsUntilAGroupChanges) {
   EXPECT_FALSE(CachingRegistryStore::ChangesGroups({.type = "thing_group.thing_added"}));
 }
 
+TEST_F(CachingRegistryStoreTest, BillingGroupChangesReachTheCachedThings) {
+  ASSERT_OK(core_.CreateBillingGroup("lab", ""));
+  ASSERT_OK(core_.CreateThing({.name = "t"}));
+  ASSERT_OK(core_.CreateThing({.name = "u"}));
+  ASSERT_OK(core_.DescribeThing("t"));
+  ASSERT_OK(core_.AddThingToBillingGroup("lab", "t"));
+  EXPECT_EQ(core_.DescribeThing("t")->billing_group, "lab");
+  ASSERT_OK(core_.AddThingToBillingGroup("lab", "u"));
+  ASSERT_OK(core_.DescribeThing("u"));
+  ASSERT_TRUE(core_.DescribeThingIfCached("t").has_value());
+  // The deletion names no thing, yet changes both: every cached thing goes.
+  ASSERT_OK(core_.DeleteBillingGroup("lab", std::nullopt));
+  EXPECT_EQ(cache_.size(), 0u);
+  EXPECT_EQ(core_.DescribeThing("t")->billing_group, "");
+  EXPECT_EQ(core_.DescribeThing("u")->billing_group, "");
+  EXPECT_TRUE(CachingRegistryStore::ChangesAllThings({.type = kBillingGroupDeleted}));
+  EXPECT_FALSE(CachingRegistryStore::ChangesAllThings({.type = "thing.updated"}));
+}
+
 TEST_F(CachingRegistryStoreTest, InvalidNamesAreNeverAnsweredFromMemory) {
   EXPECT_EQ(core_.DescribeThingIfCached("bad name"), std::nullopt);
   EXPECT_THAT(core_.DescribeThing("bad name"),

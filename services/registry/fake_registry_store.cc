@@ -136,6 +136,37 @@ class FakeTx final : public RegistryTx {
     s_->members.erase({std::string(group), std::string(thing)});
     return absl::OkStatus();
   }
+  absl::StatusOr<std::optional<BillingGroup>> GetBillingGroup(absl::string_view name,
+                                                              Lock) override {
+    auto it = s_->billing_groups.find(name);
+    if (it == s_->billing_groups.end()) return std::optional<BillingGroup>();
+    return std::optional<BillingGroup>(it->second);
+  }
+  absl::Status InsertBillingGroup(const BillingGroup& g) override {
+    if (!s_->billing_groups.emplace(g.name, g).second) {
+      return absl::AlreadyExistsError("billing group exists");
+    }
+    return absl::OkStatus();
+  }
+  absl::Status UpdateBillingGroup(const BillingGroup& g) override {
+    s_->billing_groups[g.name] = g;
+    return absl::OkStatus();
+  }
+  absl::Status DeleteBillingGroup(absl::string_view name) override {
+    s_->billing_groups.erase(std::string(name));
+    for (auto& [thing_name, t] : s_->things) {
+      if (t.billing_group == name) t.billing_group.clear();
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<int64_t> CountBillingGroups() override {
+    return static_cast<int64_t>(s_->billing_groups.size());
+  }
+  absl::Status SetThingBillingGroup(absl::string_view thing, absl::string_view group) override {
+    auto it = s_->things.find(thing);
+    if (it != s_->things.end()) it->second.billing_group = std::string(group);
+    return absl::OkStatus();
+  }
   absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfThing(
       absl::string_view thing) override {
     std::vector<PrincipalAttachment> out;
@@ -255,6 +286,34 @@ absl::StatusOr<std::vector<ThingGroup>> FakeRegistryStore::DynamicGroups() {
     if (g.dynamic()) out.push_back(g);
   }
   return out;
+}
+
+absl::StatusOr<std::optional<BillingGroup>> FakeRegistryStore::GetBillingGroup(
+    absl::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = state_.billing_groups.find(name);
+  if (it == state_.billing_groups.end()) return std::optional<BillingGroup>();
+  return std::optional<BillingGroup>(it->second);
+}
+
+absl::StatusOr<std::vector<BillingGroup>> FakeRegistryStore::ListBillingGroups(
+    absl::string_view name_prefix, absl::string_view after, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<BillingGroup> out;
+  for (const auto& [name, g] : state_.billing_groups) {
+    if (absl::StartsWith(name, name_prefix)) out.push_back(g);
+  }
+  return Window(std::move(out), after, limit, [](const BillingGroup& g) { return g.name; });
+}
+
+absl::StatusOr<std::vector<std::string>> FakeRegistryStore::ListThingsInBillingGroup(
+    absl::string_view group, absl::string_view after, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, t] : state_.things) {
+    if (t.billing_group == group) out.push_back(name);
+  }
+  return Window(std::move(out), after, limit, [](const std::string& n) { return n; });
 }
 
 absl::StatusOr<std::vector<ThingGroup>> FakeRegistryStore::Ancestors(absl::string_view name) {

@@ -27,6 +27,13 @@ class FakeRegistryStore final : public RegistryStore {
                                                         int limit) override;
   absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name) override;
   absl::StatusOr<std::vector<ThingGroup>> DynamicGroups() override;
+  absl::StatusOr<std::optional<BillingGroup>> GetBillingGroup(absl::string_view name) override;
+  absl::StatusOr<std::vector<BillingGroup>> ListBillingGroups(absl::string_view name_prefix,
+                                                              absl::string_view after,
+                                                              int limit) override;
+  absl::StatusOr<std::vector<std::string>> ListThingsInBillingGroup(absl::string_view group,
+                                                                    absl::string_view after,
+                                                                    int limit) override;
   absl::StatusOr<std::vector<ThingGroup>> Ancestors(absl::string_view name) override;
   absl::StatusOr<std::vector<ThingGroup>> ListGroups(absl::string_view parent, bool recursive,
                                                      bool roots_only,
@@ -66,6 +73,7 @@ class FakeRegistryStore final : public RegistryStore {
     std::map<std::string, ThingType, std::less<>> types;
     std::map<std::string, ThingGroup, std::less<>> groups;
     std::set<std::pair<std::string, std::string>> members;  // (group, thing)
+    std::map<std::string, BillingGroup, std::less<>> billing_groups;
     std::map<std::pair<std::string, std::string>, PrincipalAttachment> attachments;  // (thing, principal)
     EventConfigurations event_configurations;
   };

@@ -103,6 +103,7 @@ int Run(int argc, char** argv) {
           if (std::optional<RegistryEvent> e = PgRegistryStore::ParseEvent(payload)) {
             if (c != nullptr && !e->thing.empty()) c->Invalidate(e->thing);
             if (c != nullptr && CachingRegistryStore::ChangesGroups(*e)) c->InvalidateGroups();
+            if (c != nullptr && CachingRegistryStore::ChangesAllThings(*e)) c->InvalidateAll();
             if (e->type == kEventConfigurationsUpdated) core.InvalidateEventConfigurations();
           }
         },

@@ -21,7 +21,8 @@ namespace {
 constexpr char kThingCols[] =
     "name, id::text, coalesce(thing_type, ''), attributes::text, version, "
     "(extract(epoch FROM created_at) * 1000000)::bigint, "
-    "(extract(epoch FROM updated_at) * 1000000)::bigint";
+    "(extract(epoch FROM updated_at) * 1000000)::bigint, coalesce(billing_group, '')";
+constexpr int kThingColCount = 8;
 constexpr char kTypeCols[] =
     "name, id::text, description, searchable_attributes::text, deprecated, "
     "coalesce((extract(epoch FROM deprecated_at) * 1000000)::bigint, 0), "
@@ -31,6 +32,8 @@ constexpr char kGroupCols[] =
     "g.attributes::text, g.version, (extract(epoch FROM g.created_at) * 1000000)::bigint, "
     "coalesce(g.query_string, ''), g.query_version";
 constexpr int kGroupColCount = 11;
+constexpr char kBillingGroupCols[] =
+    "name, id::text, description, version, (extract(epoch FROM created_at) * 1000000)::bigint";
 using db::FromMicros;
 using db::Micros;
 using db::TimestampParam;
@@ -54,7 +57,16 @@ Thing ThingFromRow(const pqxx::row& r) {
                .attributes = ParseAttributes(r[3].as<std::string>()),
                .version = r[4].as<int64_t>(),
                .created_at = FromMicros(r[5].as<int64_t>()),
-               .updated_at = FromMicros(r[6].as<int64_t>())};
+               .updated_at = FromMicros(r[6].as<int64_t>()),
+               .billing_group = r[7].as<std::string>()};
+}
+
+BillingGroup BillingGroupFromRow(const pqxx::row& r) {
+  return BillingGroup{.name = r[0].as<std::string>(),
+                      .id = r[1].as<std::string>(),
+                      .description = r[2].as<std::string>(),
+                      .version = r[3].as<int64_t>(),
+                      .created_at = FromMicros(r[4].as<int64_t>())};
 }
 
 ThingType TypeFromRow(const pqxx::row& r) {
@@ -186,11 +198,11 @@ class PgTx final : public RegistryTx, private db::TxStatements {
   absl::Status InsertThing(const Thing& t) override {
     return Exec(
         absl::StrCat("INSERT INTO registry.things (name, id, thing_type, attributes, version, "
-                     "created_at, updated_at) VALUES ($1, $2::uuid, nullif($3, ''), $4::jsonb, "
-                     "$5, ",
-                     TimestampParam(6), ", ", TimestampParam(7), ")"),
+                     "created_at, updated_at, billing_group) VALUES ($1, $2::uuid, "
+                     "nullif($3, ''), $4::jsonb, $5, ",
+                     TimestampParam(6), ", ", TimestampParam(7), ", nullif($8, ''))"),
         t.name, t.id, t.type_name, AttributesJson(t.attributes), t.version, Micros(t.created_at),
-        Micros(t.updated_at));
+        Micros(t.updated_at), t.billing_group);
   }
 
   absl::Status UpdateThing(const Thing& t) override {
@@ -311,6 +323,41 @@ class PgTx final : public RegistryTx, private db::TxStatements {
         "DELETE FROM registry.thing_group_members WHERE group_name = $1 AND "
         "thing_name = $2",
         S(group), S(thing));
+  }
+
+  absl::StatusOr<std::optional<BillingGroup>> GetBillingGroup(absl::string_view name,
+                                                              Lock lock) override {
+    return One<BillingGroup>(
+        absl::StrCat("SELECT ", kBillingGroupCols, " FROM registry.billing_groups WHERE name = $1",
+                     LockClause(lock)),
+        BillingGroupFromRow, S(name));
+  }
+
+  absl::Status InsertBillingGroup(const BillingGroup& g) override {
+    return Exec(absl::StrCat("INSERT INTO registry.billing_groups (name, id, description, "
+                             "version, created_at) VALUES ($1, $2::uuid, $3, $4, ",
+                             TimestampParam(5), ")"),
+                g.name, g.id, g.description, g.version, Micros(g.created_at));
+  }
+
+  absl::Status UpdateBillingGroup(const BillingGroup& g) override {
+    return Exec("UPDATE registry.billing_groups SET description = $2, version = $3 WHERE name = $1",
+                g.name, g.description, g.version);
+  }
+
+  absl::Status DeleteBillingGroup(absl::string_view name) override {
+    return Exec("DELETE FROM registry.billing_groups WHERE name = $1", S(name));
+  }
+
+  absl::StatusOr<int64_t> CountBillingGroups() override {
+    return Guard([&]() -> absl::StatusOr<int64_t> {
+      return tx_.exec1("SELECT count(*) FROM registry.billing_groups")[0].as<int64_t>();
+    });
+  }
+
+  absl::Status SetThingBillingGroup(absl::string_view thing, absl::string_view group) override {
+    return Exec("UPDATE registry.things SET billing_group = nullif($2, '') WHERE name = $1",
+                S(thing), S(group));
   }
 
   absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfThing(
@@ -473,6 +520,32 @@ absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::DynamicGroups() {
       GroupFromRow);
 }
 
+absl::StatusOr<std::optional<BillingGroup>> PgRegistryStore::GetBillingGroup(
+    absl::string_view name) {
+  return db::QueryOne<BillingGroup>(
+      *pool_,
+      absl::StrCat("SELECT ", kBillingGroupCols, " FROM registry.billing_groups WHERE name = $1"),
+      BillingGroupFromRow, S(name));
+}
+
+absl::StatusOr<std::vector<BillingGroup>> PgRegistryStore::ListBillingGroups(
+    absl::string_view name_prefix, absl::string_view after, int limit) {
+  return db::QueryRows<BillingGroup>(
+      *pool_,
+      absl::StrCat("SELECT ", kBillingGroupCols,
+                   " FROM registry.billing_groups WHERE name > $1 AND ($2 = '' OR name LIKE $3) "
+                   "ORDER BY name LIMIT $4"),
+      BillingGroupFromRow, S(after), S(name_prefix), LikePrefix(name_prefix), limit);
+}
+
+absl::StatusOr<std::vector<std::string>> PgRegistryStore::ListThingsInBillingGroup(
+    absl::string_view group, absl::string_view after, int limit) {
+  return db::QueryRows<std::string>(*pool_,
+                                    "SELECT name FROM registry.things WHERE billing_group = $1 "
+                                    "AND name > $2 ORDER BY name LIMIT $3",
+                                    NameFromRow, S(group), S(after), limit);
+}
+
 absl::StatusOr<std::vector<ThingGroup>> PgRegistryStore::Ancestors(absl::string_view name) {
   return db::QueryRows<ThingGroup>(
       *pool_,
@@ -593,7 +666,8 @@ absl::StatusOr<std::vector<ThingDocument>> PgRegistryStore::SearchThings(const I
       [](const pqxx::row& r) {
         return ThingDocument{
             .thing = ThingFromRow(r),
-            .group_names = nlohmann::json::parse(r[7].c_str()).get<std::vector<std::string>>()};
+            .group_names =
+                nlohmann::json::parse(r[kThingColCount].c_str()).get<std::vector<std::string>>()};
       },
       S(after), limit, pqxx::prepare::make_dynamic_params(params.values()));
 }

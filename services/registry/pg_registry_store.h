@@ -33,6 +33,13 @@ class PgRegistryStore final : public RegistryStore {
                                                         int limit) override;
   absl::StatusOr<std::optional<ThingGroup>> GetGroup(absl::string_view name) override;
   absl::StatusOr<std::vector<ThingGroup>> DynamicGroups() override;
+  absl::StatusOr<std::optional<BillingGroup>> GetBillingGroup(absl::string_view name) override;
+  absl::StatusOr<std::vector<BillingGroup>> ListBillingGroups(absl::string_view name_prefix,
+                                                              absl::string_view after,
+                                                              int limit) override;
+  absl::StatusOr<std::vector<std::string>> ListThingsInBillingGroup(absl::string_view group,
+                                                                    absl::string_view after,
+                                                                    int limit) override;
   absl::StatusOr<std::vector<ThingGroup>> Ancestors(absl::string_view name) override;
   absl::StatusOr<std::vector<ThingGroup>> ListGroups(absl::string_view parent, bool recursive,
                                                      bool roots_only,

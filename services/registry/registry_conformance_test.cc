@@ -80,7 +80,8 @@ TEST_F(RegistryCoreTest, CreateThingIsIdempotentForTheSameConfiguration) {
   ASSERT_OK_AND_ASSIGN(Thing again, core_.CreateThing({.name = "lamp-1", .attributes = {{"a", "1"}}}));
   EXPECT_EQ(again.id, "00000000-0000-4000-8000-000000000001");
   EXPECT_THAT(core_.CreateThing({.name = "lamp-1", .attributes = {{"a", "2"}}}),
-              StatusIs(Code::kAlreadyExists, HasSubstr("different thing type or attributes")));
+              StatusIs(Code::kAlreadyExists,
+                       HasSubstr("different thing type, attributes or billing group")));
 }
 
 TEST_F(RegistryCoreTest, CreateThingValidatesBeforeTheStore) {
@@ -856,6 +857,129 @@ TEST_F(RegistryCoreTest, DeletingAGroupRemovesMemberships) {
   ASSERT_OK(core_.AddThingToThingGroup("g", "t"));
   ASSERT_OK(core_.DeleteThingGroup("g", std::nullopt));
   EXPECT_THAT(core_.ListThingGroupsForThing("t", false, {})->items, SizeIs(0));
+}
+
+// ---- billing groups
+
+std::vector<std::string> Names(const absl::StatusOr<Page<std::string>>& page) {
+  EXPECT_TRUE(page.ok()) << page.status();
+  return page.ok() ? page->items : std::vector<std::string>{};
+}
+
+TEST_F(RegistryCoreTest, BillingGroupLifecycle) {
+  clock_.Advance(absl::Hours(1));
+  ASSERT_OK_AND_ASSIGN(BillingGroup created, core_.CreateBillingGroup("lab", "the lab's devices"));
+  EXPECT_EQ(created.version, 1);
+  // The same properties again succeed with the same group; others conflict.
+  ASSERT_OK_AND_ASSIGN(BillingGroup again, core_.CreateBillingGroup("lab", "the lab's devices"));
+  EXPECT_EQ(again.id, created.id);
+  EXPECT_THAT(core_.CreateBillingGroup("lab", "elsewhere"), StatusIs(Code::kAlreadyExists));
+  ASSERT_OK_AND_ASSIGN(BillingGroup d, core_.DescribeBillingGroup("lab"));
+  EXPECT_EQ(d.id, created.id);
+  EXPECT_EQ(d.description, "the lab's devices");
+  EXPECT_EQ(d.created_at, clock_.Now());
+
+  EXPECT_THAT(core_.UpdateBillingGroup("lab", "moved", 7), StatusIs(Code::kAborted));
+  EXPECT_EQ(core_.UpdateBillingGroup("lab", "moved", 1).value_or(0), 2);
+  EXPECT_EQ(core_.UpdateBillingGroup("lab", "", std::nullopt).value_or(0), 3);
+  EXPECT_EQ(core_.DescribeBillingGroup("lab")->description, "");
+  EXPECT_THAT(core_.UpdateBillingGroup("ghost", "x", std::nullopt), StatusIs(Code::kNotFound));
+
+  EXPECT_THAT(core_.CreateBillingGroup("bad name", ""), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.CreateBillingGroup("long", std::string(kMaxDescriptionLength + 1, 'd')),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.DescribeBillingGroup("ghost"), StatusIs(Code::kNotFound));
+
+  EXPECT_THAT(core_.DeleteBillingGroup("lab", 1), StatusIs(Code::kAborted));
+  ASSERT_OK(core_.DeleteBillingGroup("lab", 3));
+  EXPECT_THAT(core_.DescribeBillingGroup("lab"), StatusIs(Code::kNotFound));
+  EXPECT_OK(core_.DeleteBillingGroup("lab", std::nullopt));  // nothing to delete: success
+}
+
+TEST_F(RegistryCoreTest, ListBillingGroupsByPrefixPageByPage) {
+  for (const char* name : {"eu-1", "eu-2", "eu-3", "us-1"}) {
+    ASSERT_OK(core_.CreateBillingGroup(name, ""));
+  }
+  std::vector<std::string> seen;
+  PageRequest page{.max_results = 2};
+  do {
+    ASSERT_OK_AND_ASSIGN(Page<BillingGroup> p, core_.ListBillingGroups("eu-", page));
+    ASSERT_LE(p.items.size(), 2u);
+    for (const BillingGroup& g : p.items) seen.push_back(g.name);
+    page.next_token = p.next_token;
+  } while (!page.next_token.empty());
+  EXPECT_THAT(seen, ElementsAre("eu-1", "eu-2", "eu-3"));
+  EXPECT_THAT(core_.ListBillingGroups("", {})->items, SizeIs(4));
+  EXPECT_THAT(core_.ListBillingGroups("bad prefix", {}), StatusIs(Code::kInvalidArgument));
+}
+
+TEST_F(RegistryCoreTest, AThingIsInAtMostOneBillingGroup) {
+  ASSERT_OK(core_.CreateBillingGroup("a", ""));
+  ASSERT_OK(core_.CreateBillingGroup("b", ""));
+  EXPECT_THAT(core_.CreateThing({.name = "t", .billing_group = "ghost"}),
+              StatusIs(Code::kNotFound, HasSubstr("billing group")));
+  ASSERT_OK(core_.CreateThing({.name = "t", .billing_group = "a"}));
+  EXPECT_OK(core_.CreateThing({.name = "t", .billing_group = "a"}));  // the same again
+  EXPECT_THAT(core_.CreateThing({.name = "t", .billing_group = "b"}),
+              StatusIs(Code::kAlreadyExists));
+  EXPECT_EQ(core_.DescribeThing("t")->billing_group, "a");
+  CreateThing("u");
+  EXPECT_EQ(core_.DescribeThing("u")->billing_group, "");
+
+  // Adding it to another billing group moves it; the thing's version does not change.
+  ASSERT_OK(core_.AddThingToBillingGroup("b", "t"));
+  ASSERT_OK(core_.AddThingToBillingGroup("b", "u"));
+  ASSERT_OK(core_.AddThingToBillingGroup("b", "u"));  // already there
+  EXPECT_EQ(core_.DescribeThing("t")->billing_group, "b");
+  EXPECT_EQ(core_.DescribeThing("t")->version, 1);
+  EXPECT_THAT(Names(core_.ListThingsInBillingGroup("a", {})), SizeIs(0));
+  EXPECT_THAT(Names(core_.ListThingsInBillingGroup("b", {.max_results = 1})), ElementsAre("t"));
+  EXPECT_THAT(Names(core_.ListThingsInBillingGroup("b", {})), ElementsAre("t", "u"));
+
+  // Removing it from a group it is not in changes nothing.
+  ASSERT_OK(core_.RemoveThingFromBillingGroup("a", "t"));
+  EXPECT_EQ(core_.DescribeThing("t")->billing_group, "b");
+  ASSERT_OK(core_.RemoveThingFromBillingGroup("b", "t"));
+  EXPECT_EQ(core_.DescribeThing("t")->billing_group, "");
+  EXPECT_THAT(Names(core_.ListThingsInBillingGroup("b", {})), ElementsAre("u"));
+
+  EXPECT_THAT(core_.AddThingToBillingGroup("ghost", "t"), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.AddThingToBillingGroup("a", "ghost"), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.RemoveThingFromBillingGroup("ghost", "t"), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.ListThingsInBillingGroup("ghost", {}), StatusIs(Code::kNotFound));
+  // A thing's other changes keep its billing group.
+  ASSERT_OK(core_.UpdateThing(
+      {.name = "u", .attributes = AttributeUpdate{.attributes = {{"k", "v"}}, .merge = true}}));
+  EXPECT_EQ(core_.DescribeThing("u")->billing_group, "b");
+}
+
+TEST_F(RegistryCoreTest, DeletingABillingGroupLeavesItsThingsInNone) {
+  ASSERT_OK(core_.CreateBillingGroup("a", ""));
+  ASSERT_OK(core_.CreateThing({.name = "t", .billing_group = "a"}));
+  ASSERT_OK(core_.DeleteBillingGroup("a", std::nullopt));
+  ASSERT_OK_AND_ASSIGN(Thing t, core_.DescribeThing("t"));
+  EXPECT_EQ(t.billing_group, "");
+  // A new group of the same name starts empty.
+  ASSERT_OK(core_.CreateBillingGroup("a", ""));
+  EXPECT_THAT(Names(core_.ListThingsInBillingGroup("a", {})), SizeIs(0));
+  ASSERT_OK(core_.DeleteThing("t", std::nullopt));
+}
+
+TEST_F(RegistryCoreTest, BillingGroupChangesAreAnnouncedForCaches) {
+  ASSERT_OK(core_.CreateBillingGroup("a", ""));
+  CreateThing("t");
+  ASSERT_OK(core_.AddThingToBillingGroup("a", "t"));
+  ASSERT_OK(core_.AddThingToBillingGroup("a", "t"));  // no change: no event
+  ASSERT_OK(core_.RemoveThingFromBillingGroup("a", "t"));
+  ASSERT_OK(core_.DeleteBillingGroup("a", std::nullopt));
+  std::vector<RegistryEvent> events = sut_->WaitForEvents(4);
+  ASSERT_THAT(events, SizeIs(4));
+  EXPECT_EQ(events[0].type, "thing.created");
+  EXPECT_EQ(events[1].type, "billing_group.thing_added");
+  EXPECT_EQ(events[1].thing, "t");
+  EXPECT_EQ(events[2].type, "billing_group.thing_removed");
+  EXPECT_EQ(events[2].thing, "t");
+  EXPECT_EQ(events[3].type, kBillingGroupDeleted);
 }
 
 // ---- principals

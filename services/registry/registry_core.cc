@@ -250,18 +250,31 @@ absl::StatusOr<Thing> RegistryCore::CreateThing(const CreateThingInput& in) {
   FLEETCORE_RETURN_IF_ERROR(ValidateAttributes("attributePayload", in.attributes));
   const Attributes attributes = WithoutEmptyValues(in.attributes);
   FLEETCORE_RETURN_IF_ERROR(ValidateThingAttributeCount(attributes, !in.type_name.empty()));
+  if (!in.billing_group.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateName("billingGroupName", in.billing_group));
+  }
 
   Thing result;
   FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> existing, tx.GetThing(in.name, Lock::kNone));
     if (existing.has_value()) {
       // AWS: the same name and configuration succeeds; a different configuration conflicts.
-      if (existing->type_name == in.type_name && existing->attributes == attributes) {
+      if (existing->type_name == in.type_name && existing->attributes == attributes &&
+          existing->billing_group == in.billing_group) {
         result = *existing;
         return absl::OkStatus();
       }
-      return absl::AlreadyExistsError(absl::StrCat(
-          "thing ", Q(in.name), " already exists with a different thing type or attributes"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("thing ", Q(in.name),
+                       " already exists with a different thing type, attributes or billing group"));
+    }
+    if (!in.billing_group.empty()) {
+      FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> group,
+                                 tx.GetBillingGroup(in.billing_group, Lock::kShare));
+      if (!group.has_value()) {
+        return absl::NotFoundError(absl::StrCat("billing group ", Q(in.billing_group),
+                                                " does not exist; create it first"));
+      }
     }
     if (!in.type_name.empty()) {
       FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> type,
@@ -283,7 +296,8 @@ absl::StatusOr<Thing> RegistryCore::CreateThing(const CreateThingInput& in) {
                    .attributes = attributes,
                    .version = 1,
                    .created_at = now,
-                   .updated_at = now};
+                   .updated_at = now,
+                   .billing_group = in.billing_group};
     FLEETCORE_RETURN_IF_ERROR(tx.InsertThing(result));
     tx.Publish({.type = "thing.created", .thing = in.name, .thing_type = in.type_name});
     if (events.On(EventType::kThing)) {
@@ -1045,6 +1059,148 @@ absl::StatusOr<std::vector<ThingGroup>> RegistryCore::DynamicGroupsOf(absl::stri
     if (query.ok() && MatchesIndexQuery(*query, indexed)) out.push_back(std::move(g));
   }
   return out;
+}
+
+// ---- billing groups
+
+absl::StatusOr<BillingGroup> RegistryCore::CreateBillingGroup(absl::string_view name,
+                                                              absl::string_view description) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("billingGroupName", name));
+  FLEETCORE_RETURN_IF_ERROR(ValidateDescription("billingGroupDescription", description));
+  BillingGroup result;
+  FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> existing,
+                               tx.GetBillingGroup(name, Lock::kNone));
+    if (existing.has_value()) {
+      // As CreateThing: the same properties succeed, others conflict.
+      if (existing->description == description) {
+        result = *existing;
+        return absl::OkStatus();
+      }
+      return absl::AlreadyExistsError(
+          absl::StrCat("billing group ", Q(name), " already exists with another description"));
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(int64_t count, tx.CountBillingGroups());
+    if (count >= kMaxBillingGroups) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("there are already ", count, " billing groups, the most there can be"));
+    }
+    result = BillingGroup{.name = std::string(name),
+                          .id = ids_->NewUuid(),
+                          .description = std::string(description),
+                          .version = 1,
+                          .created_at = clock_->Now()};
+    return tx.InsertBillingGroup(result);
+  }));
+  return result;
+}
+
+absl::StatusOr<BillingGroup> RegistryCore::DescribeBillingGroup(absl::string_view name) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("billingGroupName", name));
+  FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> g, store_->GetBillingGroup(name));
+  if (!g.has_value()) {
+    return absl::NotFoundError(absl::StrCat("billing group ", Q(name), " does not exist"));
+  }
+  return *std::move(g);
+}
+
+absl::StatusOr<int64_t> RegistryCore::UpdateBillingGroup(absl::string_view name,
+                                                         absl::string_view description,
+                                                         std::optional<int64_t> expected_version) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("billingGroupName", name));
+  FLEETCORE_RETURN_IF_ERROR(ValidateDescription("billingGroupDescription", description));
+  int64_t version = 0;
+  FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> g,
+                               tx.GetBillingGroup(name, Lock::kUpdate));
+    if (!g.has_value()) {
+      return absl::NotFoundError(absl::StrCat("billing group ", Q(name), " does not exist"));
+    }
+    if (expected_version.has_value() && *expected_version != g->version) {
+      return VersionConflict("billing group", name, g->version, *expected_version);
+    }
+    g->description = std::string(description);
+    g->version += 1;
+    version = g->version;
+    return tx.UpdateBillingGroup(*g);
+  }));
+  return version;
+}
+
+absl::Status RegistryCore::DeleteBillingGroup(absl::string_view name,
+                                              std::optional<int64_t> expected_version) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("billingGroupName", name));
+  return Change([&](RegistryTx& tx, Events&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> g,
+                               tx.GetBillingGroup(name, Lock::kUpdate));
+    if (!g.has_value()) {
+      return absl::OkStatus();  // AWS: deleting what does not exist succeeds
+    }
+    if (expected_version.has_value() && *expected_version != g->version) {
+      return VersionConflict("billing group", name, g->version, *expected_version);
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.DeleteBillingGroup(name));
+    tx.Publish({.type = kBillingGroupDeleted});
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<Page<BillingGroup>> RegistryCore::ListBillingGroups(absl::string_view name_prefix,
+                                                                   const PageRequest& page) {
+  if (!name_prefix.empty()) {
+    FLEETCORE_RETURN_IF_ERROR(ValidateName("namePrefixFilter", name_prefix));
+  }
+  const std::string fingerprint = absl::StrCat("billing_groups|", name_prefix);
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<BillingGroup> groups,
+                             store_->ListBillingGroups(name_prefix, w.after, w.limit + 1));
+  return MakePage(std::move(groups), w.limit, fingerprint,
+                  [](const BillingGroup& g) { return g.name; });
+}
+
+absl::Status RegistryCore::SetBillingGroup(absl::string_view group, absl::string_view thing,
+                                           bool add) {
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("billingGroupName", group));
+  FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
+  return Change([&](RegistryTx& tx, Events&) -> absl::Status {
+    // The group first, then the thing: the order DeleteBillingGroup's cascade locks them in.
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> g,
+                               tx.GetBillingGroup(group, Lock::kShare));
+    if (!g.has_value()) {
+      return absl::NotFoundError(absl::StrCat("billing group ", Q(group), " does not exist"));
+    }
+    FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kUpdate));
+    if (!t.has_value()) {
+      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+    }
+    if (add ? t->billing_group == group : t->billing_group != group) {
+      return absl::OkStatus();  // already so
+    }
+    FLEETCORE_RETURN_IF_ERROR(tx.SetThingBillingGroup(thing, add ? group : ""));
+    tx.Publish({.type = add ? "billing_group.thing_added" : "billing_group.thing_removed",
+                .thing = std::string(thing)});
+    return absl::OkStatus();
+  });
+}
+
+absl::Status RegistryCore::AddThingToBillingGroup(absl::string_view group,
+                                                  absl::string_view thing) {
+  return SetBillingGroup(group, thing, /*add=*/true);
+}
+
+absl::Status RegistryCore::RemoveThingFromBillingGroup(absl::string_view group,
+                                                       absl::string_view thing) {
+  return SetBillingGroup(group, thing, /*add=*/false);
+}
+
+absl::StatusOr<Page<std::string>> RegistryCore::ListThingsInBillingGroup(absl::string_view group,
+                                                                         const PageRequest& page) {
+  FLEETCORE_ASSIGN_OR_RETURN(BillingGroup g, DescribeBillingGroup(group));
+  const std::string fingerprint = absl::StrCat("billing_group_things|", g.name);
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
+  FLEETCORE_ASSIGN_OR_RETURN(std::vector<std::string> things,
+                             store_->ListThingsInBillingGroup(g.name, w.after, w.limit + 1));
+  return MakePage(std::move(things), w.limit, fingerprint, [](const std::string& t) { return t; });
 }
 
 // ---- principals

@@ -94,6 +94,23 @@ class RegistryCore {
                                                            bool include_ancestors,
                                                            const PageRequest& page);
 
+  // Billing groups (flat; a thing is in at most one, and adding it to another moves it).
+  absl::StatusOr<BillingGroup> CreateBillingGroup(absl::string_view name,
+                                                  absl::string_view description);
+  absl::StatusOr<BillingGroup> DescribeBillingGroup(absl::string_view name);
+  // Replaces the description; returns the new version.
+  absl::StatusOr<int64_t> UpdateBillingGroup(absl::string_view name, absl::string_view description,
+                                             std::optional<int64_t> expected_version);
+  // Its things are left in no billing group.
+  absl::Status DeleteBillingGroup(absl::string_view name, std::optional<int64_t> expected_version);
+  absl::StatusOr<Page<BillingGroup>> ListBillingGroups(absl::string_view name_prefix,
+                                                       const PageRequest& page);
+  absl::Status AddThingToBillingGroup(absl::string_view group, absl::string_view thing);
+  // A thing in another billing group (or in none) is left as it is.
+  absl::Status RemoveThingFromBillingGroup(absl::string_view group, absl::string_view thing);
+  absl::StatusOr<Page<std::string>> ListThingsInBillingGroup(absl::string_view group,
+                                                             const PageRequest& page);
+
   absl::Status AttachThingPrincipal(absl::string_view thing, absl::string_view principal,
                                     PrincipalType type);
   absl::Status DetachThingPrincipal(absl::string_view thing, absl::string_view principal);
@@ -152,6 +169,9 @@ class RegistryCore {
                              absl::string_view thing);
   absl::Status RemoveMembership(RegistryTx& tx, Events& events, absl::string_view group,
                                 absl::string_view thing);
+
+  // Puts `thing` in billing group `group` (add) or takes it out of it.
+  absl::Status SetBillingGroup(absl::string_view group, absl::string_view thing, bool add);
 
   // NOT_FOUND unless the thing exists (outside a transaction).
   absl::Status RequireThing(absl::string_view name);

@@ -67,17 +67,24 @@ void ToProto(const ThingType& t, const aws::Arns& arns, pb::ThingTypeProperties*
   ToProto(t.created_at, meta->mutable_creation_date());
 }
 
-// The group and the thing a membership request names, each by name or by ARN.
+// The group and the thing a membership request names, each by name or by ARN: a billing
+// group's request or a thing group's.
 template <typename Request>
 absl::StatusOr<std::pair<std::string, std::string>> GroupAndThing(const aws::Arns& arns,
                                                                   const Request& req) {
-  FLEETCORE_ASSIGN_OR_RETURN(std::string group,
-                             NameFromNameOrArn(arns, req.thing_group_name(), req.thing_group_arn(),
-                                               "thinggroup", "thingGroupName", "thingGroupArn"));
+  absl::StatusOr<std::string> group;
+  if constexpr (requires { req.billing_group_name(); }) {
+    group = NameFromNameOrArn(arns, req.billing_group_name(), req.billing_group_arn(),
+                              "billinggroup", "billingGroupName", "billingGroupArn");
+  } else {
+    group = NameFromNameOrArn(arns, req.thing_group_name(), req.thing_group_arn(), "thinggroup",
+                              "thingGroupName", "thingGroupArn");
+  }
+  if (!group.ok()) return group.status();
   FLEETCORE_ASSIGN_OR_RETURN(std::string thing,
                              NameFromNameOrArn(arns, req.thing_name(), req.thing_arn(), "thing",
                                                "thingName", "thingArn"));
-  return std::make_pair(std::move(group), std::move(thing));
+  return std::make_pair(*std::move(group), std::move(thing));
 }
 
 void ToProto(const ThingGroup& g, const aws::Arns& arns, pb::GroupNameAndArn* out) {
@@ -114,7 +121,8 @@ grpc::ServerUnaryReactor* RegistryService::CreateThing(grpc::CallbackServerConte
     FLEETCORE_ASSIGN_OR_RETURN(
         Thing t, core_->CreateThing({.name = req->thing_name(),
                                      .type_name = req->thing_type_name(),
-                                     .attributes = FromProto(req->attribute_payload().attributes())}));
+                                     .attributes = FromProto(req->attribute_payload().attributes()),
+                                     .billing_group = req->billing_group_name()}));
     resp->set_thing_name(t.name);
     resp->set_thing_arn(core_->arns().Thing(t.name));
     resp->set_thing_id(t.id);
@@ -133,6 +141,7 @@ grpc::ServerUnaryReactor* RegistryService::DescribeThing(grpc::CallbackServerCon
     resp->set_thing_type_name(t.type_name);
     ToProto(t.attributes, resp->mutable_attributes());
     resp->set_version(t.version);
+    resp->set_billing_group_name(t.billing_group);
   };
   // Devices connect far more often than things change: most answers come from memory.
   return calls_->RunWithFastPath(
@@ -481,6 +490,111 @@ grpc::ServerUnaryReactor* RegistryService::ListThingGroupsForThing(
     for (const ThingGroup& g : page.items) {
       ToProto(g, core_->arns(), resp->add_thing_groups());
     }
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
+// ---- billing groups
+
+grpc::ServerUnaryReactor* RegistryService::CreateBillingGroup(
+    grpc::CallbackServerContext* ctx, const pb::CreateBillingGroupRequest* req,
+    pb::CreateBillingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        BillingGroup g,
+        core_->CreateBillingGroup(req->billing_group_name(),
+                                  req->billing_group_properties().billing_group_description()));
+    resp->set_billing_group_name(g.name);
+    resp->set_billing_group_arn(core_->arns().BillingGroup(g.name));
+    resp->set_billing_group_id(g.id);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DescribeBillingGroup(
+    grpc::CallbackServerContext* ctx, const pb::DescribeBillingGroupRequest* req,
+    pb::DescribeBillingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(BillingGroup g,
+                               core_->DescribeBillingGroup(req->billing_group_name()));
+    resp->set_billing_group_name(g.name);
+    resp->set_billing_group_id(g.id);
+    resp->set_billing_group_arn(core_->arns().BillingGroup(g.name));
+    resp->set_version(g.version);
+    resp->mutable_billing_group_properties()->set_billing_group_description(g.description);
+    ToProto(g.created_at, resp->mutable_billing_group_metadata()->mutable_creation_date());
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::UpdateBillingGroup(
+    grpc::CallbackServerContext* ctx, const pb::UpdateBillingGroupRequest* req,
+    pb::UpdateBillingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        int64_t version,
+        core_->UpdateBillingGroup(req->billing_group_name(),
+                                  req->billing_group_properties().billing_group_description(),
+                                  ExpectedVersion(*req)));
+    resp->set_version(version);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DeleteBillingGroup(
+    grpc::CallbackServerContext* ctx, const pb::DeleteBillingGroupRequest* req,
+    pb::DeleteBillingGroupResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    return core_->DeleteBillingGroup(req->billing_group_name(), ExpectedVersion(*req));
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListBillingGroups(
+    grpc::CallbackServerContext* ctx, const pb::ListBillingGroupsRequest* req,
+    pb::ListBillingGroupsResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<BillingGroup> page,
+        core_->ListBillingGroups(req->name_prefix_filter(),
+                                 Paging(req->next_token(), req->max_results())));
+    for (const BillingGroup& g : page.items) {
+      pb::GroupNameAndArn* out = resp->add_billing_groups();
+      out->set_group_name(g.name);
+      out->set_group_arn(core_->arns().BillingGroup(g.name));
+    }
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::AddThingToBillingGroup(
+    grpc::CallbackServerContext* ctx, const pb::AddThingToBillingGroupRequest* req,
+    pb::AddThingToBillingGroupResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(auto names, GroupAndThing(core_->arns(), *req));
+    return core_->AddThingToBillingGroup(names.first, names.second);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::RemoveThingFromBillingGroup(
+    grpc::CallbackServerContext* ctx, const pb::RemoveThingFromBillingGroupRequest* req,
+    pb::RemoveThingFromBillingGroupResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(auto names, GroupAndThing(core_->arns(), *req));
+    return core_->RemoveThingFromBillingGroup(names.first, names.second);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListThingsInBillingGroup(
+    grpc::CallbackServerContext* ctx, const pb::ListThingsInBillingGroupRequest* req,
+    pb::ListThingsInBillingGroupResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(
+        Page<std::string> page,
+        core_->ListThingsInBillingGroup(req->billing_group_name(),
+                                        Paging(req->next_token(), req->max_results())));
+    for (const std::string& t : page.items) resp->add_things(t);
     resp->set_next_token(page.next_token);
     return absl::OkStatus();
   });

@@ -92,6 +92,31 @@ class RegistryService final : public pb::Registry::CallbackService {
       grpc::CallbackServerContext* ctx, const pb::ListThingGroupsForThingRequest* req,
       pb::ListThingGroupsForThingResponse* resp) override;
 
+  grpc::ServerUnaryReactor* CreateBillingGroup(grpc::CallbackServerContext* ctx,
+                                               const pb::CreateBillingGroupRequest* req,
+                                               pb::CreateBillingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* DescribeBillingGroup(grpc::CallbackServerContext* ctx,
+                                                 const pb::DescribeBillingGroupRequest* req,
+                                                 pb::DescribeBillingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateBillingGroup(grpc::CallbackServerContext* ctx,
+                                               const pb::UpdateBillingGroupRequest* req,
+                                               pb::UpdateBillingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* DeleteBillingGroup(grpc::CallbackServerContext* ctx,
+                                               const pb::DeleteBillingGroupRequest* req,
+                                               pb::DeleteBillingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* ListBillingGroups(grpc::CallbackServerContext* ctx,
+                                              const pb::ListBillingGroupsRequest* req,
+                                              pb::ListBillingGroupsResponse* resp) override;
+  grpc::ServerUnaryReactor* AddThingToBillingGroup(
+      grpc::CallbackServerContext* ctx, const pb::AddThingToBillingGroupRequest* req,
+      pb::AddThingToBillingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* RemoveThingFromBillingGroup(
+      grpc::CallbackServerContext* ctx, const pb::RemoveThingFromBillingGroupRequest* req,
+      pb::RemoveThingFromBillingGroupResponse* resp) override;
+  grpc::ServerUnaryReactor* ListThingsInBillingGroup(
+      grpc::CallbackServerContext* ctx, const pb::ListThingsInBillingGroupRequest* req,
+      pb::ListThingsInBillingGroupResponse* resp) override;
+
   grpc::ServerUnaryReactor* AttachThingPrincipal(grpc::CallbackServerContext* ctx,
                                                  const pb::AttachThingPrincipalRequest* req,
                                                  pb::AttachThingPrincipalResponse* resp) override;

@@ -61,6 +61,17 @@ class RegistryTx {
   virtual absl::Status AddMember(absl::string_view group, absl::string_view thing) = 0;
   virtual absl::Status RemoveMember(absl::string_view group, absl::string_view thing) = 0;
 
+  virtual absl::StatusOr<std::optional<BillingGroup>> GetBillingGroup(absl::string_view name,
+                                                                      Lock lock) = 0;
+  virtual absl::Status InsertBillingGroup(const BillingGroup& group) = 0;
+  // Replaces description and version.
+  virtual absl::Status UpdateBillingGroup(const BillingGroup& group) = 0;
+  // Also leaves its things in no billing group.
+  virtual absl::Status DeleteBillingGroup(absl::string_view name) = 0;
+  virtual absl::StatusOr<int64_t> CountBillingGroups() = 0;
+  // Puts `thing` in billing group `group` (empty: in none); its version does not change.
+  virtual absl::Status SetThingBillingGroup(absl::string_view thing, absl::string_view group) = 0;
+
   virtual absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfThing(
       absl::string_view thing) = 0;
   virtual absl::StatusOr<std::vector<PrincipalAttachment>> AttachmentsOfPrincipal(
@@ -125,6 +136,16 @@ class RegistryStore {
                                                                      bool include_ancestors,
                                                                      absl::string_view after,
                                                                      int limit) = 0;
+
+  virtual absl::StatusOr<std::optional<BillingGroup>> GetBillingGroup(absl::string_view name) = 0;
+  // name_prefix filters by name.
+  virtual absl::StatusOr<std::vector<BillingGroup>> ListBillingGroups(absl::string_view name_prefix,
+                                                                      absl::string_view after,
+                                                                      int limit) = 0;
+  // The names of the things in billing group `group`.
+  virtual absl::StatusOr<std::vector<std::string>> ListThingsInBillingGroup(absl::string_view group,
+                                                                            absl::string_view after,
+                                                                            int limit) = 0;
 
   // Sorted by principal.
   virtual absl::StatusOr<std::vector<PrincipalAttachment>> ListThingPrincipals(

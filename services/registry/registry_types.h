@@ -21,6 +21,7 @@ struct Thing {
   int64_t version = 1;
   absl::Time created_at;
   absl::Time updated_at;
+  std::string billing_group;  // empty: in no billing group
 };
 
 // An MQTT 5 user property a thing type adds to its things' messages: the value of one
@@ -60,6 +61,15 @@ struct ThingGroup {
   bool dynamic() const { return !query_string.empty(); }
 };
 
+// A billing group: a flat group of things (each in at most one), for cost allocation.
+struct BillingGroup {
+  std::string name;
+  std::string id;
+  std::string description;
+  int64_t version = 1;
+  absl::Time created_at;
+};
+
 enum class PrincipalType { kNonExclusive, kExclusive };
 
 struct PrincipalAttachment {
@@ -79,6 +89,7 @@ struct CreateThingInput {
   std::string name;
   std::string type_name;
   Attributes attributes;
+  std::string billing_group;  // empty: none
 };
 
 struct UpdateThingInput {
@@ -236,5 +247,8 @@ inline constexpr char kRegistryChannel[] = "fleetcore_registry";
 // The RegistryEvent type of an UpdateEventConfigurations: replicas read the configuration
 // again.
 inline constexpr char kEventConfigurationsUpdated[] = "event_configurations.updated";
+// The RegistryEvent type of a DeleteBillingGroup, which changes every thing that was in it
+// without naming them: caches of things drop them all.
+inline constexpr char kBillingGroupDeleted[] = "billing_group.deleted";
 
 }  // namespace fleetcore::registry

@@ -27,6 +27,7 @@ inline constexpr int kMaxSearchableAttributes = 3;
 inline constexpr size_t kMaxDescriptionLength = 2028;
 inline constexpr int kMaxPropagatingAttributes = 20;
 inline constexpr int kMaxDynamicGroups = 100;
+inline constexpr int kMaxBillingGroups = 20000;
 
 // Thing, thing type and thing group names: 1-128 of [a-zA-Z0-9:_-].
 absl::Status ValidateName(absl::string_view field, absl::string_view value);

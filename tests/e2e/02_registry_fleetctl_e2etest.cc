@@ -125,6 +125,50 @@ TEST_F(RegistryFleetctlTest, GroupsHierarchyAndPrincipals) {
   CtlJson({"delete-thing", "--thing-name", "t"});
 }
 
+// Billing groups as `aws iot create-billing-group` and its neighbours manage them.
+TEST_F(RegistryFleetctlTest, BillingGroupsLikeTheAwsCli) {
+  auto created =
+      CtlJson({"create-billing-group", "--billing-group-name", "lab", "--billing-group-properties",
+               R"({"billingGroupDescription":"the lab"})"});
+  const std::string arn = "arn:aws:iot:us-east-1:000000000000:billinggroup/lab";
+  EXPECT_EQ(created["billingGroupArn"], arn);
+  CtlJson({"create-thing", "--thing-name", "scope", "--billing-group-name", "lab"});
+  CtlJson({"create-thing", "--thing-name", "probe"});
+  CtlJson({"add-thing-to-billing-group", "--billing-group-arn", arn, "--thing-name", "probe"});
+  EXPECT_EQ(CtlJson({"describe-thing", "--thing-name", "probe"})["billingGroupName"], "lab");
+  EXPECT_EQ(CtlJson({"list-things-in-billing-group", "--billing-group-name", "lab"})["things"],
+            nlohmann::json::array({"probe", "scope"}));
+
+  auto described = CtlJson({"describe-billing-group", "--billing-group-name", "lab"});
+  EXPECT_EQ(described["billingGroupProperties"]["billingGroupDescription"], "the lab");
+  EXPECT_EQ(described["version"], 1);
+  EXPECT_EQ(described["billingGroupId"], created["billingGroupId"]);
+  auto updated =
+      CtlJson({"update-billing-group", "--billing-group-name", "lab", "--billing-group-properties",
+               R"({"billingGroupDescription":"moved"})", "--expected-version", "1"});
+  EXPECT_EQ(updated["version"], 2);
+  ExpectFailure({"delete-billing-group", "--billing-group-name", "lab", "--expected-version", "1"},
+                "ABORTED", "is at version 2");
+  ExpectFailure(
+      {"add-thing-to-billing-group", "--billing-group-name", "nope", "--thing-name", "probe"},
+      "NOT_FOUND", "billing group \"nope\" does not exist");
+  ExpectFailure({"create-thing", "--thing-name", "x", "--billing-group-name", "nope"}, "NOT_FOUND",
+                "create it first");
+  auto listed = CtlJson({"list-billing-groups", "--name-prefix-filter", "la"});
+  ASSERT_EQ(listed["billingGroups"].size(), 1u) << listed.dump();
+  EXPECT_EQ(listed["billingGroups"][0]["groupArn"], arn);
+
+  CtlJson(
+      {"remove-thing-from-billing-group", "--billing-group-name", "lab", "--thing-name", "probe"});
+  EXPECT_EQ(CtlJson({"describe-thing", "--thing-name", "probe"}).value("billingGroupName", ""), "");
+  // Deleting the group leaves its things in none, on this replica's cache too.
+  EXPECT_EQ(CtlJson({"describe-thing", "--thing-name", "scope"})["billingGroupName"], "lab");
+  CtlJson({"delete-billing-group", "--billing-group-name", "lab"});
+  EXPECT_EQ(CtlJson({"describe-thing", "--thing-name", "scope"}).value("billingGroupName", ""), "");
+  ExpectFailure({"describe-billing-group", "--billing-group-name", "lab"}, "NOT_FOUND",
+                "does not exist");
+}
+
 // Fleet indexing as `aws iot search-index` does it, over the registry's Postgres tables.
 TEST_F(RegistryFleetctlTest, SearchIndexFindsThingsAndGroups) {
   CtlJson({"create-thing-type", "--thing-type-name", "lamp"});
