@@ -48,6 +48,9 @@ absl::StatusOr<std::optional<PeerThingRecord>> GrpcPeers::DescribeThing(absl::st
   for (const auto& [k, v] : resp.attributes()) t.attributes[k] = v;
   rpb::ListThingGroupsForThingRequest groups;
   groups.set_thing_name(std::string(name));
+  // A template's ThingGroups are static groups: a dynamic group the thing matches is not
+  // one to keep, replace or compare.
+  groups.set_static_only(true);
   groups.set_max_results(250);
   do {
     rpb::ListThingGroupsForThingResponse page;

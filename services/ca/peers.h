@@ -20,7 +20,7 @@ struct PeerThingRecord {
   std::string name;
   std::string type_name;
   std::map<std::string, std::string> attributes;
-  std::vector<std::string> groups;  // the groups it is directly in
+  std::vector<std::string> groups;  // the static groups it is directly in
   std::string billing_group;        // empty: none
 };
 

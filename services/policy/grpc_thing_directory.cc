@@ -77,6 +77,7 @@ absl::StatusOr<std::vector<std::string>> GrpcThingDirectory::GroupsWithAncestors
   rpb::ListThingGroupsForThingRequest req;
   req.set_thing_name(std::string(thing));
   req.set_include_ancestors(true);
+  req.set_static_only(true);  // dynamic groups take no policies
   req.set_max_results(250);
   do {
     rpb::ListThingGroupsForThingResponse resp;

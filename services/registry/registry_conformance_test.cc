@@ -460,6 +460,11 @@ TEST_F(SearchIndexTest, DynamicGroupsHaveTheThingsTheirQueryMatches) {
     page.next_token = p.next_token;
   }
   EXPECT_THAT(seen, ElementsAre("all", "europe", "high-lamps"));
+  // The static ones only, as the policy and CA services ask (with ancestors too).
+  ASSERT_OK_AND_ASSIGN(Page<ThingGroup> static_only,
+                       core_.ListThingGroupsForThing("lamp-3", true, {}, /*static_only=*/true));
+  ASSERT_THAT(static_only.items, SizeIs(1));
+  EXPECT_EQ(static_only.items[0].name, "europe");
   // A query may name static groups.
   ASSERT_OK(
       core_.CreateThingGroup({.name = "in-europe", .query_string = "thingGroupNames:europe"}));

@@ -1019,16 +1019,21 @@ absl::StatusOr<Page<std::string>> RegistryCore::ListThingsInThingGroup(absl::str
 }
 
 absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroupsForThing(absl::string_view thing,
-                                                                      bool include_ancestors,
-                                                                      const PageRequest& page) {
+                                                                       bool include_ancestors,
+                                                                       const PageRequest& page,
+                                                                       bool static_only) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", thing));
   FLEETCORE_RETURN_IF_ERROR(RequireThing(thing));
-  const std::string fingerprint = absl::StrCat("thing_groups|", thing, "|", include_ancestors);
+  const std::string fingerprint =
+      absl::StrCat("thing_groups|", thing, "|", include_ancestors, "|", static_only);
   FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
   FLEETCORE_ASSIGN_OR_RETURN(
       std::vector<ThingGroup> groups,
       store_->ListGroupsForThing(thing, include_ancestors, w.after, w.limit + 1));
-  FLEETCORE_ASSIGN_OR_RETURN(std::vector<ThingGroup> dynamic, DynamicGroupsOf(thing, w.after));
+  std::vector<ThingGroup> dynamic;
+  if (!static_only) {
+    FLEETCORE_ASSIGN_OR_RETURN(dynamic, DynamicGroupsOf(thing, w.after));
+  }
   if (!dynamic.empty()) {
     groups.insert(groups.end(), std::make_move_iterator(dynamic.begin()),
                   std::make_move_iterator(dynamic.end()));

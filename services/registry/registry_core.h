@@ -90,9 +90,11 @@ class RegistryCore {
   absl::StatusOr<Page<std::string>> ListThingsInThingGroup(absl::string_view group,
                                                            bool recursive,
                                                            const PageRequest& page);
+  // With `static_only`, no dynamic group (whose queries are then not run).
   absl::StatusOr<Page<ThingGroup>> ListThingGroupsForThing(absl::string_view thing,
                                                            bool include_ancestors,
-                                                           const PageRequest& page);
+                                                           const PageRequest& page,
+                                                           bool static_only = false);
 
   // Billing groups (flat; a thing is in at most one, and adding it to another moves it).
   absl::StatusOr<BillingGroup> CreateBillingGroup(absl::string_view name,

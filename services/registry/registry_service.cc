@@ -486,7 +486,8 @@ grpc::ServerUnaryReactor* RegistryService::ListThingGroupsForThing(
     FLEETCORE_ASSIGN_OR_RETURN(
         Page<ThingGroup> page,
         core_->ListThingGroupsForThing(req->thing_name(), req->include_ancestors(),
-                                       Paging(req->next_token(), req->max_results())));
+                                       Paging(req->next_token(), req->max_results()),
+                                       req->static_only()));
     for (const ThingGroup& g : page.items) {
       ToProto(g, core_->arns(), resp->add_thing_groups());
     }

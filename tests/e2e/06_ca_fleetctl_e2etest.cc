@@ -259,6 +259,28 @@ TEST_F(CaFleetctlTest, ProvisioningOneAndManyAndAFailureHalfWay) {
   EXPECT_THAT(
       metrics,
       HasSubstr(R"(fleetcore_ca_provisioning_total{result="rejected",template="sensors"} 1)"));
+
+  // With the real registry: a dynamic group the thing matches is none of the template's
+  // ThingGroups to replace, and a new thing starts in the template's BillingGroup.
+  ctl().Json({"create-dynamic-thing-group", "--thing-group-name", "every-sensor", "--query-string",
+              "thingName:sensor-*"});
+  ctl().Json({"create-billing-group", "--billing-group-name", "lab"});
+  ctl().Json({"create-provisioning-template-version", "--template-name", "sensors",
+              "--set-as-default", "--template-body",
+              absl::StrReplaceAll(tmpl, {{R"("ThingGroups": ["sensors"]}})",
+                                          R"("ThingGroups": ["sensors"], "BillingGroup": "lab"},
+                                             "OverrideSettings": {"ThingGroups": "REPLACE"}})"}})});
+  ctl().Json({"provision-device", "--template-name", "sensors", "--parameters",
+              R"({"SerialNumber": "0"})"});
+  json groups = ctl().Json({"list-thing-groups-for-thing", "--thing-name", "sensor-0"});
+  ASSERT_EQ(groups["thingGroups"].size(), 2u) << groups.dump();
+  EXPECT_EQ(groups["thingGroups"][0]["groupName"], "every-sensor");
+  EXPECT_EQ(
+      ctl().Json({"describe-thing", "--thing-name", "sensor-0"}).value("billingGroupName", ""),
+      "");  // an existing thing keeps its own
+  ctl().Json({"provision-device", "--template-name", "sensors", "--parameters",
+              R"({"SerialNumber": "5"})"});
+  EXPECT_EQ(ctl().Json({"describe-thing", "--thing-name", "sensor-5"})["billingGroupName"], "lab");
 }
 
 TEST(CaStartupTest, RefusesAKeyOthersCanRead) {
