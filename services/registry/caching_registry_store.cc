@@ -83,6 +83,13 @@ class RecordingTx final : public RegistryTx {
                                      absl::Time now) override {
     return inner_.PutEventConfiguration(type, enabled, now);
   }
+  absl::StatusOr<IndexingConfiguration> GetIndexingConfiguration(Lock l) override {
+    return inner_.GetIndexingConfiguration(l);
+  }
+  absl::Status PutIndexingMode(absl::string_view index, absl::string_view mode,
+                               absl::Time now) override {
+    return inner_.PutIndexingMode(index, mode, now);
+  }
   void Publish(const RegistryEvent& e) override {
     if (!e.thing.empty()) touched.push_back(e.thing);
     if (CachingRegistryStore::ChangesGroups(e)) groups_changed = true;

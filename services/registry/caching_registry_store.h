@@ -139,6 +139,9 @@ class CachingRegistryStore final : public RegistryStore {
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override {
     return backend_->GetEventConfigurations();
   }
+  absl::StatusOr<IndexingConfiguration> GetIndexingConfiguration() override {
+    return backend_->GetIndexingConfiguration();
+  }
 
  private:
   static constexpr size_t kShards = 16;

@@ -200,6 +200,15 @@ class FakeTx final : public RegistryTx {
     c.updated_at = now;
     return absl::OkStatus();
   }
+  absl::StatusOr<IndexingConfiguration> GetIndexingConfiguration(Lock) override {
+    return s_->indexing;
+  }
+  absl::Status PutIndexingMode(absl::string_view index, absl::string_view mode,
+                               absl::Time) override {
+    (index == kThingIndex ? s_->indexing.thing_indexing_mode
+                          : s_->indexing.thing_group_indexing_mode) = std::string(mode);
+    return absl::OkStatus();
+  }
   void Publish(const RegistryEvent& e) override { events.push_back(e); }
 
   std::vector<RegistryEvent> events;
@@ -443,6 +452,11 @@ absl::StatusOr<IndexAggregationResult> FakeRegistryStore::Aggregate(
     }
   }
   return AggregateDocuments(docs, aggregation);
+}
+
+absl::StatusOr<IndexingConfiguration> FakeRegistryStore::GetIndexingConfiguration() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_.indexing;
 }
 
 absl::StatusOr<EventConfigurations> FakeRegistryStore::GetEventConfigurations() {

@@ -61,6 +61,7 @@ class FakeRegistryStore final : public RegistryStore {
   absl::StatusOr<IndexAggregationResult> Aggregate(absl::string_view index, const IndexQuery& query,
                                                    const IndexAggregation& aggregation) override;
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override;
+  absl::StatusOr<IndexingConfiguration> GetIndexingConfiguration() override;
 
   // Committed events, oldest first.
   std::vector<RegistryEvent> events() const;
@@ -76,6 +77,7 @@ class FakeRegistryStore final : public RegistryStore {
     std::map<std::string, BillingGroup, std::less<>> billing_groups;
     std::map<std::pair<std::string, std::string>, PrincipalAttachment> attachments;  // (thing, principal)
     EventConfigurations event_configurations;
+    IndexingConfiguration indexing;
   };
 
  private:

@@ -183,6 +183,17 @@ PrincipalAttachment AttachmentFromRow(const pqxx::row& r) {
           .type = r[2].as<bool>() ? PrincipalType::kExclusive : PrincipalType::kNonExclusive};
 }
 
+// The configuration in the rows of registry.indexing_configuration.
+IndexingConfiguration IndexingConfigurationOf(const pqxx::result& rows) {
+  IndexingConfiguration c;
+  for (const pqxx::row& r : rows) {
+    const std::string index = r[0].as<std::string>();
+    (index == kThingIndex ? c.thing_indexing_mode : c.thing_group_indexing_mode) =
+        r[1].as<std::string>();
+  }
+  return c;
+}
+
 // The RegistryTx over one pqxx transaction (see db::TxStatements for how exceptions are
 // kept from the core).
 class PgTx final : public RegistryTx, private db::TxStatements {
@@ -397,6 +408,20 @@ class PgTx final : public RegistryTx, private db::TxStatements {
                              ") ON CONFLICT (event_type) DO UPDATE SET "
                              "enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at"),
                 S(type), enabled, db::Micros(now));
+  }
+
+  absl::StatusOr<IndexingConfiguration> GetIndexingConfiguration(Lock lock) override {
+    return Guard([&]() -> absl::StatusOr<IndexingConfiguration> {
+      return IndexingConfigurationOf(tx_.exec(absl::StrCat(
+          "SELECT index_name, mode FROM registry.indexing_configuration", LockClause(lock))));
+    });
+  }
+
+  absl::Status PutIndexingMode(absl::string_view index, absl::string_view mode,
+                               absl::Time now) override {
+    return Exec(absl::StrCat("UPDATE registry.indexing_configuration SET mode = $2, updated_at = ",
+                             TimestampParam(3), " WHERE index_name = $1"),
+                S(index), S(mode), Micros(now));
   }
 
   void Publish(const RegistryEvent& e) override { events_.push_back(e); }
@@ -811,6 +836,17 @@ absl::StatusOr<EventConfigurations> PgRegistryStore::GetEventConfigurations() {
       if (out.created_at == absl::Time() || created < out.created_at) out.created_at = created;
       if (updated > out.updated_at) out.updated_at = updated;
     }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<IndexingConfiguration> PgRegistryStore::GetIndexingConfiguration() {
+  IndexingConfiguration out;
+  absl::Status s = pool_->Query([&](pqxx::transaction_base& tx) -> absl::Status {
+    out = IndexingConfigurationOf(
+        tx.exec("SELECT index_name, mode FROM registry.indexing_configuration"));
     return absl::OkStatus();
   });
   if (!s.ok()) return s;

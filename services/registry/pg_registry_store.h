@@ -67,6 +67,7 @@ class PgRegistryStore final : public RegistryStore {
   absl::StatusOr<IndexAggregationResult> Aggregate(absl::string_view index, const IndexQuery& query,
                                                    const IndexAggregation& aggregation) override;
   absl::StatusOr<EventConfigurations> GetEventConfigurations() override;
+  absl::StatusOr<IndexingConfiguration> GetIndexingConfiguration() override;
 
   // The event a fleetcore_registry NOTIFY payload carries; nullopt if it is not one.
   static std::optional<RegistryEvent> ParseEvent(absl::string_view payload);

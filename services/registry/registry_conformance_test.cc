@@ -527,6 +527,54 @@ TEST_F(SearchIndexTest, AtMostAHundredDynamicGroups) {
 
 // ---- thing types
 
+TEST_F(SearchIndexTest, IndexingConfigurationTurnsIndexesOffAndOn) {
+  ASSERT_OK_AND_ASSIGN(IndexingConfiguration c, core_.GetIndexingConfiguration());
+  EXPECT_EQ(c.thing_indexing_mode, "REGISTRY");
+  EXPECT_EQ(c.thing_group_indexing_mode, "ON");
+  ASSERT_OK_AND_ASSIGN(Page<std::string> first, core_.ListIndices({.max_results = 1}));
+  EXPECT_THAT(first.items, ElementsAre("AWS_ThingGroups"));
+  EXPECT_THAT(core_.ListIndices({.next_token = first.next_token, .max_results = 1})->items,
+              ElementsAre("AWS_Things"));
+  ASSERT_OK_AND_ASSIGN(IndexDescription d, core_.DescribeIndex("AWS_Things"));
+  EXPECT_EQ(d.status, "ACTIVE");
+  EXPECT_EQ(d.schema, "REGISTRY");
+  EXPECT_THAT(core_.DescribeIndex(""), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.DescribeIndex("AWS_Jobs"), StatusIs(Code::kNotFound));
+
+  // What fleetcore does not index is refused, saying so.
+  EXPECT_THAT(core_.UpdateIndexingConfiguration({}), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(core_.UpdateIndexingConfiguration({.thing_indexing_mode = "REGISTRY_AND_SHADOW"}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("registry data only")));
+  EXPECT_THAT(core_.UpdateIndexingConfiguration(
+                  {.thing_indexing_mode = "REGISTRY",
+                   .thing_modes = {{"thingConnectivityIndexingMode", "STATUS"}}}),
+              StatusIs(Code::kInvalidArgument, HasSubstr("thingConnectivityIndexingMode")));
+  EXPECT_THAT(core_.UpdateIndexingConfiguration({.thing_group_indexing_mode = "MAYBE"}),
+              StatusIs(Code::kInvalidArgument));
+
+  // Not off while a dynamic group uses it.
+  ASSERT_OK(core_.CreateThingGroup({.name = "every", .query_string = "*"}));
+  EXPECT_THAT(core_.UpdateIndexingConfiguration({.thing_indexing_mode = "OFF"}),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("1 dynamic thing group")));
+  ASSERT_OK(core_.DeleteThingGroup("every", std::nullopt, /*dynamic=*/true));
+  ASSERT_OK(core_.UpdateIndexingConfiguration(
+      {.thing_indexing_mode = "OFF", .thing_group_indexing_mode = "OFF"}));
+  c = *core_.GetIndexingConfiguration();
+  EXPECT_EQ(c.thing_indexing_mode, "OFF");
+  EXPECT_EQ(c.thing_group_indexing_mode, "OFF");
+  EXPECT_THAT(core_.SearchIndex("", "*", {}), StatusIs(Code::kNotFound, HasSubstr("is off")));
+  EXPECT_THAT(core_.SearchIndex("AWS_ThingGroups", "*", {}), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.Aggregate("", "*", {}), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.DescribeIndex("AWS_Things"), StatusIs(Code::kNotFound));
+  EXPECT_THAT(core_.ListIndices({})->items, SizeIs(0));
+  EXPECT_THAT(core_.CreateThingGroup({.name = "every", .query_string = "*"}),
+              StatusIs(Code::kFailedPrecondition, HasSubstr("thing indexing is off")));
+
+  ASSERT_OK(core_.UpdateIndexingConfiguration({.thing_indexing_mode = "REGISTRY"}));
+  EXPECT_OK(core_.SearchIndex("", "*", {}));
+  EXPECT_THAT(core_.SearchIndex("AWS_ThingGroups", "*", {}), StatusIs(Code::kNotFound));
+}
+
 TEST_F(RegistryCoreTest, ThingTypeLifecycle) {
   ASSERT_OK_AND_ASSIGN(ThingType t, core_.CreateThingType({.name = "sensor",
                                                            .description = "a sensor",

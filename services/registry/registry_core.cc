@@ -460,13 +460,102 @@ absl::StatusOr<const IndexSchema*> IndexNamed(absl::string_view index_name) {
                                           kThingIndex, " or ", kThingGroupIndex));
 }
 
+bool IndexOn(const IndexingConfiguration& c, absl::string_view index) {
+  return (index == kThingIndex ? c.thing_indexing_mode : c.thing_group_indexing_mode) != "OFF";
+}
+
 }  // namespace
+
+absl::Status RegistryCore::RequireIndexOn(absl::string_view index) {
+  FLEETCORE_ASSIGN_OR_RETURN(IndexingConfiguration c, store_->GetIndexingConfiguration());
+  if (IndexOn(c, index)) return absl::OkStatus();
+  return absl::NotFoundError(absl::StrCat(
+      "index ", index, " is off; UpdateIndexingConfiguration turns it on (",
+      index == kThingIndex ? "thingIndexingMode REGISTRY" : "thingGroupIndexingMode ON", ")"));
+}
+
+absl::StatusOr<IndexingConfiguration> RegistryCore::GetIndexingConfiguration() {
+  return store_->GetIndexingConfiguration();
+}
+
+absl::Status RegistryCore::UpdateIndexingConfiguration(const IndexingConfigurationUpdate& in) {
+  if (!in.thing_indexing_mode.has_value() && !in.thing_group_indexing_mode.has_value()) {
+    return absl::InvalidArgumentError(
+        "name thingIndexingConfiguration or thingGroupIndexingConfiguration");
+  }
+  if (in.thing_indexing_mode.has_value()) {
+    const std::string& mode = *in.thing_indexing_mode;
+    if (mode == "REGISTRY_AND_SHADOW") {
+      return absl::InvalidArgumentError(
+          "thingIndexingConfiguration.thingIndexingMode: fleetcore indexes registry data only "
+          "(REGISTRY or OFF); shadows are not indexed");
+    }
+    if (mode != "REGISTRY" && mode != "OFF") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "thingIndexingConfiguration.thingIndexingMode: REGISTRY or OFF, not ", Q(mode)));
+    }
+    for (const auto& [field, value] : in.thing_modes) {
+      if (!value.empty() && value != "OFF") {
+        return absl::InvalidArgumentError(absl::StrCat("thingIndexingConfiguration.", field,
+                                                       ": fleetcore indexes registry data only, "
+                                                       "so this can only be OFF, not ",
+                                                       Q(value)));
+      }
+    }
+  }
+  if (in.thing_group_indexing_mode.has_value() && *in.thing_group_indexing_mode != "ON" &&
+      *in.thing_group_indexing_mode != "OFF") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("thingGroupIndexingConfiguration.thingGroupIndexingMode: ON or OFF, not ",
+                     Q(*in.thing_group_indexing_mode)));
+  }
+  return store_->Transact([&](RegistryTx& tx) -> absl::Status {
+    // Locked: a dynamic group being created waits for this, and the other way round.
+    FLEETCORE_ASSIGN_OR_RETURN(IndexingConfiguration now,
+                               tx.GetIndexingConfiguration(Lock::kUpdate));
+    const absl::Time at = clock_->Now();
+    if (in.thing_indexing_mode.has_value()) {
+      if (*in.thing_indexing_mode == "OFF" && IndexOn(now, kThingIndex)) {
+        FLEETCORE_ASSIGN_OR_RETURN(int64_t dynamic, tx.CountDynamicGroups());
+        if (dynamic > 0) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              dynamic, " dynamic thing group(s) use ", kThingIndex,
+              "; delete them (DeleteDynamicThingGroup) before turning thing indexing off"));
+        }
+      }
+      FLEETCORE_RETURN_IF_ERROR(tx.PutIndexingMode(kThingIndex, *in.thing_indexing_mode, at));
+    }
+    if (in.thing_group_indexing_mode.has_value()) {
+      FLEETCORE_RETURN_IF_ERROR(
+          tx.PutIndexingMode(kThingGroupIndex, *in.thing_group_indexing_mode, at));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<IndexDescription> RegistryCore::DescribeIndex(absl::string_view index_name) {
+  if (index_name.empty()) return absl::InvalidArgumentError("indexName: required");
+  FLEETCORE_ASSIGN_OR_RETURN(const IndexSchema* schema, IndexNamed(index_name));
+  FLEETCORE_RETURN_IF_ERROR(RequireIndexOn(schema->index_name));
+  return IndexDescription{.name = schema->index_name, .status = "ACTIVE", .schema = "REGISTRY"};
+}
+
+absl::StatusOr<Page<std::string>> RegistryCore::ListIndices(const PageRequest& page) {
+  FLEETCORE_ASSIGN_OR_RETURN(IndexingConfiguration c, store_->GetIndexingConfiguration());
+  FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, "indices"));
+  std::vector<std::string> names;
+  for (const char* index : {kThingGroupIndex, kThingIndex}) {  // in name order
+    if (IndexOn(c, index) && index > w.after) names.push_back(index);
+  }
+  return MakePage(std::move(names), w.limit, "indices", [](const std::string& n) { return n; });
+}
 
 absl::StatusOr<IndexAggregationResult> RegistryCore::Aggregate(absl::string_view index_name,
                                                                absl::string_view query_string,
                                                                IndexAggregation a) {
   using Kind = IndexAggregation::Kind;
   FLEETCORE_ASSIGN_OR_RETURN(const IndexSchema* schema, IndexNamed(index_name));
+  FLEETCORE_RETURN_IF_ERROR(RequireIndexOn(schema->index_name));
   FLEETCORE_ASSIGN_OR_RETURN(IndexQuery query, ParseIndexQuery(query_string, *schema));
   if (a.field.empty()) {
     if (a.kind != Kind::kStatistics) {
@@ -505,6 +594,7 @@ absl::StatusOr<RegistryCore::SearchResult> RegistryCore::SearchIndex(absl::strin
                                                                      absl::string_view query_string,
                                                                      const PageRequest& page) {
   FLEETCORE_ASSIGN_OR_RETURN(const IndexSchema* schema, IndexNamed(index_name));
+  FLEETCORE_RETURN_IF_ERROR(RequireIndexOn(schema->index_name));
   index_name = schema->index_name;
   const bool things = index_name == kThingIndex;
   FLEETCORE_ASSIGN_OR_RETURN(IndexQuery query, ParseIndexQuery(query_string, *schema));
@@ -730,6 +820,13 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
                         .query_string = in.query_string,
                         .query_version = query_version};
     if (dynamic) {
+      FLEETCORE_ASSIGN_OR_RETURN(IndexingConfiguration indexing,
+                                 tx.GetIndexingConfiguration(Lock::kShare));
+      if (!IndexOn(indexing, kThingIndex)) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "thing indexing is off, and a dynamic thing group's query runs over ", kThingIndex,
+            "; turn it on with UpdateIndexingConfiguration (thingIndexingMode REGISTRY)"));
+      }
       FLEETCORE_ASSIGN_OR_RETURN(int64_t count, tx.CountDynamicGroups());
       if (count >= kMaxDynamicGroups) {
         return absl::ResourceExhaustedError(absl::StrCat(

@@ -140,6 +140,17 @@ class RegistryCore {
                                                    absl::string_view query_string,
                                                    IndexAggregation aggregation);
 
+  // Fleet indexing's configuration: AWS_Things is REGISTRY or OFF, AWS_ThingGroups ON or OFF
+  // (both on until turned off). An index that is off answers no search or aggregation
+  // (NOT_FOUND), and AWS_Things cannot be turned off while dynamic groups use it, nor a
+  // dynamic group made while it is off (FAILED_PRECONDITION). Modes of data fleetcore does
+  // not index (REGISTRY_AND_SHADOW, connectivity STATUS, ...) are INVALID_ARGUMENT.
+  absl::StatusOr<IndexingConfiguration> GetIndexingConfiguration();
+  absl::Status UpdateIndexingConfiguration(const IndexingConfigurationUpdate& in);
+  // An index that is on (NOT_FOUND otherwise), and the names of those that are.
+  absl::StatusOr<IndexDescription> DescribeIndex(absl::string_view index_name);
+  absl::StatusOr<Page<std::string>> ListIndices(const PageRequest& page);
+
   // AWS's event configurations: which kinds of registry event (by AWS's names, "THING",
   // "THING_GROUP_MEMBERSHIP", ...) are published. Kinds not named keep their setting.
   absl::Status UpdateEventConfigurations(const std::map<std::string, bool>& changes);
@@ -174,6 +185,9 @@ class RegistryCore {
 
   // Puts `thing` in billing group `group` (add) or takes it out of it.
   absl::Status SetBillingGroup(absl::string_view group, absl::string_view thing, bool add);
+
+  // NOT_FOUND unless `index` (kThingIndex or kThingGroupIndex) is on.
+  absl::Status RequireIndexOn(absl::string_view index);
 
   // NOT_FOUND unless the thing exists (outside a transaction).
   absl::Status RequireThing(absl::string_view name);

@@ -766,6 +766,68 @@ grpc::ServerUnaryReactor* RegistryService::GetBucketsAggregation(
   });
 }
 
+// ---- fleet indexing's configuration
+
+grpc::ServerUnaryReactor* RegistryService::GetIndexingConfiguration(
+    grpc::CallbackServerContext* ctx, const pb::GetIndexingConfigurationRequest*,
+    pb::GetIndexingConfigurationResponse* resp) {
+  return calls_->Run(ctx, [this, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(IndexingConfiguration c, core_->GetIndexingConfiguration());
+    pb::ThingIndexingConfiguration* things = resp->mutable_thing_indexing_configuration();
+    things->set_thing_indexing_mode(c.thing_indexing_mode);
+    things->set_thing_connectivity_indexing_mode("OFF");
+    things->set_device_defender_indexing_mode("OFF");
+    things->set_named_shadow_indexing_mode("OFF");
+    resp->mutable_thing_group_indexing_configuration()->set_thing_group_indexing_mode(
+        c.thing_group_indexing_mode);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::UpdateIndexingConfiguration(
+    grpc::CallbackServerContext* ctx, const pb::UpdateIndexingConfigurationRequest* req,
+    pb::UpdateIndexingConfigurationResponse*) {
+  return calls_->Run(ctx, [this, req](const CallContext&) -> absl::Status {
+    IndexingConfigurationUpdate in;
+    if (req->has_thing_indexing_configuration()) {
+      const pb::ThingIndexingConfiguration& t = req->thing_indexing_configuration();
+      in.thing_indexing_mode = t.thing_indexing_mode();
+      in.thing_modes = {{"thingConnectivityIndexingMode", t.thing_connectivity_indexing_mode()},
+                        {"deviceDefenderIndexingMode", t.device_defender_indexing_mode()},
+                        {"namedShadowIndexingMode", t.named_shadow_indexing_mode()}};
+    }
+    if (req->has_thing_group_indexing_configuration()) {
+      in.thing_group_indexing_mode =
+          req->thing_group_indexing_configuration().thing_group_indexing_mode();
+    }
+    return core_->UpdateIndexingConfiguration(in);
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::DescribeIndex(grpc::CallbackServerContext* ctx,
+                                                         const pb::DescribeIndexRequest* req,
+                                                         pb::DescribeIndexResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(IndexDescription d, core_->DescribeIndex(req->index_name()));
+    resp->set_index_name(d.name);
+    resp->set_index_status(d.status);
+    resp->set_schema(d.schema);
+    return absl::OkStatus();
+  });
+}
+
+grpc::ServerUnaryReactor* RegistryService::ListIndices(grpc::CallbackServerContext* ctx,
+                                                       const pb::ListIndicesRequest* req,
+                                                       pb::ListIndicesResponse* resp) {
+  return calls_->Run(ctx, [this, req, resp](const CallContext&) -> absl::Status {
+    FLEETCORE_ASSIGN_OR_RETURN(Page<std::string> page,
+                               core_->ListIndices(Paging(req->next_token(), req->max_results())));
+    for (const std::string& name : page.items) resp->add_index_names(name);
+    resp->set_next_token(page.next_token);
+    return absl::OkStatus();
+  });
+}
+
 // ---- event configurations
 
 grpc::ServerUnaryReactor* RegistryService::UpdateEventConfigurations(

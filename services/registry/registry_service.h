@@ -146,6 +146,18 @@ class RegistryService final : public pb::Registry::CallbackService {
                                                   const pb::GetBucketsAggregationRequest* req,
                                                   pb::GetBucketsAggregationResponse* resp) override;
 
+  grpc::ServerUnaryReactor* GetIndexingConfiguration(
+      grpc::CallbackServerContext* ctx, const pb::GetIndexingConfigurationRequest* req,
+      pb::GetIndexingConfigurationResponse* resp) override;
+  grpc::ServerUnaryReactor* UpdateIndexingConfiguration(
+      grpc::CallbackServerContext* ctx, const pb::UpdateIndexingConfigurationRequest* req,
+      pb::UpdateIndexingConfigurationResponse* resp) override;
+  grpc::ServerUnaryReactor* DescribeIndex(grpc::CallbackServerContext* ctx,
+                                          const pb::DescribeIndexRequest* req,
+                                          pb::DescribeIndexResponse* resp) override;
+  grpc::ServerUnaryReactor* ListIndices(grpc::CallbackServerContext* ctx,
+                                        const pb::ListIndicesRequest* req,
+                                        pb::ListIndicesResponse* resp) override;
   grpc::ServerUnaryReactor* UpdateEventConfigurations(
       grpc::CallbackServerContext* ctx, const pb::UpdateEventConfigurationsRequest* req,
       pb::UpdateEventConfigurationsResponse* resp) override;

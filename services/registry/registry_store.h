@@ -83,6 +83,11 @@ class RegistryTx {
   virtual absl::Status DeleteAttachment(absl::string_view thing,
                                         absl::string_view principal) = 0;
 
+  virtual absl::StatusOr<IndexingConfiguration> GetIndexingConfiguration(Lock lock) = 0;
+  // Sets the mode of `index` (kThingIndex or kThingGroupIndex).
+  virtual absl::Status PutIndexingMode(absl::string_view index, absl::string_view mode,
+                                       absl::Time now) = 0;
+
   // Turns one kind of registry event ("THING", ...) on or off.
   virtual absl::Status PutEventConfiguration(absl::string_view type, bool enabled,
                                              absl::Time now) = 0;
@@ -170,6 +175,7 @@ class RegistryStore {
                                                            const IndexAggregation& aggregation) = 0;
 
   virtual absl::StatusOr<EventConfigurations> GetEventConfigurations() = 0;
+  virtual absl::StatusOr<IndexingConfiguration> GetIndexingConfiguration() = 0;
 };
 
 }  // namespace fleetcore::registry

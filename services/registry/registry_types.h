@@ -208,6 +208,30 @@ struct IndexAggregationResult {
   int64_t total_count = 0;
 };
 
+// Fleet indexing's configuration: whether each index is on. AWS_Things is "OFF" or
+// "REGISTRY" (registry data: the only mode fleetcore has), AWS_ThingGroups "OFF" or "ON".
+struct IndexingConfiguration {
+  std::string thing_indexing_mode = "REGISTRY";
+  std::string thing_group_indexing_mode = "ON";
+};
+
+// What an UpdateIndexingConfiguration changes: each index whose mode is set. `thing_modes`
+// holds the rest of AWS's thingIndexingConfiguration (thingConnectivityIndexingMode,
+// deviceDefenderIndexingMode, namedShadowIndexingMode), by field name, which fleetcore can
+// only have OFF.
+struct IndexingConfigurationUpdate {
+  std::optional<std::string> thing_indexing_mode;
+  std::map<std::string, std::string> thing_modes;
+  std::optional<std::string> thing_group_indexing_mode;
+};
+
+// DescribeIndex's answer.
+struct IndexDescription {
+  std::string name;
+  std::string status;  // ACTIVE: fleetcore's indexes are never building
+  std::string schema;  // REGISTRY
+};
+
 // A group with its ancestors, root first (DescribeThingGroup).
 struct ThingGroupDescription {
   ThingGroup group;

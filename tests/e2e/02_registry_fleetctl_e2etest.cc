@@ -229,6 +229,20 @@ TEST_F(RegistryFleetctlTest, SearchIndexFindsThingsAndGroups) {
                 "INVALID_ARGUMENT", "thingIndexingMode REGISTRY");
   ExpectFailure({"search-index", "--index-name", "AWS_Jobs", "--query-string", "*"}, "NOT_FOUND",
                 "no index");
+
+  // The configuration, as `aws iot get-indexing-configuration` and its neighbours.
+  auto config = CtlJson({"get-indexing-configuration"});
+  EXPECT_EQ(config["thingIndexingConfiguration"]["thingIndexingMode"], "REGISTRY") << config;
+  EXPECT_EQ(config["thingGroupIndexingConfiguration"]["thingGroupIndexingMode"], "ON");
+  ExpectFailure({"update-indexing-configuration", "--thing-indexing-configuration",
+                 R"({"thingIndexingMode": "REGISTRY_AND_SHADOW"})"},
+                "INVALID_ARGUMENT", "registry data only");
+  CtlJson({"update-indexing-configuration", "--thing-group-indexing-configuration",
+           R"({"thingGroupIndexingMode": "OFF"})"});
+  EXPECT_EQ(CtlJson({"list-indices"})["indexNames"], nlohmann::json::array({"AWS_Things"}));
+  ExpectFailure({"search-index", "--index-name", "AWS_ThingGroups", "--query-string", "*"},
+                "NOT_FOUND", "is off");
+  EXPECT_EQ(CtlJson({"describe-index", "--index-name", "AWS_Things"})["indexStatus"], "ACTIVE");
 }
 
 TEST_F(RegistryFleetctlTest, PaginatesOverAThousandThings) {
