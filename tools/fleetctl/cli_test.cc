@@ -82,7 +82,8 @@ TEST(RequestJsonTest, ClearErrors) {
 TEST(SkeletonTest, EveryFieldWithAPlaceholder) {
   EXPECT_EQ(Skeleton(*pb::CreateThingRequest::descriptor()), nlohmann::json::parse(R"({
       "thingName": "", "thingTypeName": "",
-      "attributePayload": {"attributes": {"KeyName": ""}, "merge": true}})"));
+      "attributePayload": {"attributes": {"KeyName": ""}, "merge": true},
+      "billingGroupName": ""})"));
   const nlohmann::json s = Skeleton(*google::protobuf::Struct::descriptor());
   ASSERT_TRUE(s.contains("fields")) << s.dump();
   EXPECT_TRUE(s["fields"]["KeyName"].contains("structValue")) << s.dump();
