@@ -38,6 +38,7 @@ class RecordingTx final : public RegistryTx {
     return inner_.CountChildGroups(n);
   }
   absl::StatusOr<int64_t> CountDynamicGroups() override { return inner_.CountDynamicGroups(); }
+  absl::Status LockCount(absl::string_view w) override { return inner_.LockCount(w); }
   absl::StatusOr<std::vector<ThingGroup>> GroupsOfThing(absl::string_view t) override {
     return inner_.GroupsOfThing(t);
   }

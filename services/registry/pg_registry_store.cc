@@ -314,6 +314,10 @@ class PgTx final : public RegistryTx, private db::TxStatements {
     });
   }
 
+  absl::Status LockCount(absl::string_view what) override {
+    return Exec("SELECT pg_advisory_xact_lock(hashtextextended($1, 11))", S(what));
+  }
+
   absl::StatusOr<std::vector<ThingGroup>> GroupsOfThing(absl::string_view thing) override {
     return Rows<ThingGroup>(absl::StrCat("SELECT ", kGroupCols,
                                          " FROM registry.thing_groups g JOIN "

@@ -1,3 +1,4 @@
+#include <atomic>
 #include <cmath>
 #include <set>
 #include <thread>
@@ -525,7 +526,31 @@ TEST_F(SearchIndexTest, AtMostAHundredDynamicGroups) {
   EXPECT_OK(core_.CreateThingGroup({.name = "static"}));
 }
 
-// ---- thing types
+TEST_F(SearchIndexTest, ConcurrentCreatesNeverPassTheLimit) {
+  for (int i = 0; i < kMaxDynamicGroups - 2; ++i) {
+    ASSERT_OK(core_.CreateThingGroup({.name = "d" + std::to_string(i), .query_string = "*"}));
+  }
+  // Sixteen creates let go at once, so their counts overlap: first static ones, which open
+  // the Postgres pool's connections, then dynamic ones, of which two fit.
+  std::atomic<int> ok{0};
+  for (bool dynamic : {false, true}) {
+    std::vector<std::thread> threads;
+    std::atomic<bool> go{false};
+    for (int i = 0; i < 16; ++i) {
+      threads.emplace_back([&, i] {
+        while (!go.load()) std::this_thread::yield();
+        const std::string name = (dynamic ? "race" : "warm") + std::to_string(i);
+        if (core_.CreateThingGroup({.name = name, .query_string = dynamic ? "*" : ""}).ok() &&
+            dynamic) {
+          ++ok;
+        }
+      });
+    }
+    go = true;
+    for (auto& th : threads) th.join();
+  }
+  EXPECT_EQ(ok.load(), 2);
+}
 
 TEST_F(SearchIndexTest, IndexingConfigurationTurnsIndexesOffAndOn) {
   ASSERT_OK_AND_ASSIGN(IndexingConfiguration c, core_.GetIndexingConfiguration());
@@ -574,6 +599,8 @@ TEST_F(SearchIndexTest, IndexingConfigurationTurnsIndexesOffAndOn) {
   EXPECT_OK(core_.SearchIndex("", "*", {}));
   EXPECT_THAT(core_.SearchIndex("AWS_ThingGroups", "*", {}), StatusIs(Code::kNotFound));
 }
+
+// ---- thing types
 
 TEST_F(RegistryCoreTest, ThingTypeLifecycle) {
   ASSERT_OK_AND_ASSIGN(ThingType t, core_.CreateThingType({.name = "sensor",

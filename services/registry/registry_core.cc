@@ -827,6 +827,7 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
             "thing indexing is off, and a dynamic thing group's query runs over ", kThingIndex,
             "; turn it on with UpdateIndexingConfiguration (thingIndexingMode REGISTRY)"));
       }
+      FLEETCORE_RETURN_IF_ERROR(tx.LockCount("dynamic thing groups"));
       FLEETCORE_ASSIGN_OR_RETURN(int64_t count, tx.CountDynamicGroups());
       if (count >= kMaxDynamicGroups) {
         return absl::ResourceExhaustedError(absl::StrCat(
@@ -1182,6 +1183,7 @@ absl::StatusOr<BillingGroup> RegistryCore::CreateBillingGroup(absl::string_view 
       return absl::AlreadyExistsError(
           absl::StrCat("billing group ", Q(name), " already exists with another description"));
     }
+    FLEETCORE_RETURN_IF_ERROR(tx.LockCount("billing groups"));
     FLEETCORE_ASSIGN_OR_RETURN(int64_t count, tx.CountBillingGroups());
     if (count >= kMaxBillingGroups) {
       return absl::ResourceExhaustedError(

@@ -56,6 +56,9 @@ class RegistryTx {
   virtual absl::Status DeleteGroup(absl::string_view name) = 0;
   virtual absl::StatusOr<int64_t> CountChildGroups(absl::string_view name) = 0;
   virtual absl::StatusOr<int64_t> CountDynamicGroups() = 0;
+  // Serializes the transactions that count `what` ("billing groups", ...) to add one, until
+  // commit, so that two cannot both pass a limit.
+  virtual absl::Status LockCount(absl::string_view what) = 0;
   // The groups `thing` is a direct member of.
   virtual absl::StatusOr<std::vector<ThingGroup>> GroupsOfThing(absl::string_view thing) = 0;
   virtual absl::Status AddMember(absl::string_view group, absl::string_view thing) = 0;
