@@ -45,20 +45,20 @@ class DirectMessages::Waiting final : public DeliveryReceipt {
         confirmed_(confirmed),
         lost_(lost) {}
 
-  void Acknowledged() override {
-    if (Answer(absl::OkStatus()) && confirmed_ != nullptr) confirmed_->Increment();
-  }
+  void Acknowledged() override { Answer(absl::OkStatus(), confirmed_); }
   // As for no PUBACK in time (AWS's GatewayTimeoutException: not confirmed), but at once.
   void Lost() override {
-    const bool answered = Answer(absl::DeadlineExceededError(absl::StrCat(
-        "client \"", client_id_,
-        "\" disconnected before acknowledging the message, which is dropped, not kept for "
-        "its return; send it again once it is connected")));
-    if (answered && lost_ != nullptr) lost_->Increment();
+    Answer(absl::DeadlineExceededError(absl::StrCat(
+               "client \"", client_id_,
+               "\" disconnected before acknowledging the message, which is dropped, not kept "
+               "for its return; send it again once it is connected")),
+           lost_);
   }
-  // False when it was answered already.
-  bool Answer(const absl::Status& status) {
+  // False when it was answered already. The one answer that wins counts itself in `result`
+  // (when not null) before the sender hears it, so the sender never sees a stale count.
+  bool Answer(const absl::Status& status, prometheus::Counter* result = nullptr) {
     if (answered_.exchange(true)) return false;
+    if (result != nullptr) result->Increment();
     Done done = std::move(done_);
     done(status);
     return true;
@@ -246,10 +246,9 @@ void DirectMessages::Timer() {
     std::shared_ptr<Waiting> w = deadlines_.top().second;
     deadlines_.pop();
     l.unlock();
-    if (w->Answer(absl::DeadlineExceededError(
-            "the client did not acknowledge the message (PUBACK) within the timeout"))) {
-      Count("unconfirmed");
-    }
+    w->Answer(absl::DeadlineExceededError(
+                  "the client did not acknowledge the message (PUBACK) within the timeout"),
+              results_ != nullptr ? &results_->Add({{"result", "unconfirmed"}}) : nullptr);
     l.lock();
   }
 }
