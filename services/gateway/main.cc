@@ -486,7 +486,10 @@ int Run(int argc, char** argv) {
         if (!e.is_object()) return;
         if (channel == "fleetcore_registry") {
           // Billing groups are behind no policy.
-          if (absl::StartsWith(e.value("type", ""), "billing_group.")) return;
+          if (e.contains("type") && e["type"].is_string() &&
+              absl::StartsWith(e["type"].get<std::string>(), "billing_group.")) {
+            return;
+          }
           // Things, types and groups are behind policy variables and group policies: cached
           // policies go, and the live connections concerned fetch theirs again (those of
           // one thing for a thing's change, all for a type's or group's).
