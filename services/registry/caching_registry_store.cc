@@ -92,15 +92,11 @@ class RecordingTx final : public RegistryTx {
     return inner_.PutIndexingMode(index, mode, now);
   }
   void Publish(const RegistryEvent& e) override {
-    if (!e.thing.empty()) touched.push_back(e.thing);
-    if (CachingRegistryStore::ChangesGroups(e)) groups_changed = true;
-    if (CachingRegistryStore::ChangesAllThings(e)) all_changed = true;
+    published.push_back(e);
     inner_.Publish(e);
   }
 
-  std::vector<std::string> touched;
-  bool groups_changed = false;
-  bool all_changed = false;
+  std::vector<RegistryEvent> published;
 
  private:
   RegistryTx& inner_;
@@ -201,27 +197,25 @@ void CachingRegistryStore::InvalidateAll() {
 }
 
 absl::Status CachingRegistryStore::Transact(absl::FunctionRef<absl::Status(RegistryTx&)> body) {
-  std::vector<std::string> touched;
-  bool groups_changed = false;
-  bool all_changed = false;
+  std::vector<RegistryEvent> published;
   absl::Status s = backend_->Transact([&](RegistryTx& tx) -> absl::Status {
     RecordingTx recording(tx);
     absl::Status inner = body(recording);
-    touched = std::move(recording.touched);  // the last attempt's, if it was retried
-    groups_changed = recording.groups_changed;
-    all_changed = recording.all_changed;
+    published = std::move(recording.published);  // the last attempt's, if it was retried
     return inner;
   });
   // Also after a failure: the commit's outcome may be unknown (connection lost).
-  if (all_changed) {
-    InvalidateAll();
-    return s;
-  }
-  for (const std::string& t : touched) {
-    Invalidate(t);
-  }
-  if (groups_changed) InvalidateGroups();
+  for (const RegistryEvent& e : published) Forget(e);
   return s;
+}
+
+void CachingRegistryStore::Forget(const RegistryEvent& e) {
+  if (ChangesAllThings(e)) {
+    InvalidateAll();
+    return;
+  }
+  if (!e.thing.empty()) Invalidate(e.thing);
+  if (ChangesGroups(e)) InvalidateGroups();
 }
 
 absl::StatusOr<std::optional<Thing>> CachingRegistryStore::GetThing(absl::string_view name) {

@@ -53,6 +53,9 @@ class CachingRegistryStore final : public RegistryStore {
   // Drops the dynamic groups kept in memory.
   void InvalidateGroups();
   void InvalidateAll();
+  // Drops what `event` (this process's, or another replica's by NOTIFY) may have changed:
+  // the thing it names, the dynamic groups, or everything (ChangesAllThings).
+  void Forget(const RegistryEvent& event);
   // Whether `event` may change the dynamic groups (a group created, updated or deleted).
   static bool ChangesGroups(const RegistryEvent& event);
   // Whether `event` may change things it does not name (a billing group deleted: its things

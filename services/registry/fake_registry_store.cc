@@ -207,8 +207,7 @@ class FakeTx final : public RegistryTx {
   }
   absl::Status PutIndexingMode(absl::string_view index, absl::string_view mode,
                                absl::Time) override {
-    (index == kThingIndex ? s_->indexing.thing_indexing_mode
-                          : s_->indexing.thing_group_indexing_mode) = std::string(mode);
+    IndexingMode(s_->indexing, index) = std::string(mode);
     return absl::OkStatus();
   }
   void Publish(const RegistryEvent& e) override { events.push_back(e); }

@@ -46,6 +46,14 @@ const IndexSchema& ThingIndexSchema();
 const IndexSchema& ThingGroupIndexSchema();
 inline constexpr char kThingIndex[] = "AWS_Things";
 inline constexpr char kThingGroupIndex[] = "AWS_ThingGroups";
+
+// The mode of `index` (kThingIndex, or else kThingGroupIndex) in `c`.
+inline const std::string& IndexingMode(const IndexingConfiguration& c, absl::string_view index) {
+  return index == kThingIndex ? c.thing_indexing_mode : c.thing_group_indexing_mode;
+}
+inline std::string& IndexingMode(IndexingConfiguration& c, absl::string_view index) {
+  return index == kThingIndex ? c.thing_indexing_mode : c.thing_group_indexing_mode;
+}
 // The aggregations' field for a document's version: no query can name it (AWS's
 // registry.version is not searchable), but GetStatistics aggregates it by default.
 inline constexpr char kRegistryVersionField[] = "registry.version";

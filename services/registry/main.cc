@@ -101,9 +101,7 @@ int Run(int argc, char** argv) {
         common.db.url, {kRegistryChannel},
         [c = cache.get(), &core](absl::string_view, absl::string_view payload) {
           if (std::optional<RegistryEvent> e = PgRegistryStore::ParseEvent(payload)) {
-            if (c != nullptr && !e->thing.empty()) c->Invalidate(e->thing);
-            if (c != nullptr && CachingRegistryStore::ChangesGroups(*e)) c->InvalidateGroups();
-            if (c != nullptr && CachingRegistryStore::ChangesAllThings(*e)) c->InvalidateAll();
+            if (c != nullptr) c->Forget(*e);
             if (e->type == kEventConfigurationsUpdated) core.InvalidateEventConfigurations();
           }
         },

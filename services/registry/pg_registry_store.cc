@@ -187,9 +187,7 @@ PrincipalAttachment AttachmentFromRow(const pqxx::row& r) {
 IndexingConfiguration IndexingConfigurationOf(const pqxx::result& rows) {
   IndexingConfiguration c;
   for (const pqxx::row& r : rows) {
-    const std::string index = r[0].as<std::string>();
-    (index == kThingIndex ? c.thing_indexing_mode : c.thing_group_indexing_mode) =
-        r[1].as<std::string>();
+    IndexingMode(c, r[0].as<std::string>()) = r[1].as<std::string>();
   }
   return c;
 }

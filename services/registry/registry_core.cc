@@ -461,7 +461,7 @@ absl::StatusOr<const IndexSchema*> IndexNamed(absl::string_view index_name) {
 }
 
 bool IndexOn(const IndexingConfiguration& c, absl::string_view index) {
-  return (index == kThingIndex ? c.thing_indexing_mode : c.thing_group_indexing_mode) != "OFF";
+  return IndexingMode(c, index) != "OFF";
 }
 
 }  // namespace
