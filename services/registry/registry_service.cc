@@ -112,6 +112,11 @@ std::optional<int64_t> ExpectedVersion(const Req& req) {
 
 }  // namespace
 
+RegistryService::RegistryService(RegistryCore* core, grpc_util::CallRunner* calls)
+    : core_(core), calls_(calls) {}
+
+RegistryService::~RegistryService() = default;
+
 // ---- things
 
 grpc::ServerUnaryReactor* RegistryService::CreateThing(grpc::CallbackServerContext* ctx,

@@ -13,9 +13,10 @@ namespace pb = ::fleetcore::registry::v1;
 
 class RegistryService final : public pb::Registry::CallbackService {
  public:
-  // Nothing is owned.
-  RegistryService(RegistryCore* core, grpc_util::CallRunner* calls)
-      : core_(core), calls_(calls) {}
+  // Nothing is owned. Both are defined in the .cc file: built inline, they instantiate the
+  // handler of every RPC in each file that makes or destroys a service (a test, main).
+  RegistryService(RegistryCore* core, grpc_util::CallRunner* calls);
+  ~RegistryService() override;
 
   grpc::ServerUnaryReactor* CreateThing(grpc::CallbackServerContext* ctx,
                                         const pb::CreateThingRequest* req,

@@ -6,6 +6,12 @@ namespace fleetcore::rules {
 
 using grpc_util::CallContext;
 
+RulesService::RulesService(RulesCore* core, DestinationsCore* destinations, RulesEngine* engine,
+                           grpc_util::CallRunner* calls)
+    : core_(core), destinations_(destinations), engine_(engine), calls_(calls) {}
+
+RulesService::~RulesService() = default;
+
 grpc::ServerUnaryReactor* RulesService::CreateTopicRule(grpc::CallbackServerContext* ctx,
                                                         const pb::CreateTopicRuleRequest* req,
                                                         pb::CreateTopicRuleResponse*) {

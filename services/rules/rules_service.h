@@ -13,8 +13,8 @@ class RulesService final : public pb::Rules::CallbackService {
  public:
   // Nothing is owned.
   RulesService(RulesCore* core, DestinationsCore* destinations, RulesEngine* engine,
-               grpc_util::CallRunner* calls)
-      : core_(core), destinations_(destinations), engine_(engine), calls_(calls) {}
+               grpc_util::CallRunner* calls);
+  ~RulesService() override;
 
   grpc::ServerUnaryReactor* CreateTopicRule(grpc::CallbackServerContext* ctx,
                                             const pb::CreateTopicRuleRequest* req,
