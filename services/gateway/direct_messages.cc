@@ -96,8 +96,12 @@ bool DirectMessages::Stopping() {
   return stopping_;
 }
 
+prometheus::Counter* DirectMessages::Counter(absl::string_view result) {
+  return results_ != nullptr ? &results_->Add({{"result", std::string(result)}}) : nullptr;
+}
+
 void DirectMessages::Count(absl::string_view result) {
-  if (results_ != nullptr) results_->Add({{"result", std::string(result)}}).Increment();
+  if (prometheus::Counter* c = Counter(result)) c->Increment();
 }
 
 absl::StatusOr<std::shared_ptr<Message>> DirectMessages::ToMessage(
@@ -179,10 +183,8 @@ void DirectMessages::Deliver(absl::string_view client_id, std::shared_ptr<Messag
   std::shared_ptr<Waiting> waiting;
   if (confirm) {
     if (Stopping()) return done(absl::UnavailableError("the gateway is stopping"));
-    waiting = std::make_shared<Waiting>(
-        std::string(client_id), std::move(done),
-        results_ != nullptr ? &results_->Add({{"result", "confirmed"}}) : nullptr,
-        results_ != nullptr ? &results_->Add({{"result", "disconnected"}}) : nullptr);
+    waiting = std::make_shared<Waiting>(std::string(client_id), std::move(done),
+                                        Counter("confirmed"), Counter("disconnected"));
     message->receipt = waiting;
   }
   const std::string topic = message->topic;
@@ -248,7 +250,7 @@ void DirectMessages::Timer() {
     l.unlock();
     w->Answer(absl::DeadlineExceededError(
                   "the client did not acknowledge the message (PUBACK) within the timeout"),
-              results_ != nullptr ? &results_->Add({{"result", "unconfirmed"}}) : nullptr);
+              Counter("unconfirmed"));
     l.lock();
   }
 }

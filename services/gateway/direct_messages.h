@@ -89,6 +89,8 @@ class DirectMessages {
   // Whether the client is connected to this replica.
   bool ConnectedHere(const std::string& client_id) const;
   bool Stopping();
+  // fleetcore_gateway_direct_messages_total's counter for `result`; null without metrics.
+  prometheus::Counter* Counter(absl::string_view result);
   void Count(absl::string_view result);
   void Timer();
 
