@@ -12,13 +12,12 @@
 #include "absl/strings/str_split.h"
 #include "common/log/log.h"
 #include "common/pagination/page_token.h"
+#include "common/status/quoted.h"
 #include "common/status/status_macros.h"
 #include "services/ca/template_engine.h"
 
 namespace fleetcore::ca {
 namespace {
-
-std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
 absl::Status CertNotFound(absl::string_view id) {
   return absl::NotFoundError(absl::StrCat("certificate ", id, " does not exist"));
@@ -103,7 +102,7 @@ absl::StatusOr<std::string> NormalizeCertificateId(absl::string_view id) {
   if (id.size() != 64 ||
       !std::all_of(id.begin(), id.end(), [](char c) { return absl::ascii_isxdigit(c); })) {
     return absl::InvalidArgumentError(
-        absl::StrCat("certificateId ", Q(id),
+        absl::StrCat("certificateId ", Quoted(id),
                      " must be 64 hexadecimal characters (the SHA-256 of the "
                      "certificate)"));
   }
@@ -570,11 +569,11 @@ absl::Status CertificateCore::CheckRegistrationConfig(const RegistrationConfig& 
                                store_->GetTemplate(config.template_name));
     if (!t.has_value()) {
       return absl::NotFoundError(
-          absl::StrCat("provisioning template ", Q(config.template_name), " does not exist"));
+          absl::StrCat("provisioning template ", Quoted(config.template_name), " does not exist"));
     }
     if (t->type != TemplateType::kJitp) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("provisioning template ", Q(config.template_name), " is not of type JITP"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "provisioning template ", Quoted(config.template_name), " is not of type JITP"));
     }
   }
   return absl::OkStatus();
@@ -615,7 +614,7 @@ absl::StatusOr<CaCertificateRecord> CertificateCore::RegisterCaCertificate(
     }
     if (verification->subject().Get("CN") != *code) {
       return absl::InvalidArgumentError(absl::StrCat("the verification certificate's CN is ",
-                                                     Q(verification->subject().Get("CN")),
+                                                     Quoted(verification->subject().Get("CN")),
                                                      ", not the registration code"));
     }
     if (!verification->SignedBy(*ca)) {

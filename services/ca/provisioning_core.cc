@@ -16,6 +16,7 @@
 #include "common/nesting/nesting.h"
 #include "common/pagination/page_token.h"
 #include "common/status/public_message.h"
+#include "common/status/quoted.h"
 #include "common/status/status_macros.h"
 #include "common/tls/x509.h"
 #include "nlohmann/json.hpp"
@@ -29,8 +30,6 @@ constexpr char kRejectionPayload[] = "type.fleetcore.dev/ca.Rejection";
 constexpr int kMaxTemplates = 256;
 constexpr int kMaxTemplateVersions = 5;
 
-std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
-
 // A Status carrying AWS's rejection for the fleet-provisioning MQTT API.
 absl::Status Rejected(absl::StatusCode code, int http_status, absl::string_view error_code,
                       absl::string_view message) {
@@ -41,7 +40,7 @@ absl::Status Rejected(absl::StatusCode code, int http_status, absl::string_view 
 
 absl::Status TemplateNotFound(absl::string_view name) {
   return Rejected(absl::StatusCode::kNotFound, 404, "ResourceNotFound",
-                  absl::StrCat("provisioning template ", Q(name), " does not exist"));
+                  absl::StrCat("provisioning template ", Quoted(name), " does not exist"));
 }
 
 absl::Status InvalidToken(absl::string_view why) {
@@ -114,7 +113,7 @@ absl::Status ValidateTemplateName(absl::string_view name) {
         return absl::ascii_isalnum(c) || c == '_' || c == '-';
       })) {
     return absl::InvalidArgumentError(
-        absl::StrCat("templateName ", Q(name), " must be 1-36 letters, digits, _ or -"));
+        absl::StrCat("templateName ", Quoted(name), " must be 1-36 letters, digits, _ or -"));
   }
   return absl::OkStatus();
 }
@@ -201,7 +200,7 @@ absl::StatusOr<TemplateRecord> ProvisioningCore::CreateTemplate(const TemplateIn
     if (absl::Status s = tx.InsertTemplate(t); !s.ok()) {
       if (absl::IsAlreadyExists(s)) {
         return absl::AlreadyExistsError(
-            absl::StrCat("provisioning template ", Q(in.name), " already exists"));
+            absl::StrCat("provisioning template ", Quoted(in.name), " already exists"));
       }
       return s;
     }
@@ -221,7 +220,8 @@ absl::StatusOr<std::pair<TemplateRecord, TemplateVersionRecord>> ProvisioningCor
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<TemplateVersionRecord> v,
                              store_->GetTemplateVersion(name, t->default_version));
   if (!v.has_value()) {
-    return absl::InternalError(absl::StrCat("template ", Q(name), " lacks its default version"));
+    return absl::InternalError(
+        absl::StrCat("template ", Quoted(name), " lacks its default version"));
   }
   return std::make_pair(*std::move(t), *std::move(v));
 }
@@ -259,7 +259,7 @@ absl::Status ProvisioningCore::UpdateTemplate(const TemplateUpdate& u) {
       if (std::none_of(versions.begin(), versions.end(), [&](const TemplateVersionRecord& v) {
             return v.version == *u.default_version;
           })) {
-        return absl::NotFoundError(absl::StrCat("provisioning template ", Q(u.name),
+        return absl::NotFoundError(absl::StrCat("provisioning template ", Quoted(u.name),
                                                 " has no version ", *u.default_version));
       }
       t->default_version = *u.default_version;
@@ -288,7 +288,7 @@ absl::Status ProvisioningCore::DeleteTemplate(absl::string_view name) {
     FLEETCORE_ASSIGN_OR_RETURN(int64_t users, tx.CountCaCertificatesUsingTemplate(name));
     if (users > 0) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "provisioning template ", Q(name), " is the JITP template of ", users,
+          "provisioning template ", Quoted(name), " is the JITP template of ", users,
           " CA certificate(s); change their registrationConfig first (UpdateCACertificate)"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.DeleteTemplate(name));
@@ -310,7 +310,7 @@ absl::StatusOr<std::pair<TemplateVersionRecord, bool>> ProvisioningCore::CreateT
                                tx.TemplateVersions(name));
     if (static_cast<int>(versions.size()) >= kMaxTemplateVersions) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          "provisioning template ", Q(name), " has ", versions.size(),
+          "provisioning template ", Quoted(name), " has ", versions.size(),
           " versions, the most it can have; delete one first (DeleteProvisioningTemplateVersion)"));
     }
     const absl::Time now = clock_->Now();
@@ -338,7 +338,7 @@ ProvisioningCore::DescribeTemplateVersion(absl::string_view name, int version) {
                              store_->GetTemplateVersion(name, version));
   if (!v.has_value()) {
     return absl::NotFoundError(
-        absl::StrCat("provisioning template ", Q(name), " has no version ", version));
+        absl::StrCat("provisioning template ", Quoted(name), " has no version ", version));
   }
   return std::make_pair(*std::move(t), *std::move(v));
 }
@@ -361,7 +361,7 @@ absl::Status ProvisioningCore::DeleteTemplateVersion(absl::string_view name, int
     if (!t.has_value()) return TemplateNotFound(name);
     if (t->default_version == version) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "version ", version, " is the default of provisioning template ", Q(name),
+          "version ", version, " is the default of provisioning template ", Quoted(name),
           "; make another the default first (UpdateProvisioningTemplate defaultVersionId)"));
     }
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<TemplateVersionRecord> versions,
@@ -369,7 +369,7 @@ absl::Status ProvisioningCore::DeleteTemplateVersion(absl::string_view name, int
     if (std::none_of(versions.begin(), versions.end(),
                      [&](const TemplateVersionRecord& v) { return v.version == version; })) {
       return absl::NotFoundError(
-          absl::StrCat("provisioning template ", Q(name), " has no version ", version));
+          absl::StrCat("provisioning template ", Quoted(name), " has no version ", version));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.DeleteTemplateVersion(name, version));
     tx.Publish({.type = "template.updated", .template_name = std::string(name)});
@@ -381,7 +381,8 @@ absl::StatusOr<ProvisioningTemplate> ProvisioningCore::Load(const TemplateRecord
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<TemplateVersionRecord> v,
                              store_->GetTemplateVersion(t.name, t.default_version));
   if (!v.has_value()) {
-    return absl::InternalError(absl::StrCat("template ", Q(t.name), " lacks its default version"));
+    return absl::InternalError(
+        absl::StrCat("template ", Quoted(t.name), " lacks its default version"));
   }
   return ProvisioningTemplate::Parse(v->body, t.type);
 }
@@ -397,7 +398,7 @@ absl::Status ProvisioningCore::Execute(const ProvisioningPlan& plan, const std::
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<PeerThingRecord> existing, peers->DescribeThing(name));
     auto conflict = [&](absl::string_view what) {
       return Rejected(absl::StatusCode::kAlreadyExists, 409, "ResourceConflictsException",
-                      absl::StrCat("thing ", Q(name), " exists with another ", what,
+                      absl::StrCat("thing ", Quoted(name), " exists with another ", what,
                                    " and the template says FAIL"));
     };
     if (!existing.has_value()) {
@@ -470,7 +471,7 @@ absl::Status ProvisioningCore::Execute(const ProvisioningPlan& plan, const std::
       if (p.policy_document.empty()) {
         return Rejected(
             absl::StatusCode::kNotFound, 404, "ResourceNotFound",
-            absl::StrCat("policy ", Q(policy), " named by the template does not exist"));
+            absl::StrCat("policy ", Quoted(policy), " named by the template does not exist"));
       }
       FLEETCORE_RETURN_IF_ERROR(peers->CreatePolicy(policy, p.policy_document));
       saga.Done("create policy " + policy, [peers, policy] { return peers->DeletePolicy(policy); });
@@ -575,11 +576,11 @@ absl::StatusOr<ProvisioningResult> ProvisioningCore::RegisterThing(
   label = name;
   if (!t->enabled) {
     return fail(Rejected(absl::StatusCode::kFailedPrecondition, 400, "InvalidRequest",
-                         absl::StrCat("provisioning template ", Q(name), " is disabled")));
+                         absl::StrCat("provisioning template ", Quoted(name), " is disabled")));
   }
   if (t->type != TemplateType::kFleetProvisioning) {
     return fail(Rejected(absl::StatusCode::kFailedPrecondition, 400, "InvalidRequest",
-                         absl::StrCat("provisioning template ", Q(name),
+                         absl::StrCat("provisioning template ", Quoted(name),
                                       " is a JITP template, not FLEET_PROVISIONING")));
   }
   if (ownership_token.empty()) return fail(InvalidToken("is missing"));
@@ -658,7 +659,7 @@ absl::StatusOr<ProvisionedDevice> ProvisioningCore::ProvisionDevice(
   if (!t.has_value()) return TemplateNotFound(name);
   if (!t->enabled) {
     return absl::FailedPreconditionError(
-        absl::StrCat("provisioning template ", Q(name), " is disabled"));
+        absl::StrCat("provisioning template ", Quoted(name), " is disabled"));
   }
   FLEETCORE_ASSIGN_OR_RETURN(ProvisioningTemplate tmpl, Load(*t));
   ProvisionedDevice out;
@@ -713,7 +714,7 @@ absl::StatusOr<CertificateRecord> ProvisioningCore::Jitp(const tls::Certificate&
     if (!t.has_value()) return fail(TemplateNotFound(config.template_name));
     if (!t->enabled) {
       return fail(absl::FailedPreconditionError(
-          absl::StrCat("provisioning template ", Q(t->name), " is disabled")));
+          absl::StrCat("provisioning template ", Quoted(t->name), " is disabled")));
     }
     tmpl = Load(*t);
   }

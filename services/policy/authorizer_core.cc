@@ -10,6 +10,7 @@
 #include "common/nesting/nesting.h"
 #include "common/pagination/page_token.h"
 #include "common/policy/policy.h"
+#include "common/status/quoted.h"
 #include "common/status/status_macros.h"
 #include "common/tls/keys.h"
 #include "nlohmann/json.hpp"
@@ -20,10 +21,8 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
-
 absl::Status NotFound(absl::string_view name) {
-  return absl::NotFoundError(absl::StrCat("authorizer ", Q(name), " does not exist"));
+  return absl::NotFoundError(absl::StrCat("authorizer ", Quoted(name), " does not exist"));
 }
 
 absl::Status ValidateTokenKeyName(absl::string_view name) {
@@ -32,8 +31,8 @@ absl::Status ValidateTokenKeyName(absl::string_view name) {
   }
   for (char c : name) {
     if (!absl::ascii_isalnum(c) && c != '_' && c != '-') {
-      return absl::InvalidArgumentError(
-          absl::StrCat("tokenKeyName ", Q(name), " may contain only letters, digits, _ and -"));
+      return absl::InvalidArgumentError(absl::StrCat("tokenKeyName ", Quoted(name),
+                                                     " may contain only letters, digits, _ and -"));
     }
   }
   return absl::OkStatus();
@@ -143,7 +142,7 @@ absl::Status ValidateAuthorizerName(absl::string_view name) {
   for (char c : name) {
     if (!absl::ascii_isalnum(c) && !absl::StrContains("_=,@-", c)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "authorizerName ", Q(name), " may contain only letters, digits and _ = , @ -"));
+          "authorizerName ", Quoted(name), " may contain only letters, digits and _ = , @ -"));
     }
   }
   return absl::OkStatus();
@@ -161,12 +160,13 @@ absl::Status AuthorizerCore::ValidateKeys(const std::map<std::string, std::strin
     absl::StatusOr<tls::PublicKey> key = tls::ParsePublicKeyPem(pem);
     if (!key.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("tokenSigningPublicKeys[", Q(name), "]: ", key.status().message()));
+          absl::StrCat("tokenSigningPublicKeys[", Quoted(name), "]: ", key.status().message()));
     }
     if (key->type() != "RSA" || key->bits() < 2048) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "tokenSigningPublicKeys[", Q(name), "]: must be an RSA key of at least 2048 bits, is ",
-          key->type(), " of ", key->bits(), " bits"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokenSigningPublicKeys[", Quoted(name),
+                       "]: must be an RSA key of at least 2048 bits, is ", key->type(), " of ",
+                       key->bits(), " bits"));
     }
   }
   return absl::OkStatus();
@@ -191,7 +191,8 @@ absl::StatusOr<Authorizer> AuthorizerCore::CreateAuthorizer(Authorizer in) {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Authorizer> existing,
                                tx.GetAuthorizer(in.name, Lock::kNone));
     if (existing.has_value()) {
-      return absl::AlreadyExistsError(absl::StrCat("authorizer ", Q(in.name), " already exists"));
+      return absl::AlreadyExistsError(
+          absl::StrCat("authorizer ", Quoted(in.name), " already exists"));
     }
     FLEETCORE_ASSIGN_OR_RETURN(int64_t all, tx.CountAuthorizers(false));
     if (all >= limits_.max_authorizers) {
@@ -275,8 +276,9 @@ absl::Status AuthorizerCore::DeleteAuthorizer(absl::string_view name) {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Authorizer> a, tx.GetAuthorizer(name, Lock::kUpdate));
     if (!a.has_value()) return NotFound(name);
     if (a->is_default) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "authorizer ", Q(name), " is the default authorizer; make another the default first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("authorizer ", Quoted(name),
+                       " is the default authorizer; make another the default first"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.DeleteAuthorizer(name));
     tx.Publish({.type = "authorizer.deleted", .authorizer = std::string(name)});
@@ -319,7 +321,8 @@ absl::StatusOr<Authorizer> AuthorizerCore::Resolve(absl::string_view name) {
 absl::StatusOr<AuthorizerAnswer> AuthorizerCore::Invoke(const Authorizer& a,
                                                         const AuthorizerRequest& r) {
   if (!a.active) {
-    return absl::FailedPreconditionError(absl::StrCat("authorizer ", Q(a.name), " is INACTIVE"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("authorizer ", Quoted(a.name), " is INACTIVE"));
   }
   bool verified = false;
   if (!a.signing_disabled) {

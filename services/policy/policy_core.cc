@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/pagination/page_token.h"
+#include "common/status/quoted.h"
 #include "common/status/status_macros.h"
 #include "services/policy/access_key_core.h"
 
@@ -19,19 +20,17 @@ using pagination::DecodePageToken;
 using pagination::EncodePageToken;
 using pagination::ResolveMaxResults;
 
-std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
-
 absl::StatusOr<int> ParseVersionId(absl::string_view id) {
   int v = 0;
   if (!absl::SimpleAtoi(id, &v) || v < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("policyVersionId ", Q(id), " is not a version id (1, 2, ...)"));
+        absl::StrCat("policyVersionId ", Quoted(id), " is not a version id (1, 2, ...)"));
   }
   return v;
 }
 
 absl::Status PolicyNotFound(absl::string_view name) {
-  return absl::NotFoundError(absl::StrCat("policy ", Q(name), " does not exist"));
+  return absl::NotFoundError(absl::StrCat("policy ", Quoted(name), " does not exist"));
 }
 
 // One page of names from a store read that returned up to limit + 1 of them.
@@ -44,12 +43,12 @@ Page<std::string> NamePage(std::vector<std::string> names, int limit, absl::stri
 absl::Status ValidatePolicyName(absl::string_view name) {
   if (name.empty() || name.size() > 128) {
     return absl::InvalidArgumentError(
-        absl::StrCat("policyName ", Q(name), " must be 1-128 characters long"));
+        absl::StrCat("policyName ", Quoted(name), " must be 1-128 characters long"));
   }
   for (char c : name) {
     if (!absl::ascii_isalnum(c) && !absl::StrContains("_+=,.@-", c)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "policyName ", Q(name), " may contain only letters, digits and _ + = , . @ -"));
+          "policyName ", Quoted(name), " may contain only letters, digits and _ + = , . @ -"));
     }
   }
   return absl::OkStatus();
@@ -91,7 +90,7 @@ absl::StatusOr<PolicyCore::Target> PolicyCore::ParseTarget(absl::string_view tar
     return Target{TargetKind::kUser, *user};
   }
   return absl::InvalidArgumentError(absl::StrCat(
-      field, " ", Q(target), " must be a certificate ARN (", arns_->Cert("<64 hex>"),
+      field, " ", Quoted(target), " must be a certificate ARN (", arns_->Cert("<64 hex>"),
       "), a thing-group ARN (", arns_->ThingGroup("<name>"), ") or an access-key user's ARN (",
       "arn:aws:iam::", arns_->account_id(), ":user/<name>)"));
 }
@@ -117,8 +116,8 @@ absl::StatusOr<PolicyVersionRecord> PolicyCore::CreatePolicy(absl::string_view n
   FLEETCORE_RETURN_IF_ERROR(store_->Transact([&](PolicyTx& tx) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<PolicyInfo> existing, tx.GetPolicy(name, Lock::kNone));
     if (existing.has_value()) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("policy ", Q(name), " already exists; change it with CreatePolicyVersion"));
+      return absl::AlreadyExistsError(absl::StrCat(
+          "policy ", Quoted(name), " already exists; change it with CreatePolicyVersion"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.InsertPolicy({.name = std::string(name),
                                                .default_version = 1,
@@ -141,7 +140,7 @@ absl::StatusOr<std::pair<PolicyInfo, PolicyVersionRecord>> PolicyCore::GetPolicy
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<PolicyVersionRecord> v,
                              store_->GetVersion(name, p->default_version));
   if (!v.has_value()) {
-    return absl::InternalError(absl::StrCat("policy ", Q(name), " lacks its default version"));
+    return absl::InternalError(absl::StrCat("policy ", Quoted(name), " lacks its default version"));
   }
   return std::make_pair(*std::move(p), *std::move(v));
 }
@@ -162,13 +161,13 @@ absl::Status PolicyCore::DeletePolicy(absl::string_view name) {
     FLEETCORE_ASSIGN_OR_RETURN(int64_t targets, tx.CountTargetsOfPolicy(name));
     if (targets > 0) {
       return absl::FailedPreconditionError(
-          absl::StrCat("policy ", Q(name), " is attached to ", targets,
+          absl::StrCat("policy ", Quoted(name), " is attached to ", targets,
                        " target(s); detach it first (DetachPolicy, ListTargetsForPolicy)"));
     }
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<PolicyVersionRecord> versions, tx.Versions(name));
     if (versions.size() > 1) {
       return absl::FailedPreconditionError(
-          absl::StrCat("policy ", Q(name), " has ", versions.size() - 1,
+          absl::StrCat("policy ", Quoted(name), " has ", versions.size() - 1,
                        " version(s) besides the default; delete them first (DeletePolicyVersion)"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.DeletePolicy(name));
@@ -188,7 +187,7 @@ absl::StatusOr<std::pair<PolicyVersionRecord, bool>> PolicyCore::CreatePolicyVer
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<PolicyVersionRecord> versions, tx.Versions(name));
     if (static_cast<int>(versions.size()) >= limits_.max_versions) {
       return absl::ResourceExhaustedError(
-          absl::StrCat("policy ", Q(name), " has ", versions.size(),
+          absl::StrCat("policy ", Quoted(name), " has ", versions.size(),
                        " versions, the most it can have; "
                        "delete one that is not the default first (DeletePolicyVersion)"));
     }
@@ -221,7 +220,8 @@ absl::StatusOr<std::pair<PolicyInfo, PolicyVersionRecord>> PolicyCore::GetPolicy
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<PolicyVersionRecord> v,
                              store_->GetVersion(name, version));
   if (!v.has_value()) {
-    return absl::NotFoundError(absl::StrCat("policy ", Q(name), " has no version ", version_id));
+    return absl::NotFoundError(
+        absl::StrCat("policy ", Quoted(name), " has no version ", version_id));
   }
   return std::make_pair(*std::move(p), *std::move(v));
 }
@@ -243,14 +243,15 @@ absl::Status PolicyCore::DeletePolicyVersion(absl::string_view name, absl::strin
     if (!p.has_value()) return PolicyNotFound(name);
     if (p->default_version == version) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "version ", version, " is the default of policy ", Q(name),
+          "version ", version, " is the default of policy ", Quoted(name),
           "; make another version the default first (SetDefaultPolicyVersion), or delete the "
           "policy"));
     }
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<PolicyVersionRecord> versions, tx.Versions(name));
     if (std::none_of(versions.begin(), versions.end(),
                      [&](const PolicyVersionRecord& v) { return v.version == version; })) {
-      return absl::NotFoundError(absl::StrCat("policy ", Q(name), " has no version ", version));
+      return absl::NotFoundError(
+          absl::StrCat("policy ", Quoted(name), " has no version ", version));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.DeleteVersion(name, version));
     tx.Publish({.type = "policy.version_deleted", .policy = std::string(name)});
@@ -268,7 +269,8 @@ absl::Status PolicyCore::SetDefaultPolicyVersion(absl::string_view name,
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<PolicyVersionRecord> versions, tx.Versions(name));
     if (std::none_of(versions.begin(), versions.end(),
                      [&](const PolicyVersionRecord& v) { return v.version == version; })) {
-      return absl::NotFoundError(absl::StrCat("policy ", Q(name), " has no version ", version));
+      return absl::NotFoundError(
+          absl::StrCat("policy ", Quoted(name), " has no version ", version));
     }
     if (p->default_version == version) return absl::OkStatus();
     p->default_version = version;
@@ -303,7 +305,7 @@ absl::Status PolicyCore::AttachPolicy(absl::string_view name, absl::string_view 
     }
     if (static_cast<int>(attached.size()) >= limit) {
       return absl::ResourceExhaustedError(absl::StrCat(
-          Q(target), " already has ", attached.size(), " policies attached, the most a ",
+          Quoted(target), " already has ", attached.size(), " policies attached, the most a ",
           t.kind == TargetKind::kThingGroup ? "thing group" : "principal", " can have"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.InsertAttachment(name, target));
@@ -414,7 +416,7 @@ absl::StatusOr<EffectivePolicies> PolicyCore::GetEffectivePolicies(absl::string_
       }
       out.thing = std::move(info);
     } else if (!thing_name.empty()) {
-      return absl::NotFoundError(absl::StrCat("thing ", Q(thing_name), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("thing ", Quoted(thing_name), " does not exist"));
     }
   }
   FLEETCORE_ASSIGN_OR_RETURN(std::vector<AttachedPolicy> policies,
@@ -463,8 +465,8 @@ absl::StatusOr<std::vector<AuthResultOutput>> PolicyCore::TestAuthorization(
     if (skip.count(p.policy) != 0 || !seen.insert(p.policy).second) continue;
     auto doc = policy::PolicyDocument::Parse(p.document);
     if (!doc.ok()) {
-      return absl::InternalError(
-          absl::StrCat("stored policy ", Q(p.policy), " does not parse: ", doc.status().message()));
+      return absl::InternalError(absl::StrCat("stored policy ", Quoted(p.policy),
+                                              " does not parse: ", doc.status().message()));
     }
     compiled.push_back({p.policy, absl::StrCat(p.version), *doc});
   }
@@ -484,7 +486,7 @@ absl::StatusOr<std::vector<AuthResultOutput>> PolicyCore::TestAuthorization(
     for (const std::string& resource : info.resources) {
       if (!absl::StartsWith(resource, "arn:")) {
         return absl::InvalidArgumentError(
-            absl::StrCat("resource ", Q(resource), " must be an ARN like ",
+            absl::StrCat("resource ", Quoted(resource), " must be an ARN like ",
                          arns_->Make(policy::ResourceType(info.action), "NAME")));
       }
       policy::Decision d = set.EvaluateArn(info.action, resource, ctx);

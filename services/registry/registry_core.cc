@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/pagination/page_token.h"
+#include "common/status/quoted.h"
 #include "common/status/status_macros.h"
 #include "services/registry/validation.h"
 
@@ -15,8 +16,6 @@ namespace {
 using pagination::DecodePageToken;
 using pagination::EncodePageToken;
 using pagination::ResolveMaxResults;
-
-std::string Q(absl::string_view s) { return absl::StrCat("\"", s, "\""); }
 
 constexpr int kMaxBuckets = 10000;
 
@@ -31,7 +30,7 @@ Attributes WithoutEmptyValues(const Attributes& in) {
 
 absl::Status VersionConflict(absl::string_view what, absl::string_view name, int64_t stored,
                              int64_t expected) {
-  return absl::AbortedError(absl::StrCat(what, " ", Q(name), " is at version ", stored,
+  return absl::AbortedError(absl::StrCat(what, " ", Quoted(name), " is at version ", stored,
                                          ", not the expected ", expected,
                                          "; read it again and retry"));
 }
@@ -39,15 +38,15 @@ absl::Status VersionConflict(absl::string_view what, absl::string_view name, int
 // The other kind's RPC for a group: static and dynamic groups are changed by their own.
 absl::Status WrongKind(const ThingGroup& g, absl::string_view rpc) {
   return absl::InvalidArgumentError(
-      absl::StrCat("thing group ", Q(g.name), " is ", g.dynamic() ? "dynamic" : "static", "; use ",
-                   rpc, g.dynamic() ? "DynamicThingGroup" : "ThingGroup", " for it"));
+      absl::StrCat("thing group ", Quoted(g.name), " is ", g.dynamic() ? "dynamic" : "static",
+                   "; use ", rpc, g.dynamic() ? "DynamicThingGroup" : "ThingGroup", " for it"));
 }
 
 // A dynamic group's index and query: AWS_Things (or unnamed) and a query that parses.
 absl::Status ValidateDynamicQuery(absl::string_view index_name, absl::string_view query) {
   if (!index_name.empty() && index_name != kThingIndex) {
     return absl::InvalidArgumentError(absl::StrCat("indexName: a dynamic thing group's index is ",
-                                                   kThingIndex, ", not ", Q(index_name)));
+                                                   kThingIndex, ", not ", Quoted(index_name)));
   }
   return ParseIndexQuery(query, ThingIndexSchema()).status();
 }
@@ -101,15 +100,15 @@ absl::StatusOr<Membership> ReadMembership(RegistryTx& tx, absl::string_view grou
                                           absl::string_view thing) {
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kUpdate));
   if (!t.has_value()) {
-    return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+    return absl::NotFoundError(absl::StrCat("thing ", Quoted(thing), " does not exist"));
   }
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(group, Lock::kShare));
   if (!g.has_value()) {
-    return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
+    return absl::NotFoundError(absl::StrCat("thing group ", Quoted(group), " does not exist"));
   }
   if (g->dynamic()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "thing group ", Q(group), " is dynamic: its members are the things its query (",
+        "thing group ", Quoted(group), " is dynamic: its members are the things its query (",
         g->query_string, ") matches, and cannot be added or removed by hand"));
   }
   Membership m{.thing = *std::move(t), .group = *std::move(g)};
@@ -194,9 +193,11 @@ absl::Status RegistryCore::UpdateEventConfigurations(const std::map<std::string,
   bool turns_on = false;
   for (const auto& [name, on] : changes) {
     if (!ParseEventType(name).has_value()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "eventConfigurations: ", Q(name), " is not a kind of registry event; fleetcore's "
-          "registry publishes ", known));
+      return absl::InvalidArgumentError(
+          absl::StrCat("eventConfigurations: ", Quoted(name),
+                       " is not a kind of registry event; fleetcore's "
+                       "registry publishes ",
+                       known));
     }
     turns_on = turns_on || on;
   }
@@ -235,7 +236,7 @@ RegistryCore::RegistryCore(RegistryStore* store, const aws::Arns* arns, const Cl
 absl::Status RegistryCore::RequireThing(absl::string_view name) {
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, store_->GetThing(name));
   if (!t.has_value()) {
-    return absl::NotFoundError(absl::StrCat("thing ", Q(name), " does not exist"));
+    return absl::NotFoundError(absl::StrCat("thing ", Quoted(name), " does not exist"));
   }
   return absl::OkStatus();
 }
@@ -265,14 +266,14 @@ absl::StatusOr<Thing> RegistryCore::CreateThing(const CreateThingInput& in) {
         return absl::OkStatus();
       }
       return absl::AlreadyExistsError(
-          absl::StrCat("thing ", Q(in.name),
+          absl::StrCat("thing ", Quoted(in.name),
                        " already exists with a different thing type, attributes or billing group"));
     }
     if (!in.billing_group.empty()) {
       FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> group,
                                  tx.GetBillingGroup(in.billing_group, Lock::kShare));
       if (!group.has_value()) {
-        return absl::NotFoundError(absl::StrCat("billing group ", Q(in.billing_group),
+        return absl::NotFoundError(absl::StrCat("billing group ", Quoted(in.billing_group),
                                                 " does not exist; create it first"));
       }
     }
@@ -280,13 +281,14 @@ absl::StatusOr<Thing> RegistryCore::CreateThing(const CreateThingInput& in) {
       FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> type,
                                  tx.GetThingType(in.type_name, Lock::kShare));
       if (!type.has_value()) {
-        return absl::NotFoundError(absl::StrCat("thing type ", Q(in.type_name),
-                                                " does not exist; create it first"));
+        return absl::NotFoundError(
+            absl::StrCat("thing type ", Quoted(in.type_name), " does not exist; create it first"));
       }
       if (type->deprecated) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "thing type ", Q(in.type_name), " is deprecated, so new things cannot use it "
-            "(DeprecateThingType with undoDeprecate reverses that)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("thing type ", Quoted(in.type_name),
+                         " is deprecated, so new things cannot use it "
+                         "(DeprecateThingType with undoDeprecate reverses that)"));
       }
     }
     const absl::Time now = clock_->Now();
@@ -316,7 +318,7 @@ absl::StatusOr<Thing> RegistryCore::DescribeThing(absl::string_view name) {
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingName", name));
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, store_->GetThing(name));
   if (!t.has_value()) {
-    return absl::NotFoundError(absl::StrCat("thing ", Q(name), " does not exist"));
+    return absl::NotFoundError(absl::StrCat("thing ", Quoted(name), " does not exist"));
   }
   return *std::move(t);
 }
@@ -346,7 +348,7 @@ absl::Status RegistryCore::UpdateThing(const UpdateThingInput& in) {
   return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(in.name, Lock::kUpdate));
     if (!t.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing ", Q(in.name), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("thing ", Quoted(in.name), " does not exist"));
     }
     if (in.expected_version.has_value() && *in.expected_version != t->version) {
       return VersionConflict("thing", in.name, t->version, *in.expected_version);
@@ -359,12 +361,12 @@ absl::Status RegistryCore::UpdateThing(const UpdateThingInput& in) {
       FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> type,
                                  tx.GetThingType(in.type_name, Lock::kShare));
       if (!type.has_value()) {
-        return absl::NotFoundError(absl::StrCat("thing type ", Q(in.type_name),
-                                                " does not exist; create it first"));
+        return absl::NotFoundError(
+            absl::StrCat("thing type ", Quoted(in.type_name), " does not exist; create it first"));
       }
       if (type->deprecated) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "thing type ", Q(in.type_name), " is deprecated and cannot be given to a thing"));
+            "thing type ", Quoted(in.type_name), " is deprecated and cannot be given to a thing"));
       }
       type_name = in.type_name;
     }
@@ -410,10 +412,10 @@ absl::Status RegistryCore::DeleteThing(absl::string_view name,
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalAttachment> attached,
                                tx.AttachmentsOfThing(name));
     if (!attached.empty()) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "thing ", Q(name), " has ", attached.size(),
-          " principal(s) attached (first: ", attached.front().principal,
-          "); detach them with DetachThingPrincipal before deleting the thing"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("thing ", Quoted(name), " has ", attached.size(),
+                       " principal(s) attached (first: ", attached.front().principal,
+                       "); detach them with DetachThingPrincipal before deleting the thing"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.DeleteThing(name));
     tx.Publish({.type = "thing.deleted", .thing = std::string(name)});
@@ -456,7 +458,7 @@ namespace {
 absl::StatusOr<const IndexSchema*> IndexNamed(absl::string_view index_name) {
   if (index_name.empty() || index_name == kThingIndex) return &ThingIndexSchema();
   if (index_name == kThingGroupIndex) return &ThingGroupIndexSchema();
-  return absl::NotFoundError(absl::StrCat("indexName: no index ", Q(index_name), "; use ",
+  return absl::NotFoundError(absl::StrCat("indexName: no index ", Quoted(index_name), "; use ",
                                           kThingIndex, " or ", kThingGroupIndex));
 }
 
@@ -492,14 +494,14 @@ absl::Status RegistryCore::UpdateIndexingConfiguration(const IndexingConfigurati
     }
     if (mode != "REGISTRY" && mode != "OFF") {
       return absl::InvalidArgumentError(absl::StrCat(
-          "thingIndexingConfiguration.thingIndexingMode: REGISTRY or OFF, not ", Q(mode)));
+          "thingIndexingConfiguration.thingIndexingMode: REGISTRY or OFF, not ", Quoted(mode)));
     }
     for (const auto& [field, value] : in.thing_modes) {
       if (!value.empty() && value != "OFF") {
         return absl::InvalidArgumentError(absl::StrCat("thingIndexingConfiguration.", field,
                                                        ": fleetcore indexes registry data only, "
                                                        "so this can only be OFF, not ",
-                                                       Q(value)));
+                                                       Quoted(value)));
       }
     }
   }
@@ -507,7 +509,7 @@ absl::Status RegistryCore::UpdateIndexingConfiguration(const IndexingConfigurati
       *in.thing_group_indexing_mode != "OFF") {
     return absl::InvalidArgumentError(
         absl::StrCat("thingGroupIndexingConfiguration.thingGroupIndexingMode: ON or OFF, not ",
-                     Q(*in.thing_group_indexing_mode)));
+                     Quoted(*in.thing_group_indexing_mode)));
   }
   return store_->Transact([&](RegistryTx& tx) -> absl::Status {
     // Locked: a dynamic group being created waits for this, and the other way round.
@@ -642,7 +644,7 @@ absl::StatusOr<ThingType> RegistryCore::CreateThingType(const CreateThingTypeInp
         return absl::OkStatus();
       }
       return absl::AlreadyExistsError(
-          absl::StrCat("thing type ", Q(in.name),
+          absl::StrCat("thing type ", Quoted(in.name),
                        " already exists with other properties (UpdateThingType changes them)"));
     }
     result = wanted;
@@ -662,7 +664,7 @@ absl::StatusOr<ThingType> RegistryCore::DescribeThingType(absl::string_view name
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingTypeName", name));
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, store_->GetThingType(name));
   if (!t.has_value()) {
-    return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
+    return absl::NotFoundError(absl::StrCat("thing type ", Quoted(name), " does not exist"));
   }
   return *std::move(t);
 }
@@ -681,7 +683,7 @@ absl::Status RegistryCore::UpdateThingType(const UpdateThingTypeInput& in) {
   return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(in.name, Lock::kUpdate));
     if (!t.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing type ", Q(in.name), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("thing type ", Quoted(in.name), " does not exist"));
     }
     ThingType updated = *t;
     if (in.description.has_value()) updated.description = *in.description;
@@ -719,7 +721,7 @@ absl::Status RegistryCore::DeprecateThingType(absl::string_view name, bool undo)
   return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(name, Lock::kUpdate));
     if (!t.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("thing type ", Quoted(name), " does not exist"));
     }
     if (t->deprecated == !undo) {
       return absl::OkStatus();  // already in the asked state; keeps the deprecation time
@@ -740,24 +742,24 @@ absl::Status RegistryCore::DeleteThingType(absl::string_view name) {
   return Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingType> t, tx.GetThingType(name, Lock::kUpdate));
     if (!t.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing type ", Q(name), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("thing type ", Quoted(name), " does not exist"));
     }
     if (!t->deprecated) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "thing type ", Q(name), " must be deprecated (DeprecateThingType) before deletion"));
+          "thing type ", Quoted(name), " must be deprecated (DeprecateThingType) before deletion"));
     }
     const absl::Time allowed = t->deprecated_at + options_.thing_type_delete_delay;
     if (clock_->Now() < allowed) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "thing type ", Q(name), " was deprecated less than ",
+          "thing type ", Quoted(name), " was deprecated less than ",
           absl::FormatDuration(options_.thing_type_delete_delay), " ago; it can be deleted from ",
           absl::FormatTime(absl::RFC3339_sec, allowed, absl::UTCTimeZone())));
     }
     FLEETCORE_ASSIGN_OR_RETURN(int64_t in_use, tx.CountThingsOfType(name));
     if (in_use > 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          in_use, " thing(s) still have thing type ", Q(name),
-          "; remove it from them (UpdateThing with removeThingType) first"));
+      return absl::FailedPreconditionError(
+          absl::StrCat(in_use, " thing(s) still have thing type ", Quoted(name),
+                       "; remove it from them (UpdateThing with removeThingType) first"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.DeleteThingType(name));
     tx.Publish({.type = "thing_type.deleted", .thing_type = std::string(name)});
@@ -806,7 +808,7 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
         return absl::OkStatus();
       }
       return absl::AlreadyExistsError(absl::StrCat(
-          "thing group ", Q(in.name), " already exists with another parent or properties"));
+          "thing group ", Quoted(in.name), " already exists with another parent or properties"));
     }
     result = ThingGroup{.name = in.name,
                         .id = ids_->NewUuid(),
@@ -840,22 +842,22 @@ absl::StatusOr<ThingGroup> RegistryCore::CreateThingGroup(const CreateThingGroup
                                  tx.GetGroup(in.parent, Lock::kUpdate));
       if (!parent.has_value()) {
         return absl::NotFoundError(
-            absl::StrCat("parent thing group ", Q(in.parent), " does not exist"));
+            absl::StrCat("parent thing group ", Quoted(in.parent), " does not exist"));
       }
       if (parent->dynamic()) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "thing group ", Q(in.parent), " is dynamic, and dynamic groups have no children"));
+            "thing group ", Quoted(in.parent), " is dynamic, and dynamic groups have no children"));
       }
       if (parent->depth >= kMaxGroupDepth) {
         return absl::ResourceExhaustedError(absl::StrCat(
-            "thing group ", Q(in.parent), " is at depth ", parent->depth,
+            "thing group ", Quoted(in.parent), " is at depth ", parent->depth,
             ", the deepest a hierarchy may go; a child would be at depth ", parent->depth + 1));
       }
       FLEETCORE_ASSIGN_OR_RETURN(int64_t children, tx.CountChildGroups(in.parent));
       if (children >= kMaxChildGroups) {
-        return absl::ResourceExhaustedError(absl::StrCat(
-            "thing group ", Q(in.parent), " already has ", children,
-            " child groups, the most a group can have"));
+        return absl::ResourceExhaustedError(
+            absl::StrCat("thing group ", Quoted(in.parent), " already has ", children,
+                         " child groups, the most a group can have"));
       }
       result.root = parent->root;
       result.depth = parent->depth + 1;
@@ -880,7 +882,7 @@ absl::StatusOr<ThingGroupDescription> RegistryCore::DescribeThingGroup(absl::str
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", name));
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, store_->GetGroup(name));
   if (!g.has_value()) {
-    return absl::NotFoundError(absl::StrCat("thing group ", Q(name), " does not exist"));
+    return absl::NotFoundError(absl::StrCat("thing group ", Quoted(name), " does not exist"));
   }
   ThingGroupDescription d;
   d.group = *std::move(g);
@@ -908,7 +910,7 @@ absl::StatusOr<int64_t> RegistryCore::UpdateThingGroup(const UpdateThingGroupInp
   FLEETCORE_RETURN_IF_ERROR(Change([&](RegistryTx& tx, Events& events) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, tx.GetGroup(in.name, Lock::kUpdate));
     if (!g.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing group ", Q(in.name), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("thing group ", Quoted(in.name), " does not exist"));
     }
     if (g->dynamic() != in.dynamic) return WrongKind(*g, "Update");
     if (in.expected_version.has_value() && *in.expected_version != g->version) {
@@ -955,7 +957,7 @@ absl::Status RegistryCore::DeleteThingGroup(absl::string_view name,
     FLEETCORE_ASSIGN_OR_RETURN(int64_t children, tx.CountChildGroups(name));
     if (children > 0) {
       return absl::FailedPreconditionError(
-          absl::StrCat("thing group ", Q(name), " has ", children,
+          absl::StrCat("thing group ", Quoted(name), " has ", children,
                        " child group(s); delete them before their parent"));
     }
     std::vector<ThingGroup> ancestors;
@@ -981,7 +983,8 @@ absl::StatusOr<Page<ThingGroup>> RegistryCore::ListThingGroups(const GroupQuery&
     FLEETCORE_RETURN_IF_ERROR(ValidateName("parentGroup", query.parent));
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> parent, store_->GetGroup(query.parent));
     if (!parent.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing group ", Q(query.parent), " does not exist"));
+      return absl::NotFoundError(
+          absl::StrCat("thing group ", Quoted(query.parent), " does not exist"));
     }
   }
   if (!query.name_prefix.empty()) {
@@ -1007,14 +1010,14 @@ absl::Status RegistryCore::AddMembership(RegistryTx& tx, Events& events, absl::s
   }
   if (static_cast<int>(m.current.size()) >= kMaxGroupsPerThing) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("thing ", Q(thing), " already belongs to ", m.current.size(),
+        absl::StrCat("thing ", Quoted(thing), " already belongs to ", m.current.size(),
                      " thing groups, the most a thing can belong to"));
   }
   for (const ThingGroup& other : m.current) {
     if (other.root == m.group.root) {
       return absl::FailedPreconditionError(
-          absl::StrCat("thing ", Q(thing), " already belongs to thing group ", Q(other.name),
-                       " of the same hierarchy (root ", Q(m.group.root),
+          absl::StrCat("thing ", Quoted(thing), " already belongs to thing group ",
+                       Quoted(other.name), " of the same hierarchy (root ", Quoted(m.group.root),
                        "); a thing can be in only one group of a hierarchy"));
     }
   }
@@ -1075,7 +1078,7 @@ absl::Status RegistryCore::UpdateThingGroupsForThing(absl::string_view thing,
   for (const std::string& g : add) {
     if (std::find(remove.begin(), remove.end(), g) != remove.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "thing group ", Q(g), " is in both thingGroupsToAdd and thingGroupsToRemove"));
+          "thing group ", Quoted(g), " is in both thingGroupsToAdd and thingGroupsToRemove"));
     }
   }
   FLEETCORE_RETURN_IF_ERROR(RequireThing(thing));
@@ -1096,7 +1099,7 @@ absl::StatusOr<Page<std::string>> RegistryCore::ListThingsInThingGroup(absl::str
   FLEETCORE_RETURN_IF_ERROR(ValidateName("thingGroupName", group));
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<ThingGroup> g, store_->GetGroup(group));
   if (!g.has_value()) {
-    return absl::NotFoundError(absl::StrCat("thing group ", Q(group), " does not exist"));
+    return absl::NotFoundError(absl::StrCat("thing group ", Quoted(group), " does not exist"));
   }
   const std::string fingerprint = absl::StrCat("group_things|", group, "|", recursive);
   FLEETCORE_ASSIGN_OR_RETURN(PageWindow w, Window(page, fingerprint));
@@ -1181,7 +1184,7 @@ absl::StatusOr<BillingGroup> RegistryCore::CreateBillingGroup(absl::string_view 
         return absl::OkStatus();
       }
       return absl::AlreadyExistsError(
-          absl::StrCat("billing group ", Q(name), " already exists with another description"));
+          absl::StrCat("billing group ", Quoted(name), " already exists with another description"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.LockCount("billing groups"));
     FLEETCORE_ASSIGN_OR_RETURN(int64_t count, tx.CountBillingGroups());
@@ -1203,7 +1206,7 @@ absl::StatusOr<BillingGroup> RegistryCore::DescribeBillingGroup(absl::string_vie
   FLEETCORE_RETURN_IF_ERROR(ValidateName("billingGroupName", name));
   FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> g, store_->GetBillingGroup(name));
   if (!g.has_value()) {
-    return absl::NotFoundError(absl::StrCat("billing group ", Q(name), " does not exist"));
+    return absl::NotFoundError(absl::StrCat("billing group ", Quoted(name), " does not exist"));
   }
   return *std::move(g);
 }
@@ -1218,7 +1221,7 @@ absl::StatusOr<int64_t> RegistryCore::UpdateBillingGroup(absl::string_view name,
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> g,
                                tx.GetBillingGroup(name, Lock::kUpdate));
     if (!g.has_value()) {
-      return absl::NotFoundError(absl::StrCat("billing group ", Q(name), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("billing group ", Quoted(name), " does not exist"));
     }
     if (expected_version.has_value() && *expected_version != g->version) {
       return VersionConflict("billing group", name, g->version, *expected_version);
@@ -1271,11 +1274,11 @@ absl::Status RegistryCore::SetBillingGroup(absl::string_view group, absl::string
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<BillingGroup> g,
                                tx.GetBillingGroup(group, Lock::kShare));
     if (!g.has_value()) {
-      return absl::NotFoundError(absl::StrCat("billing group ", Q(group), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("billing group ", Quoted(group), " does not exist"));
     }
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kUpdate));
     if (!t.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("thing ", Quoted(thing), " does not exist"));
     }
     if (add ? t->billing_group == group : t->billing_group != group) {
       return absl::OkStatus();  // already so
@@ -1316,7 +1319,7 @@ absl::Status RegistryCore::AttachThingPrincipal(absl::string_view thing,
   return store_->Transact([&](RegistryTx& tx) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kShare));
     if (!t.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("thing ", Quoted(thing), " does not exist"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.LockPrincipal(principal));
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalAttachment> existing,
@@ -1329,14 +1332,14 @@ absl::Status RegistryCore::AttachThingPrincipal(absl::string_view thing,
         continue;
       }
       if (type == PrincipalType::kExclusive) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "principal is already attached to thing ", Q(a.thing_name),
-            "; an EXCLUSIVE_THING attachment needs it attached to no other thing"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("principal is already attached to thing ", Quoted(a.thing_name),
+                         "; an EXCLUSIVE_THING attachment needs it attached to no other thing"));
       }
       if (a.type == PrincipalType::kExclusive) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "principal is attached exclusively (EXCLUSIVE_THING) to thing ", Q(a.thing_name),
-            "; detach it there first"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("principal is attached exclusively (EXCLUSIVE_THING) to thing ",
+                         Quoted(a.thing_name), "; detach it there first"));
       }
     }
     FLEETCORE_RETURN_IF_ERROR(tx.PutAttachment(
@@ -1355,7 +1358,7 @@ absl::Status RegistryCore::DetachThingPrincipal(absl::string_view thing,
   return store_->Transact([&](RegistryTx& tx) -> absl::Status {
     FLEETCORE_ASSIGN_OR_RETURN(std::optional<Thing> t, tx.GetThing(thing, Lock::kShare));
     if (!t.has_value()) {
-      return absl::NotFoundError(absl::StrCat("thing ", Q(thing), " does not exist"));
+      return absl::NotFoundError(absl::StrCat("thing ", Quoted(thing), " does not exist"));
     }
     FLEETCORE_RETURN_IF_ERROR(tx.LockPrincipal(principal));
     FLEETCORE_ASSIGN_OR_RETURN(std::vector<PrincipalAttachment> attached,
