@@ -57,6 +57,27 @@ if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND NOT FLEETCORE_FUZZ AND NOT FLEETCORE
                             <gmock/gmock.h> <gtest/gtest.h>)
 endif()
 
+# Unity batches, in the same GCC tree: a library's (or a program's) sources are compiled six
+# at a time as one file, so the inline and template code they share (nlohmann-json, Protobuf
+# accessors, StatusOr, gRPC's handlers) is optimized once per batch instead of once per file:
+# the gateway's service library, 10 files, 129 s one by one and 63 s as one; a clean build
+# 1,273 s instead of 1,434 (four jobs, 2 cores). Files of a library must then not define the
+# same name in their anonymous namespaces. A batch is rebuilt whole when one of its files
+# changes; a file slow on its own (Beast's WebSocket) is left out of the batches
+# (SKIP_UNITY_BUILD_INCLUSION). -DFLEETCORE_UNITY=OFF compiles file by file. GCC's
+# -Wsubobject-linkage (a class with a member of an anonymous namespace's type) is meant for
+# headers, and a batch includes its .cc files as headers: off in the batches.
+if(FLEETCORE_PCH)
+  option(FLEETCORE_UNITY "Compile each library's sources in batches (unity build)" ON)
+endif()
+
+function(fleetcore_apply_unity target)
+  if(FLEETCORE_UNITY)
+    set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 6)
+    target_compile_options(${target} PRIVATE -Wno-subobject-linkage)
+  endif()
+endfunction()
+
 # KIND: lib (the build type's optimization) or test (-O0, see below).
 function(fleetcore_apply_options target)
   set(kind lib)
@@ -82,6 +103,7 @@ function(fleetcore_library)
   if(ARG_SRCS)
     add_library(${ARG_NAME} STATIC ${ARG_SRCS} ${ARG_HDRS})
     fleetcore_apply_options(${ARG_NAME})
+    fleetcore_apply_unity(${ARG_NAME})
     target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} PUBLIC ${ARG_PUBLIC_DEPS})
   else()
     add_library(${ARG_NAME} INTERFACE ${ARG_HDRS})
@@ -96,6 +118,7 @@ function(fleetcore_binary)
   cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   fleetcore_apply_options(${ARG_NAME})
+  fleetcore_apply_unity(${ARG_NAME})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
   install(TARGETS ${ARG_NAME} RUNTIME DESTINATION bin)
   set_property(GLOBAL APPEND PROPERTY FLEETCORE_BINARIES ${ARG_NAME})

@@ -19,14 +19,14 @@ constexpr const char* kMonths[] = {"January", "February", "March",     "April",
 constexpr const char* kWeekdays[] = {"Monday", "Tuesday",  "Wednesday", "Thursday",
                                      "Friday", "Saturday", "Sunday"};
 
-struct Token {
+struct PatternToken {
   char letter = 0;  // 0: literal
   int count = 0;
   std::string literal;
 };
 
-absl::StatusOr<std::vector<Token>> Tokenize(absl::string_view p) {
-  std::vector<Token> out;
+absl::StatusOr<std::vector<PatternToken>> Tokenize(absl::string_view p) {
+  std::vector<PatternToken> out;
   for (size_t i = 0; i < p.size();) {
     const char c = p[i];
     if (c == '\'') {
@@ -85,13 +85,13 @@ std::string Offset(int seconds, bool colon) {
 
 absl::StatusOr<std::string> FormatJoda(absl::string_view pattern, absl::Time t,
                                        absl::TimeZone zone) {
-  absl::StatusOr<std::vector<Token>> tokens = Tokenize(pattern);
+  absl::StatusOr<std::vector<PatternToken>> tokens = Tokenize(pattern);
   if (!tokens.ok()) return tokens.status();
   const absl::TimeZone::CivilInfo ci = zone.At(t);
   const absl::CivilSecond cs = ci.cs;
   const int64_t millis = absl::ToInt64Milliseconds(ci.subsecond);
   std::string out;
-  for (const Token& tok : *tokens) {
+  for (const PatternToken& tok : *tokens) {
     const int n = tok.count;
     switch (tok.letter) {
       case 0:
@@ -163,7 +163,7 @@ absl::StatusOr<std::string> FormatJoda(absl::string_view pattern, absl::Time t,
 
 absl::StatusOr<absl::Time> ParseJoda(absl::string_view pattern, absl::string_view text,
                                      absl::TimeZone zone) {
-  absl::StatusOr<std::vector<Token>> tokens = Tokenize(pattern);
+  absl::StatusOr<std::vector<PatternToken>> tokens = Tokenize(pattern);
   if (!tokens.ok()) return tokens.status();
   int64_t year = 1970;
   int month = 1, day = 1, hour = 0, minute = 0, second = 0, millis = 0;
@@ -207,7 +207,7 @@ absl::StatusOr<absl::Time> ParseJoda(absl::string_view pattern, absl::string_vie
     return false;
   };
   for (size_t ti = 0; ti < tokens->size(); ++ti) {
-    const Token& tok = (*tokens)[ti];
+    const PatternToken& tok = (*tokens)[ti];
     // A numeric field followed directly by another takes exactly its width.
     const bool adjacent =
         ti + 1 < tokens->size() && (*tokens)[ti + 1].letter != 0;

@@ -20,7 +20,7 @@ namespace fleetcore::gateway {
 namespace {
 
 constexpr absl::string_view kPrefix = "/connections/";
-constexpr char kPageQuery[] = "subscriptions";
+constexpr char kSubscriptionsPageQuery[] = "subscriptions";
 
 // /connections/{clientId}[/{resource}]?{query}
 struct Target {
@@ -273,7 +273,7 @@ void ConnectionsApi::Handle(absl::string_view method, absl::string_view target,
                                         : std::optional<absl::string_view>(max_results->second),
           50, 250);
       absl::StatusOr<std::string> after =
-          pagination::DecodePageToken(t->query["nextToken"], kPageQuery);
+          pagination::DecodePageToken(t->query["nextToken"], kSubscriptionsPageQuery);
       if (!limit.ok()) return fail(limit.status());
       if (!after.ok()) return fail(after.status());
       return service_->Describe(
@@ -294,7 +294,7 @@ void ConnectionsApi::Handle(absl::string_view method, absl::string_view target,
               last = s.topic_filter();
             }
             nlohmann::json out{{"subscriptions", std::move(list)}};
-            if (more) out["nextToken"] = pagination::EncodePageToken(last, kPageQuery);
+            if (more) out["nextToken"] = pagination::EncodePageToken(last, kSubscriptionsPageQuery);
             done(200, out.dump());
           });
     }

@@ -15,7 +15,7 @@ namespace fleetcore::gateway {
 namespace {
 
 constexpr absl::string_view kPath = "/retainedMessage";
-constexpr char kPageQuery[] = "retained";
+constexpr char kRetainedPageQuery[] = "retained";
 
 }  // namespace
 
@@ -52,8 +52,8 @@ void RetainedApi::Handle(absl::string_view method, absl::string_view target,
         max_results == query.end() ? std::nullopt
                                    : std::optional<absl::string_view>(max_results->second),
         50, 200);
-    absl::StatusOr<std::string> after = pagination::DecodePageToken(query["nextToken"],
-                                                                    kPageQuery);
+    absl::StatusOr<std::string> after =
+        pagination::DecodePageToken(query["nextToken"], kRetainedPageQuery);
     if (!limit.ok() || !after.ok()) {
       return fail(absl::InvalidArgumentError(!limit.ok() ? limit.status().message()
                                                          : after.status().message()));
@@ -72,7 +72,7 @@ void RetainedApi::Handle(absl::string_view method, absl::string_view target,
     }
     nlohmann::json out{{"retainedTopics", std::move(topics)}};
     if (page.size() > static_cast<size_t>(*limit)) {
-      out["nextToken"] = pagination::EncodePageToken(page[*limit - 1]->topic, kPageQuery);
+      out["nextToken"] = pagination::EncodePageToken(page[*limit - 1]->topic, kRetainedPageQuery);
     }
     return done(200, out.dump());
   }
