@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/status/quoted.h"
 
 namespace fleetcore::registry {
 namespace {
@@ -236,7 +237,7 @@ class Parser {
 
   static std::string Describe(const Token& t) {
     if (t.kind == Tok::kEnd) return "end of the query";
-    return absl::StrCat("\"", t.text, "\"");
+    return Quoted(t.text);
   }
 
   static IndexQuery Combine(IndexQuery::Op op, std::vector<IndexQuery> items) {

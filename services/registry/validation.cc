@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/status/quoted.h"
 #include "common/status/status_macros.h"
 
 namespace fleetcore::registry {
@@ -24,7 +25,7 @@ std::string Quote(absl::string_view v) {
   if (v.size() > 64) {
     return absl::StrCat("\"", v.substr(0, 61), "...\"");
   }
-  return absl::StrCat("\"", v, "\"");
+  return Quoted(v);
 }
 
 }  // namespace
