@@ -72,7 +72,7 @@ if(FLEETCORE_PCH)
 endif()
 
 function(fleetcore_apply_unity target)
-  if(FLEETCORE_UNITY)
+  if(FLEETCORE_PCH AND FLEETCORE_UNITY)
     set_target_properties(${target} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 6)
     target_compile_options(${target} PRIVATE -Wno-subobject-linkage)
   endif()
